@@ -1,0 +1,320 @@
+/**
+ * `AccountStore` over one account's Maildir and the ledger (the MessageStore contract of
+ * `message-store.ts`, invariants 1, 3, 4, 5).
+ *
+ * Write path: `begin()` allocates the UID in memory and opens `tmp/<uid>.<pid>.<n>`;
+ * `finish()` ends the stream, fsyncs and closes the file, names it with S= and W= (counted while
+ * writing) and renames it into `new/` without a directory fsync; `commit()` fsyncs each touched
+ * `new/` once, then ONE transaction inserts the rows, raises the stored next UID and runs the
+ * caller's `inTransaction`. `finish()` calls may overlap and complete in any order; commits,
+ * rekeys and removals run one at a time. A crash anywhere leaves files that start-up recovery
+ * indexes from their names, so a key once renamed into `new/` is never downloaded again.
+ *
+ * `has()` answers from memory: keys cached or tombstoned (loaded at open, kept up to date here)
+ * plus keys begun, finished or pending in the open batch.
+ */
+import { open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { finished } from 'node:stream/promises';
+import type { Logger } from 'pino';
+import { fsyncDir, renameDurable, writeFileDurable } from '../shared/durable-fs.js';
+import type { Clock } from '../shared/clock.js';
+import type { Ledger, MessageRow } from './ledger.js';
+import {
+  accountDir, ensureFolder, folderDir, formatName, isValidKey, MessageFileWriter, normalizeFolder, parseName,
+  replaceKey, tmpName, uidl,
+} from './maildir.js';
+import type { AccountStore, CachedMessage, PendingMessage } from './message-store.js';
+import { UID_FLOOR_FILE } from './recovery.js';
+
+/** Dependencies of an AccountStoreImpl. */
+export interface AccountStoreDeps {
+  accountId: string;
+  dataDir: string;
+  maildir: string;
+  ledger: Ledger;
+  log: Logger;
+  clock: Clock;
+}
+
+interface Finished {
+  msg: CachedMessage;
+  newDir: string;
+}
+
+/** The per-account implementation of `AccountStore`, plus `remove()` and `tombstone()`. */
+export class AccountStoreImpl implements AccountStore {
+  readonly accountId: string;
+  private nextUid: number;
+  private batch: Finished[] = [];
+  private readonly cached = new Map<string, Set<string>>();
+  private readonly tombs = new Map<string, Set<string>>();
+  /** `folder\0key` of messages begun, finished or pending in the batch. */
+  private readonly open = new Set<string>();
+  private readonly folders = new Map<string, Promise<string>>();
+  private chain: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly d: AccountStoreDeps) {
+    this.accountId = d.accountId;
+    this.nextUid = d.ledger.nextUid(d.accountId);
+    for (const { folder, key } of d.ledger.messageKeys(d.accountId)) setOf(this.cached, folder).add(key);
+    for (const { folder, key } of d.ledger.tombstones(d.accountId)) setOf(this.tombs, folder).add(key);
+  }
+
+  get pendingCount(): number {
+    return this.batch.length;
+  }
+
+  has(folder: string, key: string): boolean {
+    const f = normalizeFolder(folder);
+    return this.open.has(`${f}\0${key}`) || !!this.cached.get(f)?.has(key) || !!this.tombs.get(f)?.has(key);
+  }
+
+  async begin(folder: string, key: string): Promise<PendingMessage> {
+    const f = normalizeFolder(folder);
+    if (!isValidKey(key)) throw new Error(`invalid message key ${JSON.stringify(key)}`);
+    if (this.has(f, key)) throw new Error(`message ${key} in ${f} is already cached, pending or tombstoned`);
+    const fk = `${f}\0${key}`;
+    this.open.add(fk);
+    const uid = this.nextUid++;
+    try {
+      const dir = await this.folderReady(f);
+      const tmp = path.join(dir, 'tmp', tmpName(uid));
+      const fh = await open(tmp, 'wx', 0o600);
+      return new Pending(this, this.d, { uid, key, folder: f, dir, tmp, fh });
+    } catch (err) {
+      this.open.delete(fk);
+      throw err;
+    }
+  }
+
+  commit(inTransaction?: () => void): Promise<CachedMessage[]> {
+    return this.serial(async () => {
+      const batch = this.batch;
+      this.batch = [];
+      const { ledger, accountId } = this.d;
+      try {
+        await Promise.all([...new Set(batch.map((b) => b.newDir))].map((dir) => fsyncDir(dir)));
+        ledger.transaction(() => {
+          for (const { msg } of batch) ledger.insertMessage(toRow(accountId, msg));
+          ledger.raiseNextUid(accountId, this.nextUid);
+          inTransaction?.();
+        });
+      } catch (err) {
+        this.batch = batch.concat(this.batch);
+        throw err;
+      }
+      for (const { msg } of batch) {
+        this.open.delete(`${msg.folder}\0${msg.key}`);
+        setOf(this.cached, msg.folder).add(msg.key);
+      }
+      return batch.map((b) => b.msg);
+    });
+  }
+
+  list(folder: string): CachedMessage[] {
+    const f = normalizeFolder(folder);
+    return this.d.ledger.folderMessages(this.accountId, f).map((r) => this.toCached(r));
+  }
+
+  rekey(uid: number, newKey: string): Promise<void> {
+    return this.serial(async () => {
+      if (!isValidKey(newKey)) throw new Error(`invalid message key ${JSON.stringify(newKey)}`);
+      const row = this.d.ledger.message(this.accountId, uid);
+      if (!row) throw new Error(`no cached message with UID ${uidl(uid)}`);
+      if (row.key === newKey) return;
+      if (this.has(row.folder, newKey)) throw new Error(`key ${newKey} already present in ${row.folder}`);
+      const dir = folderDir(this.d.maildir, row.folder);
+      const file = (await this.locate(row)) ?? row.file;
+      const newFile = `${path.dirname(file)}/${replaceKey(path.basename(file), newKey)}`;
+      await renameDurable(path.join(dir, file), path.join(dir, newFile));
+      this.d.ledger.setFileKey(this.accountId, uid, newFile, newKey);
+      this.cached.get(row.folder)?.delete(row.key);
+      setOf(this.cached, row.folder).add(newKey);
+    });
+  }
+
+  keysWithPrefix(folder: string, prefix: string): Map<string, CachedMessage> {
+    const f = normalizeFolder(folder);
+    const rows = this.d.ledger.messagesWithKeyPrefix(this.accountId, f, prefix);
+    return new Map(rows.map((r) => [r.key, this.toCached(r)]));
+  }
+
+  /**
+   * Delete cached messages locally (addition to the interface; the POP3 UPDATE state uses it):
+   * write the next-UID floor, then ONE transaction deletes the rows and tombstones their keys,
+   * then the files are unlinked. Recovery finishes the unlinks after a crash. Returns the count.
+   */
+  remove(uids: readonly number[]): Promise<number> {
+    return this.serial(async () => {
+      const { ledger, accountId, clock } = this.d;
+      const rows = uids.map((u) => ledger.message(accountId, u)).filter((r): r is MessageRow => !!r);
+      if (!rows.length) return 0;
+      await writeFileDurable(path.join(accountDir(this.d.dataDir, accountId), UID_FLOOR_FILE), `${this.nextUid}\n`);
+      const now = clock.now();
+      ledger.transaction(() => {
+        for (const r of rows) {
+          ledger.deleteMessage(accountId, r.uid);
+          ledger.addTombstone(accountId, r.folder, r.key, now);
+        }
+      });
+      const dirs = new Set<string>();
+      for (const r of rows) {
+        this.cached.get(r.folder)?.delete(r.key);
+        setOf(this.tombs, r.folder).add(r.key);
+        const file = await this.locate(r);
+        if (!file) continue;
+        const full = path.join(folderDir(this.d.maildir, r.folder), file);
+        await rm(full, { force: true });
+        dirs.add(path.dirname(full));
+      }
+      for (const dir of dirs) await fsyncDir(dir);
+      return rows.length;
+    });
+  }
+
+  /** Record a tombstone for (folder, key); see `Cache.tombstone`. */
+  tombstone(folder: string, key: string): void {
+    const f = normalizeFolder(folder);
+    this.d.ledger.addTombstone(this.accountId, f, key, this.d.clock.now());
+    setOf(this.tombs, f).add(key);
+  }
+
+  /** @internal Called by Pending once its file is in `new/`. */
+  addFinished(msg: CachedMessage, newDir: string): void {
+    this.batch.push({ msg, newDir });
+  }
+
+  /** @internal Called by Pending when it is thrown away. */
+  release(folder: string, key: string): void {
+    this.open.delete(`${folder}\0${key}`);
+  }
+
+  private folderReady(folder: string): Promise<string> {
+    let p = this.folders.get(folder);
+    if (!p) {
+      p = ensureFolder(this.d.maildir, folder);
+      p.catch(() => this.folders.delete(folder));
+      this.folders.set(folder, p);
+    }
+    return p;
+  }
+
+  /** Current relative path of a row's file: the recorded one, or found by UID (a reader moved it). */
+  private async locate(row: MessageRow): Promise<string | undefined> {
+    const dir = folderDir(this.d.maildir, row.folder);
+    if (existsSync(path.join(dir, row.file))) return row.file;
+    for (const sub of ['new', 'cur']) {
+      const names = await readdir(path.join(dir, sub)).catch(() => [] as string[]);
+      const name = names.find((n) => parseName(n)?.uid === row.uid);
+      if (name) return `${sub}/${name}`;
+    }
+    return undefined;
+  }
+
+  private toCached(r: MessageRow): CachedMessage {
+    return {
+      uid: r.uid, uidl: uidl(r.uid), folder: r.folder, path: path.join(folderDir(this.d.maildir, r.folder), r.file),
+      size: r.size, wsize: r.wsize, key: r.key, flags: r.flags, storedAt: r.storedAt,
+    };
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn, fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+}
+
+interface PendingInit {
+  uid: number;
+  key: string;
+  folder: string;
+  dir: string;
+  tmp: string;
+  fh: FileHandle;
+}
+
+/** A message being written into `tmp/`. */
+class Pending implements PendingMessage {
+  readonly uid: number;
+  readonly key: string;
+  readonly stream: MessageFileWriter;
+  private finishing?: Promise<CachedMessage>;
+  private aborted = false;
+  private closed = false;
+
+  constructor(private readonly store: AccountStoreImpl, private readonly d: AccountStoreDeps, private readonly p: PendingInit) {
+    this.uid = p.uid;
+    this.key = p.key;
+    this.stream = new MessageFileWriter(p.fh);
+  }
+
+  finish(): Promise<CachedMessage> {
+    if (this.aborted) return Promise.reject(new Error(`message ${this.key} was aborted`));
+    this.finishing ??= this.doFinish();
+    return this.finishing;
+  }
+
+  private async doFinish(): Promise<CachedMessage> {
+    const { p, stream } = this;
+    let msg: CachedMessage;
+    try {
+      if (!stream.writableEnded) stream.end();
+      await finished(stream);
+      const st = await p.fh.stat();
+      if (st.size !== stream.bytes) throw new Error(`temp file has ${st.size} bytes, ${stream.bytes} were written`);
+      await p.fh.sync();
+      this.closed = true;
+      await p.fh.close();
+      const storedAt = this.d.clock.now();
+      const name = formatName({ storedSec: Math.floor(storedAt / 1000), uid: p.uid, size: stream.bytes, wsize: stream.wsize, key: p.key });
+      const newDir = path.join(p.dir, 'new');
+      await rename(p.tmp, path.join(newDir, name));
+      msg = {
+        uid: p.uid, uidl: uidl(p.uid), folder: p.folder, path: path.join(newDir, name), size: stream.bytes,
+        wsize: stream.wsize, key: p.key, flags: '', storedAt,
+      };
+      this.store.addFinished(msg, newDir);
+    } catch (err) {
+      await this.discard();
+      throw err;
+    }
+    return msg;
+  }
+
+  async abort(): Promise<void> {
+    if (this.finishing) {
+      // Already finishing or finished: the message belongs to the batch (or failed and was discarded).
+      await this.finishing.catch(() => undefined);
+      return;
+    }
+    if (this.aborted) return;
+    this.aborted = true;
+    await this.discard();
+  }
+
+  private async discard(): Promise<void> {
+    if (!this.stream.destroyed) this.stream.destroy();
+    if (!this.closed) {
+      this.closed = true;
+      await this.p.fh.close().catch(() => undefined);
+    }
+    await rm(this.p.tmp, { force: true }).catch(() => undefined);
+    this.store.release(this.p.folder, this.p.key);
+  }
+}
+
+function setOf(m: Map<string, Set<string>>, folder: string): Set<string> {
+  let s = m.get(folder);
+  if (!s) m.set(folder, (s = new Set()));
+  return s;
+}
+
+function toRow(account: string, m: CachedMessage): MessageRow {
+  return {
+    account, uid: m.uid, folder: m.folder, file: `new/${path.basename(m.path)}`, size: m.size, wsize: m.wsize,
+    key: m.key, flags: m.flags, storedAt: m.storedAt,
+  };
+}

@@ -1,0 +1,110 @@
+/**
+ * The durable cache as the daemon sees it: one state.db plus one Maildir per account
+ * (ARCHITECTURE "Data on disk"). `Cache.open()` creates the directories, opens state.db (a
+ * corrupt one is moved aside, see `state-db.ts`) and runs start-up recovery for every account
+ * BEFORE any store is handed out (invariant 8), so readers and writers only ever see an index
+ * that agrees with the Maildir.
+ *
+ * Cursors, sync history and tombstones are plain ledger calls; `setCursor` is synchronous so a
+ * fetcher can run it inside `AccountStore.commit(inTransaction)` and have the cursor advance in
+ * the same transaction as the message rows.
+ */
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../shared/clock.js';
+import { AccountStoreImpl } from './account-store.js';
+import { Ledger } from './ledger.js';
+import { maildirPath, mkdirDurable, normalizeFolder } from './maildir.js';
+import type { ImapCursor, SyncRecord } from './message-store.js';
+import { recoverAccount, type RecoveryReport } from './recovery.js';
+import { openStateDb } from './state-db.js';
+
+/** Options of `Cache.open`. */
+export interface CacheOptions {
+  dataDir: string;
+  accounts: string[];
+  log: Logger;
+  clock?: Clock;
+}
+
+/** The cache facade: per-account stores, cursors, sync history, tombstones. */
+export class Cache {
+  private closed = false;
+
+  private constructor(
+    private readonly ledger: Ledger,
+    private readonly stores: Map<string, AccountStoreImpl>,
+    /** What start-up recovery did, per account (addition: for logs and tests). */
+    readonly recovery: ReadonlyMap<string, RecoveryReport>,
+  ) {}
+
+  /** Create directories, open state.db, run recovery for each account. */
+  static async open(opts: CacheOptions): Promise<Cache> {
+    const clock = opts.clock ?? systemClock;
+    const log = opts.log.child({ component: 'cache' });
+    await mkdirDurable(path.join(opts.dataDir, 'accounts'));
+    const db = await openStateDb({ file: path.join(opts.dataDir, 'state.db'), log, clock });
+    try {
+      const ledger = new Ledger(db);
+      const stores = new Map<string, AccountStoreImpl>();
+      const reports = new Map<string, RecoveryReport>();
+      for (const accountId of opts.accounts) {
+        if (stores.has(accountId)) continue;
+        const report = await recoverAccount({ dataDir: opts.dataDir, account: accountId, ledger, log, clock });
+        reports.set(accountId, report);
+        const { account, folders, files, ...did } = report;
+        if (Object.values(did).some((n) => n > 0)) log.info({ account, folders, files, ...did }, 'recovered account cache');
+        const maildir = maildirPath(opts.dataDir, accountId);
+        stores.set(accountId, new AccountStoreImpl({ accountId, dataDir: opts.dataDir, maildir, ledger, log, clock }));
+      }
+      return new Cache(ledger, stores, reports);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  /** The store of one configured account (an `AccountStore` plus `remove()` and `tombstone()`). */
+  account(id: string): AccountStoreImpl {
+    const s = this.stores.get(id);
+    if (!s) throw new Error(`unknown account ${JSON.stringify(id)}`);
+    return s;
+  }
+
+  /** IMAP cursor of (account, folder). */
+  getCursor(account: string, folder: string): ImapCursor | undefined {
+    return this.ledger.cursor(account, normalizeFolder(folder));
+  }
+
+  /** Store an IMAP cursor; synchronous, so it can run inside `commit(inTransaction)`. */
+  setCursor(account: string, folder: string, c: ImapCursor): void {
+    this.ledger.setCursor(account, normalizeFolder(folder), c);
+  }
+
+  /** Append a sync record (the last 100 per account are kept). */
+  recordSync(r: SyncRecord): void {
+    this.ledger.recordSync(r);
+  }
+
+  /** The latest sync record of an account. */
+  lastSync(account: string): SyncRecord | undefined {
+    return this.ledger.lastSync(account);
+  }
+
+  /** Count and total bytes of an account's cached messages. */
+  stats(account: string): { messages: number; bytes: number } {
+    return this.ledger.stats(account);
+  }
+
+  /** Remember that `key` was deleted locally so it is never fetched again; touches no file. */
+  tombstone(account: string, folder: string, key: string): void {
+    this.account(account).tombstone(folder, key);
+  }
+
+  /** Close state.db. Messages finished but not committed stay in `new/` and are indexed at next open. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ledger.db.close();
+  }
+}

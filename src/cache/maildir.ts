@@ -1,0 +1,246 @@
+/**
+ * Maildir / Maildir++ layout and file naming (ARCHITECTURE "Data on disk", invariants 1, 2, 5).
+ *
+ * Layout per account: `<dataDir>/accounts/<id>/Maildir/{tmp,new,cur}` holds INBOX; every other
+ * IMAP folder is `Maildir/.<encoded>/{tmp,new,cur}` plus an empty `maildirfolder` file. Folder
+ * names map reversibly: the IMAP hierarchy separator `/` becomes `.`, and `%`, `.`, control
+ * characters and characters unsafe on common filesystems become `%XX`. Non-ASCII stays UTF-8.
+ *
+ * A stored message is named `<unix-seconds>.L<UID hex>.localpost,S=<bytes>,W=<CRLF octets>,K=<key>`
+ * in `new/` (W= counted while writing by the POP3 codec's `CrlfSizer`), plus `:2,<flags>` once a
+ * Maildir reader moves it to `cur/`. The name alone is enough to rebuild the index (the Maildir
+ * is the journal); `parseName` tolerates other readers moving files to `cur/`, adding flags or
+ * extra `,X=` fields. A file is never rewritten.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { fsyncDir } from '../shared/durable-fs.js';
+import { CrlfSizer } from '../shared/pop3-wire/dot-stuffing.js';
+import { INBOX } from './message-store.js';
+
+/** The three Maildir subdirectories. */
+export const SUBDIRS = ['tmp', 'new', 'cur'] as const;
+
+/** Upstream keys: `p<hex>` (POP3), `i<uidvalidity>_<uid>` (IMAP), `x<sha256 prefix>` (adopted). */
+export const KEY_RE = /^[A-Za-z0-9_]+$/;
+
+/** True when `key` may appear in a file name as `K=`. */
+export function isValidKey(key: string): boolean {
+  return KEY_RE.test(key);
+}
+
+/** The POP3 UIDL of a local UID: at least 8 upper-case hex digits (invariant 5). */
+export function uidl(uid: number): string {
+  return uid.toString(16).toUpperCase().padStart(8, '0');
+}
+
+/** Canonical folder name: IMAP's INBOX is case-insensitive. */
+export function normalizeFolder(folder: string): string {
+  if (folder.toUpperCase() === INBOX) return INBOX;
+  if (folder === '' || folder.includes('\0')) throw new Error(`invalid folder name ${JSON.stringify(folder)}`);
+  return folder;
+}
+
+// `%` (the escape), `.` (the Maildir++ separator), controls, and Windows/macOS-unsafe characters.
+const UNSAFE = /[%.\x00-\x1f\x7f\\:*?"<>|]/g;
+
+/** Maildir++ directory name of a folder (`''` for INBOX, `.Lists.node` for `Lists/node`). */
+export function encodeFolder(folder: string): string {
+  const f = normalizeFolder(folder);
+  if (f === INBOX) return '';
+  const segs = f.split('/').map((s) =>
+    s.replace(UNSAFE, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')),
+  );
+  return '.' + segs.join('.');
+}
+
+/** Inverse of `encodeFolder` for a `.`-prefixed directory name; undefined if it is not one. */
+export function decodeFolder(dirName: string): string | undefined {
+  if (!dirName.startsWith('.') || dirName === '.' || dirName === '..') return undefined;
+  const name = dirName
+    .slice(1)
+    .split('.')
+    .map((s) => s.replace(/%([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))))
+    .join('/');
+  return name === '' ? undefined : name;
+}
+
+/** `<dataDir>/accounts/<id>`. */
+export function accountDir(dataDir: string, account: string): string {
+  if (!/^[A-Za-z0-9_.-]+$/.test(account) || account.startsWith('.')) {
+    throw new Error(`invalid account id ${JSON.stringify(account)}`);
+  }
+  return path.join(dataDir, 'accounts', account);
+}
+
+/** `<dataDir>/accounts/<id>/Maildir`. */
+export function maildirPath(dataDir: string, account: string): string {
+  return path.join(accountDir(dataDir, account), 'Maildir');
+}
+
+/** Where recovery puts files it will not index (`<name>.broken`). */
+export function quarantinePath(dataDir: string, account: string): string {
+  return path.join(accountDir(dataDir, account), 'quarantine');
+}
+
+/** Directory of a folder inside a Maildir root. */
+export function folderDir(maildir: string, folder: string): string {
+  const enc = encodeFolder(folder);
+  return enc ? path.join(maildir, enc) : maildir;
+}
+
+/** mkdir -p, then fsync every parent whose entries changed, so the new directories survive a crash. */
+export async function mkdirDurable(dir: string, mode = 0o700): Promise<void> {
+  const first = await mkdir(dir, { recursive: true, mode });
+  if (!first) return;
+  const chain: string[] = [];
+  for (let d = dir; ; d = path.dirname(d)) {
+    chain.push(path.dirname(d));
+    if (d === first || path.dirname(d) === d) break;
+  }
+  for (const d of chain) await fsyncDir(d);
+}
+
+/** Create a folder's `tmp/new/cur` (and `maildirfolder` for Maildir++ folders) durably. */
+export async function ensureFolder(maildir: string, folder: string): Promise<string> {
+  const dir = folderDir(maildir, folder);
+  for (const sub of SUBDIRS) await mkdirDurable(path.join(dir, sub));
+  const marker = path.join(dir, 'maildirfolder');
+  if (dir !== maildir && !existsSync(marker)) {
+    const fh = await open(marker, 'a', 0o600);
+    await fh.close();
+    await fsyncDir(dir);
+  }
+  return dir;
+}
+
+/** Parsed localpost message file name. */
+export interface ParsedName {
+  /** Unix seconds when it was stored. */
+  storedSec: number;
+  uid: number;
+  size: number;
+  wsize: number;
+  key: string;
+  /** Maildir flags after `:2,` ('' when absent). */
+  flags: string;
+}
+
+/** The base name of a freshly stored message (no flags; it goes into `new/`). */
+export function formatName(n: Omit<ParsedName, 'flags'>): string {
+  if (!isValidKey(n.key)) throw new Error(`invalid key ${JSON.stringify(n.key)}`);
+  return `${n.storedSec}.L${uidl(n.uid)}.localpost,S=${n.size},W=${n.wsize},K=${n.key}`;
+}
+
+/** Split a Maildir name into base and info (`:2,FLAGS`; `;` and `!` separators also accepted). */
+export function splitInfo(name: string): { base: string; flags: string } {
+  const m = /^([^:;!]*)[:;!](.*)$/.exec(name);
+  if (!m) return { base: name, flags: '' };
+  return { base: m[1]!, flags: m[2]!.startsWith('2,') ? m[2]!.slice(2) : '' };
+}
+
+/** Parse one of our file names (in `new/` or `cur/`); undefined for a foreign name. */
+export function parseName(name: string): ParsedName | undefined {
+  const { base, flags } = splitInfo(name);
+  const [head, ...fields] = base.split(',');
+  const m = /^(\d{1,12})\.L([0-9A-Fa-f]{1,13})\.localpost$/.exec(head ?? '');
+  if (!m) return undefined;
+  const f = new Map<string, string>();
+  for (const field of fields) {
+    const eq = field.indexOf('=');
+    if (eq > 0 && !f.has(field.slice(0, eq))) f.set(field.slice(0, eq), field.slice(eq + 1));
+  }
+  const s = f.get('S');
+  const w = f.get('W');
+  const k = f.get('K');
+  if (!s || !/^\d{1,15}$/.test(s) || !w || !/^\d{1,15}$/.test(w) || !k || !isValidKey(k)) return undefined;
+  const uid = parseInt(m[2]!, 16);
+  if (uid < 1) return undefined;
+  return { storedSec: Number(m[1]), uid, size: Number(s), wsize: Number(w), key: k, flags };
+}
+
+/** The same file name with another `K=` (flags and any extra fields kept). */
+export function replaceKey(name: string, newKey: string): string {
+  if (!isValidKey(newKey)) throw new Error(`invalid key ${JSON.stringify(newKey)}`);
+  const { base } = splitInfo(name);
+  const rest = name.slice(base.length);
+  return base.replace(/,K=[A-Za-z0-9_]+/, `,K=${newKey}`) + rest;
+}
+
+let tmpCounter = 0;
+/** A temp file name for `tmp/`: `<uid>.<pid>.<n>`. */
+export function tmpName(uid: number): string {
+  return `${uid}.${process.pid}.${++tmpCounter}`;
+}
+
+/** True for temp names we create (always stale at start-up, since we are the only writer). */
+export function isOurTmpName(name: string): boolean {
+  return /^\d+\.\d+\.\d+$/.test(name);
+}
+
+/** Write every buffer fully at the handle's current position. */
+async function writeAll(fh: FileHandle, bufs: Buffer[]): Promise<void> {
+  let list = bufs;
+  while (list.length) {
+    const group = list.slice(0, 512);
+    let n = (await fh.writev(group)).bytesWritten;
+    const total = group.reduce((a, b) => a + b.length, 0);
+    if (n === 0 && total > 0) throw new Error('write returned 0 bytes');
+    const rest: Buffer[] = [];
+    for (const b of group) {
+      if (n >= b.length) n -= b.length;
+      else {
+        rest.push(n ? b.subarray(n) : b);
+        n = 0;
+      }
+    }
+    list = rest.concat(list.slice(512));
+  }
+}
+
+/**
+ * A writable over an open temp file that counts bytes (`S=`) and CRLF octets (`W=`) of every
+ * chunk on its way to disk. It never closes or syncs the handle; its owner does.
+ */
+export class MessageFileWriter extends Writable {
+  /** Bytes written so far. */
+  bytes = 0;
+  private readonly sizer = new CrlfSizer();
+  constructor(private readonly fh: FileHandle, highWaterMark = 256 * 1024) {
+    super({ highWaterMark });
+  }
+  /** `W=` of everything written so far. */
+  get wsize(): number {
+    return this.sizer.size;
+  }
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.account(chunk);
+    writeAll(this.fh, [chunk]).then(() => cb(), cb);
+  }
+  override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
+    const bufs = chunks.map((c) => c.chunk);
+    for (const b of bufs) this.account(b);
+    writeAll(this.fh, bufs).then(() => cb(), cb);
+  }
+  private account(b: Buffer): void {
+    this.bytes += b.length;
+    this.sizer.update(b);
+  }
+}
+
+/** Read a file once: its size, `W=`, and the hex SHA-256 of its content. */
+export async function digestFile(file: string): Promise<{ size: number; wsize: number; sha256: string }> {
+  const hash = createHash('sha256');
+  const sizer = new CrlfSizer();
+  let size = 0;
+  for await (const chunk of createReadStream(file, { highWaterMark: 256 * 1024 })) {
+    const b = chunk as Buffer;
+    hash.update(b);
+    sizer.update(b);
+    size += b.length;
+  }
+  return { size, wsize: sizer.size, sha256: hash.digest('hex') };
+}

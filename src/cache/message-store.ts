@@ -1,0 +1,97 @@
+/**
+ * The contract between the upstream fetchers (writers), the local listeners (readers) and the
+ * durable cache. Implemented by `maildir.ts` + `ledger.ts`; see ARCHITECTURE.md "Data on disk".
+ *
+ * Guarantees:
+ * - A message is visible to readers only once its file is in `new/` or `cur/` AND its batch was
+ *   committed (file fsynced, directory fsynced, ledger row written in one SQLite transaction).
+ * - `commit()` returns only after all of that is on disk; only then may a fetcher delete the
+ *   batch's messages upstream (invariant 3).
+ * - A key that is cached, pending in the open batch, or tombstoned is reported by `has()`, so a
+ *   fetcher never downloads it twice (invariant 4), whatever crashed before.
+ * - Local UIDs are allocated once per account and never reused (invariant 5).
+ */
+import type { Writable } from 'node:stream';
+
+/** Name of the INBOX folder; other folders are Maildir++ `.<name>` subfolders. */
+export const INBOX = 'INBOX';
+
+/** One cached message as the index knows it. */
+export interface CachedMessage {
+  /** Local UID, never reused within the account. */
+  uid: number;
+  /** The POP3 UIDL we serve: the UID as 8 upper-case hex digits. */
+  uidl: string;
+  /** Folder name (`INBOX` or an IMAP folder name). */
+  folder: string;
+  /** Absolute path of the file as of the last scan or write. */
+  path: string;
+  /** Stored bytes (`S=`). */
+  size: number;
+  /** Octets with CRLF line ends, as POP3 RETR sends them before dot-stuffing (`W=`). */
+  wsize: number;
+  /** Upstream identity key (`K=`): `p<hex>` for POP3, `i<uidvalidity>_<uid>` for IMAP. */
+  key: string;
+  /** Maildir flags (the letters after `:2,`), e.g. `S` for seen. */
+  flags: string;
+  /** When it was stored, ms since epoch. */
+  storedAt: number;
+}
+
+/** A message being written: stream the upstream bytes into `stream`, then `finish()`. */
+export interface PendingMessage {
+  readonly uid: number;
+  readonly key: string;
+  /** A file stream in the folder's `tmp/`; write the exact upstream bytes (dot-unstuffed). */
+  readonly stream: Writable;
+  /**
+   * Close and fsync the temp file, compute S= and W=, and rename it into `new/`. The message is
+   * part of the open batch from now on (visible after `commit()`).
+   */
+  finish(): Promise<CachedMessage>;
+  /** Throw away the temp file (download failed or was too large). Idempotent. */
+  abort(): Promise<void>;
+}
+
+/** The per-account writer and reader of the cache. */
+export interface AccountStore {
+  readonly accountId: string;
+  /** True when `key` in `folder` is cached, pending in the open batch, or tombstoned. */
+  has(folder: string, key: string): boolean;
+  /** Start writing a new message; allocates its local UID. */
+  begin(folder: string, key: string): Promise<PendingMessage>;
+  /** Number of finished messages waiting for `commit()`. */
+  readonly pendingCount: number;
+  /**
+   * Make the open batch durable: fsync the touched directories, then in ONE SQLite transaction
+   * insert the message rows and run `inTransaction` (for cursor updates). Returns the committed
+   * messages. Only after this resolves may their upstream copies be deleted.
+   */
+  commit(inTransaction?: () => void): Promise<CachedMessage[]>;
+  /** Messages of a folder, in UID order (the POP3 maildrop snapshot uses INBOX). */
+  list(folder: string): CachedMessage[];
+  /** Change the upstream key of a cached message (IMAP UIDVALIDITY re-key). Renames the file. */
+  rekey(uid: number, newKey: string): Promise<void>;
+  /** Keys of a folder whose key starts with `prefix` (e.g. `i<old uidvalidity>_`). */
+  keysWithPrefix(folder: string, prefix: string): Map<string, CachedMessage>;
+}
+
+/** IMAP per-folder sync cursor (stored as text: UIDVALIDITY and MODSEQ are 64-bit). */
+export interface ImapCursor {
+  uidValidity: string;
+  lastUid: number;
+  highestModseq?: string;
+}
+
+/** One recorded pull (sync history, shown by `localpost status`). */
+export interface SyncRecord {
+  account: string;
+  startedAt: number;
+  finishedAt: number;
+  /** ok | offline | auth | error */
+  result: 'ok' | 'offline' | 'auth' | 'error';
+  newMessages: number;
+  bytes: number;
+  skipped: number;
+  error?: string;
+}

@@ -1,0 +1,170 @@
+/**
+ * Opening `<dataDir>/state.db` (invariant 6): better-sqlite3 in WAL mode with
+ * `synchronous=FULL` and foreign keys on, schema versions tracked in `user_version`.
+ *
+ * `MIGRATIONS` is append-only: each entry runs once, in its own transaction, in order. Never
+ * edit a released entry; add a new one.
+ *
+ * A corrupt or unreadable database (not a database, malformed, failing `quick_check`) is never
+ * fatal (invariant 8): it is moved aside as `state.db.broken-<ms>` (with its `-wal`/`-shm`) and a
+ * fresh one is created; start-up recovery then rebuilds every message row from the Maildirs.
+ * A database written by a newer localpost (higher `user_version`) is refused instead, untouched.
+ */
+import Database from 'better-sqlite3';
+import { existsSync, renameSync } from 'node:fs';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { fsyncDir } from '../shared/durable-fs.js';
+import { systemClock, type Clock } from '../shared/clock.js';
+
+/** A handle on state.db. */
+export type StateDb = Database.Database;
+
+/** One schema step; `version` is the `user_version` after it ran. */
+export interface Migration {
+  version: number;
+  sql: string;
+}
+
+/** The schema history of state.db (append-only). */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE messages (
+        account   TEXT NOT NULL,
+        uid       INTEGER NOT NULL,
+        folder    TEXT NOT NULL,
+        file      TEXT NOT NULL,      -- path relative to the folder directory: new/<name> or cur/<name>
+        size      INTEGER NOT NULL,
+        wsize     INTEGER NOT NULL,
+        key       TEXT NOT NULL,
+        flags     TEXT NOT NULL DEFAULT '',
+        stored_at INTEGER NOT NULL,   -- ms since epoch
+        PRIMARY KEY (account, uid)
+      ) WITHOUT ROWID;
+      CREATE UNIQUE INDEX messages_key ON messages (account, folder, key);
+      CREATE INDEX messages_folder ON messages (account, folder, uid);
+
+      CREATE TABLE accounts (
+        account  TEXT PRIMARY KEY,
+        next_uid INTEGER NOT NULL
+      ) WITHOUT ROWID;
+
+      CREATE TABLE tombstones (
+        account    TEXT NOT NULL,
+        folder     TEXT NOT NULL,
+        key        TEXT NOT NULL,
+        deleted_at INTEGER NOT NULL,
+        PRIMARY KEY (account, folder, key)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE imap_cursors (
+        account        TEXT NOT NULL,
+        folder         TEXT NOT NULL,
+        uidvalidity    TEXT NOT NULL,
+        last_uid       INTEGER NOT NULL,
+        highest_modseq TEXT,
+        PRIMARY KEY (account, folder)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE sync_history (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        account      TEXT NOT NULL,
+        started_at   INTEGER NOT NULL,
+        finished_at  INTEGER NOT NULL,
+        result       TEXT NOT NULL,
+        new_messages INTEGER NOT NULL,
+        bytes        INTEGER NOT NULL,
+        skipped      INTEGER NOT NULL,
+        error        TEXT
+      );
+      CREATE INDEX sync_history_account ON sync_history (account, id);
+    `,
+  },
+];
+
+/** Raised when state.db comes from a newer localpost; we refuse to touch it. */
+export class StateDbTooNewError extends Error {
+  override name = 'StateDbTooNewError';
+}
+
+/** Options of `openStateDb`. */
+export interface OpenStateDbOptions {
+  file: string;
+  log: Logger;
+  clock?: Clock;
+  migrations?: readonly Migration[];
+}
+
+class CorruptDbError extends Error {}
+
+/** True for errors that mean "this file is not a usable database", as opposed to a bug or EACCES on the dir. */
+function isCorruption(err: unknown, file: string): boolean {
+  if (err instanceof CorruptDbError) return true;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== 'string') return false;
+  if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') return true;
+  return code.startsWith('SQLITE_CANTOPEN') && existsSync(file);
+}
+
+/** Open, configure, check and migrate; throws on any problem (the db is closed first). */
+function openOnce(file: string, migrations: readonly Migration[]): StateDb {
+  const db = new Database(file);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 5000');
+    const check = db.pragma('quick_check', { simple: true });
+    if (check !== 'ok') throw new CorruptDbError(`quick_check: ${String(check)}`);
+    migrate(db, migrations);
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+/** Bring the schema up to the last migration. */
+export function migrate(db: StateDb, migrations: readonly Migration[] = MIGRATIONS): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  const latest = migrations.at(-1)?.version ?? 0;
+  if (current > latest) {
+    throw new StateDbTooNewError(`state.db has schema ${current}, this localpost knows up to ${latest}`);
+  }
+  for (const m of migrations) {
+    if (m.version <= current) continue;
+    db.transaction(() => {
+      db.exec(m.sql);
+      db.pragma(`user_version = ${m.version}`);
+    })();
+  }
+}
+
+/** Move state.db and its -wal/-shm aside as `state.db.broken-<ms>[-wal|-shm]`; returns the new name. */
+async function moveAside(file: string, clock: Clock): Promise<string> {
+  const aside = `${file}.broken-${clock.now()}`;
+  for (const suffix of ['', '-wal', '-shm']) {
+    if (existsSync(file + suffix)) renameSync(file + suffix, aside + suffix);
+  }
+  await fsyncDir(path.dirname(file));
+  return aside;
+}
+
+/** Open state.db, replacing a corrupt one by a fresh database (see the module comment). */
+export async function openStateDb(opts: OpenStateDbOptions): Promise<StateDb> {
+  const clock = opts.clock ?? systemClock;
+  const migrations = opts.migrations ?? MIGRATIONS;
+  try {
+    return openOnce(opts.file, migrations);
+  } catch (err) {
+    if (!isCorruption(err, opts.file)) throw err;
+    const aside = await moveAside(opts.file, clock);
+    opts.log.error(
+      { err, file: opts.file, movedTo: aside },
+      'state.db is unreadable; moved aside, starting a fresh one and rebuilding from the Maildirs',
+    );
+    return openOnce(opts.file, migrations);
+  }
+}

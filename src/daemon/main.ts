@@ -1,0 +1,180 @@
+/**
+ * The `localpost` command line (INTERFACE.md "Commands"). Exit codes: 0 success, 1 a runtime
+ * failure, 78 (EX_CONFIG) a missing or invalid config, so systemd's RestartPreventExitStatus=78
+ * stops a restart loop.
+ */
+import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { Cache } from '../cache/cache.js';
+import { createLogger } from '../shared/log.js';
+import { ConfigError, errorMessage } from '../shared/errors.js';
+import type { FetchProgress } from '../upstream/types.js';
+import { checkAccount } from './check.js';
+import type { Config } from './config/schema.js';
+import { configPath, loadConfig } from './config/load.js';
+import { Daemon } from './daemon.js';
+import { acquireLock, LockedError } from './instance-lock.js';
+import { installSignals } from './signals.js';
+import { SyncService } from './sync.js';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_CONFIG = 78;
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+interface GlobalOpts { config?: string; pretty?: boolean }
+
+/** Load the config or exit 78 with every problem listed. */
+async function configOrExit(opts: GlobalOpts): Promise<{ cfg: Config; path: string }> {
+  const path = configPath(opts.config);
+  try {
+    return { cfg: await loadConfig(path), path };
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`localpost: ${err.message}\n`);
+      process.exit(EXIT_CONFIG);
+    }
+    throw err;
+  }
+}
+
+/** Logger for a command: the daemon logs to stdout; one-shot commands to stderr. */
+function loggerFor(cfg: Config | undefined, opts: GlobalOpts, destination: 1 | 2, level?: string): Logger {
+  const tty = destination === 1 ? process.stdout.isTTY : process.stderr.isTTY;
+  return createLogger({ level: level ?? cfg?.log.level ?? 'info', pretty: opts.pretty ?? Boolean(tty), destination });
+}
+
+function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  if (n < 1024 ** 3) return `${(n / 1024 / 1024).toFixed(1)} MB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GB`;
+}
+
+/** A one-line progress display on a terminal (stderr), nothing otherwise. */
+function progressPrinter(enabled: boolean) {
+  const state = new Map<string, FetchProgress>();
+  let last = 0;
+  return {
+    update(account: string, p: FetchProgress) {
+      if (!enabled) return;
+      state.set(account, p);
+      const now = Date.now();
+      if (now - last < 100 && p.done !== p.total) return;
+      last = now;
+      const parts = [...state].map(([a, q]) => {
+        const pct = q.total ? Math.floor((q.done / q.total) * 100) : 100;
+        const width = 20;
+        const fill = Math.round((pct / 100) * width);
+        return `${a} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${q.done}/${q.total} ${formatBytes(q.bytes)}`;
+      });
+      process.stderr.write(`\r${parts.join('  ')}\x1b[K`);
+    },
+    end() { if (enabled && state.size) process.stderr.write('\n'); },
+  };
+}
+
+async function cmdStart(opts: GlobalOpts): Promise<number> {
+  const { cfg, path } = await configOrExit(opts);
+  const log = loggerFor(cfg, opts, 1);
+  const daemon = new Daemon(cfg, path, log);
+  try {
+    await daemon.start();
+  } catch (err) {
+    if (err instanceof LockedError) {
+      process.stderr.write(`localpost: ${err.message}\n`);
+      return EXIT_FAILURE;
+    }
+    log.fatal({ err: errorMessage(err) }, 'localpost could not start');
+    return EXIT_FAILURE;
+  }
+  return installSignals(daemon, log);
+}
+
+async function cmdSync(accounts: string[], opts: GlobalOpts): Promise<number> {
+  const { cfg } = await configOrExit(opts);
+  const unknown = accounts.filter((a) => !cfg.accounts.some((c) => c.id === a));
+  if (unknown.length) {
+    process.stderr.write(`localpost: no such account: ${unknown.join(', ')} (configured: ${cfg.accounts.map((a) => a.id).join(', ')})\n`);
+    return EXIT_FAILURE;
+  }
+  const log = loggerFor(cfg, opts, 2, cfg.log.level === 'info' ? 'warn' : cfg.log.level);
+  await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
+  let lock;
+  try {
+    lock = await acquireLock(cfg.dataDir);
+  } catch (err) {
+    if (err instanceof LockedError) {
+      process.stderr.write(`localpost: a daemon (pid ${err.pid}) is running on ${cfg.dataDir}; it pulls on its own schedule\n`);
+      return EXIT_FAILURE;
+    }
+    throw err;
+  }
+  const progress = progressPrinter(Boolean(process.stderr.isTTY));
+  const cache = await Cache.open({ dataDir: cfg.dataDir, accounts: cfg.accounts.map((a) => a.id), log: log.child({ component: 'cache' }) });
+  const ids = accounts.length ? accounts : cfg.accounts.map((a) => a.id);
+  const service = new SyncService({ accounts: cfg.accounts, cache, log, onProgress: (a, p) => progress.update(a, p) });
+  const onSignal = () => { void service.stop(); };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const t0 = Date.now();
+  try {
+    const records = await service.syncAll(ids);
+    progress.end();
+    const parts = records.map((r) => {
+      const s = service.state(r.account)?.lastResult;
+      const what = r.result === 'ok'
+        ? `ok, ${r.newMessages} new (${formatBytes(r.bytes)})${r.skipped ? `, ${r.skipped} skipped (too large)` : ''}${s?.deletedUpstream ? `, ${s.deletedUpstream} deleted upstream` : ''}`
+        : `${r.result}: ${r.error ?? ''}`;
+      return `${r.account} ${what}`;
+    });
+    process.stdout.write(`sync: ${parts.join('; ')} in ${((Date.now() - t0) / 1000).toFixed(1)}s\n`);
+    return records.every((r) => r.result === 'ok') ? EXIT_OK : EXIT_FAILURE;
+  } finally {
+    cache.close();
+    await lock.release();
+  }
+}
+
+async function cmdCheck(opts: GlobalOpts): Promise<number> {
+  const { cfg, path } = await configOrExit(opts);
+  process.stdout.write(`config ${path}: ok (${cfg.accounts.length} account${cfg.accounts.length === 1 ? '' : 's'})\n`);
+  const log = loggerFor(cfg, opts, 2, 'error');
+  const results = await Promise.all(cfg.accounts.map((acc) => checkAccount(acc, log)));
+  for (const line of results) process.stdout.write(`${line.ok ? 'ok  ' : 'FAIL'} ${line.text}\n`);
+  return results.every((r) => r.ok) ? EXIT_OK : EXIT_FAILURE;
+}
+
+/** Build the commander program. */
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('localpost')
+    .description('Local mail proxy: caches remote POP3/IMAP mail and serves it to any mail client on localhost')
+    .version(pkg.version)
+    .option('-c, --config <file>', 'config file (default $LOCALPOST_CONFIG or ~/.config/localpost/config.yaml)')
+    .option('--pretty', 'human-readable log lines');
+  const run = (fn: (...a: never[]) => Promise<number>) => async (...args: unknown[]) => {
+    const code = await (fn as (...a: unknown[]) => Promise<number>)(...args);
+    process.exitCode = code;
+  };
+  program.command('start').description('run the daemon in the foreground').action(run(async () => cmdStart(program.opts())));
+  program.command('check').description('validate the config and try every upstream login').action(run(async () => cmdCheck(program.opts())));
+  program.command('sync').argument('[account...]', 'accounts to pull (default: all)')
+    .description('pull now, in-process; a progress bar on a terminal, one summary line otherwise')
+    .action(run(async (accounts: string[]) => cmdSync(accounts ?? [], program.opts())));
+  return program;
+}
+
+/** Entry point of bin/localpost. */
+export async function main(argv = process.argv): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    process.stderr.write(`localpost: ${errorMessage(err)}\n`);
+    process.exitCode = err instanceof ConfigError ? EXIT_CONFIG : EXIT_FAILURE;
+  }
+}

@@ -1,0 +1,7 @@
+/** An injectable clock (STYLE lesson 17): scheduler, backoff and timeouts read it. */
+export interface Clock {
+  /** Milliseconds since the epoch. */
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };

@@ -1,0 +1,22 @@
+/**
+ * The POP3 wire codec shared by the local POP3 server and the upstream POP3 client: line
+ * framing with a maximum length, dot-stuffing in both directions with the CRLF sizer, and
+ * status lines with response codes. Pure byte handling; no sockets, no I/O.
+ */
+export { LineReader, LineTooLongError } from './line-reader.js';
+export {
+  CrlfSizer,
+  DotStuffer,
+  DotUnstuffer,
+  TERMINATOR,
+  dotStuff,
+  type DotStufferOptions,
+  type UnstuffResult,
+} from './dot-stuffing.js';
+export {
+  formatContinuation,
+  formatStatusLine,
+  hasResponseCode,
+  parseStatusLine,
+  type StatusLine,
+} from './status-line.js';

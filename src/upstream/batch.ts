@@ -1,0 +1,84 @@
+/**
+ * Batched durable writing shared by the fetchers (ARCHITECTURE invariant 6): each message is
+ * streamed into the store's tmp/ and finished (fsync + rename) while the next one downloads;
+ * every BATCH_MAX_MESSAGES messages or BATCH_MAX_MS the batch is committed (one directory fsync,
+ * one SQLite transaction) and only then handed to `afterCommit`, where a fetcher may delete the
+ * batch upstream (invariant 3).
+ */
+import type { Writable } from 'node:stream';
+import type { AccountStore, CachedMessage } from '../cache/message-store.js';
+import type { Clock } from '../shared/clock.js';
+import { systemClock } from '../shared/clock.js';
+import { BATCH_MAX_MESSAGES, BATCH_MAX_MS } from './types.js';
+
+/** At most this many finished-but-not-yet-fsynced messages in flight. */
+const MAX_INFLIGHT = 8;
+
+export interface BatchWriterOptions {
+  /** Runs inside the commit's SQLite transaction (cursor updates). */
+  inTransaction?: () => void;
+  /** Runs after each commit resolved, with the messages now durable. */
+  afterCommit?: (committed: CachedMessage[]) => Promise<void>;
+  clock?: Clock;
+  maxMessages?: number;
+  maxMs?: number;
+}
+
+/** Writes messages into an AccountStore in durable batches. */
+export class BatchWriter {
+  private inflight: Promise<CachedMessage>[] = [];
+  private batchStart = 0;
+  private readonly clock: Clock;
+  /** Messages and bytes committed so far. */
+  committedCount = 0;
+  committedBytes = 0;
+
+  constructor(private readonly store: AccountStore, private readonly opts: BatchWriterOptions = {}) {
+    this.clock = opts.clock ?? systemClock;
+  }
+
+  /**
+   * Store one message: `produce` streams its bytes into the given stream (and must not end it).
+   * On failure the partial file is removed and the error rethrown; earlier messages stay queued
+   * for the next `flush()`.
+   */
+  async write(folder: string, key: string, produce: (sink: Writable) => Promise<unknown>): Promise<void> {
+    const pending = await this.store.begin(folder, key);
+    try {
+      await produce(pending.stream);
+    } catch (err) {
+      await pending.abort();
+      throw err;
+    }
+    if (this.inflight.length === 0 && this.store.pendingCount === 0) this.batchStart = this.clock.now();
+    const done = pending.finish();
+    done.catch(() => undefined); // observed in flush(); avoid an unhandled rejection meanwhile
+    this.inflight.push(done);
+    if (this.inflight.length >= MAX_INFLIGHT) await this.inflight[0];
+    const size = this.inflight.length + this.store.pendingCount;
+    if (size >= (this.opts.maxMessages ?? BATCH_MAX_MESSAGES)
+        || this.clock.now() - this.batchStart >= (this.opts.maxMs ?? BATCH_MAX_MS)) {
+      await this.flush();
+    }
+  }
+
+  /** Wait for every message in flight, commit the batch, then run `afterCommit`. */
+  async flush(): Promise<CachedMessage[]> {
+    const inflight = this.inflight;
+    this.inflight = [];
+    const results = await Promise.allSettled(inflight);
+    const failed = results.find((r) => r.status === 'rejected');
+    // Commit what did finish, even when one failed: those files are complete and durable.
+    let committed: CachedMessage[] = [];
+    if (this.store.pendingCount > 0) {
+      committed = await this.store.commit(this.opts.inTransaction);
+      this.committedCount += committed.length;
+      for (const m of committed) this.committedBytes += m.size;
+    } else if (this.opts.inTransaction && !failed) {
+      await this.store.commit(this.opts.inTransaction);
+    }
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    if (committed.length && this.opts.afterCommit) await this.opts.afterCommit(committed);
+    return committed;
+  }
+}

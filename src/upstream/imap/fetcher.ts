@@ -1,0 +1,257 @@
+/**
+ * IMAP pull (RFC 3501, RFC 7162) through imapflow. Per configured folder: EXAMINE it
+ * (read-only, so nothing is marked \Seen upstream), compare UIDVALIDITY with the stored cursor,
+ * skip the folder at once when CONDSTORE's HIGHESTMODSEQ or UIDNEXT says nothing changed,
+ * list the UIDs above the cursor with their sizes, then download the new ones in UID order into
+ * the Maildir (INBOX) or the Maildir++ folder, committing in durable batches that advance the
+ * cursor in the same transaction.
+ *
+ * Keys: `i<UIDVALIDITY>_<UID>` within the folder. A UIDVALIDITY change (F8) is not a deletion:
+ * cached messages are matched to the new UIDs by Message-ID and size and re-keyed; only the
+ * rest is downloaded; nothing local is ever deleted.
+ *
+ * imapflow rules (F12): no IMAP command inside a fetch() loop — metadata is collected first;
+ * large messages are streamed with download(); small ones arrive whole in one pipelined FETCH.
+ */
+import { open } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ImapFlow } from 'imapflow';
+import type { Logger } from 'pino';
+import type { AccountStore, CachedMessage, ImapCursor } from '../../cache/message-store.js';
+import { BatchWriter } from '../batch.js';
+import type { FetchResult, Fetcher, PullOptions, UpstreamEndpoint } from '../types.js';
+import { emptyResult } from '../types.js';
+import { createImapClient } from './connect.js';
+
+/** Messages up to this size come whole in the bulk FETCH; larger ones stream via download(). */
+const INLINE_MAX = 1024 * 1024;
+/** UIDs per bulk FETCH command. */
+const FETCH_CHUNK = 500;
+
+/** Cursor storage the fetcher needs (implemented by the Cache). */
+export interface CursorStore {
+  getCursor(account: string, folder: string): ImapCursor | undefined;
+  setCursor(account: string, folder: string, c: ImapCursor): void;
+}
+
+export interface ImapFetcherOptions {
+  endpoint: UpstreamEndpoint;
+  store: AccountStore;
+  cursors: CursorStore;
+  log: Logger;
+  folders: string[];
+  maxMessageSize: number;
+}
+
+/** The cache key of an IMAP message. */
+export function imapKey(uidValidity: string, uid: number): string {
+  return `i${uidValidity}_${uid}`;
+}
+
+/** Pulls one IMAP account. */
+export class ImapFetcher implements Fetcher {
+  constructor(private readonly opts: ImapFetcherOptions) {}
+
+  async pull(pullOpts: PullOptions = {}): Promise<FetchResult> {
+    const result = emptyResult();
+    const client = createImapClient(this.opts.endpoint, this.opts.log);
+    client.on('error', (err: Error) => this.opts.log.debug({ err: err.message }, 'imap connection error'));
+    await client.connect();
+    result.sessions = 1;
+    try {
+      for (const folder of this.opts.folders) {
+        if (pullOpts.signal?.aborted) break;
+        await this.pullFolder(client, folder, result, pullOpts);
+      }
+      await client.logout();
+    } catch (err) {
+      client.close();
+      throw err;
+    }
+    return result;
+  }
+
+  private async pullFolder(client: ImapFlow, folder: string, result: FetchResult, pullOpts: PullOptions): Promise<void> {
+    const { store, cursors, log, maxMessageSize } = this.opts;
+    const account = store.accountId;
+    const lock = await client.getMailboxLock(folder, { readOnly: true });
+    try {
+      const mb = client.mailbox;
+      if (!mb) throw new Error(`could not open folder ${folder}`);
+      const uidValidity = String(mb.uidValidity);
+      const modseq = mb.highestModseq !== undefined ? String(mb.highestModseq) : undefined;
+      let cursor = cursors.getCursor(account, folder);
+      if (cursor && cursor.uidValidity !== uidValidity) {
+        await this.rekey(client, folder, cursor.uidValidity, uidValidity);
+        cursor = { uidValidity, lastUid: 0 };
+        cursors.setCursor(account, folder, cursor);
+      }
+      const lastUid = cursor?.lastUid ?? 0;
+      if (cursor && modseq !== undefined && cursor.highestModseq === modseq) {
+        log.debug({ folder, modseq }, 'imap folder unchanged (HIGHESTMODSEQ)');
+        return;
+      }
+      if (cursor && mb.exists === 0) {
+        cursors.setCursor(account, folder, { ...cursor, highestModseq: modseq });
+        return;
+      }
+      if (cursor && mb.uidNext !== undefined && mb.uidNext <= lastUid + 1 && modseq === undefined) return;
+
+      // 1. Metadata of everything above the cursor (no other command inside this loop).
+      const candidates: Array<{ uid: number; size: number; key: string }> = [];
+      if (mb.exists > 0) {
+        for await (const m of client.fetch(`${lastUid + 1}:*`, { uid: true, size: true }, { uid: true })) {
+          if (m.uid <= lastUid) continue; // `n:*` always returns the last message
+          candidates.push({ uid: m.uid, size: m.size ?? 0, key: imapKey(uidValidity, m.uid) });
+        }
+      }
+      candidates.sort((a, b) => a.uid - b.uid);
+      const wanted = candidates.filter((c) => {
+        if (store.has(folder, c.key)) return false;
+        if (c.size > maxMessageSize) {
+          result.skipped.push({ folder, key: c.key, size: c.size, reason: `larger than maxMessageSize (${maxMessageSize} bytes)` });
+          log.warn({ folder, uid: c.uid, size: c.size, maxMessageSize }, 'message skipped: larger than maxMessageSize');
+          return false;
+        }
+        return true;
+      });
+      log.debug({ folder, uidValidity, lastUid, listed: candidates.length, new: wanted.length }, 'imap listing');
+
+      // 2. Download; the cursor advances, in the same transaction as each committed batch, to
+      //    the highest UID below which every listed message is stored or deliberately passed over.
+      const done = new Set<number>();
+      let donePrefix = 0; // index into `candidates` of the first UID not yet done
+      let cursorUid = lastUid;
+      const maxListed = candidates.length ? candidates[candidates.length - 1]!.uid : lastUid;
+      const markDone = (uid: number) => {
+        done.add(uid);
+        while (donePrefix < candidates.length && done.has(candidates[donePrefix]!.uid)) donePrefix++;
+      };
+      const batch = new BatchWriter(store, {
+        inTransaction: () => {
+          if (donePrefix > 0) cursorUid = Math.max(cursorUid, candidates[donePrefix - 1]!.uid);
+          const complete = cursorUid >= maxListed;
+          cursors.setCursor(account, folder, { uidValidity, lastUid: cursorUid, highestModseq: complete ? modseq : cursor?.highestModseq });
+        },
+      });
+      const wantedUids = new Set(wanted.map((w) => w.uid));
+      for (const c of candidates) if (!wantedUids.has(c.uid)) markDone(c.uid);
+      const progress = { folder, total: wanted.length, done: 0, bytes: 0 };
+      pullOpts.onProgress?.({ ...progress });
+      const storeOne = async (uid: number, produce: (sink: Writable) => Promise<number>) => {
+        let bytes = 0;
+        await batch.write(folder, imapKey(uidValidity, uid), async (sink) => { bytes = await produce(sink); });
+        progress.done++;
+        progress.bytes += bytes;
+        pullOpts.onProgress?.({ ...progress });
+        markDone(uid);
+      };
+
+      let loopError: unknown;
+      try {
+        for (let i = 0; i < wanted.length && !pullOpts.signal?.aborted; i += FETCH_CHUNK) {
+          const chunk = wanted.slice(i, i + FETCH_CHUNK);
+          const small = chunk.filter((c) => c.size <= INLINE_MAX).map((c) => c.uid);
+          if (small.length) {
+            // One pipelined FETCH for the chunk; each body is written as it arrives (no IMAP
+            // command inside this loop).
+            for await (const m of client.fetch(small.join(','), { uid: true, source: true }, { uid: true })) {
+              if (!m.source || done.has(m.uid) || !wantedUids.has(m.uid)) continue;
+              await storeOne(m.uid, (sink) => writeAll(sink, m.source!));
+              if (pullOpts.signal?.aborted) break;
+            }
+          }
+          for (const c of chunk) {
+            if (pullOpts.signal?.aborted || done.has(c.uid)) continue;
+            if (c.size <= INLINE_MAX) {
+              log.warn({ folder, uid: c.uid }, 'message not returned by FETCH (expunged meanwhile?)');
+              markDone(c.uid);
+              continue;
+            }
+            const dl = await client.download(String(c.uid), undefined, { uid: true });
+            const content = 'content' in dl ? dl.content : undefined;
+            if (!content) { log.warn({ folder, uid: c.uid }, 'message vanished before download'); markDone(c.uid); continue; }
+            await storeOne(c.uid, async (sink) => {
+              let n = 0;
+              content.on('data', (b: Buffer) => { n += b.length; });
+              await pipeline(content, sink, { end: false });
+              return n;
+            });
+          }
+        }
+      } catch (err) {
+        loopError = err;
+      }
+      try {
+        await batch.flush();
+      } catch (err) {
+        loopError ??= err;
+      }
+      result.newMessages += batch.committedCount;
+      result.bytes += batch.committedBytes;
+      if (loopError) throw loopError;
+    } finally {
+      lock.release();
+    }
+  }
+
+  /** UIDVALIDITY changed: match cached messages to the new UIDs by Message-ID + size (F8). */
+  private async rekey(client: ImapFlow, folder: string, oldUv: string, newUv: string): Promise<void> {
+    const { store, log } = this.opts;
+    const old = store.keysWithPrefix(folder, `i${oldUv}_`);
+    log.warn({ folder, oldUidValidity: oldUv, newUidValidity: newUv, cached: old.size }, 'UIDVALIDITY changed: re-keying the cache by Message-ID (nothing local is deleted)');
+    if (old.size === 0) return;
+    const local = new Map<string, CachedMessage[]>();
+    for (const m of old.values()) {
+      const id = await readMessageId(m.path);
+      const fp = fingerprint(id, m.size);
+      local.set(fp, [...(local.get(fp) ?? []), m]);
+    }
+    const remote: Array<{ uid: number; fp: string }> = [];
+    for await (const m of client.fetch('1:*', { uid: true, size: true, envelope: true }, { uid: true })) {
+      remote.push({ uid: m.uid, fp: fingerprint(m.envelope?.messageId, m.size ?? 0) });
+    }
+    let matched = 0;
+    for (const r of remote) {
+      const list = local.get(r.fp);
+      const m = list?.shift();
+      if (!m) continue;
+      await store.rekey(m.uid, imapKey(newUv, r.uid));
+      matched++;
+    }
+    log.info({ folder, matched, remote: remote.length }, 'UIDVALIDITY re-key done');
+  }
+}
+
+/** Write a buffer honouring backpressure; returns its length. */
+async function writeAll(sink: Writable, buf: Buffer): Promise<number> {
+  if (!sink.write(buf)) await new Promise<void>((resolve, reject) => {
+    const onDrain = () => { sink.off('error', onError); resolve(); };
+    const onError = (e: Error) => { sink.off('drain', onDrain); reject(e); };
+    sink.once('drain', onDrain);
+    sink.once('error', onError);
+  });
+  return buf.length;
+}
+
+/** The Message-ID header of a stored message (reads the header only). */
+export async function readMessageId(file: string): Promise<string | undefined> {
+  const fh = await open(file, 'r');
+  try {
+    const buf = Buffer.alloc(64 * 1024);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    const text = buf.subarray(0, bytesRead).toString('latin1');
+    const end = text.search(/\r?\n\r?\n/);
+    const header = (end >= 0 ? text.slice(0, end) : text).replace(/\r?\n[ \t]+/g, ' ');
+    const m = /^message-id:\s*(<[^>\r\n]*>)/im.exec(header);
+    return m?.[1];
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Content fingerprint used to re-key after a UIDVALIDITY change: Message-ID and size. */
+function fingerprint(messageId: string | undefined, size: number): string {
+  return `${(messageId ?? '').trim().replace(/^<|>$/g, '')}\u0000${size}`;
+}

@@ -1,0 +1,142 @@
+/**
+ * POP3 pull (RFC 1939): diff the server's UIDL list against the cache, RETR each new message
+ * straight into the Maildir's tmp/, commit in durable batches, and only then — when the account
+ * does not keep mail on the server — DELE what is durable (invariant 3, pitfall F1). Sessions
+ * loop until the server offers nothing new (Gmail shows ~250 messages per session, F4).
+ *
+ * Keys: `p` + 24 hex digits of sha256(UIDL) (F10: UIDLs may be long; keys must be file-name
+ * safe). A UIDL listed twice in one session gets an occurrence suffix before hashing, so
+ * neither copy is lost nor fetched twice.
+ */
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { AccountStore, CachedMessage } from '../../cache/message-store.js';
+import { INBOX } from '../../cache/message-store.js';
+import { BatchWriter } from '../batch.js';
+import type { FetchResult, Fetcher, PullOptions, UpstreamEndpoint } from '../types.js';
+import { emptyResult } from '../types.js';
+import { Pop3Client } from './client.js';
+
+/** How many sessions one pull may use at most (a safety net against a server that never settles). */
+const MAX_SESSIONS = 1000;
+
+export interface Pop3FetcherOptions {
+  endpoint: UpstreamEndpoint;
+  store: AccountStore;
+  log: Logger;
+  /** false: delete upstream once the local copy is durable. */
+  keepOnServer: boolean;
+  /** Larger messages are skipped and reported, never truncated. */
+  maxMessageSize: number;
+}
+
+/** The cache key of a POP3 message. */
+export function pop3Key(uidl: string): string {
+  return 'p' + createHash('sha256').update(uidl, 'latin1').digest('hex').slice(0, 24);
+}
+
+/** Assigns keys to a UIDL listing, disambiguating UIDLs the server lists more than once. */
+export function keysForListing(listing: Array<{ msg: number; uidl: string }>): Array<{ msg: number; key: string }> {
+  const seen = new Map<string, number>();
+  return listing.map(({ msg, uidl }) => {
+    const n = (seen.get(uidl) ?? 0) + 1;
+    seen.set(uidl, n);
+    return { msg, key: pop3Key(n === 1 ? uidl : `${uidl}\u0000${n}`) };
+  });
+}
+
+/** Pulls one POP3 account. */
+export class Pop3Fetcher implements Fetcher {
+  constructor(private readonly opts: Pop3FetcherOptions) {}
+
+  async pull(pullOpts: PullOptions = {}): Promise<FetchResult> {
+    const result = emptyResult();
+    const skippedKeys = new Set<string>();
+    for (let s = 0; s < MAX_SESSIONS; s++) {
+      const fetched = await this.session(result, skippedKeys, pullOpts);
+      if (fetched === 0 || pullOpts.signal?.aborted) break;
+    }
+    return result;
+  }
+
+  /** One POP3 session; returns how many new messages it stored. */
+  private async session(result: FetchResult, skippedKeys: Set<string>, pullOpts: PullOptions): Promise<number> {
+    const { endpoint, store, log, keepOnServer, maxMessageSize } = this.opts;
+    const client = await Pop3Client.connect({
+      host: endpoint.host, port: endpoint.port, tls: endpoint.tls, ca: endpoint.ca,
+      timeoutMs: endpoint.timeoutMs, connectTimeoutMs: endpoint.connectTimeoutMs,
+      log: log.child({ component: 'pop3-client' }),
+    });
+    result.sessions++;
+    let stored = 0;
+    try {
+      await client.login(endpoint.username, endpoint.password);
+      const listing = keysForListing(await client.uidl());
+      const sizes = await client.list();
+      const msgByKey = new Map(listing.map((l) => [l.key, l.msg]));
+      const toDelete: number[] = [];
+      const wanted: Array<{ msg: number; key: string; size: number }> = [];
+      for (const { msg, key } of listing) {
+        if (store.has(INBOX, key)) {
+          if (!keepOnServer) toDelete.push(msg); // durable already (a DELE that never reached QUIT)
+          continue;
+        }
+        const size = sizes.get(msg) ?? 0;
+        if (size > maxMessageSize) {
+          if (!skippedKeys.has(key)) {
+            skippedKeys.add(key);
+            result.skipped.push({ folder: INBOX, key, size, reason: `larger than maxMessageSize (${maxMessageSize} bytes)` });
+            log.warn({ msg: msg, size, maxMessageSize }, 'message skipped: larger than maxMessageSize');
+          }
+          continue;
+        }
+        wanted.push({ msg, key, size });
+      }
+      log.debug({ offered: listing.length, new: wanted.length, deletable: toDelete.length }, 'pop3 listing');
+      if (toDelete.length) {
+        await client.deleMany(toDelete);
+        result.deletedUpstream += toDelete.length;
+      }
+      const batch = new BatchWriter(store, {
+        afterCommit: async (committed: CachedMessage[]) => {
+          if (keepOnServer) return;
+          const msgs = committed.map((m) => msgByKey.get(m.key)).filter((n): n is number => n !== undefined);
+          await client.deleMany(msgs);
+          result.deletedUpstream += msgs.length;
+        },
+      });
+      const progress = { folder: INBOX, total: wanted.length, done: 0, bytes: 0 };
+      pullOpts.onProgress?.({ ...progress });
+      let loopError: unknown;
+      try {
+        for (const w of wanted) {
+          if (pullOpts.signal?.aborted) break;
+          let bytes = 0;
+          await batch.write(INBOX, w.key, async (sink) => { bytes = await client.retr(w.msg, sink); });
+          progress.done++;
+          progress.bytes += bytes;
+          pullOpts.onProgress?.({ ...progress });
+        }
+      } catch (err) {
+        loopError = err;
+      }
+      // Whatever happened, make durable what was downloaded. Its DELEs follow if the
+      // connection still works; otherwise the next session sends them.
+      try {
+        await batch.flush();
+      } catch (err) {
+        loopError ??= err;
+      } finally {
+        stored = batch.committedCount;
+        result.newMessages += batch.committedCount;
+        result.bytes += batch.committedBytes;
+      }
+      if (loopError) throw loopError;
+      await client.quit(); // UPDATE state: the DELEs take effect only now
+    } catch (err) {
+      client.close();
+      throw err;
+    }
+    return stored;
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * Contracts of the upstream side. A Fetcher pulls one account's remote mailbox into its
+ * AccountStore; the daemon builds one per pull from the account's config, already resolved
+ * (secrets read, CA file loaded), so nothing here imports the daemon or its config schema.
+ */
+import type { Logger } from 'pino';
+
+/** Where and how to reach an upstream server, with the secret already resolved. */
+export interface UpstreamEndpoint {
+  host: string;
+  port: number;
+  tls: 'implicit' | 'starttls' | 'none';
+  /** Extra CA certificate(s), PEM text (from `tlsCa`). */
+  ca?: string;
+  username: string;
+  password: string;
+  /** Per-read timeout; a silent server is given up on after this long. */
+  timeoutMs?: number;
+  connectTimeoutMs?: number;
+}
+
+/** Progress of a running pull, for the CLI's progress bar and `status`. */
+export interface FetchProgress {
+  folder: string;
+  /** Messages to download in this folder/session (known after listing). */
+  total: number;
+  done: number;
+  bytes: number;
+}
+
+/** A message that was not downloaded, and why. */
+export interface SkippedMessage {
+  folder: string;
+  key: string;
+  size: number;
+  reason: string;
+}
+
+/** What one pull did. */
+export interface FetchResult {
+  newMessages: number;
+  bytes: number;
+  skipped: SkippedMessage[];
+  deletedUpstream: number;
+  /** Upstream sessions used (POP3 loops sessions until nothing new is offered). */
+  sessions: number;
+}
+
+/** Options common to every pull. */
+export interface PullOptions {
+  /** Stop between messages: the message in hand finishes and is committed. */
+  signal?: AbortSignal;
+  onProgress?: (p: FetchProgress) => void;
+}
+
+/** Pulls one account. */
+export interface Fetcher {
+  pull(opts?: PullOptions): Promise<FetchResult>;
+}
+
+/** The batch limits of ARCHITECTURE.md invariant 6: commit every N messages or T ms. */
+export const BATCH_MAX_MESSAGES = 100;
+export const BATCH_MAX_MS = 250;
+
+/** Dependencies every fetcher gets. */
+export interface FetcherDeps {
+  log: Logger;
+}
+
+/** A fresh, empty result. */
+export function emptyResult(): FetchResult {
+  return { newMessages: 0, bytes: 0, skipped: [], deletedUpstream: 0, sessions: 0 };
+}
