@@ -6,7 +6,7 @@
  * batch upstream (invariant 3).
  */
 import type { Writable } from 'node:stream';
-import type { AccountStore, CachedMessage } from '../cache/message-store.js';
+import type { AccountStore, CachedMessage, PendingMessage } from '../cache/message-store.js';
 import type { Clock } from '../shared/clock.js';
 import { systemClock } from '../shared/clock.js';
 import { BATCH_MAX_MESSAGES, BATCH_MAX_MS } from './types.js';
@@ -50,6 +50,14 @@ export class BatchWriter {
       await pending.abort();
       throw err;
     }
+    await this.add(pending);
+  }
+
+  /**
+   * Take a message whose bytes are completely written into `pending.stream`: finish it in the
+   * background (fsync + rename) and commit the batch when it is full or old enough.
+   */
+  async add(pending: PendingMessage): Promise<void> {
     if (this.inflight.length === 0 && this.store.pendingCount === 0) this.batchStart = this.clock.now();
     const done = pending.finish();
     done.catch(() => undefined); // observed in flush(); avoid an unhandled rejection meanwhile

@@ -242,7 +242,8 @@ export class Pop3Client {
    * fails, the reply is still read to its terminator, then the sink's error is thrown.
    */
   retr(msg: number, sink: Writable): Promise<number> {
-    return this.exclusive(async () => {
+    // With PIPELINING the command is written at once; the reply is matched in order.
+    return this.pipelined(async () => {
       checkMsg(msg);
       let written = 0;
       let sinkError: Error | null = null;
@@ -428,6 +429,28 @@ export class Pop3Client {
       this.waiters.push({ command, body, resolve, reject });
       this.updateTimer();
     });
+  }
+
+  /**
+   * Runs a command that may be pipelined (RFC 2449 §6.6): without PIPELINING it waits its turn
+   * like any other; with it, it is written at once, after whatever was queued before it started.
+   */
+  private pipelined<T>(fn: () => Promise<T>): Promise<T> {
+    if (!this.pipelining) return this.exclusive(fn);
+    if (this.broken) return Promise.reject(this.closedError());
+    const prev = this.tail;
+    let sent!: () => void;
+    const isSent = new Promise<void>((r) => { sent = r; });
+    const run = async (): Promise<T> => {
+      if (this.broken) { sent(); throw this.closedError(); }
+      const p = fn(); // fn writes its command synchronously before its first await
+      sent();
+      return p;
+    };
+    const result = prev.then(run, run);
+    // the next command may start once this one is on the wire, not when its reply is complete
+    this.tail = isSent;
+    return result;
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {

@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { AccountStore, CachedMessage } from '../../cache/message-store.js';
+import type { AccountStore, CachedMessage, PendingMessage } from '../../cache/message-store.js';
 import { INBOX } from '../../cache/message-store.js';
 import { BatchWriter } from '../batch.js';
 import type { FetchResult, Fetcher, PullOptions, UpstreamEndpoint } from '../types.js';
@@ -19,6 +19,8 @@ import { Pop3Client } from './client.js';
 
 /** How many sessions one pull may use at most (a safety net against a server that never settles). */
 const MAX_SESSIONS = 1000;
+/** RETR commands in flight at once when the server offers PIPELINING. */
+const RETR_WINDOW = 8;
 
 export interface Pop3FetcherOptions {
   endpoint: UpstreamEndpoint;
@@ -109,13 +111,40 @@ export class Pop3Fetcher implements Fetcher {
       pullOpts.onProgress?.({ ...progress });
       let loopError: unknown;
       try {
-        for (const w of wanted) {
-          if (pullOpts.signal?.aborted) break;
-          let bytes = 0;
-          await batch.write(INBOX, w.key, async (sink) => { bytes = await client.retr(w.msg, sink); });
+        // With PIPELINING (RFC 2449 §6.6) several RETRs are in flight at once, each streaming
+        // into its own temp file; replies come back in order, so they are stored in order.
+        const window = client.pipelining ? RETR_WINDOW : 1;
+        const inflight: Array<{ w: (typeof wanted)[number]; pending: PendingMessage; retr: Promise<number> }> = [];
+        const settle = async () => {
+          const head = inflight.shift()!;
+          let bytes: number;
+          try {
+            bytes = await head.retr;
+          } catch (err) {
+            await head.pending.abort();
+            throw err;
+          }
+          await batch.add(head.pending);
           progress.done++;
           progress.bytes += bytes;
           pullOpts.onProgress?.({ ...progress });
+        };
+        try {
+          for (const w of wanted) {
+            if (pullOpts.signal?.aborted) break;
+            const pending = await store.begin(INBOX, w.key);
+            const retr = client.retr(w.msg, pending.stream);
+            retr.catch(() => undefined); // observed in settle()
+            inflight.push({ w, pending, retr });
+            if (inflight.length >= window) await settle();
+          }
+          while (inflight.length) await settle();
+        } finally {
+          // after a failure, throw away whatever is still in flight
+          for (const f of inflight.splice(0)) {
+            await f.retr.catch(() => undefined);
+            await f.pending.abort();
+          }
         }
       } catch (err) {
         loopError = err;
