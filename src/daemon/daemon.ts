@@ -111,7 +111,13 @@ export class Daemon {
   private async startIdle(cfg: Config): Promise<void> {
     for (const acc of cfg.accounts) {
       if (acc.incoming.protocol !== 'imap' || !acc.incoming.idle) continue;
-      const endpoint = await incomingEndpoint(acc);
+      let endpoint;
+      try {
+        endpoint = await incomingEndpoint(acc);
+      } catch (err) {
+        this.log.error({ account: acc.id, err: errorMessage(err) }, 'IDLE not started: cannot resolve the account settings');
+        continue;
+      }
       const w = new IdleWatcher({
         endpoint,
         log: this.log.child({ component: 'idle', account: acc.id }),

@@ -108,6 +108,16 @@ export function readCached(maildir: string): Buffer[] {
   return maildirFiles(maildir).map((f) => readFileSync(f));
 }
 
+/** Cached messages of a Maildir folder by their upstream key (the `K=` of the file name). */
+export function readCachedByKey(maildir: string): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  for (const f of maildirFiles(maildir)) {
+    const k = /,K=([A-Za-z0-9_]+)/.exec(path.basename(f));
+    if (k) out.set(k[1]!, readFileSync(f));
+  }
+  return out;
+}
+
 /** Files left in a Maildir's tmp/. */
 export function tmpFiles(maildir: string): string[] {
   try { return readdirSync(path.join(maildir, 'tmp')); } catch { return []; }

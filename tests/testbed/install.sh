@@ -5,10 +5,8 @@
 # Services are NOT started by the packages (policy-rc.d blocks it); the testbed
 # runs its own instances via upstream-up.sh. Prints how long the install took.
 set -euo pipefail
-[ "$(id -u)" = 0 ] || { echo "install.sh: must run as root" >&2; exit 1; }
-
 PKGS=(dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix
-      openssl python3 curl fetchmail isync)
+      openssl python3 curl fetchmail isync time)
 LOG=${TMPDIR:-/tmp}/testbed-apt.log
 
 missing=()
@@ -18,6 +16,7 @@ done
 
 start=$(date +%s.%N)
 if [ ${#missing[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || { echo "install.sh: missing ${missing[*]}; run as root (or install them) first" >&2; exit 1; }
   echo "install.sh: installing: ${missing[*]}"
   # Keep package maintainer scripts from starting system daemons (no systemd here).
   made_policy=0
@@ -36,7 +35,7 @@ else
   echo "install.sh: all packages already installed"
 fi
 # Dedicated owner for the test Maildirs when Dovecot runs as root (uid 0 may not own mail).
-id vmail >/dev/null 2>&1 || useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin vmail
+id vmail >/dev/null 2>&1 || [ "$(id -u)" != 0 ] || useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin vmail
 end=$(date +%s.%N)
 v() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null; }
 awk -v s="$start" -v e="$end" -v d="$(v dovecot-core)" -v p="$(v postfix)" -v f="$(v fetchmail)" \

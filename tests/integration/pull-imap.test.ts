@@ -1,0 +1,103 @@
+/**
+ * Pulling from the real Dovecot over IMAP: byte-exact against Python's imaplib (INBOX and a
+ * Maildir++ folder), incremental by UID cursor, a UIDVALIDITY change without duplicates or
+ * local deletions, and the daemon's schedule and IDLE delivering new mail with no user action,
+ * and a graceful SIGTERM.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { corpus } from '../fixtures/corpus.js';
+import { imaplibFetchAll } from '../support/python.js';
+import { startTestbed } from '../support/testbed.js';
+import type { Testbed } from '../support/testbed.js';
+import { inboxDir, makeConfig, readCached, readCachedByKey, runCli, spawnCli, waitFor } from '../support/localpost.js';
+
+let tb: Testbed;
+const cleanups: Array<() => void> = [];
+
+before(async () => {
+  tb = await startTestbed({ postfix: false, env: { EXTRA_USERS: 'carol:carolpw dave:davepw' } });
+});
+after(async () => {
+  for (const c of cleanups) c();
+  await tb?.stop();
+});
+
+function config(spec: Parameters<typeof makeConfig>[0]) {
+  const c = makeConfig(spec);
+  cleanups.push(c.cleanup);
+  return c;
+}
+
+describe('IMAP pull from Dovecot', () => {
+  test('INBOX and Archive arrive byte-exact (same bytes as imaplib); a second sync fetches nothing', async () => {
+    await tb.seed('alice', 21, 2000, { archiveN: 4 });
+    for (const m of corpus()) await tb.appendMessage('alice', m.raw);
+    const inbox = await imaplibFetchAll(tb.imapPort, 'alice', 'alicepw', 'INBOX');
+    const archive = await imaplibFetchAll(tb.imapPort, 'alice', 'alicepw', 'Archive');
+    const c = config([{ protocol: 'imap', port: tb.imapPort, folders: ['INBOX', 'Archive'] }]);
+    const r1 = await runCli(['--config', c.configFile, 'sync']);
+    assert.equal(r1.code, 0, r1.stderr + r1.stdout);
+    assert.match(r1.stdout, new RegExp(`alice ok, ${inbox.length + archive.length} new`));
+    // compare by upstream UID: the cache key of an IMAP message is i<UIDVALIDITY>_<UID>
+    const byUid = (m: Map<string, Buffer>) => new Map([...m].map(([k, v]) => [Number(k.split('_')[1]), v]));
+    const gotInbox = byUid(readCachedByKey(inboxDir(c.dataDir)));
+    assert.equal(gotInbox.size, inbox.length);
+    for (const m of inbox) assert.ok(gotInbox.get(m.uid)?.equals(m.body), `INBOX message uid ${m.uid} differs`);
+    const gotArchive = byUid(readCachedByKey(path.join(inboxDir(c.dataDir), '.Archive')));
+    assert.equal(gotArchive.size, archive.length);
+    for (const m of archive) assert.ok(gotArchive.get(m.uid)?.equals(m.body), `Archive message uid ${m.uid} differs`);
+    const r2 = await runCli(['--config', c.configFile, 'sync']);
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.match(r2.stdout, /alice ok, 0 new/);
+  });
+
+  test('a UIDVALIDITY change re-keys the cache: no duplicates, nothing local deleted', async () => {
+    await tb.seed('carol', 30, 1000, { archiveN: 0 });
+    const c = config([{ id: 'carol', protocol: 'imap', port: tb.imapPort, username: 'carol', password: 'carolpw' }]);
+    const r1 = await runCli(['--config', c.configFile, 'sync']);
+    assert.match(r1.stdout, /carol ok, 30 new/);
+    // Make Dovecot forget its UIDs (as a server migration would): same messages, new UIDVALIDITY.
+    const md = tb.maildir('carol');
+    for (const f of readdirSync(md)) if (f.startsWith('dovecot')) rmSync(path.join(md, f), { recursive: true, force: true });
+    const r2 = await runCli(['--config', c.configFile, 'sync']);
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.match(r2.stdout, /carol ok, 0 new/);
+    await tb.seed('carol', 2, 1000, { archiveN: 0 });
+    const r3 = await runCli(['--config', c.configFile, 'sync']);
+    assert.match(r3.stdout, /carol ok, 2 new/);
+    assert.equal(readCached(inboxDir(c.dataDir, 'carol')).length, 32);
+  });
+
+  test('the daemon pulls on its schedule and on IDLE, and stops on SIGTERM', async () => {
+    const c = config([{ id: 'dave', protocol: 'imap', port: tb.imapPort, username: 'dave', password: 'davepw', idle: true }]);
+    const daemon = spawnCli(['--config', c.configFile, 'start']);
+    let out = '';
+    daemon.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
+    try {
+      await waitFor(() => out.includes('IDLE watching INBOX'), 15_000, 'IDLE to start');
+      await tb.seed('dave', 3, 1000, { archiveN: 0 });
+      await waitFor(() => readCached(inboxDir(c.dataDir, 'dave')).length === 3, 15_000, 'IDLE-triggered pull');
+    } finally {
+      daemon.kill('SIGTERM');
+    }
+    const code = await new Promise((r) => daemon.once('close', (c) => r(c)));
+    assert.equal(code, 0, out.slice(-2000));
+    assert.match(out, /localpost stopped/);
+  });
+
+  test('a cron schedule pulls new mail without any user action', async () => {
+    const c = config([{ id: 'dave', protocol: 'imap', port: tb.imapPort, username: 'dave', password: 'davepw', schedule: '*/2 * * * * *' }]);
+    const daemon = spawnCli(['--config', c.configFile, 'start']);
+    try {
+      await waitFor(() => readCached(inboxDir(c.dataDir, 'dave')).length >= 3, 15_000, 'first pull');
+      await tb.seed('dave', 2, 1000, { archiveN: 0 });
+      await waitFor(() => readCached(inboxDir(c.dataDir, 'dave')).length === 5, 15_000, 'scheduled pull');
+    } finally {
+      daemon.kill('SIGTERM');
+    }
+    assert.equal(await new Promise((r) => daemon.once('close', (c) => r(c))), 0);
+  });
+});
