@@ -7,7 +7,7 @@
  * after another, fetchmail, localpost over POP3, mbsync and localpost over IMAP, each from a
  * fresh state. Prints a table and the ratios, writes bench/results/latest.json, stops the testbed.
  *
- * Options: --messages N (default 10000), --size BYTES (seed body size, default 3300, which
+ * Options: --messages N (default 10000), --size BYTES (seed body size, default 7000, which
  * makes 10,000 messages about 70 MB), --only pop3|imap.
  */
 import { execFile } from 'node:child_process';
@@ -21,7 +21,7 @@ import { startTestbed, type Testbed } from '../tests/support/testbed.js';
 import { countMessageFiles, runFetchmail, runLocalpost, runMbsync, type RunResult, type Upstream } from './peers.js';
 
 /** Seed body size giving ~7 KB per message, i.e. ~70 MB for 10,000 messages. */
-const DEFAULT_SEED_SIZE = 3300;
+const DEFAULT_SEED_SIZE = 7000;
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 const WARM = String.raw`

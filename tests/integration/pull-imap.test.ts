@@ -1,10 +1,11 @@
 /**
  * Pulling from the real Dovecot over IMAP: byte-exact against Python's imaplib (INBOX and a
  * Maildir++ folder), incremental by UID cursor, a UIDVALIDITY change without duplicates or
- * local deletions, and the daemon's schedule and IDLE delivering new mail with no user action,
- * and a graceful SIGTERM.
+ * local deletions, and the daemon's schedule and IDLE (also after the server drops the connection)
+ * delivering new mail with no user action, and a graceful SIGTERM.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -78,8 +79,17 @@ describe('IMAP pull from Dovecot', () => {
     daemon.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
     try {
       await waitFor(() => out.includes('IDLE watching INBOX'), 15_000, 'IDLE to start');
+      const second = await runCli(['--config', c.configFile, 'start']);
+      assert.equal(second.code, 1);
+      assert.match(second.stderr, new RegExp(`another localpost \\(pid ${daemon.pid}\\) is already using`));
       await tb.seed('dave', 3, 1000, { archiveN: 0 });
       await waitFor(() => readCached(inboxDir(c.dataDir, 'dave')).length === 3, 15_000, 'IDLE-triggered pull');
+      // the server drops the IDLE connection: the watcher reconnects and keeps pushing
+      const watching = out.split('IDLE watching INBOX').length - 1;
+      execFileSync('doveadm', ['-c', path.join(tb.dir, 'etc/dovecot.conf'), 'kick', 'dave@example.test']);
+      await waitFor(() => out.split('IDLE watching INBOX').length - 1 > watching, 15_000, 'IDLE to reconnect');
+      await tb.seed('dave', 2, 1000, { archiveN: 0 });
+      await waitFor(() => readCached(inboxDir(c.dataDir, 'dave')).length === 5, 15_000, 'IDLE-triggered pull after reconnect');
     } finally {
       daemon.kill('SIGTERM');
     }
@@ -92,9 +102,9 @@ describe('IMAP pull from Dovecot', () => {
     const c = config([{ id: 'dave', protocol: 'imap', port: tb.imapPort, username: 'dave', password: 'davepw', schedule: '*/2 * * * * *' }]);
     const daemon = spawnCli(['--config', c.configFile, 'start']);
     try {
-      await waitFor(() => readCached(inboxDir(c.dataDir, 'dave')).length >= 3, 15_000, 'first pull');
+      await waitFor(() => readCached(inboxDir(c.dataDir, 'dave')).length >= 5, 15_000, 'first pull');
       await tb.seed('dave', 2, 1000, { archiveN: 0 });
-      await waitFor(() => readCached(inboxDir(c.dataDir, 'dave')).length === 5, 15_000, 'scheduled pull');
+      await waitFor(() => readCached(inboxDir(c.dataDir, 'dave')).length === 7, 15_000, 'scheduled pull');
     } finally {
       daemon.kill('SIGTERM');
     }

@@ -15,7 +15,7 @@ let tb: Testbed;
 const cleanups: Array<() => void> = [];
 
 before(async () => {
-  tb = await startTestbed({ postfix: false, env: { EXTRA_USERS: 'carol:carolpw dave:davepw erin:erinpw' } });
+  tb = await startTestbed({ postfix: false, env: { EXTRA_USERS: 'carol:carolpw dave:davepw erin:erinpw fred:fredpw' } });
 });
 after(async () => {
   for (const c of cleanups) c();
@@ -131,5 +131,44 @@ describe('POP3 pull from Dovecot', () => {
     assert.equal(ids.length, seeded, `every message present (kills: ${kills})`);
     assert.deepEqual(tmpFiles(inboxDir(c.dataDir, 'erin')), []);
     assert.ok(kills >= 5, `killed ${kills} times`);
+  });
+
+  test('check: one line per account, exit 0 when every login works, 1 otherwise; a bad config exits 78', async () => {
+    const good = config([{ protocol: 'pop3', port: tb.pop3Port }, { id: 'bob', protocol: 'imap', port: tb.imapPort, username: 'bob', password: 'bobpw' }]);
+    const r1 = await runCli(['--config', good.configFile, 'check']);
+    assert.equal(r1.code, 0, r1.stdout + r1.stderr);
+    assert.match(r1.stdout, /^ok +alice: pop3 127\.0\.0\.1:\d+ .*login ok, \d+ messages/m);
+    assert.match(r1.stdout, /^ok +bob: imap .*login ok/m);
+    const bad = config([{ protocol: 'pop3', port: tb.pop3Port, password: 'hunter2-wrong' }]);
+    const r2 = await runCli(['--config', bad.configFile, 'check']);
+    assert.equal(r2.code, 1);
+    assert.match(r2.stdout, /^FAIL alice: .*login refused/m);
+    assert.doesNotMatch(r2.stdout + r2.stderr, /hunter2/);
+    const broken = config([{ protocol: 'pop3', port: tb.pop3Port }], 'bogus: 1\n');
+    const r3 = await runCli(['--config', broken.configFile, 'check']);
+    assert.equal(r3.code, 78);
+    assert.match(r3.stderr, /bogus/);
+    const r4 = await runCli(['--config', '/nonexistent/localpost.yaml', 'sync']);
+    assert.equal(r4.code, 78);
+  });
+
+  test('SIGTERM during a pull: the message in hand finishes, nothing half-written, the next pull completes', async () => {
+    await tb.seed('fred', 3000, 4000, { archiveN: 0 });
+    const c = config([{ id: 'fred', protocol: 'pop3', port: tb.pop3Port, username: 'fred', password: 'fredpw', keepOnServer: false }]);
+    const child = spawnCli(['--config', c.configFile, 'sync']);
+    await new Promise<void>((resolve) => {
+      child.stderr!.on('data', (b: Buffer) => { if (b.toString().includes('pop3 listing')) setTimeout(resolve, 200); });
+    });
+    child.kill('SIGTERM');
+    const code = await new Promise((r) => child.once('close', (c) => r(c)));
+    assert.equal(code, 0, 'a stopped pull still reports what it stored');
+    assert.deepEqual(tmpFiles(inboxDir(c.dataDir, 'fred')), []);
+    const partial = readCached(inboxDir(c.dataDir, 'fred')).length;
+    assert.ok(partial > 0 && partial < 3000, `stopped part-way (${partial})`);
+    assert.equal(tb.countUpstream('fred'), 3000 - partial, 'exactly the durable messages were deleted upstream');
+    const r = await runCli(['--config', c.configFile, 'sync']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(readCached(inboxDir(c.dataDir, 'fred')).length, 3000);
+    assert.equal(tb.countUpstream('fred'), 0);
   });
 });

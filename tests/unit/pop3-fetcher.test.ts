@@ -97,3 +97,22 @@ test('the terminator split across segments and 1-byte segments still give exact 
   const got = store.list(INBOX).map((m) => readFileSync(m.path));
   for (let i = 0; i < 3; i++) assert.ok(got[i]!.equals(msgs[i]!));
 });
+
+test('sessions loop until the server offers nothing new (a Gmail-like window of 3 per session)', async () => {
+  const msgs = messages(10, 100);
+  // Session k offers only messages 3k-2 .. 3k, like Gmail's ~250-per-session window.
+  const window = (id: number) => [1, 2, 3].map((j) => 3 * (id - 1) + j).filter((n) => n <= 10);
+  const { fake, fetcher, store } = await setup({
+    messages: msgs,
+    onCommand: (verb, _args, s) => {
+      if (verb === 'UIDL') return { reply: `+OK\r\n${window(s.id).map((n) => `${n} uid-${n}\r\n`).join('')}.\r\n` };
+      if (verb === 'LIST') return { reply: `+OK\r\n${window(s.id).map((n) => `${n} ${msgs[n - 1]!.length}\r\n`).join('')}.\r\n` };
+      return undefined;
+    },
+  });
+  const r = await fetcher().pull();
+  assert.equal(r.newMessages, 10);
+  assert.equal(r.sessions, 5, 'four sessions with mail, one that found nothing new');
+  assert.equal(fake.connections, 5);
+  assert.equal(store.list(INBOX).length, 10);
+});
