@@ -132,7 +132,12 @@ export async function recoverAccount(o: RecoveryOptions): Promise<RecoveryReport
   const keys = new Set<string>();
   for (const f of ours) {
     const p = f.parsed!;
-    const size = await stat(f.full).then((st) => st.size, (err: NodeJS.ErrnoException) => {
+    // A file the index already knows under the same UID, key and size was verified when it
+    // was stored; only unknown files are checked against the disk (keeps start-up O(files)
+    // readdir work, not one stat per message).
+    const row = rowsByUid.get(p.uid);
+    const known = row !== undefined && row.folder === f.folder && row.key === p.key && row.size === p.size;
+    const size = known ? p.size : await stat(f.full).then((st) => st.size, (err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return undefined; // another Maildir reader just moved or deleted it
       throw err;
     });

@@ -151,14 +151,16 @@ describe('recovery on crash fixtures', () => {
   });
 
   it('quarantines a file whose real size disagrees with S=, and a second file with the same UID', async () => {
+    // Sizes are checked for files the index does not vouch for (here: state.db was lost); a
+    // file whose row matches its name was verified when it was stored.
     const { dataDir, md, snap } = await seeded(3);
     const names = (await readdir(path.join(md, 'new'))).sort();
     await appendFile(path.join(md, 'new', names[1]!), 'garbage');
     await copyFile(path.join(md, 'new', names[2]!), path.join(md, 'cur', `${names[2]!}:2,S`));
+    for (const f of ['state.db', 'state.db-wal', 'state.db-shm']) await rm(path.join(dataDir, f), { force: true });
     const cache = await open(dataDir);
     const r = cache.recovery.get('acct')!;
     assert.equal(r.quarantined, 2);
-    assert.equal(r.dropped, 1);
     const bad = parseName(names[1]!)!;
     assert.deepEqual(snapshot(cache), snap.filter((m) => m.uid !== bad.uid));
     assert.ok(!cache.account('acct').has('INBOX', bad.key), 'will be fetched again');
