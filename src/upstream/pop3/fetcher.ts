@@ -3,6 +3,8 @@
  * straight into the Maildir's tmp/, commit in durable batches, and only then — when the account
  * does not keep mail on the server — DELE what is durable (invariant 3, pitfall F1). Sessions
  * loop until the server offers nothing new (Gmail shows ~250 messages per session, F4).
+ * Messages deleted locally with `onLocalDelete: delete-upstream` (tombstones marked pending)
+ * get a DELE in the same session; they are recorded as deleted upstream once QUIT succeeded.
  *
  * Keys: `p` + 24 hex digits of sha256(UIDL) (F10: UIDLs may be long; keys must be file-name
  * safe). A UIDL listed twice in one session gets an occurrence suffix before hashing, so
@@ -13,7 +15,7 @@ import type { Logger } from 'pino';
 import type { AccountStore, CachedMessage, PendingMessage } from '../../cache/message-store.js';
 import { INBOX } from '../../cache/message-store.js';
 import { BatchWriter } from '../batch.js';
-import type { FetchResult, Fetcher, PullOptions, UpstreamEndpoint } from '../types.js';
+import type { FetchProgress, FetchResult, Fetcher, PullOptions, UpstreamEndpoint } from '../types.js';
 import { emptyResult } from '../types.js';
 import { Pop3Client } from './client.js';
 
@@ -54,15 +56,17 @@ export class Pop3Fetcher implements Fetcher {
   async pull(pullOpts: PullOptions = {}): Promise<FetchResult> {
     const result = emptyResult();
     const skippedKeys = new Set<string>();
+    // one progress across sessions: each session adds what it found to the total
+    const progress: FetchProgress = { folder: INBOX, total: 0, done: 0, bytes: 0 };
     for (let s = 0; s < MAX_SESSIONS; s++) {
-      const fetched = await this.session(result, skippedKeys, pullOpts);
+      const fetched = await this.session(result, skippedKeys, progress, pullOpts);
       if (fetched === 0 || pullOpts.signal?.aborted) break;
     }
     return result;
   }
 
   /** One POP3 session; returns how many new messages it stored. */
-  private async session(result: FetchResult, skippedKeys: Set<string>, pullOpts: PullOptions): Promise<number> {
+  private async session(result: FetchResult, skippedKeys: Set<string>, progress: FetchProgress, pullOpts: PullOptions): Promise<number> {
     const { endpoint, store, log, keepOnServer, maxMessageSize } = this.opts;
     const client = await Pop3Client.connect({
       host: endpoint.host, port: endpoint.port, tls: endpoint.tls, ca: endpoint.ca,
@@ -77,10 +81,15 @@ export class Pop3Fetcher implements Fetcher {
       const sizes = await client.list();
       const msgByKey = new Map(listing.map((l) => [l.key, l.msg]));
       const toDelete: number[] = [];
+      // Deleted locally with onLocalDelete: delete-upstream (tombstoned, so has() is true).
+      const pendingDeletes = new Set(store.pendingUpstreamDeletes(INBOX));
+      const localDeletes: string[] = [];
       const wanted: Array<{ msg: number; key: string; size: number }> = [];
       for (const { msg, key } of listing) {
         if (store.has(INBOX, key)) {
-          if (!keepOnServer) toDelete.push(msg); // durable already (a DELE that never reached QUIT)
+          // durable already (a DELE that never reached QUIT), or deleted locally
+          if (!keepOnServer || pendingDeletes.has(key)) toDelete.push(msg);
+          if (pendingDeletes.has(key)) localDeletes.push(key);
           continue;
         }
         const size = sizes.get(msg) ?? 0;
@@ -107,8 +116,10 @@ export class Pop3Fetcher implements Fetcher {
           result.deletedUpstream += msgs.length;
         },
       });
-      const progress = { folder: INBOX, total: wanted.length, done: 0, bytes: 0 };
-      pullOpts.onProgress?.({ ...progress });
+      if (wanted.length || progress.total === 0) {
+        progress.total += wanted.length;
+        pullOpts.onProgress?.({ ...progress });
+      }
       let loopError: unknown;
       try {
         // With PIPELINING (RFC 2449 §6.6) several RETRs are in flight at once, each streaming
@@ -162,6 +173,7 @@ export class Pop3Fetcher implements Fetcher {
       }
       if (loopError) throw loopError;
       await client.quit(); // UPDATE state: the DELEs take effect only now
+      store.markUpstreamDeleted(INBOX, localDeletes);
     } catch (err) {
       client.close();
       throw err;
