@@ -22,10 +22,10 @@ import { fsyncDir, renameDurable, writeFileDurable } from '../shared/durable-fs.
 import type { Clock } from '../shared/clock.js';
 import type { Ledger, MessageRow } from './ledger.js';
 import {
-  accountDir, ensureFolder, folderDir, formatName, isValidKey, MessageFileWriter, normalizeFolder, parseName,
-  replaceKey, tmpName, uidl,
+  accountDir, ensureFolder, fileHasEoh, folderDir, formatName, isValidKey, MessageFileWriter, normalizeFolder, parseName,
+  replaceKey, splitInfo, tmpName, uidl,
 } from './maildir.js';
-import type { AccountStore, CachedMessage, PendingMessage } from './message-store.js';
+import { TRASH, type AccountStore, type CachedMessage, type IndexEntry, type PendingMessage } from './message-store.js';
 import { UID_FLOOR_FILE } from './recovery.js';
 
 /** Dependencies of an AccountStoreImpl. */
@@ -174,6 +174,108 @@ export class AccountStoreImpl implements AccountStore {
     });
   }
 
+  /**
+   * Move cached messages into the local Trash folder (Maildir++ `.Trash/cur/`, flag S added)
+   * and tombstone their keys in their old folder, so they are never fetched again; with
+   * `deleteUpstream` the tombstones also ask the fetcher to delete the upstream copies.
+   * ONE transaction moves the rows and writes the tombstones, then the files are renamed and
+   * the directories fsynced. After a crash in between, recovery puts the row back where the
+   * file still is (the message reappears once; the tombstone keeps it from being refetched).
+   * Messages already in Trash are skipped. Returns how many moved.
+   */
+  trash(uids: readonly number[], opts: { deleteUpstream: boolean }): Promise<number> {
+    return this.serial(async () => {
+      const { ledger, accountId, clock } = this.d;
+      const rows = uids.map((u) => ledger.message(accountId, u)).filter((r): r is MessageRow => !!r && r.folder !== TRASH);
+      if (!rows.length) return 0;
+      const trashDir = await this.folderReady(TRASH);
+      const moves: Array<{ row: MessageRow; from: string; to: string; file: string; flags: string }> = [];
+      for (const row of rows) {
+        const file = (await this.locate(row)) ?? row.file;
+        const { base, flags } = splitInfo(path.basename(file));
+        const newFlags = [...new Set(flags + 'S')].sort().join('');
+        const rel = `cur/${base}:2,${newFlags}`;
+        moves.push({ row, from: path.join(folderDir(this.d.maildir, row.folder), file), to: path.join(trashDir, rel), file: rel, flags: newFlags });
+      }
+      const now = clock.now();
+      ledger.transaction(() => {
+        for (const m of moves) {
+          ledger.moveMessage(accountId, m.row.uid, TRASH, m.file, m.flags);
+          ledger.addTombstoneUpstream(accountId, m.row.folder, m.row.key, now, opts.deleteUpstream ? 'pending' : null);
+        }
+      });
+      const dirs = new Set<string>([path.join(trashDir, 'cur')]);
+      for (const m of moves) {
+        this.cached.get(m.row.folder)?.delete(m.row.key);
+        setOf(this.tombs, m.row.folder).add(m.row.key);
+        setOf(this.cached, TRASH).add(m.row.key);
+        try {
+          await rename(m.from, m.to);
+          dirs.add(path.dirname(m.from));
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+          this.d.log.warn({ account: accountId, uid: uidl(m.row.uid), file: m.from }, 'message file vanished before it could be moved to Trash');
+        }
+      }
+      for (const dir of dirs) await fsyncDir(dir);
+      return moves.length;
+    });
+  }
+
+  /** Delete for good the Trash messages moved there more than `retentionMs` ago; returns the count. */
+  async purgeTrash(retentionMs: number, from = 'INBOX'): Promise<number> {
+    const uids = this.d.ledger.trashedBefore(this.accountId, normalizeFolder(from), TRASH, this.d.clock.now() - retentionMs);
+    return uids.length ? this.remove(uids) : 0;
+  }
+
+  pendingUpstreamDeletes(folder: string): string[] {
+    return this.d.ledger.pendingUpstreamDeletes(this.accountId, normalizeFolder(folder));
+  }
+
+  markUpstreamDeleted(folder: string, keys: readonly string[]): void {
+    if (keys.length) this.d.ledger.markUpstreamDeleted(this.accountId, normalizeFolder(folder), keys);
+  }
+
+  /**
+   * The current absolute path of a cached message: `msg.path` if it is still there, else
+   * found by UID in `new/` or `cur/` (another Maildir reader moved it); undefined when gone.
+   */
+  async messagePath(msg: CachedMessage): Promise<string | undefined> {
+    if (existsSync(msg.path)) return msg.path;
+    const row = this.d.ledger.message(this.accountId, msg.uid);
+    if (!row) return undefined;
+    const file = await this.locate(row);
+    return file ? path.join(folderDir(this.d.maildir, row.folder), file) : undefined;
+  }
+
+  /**
+   * The lean index of a folder in UID order (for POP3 snapshots: one raw query, no paths), with
+   * `hasEoh` filled in where it was unknown (the header is read once and the answer recorded).
+   */
+  async index(folder: string): Promise<IndexEntry[]> {
+    const rows = this.d.ledger.folderIndex(this.accountId, normalizeFolder(folder));
+    const out: IndexEntry[] = new Array(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const [uid, wsize, eoh] = rows[i]!;
+      out[i] = eoh === null ? { uid, wsize } : { uid, wsize, hasEoh: eoh === 1 };
+    }
+    for (const e of out) {
+      if (e.hasEoh !== undefined) continue;
+      const m = this.message(e.uid);
+      const file = m && (await this.messagePath(m));
+      if (!file) continue;
+      e.hasEoh = await fileHasEoh(file);
+      this.d.ledger.setEoh(this.accountId, e.uid, e.hasEoh ? 1 : 0);
+    }
+    return out;
+  }
+
+  /** One cached message by UID, or undefined. */
+  message(uid: number): CachedMessage | undefined {
+    const r = this.d.ledger.message(this.accountId, uid);
+    return r && this.toCached(r);
+  }
+
   /** Record a tombstone for (folder, key); see `Cache.tombstone`. */
   tombstone(folder: string, key: string): void {
     const f = normalizeFolder(folder);
@@ -217,6 +319,7 @@ export class AccountStoreImpl implements AccountStore {
     return {
       uid: r.uid, uidl: uidl(r.uid), folder: r.folder, path: path.join(folderDir(this.d.maildir, r.folder), r.file),
       size: r.size, wsize: r.wsize, key: r.key, flags: r.flags, storedAt: r.storedAt,
+      ...(r.eoh === null || r.eoh === undefined ? {} : { hasEoh: r.eoh === 1 }),
     };
   }
 
@@ -274,7 +377,7 @@ class Pending implements PendingMessage {
       await rename(p.tmp, path.join(newDir, name));
       msg = {
         uid: p.uid, uidl: uidl(p.uid), folder: p.folder, path: path.join(newDir, name), size: stream.bytes,
-        wsize: stream.wsize, key: p.key, flags: '', storedAt,
+        wsize: stream.wsize, key: p.key, flags: '', storedAt, hasEoh: stream.hasEoh,
       };
       this.store.addFinished(msg, newDir);
     } catch (err) {
@@ -315,6 +418,6 @@ function setOf(m: Map<string, Set<string>>, folder: string): Set<string> {
 function toRow(account: string, m: CachedMessage): MessageRow {
   return {
     account, uid: m.uid, folder: m.folder, file: `new/${path.basename(m.path)}`, size: m.size, wsize: m.wsize,
-    key: m.key, flags: m.flags, storedAt: m.storedAt,
+    key: m.key, flags: m.flags, storedAt: m.storedAt, eoh: m.hasEoh === undefined ? null : m.hasEoh ? 1 : 0,
   };
 }

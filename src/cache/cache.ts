@@ -17,7 +17,7 @@ import { Ledger } from './ledger.js';
 import { maildirPath, mkdirDurable, normalizeFolder } from './maildir.js';
 import type { ImapCursor, SyncRecord } from './message-store.js';
 import { recoverAccount, type RecoveryReport } from './recovery.js';
-import { openStateDb } from './state-db.js';
+import { openStateDb, type StateDb } from './state-db.js';
 
 /** Options of `Cache.open`. */
 export interface CacheOptions {
@@ -62,6 +62,11 @@ export class Cache {
       db.close();
       throw err;
     }
+  }
+
+  /** The open state.db, for other indexes kept in it (the outbox's). Closed by `close()`. */
+  get stateDb(): StateDb {
+    return this.ledger.db;
   }
 
   /** The store of one configured account (an `AccountStore` plus `remove()` and `tombstone()`). */

@@ -26,9 +26,14 @@ export interface MessageRow {
   key: string;
   flags: string;
   storedAt: number;
+  /** 1: the header ends with an empty line; 0: it has none; null/absent: not known yet. */
+  eoh?: number | null;
 }
 
-const ROW_COLS = 'account, uid, folder, file, size, wsize, key, flags, stored_at AS storedAt';
+/** Upstream fate of a tombstoned key: kept, deletion pending (`delete-upstream`), or done. */
+export type UpstreamDelete = 'pending' | 'done' | null;
+
+const ROW_COLS = 'account, uid, folder, file, size, wsize, key, flags, stored_at AS storedAt, eoh';
 
 /** Prepared statements over state.db. */
 export class Ledger {
@@ -37,11 +42,14 @@ export class Ledger {
   constructor(readonly db: StateDb) {
     const p = (sql: string): Statement => db.prepare(sql);
     this.s = {
-      insert: p(`INSERT INTO messages (account, uid, folder, file, size, wsize, key, flags, stored_at)
-                 VALUES (@account, @uid, @folder, @file, @size, @wsize, @key, @flags, @storedAt)`),
+      insert: p(`INSERT INTO messages (account, uid, folder, file, size, wsize, key, flags, stored_at, eoh)
+                 VALUES (@account, @uid, @folder, @file, @size, @wsize, @key, @flags, @storedAt, @eoh)`),
+      setEoh: p('UPDATE messages SET eoh = ? WHERE account = ? AND uid = ?'),
+      move: p('UPDATE messages SET folder = ?, file = ?, flags = ? WHERE account = ? AND uid = ?'),
       delete: p('DELETE FROM messages WHERE account = ? AND uid = ?'),
       byUid: p(`SELECT ${ROW_COLS} FROM messages WHERE account = ? AND uid = ?`),
       byFolder: p(`SELECT ${ROW_COLS} FROM messages WHERE account = ? AND folder = ? ORDER BY uid`),
+      folderIndex: p('SELECT uid, wsize, eoh FROM messages WHERE account = ? AND folder = ? ORDER BY uid'),
       byAccount: p(`SELECT ${ROW_COLS} FROM messages WHERE account = ? ORDER BY uid`),
       byPrefix: p(`SELECT ${ROW_COLS} FROM messages
                    WHERE account = @account AND folder = @folder AND substr(key, 1, length(@prefix)) = @prefix ORDER BY uid`),
@@ -54,6 +62,13 @@ export class Ledger {
                        ON CONFLICT (account) DO UPDATE SET next_uid = max(next_uid, @next)`),
       tomb: p(`INSERT INTO tombstones (account, folder, key, deleted_at) VALUES (?, ?, ?, ?)
                ON CONFLICT DO NOTHING`),
+      tombUpstream: p(`INSERT INTO tombstones (account, folder, key, deleted_at, upstream) VALUES (?, ?, ?, ?, ?)
+                       ON CONFLICT DO UPDATE SET upstream = coalesce(excluded.upstream, upstream)`),
+      pendingUp: p(`SELECT key FROM tombstones WHERE account = ? AND folder = ? AND upstream = 'pending' ORDER BY key`),
+      doneUp: p(`UPDATE tombstones SET upstream = 'done' WHERE account = ? AND folder = ? AND key = ? AND upstream = 'pending'`),
+      trashedBefore: p(`SELECT m.uid AS uid FROM messages m JOIN tombstones t
+                          ON t.account = m.account AND t.folder = @from AND t.key = m.key
+                        WHERE m.account = @account AND m.folder = @trash AND t.deleted_at < @cutoff ORDER BY m.uid`),
       tombs: p('SELECT folder, key FROM tombstones WHERE account = ?'),
       isTomb: p('SELECT 1 FROM tombstones WHERE account = ? AND folder = ? AND key = ?'),
       cursor: p(`SELECT uidvalidity AS uidValidity, last_uid AS lastUid, highest_modseq AS highestModseq
@@ -79,7 +94,17 @@ export class Ledger {
 
   /** Insert one message row. */
   insertMessage(r: MessageRow): void {
-    this.s.insert!.run(r);
+    this.s.insert!.run({ ...r, eoh: r.eoh ?? null });
+  }
+
+  /** Record whether a message's header ends with an empty line (1) or not (0). */
+  setEoh(account: string, uid: number, eoh: number): void {
+    this.s.setEoh!.run(eoh, account, uid);
+  }
+
+  /** Point a row at another folder and file (a move between Maildir folders). */
+  moveMessage(account: string, uid: number, folder: string, file: string, flags: string): void {
+    this.s.move!.run(folder, file, flags, account, uid);
   }
 
   /** Delete one message row. */
@@ -95,6 +120,11 @@ export class Ledger {
   /** Rows of a folder in UID order. */
   folderMessages(account: string, folder: string): MessageRow[] {
     return this.s.byFolder!.all(account, folder) as MessageRow[];
+  }
+
+  /** `[uid, wsize, eoh]` of a folder in UID order, as raw arrays (the POP3 snapshot: fast at 100k rows). */
+  folderIndex(account: string, folder: string): Array<[number, number, number | null]> {
+    return this.s.folderIndex!.raw(true).all(account, folder) as Array<[number, number, number | null]>;
   }
 
   /** All rows of an account in UID order. */
@@ -137,6 +167,28 @@ export class Ledger {
   /** Record that `key` was deleted locally (idempotent). */
   addTombstone(account: string, folder: string, key: string, deletedAt: number): void {
     this.s.tomb!.run(account, folder, key, deletedAt);
+  }
+
+  /** Tombstone `key`, optionally asking for its upstream deletion ('pending'); keeps an earlier request. */
+  addTombstoneUpstream(account: string, folder: string, key: string, deletedAt: number, upstream: UpstreamDelete): void {
+    this.s.tombUpstream!.run(account, folder, key, deletedAt, upstream);
+  }
+
+  /** Keys of a folder whose upstream deletion is pending (`onLocalDelete: delete-upstream`). */
+  pendingUpstreamDeletes(account: string, folder: string): string[] {
+    return (this.s.pendingUp!.all(account, folder) as { key: string }[]).map((r) => r.key);
+  }
+
+  /** Record that the upstream copies of `keys` are gone (their tombstones stay). */
+  markUpstreamDeleted(account: string, folder: string, keys: readonly string[]): void {
+    this.transaction(() => {
+      for (const k of keys) this.s.doneUp!.run(account, folder, k);
+    });
+  }
+
+  /** UIDs in `trash` whose deletion from `from` (its tombstone) is older than `cutoff`. */
+  trashedBefore(account: string, from: string, trash: string, cutoff: number): number[] {
+    return (this.s.trashedBefore!.all({ account, from, trash, cutoff }) as { uid: number }[]).map((r) => r.uid);
   }
 
   /** Every tombstoned (folder, key) of an account. */

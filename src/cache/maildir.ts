@@ -19,6 +19,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { fsyncDir } from '../shared/durable-fs.js';
 import { CrlfSizer } from '../shared/pop3-wire/dot-stuffing.js';
+import { HeaderEndFinder } from '../shared/pop3-wire/header-end.js';
 import { INBOX } from './message-store.js';
 
 /** The three Maildir subdirectories. */
@@ -182,7 +183,7 @@ export function isOurTmpName(name: string): boolean {
 }
 
 /** Write every buffer fully at the handle's current position. */
-async function writeAll(fh: FileHandle, bufs: Buffer[]): Promise<void> {
+export async function writeAll(fh: FileHandle, bufs: Buffer[]): Promise<void> {
   let list = bufs;
   while (list.length) {
     const group = list.slice(0, 512);
@@ -209,12 +210,17 @@ export class MessageFileWriter extends Writable {
   /** Bytes written so far. */
   bytes = 0;
   private readonly sizer = new CrlfSizer();
+  private readonly eoh = new HeaderEndFinder();
   constructor(private readonly fh: FileHandle, highWaterMark = 256 * 1024) {
     super({ highWaterMark });
   }
   /** `W=` of everything written so far. */
   get wsize(): number {
     return this.sizer.size;
+  }
+  /** True once an empty line ending the header has been written. */
+  get hasEoh(): boolean {
+    return this.eoh.found;
   }
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     this.account(chunk);
@@ -228,7 +234,17 @@ export class MessageFileWriter extends Writable {
   private account(b: Buffer): void {
     this.bytes += b.length;
     this.sizer.update(b);
+    this.eoh.update(b);
   }
+}
+
+/** True when the file has an empty line ending its header; reads only up to that line. */
+export async function fileHasEoh(file: string): Promise<boolean> {
+  const finder = new HeaderEndFinder();
+  for await (const chunk of createReadStream(file, { highWaterMark: 16 * 1024 })) {
+    if (finder.update(chunk as Buffer) >= 0) return true;
+  }
+  return false;
 }
 
 /** Read a file once: its size, `W=`, and the hex SHA-256 of its content. */

@@ -15,6 +15,8 @@ import type { Writable } from 'node:stream';
 
 /** Name of the INBOX folder; other folders are Maildir++ `.<name>` subfolders. */
 export const INBOX = 'INBOX';
+/** The local folder (Maildir++ `.Trash`) that messages deleted through a local listener go to. */
+export const TRASH = 'Trash';
 
 /** One cached message as the index knows it. */
 export interface CachedMessage {
@@ -36,6 +38,17 @@ export interface CachedMessage {
   flags: string;
   /** When it was stored, ms since epoch. */
   storedAt: number;
+  /** True when the header ends with an empty line; undefined when not known yet. */
+  hasEoh?: boolean;
+}
+
+/** What a POP3 snapshot needs of a message; the rest is read with `message(uid)` when used. */
+export interface IndexEntry {
+  uid: number;
+  /** `W=`: octets with CRLF line ends. */
+  wsize: number;
+  /** True when the header ends with an empty line; undefined when not known yet. */
+  hasEoh?: boolean;
 }
 
 /** A message being written: stream the upstream bytes into `stream`, then `finish()`. */
@@ -74,6 +87,13 @@ export interface AccountStore {
   rekey(uid: number, newKey: string): Promise<void>;
   /** Keys of a folder whose key starts with `prefix` (e.g. `i<old uidvalidity>_`). */
   keysWithPrefix(folder: string, prefix: string): Map<string, CachedMessage>;
+  /**
+   * Keys of `folder` deleted locally whose upstream copy should be deleted too
+   * (`onLocalDelete: delete-upstream`). Their local files are already out of the folder.
+   */
+  pendingUpstreamDeletes(folder: string): string[];
+  /** Record that the upstream copies of `keys` are gone; call only after the upstream confirmed it. */
+  markUpstreamDeleted(folder: string, keys: readonly string[]): void;
 }
 
 /** IMAP per-folder sync cursor (stored as text: UIDVALIDITY and MODSEQ are 64-bit). */

@@ -82,6 +82,42 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX sync_history_account ON sync_history (account, id);
     `,
   },
+  {
+    // Local POP3 serving: whether a message has an empty line ending its header (NULL: not
+    // known yet; the POP3 listener computes it once), and upstream deletion requested by a
+    // local deletion (tombstones.upstream: NULL keep upstream, 'pending', 'done').
+    version: 2,
+    sql: `
+      ALTER TABLE messages ADD COLUMN eoh INTEGER;
+      ALTER TABLE tombstones ADD COLUMN upstream TEXT;
+      CREATE INDEX tombstones_upstream ON tombstones (account, folder, upstream);
+    `,
+  },
+  {
+    // The outbox index (cache/outbox-index.ts): one row per outbox entry, whose truth is
+    // outbox/<id>.json; finished entries stay as rows for status and duplicate detection.
+    version: 3,
+    sql: `
+      CREATE TABLE outbox (
+        id           TEXT PRIMARY KEY,
+        account      TEXT NOT NULL,
+        state        TEXT NOT NULL,      -- queued | sent | failed | dropped
+        mail_from    TEXT NOT NULL,
+        recipients   INTEGER NOT NULL,
+        pending      INTEGER NOT NULL,
+        size         INTEGER NOT NULL,
+        message_id   TEXT,
+        dedupe       TEXT,               -- hash of account, envelope and bytes; NULL without a Message-ID
+        created_at   INTEGER NOT NULL,
+        next_attempt INTEGER,
+        tries        INTEGER NOT NULL,
+        last_error   TEXT,
+        finished_at  INTEGER
+      ) WITHOUT ROWID;
+      CREATE INDEX outbox_state ON outbox (state, created_at);
+      CREATE INDEX outbox_dedupe ON outbox (dedupe, created_at);
+    `,
+  },
 ];
 
 /** Raised when state.db comes from a newer localpost; we refuse to touch it. */

@@ -10,22 +10,41 @@ import { ConfigError } from '../shared/errors.js';
 import { ImapFetcher } from '../upstream/imap/fetcher.js';
 import { Pop3Fetcher } from '../upstream/pop3/fetcher.js';
 import type { Fetcher, UpstreamEndpoint } from '../upstream/types.js';
-import type { AccountConfig } from './config/schema.js';
+import type { AccountConfig, Secret } from './config/schema.js';
 import { resolveSecret } from './config/secrets.js';
 
-/** The incoming endpoint of an account, secret resolved. */
-export async function incomingEndpoint(acc: AccountConfig): Promise<UpstreamEndpoint> {
-  const inc = acc.incoming;
+/** The connection settings shared by `incoming` and `outgoing`. */
+interface ServerSettings {
+  host: string;
+  port: number;
+  tls: UpstreamEndpoint['tls'];
+  tlsCa?: string;
+  username: string;
+  password: Secret;
+}
+
+/** An endpoint from one server block of an account: CA file read, secret resolved. */
+async function resolveEndpoint(account: string, key: 'incoming' | 'outgoing', s: ServerSettings): Promise<UpstreamEndpoint> {
   let ca: string | undefined;
-  if (inc.tlsCa) {
+  if (s.tlsCa) {
     try {
-      ca = await readFile(inc.tlsCa, 'utf8');
+      ca = await readFile(s.tlsCa, 'utf8');
     } catch (err) {
-      throw new ConfigError(`accounts.${acc.id}.incoming.tlsCa: cannot read ${inc.tlsCa}: ${(err as Error).message}`);
+      throw new ConfigError(`accounts.${account}.${key}.tlsCa: cannot read ${s.tlsCa}: ${(err as Error).message}`);
     }
   }
-  const password = await resolveSecret(inc.password, { account: acc.id, key: 'incoming.password' });
-  return { host: inc.host, port: inc.port, tls: inc.tls, ca, username: inc.username, password };
+  const password = await resolveSecret(s.password, { account, key: `${key}.password` });
+  return { host: s.host, port: s.port, tls: s.tls, ca, username: s.username, password };
+}
+
+/** The incoming endpoint of an account, secret resolved. */
+export function incomingEndpoint(acc: AccountConfig): Promise<UpstreamEndpoint> {
+  return resolveEndpoint(acc.id, 'incoming', acc.incoming);
+}
+
+/** The outgoing (SMTP) endpoint of an account, secret resolved; undefined for receive-only accounts. */
+export async function outgoingEndpoint(acc: AccountConfig): Promise<UpstreamEndpoint | undefined> {
+  return acc.outgoing && resolveEndpoint(acc.id, 'outgoing', acc.outgoing);
 }
 
 /** A fetcher for one pull of the account. */

@@ -1,8 +1,11 @@
 /**
  * The daemon: wires config, cache, pulls, schedules and IDLE watchers, in dependency order
- * (cache → sync → scheduler → idle), and stops them in reverse. On start every account is
+ * (cache → outbox → sync → scheduler → idle → delivery → connectivity → POP3 and SMTP
+ * listeners; the outgoing ones are built in outgoing.ts), and stops them in reverse. On start every account is
  * pulled once; after that the schedule, IDLE and (later) POP3 logins trigger pulls. SIGHUP
  * reloads the config through `reload()`: an invalid new config is logged and the old one kept.
+ * Under systemd (`NOTIFY_SOCKET`) it sends READY=1 once every component has started, WATCHDOG=1
+ * pings, and STOPPING=1 when a stop begins (sd-notify.ts).
  */
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
@@ -16,7 +19,10 @@ import type { InstanceLock } from './instance-lock.js';
 import { acquireLock } from './instance-lock.js';
 import type { Component } from './lifecycle.js';
 import { ComponentGroup } from './lifecycle.js';
+import { Outgoing } from './outgoing.js';
+import { pop3Component } from './pop3-listener.js';
 import { Scheduler } from './scheduler.js';
+import { SdNotify } from './sd-notify.js';
 import { SyncService } from './sync.js';
 
 /** A running localpost. */
@@ -27,9 +33,15 @@ export class Daemon {
   sync?: SyncService;
   private scheduler?: Scheduler;
   private idle = new Map<string, IdleWatcher>();
+  /** Outbox, delivery loop, connectivity monitor and the local SMTP listener. */
+  readonly outgoing: Outgoing;
+  /** systemd readiness, stop and watchdog messages (no-op without NOTIFY_SOCKET). */
+  private readonly notify: SdNotify;
 
   constructor(private config: Config, private readonly configPath: string | undefined, private readonly log: Logger) {
     this.group = new ComponentGroup(log);
+    this.outgoing = new Outgoing({ config: () => this.config, cache: () => this.cache!, sync: () => this.sync, log });
+    this.notify = new SdNotify({ unsetEnvironment: true, log: log.child({ component: 'sd-notify' }) });
   }
 
   /** Current configuration. */
@@ -69,21 +81,27 @@ export class Daemon {
         start: async () => { await this.startIdle(cfg); },
         stop: async () => { await this.stopIdle(); },
       };
-      await this.group.start([cacheComponent, syncComponent, schedulerComponent, idleComponent]);
+      const pop3 = pop3Component({ config: () => this.config, cache: () => this.cache!, sync: () => this.sync!, log: this.log.child({ component: 'pop3' }) });
+      const [outbox, delivery, connectivity, smtp] = this.outgoing.components();
+      await this.group.start([cacheComponent, outbox!, syncComponent, schedulerComponent, idleComponent, delivery!, connectivity!, pop3, smtp!]);
     } catch (err) {
       await this.lock.release();
       throw err;
     }
     this.log.info({ accounts: cfg.accounts.map((a) => a.id), dataDir: cfg.dataDir }, 'localpost started');
+    void this.notify.ready(`running: ${cfg.accounts.length} account${cfg.accounts.length === 1 ? '' : 's'}`);
+    this.notify.startWatchdog();
     void this.sync!.syncAll();
   }
 
   /** Graceful stop: pulls finish the message in hand, then everything closes in reverse. */
   async stop(): Promise<void> {
     this.log.info('localpost stopping');
+    void this.notify.stopping('stopping');
     await this.group.stop();
     await this.lock?.release();
     this.log.info('localpost stopped');
+    await this.notify.close();
   }
 
   /** Re-read the config file; keep the old config when the new one is invalid. */
@@ -93,6 +111,7 @@ export class Daemon {
       next = await loadConfig(this.configPath);
     } catch (err) {
       this.log.error({ err: errorMessage(err) }, 'config reload rejected: keeping the running configuration');
+      void this.notify.status('config reload rejected (see the log): running with the previous configuration');
       return false;
     }
     if (next.dataDir !== this.config.dataDir) {
@@ -104,7 +123,9 @@ export class Daemon {
     await this.scheduler?.reload(next.accounts);
     await this.stopIdle();
     await this.startIdle(next);
+    this.outgoing.reload();
     this.log.info('configuration reloaded');
+    void this.notify.status(`running: ${next.accounts.length} account${next.accounts.length === 1 ? '' : 's'}; configuration reloaded`);
     return true;
   }
 

@@ -30,6 +30,12 @@ export interface InstanceLock {
   release(): Promise<void>;
 }
 
+/** The pid of the live process holding the lock on `dataDir`, or undefined. */
+export async function lockHolder(dataDir: string): Promise<number | undefined> {
+  const pid = Number.parseInt(await readFile(path.join(dataDir, 'localpost.lock'), 'utf8').catch(() => ''), 10);
+  return Number.isFinite(pid) && pid > 0 && alive(pid) ? pid : undefined;
+}
+
 /** Take the lock on `dataDir` or throw LockedError. */
 export async function acquireLock(dataDir: string): Promise<InstanceLock> {
   const file = path.join(dataDir, 'localpost.lock');

@@ -16,7 +16,10 @@ import type { Config } from './config/schema.js';
 import { configPath, loadConfig } from './config/load.js';
 import { Daemon } from './daemon.js';
 import { acquireLock, LockedError } from './instance-lock.js';
+import { outboxCommand } from './outbox-cli.js';
+import { addSetupCommands } from './setup-commands.js';
 import { installSignals } from './signals.js';
+import { formatStatus, readStatus } from './status.js';
 import { SyncService } from './sync.js';
 
 export const EXIT_OK = 0;
@@ -148,6 +151,18 @@ async function cmdCheck(opts: GlobalOpts): Promise<number> {
   return results.every((r) => r.ok) ? EXIT_OK : EXIT_FAILURE;
 }
 
+async function cmdStatus(o: { json?: boolean }, opts: GlobalOpts): Promise<number> {
+  const { cfg } = await configOrExit(opts);
+  const report = await readStatus(cfg);
+  process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatStatus(report)}\n`);
+  return EXIT_OK;
+}
+
+async function cmdOutbox(action: string, id: string | undefined, opts: GlobalOpts): Promise<number> {
+  const { cfg } = await configOrExit(opts);
+  return outboxCommand(cfg, loggerFor(cfg, opts, 2, cfg.log.level === 'info' ? 'warn' : cfg.log.level), action, id);
+}
+
 /** Build the commander program. */
 export function buildProgram(): Command {
   const program = new Command();
@@ -163,9 +178,16 @@ export function buildProgram(): Command {
   };
   program.command('start').description('run the daemon in the foreground').action(run(async () => cmdStart(program.opts())));
   program.command('check').description('validate the config and try every upstream login').action(run(async () => cmdCheck(program.opts())));
+  program.command('status').option('--json', 'machine-readable output')
+    .description('accounts (last pull, messages, bytes), the outbox (queued, next attempt, last error), listeners')
+    .action(run(async (o: { json?: boolean }) => cmdStatus(o, program.opts())));
+  program.command('outbox').argument('[action]', 'list | retry | drop | flush', 'list').argument('[id]', 'entry id (retry, drop)')
+    .description('show the outbox, queue a failed entry again (retry), delete one (drop), or send everything now (flush)')
+    .action(run(async (action: string, id: string | undefined) => cmdOutbox(action, id, program.opts())));
   program.command('sync').argument('[account...]', 'accounts to pull (default: all)')
     .description('pull now, in-process; a progress bar on a terminal, one summary line otherwise')
     .action(run(async (accounts: string[]) => cmdSync(accounts ?? [], program.opts())));
+  addSetupCommands(program, run);
   return program;
 }
 

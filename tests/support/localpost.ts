@@ -32,7 +32,10 @@ export interface AccountSpec {
 export function makeConfig(accounts: AccountSpec[], extra = ''): { dir: string; dataDir: string; configFile: string; cleanup(): void } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lp-'));
   const dataDir = path.join(dir, 'data');
-  const lines = [`dataDir: ${dataDir}`, 'log:', '  level: debug', 'accounts:'];
+  const lines = [`dataDir: ${dataDir}`, 'log:', '  level: debug'];
+  // never the real default ports: test files run in parallel, each with its own daemons
+  if (!/^listen:/m.test(extra)) lines.push('listen:', '  pop3: { port: 0, hosts: ["127.0.0.1"] }', '  smtp: { port: 0, hosts: ["127.0.0.1"] }');
+  lines.push('accounts:');
   for (const a of accounts) {
     const id = a.id ?? 'alice';
     lines.push(

@@ -118,7 +118,7 @@ describe('config schema', () => {
       const c = parseConfigText(MINIMAL);
       assert.equal(c.dataDir, join(process.env.HOME!, '.local/share/localpost'));
       assert.equal(c.log.level, 'info');
-      assert.deepEqual(c.listen.pop3, { port: 1110, hosts: ['127.0.0.1', '::1'] });
+      assert.deepEqual(c.listen.pop3, { port: 1110, hosts: ['127.0.0.1', '::1'], workarounds: ['outlook-no-nuls', 'oe-ns-eoh'] });
       assert.deepEqual(c.listen.smtp, { port: 1025, hosts: ['127.0.0.1', '::1'] });
       assert.deepEqual(c.outbox, { maxAge: 5 * 86_400_000, retry: { initial: 60_000, max: 3_600_000 } });
       const a = c.accounts[0]!;

@@ -23,6 +23,8 @@ export const EXAMPLE_CONFIG_PATH = 'config/localpost.example.yaml';
 export interface RenderOptions {
   /** Write defaults as active lines instead of comments (used by the test). */
   activeDefaults?: boolean;
+  /** Comment out every line (inside an optional block marked `meta({ active: false })`). */
+  off?: boolean;
 }
 
 const WIDTH = 96;
@@ -114,7 +116,8 @@ function renderShape(shape: Record<string, z.core.$ZodType>, indent: string, opt
     const def = f.core._zod.def as Def;
     const doc = f.description ? wrap(f.description, indent) : [];
     if (def.type === 'object') {
-      const inner = renderShape(def.shape!, `${indent}  `, opts);
+      const off = opts.off === true || (f.optional && f.meta.active === false);
+      const inner = renderShape(def.shape!, `${indent}  `, { ...opts, off });
       lines.push(...doc, `${indent}${inner.active ? '' : '# '}${key}:`, ...inner.lines);
       active ||= inner.active;
     } else if (def.type === 'array' && (inspect(def.element!).core._zod.def as Def).type === 'object') {
@@ -128,7 +131,7 @@ function renderShape(shape: Record<string, z.core.$ZodType>, indent: string, opt
       const value = f.meta.example !== undefined ? f.meta.example : f.defaultValue;
       if (value === undefined) throw new Error(`example.ts: ${key} has neither a default nor meta({ example })`);
       const required = (!f.optional && !f.hasDefault) || f.meta.active === true;
-      const on = required || (opts.activeDefaults === true && (f.hasDefault || f.meta.derived === true));
+      const on = !opts.off && (required || (opts.activeDefaults === true && (f.hasDefault || f.meta.derived === true)));
       lines.push(...doc, `${indent}${on ? '' : '# '}${key}: ${formatValue(value)}`);
       active ||= on;
     }

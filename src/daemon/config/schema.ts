@@ -25,7 +25,8 @@ export interface FieldMeta {
   example?: unknown;
   /** The default is computed from other keys (shown in the example, not a static default). */
   derived?: boolean;
-  /** Optional, but one of a required choice: written uncommented in the example. */
+  /** true: optional, but one of a required choice, written uncommented in the example; false on an
+   * optional object: the whole block is written commented out. */
   active?: boolean;
 }
 
@@ -133,26 +134,55 @@ export function isLoopbackHost(h: string): boolean {
   return false;
 }
 
-const listener = (defaultPort: number, what: string) =>
-  z
+const listenerShape = (defaultPort: number, what: string) => ({
+  port: z.number(expect('expected a number')).int('expected a whole number').min(0).max(65535)
+    .default(defaultPort).describe(`TCP port of the local ${what} listener (0 picks a free port).`),
+  hosts: z.array(host).min(1, 'needs at least one address').default(['127.0.0.1', '::1'])
+    .describe('Addresses to listen on. Both loopback families, since `localhost` resolves to either.'),
+  allowRemote: z.boolean(expect('expected true or false')).optional().meta({ example: false })
+    .describe('Set to true to allow a host that is not loopback; other machines could then reach your mail.'),
+});
+
+/** Refuses a host that is not loopback unless `allowRemote: true` is beside it. */
+function refuseRemote(l: { hosts?: unknown; allowRemote?: unknown }, ctx: z.RefinementCtx): void {
+  if (!l || typeof l !== 'object' || l.allowRemote === true || !Array.isArray(l.hosts)) return;
+  l.hosts.forEach((h: unknown, i: number) => {
+    if (typeof h === 'string' && !isLoopbackHost(h)) {
+      ctx.addIssue({ code: 'custom', path: ['hosts', i],
+        message: `${h} is not a loopback address; set allowRemote: true beside hosts to listen on it` });
+    }
+  });
+}
+
+/** The local POP3 listener's own keys: TLS (P13) and the legacy-client repairs (P3). */
+const pop3Extra = {
+  tls: z
     .strictObject({
-      port: z.number(expect('expected a number')).int('expected a whole number').min(0).max(65535)
-        .default(defaultPort).describe(`TCP port of the local ${what} listener (0 picks a free port).`),
-      hosts: z.array(host).min(1, 'needs at least one address').default(['127.0.0.1', '::1'])
-        .describe('Addresses to listen on. Both loopback families, since `localhost` resolves to either.'),
-      allowRemote: z.boolean(expect('expected true or false')).optional().meta({ example: false })
-        .describe('Set to true to allow a host that is not loopback; other machines could then reach your mail.'),
+      cert: path.meta({ example: '/path/cert.pem' }).describe('PEM certificate (chain) of the listener.'),
+      key: path.meta({ example: '/path/key.pem' }).describe('PEM private key of the certificate.'),
+      port: z.number(expect('expected a number')).int('expected a whole number').min(0).max(65535).default(1995)
+        .describe('Port of the implicit-TLS listener (what Outlook Express calls SSL); STLS is offered on the plain port.'),
+      legacy: z.boolean(expect('expected true or false')).default(false)
+        .describe('Also accept TLS 1.0/1.1 and weak ciphers, for Outlook Express; only on a trusted network.'),
     })
-    .superRefine((l, ctx) => {
-      if (!l || typeof l !== 'object' || l.allowRemote === true || !Array.isArray(l.hosts)) return;
-      l.hosts.forEach((h, i) => {
-        if (typeof h === 'string' && !isLoopbackHost(h)) {
-          ctx.addIssue({ code: 'custom', path: ['hosts', i],
-            message: `${h} is not a loopback address; set allowRemote: true beside hosts to listen on it` });
-        }
-      });
-    }, always)
-    .prefault({});
+    .optional()
+    .meta({ active: false })
+    .describe('Offer STLS and an implicit-TLS port with this certificate. Without it the listener is plaintext only.'),
+  workarounds: z.array(z.enum(['outlook-no-nuls', 'oe-ns-eoh'])).default(['outlook-no-nuls', 'oe-ns-eoh'])
+    .describe('Repairs for old clients: outlook-no-nuls sends NUL bytes as 0x80; oe-ns-eoh adds a missing empty line after the header.'),
+};
+
+/** The local SMTP listener's own keys: STARTTLS with the user's certificate (never a built-in one). */
+const smtpExtra = {
+  tls: z
+    .strictObject({
+      cert: path.meta({ example: '/path/cert.pem' }).describe('PEM certificate (chain) of the listener.'),
+      key: path.meta({ example: '/path/key.pem' }).describe('PEM private key of the certificate.'),
+    })
+    .optional()
+    .meta({ active: false })
+    .describe('Offer STARTTLS with this certificate. Without it the listener is plaintext only (AUTH is still allowed on loopback).'),
+};
 
 /** A credential in the config: a literal, or where to get it. */
 const secret = z
@@ -215,6 +245,10 @@ const outgoing = z
       .describe('Upstream login name.'),
     password: secret.meta({ example: { env: 'HOME_MAIL_PASSWORD' } })
       .describe('Upstream password: a string, or { env: NAME }, { file: PATH }, { command: "..." }.'),
+    maxMessageSize: size.prefault('25MB')
+      .describe('Largest message the local SMTP listener accepts for this account (advertised as SIZE); match the provider\'s limit.'),
+    saveSent: z.string(expect('expected a folder name')).min(1, 'must not be empty').optional().meta({ example: 'Sent' })
+      .describe('After sending, append a copy to this folder of the incoming IMAP server. Leave unset for providers that keep sent mail themselves (Gmail, Microsoft 365).'),
   })
   .transform(({ host, port, ...v }) => ({ host, port: port ?? (v.tls === 'implicit' ? 465 : 587), ...v }));
 
@@ -246,6 +280,11 @@ const account = z
     login: login.describe('What the local mail client types to reach this account.'),
     incoming: incoming.describe('The upstream server mail is pulled from.'),
     outgoing: outgoing.optional().describe('The upstream server mail is sent through (omit for receive-only).'),
+  })
+  .superRefine((a, ctx) => {
+    if (a?.outgoing?.saveSent !== undefined && a.incoming && a.incoming.protocol !== 'imap') {
+      ctx.addIssue({ code: 'custom', path: ['outgoing', 'saveSent'], message: 'needs an IMAP incoming server (incoming.protocol: imap)' });
+    }
   })
   .transform(({ id, email, login: { username, ...login }, ...a }) => ({
     id, email, login: { username: username ?? id, ...login }, ...a,
@@ -294,8 +333,10 @@ export const configSchema = z
       .describe('Logging: JSON lines on stdout.'),
     listen: z
       .strictObject({
-        pop3: listener(1110, 'POP3').describe('The local POP3 listener your mail client reads from.'),
-        smtp: listener(1025, 'SMTP').describe('The local SMTP listener your mail client sends through.'),
+        pop3: z.strictObject({ ...listenerShape(1110, 'POP3'), ...pop3Extra }).superRefine(refuseRemote, always).prefault({})
+          .describe('The local POP3 listener your mail client reads from.'),
+        smtp: z.strictObject({ ...listenerShape(1025, 'SMTP'), ...smtpExtra }).superRefine(refuseRemote, always).prefault({})
+          .describe('The local SMTP listener your mail client sends through.'),
       })
       .prefault({})
       .describe('Local listeners. A host that is not loopback is refused unless allowRemote: true is set beside it.'),
@@ -318,6 +359,14 @@ export const configSchema = z
       })
       .prefault({})
       .describe('Outgoing mail waiting for its upstream server.'),
+    connectivity: z
+      .strictObject({
+        probeInterval: duration.prefault('30s')
+          .describe('How often each upstream server is checked with a TCP connect; when one comes back, the outbox is flushed and every account pulled.'),
+        probeTimeout: duration.prefault('5s').describe('How long a check waits for the connection.'),
+      })
+      .prefault({})
+      .describe('Knowing when the upstream servers are reachable.'),
     accounts: z
       .array(account, expect('expected a list of accounts'))
       .min(1, 'needs at least one account')

@@ -10,6 +10,10 @@
  * cached messages are matched to the new UIDs by Message-ID and size and re-keyed; only the
  * rest is downloaded; nothing local is ever deleted.
  *
+ * Local deletions with `onLocalDelete: delete-upstream` are applied after each folder's pull:
+ * the folder is reopened read-write only then, and the tombstones are marked done after the
+ * server confirmed the EXPUNGE.
+ *
  * imapflow rules (F12): no IMAP command inside a fetch() loop — metadata is collected first;
  * large messages are streamed with download(); small ones arrive whole in one pipelined FETCH.
  */
@@ -63,6 +67,7 @@ export class ImapFetcher implements Fetcher {
       for (const folder of this.opts.folders) {
         if (pullOpts.signal?.aborted) break;
         await this.pullFolder(client, folder, result, pullOpts);
+        await this.deleteUpstream(client, folder, result);
       }
       await client.logout();
     } catch (err) {
@@ -191,6 +196,32 @@ export class ImapFetcher implements Fetcher {
       result.newMessages += batch.committedCount;
       result.bytes += batch.committedBytes;
       if (loopError) throw loopError;
+    } finally {
+      lock.release();
+    }
+  }
+
+  /**
+   * Messages deleted locally with `onLocalDelete: delete-upstream`: \Deleted + EXPUNGE (UID
+   * EXPUNGE when the server has UIDPLUS), with the folder opened read-write only when there is
+   * something to delete. Keys of an older UIDVALIDITY no longer name a message and are dropped.
+   */
+  private async deleteUpstream(client: ImapFlow, folder: string, result: FetchResult): Promise<void> {
+    const { store, log } = this.opts;
+    const pending = store.pendingUpstreamDeletes(folder);
+    if (!pending.length) return;
+    const lock = await client.getMailboxLock(folder);
+    try {
+      const prefix = `i${String(client.mailbox ? client.mailbox.uidValidity : '')}_`;
+      const current = pending.filter((k) => k.startsWith(prefix));
+      const stale = pending.filter((k) => !k.startsWith(prefix));
+      if (stale.length) log.warn({ folder, keys: stale.length }, 'locally deleted messages cannot be deleted upstream: UIDVALIDITY changed');
+      if (current.length) {
+        const uids = current.map((k) => k.slice(prefix.length)).join(',');
+        if (!(await client.messageDelete(uids, { uid: true }))) throw new Error(`IMAP delete of ${current.length} messages in ${folder} failed`);
+        result.deletedUpstream += current.length;
+      }
+      store.markUpstreamDeleted(folder, pending);
     } finally {
       lock.release();
     }

@@ -1,0 +1,157 @@
+/**
+ * The sending half of the daemon, as components (STYLE lesson 10): the outbox (opened over the
+ * cache's state.db, with start-up recovery), the delivery loop, the connectivity monitor and the
+ * local SMTP listener. Built here from the config so that `src/listeners` and `src/upstream`
+ * never see the config schema or each other.
+ *
+ * - Senders (one pooled nodemailer connection per account) are built lazily with the secret
+ *   resolved at first use; a config reload closes them so the next send uses the new settings.
+ * - "Back online" from the connectivity monitor flushes the outbox at once and pulls every
+ *   account; the delivery loop's own failures are fed back to the monitor as hints.
+ */
+import type { Logger } from 'pino';
+import type { Cache } from '../cache/cache.js';
+import { Outbox } from '../cache/outbox.js';
+import type { RetryPolicy } from '../cache/retry-policy.js';
+import type { Clock } from '../shared/clock.js';
+import { errorMessage } from '../shared/errors.js';
+import { LocalAuth } from '../listeners/local-auth.js';
+import { SmtpListener } from '../listeners/smtp/server.js';
+import type { SubmissionAccount } from '../listeners/smtp/submission.js';
+import { appendToSent } from '../upstream/imap/append-sent.js';
+import { NodemailerSender, type Sender } from '../upstream/smtp/sender.js';
+import { incomingEndpoint, outgoingEndpoint } from './accounts.js';
+import type { Config } from './config/schema.js';
+import { ConnectivityMonitor, endpointsOf } from './connectivity.js';
+import { DeliveryService, type SentCopy } from './delivery.js';
+import type { Component } from './lifecycle.js';
+import { localUsers } from './pop3-listener.js';
+import type { SyncService } from './sync.js';
+
+/** The outbox retry policy of a config. */
+export function retryPolicy(cfg: Config): RetryPolicy {
+  return { initial: cfg.outbox.retry.initial, max: cfg.outbox.retry.max, maxAge: cfg.outbox.maxAge };
+}
+
+/** What the SMTP listener knows of each account. */
+export function submissionAccounts(cfg: Config): Map<string, SubmissionAccount> {
+  return new Map(cfg.accounts.map((a) => [a.id, { id: a.id, maxMessageSize: a.outgoing?.maxMessageSize ?? 0, canSend: Boolean(a.outgoing) }]));
+}
+
+/** Dependencies, read lazily (the cache and sync start before these components). */
+export interface OutgoingDeps {
+  config: () => Config;
+  cache: () => Cache;
+  sync: () => SyncService | undefined;
+  log: Logger;
+  clock?: Clock;
+}
+
+/** The outbox, delivery loop, connectivity monitor and SMTP listener of a daemon. */
+export class Outgoing {
+  outbox?: Outbox;
+  delivery?: DeliveryService;
+  connectivity?: ConnectivityMonitor;
+  smtp?: SmtpListener;
+  private senders = new Map<string, Promise<Sender | undefined>>();
+
+  constructor(private readonly d: OutgoingDeps) {}
+
+  /** Close the pooled connections; the next send builds them from the current config. */
+  reload(): void {
+    const old = this.senders;
+    this.senders = new Map();
+    for (const s of old.values()) void s.then((x) => x?.close(), () => undefined);
+    void this.delivery?.run();
+  }
+
+  /** The sender of an account (undefined without `outgoing`). */
+  senderFor(account: string): Promise<Sender | undefined> {
+    let s = this.senders.get(account);
+    if (!s) {
+      const acc = this.d.config().accounts.find((a) => a.id === account);
+      s = (async () => {
+        const endpoint = acc ? await outgoingEndpoint(acc) : undefined;
+        return endpoint && new NodemailerSender({ endpoint, log: this.d.log.child({ component: 'smtp-upstream', account }) });
+      })();
+      s.catch(() => this.senders.delete(account)); // a bad secret is retried at the next attempt
+      this.senders.set(account, s);
+    }
+    return s;
+  }
+
+  /** The Sent-folder upload of an account, when `outgoing.saveSent` is set. */
+  sentCopy(account: string): SentCopy | undefined {
+    const acc = this.d.config().accounts.find((a) => a.id === account);
+    const folder = acc?.outgoing?.saveSent;
+    if (!acc || !folder) return undefined;
+    return async (file) => appendToSent({ endpoint: await incomingEndpoint(acc), folder, file, log: this.d.log.child({ component: 'save-sent', account }) });
+  }
+
+  /** The four components, in start order: outbox, delivery, connectivity, SMTP listener. */
+  components(): Component[] {
+    const d = this.d;
+    const log = d.log;
+    return [
+      {
+        name: 'outbox',
+        start: async () => {
+          const cache = d.cache();
+          this.outbox = await Outbox.open({
+            dataDir: d.config().dataDir, db: cache.stateDb, log: log.child({ component: 'outbox' }), clock: d.clock,
+            bounceStore: (id) => (d.config().accounts.some((a) => a.id === id) ? cache.account(id) : undefined),
+          });
+          const r = this.outbox.recovery!;
+          if (r.tmpRemoved || r.halfWritten || r.finished || r.requeued || r.broken) log.info({ ...r }, 'outbox recovered');
+        },
+        stop: async () => { this.outbox?.close(); },
+      },
+      {
+        name: 'delivery',
+        start: async () => {
+          this.delivery = new DeliveryService({
+            outbox: this.outbox!, senderFor: (a) => this.senderFor(a), policy: () => retryPolicy(d.config()),
+            log: log.child({ component: 'delivery' }), clock: d.clock, sentCopy: (a) => this.sentCopy(a),
+            onReachability: (a, ok) => this.connectivity?.report(a, 'outgoing', ok),
+          });
+          this.delivery.start();
+        },
+        stop: async () => {
+          await this.delivery?.stop();
+          for (const s of this.senders.values()) await s.then((x) => x?.close(), () => undefined);
+          this.senders.clear();
+        },
+      },
+      {
+        name: 'connectivity',
+        start: async () => {
+          const c = d.config().connectivity;
+          this.connectivity = new ConnectivityMonitor({
+            endpoints: () => endpointsOf(d.config().accounts), intervalMs: c.probeInterval, timeoutMs: c.probeTimeout,
+            log: log.child({ component: 'connectivity' }), clock: d.clock,
+            onBackOnline: () => {
+              void this.delivery?.flush();
+              void d.sync()?.syncAll().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'pull after reconnect failed'));
+            },
+          });
+          this.connectivity.start();
+        },
+        stop: async () => { await this.connectivity?.stop(); },
+      },
+      {
+        name: 'smtp-listener',
+        start: async () => {
+          const l = d.config().listen.smtp;
+          this.smtp = new SmtpListener({
+            hosts: l.hosts, port: l.port, tls: l.tls, log: log.child({ component: 'smtp' }),
+            auth: new LocalAuth(() => localUsers(d.config())),
+            accounts: () => submissionAccounts(d.config()),
+            outbox: this.outbox!,
+          });
+          await this.smtp.start();
+        },
+        stop: async () => { await this.smtp?.stop(); },
+      },
+    ];
+  }
+}

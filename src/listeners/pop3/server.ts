@@ -1,0 +1,181 @@
+/**
+ * The local POP3 listener (ARCHITECTURE "Protocol modules"): plain TCP on every configured
+ * host (127.0.0.1 and ::1 by default, P14) and, when a certificate is configured, STLS on that
+ * port plus an implicit-TLS port (P13: an opt-in legacy profile allows TLS 1.0 for Outlook
+ * Express). Each connection gets a `Pop3Session`; the server owns only listening, the maildrop
+ * locks shared by the sessions, and a graceful stop.
+ *
+ * Invariants: the server never opens a non-loopback address on its own (the config schema
+ * refuses one without `allowRemote`); a failing session never affects another; `stop()` stops
+ * accepting, lets running commands (and UPDATE commits) finish within `closeTimeoutMs`, then
+ * destroys what is left — a session that did not QUIT commits nothing.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import { readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { listenOn } from '../listen.js';
+import type { LocalAuth } from '../local-auth.js';
+import type { Pop3Backend } from './backend.js';
+import { Pop3Session, type SessionDeps } from './session.js';
+import type { Pop3Workarounds } from './types.js';
+
+/** Certificate files and the TLS profile. */
+export interface Pop3TlsOptions {
+  /** PEM certificate chain and key (file paths). */
+  cert: string;
+  key: string;
+  /** Implicit-TLS port (0 picks a free one); undefined: no implicit-TLS listener. */
+  port?: number;
+  /** Allow TLS 1.0/1.1 and OpenSSL security level 0, for Outlook Express (P13). */
+  legacy?: boolean;
+}
+
+/** Options of `Pop3Server`. */
+export interface Pop3ServerOptions {
+  hosts: string[];
+  /** Plain (and STLS) port; 0 picks a free port (the same one on every host when possible). */
+  port: number;
+  tls?: Pop3TlsOptions;
+  auth: LocalAuth;
+  backend: Pop3Backend;
+  log: Logger;
+  /** Default: both on (Dovecot's `outlook-no-nuls oe-ns-eoh`, P3). */
+  workarounds?: Partial<Pop3Workarounds>;
+  /** List SASL PLAIN in CAPA on plaintext too (it is always listed under TLS, P8). */
+  advertiseSaslPlain?: boolean;
+  /** RFC 1939 §3: at least 10 minutes (the default). */
+  idleTimeoutMs?: number;
+  /** Longest command line, CRLF excluded; default 2048 (RFC 2449 §4 asks for at least 255). */
+  maxLineLength?: number;
+  /** How long `stop()` waits for running commands; default 5 s. */
+  closeTimeoutMs?: number;
+  /** IMPLEMENTATION capability text. */
+  implementation?: string;
+}
+
+/** One bound address. */
+export interface Pop3Address {
+  host: string;
+  port: number;
+  /** True for the implicit-TLS listener. */
+  tls: boolean;
+}
+
+/** The TLS settings of the listener, read from the configured files (P13 legacy profile). */
+export async function loadTlsOptions(o: Pop3TlsOptions): Promise<tls.SecureContextOptions> {
+  const [cert, key] = await Promise.all([readFile(o.cert), readFile(o.key)]);
+  return {
+    cert, key,
+    minVersion: o.legacy ? 'TLSv1' : 'TLSv1.2',
+    ...(o.legacy ? { ciphers: 'DEFAULT:@SECLEVEL=0' } : {}),
+  };
+}
+
+/** The local POP3 server. */
+export class Pop3Server {
+  private readonly servers: Array<{ server: net.Server; address: Pop3Address }> = [];
+  private readonly sessions = new Set<Pop3Session>();
+  private readonly locks = new Set<string>();
+  private deps?: SessionDeps;
+  private nextCid = 1;
+
+  constructor(private readonly o: Pop3ServerOptions) {}
+
+  /** Addresses actually bound. */
+  get addresses(): Pop3Address[] {
+    return this.servers.map((s) => s.address);
+  }
+
+  /** The plain port (useful with port 0). */
+  get port(): number {
+    return this.addresses.find((a) => !a.tls)?.port ?? 0;
+  }
+
+  /** The implicit-TLS port, if any. */
+  get tlsPort(): number | undefined {
+    return this.addresses.find((a) => a.tls)?.port;
+  }
+
+  /** Number of open sessions. */
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  async start(): Promise<void> {
+    const o = this.o;
+    const tlsOptions = o.tls ? await loadTlsOptions(o.tls) : undefined;
+    const tlsContext = tlsOptions ? tls.createSecureContext(tlsOptions) : undefined;
+    this.deps = {
+      auth: o.auth, backend: o.backend, locks: this.locks, log: o.log, tlsContext,
+      workarounds: { outlookNoNuls: true, oeNsEoh: true, ...o.workarounds },
+      advertiseSaslPlain: o.advertiseSaslPlain ?? false,
+      implementation: o.implementation ?? 'localpost',
+      idleTimeoutMs: o.idleTimeoutMs ?? 10 * 60_000,
+      maxLineLength: o.maxLineLength ?? 2048,
+    };
+    try {
+      await this.listenAll(o.port, false);
+      if (o.tls?.port !== undefined && tlsOptions) await this.listenAll(o.tls.port, true, tlsOptions);
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+    o.log.info({ addresses: this.addresses }, 'POP3 listener ready');
+  }
+
+  /** Stop accepting; let running commands finish (bounded), then close every session. */
+  async stop(): Promise<void> {
+    // server.close() calls back only once every connection is gone: close the sessions first.
+    const closing = this.servers.splice(0).map(({ server }) => new Promise<void>((r) => server.close(() => r())));
+    for (const s of this.sessions) s.shutdown();
+    const all = Promise.all([...this.sessions].map((s) => s.closed));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((r) => { timer = setTimeout(() => r('timeout'), this.o.closeTimeoutMs ?? 5000); });
+    if ((await Promise.race([all, timeout])) === 'timeout') {
+      this.o.log.warn({ sessions: this.sessions.size }, 'POP3 sessions did not finish in time: closing them');
+      for (const s of this.sessions) s.destroy();
+    }
+    clearTimeout(timer);
+    await Promise.all(closing);
+  }
+
+  private async listenAll(port: number, implicitTls: boolean, tlsOptions?: tls.SecureContextOptions): Promise<void> {
+    let chosen = port;
+    let bound = 0;
+    let lastError: unknown;
+    for (const host of this.o.hosts) {
+      const server = implicitTls
+        ? tls.createServer(tlsOptions!, (s) => this.accept(s, true))
+        : net.createServer((s) => this.accept(s, false));
+      server.on('error', (err) => this.o.log.error({ err }, 'POP3 listener error'));
+      if (implicitTls) server.on('tlsClientError', (err) => this.o.log.debug({ err: err.message }, 'TLS handshake failed'));
+      try {
+        chosen = await listenOn(server, host, chosen);
+        this.servers.push({ server, address: { host, port: chosen, tls: implicitTls } });
+        bound++;
+      } catch (err) {
+        lastError = err;
+        const code = (err as NodeJS.ErrnoException).code;
+        // ::1 (or 127.0.0.1) missing on this machine: serve the other loopback rather than nothing.
+        if (code === 'EADDRNOTAVAIL' || code === 'EAFNOSUPPORT') {
+          this.o.log.warn({ host, err: (err as Error).message }, 'cannot listen on this address; skipped');
+          continue;
+        }
+        throw err;
+      }
+    }
+    if (!bound) throw lastError ?? new Error('no address to listen on');
+  }
+
+  private accept(socket: net.Socket, secure: boolean): void {
+    const cid = `p${this.nextCid++}`;
+    const log = this.o.log.child({ cid });
+    socket.on('error', () => undefined); // reported through the session
+    socket.setNoDelay(true); // replies are written whole; never wait for a delayed ACK
+    const session = new Pop3Session(socket, this.deps!, secure, log);
+    this.sessions.add(session);
+    void session.closed.then(() => this.sessions.delete(session));
+    void session.start();
+  }
+}

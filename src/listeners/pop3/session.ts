@@ -1,0 +1,299 @@
+/**
+ * One POP3 connection (STYLE lesson 3: a thin session). It owns the state (RFC 1939 §3), the
+ * line reader, the reply writer and the maildrop lock; it dispatches each line through the
+ * command table, which checks state and arity once; handlers live in `commands/`.
+ *
+ * Invariants:
+ * - Commands run strictly one at a time, in order, however they arrive (RFC 2449 PIPELINING);
+ *   reading pauses while too much unprocessed input is buffered.
+ * - A line longer than the limit gets `-ERR` and is skipped; the session goes on (P15).
+ * - Deletions are applied only by QUIT in TRANSACTION, through one backend call; a dropped
+ *   connection, an idle timeout or a server stop commits nothing (P6).
+ * - The maildrop lock is held from a successful login until the connection is gone, and during
+ *   the UPDATE state until its commit finished (P11).
+ * - Error boundary: a ClientError becomes `-ERR text`; anything else is logged with its stack
+ *   and answered `-ERR [SYS/TEMP]` — or, in the middle of a multi-line body, closes the
+ *   connection, since the framing cannot be recovered. Nothing internal reaches the client.
+ * - Credentials never reach the log: PASS/AUTH arguments and SASL continuations are masked.
+ */
+import type { Socket } from 'node:net';
+import { TLSSocket, type SecureContext } from 'node:tls';
+import type { Logger } from 'pino';
+import { ClientError, errorMessage } from '../../shared/errors.js';
+import { LineReader, LineTooLongError } from '../../shared/pop3-wire/index.js';
+import type { LocalAuth } from '../local-auth.js';
+import type { Pop3Backend } from './backend.js';
+import { lookupCommand } from './commands/index.js';
+import { Maildrop } from './maildrop.js';
+import type { LoginOutcome, Pop3State, Pop3Workarounds, SessionContext } from './types.js';
+import { ConnectionClosedError, ReplyWriter } from './writer.js';
+
+/** Pause reading while more than this many received bytes wait to be processed. */
+const INPUT_HIGH_WATER = 256 * 1024;
+
+/** Everything a session needs from its server. */
+export interface SessionDeps {
+  auth: LocalAuth;
+  backend: Pop3Backend;
+  /** Account ids whose maildrop is held by a session (P11). */
+  locks: Set<string>;
+  log: Logger;
+  /** Set when a certificate is configured: enables STLS. */
+  tlsContext?: SecureContext;
+  workarounds: Pop3Workarounds;
+  advertiseSaslPlain: boolean;
+  implementation: string;
+  idleTimeoutMs: number;
+  maxLineLength: number;
+}
+
+/** A POP3 session on one socket. */
+export class Pop3Session implements SessionContext {
+  state: Pop3State = 'AUTHORIZATION';
+  pendingUser?: string;
+  maildrop?: Maildrop;
+  readonly reply: ReplyWriter;
+  /** Resolves when the connection is closed and the lock released. */
+  readonly closed: Promise<void>;
+  private socket: Socket;
+  private readonly reader: LineReader;
+  private continuation?: (line: string) => Promise<void>;
+  private account?: string;
+  private busy = false;
+  private ending = false;
+  private gone = false;
+  private markClosed!: () => void;
+  private readonly onData = (chunk: Buffer): void => this.received(chunk);
+  private readonly onEnd = (): void => this.close();
+  private readonly onError = (err: Error): void => {
+    this.log.debug({ err: err.message }, 'connection error');
+    this.close();
+  };
+  private readonly onTimeout = (): void => {
+    // RFC 1939 §3 autologout: no UPDATE state, nothing is deleted.
+    this.log.info('idle timeout: closing without applying deletions');
+    this.reply.err('autologout: idle for too long').catch(() => undefined).finally(() => this.close());
+  };
+
+  constructor(socket: Socket, private readonly deps: SessionDeps, public secure: boolean, private readonly log: Logger) {
+    this.socket = socket;
+    this.reader = new LineReader(deps.maxLineLength);
+    this.reply = new ReplyWriter(socket, (line) => this.log.trace(line));
+    this.closed = new Promise((resolve) => { this.markClosed = resolve; });
+    this.attach(socket);
+  }
+
+  get canStartTls(): boolean {
+    return !!this.deps.tlsContext && !this.secure;
+  }
+  get advertiseSaslPlain(): boolean {
+    return this.deps.advertiseSaslPlain;
+  }
+  get implementation(): string {
+    return this.deps.implementation;
+  }
+  get workarounds(): Pop3Workarounds {
+    return this.deps.workarounds;
+  }
+
+  /** Sends the greeting (RFC 1939 §4). */
+  async start(): Promise<void> {
+    this.log.debug({ secure: this.secure }, 'connection');
+    await this.reply.ok('localpost POP3 server ready').catch(() => this.close());
+  }
+
+  /** Server stop: close now unless a command (or an UPDATE commit) is running; it closes after. */
+  shutdown(): void {
+    this.ending = true;
+    if (!this.busy && this.state !== 'UPDATE') this.close();
+  }
+
+  /** Destroy the connection at once (no UPDATE). */
+  destroy(): void {
+    this.socket.destroy();
+    this.close();
+  }
+
+  async login(username: string, password: string): Promise<LoginOutcome> {
+    const accountId = await this.deps.auth.verify(username, password);
+    if (accountId === undefined) {
+      this.log.info({ user: username }, 'login refused');
+      return 'bad-credentials';
+    }
+    if (this.deps.locks.has(accountId)) return 'in-use';
+    this.deps.locks.add(accountId);
+    this.account = accountId;
+    try {
+      await this.deps.backend.beforeSnapshot(accountId);
+      if (this.gone) return 'unavailable';
+      const messages = await this.deps.backend.snapshot(accountId);
+      this.maildrop = new Maildrop(accountId, messages, this.deps.workarounds.oeNsEoh);
+      this.state = 'TRANSACTION';
+      this.log.info({ account: accountId, messages: messages.length }, 'logged in');
+      return 'ok';
+    } catch (err) {
+      this.log.error({ account: accountId, err }, 'could not open the maildrop');
+      this.releaseLock();
+      return 'unavailable';
+    }
+  }
+
+  openMessage(uid: number): Promise<AsyncIterable<Buffer> | Iterable<Buffer>> {
+    return this.deps.backend.open(this.account!, uid);
+  }
+
+  continueWith(handler: (line: string) => Promise<void>): void {
+    this.continuation = handler;
+  }
+
+  async startTls(): Promise<void> {
+    const plain = this.socket;
+    this.reader.takeRest(); // RFC 2595 §4: nothing sent before the handshake may count (injection)
+    this.detach(plain);
+    const secure = new TLSSocket(plain, { isServer: true, secureContext: this.deps.tlsContext! });
+    this.socket = secure;
+    this.reply.attach(secure);
+    this.attach(secure);
+    this.secure = true;
+    this.pendingUser = undefined;
+  }
+
+  async quit(): Promise<void> {
+    this.ending = true;
+    if (this.state !== 'TRANSACTION') {
+      await this.reply.ok('localpost signing off');
+      this.close();
+      return;
+    }
+    this.state = 'UPDATE'; // RFC 1939 §6
+    const uids = this.maildrop!.deletedUids();
+    try {
+      if (uids.length) await this.deps.backend.deleteMessages(this.account!, uids);
+      this.log.info({ account: this.account, deleted: uids.length }, 'session ended (UPDATE applied)');
+      await this.reply.ok(`localpost signing off (${uids.length} messages deleted)`);
+    } catch (err) {
+      if (!(err instanceof ConnectionClosedError)) {
+        this.log.error({ account: this.account, err }, 'UPDATE failed: deletions not applied');
+        await this.reply.err('some deleted messages not removed', 'SYS/TEMP').catch(() => undefined);
+      }
+    } finally {
+      this.releaseLock();
+      this.close();
+    }
+  }
+
+  // ---- input -------------------------------------------------------------------------------
+
+  /** The socket events the session listens to. */
+  private listeners(): Array<[string, (...args: any[]) => void]> {
+    return [['data', this.onData], ['end', this.onEnd], ['close', this.onEnd], ['error', this.onError], ['timeout', this.onTimeout]];
+  }
+
+  private attach(s: Socket): void {
+    for (const [event, fn] of this.listeners()) s.on(event, fn);
+    s.setTimeout(this.deps.idleTimeoutMs);
+  }
+
+  private detach(s: Socket): void {
+    for (const [event, fn] of this.listeners()) s.off(event, fn);
+    s.setTimeout(0);
+  }
+
+  private received(chunk: Buffer): void {
+    if (this.ending) return;
+    this.reader.push(chunk);
+    if (this.reader.buffered > INPUT_HIGH_WATER) this.socket.pause();
+    void this.pump();
+  }
+
+  /** Runs buffered commands one by one until none is complete. */
+  private async pump(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      while (!this.ending && !this.gone) {
+        let line: Buffer | null;
+        try {
+          line = this.reader.readLine();
+        } catch (err) {
+          if (!(err instanceof LineTooLongError)) throw err;
+          await this.reply.err(`line too long (over ${this.deps.maxLineLength} octets)`);
+          continue;
+        }
+        if (line === null) break;
+        await this.handle(line.toString('utf8'));
+      }
+    } catch (err) {
+      if (!(err instanceof ConnectionClosedError)) this.log.error({ err }, 'session failed');
+      this.destroy();
+    } finally {
+      this.busy = false;
+    }
+    if (this.ending && this.state !== 'UPDATE') this.close();
+    else if (this.socket.isPaused() && this.reader.buffered <= INPUT_HIGH_WATER) this.socket.resume();
+  }
+
+  /** Dispatch one line: continuation, or verb lookup, state and arity check, handler. */
+  private async handle(raw: string): Promise<void> {
+    if (this.continuation) {
+      const next = this.continuation;
+      this.continuation = undefined;
+      this.log.trace('C: [redacted]');
+      return this.run(() => next(raw));
+    }
+    const line = raw.replace(/[ \t]+$/, '');
+    if (line === '') return; // tolerated, not answered (P15)
+    const m = /^(\S+)(?:[ \t]+(.*))?$/.exec(line)!;
+    const verb = m[1]!;
+    const rest = m[2] ?? '';
+    const found = lookupCommand(verb);
+    this.log.trace(`C: ${found?.spec.sensitive && rest ? `${verb} [redacted]` : line}`);
+    if (!found) return this.reply.err('unknown command');
+    const { spec } = found;
+    if (!spec.states.includes(this.state)) return this.reply.err(`${found.verb} is not valid in the ${this.state} state`);
+    const args = spec.restOfLine ? (rest ? [rest] : []) : rest.split(/[ \t]+/).filter(Boolean);
+    if (args.length < spec.minArgs || args.length > spec.maxArgs) {
+      return this.reply.err(`wrong number of arguments for ${found.verb}`);
+    }
+    return this.run(() => spec.handle(this, args));
+  }
+
+  /** The error boundary around one handler (STYLE lesson 5). */
+  private async run(fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      if (err instanceof ConnectionClosedError || this.gone) throw new ConnectionClosedError('connection closed');
+      if (this.reply.inBody) {
+        this.log.error({ err }, 'failed in the middle of a reply: closing the connection');
+        throw new ConnectionClosedError('reply aborted');
+      }
+      if (err instanceof ClientError) {
+        this.log.info({ err: errorMessage(err) }, 'client error');
+        await this.reply.err(err.message);
+        return;
+      }
+      this.log.error({ err }, 'command failed');
+      await this.reply.err('internal error, try again later', 'SYS/TEMP');
+    }
+  }
+
+  // ---- teardown ----------------------------------------------------------------------------
+
+  private releaseLock(): void {
+    if (this.account !== undefined) this.deps.locks.delete(this.account);
+    this.account = undefined;
+  }
+
+  /** Close the connection; keeps the lock while an UPDATE commit is still running. */
+  private close(): void {
+    if (!this.gone) {
+      this.gone = true;
+      this.ending = true;
+      this.socket.end();
+    }
+    if (this.state === 'UPDATE' && this.account !== undefined) return; // quit() releases when done
+    this.releaseLock();
+    this.markClosed();
+  }
+}

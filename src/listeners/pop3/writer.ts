@@ -1,0 +1,108 @@
+/**
+ * Replies on the wire (RFC 1939 §3): status lines, multi-line lists and message bodies. All
+ * multi-line output goes through the shared codec's `DotStuffer`, so it is dot-stuffed, has
+ * CRLF line ends, a final CRLF and the `.` terminator whatever the source bytes are.
+ *
+ * Invariants: writes respect backpressure (a full socket suspends the writer until 'drain'),
+ * nothing is written after the socket closed, and a status line can never carry CR or LF
+ * (`formatStatusLine` refuses them).
+ */
+import type { Socket } from 'node:net';
+import { DotStuffer, formatContinuation, formatStatusLine } from '../../shared/pop3-wire/index.js';
+
+/** Message bodies go out in writes of at least this many bytes (except the last). */
+const COALESCE = 64 * 1024;
+
+/** Raised when the peer is gone while a reply is being written. */
+export class ConnectionClosedError extends Error {
+  override name = 'ConnectionClosedError';
+}
+
+/** Writes POP3 replies on one connection. */
+export class ReplyWriter {
+  /** True while a multi-line body is half written: after an error there, only closing is safe. */
+  inBody = false;
+
+  constructor(private socket: Socket, private readonly trace?: (line: string) => void) {}
+
+  /** Point the writer at a new socket (after STLS). */
+  attach(socket: Socket): void {
+    this.socket = socket;
+  }
+
+  /** `+OK text` (with an RFC 2449 response code if given). */
+  ok(text = '', code?: string): Promise<void> {
+    return this.line(formatStatusLine(true, text, code));
+  }
+
+  /** `-ERR [CODE] text`. */
+  err(text: string, code?: string): Promise<void> {
+    return this.line(formatStatusLine(false, text, code));
+  }
+
+  /** An empty SASL challenge `+ ` (RFC 5034 §4). */
+  challenge(base64 = ''): Promise<void> {
+    return this.line(formatContinuation(base64));
+  }
+
+  /** `+OK text`, then `lines` as a dot-stuffed multi-line body and its terminator. */
+  async list(text: string, lines: readonly string[]): Promise<void> {
+    const head = formatStatusLine(true, text);
+    this.trace?.(`S: ${head.trimEnd()} (${lines.length} lines)`);
+    const stuffer = new DotStuffer();
+    const body = lines.length ? stuffer.push(Buffer.from(lines.join('\r\n') + '\r\n', 'latin1')) : Buffer.alloc(0);
+    await this.write(Buffer.concat([Buffer.from(head, 'latin1'), body, stuffer.end()]));
+  }
+
+  /**
+   * `+OK text`, then the message bytes from `source`, dot-stuffed (NUL → 0x80 when asked).
+   * The source is consumed to its end; a source error propagates after the `+OK` went out.
+   */
+  async message(text: string, source: AsyncIterable<Buffer>, replaceNul: boolean): Promise<void> {
+    const head = formatStatusLine(true, text);
+    this.trace?.(`S: ${head.trimEnd()} (message body)`);
+    // Coalesce the status line and small chunks into writes of up to COALESCE bytes: one
+    // segment for a small message instead of a status-line segment waiting on a delayed ACK.
+    let parts: Buffer[] = [Buffer.from(head, 'latin1')];
+    let size = parts[0]!.length;
+    this.inBody = true;
+    const stuffer = new DotStuffer({ replaceNul });
+    for await (const chunk of source) {
+      const wire = stuffer.push(chunk);
+      parts.push(wire);
+      size += wire.length;
+      if (size >= COALESCE) {
+        await this.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts, size));
+        parts = [];
+        size = 0;
+      }
+    }
+    parts.push(stuffer.end());
+    await this.write(Buffer.concat(parts));
+    this.inBody = false;
+  }
+
+  private line(text: string): Promise<void> {
+    this.trace?.(`S: ${text.trimEnd()}`);
+    return this.write(Buffer.from(text, 'utf8'));
+  }
+
+  /** Write and, when the socket buffer is full, wait for it to drain or close. */
+  write(buf: Buffer): Promise<void> {
+    const s = this.socket;
+    if (s.destroyed || !s.writable) return Promise.reject(new ConnectionClosedError('connection closed'));
+    if (s.write(buf)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const done = (err?: Error): void => {
+        s.off('drain', onDrain);
+        s.off('close', onClose);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onDrain = (): void => done();
+      const onClose = (): void => done(new ConnectionClosedError('connection closed while writing'));
+      s.on('drain', onDrain);
+      s.on('close', onClose);
+    });
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * The local SMTP listener (ARCHITECTURE "Local SMTP"; protocol-pitfalls S1–S9): smtp-server
+ * configured for loopback submission, listening on every configured host (127.0.0.1 and ::1
+ * by default, port 1025).
+ *
+ * Options and why:
+ * - AUTH PLAIN and LOGIN, also without TLS (`allowInsecureAuth`: loopback, S1); mail only after
+ *   AUTH (`authOptional: false`). NTLM, CRAM-MD5 and XOAUTH2 are not offered; `AUTH NTLM` gets
+ *   smtp-server's 504 (S9).
+ * - SIZE (the largest account limit before AUTH, the account's after), 8BITMIME, SMTPUTF8,
+ *   PIPELINING; DSN and ENHANCEDSTATUSCODES stay hidden.
+ * - STARTTLS only with a configured certificate. Without one the command is disabled and
+ *   hidden, so smtp-server's built-in certificate (whose private key is public) is never used.
+ * - No reverse DNS lookups; smtp-server's fixed 100 ms greeting delay (early-talker check)
+ *   stays.
+ *
+ * One smtp-server instance serves all addresses: the first host is its own listening socket,
+ * every further host is a plain net.Server handing its connections to it, so limits and
+ * `stop()` cover them all. `stop()` stops accepting, lets running transactions finish for up
+ * to `closeTimeoutMs`, then closes what is left (an unfinished DATA is never queued).
+ */
+import { readFile } from 'node:fs/promises';
+import net from 'node:net';
+import type { Logger } from 'pino';
+import type { SMTPServerOptions } from 'smtp-server';
+import { bunyanLogger } from '../../shared/log-adapter.js';
+import { listenOn } from '../listen.js';
+import type { LocalAuth } from '../local-auth.js';
+import { LocalpostSmtpServer } from './connection.js';
+import { submissionHandlers, type SubmissionAccount, type SubmissionOutbox } from './submission.js';
+
+/** Options of `SmtpListener`. */
+export interface SmtpListenerOptions {
+  hosts: string[];
+  /** 0 picks a free port (the same one on every host when possible). */
+  port: number;
+  /** PEM files; enables STARTTLS. */
+  tls?: { cert: string; key: string };
+  auth: LocalAuth;
+  accounts: () => ReadonlyMap<string, SubmissionAccount>;
+  outbox: SubmissionOutbox;
+  log: Logger;
+  /** Name in the greeting and EHLO reply; default `localpost`. */
+  name?: string;
+  /** Idle timeout of a session; default 5 minutes. */
+  socketTimeoutMs?: number;
+  /** How long `stop()` waits for running sessions; default 5 s. */
+  closeTimeoutMs?: number;
+  maxClients?: number;
+}
+
+/** One bound address. */
+export interface SmtpAddress {
+  host: string;
+  port: number;
+}
+
+/** The local SMTP server. */
+export class SmtpListener {
+  private server?: LocalpostSmtpServer;
+  private readonly extra: net.Server[] = [];
+  private bound: SmtpAddress[] = [];
+
+  constructor(private readonly o: SmtpListenerOptions) {}
+
+  /** Addresses actually bound. */
+  get addresses(): SmtpAddress[] {
+    return [...this.bound];
+  }
+
+  /** The bound port (useful with port 0). */
+  get port(): number {
+    return this.bound[0]?.port ?? 0;
+  }
+
+  async start(): Promise<void> {
+    const o = this.o;
+    const log = o.log;
+    const sizeFor = (user: string) => o.accounts().get(user)?.maxMessageSize;
+    const maxSize = () => Math.max(0, ...[...o.accounts().values()].map((a) => a.maxMessageSize));
+    const options: SMTPServerOptions = {
+      name: o.name ?? 'localpost',
+      banner: 'localpost ready',
+      disableReverseLookup: true,
+      authMethods: ['PLAIN', 'LOGIN'],
+      allowInsecureAuth: true,
+      authOptional: false,
+      size: maxSize(),
+      hide8BITMIME: false,
+      hideSMTPUTF8: false,
+      maxClients: o.maxClients ?? 50,
+      socketTimeout: o.socketTimeoutMs ?? 5 * 60_000,
+      closeTimeout: o.closeTimeoutMs ?? 5_000,
+      logger: bunyanLogger(log) as unknown as SMTPServerOptions['logger'],
+      ...submissionHandlers({ auth: o.auth, accounts: o.accounts, outbox: o.outbox, log }),
+    };
+    if (o.tls) {
+      const [cert, key] = await Promise.all([readFile(o.tls.cert), readFile(o.tls.key)]);
+      Object.assign(options, { cert, key, minVersion: 'TLSv1.2' });
+    } else {
+      Object.assign(options, { disabledCommands: ['STARTTLS'], hideSTARTTLS: true });
+    }
+    const server = new LocalpostSmtpServer(options, sizeFor);
+    server.on('error', (err: Error) => log.warn({ err: err.message }, 'SMTP listener error'));
+    this.server = server;
+    try {
+      let port = o.port;
+      for (const host of o.hosts) {
+        const sock = this.bound.length === 0 ? server.server : net.createServer((s) => server.server.emit('connection', s));
+        try {
+          port = await listenOn(sock, host, port);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          // ::1 (or 127.0.0.1) missing on this machine: serve the other loopback rather than nothing.
+          if (code === 'EADDRNOTAVAIL' || code === 'EAFNOSUPPORT') {
+            log.warn({ host, err: (err as Error).message }, 'cannot listen on this address; skipped');
+            continue;
+          }
+          throw err;
+        }
+        if (sock !== server.server) this.extra.push(sock);
+        this.bound.push({ host, port });
+      }
+      if (!this.bound.length) throw new Error(`cannot listen on any of ${o.hosts.join(', ')}`);
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+    log.info({ addresses: this.bound, starttls: Boolean(o.tls) }, 'SMTP listener ready');
+  }
+
+  /** Stop accepting, let sessions finish (bounded by closeTimeoutMs), close the rest. */
+  async stop(): Promise<void> {
+    const extra = this.extra.splice(0);
+    await Promise.all(extra.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    const server = this.server;
+    this.server = undefined;
+    this.bound = [];
+    if (!server) return;
+    if (!server.server.listening) {
+      for (const c of server.connections) c.close();
+      return;
+    }
+    const closed = new Promise<void>((r) => server.close(() => r()));
+    // Sessions outside DATA have nothing worth waiting for; one inside DATA may finish.
+    for (const c of server.connections) {
+      if (c._dataStream) continue;
+      c.send(421, 'Server shutting down');
+      c.close();
+    }
+    await closed;
+  }
+}

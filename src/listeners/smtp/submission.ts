@@ -1,0 +1,121 @@
+/**
+ * What happens to a submission (ARCHITECTURE "Local SMTP", invariant 7; protocol-pitfalls
+ * S1, S4–S7): the smtp-server handlers of the local listener.
+ *
+ * - `onAuth`: PLAIN or LOGIN (also on plaintext loopback, S1) checked by `LocalAuth`; the
+ *   login names the account whose `outgoing` server will relay the mail (S7). Failure: 535.
+ * - `onMailFrom`: only for an account that has an outgoing server (else 550); a declared
+ *   `SIZE=` over the account's limit is refused at once with 552 (S5). Any sender address is
+ *   accepted: the upstream decides what it relays.
+ * - `onRcptTo`: every recipient is kept; Bcc recipients exist only here (S5).
+ * - `onData`: the DATA stream goes straight into `Outbox.enqueue`; 250 is answered only after
+ *   the outbox says the message and its envelope are durable. Too large: 552. Any other local
+ *   failure (disk full, I/O error): 451, and nothing is left behind (S4). A resubmitted copy
+ *   gets 250 with the earlier queue id (S6).
+ */
+import type { Logger } from 'pino';
+import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
+import { MessageTooLargeError, type EnqueueRequest, type EnqueueResult } from '../../cache/outbox.js';
+import { errorMessage } from '../../shared/errors.js';
+import type { LocalAuth } from '../local-auth.js';
+
+/** What the listener needs to know about an account. */
+export interface SubmissionAccount {
+  id: string;
+  /** Largest message accepted for it (`outgoing.maxMessageSize`). */
+  maxMessageSize: number;
+  /** False for receive-only accounts (no `outgoing`). */
+  canSend: boolean;
+}
+
+/** The part of the outbox the listener uses. */
+export interface SubmissionOutbox {
+  enqueue(req: EnqueueRequest, source: AsyncIterable<Buffer>): Promise<EnqueueResult>;
+}
+
+/** Dependencies of the handlers. */
+export interface SubmissionDeps {
+  auth: LocalAuth;
+  /** The current accounts (a function, so that a config reload is seen by new sessions). */
+  accounts: () => ReadonlyMap<string, SubmissionAccount>;
+  outbox: SubmissionOutbox;
+  log: Logger;
+}
+
+type Callback = (err?: Error | null) => void;
+
+/** An error carrying the SMTP reply code smtp-server should answer with. */
+export function smtpError(code: number, message: string): Error & { responseCode: number } {
+  return Object.assign(new Error(message), { responseCode: code });
+}
+
+/** The smtp-server handler functions for the local listener. */
+export function submissionHandlers(d: SubmissionDeps) {
+  const accountOf = (session: SMTPServerSession): SubmissionAccount | undefined =>
+    typeof session.user === 'string' ? d.accounts().get(session.user) : undefined;
+
+  return {
+    onAuth(auth: SMTPServerAuthentication, session: SMTPServerSession,
+      cb: (err: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void): void {
+      const { username, password } = auth;
+      if (typeof username !== 'string' || typeof password !== 'string') {
+        cb(smtpError(535, 'Error: authentication failed'));
+        return;
+      }
+      d.auth.verify(username, password).then((account) => {
+        if (account && d.accounts().has(account)) {
+          d.log.info({ cid: session.id, user: username, account, method: auth.method }, 'local SMTP login');
+          cb(null, { user: account });
+        } else {
+          d.log.info({ cid: session.id, user: username, method: auth.method }, 'local SMTP login refused');
+          cb(smtpError(535, 'Error: invalid user name or password'));
+        }
+      }, (err: unknown) => {
+        d.log.error({ cid: session.id, err: errorMessage(err) }, 'local login check failed');
+        cb(smtpError(454, 'Error: temporary authentication failure'));
+      });
+    },
+
+    onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, cb: Callback): void {
+      const acc = accountOf(session);
+      if (!acc) return cb(smtpError(530, 'Error: authentication required'));
+      if (!acc.canSend) return cb(smtpError(550, `Error: account ${acc.id} has no outgoing server configured`));
+      const declared = Number((address.args as Record<string, unknown> | false | undefined || {})['SIZE'] ?? 0);
+      if (declared > acc.maxMessageSize) {
+        return cb(smtpError(552, `Error: message size ${declared} exceeds the limit of ${acc.maxMessageSize} bytes`));
+      }
+      cb();
+    },
+
+    onRcptTo(_address: SMTPServerAddress, session: SMTPServerSession, cb: Callback): void {
+      cb(accountOf(session) ? null : smtpError(530, 'Error: authentication required'));
+    },
+
+    onData(stream: SMTPServerDataStream, session: SMTPServerSession, cb: (err?: Error | null, message?: string) => void): void {
+      const acc = accountOf(session);
+      const mailFrom = session.envelope.mailFrom;
+      if (!acc || !mailFrom) {
+        stream.resume();
+        cb(smtpError(503, 'Error: no mail transaction'));
+        return;
+      }
+      const req: EnqueueRequest = {
+        account: acc.id,
+        from: mailFrom.address,
+        to: session.envelope.rcptTo.map((r) => r.address),
+        maxBytes: acc.maxMessageSize,
+      };
+      d.outbox.enqueue(req, stream).then((r) => {
+        cb(null, r.duplicate ? `OK: already queued as ${r.id}` : `OK: queued as ${r.id}`);
+      }, (err: unknown) => {
+        if (stream.readable) stream.resume(); // smtp-server answers only once the stream has ended
+        if (err instanceof MessageTooLargeError) {
+          cb(smtpError(552, `Error: message exceeds the limit of ${err.limit} bytes`));
+          return;
+        }
+        d.log.error({ cid: session.id, account: acc.id, err: errorMessage(err) }, 'could not queue a submitted message: answered 451');
+        cb(smtpError(451, 'Error: local queue failure, try again later'));
+      });
+    },
+  };
+}

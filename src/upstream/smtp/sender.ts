@@ -1,0 +1,119 @@
+/**
+ * Relaying queued messages to an account's upstream SMTP server with nodemailer
+ * (libraries.md §4; protocol-pitfalls O1, O8, S5, S8).
+ *
+ * Contract of `Sender.send`:
+ * - the message is streamed from its `.eml` file (never parsed or re-serialised, O8) through
+ *   `StripBcc`, and sent with an explicit envelope: MAIL FROM and every RCPT, Bcc included;
+ *   nodemailer turns bare LF into CRLF on the way (S8); `BODY=8BITMIME` when the message has
+ *   8-bit bytes and the server offers it;
+ * - it resolves with per-recipient results (sent / failed for good / deferred) whenever the
+ *   upstream answered about recipients or the message, and rejects with a `SendError` (scope
+ *   connection, message or config) or a `SendAuthError` otherwise (see `classify.ts`);
+ * - one pooled connection per sender (one sender per account): messages go one after the
+ *   other over a kept-alive connection; a broken connection is replaced at the next send.
+ * - `signal` aborts a send (graceful stop); an aborted send is a temporary failure.
+ */
+import { createReadStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { PassThrough } from 'node:stream';
+import { createTransport, type Transporter } from 'nodemailer';
+import type { Logger } from 'pino';
+import { bunyanLogger } from '../../shared/log-adapter.js';
+import type { UpstreamEndpoint } from '../types.js';
+import { classifyError, classifyInfo, type SendResult } from './classify.js';
+import { StripBcc } from './strip-bcc.js';
+
+/** A queued message to relay. */
+export interface OutgoingMessage {
+  /** Path of the stored bytes. */
+  path: string;
+  /** Envelope sender ('' for the null sender). */
+  from: string;
+  /** The recipients still to deliver. */
+  to: string[];
+  /** Stored size (sent as SIZE=). */
+  size: number;
+  /** Has bytes ≥ 0x80. */
+  eightBit: boolean;
+}
+
+/** Relays messages for one account. */
+export interface Sender {
+  send(msg: OutgoingMessage, signal?: AbortSignal): Promise<SendResult>;
+  /** Close the pooled connection. */
+  close(): void;
+}
+
+/** Timeouts of a sender, in milliseconds. */
+export interface SenderTimeouts {
+  connect?: number;
+  greeting?: number;
+  /** Inactivity on an open connection (a stalled server). */
+  socket?: number;
+}
+
+/** Options of `NodemailerSender`. */
+export interface SenderOptions {
+  endpoint: UpstreamEndpoint;
+  log: Logger;
+  /** Name sent with EHLO; default `localhost`. */
+  name?: string;
+  timeouts?: SenderTimeouts;
+}
+
+/** The nodemailer-backed sender (pooled, one connection). */
+export class NodemailerSender implements Sender {
+  private transport?: Transporter;
+
+  constructor(private readonly o: SenderOptions) {}
+
+  private get mailer(): Transporter {
+    if (!this.transport) {
+      const { endpoint: ep, log } = this.o;
+      const t = this.o.timeouts ?? {};
+      this.transport = createTransport({
+        pool: true,
+        maxConnections: 1,
+        maxMessages: 1000,
+        host: ep.host,
+        port: ep.port,
+        secure: ep.tls === 'implicit',
+        requireTLS: ep.tls === 'starttls',
+        ignoreTLS: ep.tls === 'none',
+        tls: { servername: ep.host, ...(ep.ca ? { ca: ep.ca } : {}) },
+        auth: { user: ep.username, pass: ep.password },
+        name: this.o.name ?? 'localhost',
+        connectionTimeout: t.connect ?? 30_000,
+        greetingTimeout: t.greeting ?? 30_000,
+        socketTimeout: t.socket ?? 120_000,
+        logger: bunyanLogger(log) as never,
+        debug: log.isLevelEnabled('trace'),
+      });
+      this.transport.on('error', (err: Error) => log.debug({ err: err.message }, 'SMTP pool error'));
+    }
+    return this.transport;
+  }
+
+  async send(msg: OutgoingMessage, signal?: AbortSignal): Promise<SendResult> {
+    const body = new PassThrough();
+    const reading = pipeline(createReadStream(msg.path, { highWaterMark: 256 * 1024 }), new StripBcc(), body);
+    reading.catch(() => undefined); // a missing file surfaces through sendMail as ESTREAM
+    try {
+      const info = await this.mailer.sendMail({
+        envelope: { from: msg.from, to: msg.to, size: msg.size, use8BitMime: msg.eightBit } as never,
+        raw: body,
+        ...(signal ? { signal } : {}),
+      });
+      return classifyInfo(info as { accepted?: unknown[]; rejectedErrors?: unknown[]; response?: string }, msg.to);
+    } catch (err) {
+      body.destroy();
+      return classifyError(err, msg.to);
+    }
+  }
+
+  close(): void {
+    this.transport?.close();
+    this.transport = undefined;
+  }
+}

@@ -1,0 +1,269 @@
+/**
+ * Running localpost as a service: the systemd units pass `systemd-analyze verify` with this
+ * machine's real node path (also through awkward paths that need quoting), the system unit's
+ * `systemd-analyze security` exposure is at most 2.0, the sysusers file creates the user, the
+ * plist parses with python3's plistlib, `service install --dry-run` shows what it would do and
+ * changes nothing; and end to end, `localpost start` under a stand-in NOTIFY_SOCKET sends READY,
+ * WATCHDOG and STOPPING, and SIGHUP rejects a broken config (keeping the old one) and applies a
+ * valid one.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { EXAMPLE_PLIST_PATHS, planInstall, renderPlist, renderSystemdUnit } from '../../src/daemon/service-install.js';
+import { PYTHON } from '../support/python.js';
+import { makeConfig, ROOT, runCli, spawnCli, waitFor } from '../support/localpost.js';
+import { startNotifyReceiver } from '../support/notify-socket.js';
+import { freePort } from '../support/smtp.js';
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'lp-service-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+const BIN = path.join(ROOT, 'bin', 'localpost');
+const template = (name: string) => readFileSync(path.join(ROOT, 'systemd', name), 'utf8');
+
+function sh(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { env: { ...process.env, ...env }, maxBuffer: 4 * 1024 * 1024 }, (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
+  });
+}
+
+/** Writes a unit to its own directory under its real name and runs `systemd-analyze verify` on it. */
+async function verify(unit: string, user: boolean): Promise<{ code: number; stderr: string }> {
+  const dir = mkdtempSync(path.join(tmp, 'unit-'));
+  const file = path.join(dir, 'localpost.service');
+  writeFileSync(file, unit);
+  const runtime = path.join(dir, 'runtime');
+  mkdirSync(runtime, { mode: 0o700 });
+  const r = await sh('systemd-analyze', [...(user ? ['--user'] : []), 'verify', file], { XDG_RUNTIME_DIR: runtime });
+  return { code: r.code, stderr: r.stderr + r.stdout };
+}
+
+/** The overall exposure `systemd-analyze security --offline=yes` gives a unit. */
+async function exposure(unit: string): Promise<number> {
+  const dir = mkdtempSync(path.join(tmp, 'sec-'));
+  const file = path.join(dir, 'localpost.service');
+  writeFileSync(file, unit);
+  const r = await sh('systemd-analyze', ['security', '--offline=yes', file]);
+  const m = /Overall exposure level for localpost\.service: (\d+(?:\.\d+)?)/.exec(r.stdout);
+  assert.ok(m, `no score in:\n${r.stdout}${r.stderr}`);
+  return Number(m[1]);
+}
+
+const exec = { node: process.execPath, bin: BIN, config: '/etc/localpost/config.yaml' };
+
+describe('systemd units', () => {
+  test('the system unit has what the issue asks for, and no MemoryDenyWriteExecute (Node JIT)', () => {
+    const t = template('localpost.service');
+    for (const line of ['Type=notify', 'Restart=on-failure', 'RestartPreventExitStatus=78', 'StateDirectory=localpost',
+      'ConfigurationDirectory=localpost', 'User=localpost', 'Environment=XDG_DATA_HOME=%S', 'NotifyAccess=all',
+      'ExecReload=/bin/kill -HUP $MAINPID', 'ProtectSystem=strict', 'ProtectHome=yes', 'PrivateTmp=yes', 'PrivateDevices=yes',
+      'NoNewPrivileges=yes', 'CapabilityBoundingSet=', 'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX',
+      'SystemCallFilter=@system-service']) {
+      assert.match(t, new RegExp(`^${line.replace(/[$.*+?^()|[\]\\]/g, '\\$&')}$`, 'm'), line);
+    }
+    assert.doesNotMatch(t, /^MemoryDenyWriteExecute=/m);
+    assert.match(t, /^ExecStart=\S+ \S+\/bin\/localpost --config \/etc\/localpost\/config\.yaml start$/m);
+    const u = template('localpost-user.service');
+    for (const line of ['Type=notify', 'Restart=on-failure', 'RestartPreventExitStatus=78', 'WantedBy=default.target']) assert.match(u, new RegExp(`^${line}$`, 'm'));
+    assert.doesNotMatch(u, /^MemoryDenyWriteExecute=/m);
+  });
+
+  test('systemd-analyze verify passes on both units with this machine\'s paths', async () => {
+    const system = await verify(renderSystemdUnit(template('localpost.service'), exec, true), false);
+    assert.deepEqual(system, { code: 0, stderr: '' });
+    const user = await verify(renderSystemdUnit(template('localpost-user.service'), { ...exec, config: path.join(tmp, 'c.yaml') }, false), true);
+    assert.deepEqual(user, { code: 0, stderr: '' });
+  });
+
+  test('verify catches a broken unit (so the check above means something)', async () => {
+    const typo = await verify(renderSystemdUnit(template('localpost.service'), exec, true).replace('NoNewPrivileges=', 'NoNewPriviliges='), false);
+    assert.match(typo.stderr, /Unknown key 'NoNewPriviliges'/);
+    const missing = await verify(renderSystemdUnit(template('localpost.service'), { ...exec, node: '/nonexistent/node' }, true), false);
+    assert.notEqual(missing.code, 0);
+  });
+
+  test('paths with spaces, % and $ are quoted so that verify still finds node', async () => {
+    const odd = path.join(tmp, 'odd dir %i $HOME');
+    mkdirSync(odd, { recursive: true });
+    symlinkSync(process.execPath, path.join(odd, 'node'));
+    const unit = renderSystemdUnit(template('localpost.service'), { node: path.join(odd, 'node'), bin: BIN, config: path.join(odd, 'c.yaml') }, true);
+    assert.match(unit, /^ExecStart="[^"]*odd dir %%i \$HOME\/node" \S+ --config "[^"]*odd dir %%i \$\$HOME\/c\.yaml" start$/m);
+    assert.deepEqual(await verify(unit, false), { code: 0, stderr: '' });
+  });
+
+  test('systemd-analyze security: exposure of the system unit is at most 2.0', async () => {
+    const score = await exposure(renderSystemdUnit(template('localpost.service'), exec, true));
+    assert.ok(score <= 2.0, `exposure ${score}`);
+    // An installation under /root or /home gets ProtectHome=tmpfs plus read-only binds: still ≤ 2.0.
+    const home = renderSystemdUnit(template('localpost.service'), { node: process.execPath, bin: '/home/me/localpost/bin/localpost', config: exec.config }, true);
+    assert.match(home, /^ProtectHome=tmpfs\nBindReadOnlyPaths=\/home\/me\/localpost$/m);
+    assert.ok((await exposure(home)) <= 2.0);
+  });
+
+  test('the sysusers file creates the localpost user and group', async () => {
+    const root = path.join(tmp, 'sysroot');
+    mkdirSync(path.join(root, 'etc'), { recursive: true });
+    const r = await sh('systemd-sysusers', [`--root=${root}`, path.join(ROOT, 'systemd', 'localpost.sysusers')]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(readFileSync(path.join(root, 'etc', 'passwd'), 'utf8'), /^localpost:x:\d+:\d+:localpost mail proxy:\/var\/lib\/localpost:/m);
+    assert.match(readFileSync(path.join(root, 'etc', 'group'), 'utf8'), /^localpost:x:\d+:/m);
+  });
+});
+
+/** A property list parsed by python3's plistlib, as JSON. */
+async function plistlib(xml: string): Promise<Record<string, unknown>> {
+  const file = path.join(mkdtempSync(path.join(tmp, 'plist-')), 'com.localpost.plist');
+  writeFileSync(file, xml);
+  const r = await sh(PYTHON, ['-c', 'import json, plistlib, sys; print(json.dumps(plistlib.load(open(sys.argv[1], "rb"))))', file]);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as Record<string, unknown>;
+}
+
+describe('launchd plist', () => {
+  test('the shipped plist is renderPlist\'s output and parses as a property list', async () => {
+    const shipped = readFileSync(path.join(ROOT, 'launchd', 'com.localpost.plist'), 'utf8');
+    assert.equal(shipped, renderPlist(EXAMPLE_PLIST_PATHS), 'regenerate launchd/com.localpost.plist from renderPlist');
+    const p = await plistlib(shipped);
+    assert.equal(p.Label, 'com.localpost');
+    assert.deepEqual((p.ProgramArguments as string[]).slice(-3), ['--config', EXAMPLE_PLIST_PATHS.config, 'start']);
+    assert.equal(p.RunAtLoad, true);
+    assert.deepEqual(p.KeepAlive, { SuccessfulExit: false });
+    assert.equal(p.StandardOutPath, EXAMPLE_PLIST_PATHS.log);
+  });
+
+  test('the macOS install plan writes a LaunchAgent with this installation\'s paths, escaped', async () => {
+    const home = '/Users/a&b <c>';
+    const plan = planInstall({ platform: 'darwin', user: false, env: { HOME: home }, home });
+    const write = plan.actions.find((a) => a.kind === 'write');
+    assert.ok(write && write.kind === 'write');
+    assert.equal(write.path, `${home}/Library/LaunchAgents/com.localpost.plist`);
+    const p = await plistlib(write.content);
+    assert.deepEqual(p.ProgramArguments, [process.execPath, BIN, '--config', `${home}/.config/localpost/config.yaml`, 'start']);
+    assert.equal(p.StandardErrorPath, `${home}/Library/Logs/localpost.log`);
+    assert.ok(plan.actions.some((a) => a.kind === 'run' && a.argv.join(' ') === `launchctl unload ${write.path}`));
+    assert.match(plan.notes.join('\n'), /No config at .* yet/, 'no load without a config');
+  });
+});
+
+describe('localpost service install --dry-run', () => {
+  test('system: the user, the unit with real paths, permissions, enable and restart; nothing changes', async () => {
+    const unitPath = '/etc/systemd/system/localpost.service';
+    const existed = existsSync(unitPath);
+    const cfg = path.join(tmp, 'system-config.yaml');
+    writeFileSync(cfg, '# placeholder\n');
+    const r = await runCli(['--config', cfg, 'service', 'install', '--dry-run']);
+    assert.equal(r.code, 0, r.stderr);
+    const out = r.stdout;
+    assert.match(out, /nothing is written or run/);
+    assert.match(out, /^write \/etc\/sysusers\.d\/localpost\.conf \(mode 0644\):$/m);
+    assert.match(out, /^run {3}systemd-sysusers \/etc\/sysusers\.d\/localpost\.conf$/m);
+    assert.match(out, /^write \/etc\/systemd\/system\/localpost\.service \(mode 0644\):$/m);
+    assert.ok(out.includes(`ExecStart=${process.execPath} ${BIN} --config ${cfg} start`), out);
+    assert.match(out, new RegExp(`^run {3}chgrp localpost ${cfg}\\nrun {3}chmod 0640 ${cfg}$`, 'm'));
+    assert.match(out, /^run {3}systemctl daemon-reload\nrun {3}systemctl enable localpost\.service\nrun {3}systemctl restart localpost\.service$/m);
+    assert.equal(existsSync(unitPath), existed, 'dry run wrote nothing');
+    // The unit it would write passes verify as it is.
+    const unit = /write \/etc\/systemd\/system\/localpost\.service \(mode 0644\):\n-----\n([\s\S]*?)\n-----/.exec(out)![1]!;
+    assert.deepEqual(await verify(`${unit}\n`, false), { code: 0, stderr: '' });
+  });
+
+  test('system without a config: enabled, not started, and told what to run', async () => {
+    const r = await runCli(['--config', path.join(tmp, 'none.yaml'), 'service', 'install', '--dry-run']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, /^run +(systemctl restart|chgrp)/m);
+    assert.match(r.stdout, /No config at .*none\.yaml yet: run `sudo localpost --config .*none\.yaml init`/);
+  });
+
+  test('--user: a user unit under $XDG_CONFIG_HOME with the user\'s config', async () => {
+    const xdg = path.join(tmp, 'xdg');
+    const r = await runCli(['service', 'install', '--user', '--dry-run'], { XDG_CONFIG_HOME: xdg, LOCALPOST_CONFIG: '' });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^write ${xdg}/systemd/user/localpost\\.service \\(mode 0644\\):$`, 'm'));
+    assert.ok(r.stdout.includes(`ExecStart=${process.execPath} ${BIN} --config ${xdg}/localpost/config.yaml start`));
+    assert.match(r.stdout, /^run {3}systemctl --user daemon-reload\nrun {3}systemctl --user enable localpost\.service$/m);
+    assert.match(r.stdout, /loginctl enable-linger/);
+    assert.equal(existsSync(xdg), false, 'dry run wrote nothing');
+    const unit = /localpost\.service \(mode 0644\):\n-----\n([\s\S]*?)\n-----/.exec(r.stdout)![1]!;
+    assert.deepEqual(await verify(`${unit}\n`, true), { code: 0, stderr: '' });
+  });
+
+  test('another platform is refused with a clear message', () => {
+    assert.throws(() => planInstall({ platform: 'win32', user: false }), /no service manager support for win32/);
+  });
+});
+
+/** A POP3 USER/PASS login with poplib: 'ok' or the error. */
+async function popLogin(port: number, user: string, pass: string): Promise<string> {
+  const r = await sh(PYTHON, ['-c', [
+    'import poplib, sys',
+    'p = poplib.POP3("127.0.0.1", int(sys.argv[1]), timeout=30)',
+    'try:',
+    '    p.user(sys.argv[2]); p.pass_(sys.argv[3]); print("ok"); p.quit()',
+    'except poplib.error_proto as e:',
+    '    print(e)',
+  ].join('\n'), String(port), user, pass]);
+  return r.stdout.trim() || r.stderr;
+}
+
+describe('the daemon under a service manager', () => {
+  test('sd_notify READY/WATCHDOG/STOPPING, and SIGHUP: broken configs rejected, a valid one applied', async () => {
+    const rx = await startNotifyReceiver();
+    const popPort = await freePort();
+    const deadUpstream = await freePort();
+    const listen = `listen:\n  pop3: { port: ${popPort}, hosts: ["127.0.0.1"] }\n  smtp: { port: 0, hosts: ["127.0.0.1"] }\n`;
+    const c = makeConfig([{ id: 'alice', protocol: 'pop3', port: deadUpstream }], listen);
+    const good = readFileSync(c.configFile, 'utf8');
+    const proc = spawnCli(['--config', c.configFile, 'start'], { NOTIFY_SOCKET: rx.path, WATCHDOG_USEC: '600000' });
+    let out = '';
+    proc.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
+    proc.stderr!.on('data', (b: Buffer) => { out += b.toString(); });
+    const logLines = () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; err?: string; level: number });
+    try {
+      const ready = await rx.waitForLine('READY=1', 30_000);
+      assert.match(out, /localpost started/);
+      assert.equal(rx.messages()[0], ready, 'READY is the first message');
+      assert.ok(ready.text.includes('STATUS=running: 1 account'));
+      await rx.waitForLine('WATCHDOG=1', 5_000);
+      assert.equal(await popLogin(popPort, 'alice', 'localpw'), 'ok');
+
+      // 1. A config that fails validation: rejected with the reason, the daemon keeps running.
+      writeFileSync(c.configFile, 'accounts: []\n');
+      proc.kill('SIGHUP');
+      await waitFor(() => logLines().some((l) => l.msg.includes('config reload rejected')), 10_000, `the rejection:\n${out}`);
+      const rejected = logLines().find((l) => l.msg.includes('config reload rejected'))!;
+      assert.match(rejected.err ?? '', /accounts: needs at least one account/);
+      await rx.waitForLine('STATUS=config reload rejected (see the log): running with the previous configuration');
+
+      // 2. Not even YAML: rejected too.
+      writeFileSync(c.configFile, 'accounts: [\n');
+      proc.kill('SIGHUP');
+      await waitFor(() => logLines().filter((l) => l.msg.includes('config reload rejected')).length === 2, 10_000, `the second rejection:\n${out}`);
+      assert.match(logLines().filter((l) => l.msg.includes('config reload rejected'))[1]!.err ?? '', /invalid YAML/);
+      assert.equal(proc.exitCode, null, 'still running');
+      assert.equal(await popLogin(popPort, 'alice', 'localpw'), 'ok', 'the old config still serves');
+
+      // 3. A valid, changed config (a new local password): applied.
+      writeFileSync(c.configFile, good.replace('      password: localpw\n', '      password: "new local pw"\n'));
+      proc.kill('SIGHUP');
+      await waitFor(() => logLines().some((l) => l.msg === 'configuration reloaded'), 10_000, `the reload:\n${out}`);
+      await rx.waitForLine('STATUS=running: 1 account; configuration reloaded');
+      assert.equal(await popLogin(popPort, 'alice', 'new local pw'), 'ok', 'the new password logs in');
+      assert.match(await popLogin(popPort, 'alice', 'localpw'), /-ERR/, 'the old one no longer does');
+
+      proc.kill('SIGTERM');
+      const code = await new Promise((r) => proc.once('close', r));
+      assert.equal(code, 0, out.slice(-3000));
+      await rx.waitForLine('STOPPING=1');
+      const texts = rx.messages().map((m) => m.text);
+      assert.ok(texts.findIndex((t) => t.startsWith('STOPPING=1')) > texts.findIndex((t) => t.startsWith('READY=1')));
+    } finally {
+      if (proc.exitCode === null) proc.kill('SIGKILL');
+      await rx.close();
+      c.cleanup();
+    }
+  });
+});

@@ -1,0 +1,248 @@
+/**
+ * `localpost init`: every provider preset (and each protocol it offers) renders a config the
+ * schema accepts; the CLI writes mode 0600 in a 0700 directory and never replaces a file;
+ * flags are validated; and a real dialogue on a pseudo-terminal writes what was answered,
+ * without echoing passwords.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { after, describe, test } from 'node:test';
+import { LocalAuth } from '../../src/listeners/local-auth.js';
+import { parseConfigText } from '../../src/daemon/config/load.js';
+import type { Config } from '../../src/daemon/config/schema.js';
+import { collectAnswers, runInit, type InitFlags } from '../../src/daemon/init.js';
+import { renderConfig } from '../../src/daemon/init-config.js';
+import { localUsers } from '../../src/daemon/pop3-listener.js';
+import { findProvider, PROVIDERS, providerForEmail } from '../../src/daemon/providers.js';
+import { cliArgs, ROOT, runCli } from '../support/localpost.js';
+import { runInPty } from '../support/pty.js';
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'lp-init-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+let n = 0;
+/** A config path in a directory that does not exist yet. */
+const freshPath = () => path.join(tmp, `c${++n}`, 'sub', 'config.yaml');
+const mode = (p: string) => statSync(p).mode & 0o777;
+const localLogin = (cfg: Config, user: string, pw: string) => new LocalAuth(localUsers(cfg), { baseDelayMs: 0 }).verify(user, pw);
+
+const EMAIL: Record<string, string> = { generic: 'me@example.org', microsoft365: 'me@contoso.com' };
+
+describe('presets', () => {
+  for (const preset of PROVIDERS) {
+    for (const protocol of ['imap', 'pop3'] as const) {
+      if (!preset.servers('me@example.org')[protocol]) continue;
+      test(`${preset.name} over ${protocol} validates against the schema`, async () => {
+        const email = EMAIL[preset.name] ?? `me@${preset.domains[0]}`;
+        const flags: InitFlags = { provider: preset.name, email, protocol, localPassword: 'local pw' };
+        if (preset.name === 'generic') Object.assign(flags, { host: 'mail.example.org', smtpHost: 'mail.example.org' });
+        const { answers } = await collectAnswers(flags);
+        const cfg = parseConfigText(renderConfig(answers), 'rendered');
+        const acc = cfg.accounts[0]!;
+        const expected = preset.servers(email)[protocol]!;
+        assert.equal(acc.incoming.protocol, protocol);
+        if (preset.name !== 'generic') {
+          assert.deepEqual([acc.incoming.host, acc.incoming.port, acc.incoming.tls], [expected.host, expected.port, expected.tls]);
+          const smtp = preset.servers(email).smtp!;
+          assert.deepEqual([acc.outgoing?.host, acc.outgoing?.port, acc.outgoing?.tls], [smtp.host, smtp.port, smtp.tls]);
+        }
+        assert.deepEqual(acc.incoming.password, { env: `LOCALPOST_${acc.id.toUpperCase()}_PASSWORD` });
+        assert.equal(await localLogin(cfg, acc.login.username, 'local pw'), acc.id);
+        assert.equal(await localLogin(cfg, acc.login.username, 'wrong'), undefined);
+      });
+    }
+  }
+
+  test('the address picks the preset and its regional servers', async () => {
+    assert.equal(providerForEmail('a@googlemail.com')?.name, 'gmail');
+    assert.equal(providerForEmail('a@hotmail.com')?.name, 'outlook');
+    assert.equal(providerForEmail('a@me.com')?.name, 'icloud');
+    assert.equal(providerForEmail('a@unknown.example'), undefined);
+    assert.equal(findProvider('Office365')?.name, 'microsoft365');
+    assert.equal(findProvider('gmx')!.servers('a@gmx.de').imap!.host, 'imap.gmx.net');
+    assert.equal(findProvider('gmx')!.servers('a@gmx.com').smtp!.host, 'mail.gmx.com');
+    assert.equal(findProvider('zoho')!.servers('a@zohomail.eu').imap!.host, 'imap.zoho.eu');
+    const { answers } = await collectAnswers({ email: 'someone@icloud.com', localPassword: 'x' });
+    assert.equal(answers.incoming.username, 'someone');
+    assert.equal(answers.outgoing!.username, 'someone@icloud.com');
+  });
+
+  test('every password source and receive-only render valid YAML, quoting included', async () => {
+    const sources: InitFlags[] = [
+      { passwordCommand: 'secret-tool lookup service "localpost" user \'me\'' },
+      { passwordFile: 'relative/pw file' },
+      { passwordEnv: 'MY_PW' },
+    ];
+    for (const s of sources) {
+      const { answers } = await collectAnswers({ email: 'me@fastmail.com', smtp: false, localUser: 'a "quoted" name', localPassword: 'x', ...s });
+      const acc = parseConfigText(renderConfig(answers)).accounts[0]!;
+      assert.equal(acc.outgoing, undefined);
+      assert.equal(acc.login.username, 'a "quoted" name');
+      if (s.passwordCommand) assert.deepEqual(acc.incoming.password, { command: s.passwordCommand });
+      if (s.passwordFile) assert.deepEqual(acc.incoming.password, { file: path.resolve('relative/pw file') });
+      if (s.passwordEnv) assert.deepEqual(acc.incoming.password, { env: 'MY_PW' });
+    }
+  });
+});
+
+describe('localpost init (CLI, flags)', () => {
+  test('writes the config: mode 0600, directory 0700, the flags taken', async () => {
+    const file = freshPath();
+    const r = await runCli(['--config', file, 'init', '--provider', 'gmail', '--email', 'me@gmail.com', '--protocol', 'pop3',
+      '--gmail-recent', '--password-env', 'GMAIL_PW', '--local-password', 'open sesame', '--data-dir', '~/mail-cache']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(mode(file), 0o600);
+    assert.equal(mode(path.dirname(file)), 0o700);
+    assert.equal(mode(path.dirname(path.dirname(file))), 0o700);
+    const cfg = parseConfigText(readFileSync(file, 'utf8'));
+    const acc = cfg.accounts[0]!;
+    assert.deepEqual([acc.id, acc.incoming.host, acc.incoming.port, acc.incoming.username], ['gmail', 'pop.gmail.com', 995, 'recent:me@gmail.com']);
+    assert.deepEqual(acc.incoming.password, { env: 'GMAIL_PW' });
+    assert.equal(acc.outgoing?.username, 'me@gmail.com');
+    assert.equal(cfg.dataDir, path.join(os.homedir(), 'mail-cache'));
+    assert.equal(await localLogin(cfg, 'gmail', 'open sesame'), 'gmail');
+    assert.doesNotMatch(readFileSync(file, 'utf8'), /open sesame/);
+    assert.match(r.stdout, /Wrote .*config\.yaml \(mode 0600\)/);
+    assert.match(r.stdout, /export GMAIL_PW=/);
+    assert.match(r.stdout, / check /);
+  });
+
+  test('a generated local password is printed once and is the one hashed', async () => {
+    const file = freshPath();
+    const r = await runCli(['--config', file, 'init', '--email', 'me@fastmail.com']);
+    assert.equal(r.code, 0, r.stderr);
+    const pw = /password\s+(\S+)\s+\(generated/.exec(r.stdout)?.[1];
+    assert.ok(pw && pw.length >= 16, r.stdout);
+    assert.equal(await localLogin(parseConfigText(readFileSync(file, 'utf8')), 'fastmail', pw), 'fastmail');
+  });
+
+  test('refuses to overwrite an existing file, and leaves it as it was', async () => {
+    const file = freshPath();
+    mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
+    writeFileSync(file, '# mine\n', { mode: 0o644 });
+    const r = await runCli(['--config', file, 'init', '--email', 'me@gmail.com']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /already exists; not overwriting it/);
+    assert.equal(readFileSync(file, 'utf8'), '# mine\n');
+    assert.equal(mode(file), 0o644);
+    assert.equal(mode(path.dirname(file)), 0o755, 'an existing directory keeps its mode');
+  });
+
+  test('Microsoft presets say clearly that OAuth2 is missing', async () => {
+    const file = freshPath();
+    const r = await runCli(['--config', file, 'init', '--email', 'me@outlook.com', '--local-password', 'x']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /accepts only OAuth2 logins, which localpost does not implement yet/);
+    const text = readFileSync(file, 'utf8');
+    assert.match(text, /OAuth2 is not implemented in localpost yet/);
+    assert.match(text, /host: "outlook\.office365\.com"/);
+  });
+
+  const bad: Array<[string, string[], RegExp]> = [
+    ['no --email without a terminal', [], /--email is required without a terminal/],
+    ['an unknown provider', ['--email', 'a@b.example', '--provider', 'aol'], /--provider: unknown provider; known: gmail/],
+    ['POP3 at iCloud', ['--email', 'a@icloud.com', '--protocol', 'pop3'], /iCloud Mail offers no POP3/],
+    ['generic without --host', ['--email', 'a@b.example'], /--host is required/],
+    ['two password sources', ['--email', 'a@gmail.com', '--password-env', 'A', '--password-file', '/x'], /at most one of --password-env/],
+    ['a bad port', ['--email', 'a@gmail.com', '--port', '99999'], /--port: expected a port number/],
+    ['recent: outside Gmail POP3', ['--email', 'a@gmail.com', '--gmail-recent'], /only for Gmail over POP3/],
+    ['a bad account id', ['--email', 'a@gmail.com', '--id', 'My Mail'], /--id: expected lower-case/],
+  ];
+  for (const [what, args, message] of bad) {
+    test(`rejects ${what}; nothing is written`, async () => {
+      const file = freshPath();
+      const out = new PassThrough();
+      const err = new PassThrough();
+      let stderr = '';
+      err.on('data', (b: Buffer) => { stderr += b.toString(); });
+      const flags: InitFlags = {};
+      for (let i = 0; i < args.length; i += 2) {
+        const key = args[i]!.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()) as keyof InitFlags;
+        (flags as Record<string, unknown>)[key] = key === 'gmailRecent' ? true : args[i + 1];
+        if (key === 'gmailRecent') i--;
+      }
+      const code = await runInit(flags, { configFile: file, stdin: new PassThrough(), stdout: out, stderr: err });
+      assert.equal(code, 1);
+      assert.match(stderr, message);
+      assert.equal(existsSync(file), false);
+    });
+  }
+
+  test('--help documents the flags', async () => {
+    const r = await runCli(['init', '--help']);
+    assert.equal(r.code, 0);
+    for (const flag of ['--provider', '--email', '--protocol', '--password-env', '--password-command', '--local-password', '--non-interactive', '--gmail-recent']) {
+      assert.ok(r.stdout.includes(flag), flag);
+    }
+    assert.match(r.stdout, /Providers: gmail, outlook, microsoft365, yahoo, icloud, fastmail, gmx, zoho, generic/);
+  });
+});
+
+describe('localpost init on a terminal', () => {
+  const cli = (file: string) => [process.execPath, ...cliArgs(['--config', file, 'init'])];
+
+  test('asks, hides passwords, and writes the answers', async () => {
+    const file = freshPath();
+    const r = await runInPty(cli(file), [
+      { expect: 'Email address', send: 'me@example.org' },
+      { expect: 'Provider', send: '' },
+      { expect: 'Incoming protocol', send: 'pop3' },
+      { expect: 'Incoming (POP3) server [pop.example.org]', send: 'mail.example.org' },
+      { expect: 'Security', send: 'starttls' },
+      { expect: 'Port [110]', send: '' },
+      { expect: 'Login name at mail.example.org [me@example.org]', send: 'me' },
+      { expect: 'Outgoing (SMTP) server', send: 'smtp.example.org' },
+      { expect: 'Security', send: 'bogus' },
+      { expect: 'expected one of implicit, starttls, none', send: 'implicit' },
+      { expect: 'Port [465]', send: '' },
+      { expect: 'Choice [1]', send: '4' },
+      { expect: 'Password (not shown)', send: 'upstream-SECRET' },
+      { expect: 'Local user name [example]', send: 'me' },
+      { expect: 'Local password', send: 'local-SECRET' },
+    ], { cwd: ROOT });
+    assert.equal(r.code, 0, r.output);
+    assert.doesNotMatch(r.output, /upstream-SECRET|local-SECRET/, 'passwords are not echoed');
+    assert.match(r.output, /Wrote .*\(mode 0600\): another provider over POP3 \(mail\.example\.org:110\)/);
+    assert.equal(mode(file), 0o600);
+    const cfg = parseConfigText(readFileSync(file, 'utf8'));
+    const acc = cfg.accounts[0]!;
+    assert.deepEqual([acc.id, acc.incoming.host, acc.incoming.port, acc.incoming.tls, acc.incoming.username],
+      ['example', 'mail.example.org', 110, 'starttls', 'me']);
+    assert.equal(acc.incoming.password, 'upstream-SECRET');
+    assert.deepEqual([acc.outgoing?.host, acc.outgoing?.port, acc.outgoing?.tls], ['smtp.example.org', 465, 'implicit']);
+    assert.equal(await localLogin(cfg, 'me', 'local-SECRET'), 'example');
+  });
+
+  test('a preset needs only a few answers; flags answer their questions', async () => {
+    const file = freshPath();
+    const r = await runInPty([...cli(file), '--email', 'me@gmail.com', '--protocol', 'pop3'], [
+      { expect: 'Provider (', send: '' },
+      { expect: 'recent:', send: 'y' },
+      { expect: 'Login name at pop.gmail.com [recent:me@gmail.com]', send: '' },
+      { expect: 'Choice', send: '2' },
+      { expect: 'Command', send: 'pass show mail/gmail' },
+      { expect: 'Local user name [gmail]', send: '' },
+      { expect: 'Local password', send: '' },
+    ], { cwd: ROOT });
+    assert.equal(r.code, 0, r.output);
+    assert.match(r.output, /about 250/, 'the Gmail notes are shown');
+    const generated = /password\s+(\S+)\s+\(generated/.exec(r.output)?.[1];
+    const cfg = parseConfigText(readFileSync(file, 'utf8'));
+    assert.deepEqual(cfg.accounts[0]!.incoming.password, { command: 'pass show mail/gmail' });
+    assert.equal(cfg.accounts[0]!.incoming.username, 'recent:me@gmail.com');
+    assert.equal(await localLogin(cfg, 'gmail', generated!), 'gmail');
+  });
+
+  test('Ctrl-C cancels and writes nothing', async () => {
+    const file = freshPath();
+    const r = await runInPty(cli(file), [
+      { expect: 'Email address', send: 'me@gmail.com' },
+      { expect: 'Provider', send: '\x03' },
+    ], { cwd: ROOT });
+    assert.equal(r.code, 1, r.output);
+    assert.match(r.output, /cancelled; nothing was written/);
+    assert.equal(existsSync(file), false);
+  });
+});
