@@ -35,8 +35,26 @@ export class Cache {
     private readonly ledger: Ledger,
     private readonly stores: Map<string, AccountStoreImpl>,
     /** What start-up recovery did, per account (addition: for logs and tests). */
-    readonly recovery: ReadonlyMap<string, RecoveryReport>,
+    readonly recovery: Map<string, RecoveryReport>,
+    private readonly ctx: { dataDir: string; log: Logger; clock: Clock },
   ) {}
+
+  /**
+   * Open the stores of accounts not open yet (start-up, or a config reload that added
+   * accounts), running start-up recovery for each first.
+   */
+  async addAccounts(ids: readonly string[]): Promise<void> {
+    const { dataDir, log, clock } = this.ctx;
+    for (const accountId of ids) {
+      if (this.stores.has(accountId)) continue;
+      const report = await recoverAccount({ dataDir, account: accountId, ledger: this.ledger, log, clock });
+      this.recovery.set(accountId, report);
+      const { account, folders, files, ...did } = report;
+      if (Object.values(did).some((n) => n > 0)) log.info({ account, folders, files, ...did }, 'recovered account cache');
+      const maildir = maildirPath(dataDir, accountId);
+      this.stores.set(accountId, new AccountStoreImpl({ accountId, dataDir, maildir, ledger: this.ledger, log, clock }));
+    }
+  }
 
   /** Create directories, open state.db, run recovery for each account. */
   static async open(opts: CacheOptions): Promise<Cache> {
@@ -45,19 +63,9 @@ export class Cache {
     await mkdirDurable(path.join(opts.dataDir, 'accounts'));
     const db = await openStateDb({ file: path.join(opts.dataDir, 'state.db'), log, clock });
     try {
-      const ledger = new Ledger(db);
-      const stores = new Map<string, AccountStoreImpl>();
-      const reports = new Map<string, RecoveryReport>();
-      for (const accountId of opts.accounts) {
-        if (stores.has(accountId)) continue;
-        const report = await recoverAccount({ dataDir: opts.dataDir, account: accountId, ledger, log, clock });
-        reports.set(accountId, report);
-        const { account, folders, files, ...did } = report;
-        if (Object.values(did).some((n) => n > 0)) log.info({ account, folders, files, ...did }, 'recovered account cache');
-        const maildir = maildirPath(opts.dataDir, accountId);
-        stores.set(accountId, new AccountStoreImpl({ accountId, dataDir: opts.dataDir, maildir, ledger, log, clock }));
-      }
-      return new Cache(ledger, stores, reports);
+      const cache = new Cache(new Ledger(db), new Map(), new Map(), { dataDir: opts.dataDir, log, clock });
+      await cache.addAccounts(opts.accounts);
+      return cache;
     } catch (err) {
       db.close();
       throw err;

@@ -118,6 +118,12 @@ export class Daemon {
       this.log.error('config reload rejected: dataDir cannot change while running (restart instead)');
       return false;
     }
+    try {
+      await this.cache?.addAccounts(next.accounts.map((a) => a.id)); // accounts the reload added
+    } catch (err) {
+      this.log.error({ err: errorMessage(err) }, 'config reload rejected: cannot open the cache of a new account');
+      return false;
+    }
     this.config = next;
     this.sync?.setAccounts(next.accounts);
     await this.scheduler?.reload(next.accounts);

@@ -254,6 +254,15 @@ describe('the daemon under a service manager', () => {
       assert.equal(await popLogin(popPort, 'alice', 'new local pw'), 'ok', 'the new password logs in');
       assert.match(await popLogin(popPort, 'alice', 'localpw'), /-ERR/, 'the old one no longer does');
 
+      // 4. A reload that adds an account: its cache is opened and its local login works.
+      const second = makeConfig([{ id: 'zed', protocol: 'pop3', port: deadUpstream }], 'listen: {}\n');
+      const zed = readFileSync(second.configFile, 'utf8').split('accounts:\n')[1]!.replace('listen: {}\n', '');
+      second.cleanup();
+      writeFileSync(c.configFile, good.replace('      password: localpw\n', '      password: "new local pw"\n').replace('listen:\n', `${zed}listen:\n`));
+      proc.kill('SIGHUP');
+      await waitFor(() => logLines().filter((l) => l.msg === 'configuration reloaded').length === 2, 10_000, `the second reload:\n${out}`);
+      assert.equal(await popLogin(popPort, 'zed', 'localpw'), 'ok', 'the added account logs in');
+
       proc.kill('SIGTERM');
       const code = await new Promise((r) => proc.once('close', r));
       assert.equal(code, 0, out.slice(-3000));
