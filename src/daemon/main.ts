@@ -11,14 +11,11 @@ import { Cache } from '../cache/cache.js';
 import { createLogger } from '../shared/log.js';
 import { ConfigError, errorMessage } from '../shared/errors.js';
 import type { FetchProgress } from '../upstream/types.js';
-import { checkAccount } from './check.js';
 import type { Config } from './config/schema.js';
 import { configPath, loadConfig } from './config/load.js';
-import { Daemon } from './daemon.js';
+import type { Daemon as DaemonType } from './daemon.js';
 import { acquireLock, LockedError } from './instance-lock.js';
-import { outboxCommand } from './outbox-cli.js';
 import { addSetupCommands } from './setup-commands.js';
-import { installSignals } from './signals.js';
 import { formatStatus, readStatus } from './status.js';
 import { SyncService } from './sync.js';
 
@@ -83,7 +80,10 @@ function progressPrinter(enabled: boolean) {
 async function cmdStart(opts: GlobalOpts): Promise<number> {
   const { cfg, path } = await configOrExit(opts);
   const log = loggerFor(cfg, opts, 1);
-  const daemon = new Daemon(cfg, path, log);
+  // the daemon's modules (listeners, SMTP delivery) load only for `start`, keeping one-shot
+  // commands such as `sync` lean
+  const { Daemon } = await import('./daemon.js');
+  const daemon: DaemonType = new Daemon(cfg, path, log);
   try {
     await daemon.start();
   } catch (err) {
@@ -94,6 +94,7 @@ async function cmdStart(opts: GlobalOpts): Promise<number> {
     log.fatal({ err: errorMessage(err) }, 'localpost could not start');
     return EXIT_FAILURE;
   }
+  const { installSignals } = await import('./signals.js');
   return installSignals(daemon, log);
 }
 
@@ -146,6 +147,7 @@ async function cmdCheck(opts: GlobalOpts): Promise<number> {
   const { cfg, path } = await configOrExit(opts);
   process.stdout.write(`config ${path}: ok (${cfg.accounts.length} account${cfg.accounts.length === 1 ? '' : 's'})\n`);
   const log = loggerFor(cfg, opts, 2, 'error');
+  const { checkAccount } = await import('./check.js');
   const results = await Promise.all(cfg.accounts.map((acc) => checkAccount(acc, log)));
   for (const line of results) process.stdout.write(`${line.ok ? 'ok  ' : 'FAIL'} ${line.text}\n`);
   return results.every((r) => r.ok) ? EXIT_OK : EXIT_FAILURE;
@@ -160,6 +162,7 @@ async function cmdStatus(o: { json?: boolean }, opts: GlobalOpts): Promise<numbe
 
 async function cmdOutbox(action: string, id: string | undefined, opts: GlobalOpts): Promise<number> {
   const { cfg } = await configOrExit(opts);
+  const { outboxCommand } = await import('./outbox-cli.js');
   return outboxCommand(cfg, loggerFor(cfg, opts, 2, cfg.log.level === 'info' ? 'warn' : cfg.log.level), action, id);
 }
 
