@@ -70,6 +70,25 @@ export class BatchWriter {
     }
   }
 
+  /**
+   * Run a download loop, then commit whatever it downloaded even when it failed (those files
+   * are complete); rethrows the loop's error, or the commit's.
+   */
+  async drain(loop: () => Promise<void>): Promise<void> {
+    let failure: { err: unknown } | undefined;
+    try {
+      await loop();
+    } catch (err) {
+      failure = { err };
+    }
+    try {
+      await this.flush();
+    } catch (err) {
+      failure ??= { err };
+    }
+    if (failure) throw failure.err;
+  }
+
   /** Wait for every message in flight, commit the batch, then run `afterCommit`. */
   async flush(): Promise<CachedMessage[]> {
     const inflight = this.inflight;

@@ -153,49 +153,43 @@ export class ImapFetcher implements Fetcher {
         markDone(uid);
       };
 
-      let loopError: unknown;
       try {
-        for (let i = 0; i < wanted.length && !pullOpts.signal?.aborted; i += FETCH_CHUNK) {
-          const chunk = wanted.slice(i, i + FETCH_CHUNK);
-          const small = chunk.filter((c) => c.size <= INLINE_MAX).map((c) => c.uid);
-          if (small.length) {
-            // One pipelined FETCH for the chunk; each body is written as it arrives (no IMAP
-            // command inside this loop).
-            for await (const m of client.fetch(small.join(','), { uid: true, source: true }, { uid: true })) {
-              if (!m.source || done.has(m.uid) || !wantedUids.has(m.uid)) continue;
-              await storeOne(m.uid, (sink) => writeAll(sink, m.source!));
-              if (pullOpts.signal?.aborted) break;
+        await batch.drain(async () => {
+          for (let i = 0; i < wanted.length && !pullOpts.signal?.aborted; i += FETCH_CHUNK) {
+            const chunk = wanted.slice(i, i + FETCH_CHUNK);
+            const small = chunk.filter((c) => c.size <= INLINE_MAX).map((c) => c.uid);
+            if (small.length) {
+              // One pipelined FETCH for the chunk; each body is written as it arrives (no IMAP
+              // command inside this loop).
+              for await (const m of client.fetch(small.join(','), { uid: true, source: true }, { uid: true })) {
+                if (!m.source || done.has(m.uid) || !wantedUids.has(m.uid)) continue;
+                await storeOne(m.uid, (sink) => writeAll(sink, m.source!));
+                if (pullOpts.signal?.aborted) break;
+              }
+            }
+            for (const c of chunk) {
+              if (pullOpts.signal?.aborted || done.has(c.uid)) continue;
+              if (c.size <= INLINE_MAX) {
+                log.warn({ folder, uid: c.uid }, 'message not returned by FETCH (expunged meanwhile?)');
+                markDone(c.uid);
+                continue;
+              }
+              const dl = await client.download(String(c.uid), undefined, { uid: true });
+              const content = 'content' in dl ? dl.content : undefined;
+              if (!content) { log.warn({ folder, uid: c.uid }, 'message vanished before download'); markDone(c.uid); continue; }
+              await storeOne(c.uid, async (sink) => {
+                let n = 0;
+                content.on('data', (b: Buffer) => { n += b.length; });
+                await pipeline(content, sink, { end: false });
+                return n;
+              });
             }
           }
-          for (const c of chunk) {
-            if (pullOpts.signal?.aborted || done.has(c.uid)) continue;
-            if (c.size <= INLINE_MAX) {
-              log.warn({ folder, uid: c.uid }, 'message not returned by FETCH (expunged meanwhile?)');
-              markDone(c.uid);
-              continue;
-            }
-            const dl = await client.download(String(c.uid), undefined, { uid: true });
-            const content = 'content' in dl ? dl.content : undefined;
-            if (!content) { log.warn({ folder, uid: c.uid }, 'message vanished before download'); markDone(c.uid); continue; }
-            await storeOne(c.uid, async (sink) => {
-              let n = 0;
-              content.on('data', (b: Buffer) => { n += b.length; });
-              await pipeline(content, sink, { end: false });
-              return n;
-            });
-          }
-        }
-      } catch (err) {
-        loopError = err;
+        });
+      } finally {
+        result.newMessages += batch.committedCount;
+        result.bytes += batch.committedBytes;
       }
-      try {
-        await batch.flush();
-      } catch (err) {
-        loopError ??= err;
-      }
-      result.newMessages += batch.committedCount;
-      result.bytes += batch.committedBytes;
-      if (loopError) throw loopError;
     } finally {
       lock.release();
     }

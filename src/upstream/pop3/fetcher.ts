@@ -120,58 +120,51 @@ export class Pop3Fetcher implements Fetcher {
         progress.total += wanted.length;
         pullOpts.onProgress?.({ ...progress });
       }
-      let loopError: unknown;
+      // Whatever happens, what was downloaded is made durable (drain commits it). Its DELEs
+      // follow if the connection still works; otherwise the next session sends them.
       try {
-        // With PIPELINING (RFC 2449 §6.6) several RETRs are in flight at once, each streaming
-        // into its own temp file; replies come back in order, so they are stored in order.
-        const window = client.pipelining ? RETR_WINDOW : 1;
-        const inflight: Array<{ w: (typeof wanted)[number]; pending: PendingMessage; retr: Promise<number> }> = [];
-        const settle = async () => {
-          const head = inflight.shift()!;
-          let bytes: number;
+        await batch.drain(async () => {
+          // With PIPELINING (RFC 2449 §6.6) several RETRs are in flight at once, each streaming
+          // into its own temp file; replies come back in order, so they are stored in order.
+          const window = client.pipelining ? RETR_WINDOW : 1;
+          const inflight: Array<{ w: (typeof wanted)[number]; pending: PendingMessage; retr: Promise<number> }> = [];
+          const settle = async () => {
+            const head = inflight.shift()!;
+            let bytes: number;
+            try {
+              bytes = await head.retr;
+            } catch (err) {
+              await head.pending.abort();
+              throw err;
+            }
+            await batch.add(head.pending);
+            progress.done++;
+            progress.bytes += bytes;
+            pullOpts.onProgress?.({ ...progress });
+          };
           try {
-            bytes = await head.retr;
-          } catch (err) {
-            await head.pending.abort();
-            throw err;
+            for (const w of wanted) {
+              if (pullOpts.signal?.aborted) break;
+              const pending = await store.begin(INBOX, w.key);
+              const retr = client.retr(w.msg, pending.stream);
+              retr.catch(() => undefined); // observed in settle()
+              inflight.push({ w, pending, retr });
+              if (inflight.length >= window) await settle();
+            }
+            while (inflight.length) await settle();
+          } finally {
+            // after a failure, throw away whatever is still in flight
+            for (const f of inflight.splice(0)) {
+              await f.retr.catch(() => undefined);
+              await f.pending.abort();
+            }
           }
-          await batch.add(head.pending);
-          progress.done++;
-          progress.bytes += bytes;
-          pullOpts.onProgress?.({ ...progress });
-        };
-        try {
-          for (const w of wanted) {
-            if (pullOpts.signal?.aborted) break;
-            const pending = await store.begin(INBOX, w.key);
-            const retr = client.retr(w.msg, pending.stream);
-            retr.catch(() => undefined); // observed in settle()
-            inflight.push({ w, pending, retr });
-            if (inflight.length >= window) await settle();
-          }
-          while (inflight.length) await settle();
-        } finally {
-          // after a failure, throw away whatever is still in flight
-          for (const f of inflight.splice(0)) {
-            await f.retr.catch(() => undefined);
-            await f.pending.abort();
-          }
-        }
-      } catch (err) {
-        loopError = err;
-      }
-      // Whatever happened, make durable what was downloaded. Its DELEs follow if the
-      // connection still works; otherwise the next session sends them.
-      try {
-        await batch.flush();
-      } catch (err) {
-        loopError ??= err;
+        });
       } finally {
         stored = batch.committedCount;
         result.newMessages += batch.committedCount;
         result.bytes += batch.committedBytes;
       }
-      if (loopError) throw loopError;
       await client.quit(); // UPDATE state: the DELEs take effect only now
       store.markUpstreamDeleted(INBOX, localDeletes);
     } catch (err) {
