@@ -12,7 +12,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { INBOX, type AccountStore } from './message-store.js';
+import { INBOX, storeWholeMessage, type AccountStore } from './message-store.js';
 import type { OutboxEntry, OutboxRecipient } from './outbox-entry.js';
 
 /** Why the recipients failed. */
@@ -149,15 +149,6 @@ export function buildBounce(i: BounceInput): Buffer {
 export async function deliverBounce(store: AccountStore, input: BounceInput): Promise<boolean> {
   const key = bounceKey(input.entry.id, input.failed);
   if (store.has(INBOX, key)) return false;
-  const bytes = buildBounce(input);
-  const pending = await store.begin(INBOX, key);
-  try {
-    await new Promise<void>((resolve, reject) => pending.stream.write(bytes, (err) => (err ? reject(err) : resolve())));
-    await pending.finish();
-  } catch (err) {
-    await pending.abort();
-    throw err;
-  }
-  await store.commit();
+  await storeWholeMessage(store, INBOX, key, buildBounce(input));
   return true;
 }

@@ -115,3 +115,16 @@ export interface SyncRecord {
   skipped: number;
   error?: string;
 }
+
+/** Write one whole message (already in memory) into `folder` and commit it: durable on return. */
+export async function storeWholeMessage(store: AccountStore, folder: string, key: string, bytes: Buffer): Promise<void> {
+  const pending = await store.begin(folder, key);
+  try {
+    await new Promise<void>((resolve, reject) => pending.stream.write(bytes, (err) => (err ? reject(err) : resolve())));
+    await pending.finish();
+  } catch (err) {
+    await pending.abort();
+    throw err;
+  }
+  await store.commit();
+}

@@ -1,11 +1,12 @@
 /**
  * The daemon: wires config, cache, pulls, schedules and IDLE watchers, in dependency order
  * (cache → outbox → sync → scheduler → idle → delivery → connectivity → POP3 and SMTP
- * listeners; the outgoing ones are built in outgoing.ts), and stops them in reverse. On start every account is
- * pulled once; after that the schedule, IDLE and (later) POP3 logins trigger pulls. SIGHUP
- * reloads the config through `reload()`: an invalid new config is logged and the old one kept.
- * Under systemd (`NOTIFY_SOCKET`) it sends READY=1 once every component has started, WATCHDOG=1
- * pings, and STOPPING=1 when a stop begins (sd-notify.ts).
+ * listeners → control socket; the outgoing ones are built in outgoing.ts, the control API in
+ * control/), and stops them in reverse. On start every account is pulled once; after that the
+ * schedule, IDLE and (later) POP3 logins trigger pulls. SIGHUP reloads the config through
+ * `reload()`: an invalid new config is logged and the old one kept. Under systemd
+ * (`NOTIFY_SOCKET`) it sends READY=1 once every component has started, WATCHDOG=1 pings, and
+ * STOPPING=1 when a stop begins (sd-notify.ts).
  */
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
@@ -19,6 +20,8 @@ import type { InstanceLock } from './instance-lock.js';
 import { acquireLock } from './instance-lock.js';
 import type { Component } from './lifecycle.js';
 import { ComponentGroup } from './lifecycle.js';
+import { controlComponent } from './control/handlers.js';
+import type { Pop3Server } from '../listeners/pop3/server.js';
 import { Outgoing } from './outgoing.js';
 import { pop3Component } from './pop3-listener.js';
 import { Scheduler } from './scheduler.js';
@@ -33,6 +36,7 @@ export class Daemon {
   sync?: SyncService;
   private scheduler?: Scheduler;
   private idle = new Map<string, IdleWatcher>();
+  private pop3?: { server?: Pop3Server };
   /** Outbox, delivery loop, connectivity monitor and the local SMTP listener. */
   readonly outgoing: Outgoing;
   /** systemd readiness, stop and watchdog messages (no-op without NOTIFY_SOCKET). */
@@ -47,6 +51,11 @@ export class Daemon {
   /** Current configuration. */
   get currentConfig(): Config {
     return this.config;
+  }
+
+  /** The local POP3 listener, once started (its bound addresses, for `status`). */
+  pop3Server(): Pop3Server | undefined {
+    return this.pop3?.server;
   }
 
   async start(): Promise<void> {
@@ -82,8 +91,10 @@ export class Daemon {
         stop: async () => { await this.stopIdle(); },
       };
       const pop3 = pop3Component({ config: () => this.config, cache: () => this.cache!, sync: () => this.sync!, log: this.log.child({ component: 'pop3' }) });
+      this.pop3 = pop3;
       const [outbox, delivery, connectivity, smtp] = this.outgoing.components();
-      await this.group.start([cacheComponent, outbox!, syncComponent, schedulerComponent, idleComponent, delivery!, connectivity!, pop3, smtp!]);
+      const control = controlComponent(this, this.log.child({ component: 'control' }));
+      await this.group.start([cacheComponent, outbox!, syncComponent, schedulerComponent, idleComponent, delivery!, connectivity!, pop3, smtp!, control]);
     } catch (err) {
       await this.lock.release();
       throw err;

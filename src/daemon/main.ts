@@ -10,13 +10,13 @@ import type { Logger } from 'pino';
 import { Cache } from '../cache/cache.js';
 import { createLogger } from '../shared/log.js';
 import { ConfigError, errorMessage } from '../shared/errors.js';
-import type { FetchProgress } from '../upstream/types.js';
 import type { Config } from './config/schema.js';
 import { configPath, loadConfig } from './config/load.js';
 import type { Daemon as DaemonType } from './daemon.js';
 import { acquireLock, LockedError } from './instance-lock.js';
 import { addSetupCommands } from './setup-commands.js';
-import { formatStatus, readStatus } from './status.js';
+import { currentStatus, formatStatus } from './status.js';
+import { formatSyncSummary, progressPrinter, syncThroughDaemon } from './sync-cli.js';
 import { SyncService } from './sync.js';
 
 export const EXIT_OK = 0;
@@ -45,36 +45,6 @@ async function configOrExit(opts: GlobalOpts): Promise<{ cfg: Config; path: stri
 function loggerFor(cfg: Config | undefined, opts: GlobalOpts, destination: 1 | 2, level?: string): Logger {
   const tty = destination === 1 ? process.stdout.isTTY : process.stderr.isTTY;
   return createLogger({ level: level ?? cfg?.log.level ?? 'info', pretty: opts.pretty ?? Boolean(tty), destination });
-}
-
-function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
-  if (n < 1024 ** 3) return `${(n / 1024 / 1024).toFixed(1)} MB`;
-  return `${(n / 1024 ** 3).toFixed(2)} GB`;
-}
-
-/** A one-line progress display on a terminal (stderr), nothing otherwise. */
-function progressPrinter(enabled: boolean) {
-  const state = new Map<string, FetchProgress>();
-  let last = 0;
-  return {
-    update(account: string, p: FetchProgress) {
-      if (!enabled) return;
-      state.set(account, p);
-      const now = Date.now();
-      if (now - last < 100 && p.done !== p.total) return;
-      last = now;
-      const parts = [...state].map(([a, q]) => {
-        const pct = q.total ? Math.floor((q.done / q.total) * 100) : 100;
-        const width = 20;
-        const fill = Math.round((pct / 100) * width);
-        return `${a} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${q.done}/${q.total} ${formatBytes(q.bytes)}`;
-      });
-      process.stderr.write(`\r${parts.join('  ')}\x1b[K`);
-    },
-    end() { if (enabled && state.size) process.stderr.write('\n'); },
-  };
 }
 
 async function cmdStart(opts: GlobalOpts): Promise<number> {
@@ -111,10 +81,7 @@ async function cmdSync(accounts: string[], opts: GlobalOpts): Promise<number> {
   try {
     lock = await acquireLock(cfg.dataDir);
   } catch (err) {
-    if (err instanceof LockedError) {
-      process.stderr.write(`localpost: a daemon (pid ${err.pid}) is running on ${cfg.dataDir}; it pulls on its own schedule\n`);
-      return EXIT_FAILURE;
-    }
+    if (err instanceof LockedError) return syncThroughDaemon(cfg.dataDir, accounts, err.pid);
     throw err;
   }
   const progress = progressPrinter(Boolean(process.stderr.isTTY));
@@ -128,14 +95,8 @@ async function cmdSync(accounts: string[], opts: GlobalOpts): Promise<number> {
   try {
     const records = await service.syncAll(ids);
     progress.end();
-    const parts = records.map((r) => {
-      const s = service.state(r.account)?.lastResult;
-      const what = r.result === 'ok'
-        ? `ok, ${r.newMessages} new (${formatBytes(r.bytes)})${r.skipped ? `, ${r.skipped} skipped (too large)` : ''}${s?.deletedUpstream ? `, ${s.deletedUpstream} deleted upstream` : ''}`
-        : `${r.result}: ${r.error ?? ''}`;
-      return `${r.account} ${what}`;
-    });
-    process.stdout.write(`sync: ${parts.join('; ')} in ${((Date.now() - t0) / 1000).toFixed(1)}s\n`);
+    const outcomes = records.map((r) => ({ ...r, deletedUpstream: r.result === 'ok' ? service.state(r.account)?.lastResult?.deletedUpstream : undefined }));
+    process.stdout.write(`${formatSyncSummary(outcomes, Date.now() - t0)}\n`);
     return records.every((r) => r.result === 'ok') ? EXIT_OK : EXIT_FAILURE;
   } finally {
     cache.close();
@@ -155,7 +116,7 @@ async function cmdCheck(opts: GlobalOpts): Promise<number> {
 
 async function cmdStatus(o: { json?: boolean }, opts: GlobalOpts): Promise<number> {
   const { cfg } = await configOrExit(opts);
-  const report = await readStatus(cfg);
+  const report = await currentStatus(cfg);
   process.stdout.write(o.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatStatus(report)}\n`);
   return EXIT_OK;
 }
@@ -188,8 +149,16 @@ export function buildProgram(): Command {
     .description('show the outbox, queue a failed entry again (retry), delete one (drop), or send everything now (flush)')
     .action(run(async (action: string, id: string | undefined) => cmdOutbox(action, id, program.opts())));
   program.command('sync').argument('[account...]', 'accounts to pull (default: all)')
-    .description('pull now, in-process; a progress bar on a terminal, one summary line otherwise')
+    .description('pull now, through the running daemon or in-process; a progress bar on a terminal, one summary line otherwise')
     .action(run(async (accounts: string[]) => cmdSync(accounts ?? [], program.opts())));
+  program.command('demo')
+    .option('--pop3-port <port>', 'local POP3 port (default 1110, or a free one when taken)')
+    .option('--smtp-port <port>', 'local SMTP port (default 1025, or a free one when taken)')
+    .description('try localpost without an account: a throwaway upstream with sample mail, in a temporary directory')
+    .action(run(async (o: { pop3Port?: string; smtpPort?: string }) => {
+      const { runDemo } = await import('./demo.js');
+      return runDemo({ pop3Port: o.pop3Port, smtpPort: o.smtpPort, pretty: program.opts<GlobalOpts>().pretty });
+    }));
   addSetupCommands(program, run);
   return program;
 }

@@ -1,19 +1,21 @@
 /**
  * `localpost outbox [list|retry ID|drop ID|flush]` (INTERFACE "Commands").
  *
- * `list` reads state.db read-only and works whether a daemon runs or not. The others change
- * the outbox, so they run in-process under the instance lock when no daemon runs (the outbox
- * is opened with its start-up recovery, as the daemon would); while a daemon runs they print
- * what to do instead, until the control socket lets the CLI ask the daemon (a later issue).
+ * While a daemon runs, every action goes through its control socket (`GET /outbox`,
+ * `POST /outbox/retry|drop/:id`, `POST /outbox/flush`), so its delivery loop sees the change at
+ * once. Without a daemon, `list` reads state.db read-only, and the others run in-process under
+ * the instance lock (the outbox is opened with its start-up recovery, as the daemon would).
  * `flush` sends everything queued now, through each account's upstream, and reports what is
- * left.
+ * left; it exits 1 when something is still queued.
  */
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { Cache } from '../cache/cache.js';
 import { errorMessage } from '../shared/errors.js';
 import type { Config } from './config/schema.js';
-import { acquireLock, LockedError } from './instance-lock.js';
+import { control, ControlRequestError, ControlUnavailableError } from './control/client.js';
+import type { FlushResponse } from './control/protocol.js';
+import { acquireLock, lockHolder, LockedError } from './instance-lock.js';
 import { Outgoing } from './outgoing.js';
 import { formatEntries, readStatus } from './status.js';
 
@@ -32,8 +34,9 @@ const stdio: CliOut = { out: (l) => process.stdout.write(`${l}\n`), err: (l) => 
 /** Run one `outbox` subcommand; returns the exit code. */
 export async function outboxCommand(cfg: Config, log: Logger, action: string, id: string | undefined, io: CliOut = stdio): Promise<number> {
   if (action === 'list') {
-    const s = await readStatus(cfg);
-    for (const line of formatEntries(s.outbox.entries)) io.out(line);
+    const entries = (await lockHolder(cfg.dataDir) ? await control.outbox(cfg.dataDir).catch(() => undefined) : undefined)
+      ?? (await readStatus(cfg)).outbox.entries;
+    for (const line of formatEntries(entries)) io.out(line);
     return OK;
   }
   if (!['retry', 'drop', 'flush'].includes(action)) {
@@ -50,10 +53,7 @@ export async function outboxCommand(cfg: Config, log: Logger, action: string, id
     lock = await acquireLock(cfg.dataDir);
   } catch (err) {
     if (!(err instanceof LockedError)) throw err;
-    io.err(`localpost: a daemon (pid ${err.pid}) is running on ${cfg.dataDir}. It retries queued mail on its own and`
-      + ` flushes the outbox when the connection returns; "outbox ${action}" cannot reach it yet (no control socket in this`
-      + ' version): stop the daemon, run the command, start it again.');
-    return FAILURE;
+    return throughDaemon(cfg.dataDir, err.pid, action, id, io);
   }
   const cache = await Cache.open({ dataDir: cfg.dataDir, accounts: cfg.accounts.map((a) => a.id), log: log.child({ component: 'cache' }) });
   const outgoing = new Outgoing({ config: () => cfg, cache: () => cache, sync: () => undefined, log });
@@ -74,9 +74,7 @@ export async function outboxCommand(cfg: Config, log: Logger, action: string, id
     await deliveryC!.start();
     await outgoing.delivery!.flush();
     const left = outbox.queued();
-    io.out(`flush: ${before - left.length} of ${before} sent or finished, ${left.length} still queued`);
-    for (const e of left) io.out(`  ${e.id} ${e.account}: ${e.lastError ?? 'not tried'}`);
-    return left.length ? FAILURE : OK;
+    return printFlush({ before, left: left.map((e) => ({ id: e.id, account: e.account, lastError: e.lastError })) }, io);
   } catch (err) {
     io.err(`localpost: ${errorMessage(err)}`);
     return FAILURE;
@@ -85,5 +83,35 @@ export async function outboxCommand(cfg: Config, log: Logger, action: string, id
     await outboxC!.stop();
     cache.close();
     await lock.release();
+  }
+}
+
+/** The `flush` report; exit 1 when something is still queued. */
+function printFlush(r: FlushResponse, io: CliOut): number {
+  io.out(`flush: ${r.before - r.left.length} of ${r.before} sent or finished, ${r.left.length} still queued`);
+  for (const e of r.left) io.out(`  ${e.id} ${e.account}: ${e.lastError ?? 'not tried'}`);
+  return r.left.length ? FAILURE : OK;
+}
+
+/** retry, drop or flush through the control socket of the daemon `pid`. */
+async function throughDaemon(dataDir: string, pid: number, action: string, id: string | undefined, io: CliOut): Promise<number> {
+  try {
+    if (action === 'flush') return printFlush(await control.flush(dataDir), io);
+    if (action === 'retry') {
+      await control.retry(dataDir, id!);
+      io.out(`${id} queued: the daemon (pid ${pid}) sends it now`);
+    } else {
+      await control.drop(dataDir, id!);
+      io.out(`${id} dropped`);
+    }
+    return OK;
+  } catch (err) {
+    if (err instanceof ControlUnavailableError) {
+      io.err(`localpost: a daemon (pid ${pid}) is running on ${dataDir} but its control socket does not answer;`
+        + ' it retries queued mail on its own and flushes the outbox when the connection returns');
+    } else {
+      io.err(`localpost: ${err instanceof ControlRequestError ? err.message : errorMessage(err)}`);
+    }
+    return FAILURE;
   }
 }

@@ -1,12 +1,21 @@
 /**
  * `localpost status [--json]` and `localpost outbox list` (INTERFACE "Commands"): what a user
- * cares about, read from state.db **read-only**, so it works the same whether a daemon runs or
- * not and never takes the instance lock: per account the last pull (result, new messages,
- * error), cached messages and bytes; the outbox (queued, next attempt, last error, failed);
- * the configured listeners; and whether a daemon holds the data directory.
+ * cares about. When a daemon runs, the CLI asks it through the control socket and gets live
+ * state (`control/handlers.ts` overlays it on `readStatus`); otherwise this module reads
+ * state.db **read-only**, never taking the instance lock.
  *
- * The online state of each upstream and live pull progress live in the daemon and will be
- * shown once the control socket exists (a later issue).
+ * The `--json` form is a stable contract (`version: 1`; fields are added, never renamed):
+ * - `source`: `"daemon"` (live) or `"state.db"` (no daemon answered);
+ * - `daemon`: `{ running, pid? }`; `dataDir`;
+ * - `accounts[]`: `{ id, email, sends, messages, bytes, online, lastPull?, pull? }` where
+ *   `online` is `"online" | "offline" | "unknown"` (without a daemon: from the last pull),
+ *   `lastPull` is `{ startedAt, finishedAt, result, newMessages, bytes, skipped, error? }`
+ *   (times in ms since the epoch; `result` ok | offline | auth | error), and `pull` is present
+ *   only while a pull runs: `{ folder, done, total, bytes }`;
+ * - `outbox`: `{ accounts: [{ account, queued, nextAttempt, lastError, failed }], entries: [...] }`
+ *   (`entries` as `outbox list` shows them);
+ * - `listeners`: `{ pop3, pop3Tls, smtp }`, each a list of `host:port` (`[::1]:port`): the
+ *   bound ports when a daemon runs, the configured ones (maybe 0: "any free port") otherwise.
  */
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
@@ -14,29 +23,69 @@ import path from 'node:path';
 import { Ledger } from '../cache/ledger.js';
 import type { SyncRecord } from '../cache/message-store.js';
 import { OutboxIndex, type OutboxRow, type OutboxSummary } from '../cache/outbox-index.js';
+import type { FetchProgress } from '../upstream/types.js';
 import type { Config } from './config/schema.js';
+import { control } from './control/client.js';
 import { lockHolder } from './instance-lock.js';
 
-/** Everything `status` reports. */
+/** Reachability of an account's incoming server. */
+export type OnlineState = 'online' | 'offline' | 'unknown';
+
+/** One account in a status report. */
+export interface AccountStatus {
+  id: string;
+  email: string;
+  /** True when the account has an outgoing server. */
+  sends: boolean;
+  messages: number;
+  bytes: number;
+  online: OnlineState;
+  lastPull?: SyncRecord;
+  /** Present while a pull runs (live status only). */
+  pull?: FetchProgress;
+}
+
+/** Everything `status` reports (see the module comment for the JSON contract). */
 export interface StatusReport {
+  version: 1;
+  source: 'daemon' | 'state.db';
   dataDir: string;
   daemon: { running: boolean; pid?: number };
-  accounts: Array<{ id: string; email: string; lastPull?: SyncRecord; messages: number; bytes: number; sends: boolean }>;
+  accounts: AccountStatus[];
   outbox: { accounts: OutboxSummary[]; entries: OutboxRow[] };
-  listeners: { pop3: string[]; smtp: string[] };
+  listeners: { pop3: string[]; pop3Tls: string[]; smtp: string[] };
+}
+
+/** `127.0.0.1:1110`, `[::1]:1110`. */
+export function formatAddress(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** What the last pull says about reachability. */
+export function onlineFromPull(p: SyncRecord | undefined): OnlineState {
+  if (!p) return 'unknown';
+  if (p.result === 'offline') return 'offline';
+  return p.result === 'error' ? 'unknown' : 'online';
 }
 
 /** Read the status from state.db (read-only) and the config. */
 export async function readStatus(cfg: Config): Promise<StatusReport> {
   const pid = await lockHolder(cfg.dataDir);
   const file = path.join(cfg.dataDir, 'state.db');
-  const addr = (l: { hosts: string[]; port: number }) => l.hosts.map((h) => (h.includes(':') ? `[${h}]:${l.port}` : `${h}:${l.port}`));
+  const addr = (l: { hosts: string[]; port: number }) => l.hosts.map((h) => formatAddress(h, l.port));
+  const pop3Tls = cfg.listen.pop3.tls?.port;
   const report: StatusReport = {
+    version: 1,
+    source: 'state.db',
     dataDir: cfg.dataDir,
     daemon: pid ? { running: true, pid } : { running: false },
-    accounts: cfg.accounts.map((a) => ({ id: a.id, email: a.email, messages: 0, bytes: 0, sends: Boolean(a.outgoing) })),
+    accounts: cfg.accounts.map((a) => ({ id: a.id, email: a.email, sends: Boolean(a.outgoing), messages: 0, bytes: 0, online: 'unknown' })),
     outbox: { accounts: [], entries: [] },
-    listeners: { pop3: addr(cfg.listen.pop3), smtp: addr(cfg.listen.smtp) },
+    listeners: {
+      pop3: addr(cfg.listen.pop3),
+      pop3Tls: pop3Tls === undefined ? [] : addr({ hosts: cfg.listen.pop3.hosts, port: pop3Tls }),
+      smtp: addr(cfg.listen.smtp),
+    },
   };
   if (!existsSync(file)) return report;
   const db = new Database(file, { readonly: true, fileMustExist: true });
@@ -44,7 +93,10 @@ export async function readStatus(cfg: Config): Promise<StatusReport> {
     const has = (table: string) => Boolean(db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table));
     if (has('messages') && has('sync_history')) {
       const ledger = new Ledger(db);
-      for (const a of report.accounts) Object.assign(a, ledger.stats(a.id), { lastPull: ledger.lastSync(a.id) });
+      for (const a of report.accounts) {
+        const lastPull = ledger.lastSync(a.id);
+        Object.assign(a, ledger.stats(a.id), { online: onlineFromPull(lastPull) }, lastPull ? { lastPull } : {});
+      }
     }
     if (has('outbox')) {
       const index = new OutboxIndex(db);
@@ -56,6 +108,18 @@ export async function readStatus(cfg: Config): Promise<StatusReport> {
   return report;
 }
 
+/** The live status from the running daemon when one answers, else `readStatus`. */
+export async function currentStatus(cfg: Config): Promise<StatusReport> {
+  if (await lockHolder(cfg.dataDir)) {
+    try {
+      return await control.status(cfg.dataDir);
+    } catch {
+      // the daemon is starting, stopping or hung: fall back to what state.db says
+    }
+  }
+  return readStatus(cfg);
+}
+
 /** "in 4m", "3h ago", for a time relative to now. */
 export function relative(at: number, now = Date.now()): string {
   const d = Math.round((at - now) / 1000);
@@ -65,11 +129,20 @@ export function relative(at: number, now = Date.now()): string {
   return d > 0 ? `in ${text}` : `${text} ago`;
 }
 
-function bytes(n: number): string {
+/** 512 B, 1.5 KB, 3.2 MB, 1.05 GB. */
+export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
   if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KB`;
   if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MB`;
   return `${(n / 1024 ** 3).toFixed(2)} GB`;
+}
+
+/** Rows padded into columns (the numeric columns `right` aligned right), two spaces apart. */
+export function alignColumns(rows: string[][], right: readonly number[] = []): string[] {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => { widths[i] = Math.max(widths[i] ?? 0, c.length); });
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 && !right.includes(i) ? c
+    : right.includes(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd());
 }
 
 /** One line per queued or failed outbox entry (`outbox list`). */
@@ -82,34 +155,42 @@ export function formatEntries(rows: OutboxRow[], now = Date.now()): string[] {
     const tries = r.tries ? `, ${r.tries} tr${r.tries === 1 ? 'y' : 'ies'}` : '';
     const err = r.lastError ? `, last error: ${r.lastError}` : '';
     return `${r.id}  ${r.account}  ${new Date(r.createdAt).toISOString()}  from <${r.mailFrom}> to ${r.pending}/${r.recipients} `
-      + `recipient${r.recipients === 1 ? '' : 's'}, ${bytes(r.size)}  ${when}${tries}${err}`;
+      + `recipient${r.recipients === 1 ? '' : 's'}, ${formatBytes(r.size)}  ${when}${tries}${err}`;
   });
+}
+
+function lastPullText(p: SyncRecord | undefined, now: number): string {
+  if (!p) return 'never';
+  const what = p.result === 'ok' ? `ok, ${p.newMessages} new` : `${p.result}${p.error ? ` (${p.error})` : ''}`;
+  return `${relative(p.finishedAt, now)}: ${what}`;
 }
 
 /** The human form of a report. */
 export function formatStatus(s: StatusReport, now = Date.now()): string {
-  const lines = [
-    `localpost: ${s.daemon.running ? `daemon running (pid ${s.daemon.pid})` : 'no daemon running'}; data in ${s.dataDir}`,
-    'accounts:',
-  ];
+  const daemon = s.daemon.running
+    ? `daemon running (pid ${s.daemon.pid})${s.source === 'daemon' ? '' : ', control socket not answering: state from state.db'}`
+    : 'no daemon running: state from state.db';
+  const lines = [`localpost: ${daemon}`, `data: ${s.dataDir}`, '', 'accounts:'];
+  const rows = [['', 'ACCOUNT', 'SERVER', 'MESSAGES', 'CACHED', 'LAST PULL']];
   for (const a of s.accounts) {
-    const p = a.lastPull;
-    const pull = p
-      ? `last pull ${relative(p.finishedAt, now)}: ${p.result}${p.result === 'ok' ? `, ${p.newMessages} new` : p.error ? ` (${p.error})` : ''}`
-      : 'never pulled';
-    lines.push(`  ${a.id} <${a.email}>: ${a.messages} messages, ${bytes(a.bytes)} cached; ${pull}`);
+    rows.push(['', a.id, a.online, String(a.messages), formatBytes(a.bytes), lastPullText(a.lastPull, now)]);
+    if (a.pull) rows.push(['', '', 'pulling', `${a.pull.done}/${a.pull.total}`, formatBytes(a.pull.bytes), `in progress (${a.pull.folder})`]);
   }
-  lines.push('outbox:');
+  lines.push(...alignColumns(rows, [3, 4]));
+  lines.push('', 'outbox:');
   const byAccount = new Map(s.outbox.accounts.map((o) => [o.account, o]));
+  const out = [['', 'ACCOUNT', 'QUEUED', 'FAILED', 'NEXT ATTEMPT', 'LAST ERROR']];
   for (const a of s.accounts.filter((x) => x.sends || byAccount.has(x.id))) {
     const o = byAccount.get(a.id);
-    if (!o || (!o.queued && !o.failed)) {
-      lines.push(`  ${a.id}: nothing queued`);
-      continue;
-    }
-    const next = o.queued ? `, next attempt ${o.nextAttempt === null ? 'now' : relative(o.nextAttempt, now)}` : '';
-    lines.push(`  ${a.id}: ${o.queued} queued${next}${o.failed ? `, ${o.failed} failed` : ''}${o.lastError ? `; last error: ${o.lastError}` : ''}`);
+    const next = o?.queued ? (o.nextAttempt === null ? 'now' : relative(o.nextAttempt, now)) : '-';
+    out.push(['', a.id, String(o?.queued ?? 0), String(o?.failed ?? 0), next, o?.lastError ?? '']);
   }
-  lines.push(`listeners: pop3 ${s.listeners.pop3.join(' ')}; smtp ${s.listeners.smtp.join(' ')}`);
+  lines.push(...(out.length > 1 ? alignColumns(out, [2, 3]) : ['  no account sends mail (no outgoing server configured)']));
+  const configured = s.source === 'daemon' ? '' : ' (configured)';
+  lines.push('', `listeners${configured}:`);
+  const l = [['', 'pop3', s.listeners.pop3.join(' ')]];
+  if (s.listeners.pop3Tls.length) l.push(['', 'pop3s', s.listeners.pop3Tls.join(' ')]);
+  l.push(['', 'smtp', s.listeners.smtp.join(' ')]);
+  lines.push(...alignColumns(l));
   return lines.join('\n');
 }

@@ -40,7 +40,8 @@ const HEADER = [
   '# `localpost check`.',
 ];
 
-interface Field {
+/** A schema field with its wrappers peeled. */
+export interface Field {
   core: z.core.$ZodType;
   description?: string;
   meta: FieldMeta;
@@ -49,7 +50,8 @@ interface Field {
   defaultValue?: unknown;
 }
 
-type Def = {
+/** The parts of a zod definition the renderers read. */
+export type Def = {
   type: string;
   innerType?: z.core.$ZodType;
   in?: z.core.$ZodType;
@@ -59,7 +61,7 @@ type Def = {
 };
 
 /** Peels optional/default/prefault/pipe wrappers, collecting description, meta and default. */
-function inspect(schema: z.core.$ZodType): Field {
+export function inspect(schema: z.core.$ZodType): Field {
   const field: Field = { core: schema, meta: {}, optional: false, hasDefault: false };
   for (let s: z.core.$ZodType | undefined = schema; s; ) {
     const meta = z.globalRegistry.get(s) as (FieldMeta & { description?: string }) | undefined;
@@ -80,7 +82,7 @@ function inspect(schema: z.core.$ZodType): Field {
 }
 
 /** A value as a one-line YAML flow scalar, list or mapping. */
-function formatValue(value: unknown, inFlow = false): string {
+export function formatValue(value: unknown, inFlow = false): string {
   if (Array.isArray(value)) return `[${value.map((v) => formatValue(v, true)).join(', ')}]`;
   if (value && typeof value === 'object') {
     return `{ ${Object.entries(value).map(([k, v]) => `${k}: ${formatValue(v, true)}`).join(', ')} }`;

@@ -20,6 +20,7 @@ import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import { ClientError, errorMessage } from '../../shared/errors.js';
+import { redactString } from '../../shared/log.js';
 import { LineReader, LineTooLongError } from '../../shared/pop3-wire/index.js';
 import type { LocalAuth } from '../local-auth.js';
 import type { Pop3Backend } from './backend.js';
@@ -243,11 +244,13 @@ export class Pop3Session implements SessionContext {
     }
     const line = raw.replace(/[ \t]+$/, '');
     if (line === '') return; // tolerated, not answered (P15)
-    const m = /^(\S+)(?:[ \t]+(.*))?$/.exec(line)!;
-    const verb = m[1]!;
-    const rest = m[2] ?? '';
+    // The verb ends at the first space or tab; anything else (CR, NUL, U+2028, leading blanks)
+    // belongs to it or to the argument, and an odd verb is simply unknown.
+    const sp = line.search(/[ \t]/);
+    const verb = sp < 0 ? line : line.slice(0, sp);
+    const rest = sp < 0 ? '' : line.slice(sp).replace(/^[ \t]+/, '');
     const found = lookupCommand(verb);
-    this.log.trace(`C: ${found?.spec.sensitive && rest ? `${verb} [redacted]` : line}`);
+    this.log.trace(`C: ${found?.spec.sensitive && rest ? `${verb} [redacted]` : redactString(line)}`);
     if (!found) return this.reply.err('unknown command');
     const { spec } = found;
     if (!spec.states.includes(this.state)) return this.reply.err(`${found.verb} is not valid in the ${this.state} state`);

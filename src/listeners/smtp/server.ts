@@ -73,6 +73,11 @@ export class SmtpListener {
     return this.bound[0]?.port ?? 0;
   }
 
+  /** Number of open client connections. */
+  get connectionCount(): number {
+    return this.server?.connections.size ?? 0;
+  }
+
   async start(): Promise<void> {
     const o = this.o;
     const log = o.log;
