@@ -171,6 +171,9 @@ export class DeliveryService {
         if (!due || this.stateOf(account).blockedUntil > now) continue;
         this.forced.delete(e.id);
         const r = await this.attempt(e, after);
+        // At most one record in flight (O7): the previous send's record must be durable before
+        // the next send starts, so a kill can repeat at most the one on the wire and one unrecorded.
+        await after;
         after = r.after;
         if (r.blocked) {
           // The account is blocked now; the rest of its entries only need the maxAge check.
