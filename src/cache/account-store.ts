@@ -352,6 +352,9 @@ class Pending implements PendingMessage {
     this.uid = p.uid;
     this.key = p.key;
     this.stream = new MessageFileWriter(p.fh);
+    // A write error (ENOSPC, EIO) may come after the writer's producer stopped listening; it
+    // surfaces through finish(), never as an unhandled 'error' event that ends the process.
+    this.stream.on('error', () => undefined);
   }
 
   finish(): Promise<CachedMessage> {

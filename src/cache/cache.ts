@@ -72,6 +72,11 @@ export class Cache {
     }
   }
 
+  /** The data directory this cache lives in. */
+  get dataDir(): string {
+    return this.ctx.dataDir;
+  }
+
   /** The open state.db, for other indexes kept in it (the outbox's). Closed by `close()`. */
   get stateDb(): StateDb {
     return this.ledger.db;

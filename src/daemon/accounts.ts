@@ -2,6 +2,11 @@
  * Turns an account's config into what the upstream modules need: endpoints with secrets
  * resolved and CA files read, and the right Fetcher for its protocol. Secrets are resolved at
  * each use (so a rotated `{file}` or `{command}` secret is picked up) and never logged.
+ *
+ * An `{oauth2}` password becomes `accessToken` (refreshed when it is about to expire, see
+ * oauth/tokens.ts) plus `renewAccessToken` for long-lived users; it needs the data directory
+ * (`EndpointContext`). Given a cache, a sign-in that the provider revoked also puts the
+ * "sign in again" message into the account's local INBOX (once per revocation).
  */
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
@@ -11,7 +16,16 @@ import { ImapFetcher } from '../upstream/imap/fetcher.js';
 import { Pop3Fetcher } from '../upstream/pop3/fetcher.js';
 import type { Fetcher, UpstreamEndpoint } from '../upstream/types.js';
 import type { AccountConfig, Secret } from './config/schema.js';
-import { resolveSecret } from './config/secrets.js';
+import { resolveOAuth2, resolveSecret, type SecretContext } from './config/secrets.js';
+import { oauthTokens } from './oauth/tokens.js';
+
+/** What resolving an OAuth secret needs: the data directory; a cache for the INBOX notice. */
+export interface EndpointContext {
+  dataDir: string;
+  log?: Logger;
+  /** Deliver the "sign in again" message here (only callers serialised with the account's pulls). */
+  cache?: Cache;
+}
 
 /** The connection settings shared by `incoming` and `outgoing`. */
 interface ServerSettings {
@@ -24,7 +38,8 @@ interface ServerSettings {
 }
 
 /** An endpoint from one server block of an account: CA file read, secret resolved. */
-async function resolveEndpoint(account: string, key: 'incoming' | 'outgoing', s: ServerSettings): Promise<UpstreamEndpoint> {
+async function resolveEndpoint(acc: AccountConfig, key: 'incoming' | 'outgoing', s: ServerSettings, ctx?: EndpointContext): Promise<UpstreamEndpoint> {
+  const account = acc.id;
   let ca: string | undefined;
   if (s.tlsCa) {
     try {
@@ -33,23 +48,35 @@ async function resolveEndpoint(account: string, key: 'incoming' | 'outgoing', s:
       throw new ConfigError(`accounts.${account}.${key}.tlsCa: cannot read ${s.tlsCa}: ${(err as Error).message}`);
     }
   }
-  const password = await resolveSecret(s.password, { account, key: `${key}.password` });
-  return { host: s.host, port: s.port, tls: s.tls, ca, username: s.username, password };
+  const base = { host: s.host, port: s.port, tls: s.tls, ca, username: s.username };
+  const secret = s.password;
+  if (typeof secret === 'object' && 'oauth2' in secret) {
+    const sctx = (force = false, notice = false): SecretContext => ({
+      account, key: `${key}.password`,
+      oauth: ctx && {
+        tokens: oauthTokens(ctx.dataDir, ctx.log), force,
+        notice: notice && ctx.cache ? { store: ctx.cache.account(account), email: acc.email } : undefined,
+      },
+    });
+    const { accessToken } = await resolveOAuth2(secret.oauth2, sctx(false, true));
+    return { ...base, accessToken, renewAccessToken: async (force) => (await resolveOAuth2(secret.oauth2, sctx(force))).accessToken };
+  }
+  return { ...base, password: await resolveSecret(secret, { account, key: `${key}.password` }) };
 }
 
 /** The incoming endpoint of an account, secret resolved. */
-export function incomingEndpoint(acc: AccountConfig): Promise<UpstreamEndpoint> {
-  return resolveEndpoint(acc.id, 'incoming', acc.incoming);
+export function incomingEndpoint(acc: AccountConfig, ctx?: EndpointContext): Promise<UpstreamEndpoint> {
+  return resolveEndpoint(acc, 'incoming', acc.incoming, ctx);
 }
 
 /** The outgoing (SMTP) endpoint of an account, secret resolved; undefined for receive-only accounts. */
-export async function outgoingEndpoint(acc: AccountConfig): Promise<UpstreamEndpoint | undefined> {
-  return acc.outgoing && resolveEndpoint(acc.id, 'outgoing', acc.outgoing);
+export async function outgoingEndpoint(acc: AccountConfig, ctx?: EndpointContext): Promise<UpstreamEndpoint | undefined> {
+  return acc.outgoing && resolveEndpoint(acc, 'outgoing', acc.outgoing, ctx);
 }
 
 /** A fetcher for one pull of the account. */
 export async function createFetcher(acc: AccountConfig, cache: Cache, log: Logger): Promise<Fetcher> {
-  const endpoint = await incomingEndpoint(acc);
+  const endpoint = await incomingEndpoint(acc, { dataDir: cache.dataDir, log, cache });
   const store = cache.account(acc.id);
   const inc = acc.incoming;
   if (inc.protocol === 'pop3') {

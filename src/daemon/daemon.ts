@@ -22,8 +22,9 @@ import type { Component } from './lifecycle.js';
 import { ComponentGroup } from './lifecycle.js';
 import { controlComponent } from './control/handlers.js';
 import type { Pop3Server } from '../listeners/pop3/server.js';
+import { LocalAuth } from '../listeners/local-auth.js';
 import { Outgoing } from './outgoing.js';
-import { pop3Component } from './pop3-listener.js';
+import { localUsers, pop3Component } from './pop3-listener.js';
 import { Scheduler } from './scheduler.js';
 import { SdNotify } from './sd-notify.js';
 import { SyncService } from './sync.js';
@@ -41,10 +42,12 @@ export class Daemon {
   readonly outgoing: Outgoing;
   /** systemd readiness, stop and watchdog messages (no-op without NOTIFY_SOCKET). */
   private readonly notify: SdNotify;
+  /** Local logins of both listeners: failed attempts slow down POP3 and SMTP alike. */
+  private readonly localAuth = new LocalAuth(() => localUsers(this.config));
 
   constructor(private config: Config, private readonly configPath: string | undefined, private readonly log: Logger) {
     this.group = new ComponentGroup(log);
-    this.outgoing = new Outgoing({ config: () => this.config, cache: () => this.cache!, sync: () => this.sync, log });
+    this.outgoing = new Outgoing({ config: () => this.config, cache: () => this.cache!, sync: () => this.sync, log, auth: this.localAuth });
     this.notify = new SdNotify({ unsetEnvironment: true, log: log.child({ component: 'sd-notify' }) });
   }
 
@@ -90,7 +93,7 @@ export class Daemon {
         start: async () => { await this.startIdle(cfg); },
         stop: async () => { await this.stopIdle(); },
       };
-      const pop3 = pop3Component({ config: () => this.config, cache: () => this.cache!, sync: () => this.sync!, log: this.log.child({ component: 'pop3' }) });
+      const pop3 = pop3Component({ config: () => this.config, cache: () => this.cache!, sync: () => this.sync!, log: this.log.child({ component: 'pop3' }), auth: this.localAuth });
       this.pop3 = pop3;
       const [outbox, delivery, connectivity, smtp] = this.outgoing.components();
       const control = controlComponent(this, this.log.child({ component: 'control' }));
@@ -151,7 +154,7 @@ export class Daemon {
       if (acc.incoming.protocol !== 'imap' || !acc.incoming.idle) continue;
       let endpoint;
       try {
-        endpoint = await incomingEndpoint(acc);
+        endpoint = await incomingEndpoint(acc, { dataDir: cfg.dataDir, log: this.log });
       } catch (err) {
         this.log.error({ account: acc.id, err: errorMessage(err) }, 'IDLE not started: cannot resolve the account settings');
         continue;

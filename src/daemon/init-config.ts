@@ -13,8 +13,12 @@ import { constants } from 'node:fs';
 import { copyFile, link, mkdir, open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncDir } from '../shared/durable-fs.js';
-import type { Secret } from './config/schema.js';
+import type { PlainSecret } from './config/schema.js';
 import type { Endpoint, Protocol, ProviderPreset } from './providers.js';
+
+/** An upstream credential as init writes it: a password source, or an OAuth client (the schema fills in the rest). */
+export type InitSecret = PlainSecret
+  | { oauth2: { provider: 'google' | 'microsoft'; clientId: string; clientSecret?: string; tenant?: string } };
 
 /** Everything init asked for or took from flags. */
 export interface InitAnswers {
@@ -26,8 +30,8 @@ export interface InitAnswers {
   incoming: Endpoint & { username: string };
   /** Absent: receive only. */
   outgoing?: Endpoint & { username: string };
-  /** The upstream password source. */
-  password: Secret;
+  /** The upstream password source, or OAuth 2.0. */
+  password: InitSecret;
   /** What the local mail client types. */
   localUsername: string;
   /** `login.passwordHash` of the local password. */
@@ -39,8 +43,15 @@ export interface InitAnswers {
 /** A YAML scalar: JSON strings are valid YAML double-quoted scalars. */
 const q = (s: string): string => JSON.stringify(s);
 
-function secretYaml(s: Secret): string {
+function secretYaml(s: InitSecret): string {
   if (typeof s === 'string') return q(s);
+  if ('oauth2' in s) {
+    const o = s.oauth2;
+    const parts = [`provider: ${o.provider}`, `clientId: ${q(o.clientId)}`];
+    if (o.clientSecret !== undefined) parts.push(`clientSecret: ${secretYaml(o.clientSecret)}`);
+    if (o.tenant !== undefined) parts.push(`tenant: ${q(o.tenant)}`);
+    return `{ oauth2: { ${parts.join(', ')} } }`;
+  }
   if ('env' in s) return `{ env: ${q(s.env)} }`;
   if ('file' in s) return `{ file: ${q(s.file)} }`;
   return `{ command: ${q(s.command)} }`;
@@ -61,8 +72,9 @@ export function commentLines(text: string, prefix: string, width = 96): string[]
 }
 
 /** What a password source means, as a comment beside it. */
-function secretNote(s: Secret): string {
+function secretNote(s: InitSecret, id: string): string {
   if (typeof s === 'string') return 'stored here: keep this file private (mode 0600)';
+  if ('oauth2' in s) return `OAuth 2.0: run \`localpost auth ${id}\` once to sign in; the tokens are kept, encrypted, in dataDir`;
   if ('env' in s) return `read from $${s.env} (a service reads it from the EnvironmentFile= of its unit)`;
   if ('file' in s) return 'read from that file (mode 0600)';
   return 'the first line the command prints';
@@ -89,12 +101,10 @@ export function renderConfig(a: InitAnswers, now = new Date()): string {
     '',
     'accounts:',
     `  # ${p.title}${p.name === 'generic' ? '' : ` (preset "${p.name}")`}`,
-    ...commentLines(p.password, '  # '),
+    ...commentLines(typeof a.password === 'object' && 'oauth2' in a.password
+      ? 'Signs in with OAuth 2.0 (README, "Signing in with OAuth 2.0"); no password is stored.' : p.password, '  # '),
     ...p.notes.flatMap((n) => commentLines(`- ${n}`, '  # ').map((l, i) => (i === 0 ? l : l.replace('# ', '#   ')))),
   ];
-  if (p.oauthOnly) {
-    lines.push('  # NOTE: OAuth2 is not implemented in localpost yet: this account cannot pull mail today.');
-  }
   lines.push(
     `  - id: ${a.id}`,
     `    email: ${q(a.email)}`,
@@ -109,7 +119,7 @@ export function renderConfig(a: InitAnswers, now = new Date()): string {
     `      port: ${a.incoming.port}`,
     `      tls: ${a.incoming.tls}`,
     `      username: ${q(a.incoming.username)}`,
-    `      # Upstream password: ${secretNote(a.password)}.`,
+    `      # Upstream password: ${secretNote(a.password, a.id)}.`,
     `      password: ${secretYaml(a.password)}`,
     '      schedule: "*/5 * * * *"',
   );

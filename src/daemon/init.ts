@@ -5,10 +5,13 @@
  *
  * Both modes run the same steps: a flag, when given, answers its question; otherwise the
  * terminal is asked (with the flag's default offered), or the default is taken, or the run
- * fails naming the missing flag. The upstream password is best referenced, not stored:
- * `{ env }`, `{ command }` (a keyring helper) or `{ file }`; a password typed at the prompt is
- * stored in the file, which is mode 0600 anyway. The local password (what the mail client types)
- * is generated unless given, printed once, and stored only as a scrypt hash.
+ * fails naming the missing flag. Microsoft presets sign in with OAuth 2.0, Gmail with an app
+ * password or OAuth (`--auth`): the config then holds an `oauth2` block (client id, and Google's
+ * client secret) and the user runs `localpost auth ID` once. The upstream password is best
+ * referenced, not stored: `{ env }`, `{ command }` (a keyring helper) or `{ file }`; a password
+ * typed at the prompt is stored in the file, which is mode 0600 anyway. The local password (what
+ * the mail client types) is generated unless given, printed once, and stored only as a scrypt
+ * hash.
  *
  * The rendered file is validated with the config schema before it is written, so every flag
  * value is checked by the same rules as `localpost check`; an existing file is never replaced.
@@ -20,8 +23,8 @@ import { Writable } from 'node:stream';
 import { hashPassword } from '../listeners/local-auth.js';
 import { ConfigError } from '../shared/errors.js';
 import { configPath, parseConfigText } from './config/load.js';
-import type { Secret } from './config/schema.js';
-import { ConfigExistsError, commentLines, renderConfig, writeNewConfig, type InitAnswers } from './init-config.js';
+import type { PlainSecret } from './config/schema.js';
+import { ConfigExistsError, commentLines, renderConfig, writeNewConfig, type InitAnswers, type InitSecret } from './init-config.js';
 import { defaultPort, emailDomain, findProvider, PROVIDERS, providerForEmail, type Endpoint, type ProviderPreset } from './providers.js';
 
 /** The flags of `localpost init` (commander's camel-cased names). */
@@ -41,6 +44,11 @@ export interface InitFlags {
   passwordEnv?: string;
   passwordCommand?: string;
   passwordFile?: string;
+  /** `app-password` or `oauth` (presets that offer OAuth). */
+  auth?: string;
+  clientId?: string;
+  clientSecret?: string;
+  tenant?: string;
   id?: string;
   localUser?: string;
   localPassword?: string;
@@ -138,12 +146,12 @@ async function server(ask: Asker | undefined, kind: 'pop3' | 'imap' | 'smtp', ba
 }
 
 /** The upstream password source: one of the three flags, a menu on the terminal, or `{ env }`. */
-async function passwordSource(ask: Asker | undefined, flags: InitFlags, id: string, preset: ProviderPreset): Promise<Secret> {
+async function passwordSource(ask: Asker | undefined, flags: InitFlags, id: string, preset: ProviderPreset): Promise<PlainSecret> {
   const given = [flags.passwordEnv && 'env', flags.passwordCommand && 'command', flags.passwordFile && 'file'].filter(Boolean);
   if (given.length > 1) throw new InitError('give at most one of --password-env, --password-command and --password-file');
   const envDefault = `LOCALPOST_${id.toUpperCase().replace(/-/g, '_')}_PASSWORD`;
-  const envName = (s: string): Secret | { error: string } => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(s) ? { env: s } : { error: 'expected a variable name like MAIL_PASSWORD' });
-  const file = (s: string): Secret | { error: string } =>
+  const envName = (s: string): PlainSecret | { error: string } => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(s) ? { env: s } : { error: 'expected a variable name like MAIL_PASSWORD' });
+  const file = (s: string): PlainSecret | { error: string } =>
     (!s ? { error: 'must not be empty' } : { file: /^[~$]/.test(s) ? s : path.resolve(s) }); // the schema expands ~ and $VARS
   if (flags.passwordEnv) return step(undefined, { flag: '--password-env', given: flags.passwordEnv, prompt: '', parse: envName });
   if (flags.passwordCommand) return { command: flags.passwordCommand };
@@ -156,12 +164,50 @@ async function passwordSource(ask: Asker | undefined, flags: InitFlags, id: stri
     '  4) type it now: it is stored in the config file (mode 0600)'].join('\n'));
   const choice = await step(ask, { flag: '', given: undefined, prompt: 'Choice', def: '1', parse: oneOf(['1', '2', '3', '4'] as const) });
   if (choice === '1') return step(ask, { flag: '', given: undefined, prompt: 'Variable name', def: envDefault, parse: envName });
-  if (choice === '2') return step<Secret>(ask, { flag: '', given: undefined, prompt: 'Command', parse: (s) => (s ? { command: s } : { error: 'must not be empty' }) });
+  if (choice === '2') return step<PlainSecret>(ask, { flag: '', given: undefined, prompt: 'Command', parse: (s) => (s ? { command: s } : { error: 'must not be empty' }) });
   if (choice === '3') return step(ask, { flag: '', given: undefined, prompt: 'File', parse: file });
   for (;;) {
     const pw = await ask.hidden('Password (not shown)');
     if (pw) return pw;
   }
+}
+
+/** OAuth 2.0 or a password: `--auth` (or a question) where the preset offers both. */
+async function credential(ask: Asker | undefined, flags: InitFlags, id: string, email: string, preset: ProviderPreset): Promise<InitSecret> {
+  const o = preset.oauth;
+  const oauthFlags = [flags.clientId !== undefined && '--client-id', flags.clientSecret !== undefined && '--client-secret',
+    flags.tenant !== undefined && '--tenant'].filter((f): f is string => Boolean(f));
+  const auth = flags.auth === undefined ? undefined : oneOf(['app-password', 'oauth'] as const)(flags.auth.trim());
+  if (isError(auth)) throw new InitError(`--auth: ${auth.error}`);
+  if (!o && (auth === 'oauth' || oauthFlags.length)) {
+    throw new InitError(`${auth === 'oauth' ? '--auth oauth' : oauthFlags[0]}: ${preset.title} has no OAuth preset (gmail, outlook and microsoft365 have)`);
+  }
+  if (o?.only && auth === 'app-password') throw new InitError(`--auth: ${preset.title} accepts only OAuth 2.0`);
+  const method = !o ? 'app-password' : o.only ? 'oauth' : await step(ask, {
+    flag: '--auth', given: flags.auth, prompt: 'Sign in with an app password or OAuth 2.0 (app-password, oauth)',
+    def: oauthFlags.length ? 'oauth' : 'app-password', parse: oneOf(['app-password', 'oauth'] as const),
+  });
+  if (!o || method === 'app-password') {
+    if (oauthFlags.length) throw new InitError(`${oauthFlags[0]}: only with --auth oauth`);
+    return passwordSource(ask, flags, id, preset);
+  }
+  if (flags.passwordEnv || flags.passwordCommand || flags.passwordFile) {
+    throw new InitError('--password-env, --password-command and --password-file are for passwords; OAuth 2.0 needs none');
+  }
+  const google = o.provider === 'google';
+  if (google && flags.tenant !== undefined) throw new InitError('--tenant: only for Microsoft');
+  if (!google && flags.clientSecret !== undefined) throw new InitError(`--client-secret: ${preset.title} needs none`);
+  if (ask) {
+    ask.say(['', ...commentLines(`OAuth 2.0 needs the client id of an app registered with ${google ? 'Google Cloud' : 'Microsoft Entra'} ` +
+      '(README, "Signing in with OAuth 2.0", says how).', '')].join('\n'));
+  }
+  const clientId = await step(ask, { flag: '--client-id', given: flags.clientId, prompt: 'OAuth client id', parse: nonEmpty });
+  const clientSecret = google
+    ? await step(ask, { flag: '--client-secret', given: flags.clientSecret, prompt: 'OAuth client secret', parse: nonEmpty }) : undefined;
+  const tenant = o.tenant ? await step(preset.name === 'microsoft365' ? ask : undefined, {
+    flag: '--tenant', given: flags.tenant, prompt: 'Directory (tenant): your organisation\'s domain or tenant id', def: o.tenant(email), parse: nonEmpty,
+  }) : undefined;
+  return { oauth2: { provider: o.provider, clientId, clientSecret, tenant } };
 }
 
 /** Collects the answers from flags and, when `ask` is given, the terminal. Returns the local password in clear too. */
@@ -215,7 +261,7 @@ export async function collectAnswers(flags: InitFlags, ask?: Asker): Promise<{ a
     flag: '--id', given: flags.id, prompt: '', def: defaultId(preset, email),
     parse: (s) => (/^[a-z0-9][a-z0-9_-]*$/.test(s) ? s : { error: 'expected lower-case letters, digits, _ and -' }),
   });
-  const password = await passwordSource(ask, flags, id, preset);
+  const password = await credential(ask, flags, id, email, preset);
   if (ask) ask.say('\nYour mail client logs in to localpost with a name and password of its own.');
   const localUsername = await step(ask, { flag: '--local-user', given: flags.localUser, prompt: 'Local user name', def: id, parse: nonEmpty });
   let localPassword = flags.localPassword ?? (ask ? await ask.hidden('Local password (Enter: generate one; not shown)') : '');
@@ -271,6 +317,11 @@ function nextSteps(a: InitAnswers, file: string, localPassword: string, generate
       `  for the service:  a line ${pw.env}=... in ~/.config/localpost/environment (\`service install --user\`)`,
       `                    or /etc/localpost/environment (system service); mode 0600`);
   }
+  if (typeof pw === 'object' && 'oauth2' in pw) {
+    lines.push('', `Sign in to ${a.preset.title} once (${pw.oauth2.provider === 'google'
+      ? 'it opens a browser on this machine' : 'it prints a code to enter at microsoft.com/devicelogin'}):`,
+    `  localpost${cfg} auth ${a.id}`);
+  }
   lines.push('', 'Then:',
     `  localpost${cfg} check           try the login at ${a.incoming.host}`,
     `  localpost${cfg} client-setup    what to type into your mail client`,
@@ -296,10 +347,6 @@ export async function runInit(flags: InitFlags, io: InitIo): Promise<number> {
       throw new InitError([`the config would be invalid: ${err.message}`, ...err.problems.map((p) => `  ${p}`)].join('\n'));
     }
     await writeNewConfig(io.configFile, text);
-    if (answers.preset.oauthOnly) {
-      io.stderr.write(`localpost: warning: ${answers.preset.title} accepts only OAuth2 logins, which localpost does not implement yet; ` +
-        'this account cannot pull mail until it does.\n');
-    }
     io.stdout.write(nextSteps(answers, io.configFile, localPassword, generated));
     return 0;
   } catch (err) {
@@ -325,6 +372,8 @@ and defaults fill the rest; --email is required, and --host with --provider gene
 Examples:
   localpost init --provider gmail --email me@gmail.com --password-env GMAIL_PW
   localpost init --email me@fastmail.com --password-command "pass show mail/fastmail"
+  localpost init --email me@outlook.com --client-id 00000000-aaaa-bbbb-cccc-000000000000
+  localpost init --provider gmail --email me@gmail.com --auth oauth --client-id ID --client-secret SECRET
   localpost init --provider generic --email me@example.org --host mail.example.org \\
       --protocol pop3 --smtp-host mail.example.org --password-file ~/.mailpw --local-password s3cret
 
@@ -332,5 +381,7 @@ Providers: ${PROVIDERS.map((p) => p.name).join(', ')}.
 The config path is --config, else $LOCALPOST_CONFIG, else ~/.config/localpost/config.yaml.
 An existing file is never replaced. The upstream password is referenced (--password-env,
 --password-command, --password-file; default: $LOCALPOST_<ID>_PASSWORD), never taken from a flag.
+OAuth 2.0 (Microsoft always, Gmail with --auth oauth) needs --client-id (Google: --client-secret
+too; Microsoft 365: --tenant, default the address's domain); then run \`localpost auth ID\` once.
 `;
 

@@ -108,10 +108,28 @@ async function cmdCheck(opts: GlobalOpts): Promise<number> {
   const { cfg, path } = await configOrExit(opts);
   process.stdout.write(`config ${path}: ok (${cfg.accounts.length} account${cfg.accounts.length === 1 ? '' : 's'})\n`);
   const log = loggerFor(cfg, opts, 2, 'error');
-  const { checkAccount } = await import('./check.js');
-  const results = await Promise.all(cfg.accounts.map((acc) => checkAccount(acc, log)));
-  for (const line of results) process.stdout.write(`${line.ok ? 'ok  ' : 'FAIL'} ${line.text}\n`);
+  const { checkAccount, checkOutgoing } = await import('./check.js');
+  const results = (await Promise.all(cfg.accounts.map(async (acc) =>
+    [await checkAccount(acc, log, cfg.dataDir), await checkOutgoing(acc, log, cfg.dataDir)]))).flat().filter((l) => l !== undefined);
+  for (const line of results) process.stdout.write(`${line.ok ? (line.warn ? 'warn' : 'ok  ') : 'FAIL'} ${line.text}\n`);
   return results.every((r) => r.ok) ? EXIT_OK : EXIT_FAILURE;
+}
+
+async function cmdAuth(account: string, o: { browser?: boolean; device?: boolean; open?: boolean }, opts: GlobalOpts): Promise<number> {
+  const { cfg } = await configOrExit(opts);
+  const acc = cfg.accounts.find((a) => a.id === account);
+  if (!acc) {
+    process.stderr.write(`localpost: no such account: ${account} (configured: ${cfg.accounts.map((a) => a.id).join(', ')})\n`);
+    return EXIT_FAILURE;
+  }
+  const { authorize } = await import('./oauth/authorize.js');
+  await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
+  const r = await authorize(acc, {
+    dataDir: cfg.dataDir, method: o.browser ? 'browser' : o.device ? 'device' : undefined, openBrowser: o.open,
+    print: (line) => process.stdout.write(`${line}\n`),
+  });
+  process.stdout.write(`signed in: account ${account}; tokens saved in ${r.file} (key: ${r.keySource === 'file' ? 'key file beside it' : `keyring, ${r.keySource}`}). A running daemon uses them at its next pull.\n`);
+  return EXIT_OK;
 }
 
 async function cmdStatus(o: { json?: boolean }, opts: GlobalOpts): Promise<number> {
@@ -142,6 +160,12 @@ export function buildProgram(): Command {
   };
   program.command('start').description('run the daemon in the foreground').action(run(async () => cmdStart(program.opts())));
   program.command('check').description('validate the config and try every upstream login').action(run(async () => cmdCheck(program.opts())));
+  program.command('auth').argument('<account>', 'the account to sign in')
+    .option('--browser', 'sign in through a browser on this machine (loopback redirect with PKCE)')
+    .option('--device', 'sign in with a code typed on any device (device flow; the default except for Google)')
+    .option('--no-open', 'print the browser address without opening it')
+    .description('sign an OAuth account (Gmail, Microsoft 365) in once and save its refresh token, encrypted')
+    .action(run(async (account: string, o: { browser?: boolean; device?: boolean; open?: boolean }) => cmdAuth(account, o, program.opts())));
   program.command('status').option('--json', 'machine-readable output')
     .description('accounts (last pull, messages, bytes), the outbox (queued, next attempt, last error), listeners')
     .action(run(async (o: { json?: boolean }) => cmdStatus(o, program.opts())));

@@ -45,6 +45,8 @@ export interface OutgoingDeps {
   sync: () => SyncService | undefined;
   log: Logger;
   clock?: Clock;
+  /** The local logins, shared with the POP3 listener so failures count across both. */
+  auth?: LocalAuth;
 }
 
 /** The outbox, delivery loop, connectivity monitor and SMTP listener of a daemon. */
@@ -71,7 +73,7 @@ export class Outgoing {
     if (!s) {
       const acc = this.d.config().accounts.find((a) => a.id === account);
       s = (async () => {
-        const endpoint = acc ? await outgoingEndpoint(acc) : undefined;
+        const endpoint = acc ? await outgoingEndpoint(acc, { dataDir: this.d.config().dataDir, log: this.d.log }) : undefined;
         return endpoint && new NodemailerSender({ endpoint, log: this.d.log.child({ component: 'smtp-upstream', account }) });
       })();
       s.catch(() => this.senders.delete(account)); // a bad secret is retried at the next attempt
@@ -85,7 +87,7 @@ export class Outgoing {
     const acc = this.d.config().accounts.find((a) => a.id === account);
     const folder = acc?.outgoing?.saveSent;
     if (!acc || !folder) return undefined;
-    return async (file) => appendToSent({ endpoint: await incomingEndpoint(acc), folder, file, log: this.d.log.child({ component: 'save-sent', account }) });
+    return async (file) => appendToSent({ endpoint: await incomingEndpoint(acc, { dataDir: this.d.config().dataDir, log: this.d.log }), folder, file, log: this.d.log.child({ component: 'save-sent', account }) });
   }
 
   /** The four components, in start order: outbox, delivery, connectivity, SMTP listener. */
@@ -144,7 +146,8 @@ export class Outgoing {
           const l = d.config().listen.smtp;
           this.smtp = new SmtpListener({
             hosts: l.hosts, port: l.port, tls: l.tls, log: log.child({ component: 'smtp' }),
-            auth: new LocalAuth(() => localUsers(d.config())),
+            auth: d.auth ?? new LocalAuth(() => localUsers(d.config())),
+            maxClients: l.maxConnections,
             accounts: () => submissionAccounts(d.config()),
             outbox: this.outbox!,
           });

@@ -31,6 +31,8 @@ export interface Pop3ComponentDeps {
   sync: () => SyncService;
   log: Logger;
   clock?: Clock;
+  /** The local logins, shared with the SMTP listener so failures count across both. */
+  auth?: LocalAuth;
 }
 
 /** Local logins of every configured account. */
@@ -73,7 +75,8 @@ export function pop3Component(deps: Pop3ComponentDeps): Component & { server?: P
       const server = new Pop3Server({
         hosts: l.hosts, port: l.port, log: deps.log, backend,
         tls: l.tls,
-        auth: new LocalAuth(() => localUsers(deps.config())),
+        auth: deps.auth ?? new LocalAuth(() => localUsers(deps.config())),
+        maxConnections: l.maxConnections,
         workarounds: { outlookNoNuls: l.workarounds.includes('outlook-no-nuls'), oeNsEoh: l.workarounds.includes('oe-ns-eoh') },
       });
       await server.start();

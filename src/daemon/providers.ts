@@ -2,7 +2,8 @@
  * Provider presets for `localpost init`: server names, ports and TLS modes of the big mail
  * providers, which login name each expects, where its password comes from, and the quirks a
  * user must know (research: protocol-pitfalls F4 Gmail's POP window and `recent:`, F5
- * Microsoft's OAuth). `generic` is the fallback for any other server.
+ * Microsoft's OAuth), and whether it signs in with OAuth 2.0 (`localpost auth`). `generic` is the
+ * fallback for any other server.
  *
  * Every note is written into the generated config as a comment, so it must read well there:
  * a full sentence, no longer than about 90 characters per line after wrapping.
@@ -45,8 +46,11 @@ export interface ProviderPreset {
   password: string;
   /** Quirks, one sentence each. */
   notes: string[];
-  /** Basic authentication is switched off: localpost cannot log in until it speaks OAuth2. */
-  oauthOnly?: boolean;
+  /**
+   * OAuth 2.0 sign-in: the `oauth2.provider` of the config, whether it is the only way in
+   * (password logins switched off), and the default tenant (Microsoft) for an address.
+   */
+  oauth?: { provider: 'google' | 'microsoft'; only: boolean; tenant?: (email: string) => string };
   /** The servers for an address (some providers have regional hosts). */
   servers(email: string): ProviderServers;
 }
@@ -63,12 +67,11 @@ export function emailDomain(email: string): string {
   return at < 0 ? '' : email.slice(at + 1).trim().toLowerCase();
 }
 
+const MICROSOFT_PASSWORD = 'Signs in with OAuth 2.0: it needs the Application (client) id of an app ' +
+  'registered in Microsoft Entra (README, "Signing in with OAuth 2.0"); no password is stored.';
 const MICROSOFT_NOTES = [
   'Microsoft switched off password logins for IMAP and POP (Outlook.com in September 2024, ' +
-    'Microsoft 365 tenants earlier): only OAuth2 works.',
-  'localpost does not implement OAuth2 yet, so pulling from this account fails with an ' +
-    'authentication error until it does; keep this file, it will need only the new login keys.',
-  'SMTP AUTH with a password still works for some Microsoft 365 tenants until the end of 2026.',
+    'Microsoft 365 tenants earlier): only OAuth 2.0 works, for sending too.',
   'POP must also be switched on: Outlook.com settings, Mail, Forwarding and IMAP.',
 ];
 
@@ -76,10 +79,11 @@ const PRESETS: ProviderPreset[] = [
   {
     name: 'gmail', aliases: ['google', 'googlemail'], title: 'Gmail', domains: ['gmail.com', 'googlemail.com'],
     protocol: 'imap', incomingUser: 'email',
-    password: 'Use an app password (Google Account, Security, 2-Step Verification, App passwords); ' +
-      'your normal Google password is refused.',
+    oauth: { provider: 'google', only: false },
+    password: 'Use an app password (Google Account, Security, 2-Step Verification, App passwords), ' +
+      'or OAuth 2.0 with a client id of your own; your normal Google password is refused.',
     notes: [
-      'Google Workspace (company) accounts need OAuth2, which localpost does not implement yet.',
+      'Google Workspace (company) accounts usually need OAuth 2.0 (README, "Signing in with OAuth 2.0").',
       'IMAP caches INBOX only; adding "[Gmail]/All Mail" would fetch every message twice.',
       'POP: switch it on in Gmail settings, Forwarding and POP/IMAP. Gmail shows only about 250 ' +
         'messages per POP session; localpost repeats sessions until nothing new appears, so a ' +
@@ -93,8 +97,8 @@ const PRESETS: ProviderPreset[] = [
   {
     name: 'outlook', aliases: ['outlook.com', 'hotmail', 'live', 'msn'], title: 'Outlook.com (Hotmail, Live)',
     domains: ['outlook.com', 'hotmail.com', 'live.com', 'msn.com', 'outlook.de', 'hotmail.de', 'hotmail.co.uk', 'hotmail.fr', 'live.de'],
-    protocol: 'imap', incomingUser: 'email', oauthOnly: true,
-    password: 'A password cannot log in here any more (see below); the key is kept for SMTP.',
+    protocol: 'imap', incomingUser: 'email', oauth: { provider: 'microsoft', only: true, tenant: () => 'consumers' },
+    password: MICROSOFT_PASSWORD,
     notes: MICROSOFT_NOTES,
     servers: () => ({
       imap: imap('outlook.office365.com'), pop3: pop3('outlook.office365.com'), smtp: submission('smtp-mail.outlook.com'),
@@ -102,8 +106,8 @@ const PRESETS: ProviderPreset[] = [
   },
   {
     name: 'microsoft365', aliases: ['office365', 'm365', 'exchange-online'], title: 'Microsoft 365 (Exchange Online)',
-    domains: [], protocol: 'imap', incomingUser: 'email', oauthOnly: true,
-    password: 'A password cannot log in here any more (see below); the key is kept for SMTP.',
+    domains: [], protocol: 'imap', incomingUser: 'email', oauth: { provider: 'microsoft', only: true, tenant: emailDomain },
+    password: MICROSOFT_PASSWORD,
     notes: MICROSOFT_NOTES,
     servers: () => ({
       imap: imap('outlook.office365.com'), pop3: pop3('outlook.office365.com'), smtp: submission('smtp.office365.com'),

@@ -11,7 +11,8 @@
  *   `online` is `"online" | "offline" | "unknown"` (without a daemon: from the last pull),
  *   `lastPull` is `{ startedAt, finishedAt, result, newMessages, bytes, skipped, error? }`
  *   (times in ms since the epoch; `result` ok | offline | auth | error), and `pull` is present
- *   only while a pull runs: `{ folder, done, total, bytes }`;
+ *   only while a pull runs: `{ folder, done, total, bytes }`; OAuth accounts have `auth`:
+ *   `{ method: "oauth2", state: "signed-in" | "sign-in-required" | "not-signed-in", since?, reason? }`;
  * - `outbox`: `{ accounts: [{ account, queued, nextAttempt, lastError, failed }], entries: [...] }`
  *   (`entries` as `outbox list` shows them);
  * - `listeners`: `{ pop3, pop3Tls, smtp }`, each a list of `host:port` (`[::1]:port`): the
@@ -24,9 +25,10 @@ import { Ledger } from '../cache/ledger.js';
 import type { SyncRecord } from '../cache/message-store.js';
 import { OutboxIndex, type OutboxRow, type OutboxSummary } from '../cache/outbox-index.js';
 import type { FetchProgress } from '../upstream/types.js';
-import type { Config } from './config/schema.js';
+import { accountOAuth2, type Config } from './config/schema.js';
 import { control } from './control/client.js';
 import { lockHolder } from './instance-lock.js';
+import { readAuthStatus, type AuthStatus } from './oauth/token-store.js';
 
 /** Reachability of an account's incoming server. */
 export type OnlineState = 'online' | 'offline' | 'unknown';
@@ -43,6 +45,8 @@ export interface AccountStatus {
   lastPull?: SyncRecord;
   /** Present while a pull runs (live status only). */
   pull?: FetchProgress;
+  /** OAuth accounts only: whether the saved sign-in is usable. */
+  auth?: AuthStatus;
 }
 
 /** Everything `status` reports (see the module comment for the JSON contract). */
@@ -87,6 +91,10 @@ export async function readStatus(cfg: Config): Promise<StatusReport> {
       smtp: addr(cfg.listen.smtp),
     },
   };
+  for (const a of report.accounts) {
+    const acc = cfg.accounts.find((c) => c.id === a.id);
+    if (acc && accountOAuth2(acc)) a.auth = await readAuthStatus(cfg.dataDir, a.id);
+  }
   if (!existsSync(file)) return report;
   const db = new Database(file, { readonly: true, fileMustExist: true });
   try {
@@ -177,6 +185,11 @@ export function formatStatus(s: StatusReport, now = Date.now()): string {
     if (a.pull) rows.push(['', '', 'pulling', `${a.pull.done}/${a.pull.total}`, formatBytes(a.pull.bytes), `in progress (${a.pull.folder})`]);
   }
   lines.push(...alignColumns(rows, [3, 4]));
+  for (const a of s.accounts) {
+    if (a.auth && a.auth.state !== 'signed-in') {
+      lines.push(`  ${a.id}: localpost needs you to sign in${a.auth.state === 'sign-in-required' ? ' again' : ''}: run \`localpost auth ${a.id}\`${a.auth.reason ? ` (${a.auth.reason})` : ''}`);
+    }
+  }
   lines.push('', 'outbox:');
   const byAccount = new Map(s.outbox.accounts.map((o) => [o.account, o]));
   const out = [['', 'ACCOUNT', 'QUEUED', 'FAILED', 'NEXT ATTEMPT', 'LAST ERROR']];

@@ -106,7 +106,9 @@ export class SyncService {
       } else if (err instanceof AuthError) {
         record.result = 'auth';
         state.online = true;
-        log.error({ err: record.error }, 'upstream refused the login: check the account password (queued and cached mail are kept)');
+        log.error({ err: record.error }, (err as AuthError).code === 'EOAUTH_SIGNIN'
+          ? 'pull impossible until the account signs in again (queued and cached mail are kept)'
+          : 'upstream refused the login: check the account password (queued and cached mail are kept)');
       } else if (isOfflineError(err)) {
         record.result = 'offline';
         if (state.online !== false) log.warn({ err: record.error }, 'upstream unreachable: working offline, will retry at the next tick');

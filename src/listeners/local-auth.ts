@@ -2,16 +2,24 @@
  * Local logins: the user name and password a mail client types to reach one account
  * (`login.username` plus `login.password` or `login.passwordHash`, INTERFACE "Local protocols").
  *
+ * One instance serves both local listeners (POP3 and SMTP), so their failures count together.
+ *
  * Invariants:
- * - Every comparison is timing-safe and costs the same whether the user exists or not: plain
- *   passwords are compared as SHA-256 digests with `timingSafeEqual`; hashes are scrypt
- *   (`scrypt$N$r$p$<salt b64>$<key b64>`); an unknown user is checked against a dummy entry.
- * - Failures slow the next attempt down: each failed login for a user name doubles the delay
- *   applied before the answer (from `baseDelayMs` up to `maxDelayMs`); a success resets it.
- *   The delay is per user name, so one client guessing cannot lock another account out.
+ * - Every comparison is timing-safe and an attempt costs the same whether the user exists, the
+ *   password is wrong, or the user has a plain password or a hash: plain passwords are compared
+ *   as SHA-256 digests with `timingSafeEqual`; hashes are scrypt
+ *   (`scrypt$N$r$p$<salt b64>$<key b64>`); an unknown user is checked against a dummy entry,
+ *   and whenever any configured user has a hash, an attempt that did not run scrypt runs one
+ *   with the same parameters on a dummy salt. The answer is the same `undefined` either way.
+ * - Failures slow the next failed attempt down, per user name and per remote address: the
+ *   n-th failure counted for either waits `baseDelayMs × 2^(n−1)` (up to `maxDelayMs`) before
+ *   the answer. A success is never delayed and resets its user name's count (not the address's:
+ *   a guesser on the same loopback address cannot clear its record by logging in as itself).
+ *   Counts are forgotten `forgetAfterMs` after their last failure; memory stays bounded.
  * - No password leaves this module; nothing here logs.
  */
 import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { systemClock, type Clock } from '../shared/clock.js';
 
 /** One local login entry. */
 export interface LocalUser {
@@ -28,9 +36,15 @@ export interface LocalAuthOptions {
   baseDelayMs?: number;
   /** Longest delay; default 8 s. */
   maxDelayMs?: number;
+  /** A failure count is forgotten this long after its last failure; default 15 minutes. */
+  forgetAfterMs?: number;
   /** Injected for tests. */
   sleep?: (ms: number) => Promise<void>;
+  clock?: Clock;
 }
+
+/** Most failure records kept (user names and addresses); beyond it, expired ones are dropped first. */
+const MAX_RECORDS = 10_000;
 
 const SCRYPT_DEFAULT = { N: 16384, r: 8, p: 1 };
 const KEY_LEN = 32;
@@ -72,27 +86,31 @@ const sha256 = (s: string): Buffer => createHash('sha256').update(s, 'utf8').dig
 
 /** Checks local logins with timing-safe comparisons and a growing delay after failures. */
 export class LocalAuth {
-  private readonly failures = new Map<string, number>();
+  private readonly failures = new Map<string, { count: number; last: number }>();
   private readonly dummy: LocalUser = { accountId: '', username: '', password: randomBytes(24).toString('base64') };
+  private readonly dummySalt = randomBytes(16);
+  private readonly clock: Clock;
+  /** The scrypt parameters of the first configured hash (what an attempt must cost), by hash text. */
+  private reference?: { hash: string; parsed: ParsedHash | undefined };
 
   /** `users` may be a function, read at each login (so a config reload takes effect). */
-  constructor(private readonly users: readonly LocalUser[] | (() => readonly LocalUser[]), private readonly opts: LocalAuthOptions = {}) {}
+  constructor(private readonly users: readonly LocalUser[] | (() => readonly LocalUser[]), private readonly opts: LocalAuthOptions = {}) {
+    this.clock = opts.clock ?? systemClock;
+  }
 
   /**
    * Returns the account id when `username`/`password` match a local login, else undefined,
-   * after the failure delay. Never throws for bad input.
+   * after the failure delay. `remote` is the client's address. Never throws for bad input.
    */
-  async verify(username: string, password: string): Promise<string | undefined> {
+  async verify(username: string, password: string, remote?: string): Promise<string | undefined> {
     const list = typeof this.users === 'function' ? this.users() : this.users;
     const user = list.find((u) => u.username === username);
-    const ok = await this.matches(user ?? this.dummy, password);
+    const ok = await this.matches(user, password, list);
     if (ok && user) {
-      this.failures.delete(username);
+      this.failures.delete(`u:${username}`);
       return user.accountId;
     }
-    const n = (this.failures.get(username) ?? 0) + 1;
-    if (this.failures.size > 10_000) this.failures.clear(); // bounded memory against random names
-    this.failures.set(username, n);
+    const n = Math.max(this.fail(`u:${username}`), remote === undefined ? 0 : this.fail(`a:${remote}`));
     await this.delay(n);
     return undefined;
   }
@@ -103,19 +121,48 @@ export class LocalAuth {
     return Math.min(this.opts.maxDelayMs ?? 8000, base * 2 ** Math.min(n - 1, 30));
   }
 
+  /** Counts one failure for a user name (`u:`) or an address (`a:`); returns the count. */
+  private fail(key: string): number {
+    const now = this.clock.now();
+    const forget = this.opts.forgetAfterMs ?? 15 * 60_000;
+    const old = this.failures.get(key);
+    const count = old && now - old.last < forget ? old.count + 1 : 1;
+    if (!old && this.failures.size >= MAX_RECORDS) {
+      for (const [k, v] of this.failures) if (now - v.last >= forget) this.failures.delete(k);
+      if (this.failures.size >= MAX_RECORDS) this.failures.clear(); // bounded memory against random names
+    }
+    this.failures.set(key, { count, last: now });
+    return count;
+  }
+
   private delay(n: number): Promise<void> {
     const ms = this.delayFor(n);
     if (ms <= 0) return Promise.resolve();
     return (this.opts.sleep ?? ((t) => new Promise((r) => setTimeout(r, t))))(ms);
   }
 
-  private async matches(user: LocalUser, password: string): Promise<boolean> {
-    if (user.passwordHash !== undefined) {
+  /** Same cost for every path (see the module comment); false for an unknown user. */
+  private async matches(user: LocalUser | undefined, password: string, list: readonly LocalUser[]): Promise<boolean> {
+    if (user?.passwordHash !== undefined) {
       const h = parsePasswordHash(user.passwordHash);
-      if (!h) return false;
-      const key = await scrypt(password, h.salt, h.key.length, { N: h.N, r: h.r, p: h.p });
-      return timingSafeEqual(key, h.key);
+      if (h) {
+        const key = await scrypt(password, h.salt, h.key.length, { N: h.N, r: h.r, p: h.p });
+        return timingSafeEqual(key, h.key);
+      }
+      await this.pad(list, password);
+      return false;
     }
-    return timingSafeEqual(sha256(password), sha256(user.password ?? ''));
+    const same = timingSafeEqual(sha256(password), sha256((user ?? this.dummy).password ?? ''));
+    await this.pad(list, password);
+    return same && user !== undefined;
+  }
+
+  /** One scrypt with the configured hashes' parameters, when there are any. */
+  private async pad(list: readonly LocalUser[], password: string): Promise<void> {
+    const hash = list.find((u) => u.passwordHash !== undefined && parsePasswordHash(u.passwordHash))?.passwordHash;
+    if (hash === undefined) return;
+    if (this.reference?.hash !== hash) this.reference = { hash, parsed: parsePasswordHash(hash) };
+    const h = this.reference.parsed!;
+    await scrypt(password, this.dummySalt, h.key.length, { N: h.N, r: h.r, p: h.p });
   }
 }

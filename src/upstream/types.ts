@@ -13,10 +13,23 @@ export interface UpstreamEndpoint {
   /** Extra CA certificate(s), PEM text (from `tlsCa`). */
   ca?: string;
   username: string;
-  password: string;
+  /** The password; absent when the account signs in with OAuth (`accessToken`). */
+  password?: string;
+  /** An OAuth 2.0 access token, sent with SASL XOAUTH2/OAUTHBEARER instead of a password. */
+  accessToken?: string;
+  /**
+   * A current access token for long-lived users (the pooled SMTP sender, IDLE reconnects);
+   * `force` after the server refused the one in hand. Present only with `accessToken`.
+   */
+  renewAccessToken?: (force?: boolean) => Promise<string>;
   /** Per-read timeout; a silent server is given up on after this long. */
   timeoutMs?: number;
   connectTimeoutMs?: number;
+}
+
+/** The endpoint with a current access token (for a new connection of a long-lived user). */
+export async function freshEndpoint(ep: UpstreamEndpoint): Promise<UpstreamEndpoint> {
+  return ep.renewAccessToken ? { ...ep, accessToken: await ep.renewAccessToken() } : ep;
 }
 
 /** Progress of a running pull, for the CLI's progress bar and `status`. */

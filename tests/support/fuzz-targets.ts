@@ -68,6 +68,7 @@ export interface FuzzStats {
   probes: number;
   codecCases: number;
   codecBytes: number;
+  /** Growth of heap plus Buffer memory after warm-up (after a full GC). */
   heapGrowthMb: number;
   maxRssMb: number;
   seconds: number;
@@ -128,9 +129,9 @@ function count(re: RegExp, text: string): number {
   return text.match(re)?.length ?? 0;
 }
 
-/** A POP3 session: the case, then an empty line (ends a SASL continuation) and QUIT. */
+/** A POP3 session: the case, then a line end and an empty line (end a SASL continuation) and QUIT. */
 async function pop3Session(port: number, c: FuzzCase): Promise<{ errors: number; closed: boolean; received: string }> {
-  const r = await drive(port, c, /^\+OK[^\r\n]*\r\n/, ['\r\nQUIT\r\n']);
+  const r = await drive(port, c, /^\+OK[^\r\n]*\r\n/, ['\r\n\r\nQUIT\r\n', 'QUIT\r\n']);
   return { ...r, errors: count(/(?:^|\r\n)-ERR/g, r.received) };
 }
 
@@ -140,13 +141,14 @@ async function smtpSession(port: number, c: FuzzCase): Promise<{ errors: number;
   return { ...r, errors: count(/(?:^|\r\n)[45]\d\d[ -]/g, r.received.replace(/^220 [^\r\n]*\r\n/, '')) };
 }
 
-/** Heap in use after a full GC, in MB. */
+/** JS heap plus Buffer memory in use after a full GC, in MB. */
 function heapAfterGc(): number {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
   gc();
   gc();
-  return process.memoryUsage().heapUsed / 2 ** 20;
+  const m = process.memoryUsage();
+  return (m.heapUsed + m.external) / 2 ** 20;
 }
 
 /** Log lines at error level or above (an internal error on hostile input is a failure). */

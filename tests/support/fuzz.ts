@@ -243,10 +243,18 @@ function framedLines(bytes: Buffer): string[] {
  */
 export function expectsError(protocol: FuzzProtocol, bytes: Buffer, maxLine: number): boolean {
   const known = protocol === 'pop3' ? POP3_VERBS : SMTP_VERBS;
+  let continuation = false;
   for (const line of framedLines(bytes)) {
     if (line.length > maxLine) return true;
     const trimmed = line.replace(/[ \t]+$/, '');
-    const verb = trimmed.split(/[ \t]/, 1)[0]!.toUpperCase();
+    const words = trimmed.split(/[ \t]+/);
+    const verb = words[0]!.toUpperCase();
+    // POP3 `AUTH <mechanism>` without an initial response: the next line is the SASL answer.
+    if (continuation) {
+      continuation = false;
+      continue;
+    }
+    continuation = protocol === 'pop3' && verb === 'AUTH' && words.length === 2;
     if (verb === 'QUIT') return false;
     if (protocol === 'smtp' && (verb === 'DATA' || verb === 'AUTH')) return false;
     if (trimmed === '' && (protocol === 'pop3' || line === '')) continue;

@@ -338,3 +338,20 @@ describe('throughput', () => {
     cache.close();
   });
 });
+
+describe('write errors (disk full)', () => {
+  it('a write error after the producer stopped listening rejects finish(), never crashes the process', async () => {
+    const dataDir = await tempDir();
+    const cache = await open(dataDir);
+    const store = cache.account('acct');
+    const p = await store.begin('INBOX', 'kfull');
+    // the file handle fails under the writer, as a full disk fails a write (ENOSPC)
+    await (p as unknown as { p: { fh: { close(): Promise<void> } } }).p.fh.close();
+    p.stream.write(Buffer.alloc(1000, 0x61));
+    await new Promise((r) => setTimeout(r, 20)); // the 'error' event has been emitted by now
+    await assert.rejects(p.finish());
+    assert.equal(store.has('INBOX', 'kfull'), false, 'the key is free again');
+    assert.deepEqual(await readdir(path.join(dataDir, 'accounts/acct/Maildir/tmp')), [], 'no temp file left');
+    cache.close();
+  });
+});

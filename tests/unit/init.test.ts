@@ -12,7 +12,7 @@ import { PassThrough } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import { LocalAuth } from '../../src/listeners/local-auth.js';
 import { parseConfigText } from '../../src/daemon/config/load.js';
-import type { Config } from '../../src/daemon/config/schema.js';
+import { oauth2Of, type Config } from '../../src/daemon/config/schema.js';
 import { collectAnswers, runInit, type InitFlags } from '../../src/daemon/init.js';
 import { renderConfig } from '../../src/daemon/init-config.js';
 import { localUsers } from '../../src/daemon/pop3-listener.js';
@@ -38,6 +38,7 @@ describe('presets', () => {
         const email = EMAIL[preset.name] ?? `me@${preset.domains[0]}`;
         const flags: InitFlags = { provider: preset.name, email, protocol, localPassword: 'local pw' };
         if (preset.name === 'generic') Object.assign(flags, { host: 'mail.example.org', smtpHost: 'mail.example.org' });
+        if (preset.oauth?.only) flags.clientId = 'my-client-id';
         const { answers } = await collectAnswers(flags);
         const cfg = parseConfigText(renderConfig(answers), 'rendered');
         const acc = cfg.accounts[0]!;
@@ -48,11 +49,31 @@ describe('presets', () => {
           const smtp = preset.servers(email).smtp!;
           assert.deepEqual([acc.outgoing?.host, acc.outgoing?.port, acc.outgoing?.tls], [smtp.host, smtp.port, smtp.tls]);
         }
-        assert.deepEqual(acc.incoming.password, { env: `LOCALPOST_${acc.id.toUpperCase()}_PASSWORD` });
+        if (preset.oauth?.only) {
+          const o = oauth2Of(acc.incoming.password)!;
+          assert.deepEqual([o.provider, o.clientId, o.tenant], ['microsoft', 'my-client-id', preset.name === 'outlook' ? 'consumers' : 'contoso.com']);
+          assert.ok(o.tokenUrl.startsWith(`https://login.microsoftonline.com/${o.tenant}/`), o.tokenUrl);
+          assert.deepEqual(oauth2Of(acc.outgoing!.password), o, 'one sign-in for both servers');
+        } else {
+          assert.deepEqual(acc.incoming.password, { env: `LOCALPOST_${acc.id.toUpperCase()}_PASSWORD` });
+        }
         assert.equal(await localLogin(cfg, acc.login.username, 'local pw'), acc.id);
         assert.equal(await localLogin(cfg, acc.login.username, 'wrong'), undefined);
       });
     }
+  }
+
+  for (const protocol of ['imap', 'pop3'] as const) {
+    test(`gmail with OAuth over ${protocol} validates against the schema`, async () => {
+      const { answers } = await collectAnswers({
+        email: 'me@gmail.com', protocol, auth: 'oauth', clientId: '123-abc.apps.googleusercontent.com', clientSecret: 'GOCSPX-x"y', localPassword: 'x',
+      });
+      const acc = parseConfigText(renderConfig(answers), 'rendered').accounts[0]!;
+      const o = oauth2Of(acc.incoming.password)!;
+      assert.deepEqual([o.provider, o.clientId, o.clientSecret, o.tenant], ['google', '123-abc.apps.googleusercontent.com', 'GOCSPX-x"y', undefined]);
+      assert.deepEqual(o.scopes, ['https://mail.google.com/']);
+      assert.deepEqual(oauth2Of(acc.outgoing!.password), o);
+    });
   }
 
   test('the address picks the preset and its regional servers', async () => {
@@ -130,14 +151,35 @@ describe('localpost init (CLI, flags)', () => {
     assert.equal(mode(path.dirname(file)), 0o755, 'an existing directory keeps its mode');
   });
 
-  test('Microsoft presets say clearly that OAuth2 is missing', async () => {
+  test('Microsoft presets write an OAuth block and say to run `localpost auth`', async () => {
     const file = freshPath();
-    const r = await runCli(['--config', file, 'init', '--email', 'me@outlook.com', '--local-password', 'x']);
+    const r = await runCli(['--config', file, 'init', '--email', 'me@contoso.com', '--provider', 'm365', '--client-id', 'abc-123',
+      '--local-password', 'x']);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /accepts only OAuth2 logins, which localpost does not implement yet/);
+    assert.equal(r.stderr, '');
     const text = readFileSync(file, 'utf8');
-    assert.match(text, /OAuth2 is not implemented in localpost yet/);
+    assert.doesNotMatch(text + r.stdout, /not implement/);
     assert.match(text, /host: "outlook\.office365\.com"/);
+    assert.equal(text.match(/password: \{ oauth2: \{ provider: microsoft, clientId: "abc-123", tenant: "contoso\.com" \} \}/g)?.length, 2);
+    assert.match(text, /run `localpost auth microsoft365` once/);
+    assert.match(r.stdout, new RegExp(`localpost --config ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} auth microsoft365\n`));
+    assert.match(r.stdout, /microsoft\.com\/devicelogin/);
+    const acc = parseConfigText(text).accounts[0]!;
+    assert.equal(oauth2Of(acc.incoming.password)?.tokenUrl, 'https://login.microsoftonline.com/contoso.com/oauth2/v2.0/token');
+  });
+
+  test('Gmail: --auth oauth writes the client id and secret; app passwords stay the default', async () => {
+    const file = freshPath();
+    const r = await runCli(['--config', file, 'init', '--email', 'me@gmail.com', '--auth', 'oauth', '--client-id', 'cid.apps.googleusercontent.com',
+      '--client-secret', 'GOCSPX-s', '--local-password', 'x']);
+    assert.equal(r.code, 0, r.stderr);
+    const acc = parseConfigText(readFileSync(file, 'utf8')).accounts[0]!;
+    assert.deepEqual(acc.incoming.password, acc.outgoing!.password);
+    const o = oauth2Of(acc.incoming.password)!;
+    assert.deepEqual([o.provider, o.clientId, o.clientSecret], ['google', 'cid.apps.googleusercontent.com', 'GOCSPX-s']);
+    assert.match(r.stdout, /auth gmail\n/);
+    const { answers } = await collectAnswers({ email: 'me@gmail.com', localPassword: 'x' });
+    assert.deepEqual(answers.password, { env: 'LOCALPOST_GMAIL_PASSWORD' });
   });
 
   const bad: Array<[string, string[], RegExp]> = [
@@ -149,6 +191,13 @@ describe('localpost init (CLI, flags)', () => {
     ['a bad port', ['--email', 'a@gmail.com', '--port', '99999'], /--port: expected a port number/],
     ['recent: outside Gmail POP3', ['--email', 'a@gmail.com', '--gmail-recent'], /only for Gmail over POP3/],
     ['a bad account id', ['--email', 'a@gmail.com', '--id', 'My Mail'], /--id: expected lower-case/],
+    ['Microsoft without --client-id', ['--email', 'a@outlook.com'], /--client-id is required without a terminal/],
+    ['Microsoft with an app password', ['--email', 'a@outlook.com', '--auth', 'app-password'], /--auth: Outlook\.com .* accepts only OAuth 2\.0/],
+    ['Gmail OAuth without a secret', ['--email', 'a@gmail.com', '--auth', 'oauth', '--client-id', 'c'], /--client-secret is required/],
+    ['OAuth where no preset has it', ['--email', 'a@fastmail.com', '--auth', 'oauth'], /--auth oauth: Fastmail has no OAuth preset/],
+    ['a client id with an app password', ['--email', 'a@gmail.com', '--auth', 'app-password', '--client-id', 'c'], /--client-id: only with --auth oauth/],
+    ['a password source with OAuth', ['--email', 'a@outlook.com', '--client-id', 'c', '--password-env', 'X'], /OAuth 2\.0 needs none/],
+    ['an unknown --auth', ['--email', 'a@gmail.com', '--auth', 'kerberos'], /--auth: expected one of app-password, oauth/],
   ];
   for (const [what, args, message] of bad) {
     test(`rejects ${what}; nothing is written`, async () => {
@@ -173,7 +222,8 @@ describe('localpost init (CLI, flags)', () => {
   test('--help documents the flags', async () => {
     const r = await runCli(['init', '--help']);
     assert.equal(r.code, 0);
-    for (const flag of ['--provider', '--email', '--protocol', '--password-env', '--password-command', '--local-password', '--non-interactive', '--gmail-recent']) {
+    for (const flag of ['--provider', '--email', '--protocol', '--password-env', '--password-command', '--local-password', '--non-interactive', '--gmail-recent',
+      '--auth', '--client-id', '--client-secret', '--tenant']) {
       assert.ok(r.stdout.includes(flag), flag);
     }
     assert.match(r.stdout, /Providers: gmail, outlook, microsoft365, yahoo, icloud, fastmail, gmx, zoho, generic/);
@@ -221,6 +271,7 @@ describe('localpost init on a terminal', () => {
       { expect: 'Provider (', send: '' },
       { expect: 'recent:', send: 'y' },
       { expect: 'Login name at pop.gmail.com [recent:me@gmail.com]', send: '' },
+      { expect: 'app password or OAuth 2.0 (app-password, oauth) [app-password]', send: '' },
       { expect: 'Choice', send: '2' },
       { expect: 'Command', send: 'pass show mail/gmail' },
       { expect: 'Local user name [gmail]', send: '' },
@@ -233,6 +284,38 @@ describe('localpost init on a terminal', () => {
     assert.deepEqual(cfg.accounts[0]!.incoming.password, { command: 'pass show mail/gmail' });
     assert.equal(cfg.accounts[0]!.incoming.username, 'recent:me@gmail.com');
     assert.equal(await localLogin(cfg, 'gmail', generated!), 'gmail');
+  });
+
+  test('Gmail with OAuth asks for the client id and secret', async () => {
+    const file = freshPath();
+    const r = await runInPty([...cli(file), '--email', 'me@gmail.com', '--provider', 'gmail', '--protocol', 'imap'], [
+      { expect: 'Login name at imap.gmail.com', send: '' },
+      { expect: 'app password or OAuth 2.0', send: 'oauth' },
+      { expect: 'OAuth client id', send: '' },
+      { expect: 'must not be empty', send: 'cid.apps.googleusercontent.com' },
+      { expect: 'OAuth client secret', send: 'GOCSPX-s' },
+      { expect: 'Local user name [gmail]', send: '' },
+      { expect: 'Local password', send: 'x' },
+    ], { cwd: ROOT });
+    assert.equal(r.code, 0, r.output);
+    assert.match(r.output, /localpost --config \S+ auth gmail/);
+    const o = oauth2Of(parseConfigText(readFileSync(file, 'utf8')).accounts[0]!.incoming.password)!;
+    assert.deepEqual([o.provider, o.clientId, o.clientSecret], ['google', 'cid.apps.googleusercontent.com', 'GOCSPX-s']);
+  });
+
+  test('Microsoft 365 asks for the client id and the tenant', async () => {
+    const file = freshPath();
+    const r = await runInPty([...cli(file), '--email', 'me@contoso.com', '--provider', 'microsoft365', '--protocol', 'pop3'], [
+      { expect: 'Login name at outlook.office365.com', send: '' },
+      { expect: 'OAuth client id', send: 'abc-123' },
+      { expect: 'Directory (tenant): your organisation\'s domain or tenant id [contoso.com]', send: 'contoso.onmicrosoft.com' },
+      { expect: 'Local user name [microsoft365]', send: '' },
+      { expect: 'Local password', send: 'x' },
+    ], { cwd: ROOT });
+    assert.equal(r.code, 0, r.output);
+    const o = oauth2Of(parseConfigText(readFileSync(file, 'utf8')).accounts[0]!.incoming.password)!;
+    assert.match(r.output, /registered with Microsoft Entra/);
+    assert.deepEqual([o.provider, o.clientId, o.tenant], ['microsoft', 'abc-123', 'contoso.onmicrosoft.com']);
   });
 
   test('Ctrl-C cancels and writes nothing', async () => {

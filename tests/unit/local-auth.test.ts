@@ -44,3 +44,72 @@ describe('LocalAuth', () => {
     assert.equal(slept.at(-1), 100, 'per user name');
   });
 });
+
+describe('LocalAuth against guessing (issue 6)', () => {
+  /** A clock and a sleep the test controls. */
+  function harness(opts: { baseDelayMs?: number; maxDelayMs?: number; forgetAfterMs?: number } = {}) {
+    const clock = { t: 0, now() { return this.t; } };
+    const slept: number[] = [];
+    const auth = new LocalAuth([{ accountId: 'a', username: 'u', password: 'p' }, { accountId: 'b', username: 'v', password: 'q' }], {
+      baseDelayMs: 100, maxDelayMs: 1600, ...opts, clock, sleep: async (ms) => { slept.push(ms); },
+    });
+    return { auth, clock, slept };
+  }
+
+  test('the delay grows per remote address across user names, and per user name across addresses', async () => {
+    const { auth, slept } = harness();
+    for (const name of ['x1', 'x2', 'x3', 'x4']) await auth.verify(name, 'guess', '127.0.0.1');
+    assert.deepEqual(slept, [100, 200, 400, 800], 'one address guessing many names');
+    await auth.verify('y', 'guess', '::1');
+    assert.equal(slept.at(-1), 100, 'another address and name start afresh');
+    for (const addr of ['10.0.0.1', '10.0.0.2', '10.0.0.3']) await auth.verify('u', 'guess', addr);
+    assert.deepEqual(slept.slice(-3), [100, 200, 400], 'one name guessed from many addresses');
+  });
+
+  test('a success is not delayed and clears its user name, not the address', async () => {
+    const { auth, slept } = harness();
+    await auth.verify('u', 'bad', '127.0.0.1');
+    await auth.verify('u', 'bad', '127.0.0.1');
+    assert.equal(await auth.verify('u', 'p', '127.0.0.1'), 'a');
+    assert.deepEqual(slept, [100, 200], 'no delay on success');
+    await auth.verify('u', 'bad', '::1');
+    assert.equal(slept.at(-1), 100, 'user count cleared');
+    await auth.verify('v', 'bad', '127.0.0.1');
+    assert.equal(slept.at(-1), 400, 'the address keeps its count');
+  });
+
+  test('failures are forgotten after forgetAfterMs; memory stays bounded against random names', async () => {
+    const { auth, clock, slept } = harness({ forgetAfterMs: 60_000 });
+    await auth.verify('u', 'bad', '127.0.0.1');
+    await auth.verify('u', 'bad', '127.0.0.1');
+    clock.t += 61_000;
+    await auth.verify('u', 'bad', '127.0.0.1');
+    assert.equal(slept.at(-1), 100);
+    const quick = new LocalAuth([{ accountId: 'a', username: 'u', password: 'p' }], { baseDelayMs: 0 });
+    for (let i = 0; i < 12_000; i++) await quick.verify(`name${i}`, 'x', `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`);
+    assert.ok((quick as unknown as { failures: Map<string, unknown> }).failures.size <= 10_000);
+  });
+
+  test('unknown user, wrong password, hashed or plain user: the same answer at the same cost', async () => {
+    const hash = await hashPassword('right horse battery');
+    const auth = new LocalAuth([
+      { accountId: 'home', username: 'me', password: 'plainpw' },
+      { accountId: 'work', username: 'boss', passwordHash: hash },
+    ], { baseDelayMs: 0 });
+    const cases: Array<[string, string]> = [['boss', 'wrong horse'], ['nobody', 'wrong horse'], ['me', 'wrong horse']];
+    const times = new Map<string, number[]>(cases.map(([u]) => [u, []]));
+    for (let round = 0; round < 15; round++) {
+      for (const [u, p] of round % 2 ? [...cases].reverse() : cases) {
+        const t0 = process.hrtime.bigint();
+        assert.equal(await auth.verify(u, p), undefined);
+        times.get(u)!.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      }
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+    const [hashed, unknown, plain] = cases.map(([u]) => median(times.get(u)!));
+    const tolerance = Math.max(3, hashed! * 0.3);
+    assert.ok(Math.abs(unknown! - hashed!) < tolerance, `unknown ${unknown!.toFixed(1)} ms vs wrong password ${hashed!.toFixed(1)} ms`);
+    assert.ok(Math.abs(plain! - hashed!) < tolerance, `plain user ${plain!.toFixed(1)} ms vs hashed user ${hashed!.toFixed(1)} ms`);
+    assert.ok(hashed! > 5, `scrypt ran (${hashed!.toFixed(1)} ms)`);
+  });
+});

@@ -353,7 +353,7 @@ test('TLS: implicit and STLS with tlsCa; an untrusted certificate names the fix'
   const implicit = await fake({ tls: { mode: 'implicit', ...pair } });
   const err = await connect(implicit, { tls: 'implicit' }).catch((e: unknown) => e);
   assert.ok(err instanceof TemporaryError, String(err));
-  assert.match(err.message, /set tlsCa: \/path\/to\/ca\.pem for a private CA/);
+  assert.match(err.message, /set tlsCa: \/path\/to\/ca\.pem for this server/);
   const c1 = await connect(implicit, { tls: 'implicit', ca: pair.cert });
   await c1.login('alice', 'secret');
   assert.equal((await c1.stat()).count, 1);

@@ -116,3 +116,23 @@ test('sessions loop until the server offers nothing new (a Gmail-like window of 
   assert.equal(fake.connections, 5);
   assert.equal(store.list(INBOX).length, 10);
 });
+
+test('a commit that fails (disk full) deletes nothing; the next pull commits the leftovers first and deletes each once', async () => {
+  const { fake, fetcher, store, tmp } = await setup({ messages: messages(4) }, false);
+  // state.db refuses the first batch, as SQLite does on a full disk (SQLITE_FULL)
+  const ledger = (store as unknown as { d: { ledger: { transaction: (fn: () => void) => void } } }).d.ledger;
+  const real = ledger.transaction.bind(ledger);
+  let full = true;
+  ledger.transaction = (fn) => {
+    if (full) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    real(fn);
+  };
+  await assert.rejects(fetcher().pull(), /disk is full/);
+  assert.deepEqual(fake.committed, [], 'nothing deleted upstream');
+  full = false;
+  const r = await fetcher().pull();
+  assert.equal(store.list(INBOX).length, 4);
+  assert.equal(r.deletedUpstream, 4);
+  assert.deepEqual(fake.committed.at(-1), [1, 2, 3, 4], 'each deleted once, after its commit');
+  assert.deepEqual(tmp(), []);
+});

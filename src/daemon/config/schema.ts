@@ -141,6 +141,8 @@ const listenerShape = (defaultPort: number, what: string) => ({
     .describe('Addresses to listen on. Both loopback families, since `localhost` resolves to either.'),
   allowRemote: z.boolean(expect('expected true or false')).optional().meta({ example: false })
     .describe('Set to true to allow a host that is not loopback; other machines could then reach your mail.'),
+  maxConnections: z.number(expect('expected a number')).int('expected a whole number').min(1).max(10_000).default(50)
+    .describe(`Most ${what} connections open at once; more are refused with a temporary error until one closes.`),
 });
 
 /** Refuses a host that is not loopback unless `allowRemote: true` is beside it. */
@@ -185,7 +187,7 @@ const smtpExtra = {
 };
 
 /** A credential in the config: a literal, or where to get it. */
-const secret = z
+const plainSecret = z
   .union(
     [
       z.string().min(1, 'must not be empty'),
@@ -195,6 +197,76 @@ const secret = z
     ],
     expect('expected a string, or one of { env: NAME }, { file: PATH }, { command: "..." }'),
   );
+
+/** The endpoints and scopes of the built-in OAuth providers (`{tenant}` is replaced). */
+export const OAUTH2_PROVIDERS = {
+  google: {
+    authUrl: 'https://accounts.google.com/o/oauth2/v2/auth',
+    tokenUrl: 'https://oauth2.googleapis.com/token',
+    deviceUrl: 'https://oauth2.googleapis.com/device/code',
+    scopes: ['https://mail.google.com/'],
+  },
+  microsoft: {
+    authUrl: 'https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize',
+    tokenUrl: 'https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token',
+    deviceUrl: 'https://login.microsoftonline.com/{tenant}/oauth2/v2.0/devicecode',
+    scopes: [
+      'https://outlook.office.com/IMAP.AccessAsUser.All', 'https://outlook.office.com/POP.AccessAsUser.All',
+      'https://outlook.office.com/SMTP.Send', 'offline_access',
+    ],
+  },
+} as const;
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
+
+/**
+ * `{ oauth2: {...} }`: sign in with OAuth 2.0 instead of a password. Parsed into the provider's
+ * endpoints and scopes, so everything after the parse sees complete settings.
+ */
+const oauth2 = z
+  .strictObject({
+    provider: z.enum(['google', 'microsoft', 'custom']).meta({ example: 'microsoft' })
+      .describe('google | microsoft | custom (give tokenUrl and authUrl or deviceUrl).'),
+    clientId: z.string(expect('expected a string')).min(1, 'must not be empty').meta({ example: '9e5f94bc-e8a4-4e73-b8be-63364c29d753' })
+      .describe('The OAuth client (application) id registered with the provider; see the README, "Signing in with OAuth 2.0".'),
+    clientSecret: plainSecret.optional().meta({ example: { env: 'GOOGLE_CLIENT_SECRET' } })
+      .describe('The client secret, if the provider issued one (Google desktop clients do): a string, { env }, { file } or { command }.'),
+    tenant: z.string(expect('expected a string')).min(1, 'must not be empty').optional().meta({ example: 'common', derived: true })
+      .describe('microsoft: the directory (tenant) id or domain; default common (work, school and personal accounts).'),
+    scopes: z.array(z.string().min(1, 'must not be empty')).min(1, 'needs at least one scope').optional()
+      .meta({ example: ['https://mail.google.com/'], derived: true })
+      .describe('Scopes to request. Default: google https://mail.google.com/; microsoft IMAP, POP, SMTP.Send and offline_access on outlook.office.com.'),
+    authUrl: httpUrl.optional().meta({ example: 'https://auth.example.com/authorize', derived: true })
+      .describe('Authorization endpoint (for `localpost auth --browser`). Default from provider.'),
+    tokenUrl: httpUrl.optional().meta({ example: 'https://auth.example.com/token', derived: true })
+      .describe('Token endpoint. Default from provider; required for custom.'),
+    deviceUrl: httpUrl.optional().meta({ example: 'https://auth.example.com/device', derived: true })
+      .describe('Device authorization endpoint (RFC 8628, for `localpost auth` on a machine without a browser). Default from provider.'),
+  })
+  .superRefine((o, ctx) => {
+    if (!o || typeof o !== 'object' || o.provider !== 'custom') return;
+    if (o.tokenUrl === undefined) ctx.addIssue({ code: 'custom', path: ['tokenUrl'], message: 'required for provider custom' });
+    if (o.authUrl === undefined && o.deviceUrl === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['authUrl'], message: 'provider custom needs authUrl or deviceUrl' });
+    }
+  }, always)
+  .transform(({ provider, clientId, clientSecret, tenant, scopes, authUrl, tokenUrl, deviceUrl }) => {
+    const base = provider === 'custom' ? undefined : OAUTH2_PROVIDERS[provider];
+    const t = (url: string | undefined) => url?.replace('{tenant}', encodeURIComponent(tenant ?? 'common'));
+    return {
+      provider, clientId, clientSecret, tenant,
+      scopes: scopes ?? [...(base?.scopes ?? [])],
+      authUrl: authUrl ?? t(base?.authUrl),
+      tokenUrl: (tokenUrl ?? t(base?.tokenUrl))!,
+      deviceUrl: deviceUrl ?? t(base?.deviceUrl),
+    };
+  });
+
+/** An upstream credential: a password from one of the sources above, or OAuth 2.0. */
+const secret = z.union(
+  [plainSecret, z.strictObject({ oauth2: oauth2.describe('Sign in with OAuth 2.0 (run `localpost auth ACCOUNT` once).') })],
+  expect('expected a string, or one of { env: NAME }, { file: PATH }, { command: "..." }, { oauth2: {...} }'),
+);
 
 const cronExpression = z.string(expect('expected a cron expression')).refine((v) => cron.validate(v), {
   message: 'not a valid cron expression (five fields, e.g. "*/5 * * * *"; a sixth leading field is seconds)',
@@ -218,7 +290,7 @@ const incoming = z
     username: z.string(expect('expected a string')).min(1, 'must not be empty').meta({ example: 'me@example.com' })
       .describe('Upstream login name.'),
     password: secret.meta({ example: { env: 'HOME_MAIL_PASSWORD' } })
-      .describe('Upstream password: a string, or { env: NAME }, { file: PATH }, { command: "..." }.'),
+      .describe('Upstream password: a string, or { env: NAME }, { file: PATH }, { command: "..." }; or { oauth2: { provider, clientId, ... } } (README: "Signing in with OAuth 2.0").'),
     schedule: cronExpression.default('*/5 * * * *').describe('When to pull: a cron expression (node-cron).'),
     syncOnLogin: duration.prefault('10s')
       .describe('A local POP3 login waits up to this long for a fresh pull (0s: never).'),
@@ -244,7 +316,7 @@ const outgoing = z
     username: z.string(expect('expected a string')).min(1, 'must not be empty').meta({ example: 'me@example.com' })
       .describe('Upstream login name.'),
     password: secret.meta({ example: { env: 'HOME_MAIL_PASSWORD' } })
-      .describe('Upstream password: a string, or { env: NAME }, { file: PATH }, { command: "..." }.'),
+      .describe('Upstream password: a string, or { env: NAME }, { file: PATH }, { command: "..." }; or { oauth2: { provider, clientId, ... } } (README: "Signing in with OAuth 2.0").'),
     maxMessageSize: size.prefault('25MB')
       .describe('Largest message the local SMTP listener accepts for this account (advertised as SIZE); match the provider\'s limit.'),
     saveSent: z.string(expect('expected a folder name')).min(1, 'must not be empty').optional().meta({ example: 'Sent' })
@@ -282,6 +354,13 @@ const account = z
     outgoing: outgoing.optional().describe('The upstream server mail is sent through (omit for receive-only).'),
   })
   .superRefine((a, ctx) => {
+    // one authorisation per account: both servers must use the same OAuth client
+    const inc = a?.incoming?.password, out = a?.outgoing?.password;
+    if (inc && out && typeof inc === 'object' && typeof out === 'object' && 'oauth2' in inc && 'oauth2' in out
+      && (inc.oauth2.clientId !== out.oauth2.clientId || inc.oauth2.tokenUrl !== out.oauth2.tokenUrl)) {
+      ctx.addIssue({ code: 'custom', path: ['outgoing', 'password', 'oauth2'],
+        message: 'must use the same provider and clientId as incoming.password.oauth2 (one sign-in per account)' });
+    }
     if (a?.outgoing?.saveSent !== undefined && a.incoming && a.incoming.protocol !== 'imap') {
       ctx.addIssue({ code: 'custom', path: ['outgoing', 'saveSent'], message: 'needs an IMAP incoming server (incoming.protocol: imap)' });
     }
@@ -385,5 +464,19 @@ export type AccountConfig = Config['accounts'][number];
 export type IncomingConfig = AccountConfig['incoming'];
 /** An account's upstream SMTP server. */
 export type OutgoingConfig = NonNullable<AccountConfig['outgoing']>;
-/** An unresolved credential: a literal string, `{env}`, `{file}` (path already expanded) or `{command}`. */
+/** An unresolved credential: a literal string, `{env}`, `{file}` (path already expanded), `{command}` or `{oauth2}`. */
 export type Secret = z.output<typeof secret>;
+/** A credential that is not OAuth (a client secret, a password). */
+export type PlainSecret = z.output<typeof plainSecret>;
+/** OAuth 2.0 settings with the provider's defaults filled in. */
+export type OAuth2Settings = z.output<typeof oauth2>;
+
+/** The OAuth settings of a credential, if it is one. */
+export function oauth2Of(s: Secret | undefined): OAuth2Settings | undefined {
+  return s && typeof s === 'object' && 'oauth2' in s ? s.oauth2 : undefined;
+}
+
+/** The OAuth settings an account signs in with (incoming first), if any. */
+export function accountOAuth2(acc: { incoming: { password: Secret }; outgoing?: { password: Secret } }): OAuth2Settings | undefined {
+  return oauth2Of(acc.incoming.password) ?? oauth2Of(acc.outgoing?.password);
+}

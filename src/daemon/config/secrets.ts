@@ -7,13 +7,17 @@
  * file readable by group or others is used, with a warning); `{ command: "..." }` (run through
  * `/bin/sh -c` with a timeout, in its own process group; the first line of stdout is the secret).
  *
+ * `{ oauth2: ... }` resolves to an OAuth access token of the account, refreshed when it is
+ * about to expire (oauth/tokens.ts); it needs `ctx.oauth` (the data directory's token manager).
+ *
  * Invariant: an error names the account and the key and never contains the secret's value (for
  * a command, nothing from its stdout is quoted; its stderr may be).
  */
 import { spawn } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import { ConfigError } from '../../shared/errors.js';
-import type { Secret } from './schema.js';
+import type { AccessToken, NoticeTarget, OAuthTokens } from '../oauth/tokens.js';
+import type { OAuth2Settings, PlainSecret, Secret } from './schema.js';
 
 /** Where a secret comes from, for messages; and how to resolve it. */
 export interface SecretContext {
@@ -27,6 +31,8 @@ export interface SecretContext {
   timeoutMs?: number;
   /** Receives non-fatal warnings (a secret file readable by others). */
   warn?: (message: string) => void;
+  /** For `{oauth2}`: the token manager, and where a sign-in-again message goes. */
+  oauth?: { tokens: OAuthTokens; notice?: NoticeTarget; force?: boolean };
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -40,6 +46,27 @@ export async function resolveSecret(secret: Secret, ctx: SecretContext): Promise
   };
   const env = ctx.env ?? process.env;
 
+  if (typeof secret === 'string') return secret;
+  if ('oauth2' in secret) return (await resolveOAuth2(secret.oauth2, ctx)).accessToken;
+  return resolvePlain(secret, ctx);
+}
+
+/** An access token for `{oauth2}` settings (see the module comment). */
+export async function resolveOAuth2(o: OAuth2Settings, ctx: SecretContext): Promise<AccessToken> {
+  if (!ctx.oauth) throw new ConfigError(`account "${ctx.account}" ${ctx.key}: OAuth is not available here (no data directory)`);
+  const clientSecret = o.clientSecret === undefined ? undefined
+    : await resolvePlain(o.clientSecret, { ...ctx, key: `${ctx.key}.oauth2.clientSecret` });
+  return ctx.oauth.tokens.accessToken(ctx.account, { clientId: o.clientId, clientSecret, tokenUrl: o.tokenUrl, scopes: o.scopes },
+    { force: ctx.oauth.force, notice: ctx.oauth.notice });
+}
+
+/** Resolves a password-like secret (not OAuth). */
+export async function resolvePlain(secret: PlainSecret, ctx: SecretContext): Promise<string> {
+  const where = `account "${ctx.account}" ${ctx.key}`;
+  const fail = (why: string): never => {
+    throw new ConfigError(`${where}: ${why}`);
+  };
+  const env = ctx.env ?? process.env;
   if (typeof secret === 'string') return secret;
 
   if ('env' in secret) {

@@ -8,7 +8,8 @@
  * - `snapshot()` lists the account's INBOX in UID order with `hasEoh` known for every message,
  *   and only messages whose batch is committed (the cache's visibility rule).
  * - `open()` finds a message even if another Maildir reader moved it to `cur/`, and rejects
- *   with `MessageGoneError` when its file no longer exists.
+ *   with `MessageGoneError` when its file no longer exists or no longer has its recorded size
+ *   (a damaged file is never served under a LIST size it does not have; it is logged).
  * - `deleteMessages()` resolves only once the deletion is durable: the messages are out of the
  *   INBOX (in the local Trash) and tombstoned, so they are never fetched again.
  * - `beforeSnapshot()` never rejects and returns within its own time limit.
@@ -32,7 +33,7 @@ export interface Pop3Backend {
   deleteMessages(accountId: string, uids: readonly number[]): Promise<void>;
 }
 
-/** The message's file is gone (deleted by another reader). */
+/** The message's file is gone (deleted by another reader), or damaged. */
 export class MessageGoneError extends Error {
   override name = 'MessageGoneError';
 }
@@ -85,8 +86,17 @@ export class CacheBackend implements Pop3Backend {
     let file = msg?.path;
     for (let attempt = 0; msg && file && attempt < 2; attempt++) {
       try {
-        if (msg.size <= READ_WHOLE_MAX) return [readFileSync(file)];
+        if (msg.size <= READ_WHOLE_MAX) {
+          const whole = readFileSync(file);
+          if (whole.length !== msg.size) this.damaged(accountId, uid, file, whole.length, msg.size);
+          return [whole];
+        }
         const fh = await open(file, 'r');
+        const { size } = await fh.stat();
+        if (size !== msg.size) {
+          await fh.close();
+          this.damaged(accountId, uid, file, size, msg.size);
+        }
         return fh.createReadStream({ highWaterMark: 64 * 1024 });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
@@ -94,6 +104,11 @@ export class CacheBackend implements Pop3Backend {
       }
     }
     throw new MessageGoneError(`message with UID ${uid} is no longer in the cache`);
+  }
+
+  private damaged(accountId: string, uid: number, file: string, size: number, expected: number): never {
+    this.o.log.error({ account: accountId, uid, file, size, expected }, 'cached message file has the wrong size: not served');
+    throw new MessageGoneError(`message with UID ${uid} is damaged (${size} bytes instead of ${expected})`);
   }
 
   async deleteMessages(accountId: string, uids: readonly number[]): Promise<void> {

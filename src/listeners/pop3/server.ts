@@ -5,6 +5,11 @@
  * Express). Each connection gets a `Pop3Session`; the server owns only listening, the maildrop
  * locks shared by the sessions, and a graceful stop.
  *
+ * Limits (issue 6): at most `maxConnections` sessions (a further client gets `-ERR [SYS/TEMP]`
+ * and is closed at once, so a flood holds no descriptor for long); every session has an idle
+ * timeout, an absolute login deadline and a per-command deadline, so a client trickling a byte
+ * every few seconds cannot hold a slot forever; a line over `maxLineLength` gets `-ERR`.
+ *
  * Invariants: the server never opens a non-loopback address on its own (the config schema
  * refuses one without `allowRemote`); a failing session never affects another; `stop()` stops
  * accepting, lets running commands (and UPDATE commits) finish within `closeTimeoutMs`, then
@@ -46,6 +51,12 @@ export interface Pop3ServerOptions {
   advertiseSaslPlain?: boolean;
   /** RFC 1939 §3: at least 10 minutes (the default). */
   idleTimeoutMs?: number;
+  /** Sessions open at once; a further connection gets `-ERR [SYS/TEMP]` and is closed. Default 50. */
+  maxConnections?: number;
+  /** A connection must log in within this long, however busy it keeps the line (slow-loris); default 60 s. */
+  loginTimeoutMs?: number;
+  /** A command line must be complete within this long of its first byte; default 60 s. */
+  commandTimeoutMs?: number;
   /** Longest command line, CRLF excluded; default 2048 (RFC 2449 §4 asks for at least 255). */
   maxLineLength?: number;
   /** How long `stop()` waits for running commands; default 5 s. */
@@ -79,6 +90,8 @@ export class Pop3Server {
   private readonly locks = new Set<string>();
   private deps?: SessionDeps;
   private nextCid = 1;
+  /** Connections refused since the limit was last reached (for one log line per burst). */
+  private refused = 0;
 
   constructor(private readonly o: Pop3ServerOptions) {}
 
@@ -112,6 +125,8 @@ export class Pop3Server {
       advertiseSaslPlain: o.advertiseSaslPlain ?? false,
       implementation: o.implementation ?? 'localpost',
       idleTimeoutMs: o.idleTimeoutMs ?? 10 * 60_000,
+      loginTimeoutMs: o.loginTimeoutMs ?? 60_000,
+      commandTimeoutMs: o.commandTimeoutMs ?? 60_000,
       maxLineLength: o.maxLineLength ?? 2048,
     };
     try {
@@ -169,9 +184,21 @@ export class Pop3Server {
   }
 
   private accept(socket: net.Socket, secure: boolean): void {
+    socket.on('error', () => undefined); // reported through the session
+    const max = this.o.maxConnections ?? 50;
+    if (this.sessions.size >= max) {
+      // Refused before any session exists: answer, and never hold the descriptor for long.
+      if (this.refused++ === 0) this.o.log.warn({ max }, 'POP3 connection limit reached: refusing new connections');
+      socket.end('-ERR [SYS/TEMP] too many connections, try again later\r\n');
+      socket.setTimeout(2000, () => socket.destroy());
+      return;
+    }
+    if (this.refused) {
+      this.o.log.info({ refused: this.refused }, 'POP3 connections accepted again');
+      this.refused = 0;
+    }
     const cid = `p${this.nextCid++}`;
     const log = this.o.log.child({ cid });
-    socket.on('error', () => undefined); // reported through the session
     socket.setNoDelay(true); // replies are written whole; never wait for a delayed ACK
     const session = new Pop3Session(socket, this.deps!, secure, log);
     this.sessions.add(session);

@@ -7,6 +7,11 @@
  * - Commands run strictly one at a time, in order, however they arrive (RFC 2449 PIPELINING);
  *   reading pauses while too much unprocessed input is buffered.
  * - A line longer than the limit gets `-ERR` and is skipped; the session goes on (P15).
+ * - Deadlines (slow-loris): the idle timeout restarts with every byte, but two do not. A
+ *   session that has not logged in `loginTimeoutMs` after connecting, and a command line not
+ *   complete `commandTimeoutMs` after its first byte, get `-ERR` and the connection is closed.
+ *   Neither interrupts a command the server is running (a login waiting for its pull, say):
+ *   the session is closed when that command is done.
  * - Deletions are applied only by QUIT in TRANSACTION, through one backend call; a dropped
  *   connection, an idle timeout or a server stop commits nothing (P6).
  * - The maildrop lock is held from a successful login until the connection is gone, and during
@@ -45,6 +50,10 @@ export interface SessionDeps {
   advertiseSaslPlain: boolean;
   implementation: string;
   idleTimeoutMs: number;
+  /** Absolute time allowed from connecting to a successful login. */
+  loginTimeoutMs: number;
+  /** Time allowed for one command line, from its first byte to its line end. */
+  commandTimeoutMs: number;
   maxLineLength: number;
 }
 
@@ -63,6 +72,12 @@ export class Pop3Session implements SessionContext {
   private busy = false;
   private ending = false;
   private gone = false;
+  /** Set when a deadline passed while a command was running: close once it is done. */
+  private expired?: 'login' | 'command';
+  private loginTimer?: NodeJS.Timeout;
+  private commandTimer?: NodeJS.Timeout;
+  /** Lines read so far; the command deadline is re-armed while lines keep completing. */
+  private linesRead = 0;
   private markClosed!: () => void;
   private readonly onData = (chunk: Buffer): void => this.received(chunk);
   private readonly onEnd = (): void => this.close();
@@ -82,6 +97,7 @@ export class Pop3Session implements SessionContext {
     this.reply = new ReplyWriter(socket, (line) => this.log.trace(line));
     this.closed = new Promise((resolve) => { this.markClosed = resolve; });
     this.attach(socket);
+    this.loginTimer = setTimeout(() => this.deadline('login'), deps.loginTimeoutMs).unref();
   }
 
   get canStartTls(): boolean {
@@ -116,7 +132,7 @@ export class Pop3Session implements SessionContext {
   }
 
   async login(username: string, password: string): Promise<LoginOutcome> {
-    const accountId = await this.deps.auth.verify(username, password);
+    const accountId = await this.deps.auth.verify(username, password, this.socket.remoteAddress);
     if (accountId === undefined) {
       this.log.info({ user: username }, 'login refused');
       return 'bad-credentials';
@@ -130,6 +146,7 @@ export class Pop3Session implements SessionContext {
       const messages = await this.deps.backend.snapshot(accountId);
       this.maildrop = new Maildrop(accountId, messages, this.deps.workarounds.oeNsEoh);
       this.state = 'TRANSACTION';
+      clearTimeout(this.loginTimer);
       this.log.info({ account: accountId, messages: messages.length }, 'logged in');
       return 'ok';
     } catch (err) {
@@ -204,7 +221,35 @@ export class Pop3Session implements SessionContext {
     if (this.ending) return;
     this.reader.push(chunk);
     if (this.reader.buffered > INPUT_HIGH_WATER) this.socket.pause();
+    if (!this.commandTimer) this.armCommandTimer();
     void this.pump();
+  }
+
+  private armCommandTimer(): void {
+    const lines = this.linesRead;
+    this.commandTimer = setTimeout(() => {
+      this.commandTimer = undefined;
+      // Lines completed meanwhile, or the server is the slow one: not the client's fault.
+      if (this.linesRead !== lines || this.busy) this.armCommandTimer();
+      else if (this.reader.buffered > 0) this.deadline('command');
+    }, this.deps.commandTimeoutMs).unref();
+  }
+
+  /** A deadline passed: answer and close now, or after the running command. */
+  private deadline(which: 'login' | 'command'): void {
+    this.expired = which;
+    if (!this.busy) void this.expire();
+  }
+
+  private async expire(): Promise<void> {
+    const which = this.expired;
+    this.expired = undefined;
+    if (this.gone || !which || (which === 'login' && this.state !== 'AUTHORIZATION')) return;
+    const text = which === 'login' ? 'not logged in within the time allowed' : 'command line not completed in time';
+    this.log.info({ reason: text }, 'closing a slow connection');
+    this.ending = true;
+    await this.reply.err(text, 'SYS/TEMP').catch(() => undefined);
+    this.close();
   }
 
   /** Runs buffered commands one by one until none is complete. */
@@ -222,6 +267,7 @@ export class Pop3Session implements SessionContext {
           continue;
         }
         if (line === null) break;
+        this.linesRead++;
         await this.handle(line.toString('utf8'));
       }
     } catch (err) {
@@ -230,6 +276,11 @@ export class Pop3Session implements SessionContext {
     } finally {
       this.busy = false;
     }
+    if (this.reader.buffered === 0) {
+      clearTimeout(this.commandTimer);
+      this.commandTimer = undefined;
+    }
+    if (this.expired) await this.expire();
     if (this.ending && this.state !== 'UPDATE') this.close();
     else if (this.socket.isPaused() && this.reader.buffered <= INPUT_HIGH_WATER) this.socket.resume();
   }
@@ -290,6 +341,8 @@ export class Pop3Session implements SessionContext {
 
   /** Close the connection; keeps the lock while an UPDATE commit is still running. */
   private close(): void {
+    clearTimeout(this.loginTimer);
+    clearTimeout(this.commandTimer);
     if (!this.gone) {
       this.gone = true;
       this.ending = true;

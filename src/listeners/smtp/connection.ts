@@ -9,6 +9,11 @@
  *   that Outlook Express 4 reads (Postfix's `broken_sasl_auth_clients`).
  * - After AUTH, a second EHLO advertises the SIZE limit of the logged-in account; before it,
  *   the server-wide limit (the largest of all accounts) is shown.
+ * - Deadlines against slow clients (slow-loris), which smtp-server's idle timeout misses since
+ *   any byte restarts it: a connection must authenticate within `login` of connecting, finish
+ *   a command line within `command` of first seeing it incomplete, and finish a DATA body
+ *   within `data`; otherwise `421` and the connection is closed (an unfinished DATA is never
+ *   queued). A watchdog per connection checks them about once a second.
  *
  * Everything else — parsing, dot-unstuffing, AUTH exchanges, limits — is smtp-server's.
  */
@@ -19,6 +24,16 @@ import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp
 
 /** Per-account SIZE for the EHLO reply once the session is authenticated. */
 export type SizeForUser = (user: string) => number | undefined;
+
+/** Deadlines of a connection, in milliseconds (see the module comment). */
+export interface ConnectionDeadlines {
+  login: number;
+  command: number;
+  data: number;
+}
+
+/** The defaults: a minute to log in or to finish a line, ten minutes for one message body. */
+export const DEFAULT_DEADLINES: ConnectionDeadlines = { login: 60_000, command: 60_000, data: 10 * 60_000 };
 
 /** The address literal of a client (RFC 5321 §4.1.3). */
 export function addressLiteral(address: string): string {
@@ -51,9 +66,54 @@ export function adjustEhloLines(lines: string[], size: number | undefined): stri
 /** One client connection with the adjustments of the module comment. */
 export class LocalpostConnection extends SMTPConnection {
   private inEhlo = false;
+  private readonly connectedAt = Date.now();
+  /** Complete command lines seen so far. */
+  private commands = 0;
+  /** Since when an incomplete command line has been waiting (and how many commands had been seen). */
+  private partial?: { since: number; commands: number };
+  private dataSince?: number;
+  private watchdog?: NodeJS.Timeout;
 
   constructor(server: LocalpostSmtpServer, socket: net.Socket | tls.TLSSocket, options?: SMTPConnectionOptions | null) {
     super(server, socket, options);
+    const d = server.deadlines;
+    this.watchdog = setInterval(() => this.checkDeadlines(d), Math.max(20, Math.min(1000, d.login / 4, d.command / 4, d.data / 4)));
+    this.watchdog.unref();
+  }
+
+  override _onCommand(command: Buffer, callback?: () => void): void {
+    this.commands++;
+    super._onCommand(command, callback);
+  }
+
+  override _onClose(): void {
+    clearInterval(this.watchdog);
+    super._onClose();
+  }
+
+  /** Closes a connection that missed a deadline with 421. */
+  private checkDeadlines(d: ConnectionDeadlines): void {
+    if (this._socket.destroyed) {
+      clearInterval(this.watchdog);
+      return;
+    }
+    const now = Date.now();
+    let late: string | undefined;
+    if (!this.session.user && now - this.connectedAt > d.login) late = 'not authenticated within the time allowed';
+    if (this._dataStream) {
+      this.partial = undefined;
+      this.dataSince ??= now;
+      if (now - this.dataSince > d.data) late = 'message data not completed in time';
+    } else {
+      this.dataSince = undefined;
+      const waiting = this._parser ? this._parser._remainder.length > 0 : false;
+      if (!waiting || this.partial?.commands !== this.commands) this.partial = waiting ? { since: now, commands: this.commands } : undefined;
+      else if (now - this.partial.since > d.command) late = 'command line not completed in time';
+    }
+    if (!late) return;
+    clearInterval(this.watchdog);
+    (this._server as LocalpostSmtpServer).onSlowClient?.(late);
+    this.send(421, `Error: ${late}`); // 421 closes the connection
   }
 
   override handler_EHLO(command: Buffer, callback: () => void): void {
@@ -81,7 +141,10 @@ export class LocalpostConnection extends SMTPConnection {
 
 /** smtp-server whose connections are `LocalpostConnection`s. */
 export class LocalpostSmtpServer extends SMTPServer {
-  constructor(options: SMTPServerOptions, readonly sizeFor?: SizeForUser) {
+  /** Called with the reason when a connection is closed for missing a deadline. */
+  onSlowClient?: (reason: string) => void;
+
+  constructor(options: SMTPServerOptions, readonly sizeFor?: SizeForUser, readonly deadlines: ConnectionDeadlines = DEFAULT_DEADLINES) {
     super(options);
   }
 

@@ -13,6 +13,9 @@
  *   hidden, so smtp-server's built-in certificate (whose private key is public) is never used.
  * - No reverse DNS lookups; smtp-server's fixed 100 ms greeting delay (early-talker check)
  *   stays.
+ * - Limits: `maxClients` connections (then 421), smtp-server's 16 KiB `maxCommandLength`
+ *   (a longer line gets 421 and a close), the idle `socketTimeout`, and the login, command and
+ *   DATA deadlines of `connection.ts` against clients that trickle bytes.
  *
  * One smtp-server instance serves all addresses: the first host is its own listening socket,
  * every further host is a plain net.Server handing its connections to it, so limits and
@@ -26,7 +29,7 @@ import type { SMTPServerOptions } from 'smtp-server';
 import { bunyanLogger } from '../../shared/log-adapter.js';
 import { listenOn } from '../listen.js';
 import type { LocalAuth } from '../local-auth.js';
-import { LocalpostSmtpServer } from './connection.js';
+import { DEFAULT_DEADLINES, LocalpostSmtpServer, type ConnectionDeadlines } from './connection.js';
 import { submissionHandlers, type SubmissionAccount, type SubmissionOutbox } from './submission.js';
 
 /** Options of `SmtpListener`. */
@@ -46,7 +49,10 @@ export interface SmtpListenerOptions {
   socketTimeoutMs?: number;
   /** How long `stop()` waits for running sessions; default 5 s. */
   closeTimeoutMs?: number;
+  /** Connections open at once; a further client gets 421. Default 50. */
   maxClients?: number;
+  /** Deadlines against slow clients (login, one command line, one DATA body); see connection.ts. */
+  deadlines?: Partial<ConnectionDeadlines>;
 }
 
 /** One bound address. */
@@ -105,8 +111,9 @@ export class SmtpListener {
     } else {
       Object.assign(options, { disabledCommands: ['STARTTLS'], hideSTARTTLS: true });
     }
-    const server = new LocalpostSmtpServer(options, sizeFor);
+    const server = new LocalpostSmtpServer(options, sizeFor, { ...DEFAULT_DEADLINES, ...o.deadlines });
     server.on('error', (err: Error) => log.warn({ err: err.message }, 'SMTP listener error'));
+    server.onSlowClient = (reason) => log.info({ reason }, 'closing a slow connection');
     this.server = server;
     try {
       let port = o.port;

@@ -62,7 +62,7 @@ export function submissionHandlers(d: SubmissionDeps) {
         cb(smtpError(535, 'Error: authentication failed'));
         return;
       }
-      d.auth.verify(username, password).then((account) => {
+      d.auth.verify(username, password, session.remoteAddress).then((account) => {
         if (account && d.accounts().has(account)) {
           d.log.info({ cid: session.id, user: username, account, method: auth.method }, 'local SMTP login');
           cb(null, { user: account });

@@ -1,7 +1,9 @@
 /**
  * Builds an imapflow client for an upstream endpoint. imapflow does not reconnect: one
  * instance is one connection attempt (libraries.md §2, pitfall F12), so callers create a new
- * one per attempt. Its logger is our pino child; imapflow marks the password sensitive.
+ * one per attempt. Its logger is our pino child; imapflow marks the password sensitive. With
+ * OAuth the endpoint carries `accessToken` and imapflow authenticates with AUTHENTICATE XOAUTH2
+ * (or OAUTHBEARER when only that is offered).
  */
 import { ImapFlow } from 'imapflow';
 import type { ImapFlowOptions } from 'imapflow';
@@ -16,9 +18,10 @@ export function createImapClient(endpoint: UpstreamEndpoint, log: Logger, extra:
     secure: endpoint.tls === 'implicit',
     // true: STARTTLS required; false: never (plain text only when the config says tls: none)
     doSTARTTLS: endpoint.tls === 'starttls' ? true : endpoint.tls === 'none' ? false : undefined,
-    servername: endpoint.host,
+    // no servername: imapflow checks the certificate against host and sends SNI only for a name
     tls: { rejectUnauthorized: true, ...(endpoint.ca ? { ca: endpoint.ca } : {}) },
-    auth: { user: endpoint.username, pass: endpoint.password },
+    // an access token goes out as XOAUTH2 (or OAUTHBEARER) through imapflow's `accessToken`
+    auth: endpoint.accessToken ? { user: endpoint.username, accessToken: endpoint.accessToken } : { user: endpoint.username, pass: endpoint.password ?? '' },
     logger: imapLogger(log),
     disableAutoIdle: true,
     connectionTimeout: endpoint.connectTimeoutMs ?? 15_000,

@@ -26,6 +26,7 @@ import type { AccountStore, CachedMessage, ImapCursor } from '../../cache/messag
 import { BatchWriter } from '../batch.js';
 import type { FetchResult, Fetcher, PullOptions, UpstreamEndpoint } from '../types.js';
 import { emptyResult } from '../types.js';
+import { withTlsHint } from '../tls-hint.js';
 import { createImapClient } from './connect.js';
 
 /** Messages up to this size come whole in the bulk FETCH; larger ones stream via download(). */
@@ -61,7 +62,7 @@ export class ImapFetcher implements Fetcher {
     const result = emptyResult();
     const client = createImapClient(this.opts.endpoint, this.opts.log);
     client.on('error', (err: Error) => this.opts.log.debug({ err: err.message }, 'imap connection error'));
-    await client.connect();
+    await client.connect().catch((err: unknown) => { throw withTlsHint(err); });
     result.sessions = 1;
     try {
       for (const folder of this.opts.folders) {

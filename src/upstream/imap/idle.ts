@@ -6,7 +6,7 @@
  */
 import type { ImapFlow } from 'imapflow';
 import type { Logger } from 'pino';
-import type { UpstreamEndpoint } from '../types.js';
+import { freshEndpoint, type UpstreamEndpoint } from '../types.js';
 import { createImapClient } from './connect.js';
 
 export interface IdleWatcherOptions {
@@ -51,7 +51,15 @@ export class IdleWatcher {
 
   private async connect(): Promise<void> {
     if (this.stopped) return;
-    const { endpoint, log } = this.opts;
+    const { log } = this.opts;
+    let endpoint;
+    try {
+      endpoint = await freshEndpoint(this.opts.endpoint); // an OAuth token may have expired since the last connection
+    } catch (err) {
+      log.debug({ err: (err as Error).message }, 'IDLE: no access token');
+      this.scheduleReconnect();
+      return;
+    }
     // imapflow idles by itself when the connection is inactive; maxIdleTime restarts IDLE.
     const client = createImapClient(endpoint, log, {
       disableAutoIdle: false,

@@ -1,6 +1,7 @@
 /**
  * Our upstream POP3 client (RFC 1939, RFC 2449 CAPA/RESP-CODES/PIPELINING, RFC 2595 STLS,
- * RFC 5034 AUTH PLAIN), on the shared wire codec. See libraries.md §3 for why not node-pop3.
+ * RFC 5034 AUTH PLAIN, RFC 7628 OAUTHBEARER and Google/Microsoft's XOAUTH2), on the shared wire
+ * codec. See libraries.md §3 for why not node-pop3.
  *
  * Invariants:
  * - Byte-exact: message bodies never become strings; RETR writes the un-stuffed bytes, final
@@ -14,12 +15,16 @@
  * - Memory is bounded: status and list lines are capped at 64 KiB; RETR honours the sink's
  *   backpressure by pausing the socket.
  * - Credentials never reach the log: PASS and AUTH lines are masked in the trace transcript.
+ * - OAuth: the token always goes in the two-step form (`AUTH XOAUTH2`, `+`, token line), which
+ *   Microsoft 365 requires and which has no 255-octet limit, so tokens over 4,096 bytes pass.
  */
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
+import type { UpstreamEndpoint } from '../types.js';
 import { AuthError, TemporaryError } from '../../shared/errors.js';
+import { tlsHint } from '../tls-hint.js';
 import {
   DotUnstuffer,
   LineReader,
@@ -35,12 +40,6 @@ const MAX_LINE = 64 * 1024;
 const MAX_LIST_LINES = 10_000_000;
 /** Pipelined DELE commands written per batch (RFC 2449 §6.6). */
 const PIPELINE_BATCH = 100;
-/** Certificate verification failures that a private CA explains. */
-const UNTRUSTED_CERT = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_UNTRUSTED',
-  'CERT_SIGNATURE_FAILURE', 'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
-]);
 
 /** How to reach one upstream POP3 server. */
 export interface Pop3ClientOptions {
@@ -59,6 +58,20 @@ export interface Pop3ClientOptions {
   connectTimeoutMs?: number;
   /** Receives a trace-level transcript, credentials masked. */
   log?: Logger;
+}
+
+/** The SASL mechanisms that carry an OAuth 2.0 access token. */
+export type OAuthMechanism = 'XOAUTH2' | 'OAUTHBEARER';
+
+/** The JSON error of an OAuth SASL challenge (RFC 7628 §3.2.2), as short text; '' if unreadable. */
+export function oauthErrorDetail(challenge: string): string {
+  try {
+    const v = JSON.parse(Buffer.from(challenge, 'base64').toString('utf8')) as Record<string, unknown>;
+    return Object.entries(v).filter(([, x]) => typeof x === 'string' || typeof x === 'number')
+      .map(([k, x]) => `${k} ${String(x).slice(0, 200)}`).join(', ');
+  } catch {
+    return '';
+  }
 }
 
 /** An `-ERR` reply from the server (RFC 1939 §3), with its RFC 2449 response code if any. */
@@ -98,10 +111,8 @@ function protocolError(what: string): TemporaryError {
 /** Turns a socket or TLS error into a TemporaryError whose message names the fix. */
 function socketError(err: Error & { code?: string }, where: string): TemporaryError {
   const code = err.code;
-  let hint = '';
-  if (code && UNTRUSTED_CERT.has(code)) hint = '; set tlsCa: /path/to/ca.pem for a private CA';
-  else if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') hint = '; connect by the name in the certificate';
-  else if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') hint = '; check the server certificate and this clock';
+  const fix = tlsHint(err);
+  const hint = fix ? `; ${fix}` : '';
   return new TemporaryError(`${where}: ${err.message}${code && !err.message.includes(code) ? ` (${code})` : ''}${hint}`, { cause: err, code });
 }
 
@@ -199,6 +210,22 @@ export class Pop3Client {
       if (sasl.includes('PLAIN')) return this.authPlain(user, pass);
       await this.loginStep(`USER ${user}`, 'USER');
       await this.loginStep(`PASS ${pass}`, 'PASS ****');
+    });
+  }
+
+  /**
+   * Logs in with an OAuth 2.0 access token. The mechanism comes from CAPA SASL: XOAUTH2 when
+   * offered, since it is what Microsoft 365 (its only one) and Gmail implement, else
+   * OAUTHBEARER (RFC 7628); with no SASL list, XOAUTH2 is tried. `mechanism` forces one.
+   */
+  loginOAuth(user: string, accessToken: string, mechanism?: OAuthMechanism): Promise<void> {
+    return this.exclusive(async () => {
+      if (/[\r\n\0\x01]/.test(user) || /[\s\0\x01]/.test(accessToken)) {
+        throw new AuthError(`${this.where}: user name or access token contains a control character`, { code: 'EAUTH' });
+      }
+      const sasl = (this.capabilities.get('SASL') ?? []).map((m) => m.toUpperCase());
+      const mech = mechanism ?? (sasl.includes('XOAUTH2') || !sasl.includes('OAUTHBEARER') ? 'XOAUTH2' : 'OAUTHBEARER');
+      return this.authOAuth(mech, user, accessToken);
     });
   }
 
@@ -346,6 +373,27 @@ export class Pop3Client {
       throw new AuthError(`${this.where}: AUTH PLAIN asked for more than one response`, { code: 'EAUTH' });
     }
     if (st.kind !== 'ok') throw this.loginError('AUTH PLAIN', st);
+  }
+
+  private async authOAuth(mech: OAuthMechanism, user: string, token: string): Promise<void> {
+    // XOAUTH2: "user=" user ^A "auth=Bearer " token ^A ^A (Google's and Microsoft's format);
+    // OAUTHBEARER: RFC 7628 §3.1 gs2-header "n,a=user," ^A "auth=Bearer " token ^A ^A.
+    const payload = mech === 'XOAUTH2'
+      ? `user=${user}\x01auth=Bearer ${token}\x01\x01`
+      : `n,a=${user.replace(/=/g, '=3D').replace(/,/g, '=2C')},\x01auth=Bearer ${token}\x01\x01`;
+    let st = await this.command(`AUTH ${mech}`); // RFC 5034 §4, two steps (pitfall F5)
+    if (st.kind === 'continue') st = await this.command(Buffer.from(payload, 'utf8').toString('base64'), '****');
+    if (st.kind === 'continue') {
+      // RFC 7628 §3.2.3: a failure comes as a challenge with a JSON error; answer it (OAUTHBEARER:
+      // a single ^A; XOAUTH2: an empty line) and the server ends with -ERR.
+      const detail = oauthErrorDetail(st.text);
+      st = await this.command(mech === 'OAUTHBEARER' ? 'AQ==' : '');
+      if (st.kind === 'continue') st = await this.command('*');
+      const e = this.loginError(`AUTH ${mech}`, st.kind === 'ok' ? { kind: 'err', text: 'unexpected +OK' } : st);
+      if (e instanceof AuthError) throw new AuthError(`${e.message}${detail ? ` (${detail})` : ''}`, { code: 'EAUTH' });
+      throw e;
+    }
+    if (st.kind !== 'ok') throw this.loginError(`AUTH ${mech}`, st);
   }
 
   private async loginStep(line: string, masked: string): Promise<void> {
@@ -578,4 +626,9 @@ export class Pop3Client {
   private trace(dir: 'C' | 'S', line: string): void {
     if (this.log?.isLevelEnabled('trace')) this.log.trace({ dir }, line.length > 200 ? `${line.slice(0, 200)}…` : line);
   }
+}
+
+/** Logs in with the endpoint's access token (SASL OAuth) or its password. */
+export function pop3Login(client: Pop3Client, ep: UpstreamEndpoint): Promise<void> {
+  return ep.accessToken ? client.loginOAuth(ep.username, ep.accessToken) : client.login(ep.username, ep.password ?? '');
 }

@@ -17,7 +17,7 @@ import { INBOX } from '../../cache/message-store.js';
 import { BatchWriter } from '../batch.js';
 import type { FetchProgress, FetchResult, Fetcher, PullOptions, UpstreamEndpoint } from '../types.js';
 import { emptyResult } from '../types.js';
-import { Pop3Client } from './client.js';
+import { Pop3Client, pop3Login } from './client.js';
 
 /** How many sessions one pull may use at most (a safety net against a server that never settles). */
 const MAX_SESSIONS = 1000;
@@ -54,6 +54,10 @@ export class Pop3Fetcher implements Fetcher {
   constructor(private readonly opts: Pop3FetcherOptions) {}
 
   async pull(pullOpts: PullOptions = {}): Promise<FetchResult> {
+    // Messages an earlier pull finished but could not commit (the disk was full) are still
+    // pending, and has() already counts them: commit them first, so that they are neither
+    // deleted before they are durable nor sent a second DELE by this session's first commit.
+    if (this.opts.store.pendingCount > 0) await this.opts.store.commit();
     const result = emptyResult();
     const skippedKeys = new Set<string>();
     // one progress across sessions: each session adds what it found to the total
@@ -76,7 +80,7 @@ export class Pop3Fetcher implements Fetcher {
     result.sessions++;
     let stored = 0;
     try {
-      await client.login(endpoint.username, endpoint.password);
+      await pop3Login(client, endpoint);
       const listing = keysForListing(await client.uidl());
       const sizes = await client.list();
       const msgByKey = new Map(listing.map((l) => [l.key, l.msg]));

@@ -11,12 +11,14 @@
  * | EENVELOPE/EMESSAGE with a 4xx                                | TemporaryError, scope `message`       |
  * | EAUTH                                                        | AuthError, scope `auth` (loud, kept)  |
  * | ETLS, EREQUIRETLS, ENOAUTH, ECONFIG                          | TemporaryError, scope `config` (loud, kept) |
+ * | a failed certificate check (any code)                        | scope `config`, the fix (`tlsCa`, host) in the message |
  * | ESOCKET, ECONNECTION, ETIMEDOUT, EDNS, 421, anything unknown | TemporaryError, scope `connection`    |
  *
  * Nothing but a permanent reply to a recipient or to the message ever fails a recipient: a
  * changed password, a TLS problem or a network outage only delays (O2, O5).
  */
 import { AuthError, TemporaryError } from '../../shared/errors.js';
+import { tlsHint } from '../tls-hint.js';
 
 /** One recipient's result. */
 export interface RcptResult {
@@ -102,6 +104,8 @@ export function classifyError(err: unknown, to: readonly string[]): SendResult {
   const e = (err ?? {}) as MailerError;
   const text = `${e.response ?? e.message ?? String(err)}${e.code && !e.response ? ` (${e.code})` : ''}`;
   if (e.code === 'EAUTH') throw new SendAuthError(`upstream refused the login: ${text}`, { cause: err, code: e.code });
+  const tls = tlsHint(err);
+  if (tls) throw new SendError(`upstream TLS certificate check failed: ${text}; ${tls}`, 'config', { cause: err, code: e.code });
   if (e.code && CONFIG_CODES.has(e.code)) throw new SendError(`upstream configuration problem: ${text}`, 'config', { cause: err, code: e.code });
   if (e.code && MESSAGE_CODES.has(e.code) && e.responseCode !== 421) {
     const { failed, deferred } = split(e.rejectedErrors);

@@ -13,6 +13,9 @@
  * - one pooled connection per sender (one sender per account): messages go one after the
  *   other over a kept-alive connection; a broken connection is replaced at the next send.
  * - `signal` aborts a send (graceful stop); an aborted send is a temporary failure.
+ * - OAuth: with `endpoint.accessToken` the login is AUTH XOAUTH2 (nodemailer's OAuth2 type);
+ *   each new pooled connection asks `renewAccessToken` for a current token (a refused token is
+ *   renewed once), so a pool outliving a token's hour keeps working.
  */
 import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
@@ -53,6 +56,22 @@ export interface SenderTimeouts {
   socket?: number;
 }
 
+/** How Nodemailer logs in: a password, or XOAUTH2 with a token that is renewed when needed. */
+function smtpAuth(ep: UpstreamEndpoint): object {
+  if (!ep.accessToken) return { user: ep.username, pass: ep.password ?? '' };
+  const renew = ep.renewAccessToken;
+  return {
+    type: 'OAuth2', user: ep.username, accessToken: ep.accessToken,
+    // nodemailer keeps a token until `expires`; a minute, since the token manager caches anyway
+    expires: Date.now() + 60_000,
+    ...(renew ? {
+      provisionCallback: (_user: string, force: boolean, cb: (err: Error | null, token?: string, expires?: number) => void) => {
+        renew(force).then((t) => cb(null, t, Date.now() + 60_000), (err: Error) => cb(err));
+      },
+    } : {}),
+  };
+}
+
 /** Options of `NodemailerSender`. */
 export interface SenderOptions {
   endpoint: UpstreamEndpoint;
@@ -81,8 +100,9 @@ export class NodemailerSender implements Sender {
         secure: ep.tls === 'implicit',
         requireTLS: ep.tls === 'starttls',
         ignoreTLS: ep.tls === 'none',
-        tls: { servername: ep.host, ...(ep.ca ? { ca: ep.ca } : {}) },
-        auth: { user: ep.username, pass: ep.password },
+        // SNI and the name check use the host; nodemailer leaves SNI out for an IP address
+        tls: { ...(ep.ca ? { ca: ep.ca } : {}) },
+        auth: smtpAuth(ep),
         name: this.o.name ?? 'localhost',
         connectionTimeout: t.connect ?? 30_000,
         greetingTimeout: t.greeting ?? 30_000,
@@ -109,6 +129,16 @@ export class NodemailerSender implements Sender {
     } catch (err) {
       body.destroy();
       return classifyError(err, msg.to);
+    }
+  }
+
+  /** Connects and logs in without sending (`localpost check`); rejects with a classified SendError. */
+  async verify(): Promise<void> {
+    try {
+      await this.mailer.verify();
+    } catch (err) {
+      classifyError(err, []); // throws for every connection, TLS and login failure
+      throw err;
     }
   }
 

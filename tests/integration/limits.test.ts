@@ -1,0 +1,229 @@
+/**
+ * Limits of the local listeners (issue 6): line length, connections per listener, idle
+ * timeouts, slow-loris deadlines, and descriptors after 10,000 connections opened and dropped.
+ * The listeners run in this process, so `/proc/self/fd` counts their descriptors.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import net from 'node:net';
+import { after, describe, test } from 'node:test';
+import { outboxFiles } from '../support/outbox.js';
+import { authenticated as pop3Auth, connected, Pop3Conn, sampleMessage, startPop3, type Pop3Fixture, type StartPop3Options } from '../support/pop3-server.js';
+import { authenticated as smtpAuth, dialog, startData, startSmtp, type SmtpFixture } from '../support/smtp.js';
+
+const open: Array<Pop3Fixture | SmtpFixture> = [];
+after(async () => {
+  for (const f of open) await f.close();
+});
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const fds = () => readdirSync('/proc/self/fd').length;
+
+async function pop3(server: StartPop3Options['server'] = {}): Promise<Pop3Fixture> {
+  const fx = await startPop3({ messages: [1, 2, 3].map((i) => sampleMessage(i)), server });
+  open.push(fx);
+  return fx;
+}
+
+async function smtp(over: Parameters<typeof startSmtp>[0] = {}): Promise<SmtpFixture> {
+  const fx = await startSmtp(over);
+  open.push(fx);
+  return fx;
+}
+
+/** Writes one byte of `text` every `everyMs` until the server closes; resolves with what it answered and when. */
+async function trickle(port: number, text: string, everyMs: number, greeting: RegExp): Promise<{ received: string; ms: number }> {
+  const s = net.connect({ host: '127.0.0.1', port });
+  let received = '';
+  let closed = false;
+  s.on('data', (b: Buffer) => { received += b.toString('latin1'); });
+  s.on('error', () => undefined);
+  s.on('close', () => { closed = true; });
+  while (!greeting.test(received)) await sleep(10);
+  const t0 = Date.now();
+  for (let i = 0; !closed && Date.now() - t0 < 10_000; i++) {
+    s.write(text[i % text.length]!);
+    await sleep(everyMs);
+  }
+  s.destroy();
+  return { received, ms: Date.now() - t0 };
+}
+
+describe('line length', () => {
+  test('POP3: a line over 2048 octets gets -ERR and the session goes on', async () => {
+    const fx = await pop3();
+    const c = await connected(fx.port);
+    assert.match(await c.ask(`USER ${'x'.repeat(5000)}`), /^-ERR line too long/);
+    assert.match(await c.ask('CAPA'), /^\+OK/);
+    c.close();
+  });
+
+  test('SMTP: maxCommandLength (16 KiB) holds; a longer line gets 421 and the connection closes', async () => {
+    const fx = await smtp();
+    const d = await dialog(fx.port);
+    assert.match((await d.cmd(`NOOP ${'x'.repeat(16_000)}`))[0]!, /^250/);
+    assert.match((await d.cmd(`NOOP ${'x'.repeat(17_000)}`))[0]!, /^421 .*too long/i);
+    await sleep(50);
+    assert.ok(d.socket.destroyed || d.socket.readableEnded, 'closed');
+    d.close();
+  });
+});
+
+describe('connections per listener', () => {
+  test('POP3: the connection over maxConnections gets -ERR [SYS/TEMP] and is closed; a slot frees up', async () => {
+    const fx = await pop3({ maxConnections: 5 });
+    const held = await Promise.all([1, 2, 3, 4, 5].map(() => connected(fx.port)));
+    const extra = await Pop3Conn.open(fx.port);
+    assert.match(await extra.line(), /^-ERR \[SYS\/TEMP\] too many connections/);
+    await extra.waitClosed();
+    held.pop()!.close();
+    await sleep(50);
+    const again = await connected(fx.port);
+    assert.match(await again.ask('QUIT'), /^\+OK/);
+    for (const c of held) c.close();
+  });
+
+  test('SMTP: the connection over maxClients gets 421', async () => {
+    const fx = await smtp({ maxClients: 5, hosts: ['127.0.0.1'] });
+    const held = await Promise.all([1, 2, 3, 4, 5].map(() => dialog(fx.port)));
+    const extra = await dialog(fx.port);
+    assert.match(extra.greeting[0]!, /^421 .*Too many/i);
+    held.pop()!.close();
+    await sleep(100);
+    const again = await dialog(fx.port);
+    assert.match(again.greeting[0]!, /^220/);
+    for (const d of [...held, extra, again]) d.close();
+  });
+});
+
+describe('idle timeouts', () => {
+  test('POP3: an idle session is logged out without applying deletions', async () => {
+    const fx = await pop3({ idleTimeoutMs: 300 });
+    const c = await pop3Auth(fx.port);
+    assert.match(await c.ask('DELE 1'), /^\+OK/);
+    assert.match(await c.line(2000), /^-ERR autologout/);
+    await c.waitClosed();
+    const again = await pop3Auth(fx.port);
+    assert.match(await again.ask('STAT'), /^\+OK 3 /, 'DELE without QUIT deleted nothing');
+    again.close();
+  });
+
+  test('SMTP: an idle session gets 421', async () => {
+    const fx = await smtp({ socketTimeoutMs: 300, hosts: ['127.0.0.1'] });
+    const d = await dialog(fx.port);
+    const t0 = Date.now();
+    await new Promise<void>((r) => d.socket.once('close', () => r()));
+    assert.ok(Date.now() - t0 < 3000);
+    assert.match(d.transcript(), /421 .*[Tt]imeout/);
+  });
+});
+
+describe('slow-loris: a client sending a byte every few moments cannot hold a slot', () => {
+  const deadlines = { loginTimeoutMs: 1200, commandTimeoutMs: 500 };
+
+  test('POP3: an endless command line is cut at the command deadline', async () => {
+    const fx = await pop3(deadlines);
+    const r = await trickle(fx.port, 'CAPABILITIES', 100, /^\+OK.*\r\n/);
+    assert.match(r.received, /-ERR \[SYS\/TEMP\] command line not completed in time/);
+    assert.ok(r.ms < 2000, `closed after ${r.ms} ms`);
+  });
+
+  test('POP3: complete lines without a login are cut at the login deadline', async () => {
+    const fx = await pop3(deadlines);
+    const r = await trickle(fx.port, 'NOOP\r\n', 30, /^\+OK.*\r\n/);
+    assert.match(r.received, /-ERR \[SYS\/TEMP\] not logged in within the time allowed/);
+    assert.ok(r.ms >= 1000 && r.ms < 3000, `closed after ${r.ms} ms`);
+  });
+
+  test('POP3: a logged-in client sending whole commands is not cut; a trickled line after login is', async () => {
+    const fx = await pop3(deadlines);
+    const c = await pop3Auth(fx.port);
+    for (let i = 0; i < 20; i++) {
+      assert.match(await c.ask('NOOP'), /^\+OK/);
+      await sleep(100); // 2 s in all: past both deadlines
+    }
+    for (const ch of 'STA') { c.send(ch); await sleep(150); }
+    assert.match(await c.line(2000), /^-ERR \[SYS\/TEMP\] command line not completed/);
+    await c.waitClosed();
+  });
+
+  test('SMTP: trickled command line, no login, and trickled DATA are each cut with 421; nothing is queued', async () => {
+    const fx = await smtp({ hosts: ['127.0.0.1'], deadlines: { login: 1200, command: 500, data: 800 } });
+    const line = await trickle(fx.port, 'EHLO slow.example.test', 100, /^220 .*\r\n/);
+    assert.match(line.received, /421 .*command line not completed in time/);
+    assert.ok(line.ms < 2500, `closed after ${line.ms} ms`);
+    const login = await trickle(fx.port, 'NOOP\r\n', 30, /^220 .*\r\n/);
+    assert.match(login.received, /421 .*not authenticated within the time allowed/);
+
+    const d = await smtpAuth(fx.port, 'alice', 'alicepw-local');
+    await startData(d);
+    const t0 = Date.now();
+    for (let i = 0; !d.socket.destroyed && Date.now() - t0 < 5000; i++) { d.write(`line ${i}\r\n`); await sleep(100); }
+    assert.match(d.transcript(), /421 .*message data not completed in time/);
+    assert.deepEqual(await outboxFiles(fx.fx.dataDir), [], 'the trickled message was not queued');
+  });
+});
+
+describe('descriptors', () => {
+  /** Opens `n` connections (`parallel` at a time), each dropped in one of several ways. */
+  async function churn(port: number, n: number, parallel: number, script: (i: number, s: net.Socket) => Promise<void>): Promise<void> {
+    let next = 0;
+    const one = async (): Promise<void> => {
+      while (next < n) {
+        const i = next++;
+        const s = net.connect({ host: '127.0.0.1', port });
+        s.on('error', () => undefined);
+        await new Promise<void>((r) => { s.once('connect', () => r()); s.once('error', () => r()); });
+        await script(i, s).catch(() => undefined);
+        s.destroy();
+      }
+    };
+    await Promise.all(Array.from({ length: parallel }, one));
+  }
+
+  const firstData = (s: net.Socket) => new Promise<void>((r) => { s.once('data', () => r()); s.once('close', () => r()); });
+
+  test('10,000 POP3 connections opened and dropped leave no descriptor behind, and logins still work', async () => {
+    const fx = await pop3();
+    await pop3Auth(fx.port).then((c) => c.close()); // warm up lazily opened files
+    await sleep(100);
+    const before = fds();
+    // 80 at a time: above maxConnections (50), so refusals are part of the churn
+    await churn(fx.port, 10_000, 80, async (i, s) => {
+      switch (i % 5) {
+        case 0: return; // dropped at once
+        case 1: await firstData(s); return; // after the greeting
+        case 2: s.write('USER al'); await sleep(1); return; // mid-command
+        case 3: await firstData(s); s.write('USER alice\r\nPASS localpw\r\nDELE 1\r\n'); await sleep(5); return; // logged in, no QUIT
+        default: s.end(); await sleep(1); // half-closed
+      }
+    });
+    const end = Date.now() + 5000;
+    while ((fx.server.sessionCount > 0 || fds() > before) && Date.now() < end) await sleep(50);
+    assert.equal(fx.server.sessionCount, 0, 'every session closed');
+    assert.ok(fds() <= before, `descriptors: ${before} before, ${fds()} after`);
+    const c = await pop3Auth(fx.port);
+    assert.match(await c.ask('STAT'), /^\+OK 3 /, 'no maildrop lock left behind, no deletion applied');
+    c.close();
+  });
+
+  test('10,000 SMTP connections opened and dropped leave no descriptor behind', async () => {
+    const fx = await smtp({ hosts: ['127.0.0.1'] });
+    await smtpAuth(fx.port, 'alice', 'alicepw-local').then((d) => d.close());
+    await sleep(100);
+    const before = fds();
+    await churn(fx.port, 10_000, 100, async (i, s) => {
+      switch (i % 4) {
+        case 0: return;
+        case 1: await firstData(s); return;
+        case 2: await firstData(s); s.write('EHLO x\r\nMAIL FR'); await sleep(1); return;
+        default: s.end(); await sleep(1);
+      }
+    });
+    const end = Date.now() + 5000;
+    while ((fx.listener.connectionCount > 0 || fds() > before) && Date.now() < end) await sleep(50);
+    assert.equal(fx.listener.connectionCount, 0, 'every connection closed');
+    assert.ok(fds() <= before, `descriptors: ${before} before, ${fds()} after`);
+    const d = await smtpAuth(fx.port, 'alice', 'alicepw-local');
+    d.close();
+  });
+});

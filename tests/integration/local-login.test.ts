@@ -1,0 +1,163 @@
+/**
+ * Local logins under attack (issue 6), through the real listeners:
+ * - POP3 and SMTP share one LocalAuth: failed logins on either slow the next failure on both,
+ *   growing per remote address;
+ * - an unknown user and a wrong password get the same answer and take the same time, on both
+ *   protocols, also when the real user has a scrypt hash;
+ * - a full session at trace level (the daemon, with real upstream pulls and deliveries) leaves
+ *   no password, AUTH payload or base64 of either in the log.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { startFakePop3, type FakePop3 } from '../fakes/fake-pop3.js';
+import { startFakeSmtp, type FakeSmtp } from '../fakes/fake-smtp.js';
+import { hashPassword, LocalAuth } from '../../src/listeners/local-auth.js';
+import { waitFor } from '../support/localpost.js';
+import { connected, sampleMessage, startPop3, type Pop3Fixture } from '../support/pop3-server.js';
+import { dialog, freePort, plain, startDaemon, startSmtp, type DaemonProcess, type SmtpFixture } from '../support/smtp.js';
+
+const cleanup: Array<() => Promise<unknown> | unknown> = [];
+after(async () => {
+  for (const f of cleanup.reverse()) await f();
+});
+
+async function listeners(auth: LocalAuth): Promise<{ pop3: Pop3Fixture; smtp: SmtpFixture }> {
+  const pop3 = await startPop3({ messages: [sampleMessage(1)], server: { auth } });
+  const smtp = await startSmtp({ auth, hosts: ['127.0.0.1'] });
+  cleanup.push(() => pop3.close(), () => smtp.close());
+  return { pop3, smtp };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+
+describe('local logins', () => {
+  test('failed logins on POP3 and SMTP slow each other down (one LocalAuth, per address)', async () => {
+    const auth = new LocalAuth([{ accountId: 'alice', username: 'alice', password: 'right' }], { baseDelayMs: 100, maxDelayMs: 1600 });
+    const { pop3, smtp } = await listeners(auth);
+    const c = await connected(pop3.port);
+    const d = await dialog(smtp.port);
+    await d.cmd('EHLO x');
+    const took: number[] = [];
+    const time = async (f: () => Promise<unknown>) => { const t0 = Date.now(); await f(); took.push(Date.now() - t0); };
+    await time(async () => { await c.ask('USER alice'); assert.match(await c.ask('PASS wrong1'), /^-ERR \[AUTH\]/); });
+    await time(async () => assert.match((await d.cmd(`AUTH PLAIN ${plain('mallory', 'x')}`))[0]!, /^535/));
+    await time(async () => { await c.ask('USER trudy'); assert.match(await c.ask('PASS wrong2'), /^-ERR \[AUTH\]/); });
+    await time(async () => assert.match((await d.cmd(`AUTH PLAIN ${plain('alice', 'wrong3')}`))[0]!, /^535/));
+    const expected = [100, 200, 400, 800];
+    took.forEach((ms, i) => assert.ok(ms >= expected[i]! - 10 && ms < expected[i]! + 600, `attempt ${i + 1}: ${ms} ms, expected about ${expected[i]}`));
+    const t0 = Date.now();
+    await c.ask('USER alice');
+    assert.match(await c.ask('PASS right'), /^\+OK/, 'the right password still works');
+    assert.ok(Date.now() - t0 < 300, 'a success is not delayed');
+    c.close();
+    d.close();
+  });
+
+  test('unknown user and wrong password: the same answer and the same time, POP3 and SMTP', async () => {
+    const auth = new LocalAuth([{ accountId: 'alice', username: 'alice', passwordHash: await hashPassword('right horse') }], { baseDelayMs: 0 });
+    const { pop3, smtp } = await listeners(auth);
+    const c = await connected(pop3.port);
+    const times = { pop3: { alice: [] as number[], nobody: [] as number[] }, smtp: { alice: [] as number[], nobody: [] as number[] } };
+    const answers = { pop3: new Set<string>(), smtp: new Set<string>() };
+    for (let round = 0; round < 11; round++) {
+      for (const user of (round % 2 ? ['alice', 'nobody'] : ['nobody', 'alice']) as Array<'alice' | 'nobody'>) {
+        await c.ask(`USER ${user}`);
+        let t0 = process.hrtime.bigint();
+        answers.pop3.add(await c.ask('PASS wrong horse'));
+        times.pop3[user].push(Number(process.hrtime.bigint() - t0) / 1e6);
+        const d = await dialog(smtp.port);
+        await d.cmd('EHLO x');
+        t0 = process.hrtime.bigint();
+        answers.smtp.add((await d.cmd(`AUTH PLAIN ${plain(user, 'wrong horse')}`)).join('\n'));
+        times.smtp[user].push(Number(process.hrtime.bigint() - t0) / 1e6);
+        d.close();
+      }
+    }
+    c.close();
+    assert.deepEqual([...answers.pop3], ['-ERR [AUTH] invalid user name or password']);
+    assert.equal(answers.smtp.size, 1, [...answers.smtp].join(' | '));
+    for (const p of ['pop3', 'smtp'] as const) {
+      const known = median(times[p].alice);
+      const unknown = median(times[p].nobody);
+      assert.ok(known > 5, `${p}: scrypt ran (${known.toFixed(1)} ms)`);
+      assert.ok(Math.abs(known - unknown) < Math.max(5, known * 0.3), `${p}: wrong password ${known.toFixed(1)} ms, unknown user ${unknown.toFixed(1)} ms`);
+    }
+  });
+
+  test('a full session at trace level logs no password, AUTH payload or base64 of either', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lp-secrets-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const local = 'Lp-s3cret-local-7781';
+    const upPop = 'Up-s3cret-pop3-5521';
+    const upSmtp = 'Up-s3cret-smtp-9034';
+    const popUp: FakePop3 = await startFakePop3({ user: 'alice', pass: upPop, messages: [Buffer.from(sampleMessage(1)), Buffer.from(sampleMessage(2))] });
+    const smtpUp: FakeSmtp = await startFakeSmtp({ user: 'alice', pass: upSmtp });
+    cleanup.push(() => popUp.close(), () => smtpUp.stop());
+    const config = path.join(dir, 'config.yaml');
+    writeFileSync(config, [
+      `dataDir: ${path.join(dir, 'data')}`, 'log: { level: trace }',
+      'listen:', '  pop3: { port: 0, hosts: ["127.0.0.1"] }', '  smtp: { port: 0, hosts: ["127.0.0.1"] }',
+      'connectivity: { probeInterval: 300ms, probeTimeout: 1s }',
+      'accounts:', '  - id: alice', '    email: alice@example.test', `    login: { password: "${local}" }`,
+      '    incoming:', '      protocol: pop3', '      host: 127.0.0.1', `      port: ${popUp.port}`, '      tls: none',
+      '      username: alice', `      password: "${upPop}"`, '      schedule: "0 0 1 1 *"', '      syncOnLogin: 5s',
+      '    outgoing:', '      host: 127.0.0.1', `      port: ${smtpUp.port}`, '      tls: none', '      username: alice', `      password: "${upSmtp}"`,
+      '',
+    ].join('\n'));
+    const daemon: DaemonProcess = await startDaemon(config);
+    cleanup.push(() => (daemon.child.exitCode === null ? daemon.stop() : undefined));
+    const pop3Port = ((await daemon.waitLog(/^POP3 listener ready$/)).addresses as Array<{ port: number }>)[0]!.port;
+
+    const b64 = (s: string) => Buffer.from(s, 'latin1').toString('base64');
+    const sent: string[] = [];
+    // POP3: USER/PASS right and wrong, AUTH PLAIN with an initial response and as a continuation.
+    const pop3Session = async (steps: string[]) => {
+      const c = await connected(pop3Port);
+      for (const s of steps) { sent.push(s); c.cmd(s); await c.line(10_000); }
+      c.close();
+    };
+    await pop3Session(['USER alice', `PASS ${local}-wrong`, 'USER alice', `PASS ${local}`, 'STAT', 'RETR 1']);
+    await pop3Session([`AUTH PLAIN ${b64(`\0alice\0${local}`)}`, 'QUIT']);
+    await pop3Session(['AUTH PLAIN', b64(`alice\0alice\0${local}`), 'QUIT']);
+    // SMTP: AUTH PLAIN both forms, AUTH LOGIN with and without an initial response, a failure, a message.
+    const smtpSession = async (steps: string[], mail = false) => {
+      const d = await dialog(daemon.smtpPort);
+      await d.cmd('EHLO client.example');
+      for (const s of steps) { sent.push(s); await d.cmd(s); }
+      if (mail) {
+        await d.cmd('MAIL FROM:<alice@example.test>');
+        await d.cmd('RCPT TO:<bob@example.test>');
+        await d.cmd('DATA');
+        assert.match((await d.send('Subject: trace\r\nMessage-ID: <trace@x>\r\n\r\nhello\r\n.\r\n'))[0]!, /^250/);
+      }
+      await d.cmd('QUIT');
+      d.close();
+    };
+    await smtpSession([`AUTH PLAIN ${b64(`\0alice\0${local}x`)}`]);
+    await smtpSession([`AUTH PLAIN ${b64(`\0alice\0${local}`)}`], true);
+    await smtpSession(['AUTH PLAIN', b64(`\0alice\0${local}`)]);
+    await smtpSession(['AUTH LOGIN', b64('alice'), b64(local)]);
+    await smtpSession([`AUTH LOGIN ${b64('alice')}`, b64(local)]);
+    await waitFor(() => smtpUp.received.length === 1, 20_000, 'the message relayed upstream');
+    assert.equal(await daemon.stop(), 0);
+
+    const log = daemon.logs.map((l) => JSON.stringify(l)).join('\n');
+    if (process.env.LP_DUMP_LOG) writeFileSync(process.env.LP_DUMP_LOG, log);
+    assert.match(log, /C: USER alice/, 'the POP3 transcript is in the log (trace level is on)');
+    assert.match(log, /PASS \[redacted\]/);
+    assert.match(log, /AUTH PLAIN/);
+    const secrets = [local, upPop, upSmtp];
+    const payloads = [
+      ...secrets.flatMap((s) => [s, b64(s), b64(`\0alice\0${s}`), b64(`alice\0alice\0${s}`)]),
+      ...sent.filter((s) => /^[A-Za-z0-9+/=]{8,}$/.test(s) && s !== b64('alice')), // every SASL answer sent on its own line
+      ...sent.filter((s) => /^AUTH \S+ \S+/.test(s)).map((s) => s.split(' ')[2]!).filter((s) => s !== b64('alice')),
+    ];
+    for (const p of new Set(payloads)) {
+      assert.ok(!log.includes(p), `the log holds ${JSON.stringify(p)}`);
+      if (p.length > 12) assert.ok(!log.includes(p.slice(4, -4)), `the log holds part of ${JSON.stringify(p)}`);
+    }
+  });
+});
