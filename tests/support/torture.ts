@@ -295,10 +295,24 @@ function queuedIds(dataDir: string): string[] {
 /** Waits until every acknowledged message reached the fake upstream (time scaled with their number). */
 async function delivered(fake: FakeSmtp, acked: Map<string, number>): Promise<string[]> {
   const end = Date.now() + 60_000 + 100 * acked.size; // one connection, every record durable before the next send
-  const seen = () => new Set(fake.received.map((m) => subjectOf(m.data)));
-  while ([...acked.keys()].some((id) => !seen().has(id)) && Date.now() < end) await sleep(250);
+  const subjects: string[] = [];
+  const seen = new Set<string>();
+  const update = () => {
+    for (const m of fake.received.slice(subjects.length)) {
+      subjects.push(subjectOf(m.data));
+      seen.add(subjects.at(-1)!);
+    }
+  };
+  const missing = new Set(acked.keys());
+  for (;;) {
+    update();
+    for (const id of missing) if (seen.has(id)) missing.delete(id);
+    if (!missing.size || Date.now() > end) break;
+    await sleep(250);
+  }
   await sleep(500); // a duplicate would arrive now
-  return fake.received.map((m) => subjectOf(m.data));
+  update();
+  return subjects;
 }
 
 /** Ends an SMTP scenario: kill what still runs, stop the fake upstream, remove (or keep) the files. */
@@ -316,7 +330,7 @@ function removeUnlessKept(dir: string, f: TortureFigures, log?: (l: string) => v
 
 const total = (sizes: Map<string, number>) => [...sizes.values()].reduce((a, b) => a + b, 0);
 
-const subjectOf = (data: Buffer) => /^Subject: (\S+)/m.exec(data.toString('latin1'))?.[1] ?? '?';
+const subjectOf = (data: Buffer) => /^Subject: (\S+)/m.exec(data.subarray(0, 4096).toString('latin1'))?.[1] ?? '?';
 
 /** kill -9 of the daemon while clients submit; at the end everything acknowledged is delivered once. */
 export async function tortureAccept(o: TortureOptions): Promise<TortureFigures> {
