@@ -3,16 +3,19 @@
  * (cache → outbox → sync → scheduler → idle → delivery → connectivity → POP3 and SMTP
  * listeners → control socket; the outgoing ones are built in outgoing.ts, the control API in
  * control/), and stops them in reverse. On start every account is pulled once; after that the
- * schedule, IDLE and (later) POP3 logins trigger pulls. SIGHUP reloads the config through
- * `reload()`: an invalid new config is logged and the old one kept. Under systemd
+ * schedule, IDLE and (later) POP3 logins trigger pulls. An IDLE watcher resolves its account's
+ * settings before each connection, so an OAuth account that signs in while the daemon runs
+ * starts IDLE without a reload: at once when `localpost auth` tells the daemon (`wakeIdle`,
+ * through `POST /accounts/:id/signed-in`), else at the watcher's next retry. SIGHUP reloads
+ * the config through `reload()`: an invalid new config is logged and the old one kept. Under systemd
  * (`NOTIFY_SOCKET`) it sends READY=1 once every component has started, WATCHDOG=1 pings, and
  * STOPPING=1 when a stop begins (sd-notify.ts).
  */
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { Cache } from '../cache/cache.js';
-import { errorMessage } from '../shared/errors.js';
-import { IdleWatcher } from '../upstream/imap/idle.js';
+import { AuthError, errorMessage } from '../shared/errors.js';
+import { IdleWatcher, type IdleState } from '../upstream/imap/idle.js';
 import { incomingEndpoint } from './accounts.js';
 import type { Config } from './config/schema.js';
 import { loadConfig } from './config/load.js';
@@ -138,6 +141,10 @@ export class Daemon {
       this.log.error({ err: errorMessage(err) }, 'config reload rejected: cannot open the cache of a new account');
       return false;
     }
+    const needRestart = (['listen', 'log'] as const).filter((k) => JSON.stringify(next[k]) !== JSON.stringify(this.config[k]));
+    if (needRestart.length) {
+      this.log.warn({ keys: needRestart }, `config reload: ${needRestart.join(' and ')} changed; that takes effect at the next restart (systemctl restart localpost)`);
+    }
     this.config = next;
     this.sync?.setAccounts(next.accounts);
     await this.scheduler?.reload(next.accounts);
@@ -149,24 +156,39 @@ export class Daemon {
     return true;
   }
 
+  /**
+   * One IDLE watcher per IMAP account with `idle: true`. The endpoint is resolved by the
+   * watcher before each connection, inside its retry loop: an OAuth account that has not
+   * signed in yet waits (logged once) and starts IDLE when `localpost auth` saves a sign-in
+   * (`wakeIdle`, or the next retry), never dropped until the next reload.
+   */
   private async startIdle(cfg: Config): Promise<void> {
     for (const acc of cfg.accounts) {
       if (acc.incoming.protocol !== 'imap' || !acc.incoming.idle) continue;
-      let endpoint;
-      try {
-        endpoint = await incomingEndpoint(acc, { dataDir: cfg.dataDir, log: this.log });
-      } catch (err) {
-        this.log.error({ account: acc.id, err: errorMessage(err) }, 'IDLE not started: cannot resolve the account settings');
-        continue;
-      }
+      const log = this.log.child({ component: 'idle', account: acc.id });
       const w = new IdleWatcher({
-        endpoint,
-        log: this.log.child({ component: 'idle', account: acc.id }),
+        endpoint: () => incomingEndpoint(acc, { dataDir: cfg.dataDir, log }),
+        needsSignIn: (err) => err instanceof AuthError && err.code === 'EOAUTH_SIGNIN',
+        signInHint: `run \`localpost auth ${acc.id}\``,
+        log,
         onNewMail: () => { void this.sync?.sync(acc.id); },
       });
       await w.start();
       this.idle.set(acc.id, w);
     }
+  }
+
+  /** Where each account's IDLE watcher stands (IMAP accounts with `idle: true` only). */
+  idleState(id: string): IdleState | undefined {
+    return this.idle.get(id)?.state;
+  }
+
+  /**
+   * The account just signed in: its IDLE watcher tries to connect at once (backoff reset).
+   * Resolves once that attempt finished, with the watcher's state; undefined without a watcher.
+   */
+  async wakeIdle(id: string): Promise<IdleState | undefined> {
+    return this.idle.get(id)?.wake();
   }
 
   private async stopIdle(): Promise<void> {

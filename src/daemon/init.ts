@@ -69,7 +69,7 @@ export interface InitIo {
 export class InitError extends Error {}
 
 /** Asks questions; absent in non-interactive runs. */
-interface Asker {
+export interface Asker {
   text(prompt: string, def?: string): Promise<string>;
   hidden(prompt: string): Promise<string>;
   say(text: string): void;
@@ -275,7 +275,7 @@ export async function collectAnswers(flags: InitFlags, ask?: Asker): Promise<{ a
 }
 
 /** Questions on a terminal through node:readline/promises; input is hidden while `hidden()` reads. */
-function terminalAsker(io: InitIo): Asker {
+export function terminalAsker(io: InitIo): Asker {
   const ac = new AbortController();
   let muted = false;
   const out = new Writable({ write(chunk, _enc, cb) { if (!muted) io.stdout.write(chunk); cb(); } });

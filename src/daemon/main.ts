@@ -13,7 +13,9 @@ import { ConfigError, errorMessage } from '../shared/errors.js';
 import type { Config } from './config/schema.js';
 import { configPath, loadConfig } from './config/load.js';
 import type { Daemon as DaemonType } from './daemon.js';
-import { acquireLock, LockedError } from './instance-lock.js';
+import { control, controlRequest, ControlRequestError, ControlUnavailableError } from './control/client.js';
+import type { SignedInResponse } from './control/handlers.js';
+import { acquireLock, lockHolder, LockedError } from './instance-lock.js';
 import { addSetupCommands } from './setup-commands.js';
 import { currentStatus, formatStatus } from './status.js';
 import { formatSyncSummary, progressPrinter, syncThroughDaemon } from './sync-cli.js';
@@ -128,8 +130,45 @@ async function cmdAuth(account: string, o: { browser?: boolean; device?: boolean
     dataDir: cfg.dataDir, method: o.browser ? 'browser' : o.device ? 'device' : undefined, openBrowser: o.open,
     print: (line) => process.stdout.write(`${line}\n`),
   });
-  process.stdout.write(`signed in: account ${account}; tokens saved in ${r.file} (key: ${r.keySource === 'file' ? 'key file beside it' : `keyring, ${r.keySource}`}). A running daemon uses them at its next pull.\n`);
-  return EXIT_OK;
+  const saved = `signed in: account ${account}; tokens saved in ${r.file} (key: ${r.keySource === 'file' ? 'key file beside it' : `keyring, ${r.keySource}`}).`;
+  const pid = await lockHolder(cfg.dataDir);
+  if (!pid) {
+    process.stdout.write(`${saved} A running daemon uses them at its next pull.\n`);
+    return EXIT_OK;
+  }
+  process.stdout.write(`${saved}\n`);
+  process.stdout.write(`${await tellDaemonSignedIn(cfg.dataDir, account, pid)}\n`);
+  return EXIT_OK; // the sign-in is saved whatever the daemon answered
+}
+
+/**
+ * After `auth`: tell the running daemon (pid `pid`) that `account` signed in, so IDLE starts
+ * and the account is pulled now rather than at the next tick (`POST /accounts/:id/signed-in`).
+ * Waits for that pull (with a progress bar on a terminal, as `sync` does); returns the line
+ * to print. Never throws: the daemon not answering only means it uses the sign-in later.
+ */
+async function tellDaemonSignedIn(dataDir: string, account: string, pid: number): Promise<string> {
+  const progress = progressPrinter(Boolean(process.stderr.isTTY));
+  const poll = process.stderr.isTTY ? setInterval(() => {
+    control.status(dataDir).then((st) => {
+      const a = st.accounts.find((x) => x.id === account);
+      if (a?.pull) progress.update(account, a.pull);
+    }, () => undefined);
+  }, 250) : undefined;
+  try {
+    const res = await controlRequest<SignedInResponse>(dataDir, 'POST', `/accounts/${encodeURIComponent(account)}/signed-in`, { timeoutMs: 0 });
+    const r = res.record;
+    const idle = res.idle === 'connected' ? '; IDLE watches its INBOX' : res.idle ? `; IDLE: ${res.idle}` : '';
+    if (r.result === 'ok') return `the running daemon pulled ${r.newMessages} new message${r.newMessages === 1 ? '' : 's'} for ${account}${idle}`;
+    return `the running daemon could not pull ${account} (${r.result}${r.error ? `: ${r.error}` : ''})${idle}`;
+  } catch (err) {
+    if (err instanceof ControlUnavailableError) return `a daemon (pid ${pid}) is running but its control socket does not answer: it uses the sign-in at its next pull`;
+    if (err instanceof ControlRequestError) return `the running daemon (pid ${pid}) did not pull ${account}: ${err.message}; it uses the sign-in at its next pull`;
+    return `could not reach the running daemon (pid ${pid}): ${errorMessage(err)}; it uses the sign-in at its next pull`;
+  } finally {
+    clearInterval(poll);
+    progress.end();
+  }
 }
 
 async function cmdStatus(o: { json?: boolean }, opts: GlobalOpts): Promise<number> {

@@ -7,7 +7,8 @@
  * - Senders (one pooled nodemailer connection per account) are built lazily with the secret
  *   resolved at first use; a config reload closes them so the next send uses the new settings.
  * - "Back online" from the connectivity monitor flushes the outbox at once and pulls every
- *   account; the delivery loop's own failures are fed back to the monitor as hints.
+ *   account that is not backing off after failed pulls (sync.ts); the delivery loop's own
+ *   failures are fed back to the monitor as hints.
  */
 import type { Logger } from 'pino';
 import type { Cache } from '../cache/cache.js';
@@ -133,7 +134,8 @@ export class Outgoing {
             log: log.child({ component: 'connectivity' }), clock: d.clock,
             onBackOnline: () => {
               void this.delivery?.flush();
-              void d.sync()?.syncAll().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'pull after reconnect failed'));
+              // automatic: an account backing off after failed pulls (pitfall F7) keeps waiting
+              void d.sync()?.autoSyncAll('reconnect').catch((err: unknown) => log.error({ err: errorMessage(err) }, 'pull after reconnect failed'));
             },
           });
           this.connectivity.start();

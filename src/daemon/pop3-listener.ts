@@ -8,7 +8,10 @@
  * already running, for at most `syncOnLogin`; then the snapshot is taken whatever the pull
  * did. When the account's last pull found the upstream unreachable less than
  * `OFFLINE_SKIP_MS` ago, the login does not wait at all (a pull is started in the background),
- * so an offline machine serves its cache at once.
+ * so an offline machine serves its cache at once. While the account backs off after failed pulls
+ * (wrong password, throttled: pitfall F7), a login neither starts a pull nor waits for one: it
+ * is answered from the cache at once, and a mail client polling every minute does not turn into
+ * an upstream login every minute.
  */
 import type { Logger } from 'pino';
 import type { Cache } from '../cache/cache.js';
@@ -50,8 +53,10 @@ export function pullOnLogin(deps: Pop3ComponentDeps): (accountId: string) => Pro
     const wait = acc?.incoming.syncOnLogin ?? 0;
     if (!acc || wait <= 0) return;
     const sync = deps.sync();
+    if (sync.backoff(accountId)) return;
     const st = sync.state(accountId);
-    const pull = sync.sync(accountId).catch(() => undefined);
+    const pull = sync.autoSync(accountId, 'login')?.catch(() => undefined);
+    if (!pull) return;
     if (!st?.running && st?.online === false && st.last && clock.now() - st.last.finishedAt < OFFLINE_SKIP_MS) return;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([pull, new Promise<void>((r) => { timer = setTimeout(r, wait); })]);

@@ -1,8 +1,9 @@
 /**
- * One node-cron job per account from its `schedule`. The job only asks the SyncService to
- * pull; the SyncService guarantees that one account never has two pulls at once, so a tick
- * that arrives during a long pull joins it instead of overlapping it. node-cron's own console
- * output goes to our logger.
+ * One node-cron job per account from its `schedule`. The job only asks the SyncService for an
+ * automatic pull; the SyncService guarantees that one account never has two pulls at once, so a
+ * tick that arrives during a long pull joins it instead of overlapping it, and a tick while the
+ * account backs off after failures (wrong password, throttled: pitfall F7) starts nothing.
+ * node-cron's own console output goes to our logger.
  */
 import cron from 'node-cron';
 import type { ScheduledTask } from 'node-cron';
@@ -26,7 +27,7 @@ export class Scheduler {
       debug: (m: string) => log.trace({ component: 'cron' }, m),
     } as Parameters<typeof cron.setLogger>[0]);
     for (const acc of this.accounts) {
-      const task = cron.schedule(acc.incoming.schedule, () => this.sync.sync(acc.id), {
+      const task = cron.schedule(acc.incoming.schedule, () => this.sync.autoSync(acc.id, 'schedule'), {
         name: `pull-${acc.id}`,
         noOverlap: true,
       });

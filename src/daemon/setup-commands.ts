@@ -1,6 +1,6 @@
 /**
- * The set-up commands of the CLI: `init`, `service install` and `client-setup` (INTERFACE.md
- * "Commands"), registered on the commander program by main.ts. Each action resolves with an
+ * The set-up commands of the CLI: `init`, `service install`, `client-setup` and `hash-password`
+ * (INTERFACE.md "Commands"), registered on the commander program by main.ts. Each action resolves with an
  * exit code: 0 done, 1 a wrong argument or a refused action, 78 an invalid existing config.
  */
 import type { Command } from 'commander';
@@ -8,7 +8,8 @@ import { existsSync } from 'node:fs';
 import { ConfigError } from '../shared/errors.js';
 import { clientListText, clientSetupText, CLIENT_NAMES, setupInfo } from './client-setup.js';
 import { configPath, loadConfig } from './config/load.js';
-import { INIT_HELP, runInit, type InitFlags } from './init.js';
+import { hashPassword } from '../listeners/local-auth.js';
+import { INIT_HELP, runInit, terminalAsker, type InitFlags, type InitIo } from './init.js';
 import { runServiceInstall } from './service-install.js';
 
 /** Wraps an action so its resolved number becomes the exit code (main.ts's `run`). */
@@ -39,7 +40,47 @@ async function cmdClientSetup(client: string | undefined, configFlag: string | u
   return 0;
 }
 
-/** Adds `init`, `service install` and `client-setup` to the program. */
+/** The first line of a stream (without its line end), for a password piped in. */
+async function firstLine(input: NodeJS.ReadableStream): Promise<string> {
+  let text = '';
+  for await (const chunk of input) {
+    text += String(chunk);
+    if (text.includes('\n') || text.length > 4096) break;
+  }
+  return text.split(/\r?\n/)[0]!;
+}
+
+/**
+ * `hash-password`: prints a `login.passwordHash` (scrypt) for a local password, so a config
+ * never has to hold the password itself. On a terminal it asks twice with the input hidden
+ * (the prompts go to stderr, so `> file` captures only the hash); otherwise it reads the first
+ * line of stdin.
+ */
+export async function cmdHashPassword(io: Omit<InitIo, 'configFile'>): Promise<number> {
+  let password: string;
+  if (io.stdin.isTTY) {
+    const ask = terminalAsker({ configFile: '', stdin: io.stdin, stdout: io.stderr, stderr: io.stderr });
+    try {
+      password = await ask.hidden('Local password (what the mail client will type)');
+      if (password && (await ask.hidden('The same again')) !== password) {
+        io.stderr.write('localpost hash-password: the two passwords differ; nothing printed\n');
+        return 1;
+      }
+    } finally {
+      ask.close();
+    }
+  } else {
+    password = await firstLine(io.stdin);
+  }
+  if (!password) {
+    io.stderr.write('localpost hash-password: an empty password; nothing printed\n');
+    return 1;
+  }
+  io.stdout.write(`${await hashPassword(password)}\n`);
+  return 0;
+}
+
+/** Adds `init`, `service install`, `client-setup` and `hash-password` to the program. */
 export function addSetupCommands(program: Command, run: RunAction): void {
   const globalConfig = () => (program.opts() as { config?: string }).config;
 
@@ -86,4 +127,8 @@ export function addSetupCommands(program: Command, run: RunAction): void {
     .argument('[client]', CLIENT_NAMES.join(' | '))
     .description('print what to type into a mail client (without CLIENT: the list)')
     .action(run(async (client: string | undefined) => cmdClientSetup(client, globalConfig())));
+
+  program.command('hash-password')
+    .description('print a login.passwordHash for a local password (asked on a terminal, else the first line of stdin)')
+    .action(run(async () => cmdHashPassword({ stdin: process.stdin, stdout: process.stdout, stderr: process.stderr })));
 }

@@ -9,10 +9,14 @@
  * - `daemon`: `{ running, pid? }`; `dataDir`;
  * - `accounts[]`: `{ id, email, sends, messages, bytes, online, lastPull?, pull? }` where
  *   `online` is `"online" | "offline" | "unknown"` (without a daemon: from the last pull),
- *   `lastPull` is `{ startedAt, finishedAt, result, newMessages, bytes, skipped, error? }`
- *   (times in ms since the epoch; `result` ok | offline | auth | error), and `pull` is present
+ *   `lastPull` is `{ startedAt, finishedAt, result, newMessages, bytes, skipped, error?, backoff? }`
+ *   (times in ms since the epoch; `result` ok | offline | auth | error; `backoff`, live status
+ *   only, after a failed pull: `{ failures, until, reason: "auth" | "throttled" | "error", error? }`,
+ *   no automatic pull before `until`), and `pull` is present
  *   only while a pull runs: `{ folder, done, total, bytes }`; OAuth accounts have `auth`:
  *   `{ method: "oauth2", state: "signed-in" | "sign-in-required" | "not-signed-in", since?, reason? }`;
+ *   IMAP accounts with `idle: true` have `idle` in live status only: `"connecting" | "connected" |
+ *   "waiting-for-sign-in" | "reconnecting" | "stopped"` (stopped: only during a reload);
  * - `outbox`: `{ accounts: [{ account, queued, nextAttempt, lastError, failed }], entries: [...] }`
  *   (`entries` as `outbox list` shows them);
  * - `listeners`: `{ pop3, pop3Tls, smtp }`, each a list of `host:port` (`[::1]:port`): the
@@ -24,8 +28,10 @@ import path from 'node:path';
 import { Ledger } from '../cache/ledger.js';
 import type { SyncRecord } from '../cache/message-store.js';
 import { OutboxIndex, type OutboxRow, type OutboxSummary } from '../cache/outbox-index.js';
+import type { IdleState } from '../upstream/imap/idle.js';
 import type { FetchProgress } from '../upstream/types.js';
 import { accountOAuth2, type Config } from './config/schema.js';
+import { clockTime, type PullBackoff } from './pull-backoff.js';
 import { control } from './control/client.js';
 import { lockHolder } from './instance-lock.js';
 import { readAuthStatus, type AuthStatus } from './oauth/token-store.js';
@@ -42,11 +48,14 @@ export interface AccountStatus {
   messages: number;
   bytes: number;
   online: OnlineState;
-  lastPull?: SyncRecord;
+  /** The last pull; live status adds `backoff` when automatic pulls wait after it failed. */
+  lastPull?: SyncRecord & { backoff?: PullBackoff };
   /** Present while a pull runs (live status only). */
   pull?: FetchProgress;
   /** OAuth accounts only: whether the saved sign-in is usable. */
   auth?: AuthStatus;
+  /** IMAP accounts with `idle: true`, live status only: the IDLE connection's state. */
+  idle?: IdleState;
 }
 
 /** Everything `status` reports (see the module comment for the JSON contract). */
@@ -173,19 +182,38 @@ function lastPullText(p: SyncRecord | undefined, now: number): string {
   return `${relative(p.finishedAt, now)}: ${what}`;
 }
 
+/**
+ * `backing off until 14:05 (throttled); …`: why automatic pulls of an account wait (the error
+ * itself is in the LAST PULL column).
+ */
+export function backoffText(b: PullBackoff): string {
+  const why = b.reason === 'throttled' ? 'throttled' : b.reason === 'auth' ? 'login refused' : 'pull failed';
+  return `backing off until ${clockTime(b.until)} (${why}); ${b.failures} failed pull${b.failures === 1 ? '' : 's'} in a row, \`localpost sync\` tries at once`;
+}
+
+/** The IDLE column of `status`. */
+const IDLE_TEXT: Record<NonNullable<AccountStatus['idle']>, string> = {
+  connected: 'watching', connecting: 'connecting', reconnecting: 'reconnecting', 'waiting-for-sign-in': 'waits for sign-in', stopped: 'stopped',
+};
+
 /** The human form of a report. */
 export function formatStatus(s: StatusReport, now = Date.now()): string {
   const daemon = s.daemon.running
     ? `daemon running (pid ${s.daemon.pid})${s.source === 'daemon' ? '' : ', control socket not answering: state from state.db'}`
     : 'no daemon running: state from state.db';
   const lines = [`localpost: ${daemon}`, `data: ${s.dataDir}`, '', 'accounts:'];
-  const rows = [['', 'ACCOUNT', 'SERVER', 'MESSAGES', 'CACHED', 'LAST PULL']];
+  // the IDLE column only when some account has IDLE (live status)
+  const withIdle = s.accounts.some((a) => a.idle);
+  const row = (cells: string[], idle: string) => (withIdle ? [...cells.slice(0, 3), idle, ...cells.slice(3)] : cells);
+  const rows = [row(['', 'ACCOUNT', 'SERVER', 'MESSAGES', 'CACHED', 'LAST PULL'], 'IDLE')];
   for (const a of s.accounts) {
-    rows.push(['', a.id, a.online, String(a.messages), formatBytes(a.bytes), lastPullText(a.lastPull, now)]);
-    if (a.pull) rows.push(['', '', 'pulling', `${a.pull.done}/${a.pull.total}`, formatBytes(a.pull.bytes), `in progress (${a.pull.folder})`]);
+    rows.push(row(['', a.id, a.online, String(a.messages), formatBytes(a.bytes), lastPullText(a.lastPull, now)], a.idle ? IDLE_TEXT[a.idle] : '-'));
+    if (a.pull) rows.push(row(['', '', 'pulling', `${a.pull.done}/${a.pull.total}`, formatBytes(a.pull.bytes), `in progress (${a.pull.folder})`], ''));
   }
-  lines.push(...alignColumns(rows, [3, 4]));
+  lines.push(...alignColumns(rows, withIdle ? [4, 5] : [3, 4]));
   for (const a of s.accounts) {
+    const b = a.lastPull?.backoff;
+    if (b && b.until > now) lines.push(`  ${a.id}: ${backoffText(b)}`);
     if (a.auth && a.auth.state !== 'signed-in') {
       lines.push(`  ${a.id}: localpost needs you to sign in${a.auth.state === 'sign-in-required' ? ' again' : ''}: run \`localpost auth ${a.id}\`${a.auth.reason ? ` (${a.auth.reason})` : ''}`);
     }

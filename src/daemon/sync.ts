@@ -1,18 +1,43 @@
 /**
  * Pulls accounts, one pull per account at a time: a request for an account whose pull is
  * running joins that pull instead of starting a second one. Each finished pull is classified
- * (ok, offline, auth, error), recorded in the sync history, and logged — offline once per
- * transition, not at every tick, since being offline is normal (ARCHITECTURE "Connectivity").
+ * (ok, offline, auth, throttled, error), recorded in the sync history, and logged — offline once
+ * per transition, not at every tick, since being offline is normal (ARCHITECTURE "Connectivity").
+ *
+ * Backoff (pitfall F7, pull-backoff.ts): after an upstream failure that is not "offline" — the
+ * login was refused, the server throttles us, a protocol error — automatic pulls (`autoSync`:
+ * the schedule, pull on login, "back online") skip the account until the backoff ends, so a
+ * wrong password or a throttling provider is not hammered into locking the account. `sync()` is
+ * the explicit request (`localpost sync`, the control API, the daemon's first pull at start,
+ * IDLE's "new mail"): it always tries at once. A success resets the backoff; so does a reload
+ * that changes the account's incoming settings. The backoff is logged once per failure, and
+ * shown by `status` through the pull record (`LivePullRecord`).
+ *
+ * Revoked OAuth tokens (pitfall F6): when the upstream refuses an access token that localpost
+ * still believes valid (revoked, or rotated by the provider), the pull forces one token refresh
+ * and tries once more, instead of failing until the cached token expires. A refresh answered
+ * `invalid_grant` ends in the usual "sign in again" path (the notice in the INBOX).
  */
 import type { Logger } from 'pino';
 import type { Cache } from '../cache/cache.js';
 import type { SyncRecord } from '../cache/message-store.js';
 import type { Clock } from '../shared/clock.js';
 import { systemClock } from '../shared/clock.js';
-import { AuthError, ConfigError, errorMessage, isOfflineError } from '../shared/errors.js';
+import { AuthError, ConfigError, ThrottledError, errorMessage, isOfflineError } from '../shared/errors.js';
+import { classifyImapError } from '../upstream/imap/connect.js';
 import type { FetchProgress, FetchResult } from '../upstream/types.js';
-import { createFetcher } from './accounts.js';
+import { createFetcher, incomingEndpoint } from './accounts.js';
 import type { AccountConfig } from './config/schema.js';
+import { backoffAfter, clockTime, isBackingOff, type BackoffReason, type PullBackoff } from './pull-backoff.js';
+
+/** A pull record as the daemon holds it: with the backoff that this pull's failure started. */
+export interface LivePullRecord extends SyncRecord {
+  /** Present when automatic pulls wait after this (failed) pull; live status only. */
+  backoff?: PullBackoff;
+}
+
+/** What asked for an automatic pull: the schedule, a local login, the connectivity monitor's "back online". */
+export type AutoTrigger = 'schedule' | 'login' | 'reconnect';
 
 /** What the daemon knows about an account right now. */
 export interface AccountSyncState {
@@ -20,8 +45,10 @@ export interface AccountSyncState {
   /** undefined until the first pull answered either way. */
   online?: boolean;
   progress?: FetchProgress;
-  last?: SyncRecord;
+  last?: LivePullRecord;
   lastResult?: FetchResult;
+  /** After consecutive failures (not offline); ended by a success. See `backoff()`. */
+  backoff?: PullBackoff;
 }
 
 export interface SyncServiceOptions {
@@ -30,6 +57,8 @@ export interface SyncServiceOptions {
   log: Logger;
   clock?: Clock;
   onProgress?: (account: string, p: FetchProgress) => void;
+  /** Randomness of the backoff jitter (tests). */
+  random?: () => number;
 }
 
 /** Runs pulls; never two of one account at once. */
@@ -46,10 +75,27 @@ export class SyncService {
     for (const a of opts.accounts) this.states.set(a.id, { running: false, last: opts.cache.lastSync(a.id) });
   }
 
-  /** Replace the account list (config reload); running pulls finish with the old settings. */
+  /**
+   * Replace the account list (config reload); running pulls finish with the old settings. An
+   * account whose incoming settings changed starts afresh: its backoff ends (the user may have
+   * fixed the password).
+   */
   setAccounts(accounts: AccountConfig[]): void {
+    const before = this.accounts;
     this.accounts = new Map(accounts.map((a) => [a.id, a]));
-    for (const a of accounts) if (!this.states.has(a.id)) this.states.set(a.id, { running: false, last: this.opts.cache.lastSync(a.id) });
+    for (const a of accounts) {
+      const st = this.states.get(a.id);
+      if (!st) {
+        this.states.set(a.id, { running: false, last: this.opts.cache.lastSync(a.id) });
+        continue;
+      }
+      const old = before.get(a.id);
+      if (st.backoff && old && JSON.stringify(old.incoming) !== JSON.stringify(a.incoming)) {
+        if (isBackingOff(st.backoff, this.clock.now())) this.opts.log.child({ account: a.id }).info('incoming settings changed: automatic pulls resume');
+        st.backoff = undefined;
+        if (st.last?.backoff) st.last = { ...st.last, backoff: undefined };
+      }
+    }
   }
 
   /** State of one account. */
@@ -57,7 +103,35 @@ export class SyncService {
     return this.states.get(id);
   }
 
-  /** Pull one account now, or join its running pull. */
+  /** The account's backoff while it keeps automatic pulls away; undefined otherwise. */
+  backoff(id: string): PullBackoff | undefined {
+    const b = this.states.get(id)?.backoff;
+    return isBackingOff(b, this.clock.now()) ? b : undefined;
+  }
+
+  /**
+   * An automatic pull (the schedule, pull on login, "back online"): joins a running pull; while
+   * the account backs off, nothing is started and undefined is returned (logged at trace only:
+   * the backoff itself was logged when it began).
+   */
+  autoSync(id: string, trigger: AutoTrigger): Promise<SyncRecord> | undefined {
+    const running = this.running.get(id);
+    if (running) return running;
+    const b = this.backoff(id);
+    if (b) {
+      this.opts.log.trace({ account: id, trigger, until: new Date(b.until).toISOString() }, 'automatic pull skipped: backing off');
+      return undefined;
+    }
+    return this.sync(id);
+  }
+
+  /** `autoSync` for every account; resolves with the pulls that ran (or were joined). */
+  async autoSyncAll(trigger: AutoTrigger): Promise<SyncRecord[]> {
+    const pulls = [...this.accounts.keys()].map((id) => this.autoSync(id, trigger)).filter((p): p is Promise<SyncRecord> => p !== undefined);
+    return Promise.all(pulls);
+  }
+
+  /** Pull one account now (an explicit request: any backoff is ignored), or join its running pull. */
   sync(id: string): Promise<SyncRecord> {
     const existing = this.running.get(id);
     if (existing) return existing;
@@ -86,47 +160,107 @@ export class SyncService {
     state.progress = undefined;
     const log = this.opts.log.child({ account: acc.id });
     const startedAt = this.clock.now();
-    const record: SyncRecord = { account: acc.id, startedAt, finishedAt: startedAt, result: 'ok', newMessages: 0, bytes: 0, skipped: 0 };
+    const record: LivePullRecord = { account: acc.id, startedAt, finishedAt: startedAt, result: 'ok', newMessages: 0, bytes: 0, skipped: 0 };
+    let reason: BackoffReason | undefined;
     try {
-      const fetcher = await createFetcher(acc, this.opts.cache, log);
-      const result = await fetcher.pull({
-        signal: this.abort.signal,
-        onProgress: (p) => { state.progress = p; this.opts.onProgress?.(acc.id, p); },
-      });
+      const result = await this.pullWithTokenRetry(acc, state, log);
       state.lastResult = result;
       Object.assign(record, { newMessages: result.newMessages, bytes: result.bytes, skipped: result.skipped.length });
       if (state.online === false) log.info('upstream reachable again');
       state.online = true;
+      if (state.backoff && state.backoff.failures > 0) log.info({ failures: state.backoff.failures }, 'pull works again: automatic pulls resume');
       log.info({ new: result.newMessages, bytes: result.bytes, skipped: result.skipped.length, deletedUpstream: result.deletedUpstream, ms: this.clock.now() - startedAt }, 'pull done');
-    } catch (err) {
+    } catch (caught) {
+      const err = classifyPullError(acc, caught);
       record.error = errorMessage(err);
       if (err instanceof ConfigError) {
         record.result = 'error';
         log.error({ err: record.error }, 'pull impossible: configuration problem');
       } else if (err instanceof AuthError) {
         record.result = 'auth';
+        if (err.code !== 'EOAUTH_SIGNIN') reason = 'auth'; // a missing sign-in reached no server: nothing to back off from
         state.online = true;
         log.error({ err: record.error }, (err as AuthError).code === 'EOAUTH_SIGNIN'
           ? 'pull impossible until the account signs in again (queued and cached mail are kept)'
           : 'upstream refused the login: check the account password (queued and cached mail are kept)');
+      } else if (err instanceof ThrottledError) {
+        // the sync history knows ok | offline | auth | error: a throttled pull is an error there,
+        // with the reason in its message and in the backoff
+        record.result = 'error';
+        reason = 'throttled';
+        state.online = true;
+        log.warn({ err: record.error }, 'upstream asks us to slow down (throttled)');
       } else if (isOfflineError(err)) {
         record.result = 'offline';
         if (state.online !== false) log.warn({ err: record.error }, 'upstream unreachable: working offline, will retry at the next tick');
         state.online = false;
       } else {
         record.result = 'error';
+        reason = 'error';
         log.error({ err: record.error }, 'pull failed');
       }
     } finally {
       record.finishedAt = this.clock.now();
       state.running = false;
+      state.backoff = backoffAfter(state.backoff, { result: record.result, now: record.finishedAt, reason, error: record.error }, undefined, this.opts.random);
       state.last = record;
       try {
         this.opts.cache.recordSync(record);
       } catch (err) {
         log.error({ err: errorMessage(err) }, 'could not record the pull in state.db');
       }
+      if (isBackingOff(state.backoff, record.finishedAt)) {
+        const b = state.backoff;
+        record.backoff = b;
+        log.warn({ failures: b.failures, reason: b.reason, until: new Date(b.until).toISOString() },
+          `automatic pulls of this account pause until ${clockTime(b.until)} after ${b.failures} failed pull${b.failures === 1 ? '' : 's'} in a row (\`localpost sync\` tries at once)`);
+      }
     }
     return record;
   }
+
+  /**
+   * One pull; when the upstream refuses an OAuth access token, one forced token refresh and one
+   * more try (see the module comment). A refresh that says `invalid_grant` is left to the second
+   * try's endpoint resolution, which puts the "sign in again" notice into the INBOX and throws.
+   */
+  private async pullWithTokenRetry(acc: AccountConfig, state: AccountSyncState, log: Logger): Promise<FetchResult> {
+    const once = async (): Promise<FetchResult> => {
+      const fetcher = await createFetcher(acc, this.opts.cache, log);
+      return fetcher.pull({
+        signal: this.abort.signal,
+        onProgress: (p) => { state.progress = p; this.opts.onProgress?.(acc.id, p); },
+      });
+    };
+    try {
+      return await once();
+    } catch (caught) {
+      const err = classifyPullError(acc, caught);
+      if (!isOAuthPassword(acc) || !isRefusedLogin(err) || this.abort.signal.aborted) throw err;
+      log.warn({ err: errorMessage(err) }, 'upstream refused the OAuth access token (revoked or rotated?): refreshing it and trying once more');
+      const endpoint = await incomingEndpoint(acc, { dataDir: this.opts.cache.dataDir, log });
+      try {
+        await endpoint.renewAccessToken?.(true);
+      } catch (refreshErr) {
+        if (!(refreshErr instanceof AuthError && refreshErr.code === 'EOAUTH_SIGNIN')) throw refreshErr;
+      }
+      return once();
+    }
+  }
+}
+
+/** The pull error classified at its boundary; IMAP errors that imapflow raised after the login too. */
+function classifyPullError(acc: AccountConfig, err: unknown): unknown {
+  return acc.incoming.protocol === 'imap' ? classifyImapError(err) : err;
+}
+
+/** The upstream refused the credentials themselves (not a sign-in that is missing or revoked). */
+function isRefusedLogin(err: unknown): boolean {
+  return err instanceof AuthError && err.code === 'EAUTH';
+}
+
+/** True when the account's incoming server takes an OAuth access token. */
+function isOAuthPassword(acc: AccountConfig): boolean {
+  const p = acc.incoming.password;
+  return typeof p === 'object' && p !== null && 'oauth2' in p;
 }

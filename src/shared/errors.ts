@@ -1,8 +1,9 @@
 /**
  * The small error taxonomy of localpost (STYLE lesson 5). Errors are classified once, at the
  * boundary where they arise: a local client's mistake is a ClientError; an upstream failure is
- * Temporary (retry later; the default for anything unknown), Permanent (bounce / skip), or Auth
- * (temporary, but reported loudly). ConfigError means the configuration is unusable (exit 78).
+ * Temporary (retry later; the default for anything unknown), Throttled (temporary: the server
+ * asks us to slow down, so pulls back off), Permanent (bounce / skip), or Auth (temporary, but
+ * reported loudly). ConfigError means the configuration is unusable (exit 78).
  */
 
 /** A local client sent something wrong; answered with a protocol error, logged at info. */
@@ -24,6 +25,30 @@ export class TemporaryError extends Error {
 /** The upstream refused the login: temporary for retry purposes, but reported loudly. */
 export class AuthError extends TemporaryError {
   override name = 'AuthError';
+}
+
+/**
+ * The upstream asks us to slow down (pitfall F7): POP3 `[SYS/TEMP]` or `[LOGIN-DELAY]` (RFC 2449
+ * §8.1, RFC 3206), Microsoft's `-ERR Server Unavailable. 21`, IMAP `[UNAVAILABLE]`/`[LIMIT]`
+ * (RFC 5530) or `[THROTTLED]`. Temporary, and never a wrong password: hammering such a server
+ * gets the account locked, so automatic pulls back off. The message says so.
+ */
+export class ThrottledError extends TemporaryError {
+  override name = 'ThrottledError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(`${message}: the server asks us to slow down; localpost backs off`, { ...options, code: 'ETHROTTLED' });
+  }
+}
+
+/**
+ * Server texts that mean "too busy / too many / come back later" even without a response code
+ * (Microsoft's POP3 `Server Unavailable. 21`, "try again later", "too many connections").
+ */
+const THROTTLE_TEXT = /\bserver unavailable\b|\bthrottl|\btemporarily unavailable\b|\btry (again )?later\b|\btoo many (simultaneous |concurrent )?(connections|logins|login attempts|sessions|requests)\b|\bslow down\b/i;
+
+/** True when a server's error text asks us to slow down (see `ThrottledError`). */
+export function isThrottleText(text: string): boolean {
+  return THROTTLE_TEXT.test(text);
 }
 
 /** The upstream refused something for good (5xx on a message or recipient). */

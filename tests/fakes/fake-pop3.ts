@@ -2,7 +2,8 @@
  * A scriptable in-process POP3 server for fault injection (STYLE lesson 14): happy by default
  * (greeting, CAPA, USER/PASS, AUTH PLAIN, STAT, LIST, UIDL, RETR, DELE, RSET, NOOP, QUIT with
  * RFC 1939 semantics), with per-test overrides through `onCommand`: replace a reply, delay or
- * stall it, write it in chosen segments, or cut the connection part-way through.
+ * stall it, write it in chosen segments, or cut the connection part-way through; `loginReply`
+ * scripts the answer to logins (a throttling or refusing server) and `logins` counts them.
  *
  * Its dot-stuffing is a deliberately naive line-by-line implementation, independent of the
  * codec under test. Listens on 127.0.0.1:0.
@@ -50,6 +51,12 @@ export interface FakePop3Options {
   rawLineEnds?: boolean;
   /** TLS: implicit (the whole connection) or starttls (offer STLS, RFC 2595). */
   tls?: { mode: 'implicit' | 'starttls'; key: string; cert: string };
+  /**
+   * Answer every login (PASS, AUTH) with this status line instead of checking the credentials
+   * (CRLF added), e.g. `-ERR Server Unavailable. 21` (Microsoft throttling) or `-ERR [AUTH] no`.
+   * A function decides per attempt (1-based, counted across connections); undefined: the default.
+   */
+  loginReply?: string | ((attempt: number) => string | undefined);
   /** Delivery applied to every reply unless the override says otherwise. */
   defaults?: FakeAction;
   /** Override hook: return an action (with or without a reply) or undefined for the default. */
@@ -65,6 +72,8 @@ export interface FakePop3 {
   committed: number[][];
   /** Number of connections accepted. */
   connections: number;
+  /** Number of login attempts (PASS or AUTH commands) not answered by an `onCommand` override. */
+  logins: number;
   close(): Promise<void>;
 }
 
@@ -125,7 +134,11 @@ export async function startFakePop3(opts: FakePop3Options = {}): Promise<FakePop
     return z;
   };
   const sockets = new Set<net.Socket>();
-  const fake: FakePop3 = { port: 0, log: [], committed: [], connections: 0, close: async () => {} };
+  const fake: FakePop3 = { port: 0, log: [], committed: [], connections: 0, logins: 0, close: async () => {} };
+  const scriptedLogin = (): string | undefined => {
+    const r = typeof opts.loginReply === 'function' ? opts.loginReply(fake.logins) : opts.loginReply;
+    return r === undefined ? undefined : `${r}\r\n`;
+  };
   let nextId = 1;
 
   const defaultReply = (verb: string, args: string[], s: FakeSession): Buffer | string | Buffer[] => {
@@ -151,6 +164,9 @@ export async function startFakePop3(opts: FakePop3Options = {}): Promise<FakePop
         s.user = args[0];
         return '+OK\r\n';
       }
+      if (verb === 'PASS' || verb === 'AUTH') fake.logins++;
+      const scripted = verb === 'PASS' || verb === 'AUTH' ? scriptedLogin() : undefined;
+      if (scripted) return scripted;
       if (verb === 'PASS') {
         if (s.user === user && args.join(' ') === pass) {
           s.state = 'TRANSACTION';

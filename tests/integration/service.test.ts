@@ -263,6 +263,14 @@ describe('the daemon under a service manager', () => {
       await waitFor(() => logLines().filter((l) => l.msg === 'configuration reloaded').length === 2, 10_000, `the second reload:\n${out}`);
       assert.equal(await popLogin(popPort, 'zed', 'localpw'), 'ok', 'the added account logs in');
 
+      // 5. A reload that changes listen.*: applied otherwise, with a warning that the port needs a restart.
+      const reloadedConfig = readFileSync(c.configFile, 'utf8');
+      writeFileSync(c.configFile, reloadedConfig.replace(`port: ${popPort}`, `port: ${await freePort()}`));
+      proc.kill('SIGHUP');
+      await waitFor(() => logLines().filter((l) => l.msg === 'configuration reloaded').length === 3, 10_000, `the third reload:\n${out}`);
+      assert.ok(logLines().some((l) => /listen changed; that takes effect at the next restart/.test(l.msg)), out.slice(-2000));
+      assert.equal(await popLogin(popPort, 'alice', 'new local pw'), 'ok', 'the running listener keeps its port until a restart');
+
       proc.kill('SIGTERM');
       const code = await new Promise((r) => proc.once('close', r));
       assert.equal(code, 0, out.slice(-3000));

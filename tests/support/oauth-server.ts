@@ -2,7 +2,9 @@
  * A local OAuth 2.0 authorization server for tests, on 127.0.0.1:0: token endpoint (refresh,
  * device code, authorization code with PKCE), device authorization, an authorize endpoint that
  * redirects at once (the "browser" approves), and RFC 7662 introspection for Dovecot's oauth2
- * passdb. Faults on demand: `mode` = 500 | timeout | invalid_grant for refresh requests.
+ * passdb. Faults on demand: `mode` = 500 | timeout | invalid_grant for refresh requests, and
+ * `revoke()` of access tokens (the provider revoked or rotated them before their expiry:
+ * introspection answers `active: false` from then on, pitfall F6).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -30,8 +32,14 @@ export interface FakeOAuth {
   user: string;
   /** Every request: path and form fields. */
   requests: Array<{ path: string; form: Record<string, string> }>;
+  /** Access tokens handed out by the token endpoint (refresh, device, code grants), oldest first. */
+  issued: string[];
+  /** Refresh-token grants answered so far (any outcome). */
+  refreshes(): number;
   /** Mint an access token (length >= `length`) valid for `user`. */
   mint(user: string, length?: number): string;
+  /** Revoke access tokens: the given ones, or every token issued so far; returns how many were live. */
+  revoke(tokens?: string[]): number;
   close(): Promise<void>;
 }
 
@@ -50,11 +58,19 @@ export async function startFakeOAuth(): Promise<FakeOAuth> {
   const held: ServerResponse[] = [];
   const f = {
     access: new Map<string, string>(), refresh: new Map<string, string>(), mode: 'ok', rotate: false, expiresIn: 3600,
-    pendingPolls: 1, user: 'alice@example.test', requests: [] as FakeOAuth['requests'],
+    pendingPolls: 1, user: 'alice@example.test', requests: [] as FakeOAuth['requests'], issued: [] as string[],
+    refreshes() {
+      return f.requests.filter((r) => r.path === '/token' && r.form.grant_type === 'refresh_token').length;
+    },
     mint(user: string, length = 40) {
       const t = `at-${randomBytes(Math.max(8, Math.ceil((length - 3) / 2))).toString('hex')}`.slice(0, Math.max(length, 20));
       f.access.set(t, user);
       return t;
+    },
+    revoke(tokens?: string[]) {
+      let n = 0;
+      for (const t of tokens ?? f.issued) if (f.access.delete(t)) n++;
+      return n;
     },
   } as FakeOAuth;
   const json = (res: ServerResponse, status: number, body: unknown) => {
@@ -62,6 +78,7 @@ export async function startFakeOAuth(): Promise<FakeOAuth> {
   };
   const tokens = (res: ServerResponse, user: string, withRefresh: boolean) => {
     const out: Record<string, unknown> = { access_token: f.mint(user), token_type: 'Bearer', expires_in: f.expiresIn, scope: 'mail' };
+    f.issued.push(out.access_token as string);
     if (withRefresh) {
       const r = `rt-${randomBytes(12).toString('hex')}`;
       f.refresh.set(r, user);

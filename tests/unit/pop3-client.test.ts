@@ -14,7 +14,7 @@ import { Writable } from 'node:stream';
 import net from 'node:net';
 import { once } from 'node:events';
 import pino from 'pino';
-import { AuthError, TemporaryError } from '../../src/shared/errors.js';
+import { AuthError, TemporaryError, ThrottledError } from '../../src/shared/errors.js';
 import { Pop3Client, Pop3ReplyError, type Pop3ClientOptions } from '../../src/upstream/pop3/client.js';
 import { expectedRetr, startFakePop3, wireBody, type FakeAction, type FakePop3, type FakePop3Options } from '../fakes/fake-pop3.js';
 
@@ -202,7 +202,7 @@ test('-ERR on DELE → Pop3ReplyError; RETR of a missing message; connection sta
   await c.quit();
 });
 
-test('login failures: wrong password → AuthError; [SYS/TEMP] and [IN-USE] → Pop3ReplyError', async () => {
+test('login failures: wrong password → AuthError; [SYS/TEMP] → ThrottledError; [IN-USE] → Pop3ReplyError', async () => {
   for (const capa of [undefined, ['USER']]) {
     const f = await fake({ capa });
     const c = await connect(f);
@@ -213,8 +213,15 @@ test('login failures: wrong password → AuthError; [SYS/TEMP] and [IN-USE] → 
     const f = await fake({ capa: ['USER'], onCommand: (v) => (v === 'PASS' ? { reply: `-ERR [${code}] busy\r\n` } : undefined) });
     const c = await connect(f);
     const err = await c.login('alice', 'secret').catch((e: unknown) => e);
-    assert.ok(err instanceof Pop3ReplyError && !(err instanceof AuthError), String(err));
-    assert.equal(err.responseCode, code);
+    assert.ok(err instanceof TemporaryError && !(err instanceof AuthError), String(err));
+    if (code === 'SYS/TEMP') {
+      // the server asks us to slow down (pitfall F7): the reply is kept as the cause
+      assert.ok(err instanceof ThrottledError, String(err));
+      assert.ok(err.cause instanceof Pop3ReplyError && err.cause.responseCode === code);
+    } else {
+      assert.ok(err instanceof Pop3ReplyError && !(err instanceof ThrottledError), String(err));
+      assert.equal(err.responseCode, code);
+    }
     c.close();
   }
 });

@@ -331,7 +331,7 @@ const login = z
     password: z.string(expect('expected a string')).min(1, 'must not be empty').optional()
       .meta({ example: 'a local password', active: true }).describe('The local password (give this or passwordHash, not both).'),
     passwordHash: z.string(expect('expected a string')).regex(/^scrypt\$/, 'expected a hash starting with "scrypt$"')
-      .optional().meta({ example: 'scrypt$...' }).describe('A hash of the local password, as printed by localpost.'),
+      .optional().meta({ example: 'scrypt$...' }).describe('A hash of the local password, as printed by `localpost hash-password` (or written by `localpost init`).'),
   })
   .superRefine((l, ctx) => {
     if (!l || typeof l !== 'object') return;

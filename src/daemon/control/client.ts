@@ -1,13 +1,16 @@
 /**
  * The CLI's side of the control API (protocol.ts has the contract): one HTTP request over
- * `<dataDir>/control.sock` per call. A missing socket or a refused connection is
- * `ControlUnavailableError` (no daemon listening: the caller works in-process or says so); a
- * non-2xx answer is `ControlRequestError` carrying the daemon's own message.
+ * `<dataDir>/control.sock` (or its place in the runtime directory: socket-path.ts) per call. A
+ * missing socket or a refused connection is `ControlUnavailableError` (no daemon listening:
+ * the caller works in-process or says so); a non-2xx answer is `ControlRequestError` carrying
+ * the daemon's own message. A runtime directory is checked before connecting, as the server
+ * checks it before binding: a missing one means no daemon, an unsafe one is an error.
  */
 import http from 'node:http';
 import type { OutboxRow } from '../../cache/outbox-index.js';
 import type { StatusReport } from '../status.js';
-import { controlSocketPath, type FlushResponse, type OutboxListResponse, type SyncOutcome, type SyncResponse } from './protocol.js';
+import { controlSocketLocation, type FlushResponse, type OutboxListResponse, type SyncOutcome, type SyncResponse } from './protocol.js';
+import { checkRuntimeDir } from './socket-path.js';
 
 /** Nothing listens on the socket. */
 export class ControlUnavailableError extends Error {
@@ -30,11 +33,20 @@ export interface RequestOptions {
 }
 
 /** Send one request to the daemon of `dataDir`; resolves with the parsed JSON answer. */
-export function controlRequest<T>(dataDir: string, method: 'GET' | 'POST', path: string, o: RequestOptions = {}): Promise<T> {
+export async function controlRequest<T>(dataDir: string, method: 'GET' | 'POST', path: string, o: RequestOptions = {}): Promise<T> {
+  const { file, runtimeDir } = controlSocketLocation(dataDir);
+  if (runtimeDir) {
+    try {
+      await checkRuntimeDir(runtimeDir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ControlUnavailableError(`no daemon listens on ${file}`);
+      throw err;
+    }
+  }
   const payload = o.body === undefined ? undefined : JSON.stringify(o.body);
   return new Promise<T>((resolve, reject) => {
     const req = http.request({
-      socketPath: controlSocketPath(dataDir), method, path, agent: false,
+      socketPath: file, method, path, agent: false,
       headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
     }, (res) => {
       const chunks: Buffer[] = [];
@@ -56,7 +68,7 @@ export function controlRequest<T>(dataDir: string, method: 'GET' | 'POST', path:
     const timeoutMs = o.timeoutMs ?? 30_000;
     if (timeoutMs > 0) req.setTimeout(timeoutMs, () => req.destroy(new Error(`the daemon did not answer ${method} ${path} within ${timeoutMs / 1000}s`)));
     req.on('error', (err: NodeJS.ErrnoException) => {
-      if (['ENOENT', 'ECONNREFUSED', 'ENOTSOCK'].includes(err.code ?? '')) reject(new ControlUnavailableError(`no daemon listens on ${controlSocketPath(dataDir)}`));
+      if (['ENOENT', 'ECONNREFUSED', 'ENOTSOCK'].includes(err.code ?? '')) reject(new ControlUnavailableError(`no daemon listens on ${file}`));
       else reject(err);
     });
     req.end(payload);

@@ -8,6 +8,12 @@
  * `POST /sync` joins pulls already running (the SyncService never runs two of one account) and
  * answers once they all finished; outbox changes go through the daemon's own `Outbox`, so the
  * delivery loop sees them at once.
+ *
+ * `POST /accounts/:id/signed-in` is what `localpost auth` sends after saving a sign-in: the
+ * account's IDLE watcher (if any) connects at once instead of at its next retry, and then the
+ * account is pulled (joining a running pull, as `POST /sync` does), so mail already upstream
+ * arrives now and mail that comes later is announced by IDLE. The IDLE attempt goes first: a
+ * message arriving between the two is then seen by one or the other. Answer: `SignedInResponse`.
  */
 import type { Logger } from 'pino';
 import type { Cache } from '../../cache/cache.js';
@@ -17,6 +23,7 @@ import type { Component } from '../lifecycle.js';
 import type { Outgoing } from '../outgoing.js';
 import { formatAddress, readStatus, type StatusReport } from '../status.js';
 import type { SyncService } from '../sync.js';
+import type { IdleState } from '../../upstream/imap/idle.js';
 import { ControlError, type FlushResponse, type SyncOutcome } from './protocol.js';
 import { ControlServer, type ControlRoute } from './server.js';
 
@@ -28,6 +35,19 @@ export interface DaemonView {
   readonly outgoing: Outgoing;
   pop3Server(): Pop3Server | undefined;
   reload(): Promise<boolean>;
+  /** The account's IDLE watcher state; undefined when it has none. */
+  idleState(id: string): IdleState | undefined;
+  /** Make the account's IDLE watcher connect now; its state after that attempt. */
+  wakeIdle(id: string): Promise<IdleState | undefined>;
+}
+
+/** `POST /accounts/:id/signed-in` response. */
+export interface SignedInResponse {
+  account: string;
+  /** The IDLE watcher's state after its immediate attempt; absent when the account has no IDLE. */
+  idle?: IdleState;
+  /** The pull that followed. */
+  record: SyncOutcome;
 }
 
 /** The live status of a running daemon. */
@@ -44,6 +64,8 @@ export async function liveStatus(d: DaemonView): Promise<StatusReport> {
     else if (st?.online !== undefined) a.online = st.online ? 'online' : 'offline';
     if (st?.last) a.lastPull = st.last;
     if (st?.running) a.pull = st.progress ?? { folder: 'INBOX', done: 0, total: 0, bytes: 0 };
+    const idle = d.idleState(a.id);
+    if (idle) a.idle = idle;
   }
   const pop3 = d.pop3Server()?.addresses ?? [];
   report.listeners = {
@@ -67,6 +89,17 @@ function syncTargets(body: unknown, cfg: Config): string[] {
   return requested.length ? [...new Set(requested)] : all;
 }
 
+/** Pulls `ids` (joining running pulls), each record with what it deleted upstream. */
+async function pull(d: DaemonView, ids: string[]): Promise<SyncOutcome[]> {
+  const sync = d.sync;
+  if (!sync) throw new ControlError(500, 'the sync service is not running');
+  const records = await sync.syncAll(ids);
+  return records.map((r) => {
+    const deleted = r.result === 'ok' ? sync.state(r.account)?.lastResult?.deletedUpstream : undefined;
+    return deleted ? { ...r, deletedUpstream: deleted } : r;
+  });
+}
+
 /** Every route of the control API, answered by the daemon `d`. */
 export function daemonRoutes(d: DaemonView): ControlRoute[] {
   const outbox = () => {
@@ -78,16 +111,15 @@ export function daemonRoutes(d: DaemonView): ControlRoute[] {
     { method: 'GET', path: '/status', handle: async () => liveStatus(d) },
     {
       method: 'POST', path: '/sync',
-      handle: async ({ body }) => {
-        const ids = syncTargets(body, d.currentConfig);
-        const sync = d.sync;
-        if (!sync) throw new ControlError(500, 'the sync service is not running');
-        const records = await sync.syncAll(ids);
-        const out: SyncOutcome[] = records.map((r) => {
-          const deleted = r.result === 'ok' ? sync.state(r.account)?.lastResult?.deletedUpstream : undefined;
-          return deleted ? { ...r, deletedUpstream: deleted } : r;
-        });
-        return { records: out };
+      handle: async ({ body }) => ({ records: await pull(d, syncTargets(body, d.currentConfig)) }),
+    },
+    {
+      method: 'POST', path: '/accounts/:id/signed-in',
+      handle: async ({ params }): Promise<SignedInResponse> => {
+        const [id] = syncTargets({ accounts: [params.id!] }, d.currentConfig);
+        const idle = await d.wakeIdle(id!);
+        const [record] = await pull(d, [id!]);
+        return { account: id!, ...(idle ? { idle } : {}), record: record! };
       },
     },
     { method: 'GET', path: '/outbox', handle: async () => ({ entries: (await liveStatus(d)).outbox.entries }) },

@@ -1,7 +1,8 @@
 /**
  * The control API's wire contract (ARCHITECTURE "Control API"): HTTP/1.1 with JSON bodies over
  * the Unix socket `<dataDir>/control.sock` (mode 0600, so only the daemon's user can talk to
- * it). Shared by `server.ts` and `client.ts` so both ends agree on paths and shapes.
+ * it), or a socket in a private runtime directory when that path is too long for a Unix socket
+ * (socket-path.ts). Shared by `server.ts` and `client.ts` so both ends agree on paths and shapes.
  *
  * | method | path                  | request body              | 200 response                |
  * |--------|-----------------------|---------------------------|-----------------------------|
@@ -12,25 +13,19 @@
  * | POST   | /outbox/drop/:id      | —                         | `{ id, dropped: true }`     |
  * | POST   | /outbox/flush         | —                         | `FlushResponse`             |
  * | POST   | /reload               | —                         | `{ reloaded: boolean }`     |
+ * | POST   | /accounts/:id/signed-in | —                       | `SignedInResponse` (handlers.ts: IDLE woken, then a pull) |
  *
  * Every failure is a non-2xx status with `{ error: "a sentence for the user" }`: 400 a bad
  * request (malformed JSON, a wrong field), 404 no such path, account or outbox entry, 405 a
  * known path with the wrong method, 413 a body over `MAX_BODY`, 500 the daemon failed.
  */
-import path from 'node:path';
 import type { SyncRecord } from '../../cache/message-store.js';
 import type { OutboxRow } from '../../cache/outbox-index.js';
 
-/** File name of the socket inside the data directory. */
-export const CONTROL_SOCKET = 'control.sock';
+export { CONTROL_SOCKET, controlSocketLocation, controlSocketPath } from './socket-path.js';
 
 /** Largest request body the server reads. */
 export const MAX_BODY = 64 * 1024;
-
-/** The socket of a data directory. */
-export function controlSocketPath(dataDir: string): string {
-  return path.join(dataDir, CONTROL_SOCKET);
-}
 
 /** One finished pull as `POST /sync` returns it. */
 export interface SyncOutcome extends SyncRecord {

@@ -1,10 +1,13 @@
 /**
  * The control API server (protocol.ts has the contract): an HTTP server on the Unix socket
- * `<dataDir>/control.sock`, started last among the daemon's components so every request sees
- * a fully started daemon, and stopped first.
+ * `<dataDir>/control.sock` (or in the private runtime directory when that path is too long for
+ * a Unix socket: socket-path.ts), started last among the daemon's components so every request
+ * sees a fully started daemon, and stopped first.
  *
  * - The socket file is created with mode 0600 (under a 0077 umask for the bind, then chmod):
- *   the data directory is already 0700; the socket is the daemon's user's only.
+ *   the data directory is already 0700; the socket is the daemon's user's only. A runtime
+ *   directory is created 0700 and checked (`ensureRuntimeDir`) before anything is probed,
+ *   removed or bound in it; the socket's real place is logged at info level then.
  * - A socket file left by a crashed daemon is replaced at start. The instance lock is taken
  *   before any component starts, so a live daemon never owns the file being replaced; a
  *   connect that succeeds nevertheless (another daemon outside the lock) is refused loudly.
@@ -17,7 +20,8 @@ import net from 'node:net';
 import { chmod, rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { errorMessage } from '../../shared/errors.js';
-import { ControlError, controlSocketPath, MAX_BODY } from './protocol.js';
+import { ControlError, MAX_BODY } from './protocol.js';
+import { controlSocketLocation, ensureRuntimeDir, type SocketLocation } from './socket-path.js';
 
 /** One request as a handler sees it. */
 export interface ControlRequest {
@@ -82,15 +86,26 @@ async function readBody(req: http.IncomingMessage): Promise<unknown> {
 /** The control API server. */
 export class ControlServer {
   private server?: http.Server;
+  private readonly location: SocketLocation;
+  /** The socket's directory is ours to remove a file in: the data directory, or a checked runtime directory. */
+  private dirChecked: boolean;
+  /** The socket file, wherever it is. */
   readonly socketPath: string;
 
+  /** Throws when no usable socket path fits (see socket-path.ts). */
   constructor(private readonly o: { dataDir: string; routes: ControlRoute[]; log: Logger }) {
-    this.socketPath = controlSocketPath(o.dataDir);
+    this.location = controlSocketLocation(o.dataDir);
+    this.socketPath = this.location.file;
+    this.dirChecked = !this.location.runtimeDir;
   }
 
-  /** Replace a stale socket file, listen, chmod 0600. */
+  /** Create and check the runtime directory if used, replace a stale socket file, listen, chmod 0600. */
   async start(): Promise<void> {
     const file = this.socketPath;
+    if (this.location.runtimeDir) {
+      await ensureRuntimeDir(this.location.runtimeDir);
+      this.dirChecked = true;
+    }
     if (await socketAlive(file)) throw new Error(`${file} is in use by another process (a second localpost on this data directory?)`);
     await rm(file, { force: true });
     const server = http.createServer((req, res) => { void this.dispatch(req, res); });
@@ -104,12 +119,19 @@ export class ControlServer {
     } finally {
       process.umask(old);
     }
-    await chmod(file, 0o600);
+    try {
+      await chmod(file, 0o600);
+    } catch (err) {
+      // never leave a server listening that stop() does not know about
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      throw err;
+    }
     this.server = server;
-    this.o.log.debug({ socket: file }, 'control API listening');
+    if (this.location.runtimeDir) this.o.log.info({ socket: file, dataDir: this.o.dataDir }, 'control API listening (the data directory path is too long for a Unix socket)');
+    else this.o.log.debug({ socket: file }, 'control API listening');
   }
 
-  /** Stop accepting, close idle connections, remove the socket file. */
+  /** Stop accepting, close idle connections, remove the socket file (not in a runtime directory refused at start). */
   async stop(): Promise<void> {
     const server = this.server;
     this.server = undefined;
@@ -120,7 +142,7 @@ export class ControlServer {
       await closed;
       clearTimeout(timer);
     }
-    await rm(this.socketPath, { force: true });
+    if (this.dirChecked) await rm(this.socketPath, { force: true });
   }
 
   private async dispatch(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

@@ -3,16 +3,79 @@
  * instance is one connection attempt (libraries.md §2, pitfall F12), so callers create a new
  * one per attempt. Its logger is our pino child; imapflow marks the password sensitive. With
  * OAuth the endpoint carries `accessToken` and imapflow authenticates with AUTHENTICATE XOAUTH2
- * (or OAUTHBEARER when only that is offered).
+ * (or OAUTHBEARER when only that is offered). A refused login comes out classified: AuthError
+ * for wrong credentials, ThrottledError when the server asks us to slow down.
  */
 import { ImapFlow } from 'imapflow';
 import type { ImapFlowOptions } from 'imapflow';
 import type { Logger } from 'pino';
+import { AuthError, TemporaryError, ThrottledError, isThrottleText } from '../../shared/errors.js';
 import type { UpstreamEndpoint } from '../types.js';
 
-/** A new, unconnected ImapFlow for the endpoint. */
+/** Response codes that ask a client to slow down: RFC 5530 UNAVAILABLE and LIMIT, Gmail's THROTTLED. */
+const THROTTLE_CODES = new Set(['UNAVAILABLE', 'LIMIT', 'THROTTLED']);
+
+/** The parts of an imapflow error that say what the server answered. */
+interface ImapflowError {
+  code?: unknown;
+  authenticationFailed?: boolean;
+  serverResponseCode?: unknown;
+  responseStatus?: unknown;
+  responseText?: unknown;
+  response?: unknown;
+  reason?: unknown;
+  message?: unknown;
+}
+
+/**
+ * Classifies an imapflow error once, at the boundary (pitfall F7; STYLE lesson 5):
+ *
+ * | imapflow error                                                         | becomes        |
+ * |------------------------------------------------------------------------|----------------|
+ * | `[UNAVAILABLE]`, `[LIMIT]`, `[THROTTLED]`, `ETHROTTLE` (Microsoft 365), or a NO/BAD/BYE text such as "Server Unavailable", "too many connections" | ThrottledError |
+ * | `[INUSE]` (RFC 5530: another session holds a lock)                     | TemporaryError |
+ * | `authenticationFailed` (a NO/BAD to LOGIN or AUTHENTICATE)             | AuthError      |
+ * | anything else (network, TLS, protocol)                                 | unchanged      |
+ *
+ * A classified error keeps the original as `cause` and copies `authenticationFailed` and
+ * `serverResponseCode`, so callers that look at imapflow's fields still can.
+ */
+export function classifyImapError(err: unknown): unknown {
+  if (!err || typeof err !== 'object' || err instanceof TemporaryError) return err;
+  const e = err as ImapflowError;
+  const code = typeof e.serverResponseCode === 'string' ? e.serverResponseCode.toUpperCase() : undefined;
+  const str = (x: unknown): string | undefined => (typeof x === 'string' && x !== '' ? x : undefined);
+  const text = [e.responseText, e.response, e.reason].map(str).filter(Boolean).join(' ');
+  // `NO [AUTHENTICATIONFAILED] Authentication failed.`, as the server said it (without the tag)
+  const said = str(e.responseText) && [str(e.responseStatus), code && `[${code}]`, str(e.responseText)].filter(Boolean).join(' ');
+  const serverWords = (said || str(e.reason) || str(e.response) || str(e.message) || 'refused').slice(0, 300);
+  const keep = (out: Error): Error => Object.assign(out, {
+    ...(e.authenticationFailed ? { authenticationFailed: true } : {}),
+    ...(code ? { serverResponseCode: code } : {}),
+  });
+  const what = e.authenticationFailed ? 'IMAP login refused for now' : 'IMAP server refused';
+  if ((code && THROTTLE_CODES.has(code)) || e.code === 'ETHROTTLE' || (text && isThrottleText(text))) {
+    return keep(new ThrottledError(`${what}: ${serverWords}`, { cause: err }));
+  }
+  if (code === 'INUSE') return keep(new TemporaryError(`${what}: ${serverWords}`, { cause: err }));
+  if (e.authenticationFailed) return keep(new AuthError(`IMAP login refused: ${serverWords}`, { cause: err, code: 'EAUTH' }));
+  return err;
+}
+
+/** ImapFlow whose `connect()` rejects with classified errors (`classifyImapError`). */
+class ClassifiedImapFlow extends ImapFlow {
+  override async connect(): Promise<void> {
+    try {
+      await super.connect();
+    } catch (err) {
+      throw classifyImapError(err);
+    }
+  }
+}
+
+/** A new, unconnected ImapFlow for the endpoint; its `connect()` classifies a refused login. */
 export function createImapClient(endpoint: UpstreamEndpoint, log: Logger, extra: Partial<ImapFlowOptions> = {}): ImapFlow {
-  return new ImapFlow({
+  return new ClassifiedImapFlow({
     host: endpoint.host,
     port: endpoint.port,
     secure: endpoint.tls === 'implicit',

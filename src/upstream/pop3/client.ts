@@ -15,6 +15,9 @@
  * - Memory is bounded: status and list lines are capped at 64 KiB; RETR honours the sink's
  *   backpressure by pausing the socket.
  * - Credentials never reach the log: PASS and AUTH lines are masked in the trace transcript.
+ * - A refused login is classified (`classifyLoginRefusal`): only a wrong credential is an
+ *   AuthError; a server that asks us to slow down (`[SYS/TEMP]`, `[LOGIN-DELAY]`, Microsoft's
+ *   `Server Unavailable. 21`) is a ThrottledError, `[IN-USE]` a plain temporary Pop3ReplyError.
  * - OAuth: the token always goes in the two-step form (`AUTH XOAUTH2`, `+`, token line), which
  *   Microsoft 365 requires and which has no 255-octet limit, so tokens over 4,096 bytes pass.
  */
@@ -23,7 +26,7 @@ import tls from 'node:tls';
 import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { UpstreamEndpoint } from '../types.js';
-import { AuthError, TemporaryError } from '../../shared/errors.js';
+import { AuthError, TemporaryError, ThrottledError, isThrottleText } from '../../shared/errors.js';
 import { tlsHint } from '../tls-hint.js';
 import {
   DotUnstuffer,
@@ -90,6 +93,31 @@ export class Pop3ReplyError extends TemporaryError {
     this.text = status.text;
     this.responseCode = status.code;
   }
+}
+
+/** What a refused login means: a wrong credential, a server asking us to slow down, or a passing state. */
+export type LoginRefusal = 'auth' | 'throttled' | 'temporary';
+
+/**
+ * Classifies an `-ERR` answer to USER/PASS/AUTH (or the greeting) by its RFC 2449 §8.1 / RFC 3206
+ * response code, else by its text (pitfall F7):
+ *
+ * | reply                                                        | meaning     |
+ * |--------------------------------------------------------------|-------------|
+ * | `[IN-USE]` (another session holds the maildrop)              | temporary   |
+ * | `[AUTH]` (the credentials are wrong)                         | auth        |
+ * | `[SYS/TEMP]`, `[LOGIN-DELAY]`                                | throttled   |
+ * | `[SYS/PERM]` (the server's failure, not the password's)      | temporary   |
+ * | other text: "Server Unavailable", "try again later", "too many …" | throttled |
+ * | anything else (a plain refusal)                              | auth        |
+ */
+export function classifyLoginRefusal(st: StatusLine): LoginRefusal {
+  if (hasResponseCode(st, 'IN-USE')) return 'temporary';
+  if (hasResponseCode(st, 'AUTH')) return 'auth';
+  if (hasResponseCode(st, 'SYS/TEMP') || hasResponseCode(st, 'LOGIN-DELAY')) return 'throttled';
+  if (hasResponseCode(st, 'SYS')) return 'temporary';
+  if (isThrottleText(st.text)) return 'throttled';
+  return 'auth';
 }
 
 interface Waiter {
@@ -182,7 +210,11 @@ export class Pop3Client {
     const client = new Pop3Client(opts, await openSocket(opts, where));
     try {
       const greeting = await client.expect('greeting'); // RFC 1939 §4
-      if (greeting.kind !== 'ok') throw new Pop3ReplyError('greeting', greeting);
+      if (greeting.kind !== 'ok') {
+        // a server too busy to talk says so in its greeting (RFC 2449 §8.1.2; Microsoft's "Server Unavailable")
+        const refused = new Pop3ReplyError('greeting', greeting);
+        throw classifyLoginRefusal(greeting) === 'throttled' ? new ThrottledError(`${where}: ${refused.message}`, { cause: refused }) : refused;
+      }
       await client.loadCapabilities();
       if (opts.tls === 'starttls') {
         await client.startTls();
@@ -401,13 +433,14 @@ export class Pop3Client {
     if (st.kind !== 'ok') throw this.loginError(masked, st);
   }
 
-  /** RFC 2449 §8.1 / RFC 3206: IN-USE, LOGIN-DELAY and SYS/TEMP are not a refused password. */
+  /** A refused login, classified (`classifyLoginRefusal`), with the server's words. */
   private loginError(command: string, st: StatusLine): TemporaryError {
-    if (hasResponseCode(st, 'SYS/TEMP') || hasResponseCode(st, 'IN-USE') || hasResponseCode(st, 'LOGIN-DELAY')) {
-      return new Pop3ReplyError(command, st);
-    }
+    const kind = classifyLoginRefusal(st);
     const code = st.code ? `[${st.code}] ` : '';
-    return new AuthError(`${this.where}: login refused: -ERR ${code}${st.text}`.trimEnd(), { code: 'EAUTH' });
+    const words = `-ERR ${code}${st.text}`.trimEnd();
+    if (kind === 'throttled') return new ThrottledError(`${this.where}: login refused for now: ${words}`, { cause: new Pop3ReplyError(command, st) });
+    if (kind === 'temporary') return new Pop3ReplyError(command, st);
+    return new AuthError(`${this.where}: login refused: ${words}`, { code: 'EAUTH' });
   }
 
   private async loadCapabilities(): Promise<void> {

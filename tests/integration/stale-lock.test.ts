@@ -1,0 +1,120 @@
+/**
+ * A stale instance lock never blocks `localpost start` (after a crash or a power cut, the pid in
+ * the lock often belongs to another process once the machine is back): the lock naming pid 1
+ * (the old bare-pid format), and the lock of a daemon killed with SIGKILL whose pid now belongs
+ * to a `sleep` (or that was written on another boot). Each time the daemon comes up, `status`
+ * shows it running with its own pid, poplib reads the mail through it, a second `start` is
+ * still refused with the running pid, and SIGTERM removes the lock.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { LockRecord } from '../../src/daemon/instance-lock.js';
+import type { StatusReport } from '../../src/daemon/status.js';
+import { makeConfig, runCli, spawnCli, waitFor } from '../support/localpost.js';
+import { poplibFetchAll } from '../support/python.js';
+import { startTestbed, type Testbed } from '../support/testbed.js';
+
+let tb: Testbed;
+const cleanups: Array<() => void> = [];
+before(async () => {
+  tb = await startTestbed({ postfix: false });
+  await tb.seed('alice', 3);
+});
+after(async () => {
+  for (const c of cleanups) c();
+  await tb?.stop();
+});
+
+function config() {
+  const c = makeConfig([{ protocol: 'pop3', port: tb.pop3Port }]);
+  cleanups.push(c.cleanup);
+  mkdirSync(c.dataDir, { recursive: true, mode: 0o700 });
+  return c;
+}
+
+const lockOf = (dataDir: string) => path.join(dataDir, 'localpost.lock');
+
+async function statusJson(configFile: string): Promise<StatusReport> {
+  const r = await runCli(['--config', configFile, 'status', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as StatusReport;
+}
+
+/** `localpost start`, waited for until it has started (or failed). */
+async function start(configFile: string): Promise<{ proc: ChildProcess; out: () => string; exited: Promise<number | null> }> {
+  const proc = spawnCli(['--config', configFile, 'start']);
+  let out = '';
+  proc.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
+  proc.stderr!.on('data', (b: Buffer) => { out += b.toString(); });
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  await waitFor(() => out.includes('localpost started') || proc.exitCode !== null, 30_000, 'the daemon start');
+  assert.equal(proc.exitCode, null, `the daemon came up despite the stale lock:\n${out}`);
+  return { proc, out: () => out, exited };
+}
+
+/** The running daemon serves: status names it, poplib reads the 3 messages; a second start is refused; SIGTERM. */
+async function checkServesThenStop(configFile: string, dataDir: string, d: Awaited<ReturnType<typeof start>>): Promise<void> {
+  const pid = d.proc.pid!;
+  const rec = JSON.parse(readFileSync(lockOf(dataDir), 'utf8')) as LockRecord;
+  assert.equal(rec.pid, pid, 'the lock now names the new daemon');
+  await waitFor(async () => (await statusJson(configFile)).accounts[0]?.lastPull !== undefined, 20_000, 'the first pull');
+  const s = await statusJson(configFile);
+  assert.equal(s.source, 'daemon');
+  assert.deepEqual(s.daemon, { running: true, pid });
+  assert.equal(s.accounts[0]!.messages, 3);
+  const pop3Port = Number(/:(\d+)$/.exec(s.listeners.pop3[0]!)![1]);
+  assert.equal((await poplibFetchAll(pop3Port, 'alice', 'localpw')).length, 3);
+  const second = await runCli(['--config', configFile, 'start']);
+  assert.equal(second.code, 1);
+  assert.match(second.stderr, new RegExp(`another localpost \\(pid ${pid}\\) is already using`));
+  d.proc.kill('SIGTERM');
+  assert.equal(await d.exited, 0, d.out().slice(-2000));
+  assert.equal(existsSync(lockOf(dataDir)), false);
+  assert.deepEqual((await statusJson(configFile)).daemon, { running: false });
+}
+
+describe('a stale instance lock does not block start', () => {
+  test('a lock naming pid 1 (alive, not a localpost; the old bare-pid format)', async () => {
+    const { configFile, dataDir } = config();
+    writeFileSync(lockOf(dataDir), '1\n');
+    assert.deepEqual((await statusJson(configFile)).daemon, { running: false }, 'status does not take pid 1 for a daemon');
+    const d = await start(configFile);
+    try {
+      await checkServesThenStop(configFile, dataDir, d);
+    } finally {
+      if (d.proc.exitCode === null) d.proc.kill('SIGKILL');
+    }
+  });
+
+  test('the lock of a daemon killed with SIGKILL, its pid since taken by another process or from another boot', async () => {
+    const { configFile, dataDir } = config();
+    const first = await start(configFile);
+    first.proc.kill('SIGKILL');
+    await first.exited;
+    const left = JSON.parse(readFileSync(lockOf(dataDir), 'utf8')) as LockRecord;
+    assert.equal(left.pid, first.proc.pid, 'a crash leaves the lock behind');
+    const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => sleeper.once('spawn', r));
+      const variants: Array<[string, Partial<LockRecord>]> = [
+        ['its pid now a sleep', { pid: sleeper.pid! }],
+        ['written on another boot, its pid now pid 1', { pid: 1, bootId: '00000000-0000-4000-8000-000000000000' }],
+      ];
+      for (const [what, over] of variants) {
+        writeFileSync(lockOf(dataDir), JSON.stringify({ ...left, ...over }) + '\n');
+        assert.deepEqual((await statusJson(configFile)).daemon, { running: false }, `status: ${what}`);
+        const d = await start(configFile);
+        try {
+          await checkServesThenStop(configFile, dataDir, d);
+        } finally {
+          if (d.proc.exitCode === null) d.proc.kill('SIGKILL');
+        }
+      }
+    } finally {
+      sleeper.kill('SIGKILL');
+    }
+  });
+});
