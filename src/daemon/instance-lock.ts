@@ -271,16 +271,21 @@ export async function lockHolder(dataDir: string): Promise<number | undefined> {
   return v.held ? v.pid : undefined;
 }
 
-/** Write `rec` to a new temp file beside `file`, fsynced; returns its path. */
-async function writeTemp(file: string, rec: LockRecord): Promise<string> {
-  const tmp = `${file}.${process.pid}.${rec.nonce}.tmp`;
-  const fh = await open(tmp, 'wx', 0o600);
+/** Create `file` (0600; EEXIST when it exists) holding `rec`, fsynced. */
+async function writeNew(file: string, rec: LockRecord): Promise<void> {
+  const fh = await open(file, 'wx', 0o600);
   try {
     await fh.writeFile(`${JSON.stringify(rec)}\n`);
     await fh.sync();
   } finally {
     await fh.close();
   }
+}
+
+/** Write `rec` to a new temp file beside `file`, fsynced; returns its path. */
+async function writeTemp(file: string, rec: LockRecord): Promise<string> {
+  const tmp = `${file}.${process.pid}.${rec.nonce}.tmp`;
+  await writeNew(tmp, rec);
   return tmp;
 }
 
@@ -294,20 +299,13 @@ async function create(tmp: string, file: string, rec: LockRecord): Promise<boole
     if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EMLINK'].includes(code(err) ?? '')) throw err;
   }
   // no hard links on this filesystem: O_EXCL create and write (readers see it garbled meanwhile)
-  let fh;
   try {
-    fh = await open(file, 'wx', 0o600);
+    await writeNew(file, rec);
+    return true;
   } catch (err) {
-    if (code(err) === 'EEXIST') return false;
+    if (code(err) === 'EEXIST') return false; // only the O_EXCL open says EEXIST
     throw err;
   }
-  try {
-    await fh.writeFile(`${JSON.stringify(rec)}\n`);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  return true;
 }
 
 /** Remove `file` if it is still the record with this nonce. */

@@ -6,31 +6,24 @@
  * "signed in". An unknown account and an account without OAuth are refused with a message.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { runCli } from '../support/localpost.js';
-import { startFakeOAuth, type FakeOAuth } from '../support/oauth-server.js';
+import { LOOPBACK_LISTEN, runCli, statusJson, tempConfig, type TempConfig } from '../support/localpost.js';
+import { oauth2Yaml, startFakeOAuth, type FakeOAuth } from '../support/oauth-server.js';
 
 const env = { LOCALPOST_KEYRING: 'none' }; // the key file; no desktop keyring in tests
 let oauth: FakeOAuth;
-let dir: string;
+let cfg: TempConfig | undefined;
 let configFile: string;
 let dataDir: string;
 
 before(async () => {
   oauth = await startFakeOAuth();
-  dir = mkdtempSync(path.join(tmpdir(), 'lp-auth-cli-'));
-  dataDir = path.join(dir, 'data');
-  configFile = path.join(dir, 'config.yaml');
-  const oauth2 = `{ provider: custom, clientId: localpost-test, tokenUrl: "${oauth.tokenUrl}", deviceUrl: "${oauth.deviceUrl}", scopes: [mail] }`;
-  writeFileSync(configFile, `
-dataDir: ${dataDir}
-listen:
-  pop3: { port: 0, hosts: ["127.0.0.1"] }
-  smtp: { port: 0, hosts: ["127.0.0.1"] }
-accounts:
+  const oauth2 = oauth2Yaml(oauth);
+  cfg = tempConfig('lp-auth-cli-', (data) => `
+dataDir: ${data}
+${LOOPBACK_LISTEN}accounts:
   - id: home
     email: alice@example.test
     login: { password: localpw }
@@ -41,17 +34,16 @@ accounts:
     login: { password: localpw2 }
     incoming: { protocol: pop3, host: 127.0.0.1, port: 1, tls: none, username: bob, password: bobpw, schedule: "0 0 1 1 *" }
 `);
+  ({ configFile, dataDir } = cfg);
 });
 after(async () => {
   await oauth?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  cfg?.cleanup();
 });
 
 /** `status --json`'s auth entry of an account. */
 async function authState(id: string): Promise<unknown> {
-  const r = await runCli(['--config', configFile, 'status', '--json'], env);
-  assert.equal(r.code, 0, r.stderr);
-  const report = JSON.parse(r.stdout) as { accounts: Array<{ id: string; auth?: { state: string } }> };
+  const report = await statusJson(configFile, env);
   return report.accounts.find((a) => a.id === id)?.auth?.state;
 }
 

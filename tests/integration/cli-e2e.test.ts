@@ -12,8 +12,7 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFil
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { StatusReport } from '../../src/daemon/status.js';
-import { runCli, spawnCli, waitFor } from '../support/localpost.js';
+import { LOOPBACK_LISTEN, runCli, spawnCli, spawnDaemon, statusJson as statusOf, waitFor } from '../support/localpost.js';
 import { poplibFetchAll } from '../support/python.js';
 import { freePort, smtplibSend } from '../support/smtp.js';
 import { startTestbed, type Testbed } from '../support/testbed.js';
@@ -33,11 +32,7 @@ const ENV = { LP_E2E_PASSWORD: 'alicepw' };
 const portOf = (addr: string) => Number(/:(\d+)$/.exec(addr)![1]);
 
 /** `status --json`, parsed. */
-async function statusJson(configFile: string): Promise<StatusReport> {
-  const r = await runCli(['--config', configFile, 'status', '--json'], ENV);
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as StatusReport;
-}
+const statusJson = (configFile: string) => statusOf(configFile, ENV);
 
 /** A message file for smtplib. */
 function messageFile(name: string): string {
@@ -57,20 +52,16 @@ describe('localpost CLI end to end', () => {
       '--smtp-tls', 'none', '--id', 'alice', '--local-user', 'alice', '--local-password', 'localpw', '--data-dir', dataDir]);
     assert.equal(init.code, 0, init.stderr + init.stdout);
     // never the real default ports: test files run in parallel
-    appendFileSync(configFile, 'listen:\n  pop3: { port: 0, hosts: ["127.0.0.1"] }\n  smtp: { port: 0, hosts: ["127.0.0.1"] }\n');
+    appendFileSync(configFile, LOOPBACK_LISTEN);
 
     const check = await runCli(['--config', configFile, 'check'], ENV);
     assert.equal(check.code, 0, check.stdout + check.stderr);
     assert.match(check.stdout, /config .*: ok \(1 account\)/);
 
-    const proc = spawnCli(['--config', configFile, 'start'], ENV);
-    let out = '';
-    proc.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
-    proc.stderr!.on('data', (b: Buffer) => { out += b.toString(); });
-    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+    const { proc, out, exited } = spawnDaemon(configFile, ENV);
     try {
-      await waitFor(() => out.includes('localpost started') || proc.exitCode !== null, 30_000, 'the daemon start');
-      assert.equal(proc.exitCode, null, out);
+      await waitFor(() => out().includes('localpost started') || proc.exitCode !== null, 30_000, 'the daemon start');
+      assert.equal(proc.exitCode, null, out());
       assert.ok(existsSync(path.join(dataDir, 'control.sock')));
 
       // status --json: live, from the daemon
@@ -136,7 +127,7 @@ describe('localpost CLI end to end', () => {
       const good = readFileSync(configFile, 'utf8');
       writeFileSync(configFile, 'accounts: []\n');
       proc.kill('SIGHUP');
-      await waitFor(() => out.includes('config reload rejected'), 10_000, 'the rejection');
+      await waitFor(() => out().includes('config reload rejected'), 10_000, 'the rejection');
       assert.equal(proc.exitCode, null);
       writeFileSync(configFile, good); // for the CLI's own reading of the config
       assert.equal((await poplibFetchAll(pop3Port, 'alice', 'localpw')).length, 7, 'the old config still serves');
@@ -144,7 +135,7 @@ describe('localpost CLI end to end', () => {
 
       // SIGTERM: a clean stop, the socket and the lock gone
       proc.kill('SIGTERM');
-      assert.equal(await exited, 0, out);
+      assert.equal(await exited, 0, out());
       assert.equal(existsSync(path.join(dataDir, 'control.sock')), false);
       assert.equal(existsSync(path.join(dataDir, 'localpost.lock')), false);
       const after = await statusJson(configFile);

@@ -10,19 +10,17 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { inboxDir, readCached, runCli, spawnCli, waitFor } from '../support/localpost.js';
-import { startFakeOAuth, type FakeOAuth } from '../support/oauth-server.js';
+import { inboxDir, LOOPBACK_LISTEN, readCached, runCli, spawnDaemon, statusJson, tempConfig, waitFor, type TempConfig } from '../support/localpost.js';
+import { oauth2Yaml, startFakeOAuth, type FakeOAuth } from '../support/oauth-server.js';
 import { startTestbed, type Testbed } from '../support/testbed.js';
 
 const env = { LOCALPOST_KEYRING: 'none' }; // the key file; no desktop keyring in tests
 const WAITING = 'IDLE waits for sign-in: run `localpost auth home`';
 let oauth: FakeOAuth;
 let tb: Testbed;
-let dir: string;
+let cfg: TempConfig | undefined;
 let configFile: string;
 let dataDir: string;
 
@@ -30,34 +28,26 @@ before(async () => {
   oauth = await startFakeOAuth();
   tb = await startTestbed({ postfix: false, env: { OAUTH2_INTROSPECTION_URL: `${oauth.base}/introspect` } });
   await tb.seed('alice', 3, 1000, { archiveN: 0 });
-  dir = mkdtempSync(path.join(tmpdir(), 'lp-idle-signin-'));
-  dataDir = path.join(dir, 'data');
-  configFile = path.join(dir, 'config.yaml');
-  const oauth2 = `{ provider: custom, clientId: localpost-test, tokenUrl: "${oauth.tokenUrl}", deviceUrl: "${oauth.deviceUrl}", scopes: [mail] }`;
-  writeFileSync(configFile, `
-dataDir: ${dataDir}
+  cfg = tempConfig('lp-idle-signin-', (data) => `
+dataDir: ${data}
 log: { level: debug }
-listen:
-  pop3: { port: 0, hosts: ["127.0.0.1"] }
-  smtp: { port: 0, hosts: ["127.0.0.1"] }
-accounts:
+${LOOPBACK_LISTEN}accounts:
   - id: home
     email: alice@example.test
     login: { password: localpw }
-    incoming: { protocol: imap, host: 127.0.0.1, port: ${tb.imapPort}, tls: none, username: alice@example.test, idle: true, folders: [INBOX], schedule: "0 0 1 1 *", password: { oauth2: ${oauth2} } }
+    incoming: { protocol: imap, host: 127.0.0.1, port: ${tb.imapPort}, tls: none, username: alice@example.test, idle: true, folders: [INBOX], schedule: "0 0 1 1 *", password: { oauth2: ${oauth2Yaml(oauth)} } }
 `);
+  ({ configFile, dataDir } = cfg);
 });
 after(async () => {
   await tb?.stop();
   await oauth?.close();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  cfg?.cleanup();
 });
 
 /** `status --json`'s entry of the account. */
 async function accountStatus(): Promise<{ idle?: string; auth?: { state: string }; messages: number }> {
-  const r = await runCli(['--config', configFile, 'status', '--json'], env);
-  assert.equal(r.code, 0, r.stderr);
-  const report = JSON.parse(r.stdout) as { source: string; accounts: Array<{ id: string; idle?: string; auth?: { state: string }; messages: number }> };
+  const report = await statusJson(configFile, env);
   assert.equal(report.source, 'daemon');
   return report.accounts.find((a) => a.id === 'home')!;
 }
@@ -65,15 +55,13 @@ async function accountStatus(): Promise<{ idle?: string; auth?: { state: string 
 const count = (text: string, what: string) => text.split(what).length - 1;
 
 test('a daemon started before `localpost auth` begins IDLE at the sign-in, without a reload', async () => {
-  const daemon: ChildProcess = spawnCli(['--config', configFile, 'start'], env);
-  let out = '';
-  daemon.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
-  daemon.stderr!.on('data', (b: Buffer) => { out += b.toString(); });
+  const run = spawnDaemon(configFile, env);
+  const daemon: ChildProcess = run.proc;
   try {
-    await waitFor(() => out.includes(WAITING), 15_000, 'the waiting-for-sign-in line');
+    await waitFor(() => run.out().includes(WAITING), 15_000, 'the waiting-for-sign-in line');
     // the watcher retries (1 s, then 2 s) without repeating the line
-    await waitFor(() => out.includes('IDLE still waits for sign-in'), 10_000, 'a quiet retry');
-    await waitFor(() => out.includes('localpost started'), 10_000, 'the daemon to start');
+    await waitFor(() => run.out().includes('IDLE still waits for sign-in'), 10_000, 'a quiet retry');
+    await waitFor(() => run.out().includes('localpost started'), 10_000, 'the daemon to start');
     const waiting = await accountStatus();
     assert.equal(waiting.idle, 'waiting-for-sign-in');
     assert.equal(waiting.auth?.state, 'not-signed-in');
@@ -89,7 +77,7 @@ test('a daemon started before `localpost auth` begins IDLE at the sign-in, witho
     assert.match(auth.stdout, /the running daemon pulled 3 new messages for home; IDLE watches its INBOX/);
     assert.doesNotMatch(auth.stdout, /next pull/);
     assert.equal(readCached(inboxDir(dataDir, 'home')).length, 3, 'pulled before the auth command returned');
-    assert.match(out, /IDLE watching INBOX: the account is signed in now/);
+    assert.match(run.out(), /IDLE watching INBOX: the account is signed in now/);
     assert.equal((await accountStatus()).idle, 'connected');
 
     // new mail upstream: IDLE announces it and the daemon pulls (the schedule is yearly)
@@ -101,20 +89,20 @@ test('a daemon started before `localpost auth` begins IDLE at the sign-in, witho
     oauth.access.clear();
     const refreshes = () => oauth.requests.filter((q) => q.form.grant_type === 'refresh_token').length;
     const refreshed = refreshes();
-    const watching = count(out, 'IDLE watching INBOX');
+    const watching = count(run.out(), 'IDLE watching INBOX');
     execFileSync('doveadm', ['-c', path.join(tb.dir, 'etc/dovecot.conf'), 'kick', 'alice@example.test']);
-    await waitFor(() => count(out, 'IDLE watching INBOX') > watching, 15_000, 'IDLE to reconnect with a new token');
+    await waitFor(() => count(run.out(), 'IDLE watching INBOX') > watching, 15_000, 'IDLE to reconnect with a new token');
     assert.ok(refreshes() > refreshed, 'the refused token was refreshed');
     await tb.seed('alice', 1, 1000, { archiveN: 0 });
     await waitFor(() => readCached(inboxDir(dataDir, 'home')).length === 5, 10_000, 'the IDLE-triggered pull after the refresh');
 
-    assert.equal(count(out, WAITING), 1, 'the waiting line is logged once');
-    assert.doesNotMatch(out, /IDLE not started/);
+    assert.equal(count(run.out(), WAITING), 1, 'the waiting line is logged once');
+    assert.doesNotMatch(run.out(), /IDLE not started/);
   } finally {
     daemon.kill('SIGTERM');
   }
   const code = await new Promise((r) => daemon.once('close', (c) => r(c)));
-  assert.equal(code, 0, out.slice(-2000));
+  assert.equal(code, 0, run.out().slice(-2000));
 });
 
 test('`localpost auth` with no daemon running keeps the hint; it never fails for the daemon', async () => {

@@ -7,26 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import type { StatusReport } from '../../src/daemon/status.js';
-import { makeConfig, runCli, spawnCli, waitFor } from '../support/localpost.js';
+import { makeConfig, runCli, socketsUnder, spawnDaemon, statusJson as statusOf, waitFor } from '../support/localpost.js';
 import { freePort } from '../support/smtp.js';
 
 const cfg = makeConfig([{ protocol: 'pop3', port: await freePort() }]); // nothing listens: pulls fail, the daemon runs
 after(() => cfg.cleanup());
-
-/** Every socket file under `root`, recursively. */
-function socketsUnder(root: string): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(root, { withFileTypes: true })) {
-    const p = path.join(root, e.name);
-    if (e.isSocket()) out.push(p);
-    else if (e.isDirectory()) out.push(...socketsUnder(p));
-  }
-  return out;
-}
 
 describe('a data directory too long for a Unix socket', () => {
   test('start → status and outbox through the socket in $XDG_RUNTIME_DIR/localpost → SIGTERM', async () => {
@@ -38,28 +26,20 @@ describe('a data directory too long for a Unix socket', () => {
     const env = { XDG_RUNTIME_DIR: xdg };
     const socket = path.join(xdg, 'localpost', `${createHash('sha256').update(dataDir).digest('hex').slice(0, 16)}.sock`);
 
-    const statusJson = async (): Promise<StatusReport> => {
-      const r = await runCli(['--config', cfg.configFile, 'status', '--json'], env);
-      assert.equal(r.code, 0, r.stderr);
-      return JSON.parse(r.stdout) as StatusReport;
-    };
+    const statusJson = () => statusOf(cfg.configFile, env);
 
-    const proc = spawnCli(['--config', cfg.configFile, 'start'], env);
-    let out = '';
-    proc.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
-    proc.stderr!.on('data', (b: Buffer) => { out += b.toString(); });
-    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+    const { proc, out, exited } = spawnDaemon(cfg.configFile, env);
     try {
-      await waitFor(() => out.includes('localpost started') || proc.exitCode !== null, 30_000, 'the daemon start');
-      assert.equal(proc.exitCode, null, out);
+      await waitFor(() => out().includes('localpost started') || proc.exitCode !== null, 30_000, 'the daemon start');
+      assert.equal(proc.exitCode, null, out());
 
       // the socket where every process computes it, the directory private, nothing truncated
-      assert.ok(statSync(socket).isSocket(), out);
+      assert.ok(statSync(socket).isSocket(), out());
       assert.equal(statSync(socket).mode & 0o777, 0o600);
       assert.equal(lstatSync(path.dirname(socket)).mode & 0o777, 0o700);
       assert.equal(existsSync(path.join(dataDir, 'control.sock')), false);
       assert.deepEqual(socketsUnder(cfg.dir), [socket], 'no socket bound at a truncated path');
-      assert.ok(out.includes(socket), 'the log names the real socket path');
+      assert.ok(out().includes(socket), 'the log names the real socket path');
 
       // status: live, from the daemon
       const s = await statusJson();
@@ -79,7 +59,7 @@ describe('a data directory too long for a Unix socket', () => {
 
       // SIGTERM: a clean stop, the socket gone
       proc.kill('SIGTERM');
-      assert.equal(await exited, 0, out);
+      assert.equal(await exited, 0, out());
       assert.equal(existsSync(socket), false);
       const stopped = await statusJson();
       assert.equal(stopped.source, 'state.db');

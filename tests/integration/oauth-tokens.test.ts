@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { Cache } from '../../src/cache/cache.js';
@@ -21,7 +20,8 @@ import { readTokenFile, tokenFilePath } from '../../src/daemon/oauth/token-store
 import { formatStatus, readStatus } from '../../src/daemon/status.js';
 import { SyncService } from '../../src/daemon/sync.js';
 import { AuthError, TemporaryError } from '../../src/shared/errors.js';
-import { startFakeOAuth, type FakeOAuth } from '../support/oauth-server.js';
+import { capturedLog } from '../support/log.js';
+import { oauthHomeConfig, startFakeOAuth, type FakeOAuth } from '../support/oauth-server.js';
 import { startTestbed, type Testbed } from '../support/testbed.js';
 
 process.env.LOCALPOST_KEYRING = 'none'; // the key file; no desktop keyring in tests
@@ -42,32 +42,10 @@ after(async () => {
 function config(): Config {
   const dir = mkdtempSync(path.join(tmpdir(), 'lp-oauth-'));
   dirs.push(dir);
-  return parseConfigText(`
-dataDir: ${dir}/data
-accounts:
-  - id: home
-    email: alice@example.test
-    login: { password: localpw }
-    incoming:
-      protocol: pop3
-      host: 127.0.0.1
-      port: ${tb.pop3Port}
-      tls: none
-      username: alice@example.test
-      schedule: "0 0 1 1 *"
-      password:
-        oauth2: { provider: custom, clientId: localpost-test, tokenUrl: "${oauth.tokenUrl}", deviceUrl: "${oauth.deviceUrl}", authUrl: "${oauth.authUrl}", scopes: [mail] }
-`);
+  return parseConfigText(oauthHomeConfig(oauth, { dataDir: `${dir}/data`, protocol: 'pop3', port: tb.pop3Port }));
 }
 
 const client = () => ({ clientId: 'localpost-test', tokenUrl: oauth.tokenUrl, scopes: ['mail'] });
-
-/** A logger whose JSON lines are collected. */
-function captured(): { log: pino.Logger; lines: () => Array<Record<string, unknown>> } {
-  const out: string[] = [];
-  const sink = new Writable({ write(c: Buffer, _e, cb) { out.push(c.toString()); cb(); } });
-  return { log: pino({ level: 'debug' }, sink), lines: () => out.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
-}
 
 async function signIn(cfg: Config): Promise<void> {
   const printed: string[] = [];
@@ -178,7 +156,7 @@ describe('invalid_grant, through a real pull from Dovecot', () => {
     const cfg = config();
     await tb.seed('alice', 2, undefined, { reset: true });
     await signIn(cfg);
-    const { log, lines } = captured();
+    const { log, lines } = capturedLog();
     const cache = await Cache.open({ dataDir: cfg.dataDir, accounts: ['home'], log: pino({ level: 'silent' }) });
     try {
       const sync = new SyncService({ accounts: cfg.accounts, cache, log });

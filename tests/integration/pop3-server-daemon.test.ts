@@ -7,12 +7,12 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { poplibFetchAll } from '../support/python.js';
 import { startTestbed, type Testbed } from '../support/testbed.js';
-import { inboxDir, makeConfig, readCached, spawnCli, waitFor, type AccountSpec } from '../support/localpost.js';
+import { inboxDir, makeConfig, readCached, spawnCli, spawnDaemon, waitFor, type AccountSpec } from '../support/localpost.js';
 import { authenticated } from '../support/pop3-server.js';
+import { freePort } from '../support/smtp.js';
 
 let tb: Testbed;
 const cleanups: Array<() => void | Promise<void>> = [];
@@ -23,15 +23,6 @@ after(async () => {
   for (const c of cleanups.reverse()) await c();
   await tb?.stop();
 });
-
-/** A free TCP port on 127.0.0.1 (bound and released). */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 interface Running {
   proc: ChildProcess;
@@ -48,11 +39,8 @@ async function startDaemon(spec: AccountSpec, incomingExtra = ''): Promise<Runni
     const { readFileSync, writeFileSync } = await import('node:fs');
     writeFileSync(c.configFile, readFileSync(c.configFile, 'utf8').replace(/(\n      idle: .*\n)/, `$1${incomingExtra}`));
   }
-  const proc = spawnCli(['--config', c.configFile, 'start']);
-  let out = '';
-  proc.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
-  proc.stderr!.on('data', (b: Buffer) => { out += b.toString(); });
-  const running: Running = { proc, port, dataDir: c.dataDir, out: () => out };
+  const { proc, out } = spawnDaemon(c.configFile);
+  const running: Running = { proc, port, dataDir: c.dataDir, out };
   cleanups.push(async () => {
     if (proc.exitCode === null) {
       proc.kill('SIGTERM');
@@ -60,7 +48,7 @@ async function startDaemon(spec: AccountSpec, incomingExtra = ''): Promise<Runni
     }
     c.cleanup();
   });
-  await waitFor(() => out.includes('POP3 listener ready'), 60_000, `POP3 listener to start:\n${out}`);
+  await waitFor(() => out().includes('POP3 listener ready'), 60_000, `POP3 listener to start:\n${out()}`);
   return running;
 }
 

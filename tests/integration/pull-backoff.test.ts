@@ -12,12 +12,9 @@
  *   backoff.
  */
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { Cache } from '../../src/cache/cache.js';
@@ -27,9 +24,11 @@ import { authorize } from '../../src/daemon/oauth/authorize.js';
 import { SyncService } from '../../src/daemon/sync.js';
 import { AuthError } from '../../src/shared/errors.js';
 import { createImapClient } from '../../src/upstream/imap/connect.js';
-import { inboxDir, makeConfig, readCached, runCli, spawnCli, waitFor } from '../support/localpost.js';
-import { startFakeOAuth, type FakeOAuth } from '../support/oauth-server.js';
+import { inboxDir, makeConfig, readCached, runCli, spawnDaemon, waitFor } from '../support/localpost.js';
+import { capturedLog } from '../support/log.js';
+import { oauthHomeConfig, startFakeOAuth, type FakeOAuth } from '../support/oauth-server.js';
 import { poplibFetchAll } from '../support/python.js';
+import { freePort } from '../support/smtp.js';
 import { startTestbed, type Testbed } from '../support/testbed.js';
 
 process.env.LOCALPOST_KEYRING = 'none'; // the key file; no desktop keyring in tests
@@ -46,14 +45,6 @@ after(async () => {
   await tb?.stop();
   await oauth?.close();
 });
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** Failed logins of `user` in Dovecot's log (auth_verbose: one "Password mismatch" line each). */
 function mismatches(user: string): number {
@@ -72,19 +63,16 @@ describe('backoff of a failing account', () => {
     cleanups.push(() => c.cleanup());
     writeFileSync(c.configFile, readFileSync(c.configFile, 'utf8').replace(/(\n {6}idle: .*\n)/, '$1      syncOnLogin: 5s\n'));
     const cli = (...args: string[]) => runCli(['--config', c.configFile, ...args]);
-    const proc: ChildProcess = spawnCli(['--config', c.configFile, 'start']);
-    let out = '';
-    proc.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
-    proc.stderr!.on('data', (b: Buffer) => { out += b.toString(); });
+    const { proc, out } = spawnDaemon(c.configFile);
     cleanups.push(async () => {
       if (proc.exitCode === null) { proc.kill('SIGTERM'); await new Promise((r) => proc.once('close', r)); }
     });
-    const msgs = () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as { msg: string }).msg);
+    const msgs = () => out().split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as { msg: string }).msg);
     const count = (re: RegExp) => msgs().filter((m) => re.test(m)).length;
 
-    await waitFor(() => out.includes('POP3 listener ready'), 60_000, `POP3 listener:\n${out}`);
+    await waitFor(() => out().includes('POP3 listener ready'), 60_000, `POP3 listener:\n${out()}`);
     const t0 = Date.now();
-    await waitFor(() => count(/^automatic pulls of this account pause until \d\d:\d\d after 1 failed pull in a row/) === 1, 20_000, `the backoff:\n${out.slice(-3000)}`);
+    await waitFor(() => count(/^automatic pulls of this account pause until \d\d:\d\d after 1 failed pull in a row/) === 1, 20_000, `the backoff:\n${out().slice(-3000)}`);
 
     // 5 local logins in a row: each answered from the (empty) cache at once
     for (let i = 0; i < 5; i++) {
@@ -132,7 +120,7 @@ describe('backoff of a failing account', () => {
     await waitFor(() => count(/^pull done$/) > done, 6000, 'a scheduled pull after the fix');
     assert.equal(mismatches('wendy'), attempts + 1, 'no failed login since the fix');
     assert.equal(readCached(inboxDir(c.dataDir, 'wendy')).length, 2);
-    assert.doesNotMatch(out, /wrong-horse|wendypw/, 'no password in the log');
+    assert.doesNotMatch(out(), /wrong-horse|wendypw/, 'no password in the log');
 
     proc.kill('SIGTERM');
     assert.equal(await new Promise((r) => proc.once('close', r)), 0);
@@ -144,30 +132,7 @@ describe('backoff of a failing account', () => {
 function oauthConfig(protocol: 'pop3' | 'imap'): Config {
   const dir = mkdtempSync(path.join(tmpdir(), 'lp-revoke-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  return parseConfigText(`
-dataDir: ${dir}/data
-accounts:
-  - id: home
-    email: alice@example.test
-    login: { password: localpw }
-    incoming:
-      protocol: ${protocol}
-      host: 127.0.0.1
-      port: ${protocol === 'pop3' ? tb.pop3Port : tb.imapPort}
-      tls: none
-      username: alice@example.test
-      schedule: "0 0 1 1 *"
-      ${protocol === 'imap' ? 'folders: [INBOX]' : ''}
-      password:
-        oauth2: { provider: custom, clientId: localpost-test, tokenUrl: "${oauth.tokenUrl}", deviceUrl: "${oauth.deviceUrl}", authUrl: "${oauth.authUrl}", scopes: [mail] }
-`);
-}
-
-/** A logger whose messages are collected. */
-function captured(): { log: pino.Logger; msgs: () => string[] } {
-  const out: string[] = [];
-  const sink = new Writable({ write(c: Buffer, _e, cb) { out.push(c.toString()); cb(); } });
-  return { log: pino({ level: 'debug' }, sink), msgs: () => out.join('').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { msg: string }).msg) };
+  return parseConfigText(oauthHomeConfig(oauth, { dataDir: `${dir}/data`, protocol, port: protocol === 'pop3' ? tb.pop3Port : tb.imapPort }));
 }
 
 describe('OAuth token revoked upstream', () => {
@@ -179,7 +144,7 @@ describe('OAuth token revoked upstream', () => {
       await authorize(cfg.accounts[0]!, { dataDir: cfg.dataDir, method: 'device', print: () => undefined, pollMs: 20 });
       const cache = await Cache.open({ dataDir: cfg.dataDir, accounts: ['home'], log: pino({ level: 'silent' }) });
       try {
-        const cap = captured();
+        const cap = capturedLog();
         const sync = new SyncService({ accounts: cfg.accounts, cache, log: cap.log });
         const r1 = await sync.sync('home');
         assert.equal(r1.result, 'ok', r1.error);

@@ -7,13 +7,12 @@
  * still refused with the running pid, and SIGTERM removes the lock.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { LockRecord } from '../../src/daemon/instance-lock.js';
-import type { StatusReport } from '../../src/daemon/status.js';
-import { makeConfig, runCli, spawnCli, waitFor } from '../support/localpost.js';
+import { makeConfig, runCli, spawnDaemon, statusJson, waitFor, type CollectedCli } from '../support/localpost.js';
 import { poplibFetchAll } from '../support/python.js';
 import { startTestbed, type Testbed } from '../support/testbed.js';
 
@@ -37,22 +36,12 @@ function config() {
 
 const lockOf = (dataDir: string) => path.join(dataDir, 'localpost.lock');
 
-async function statusJson(configFile: string): Promise<StatusReport> {
-  const r = await runCli(['--config', configFile, 'status', '--json']);
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as StatusReport;
-}
-
 /** `localpost start`, waited for until it has started (or failed). */
-async function start(configFile: string): Promise<{ proc: ChildProcess; out: () => string; exited: Promise<number | null> }> {
-  const proc = spawnCli(['--config', configFile, 'start']);
-  let out = '';
-  proc.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
-  proc.stderr!.on('data', (b: Buffer) => { out += b.toString(); });
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-  await waitFor(() => out.includes('localpost started') || proc.exitCode !== null, 30_000, 'the daemon start');
-  assert.equal(proc.exitCode, null, `the daemon came up despite the stale lock:\n${out}`);
-  return { proc, out: () => out, exited };
+async function start(configFile: string): Promise<CollectedCli> {
+  const d = spawnDaemon(configFile);
+  await waitFor(() => d.out().includes('localpost started') || d.proc.exitCode !== null, 30_000, 'the daemon start');
+  assert.equal(d.proc.exitCode, null, `the daemon came up despite the stale lock:\n${d.out()}`);
+  return d;
 }
 
 /** The running daemon serves: status names it, poplib reads the 3 messages; a second start is refused; SIGTERM. */

@@ -2,12 +2,14 @@
  * Test fixtures for localpost itself: temp data dirs, config files written from a few options,
  * the CLI run as a child process (through tsx, so no build is needed), and reading the cache.
  */
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { StatusReport } from '../../src/daemon/status.js';
 
 /** Repository root. */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -28,13 +30,32 @@ export interface AccountSpec {
   maxMessageSize?: string;
 }
 
-/** A temp directory with a config file for the given accounts. */
-export function makeConfig(accounts: AccountSpec[], extra = ''): { dir: string; dataDir: string; configFile: string; cleanup(): void } {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'lp-'));
+/** A temp directory, its `data` dir and its `config.yaml`. */
+export interface TempConfig { dir: string; dataDir: string; configFile: string; cleanup(): void }
+
+/**
+ * The `listen:` section with both listeners on loopback port 0: never the real default ports,
+ * since test files run in parallel, each with its own daemons.
+ */
+export const LOOPBACK_LISTEN = 'listen:\n  pop3: { port: 0, hosts: ["127.0.0.1"] }\n  smtp: { port: 0, hosts: ["127.0.0.1"] }\n';
+
+/** A temp directory (`prefix` + random) whose `config.yaml` is `text(dataDir)`. */
+export function tempConfig(prefix: string, text: (dataDir: string) => string): TempConfig {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
   const dataDir = path.join(dir, 'data');
+  const configFile = path.join(dir, 'config.yaml');
+  writeFileSync(configFile, text(dataDir));
+  return { dir, dataDir, configFile, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A temp directory with a config file for the given accounts. */
+export function makeConfig(accounts: AccountSpec[], extra = ''): TempConfig {
+  return tempConfig('lp-', (dataDir) => accountsConfig(dataDir, accounts, extra));
+}
+
+function accountsConfig(dataDir: string, accounts: AccountSpec[], extra: string): string {
   const lines = [`dataDir: ${dataDir}`, 'log:', '  level: debug'];
-  // never the real default ports: test files run in parallel, each with its own daemons
-  if (!/^listen:/m.test(extra)) lines.push('listen:', '  pop3: { port: 0, hosts: ["127.0.0.1"] }', '  smtp: { port: 0, hosts: ["127.0.0.1"] }');
+  if (!/^listen:/m.test(extra)) lines.push(LOOPBACK_LISTEN.trimEnd());
   lines.push('accounts:');
   for (const a of accounts) {
     const id = a.id ?? 'alice';
@@ -59,9 +80,22 @@ export function makeConfig(accounts: AccountSpec[], extra = ''): { dir: string; 
       ...(a.maxMessageSize ? [`      maxMessageSize: ${a.maxMessageSize}`] : []),
     );
   }
-  const configFile = path.join(dir, 'config.yaml');
-  writeFileSync(configFile, lines.join('\n') + '\n' + extra);
-  return { dir, dataDir, configFile, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return lines.join('\n') + '\n' + extra;
+}
+
+/**
+ * Config text of one account `a` pulling as alice from a fake POP3 server on 127.0.0.1:`port`
+ * without TLS; `incomingExtra` continues the `incoming:` flow mapping (`, key: value`).
+ */
+export function fakePop3ConfigText(port: number, dataDir: string, password = 'pw', incomingExtra = ''): string {
+  return `
+dataDir: ${dataDir}
+accounts:
+  - id: a
+    email: a@example.test
+    login: { password: x }
+    incoming: { protocol: pop3, host: 127.0.0.1, port: ${port}, tls: none, username: alice, password: ${password}${incomingExtra} }
+`;
 }
 
 /** Arguments that run the CLI from source. */
@@ -85,6 +119,43 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ c
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
+}
+
+/** `status --json`, parsed; asserts that the command succeeded. */
+export async function statusJson(configFile: string, env: NodeJS.ProcessEnv = {}): Promise<StatusReport> {
+  const r = await runCli(['--config', configFile, 'status', '--json'], env);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as StatusReport;
+}
+
+/** A CLI process whose stdout and stderr are collected together. */
+export interface CollectedCli {
+  proc: ChildProcess;
+  /** stdout and stderr so far, in the order they arrived. */
+  out(): string;
+  /** Resolves with the exit code once the process has exited. */
+  exited: Promise<number | null>;
+}
+
+/** `localpost start` with `configFile` (not waited for); its output is collected. */
+export function spawnDaemon(configFile: string, env: NodeJS.ProcessEnv = {}): CollectedCli {
+  const proc = spawnCli(['--config', configFile, 'start'], env);
+  let out = '';
+  proc.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
+  proc.stderr!.on('data', (b: Buffer) => { out += b.toString(); });
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  return { proc, out: () => out, exited };
+}
+
+/** Every socket file under `root`, recursively. */
+export function socketsUnder(root: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(root, { withFileTypes: true })) {
+    const p = path.join(root, e.name);
+    if (e.isSocket()) out.push(p);
+    else if (e.isDirectory()) out.push(...socketsUnder(p));
+  }
+  return out;
 }
 
 /** Files of a Maildir folder (new/ and cur/), sorted by local UID. */

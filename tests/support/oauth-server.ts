@@ -51,6 +51,39 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
+/**
+ * The `oauth2:` setting (a YAML flow mapping) of an account that signs in with this server:
+ * device flow, and with `authUrl` the browser flow too.
+ */
+export function oauth2Yaml(f: FakeOAuth, o: { authUrl?: boolean } = {}): string {
+  const auth = o.authUrl ? ` authUrl: "${f.authUrl}",` : '';
+  return `{ provider: custom, clientId: localpost-test, tokenUrl: "${f.tokenUrl}", deviceUrl: "${f.deviceUrl}",${auth} scopes: [mail] }`;
+}
+
+/**
+ * Config text of one account `home` (alice@example.test, local password `localpw`, a yearly
+ * schedule) pulling from 127.0.0.1:`port` without TLS, signed in with this server.
+ */
+export function oauthHomeConfig(f: FakeOAuth, o: { dataDir: string; protocol: 'pop3' | 'imap'; port: number }): string {
+  return `
+dataDir: ${o.dataDir}
+accounts:
+  - id: home
+    email: alice@example.test
+    login: { password: localpw }
+    incoming:
+      protocol: ${o.protocol}
+      host: 127.0.0.1
+      port: ${o.port}
+      tls: none
+      username: alice@example.test
+      schedule: "0 0 1 1 *"
+      ${o.protocol === 'imap' ? 'folders: [INBOX]' : ''}
+      password:
+        oauth2: ${oauth2Yaml(f, { authUrl: true })}
+`;
+}
+
 /** Starts the server. */
 export async function startFakeOAuth(): Promise<FakeOAuth> {
   const codes = new Map<string, string>(); // auth code → PKCE challenge

@@ -19,6 +19,7 @@ import pino from 'pino';
 import { controlRequest, ControlRequestError, ControlUnavailableError, control } from '../../src/daemon/control/client.js';
 import { ControlError, controlSocketLocation, controlSocketPath, MAX_BODY } from '../../src/daemon/control/protocol.js';
 import { ControlServer, matchPath, type ControlRoute } from '../../src/daemon/control/server.js';
+import { socketsUnder } from '../support/localpost.js';
 import { PYTHON } from '../support/python.js';
 
 const log = pino({ level: 'silent' });
@@ -119,17 +120,6 @@ describe('matchPath', () => {
     assert.equal(matchPath('/status', '/statuses'), undefined);
   });
 });
-
-/** Every socket file under `root`, recursively. */
-function socketsUnder(root: string): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(root, { withFileTypes: true })) {
-    const p = path.join(root, e.name);
-    if (e.isSocket()) out.push(p);
-    else if (e.isDirectory()) out.push(...socketsUnder(p));
-  }
-  return out;
-}
 
 describe('the socket of a data directory too long for a Unix socket', () => {
   const saved = { XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR, TMPDIR: process.env.TMPDIR };

@@ -10,7 +10,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import pino from 'pino';
 import { Cache } from '../../src/cache/cache.js';
@@ -24,6 +23,8 @@ import { AuthError, TemporaryError, ThrottledError, isOfflineError, isThrottleTe
 import { classifyImapError } from '../../src/upstream/imap/connect.js';
 import { classifyLoginRefusal, Pop3Client, Pop3ReplyError } from '../../src/upstream/pop3/client.js';
 import { startFakePop3, type FakePop3, type FakePop3Options } from '../fakes/fake-pop3.js';
+import { fakePop3ConfigText } from '../support/localpost.js';
+import { capturedLog } from '../support/log.js';
 
 const MIN = 60_000;
 const half = () => 0.5; // jitter factor exactly 1
@@ -162,24 +163,7 @@ describe('POP3 client: refused logins', () => {
 // ---- the SyncService ------------------------------------------------------------------------
 
 function configFor(port: number, dataDir: string, password = 'pw', extra = ''): Config {
-  return parseConfigText(`
-dataDir: ${dataDir}
-accounts:
-  - id: a
-    email: a@example.test
-    login: { password: x }
-    incoming: { protocol: pop3, host: 127.0.0.1, port: ${port}, tls: none, username: alice, password: ${password}, syncOnLogin: 5s${extra} }
-`);
-}
-
-/** A logger whose lines are collected. */
-function captured(): { log: pino.Logger; msgs: () => string[] } {
-  const out: string[] = [];
-  const sink = new Writable({ write(c: Buffer, _e, cb) { out.push(c.toString()); cb(); } });
-  return {
-    log: pino({ level: 'trace' }, sink),
-    msgs: () => out.join('').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { msg: string }).msg),
-  };
+  return parseConfigText(fakePop3ConfigText(port, dataDir, password, `, syncOnLogin: 5s${extra}`));
 }
 
 async function service(f: FakePop3, password = 'pw') {
@@ -187,7 +171,7 @@ async function service(f: FakePop3, password = 'pw') {
   dirs.push(dataDir);
   const cache = await Cache.open({ dataDir, accounts: ['a'], log: pino({ level: 'silent' }) });
   const clock = { t: Date.now(), now() { return this.t; } };
-  const cap = captured();
+  const cap = capturedLog('trace');
   let cfg = configFor(f.port, dataDir, password);
   const svc = new SyncService({ accounts: cfg.accounts, cache, log: cap.log, clock, random: half });
   const report = (): StatusReport => ({

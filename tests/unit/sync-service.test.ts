@@ -12,18 +12,12 @@ import { Cache } from '../../src/cache/cache.js';
 import { parseConfigText } from '../../src/daemon/config/load.js';
 import { SyncService } from '../../src/daemon/sync.js';
 import { startFakePop3 } from '../fakes/fake-pop3.js';
+import { fakePop3ConfigText } from '../support/localpost.js';
 
 const log = pino({ level: 'silent' });
 
 function accountsFor(port: number, dataDir: string, password = 'pw') {
-  return parseConfigText(`
-dataDir: ${dataDir}
-accounts:
-  - id: a
-    email: a@example.test
-    login: { password: x }
-    incoming: { protocol: pop3, host: 127.0.0.1, port: ${port}, tls: none, username: alice, password: ${password} }
-`).accounts;
+  return parseConfigText(fakePop3ConfigText(port, dataDir, password)).accounts;
 }
 
 test('concurrent sync requests for one account join one pull', async () => {
