@@ -43,6 +43,8 @@ export interface FakeSmtpOptions {
   onConnect?: (session: SMTPServerSession, n: number) => FakeSmtpAction | undefined;
   onRcpt?: (address: string, session: SMTPServerSession) => FakeSmtpAction | undefined;
   onData?: (session: SMTPServerSession, n: number) => FakeSmtpAction | undefined;
+  /** Answers a login instead of checking user/pass (e.g. 454 for a temporary failure). */
+  onAuth?: (username: string, session: SMTPServerSession) => FakeSmtpAction | undefined;
 }
 
 /** A running fake upstream. */
@@ -101,7 +103,9 @@ export async function startFakeSmtp(options: FakeSmtpOptions = {}, opts: { port?
         if (a?.stall) return;
         cb(a?.code ? err(a.code, a.message ?? 'refused') : null);
       },
-      onAuth(auth, _session, cb) {
+      onAuth(auth, session, cb) {
+        const a = options.onAuth?.(auth.username ?? '', session);
+        if (a?.code) return cb(err(a.code, a.message ?? 'refused'));
         if (auth.username === user && auth.password === pass) cb(null, { user: auth.username });
         else cb(err(535, '5.7.8 Authentication credentials invalid'));
       },

@@ -170,6 +170,22 @@ describe('temporary failures', () => {
     assert.deepEqual(await inboxMessages(bad.fx.dataDir, 'alice'), [], 'no bounce');
   });
 
+  test('a temporary login failure (454) is retried like an outage, never reported as a wrong password', async () => {
+    let refuse = true;
+    const r = await rig({ onAuth: () => (refuse ? { code: 454, message: '4.7.0 Temporary authentication failure' } : undefined) });
+    const { id } = await r.fx.outbox.enqueue(env, chunks(message({ messageId: 'tempauth@x' })));
+    await r.delivery.run();
+    const e = r.fx.outbox.get(id)!;
+    assert.equal(e.tries, 1);
+    assert.match(e.lastError!, /could not check the login for now: 454/);
+    assert.equal(r.logs.filter((l) => /check outgoing\.password|refused the login/.test(l.msg)).length, 0, JSON.stringify(r.logs));
+    assert.equal(r.logs.filter((l) => l.level === 50).length, 0, 'not an error-level problem');
+    refuse = false;
+    await r.delivery.flush();
+    assert.equal(r.fake.received.length, 1);
+    assert.deepEqual(await inboxMessages(r.fx.dataDir, 'alice'), [], 'no bounce');
+  });
+
   test('upstream down: one attempt for the whole queue; it comes back on the same port and a flush sends all', async () => {
     const fake = await startFakeSmtp({}, { listen: false });
     const port = await fake.listen(0);

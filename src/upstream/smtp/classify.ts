@@ -9,7 +9,8 @@
  * | EENVELOPE/EMESSAGE with a permanent 5xx (not 503)            | recipients failed (bounce)            |
  * | EENVELOPE, every RCPT refused                                | per recipient: 5xx failed, 4xx deferred |
  * | EENVELOPE/EMESSAGE with a 4xx                                | TemporaryError, scope `message`       |
- * | EAUTH                                                        | AuthError, scope `auth` (loud, kept)  |
+ * | EAUTH with a 5xx (535: wrong password)                       | AuthError, scope `auth` (loud, kept)  |
+ * | EAUTH with a 4xx (454: the server cannot check it now)       | TemporaryError, scope `connection`    |
  * | ETLS, EREQUIRETLS, ENOAUTH, ECONFIG                          | TemporaryError, scope `config` (loud, kept) |
  * | a failed certificate check (any code)                        | scope `config`, the fix (`tlsCa`, host) in the message |
  * | ESOCKET, ECONNECTION, ETIMEDOUT, EDNS, 421, anything unknown | TemporaryError, scope `connection`    |
@@ -103,6 +104,10 @@ export function classifyInfo(info: { accepted?: unknown[]; rejectedErrors?: unkn
 export function classifyError(err: unknown, to: readonly string[]): SendResult {
   const e = (err ?? {}) as MailerError;
   const text = `${e.response ?? e.message ?? String(err)}${e.code && !e.response ? ` (${e.code})` : ''}`;
+  if (e.code === 'EAUTH' && e.responseCode !== undefined && e.responseCode >= 400 && e.responseCode < 500) {
+    // 454 4.7.0 "temporary authentication failure": the server's problem, not the password's.
+    throw new SendError(`upstream could not check the login for now: ${text}`, 'connection', { cause: err, code: e.code });
+  }
   if (e.code === 'EAUTH') throw new SendAuthError(`upstream refused the login: ${text}`, { cause: err, code: e.code });
   const tls = tlsHint(err);
   if (tls) throw new SendError(`upstream TLS certificate check failed: ${text}; ${tls}`, 'config', { cause: err, code: e.code });
