@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { createTransport } from 'nodemailer';
 import { pino } from 'pino';
 import { Cache } from '../src/cache/cache.js';
-import { Outbox } from '../src/cache/outbox.js';
+import { Outbox } from '../src/cache/outbox/outbox.js';
 import { DeliveryService } from '../src/daemon/delivery.js';
 import { LocalAuth } from '../src/listeners/local-auth.js';
 import { SmtpListener } from '../src/listeners/smtp/server.js';

@@ -1,14 +1,14 @@
 /**
  * `npm run fuzz -- [--seconds N] [--seed S] [--concurrency C] [--protocol pop3|smtp]`: the long
  * fuzzing run of the local POP3 and SMTP listeners and the POP3 wire codec (issue 6; the short
- * run is tests/unit/fuzz.test.ts). Prints progress and the figures; exits 1 on any finding.
+ * run is tests/reliability/fuzz.test.ts). Prints progress and the figures; exits 1 on any finding.
  *
  * `npm run fuzz -- --replay pop3:<seed>` replays one session with the server's trace log on
  * stderr and prints the stream sent and the replies.
  */
 import { parseArgs } from 'node:util';
-import { replay, runFuzz } from '../tests/support/fuzz-targets.js';
-import type { FuzzProtocol } from '../tests/support/fuzz.js';
+import { replay, runFuzz } from '../tests/reliability/fuzz-targets.js';
+import type { FuzzProtocol } from '../tests/reliability/fuzz.js';
 
 const { values } = parseArgs({
   options: {

@@ -2,13 +2,13 @@
  * `npm run torture -- [--rounds N] [--only pull,update,accept,deliver]`: kill -9 of the real
  * localpost at random moments of a pull (delete mode), a POP3 QUIT/UPDATE, SMTP acceptance and
  * SMTP delivery, N rounds each (default 100), with the ARCHITECTURE invariants checked after
- * every round (tests/support/torture.ts). Prints the figures; exits 1 on any violation.
+ * every round (tests/reliability/torture.ts). Prints the figures; exits 1 on any violation.
  */
 import { parseArgs } from 'node:util';
 import type { Testbed } from '../tests/support/testbed.js';
 import {
   formatFigures, tortureAccept, tortureDeliver, torturePull, tortureTestbed, tortureUpdate, type TortureFigures,
-} from '../tests/support/torture.js';
+} from '../tests/reliability/torture.js';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '100' }, only: { type: 'string' }, verbose: { type: 'boolean' } } });
 const rounds = Number(values.rounds);

@@ -15,9 +15,9 @@ import { ConfigError } from '../shared/errors.js';
 import { ImapFetcher } from '../upstream/imap/fetcher.js';
 import { Pop3Fetcher } from '../upstream/pop3/fetcher.js';
 import type { Fetcher, UpstreamEndpoint } from '../upstream/types.js';
-import type { AccountConfig, Secret } from './config/schema.js';
-import { resolveOAuth2, resolveSecret, type SecretContext } from './config/secrets.js';
-import { oauthTokens } from './oauth/tokens.js';
+import type { AccountConfig, Secret } from '../config/schema.js';
+import { resolveOAuth2, resolveSecret, type SecretContext } from '../config/secrets.js';
+import { oauthTokens } from '../upstream/oauth/tokens.js';
 
 /** What resolving an OAuth secret needs: the data directory; a cache for the INBOX notice. */
 export interface EndpointContext {

@@ -19,8 +19,8 @@
 import { link, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { Outbox } from '../cache/outbox.js';
-import { pendingRecipients, type OutboxEntry } from '../cache/outbox-entry.js';
+import type { Outbox } from '../cache/outbox/outbox.js';
+import { pendingRecipients, type OutboxEntry } from '../cache/outbox/entry.js';
 import { isExpired, nextAttemptAt, retryDelay, type RetryPolicy } from '../cache/retry-policy.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { errorMessage } from '../shared/errors.js';

@@ -12,7 +12,7 @@
  */
 import type { Logger } from 'pino';
 import type { Cache } from '../cache/cache.js';
-import { Outbox } from '../cache/outbox.js';
+import { Outbox } from '../cache/outbox/outbox.js';
 import type { RetryPolicy } from '../cache/retry-policy.js';
 import type { Clock } from '../shared/clock.js';
 import { errorMessage } from '../shared/errors.js';
@@ -22,7 +22,7 @@ import type { SubmissionAccount } from '../listeners/smtp/submission.js';
 import { appendToSent } from '../upstream/imap/append-sent.js';
 import { NodemailerSender, type Sender } from '../upstream/smtp/sender.js';
 import { incomingEndpoint, outgoingEndpoint } from './accounts.js';
-import type { Config } from './config/schema.js';
+import type { Config } from '../config/schema.js';
 import { ConnectivityMonitor, endpointsOf } from './connectivity.js';
 import { DeliveryService, type SentCopy } from './delivery.js';
 import type { Component } from './lifecycle.js';

@@ -20,7 +20,7 @@ import { systemClock } from '../shared/clock.js';
 import { LocalAuth, type LocalUser } from '../listeners/local-auth.js';
 import { CacheBackend } from '../listeners/pop3/backend.js';
 import { Pop3Server } from '../listeners/pop3/server.js';
-import type { Config } from './config/schema.js';
+import type { Config } from '../config/schema.js';
 import type { Component } from './lifecycle.js';
 import type { SyncService } from './sync.js';
 

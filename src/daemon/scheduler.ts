@@ -8,7 +8,7 @@
 import cron from 'node-cron';
 import type { ScheduledTask } from 'node-cron';
 import type { Logger } from 'pino';
-import type { AccountConfig } from './config/schema.js';
+import type { AccountConfig } from '../config/schema.js';
 import type { SyncService } from './sync.js';
 
 /** Schedules pulls for every account. */

@@ -27,8 +27,8 @@ import { AuthError, ConfigError, ThrottledError, errorMessage, isOfflineError } 
 import { classifyImapError } from '../upstream/imap/connect.js';
 import type { FetchProgress, FetchResult } from '../upstream/types.js';
 import { createFetcher, incomingEndpoint } from './accounts.js';
-import type { AccountConfig } from './config/schema.js';
-import { backoffAfter, clockTime, isBackingOff, type BackoffReason, type PullBackoff } from './pull-backoff.js';
+import type { AccountConfig } from '../config/schema.js';
+import { backoffAfter, clockTime, isBackingOff, type BackoffReason, type PullBackoff } from '../cache/pull-backoff.js';
 
 /** A pull record as the daemon holds it: with the backoff that this pull's failure started. */
 export interface LivePullRecord extends SyncRecord {

@@ -1,5 +1,5 @@
 /**
- * `localpost auth ACCOUNT` run as the CLI (src/cli.ts through tsx) against the local OAuth
+ * `localpost auth ACCOUNT` run as the CLI (src/cli/bin.ts through tsx) against the local OAuth
  * server of tests/support/oauth-server.ts: the device flow prints the verification URL and the
  * user code, waits while the server answers `authorization_pending`, then saves the tokens
  * sealed (mode 0600, no token in clear), and `status --json` turns from "not signed in" to

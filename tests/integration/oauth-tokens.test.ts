@@ -12,12 +12,13 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { Cache } from '../../src/cache/cache.js';
-import { parseConfigText } from '../../src/daemon/config/load.js';
-import type { Config } from '../../src/daemon/config/schema.js';
-import { authorize } from '../../src/daemon/oauth/authorize.js';
-import { OAuthTokens } from '../../src/daemon/oauth/tokens.js';
-import { readTokenFile, tokenFilePath } from '../../src/daemon/oauth/token-store.js';
-import { formatStatus, readStatus } from '../../src/daemon/status.js';
+import { parseConfigText } from '../../src/config/load.js';
+import type { Config } from '../../src/config/schema.js';
+import { authorize } from '../../src/cli/auth.js';
+import { OAuthTokens } from '../../src/upstream/oauth/tokens.js';
+import { readTokenFile, tokenFilePath } from '../../src/upstream/oauth/token-store.js';
+import { formatStatus } from '../../src/cli/status.js';
+import { readStatus } from '../../src/daemon/status-report.js';
 import { SyncService } from '../../src/daemon/sync.js';
 import { AuthError, TemporaryError } from '../../src/shared/errors.js';
 import { capturedLog } from '../support/log.js';
@@ -54,7 +55,7 @@ async function signIn(cfg: Config): Promise<void> {
 
 async function refreshTokenOf(cfg: Config, tokens: OAuthTokens): Promise<string> {
   const f = (await readTokenFile(cfg.dataDir, 'home'))!;
-  const { unseal } = await import('../../src/daemon/oauth/token-store.js');
+  const { unseal } = await import('../../src/upstream/oauth/token-store.js');
   return unseal(await tokens.keys.load(f.key!), 'home', f.sealed!).refreshToken;
 }
 
@@ -168,7 +169,7 @@ describe('invalid_grant, through a real pull from Dovecot', () => {
       // the provider revokes the sign-in; the next pull must refresh (force expiry)
       const f = (await readTokenFile(cfg.dataDir, 'home'))!;
       const tokens = new OAuthTokens({ dataDir: cfg.dataDir });
-      const { seal, unseal, writeTokenFile } = await import('../../src/daemon/oauth/token-store.js');
+      const { seal, unseal, writeTokenFile } = await import('../../src/upstream/oauth/token-store.js');
       const key = await tokens.keys.load(f.key!);
       await writeTokenFile(cfg.dataDir, { ...f, sealed: seal(key, 'home', { ...unseal(key, 'home', f.sealed!), expiresAt: Date.now() }) });
       oauth.mode = 'invalid_grant';

@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { EXAMPLE_PLIST_PATHS, planInstall, renderPlist, renderSystemdUnit } from '../../src/daemon/service-install.js';
+import { EXAMPLE_PLIST_PATHS, planInstall, renderPlist, renderSystemdUnit } from '../../src/cli/service-install.js';
 import { PYTHON } from '../support/python.js';
 import { makeConfig, ROOT, runCli, spawnCli, waitFor } from '../support/localpost.js';
 import { startNotifyReceiver } from '../support/notify-socket.js';

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { StatusReport } from '../../src/daemon/status.js';
+import type { StatusReport } from '../../src/control/protocol.js';
 
 /** Repository root. */
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -100,7 +100,7 @@ accounts:
 
 /** Arguments that run the CLI from source. */
 export function cliArgs(args: string[]): string[] {
-  return ['--import', 'tsx', path.join(ROOT, 'src/cli.ts'), ...args];
+  return ['--import', 'tsx', path.join(ROOT, 'src/cli/bin.ts'), ...args];
 }
 
 /** Spawn the CLI; the caller may kill it. */

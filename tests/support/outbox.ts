@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { Cache } from '../../src/cache/cache.js';
-import { Outbox, type OutboxOptions } from '../../src/cache/outbox.js';
+import { Outbox, type OutboxOptions } from '../../src/cache/outbox/outbox.js';
 import type { Clock } from '../../src/shared/clock.js';
 
 export const silentLog = pino({ level: 'silent' });

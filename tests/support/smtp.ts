@@ -10,7 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import type { OutboxOptions } from '../../src/cache/outbox.js';
+import type { OutboxOptions } from '../../src/cache/outbox/outbox.js';
 import { LocalAuth } from '../../src/listeners/local-auth.js';
 import { SmtpListener, type SmtpListenerOptions } from '../../src/listeners/smtp/server.js';
 import type { SubmissionAccount } from '../../src/listeners/smtp/submission.js';

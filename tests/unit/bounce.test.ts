@@ -7,9 +7,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { bounceKey, buildBounce, deliverBounce, readHeaderBlock, rfc5322Date, statusOf } from '../../src/cache/bounce.js';
+import { bounceKey, buildBounce, deliverBounce, readHeaderBlock, rfc5322Date, statusOf } from '../../src/cache/outbox/bounce.js';
 import { Cache } from '../../src/cache/cache.js';
-import type { OutboxEntry } from '../../src/cache/outbox-entry.js';
+import type { OutboxEntry } from '../../src/cache/outbox/entry.js';
 import { inboxMessages, silentLog } from '../support/outbox.js';
 
 const dirs: string[] = [];

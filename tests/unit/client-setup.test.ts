@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { parseConfigText } from '../../src/daemon/config/load.js';
-import { CLIENT_NAMES, clientSetupText, setupInfo } from '../../src/daemon/client-setup.js';
+import { parseConfigText } from '../../src/config/load.js';
+import { CLIENT_NAMES, clientSetupText, setupInfo } from '../../src/cli/client-setup.js';
 import { makeConfig, runCli } from '../support/localpost.js';
 
 const two = makeConfig(

@@ -1,20 +1,20 @@
 /**
  * The README's configuration reference is generated from the schema
- * (`src/daemon/config/reference.ts`): the committed section must equal the generated text, and
+ * (`src/config/reference.ts`): the committed section must equal the generated text, and
  * the generated text must name every key of the example config.
  */
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import { renderExampleConfig } from '../../src/daemon/config/example.js';
-import { currentReference, renderConfigReference, replaceReference, REFERENCE_END, REFERENCE_START } from '../../src/daemon/config/reference.js';
+import { renderExampleConfig } from '../../src/config/example.js';
+import { currentReference, renderConfigReference, replaceReference, REFERENCE_END, REFERENCE_START } from '../../src/config/reference.js';
 
 describe('README configuration reference', () => {
   it('equals the text generated from the schema', async () => {
     const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
     assert.equal(currentReference(readme), renderConfigReference(),
-      'README.md\'s configuration reference is stale: run `node --import tsx src/daemon/config/reference.ts`');
+      'README.md\'s configuration reference is stale: run `node --import tsx src/config/reference.ts`');
   });
 
   it('has a row for every key of the example config, with pipes escaped', () => {

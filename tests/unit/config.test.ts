@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import { EXAMPLE_CONFIG_PATH, renderExampleConfig } from '../../src/daemon/config/example.js';
-import { configPath, loadConfig, parseConfigText } from '../../src/daemon/config/load.js';
-import { configSchema, expandPath, parseDuration, parseSize } from '../../src/daemon/config/schema.js';
-import { resolveSecret } from '../../src/daemon/config/secrets.js';
+import { EXAMPLE_CONFIG_PATH, renderExampleConfig } from '../../src/config/example.js';
+import { configPath, loadConfig, parseConfigText } from '../../src/config/load.js';
+import { configSchema, expandPath, parseDuration, parseSize } from '../../src/config/schema.js';
+import { resolveSecret } from '../../src/config/secrets.js';
 import { ConfigError } from '../../src/shared/errors.js';
 
 const MINIMAL = `
@@ -336,7 +336,7 @@ describe('example config', () => {
   it('equals the committed file', async () => {
     const committed = await readFile(new URL(`../../${EXAMPLE_CONFIG_PATH}`, import.meta.url), 'utf8');
     assert.equal(committed, renderExampleConfig(),
-      'config/localpost.example.yaml is stale: run `node --import tsx src/daemon/config/example.ts`');
+      'config/localpost.example.yaml is stale: run `node --import tsx src/config/example.ts`');
   });
 
   it('is a valid config, mentions every top-level key, and shows the real defaults', () => {

@@ -16,9 +16,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
-import { controlRequest, ControlRequestError, ControlUnavailableError, control } from '../../src/daemon/control/client.js';
-import { ControlError, controlSocketLocation, controlSocketPath, MAX_BODY } from '../../src/daemon/control/protocol.js';
-import { ControlServer, matchPath, type ControlRoute } from '../../src/daemon/control/server.js';
+import { controlRequest, ControlRequestError, ControlUnavailableError, control } from '../../src/control/client.js';
+import { ControlError, controlSocketLocation, controlSocketPath, MAX_BODY } from '../../src/control/protocol.js';
+import { ControlServer, matchPath, type ControlRoute } from '../../src/control/server.js';
 import { socketsUnder } from '../support/localpost.js';
 import { PYTHON } from '../support/python.js';
 

@@ -11,12 +11,12 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import { LocalAuth } from '../../src/listeners/local-auth.js';
-import { parseConfigText } from '../../src/daemon/config/load.js';
-import { oauth2Of, type Config } from '../../src/daemon/config/schema.js';
-import { collectAnswers, runInit, type InitFlags } from '../../src/daemon/init.js';
-import { renderConfig } from '../../src/daemon/init-config.js';
+import { parseConfigText } from '../../src/config/load.js';
+import { oauth2Of, type Config } from '../../src/config/schema.js';
+import { collectAnswers, runInit, type InitFlags } from '../../src/cli/init.js';
+import { renderConfig } from '../../src/cli/init-config.js';
 import { localUsers } from '../../src/daemon/pop3-listener.js';
-import { findProvider, PROVIDERS, providerForEmail } from '../../src/daemon/providers.js';
+import { findProvider, PROVIDERS, providerForEmail } from '../../src/cli/providers.js';
 import { cliArgs, ROOT, runCli } from '../support/localpost.js';
 import { runInPty } from '../support/pty.js';
 

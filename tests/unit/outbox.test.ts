@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { MessageTooLargeError, type OutboxIo } from '../../src/cache/outbox.js';
+import { MessageTooLargeError, type OutboxIo } from '../../src/cache/outbox/outbox.js';
 import { chunks, inboxMessages, message, names, outboxFiles, outboxFixture, type OutboxFixture } from '../support/outbox.js';
 
 const fixtures: OutboxFixture[] = [];

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseConfigText } from '../../src/daemon/config/load.js';
+import { parseConfigText } from '../../src/config/load.js';
 import { retryPolicy, submissionAccounts } from '../../src/daemon/outgoing.js';
 import { ConfigError } from '../../src/shared/errors.js';
 

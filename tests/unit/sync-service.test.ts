@@ -9,7 +9,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import pino from 'pino';
 import { Cache } from '../../src/cache/cache.js';
-import { parseConfigText } from '../../src/daemon/config/load.js';
+import { parseConfigText } from '../../src/config/load.js';
 import { SyncService } from '../../src/daemon/sync.js';
 import { startFakePop3 } from '../fakes/fake-pop3.js';
 import { fakePop3ConfigText } from '../support/localpost.js';

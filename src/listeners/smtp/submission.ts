@@ -15,7 +15,7 @@
  */
 import type { Logger } from 'pino';
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
-import { MessageTooLargeError, type EnqueueRequest, type EnqueueResult } from '../../cache/outbox.js';
+import { MessageTooLargeError, type EnqueueRequest, type EnqueueResult } from '../../cache/outbox/outbox.js';
 import { errorMessage } from '../../shared/errors.js';
 import type { LocalAuth } from '../local-auth.js';
 

@@ -1,0 +1,118 @@
+/**
+ * `localpost outbox [list|retry ID|drop ID|flush]` (INTERFACE "Commands").
+ *
+ * While a daemon runs, every action goes through its control socket (`GET /outbox`,
+ * `POST /outbox/retry|drop/:id`, `POST /outbox/flush`), so its delivery loop sees the change at
+ * once. Without a daemon, `list` reads state.db read-only, and the others run in-process under
+ * the instance lock (the outbox is opened with its start-up recovery, as the daemon would).
+ * `flush` sends everything queued now, through each account's upstream, and reports what is
+ * left; it exits 1 when something is still queued.
+ */
+import { mkdir } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { Cache } from '../cache/cache.js';
+import { errorMessage } from '../shared/errors.js';
+import type { Config } from '../config/schema.js';
+import { control, ControlRequestError, ControlUnavailableError } from '../control/client.js';
+import type { FlushResponse } from '../control/protocol.js';
+import { acquireLock, lockHolder, LockedError } from '../daemon/instance-lock.js';
+import { Outgoing } from '../daemon/outgoing.js';
+import { readStatus } from '../daemon/status-report.js';
+import { formatEntries } from './status.js';
+
+/** Exit codes used here (same as main.ts). */
+const OK = 0;
+const FAILURE = 1;
+
+/** Output sinks (stdout, stderr), injectable for tests. */
+export interface CliOut {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+const stdio: CliOut = { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) };
+
+/** Run one `outbox` subcommand; returns the exit code. */
+export async function outboxCommand(cfg: Config, log: Logger, action: string, id: string | undefined, io: CliOut = stdio): Promise<number> {
+  if (action === 'list') {
+    const entries = (await lockHolder(cfg.dataDir) ? await control.outbox(cfg.dataDir).catch(() => undefined) : undefined)
+      ?? (await readStatus(cfg)).outbox.entries;
+    for (const line of formatEntries(entries)) io.out(line);
+    return OK;
+  }
+  if (!['retry', 'drop', 'flush'].includes(action)) {
+    io.err(`localpost: unknown outbox action "${action}" (use list, retry ID, drop ID or flush)`);
+    return FAILURE;
+  }
+  if (action !== 'flush' && !id) {
+    io.err(`localpost: outbox ${action} needs the id of an entry (see "localpost outbox list")`);
+    return FAILURE;
+  }
+  await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
+  let lock;
+  try {
+    lock = await acquireLock(cfg.dataDir);
+  } catch (err) {
+    if (!(err instanceof LockedError)) throw err;
+    return throughDaemon(cfg.dataDir, err.pid, action, id, io);
+  }
+  const cache = await Cache.open({ dataDir: cfg.dataDir, accounts: cfg.accounts.map((a) => a.id), log: log.child({ component: 'cache' }) });
+  const outgoing = new Outgoing({ config: () => cfg, cache: () => cache, sync: () => undefined, log });
+  const [outboxC, deliveryC] = outgoing.components();
+  try {
+    await outboxC!.start();
+    const outbox = outgoing.outbox!;
+    if (action === 'retry' || action === 'drop') {
+      const ok = action === 'retry' ? await outbox.retry(id!) : await outbox.drop(id!);
+      if (!ok) {
+        io.err(`localpost: no queued or failed outbox entry ${id}`);
+        return FAILURE;
+      }
+      io.out(action === 'retry' ? `${id} queued: it is sent at the next delivery (the daemon, or "localpost outbox flush")` : `${id} dropped`);
+      return OK;
+    }
+    const before = outbox.queued().length;
+    await deliveryC!.start();
+    await outgoing.delivery!.flush();
+    const left = outbox.queued();
+    return printFlush({ before, left: left.map((e) => ({ id: e.id, account: e.account, lastError: e.lastError })) }, io);
+  } catch (err) {
+    io.err(`localpost: ${errorMessage(err)}`);
+    return FAILURE;
+  } finally {
+    await deliveryC!.stop(); // closes the upstream connections
+    await outboxC!.stop();
+    cache.close();
+    await lock.release();
+  }
+}
+
+/** The `flush` report; exit 1 when something is still queued. */
+function printFlush(r: FlushResponse, io: CliOut): number {
+  io.out(`flush: ${r.before - r.left.length} of ${r.before} sent or finished, ${r.left.length} still queued`);
+  for (const e of r.left) io.out(`  ${e.id} ${e.account}: ${e.lastError ?? 'not tried'}`);
+  return r.left.length ? FAILURE : OK;
+}
+
+/** retry, drop or flush through the control socket of the daemon `pid`. */
+async function throughDaemon(dataDir: string, pid: number, action: string, id: string | undefined, io: CliOut): Promise<number> {
+  try {
+    if (action === 'flush') return printFlush(await control.flush(dataDir), io);
+    if (action === 'retry') {
+      await control.retry(dataDir, id!);
+      io.out(`${id} queued: the daemon (pid ${pid}) sends it now`);
+    } else {
+      await control.drop(dataDir, id!);
+      io.out(`${id} dropped`);
+    }
+    return OK;
+  } catch (err) {
+    if (err instanceof ControlUnavailableError) {
+      io.err(`localpost: a daemon (pid ${pid}) is running on ${dataDir} but its control socket does not answer;`
+        + ' it retries queued mail on its own and flushes the outbox when the connection returns');
+    } else {
+      io.err(`localpost: ${err instanceof ControlRequestError ? err.message : errorMessage(err)}`);
+    }
+    return FAILURE;
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * The set-up commands of the CLI: `init`, `service install`, `client-setup` and `hash-password`
+ * (INTERFACE.md "Commands"), registered on the commander program by main.ts. Each action resolves with an
+ * exit code: 0 done, 1 a wrong argument or a refused action, 78 an invalid existing config.
+ */
+import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { ConfigError } from '../shared/errors.js';
+import { clientListText, clientSetupText, CLIENT_NAMES, setupInfo } from './client-setup.js';
+import { configPath, loadConfig } from '../config/load.js';
+import { hashPassword } from '../listeners/local-auth.js';
+import { INIT_HELP, runInit, terminalAsker, type InitFlags, type InitIo } from './init.js';
+import { runServiceInstall } from './service-install.js';
+
+/** Wraps an action so its resolved number becomes the exit code (main.ts's `run`). */
+export type RunAction = (fn: (...a: never[]) => Promise<number>) => (...args: unknown[]) => Promise<void>;
+
+async function cmdClientSetup(client: string | undefined, configFlag: string | undefined): Promise<number> {
+  if (!client) {
+    process.stdout.write(clientListText());
+    return 0;
+  }
+  const name = client.toLowerCase();
+  if (!CLIENT_NAMES.includes(name)) {
+    process.stderr.write(`localpost client-setup: unknown client "${client}"; known: ${CLIENT_NAMES.join(', ')}\n`);
+    return 1;
+  }
+  const file = configPath(configFlag);
+  let info = setupInfo();
+  if (existsSync(file)) {
+    try {
+      info = setupInfo(await loadConfig(file));
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      process.stderr.write(`localpost: ${err.message}\n`);
+      return 78;
+    }
+  }
+  process.stdout.write(clientSetupText(name, info));
+  return 0;
+}
+
+/** The first line of a stream (without its line end), for a password piped in. */
+async function firstLine(input: NodeJS.ReadableStream): Promise<string> {
+  let text = '';
+  for await (const chunk of input) {
+    text += String(chunk);
+    if (text.includes('\n') || text.length > 4096) break;
+  }
+  return text.split(/\r?\n/)[0]!;
+}
+
+/**
+ * `hash-password`: prints a `login.passwordHash` (scrypt) for a local password, so a config
+ * never has to hold the password itself. On a terminal it asks twice with the input hidden
+ * (the prompts go to stderr, so `> file` captures only the hash); otherwise it reads the first
+ * line of stdin.
+ */
+export async function cmdHashPassword(io: Omit<InitIo, 'configFile'>): Promise<number> {
+  let password: string;
+  if (io.stdin.isTTY) {
+    const ask = terminalAsker({ configFile: '', stdin: io.stdin, stdout: io.stderr, stderr: io.stderr });
+    try {
+      password = await ask.hidden('Local password (what the mail client will type)');
+      if (password && (await ask.hidden('The same again')) !== password) {
+        io.stderr.write('localpost hash-password: the two passwords differ; nothing printed\n');
+        return 1;
+      }
+    } finally {
+      ask.close();
+    }
+  } else {
+    password = await firstLine(io.stdin);
+  }
+  if (!password) {
+    io.stderr.write('localpost hash-password: an empty password; nothing printed\n');
+    return 1;
+  }
+  io.stdout.write(`${await hashPassword(password)}\n`);
+  return 0;
+}
+
+/** Adds `init`, `service install`, `client-setup` and `hash-password` to the program. */
+export function addSetupCommands(program: Command, run: RunAction): void {
+  const globalConfig = () => (program.opts() as { config?: string }).config;
+
+  program.command('init')
+    .description('write a starter config (questions on a terminal, or flags) with provider presets')
+    .option('--provider <name>', 'gmail, outlook, microsoft365, yahoo, icloud, fastmail, gmx, zoho or generic (default: from the address)')
+    .option('--email <address>', 'the account\'s email address')
+    .option('--protocol <protocol>', 'pull with imap or pop3 (default: the preset\'s, imap)')
+    .option('--host <host>', 'incoming server (required with --provider generic)')
+    .option('--port <port>', 'incoming port (default from protocol and --tls)')
+    .option('--tls <mode>', 'incoming security: implicit, starttls or none')
+    .option('--username <name>', 'login at the provider (default: the address)')
+    .option('--gmail-recent', 'Gmail POP3: log in as recent:ADDRESS (the last 30 days, whatever was downloaded)')
+    .option('--smtp-host <host>', 'outgoing server')
+    .option('--smtp-port <port>', 'outgoing port (default from --smtp-tls: 465 or 587)')
+    .option('--smtp-tls <mode>', 'outgoing security: implicit, starttls or none')
+    .option('--no-smtp', 'receive only: no outgoing server')
+    .option('--password-env <VAR>', 'read the provider password from this environment variable')
+    .option('--password-command <cmd>', 'read it from the first line this command prints (pass, secret-tool ...)')
+    .option('--password-file <path>', 'read it from this file')
+    .option('--auth <method>', 'Gmail: app-password (default) or oauth; Outlook.com and Microsoft 365: oauth only')
+    .option('--client-id <id>', 'OAuth 2.0: the client (application) id you registered (see the README)')
+    .option('--client-secret <secret>', 'OAuth 2.0, Google: the client secret of that client id (stored in the config)')
+    .option('--tenant <tenant>', 'OAuth 2.0, Microsoft: directory (tenant) id or domain (default: consumers for Outlook.com, the address\'s domain for 365)')
+    .option('--id <id>', 'account id, names its folder (default: the provider)')
+    .option('--local-user <name>', 'user name your mail client types (default: the id)')
+    .option('--local-password <password>', 'password your mail client types (default: generated and printed)')
+    .option('--data-dir <dir>', 'where cached mail lives (default ~/.local/share/localpost)')
+    .option('--non-interactive', 'never ask, even on a terminal')
+    .addHelpText('after', INIT_HELP)
+    .action(run(async (flags: InitFlags & { nonInteractive?: boolean }) => runInit(
+      { ...flags, interactive: !flags.nonInteractive },
+      { configFile: configPath(globalConfig()), stdin: process.stdin, stdout: process.stdout, stderr: process.stderr },
+    )));
+
+  const service = program.command('service').description('run localpost as a service (systemd or launchd)');
+  service.command('install')
+    .description('write and enable a systemd unit (Linux) or a launchd agent (macOS) for this installation')
+    .option('--user', 'Linux: a `systemctl --user` service instead of a system service')
+    .option('--dry-run', 'print the files and commands; change nothing')
+    .action(run(async (flags: { user?: boolean; dryRun?: boolean }) => runServiceInstall({ ...flags, config: globalConfig() })));
+
+  program.command('client-setup')
+    .argument('[client]', CLIENT_NAMES.join(' | '))
+    .description('print what to type into a mail client (without CLIENT: the list)')
+    .action(run(async (client: string | undefined) => cmdClientSetup(client, globalConfig())));
+
+  program.command('hash-password')
+    .description('print a login.passwordHash for a local password (asked on a terminal, else the first line of stdin)')
+    .action(run(async () => cmdHashPassword({ stdin: process.stdin, stdout: process.stdout, stderr: process.stderr })));
+}

@@ -1,0 +1,126 @@
+/**
+ * The control API's wire contract (ARCHITECTURE "Control API"): HTTP/1.1 with JSON bodies over
+ * the Unix socket `<dataDir>/control.sock` (mode 0600, so only the daemon's user can talk to
+ * it), or a socket in a private runtime directory when that path is too long for a Unix socket
+ * (socket-path.ts). Shared by `server.ts` and `client.ts` so both ends agree on paths and shapes.
+ *
+ * | method | path                  | request body              | 200 response                |
+ * |--------|-----------------------|---------------------------|-----------------------------|
+ * | GET    | /status               | —                         | `StatusReport`              |
+ * | POST   | /sync                 | `{ accounts?: string[] }` | `SyncResponse` (after the pulls finished) |
+ * | GET    | /outbox               | —                         | `OutboxListResponse`        |
+ * | POST   | /outbox/retry/:id     | —                         | `{ id, queued: true }`      |
+ * | POST   | /outbox/drop/:id      | —                         | `{ id, dropped: true }`     |
+ * | POST   | /outbox/flush         | —                         | `FlushResponse`             |
+ * | POST   | /reload               | —                         | `{ reloaded: boolean }`     |
+ * | POST   | /accounts/:id/signed-in | —                       | `SignedInResponse` (handlers.ts: IDLE woken, then a pull) |
+ *
+ * Every failure is a non-2xx status with `{ error: "a sentence for the user" }`: 400 a bad
+ * request (malformed JSON, a wrong field), 404 no such path, account or outbox entry, 405 a
+ * known path with the wrong method, 413 a body over `MAX_BODY`, 500 the daemon failed.
+ */
+import type { SyncRecord } from '../cache/message-store.js';
+import type { OutboxRow, OutboxSummary } from '../cache/outbox/rows.js';
+import type { PullBackoff } from '../cache/pull-backoff.js';
+import type { IdleState } from '../upstream/imap/idle.js';
+import type { AuthStatus } from '../upstream/oauth/token-store.js';
+import type { FetchProgress } from '../upstream/types.js';
+
+export { CONTROL_SOCKET, controlSocketLocation, controlSocketPath } from './socket-path.js';
+
+/** Largest request body the server reads. */
+export const MAX_BODY = 64 * 1024;
+
+/**
+ * The `status --json` report (and `GET /status`) is a stable contract (`version: 1`; fields are added, never renamed):
+ * - `source`: `"daemon"` (live) or `"state.db"` (no daemon answered);
+ * - `daemon`: `{ running, pid? }`; `dataDir`;
+ * - `accounts[]`: `{ id, email, sends, messages, bytes, online, lastPull?, pull? }` where
+ *   `online` is `"online" | "offline" | "unknown"` (without a daemon: from the last pull),
+ *   `lastPull` is `{ startedAt, finishedAt, result, newMessages, bytes, skipped, error?, backoff? }`
+ *   (times in ms since the epoch; `result` ok | offline | auth | error; `backoff`, live status
+ *   only, after a failed pull: `{ failures, until, reason: "auth" | "throttled" | "error", error? }`,
+ *   no automatic pull before `until`), and `pull` is present
+ *   only while a pull runs: `{ folder, done, total, bytes }`; OAuth accounts have `auth`:
+ *   `{ method: "oauth2", state: "signed-in" | "sign-in-required" | "not-signed-in", since?, reason? }`;
+ *   IMAP accounts with `idle: true` have `idle` in live status only: `"connecting" | "connected" |
+ *   "waiting-for-sign-in" | "reconnecting" | "stopped"` (stopped: only during a reload);
+ * - `outbox`: `{ accounts: [{ account, queued, nextAttempt, lastError, failed }], entries: [...] }`
+ *   (`entries` as `outbox list` shows them);
+ * - `listeners`: `{ pop3, pop3Tls, smtp }`, each a list of `host:port` (`[::1]:port`): the
+ *   bound ports when a daemon runs, the configured ones (maybe 0: "any free port") otherwise.
+ */
+
+/** Reachability of an account's incoming server. */
+export type OnlineState = 'online' | 'offline' | 'unknown';
+
+/** One account in a status report. */
+export interface AccountStatus {
+  id: string;
+  email: string;
+  /** True when the account has an outgoing server. */
+  sends: boolean;
+  messages: number;
+  bytes: number;
+  online: OnlineState;
+  /** The last pull; live status adds `backoff` when automatic pulls wait after it failed. */
+  lastPull?: SyncRecord & { backoff?: PullBackoff };
+  /** Present while a pull runs (live status only). */
+  pull?: FetchProgress;
+  /** OAuth accounts only: whether the saved sign-in is usable. */
+  auth?: AuthStatus;
+  /** IMAP accounts with `idle: true`, live status only: the IDLE connection's state. */
+  idle?: IdleState;
+}
+
+/** Everything `status` reports (see the module comment for the JSON contract). */
+export interface StatusReport {
+  version: 1;
+  source: 'daemon' | 'state.db';
+  dataDir: string;
+  daemon: { running: boolean; pid?: number };
+  accounts: AccountStatus[];
+  outbox: { accounts: OutboxSummary[]; entries: OutboxRow[] };
+  listeners: { pop3: string[]; pop3Tls: string[]; smtp: string[] };
+}
+
+/** `127.0.0.1:1110`, `[::1]:1110`. */
+export function formatAddress(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+
+/** One finished pull as `POST /sync` returns it. */
+export interface SyncOutcome extends SyncRecord {
+  /** Messages deleted upstream by this pull (`keepOnServer: false`). */
+  deletedUpstream?: number;
+}
+
+/** `POST /sync` body. */
+export interface SyncRequest {
+  accounts?: string[];
+}
+
+/** `POST /sync` response. */
+export interface SyncResponse {
+  records: SyncOutcome[];
+}
+
+/** `GET /outbox` response. */
+export interface OutboxListResponse {
+  entries: OutboxRow[];
+}
+
+/** `POST /outbox/flush` response: how many were queued before, and what is still queued. */
+export interface FlushResponse {
+  before: number;
+  left: Array<{ id: string; account: string; lastError?: string }>;
+}
+
+/** An error the server turns into `{ error }` with this HTTP status. */
+export class ControlError extends Error {
+  override name = 'ControlError';
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * The daemon's answers to the control API (protocol.ts has the contract), and the control
+ * server as a daemon component (started last, stopped first).
+ *
+ * Live status is `readStatus()` (counts and history from state.db, read-only) overlaid with
+ * what only the running daemon knows: each account's reachability (the connectivity monitor,
+ * else its last pull), a pull in progress with its progress, and the ports actually bound.
+ * `POST /sync` joins pulls already running (the SyncService never runs two of one account) and
+ * answers once they all finished; outbox changes go through the daemon's own `Outbox`, so the
+ * delivery loop sees them at once.
+ *
+ * `POST /accounts/:id/signed-in` is what `localpost auth` sends after saving a sign-in: the
+ * account's IDLE watcher (if any) connects at once instead of at its next retry, and then the
+ * account is pulled (joining a running pull, as `POST /sync` does), so mail already upstream
+ * arrives now and mail that comes later is announced by IDLE. The IDLE attempt goes first: a
+ * message arriving between the two is then seen by one or the other. Answer: `SignedInResponse`.
+ */
+import type { Logger } from 'pino';
+import type { Cache } from '../cache/cache.js';
+import type { Pop3Server } from '../listeners/pop3/server.js';
+import type { Config } from '../config/schema.js';
+import type { Component } from './lifecycle.js';
+import type { Outgoing } from './outgoing.js';
+import { readStatus } from './status-report.js';
+import type { SyncService } from './sync.js';
+import type { IdleState } from '../upstream/imap/idle.js';
+import { ControlError, formatAddress, type FlushResponse, type StatusReport, type SyncOutcome } from '../control/protocol.js';
+import { ControlServer, type ControlRoute } from '../control/server.js';
+
+/** What the handlers read from the daemon (lazily: everything else starts before them). */
+export interface DaemonView {
+  readonly currentConfig: Config;
+  readonly cache?: Cache;
+  readonly sync?: SyncService;
+  readonly outgoing: Outgoing;
+  pop3Server(): Pop3Server | undefined;
+  reload(): Promise<boolean>;
+  /** The account's IDLE watcher state; undefined when it has none. */
+  idleState(id: string): IdleState | undefined;
+  /** Make the account's IDLE watcher connect now; its state after that attempt. */
+  wakeIdle(id: string): Promise<IdleState | undefined>;
+}
+
+/** `POST /accounts/:id/signed-in` response. */
+export interface SignedInResponse {
+  account: string;
+  /** The IDLE watcher's state after its immediate attempt; absent when the account has no IDLE. */
+  idle?: IdleState;
+  /** The pull that followed. */
+  record: SyncOutcome;
+}
+
+/** The live status of a running daemon. */
+export async function liveStatus(d: DaemonView): Promise<StatusReport> {
+  const cfg = d.currentConfig;
+  const report = await readStatus(cfg);
+  report.source = 'daemon';
+  report.daemon = { running: true, pid: process.pid };
+  const connectivity = d.outgoing.connectivity;
+  for (const a of report.accounts) {
+    const st = d.sync?.state(a.id);
+    const probed = connectivity?.stateOf(a.id, 'incoming') ?? 'unknown';
+    if (probed !== 'unknown') a.online = probed;
+    else if (st?.online !== undefined) a.online = st.online ? 'online' : 'offline';
+    if (st?.last) a.lastPull = st.last;
+    if (st?.running) a.pull = st.progress ?? { folder: 'INBOX', done: 0, total: 0, bytes: 0 };
+    const idle = d.idleState(a.id);
+    if (idle) a.idle = idle;
+  }
+  const pop3 = d.pop3Server()?.addresses ?? [];
+  report.listeners = {
+    pop3: pop3.filter((x) => !x.tls).map((x) => formatAddress(x.host, x.port)),
+    pop3Tls: pop3.filter((x) => x.tls).map((x) => formatAddress(x.host, x.port)),
+    smtp: (d.outgoing.smtp?.addresses ?? []).map((x) => formatAddress(x.host, x.port)),
+  };
+  return report;
+}
+
+/** The `accounts` field of a `POST /sync` body, checked against the config. */
+function syncTargets(body: unknown, cfg: Config): string[] {
+  const all = cfg.accounts.map((a) => a.id);
+  const requested = (body as { accounts?: unknown })?.accounts;
+  if (requested === undefined) return all;
+  if (!Array.isArray(requested) || !requested.every((x) => typeof x === 'string')) {
+    throw new ControlError(400, '"accounts" must be a list of account ids');
+  }
+  const unknown = requested.filter((a) => !all.includes(a));
+  if (unknown.length) throw new ControlError(404, `no such account: ${unknown.join(', ')} (configured: ${all.join(', ')})`);
+  return requested.length ? [...new Set(requested)] : all;
+}
+
+/** Pulls `ids` (joining running pulls), each record with what it deleted upstream. */
+async function pull(d: DaemonView, ids: string[]): Promise<SyncOutcome[]> {
+  const sync = d.sync;
+  if (!sync) throw new ControlError(500, 'the sync service is not running');
+  const records = await sync.syncAll(ids);
+  return records.map((r) => {
+    const deleted = r.result === 'ok' ? sync.state(r.account)?.lastResult?.deletedUpstream : undefined;
+    return deleted ? { ...r, deletedUpstream: deleted } : r;
+  });
+}
+
+/** Every route of the control API, answered by the daemon `d`. */
+export function daemonRoutes(d: DaemonView): ControlRoute[] {
+  const outbox = () => {
+    const o = d.outgoing.outbox;
+    if (!o) throw new ControlError(500, 'the outbox is not open');
+    return o;
+  };
+  return [
+    { method: 'GET', path: '/status', handle: async () => liveStatus(d) },
+    {
+      method: 'POST', path: '/sync',
+      handle: async ({ body }) => ({ records: await pull(d, syncTargets(body, d.currentConfig)) }),
+    },
+    {
+      method: 'POST', path: '/accounts/:id/signed-in',
+      handle: async ({ params }): Promise<SignedInResponse> => {
+        const [id] = syncTargets({ accounts: [params.id!] }, d.currentConfig);
+        const idle = await d.wakeIdle(id!);
+        const [record] = await pull(d, [id!]);
+        return { account: id!, ...(idle ? { idle } : {}), record: record! };
+      },
+    },
+    { method: 'GET', path: '/outbox', handle: async () => ({ entries: (await liveStatus(d)).outbox.entries }) },
+    {
+      method: 'POST', path: '/outbox/retry/:id',
+      handle: async ({ params }) => {
+        if (!(await outbox().retry(params.id!))) throw new ControlError(404, `no queued or failed outbox entry ${params.id}`);
+        void d.outgoing.delivery?.run();
+        return { id: params.id, queued: true };
+      },
+    },
+    {
+      method: 'POST', path: '/outbox/drop/:id',
+      handle: async ({ params }) => {
+        if (!(await outbox().drop(params.id!))) throw new ControlError(404, `no queued or failed outbox entry ${params.id}`);
+        return { id: params.id, dropped: true };
+      },
+    },
+    {
+      method: 'POST', path: '/outbox/flush',
+      handle: async (): Promise<FlushResponse> => {
+        const before = outbox().queued().length;
+        await d.outgoing.delivery?.flush();
+        const left = outbox().queued().map((e) => ({ id: e.id, account: e.account, ...(e.lastError ? { lastError: e.lastError } : {}) }));
+        return { before, left };
+      },
+    },
+    { method: 'POST', path: '/reload', handle: async () => ({ reloaded: await d.reload() }) },
+  ];
+}
+
+/** The control server as the daemon's last component. */
+export function controlComponent(d: DaemonView, log: Logger): Component {
+  let server: ControlServer | undefined;
+  return {
+    name: 'control',
+    start: async () => {
+      server = new ControlServer({ dataDir: d.currentConfig.dataDir, routes: daemonRoutes(d), log });
+      await server.start();
+    },
+    stop: async () => { await server?.stop(); },
+  };
+}
