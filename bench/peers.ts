@@ -9,7 +9,7 @@
  * `/proc/<pid>/status` VmHWM (a high-water mark) is sampled every 20 ms until it exits.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** What one measured run produced. */
@@ -29,29 +29,53 @@ export interface RunResult {
 }
 
 /** Where the upstream listens and whom to log in as. */
-export interface Upstream { pop3Port: number; imapPort: number; user: string; pass: string }
+export interface Upstream {
+  pop3Port: number;
+  imapPort: number;
+  user: string;
+  pass: string;
+}
 
 const GNU_TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
 
-interface Measured { code: number; wallSeconds: number; peakRssKb: number | null; stdout: string; stderr: string }
+interface Measured {
+  code: number;
+  wallSeconds: number;
+  peakRssKb: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 /** Run `cmd args` to completion, measuring wall time and peak RSS. */
-export function measure(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; workDir: string }): Promise<Measured> {
+export function measure(
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; workDir: string },
+): Promise<Measured> {
   return new Promise((res, rej) => {
     const rssFile = join(opts.workDir, 'time.out');
     const [file, argv] = GNU_TIME ? [GNU_TIME, ['-f', '%M', '-o', rssFile, cmd, ...args]] : [cmd, args];
     const t0 = process.hrtime.bigint();
     const child = spawn(file, argv, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = ''; let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout = (stdout + d.toString()).slice(-20000); });
-    child.stderr.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-20000); });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout = (stdout + d.toString()).slice(-20000);
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-20000);
+    });
     let sampled: number | null = null;
-    const timer = GNU_TIME ? null : setInterval(() => {
-      try {
-        const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
-        if (m) sampled = Math.max(sampled ?? 0, Number(m[1]));
-      } catch { /* exited */ }
-    }, 20);
+    const timer = GNU_TIME
+      ? null
+      : setInterval(() => {
+          try {
+            const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+            if (m) sampled = Math.max(sampled ?? 0, Number(m[1]));
+          } catch {
+            /* exited */
+          }
+        }, 20);
     child.once('error', rej);
     child.once('close', (code) => {
       const wallSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -70,13 +94,17 @@ export function measure(cmd: string, args: string[], opts: { env?: NodeJS.Proces
 
 /** Count regular files (and their bytes) below `dir`, in directories named `cur` or `new`. */
 export function countMessageFiles(dir: string): { files: number; bytes: number } {
-  let files = 0; let bytes = 0;
+  let files = 0;
+  let bytes = 0;
   const walk = (d: string, inMsgDir: boolean): void => {
     if (!existsSync(d)) return;
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
       if (e.isDirectory()) walk(p, e.name === 'cur' || e.name === 'new');
-      else if (e.isFile() && inMsgDir) { files++; bytes += statSync(p).size; }
+      else if (e.isFile() && inMsgDir) {
+        files++;
+        bytes += statSync(p).size;
+      }
     }
   };
   walk(dir, false);
@@ -84,7 +112,17 @@ export function countMessageFiles(dir: string): { files: number; bytes: number }
 }
 
 function fail(tool: string, protocol: 'pop3' | 'imap', command: string, error: string, m?: Measured): RunResult {
-  return { tool, protocol, ok: false, error, wallSeconds: m?.wallSeconds ?? 0, peakRssKb: m?.peakRssKb ?? null, files: 0, bytes: 0, command };
+  return {
+    tool,
+    protocol,
+    ok: false,
+    error,
+    wallSeconds: m?.wallSeconds ?? 0,
+    peakRssKb: m?.peakRssKb ?? null,
+    files: 0,
+    bytes: 0,
+    command,
+  };
 }
 
 /**
@@ -98,24 +136,46 @@ export async function runFetchmail(up: Upstream, work: string): Promise<RunResul
   const home = join(work, 'fetchmail-home');
   mkdirSync(join(out, 'new'), { recursive: true });
   mkdirSync(home, { recursive: true });
-    // no quotes inside (the rc string is double-quoted); OUT has no spaces (mkdtemp under /tmp)
+  // no quotes inside (the rc string is double-quoted); OUT has no spaces (mkdtemp under /tmp)
   const mda = `f=${out}/new/$$; while [ -e $f ]; do f=$f.x; done; exec cat > $f`;
   const rc = join(home, 'fetchmailrc');
-  writeFileSync(rc, [
-    'set no syslog',
-    `poll 127.0.0.1 protocol pop3 port ${up.pop3Port}`,
-    `  user "${up.user}" there with password "${up.pass}" is "root" here`,
-    `  keep sslproto '' mda "${mda}"`,
-    '',
-  ].join('\n'));
+  writeFileSync(
+    rc,
+    [
+      'set no syslog',
+      `poll 127.0.0.1 protocol pop3 port ${up.pop3Port}`,
+      `  user "${up.user}" there with password "${up.pass}" is "root" here`,
+      `  keep sslproto '' mda "${mda}"`,
+      '',
+    ].join('\n'),
+  );
   chmodSync(rc, 0o600);
   const args = ['-f', rc, '-i', join(home, '.fetchids'), '--nodetach', '--silent'];
   const command = `fetchmail ${args.join(' ')}  # rc: keep sslproto '' mda '${mda}'`;
-  const m = await measure('fetchmail', args, { env: { ...process.env, FETCHMAILHOME: home, HOME: home }, workDir: home });
+  const m = await measure('fetchmail', args, {
+    env: { ...process.env, FETCHMAILHOME: home, HOME: home },
+    workDir: home,
+  });
   // fetchmail exits 0 when mail was fetched, 1 when there was none
-  if (m.code !== 0) return fail('fetchmail', 'pop3', command, `exit ${m.code}: ${m.stderr.trim().split('\n').slice(-3).join(' | ')}`, m);
+  if (m.code !== 0)
+    return fail(
+      'fetchmail',
+      'pop3',
+      command,
+      `exit ${m.code}: ${m.stderr.trim().split('\n').slice(-3).join(' | ')}`,
+      m,
+    );
   const c = countMessageFiles(out);
-  return { tool: 'fetchmail', protocol: 'pop3', ok: true, wallSeconds: m.wallSeconds, peakRssKb: m.peakRssKb, files: c.files, bytes: c.bytes, command };
+  return {
+    tool: 'fetchmail',
+    protocol: 'pop3',
+    ok: true,
+    wallSeconds: m.wallSeconds,
+    peakRssKb: m.peakRssKb,
+    files: c.files,
+    bytes: c.bytes,
+    command,
+  };
 }
 
 /** mbsync (isync) pulling INBOX over plaintext IMAP (AUTHENTICATE PLAIN) into a fresh Maildir. */
@@ -124,42 +184,60 @@ export async function runMbsync(up: Upstream, work: string): Promise<RunResult> 
   const mail = join(dir, 'mail');
   mkdirSync(mail, { recursive: true });
   const cfg = join(dir, 'mbsyncrc');
-  writeFileSync(cfg, [
-    'IMAPAccount bench',
-    'Host 127.0.0.1',
-    `Port ${up.imapPort}`,
-    `User ${up.user}`,
-    `Pass ${up.pass}`,
-    'SSLType None',
-    'AuthMechs PLAIN LOGIN',
-    '',
-    'IMAPStore remote',
-    'Account bench',
-    '',
-    'MaildirStore local',
-    `Path ${mail}/`,
-    `Inbox ${mail}/INBOX`,
-    '',
-    'Channel pull',
-    'Far :remote:',
-    'Near :local:',
-    'Patterns INBOX',
-    'Sync Pull',
-    'Create Near',
-    'Expunge None',
-    'SyncState *',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    cfg,
+    [
+      'IMAPAccount bench',
+      'Host 127.0.0.1',
+      `Port ${up.imapPort}`,
+      `User ${up.user}`,
+      `Pass ${up.pass}`,
+      'SSLType None',
+      'AuthMechs PLAIN LOGIN',
+      '',
+      'IMAPStore remote',
+      'Account bench',
+      '',
+      'MaildirStore local',
+      `Path ${mail}/`,
+      `Inbox ${mail}/INBOX`,
+      '',
+      'Channel pull',
+      'Far :remote:',
+      'Near :local:',
+      'Patterns INBOX',
+      'Sync Pull',
+      'Create Near',
+      'Expunge None',
+      'SyncState *',
+      '',
+    ].join('\n'),
+  );
   const args = ['-c', cfg, '-q', 'pull'];
   const command = `mbsync ${args.join(' ')}  # Sync Pull, Patterns INBOX, SSLType None`;
   const m = await measure('mbsync', args, { env: { ...process.env, HOME: dir }, workDir: dir });
-  if (m.code !== 0) return fail('mbsync', 'imap', command, `exit ${m.code}: ${m.stderr.trim().split('\n').slice(-3).join(' | ')}`, m);
+  if (m.code !== 0)
+    return fail('mbsync', 'imap', command, `exit ${m.code}: ${m.stderr.trim().split('\n').slice(-3).join(' | ')}`, m);
   const c = countMessageFiles(join(mail, 'INBOX'));
-  return { tool: 'mbsync', protocol: 'imap', ok: true, wallSeconds: m.wallSeconds, peakRssKb: m.peakRssKb, files: c.files, bytes: c.bytes, command };
+  return {
+    tool: 'mbsync',
+    protocol: 'imap',
+    ok: true,
+    wallSeconds: m.wallSeconds,
+    peakRssKb: m.peakRssKb,
+    files: c.files,
+    bytes: c.bytes,
+    command,
+  };
 }
 
 /** `node bin/localpost --config CFG sync` with one account over POP3 or IMAP (INTERFACE.md config). */
-export async function runLocalpost(repo: string, protocol: 'pop3' | 'imap', up: Upstream, work: string): Promise<RunResult> {
+export async function runLocalpost(
+  repo: string,
+  protocol: 'pop3' | 'imap',
+  up: Upstream,
+  work: string,
+): Promise<RunResult> {
   const tool = `localpost-${protocol}`;
   const dir = join(work, tool);
   const data = join(dir, 'data');
@@ -167,26 +245,29 @@ export async function runLocalpost(repo: string, protocol: 'pop3' | 'imap', up: 
   const bin = join(repo, 'bin/localpost');
   const cfg = join(dir, 'config.yaml');
   const port = protocol === 'pop3' ? up.pop3Port : up.imapPort;
-  writeFileSync(cfg, [
-    `dataDir: ${data}`,
-    'log:',
-    '  level: warn',
-    'accounts:',
-    '  - id: bench',
-    `    email: ${up.user}@example.test`,
-    '    login: { username: bench, password: x }',
-    '    incoming:',
-    `      protocol: ${protocol}`,
-    '      host: 127.0.0.1',
-    `      port: ${port}`,
-    '      tls: none',
-    `      username: ${up.user}`,
-    `      password: ${up.pass}`,
-    '      keepOnServer: true',
-    '      folders: [INBOX]',
-    '      idle: false',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    cfg,
+    [
+      `dataDir: ${data}`,
+      'log:',
+      '  level: warn',
+      'accounts:',
+      '  - id: bench',
+      `    email: ${up.user}@example.test`,
+      '    login: { username: bench, password: x }',
+      '    incoming:',
+      `      protocol: ${protocol}`,
+      '      host: 127.0.0.1',
+      `      port: ${port}`,
+      '      tls: none',
+      `      username: ${up.user}`,
+      `      password: ${up.pass}`,
+      '      keepOnServer: true',
+      '      folders: [INBOX]',
+      '      idle: false',
+      '',
+    ].join('\n'),
+  );
   const args = [bin, '--config', cfg, 'sync'];
   const command = `node ${args.join(' ')}`;
   if (!existsSync(bin)) return fail(tool, protocol, command, `${bin} does not exist yet`);
@@ -196,5 +277,14 @@ export async function runLocalpost(repo: string, protocol: 'pop3' | 'imap', up: 
     return fail(tool, protocol, command, `exit ${m.code}: ${tail}`, m);
   }
   const c = countMessageFiles(data);
-  return { tool, protocol, ok: true, wallSeconds: m.wallSeconds, peakRssKb: m.peakRssKb, files: c.files, bytes: c.bytes, command };
+  return {
+    tool,
+    protocol,
+    ok: true,
+    wallSeconds: m.wallSeconds,
+    peakRssKb: m.peakRssKb,
+    files: c.files,
+    bytes: c.bytes,
+    command,
+  };
 }

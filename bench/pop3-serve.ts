@@ -30,8 +30,14 @@ print(n, total, round((t1 - t0) * 1000, 1), round((time.perf_counter() - t1) * 1
 `;
 
 /** Runs the client in a child process (asynchronously: the server under test lives in this one). */
-async function poplib(port: number, user: string, pass: string): Promise<{ n: number; octets: number; loginMs: number; retrMs: number }> {
-  const { stdout } = await promisify(execFile)('python3', ['-c', POPLIB, String(port), user, pass], { encoding: 'utf8' });
+async function poplib(
+  port: number,
+  user: string,
+  pass: string,
+): Promise<{ n: number; octets: number; loginMs: number; retrMs: number }> {
+  const { stdout } = await promisify(execFile)('python3', ['-c', POPLIB, String(port), user, pass], {
+    encoding: 'utf8',
+  });
   const [n, octets, loginMs, retrMs] = stdout.trim().split(' ').map(Number);
   return { n: n!, octets: octets!, loginMs: loginMs!, retrMs: retrMs! };
 }
@@ -45,7 +51,10 @@ try {
   const log = pino({ level: 'silent' });
   const cache = await Cache.open({ dataDir: c.dataDir, accounts: ['alice'], log });
   const server = new Pop3Server({
-    hosts: ['127.0.0.1'], port: 0, log, workarounds: { outlookNoNuls: false, oeNsEoh: false },
+    hosts: ['127.0.0.1'],
+    port: 0,
+    log,
+    workarounds: { outlookNoNuls: false, oeNsEoh: false },
     auth: new LocalAuth([{ accountId: 'alice', username: 'alice', password: 'localpw' }]),
     backend: new CacheBackend({ stores: cache, log, onLocalDelete: () => 'keep-upstream' }),
   });
@@ -58,7 +67,9 @@ try {
     if (d.n !== l.n || d.octets !== l.octets) throw new Error(`different maildrops: ${JSON.stringify({ d, l })}`);
     best.dovecot = Math.min(best.dovecot, d.retrMs);
     best.localpost = Math.min(best.localpost, l.retrMs);
-    rows.push(`round ${round}: RETR all ${l.n} (${(l.octets / 1e6).toFixed(1)} MB) dovecot ${d.retrMs} ms, localpost ${l.retrMs} ms; login+STAT+UIDL dovecot ${d.loginMs} ms, localpost ${l.loginMs} ms`);
+    rows.push(
+      `round ${round}: RETR all ${l.n} (${(l.octets / 1e6).toFixed(1)} MB) dovecot ${d.retrMs} ms, localpost ${l.retrMs} ms; login+STAT+UIDL dovecot ${d.loginMs} ms, localpost ${l.loginMs} ms`,
+    );
   }
   console.log(rows.join('\n'));
   console.log(`best RETR-all ratio localpost/dovecot: ${(best.localpost / best.dovecot).toFixed(2)} (goal ≤ 1.2)`);

@@ -15,17 +15,32 @@ import { Pop3Server } from '../src/listeners/pop3/server.js';
 import { authenticated } from '../tests/support/pop3-server.js';
 
 const log = pino({ level: 'silent' });
-for (const n of process.argv.slice(2).map(Number).filter(Boolean).length ? process.argv.slice(2).map(Number) : [10_000, 100_000]) {
+for (const n of process.argv.slice(2).map(Number).filter(Boolean).length
+  ? process.argv.slice(2).map(Number)
+  : [10_000, 100_000]) {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'lp-probe-'));
   const cache = await Cache.open({ dataDir, accounts: ['alice'], log });
   const ledger = new Ledger(cache.stateDb);
   ledger.transaction(() => {
     for (let uid = 1; uid <= n; uid++) {
-      ledger.insertMessage({ account: 'alice', uid, folder: 'INBOX', file: `new/x${uid}`, size: 4000, wsize: 4100, key: `k${uid}`, flags: '', storedAt: 0, eoh: 1 });
+      ledger.insertMessage({
+        account: 'alice',
+        uid,
+        folder: 'INBOX',
+        file: `new/x${uid}`,
+        size: 4000,
+        wsize: 4100,
+        key: `k${uid}`,
+        flags: '',
+        storedAt: 0,
+        eoh: 1,
+      });
     }
   });
   const server = new Pop3Server({
-    hosts: ['127.0.0.1'], port: 0, log,
+    hosts: ['127.0.0.1'],
+    port: 0,
+    log,
     auth: new LocalAuth([{ accountId: 'alice', username: 'alice', password: 'pw' }], { baseDelayMs: 0 }),
     backend: new CacheBackend({ stores: cache, log, onLocalDelete: () => 'keep-upstream' }),
   });
@@ -44,7 +59,9 @@ for (const n of process.argv.slice(2).map(Number).filter(Boolean).length ? proce
     await c.lines();
     const tList = performance.now();
     await c.ask('QUIT');
-    console.log(`${n} messages: login ${(tLogin - t0).toFixed(0)} ms, login+STAT+UIDL ${(tUidl - t0).toFixed(0)} ms (${u.length} lines), LIST ${(tList - tUidl).toFixed(0)} ms`);
+    console.log(
+      `${n} messages: login ${(tLogin - t0).toFixed(0)} ms, login+STAT+UIDL ${(tUidl - t0).toFixed(0)} ms (${u.length} lines), LIST ${(tList - tUidl).toFixed(0)} ms`,
+    );
   }
   await server.stop();
   cache.close();

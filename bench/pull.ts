@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { PYTHON } from '../tests/support/python.js';
 import { startTestbed, type Testbed } from '../tests/support/testbed.js';
-import { countMessageFiles, runFetchmail, runLocalpost, runMbsync, type RunResult, type Upstream } from './peers.js';
+import { countMessageFiles, type RunResult, runFetchmail, runLocalpost, runMbsync, type Upstream } from './peers.js';
 
 /** Seed body size giving ~7 KB per message, i.e. ~70 MB for 10,000 messages. */
 const DEFAULT_SEED_SIZE = 7000;
@@ -33,14 +33,18 @@ m.uid('FETCH', '1:*', '(UID RFC822.SIZE)'); m.logout()
 `;
 
 function py(script: string, args: string[]): Promise<void> {
-  return new Promise((res, rej) => execFile(PYTHON, ['-c', script, ...args], { maxBuffer: 64 << 20 }, (e) => (e ? rej(e) : res())));
+  return new Promise((res, rej) =>
+    execFile(PYTHON, ['-c', script, ...args], { maxBuffer: 64 << 20 }, (e) => (e ? rej(e) : res())),
+  );
 }
 
 const mb = (bytes: number): number => bytes / 1e6;
 const fmt = (n: number | null, d = 2): string => (n === null || !Number.isFinite(n) ? '-' : n.toFixed(d));
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { messages: { type: 'string' }, size: { type: 'string' }, only: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: { messages: { type: 'string' }, size: { type: 'string' }, only: { type: 'string' } },
+  });
   const n = Number(values.messages ?? 10000);
   const size = values.size !== undefined ? Number(values.size) : DEFAULT_SEED_SIZE;
   const only = values.only as 'pop3' | 'imap' | undefined;
@@ -54,7 +58,9 @@ async function main(): Promise<void> {
     await tb.seed('alice', n, size, { reset: true, archiveN: 0 });
     const up = countMessageFiles(tb.maildir('alice'));
     if (up.files !== n) throw new Error(`seeded ${up.files} files, expected ${n}`);
-    console.log(`upstream: ${n} messages, ${up.bytes} bytes (${fmt(mb(up.bytes), 3)} MB) in alice's INBOX; Dovecot on 127.0.0.1 POP3 ${tb.pop3Port}, IMAP ${tb.imapPort}`);
+    console.log(
+      `upstream: ${n} messages, ${up.bytes} bytes (${fmt(mb(up.bytes), 3)} MB) in alice's INBOX; Dovecot on 127.0.0.1 POP3 ${tb.pop3Port}, IMAP ${tb.imapPort}`,
+    );
     await py(WARM, [String(tb.pop3Port), String(tb.imapPort)]);
     const u: Upstream = { pop3Port: tb.pop3Port, imapPort: tb.imapPort, user: 'alice', pass: 'alicepw' };
 
@@ -63,7 +69,10 @@ async function main(): Promise<void> {
       process.stdout.write(`running ${label} ... `);
       const r = await f();
       results.push(r);
-      if (r.ok && r.files !== n) { r.ok = false; r.error = `produced ${r.files} files, expected ${n}`; }
+      if (r.ok && r.files !== n) {
+        r.ok = false;
+        r.error = `produced ${r.files} files, expected ${n}`;
+      }
       console.log(r.ok ? `${fmt(r.wallSeconds)} s` : `FAILED: ${r.error}`);
     };
     if (only !== 'imap') {
@@ -81,30 +90,50 @@ async function main(): Promise<void> {
       mbPerSecond: r.ok ? mb(up.bytes) / r.wallSeconds : null,
     }));
     console.log('');
-    console.log(`${'tool'.padEnd(16)}${'proto'.padEnd(7)}${'time s'.padStart(9)}${'msg/s'.padStart(10)}${'MB/s'.padStart(9)}${'peak RSS MB'.padStart(13)}${'files'.padStart(8)}  ok`);
+    console.log(
+      `${'tool'.padEnd(16)}${'proto'.padEnd(7)}${'time s'.padStart(9)}${'msg/s'.padStart(10)}${'MB/s'.padStart(9)}${'peak RSS MB'.padStart(13)}${'files'.padStart(8)}  ok`,
+    );
     for (const r of rows) {
-      console.log(`${r.tool.padEnd(16)}${r.protocol.padEnd(7)}${fmt(r.ok ? r.wallSeconds : null).padStart(9)}${fmt(r.messagesPerSecond, 0).padStart(10)}` +
-        `${fmt(r.mbPerSecond).padStart(9)}${fmt(r.peakRssKb === null ? null : r.peakRssKb / 1024, 1).padStart(13)}${String(r.files).padStart(8)}  ${r.ok ? 'yes' : 'NO: ' + r.error}`);
+      console.log(
+        `${r.tool.padEnd(16)}${r.protocol.padEnd(7)}${fmt(r.ok ? r.wallSeconds : null).padStart(9)}${fmt(r.messagesPerSecond, 0).padStart(10)}` +
+          `${fmt(r.mbPerSecond).padStart(9)}${fmt(r.peakRssKb === null ? null : r.peakRssKb / 1024, 1).padStart(13)}${String(r.files).padStart(8)}  ${r.ok ? 'yes' : `NO: ${r.error}`}`,
+      );
     }
     const time = (tool: string): number | null => rows.find((r) => r.tool === tool && r.ok)?.wallSeconds ?? null;
-    const ratio = (a: string, b: string): number | null => { const x = time(a); const y = time(b); return x !== null && y !== null ? x / y : null; };
+    const ratio = (a: string, b: string): number | null => {
+      const x = time(a);
+      const y = time(b);
+      return x !== null && y !== null ? x / y : null;
+    };
     const ratios = {
       localpostPop3OverFetchmail: ratio('localpost-pop3', 'fetchmail'),
       localpostImapOverMbsync: ratio('localpost-imap', 'mbsync'),
     };
     console.log('');
-    if (only !== 'imap') console.log(`localpost POP3 time / fetchmail time = ${fmt(ratios.localpostPop3OverFetchmail)}`);
+    if (only !== 'imap')
+      console.log(`localpost POP3 time / fetchmail time = ${fmt(ratios.localpostPop3OverFetchmail)}`);
     if (only !== 'pop3') console.log(`localpost IMAP time / mbsync time    = ${fmt(ratios.localpostImapOverMbsync)}`);
 
     const report = {
       date: new Date().toISOString(),
-      machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? null, memoryMB: Math.round(totalmem() / 2 ** 20), node: process.version },
-      upstream: { server: 'Dovecot (tests/testbed), loopback, plaintext', messages: n, bytes: up.bytes, megabytes: mb(up.bytes), seedSize: size },
+      machine: {
+        cpus: cpus().length,
+        cpuModel: cpus()[0]?.model ?? null,
+        memoryMB: Math.round(totalmem() / 2 ** 20),
+        node: process.version,
+      },
+      upstream: {
+        server: 'Dovecot (tests/testbed), loopback, plaintext',
+        messages: n,
+        bytes: up.bytes,
+        megabytes: mb(up.bytes),
+        seedSize: size,
+      },
       results: rows,
       ratios,
     };
     mkdirSync(join(REPO, 'bench/results'), { recursive: true });
-    writeFileSync(join(REPO, 'bench/results/latest.json'), JSON.stringify(report, null, 2) + '\n');
+    writeFileSync(join(REPO, 'bench/results/latest.json'), `${JSON.stringify(report, null, 2)}\n`);
     console.log(`\nwritten: bench/results/latest.json`);
     if (rows.some((r) => !r.ok)) process.exitCode = 1;
   } finally {
@@ -113,4 +142,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => { console.error(err); process.exitCode = 1; });
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});

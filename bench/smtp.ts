@@ -27,14 +27,18 @@ import { NodemailerSender } from '../src/upstream/smtp/sender.js';
 import { startTestbed } from '../tests/support/testbed.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({ options: { messages: { type: 'string' }, clients: { type: 'string' }, size: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { messages: { type: 'string' }, clients: { type: 'string' }, size: { type: 'string' } },
+});
 const N = Number(values.messages ?? 1000);
 const CLIENTS = Number(values.clients ?? 8);
 const SIZE = Number(values.size ?? 2000);
 const log = pino({ level: 'silent' });
 
-const message = (i: number): Buffer => Buffer.from(
-  `From: alice@example.test\r\nTo: bob@example.test\r\nSubject: bench ${i}\r\nMessage-ID: <bench-${i}@example.test>\r\n\r\n${'x'.repeat(SIZE)}\r\n`);
+const message = (i: number): Buffer =>
+  Buffer.from(
+    `From: alice@example.test\r\nTo: bob@example.test\r\nSubject: bench ${i}\r\nMessage-ID: <bench-${i}@example.test>\r\n\r\n${'x'.repeat(SIZE)}\r\n`,
+  );
 
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'lp-bench-smtp-'));
@@ -43,7 +47,10 @@ async function main(): Promise<void> {
   try {
     const outbox = await Outbox.open({ dataDir, db: cache.stateDb, log, bounceStore: () => cache.account('alice') });
     const listener = new SmtpListener({
-      hosts: ['127.0.0.1'], port: 0, log, outbox,
+      hosts: ['127.0.0.1'],
+      port: 0,
+      log,
+      outbox,
       auth: new LocalAuth([{ accountId: 'alice', username: 'alice', password: 'localpw' }]),
       accounts: () => new Map([['alice', { id: 'alice', maxMessageSize: 25 << 20, canSend: true }]]),
     });
@@ -52,20 +59,37 @@ async function main(): Promise<void> {
     // accept
     const perClient = Math.ceil(N / CLIENTS);
     const t0 = performance.now();
-    await Promise.all(Array.from({ length: CLIENTS }, async (_, c) => {
-      const t = createTransport({ host: '127.0.0.1', port: listener.port, pool: true, maxConnections: 1, ignoreTLS: true, auth: { user: 'alice', pass: 'localpw' } });
-      for (let i = c * perClient; i < Math.min(N, (c + 1) * perClient); i++) {
-        await t.sendMail({ envelope: { from: 'alice@example.test', to: ['bob@example.test'] }, raw: message(i) });
-      }
-      t.close();
-    }));
+    await Promise.all(
+      Array.from({ length: CLIENTS }, async (_, c) => {
+        const t = createTransport({
+          host: '127.0.0.1',
+          port: listener.port,
+          pool: true,
+          maxConnections: 1,
+          ignoreTLS: true,
+          auth: { user: 'alice', pass: 'localpw' },
+        });
+        for (let i = c * perClient; i < Math.min(N, (c + 1) * perClient); i++) {
+          await t.sendMail({ envelope: { from: 'alice@example.test', to: ['bob@example.test'] }, raw: message(i) });
+        }
+        t.close();
+      }),
+    );
     const acceptS = (performance.now() - t0) / 1000;
     await listener.stop();
     if (outbox.queued().length !== N) throw new Error(`expected ${N} queued, found ${outbox.queued().length}`);
 
     // drain
-    const sender = new NodemailerSender({ endpoint: { host: '127.0.0.1', port: tb.smtpPort, tls: 'none', username: 'alice', password: 'alicepw' }, log });
-    const delivery = new DeliveryService({ outbox, senderFor: async () => sender, log, policy: () => ({ initial: 1000, max: 60_000, maxAge: 86_400_000 }) });
+    const sender = new NodemailerSender({
+      endpoint: { host: '127.0.0.1', port: tb.smtpPort, tls: 'none', username: 'alice', password: 'alicepw' },
+      log,
+    });
+    const delivery = new DeliveryService({
+      outbox,
+      senderFor: async () => sender,
+      log,
+      policy: () => ({ initial: 1000, max: 60_000, maxAge: 86_400_000 }),
+    });
     const t1 = performance.now();
     await delivery.flush();
     const drainS = (performance.now() - t1) / 1000;
@@ -75,12 +99,20 @@ async function main(): Promise<void> {
     if (left.length) throw new Error(`${left.length} left in the outbox: ${left[0]!.lastError}`);
 
     const result = {
-      date: new Date().toISOString(), machine: { cpus: cpus().length, model: cpus()[0]?.model }, messages: N, clients: CLIENTS, bodyBytes: SIZE,
+      date: new Date().toISOString(),
+      machine: { cpus: cpus().length, model: cpus()[0]?.model },
+      messages: N,
+      clients: CLIENTS,
+      bodyBytes: SIZE,
       accept: { seconds: acceptS, perSecond: N / acceptS, goal: 500 },
       drain: { seconds: drainS, perSecond: N / drainS, goal: 200, connections: 1 },
     };
-    process.stdout.write(`accept: ${N} messages from ${CLIENTS} clients in ${acceptS.toFixed(2)} s = ${(N / acceptS).toFixed(0)} messages/s (goal 500), each fsynced before 250\n`);
-    process.stdout.write(`drain:  ${N} messages to Postfix over 1 connection in ${drainS.toFixed(2)} s = ${(N / drainS).toFixed(0)} messages/s (goal 200)\n`);
+    process.stdout.write(
+      `accept: ${N} messages from ${CLIENTS} clients in ${acceptS.toFixed(2)} s = ${(N / acceptS).toFixed(0)} messages/s (goal 500), each fsynced before 250\n`,
+    );
+    process.stdout.write(
+      `drain:  ${N} messages to Postfix over 1 connection in ${drainS.toFixed(2)} s = ${(N / drainS).toFixed(0)} messages/s (goal 200)\n`,
+    );
     mkdirSync(join(REPO, 'bench/results'), { recursive: true });
     writeFileSync(join(REPO, 'bench/results/smtp-latest.json'), `${JSON.stringify(result, null, 2)}\n`);
   } finally {

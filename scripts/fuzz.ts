@@ -7,8 +7,8 @@
  * stderr and prints the stream sent and the replies.
  */
 import { parseArgs } from 'node:util';
-import { replay, runFuzz } from '../tests/reliability/fuzz-targets.js';
 import type { FuzzProtocol } from '../tests/reliability/fuzz.js';
+import { replay, runFuzz } from '../tests/reliability/fuzz-targets.js';
 
 const { values } = parseArgs({
   options: {
@@ -24,30 +24,48 @@ async function main(): Promise<number> {
   if (values.replay) {
     const [protocol, seed] = values.replay.split(':') as [FuzzProtocol, string];
     const { c, received } = await replay(protocol, Number(seed));
-    process.stdout.write(`${c.kind} ${protocol} session, expectError=${c.expectError}, ${c.bytes.length} bytes in ${c.segments.length} writes\n`);
-    process.stdout.write(`--- sent:\n${JSON.stringify(c.bytes.toString('latin1'))}\n--- received:\n${JSON.stringify(received)}\n`);
+    process.stdout.write(
+      `${c.kind} ${protocol} session, expectError=${c.expectError}, ${c.bytes.length} bytes in ${c.segments.length} writes\n`,
+    );
+    process.stdout.write(
+      `--- sent:\n${JSON.stringify(c.bytes.toString('latin1'))}\n--- received:\n${JSON.stringify(received)}\n`,
+    );
     return 0;
   }
   const seed = values.seed !== undefined ? Number(values.seed) : Math.floor(Math.random() * 2 ** 32);
   const seconds = Number(values.seconds);
   process.stdout.write(`fuzz: seed ${seed}, ${seconds} s, ${values.concurrency} sessions at a time\n`);
   const { stats, failures } = await runFuzz({
-    seed, seconds, concurrency: Number(values.concurrency), codecCases: Math.max(2000, seconds * 200),
-    protocols: values.protocol ? [values.protocol as FuzzProtocol] : undefined, probeEvery: 1000,
-    onProgress: (s) => process.stdout.write(`  ${s.seconds.toFixed(0)} s: ${s.sessions} sessions, ${s.badSessions} bad, ${s.protocolErrors} protocol errors, rss ${s.maxRssMb.toFixed(0)} MB\n`),
+    seed,
+    seconds,
+    concurrency: Number(values.concurrency),
+    codecCases: Math.max(2000, seconds * 200),
+    protocols: values.protocol ? [values.protocol as FuzzProtocol] : undefined,
+    probeEvery: 1000,
+    onProgress: (s) =>
+      process.stdout.write(
+        `  ${s.seconds.toFixed(0)} s: ${s.sessions} sessions, ${s.badSessions} bad, ${s.protocolErrors} protocol errors, rss ${s.maxRssMb.toFixed(0)} MB\n`,
+      ),
   });
-  process.stdout.write(`fuzz: ${stats.sessions} sessions (${stats.pop3} POP3, ${stats.smtp} SMTP) in ${stats.seconds.toFixed(0)} s; `
-    + `${stats.badSessions} bad sessions, ${stats.protocolErrors} protocol errors answered, ${(stats.bytes / 1e6).toFixed(1)} MB sent; `
-    + `${stats.probes} well-behaved probes; ${stats.codecCases} codec cases (${(stats.codecBytes / 1e6).toFixed(1)} MB); `
-    + `heap +${stats.heapGrowthMb.toFixed(1)} MB after warm-up, max RSS ${stats.maxRssMb.toFixed(0)} MB\n`);
+  process.stdout.write(
+    `fuzz: ${stats.sessions} sessions (${stats.pop3} POP3, ${stats.smtp} SMTP) in ${stats.seconds.toFixed(0)} s; ` +
+      `${stats.badSessions} bad sessions, ${stats.protocolErrors} protocol errors answered, ${(stats.bytes / 1e6).toFixed(1)} MB sent; ` +
+      `${stats.probes} well-behaved probes; ${stats.codecCases} codec cases (${(stats.codecBytes / 1e6).toFixed(1)} MB); ` +
+      `heap +${stats.heapGrowthMb.toFixed(1)} MB after warm-up, max RSS ${stats.maxRssMb.toFixed(0)} MB\n`,
+  );
   for (const f of failures) {
-    process.stdout.write(`FAIL ${f.what}${f.protocol ? ` (replay: --replay ${f.protocol}:${f.seed})` : f.seed !== undefined ? ` (seed ${f.seed})` : ''}\n  ${f.detail?.slice(0, 600) ?? ''}\n`);
+    process.stdout.write(
+      `FAIL ${f.what}${f.protocol ? ` (replay: --replay ${f.protocol}:${f.seed})` : f.seed !== undefined ? ` (seed ${f.seed})` : ''}\n  ${f.detail?.slice(0, 600) ?? ''}\n`,
+    );
   }
   process.stdout.write(failures.length ? `fuzz: ${failures.length} findings\n` : 'fuzz: no findings\n');
   return failures.length ? 1 : 0;
 }
 
-main().then((code) => process.exit(code), (err: unknown) => {
-  process.stderr.write(`fuzz: ${(err as Error)?.stack ?? String(err)}\n`);
-  process.exit(2);
-});
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`fuzz: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(2);
+  },
+);

@@ -8,7 +8,7 @@
  * (the first fifth, at least 30 s) RSS must grow by less than 10%, and the daemon's log must
  * hold no error. Prints the figures; exits 1 when a limit is broken.
  */
-import { readdirSync, readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -31,22 +31,54 @@ function procStat(pid: number): { rssMb: number; fds: number } {
 async function main(): Promise<number> {
   const t0 = Date.now();
   const end = t0 + minutes * 60_000;
-  const warmUntil = t0 + Math.max(30_000, minutes * 60_000 / 5);
+  const warmUntil = t0 + Math.max(30_000, (minutes * 60_000) / 5);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lp-soak-'));
   const tb = await startTestbed({ postfix: false, env: { EXTRA_USERS: 'carol:carolpw dave:davepw' } });
   const sink = await startFakeSmtp({ user: 'relay', pass: 'relaypw' });
-  const counts = { pulledSeeded: 0, pop3Sessions: 0, retr: 0, dele: 0, inUse: 0, smtpSent: 0, smtpBytes: 0, clientErrors: 0 };
+  const counts = {
+    pulledSeeded: 0,
+    pop3Sessions: 0,
+    retr: 0,
+    dele: 0,
+    inUse: 0,
+    smtpSent: 0,
+    smtpBytes: 0,
+    clientErrors: 0,
+  };
   const clientErrors: string[] = [];
   let daemon: Awaited<ReturnType<typeof startDaemon>> | undefined;
   try {
-    const lines = [`dataDir: ${path.join(dir, 'data')}`, 'log: { level: info }',
-      'listen:', '  pop3: { port: 0, hosts: ["127.0.0.1"] }', '  smtp: { port: 0, hosts: ["127.0.0.1"] }',
-      'outbox: { retry: { initial: 5s, max: 30s } }', 'accounts:'];
+    const lines = [
+      `dataDir: ${path.join(dir, 'data')}`,
+      'log: { level: info }',
+      'listen:',
+      '  pop3: { port: 0, hosts: ["127.0.0.1"] }',
+      '  smtp: { port: 0, hosts: ["127.0.0.1"] }',
+      'outbox: { retry: { initial: 5s, max: 30s } }',
+      'accounts:',
+    ];
     for (const u of USERS) {
-      lines.push(`  - id: ${u}`, `    email: ${u}@example.test`, '    login: { password: localpw }', '    incoming:',
-        '      protocol: pop3', '      host: 127.0.0.1', `      port: ${tb.pop3Port}`, '      tls: none', `      username: ${u}`,
-        `      password: ${u}pw`, '      keepOnServer: false', '      schedule: "*/3 * * * * *"', '      syncOnLogin: 0s',
-        '    outgoing:', '      host: 127.0.0.1', `      port: ${sink.port}`, '      tls: none', '      username: relay', '      password: relaypw');
+      lines.push(
+        `  - id: ${u}`,
+        `    email: ${u}@example.test`,
+        '    login: { password: localpw }',
+        '    incoming:',
+        '      protocol: pop3',
+        '      host: 127.0.0.1',
+        `      port: ${tb.pop3Port}`,
+        '      tls: none',
+        `      username: ${u}`,
+        `      password: ${u}pw`,
+        '      keepOnServer: false',
+        '      schedule: "*/3 * * * * *"',
+        '      syncOnLogin: 0s',
+        '    outgoing:',
+        '      host: 127.0.0.1',
+        `      port: ${sink.port}`,
+        '      tls: none',
+        '      username: relay',
+        '      password: relaypw',
+      );
     }
     const config = path.join(dir, 'config.yaml');
     writeFileSync(config, `${lines.join('\n')}\n`);
@@ -75,13 +107,21 @@ async function main(): Promise<number> {
           const c = await pop3Auth(pop3Port, u, 'localpw');
           counts.pop3Sessions++;
           await c.ask('STAT');
-          c.cmd('LIST'); await c.line(); const list = await c.lines();
-          c.cmd('UIDL'); await c.line(); await c.lines();
+          c.cmd('LIST');
+          await c.line();
+          const list = await c.lines();
+          c.cmd('UIDL');
+          await c.line();
+          await c.lines();
           for (const l of list.slice(0, 3)) {
             const n = l.split(' ')[0]!;
-            if ((await c.ask(`RETR ${n}`)).startsWith('+OK')) { await c.body(); counts.retr++; }
+            if ((await c.ask(`RETR ${n}`)).startsWith('+OK')) {
+              await c.body();
+              counts.retr++;
+            }
           }
-          for (const l of list.slice(0, 2)) if ((await c.ask(`DELE ${l.split(' ')[0]}`)).startsWith('+OK')) counts.dele++;
+          for (const l of list.slice(0, 2))
+            if ((await c.ask(`DELE ${l.split(' ')[0]}`)).startsWith('+OK')) counts.dele++;
           const q = await c.ask('QUIT');
           if (!q.startsWith('+OK')) failed(`POP3 ${u} QUIT`, q);
           c.close();
@@ -103,7 +143,10 @@ async function main(): Promise<number> {
             await d.cmd('RCPT TO:<x@example.net>');
             await d.cmd('DATA');
             const r = await d.send(`${body}.\r\n`);
-            if (r[0]!.startsWith('250')) { counts.smtpSent++; counts.smtpBytes += body.length; } else failed(`SMTP ${u}`, r.join(' '));
+            if (r[0]!.startsWith('250')) {
+              counts.smtpSent++;
+              counts.smtpBytes += body.length;
+            } else failed(`SMTP ${u}`, r.join(' '));
             await sleep(300);
           }
           await d.cmd('QUIT');
@@ -119,8 +162,10 @@ async function main(): Promise<number> {
         samples.push({ t: Date.now(), ...procStat(pid) });
         const s = samples.at(-1)!;
         if (samples.length % 6 === 1) {
-          process.stdout.write(`  ${((s.t - t0) / 1000).toFixed(0)} s: RSS ${s.rssMb.toFixed(1)} MB, ${s.fds} fds, `
-            + `${counts.pop3Sessions} POP3 sessions, ${counts.smtpSent} sent, ${sink.received.length} relayed\n`);
+          process.stdout.write(
+            `  ${((s.t - t0) / 1000).toFixed(0)} s: RSS ${s.rssMb.toFixed(1)} MB, ${s.fds} fds, ` +
+              `${counts.pop3Sessions} POP3 sessions, ${counts.smtpSent} sent, ${sink.received.length} relayed\n`,
+          );
         }
         await sleep(5000);
       }
@@ -140,11 +185,13 @@ async function main(): Promise<number> {
     const growth = base ? (last - base) / base : 0;
     const maxRss = Math.max(...samples.map((s) => s.rssMb));
     const errors = daemon.logs.filter((l) => l.level === 'error' || l.level === 'fatal');
-    process.stdout.write(`soak: ${minutes} min; ${counts.pulledSeeded} messages fed upstream, ${counts.pop3Sessions} POP3 sessions `
-      + `(${counts.retr} RETR, ${counts.dele} DELE, ${counts.inUse} IN-USE), ${counts.smtpSent} submitted `
-      + `(${(counts.smtpBytes / 1e6).toFixed(1)} MB), ${sink.received.length} relayed; `
-      + `RSS ${base.toFixed(1)} MB after warm-up → ${last.toFixed(1)} MB at the end (${(growth * 100).toFixed(1)}%), max ${maxRss.toFixed(1)} MB; `
-      + `descriptors ${samples[0]?.fds ?? 0} → ${final.fds}; ${errors.length} error lines in the log; ${counts.clientErrors} client errors; exit ${code}\n`);
+    process.stdout.write(
+      `soak: ${minutes} min; ${counts.pulledSeeded} messages fed upstream, ${counts.pop3Sessions} POP3 sessions ` +
+        `(${counts.retr} RETR, ${counts.dele} DELE, ${counts.inUse} IN-USE), ${counts.smtpSent} submitted ` +
+        `(${(counts.smtpBytes / 1e6).toFixed(1)} MB), ${sink.received.length} relayed; ` +
+        `RSS ${base.toFixed(1)} MB after warm-up → ${last.toFixed(1)} MB at the end (${(growth * 100).toFixed(1)}%), max ${maxRss.toFixed(1)} MB; ` +
+        `descriptors ${samples[0]?.fds ?? 0} → ${final.fds}; ${errors.length} error lines in the log; ${counts.clientErrors} client errors; exit ${code}\n`,
+    );
     for (const e of errors.slice(0, 10)) process.stdout.write(`  ERROR ${JSON.stringify(e).slice(0, 300)}\n`);
     for (const e of clientErrors) process.stdout.write(`  CLIENT ${e}\n`);
     const undelivered = counts.smtpSent - sink.received.length;
@@ -159,7 +206,10 @@ async function main(): Promise<number> {
   }
 }
 
-main().then((code) => process.exit(code), (err: unknown) => {
-  process.stderr.write(`soak: ${(err as Error)?.stack ?? String(err)}\n`);
-  process.exit(2);
-});
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`soak: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(2);
+  },
+);

@@ -5,12 +5,20 @@
  * every round (tests/reliability/torture.ts). Prints the figures; exits 1 on any violation.
  */
 import { parseArgs } from 'node:util';
-import type { Testbed } from '../tests/support/testbed.js';
 import {
-  formatFigures, tortureAccept, tortureDeliver, torturePull, tortureTestbed, tortureUpdate, type TortureFigures,
+  formatFigures,
+  type TortureFigures,
+  tortureAccept,
+  tortureDeliver,
+  torturePull,
+  tortureTestbed,
+  tortureUpdate,
 } from '../tests/reliability/torture.js';
+import type { Testbed } from '../tests/support/testbed.js';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '100' }, only: { type: 'string' }, verbose: { type: 'boolean' } } });
+const { values } = parseArgs({
+  options: { rounds: { type: 'string', default: '100' }, only: { type: 'string' }, verbose: { type: 'boolean' } },
+});
 const rounds = Number(values.rounds);
 const only = new Set((values.only ?? 'pull,update,accept,deliver').split(','));
 const log = values.verbose ? (l: string) => process.stdout.write(`  ${l}\n`) : undefined;
@@ -38,13 +46,18 @@ async function main(): Promise<number> {
   }
   const kills = results.reduce((a, f) => a + f.kills, 0);
   const violations = results.reduce((a, f) => a + f.violations.length, 0);
-  process.stdout.write(`torture: ${results.reduce((a, f) => a + f.rounds, 0)} rounds, ${kills} kills, `
-    + `${results.reduce((a, f) => a + f.messages, 0)} messages, ${(results.reduce((a, f) => a + f.bytes, 0) / 1e6).toFixed(1)} MB, `
-    + `${violations ? `${violations} violations` : 'no violation'} in ${((Date.now() - t0) / 60_000).toFixed(1)} min\n`);
+  process.stdout.write(
+    `torture: ${results.reduce((a, f) => a + f.rounds, 0)} rounds, ${kills} kills, ` +
+      `${results.reduce((a, f) => a + f.messages, 0)} messages, ${(results.reduce((a, f) => a + f.bytes, 0) / 1e6).toFixed(1)} MB, ` +
+      `${violations ? `${violations} violations` : 'no violation'} in ${((Date.now() - t0) / 60_000).toFixed(1)} min\n`,
+  );
   return violations ? 1 : 0;
 }
 
-main().then((code) => process.exit(code), (err: unknown) => {
-  process.stderr.write(`torture: ${(err as Error)?.stack ?? String(err)}\n`);
-  process.exit(2);
-});
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`torture: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(2);
+  },
+);

@@ -13,19 +13,31 @@
  * `has()` answers from memory: keys cached or tombstoned (loaded at open, kept up to date here)
  * plus keys begun, finished or pending in the open batch.
  */
-import { open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
+
 import { existsSync } from 'node:fs';
+import { type FileHandle, open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import type { Logger } from 'pino';
-import { fsyncDir, renameDurable, writeFileDurable } from '../shared/durable-fs.js';
 import type { Clock } from '../shared/clock.js';
+import { fsyncDir, renameDurable, writeFileDurable } from '../shared/durable-fs.js';
 import type { Ledger, MessageRow } from './ledger.js';
 import {
-  accountDir, ensureFolder, fileHasEoh, folderDir, formatName, isValidKey, MessageFileWriter, normalizeFolder, parseName,
-  replaceKey, splitInfo, tmpName, uidl,
+  accountDir,
+  ensureFolder,
+  fileHasEoh,
+  folderDir,
+  formatName,
+  isValidKey,
+  MessageFileWriter,
+  normalizeFolder,
+  parseName,
+  replaceKey,
+  splitInfo,
+  tmpName,
+  uidl,
 } from './maildir.js';
-import { TRASH, type AccountStore, type CachedMessage, type IndexEntry, type PendingMessage } from './message-store.js';
+import { type AccountStore, type CachedMessage, type IndexEntry, type PendingMessage, TRASH } from './message-store.js';
 import { UID_FLOOR_FILE } from './recovery.js';
 
 /** Dependencies of an AccountStoreImpl. */
@@ -186,16 +198,24 @@ export class AccountStoreImpl implements AccountStore {
   trash(uids: readonly number[], opts: { deleteUpstream: boolean }): Promise<number> {
     return this.serial(async () => {
       const { ledger, accountId, clock } = this.d;
-      const rows = uids.map((u) => ledger.message(accountId, u)).filter((r): r is MessageRow => !!r && r.folder !== TRASH);
+      const rows = uids
+        .map((u) => ledger.message(accountId, u))
+        .filter((r): r is MessageRow => !!r && r.folder !== TRASH);
       if (!rows.length) return 0;
       const trashDir = await this.folderReady(TRASH);
       const moves: Array<{ row: MessageRow; from: string; to: string; file: string; flags: string }> = [];
       for (const row of rows) {
         const file = (await this.locate(row)) ?? row.file;
         const { base, flags } = splitInfo(path.basename(file));
-        const newFlags = [...new Set(flags + 'S')].sort().join('');
+        const newFlags = [...new Set(`${flags}S`)].sort().join('');
         const rel = `cur/${base}:2,${newFlags}`;
-        moves.push({ row, from: path.join(folderDir(this.d.maildir, row.folder), file), to: path.join(trashDir, rel), file: rel, flags: newFlags });
+        moves.push({
+          row,
+          from: path.join(folderDir(this.d.maildir, row.folder), file),
+          to: path.join(trashDir, rel),
+          file: rel,
+          flags: newFlags,
+        });
       }
       const now = clock.now();
       ledger.transaction(() => {
@@ -214,7 +234,10 @@ export class AccountStoreImpl implements AccountStore {
           dirs.add(path.dirname(m.from));
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-          this.d.log.warn({ account: accountId, uid: uidl(m.row.uid), file: m.from }, 'message file vanished before it could be moved to Trash');
+          this.d.log.warn(
+            { account: accountId, uid: uidl(m.row.uid), file: m.from },
+            'message file vanished before it could be moved to Trash',
+          );
         }
       }
       for (const dir of dirs) await fsyncDir(dir);
@@ -224,7 +247,12 @@ export class AccountStoreImpl implements AccountStore {
 
   /** Delete for good the Trash messages moved there more than `retentionMs` ago; returns the count. */
   async purgeTrash(retentionMs: number, from = 'INBOX'): Promise<number> {
-    const uids = this.d.ledger.trashedBefore(this.accountId, normalizeFolder(from), TRASH, this.d.clock.now() - retentionMs);
+    const uids = this.d.ledger.trashedBefore(
+      this.accountId,
+      normalizeFolder(from),
+      TRASH,
+      this.d.clock.now() - retentionMs,
+    );
     return uids.length ? this.remove(uids) : 0;
   }
 
@@ -317,8 +345,15 @@ export class AccountStoreImpl implements AccountStore {
 
   private toCached(r: MessageRow): CachedMessage {
     return {
-      uid: r.uid, uidl: uidl(r.uid), folder: r.folder, path: path.join(folderDir(this.d.maildir, r.folder), r.file),
-      size: r.size, wsize: r.wsize, key: r.key, flags: r.flags, storedAt: r.storedAt,
+      uid: r.uid,
+      uidl: uidl(r.uid),
+      folder: r.folder,
+      path: path.join(folderDir(this.d.maildir, r.folder), r.file),
+      size: r.size,
+      wsize: r.wsize,
+      key: r.key,
+      flags: r.flags,
+      storedAt: r.storedAt,
       ...(r.eoh === null || r.eoh === undefined ? {} : { hasEoh: r.eoh === 1 }),
     };
   }
@@ -348,7 +383,11 @@ class Pending implements PendingMessage {
   private aborted = false;
   private closed = false;
 
-  constructor(private readonly store: AccountStoreImpl, private readonly d: AccountStoreDeps, private readonly p: PendingInit) {
+  constructor(
+    private readonly store: AccountStoreImpl,
+    private readonly d: AccountStoreDeps,
+    private readonly p: PendingInit,
+  ) {
     this.uid = p.uid;
     this.key = p.key;
     this.stream = new MessageFileWriter(p.fh);
@@ -375,12 +414,26 @@ class Pending implements PendingMessage {
       this.closed = true;
       await p.fh.close();
       const storedAt = this.d.clock.now();
-      const name = formatName({ storedSec: Math.floor(storedAt / 1000), uid: p.uid, size: stream.bytes, wsize: stream.wsize, key: p.key });
+      const name = formatName({
+        storedSec: Math.floor(storedAt / 1000),
+        uid: p.uid,
+        size: stream.bytes,
+        wsize: stream.wsize,
+        key: p.key,
+      });
       const newDir = path.join(p.dir, 'new');
       await rename(p.tmp, path.join(newDir, name));
       msg = {
-        uid: p.uid, uidl: uidl(p.uid), folder: p.folder, path: path.join(newDir, name), size: stream.bytes,
-        wsize: stream.wsize, key: p.key, flags: '', storedAt, hasEoh: stream.hasEoh,
+        uid: p.uid,
+        uidl: uidl(p.uid),
+        folder: p.folder,
+        path: path.join(newDir, name),
+        size: stream.bytes,
+        wsize: stream.wsize,
+        key: p.key,
+        flags: '',
+        storedAt,
+        hasEoh: stream.hasEoh,
       };
       this.store.addFinished(msg, newDir);
     } catch (err) {
@@ -420,7 +473,15 @@ function setOf(m: Map<string, Set<string>>, folder: string): Set<string> {
 
 function toRow(account: string, m: CachedMessage): MessageRow {
   return {
-    account, uid: m.uid, folder: m.folder, file: `new/${path.basename(m.path)}`, size: m.size, wsize: m.wsize,
-    key: m.key, flags: m.flags, storedAt: m.storedAt, eoh: m.hasEoh === undefined ? null : m.hasEoh ? 1 : 0,
+    account,
+    uid: m.uid,
+    folder: m.folder,
+    file: `new/${path.basename(m.path)}`,
+    size: m.size,
+    wsize: m.wsize,
+    key: m.key,
+    flags: m.flags,
+    storedAt: m.storedAt,
+    eoh: m.hasEoh === undefined ? null : m.hasEoh ? 1 : 0,
   };
 }

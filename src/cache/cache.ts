@@ -11,12 +11,12 @@
  */
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { systemClock, type Clock } from '../shared/clock.js';
+import { type Clock, systemClock } from '../shared/clock.js';
 import { AccountStoreImpl } from './account-store.js';
 import { Ledger } from './ledger.js';
 import { maildirPath, mkdirDurable, normalizeFolder } from './maildir.js';
 import type { ImapCursor, SyncRecord } from './message-store.js';
-import { recoverAccount, type RecoveryReport } from './recovery.js';
+import { type RecoveryReport, recoverAccount } from './recovery.js';
 import { openStateDb, type StateDb } from './state-db.js';
 
 /** Options of `Cache.open`. */
@@ -50,9 +50,13 @@ export class Cache {
       const report = await recoverAccount({ dataDir, account: accountId, ledger: this.ledger, log, clock });
       this.recovery.set(accountId, report);
       const { account, folders, files, ...did } = report;
-      if (Object.values(did).some((n) => n > 0)) log.info({ account, folders, files, ...did }, 'recovered account cache');
+      if (Object.values(did).some((n) => n > 0))
+        log.info({ account, folders, files, ...did }, 'recovered account cache');
       const maildir = maildirPath(dataDir, accountId);
-      this.stores.set(accountId, new AccountStoreImpl({ accountId, dataDir, maildir, ledger: this.ledger, log, clock }));
+      this.stores.set(
+        accountId,
+        new AccountStoreImpl({ accountId, dataDir, maildir, ledger: this.ledger, log, clock }),
+      );
     }
   }
 

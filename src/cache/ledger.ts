@@ -65,7 +65,9 @@ export class Ledger {
       tombUpstream: p(`INSERT INTO tombstones (account, folder, key, deleted_at, upstream) VALUES (?, ?, ?, ?, ?)
                        ON CONFLICT DO UPDATE SET upstream = coalesce(excluded.upstream, upstream)`),
       pendingUp: p(`SELECT key FROM tombstones WHERE account = ? AND folder = ? AND upstream = 'pending' ORDER BY key`),
-      doneUp: p(`UPDATE tombstones SET upstream = 'done' WHERE account = ? AND folder = ? AND key = ? AND upstream = 'pending'`),
+      doneUp: p(
+        `UPDATE tombstones SET upstream = 'done' WHERE account = ? AND folder = ? AND key = ? AND upstream = 'pending'`,
+      ),
       trashedBefore: p(`SELECT m.uid AS uid FROM messages m JOIN tombstones t
                           ON t.account = m.account AND t.folder = @from AND t.key = m.key
                         WHERE m.account = @account AND m.folder = @trash AND t.deleted_at < @cutoff ORDER BY m.uid`),
@@ -77,7 +79,8 @@ export class Ledger {
                     VALUES (?, ?, ?, ?, ?)
                     ON CONFLICT (account, folder) DO UPDATE SET uidvalidity = excluded.uidvalidity,
                       last_uid = excluded.last_uid, highest_modseq = excluded.highest_modseq`),
-      addSync: p(`INSERT INTO sync_history (account, started_at, finished_at, result, new_messages, bytes, skipped, error)
+      addSync:
+        p(`INSERT INTO sync_history (account, started_at, finished_at, result, new_messages, bytes, skipped, error)
                   VALUES (@account, @startedAt, @finishedAt, @result, @newMessages, @bytes, @skipped, @error)`),
       pruneSync: p(`DELETE FROM sync_history WHERE account = @account AND id <= coalesce(
                       (SELECT id FROM sync_history WHERE account = @account ORDER BY id DESC LIMIT 1 OFFSET @keep), -1)`),
@@ -170,7 +173,13 @@ export class Ledger {
   }
 
   /** Tombstone `key`, optionally asking for its upstream deletion ('pending'); keeps an earlier request. */
-  addTombstoneUpstream(account: string, folder: string, key: string, deletedAt: number, upstream: UpstreamDelete): void {
+  addTombstoneUpstream(
+    account: string,
+    folder: string,
+    key: string,
+    deletedAt: number,
+    upstream: UpstreamDelete,
+  ): void {
     this.s.tombUpstream!.run(account, folder, key, deletedAt, upstream);
   }
 

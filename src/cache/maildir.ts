@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { type FileHandle, mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { fsyncDir } from '../shared/durable-fs.js';
@@ -52,10 +52,10 @@ const UNSAFE = /[%.\x00-\x1f\x7f\\:*?"<>|]/g;
 export function encodeFolder(folder: string): string {
   const f = normalizeFolder(folder);
   if (f === INBOX) return '';
-  const segs = f.split('/').map((s) =>
-    s.replace(UNSAFE, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')),
-  );
-  return '.' + segs.join('.');
+  const segs = f
+    .split('/')
+    .map((s) => s.replace(UNSAFE, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`));
+  return `.${segs.join('.')}`;
 }
 
 /** Inverse of `encodeFolder` for a `.`-prefixed directory name; undefined if it is not one. */
@@ -211,7 +211,10 @@ export class MessageFileWriter extends Writable {
   bytes = 0;
   private readonly sizer = new CrlfSizer();
   private readonly eoh = new HeaderEndFinder();
-  constructor(private readonly fh: FileHandle, highWaterMark = 256 * 1024) {
+  constructor(
+    private readonly fh: FileHandle,
+    highWaterMark = 256 * 1024,
+  ) {
     super({ highWaterMark });
   }
   /** `W=` of everything written so far. */

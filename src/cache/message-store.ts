@@ -117,7 +117,12 @@ export interface SyncRecord {
 }
 
 /** Write one whole message (already in memory) into `folder` and commit it: durable on return. */
-export async function storeWholeMessage(store: AccountStore, folder: string, key: string, bytes: Buffer): Promise<void> {
+export async function storeWholeMessage(
+  store: AccountStore,
+  folder: string,
+  key: string,
+  bytes: Buffer,
+): Promise<void> {
   const pending = await store.begin(folder, key);
   try {
     await new Promise<void>((resolve, reject) => pending.stream.write(bytes, (err) => (err ? reject(err) : resolve())));

@@ -16,8 +16,9 @@
  *
  * Pure functions: no clock, no I/O, randomness injected, so tests never sleep.
  */
-import { retryDelay, type RetryPolicy } from './retry-policy.js';
+
 import type { SyncRecord } from './message-store.js';
+import { type RetryPolicy, retryDelay } from './retry-policy.js';
 
 /** Why an account backs off: the login was refused, the server throttles us, or another upstream failure. */
 export type BackoffReason = 'auth' | 'throttled' | 'error';
@@ -44,7 +45,12 @@ export function nextBackoff(
   random: () => number = Math.random,
 ): PullBackoff {
   const failures = (previous?.failures ?? 0) + 1;
-  return { failures, until: failure.now + retryDelay(failures, policy, random), reason: failure.reason, error: failure.error };
+  return {
+    failures,
+    until: failure.now + retryDelay(failures, policy, random),
+    reason: failure.reason,
+    error: failure.error,
+  };
 }
 
 /**

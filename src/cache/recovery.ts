@@ -16,16 +16,29 @@
  * 6. In ONE transaction: rows whose file is gone or differs are deleted, rows for every file
  *    the ledger lacks (or describes wrongly) are inserted, and the next UID is raised.
  */
-import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+
 import { existsSync } from 'node:fs';
+import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { fsyncDir, renameDurable } from '../shared/durable-fs.js';
 import type { Clock } from '../shared/clock.js';
+import { fsyncDir, renameDurable } from '../shared/durable-fs.js';
 import type { Ledger, MessageRow } from './ledger.js';
 import {
-  decodeFolder, digestFile, ensureFolder, folderDir, formatName, isOurTmpName, maildirPath, mkdirDurable,
-  parseName, quarantinePath, splitInfo, uidl, accountDir, type ParsedName,
+  accountDir,
+  decodeFolder,
+  digestFile,
+  ensureFolder,
+  folderDir,
+  formatName,
+  isOurTmpName,
+  maildirPath,
+  mkdirDurable,
+  type ParsedName,
+  parseName,
+  quarantinePath,
+  splitInfo,
+  uidl,
 } from './maildir.js';
 import { INBOX } from './message-store.js';
 
@@ -91,7 +104,14 @@ export async function recoverAccount(o: RecoveryOptions): Promise<RecoveryReport
   const maildir = maildirPath(o.dataDir, account);
   await ensureFolder(maildir, INBOX);
   const report: RecoveryReport = {
-    account, folders: 0, files: 0, adopted: 0, rebuilt: 0, dropped: 0, removedTmp: 0, quarantined: 0,
+    account,
+    folders: 0,
+    files: 0,
+    adopted: 0,
+    rebuilt: 0,
+    dropped: 0,
+    removedTmp: 0,
+    quarantined: 0,
     finishedDeletes: 0,
   };
 
@@ -137,10 +157,15 @@ export async function recoverAccount(o: RecoveryOptions): Promise<RecoveryReport
     // readdir work, not one stat per message).
     const row = rowsByUid.get(p.uid);
     const known = row !== undefined && row.folder === f.folder && row.key === p.key && row.size === p.size;
-    const size = known ? p.size : await stat(f.full).then((st) => st.size, (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return undefined; // another Maildir reader just moved or deleted it
-      throw err;
-    });
+    const size = known
+      ? p.size
+      : await stat(f.full).then(
+          (st) => st.size,
+          (err: NodeJS.ErrnoException) => {
+            if (err.code === 'ENOENT') return undefined; // another Maildir reader just moved or deleted it
+            throw err;
+          },
+        );
     if (size === undefined) continue;
     if (size !== p.size) {
       await quarantine(f, `size ${size} disagrees with S=${p.size}`);
@@ -165,10 +190,15 @@ export async function recoverAccount(o: RecoveryOptions): Promise<RecoveryReport
     keep.push(f);
   }
   if (report.finishedDeletes) {
-    for (const folder of folders) for (const sub of ['new', 'cur']) await fsyncIfExists(path.join(folderDir(maildir, folder), sub));
+    for (const folder of folders)
+      for (const sub of ['new', 'cur']) await fsyncIfExists(path.join(folderDir(maildir, folder), sub));
   }
 
-  let next = Math.max(ledger.nextUid(account), (keep.at(-1)?.parsed?.uid ?? 0) + 1, await readUidFloor(o.dataDir, account));
+  let next = Math.max(
+    ledger.nextUid(account),
+    (keep.at(-1)?.parsed?.uid ?? 0) + 1,
+    await readUidFloor(o.dataDir, account),
+  );
 
   // Foreign files: adopt with a fresh UID and key x<sha256 prefix>, renamed in place.
   const touched = new Set<string>();
@@ -186,7 +216,8 @@ export async function recoverAccount(o: RecoveryOptions): Promise<RecoveryReport
     if (keys.has(`${f.folder}\0${key}`)) key = `${key}_${uidl(uid)}`;
     const { base } = splitInfo(f.name);
     const info = f.name.slice(base.length) || (f.sub === 'cur' ? ':2,' : '');
-    const name = formatName({ storedSec: Math.floor(st.mtimeMs / 1000), uid, size: d.size, wsize: d.wsize, key }) + info;
+    const name =
+      formatName({ storedSec: Math.floor(st.mtimeMs / 1000), uid, size: d.size, wsize: d.wsize, key }) + info;
     const full = path.join(path.dirname(f.full), name);
     await rename(f.full, full);
     touched.add(path.dirname(full));
@@ -203,8 +234,15 @@ export async function recoverAccount(o: RecoveryOptions): Promise<RecoveryReport
     const p = f.parsed!;
     const old = rowsByUid.get(p.uid);
     onDisk.set(p.uid, {
-      account, uid: p.uid, folder: f.folder, file: `${f.sub}/${f.name}`, size: p.size, wsize: p.wsize,
-      key: p.key, flags: p.flags, storedAt: old?.storedAt ?? p.storedSec * 1000,
+      account,
+      uid: p.uid,
+      folder: f.folder,
+      file: `${f.sub}/${f.name}`,
+      size: p.size,
+      wsize: p.wsize,
+      key: p.key,
+      flags: p.flags,
+      storedAt: old?.storedAt ?? p.storedSec * 1000,
     });
   }
   ledger.transaction(() => {
@@ -226,8 +264,14 @@ export async function recoverAccount(o: RecoveryOptions): Promise<RecoveryReport
 }
 
 function sameRow(a: MessageRow, b: MessageRow): boolean {
-  return a.folder === b.folder && a.file === b.file && a.size === b.size && a.wsize === b.wsize &&
-    a.key === b.key && a.flags === b.flags;
+  return (
+    a.folder === b.folder &&
+    a.file === b.file &&
+    a.size === b.size &&
+    a.wsize === b.wsize &&
+    a.key === b.key &&
+    a.flags === b.flags
+  );
 }
 
 /** Remove stale temp files; returns how many. */

@@ -10,12 +10,13 @@
  * fresh one is created; start-up recovery then rebuilds every message row from the Maildirs.
  * A database written by a newer localpost (higher `user_version`) is refused instead, untouched.
  */
-import Database from 'better-sqlite3';
+
 import { existsSync, renameSync } from 'node:fs';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
+import { type Clock, systemClock } from '../shared/clock.js';
 import { fsyncDir } from '../shared/durable-fs.js';
-import { systemClock, type Clock } from '../shared/clock.js';
 
 /** A handle on state.db. */
 export type StateDb = Database.Database;

@@ -14,12 +14,17 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { ConfigError, TemporaryError } from '../shared/errors.js';
-import { accountOAuth2, type AccountConfig, type OAuth2Settings } from '../config/schema.js';
+import { type AccountConfig, accountOAuth2, type OAuth2Settings } from '../config/schema.js';
 import { resolvePlain } from '../config/secrets.js';
+import { ConfigError, TemporaryError } from '../shared/errors.js';
 import { KeyProvider, type KeySource } from '../upstream/oauth/keyring.js';
 import {
-  exchangeCode, pkcePair, pollDeviceToken, startDeviceAuthorization, type ClientSettings, type TokenResponse,
+  type ClientSettings,
+  exchangeCode,
+  pkcePair,
+  pollDeviceToken,
+  startDeviceAuthorization,
+  type TokenResponse,
 } from '../upstream/oauth/token-endpoint.js';
 import { seal, tokenFilePath, writeTokenFile } from '../upstream/oauth/token-store.js';
 
@@ -42,7 +47,11 @@ export interface AuthorizeOptions {
 }
 
 /** What a sign-in saved. */
-export interface AuthorizeResult { file: string; keySource: KeySource; method: 'browser' | 'device' }
+export interface AuthorizeResult {
+  file: string;
+  keySource: KeySource;
+  method: 'browser' | 'device';
+}
 
 /** The default method for settings: device code unless the provider is Google or has no device endpoint. */
 export function defaultMethod(o: OAuth2Settings): 'browser' | 'device' {
@@ -54,35 +63,56 @@ export function defaultMethod(o: OAuth2Settings): 'browser' | 'device' {
 export async function authorize(acc: AccountConfig, o: AuthorizeOptions): Promise<AuthorizeResult> {
   const settings = accountOAuth2(acc);
   if (!settings) {
-    throw new ConfigError(`account "${acc.id}" does not use OAuth: set incoming.password to { oauth2: { provider, clientId } } first (README, "Signing in with OAuth 2.0")`);
+    throw new ConfigError(
+      `account "${acc.id}" does not use OAuth: set incoming.password to { oauth2: { provider, clientId } } first (README, "Signing in with OAuth 2.0")`,
+    );
   }
   const key = oauthKeyName(acc);
-  const clientSecret = settings.clientSecret === undefined ? undefined
-    : await resolvePlain(settings.clientSecret, { account: acc.id, key: `${key}.oauth2.clientSecret`, env: o.env });
-  const client: ClientSettings = { clientId: settings.clientId, clientSecret, tokenUrl: settings.tokenUrl, scopes: settings.scopes };
+  const clientSecret =
+    settings.clientSecret === undefined
+      ? undefined
+      : await resolvePlain(settings.clientSecret, { account: acc.id, key: `${key}.oauth2.clientSecret`, env: o.env });
+  const client: ClientSettings = {
+    clientId: settings.clientId,
+    clientSecret,
+    tokenUrl: settings.tokenUrl,
+    scopes: settings.scopes,
+  };
   const method = o.method ?? defaultMethod(settings);
   let tokens: TokenResponse;
   if (method === 'device') {
-    if (!settings.deviceUrl) throw new ConfigError(`account "${acc.id}": ${key}.oauth2 has no deviceUrl; use --browser`);
+    if (!settings.deviceUrl)
+      throw new ConfigError(`account "${acc.id}": ${key}.oauth2 has no deviceUrl; use --browser`);
     const d = await startDeviceAuthorization(client, settings.deviceUrl);
     o.print(`To sign in account "${acc.id}" (${acc.email}), open ${d.verification_uri_complete ?? d.verification_uri}`);
     o.print(`and enter the code ${d.user_code} (valid for ${Math.round(d.expires_in / 60)} minutes). Waiting…`);
     tokens = await pollDeviceToken(client, d, { signal: o.signal, intervalMs: o.pollMs });
   } else {
-    if (!settings.authUrl) throw new ConfigError(`account "${acc.id}": ${key}.oauth2 has no authUrl; use the device flow`);
+    if (!settings.authUrl)
+      throw new ConfigError(`account "${acc.id}": ${key}.oauth2 has no authUrl; use the device flow`);
     tokens = await browserFlow(acc, settings, client, o);
   }
   if (!tokens.refresh_token) {
-    throw new TemporaryError(`the provider returned no refresh token${settings.provider === 'microsoft' ? ' (is offline_access among the scopes?)' : ''}`);
+    throw new TemporaryError(
+      `the provider returned no refresh token${settings.provider === 'microsoft' ? ' (is offline_access among the scopes?)' : ''}`,
+    );
   }
   const keys = new KeyProvider(o.dataDir, o.env);
   const { key: k, source } = await keys.obtain();
   const now = Date.now();
   await writeTokenFile(o.dataDir, {
-    version: 1, account: acc.id, clientId: settings.clientId, tokenUrl: settings.tokenUrl, state: 'ok', updatedAt: now, key: source,
+    version: 1,
+    account: acc.id,
+    clientId: settings.clientId,
+    tokenUrl: settings.tokenUrl,
+    state: 'ok',
+    updatedAt: now,
+    key: source,
     sealed: seal(k, acc.id, {
-      refreshToken: tokens.refresh_token, accessToken: tokens.access_token,
-      expiresAt: now + (tokens.expires_in ?? 3600) * 1000, scope: tokens.scope,
+      refreshToken: tokens.refresh_token,
+      accessToken: tokens.access_token,
+      expiresAt: now + (tokens.expires_in ?? 3600) * 1000,
+      scope: tokens.scope,
     }),
   });
   return { file: tokenFilePath(o.dataDir, acc.id), keySource: source, method };
@@ -97,24 +127,40 @@ function oauthKeyName(acc: AccountConfig): string {
 const PAGE = (text: string) => `<!doctype html><meta charset="utf-8"><title>localpost</title><p>${text}</p>\n`;
 
 /** RFC 8252 loopback redirect: listen, print (and open) the URL, wait for the code, exchange it. */
-async function browserFlow(acc: AccountConfig, s: OAuth2Settings, client: ClientSettings, o: AuthorizeOptions): Promise<TokenResponse> {
+async function browserFlow(
+  acc: AccountConfig,
+  s: OAuth2Settings,
+  client: ClientSettings,
+  o: AuthorizeOptions,
+): Promise<TokenResponse> {
   const { verifier, challenge } = pkcePair();
   const state = randomBytes(16).toString('base64url');
   let settle!: { resolve: (code: string) => void; reject: (err: Error) => void };
-  const gotCode = new Promise<string>((resolve, reject) => { settle = { resolve, reject }; });
+  const gotCode = new Promise<string>((resolve, reject) => {
+    settle = { resolve, reject };
+  });
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-    if (url.pathname !== '/') { res.writeHead(404).end(); return; }
+    if (url.pathname !== '/') {
+      res.writeHead(404).end();
+      return;
+    }
     const params = url.searchParams;
     if (params.get('state') !== state) {
-      res.writeHead(400, { 'content-type': 'text/html' }).end(PAGE('This sign-in link is not the current one. Run <code>localpost auth</code> again.'));
+      res
+        .writeHead(400, { 'content-type': 'text/html' })
+        .end(PAGE('This sign-in link is not the current one. Run <code>localpost auth</code> again.'));
       return;
     }
     const error = params.get('error');
     const code = params.get('code');
     if (error || !code) {
       res.writeHead(400, { 'content-type': 'text/html' }).end(PAGE('Sign-in refused. You can close this tab.'));
-      settle.reject(new ConfigError(`sign-in refused: ${error ?? 'no code'}${params.get('error_description') ? `: ${params.get('error_description')}` : ''}`));
+      settle.reject(
+        new ConfigError(
+          `sign-in refused: ${error ?? 'no code'}${params.get('error_description') ? `: ${params.get('error_description')}` : ''}`,
+        ),
+      );
       return;
     }
     res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE('localpost is signed in. You can close this tab.'));
@@ -125,7 +171,10 @@ async function browserFlow(acc: AccountConfig, s: OAuth2Settings, client: Client
     server.listen(0, '127.0.0.1', () => resolve());
   });
   const redirectUri = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
-  const timer = setTimeout(() => settle.reject(new TemporaryError('no answer from the browser in time; run the command again')), o.waitMs ?? 10 * 60_000);
+  const timer = setTimeout(
+    () => settle.reject(new TemporaryError('no answer from the browser in time; run the command again')),
+    o.waitMs ?? 10 * 60_000,
+  );
   const onAbort = () => settle.reject(new TemporaryError('sign-in aborted'));
   o.signal?.addEventListener('abort', onAbort, { once: true });
   try {
@@ -163,5 +212,7 @@ function openInBrowser(url: string): void {
     const child = execFile(cmd, [url], { timeout: 10_000 }, () => undefined);
     child.on('error', () => undefined);
     child.unref();
-  } catch { /* printed above */ }
+  } catch {
+    /* printed above */
+  }
 }

@@ -6,17 +6,21 @@
  * outbox until it is back.
  */
 import type { Logger } from 'pino';
+import type { AccountConfig } from '../config/schema.js';
+import { incomingEndpoint, outgoingEndpoint } from '../daemon/accounts.js';
 import { errorMessage } from '../shared/errors.js';
 import { createImapClient } from '../upstream/imap/connect.js';
 import { Pop3Client, pop3Login } from '../upstream/pop3/client.js';
 import { scopeOf } from '../upstream/smtp/classify.js';
 import { NodemailerSender } from '../upstream/smtp/sender.js';
 import { messageWithTlsHint } from '../upstream/tls-hint.js';
-import { incomingEndpoint, outgoingEndpoint } from '../daemon/accounts.js';
-import type { AccountConfig } from '../config/schema.js';
 
 /** One line of `check` output; `warn`: worth reading, but not a failure. */
-export interface CheckLine { ok: boolean; text: string; warn?: boolean }
+export interface CheckLine {
+  ok: boolean;
+  text: string;
+  warn?: boolean;
+}
 
 /** Log in to the account's incoming server and report. */
 export async function checkAccount(acc: AccountConfig, log: Logger, dataDir?: string): Promise<CheckLine> {
@@ -27,7 +31,15 @@ export async function checkAccount(acc: AccountConfig, log: Logger, dataDir?: st
     ep.timeoutMs = 20_000;
     ep.connectTimeoutMs = 10_000;
     if (inc.protocol === 'pop3') {
-      const c = await Pop3Client.connect({ host: ep.host, port: ep.port, tls: ep.tls, ca: ep.ca, timeoutMs: ep.timeoutMs, connectTimeoutMs: ep.connectTimeoutMs, log });
+      const c = await Pop3Client.connect({
+        host: ep.host,
+        port: ep.port,
+        tls: ep.tls,
+        ca: ep.ca,
+        timeoutMs: ep.timeoutMs,
+        connectTimeoutMs: ep.connectTimeoutMs,
+        log,
+      });
       try {
         await pop3Login(c, ep);
         const st = await c.stat();
@@ -43,7 +55,7 @@ export async function checkAccount(acc: AccountConfig, log: Logger, dataDir?: st
       await c.connect();
       const status = await c.status('INBOX', { messages: true });
       await c.logout();
-      const count = status ? status.messages ?? 0 : 0;
+      const count = status ? (status.messages ?? 0) : 0;
       return { ok: true, text: `${where}: login ok, ${count} messages in INBOX` };
     } finally {
       c.close();
@@ -61,11 +73,20 @@ export async function checkOutgoing(acc: AccountConfig, log: Logger, dataDir?: s
   let sender: NodemailerSender | undefined;
   try {
     const ep = await outgoingEndpoint(acc, dataDir === undefined ? undefined : { dataDir, log });
-    sender = new NodemailerSender({ endpoint: ep!, log, timeouts: { connect: 10_000, greeting: 10_000, socket: 20_000 } });
+    sender = new NodemailerSender({
+      endpoint: ep!,
+      log,
+      timeouts: { connect: 10_000, greeting: 10_000, socket: 20_000 },
+    });
     await sender.verify();
     return { ok: true, text: `${where}: login ok` };
   } catch (err) {
-    if (scopeOf(err) === 'connection') return { ok: true, warn: true, text: `${where}: unreachable now (${errorMessage(err)}); mail waits in the outbox` };
+    if (scopeOf(err) === 'connection')
+      return {
+        ok: true,
+        warn: true,
+        text: `${where}: unreachable now (${errorMessage(err)}); mail waits in the outbox`,
+      };
     return { ok: false, text: `${where}: ${messageWithTlsHint(err)}` };
   } finally {
     sender?.close();

@@ -34,9 +34,20 @@ export interface SetupInfo {
 export function setupInfo(cfg?: Config): SetupInfo {
   if (!cfg) {
     return {
-      configured: false, pop3Port: 1110, smtpPort: 1025,
-      accounts: [{ username: '<login.username>', email: 'you@example.com', protocol: 'pop3', keepOnServer: true,
-        onLocalDelete: 'keep-upstream', upstream: 'your provider', sends: true }],
+      configured: false,
+      pop3Port: 1110,
+      smtpPort: 1025,
+      accounts: [
+        {
+          username: '<login.username>',
+          email: 'you@example.com',
+          protocol: 'pop3',
+          keepOnServer: true,
+          onLocalDelete: 'keep-upstream',
+          upstream: 'your provider',
+          sends: true,
+        },
+      ],
     };
   }
   return {
@@ -45,8 +56,13 @@ export function setupInfo(cfg?: Config): SetupInfo {
     smtpPort: cfg.listen.smtp.port,
     pop3TlsPort: cfg.listen.pop3.tls?.port,
     accounts: cfg.accounts.map((a) => ({
-      username: a.login.username, email: a.email, protocol: a.incoming.protocol, keepOnServer: a.incoming.keepOnServer,
-      onLocalDelete: a.incoming.onLocalDelete, upstream: a.incoming.host, sends: a.outgoing !== undefined,
+      username: a.login.username,
+      email: a.email,
+      protocol: a.incoming.protocol,
+      keepOnServer: a.incoming.keepOnServer,
+      onLocalDelete: a.incoming.onLocalDelete,
+      upstream: a.incoming.host,
+      sends: a.outgoing !== undefined,
     })),
   };
 }
@@ -103,7 +119,7 @@ const GUIDES: Record<string, ClientGuide> = {
   'apple-mail': {
     title: 'Apple Mail (macOS)',
     steps: (i, user) => [
-      'Mail > Add Account > Other Mail Account. Name, address, and password: ' + PW + '.',
+      `Mail > Add Account > Other Mail Account. Name, address, and password: ${PW}.`,
       `Account Type: POP. User name: ${user}. Incoming Mail Server: localhost. Outgoing Mail Server: localhost.`,
       'Mail > Settings > Accounts > the account > Server Settings: untick "Automatically manage connection settings" for both servers.',
       `Incoming: port ${i.pop3Port}, "Use TLS/SSL" off, Authentication Password. Outgoing: port ${i.smtpPort}, ` +
@@ -135,14 +151,14 @@ export const CLIENT_NAMES = Object.keys(GUIDES);
 export function leaveCopyAdvice(i: SetupInfo): string[] {
   const lines = [
     'Leave a copy on server: "the server" is localpost\'s cache here, not your provider.',
-    '  Off (the client deletes what it downloaded): the message leaves localpost\'s cache; what happens',
-    '  upstream depends on the account\'s onLocalDelete:',
+    "  Off (the client deletes what it downloaded): the message leaves localpost's cache; what happens",
+    "  upstream depends on the account's onLocalDelete:",
     '    keep-upstream    the provider keeps its copy, and localpost never downloads it again;',
     '    delete-upstream  localpost deletes it at the provider too, at the next pull.',
     '  On: the cache keeps everything, so a second client, or this one after a reinstall, sees all mail;',
     '  tick "remove from server when deleted from Deleted Items" to pass your deletions on.',
     '  Separately, keepOnServer (POP3 accounts) says whether localpost itself leaves mail at the',
-    '  provider once its own copy is safe; your client\'s setting never changes that.',
+    "  provider once its own copy is safe; your client's setting never changes that.",
   ];
   if (i.configured) {
     lines.push('  Your accounts:');
@@ -162,7 +178,8 @@ export function clientSetupText(client: string, i: SetupInfo): string {
   const single = i.accounts.length === 1;
   const user = single ? i.accounts[0]!.username : '<user name from the list above>';
   const out = [`${guide.title}: reading and sending mail through localpost`, ''];
-  if (!i.configured) out.push('(No config file yet: defaults are shown. Run `localpost init` first for your user name.)', '');
+  if (!i.configured)
+    out.push('(No config file yet: defaults are shown. Run `localpost init` first for your user name.)', '');
   out.push(
     `  Incoming (POP3)   localhost, port ${i.pop3Port}, no SSL/TLS`,
     `  Outgoing (SMTP)   localhost, port ${i.smtpPort}, no SSL/TLS, authentication ON with the same name and password`,
@@ -177,22 +194,24 @@ export function clientSetupText(client: string, i: SetupInfo): string {
   out.push('No SSL on purpose: loopback connections never leave this machine, and old clients (Outlook Express)');
   out.push('cannot speak the TLS versions Node accepts.');
   if (i.pop3TlsPort !== undefined) {
-    out.push(`For another machine on your network, the POP3 listener also offers TLS on port ${i.pop3TlsPort} (listen.pop3.tls).`);
+    out.push(
+      `For another machine on your network, the POP3 listener also offers TLS on port ${i.pop3TlsPort} (listen.pop3.tls).`,
+    );
   }
   if (!single) {
-    const sends = i.accounts.some((a) => a.sends) ? '; mail sent as each leaves through that account\'s provider' : '';
+    const sends = i.accounts.some((a) => a.sends) ? "; mail sent as each leaves through that account's provider" : '';
     out.push('', `Add one account in the client per user name above${sends}.`);
   }
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }
 
 /** The list printed without an argument. */
 export function clientListText(): string {
-  return [
+  return `${[
     'localpost client-setup CLIENT prints what to type into a mail client. Clients:',
     ...CLIENT_NAMES.map((n) => `  ${n.padEnd(16)} ${GUIDES[n]!.title}`),
     '',
     'Any other POP3/SMTP client: server localhost, POP3 and SMTP ports from the config (1110 and 1025 by',
     'default), no SSL, plain password, SMTP authentication with the same user name and password.',
-  ].join('\n') + '\n';
+  ].join('\n')}\n`;
 }

@@ -33,41 +33,55 @@ export interface DemoUpstream {
 }
 
 function message(subject: string, body: string[], n: number): Buffer {
-  return Buffer.from([
-    `From: localpost demo <${DEMO_EMAIL}>`,
-    `To: ${DEMO_EMAIL}`,
-    `Subject: ${subject}`,
-    `Date: ${new Date(Date.now() - (10 - n) * 60_000).toUTCString().replace('GMT', '+0000')}`,
-    `Message-ID: <demo-${n}-${randomBytes(6).toString('hex')}@localpost.example>`,
-    'MIME-Version: 1.0',
-    'Content-Type: text/plain; charset=utf-8',
-    'Content-Transfer-Encoding: 8bit',
-    '',
-    ...body,
-    '',
-  ].join('\r\n'));
+  return Buffer.from(
+    [
+      `From: localpost demo <${DEMO_EMAIL}>`,
+      `To: ${DEMO_EMAIL}`,
+      `Subject: ${subject}`,
+      `Date: ${new Date(Date.now() - (10 - n) * 60_000).toUTCString().replace('GMT', '+0000')}`,
+      `Message-ID: <demo-${n}-${randomBytes(6).toString('hex')}@localpost.example>`,
+      'MIME-Version: 1.0',
+      'Content-Type: text/plain; charset=utf-8',
+      'Content-Transfer-Encoding: 8bit',
+      '',
+      ...body,
+      '',
+    ].join('\r\n'),
+  );
 }
 
 /** The sample mailbox. */
 export function sampleMessages(): Buffer[] {
   return [
-    message('Welcome to localpost', [
-      'This message came from the demo\'s upstream POP3 server. localpost pulled it into its',
-      'durable cache (a Maildir plus state.db) and your mail client read it from localhost.',
-      '',
-      'Pull the network cable: your client still reads everything already cached.',
-    ], 1),
-    message('How the demo works', [
-      'upstream POP3 (sample mail) --pull--> localpost cache --> local POP3 --> your client',
-      'your client --> local SMTP --> localpost outbox --deliver--> upstream SMTP --> this mailbox',
-      '',
-      'Send a message to anyone: the demo upstream delivers it back here, and the next pull',
-      '(every minute, or when your client logs in) brings it to your inbox.',
-    ], 2),
-    message('Grüße — 8-bit text survives', [
-      'Bytes are stored exactly as the server sent them: ä ö ü ß € ✓.',
-      '..a line starting with a dot, to show dot-stuffing both ways.',
-    ], 3),
+    message(
+      'Welcome to localpost',
+      [
+        "This message came from the demo's upstream POP3 server. localpost pulled it into its",
+        'durable cache (a Maildir plus state.db) and your mail client read it from localhost.',
+        '',
+        'Pull the network cable: your client still reads everything already cached.',
+      ],
+      1,
+    ),
+    message(
+      'How the demo works',
+      [
+        'upstream POP3 (sample mail) --pull--> localpost cache --> local POP3 --> your client',
+        'your client --> local SMTP --> localpost outbox --deliver--> upstream SMTP --> this mailbox',
+        '',
+        'Send a message to anyone: the demo upstream delivers it back here, and the next pull',
+        '(every minute, or when your client logs in) brings it to your inbox.',
+      ],
+      2,
+    ),
+    message(
+      'Grüße — 8-bit text survives',
+      [
+        'Bytes are stored exactly as the server sent them: ä ö ü ß € ✓.',
+        '..a line starting with a dot, to show dot-stuffing both ways.',
+      ],
+      3,
+    ),
   ];
 }
 
@@ -87,25 +101,37 @@ export async function startDemoUpstream(dir: string, log: Logger): Promise<DemoU
   const cache = await Cache.open({ dataDir: dir, accounts: [DEMO_USER], log });
   const samples = sampleMessages();
   const pop3 = new Pop3Server({
-    hosts: ['127.0.0.1'], port: 0, log: log.child({ component: 'demo-upstream-pop3' }),
+    hosts: ['127.0.0.1'],
+    port: 0,
+    log: log.child({ component: 'demo-upstream-pop3' }),
     auth: new LocalAuth([{ accountId: DEMO_USER, username: DEMO_USER, password: DEMO_USER }]),
     backend: new CacheBackend({ stores: cache, log, onLocalDelete: () => 'keep-upstream' }),
   });
   let writes: Promise<void> = Promise.resolve();
   const smtp = new SMTPServer({
-    secure: false, disabledCommands: ['STARTTLS'], allowInsecureAuth: true, authMethods: ['PLAIN', 'LOGIN'],
-    logger: false, size: 25 * 1024 * 1024, banner: 'localpost demo upstream',
+    secure: false,
+    disabledCommands: ['STARTTLS'],
+    allowInsecureAuth: true,
+    authMethods: ['PLAIN', 'LOGIN'],
+    logger: false,
+    size: 25 * 1024 * 1024,
+    banner: 'localpost demo upstream',
     onAuth(auth, _session, cb) {
       if (auth.username === DEMO_USER && auth.password === DEMO_USER) cb(null, { user: DEMO_USER });
       else cb(new Error('Invalid username or password (the demo login is demo / demo)'));
     },
     onData(stream, _session, cb) {
-      readAll(stream).then((bytes) => {
-        const key = `xsent${randomBytes(8).toString('hex')}`;
-        const write = writes.then(() => deliver(cache, key, bytes));
-        writes = write.catch(() => undefined); // one failed write does not block the next
-        return write;
-      }).then(() => cb(null), (err: Error) => cb(err));
+      readAll(stream)
+        .then((bytes) => {
+          const key = `xsent${randomBytes(8).toString('hex')}`;
+          const write = writes.then(() => deliver(cache, key, bytes));
+          writes = write.catch(() => undefined); // one failed write does not block the next
+          return write;
+        })
+        .then(
+          () => cb(null),
+          (err: Error) => cb(err),
+        );
     },
   });
   try {
@@ -113,7 +139,10 @@ export async function startDemoUpstream(dir: string, log: Logger): Promise<DemoU
     await pop3.start();
     await new Promise<void>((resolve, reject) => {
       smtp.once('error', reject);
-      smtp.listen(0, '127.0.0.1', () => { smtp.off('error', reject); resolve(); });
+      smtp.listen(0, '127.0.0.1', () => {
+        smtp.off('error', reject);
+        resolve();
+      });
     });
   } catch (err) {
     await pop3.stop();

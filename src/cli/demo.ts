@@ -14,12 +14,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { createLogger } from '../shared/log.js';
-import { errorMessage } from '../shared/errors.js';
 import { loadConfig } from '../config/load.js';
 import type { Daemon } from '../daemon/daemon.js';
-import { DEMO_EMAIL, DEMO_USER, startDemoUpstream, type DemoUpstream } from './demo-upstream.js';
 import { installSignals } from '../daemon/signals.js';
+import { errorMessage } from '../shared/errors.js';
+import { createLogger } from '../shared/log.js';
+import { DEMO_EMAIL, DEMO_USER, type DemoUpstream, startDemoUpstream } from './demo-upstream.js';
 
 /** Options of `runDemo` (the command's flags). */
 export interface DemoOptions {
@@ -113,7 +113,9 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
     return 1;
   }
   const code = await installSignals(daemon, log);
-  await upstream.stop().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'demo upstream did not stop cleanly'));
+  await upstream
+    .stop()
+    .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'demo upstream did not stop cleanly'));
   await rm(dir, { recursive: true, force: true });
   process.stdout.write(`localpost demo stopped; removed ${dir}\n`);
   return code;

@@ -12,12 +12,13 @@
 import { constants } from 'node:fs';
 import { copyFile, link, mkdir, open, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { fsyncDir } from '../shared/durable-fs.js';
 import type { PlainSecret } from '../config/schema.js';
+import { fsyncDir } from '../shared/durable-fs.js';
 import type { Endpoint, Protocol, ProviderPreset } from './providers.js';
 
 /** An upstream credential as init writes it: a password source, or an OAuth client (the schema fills in the rest). */
-export type InitSecret = PlainSecret
+export type InitSecret =
+  | PlainSecret
   | { oauth2: { provider: 'google' | 'microsoft'; clientId: string; clientSecret?: string; tenant?: string } };
 
 /** Everything init asked for or took from flags. */
@@ -74,7 +75,8 @@ export function commentLines(text: string, prefix: string, width = 96): string[]
 /** What a password source means, as a comment beside it. */
 function secretNote(s: InitSecret, id: string): string {
   if (typeof s === 'string') return 'stored here: keep this file private (mode 0600)';
-  if ('oauth2' in s) return `OAuth 2.0: run \`localpost auth ${id}\` once to sign in; the tokens are kept, encrypted, in dataDir`;
+  if ('oauth2' in s)
+    return `OAuth 2.0: run \`localpost auth ${id}\` once to sign in; the tokens are kept, encrypted, in dataDir`;
   if ('env' in s) return `read from $${s.env} (a service reads it from the EnvironmentFile= of its unit)`;
   if ('file' in s) return 'read from that file (mode 0600)';
   return 'the first line the command prints';
@@ -101,8 +103,12 @@ export function renderConfig(a: InitAnswers, now = new Date()): string {
     '',
     'accounts:',
     `  # ${p.title}${p.name === 'generic' ? '' : ` (preset "${p.name}")`}`,
-    ...commentLines(typeof a.password === 'object' && 'oauth2' in a.password
-      ? 'Signs in with OAuth 2.0 (README, "Signing in with OAuth 2.0"); no password is stored.' : p.password, '  # '),
+    ...commentLines(
+      typeof a.password === 'object' && 'oauth2' in a.password
+        ? 'Signs in with OAuth 2.0 (README, "Signing in with OAuth 2.0"); no password is stored.'
+        : p.password,
+      '  # ',
+    ),
     ...p.notes.flatMap((n) => commentLines(`- ${n}`, '  # ').map((l, i) => (i === 0 ? l : l.replace('# ', '#   ')))),
   ];
   lines.push(
@@ -145,7 +151,7 @@ export function renderConfig(a: InitAnswers, now = new Date()): string {
   } else {
     lines.push('    # No outgoing server: receive only.');
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 /** Thrown when the config file already exists. */

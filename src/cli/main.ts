@@ -3,23 +3,24 @@
  * failure, 78 (EX_CONFIG) a missing or invalid config, so systemd's RestartPreventExitStatus=78
  * stops a restart loop.
  */
-import { Command } from 'commander';
+
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { Command } from 'commander';
 import type { Logger } from 'pino';
 import { Cache } from '../cache/cache.js';
-import { createLogger } from '../shared/log.js';
-import { ConfigError, errorMessage } from '../shared/errors.js';
-import type { Config } from '../config/schema.js';
 import { configPath, loadConfig } from '../config/load.js';
-import type { Daemon as DaemonType } from '../daemon/daemon.js';
-import { control, controlRequest, ControlRequestError, ControlUnavailableError } from '../control/client.js';
+import type { Config } from '../config/schema.js';
+import { ControlRequestError, ControlUnavailableError, control, controlRequest } from '../control/client.js';
 import type { SignedInResponse } from '../daemon/control-api.js';
-import { acquireLock, lockHolder, LockedError } from '../daemon/instance-lock.js';
+import type { Daemon as DaemonType } from '../daemon/daemon.js';
+import { acquireLock, LockedError, lockHolder } from '../daemon/instance-lock.js';
+import { SyncService } from '../daemon/sync.js';
+import { ConfigError, errorMessage } from '../shared/errors.js';
+import { createLogger } from '../shared/log.js';
 import { addSetupCommands } from './setup-commands.js';
 import { currentStatus, formatStatus } from './status.js';
 import { formatSyncSummary, progressPrinter, syncThroughDaemon } from './sync.js';
-import { SyncService } from '../daemon/sync.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -27,7 +28,10 @@ export const EXIT_CONFIG = 78;
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-interface GlobalOpts { config?: string; pretty?: boolean }
+interface GlobalOpts {
+  config?: string;
+  pretty?: boolean;
+}
 
 /** Load the config or exit 78 with every problem listed. */
 async function configOrExit(opts: GlobalOpts): Promise<{ cfg: Config; path: string }> {
@@ -74,7 +78,9 @@ async function cmdSync(accounts: string[], opts: GlobalOpts): Promise<number> {
   const { cfg } = await configOrExit(opts);
   const unknown = accounts.filter((a) => !cfg.accounts.some((c) => c.id === a));
   if (unknown.length) {
-    process.stderr.write(`localpost: no such account: ${unknown.join(', ')} (configured: ${cfg.accounts.map((a) => a.id).join(', ')})\n`);
+    process.stderr.write(
+      `localpost: no such account: ${unknown.join(', ')} (configured: ${cfg.accounts.map((a) => a.id).join(', ')})\n`,
+    );
     return EXIT_FAILURE;
   }
   const log = loggerFor(cfg, opts, 2, cfg.log.level === 'info' ? 'warn' : cfg.log.level);
@@ -87,17 +93,26 @@ async function cmdSync(accounts: string[], opts: GlobalOpts): Promise<number> {
     throw err;
   }
   const progress = progressPrinter(Boolean(process.stderr.isTTY));
-  const cache = await Cache.open({ dataDir: cfg.dataDir, accounts: cfg.accounts.map((a) => a.id), log: log.child({ component: 'cache' }) });
+  const cache = await Cache.open({
+    dataDir: cfg.dataDir,
+    accounts: cfg.accounts.map((a) => a.id),
+    log: log.child({ component: 'cache' }),
+  });
   const ids = accounts.length ? accounts : cfg.accounts.map((a) => a.id);
   const service = new SyncService({ accounts: cfg.accounts, cache, log, onProgress: (a, p) => progress.update(a, p) });
-  const onSignal = () => { void service.stop(); };
+  const onSignal = () => {
+    void service.stop();
+  };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const t0 = Date.now();
   try {
     const records = await service.syncAll(ids);
     progress.end();
-    const outcomes = records.map((r) => ({ ...r, deletedUpstream: r.result === 'ok' ? service.state(r.account)?.lastResult?.deletedUpstream : undefined }));
+    const outcomes = records.map((r) => ({
+      ...r,
+      deletedUpstream: r.result === 'ok' ? service.state(r.account)?.lastResult?.deletedUpstream : undefined,
+    }));
     process.stdout.write(`${formatSyncSummary(outcomes, Date.now() - t0)}\n`);
     return records.every((r) => r.result === 'ok') ? EXIT_OK : EXIT_FAILURE;
   } finally {
@@ -111,23 +126,40 @@ async function cmdCheck(opts: GlobalOpts): Promise<number> {
   process.stdout.write(`config ${path}: ok (${cfg.accounts.length} account${cfg.accounts.length === 1 ? '' : 's'})\n`);
   const log = loggerFor(cfg, opts, 2, 'error');
   const { checkAccount, checkOutgoing } = await import('./check.js');
-  const results = (await Promise.all(cfg.accounts.map(async (acc) =>
-    [await checkAccount(acc, log, cfg.dataDir), await checkOutgoing(acc, log, cfg.dataDir)]))).flat().filter((l) => l !== undefined);
-  for (const line of results) process.stdout.write(`${line.ok ? (line.warn ? 'warn' : 'ok  ') : 'FAIL'} ${line.text}\n`);
+  const results = (
+    await Promise.all(
+      cfg.accounts.map(async (acc) => [
+        await checkAccount(acc, log, cfg.dataDir),
+        await checkOutgoing(acc, log, cfg.dataDir),
+      ]),
+    )
+  )
+    .flat()
+    .filter((l) => l !== undefined);
+  for (const line of results)
+    process.stdout.write(`${line.ok ? (line.warn ? 'warn' : 'ok  ') : 'FAIL'} ${line.text}\n`);
   return results.every((r) => r.ok) ? EXIT_OK : EXIT_FAILURE;
 }
 
-async function cmdAuth(account: string, o: { browser?: boolean; device?: boolean; open?: boolean }, opts: GlobalOpts): Promise<number> {
+async function cmdAuth(
+  account: string,
+  o: { browser?: boolean; device?: boolean; open?: boolean },
+  opts: GlobalOpts,
+): Promise<number> {
   const { cfg } = await configOrExit(opts);
   const acc = cfg.accounts.find((a) => a.id === account);
   if (!acc) {
-    process.stderr.write(`localpost: no such account: ${account} (configured: ${cfg.accounts.map((a) => a.id).join(', ')})\n`);
+    process.stderr.write(
+      `localpost: no such account: ${account} (configured: ${cfg.accounts.map((a) => a.id).join(', ')})\n`,
+    );
     return EXIT_FAILURE;
   }
   const { authorize } = await import('./auth.js');
   await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
   const r = await authorize(acc, {
-    dataDir: cfg.dataDir, method: o.browser ? 'browser' : o.device ? 'device' : undefined, openBrowser: o.open,
+    dataDir: cfg.dataDir,
+    method: o.browser ? 'browser' : o.device ? 'device' : undefined,
+    openBrowser: o.open,
     print: (line) => process.stdout.write(`${line}\n`),
   });
   const saved = `signed in: account ${account}; tokens saved in ${r.file} (key: ${r.keySource === 'file' ? 'key file beside it' : `keyring, ${r.keySource}`}).`;
@@ -149,21 +181,34 @@ async function cmdAuth(account: string, o: { browser?: boolean; device?: boolean
  */
 async function tellDaemonSignedIn(dataDir: string, account: string, pid: number): Promise<string> {
   const progress = progressPrinter(Boolean(process.stderr.isTTY));
-  const poll = process.stderr.isTTY ? setInterval(() => {
-    control.status(dataDir).then((st) => {
-      const a = st.accounts.find((x) => x.id === account);
-      if (a?.pull) progress.update(account, a.pull);
-    }, () => undefined);
-  }, 250) : undefined;
+  const poll = process.stderr.isTTY
+    ? setInterval(() => {
+        control.status(dataDir).then(
+          (st) => {
+            const a = st.accounts.find((x) => x.id === account);
+            if (a?.pull) progress.update(account, a.pull);
+          },
+          () => undefined,
+        );
+      }, 250)
+    : undefined;
   try {
-    const res = await controlRequest<SignedInResponse>(dataDir, 'POST', `/accounts/${encodeURIComponent(account)}/signed-in`, { timeoutMs: 0 });
+    const res = await controlRequest<SignedInResponse>(
+      dataDir,
+      'POST',
+      `/accounts/${encodeURIComponent(account)}/signed-in`,
+      { timeoutMs: 0 },
+    );
     const r = res.record;
     const idle = res.idle === 'connected' ? '; IDLE watches its INBOX' : res.idle ? `; IDLE: ${res.idle}` : '';
-    if (r.result === 'ok') return `the running daemon pulled ${r.newMessages} new message${r.newMessages === 1 ? '' : 's'} for ${account}${idle}`;
+    if (r.result === 'ok')
+      return `the running daemon pulled ${r.newMessages} new message${r.newMessages === 1 ? '' : 's'} for ${account}${idle}`;
     return `the running daemon could not pull ${account} (${r.result}${r.error ? `: ${r.error}` : ''})${idle}`;
   } catch (err) {
-    if (err instanceof ControlUnavailableError) return `a daemon (pid ${pid}) is running but its control socket does not answer: it uses the sign-in at its next pull`;
-    if (err instanceof ControlRequestError) return `the running daemon (pid ${pid}) did not pull ${account}: ${err.message}; it uses the sign-in at its next pull`;
+    if (err instanceof ControlUnavailableError)
+      return `a daemon (pid ${pid}) is running but its control socket does not answer: it uses the sign-in at its next pull`;
+    if (err instanceof ControlRequestError)
+      return `the running daemon (pid ${pid}) did not pull ${account}: ${err.message}; it uses the sign-in at its next pull`;
     return `could not reach the running daemon (pid ${pid}): ${errorMessage(err)}; it uses the sign-in at its next pull`;
   } finally {
     clearInterval(poll);
@@ -193,35 +238,63 @@ export function buildProgram(): Command {
     .version(pkg.version)
     .option('-c, --config <file>', 'config file (default $LOCALPOST_CONFIG or ~/.config/localpost/config.yaml)')
     .option('--pretty', 'human-readable log lines');
-  const run = (fn: (...a: never[]) => Promise<number>) => async (...args: unknown[]) => {
-    const code = await (fn as (...a: unknown[]) => Promise<number>)(...args);
-    process.exitCode = code;
-  };
-  program.command('start').description('run the daemon in the foreground').action(run(async () => cmdStart(program.opts())));
-  program.command('check').description('validate the config and try every upstream login').action(run(async () => cmdCheck(program.opts())));
-  program.command('auth').argument('<account>', 'the account to sign in')
+  const run =
+    (fn: (...a: never[]) => Promise<number>) =>
+    async (...args: unknown[]) => {
+      const code = await (fn as (...a: unknown[]) => Promise<number>)(...args);
+      process.exitCode = code;
+    };
+  program
+    .command('start')
+    .description('run the daemon in the foreground')
+    .action(run(async () => cmdStart(program.opts())));
+  program
+    .command('check')
+    .description('validate the config and try every upstream login')
+    .action(run(async () => cmdCheck(program.opts())));
+  program
+    .command('auth')
+    .argument('<account>', 'the account to sign in')
     .option('--browser', 'sign in through a browser on this machine (loopback redirect with PKCE)')
     .option('--device', 'sign in with a code typed on any device (device flow; the default except for Google)')
     .option('--no-open', 'print the browser address without opening it')
     .description('sign an OAuth account (Gmail, Microsoft 365) in once and save its refresh token, encrypted')
-    .action(run(async (account: string, o: { browser?: boolean; device?: boolean; open?: boolean }) => cmdAuth(account, o, program.opts())));
-  program.command('status').option('--json', 'machine-readable output')
+    .action(
+      run(async (account: string, o: { browser?: boolean; device?: boolean; open?: boolean }) =>
+        cmdAuth(account, o, program.opts()),
+      ),
+    );
+  program
+    .command('status')
+    .option('--json', 'machine-readable output')
     .description('accounts (last pull, messages, bytes), the outbox (queued, next attempt, last error), listeners')
     .action(run(async (o: { json?: boolean }) => cmdStatus(o, program.opts())));
-  program.command('outbox').argument('[action]', 'list | retry | drop | flush', 'list').argument('[id]', 'entry id (retry, drop)')
-    .description('show the outbox, queue a failed entry again (retry), delete one (drop), or send everything now (flush)')
+  program
+    .command('outbox')
+    .argument('[action]', 'list | retry | drop | flush', 'list')
+    .argument('[id]', 'entry id (retry, drop)')
+    .description(
+      'show the outbox, queue a failed entry again (retry), delete one (drop), or send everything now (flush)',
+    )
     .action(run(async (action: string, id: string | undefined) => cmdOutbox(action, id, program.opts())));
-  program.command('sync').argument('[account...]', 'accounts to pull (default: all)')
-    .description('pull now, through the running daemon or in-process; a progress bar on a terminal, one summary line otherwise')
+  program
+    .command('sync')
+    .argument('[account...]', 'accounts to pull (default: all)')
+    .description(
+      'pull now, through the running daemon or in-process; a progress bar on a terminal, one summary line otherwise',
+    )
     .action(run(async (accounts: string[]) => cmdSync(accounts ?? [], program.opts())));
-  program.command('demo')
+  program
+    .command('demo')
     .option('--pop3-port <port>', 'local POP3 port (default 1110, or a free one when taken)')
     .option('--smtp-port <port>', 'local SMTP port (default 1025, or a free one when taken)')
     .description('try localpost without an account: a throwaway upstream with sample mail, in a temporary directory')
-    .action(run(async (o: { pop3Port?: string; smtpPort?: string }) => {
-      const { runDemo } = await import('./demo.js');
-      return runDemo({ pop3Port: o.pop3Port, smtpPort: o.smtpPort, pretty: program.opts<GlobalOpts>().pretty });
-    }));
+    .action(
+      run(async (o: { pop3Port?: string; smtpPort?: string }) => {
+        const { runDemo } = await import('./demo.js');
+        return runDemo({ pop3Port: o.pop3Port, smtpPort: o.smtpPort, pretty: program.opts<GlobalOpts>().pretty });
+      }),
+    );
   addSetupCommands(program, run);
   return program;
 }

@@ -11,13 +11,13 @@
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { Cache } from '../cache/cache.js';
-import { errorMessage } from '../shared/errors.js';
 import type { Config } from '../config/schema.js';
-import { control, ControlRequestError, ControlUnavailableError } from '../control/client.js';
+import { ControlRequestError, ControlUnavailableError, control } from '../control/client.js';
 import type { FlushResponse } from '../control/protocol.js';
-import { acquireLock, lockHolder, LockedError } from '../daemon/instance-lock.js';
+import { acquireLock, LockedError, lockHolder } from '../daemon/instance-lock.js';
 import { Outgoing } from '../daemon/outgoing.js';
 import { readStatus } from '../daemon/status-report.js';
+import { errorMessage } from '../shared/errors.js';
 import { formatEntries } from './status.js';
 
 /** Exit codes used here (same as main.ts). */
@@ -33,10 +33,17 @@ export interface CliOut {
 const stdio: CliOut = { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) };
 
 /** Run one `outbox` subcommand; returns the exit code. */
-export async function outboxCommand(cfg: Config, log: Logger, action: string, id: string | undefined, io: CliOut = stdio): Promise<number> {
+export async function outboxCommand(
+  cfg: Config,
+  log: Logger,
+  action: string,
+  id: string | undefined,
+  io: CliOut = stdio,
+): Promise<number> {
   if (action === 'list') {
-    const entries = (await lockHolder(cfg.dataDir) ? await control.outbox(cfg.dataDir).catch(() => undefined) : undefined)
-      ?? (await readStatus(cfg)).outbox.entries;
+    const entries =
+      ((await lockHolder(cfg.dataDir)) ? await control.outbox(cfg.dataDir).catch(() => undefined) : undefined) ??
+      (await readStatus(cfg)).outbox.entries;
     for (const line of formatEntries(entries)) io.out(line);
     return OK;
   }
@@ -56,7 +63,11 @@ export async function outboxCommand(cfg: Config, log: Logger, action: string, id
     if (!(err instanceof LockedError)) throw err;
     return throughDaemon(cfg.dataDir, err.pid, action, id, io);
   }
-  const cache = await Cache.open({ dataDir: cfg.dataDir, accounts: cfg.accounts.map((a) => a.id), log: log.child({ component: 'cache' }) });
+  const cache = await Cache.open({
+    dataDir: cfg.dataDir,
+    accounts: cfg.accounts.map((a) => a.id),
+    log: log.child({ component: 'cache' }),
+  });
   const outgoing = new Outgoing({ config: () => cfg, cache: () => cache, sync: () => undefined, log });
   const [outboxC, deliveryC] = outgoing.components();
   try {
@@ -68,14 +79,21 @@ export async function outboxCommand(cfg: Config, log: Logger, action: string, id
         io.err(`localpost: no queued or failed outbox entry ${id}`);
         return FAILURE;
       }
-      io.out(action === 'retry' ? `${id} queued: it is sent at the next delivery (the daemon, or "localpost outbox flush")` : `${id} dropped`);
+      io.out(
+        action === 'retry'
+          ? `${id} queued: it is sent at the next delivery (the daemon, or "localpost outbox flush")`
+          : `${id} dropped`,
+      );
       return OK;
     }
     const before = outbox.queued().length;
     await deliveryC!.start();
     await outgoing.delivery!.flush();
     const left = outbox.queued();
-    return printFlush({ before, left: left.map((e) => ({ id: e.id, account: e.account, lastError: e.lastError })) }, io);
+    return printFlush(
+      { before, left: left.map((e) => ({ id: e.id, account: e.account, lastError: e.lastError })) },
+      io,
+    );
   } catch (err) {
     io.err(`localpost: ${errorMessage(err)}`);
     return FAILURE;
@@ -95,7 +113,13 @@ function printFlush(r: FlushResponse, io: CliOut): number {
 }
 
 /** retry, drop or flush through the control socket of the daemon `pid`. */
-async function throughDaemon(dataDir: string, pid: number, action: string, id: string | undefined, io: CliOut): Promise<number> {
+async function throughDaemon(
+  dataDir: string,
+  pid: number,
+  action: string,
+  id: string | undefined,
+  io: CliOut,
+): Promise<number> {
   try {
     if (action === 'flush') return printFlush(await control.flush(dataDir), io);
     if (action === 'retry') {
@@ -108,8 +132,10 @@ async function throughDaemon(dataDir: string, pid: number, action: string, id: s
     return OK;
   } catch (err) {
     if (err instanceof ControlUnavailableError) {
-      io.err(`localpost: a daemon (pid ${pid}) is running on ${dataDir} but its control socket does not answer;`
-        + ' it retries queued mail on its own and flushes the outbox when the connection returns');
+      io.err(
+        `localpost: a daemon (pid ${pid}) is running on ${dataDir} but its control socket does not answer;` +
+          ' it retries queued mail on its own and flushes the outbox when the connection returns',
+      );
     } else {
       io.err(`localpost: ${err instanceof ControlRequestError ? err.message : errorMessage(err)}`);
     }

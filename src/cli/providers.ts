@@ -64,10 +64,16 @@ const smtps = (host: string): Endpoint => ({ host, port: 465, tls: 'implicit' })
 /** The domain of an address, lower-case ('' when there is none). */
 export function emailDomain(email: string): string {
   const at = email.lastIndexOf('@');
-  return at < 0 ? '' : email.slice(at + 1).trim().toLowerCase();
+  return at < 0
+    ? ''
+    : email
+        .slice(at + 1)
+        .trim()
+        .toLowerCase();
 }
 
-const MICROSOFT_PASSWORD = 'Signs in with OAuth 2.0: it needs the Application (client) id of an app ' +
+const MICROSOFT_PASSWORD =
+  'Signs in with OAuth 2.0: it needs the Application (client) id of an app ' +
   'registered in Microsoft Entra (README, "Signing in with OAuth 2.0"); no password is stored.';
 const MICROSOFT_NOTES = [
   'Microsoft switched off password logins for IMAP and POP (Outlook.com in September 2024, ' +
@@ -77,10 +83,15 @@ const MICROSOFT_NOTES = [
 
 const PRESETS: ProviderPreset[] = [
   {
-    name: 'gmail', aliases: ['google', 'googlemail'], title: 'Gmail', domains: ['gmail.com', 'googlemail.com'],
-    protocol: 'imap', incomingUser: 'email',
+    name: 'gmail',
+    aliases: ['google', 'googlemail'],
+    title: 'Gmail',
+    domains: ['gmail.com', 'googlemail.com'],
+    protocol: 'imap',
+    incomingUser: 'email',
     oauth: { provider: 'google', only: false },
-    password: 'Use an app password (Google Account, Security, 2-Step Verification, App passwords), ' +
+    password:
+      'Use an app password (Google Account, Security, 2-Step Verification, App passwords), ' +
       'or OAuth 2.0 with a client id of your own; your normal Google password is refused.',
     notes: [
       'Google Workspace (company) accounts usually need OAuth 2.0 (README, "Signing in with OAuth 2.0").',
@@ -95,55 +106,112 @@ const PRESETS: ProviderPreset[] = [
     servers: () => ({ imap: imap('imap.gmail.com'), pop3: pop3('pop.gmail.com'), smtp: submission('smtp.gmail.com') }),
   },
   {
-    name: 'outlook', aliases: ['outlook.com', 'hotmail', 'live', 'msn'], title: 'Outlook.com (Hotmail, Live)',
-    domains: ['outlook.com', 'hotmail.com', 'live.com', 'msn.com', 'outlook.de', 'hotmail.de', 'hotmail.co.uk', 'hotmail.fr', 'live.de'],
-    protocol: 'imap', incomingUser: 'email', oauth: { provider: 'microsoft', only: true, tenant: () => 'consumers' },
+    name: 'outlook',
+    aliases: ['outlook.com', 'hotmail', 'live', 'msn'],
+    title: 'Outlook.com (Hotmail, Live)',
+    domains: [
+      'outlook.com',
+      'hotmail.com',
+      'live.com',
+      'msn.com',
+      'outlook.de',
+      'hotmail.de',
+      'hotmail.co.uk',
+      'hotmail.fr',
+      'live.de',
+    ],
+    protocol: 'imap',
+    incomingUser: 'email',
+    oauth: { provider: 'microsoft', only: true, tenant: () => 'consumers' },
     password: MICROSOFT_PASSWORD,
     notes: MICROSOFT_NOTES,
     servers: () => ({
-      imap: imap('outlook.office365.com'), pop3: pop3('outlook.office365.com'), smtp: submission('smtp-mail.outlook.com'),
+      imap: imap('outlook.office365.com'),
+      pop3: pop3('outlook.office365.com'),
+      smtp: submission('smtp-mail.outlook.com'),
     }),
   },
   {
-    name: 'microsoft365', aliases: ['office365', 'm365', 'exchange-online'], title: 'Microsoft 365 (Exchange Online)',
-    domains: [], protocol: 'imap', incomingUser: 'email', oauth: { provider: 'microsoft', only: true, tenant: emailDomain },
+    name: 'microsoft365',
+    aliases: ['office365', 'm365', 'exchange-online'],
+    title: 'Microsoft 365 (Exchange Online)',
+    domains: [],
+    protocol: 'imap',
+    incomingUser: 'email',
+    oauth: { provider: 'microsoft', only: true, tenant: emailDomain },
     password: MICROSOFT_PASSWORD,
     notes: MICROSOFT_NOTES,
     servers: () => ({
-      imap: imap('outlook.office365.com'), pop3: pop3('outlook.office365.com'), smtp: submission('smtp.office365.com'),
+      imap: imap('outlook.office365.com'),
+      pop3: pop3('outlook.office365.com'),
+      smtp: submission('smtp.office365.com'),
     }),
   },
   {
-    name: 'yahoo', aliases: ['yahoo-mail', 'ymail'], title: 'Yahoo Mail',
-    domains: ['yahoo.com', 'ymail.com', 'rocketmail.com', 'yahoo.co.uk', 'yahoo.de', 'yahoo.fr', 'yahoo.es', 'yahoo.it', 'yahoo.ca'],
-    protocol: 'imap', incomingUser: 'email',
-    password: 'Use an app password (Yahoo Account Security, Generate app password); ' +
+    name: 'yahoo',
+    aliases: ['yahoo-mail', 'ymail'],
+    title: 'Yahoo Mail',
+    domains: [
+      'yahoo.com',
+      'ymail.com',
+      'rocketmail.com',
+      'yahoo.co.uk',
+      'yahoo.de',
+      'yahoo.fr',
+      'yahoo.es',
+      'yahoo.it',
+      'yahoo.ca',
+    ],
+    protocol: 'imap',
+    incomingUser: 'email',
+    password:
+      'Use an app password (Yahoo Account Security, Generate app password); ' +
       'your normal Yahoo password is refused.',
     notes: ['Yahoo saves a copy of sent mail itself: let your mail client keep its Sent folder local.'],
-    servers: () => ({ imap: imap('imap.mail.yahoo.com'), pop3: pop3('pop.mail.yahoo.com'), smtp: smtps('smtp.mail.yahoo.com') }),
+    servers: () => ({
+      imap: imap('imap.mail.yahoo.com'),
+      pop3: pop3('pop.mail.yahoo.com'),
+      smtp: smtps('smtp.mail.yahoo.com'),
+    }),
   },
   {
-    name: 'icloud', aliases: ['apple', 'me.com', 'mac.com'], title: 'iCloud Mail', domains: ['icloud.com', 'me.com', 'mac.com'],
-    protocol: 'imap', incomingUser: 'local-part',
-    password: 'Use an app-specific password (account.apple.com, Sign-In and Security, ' +
+    name: 'icloud',
+    aliases: ['apple', 'me.com', 'mac.com'],
+    title: 'iCloud Mail',
+    domains: ['icloud.com', 'me.com', 'mac.com'],
+    protocol: 'imap',
+    incomingUser: 'local-part',
+    password:
+      'Use an app-specific password (account.apple.com, Sign-In and Security, ' +
       'App-Specific Passwords); your Apple Account password is refused.',
     notes: [
       'iCloud offers IMAP only, no POP3.',
-      'The IMAP login is the name before the @ (Apple\'s advice); if it is refused, try the whole address.',
+      "The IMAP login is the name before the @ (Apple's advice); if it is refused, try the whole address.",
     ],
     servers: () => ({ imap: imap('imap.mail.me.com'), smtp: submission('smtp.mail.me.com') }),
   },
   {
-    name: 'fastmail', aliases: ['fastmail.com'], title: 'Fastmail', domains: ['fastmail.com', 'fastmail.fm', 'fastmail.net', 'messagingengine.com'],
-    protocol: 'imap', incomingUser: 'email',
+    name: 'fastmail',
+    aliases: ['fastmail.com'],
+    title: 'Fastmail',
+    domains: ['fastmail.com', 'fastmail.fm', 'fastmail.net', 'messagingengine.com'],
+    protocol: 'imap',
+    incomingUser: 'email',
     password: 'Use an app password (Settings, Privacy & Security, Manage app passwords) with IMAP/POP and SMTP access.',
     notes: ['The login is your whole Fastmail address, also for addresses on your own domain.'],
-    servers: () => ({ imap: imap('imap.fastmail.com'), pop3: pop3('pop.fastmail.com'), smtp: smtps('smtp.fastmail.com') }),
+    servers: () => ({
+      imap: imap('imap.fastmail.com'),
+      pop3: pop3('pop.fastmail.com'),
+      smtp: smtps('smtp.fastmail.com'),
+    }),
   },
   {
-    name: 'gmx', aliases: ['gmx.net', 'gmx.com', 'gmx.de'], title: 'GMX',
+    name: 'gmx',
+    aliases: ['gmx.net', 'gmx.com', 'gmx.de'],
+    title: 'GMX',
     domains: ['gmx.net', 'gmx.de', 'gmx.at', 'gmx.ch', 'gmx.com', 'gmx.us', 'gmx.co.uk', 'gmx.fr', 'gmx.es'],
-    protocol: 'imap', incomingUser: 'email',
+    protocol: 'imap',
+    incomingUser: 'email',
     password: 'Your GMX password, or an app password when two-factor authentication is on.',
     notes: [
       'Switch on "POP3 & IMAP access" in the GMX web mail settings first; it is off for new accounts.',
@@ -155,9 +223,12 @@ const PRESETS: ProviderPreset[] = [
     },
   },
   {
-    name: 'zoho', aliases: ['zohomail', 'zoho-mail'], title: 'Zoho Mail',
+    name: 'zoho',
+    aliases: ['zohomail', 'zoho-mail'],
+    title: 'Zoho Mail',
     domains: ['zoho.com', 'zohomail.com', 'zoho.eu', 'zohomail.eu', 'zoho.in', 'zohomail.in', 'zohomail.com.au'],
-    protocol: 'imap', incomingUser: 'email',
+    protocol: 'imap',
+    incomingUser: 'email',
     password: 'Your Zoho password, or an application-specific password when two-factor authentication is on.',
     notes: [
       'Switch on IMAP or POP access in Zoho Mail settings, Mail Accounts, first.',
@@ -171,8 +242,12 @@ const PRESETS: ProviderPreset[] = [
     },
   },
   {
-    name: 'generic', aliases: ['other', 'custom'], title: 'another provider', domains: [],
-    protocol: 'imap', incomingUser: 'email',
+    name: 'generic',
+    aliases: ['other', 'custom'],
+    title: 'another provider',
+    domains: [],
+    protocol: 'imap',
+    incomingUser: 'email',
     password: 'Your mail password, or an app password if your provider asks for one.',
     notes: ['Check host names and ports against your provider\'s "other mail clients" help page.'],
     servers: (email) => {

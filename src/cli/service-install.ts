@@ -61,22 +61,34 @@ export const SYSTEM_CONFIG = '/etc/localpost/config.yaml';
  */
 export function systemdWord(arg: string, expandsVariables = false): string {
   const escaped = arg.replace(/%/g, '%%').replace(/\$/g, expandsVariables ? '$$$$' : '$');
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(escaped) ? escaped : `"${escaped.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(escaped)
+    ? escaped
+    : `"${escaped.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
 
 /** A unit template with its ExecStart= replaced, and home-directory paths bound read-only. */
-export function renderSystemdUnit(template: string, exec: { node: string; bin: string; config: string }, system: boolean): string {
+export function renderSystemdUnit(
+  template: string,
+  exec: { node: string; bin: string; config: string },
+  system: boolean,
+): string {
   const line = `ExecStart=${[exec.node, exec.bin, '--config', exec.config, 'start'].map((w, i) => systemdWord(w, i > 0)).join(' ')}`;
-  if ((template.match(/^ExecStart=.*$/gm) ?? []).length !== 1) throw new Error('unit template: expected exactly one ExecStart= line');
+  if ((template.match(/^ExecStart=.*$/gm) ?? []).length !== 1)
+    throw new Error('unit template: expected exactly one ExecStart= line');
   let unit = template.replace(/^ExecStart=.*$/m, () => line);
   const underHome = (p: string) => /^\/(home|root|run\/user)(\/|$)/.test(p);
   // The installation root (bin/, dist/, node_modules/), node's directory and the config's directory
   // (a directory, so that an editor's rename is seen by a reload).
-  const binds = [...new Set([path.dirname(path.dirname(exec.bin)), path.dirname(exec.node), path.dirname(exec.config)])].filter(underHome);
+  const binds = [
+    ...new Set([path.dirname(path.dirname(exec.bin)), path.dirname(exec.node), path.dirname(exec.config)]),
+  ].filter(underHome);
   if (system && binds.length) {
     if (!/^ProtectHome=yes$/m.test(unit)) throw new Error('unit template: expected ProtectHome=yes');
-    unit = unit.replace(/^ProtectHome=yes$/m, () =>
-      `# node or localpost live under a home directory: hide the homes but bind these read-only.\nProtectHome=tmpfs\nBindReadOnlyPaths=${binds.map((b) => systemdWord(b)).join(' ')}`);
+    unit = unit.replace(
+      /^ProtectHome=yes$/m,
+      () =>
+        `# node or localpost live under a home directory: hide the homes but bind these read-only.\nProtectHome=tmpfs\nBindReadOnlyPaths=${binds.map((b) => systemdWord(b)).join(' ')}`,
+    );
   }
   return unit;
 }
@@ -160,7 +172,8 @@ export function planInstall(t: InstallTarget): InstallPlan {
   const node = t.node ?? process.execPath;
   const bin = path.join(root, 'bin', 'localpost');
   const notes: string[] = [];
-  if (!existsSync(path.join(root, 'dist', 'cli.js'))) notes.push(`${root}/dist is missing: run \`npm run build\` there, or the service cannot start.`);
+  if (!existsSync(path.join(root, 'dist', 'cli.js')))
+    notes.push(`${root}/dist is missing: run \`npm run build\` there, or the service cannot start.`);
   const run = (...argv: string[]): InstallAction => ({ kind: 'run', argv });
 
   if (t.platform === 'darwin') {
@@ -168,39 +181,65 @@ export function planInstall(t: InstallTarget): InstallPlan {
     const plist = path.join(home, 'Library', 'LaunchAgents', 'com.localpost.plist');
     const log = path.join(home, 'Library', 'Logs', 'localpost.log');
     const actions: InstallAction[] = [
-      { kind: 'write', path: plist, mode: 0o644, content: renderPlist({ ...EXAMPLE_PLIST_PATHS, node, bin, config, log }) },
+      {
+        kind: 'write',
+        path: plist,
+        mode: 0o644,
+        content: renderPlist({ ...EXAMPLE_PLIST_PATHS, node, bin, config, log }),
+      },
       { kind: 'run', argv: ['launchctl', 'unload', plist], mayFail: true },
     ];
     if (existsSync(config)) actions.push(run('launchctl', 'load', '-w', plist));
     else notes.push(`No config at ${config} yet: run \`localpost init\`, then \`launchctl load -w ${plist}\`.`);
     notes.push(`Logs: ${log}. Stop: launchctl unload ${plist}.`);
-    if (t.user === false) notes.push('On macOS localpost runs as a LaunchAgent of your user; there is no system-wide variant.');
+    if (t.user === false)
+      notes.push('On macOS localpost runs as a LaunchAgent of your user; there is no system-wide variant.');
     return { actions, notes };
   }
-  if (t.platform !== 'linux') throw new InstallError(`no service manager support for ${t.platform}; run \`localpost start\` from your own start-up script`);
+  if (t.platform !== 'linux')
+    throw new InstallError(
+      `no service manager support for ${t.platform}; run \`localpost start\` from your own start-up script`,
+    );
 
   if (t.user) {
     const config = path.resolve(configPath(t.configFlag, env));
-    const xdg = env.XDG_CONFIG_HOME && path.isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : path.join(home, '.config');
+    const xdg =
+      env.XDG_CONFIG_HOME && path.isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : path.join(home, '.config');
     const unit = path.join(xdg, 'systemd', 'user', 'localpost.service');
     const actions: InstallAction[] = [
-      { kind: 'write', path: unit, mode: 0o644, content: renderSystemdUnit(template(root, 'localpost-user.service'), { node, bin, config }, false) },
+      {
+        kind: 'write',
+        path: unit,
+        mode: 0o644,
+        content: renderSystemdUnit(template(root, 'localpost-user.service'), { node, bin, config }, false),
+      },
       run('systemctl', '--user', 'daemon-reload'),
       run('systemctl', '--user', 'enable', 'localpost.service'),
     ];
     if (existsSync(config)) actions.push(run('systemctl', '--user', 'restart', 'localpost.service'));
     else notes.push(`No config at ${config} yet: run \`localpost init\`, then \`systemctl --user start localpost\`.`);
-    notes.push('It runs while you are logged in; `loginctl enable-linger` keeps it running after you log out and from boot.',
-      'Status: systemctl --user status localpost. Logs: journalctl --user -u localpost.');
+    notes.push(
+      'It runs while you are logged in; `loginctl enable-linger` keeps it running after you log out and from boot.',
+      'Status: systemctl --user status localpost. Logs: journalctl --user -u localpost.',
+    );
     return { actions, notes };
   }
 
   const config = path.resolve(t.configFlag ?? SYSTEM_CONFIG);
   const actions: InstallAction[] = [
-    { kind: 'write', path: '/etc/sysusers.d/localpost.conf', mode: 0o644, content: template(root, 'localpost.sysusers') },
+    {
+      kind: 'write',
+      path: '/etc/sysusers.d/localpost.conf',
+      mode: 0o644,
+      content: template(root, 'localpost.sysusers'),
+    },
     run('systemd-sysusers', '/etc/sysusers.d/localpost.conf'),
-    { kind: 'write', path: '/etc/systemd/system/localpost.service', mode: 0o644,
-      content: renderSystemdUnit(template(root, 'localpost.service'), { node, bin, config }, true) },
+    {
+      kind: 'write',
+      path: '/etc/systemd/system/localpost.service',
+      mode: 0o644,
+      content: renderSystemdUnit(template(root, 'localpost.service'), { node, bin, config }, true),
+    },
   ];
   if (existsSync(config)) {
     actions.push(run('chgrp', 'localpost', config), run('chmod', '0640', config));
@@ -208,9 +247,14 @@ export function planInstall(t: InstallTarget): InstallPlan {
   }
   actions.push(run('systemctl', 'daemon-reload'), run('systemctl', 'enable', 'localpost.service'));
   if (existsSync(config)) actions.push(run('systemctl', 'restart', 'localpost.service'));
-  else notes.push(`No config at ${config} yet: run \`sudo localpost --config ${config} init\`, then \`sudo systemctl start localpost\`.`);
-  notes.push('Mail and state live in /var/lib/localpost (leave dataDir unset in the config).',
-    'Status: systemctl status localpost. Logs: journalctl -u localpost. Reload the config: systemctl reload localpost.');
+  else
+    notes.push(
+      `No config at ${config} yet: run \`sudo localpost --config ${config} init\`, then \`sudo systemctl start localpost\`.`,
+    );
+  notes.push(
+    'Mail and state live in /var/lib/localpost (leave dataDir unset in the config).',
+    'Status: systemctl status localpost. Logs: journalctl -u localpost. Reload the config: systemctl reload localpost.',
+  );
   return { actions, notes };
 }
 
@@ -224,7 +268,7 @@ export function describePlan(plan: InstallPlan): string {
       out.push(`run   ${a.argv.join(' ')}${a.mayFail ? '   (a failure is ignored)' : ''}`);
     }
   }
-  return out.join('\n') + '\n';
+  return `${out.join('\n')}\n`;
 }
 
 function runCommand(argv: string[]): Promise<number> {
@@ -238,7 +282,8 @@ function runCommand(argv: string[]): Promise<number> {
 /** Runs `localpost service install`; resolves with the exit code. */
 export async function runServiceInstall(
   flags: { user?: boolean; dryRun?: boolean; config?: string },
-  out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr,
+  out: NodeJS.WritableStream = process.stdout,
+  err: NodeJS.WritableStream = process.stderr,
 ): Promise<number> {
   let plan: InstallPlan;
   try {

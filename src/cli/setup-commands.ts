@@ -3,13 +3,14 @@
  * (INTERFACE.md "Commands"), registered on the commander program by main.ts. Each action resolves with an
  * exit code: 0 done, 1 a wrong argument or a refused action, 78 an invalid existing config.
  */
-import type { Command } from 'commander';
+
 import { existsSync } from 'node:fs';
-import { ConfigError } from '../shared/errors.js';
-import { clientListText, clientSetupText, CLIENT_NAMES, setupInfo } from './client-setup.js';
+import type { Command } from 'commander';
 import { configPath, loadConfig } from '../config/load.js';
 import { hashPassword } from '../listeners/local-auth.js';
-import { INIT_HELP, runInit, terminalAsker, type InitFlags, type InitIo } from './init.js';
+import { ConfigError } from '../shared/errors.js';
+import { CLIENT_NAMES, clientListText, clientSetupText, setupInfo } from './client-setup.js';
+import { INIT_HELP, type InitFlags, type InitIo, runInit, terminalAsker } from './init.js';
 import { runServiceInstall } from './service-install.js';
 
 /** Wraps an action so its resolved number becomes the exit code (main.ts's `run`). */
@@ -84,11 +85,15 @@ export async function cmdHashPassword(io: Omit<InitIo, 'configFile'>): Promise<n
 export function addSetupCommands(program: Command, run: RunAction): void {
   const globalConfig = () => (program.opts() as { config?: string }).config;
 
-  program.command('init')
+  program
+    .command('init')
     .description('write a starter config (questions on a terminal, or flags) with provider presets')
-    .option('--provider <name>', 'gmail, outlook, microsoft365, yahoo, icloud, fastmail, gmx, zoho or generic (default: from the address)')
-    .option('--email <address>', 'the account\'s email address')
-    .option('--protocol <protocol>', 'pull with imap or pop3 (default: the preset\'s, imap)')
+    .option(
+      '--provider <name>',
+      'gmail, outlook, microsoft365, yahoo, icloud, fastmail, gmx, zoho or generic (default: from the address)',
+    )
+    .option('--email <address>', "the account's email address")
+    .option('--protocol <protocol>', "pull with imap or pop3 (default: the preset's, imap)")
     .option('--host <host>', 'incoming server (required with --provider generic)')
     .option('--port <port>', 'incoming port (default from protocol and --tls)')
     .option('--tls <mode>', 'incoming security: implicit, starttls or none')
@@ -104,31 +109,50 @@ export function addSetupCommands(program: Command, run: RunAction): void {
     .option('--auth <method>', 'Gmail: app-password (default) or oauth; Outlook.com and Microsoft 365: oauth only')
     .option('--client-id <id>', 'OAuth 2.0: the client (application) id you registered (see the README)')
     .option('--client-secret <secret>', 'OAuth 2.0, Google: the client secret of that client id (stored in the config)')
-    .option('--tenant <tenant>', 'OAuth 2.0, Microsoft: directory (tenant) id or domain (default: consumers for Outlook.com, the address\'s domain for 365)')
+    .option(
+      '--tenant <tenant>',
+      "OAuth 2.0, Microsoft: directory (tenant) id or domain (default: consumers for Outlook.com, the address's domain for 365)",
+    )
     .option('--id <id>', 'account id, names its folder (default: the provider)')
     .option('--local-user <name>', 'user name your mail client types (default: the id)')
     .option('--local-password <password>', 'password your mail client types (default: generated and printed)')
     .option('--data-dir <dir>', 'where cached mail lives (default ~/.local/share/localpost)')
     .option('--non-interactive', 'never ask, even on a terminal')
     .addHelpText('after', INIT_HELP)
-    .action(run(async (flags: InitFlags & { nonInteractive?: boolean }) => runInit(
-      { ...flags, interactive: !flags.nonInteractive },
-      { configFile: configPath(globalConfig()), stdin: process.stdin, stdout: process.stdout, stderr: process.stderr },
-    )));
+    .action(
+      run(async (flags: InitFlags & { nonInteractive?: boolean }) =>
+        runInit(
+          { ...flags, interactive: !flags.nonInteractive },
+          {
+            configFile: configPath(globalConfig()),
+            stdin: process.stdin,
+            stdout: process.stdout,
+            stderr: process.stderr,
+          },
+        ),
+      ),
+    );
 
   const service = program.command('service').description('run localpost as a service (systemd or launchd)');
-  service.command('install')
+  service
+    .command('install')
     .description('write and enable a systemd unit (Linux) or a launchd agent (macOS) for this installation')
     .option('--user', 'Linux: a `systemctl --user` service instead of a system service')
     .option('--dry-run', 'print the files and commands; change nothing')
-    .action(run(async (flags: { user?: boolean; dryRun?: boolean }) => runServiceInstall({ ...flags, config: globalConfig() })));
+    .action(
+      run(async (flags: { user?: boolean; dryRun?: boolean }) =>
+        runServiceInstall({ ...flags, config: globalConfig() }),
+      ),
+    );
 
-  program.command('client-setup')
+  program
+    .command('client-setup')
     .argument('[client]', CLIENT_NAMES.join(' | '))
     .description('print what to type into a mail client (without CLIENT: the list)')
     .action(run(async (client: string | undefined) => cmdClientSetup(client, globalConfig())));
 
-  program.command('hash-password')
+  program
+    .command('hash-password')
     .description('print a login.passwordHash for a local password (asked on a terminal, else the first line of stdin)')
     .action(run(async () => cmdHashPassword({ stdin: process.stdin, stdout: process.stdout, stderr: process.stderr })));
 }

@@ -28,7 +28,14 @@ export async function currentStatus(cfg: Config): Promise<StatusReport> {
 export function relative(at: number, now = Date.now()): string {
   const d = Math.round((at - now) / 1000);
   const abs = Math.abs(d);
-  const text = abs < 60 ? `${abs}s` : abs < 3600 ? `${Math.round(abs / 60)}m` : abs < 86_400 ? `${(abs / 3600).toFixed(1)}h` : `${(abs / 86_400).toFixed(1)}d`;
+  const text =
+    abs < 60
+      ? `${abs}s`
+      : abs < 3600
+        ? `${Math.round(abs / 60)}m`
+        : abs < 86_400
+          ? `${(abs / 3600).toFixed(1)}h`
+          : `${(abs / 86_400).toFixed(1)}d`;
   if (abs < 1) return 'now';
   return d > 0 ? `in ${text}` : `${text} ago`;
 }
@@ -44,22 +51,38 @@ export function formatBytes(n: number): string {
 /** Rows padded into columns (the numeric columns `right` aligned right), two spaces apart. */
 export function alignColumns(rows: string[][], right: readonly number[] = []): string[] {
   const widths: number[] = [];
-  for (const r of rows) r.forEach((c, i) => { widths[i] = Math.max(widths[i] ?? 0, c.length); });
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 && !right.includes(i) ? c
-    : right.includes(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd());
+  for (const r of rows)
+    r.forEach((c, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, c.length);
+    });
+  return rows.map((r) =>
+    r
+      .map((c, i) =>
+        i === r.length - 1 && !right.includes(i)
+          ? c
+          : right.includes(i)
+            ? c.padStart(widths[i]!)
+            : c.padEnd(widths[i]!),
+      )
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 /** One line per queued or failed outbox entry (`outbox list`). */
 export function formatEntries(rows: OutboxRow[], now = Date.now()): string[] {
   if (!rows.length) return ['outbox is empty'];
   return rows.map((r) => {
-    const when = r.state === 'queued'
-      ? `next attempt ${r.nextAttempt === null ? 'now' : relative(r.nextAttempt, now)}`
-      : 'FAILED (bounce in the local inbox)';
+    const when =
+      r.state === 'queued'
+        ? `next attempt ${r.nextAttempt === null ? 'now' : relative(r.nextAttempt, now)}`
+        : 'FAILED (bounce in the local inbox)';
     const tries = r.tries ? `, ${r.tries} tr${r.tries === 1 ? 'y' : 'ies'}` : '';
     const err = r.lastError ? `, last error: ${r.lastError}` : '';
-    return `${r.id}  ${r.account}  ${new Date(r.createdAt).toISOString()}  from <${r.mailFrom}> to ${r.pending}/${r.recipients} `
-      + `recipient${r.recipients === 1 ? '' : 's'}, ${formatBytes(r.size)}  ${when}${tries}${err}`;
+    return (
+      `${r.id}  ${r.account}  ${new Date(r.createdAt).toISOString()}  from <${r.mailFrom}> to ${r.pending}/${r.recipients} ` +
+      `recipient${r.recipients === 1 ? '' : 's'}, ${formatBytes(r.size)}  ${when}${tries}${err}`
+    );
   });
 }
 
@@ -80,7 +103,11 @@ export function backoffText(b: PullBackoff): string {
 
 /** The IDLE column of `status`. */
 const IDLE_TEXT: Record<NonNullable<AccountStatus['idle']>, string> = {
-  connected: 'watching', connecting: 'connecting', reconnecting: 'reconnecting', 'waiting-for-sign-in': 'waits for sign-in', stopped: 'stopped',
+  connected: 'watching',
+  connecting: 'connecting',
+  reconnecting: 'reconnecting',
+  'waiting-for-sign-in': 'waits for sign-in',
+  stopped: 'stopped',
 };
 
 /** The human form of a report. */
@@ -94,15 +121,35 @@ export function formatStatus(s: StatusReport, now = Date.now()): string {
   const row = (cells: string[], idle: string) => (withIdle ? [...cells.slice(0, 3), idle, ...cells.slice(3)] : cells);
   const rows = [row(['', 'ACCOUNT', 'SERVER', 'MESSAGES', 'CACHED', 'LAST PULL'], 'IDLE')];
   for (const a of s.accounts) {
-    rows.push(row(['', a.id, a.online, String(a.messages), formatBytes(a.bytes), lastPullText(a.lastPull, now)], a.idle ? IDLE_TEXT[a.idle] : '-'));
-    if (a.pull) rows.push(row(['', '', 'pulling', `${a.pull.done}/${a.pull.total}`, formatBytes(a.pull.bytes), `in progress (${a.pull.folder})`], ''));
+    rows.push(
+      row(
+        ['', a.id, a.online, String(a.messages), formatBytes(a.bytes), lastPullText(a.lastPull, now)],
+        a.idle ? IDLE_TEXT[a.idle] : '-',
+      ),
+    );
+    if (a.pull)
+      rows.push(
+        row(
+          [
+            '',
+            '',
+            'pulling',
+            `${a.pull.done}/${a.pull.total}`,
+            formatBytes(a.pull.bytes),
+            `in progress (${a.pull.folder})`,
+          ],
+          '',
+        ),
+      );
   }
   lines.push(...alignColumns(rows, withIdle ? [4, 5] : [3, 4]));
   for (const a of s.accounts) {
     const b = a.lastPull?.backoff;
     if (b && b.until > now) lines.push(`  ${a.id}: ${backoffText(b)}`);
     if (a.auth && a.auth.state !== 'signed-in') {
-      lines.push(`  ${a.id}: localpost needs you to sign in${a.auth.state === 'sign-in-required' ? ' again' : ''}: run \`localpost auth ${a.id}\`${a.auth.reason ? ` (${a.auth.reason})` : ''}`);
+      lines.push(
+        `  ${a.id}: localpost needs you to sign in${a.auth.state === 'sign-in-required' ? ' again' : ''}: run \`localpost auth ${a.id}\`${a.auth.reason ? ` (${a.auth.reason})` : ''}`,
+      );
     }
   }
   lines.push('', 'outbox:');
@@ -113,7 +160,9 @@ export function formatStatus(s: StatusReport, now = Date.now()): string {
     const next = o?.queued ? (o.nextAttempt === null ? 'now' : relative(o.nextAttempt, now)) : '-';
     out.push(['', a.id, String(o?.queued ?? 0), String(o?.failed ?? 0), next, o?.lastError ?? '']);
   }
-  lines.push(...(out.length > 1 ? alignColumns(out, [2, 3]) : ['  no account sends mail (no outgoing server configured)']));
+  lines.push(
+    ...(out.length > 1 ? alignColumns(out, [2, 3]) : ['  no account sends mail (no outgoing server configured)']),
+  );
   const configured = s.source === 'daemon' ? '' : ' (configured)';
   lines.push('', `listeners${configured}:`);
   const l = [['', 'pop3', s.listeners.pop3.join(' ')]];

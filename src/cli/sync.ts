@@ -5,18 +5,20 @@
  * pull succeeded. Through the daemon, a terminal still gets a progress bar: the CLI polls
  * `GET /status` while it waits, and shows each running pull's progress.
  */
-import type { FetchProgress } from '../upstream/types.js';
-import { control, ControlRequestError, ControlUnavailableError } from '../control/client.js';
+
+import { ControlRequestError, ControlUnavailableError, control } from '../control/client.js';
 import type { SyncOutcome } from '../control/protocol.js';
+import type { FetchProgress } from '../upstream/types.js';
 import { formatBytes } from './status.js';
 
 /** The one summary line: `sync: home ok, 3 new (12.0 KB); work offline: ... in 1.2s`. */
 export function formatSyncSummary(records: SyncOutcome[], ms: number): string {
   const parts = records.map((r) => {
-    const what = r.result === 'ok'
-      ? `ok, ${r.newMessages} new (${formatBytes(r.bytes)})${r.skipped ? `, ${r.skipped} skipped (too large)` : ''}`
-        + `${r.deletedUpstream ? `, ${r.deletedUpstream} deleted upstream` : ''}`
-      : `${r.result}: ${r.error ?? ''}`;
+    const what =
+      r.result === 'ok'
+        ? `ok, ${r.newMessages} new (${formatBytes(r.bytes)})${r.skipped ? `, ${r.skipped} skipped (too large)` : ''}` +
+          `${r.deletedUpstream ? `, ${r.deletedUpstream} deleted upstream` : ''}`
+        : `${r.result}: ${r.error ?? ''}`;
     return `${r.account} ${what}`;
   });
   return `sync: ${parts.join('; ')} in ${(ms / 1000).toFixed(1)}s`;
@@ -43,7 +45,9 @@ export function progressPrinter(enabled: boolean) {
       process.stderr.write(`\r${parts.join('  ')}\x1b[K`);
     },
     /** End the progress line. */
-    end() { if (enabled && state.size) process.stderr.write('\n'); },
+    end() {
+      if (enabled && state.size) process.stderr.write('\n');
+    },
   };
 }
 
@@ -57,9 +61,13 @@ export async function syncThroughDaemon(dataDir: string, accounts: string[], pid
   let poll: NodeJS.Timeout | undefined;
   if (process.stderr.isTTY) {
     poll = setInterval(() => {
-      control.status(dataDir).then((s) => {
-        for (const a of s.accounts) if (a.pull && (!accounts.length || accounts.includes(a.id))) progress.update(a.id, a.pull);
-      }, () => undefined);
+      control.status(dataDir).then(
+        (s) => {
+          for (const a of s.accounts)
+            if (a.pull && (!accounts.length || accounts.includes(a.id))) progress.update(a.id, a.pull);
+        },
+        () => undefined,
+      );
     }, 250);
   }
   try {
@@ -72,7 +80,9 @@ export async function syncThroughDaemon(dataDir: string, accounts: string[], pid
     clearInterval(poll);
     progress.end();
     if (err instanceof ControlUnavailableError) {
-      process.stderr.write(`localpost: a daemon (pid ${pid}) is running on ${dataDir} but its control socket does not answer; it pulls on its own schedule\n`);
+      process.stderr.write(
+        `localpost: a daemon (pid ${pid}) is running on ${dataDir} but its control socket does not answer; it pulls on its own schedule\n`,
+      );
     } else if (err instanceof ControlRequestError) {
       process.stderr.write(`localpost: the daemon refused the sync: ${err.message}\n`);
     } else {

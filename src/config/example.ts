@@ -85,7 +85,9 @@ export function inspect(schema: z.core.$ZodType): Field {
 export function formatValue(value: unknown, inFlow = false): string {
   if (Array.isArray(value)) return `[${value.map((v) => formatValue(v, true)).join(', ')}]`;
   if (value && typeof value === 'object') {
-    return `{ ${Object.entries(value).map(([k, v]) => `${k}: ${formatValue(v, true)}`).join(', ')} }`;
+    return `{ ${Object.entries(value)
+      .map(([k, v]) => `${k}: ${formatValue(v, true)}`)
+      .join(', ')} }`;
   }
   if (inFlow && typeof value === 'string' && !/^[A-Za-z][\w.-]*$/.test(value)) return JSON.stringify(value);
   return stringify(value, { lineWidth: 0 }).trimEnd();

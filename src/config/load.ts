@@ -11,7 +11,7 @@ import { isAbsolute, join } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../shared/errors.js';
-import { configSchema, type Config } from './schema.js';
+import { type Config, configSchema } from './schema.js';
 
 /** The config file to use: `--config`, else `$LOCALPOST_CONFIG`, else the XDG location. */
 export function configPath(cliFlag?: string, env: NodeJS.ProcessEnv = process.env): string {
@@ -84,8 +84,14 @@ export function formatPath(path: readonly PropertyKey[]): string {
 }
 
 const TYPE_NAMES: Record<string, string> = {
-  number: 'a number', string: 'a string', boolean: 'true or false', object: 'a mapping', array: 'a list',
-  null: 'nothing', undefined: 'nothing', int: 'a whole number',
+  number: 'a number',
+  string: 'a string',
+  boolean: 'true or false',
+  object: 'a mapping',
+  array: 'a list',
+  null: 'nothing',
+  undefined: 'nothing',
+  int: 'a whole number',
 };
 
 /** Turns zod issues into `path: message` lines, one per issue (one per unknown key). */
@@ -103,7 +109,10 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): Array<{ path:
         if (received === 'undefined') add(path, 'required');
         else if (/^Invalid input/.test(issue.message)) {
           const expected = TYPE_NAMES[issue.expected] ?? issue.expected;
-          add(path, received ? `expected ${expected}, got ${TYPE_NAMES[received] ?? received}` : `expected ${expected}`);
+          add(
+            path,
+            received ? `expected ${expected}, got ${TYPE_NAMES[received] ?? received}` : `expected ${expected}`,
+          );
         } else add(path, issue.message);
         break;
       }
@@ -114,7 +123,8 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): Array<{ path:
       case 'too_big': {
         const bound = issue.code === 'too_small' ? issue.minimum : issue.maximum;
         if (!/^Too (small|big)/.test(issue.message)) add(path, issue.message);
-        else if (issue.origin === 'number') add(path, `must be ${issue.code === 'too_small' ? 'at least' : 'at most'} ${bound}`);
+        else if (issue.origin === 'number')
+          add(path, `must be ${issue.code === 'too_small' ? 'at least' : 'at most'} ${bound}`);
         else add(path, issue.message);
         break;
       }
@@ -138,7 +148,11 @@ function knownKeys(path: PropertyKey[]): string[] {
   };
   for (const seg of path) {
     if (!schema) return [];
-    const def = unwrap(schema)._zod.def as { type: string; shape?: Record<string, z.core.$ZodType>; element?: z.core.$ZodType };
+    const def = unwrap(schema)._zod.def as {
+      type: string;
+      shape?: Record<string, z.core.$ZodType>;
+      element?: z.core.$ZodType;
+    };
     schema = typeof seg === 'number' ? def.element : def.shape?.[String(seg)];
   }
   if (!schema) return [];
@@ -153,7 +167,8 @@ function unknownKeyMessage(key: string, known: string[]): string {
     const d = editDistance(key.toLowerCase(), k.toLowerCase());
     if (d < bestDistance) [best, bestDistance] = [k, d];
   }
-  const hint = best !== undefined && bestDistance <= Math.max(2, Math.floor(key.length / 3)) ? ` (did you mean ${best}?)` : '';
+  const hint =
+    best !== undefined && bestDistance <= Math.max(2, Math.floor(key.length / 3)) ? ` (did you mean ${best}?)` : '';
   return `unknown key${hint}`;
 }
 

@@ -10,7 +10,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
-import { formatValue, inspect, type Def } from './example.js';
+import { type Def, formatValue, inspect } from './example.js';
 import { configSchema } from './schema.js';
 
 /** Marker lines around the generated section in README.md. */

@@ -95,7 +95,11 @@ const size = z
   .transform((v, ctx) => {
     const bytes = parseSize(v);
     if (bytes !== undefined) return bytes;
-    ctx.issues.push({ code: 'custom', input: v, message: 'expected a size like 512KB, 50MB, 1GB or a number of bytes' });
+    ctx.issues.push({
+      code: 'custom',
+      input: v,
+      message: 'expected a size like 512KB, 50MB, 1GB or a number of bytes',
+    });
     return z.NEVER;
   });
 
@@ -106,7 +110,11 @@ const path = z
     try {
       const expanded = expandPath(v);
       if (isAbsolute(expanded)) return expanded;
-      ctx.issues.push({ code: 'custom', input: v, message: 'expected an absolute path (or one starting with ~ or $VAR)' });
+      ctx.issues.push({
+        code: 'custom',
+        input: v,
+        message: 'expected an absolute path (or one starting with ~ or $VAR)',
+      });
       return z.NEVER;
     } catch (err) {
       ctx.issues.push({ code: 'custom', input: v, message: (err as Error).message });
@@ -135,13 +143,29 @@ export function isLoopbackHost(h: string): boolean {
 }
 
 const listenerShape = (defaultPort: number, what: string) => ({
-  port: z.number(expect('expected a number')).int('expected a whole number').min(0).max(65535)
-    .default(defaultPort).describe(`TCP port of the local ${what} listener (0 picks a free port).`),
-  hosts: z.array(host).min(1, 'needs at least one address').default(['127.0.0.1', '::1'])
+  port: z
+    .number(expect('expected a number'))
+    .int('expected a whole number')
+    .min(0)
+    .max(65535)
+    .default(defaultPort)
+    .describe(`TCP port of the local ${what} listener (0 picks a free port).`),
+  hosts: z
+    .array(host)
+    .min(1, 'needs at least one address')
+    .default(['127.0.0.1', '::1'])
     .describe('Addresses to listen on. Both loopback families, since `localhost` resolves to either.'),
-  allowRemote: z.boolean(expect('expected true or false')).optional().meta({ example: false })
+  allowRemote: z
+    .boolean(expect('expected true or false'))
+    .optional()
+    .meta({ example: false })
     .describe('Set to true to allow a host that is not loopback; other machines could then reach your mail.'),
-  maxConnections: z.number(expect('expected a number')).int('expected a whole number').min(1).max(10_000).default(50)
+  maxConnections: z
+    .number(expect('expected a number'))
+    .int('expected a whole number')
+    .min(1)
+    .max(10_000)
+    .default(50)
     .describe(`Most ${what} connections open at once; more are refused with a temporary error until one closes.`),
 });
 
@@ -150,8 +174,11 @@ function refuseRemote(l: { hosts?: unknown; allowRemote?: unknown }, ctx: z.Refi
   if (!l || typeof l !== 'object' || l.allowRemote === true || !Array.isArray(l.hosts)) return;
   l.hosts.forEach((h: unknown, i: number) => {
     if (typeof h === 'string' && !isLoopbackHost(h)) {
-      ctx.addIssue({ code: 'custom', path: ['hosts', i],
-        message: `${h} is not a loopback address; set allowRemote: true beside hosts to listen on it` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['hosts', i],
+        message: `${h} is not a loopback address; set allowRemote: true beside hosts to listen on it`,
+      });
     }
   });
 }
@@ -162,16 +189,29 @@ const pop3Extra = {
     .strictObject({
       cert: path.meta({ example: '/path/cert.pem' }).describe('PEM certificate (chain) of the listener.'),
       key: path.meta({ example: '/path/key.pem' }).describe('PEM private key of the certificate.'),
-      port: z.number(expect('expected a number')).int('expected a whole number').min(0).max(65535).default(1995)
-        .describe('Port of the implicit-TLS listener (what Outlook Express calls SSL); STLS is offered on the plain port.'),
-      legacy: z.boolean(expect('expected true or false')).default(false)
+      port: z
+        .number(expect('expected a number'))
+        .int('expected a whole number')
+        .min(0)
+        .max(65535)
+        .default(1995)
+        .describe(
+          'Port of the implicit-TLS listener (what Outlook Express calls SSL); STLS is offered on the plain port.',
+        ),
+      legacy: z
+        .boolean(expect('expected true or false'))
+        .default(false)
         .describe('Also accept TLS 1.0/1.1 and weak ciphers, for Outlook Express; only on a trusted network.'),
     })
     .optional()
     .meta({ active: false })
     .describe('Offer STLS and an implicit-TLS port with this certificate. Without it the listener is plaintext only.'),
-  workarounds: z.array(z.enum(['outlook-no-nuls', 'oe-ns-eoh'])).default(['outlook-no-nuls', 'oe-ns-eoh'])
-    .describe('Repairs for old clients: outlook-no-nuls sends NUL bytes as 0x80; oe-ns-eoh adds a missing empty line after the header.'),
+  workarounds: z
+    .array(z.enum(['outlook-no-nuls', 'oe-ns-eoh']))
+    .default(['outlook-no-nuls', 'oe-ns-eoh'])
+    .describe(
+      'Repairs for old clients: outlook-no-nuls sends NUL bytes as 0x80; oe-ns-eoh adds a missing empty line after the header.',
+    ),
 };
 
 /** The local SMTP listener's own keys: STARTTLS with the user's certificate (never a built-in one). */
@@ -183,20 +223,21 @@ const smtpExtra = {
     })
     .optional()
     .meta({ active: false })
-    .describe('Offer STARTTLS with this certificate. Without it the listener is plaintext only (AUTH is still allowed on loopback).'),
+    .describe(
+      'Offer STARTTLS with this certificate. Without it the listener is plaintext only (AUTH is still allowed on loopback).',
+    ),
 };
 
 /** A credential in the config: a literal, or where to get it. */
-const plainSecret = z
-  .union(
-    [
-      z.string().min(1, 'must not be empty'),
-      z.strictObject({ env: z.string().min(1).describe('Name of an environment variable.') }),
-      z.strictObject({ file: path.describe('A file holding the secret (one trailing newline is ignored).') }),
-      z.strictObject({ command: z.string().min(1).describe('A shell command printing the secret on its first line.') }),
-    ],
-    expect('expected a string, or one of { env: NAME }, { file: PATH }, { command: "..." }'),
-  );
+const plainSecret = z.union(
+  [
+    z.string().min(1, 'must not be empty'),
+    z.strictObject({ env: z.string().min(1).describe('Name of an environment variable.') }),
+    z.strictObject({ file: path.describe('A file holding the secret (one trailing newline is ignored).') }),
+    z.strictObject({ command: z.string().min(1).describe('A shell command printing the secret on its first line.') }),
+  ],
+  expect('expected a string, or one of { env: NAME }, { file: PATH }, { command: "..." }'),
+);
 
 /** The endpoints and scopes of the built-in OAuth providers (`{tenant}` is replaced). */
 export const OAUTH2_PROVIDERS = {
@@ -211,8 +252,10 @@ export const OAUTH2_PROVIDERS = {
     tokenUrl: 'https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token',
     deviceUrl: 'https://login.microsoftonline.com/{tenant}/oauth2/v2.0/devicecode',
     scopes: [
-      'https://outlook.office.com/IMAP.AccessAsUser.All', 'https://outlook.office.com/POP.AccessAsUser.All',
-      'https://outlook.office.com/SMTP.Send', 'offline_access',
+      'https://outlook.office.com/IMAP.AccessAsUser.All',
+      'https://outlook.office.com/POP.AccessAsUser.All',
+      'https://outlook.office.com/SMTP.Send',
+      'offline_access',
     ],
   },
 } as const;
@@ -225,27 +268,56 @@ const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }
  */
 const oauth2 = z
   .strictObject({
-    provider: z.enum(['google', 'microsoft', 'custom']).meta({ example: 'microsoft' })
+    provider: z
+      .enum(['google', 'microsoft', 'custom'])
+      .meta({ example: 'microsoft' })
       .describe('google | microsoft | custom (give tokenUrl and authUrl or deviceUrl).'),
-    clientId: z.string(expect('expected a string')).min(1, 'must not be empty').meta({ example: '9e5f94bc-e8a4-4e73-b8be-63364c29d753' })
-      .describe('The OAuth client (application) id registered with the provider; see the README, "Signing in with OAuth 2.0".'),
-    clientSecret: plainSecret.optional().meta({ example: { env: 'GOOGLE_CLIENT_SECRET' } })
-      .describe('The client secret, if the provider issued one (Google desktop clients do): a string, { env }, { file } or { command }.'),
-    tenant: z.string(expect('expected a string')).min(1, 'must not be empty').optional().meta({ example: 'common', derived: true })
+    clientId: z
+      .string(expect('expected a string'))
+      .min(1, 'must not be empty')
+      .meta({ example: '9e5f94bc-e8a4-4e73-b8be-63364c29d753' })
+      .describe(
+        'The OAuth client (application) id registered with the provider; see the README, "Signing in with OAuth 2.0".',
+      ),
+    clientSecret: plainSecret
+      .optional()
+      .meta({ example: { env: 'GOOGLE_CLIENT_SECRET' } })
+      .describe(
+        'The client secret, if the provider issued one (Google desktop clients do): a string, { env }, { file } or { command }.',
+      ),
+    tenant: z
+      .string(expect('expected a string'))
+      .min(1, 'must not be empty')
+      .optional()
+      .meta({ example: 'common', derived: true })
       .describe('microsoft: the directory (tenant) id or domain; default common (work, school and personal accounts).'),
-    scopes: z.array(z.string().min(1, 'must not be empty')).min(1, 'needs at least one scope').optional()
+    scopes: z
+      .array(z.string().min(1, 'must not be empty'))
+      .min(1, 'needs at least one scope')
+      .optional()
       .meta({ example: ['https://mail.google.com/'], derived: true })
-      .describe('Scopes to request. Default: google https://mail.google.com/; microsoft IMAP, POP, SMTP.Send and offline_access on outlook.office.com.'),
-    authUrl: httpUrl.optional().meta({ example: 'https://auth.example.com/authorize', derived: true })
+      .describe(
+        'Scopes to request. Default: google https://mail.google.com/; microsoft IMAP, POP, SMTP.Send and offline_access on outlook.office.com.',
+      ),
+    authUrl: httpUrl
+      .optional()
+      .meta({ example: 'https://auth.example.com/authorize', derived: true })
       .describe('Authorization endpoint (for `localpost auth --browser`). Default from provider.'),
-    tokenUrl: httpUrl.optional().meta({ example: 'https://auth.example.com/token', derived: true })
+    tokenUrl: httpUrl
+      .optional()
+      .meta({ example: 'https://auth.example.com/token', derived: true })
       .describe('Token endpoint. Default from provider; required for custom.'),
-    deviceUrl: httpUrl.optional().meta({ example: 'https://auth.example.com/device', derived: true })
-      .describe('Device authorization endpoint (RFC 8628, for `localpost auth` on a machine without a browser). Default from provider.'),
+    deviceUrl: httpUrl
+      .optional()
+      .meta({ example: 'https://auth.example.com/device', derived: true })
+      .describe(
+        'Device authorization endpoint (RFC 8628, for `localpost auth` on a machine without a browser). Default from provider.',
+      ),
   })
   .superRefine((o, ctx) => {
     if (!o || typeof o !== 'object' || o.provider !== 'custom') return;
-    if (o.tokenUrl === undefined) ctx.addIssue({ code: 'custom', path: ['tokenUrl'], message: 'required for provider custom' });
+    if (o.tokenUrl === undefined)
+      ctx.addIssue({ code: 'custom', path: ['tokenUrl'], message: 'required for provider custom' });
     if (o.authUrl === undefined && o.deviceUrl === undefined) {
       ctx.addIssue({ code: 'custom', path: ['authUrl'], message: 'provider custom needs authUrl or deviceUrl' });
     }
@@ -254,7 +326,10 @@ const oauth2 = z
     const base = provider === 'custom' ? undefined : OAUTH2_PROVIDERS[provider];
     const t = (url: string | undefined) => url?.replace('{tenant}', encodeURIComponent(tenant ?? 'common'));
     return {
-      provider, clientId, clientSecret, tenant,
+      provider,
+      clientId,
+      clientSecret,
+      tenant,
       scopes: scopes ?? [...(base?.scopes ?? [])],
       authUrl: authUrl ?? t(base?.authUrl),
       tokenUrl: (tokenUrl ?? t(base?.tokenUrl))!,
@@ -264,7 +339,10 @@ const oauth2 = z
 
 /** An upstream credential: a password from one of the sources above, or OAuth 2.0. */
 const secret = z.union(
-  [plainSecret, z.strictObject({ oauth2: oauth2.describe('Sign in with OAuth 2.0 (run `localpost auth ACCOUNT` once).') })],
+  [
+    plainSecret,
+    z.strictObject({ oauth2: oauth2.describe('Sign in with OAuth 2.0 (run `localpost auth ACCOUNT` once).') }),
+  ],
   expect('expected a string, or one of { env: NAME }, { file: PATH }, { command: "..." }, { oauth2: {...} }'),
 );
 
@@ -282,56 +360,115 @@ const incoming = z
   .strictObject({
     protocol: z.enum(['pop3', 'imap']).meta({ example: 'pop3' }).describe('Upstream protocol: pop3 | imap.'),
     host: host.meta({ example: 'pop.example.com' }).describe('Upstream server host name.'),
-    port: port.optional().meta({ example: 995, derived: true })
-      .describe('Upstream port. Default from protocol and tls: pop3 995 (implicit) or 110; imap 993 (implicit) or 143.'),
-    tls: tls.default('implicit').describe('implicit (TLS from the first byte) | starttls (upgrade after connecting) | none.'),
-    tlsCa: path.optional().meta({ example: '/path/ca.pem' })
+    port: port
+      .optional()
+      .meta({ example: 995, derived: true })
+      .describe(
+        'Upstream port. Default from protocol and tls: pop3 995 (implicit) or 110; imap 993 (implicit) or 143.',
+      ),
+    tls: tls
+      .default('implicit')
+      .describe('implicit (TLS from the first byte) | starttls (upgrade after connecting) | none.'),
+    tlsCa: path
+      .optional()
+      .meta({ example: '/path/ca.pem' })
       .describe('An extra CA certificate (PEM) to trust, for servers with a self-signed certificate.'),
-    username: z.string(expect('expected a string')).min(1, 'must not be empty').meta({ example: 'me@example.com' })
+    username: z
+      .string(expect('expected a string'))
+      .min(1, 'must not be empty')
+      .meta({ example: 'me@example.com' })
       .describe('Upstream login name.'),
-    password: secret.meta({ example: { env: 'HOME_MAIL_PASSWORD' } })
-      .describe('Upstream password: a string, or { env: NAME }, { file: PATH }, { command: "..." }; or { oauth2: { provider, clientId, ... } } (README: "Signing in with OAuth 2.0").'),
+    password: secret
+      .meta({ example: { env: 'HOME_MAIL_PASSWORD' } })
+      .describe(
+        'Upstream password: a string, or { env: NAME }, { file: PATH }, { command: "..." }; or { oauth2: { provider, clientId, ... } } (README: "Signing in with OAuth 2.0").',
+      ),
     schedule: cronExpression.default('*/5 * * * *').describe('When to pull: a cron expression (node-cron).'),
-    syncOnLogin: duration.prefault('10s')
+    syncOnLogin: duration
+      .prefault('10s')
       .describe('A local POP3 login waits up to this long for a fresh pull (0s: never).'),
-    keepOnServer: z.boolean(expect('expected true or false')).default(true)
+    keepOnServer: z
+      .boolean(expect('expected true or false'))
+      .default(true)
       .describe('pop3: false deletes upstream copies, only after the local copy is durable.'),
-    onLocalDelete: z.enum(['keep-upstream', 'delete-upstream']).default('keep-upstream')
+    onLocalDelete: z
+      .enum(['keep-upstream', 'delete-upstream'])
+      .default('keep-upstream')
       .describe('What a local delete does upstream: keep-upstream | delete-upstream.'),
-    folders: z.array(z.string().min(1, 'must not be empty')).min(1, 'needs at least one folder').default(['INBOX'])
+    folders: z
+      .array(z.string().min(1, 'must not be empty'))
+      .min(1, 'needs at least one folder')
+      .default(['INBOX'])
       .describe('imap: which folders to cache.'),
     idle: z.boolean(expect('expected true or false')).default(true).describe('imap: push new INBOX mail with IDLE.'),
-    maxMessageSize: size.prefault('50MB')
+    maxMessageSize: size
+      .prefault('50MB')
       .describe('Larger messages are skipped and reported. Sizes: 512KB, 50MB, 1GB or bytes; 1 KB = 1024 bytes.'),
   })
-  .transform(({ protocol, host, port, ...v }) => ({ protocol, host, port: port ?? defaultIncomingPort(protocol, v.tls), ...v }));
+  .transform(({ protocol, host, port, ...v }) => ({
+    protocol,
+    host,
+    port: port ?? defaultIncomingPort(protocol, v.tls),
+    ...v,
+  }));
 
 const outgoing = z
   .strictObject({
     host: host.meta({ example: 'smtp.example.com' }).describe('Upstream SMTP server host name.'),
-    port: port.optional().meta({ example: 587, derived: true })
+    port: port
+      .optional()
+      .meta({ example: 587, derived: true })
       .describe('Upstream port. Default from tls: 465 (implicit) or 587.'),
     tls: tls.default('starttls').describe('implicit | starttls | none.'),
     tlsCa: path.optional().meta({ example: '/path/ca.pem' }).describe('An extra CA certificate (PEM) to trust.'),
-    username: z.string(expect('expected a string')).min(1, 'must not be empty').meta({ example: 'me@example.com' })
+    username: z
+      .string(expect('expected a string'))
+      .min(1, 'must not be empty')
+      .meta({ example: 'me@example.com' })
       .describe('Upstream login name.'),
-    password: secret.meta({ example: { env: 'HOME_MAIL_PASSWORD' } })
-      .describe('Upstream password: a string, or { env: NAME }, { file: PATH }, { command: "..." }; or { oauth2: { provider, clientId, ... } } (README: "Signing in with OAuth 2.0").'),
-    maxMessageSize: size.prefault('25MB')
-      .describe('Largest message the local SMTP listener accepts for this account (advertised as SIZE); match the provider\'s limit.'),
-    saveSent: z.string(expect('expected a folder name')).min(1, 'must not be empty').optional().meta({ example: 'Sent' })
-      .describe('After sending, append a copy to this folder of the incoming IMAP server. Leave unset for providers that keep sent mail themselves (Gmail, Microsoft 365).'),
+    password: secret
+      .meta({ example: { env: 'HOME_MAIL_PASSWORD' } })
+      .describe(
+        'Upstream password: a string, or { env: NAME }, { file: PATH }, { command: "..." }; or { oauth2: { provider, clientId, ... } } (README: "Signing in with OAuth 2.0").',
+      ),
+    maxMessageSize: size
+      .prefault('25MB')
+      .describe(
+        "Largest message the local SMTP listener accepts for this account (advertised as SIZE); match the provider's limit.",
+      ),
+    saveSent: z
+      .string(expect('expected a folder name'))
+      .min(1, 'must not be empty')
+      .optional()
+      .meta({ example: 'Sent' })
+      .describe(
+        'After sending, append a copy to this folder of the incoming IMAP server. Leave unset for providers that keep sent mail themselves (Gmail, Microsoft 365).',
+      ),
   })
   .transform(({ host, port, ...v }) => ({ host, port: port ?? (v.tls === 'implicit' ? 465 : 587), ...v }));
 
 const login = z
   .strictObject({
-    username: z.string(expect('expected a string')).min(1, 'must not be empty').optional()
-      .meta({ example: 'home', derived: true }).describe('The user name the local mail client types. Default: the account id.'),
-    password: z.string(expect('expected a string')).min(1, 'must not be empty').optional()
-      .meta({ example: 'a local password', active: true }).describe('The local password (give this or passwordHash, not both).'),
-    passwordHash: z.string(expect('expected a string')).regex(/^scrypt\$/, 'expected a hash starting with "scrypt$"')
-      .optional().meta({ example: 'scrypt$...' }).describe('A hash of the local password, as printed by `localpost hash-password` (or written by `localpost init`).'),
+    username: z
+      .string(expect('expected a string'))
+      .min(1, 'must not be empty')
+      .optional()
+      .meta({ example: 'home', derived: true })
+      .describe('The user name the local mail client types. Default: the account id.'),
+    password: z
+      .string(expect('expected a string'))
+      .min(1, 'must not be empty')
+      .optional()
+      .meta({ example: 'a local password', active: true })
+      .describe('The local password (give this or passwordHash, not both).'),
+    passwordHash: z
+      .string(expect('expected a string'))
+      .regex(/^scrypt\$/, 'expected a hash starting with "scrypt$"')
+      .optional()
+      .meta({ example: 'scrypt$...' })
+      .describe(
+        'A hash of the local password, as printed by `localpost hash-password` (or written by `localpost init`).',
+      ),
   })
   .superRefine((l, ctx) => {
     if (!l || typeof l !== 'object') return;
@@ -344,10 +481,14 @@ const login = z
 
 const account = z
   .strictObject({
-    id: z.string(expect('expected a string'))
+    id: z
+      .string(expect('expected a string'))
       .regex(/^[a-z0-9][a-z0-9_-]*$/, 'expected lower-case letters, digits, _ and - (starting with a letter or digit)')
-      .meta({ example: 'home' }).describe('Names the account and its folder: [a-z0-9][a-z0-9_-]*, unique.'),
-    email: z.email(expect('expected an email address')).meta({ example: 'me@example.com' })
+      .meta({ example: 'home' })
+      .describe('Names the account and its folder: [a-z0-9][a-z0-9_-]*, unique.'),
+    email: z
+      .email(expect('expected an email address'))
+      .meta({ example: 'me@example.com' })
       .describe('The address this account sends as.'),
     login: login.describe('What the local mail client types to reach this account.'),
     incoming: incoming.describe('The upstream server mail is pulled from.'),
@@ -355,18 +496,36 @@ const account = z
   })
   .superRefine((a, ctx) => {
     // one authorisation per account: both servers must use the same OAuth client
-    const inc = a?.incoming?.password, out = a?.outgoing?.password;
-    if (inc && out && typeof inc === 'object' && typeof out === 'object' && 'oauth2' in inc && 'oauth2' in out
-      && (inc.oauth2.clientId !== out.oauth2.clientId || inc.oauth2.tokenUrl !== out.oauth2.tokenUrl)) {
-      ctx.addIssue({ code: 'custom', path: ['outgoing', 'password', 'oauth2'],
-        message: 'must use the same provider and clientId as incoming.password.oauth2 (one sign-in per account)' });
+    const inc = a?.incoming?.password,
+      out = a?.outgoing?.password;
+    if (
+      inc &&
+      out &&
+      typeof inc === 'object' &&
+      typeof out === 'object' &&
+      'oauth2' in inc &&
+      'oauth2' in out &&
+      (inc.oauth2.clientId !== out.oauth2.clientId || inc.oauth2.tokenUrl !== out.oauth2.tokenUrl)
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['outgoing', 'password', 'oauth2'],
+        message: 'must use the same provider and clientId as incoming.password.oauth2 (one sign-in per account)',
+      });
     }
     if (a?.outgoing?.saveSent !== undefined && a.incoming && a.incoming.protocol !== 'imap') {
-      ctx.addIssue({ code: 'custom', path: ['outgoing', 'saveSent'], message: 'needs an IMAP incoming server (incoming.protocol: imap)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['outgoing', 'saveSent'],
+        message: 'needs an IMAP incoming server (incoming.protocol: imap)',
+      });
     }
   })
   .transform(({ id, email, login: { username, ...login }, ...a }) => ({
-    id, email, login: { username: username ?? id, ...login }, ...a,
+    id,
+    email,
+    login: { username: username ?? id, ...login },
+    ...a,
   }));
 
 /** Reports duplicate account ids and duplicate effective local user names. */
@@ -382,15 +541,23 @@ function uniqueAccounts(list: unknown[], ctx: z.RefinementCtx): void {
       const first = ids.get(a.id);
       duplicateId = first !== undefined;
       if (first === undefined) ids.set(a.id, i);
-      else ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `duplicate account id "${a.id}" (also accounts[${first}])` });
+      else
+        ctx.addIssue({
+          code: 'custom',
+          path: [i, 'id'],
+          message: `duplicate account id "${a.id}" (also accounts[${first}])`,
+        });
     }
     const user = typeof a.login?.username === 'string' ? a.login.username : a.id;
     if (typeof user !== 'string') return;
     const first = users.get(user);
     if (first === undefined) users.set(user, i);
     else if (!(duplicateId && user === a.id)) {
-      ctx.addIssue({ code: 'custom', path: [i, 'login', 'username'],
-        message: `local user name "${user}" is already used by accounts[${first}]` });
+      ctx.addIssue({
+        code: 'custom',
+        path: [i, 'login', 'username'],
+        message: `local user name "${user}" is already used by accounts[${first}]`,
+      });
     }
   });
 }
@@ -401,27 +568,38 @@ function uniqueAccounts(list: unknown[], ctx: z.RefinementCtx): void {
 /** The schema of `config.yaml`: parse with `configSchema.safeParse(yamlValue)`. */
 export const configSchema = z
   .strictObject({
-    dataDir: path.prefault(() => defaultDataDir()).meta({ example: '~/.local/share/localpost' })
+    dataDir: path
+      .prefault(() => defaultDataDir())
+      .meta({ example: '~/.local/share/localpost' })
       .describe('Where all cached mail and state live. Default: $XDG_DATA_HOME/localpost or ~/.local/share/localpost.'),
     log: z
       .strictObject({
-        level: z.enum(['trace', 'debug', 'info', 'warn', 'error']).default('info')
+        level: z
+          .enum(['trace', 'debug', 'info', 'warn', 'error'])
+          .default('info')
           .describe('trace | debug | info | warn | error. Protocol transcripts (credentials masked) appear at trace.'),
       })
       .prefault({})
       .describe('Logging: JSON lines on stdout.'),
     listen: z
       .strictObject({
-        pop3: z.strictObject({ ...listenerShape(1110, 'POP3'), ...pop3Extra }).superRefine(refuseRemote, always).prefault({})
+        pop3: z
+          .strictObject({ ...listenerShape(1110, 'POP3'), ...pop3Extra })
+          .superRefine(refuseRemote, always)
+          .prefault({})
           .describe('The local POP3 listener your mail client reads from.'),
-        smtp: z.strictObject({ ...listenerShape(1025, 'SMTP'), ...smtpExtra }).superRefine(refuseRemote, always).prefault({})
+        smtp: z
+          .strictObject({ ...listenerShape(1025, 'SMTP'), ...smtpExtra })
+          .superRefine(refuseRemote, always)
+          .prefault({})
           .describe('The local SMTP listener your mail client sends through.'),
       })
       .prefault({})
       .describe('Local listeners. A host that is not loopback is refused unless allowRemote: true is set beside it.'),
     outbox: z
       .strictObject({
-        maxAge: duration.prefault('5d')
+        maxAge: duration
+          .prefault('5d')
           .describe("Give up on a message after this long and put a bounce in the sender's local inbox."),
         retry: z
           .strictObject({
@@ -440,8 +618,11 @@ export const configSchema = z
       .describe('Outgoing mail waiting for its upstream server.'),
     connectivity: z
       .strictObject({
-        probeInterval: duration.prefault('30s')
-          .describe('How often each upstream server is checked with a TCP connect; when one comes back, the outbox is flushed and every account pulled.'),
+        probeInterval: duration
+          .prefault('30s')
+          .describe(
+            'How often each upstream server is checked with a TCP connect; when one comes back, the outbox is flushed and every account pulled.',
+          ),
         probeTimeout: duration.prefault('5s').describe('How long a check waits for the connection.'),
       })
       .prefault({})
@@ -477,6 +658,9 @@ export function oauth2Of(s: Secret | undefined): OAuth2Settings | undefined {
 }
 
 /** The OAuth settings an account signs in with (incoming first), if any. */
-export function accountOAuth2(acc: { incoming: { password: Secret }; outgoing?: { password: Secret } }): OAuth2Settings | undefined {
+export function accountOAuth2(acc: {
+  incoming: { password: Secret };
+  outgoing?: { password: Secret };
+}): OAuth2Settings | undefined {
   return oauth2Of(acc.incoming.password) ?? oauth2Of(acc.outgoing?.password);
 }

@@ -40,12 +40,6 @@ const MAX_OUTPUT = 1024 * 1024;
 
 /** Resolves a configured secret to its value; throws ConfigError naming account and key. */
 export async function resolveSecret(secret: Secret, ctx: SecretContext): Promise<string> {
-  const where = `account "${ctx.account}" ${ctx.key}`;
-  const fail = (why: string): never => {
-    throw new ConfigError(`${where}: ${why}`);
-  };
-  const env = ctx.env ?? process.env;
-
   if (typeof secret === 'string') return secret;
   if ('oauth2' in secret) return (await resolveOAuth2(secret.oauth2, ctx)).accessToken;
   return resolvePlain(secret, ctx);
@@ -53,11 +47,17 @@ export async function resolveSecret(secret: Secret, ctx: SecretContext): Promise
 
 /** An access token for `{oauth2}` settings (see the module comment). */
 export async function resolveOAuth2(o: OAuth2Settings, ctx: SecretContext): Promise<AccessToken> {
-  if (!ctx.oauth) throw new ConfigError(`account "${ctx.account}" ${ctx.key}: OAuth is not available here (no data directory)`);
-  const clientSecret = o.clientSecret === undefined ? undefined
-    : await resolvePlain(o.clientSecret, { ...ctx, key: `${ctx.key}.oauth2.clientSecret` });
-  return ctx.oauth.tokens.accessToken(ctx.account, { clientId: o.clientId, clientSecret, tokenUrl: o.tokenUrl, scopes: o.scopes },
-    { force: ctx.oauth.force, notice: ctx.oauth.notice });
+  if (!ctx.oauth)
+    throw new ConfigError(`account "${ctx.account}" ${ctx.key}: OAuth is not available here (no data directory)`);
+  const clientSecret =
+    o.clientSecret === undefined
+      ? undefined
+      : await resolvePlain(o.clientSecret, { ...ctx, key: `${ctx.key}.oauth2.clientSecret` });
+  return ctx.oauth.tokens.accessToken(
+    ctx.account,
+    { clientId: o.clientId, clientSecret, tokenUrl: o.tokenUrl, scopes: o.scopes },
+    { force: ctx.oauth.force, notice: ctx.oauth.notice },
+  );
 }
 
 /** Resolves a password-like secret (not OAuth). */
@@ -104,7 +104,11 @@ export async function resolvePlain(secret: PlainSecret, ctx: SecretContext): Pro
  * Runs `cmd` via `/bin/sh -c` in its own process group, so a timeout also kills the helpers it
  * started; `problem` describes a failure without quoting stdout.
  */
-function runCommand(cmd: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ stdout: string; problem?: string }> {
+function runCommand(
+  cmd: string,
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+): Promise<{ stdout: string; problem?: string }> {
   return new Promise((resolve) => {
     const child = spawn('/bin/sh', ['-c', cmd], { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
@@ -144,9 +148,16 @@ function runCommand(cmd: string, env: NodeJS.ProcessEnv, timeoutMs: number): Pro
 
 /** The last non-empty stderr line, shortened, and dropped if it repeats any stdout line. */
 function stderrHint(stderr: string, stdout: string): string | undefined {
-  const line = stderr.split(/\r?\n/).map((l) => l.trim()).filter(Boolean).pop();
+  const line = stderr
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .pop();
   if (!line) return undefined;
-  const outLines = stdout.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.length >= 3);
+  const outLines = stdout
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l.length >= 3);
   if (outLines.some((l) => line.includes(l))) return undefined;
   return line.length > 200 ? `${line.slice(0, 200)}…` : line;
 }

@@ -89,7 +89,6 @@ export function formatAddress(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-
 /** One finished pull as `POST /sync` returns it. */
 export interface SyncOutcome extends SyncRecord {
   /** Messages deleted upstream by this pull (`keepOnServer: false`). */
@@ -120,7 +119,10 @@ export interface FlushResponse {
 /** An error the server turns into `{ error }` with this HTTP status. */
 export class ControlError extends Error {
   override name = 'ControlError';
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
   }
 }

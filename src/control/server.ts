@@ -15,9 +15,10 @@
  * - Handlers run one request each; a handler's `ControlError` becomes its status and message,
  *   anything else a 500 with the message (logged), never a crash.
  */
+
+import { chmod, rm } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
-import { chmod, rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { errorMessage } from '../shared/errors.js';
 import { ControlError, MAX_BODY } from './protocol.js';
@@ -42,7 +43,10 @@ export interface ControlRoute {
 function socketAlive(file: string): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect(file);
-    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
     s.once('error', () => resolve(false));
   });
 }
@@ -106,15 +110,21 @@ export class ControlServer {
       await ensureRuntimeDir(this.location.runtimeDir);
       this.dirChecked = true;
     }
-    if (await socketAlive(file)) throw new Error(`${file} is in use by another process (a second localpost on this data directory?)`);
+    if (await socketAlive(file))
+      throw new Error(`${file} is in use by another process (a second localpost on this data directory?)`);
     await rm(file, { force: true });
-    const server = http.createServer((req, res) => { void this.dispatch(req, res); });
+    const server = http.createServer((req, res) => {
+      void this.dispatch(req, res);
+    });
     server.keepAliveTimeout = 5_000;
     const old = process.umask(0o077);
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
-        server.listen(file, () => { server.off('error', reject); resolve(); });
+        server.listen(file, () => {
+          server.off('error', reject);
+          resolve();
+        });
       });
     } finally {
       process.umask(old);
@@ -127,7 +137,11 @@ export class ControlServer {
       throw err;
     }
     this.server = server;
-    if (this.location.runtimeDir) this.o.log.info({ socket: file, dataDir: this.o.dataDir }, 'control API listening (the data directory path is too long for a Unix socket)');
+    if (this.location.runtimeDir)
+      this.o.log.info(
+        { socket: file, dataDir: this.o.dataDir },
+        'control API listening (the data directory path is too long for a Unix socket)',
+      );
     else this.o.log.debug({ socket: file }, 'control API listening');
   }
 
@@ -156,7 +170,11 @@ export class ControlServer {
       const matches = this.o.routes.map((r) => ({ r, params: matchPath(r.path, url) })).filter((m) => m.params);
       if (!matches.length) throw new ControlError(404, `no such control path: ${url}`);
       const m = matches.find((x) => x.r.method === req.method);
-      if (!m) throw new ControlError(405, `${req.method} is not allowed on ${url} (use ${matches.map((x) => x.r.method).join(' or ')})`);
+      if (!m)
+        throw new ControlError(
+          405,
+          `${req.method} is not allowed on ${url} (use ${matches.map((x) => x.r.method).join(' or ')})`,
+        );
       const body = await readBody(req);
       send(200, await m.r.handle({ params: m.params!, body }));
     } catch (err) {

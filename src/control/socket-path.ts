@@ -65,8 +65,10 @@ export function controlSocketLocation(dataDir: string): SocketLocation {
   const name = `${createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 16)}.sock`;
   const file = path.join(dir, name);
   if (Buffer.byteLength(file) > MAX_SOCKET_PATH) {
-    throw new Error(`cannot place the control socket: ${inData} is too long for a Unix socket (over ${MAX_SOCKET_PATH} bytes), `
-      + `and so is the fallback ${file}; set XDG_RUNTIME_DIR or TMPDIR to a shorter directory, or use a shorter dataDir`);
+    throw new Error(
+      `cannot place the control socket: ${inData} is too long for a Unix socket (over ${MAX_SOCKET_PATH} bytes), ` +
+        `and so is the fallback ${file}; set XDG_RUNTIME_DIR or TMPDIR to a shorter directory, or use a shorter dataDir`,
+    );
   }
   return { file, runtimeDir: dir };
 }
@@ -83,7 +85,10 @@ export function controlSocketPath(dataDir: string): string {
  */
 export async function checkRuntimeDir(dir: string): Promise<void> {
   const st = await lstat(dir);
-  const refuse = (why: string) => new Error(`refusing to use ${dir} for the control socket: ${why} (remove it, or set XDG_RUNTIME_DIR to a private directory)`);
+  const refuse = (why: string) =>
+    new Error(
+      `refusing to use ${dir} for the control socket: ${why} (remove it, or set XDG_RUNTIME_DIR to a private directory)`,
+    );
   if (st.isSymbolicLink()) throw refuse('it is a symbolic link');
   if (!st.isDirectory()) throw refuse('it is not a directory');
   if (st.uid !== uid()) throw refuse(`it is owned by uid ${st.uid}, not ${uid()}`);

@@ -11,13 +11,13 @@
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Cache } from '../cache/cache.js';
-import { ConfigError } from '../shared/errors.js';
-import { ImapFetcher } from '../upstream/imap/fetcher.js';
-import { Pop3Fetcher } from '../upstream/pop3/fetcher.js';
-import type { Fetcher, UpstreamEndpoint } from '../upstream/types.js';
 import type { AccountConfig, Secret } from '../config/schema.js';
 import { resolveOAuth2, resolveSecret, type SecretContext } from '../config/secrets.js';
+import { ConfigError } from '../shared/errors.js';
+import { ImapFetcher } from '../upstream/imap/fetcher.js';
 import { oauthTokens } from '../upstream/oauth/tokens.js';
+import { Pop3Fetcher } from '../upstream/pop3/fetcher.js';
+import type { Fetcher, UpstreamEndpoint } from '../upstream/types.js';
 
 /** What resolving an OAuth secret needs: the data directory; a cache for the INBOX notice. */
 export interface EndpointContext {
@@ -38,7 +38,12 @@ interface ServerSettings {
 }
 
 /** An endpoint from one server block of an account: CA file read, secret resolved. */
-async function resolveEndpoint(acc: AccountConfig, key: 'incoming' | 'outgoing', s: ServerSettings, ctx?: EndpointContext): Promise<UpstreamEndpoint> {
+async function resolveEndpoint(
+  acc: AccountConfig,
+  key: 'incoming' | 'outgoing',
+  s: ServerSettings,
+  ctx?: EndpointContext,
+): Promise<UpstreamEndpoint> {
   const account = acc.id;
   let ca: string | undefined;
   if (s.tlsCa) {
@@ -52,14 +57,20 @@ async function resolveEndpoint(acc: AccountConfig, key: 'incoming' | 'outgoing',
   const secret = s.password;
   if (typeof secret === 'object' && 'oauth2' in secret) {
     const sctx = (force = false, notice = false): SecretContext => ({
-      account, key: `${key}.password`,
+      account,
+      key: `${key}.password`,
       oauth: ctx && {
-        tokens: oauthTokens(ctx.dataDir, ctx.log), force,
+        tokens: oauthTokens(ctx.dataDir, ctx.log),
+        force,
         notice: notice && ctx.cache ? { store: ctx.cache.account(account), email: acc.email } : undefined,
       },
     });
     const { accessToken } = await resolveOAuth2(secret.oauth2, sctx(false, true));
-    return { ...base, accessToken, renewAccessToken: async (force) => (await resolveOAuth2(secret.oauth2, sctx(force))).accessToken };
+    return {
+      ...base,
+      accessToken,
+      renewAccessToken: async (force) => (await resolveOAuth2(secret.oauth2, sctx(force))).accessToken,
+    };
   }
   return { ...base, password: await resolveSecret(secret, { account, key: `${key}.password` }) };
 }
@@ -70,7 +81,10 @@ export function incomingEndpoint(acc: AccountConfig, ctx?: EndpointContext): Pro
 }
 
 /** The outgoing (SMTP) endpoint of an account, secret resolved; undefined for receive-only accounts. */
-export async function outgoingEndpoint(acc: AccountConfig, ctx?: EndpointContext): Promise<UpstreamEndpoint | undefined> {
+export async function outgoingEndpoint(
+  acc: AccountConfig,
+  ctx?: EndpointContext,
+): Promise<UpstreamEndpoint | undefined> {
   return acc.outgoing && resolveEndpoint(acc, 'outgoing', acc.outgoing, ctx);
 }
 
@@ -80,7 +94,20 @@ export async function createFetcher(acc: AccountConfig, cache: Cache, log: Logge
   const store = cache.account(acc.id);
   const inc = acc.incoming;
   if (inc.protocol === 'pop3') {
-    return new Pop3Fetcher({ endpoint, store, log, keepOnServer: inc.keepOnServer, maxMessageSize: inc.maxMessageSize });
+    return new Pop3Fetcher({
+      endpoint,
+      store,
+      log,
+      keepOnServer: inc.keepOnServer,
+      maxMessageSize: inc.maxMessageSize,
+    });
   }
-  return new ImapFetcher({ endpoint, store, cursors: cache, log, folders: inc.folders, maxMessageSize: inc.maxMessageSize });
+  return new ImapFetcher({
+    endpoint,
+    store,
+    cursors: cache,
+    log,
+    folders: inc.folders,
+    maxMessageSize: inc.maxMessageSize,
+  });
 }

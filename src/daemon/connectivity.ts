@@ -18,7 +18,7 @@
 import net from 'node:net';
 import os from 'node:os';
 import type { Logger } from 'pino';
-import { systemClock, type Clock } from '../shared/clock.js';
+import { type Clock, systemClock } from '../shared/clock.js';
 
 /** One upstream server (several accounts may share it). */
 export interface Endpoint {
@@ -80,7 +80,10 @@ export function tcpProbe(host: string, port: number, timeoutMs: number): Promise
 
 /** A signature of the machine's addresses; it changes when a network comes or goes. */
 export function interfaceSignature(ifs: ReturnType<typeof os.networkInterfaces>): string {
-  return Object.entries(ifs).flatMap(([name, list]) => (list ?? []).map((i) => `${name}/${i.address}`)).sort().join(',');
+  return Object.entries(ifs)
+    .flatMap(([name, list]) => (list ?? []).map((i) => `${name}/${i.address}`))
+    .sort()
+    .join(',');
 }
 
 const keyOf = (e: { host: string; port: number }) => `${e.host}:${e.port}`;
@@ -105,7 +108,9 @@ export class ConnectivityMonitor {
   start(): void {
     this.signature = interfaceSignature((this.o.interfaces ?? os.networkInterfaces)());
     void this.check();
-    this.interval = setInterval(() => { void this.check(); }, this.o.intervalMs);
+    this.interval = setInterval(() => {
+      void this.check();
+    }, this.o.intervalMs);
     this.interval.unref();
     this.hintTimer = setInterval(() => this.lookAtInterfaces(), this.o.hintIntervalMs ?? 5000);
     this.hintTimer.unref();
@@ -120,7 +125,13 @@ export class ConnectivityMonitor {
 
   /** Every endpoint's state. */
   status(): EndpointStatus[] {
-    return [...this.tracked.values()].map(({ host, port, state, since, failures }) => ({ host, port, state, since, failures }));
+    return [...this.tracked.values()].map(({ host, port, state, since, failures }) => ({
+      host,
+      port,
+      state,
+      since,
+      failures,
+    }));
   }
 
   /** The state of the endpoint an account uses for `kind`. */
@@ -137,7 +148,10 @@ export class ConnectivityMonitor {
       return;
     }
     if (!this.soon) {
-      this.soon = setTimeout(() => { this.soon = undefined; void this.check(); }, 1000);
+      this.soon = setTimeout(() => {
+        this.soon = undefined;
+        void this.check();
+      }, 1000);
       this.soon.unref();
     }
   }
@@ -151,7 +165,9 @@ export class ConnectivityMonitor {
       const results = await Promise.all(endpoints.map((e) => this.probe(e.host, e.port, this.o.timeoutMs)));
       endpoints.forEach((e, i) => this.observe(e, results[i]!));
       this.announce(endpoints);
-    })().finally(() => { this.checking = undefined; });
+    })().finally(() => {
+      this.checking = undefined;
+    });
     return this.checking;
   }
 
@@ -168,7 +184,19 @@ export class ConnectivityMonitor {
     const now = this.clock.now();
     const k = keyOf(e);
     let t = this.tracked.get(k);
-    if (!t) this.tracked.set(k, (t = { host: e.host, port: e.port, state: 'unknown', since: now, failures: 0, lastAnnounced: -Infinity, pendingAnnounce: false }));
+    if (!t)
+      this.tracked.set(
+        k,
+        (t = {
+          host: e.host,
+          port: e.port,
+          state: 'unknown',
+          since: now,
+          failures: 0,
+          lastAnnounced: -Infinity,
+          pendingAnnounce: false,
+        }),
+      );
     const accounts = [...new Set(e.uses.map((u) => u.account))];
     if (ok) {
       t.failures = 0;
@@ -182,7 +210,8 @@ export class ConnectivityMonitor {
     }
     t.failures++;
     if (t.state === 'offline' || (t.state === 'online' && t.failures < (this.o.downAfter ?? 2))) return;
-    if (t.state === 'online' || t.state === 'unknown') this.o.log.info({ server: k, accounts }, 'upstream server unreachable: working offline');
+    if (t.state === 'online' || t.state === 'unknown')
+      this.o.log.info({ server: k, accounts }, 'upstream server unreachable: working offline');
     Object.assign(t, { state: 'offline', since: now, pendingAnnounce: false });
   }
 
@@ -210,7 +239,10 @@ export class ConnectivityMonitor {
     }
     if (wait !== Infinity) {
       clearTimeout(this.soon);
-      this.soon = setTimeout(() => { this.soon = undefined; void this.check(); }, wait);
+      this.soon = setTimeout(() => {
+        this.soon = undefined;
+        void this.check();
+      }, wait);
       this.soon.unref();
     }
     if (back.length) this.o.onBackOnline(back);
@@ -218,7 +250,9 @@ export class ConnectivityMonitor {
 }
 
 /** The endpoints of a set of accounts: outgoing (SMTP) and incoming servers, merged by host:port. */
-export function endpointsOf(accounts: Array<{ id: string; incoming: { host: string; port: number }; outgoing?: { host: string; port: number } }>): Endpoint[] {
+export function endpointsOf(
+  accounts: Array<{ id: string; incoming: { host: string; port: number }; outgoing?: { host: string; port: number } }>,
+): Endpoint[] {
   const map = new Map<string, Endpoint>();
   const add = (host: string, port: number, account: string, kind: 'incoming' | 'outgoing') => {
     const k = keyOf({ host, port });

@@ -17,15 +17,21 @@
  */
 import type { Logger } from 'pino';
 import type { Cache } from '../cache/cache.js';
-import type { Pop3Server } from '../listeners/pop3/server.js';
 import type { Config } from '../config/schema.js';
+import {
+  ControlError,
+  type FlushResponse,
+  formatAddress,
+  type StatusReport,
+  type SyncOutcome,
+} from '../control/protocol.js';
+import { type ControlRoute, ControlServer } from '../control/server.js';
+import type { Pop3Server } from '../listeners/pop3/server.js';
+import type { IdleState } from '../upstream/imap/idle.js';
 import type { Component } from './lifecycle.js';
 import type { Outgoing } from './outgoing.js';
 import { readStatus } from './status-report.js';
 import type { SyncService } from './sync.js';
-import type { IdleState } from '../upstream/imap/idle.js';
-import { ControlError, formatAddress, type FlushResponse, type StatusReport, type SyncOutcome } from '../control/protocol.js';
-import { ControlServer, type ControlRoute } from '../control/server.js';
 
 /** What the handlers read from the daemon (lazily: everything else starts before them). */
 export interface DaemonView {
@@ -85,7 +91,8 @@ function syncTargets(body: unknown, cfg: Config): string[] {
     throw new ControlError(400, '"accounts" must be a list of account ids');
   }
   const unknown = requested.filter((a) => !all.includes(a));
-  if (unknown.length) throw new ControlError(404, `no such account: ${unknown.join(', ')} (configured: ${all.join(', ')})`);
+  if (unknown.length)
+    throw new ControlError(404, `no such account: ${unknown.join(', ')} (configured: ${all.join(', ')})`);
   return requested.length ? [...new Set(requested)] : all;
 }
 
@@ -110,11 +117,13 @@ export function daemonRoutes(d: DaemonView): ControlRoute[] {
   return [
     { method: 'GET', path: '/status', handle: async () => liveStatus(d) },
     {
-      method: 'POST', path: '/sync',
+      method: 'POST',
+      path: '/sync',
       handle: async ({ body }) => ({ records: await pull(d, syncTargets(body, d.currentConfig)) }),
     },
     {
-      method: 'POST', path: '/accounts/:id/signed-in',
+      method: 'POST',
+      path: '/accounts/:id/signed-in',
       handle: async ({ params }): Promise<SignedInResponse> => {
         const [id] = syncTargets({ accounts: [params.id!] }, d.currentConfig);
         const idle = await d.wakeIdle(id!);
@@ -124,26 +133,33 @@ export function daemonRoutes(d: DaemonView): ControlRoute[] {
     },
     { method: 'GET', path: '/outbox', handle: async () => ({ entries: (await liveStatus(d)).outbox.entries }) },
     {
-      method: 'POST', path: '/outbox/retry/:id',
+      method: 'POST',
+      path: '/outbox/retry/:id',
       handle: async ({ params }) => {
-        if (!(await outbox().retry(params.id!))) throw new ControlError(404, `no queued or failed outbox entry ${params.id}`);
+        if (!(await outbox().retry(params.id!)))
+          throw new ControlError(404, `no queued or failed outbox entry ${params.id}`);
         void d.outgoing.delivery?.run();
         return { id: params.id, queued: true };
       },
     },
     {
-      method: 'POST', path: '/outbox/drop/:id',
+      method: 'POST',
+      path: '/outbox/drop/:id',
       handle: async ({ params }) => {
-        if (!(await outbox().drop(params.id!))) throw new ControlError(404, `no queued or failed outbox entry ${params.id}`);
+        if (!(await outbox().drop(params.id!)))
+          throw new ControlError(404, `no queued or failed outbox entry ${params.id}`);
         return { id: params.id, dropped: true };
       },
     },
     {
-      method: 'POST', path: '/outbox/flush',
+      method: 'POST',
+      path: '/outbox/flush',
       handle: async (): Promise<FlushResponse> => {
         const before = outbox().queued().length;
         await d.outgoing.delivery?.flush();
-        const left = outbox().queued().map((e) => ({ id: e.id, account: e.account, ...(e.lastError ? { lastError: e.lastError } : {}) }));
+        const left = outbox()
+          .queued()
+          .map((e) => ({ id: e.id, account: e.account, ...(e.lastError ? { lastError: e.lastError } : {}) }));
         return { before, left };
       },
     },
@@ -160,6 +176,8 @@ export function controlComponent(d: DaemonView, log: Logger): Component {
       server = new ControlServer({ dataDir: d.currentConfig.dataDir, routes: daemonRoutes(d), log });
       await server.start();
     },
-    stop: async () => { await server?.stop(); },
+    stop: async () => {
+      await server?.stop();
+    },
   };
 }

@@ -14,18 +14,18 @@
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { Cache } from '../cache/cache.js';
-import { AuthError, errorMessage } from '../shared/errors.js';
-import { IdleWatcher, type IdleState } from '../upstream/imap/idle.js';
-import { incomingEndpoint } from './accounts.js';
-import type { Config } from '../config/schema.js';
 import { loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { LocalAuth } from '../listeners/local-auth.js';
+import type { Pop3Server } from '../listeners/pop3/server.js';
+import { AuthError, errorMessage } from '../shared/errors.js';
+import { type IdleState, IdleWatcher } from '../upstream/imap/idle.js';
+import { incomingEndpoint } from './accounts.js';
+import { controlComponent } from './control-api.js';
 import type { InstanceLock } from './instance-lock.js';
 import { acquireLock } from './instance-lock.js';
 import type { Component } from './lifecycle.js';
 import { ComponentGroup } from './lifecycle.js';
-import { controlComponent } from './control-api.js';
-import type { Pop3Server } from '../listeners/pop3/server.js';
-import { LocalAuth } from '../listeners/local-auth.js';
 import { Outgoing } from './outgoing.js';
 import { localUsers, pop3Component } from './pop3-listener.js';
 import { Scheduler } from './scheduler.js';
@@ -48,9 +48,19 @@ export class Daemon {
   /** Local logins of both listeners: failed attempts slow down POP3 and SMTP alike. */
   private readonly localAuth = new LocalAuth(() => localUsers(this.config));
 
-  constructor(private config: Config, private readonly configPath: string | undefined, private readonly log: Logger) {
+  constructor(
+    private config: Config,
+    private readonly configPath: string | undefined,
+    private readonly log: Logger,
+  ) {
     this.group = new ComponentGroup(log);
-    this.outgoing = new Outgoing({ config: () => this.config, cache: () => this.cache!, sync: () => this.sync, log, auth: this.localAuth });
+    this.outgoing = new Outgoing({
+      config: () => this.config,
+      cache: () => this.cache!,
+      sync: () => this.sync,
+      log,
+      auth: this.localAuth,
+    });
     this.notify = new SdNotify({ unsetEnvironment: true, log: log.child({ component: 'sd-notify' }) });
   }
 
@@ -72,16 +82,28 @@ export class Daemon {
       const cacheComponent: Component = {
         name: 'cache',
         start: async () => {
-          this.cache = await Cache.open({ dataDir: cfg.dataDir, accounts: cfg.accounts.map((a) => a.id), log: this.log.child({ component: 'cache' }) });
+          this.cache = await Cache.open({
+            dataDir: cfg.dataDir,
+            accounts: cfg.accounts.map((a) => a.id),
+            log: this.log.child({ component: 'cache' }),
+          });
         },
-        stop: async () => { this.cache?.close(); },
+        stop: async () => {
+          this.cache?.close();
+        },
       };
       const syncComponent: Component = {
         name: 'sync',
         start: async () => {
-          this.sync = new SyncService({ accounts: cfg.accounts, cache: this.cache!, log: this.log.child({ component: 'sync' }) });
+          this.sync = new SyncService({
+            accounts: cfg.accounts,
+            cache: this.cache!,
+            log: this.log.child({ component: 'sync' }),
+          });
         },
-        stop: async () => { await this.sync?.stop(); },
+        stop: async () => {
+          await this.sync?.stop();
+        },
       };
       const schedulerComponent: Component = {
         name: 'scheduler',
@@ -89,18 +111,41 @@ export class Daemon {
           this.scheduler = new Scheduler(cfg.accounts, this.sync!, this.log.child({ component: 'scheduler' }));
           await this.scheduler.start();
         },
-        stop: async () => { await this.scheduler?.stop(); },
+        stop: async () => {
+          await this.scheduler?.stop();
+        },
       };
       const idleComponent: Component = {
         name: 'imap-idle',
-        start: async () => { await this.startIdle(cfg); },
-        stop: async () => { await this.stopIdle(); },
+        start: async () => {
+          await this.startIdle(cfg);
+        },
+        stop: async () => {
+          await this.stopIdle();
+        },
       };
-      const pop3 = pop3Component({ config: () => this.config, cache: () => this.cache!, sync: () => this.sync!, log: this.log.child({ component: 'pop3' }), auth: this.localAuth });
+      const pop3 = pop3Component({
+        config: () => this.config,
+        cache: () => this.cache!,
+        sync: () => this.sync!,
+        log: this.log.child({ component: 'pop3' }),
+        auth: this.localAuth,
+      });
       this.pop3 = pop3;
       const [outbox, delivery, connectivity, smtp] = this.outgoing.components();
       const control = controlComponent(this, this.log.child({ component: 'control' }));
-      await this.group.start([cacheComponent, outbox!, syncComponent, schedulerComponent, idleComponent, delivery!, connectivity!, pop3, smtp!, control]);
+      await this.group.start([
+        cacheComponent,
+        outbox!,
+        syncComponent,
+        schedulerComponent,
+        idleComponent,
+        delivery!,
+        connectivity!,
+        pop3,
+        smtp!,
+        control,
+      ]);
     } catch (err) {
       await this.lock.release();
       throw err;
@@ -141,9 +186,14 @@ export class Daemon {
       this.log.error({ err: errorMessage(err) }, 'config reload rejected: cannot open the cache of a new account');
       return false;
     }
-    const needRestart = (['listen', 'log'] as const).filter((k) => JSON.stringify(next[k]) !== JSON.stringify(this.config[k]));
+    const needRestart = (['listen', 'log'] as const).filter(
+      (k) => JSON.stringify(next[k]) !== JSON.stringify(this.config[k]),
+    );
     if (needRestart.length) {
-      this.log.warn({ keys: needRestart }, `config reload: ${needRestart.join(' and ')} changed; that takes effect at the next restart (systemctl restart localpost)`);
+      this.log.warn(
+        { keys: needRestart },
+        `config reload: ${needRestart.join(' and ')} changed; that takes effect at the next restart (systemctl restart localpost)`,
+      );
     }
     this.config = next;
     this.sync?.setAccounts(next.accounts);
@@ -152,7 +202,9 @@ export class Daemon {
     await this.startIdle(next);
     this.outgoing.reload();
     this.log.info('configuration reloaded');
-    void this.notify.status(`running: ${next.accounts.length} account${next.accounts.length === 1 ? '' : 's'}; configuration reloaded`);
+    void this.notify.status(
+      `running: ${next.accounts.length} account${next.accounts.length === 1 ? '' : 's'}; configuration reloaded`,
+    );
     return true;
   }
 
@@ -171,7 +223,9 @@ export class Daemon {
         needsSignIn: (err) => err instanceof AuthError && err.code === 'EOAUTH_SIGNIN',
         signInHint: `run \`localpost auth ${acc.id}\``,
         log,
-        onNewMail: () => { void this.sync?.sync(acc.id); },
+        onNewMail: () => {
+          void this.sync?.sync(acc.id);
+        },
       });
       await w.start();
       this.idle.set(acc.id, w);

@@ -19,12 +19,12 @@
 import { link, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import { type OutboxEntry, pendingRecipients } from '../cache/outbox/entry.js';
 import type { Outbox } from '../cache/outbox/outbox.js';
-import { pendingRecipients, type OutboxEntry } from '../cache/outbox/entry.js';
-import { isExpired, nextAttemptAt, retryDelay, type RetryPolicy } from '../cache/retry-policy.js';
-import { systemClock, type Clock } from '../shared/clock.js';
+import { isExpired, nextAttemptAt, type RetryPolicy, retryDelay } from '../cache/retry-policy.js';
+import { type Clock, systemClock } from '../shared/clock.js';
 import { errorMessage } from '../shared/errors.js';
-import { scopeOf, type FailureScope } from '../upstream/smtp/classify.js';
+import { type FailureScope, scopeOf } from '../upstream/smtp/classify.js';
 import type { Sender } from '../upstream/smtp/sender.js';
 
 /** Called with a hard link to a sent message (valid during the call): `outgoing.saveSent`. */
@@ -119,7 +119,10 @@ export class DeliveryService {
 
   /** Run the loop soon. */
   kick(): void {
-    if (!this.stopped && this.watching) setImmediate(() => { void this.run(); });
+    if (!this.stopped && this.watching)
+      setImmediate(() => {
+        void this.run();
+      });
   }
 
   /** One pass over the queue; concurrent calls join (and cause one more pass). */
@@ -178,7 +181,8 @@ export class DeliveryService {
         if (r.blocked) {
           // The account is blocked now; the rest of its entries only need the maxAge check.
           await after;
-          for (const rest of entries.slice(i + 1)) if (isExpired(rest.queuedAt, this.clock.now(), policy)) await this.expire(rest);
+          for (const rest of entries.slice(i + 1))
+            if (isExpired(rest.queuedAt, this.clock.now(), policy)) await this.expire(rest);
           return;
         }
       }
@@ -208,13 +212,19 @@ export class DeliveryService {
     const copy = this.o.sentCopy?.(account);
     const copyFile = copy ? path.join(this.o.outbox.dir, 'tmp', `${e.id}.sent-copy.eml`) : undefined;
     if (copyFile) await link(this.o.outbox.messagePath(e.id), copyFile).catch(() => undefined);
-    const cleanup = async () => { if (copyFile) await rm(copyFile, { force: true }); };
+    const cleanup = async () => {
+      if (copyFile) await rm(copyFile, { force: true });
+    };
     const policy = this.o.policy();
-    const retryAt = (at: number) => nextAttemptAt({ tries: e.tries + 1, now: at, queuedAt: e.queuedAt }, policy, this.o.random);
+    const retryAt = (at: number) =>
+      nextAttemptAt({ tries: e.tries + 1, now: at, queuedAt: e.queuedAt }, policy, this.o.random);
     const to = pendingRecipients(e).map((r) => r.address);
     let result;
     try {
-      result = await sender.send({ path: this.o.outbox.messagePath(e.id), from: e.from, to, size: e.size, eightBit: e.eightBit }, this.abort.signal);
+      result = await sender.send(
+        { path: this.o.outbox.messagePath(e.id), from: e.from, to, size: e.size, eightBit: e.eightBit },
+        this.abort.signal,
+      );
     } catch (err) {
       if (this.stopped) {
         await cleanup();
@@ -241,12 +251,25 @@ export class DeliveryService {
       try {
         const first = sent.deferred[0];
         await this.o.outbox.recordAttempt(e.id, {
-          at, sent: sent.sent, failed: sent.failed, deferred: sent.deferred,
-          ...(first ? { error: `${sent.deferred.length} recipient(s) deferred: ${first.response ?? first.code}`, nextAttempt: retryAt(at) } : {}),
+          at,
+          sent: sent.sent,
+          failed: sent.failed,
+          deferred: sent.deferred,
+          ...(first
+            ? {
+                error: `${sent.deferred.length} recipient(s) deferred: ${first.response ?? first.code}`,
+                nextAttempt: retryAt(at),
+              }
+            : {}),
         });
-        log.debug({ sent: sent.sent.length, failed: sent.failed.length, deferred: sent.deferred.length }, 'delivery attempt');
+        log.debug(
+          { sent: sent.sent.length, failed: sent.failed.length, deferred: sent.deferred.length },
+          'delivery attempt',
+        );
         if (copy && copyFile && sent.sent.length) {
-          await copy(copyFile, e).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'could not save a copy in the upstream Sent folder'));
+          await copy(copyFile, e).catch((err: unknown) =>
+            log.warn({ err: errorMessage(err) }, 'could not save a copy in the upstream Sent folder'),
+          );
         }
       } finally {
         await cleanup();
@@ -257,13 +280,18 @@ export class DeliveryService {
 
   /** Run `fn` after `previous`; a failure is logged (the entry stays as it was on disk). */
   private chain(previous: Promise<void>, log: Logger, fn: () => Promise<void>): Promise<void> {
-    return previous.then(fn).catch((err: unknown) => log.error({ err: errorMessage(err) }, 'could not record a delivery attempt'));
+    return previous
+      .then(fn)
+      .catch((err: unknown) => log.error({ err: errorMessage(err) }, 'could not record a delivery attempt'));
   }
 
   /** Give up an entry whose maxAge has passed. */
   private async expire(e: OutboxEntry): Promise<void> {
     this.forced.delete(e.id);
-    await this.o.outbox.giveUp(e.id, `not delivered within outbox.maxAge${e.lastError ? `; last error: ${e.lastError}` : ''}`);
+    await this.o.outbox.giveUp(
+      e.id,
+      `not delivered within outbox.maxAge${e.lastError ? `; last error: ${e.lastError}` : ''}`,
+    );
   }
 
   private stateOf(account: string): AccountDeliveryState {
@@ -275,7 +303,11 @@ export class DeliveryService {
   private accountWorks(account: string): void {
     const s = this.stateOf(account);
     this.o.onReachability?.(account, true);
-    if (s.problem) this.log.info({ account }, s.problem === 'auth' ? 'upstream SMTP accepts the login again' : 'upstream SMTP reachable again: sending');
+    if (s.problem)
+      this.log.info(
+        { account },
+        s.problem === 'auth' ? 'upstream SMTP accepts the login again' : 'upstream SMTP reachable again: sending',
+      );
     if (s.blockedUntil) this.o.outbox.showAccountBlocked(account, 0);
     Object.assign(s, { failures: 0, blockedUntil: 0, problem: undefined, lastError: undefined });
   }
@@ -292,9 +324,15 @@ export class DeliveryService {
     s.problem = scope;
     const queued = this.o.outbox.queued().filter((e) => e.account === account).length;
     if (scope === 'auth') {
-      this.log.error({ account, err: message, queued }, 'upstream SMTP refused the login: check outgoing.password (queued mail is kept and retried)');
+      this.log.error(
+        { account, err: message, queued },
+        'upstream SMTP refused the login: check outgoing.password (queued mail is kept and retried)',
+      );
     } else if (scope === 'config') {
-      this.log.error({ account, err: message, queued }, 'cannot send: check the outgoing server settings (queued mail is kept and retried)');
+      this.log.error(
+        { account, err: message, queued },
+        'cannot send: check the outgoing server settings (queued mail is kept and retried)',
+      );
     } else {
       this.log.warn({ account, err: message, queued }, 'upstream SMTP unreachable: mail stays queued until it is back');
     }
@@ -307,12 +345,17 @@ export class DeliveryService {
     const policy = this.o.policy();
     let wake = Infinity;
     for (const e of this.o.outbox.queued()) {
-      const attemptAt = Math.max(this.forced.has(e.id) ? 0 : e.nextAttempt, this.states.get(e.account)?.blockedUntil ?? 0);
+      const attemptAt = Math.max(
+        this.forced.has(e.id) ? 0 : e.nextAttempt,
+        this.states.get(e.account)?.blockedUntil ?? 0,
+      );
       wake = Math.min(wake, attemptAt, e.queuedAt + policy.maxAge);
     }
     if (wake === Infinity) return;
     const delay = Math.min(MAX_TIMER, Math.max(0, wake - this.clock.now()));
-    this.timer = setTimeout(() => { void this.run(); }, delay);
+    this.timer = setTimeout(() => {
+      void this.run();
+    }, delay);
     this.timer.unref();
   }
 }

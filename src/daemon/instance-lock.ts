@@ -34,7 +34,10 @@ import path from 'node:path';
 
 export class LockedError extends Error {
   override name = 'LockedError';
-  constructor(readonly pid: number, readonly dataDir: string) {
+  constructor(
+    readonly pid: number,
+    readonly dataDir: string,
+  ) {
     super(`another localpost (pid ${pid}) is already using ${dataDir}`);
   }
 }
@@ -106,7 +109,10 @@ function run(cmd: string, args: string[]): Promise<{ ok: boolean; stdout: string
 
 let procAvailable: boolean | undefined;
 async function hasProc(): Promise<boolean> {
-  procAvailable ??= await stat('/proc/self/stat').then(() => true, () => false);
+  procAvailable ??= await stat('/proc/self/stat').then(
+    () => true,
+    () => false,
+  );
   return procAvailable;
 }
 
@@ -125,7 +131,10 @@ export async function processInfo(pid: number, via?: 'proc' | 'ps'): Promise<Pro
       return undefined; // hidden (hidepid): nothing to learn
     }
     // pid (comm) state ppid … : comm may hold spaces and parentheses, so split after the last ')'
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).trim().split(/\s+/);
+    const fields = stat
+      .slice(stat.lastIndexOf(')') + 2)
+      .trim()
+      .split(/\s+/);
     const state = fields[0];
     if (state === 'Z' || state === 'X' || state === 'x') return 'gone';
     const start = fields[19]; // field 22 of stat(5); fields[0] is field 3
@@ -149,7 +158,10 @@ let bootIdCache: Promise<string | undefined> | undefined;
 /** An id of the current boot of this machine, or undefined where none can be read. */
 export function bootId(): Promise<string | undefined> {
   bootIdCache ??= (async () => {
-    const id = await readFile('/proc/sys/kernel/random/boot_id', 'utf8').then((s) => s.trim(), () => '');
+    const id = await readFile('/proc/sys/kernel/random/boot_id', 'utf8').then(
+      (s) => s.trim(),
+      () => '',
+    );
     if (id) return id;
     const r = await run('sysctl', ['-n', 'kern.boottime']);
     const m = /sec\s*=\s*(\d+)/.exec(r.stdout);
@@ -198,7 +210,14 @@ function parse(text: string): Parsed {
   }
   try {
     const rec = JSON.parse(t) as Partial<LockRecord> | null;
-    if (rec && typeof rec === 'object' && rec.app === 'localpost' && Number.isSafeInteger(rec.pid) && rec.pid! > 0 && typeof rec.nonce === 'string') {
+    if (
+      rec &&
+      typeof rec === 'object' &&
+      rec.app === 'localpost' &&
+      Number.isSafeInteger(rec.pid) &&
+      rec.pid! > 0 &&
+      typeof rec.nonce === 'string'
+    ) {
       return { kind: 'record', rec: rec as LockRecord };
     }
   } catch {
@@ -236,7 +255,8 @@ type Verdict = { held: true; pid: number } | { held: false; busy?: boolean };
 /** Whether the owner named by a lock (or claim) file still holds it. */
 async function judge(s: Snapshot): Promise<Verdict> {
   const p = parse(s.text);
-  if (p.kind === 'garbled') return Date.now() - s.mtimeMs < GARBLED_GRACE_MS ? { held: false, busy: true } : { held: false };
+  if (p.kind === 'garbled')
+    return Date.now() - s.mtimeMs < GARBLED_GRACE_MS ? { held: false, busy: true } : { held: false };
   if (p.kind === 'legacy') {
     // an older localpost's lock: held only by a live process that looks like a localpost
     if (p.pid === process.pid) return { held: false };
@@ -319,7 +339,13 @@ async function removeIfMine(file: string, nonce: string): Promise<void> {
  * Replace `target` (last read as `stale`, judged stale) by the record in `tmp`, unless another
  * taker gets there first. 'won': `target` is now ours; 'retry': look at `target` again.
  */
-async function takeOver(lockFile: string, target: string, stale: Snapshot, tmp: string, depth: number): Promise<'won' | 'retry'> {
+async function takeOver(
+  lockFile: string,
+  target: string,
+  stale: Snapshot,
+  tmp: string,
+  depth: number,
+): Promise<'won' | 'retry'> {
   if (depth > 8) return 'retry';
   const claim = `${lockFile}.takeover-${stale.key}`;
   const rec = await newRecord();

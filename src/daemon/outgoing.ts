@@ -14,15 +14,15 @@ import type { Logger } from 'pino';
 import type { Cache } from '../cache/cache.js';
 import { Outbox } from '../cache/outbox/outbox.js';
 import type { RetryPolicy } from '../cache/retry-policy.js';
-import type { Clock } from '../shared/clock.js';
-import { errorMessage } from '../shared/errors.js';
+import type { Config } from '../config/schema.js';
 import { LocalAuth } from '../listeners/local-auth.js';
 import { SmtpListener } from '../listeners/smtp/server.js';
 import type { SubmissionAccount } from '../listeners/smtp/submission.js';
+import type { Clock } from '../shared/clock.js';
+import { errorMessage } from '../shared/errors.js';
 import { appendToSent } from '../upstream/imap/append-sent.js';
 import { NodemailerSender, type Sender } from '../upstream/smtp/sender.js';
 import { incomingEndpoint, outgoingEndpoint } from './accounts.js';
-import type { Config } from '../config/schema.js';
 import { ConnectivityMonitor, endpointsOf } from './connectivity.js';
 import { DeliveryService, type SentCopy } from './delivery.js';
 import type { Component } from './lifecycle.js';
@@ -36,7 +36,12 @@ export function retryPolicy(cfg: Config): RetryPolicy {
 
 /** What the SMTP listener knows of each account. */
 export function submissionAccounts(cfg: Config): Map<string, SubmissionAccount> {
-  return new Map(cfg.accounts.map((a) => [a.id, { id: a.id, maxMessageSize: a.outgoing?.maxMessageSize ?? 0, canSend: Boolean(a.outgoing) }]));
+  return new Map(
+    cfg.accounts.map((a) => [
+      a.id,
+      { id: a.id, maxMessageSize: a.outgoing?.maxMessageSize ?? 0, canSend: Boolean(a.outgoing) },
+    ]),
+  );
 }
 
 /** Dependencies, read lazily (the cache and sync start before these components). */
@@ -64,7 +69,11 @@ export class Outgoing {
   reload(): void {
     const old = this.senders;
     this.senders = new Map();
-    for (const s of old.values()) void s.then((x) => x?.close(), () => undefined);
+    for (const s of old.values())
+      void s.then(
+        (x) => x?.close(),
+        () => undefined,
+      );
     void this.delivery?.run();
   }
 
@@ -74,8 +83,12 @@ export class Outgoing {
     if (!s) {
       const acc = this.d.config().accounts.find((a) => a.id === account);
       s = (async () => {
-        const endpoint = acc ? await outgoingEndpoint(acc, { dataDir: this.d.config().dataDir, log: this.d.log }) : undefined;
-        return endpoint && new NodemailerSender({ endpoint, log: this.d.log.child({ component: 'smtp-upstream', account }) });
+        const endpoint = acc
+          ? await outgoingEndpoint(acc, { dataDir: this.d.config().dataDir, log: this.d.log })
+          : undefined;
+        return (
+          endpoint && new NodemailerSender({ endpoint, log: this.d.log.child({ component: 'smtp-upstream', account }) })
+        );
       })();
       s.catch(() => this.senders.delete(account)); // a bad secret is retried at the next attempt
       this.senders.set(account, s);
@@ -88,7 +101,13 @@ export class Outgoing {
     const acc = this.d.config().accounts.find((a) => a.id === account);
     const folder = acc?.outgoing?.saveSent;
     if (!acc || !folder) return undefined;
-    return async (file) => appendToSent({ endpoint: await incomingEndpoint(acc, { dataDir: this.d.config().dataDir, log: this.d.log }), folder, file, log: this.d.log.child({ component: 'save-sent', account }) });
+    return async (file) =>
+      appendToSent({
+        endpoint: await incomingEndpoint(acc, { dataDir: this.d.config().dataDir, log: this.d.log }),
+        folder,
+        file,
+        log: this.d.log.child({ component: 'save-sent', account }),
+      });
   }
 
   /** The four components, in start order: outbox, delivery, connectivity, SMTP listener. */
@@ -101,27 +120,41 @@ export class Outgoing {
         start: async () => {
           const cache = d.cache();
           this.outbox = await Outbox.open({
-            dataDir: d.config().dataDir, db: cache.stateDb, log: log.child({ component: 'outbox' }), clock: d.clock,
+            dataDir: d.config().dataDir,
+            db: cache.stateDb,
+            log: log.child({ component: 'outbox' }),
+            clock: d.clock,
             bounceStore: (id) => (d.config().accounts.some((a) => a.id === id) ? cache.account(id) : undefined),
           });
           const r = this.outbox.recovery!;
-          if (r.tmpRemoved || r.halfWritten || r.finished || r.requeued || r.broken) log.info({ ...r }, 'outbox recovered');
+          if (r.tmpRemoved || r.halfWritten || r.finished || r.requeued || r.broken)
+            log.info({ ...r }, 'outbox recovered');
         },
-        stop: async () => { this.outbox?.close(); },
+        stop: async () => {
+          this.outbox?.close();
+        },
       },
       {
         name: 'delivery',
         start: async () => {
           this.delivery = new DeliveryService({
-            outbox: this.outbox!, senderFor: (a) => this.senderFor(a), policy: () => retryPolicy(d.config()),
-            log: log.child({ component: 'delivery' }), clock: d.clock, sentCopy: (a) => this.sentCopy(a),
+            outbox: this.outbox!,
+            senderFor: (a) => this.senderFor(a),
+            policy: () => retryPolicy(d.config()),
+            log: log.child({ component: 'delivery' }),
+            clock: d.clock,
+            sentCopy: (a) => this.sentCopy(a),
             onReachability: (a, ok) => this.connectivity?.report(a, 'outgoing', ok),
           });
           this.delivery.start();
         },
         stop: async () => {
           await this.delivery?.stop();
-          for (const s of this.senders.values()) await s.then((x) => x?.close(), () => undefined);
+          for (const s of this.senders.values())
+            await s.then(
+              (x) => x?.close(),
+              () => undefined,
+            );
           this.senders.clear();
         },
       },
@@ -130,24 +163,35 @@ export class Outgoing {
         start: async () => {
           const c = d.config().connectivity;
           this.connectivity = new ConnectivityMonitor({
-            endpoints: () => endpointsOf(d.config().accounts), intervalMs: c.probeInterval, timeoutMs: c.probeTimeout,
-            log: log.child({ component: 'connectivity' }), clock: d.clock,
+            endpoints: () => endpointsOf(d.config().accounts),
+            intervalMs: c.probeInterval,
+            timeoutMs: c.probeTimeout,
+            log: log.child({ component: 'connectivity' }),
+            clock: d.clock,
             onBackOnline: () => {
               void this.delivery?.flush();
               // automatic: an account backing off after failed pulls (pitfall F7) keeps waiting
-              void d.sync()?.autoSyncAll('reconnect').catch((err: unknown) => log.error({ err: errorMessage(err) }, 'pull after reconnect failed'));
+              void d
+                .sync()
+                ?.autoSyncAll('reconnect')
+                .catch((err: unknown) => log.error({ err: errorMessage(err) }, 'pull after reconnect failed'));
             },
           });
           this.connectivity.start();
         },
-        stop: async () => { await this.connectivity?.stop(); },
+        stop: async () => {
+          await this.connectivity?.stop();
+        },
       },
       {
         name: 'smtp-listener',
         start: async () => {
           const l = d.config().listen.smtp;
           this.smtp = new SmtpListener({
-            hosts: l.hosts, port: l.port, tls: l.tls, log: log.child({ component: 'smtp' }),
+            hosts: l.hosts,
+            port: l.port,
+            tls: l.tls,
+            log: log.child({ component: 'smtp' }),
             auth: d.auth ?? new LocalAuth(() => localUsers(d.config())),
             maxClients: l.maxConnections,
             accounts: () => submissionAccounts(d.config()),
@@ -155,7 +199,9 @@ export class Outgoing {
           });
           await this.smtp.start();
         },
-        stop: async () => { await this.smtp?.stop(); },
+        stop: async () => {
+          await this.smtp?.stop();
+        },
       },
     ];
   }

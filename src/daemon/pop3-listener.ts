@@ -15,12 +15,12 @@
  */
 import type { Logger } from 'pino';
 import type { Cache } from '../cache/cache.js';
-import type { Clock } from '../shared/clock.js';
-import { systemClock } from '../shared/clock.js';
+import type { Config } from '../config/schema.js';
 import { LocalAuth, type LocalUser } from '../listeners/local-auth.js';
 import { CacheBackend } from '../listeners/pop3/backend.js';
 import { Pop3Server } from '../listeners/pop3/server.js';
-import type { Config } from '../config/schema.js';
+import type { Clock } from '../shared/clock.js';
+import { systemClock } from '../shared/clock.js';
 import type { Component } from './lifecycle.js';
 import type { SyncService } from './sync.js';
 
@@ -41,7 +41,10 @@ export interface Pop3ComponentDeps {
 /** Local logins of every configured account. */
 export function localUsers(cfg: Config): LocalUser[] {
   return cfg.accounts.map((a) => ({
-    accountId: a.id, username: a.login.username, password: a.login.password, passwordHash: a.login.passwordHash,
+    accountId: a.id,
+    username: a.login.username,
+    password: a.login.password,
+    passwordHash: a.login.passwordHash,
   }));
 }
 
@@ -59,7 +62,12 @@ export function pullOnLogin(deps: Pop3ComponentDeps): (accountId: string) => Pro
     if (!pull) return;
     if (!st?.running && st?.online === false && st.last && clock.now() - st.last.finishedAt < OFFLINE_SKIP_MS) return;
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([pull, new Promise<void>((r) => { timer = setTimeout(r, wait); })]);
+    await Promise.race([
+      pull,
+      new Promise<void>((r) => {
+        timer = setTimeout(r, wait);
+      }),
+    ]);
     clearTimeout(timer);
   };
 }
@@ -74,15 +82,22 @@ export function pop3Component(deps: Pop3ComponentDeps): Component & { server?: P
       const backend = new CacheBackend({
         stores: deps.cache(),
         log: deps.log,
-        onLocalDelete: (id) => deps.config().accounts.find((a) => a.id === id)?.incoming.onLocalDelete ?? 'keep-upstream',
+        onLocalDelete: (id) =>
+          deps.config().accounts.find((a) => a.id === id)?.incoming.onLocalDelete ?? 'keep-upstream',
         beforeSnapshot: pullOnLogin(deps),
       });
       const server = new Pop3Server({
-        hosts: l.hosts, port: l.port, log: deps.log, backend,
+        hosts: l.hosts,
+        port: l.port,
+        log: deps.log,
+        backend,
         tls: l.tls,
         auth: deps.auth ?? new LocalAuth(() => localUsers(deps.config())),
         maxConnections: l.maxConnections,
-        workarounds: { outlookNoNuls: l.workarounds.includes('outlook-no-nuls'), oeNsEoh: l.workarounds.includes('oe-ns-eoh') },
+        workarounds: {
+          outlookNoNuls: l.workarounds.includes('outlook-no-nuls'),
+          oeNsEoh: l.workarounds.includes('oe-ns-eoh'),
+        },
       });
       await server.start();
       component.server = server;

@@ -5,8 +5,9 @@
  * account backs off after failures (wrong password, throttled: pitfall F7) starts nothing.
  * node-cron's own console output goes to our logger.
  */
-import cron from 'node-cron';
+
 import type { ScheduledTask } from 'node-cron';
+import cron from 'node-cron';
 import type { Logger } from 'pino';
 import type { AccountConfig } from '../config/schema.js';
 import type { SyncService } from './sync.js';
@@ -16,7 +17,11 @@ export class Scheduler {
   readonly name = 'scheduler';
   private tasks: ScheduledTask[] = [];
 
-  constructor(private accounts: AccountConfig[], private readonly sync: SyncService, private readonly log: Logger) {}
+  constructor(
+    private accounts: AccountConfig[],
+    private readonly sync: SyncService,
+    private readonly log: Logger,
+  ) {}
 
   async start(): Promise<void> {
     const log = this.log;
@@ -39,7 +44,12 @@ export class Scheduler {
   async stop(): Promise<void> {
     const tasks = this.tasks;
     this.tasks = [];
-    await Promise.all(tasks.map(async (t) => { await t.stop(); await t.destroy(); }));
+    await Promise.all(
+      tasks.map(async (t) => {
+        await t.stop();
+        await t.destroy();
+      }),
+    );
   }
 
   /** Replace the schedules (config reload). */

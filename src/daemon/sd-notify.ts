@@ -55,7 +55,9 @@ function oneLine(text: string): string {
 /** Talks to the service manager through `NOTIFY_SOCKET`; see the module comment. */
 export class SdNotify {
   /** True when NOTIFY_SOCKET is set (and systemd-notify has not failed to run). */
-  get enabled(): boolean { return this.socket !== undefined && !this.broken; }
+  get enabled(): boolean {
+    return this.socket !== undefined && !this.broken;
+  }
 
   private readonly socket?: string;
   private readonly watchdogMs?: number;
@@ -77,7 +79,8 @@ export class SdNotify {
     this.timeoutMs = opts.timeoutMs ?? 5000;
     this.log = opts.log;
     if (opts.unsetEnvironment) for (const name of NOTIFY_VARS) delete env[name];
-    if (socket && !this.socket) this.log?.warn('NOTIFY_SOCKET is neither a path nor an abstract socket name: not notifying');
+    if (socket && !this.socket)
+      this.log?.warn('NOTIFY_SOCKET is neither a path nor an abstract socket name: not notifying');
   }
 
   /** Sends `KEY=VALUE` fields as one message; resolves true once the manager has it. */
@@ -107,7 +110,9 @@ export class SdNotify {
   /** Starts WATCHDOG=1 pings at half of WATCHDOG_USEC; false when no watchdog is asked for. */
   startWatchdog(): boolean {
     if (!this.enabled || this.watchdogMs === undefined || this.timer) return false;
-    this.timer = setInterval(() => { void this.notify({ WATCHDOG: 1 }); }, this.watchdogMs);
+    this.timer = setInterval(() => {
+      void this.notify({ WATCHDOG: 1 });
+    }, this.watchdogMs);
     this.timer.unref();
     return true;
   }
@@ -123,23 +128,36 @@ export class SdNotify {
     return new Promise((resolve) => {
       let stderr = '';
       let settled = false;
-      const done = (ok: boolean) => { if (!settled) { settled = true; resolve(ok); } };
+      const done = (ok: boolean) => {
+        if (!settled) {
+          settled = true;
+          resolve(ok);
+        }
+      };
       const child = spawn(this.command, args, {
         env: { PATH: this.path, NOTIFY_SOCKET: this.socket },
         stdio: ['ignore', 'ignore', 'pipe'],
         timeout: this.timeoutMs,
         killSignal: 'SIGKILL',
       });
-      child.stderr!.on('data', (b: Buffer) => { if (stderr.length < 2000) stderr += b.toString(); });
+      child.stderr!.on('data', (b: Buffer) => {
+        if (stderr.length < 2000) stderr += b.toString();
+      });
       child.on('error', (err) => {
         this.broken = true;
         if (this.timer) clearInterval(this.timer);
-        this.log?.error({ err: errorMessage(err) }, `cannot run ${this.command}: the service manager gets no READY/WATCHDOG (is systemd installed?)`);
+        this.log?.error(
+          { err: errorMessage(err) },
+          `cannot run ${this.command}: the service manager gets no READY/WATCHDOG (is systemd installed?)`,
+        );
         done(false);
       });
       child.on('close', (code, signal) => {
         if (code !== 0 && !settled) {
-          this.log?.warn({ code, signal, stderr: stderr.trim() || undefined, message: args.join(' ') }, 'sd_notify message not delivered');
+          this.log?.warn(
+            { code, signal, stderr: stderr.trim() || undefined, message: args.join(' ') },
+            'sd_notify message not delivered',
+          );
         }
         done(code === 0);
       });

@@ -16,14 +16,22 @@ export function installSignals(daemon: Daemon, log: Logger): Promise<number> {
       }
       stopping = true;
       log.info({ signal: sig }, 'stopping');
-      daemon.stop().then(() => resolve(0), (err) => {
-        log.error({ err: (err as Error).message }, 'error while stopping');
-        resolve(1);
-      }).finally(() => {
-        process.off('SIGHUP', onHup);
-      });
+      daemon
+        .stop()
+        .then(
+          () => resolve(0),
+          (err) => {
+            log.error({ err: (err as Error).message }, 'error while stopping');
+            resolve(1);
+          },
+        )
+        .finally(() => {
+          process.off('SIGHUP', onHup);
+        });
     };
-    const onHup = () => { void daemon.reload(); };
+    const onHup = () => {
+      void daemon.reload();
+    };
     process.on('SIGTERM', onStop);
     process.on('SIGINT', onStop);
     process.on('SIGHUP', onHup);

@@ -3,9 +3,10 @@
  * config: what `localpost status` shows when no daemon runs, and the base that the running
  * daemon overlays with live state (control-api.ts). The report's shape is in control/protocol.ts.
  */
-import Database from 'better-sqlite3';
+
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { Ledger } from '../cache/ledger.js';
 import type { SyncRecord } from '../cache/message-store.js';
 import { OutboxIndex } from '../cache/outbox/rows.js';
@@ -32,7 +33,14 @@ export async function readStatus(cfg: Config): Promise<StatusReport> {
     source: 'state.db',
     dataDir: cfg.dataDir,
     daemon: pid ? { running: true, pid } : { running: false },
-    accounts: cfg.accounts.map((a) => ({ id: a.id, email: a.email, sends: Boolean(a.outgoing), messages: 0, bytes: 0, online: 'unknown' })),
+    accounts: cfg.accounts.map((a) => ({
+      id: a.id,
+      email: a.email,
+      sends: Boolean(a.outgoing),
+      messages: 0,
+      bytes: 0,
+      online: 'unknown',
+    })),
     outbox: { accounts: [], entries: [] },
     listeners: {
       pop3: addr(cfg.listen.pop3),
@@ -47,7 +55,8 @@ export async function readStatus(cfg: Config): Promise<StatusReport> {
   if (!existsSync(file)) return report;
   const db = new Database(file, { readonly: true, fileMustExist: true });
   try {
-    const has = (table: string) => Boolean(db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table));
+    const has = (table: string) =>
+      Boolean(db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table));
     if (has('messages') && has('sync_history')) {
       const ledger = new Ledger(db);
       for (const a of report.accounts) {

@@ -21,14 +21,14 @@
 import type { Logger } from 'pino';
 import type { Cache } from '../cache/cache.js';
 import type { SyncRecord } from '../cache/message-store.js';
+import { type BackoffReason, backoffAfter, clockTime, isBackingOff, type PullBackoff } from '../cache/pull-backoff.js';
+import type { AccountConfig } from '../config/schema.js';
 import type { Clock } from '../shared/clock.js';
 import { systemClock } from '../shared/clock.js';
-import { AuthError, ConfigError, ThrottledError, errorMessage, isOfflineError } from '../shared/errors.js';
+import { AuthError, ConfigError, errorMessage, isOfflineError, ThrottledError } from '../shared/errors.js';
 import { classifyImapError } from '../upstream/imap/connect.js';
 import type { FetchProgress, FetchResult } from '../upstream/types.js';
 import { createFetcher, incomingEndpoint } from './accounts.js';
-import type { AccountConfig } from '../config/schema.js';
-import { backoffAfter, clockTime, isBackingOff, type BackoffReason, type PullBackoff } from '../cache/pull-backoff.js';
 
 /** A pull record as the daemon holds it: with the backoff that this pull's failure started. */
 export interface LivePullRecord extends SyncRecord {
@@ -91,7 +91,8 @@ export class SyncService {
       }
       const old = before.get(a.id);
       if (st.backoff && old && JSON.stringify(old.incoming) !== JSON.stringify(a.incoming)) {
-        if (isBackingOff(st.backoff, this.clock.now())) this.opts.log.child({ account: a.id }).info('incoming settings changed: automatic pulls resume');
+        if (isBackingOff(st.backoff, this.clock.now()))
+          this.opts.log.child({ account: a.id }).info('incoming settings changed: automatic pulls resume');
         st.backoff = undefined;
         if (st.last?.backoff) st.last = { ...st.last, backoff: undefined };
       }
@@ -119,7 +120,10 @@ export class SyncService {
     if (running) return running;
     const b = this.backoff(id);
     if (b) {
-      this.opts.log.trace({ account: id, trigger, until: new Date(b.until).toISOString() }, 'automatic pull skipped: backing off');
+      this.opts.log.trace(
+        { account: id, trigger, until: new Date(b.until).toISOString() },
+        'automatic pull skipped: backing off',
+      );
       return undefined;
     }
     return this.sync(id);
@@ -127,7 +131,9 @@ export class SyncService {
 
   /** `autoSync` for every account; resolves with the pulls that ran (or were joined). */
   async autoSyncAll(trigger: AutoTrigger): Promise<SyncRecord[]> {
-    const pulls = [...this.accounts.keys()].map((id) => this.autoSync(id, trigger)).filter((p): p is Promise<SyncRecord> => p !== undefined);
+    const pulls = [...this.accounts.keys()]
+      .map((id) => this.autoSync(id, trigger))
+      .filter((p): p is Promise<SyncRecord> => p !== undefined);
     return Promise.all(pulls);
   }
 
@@ -160,7 +166,15 @@ export class SyncService {
     state.progress = undefined;
     const log = this.opts.log.child({ account: acc.id });
     const startedAt = this.clock.now();
-    const record: LivePullRecord = { account: acc.id, startedAt, finishedAt: startedAt, result: 'ok', newMessages: 0, bytes: 0, skipped: 0 };
+    const record: LivePullRecord = {
+      account: acc.id,
+      startedAt,
+      finishedAt: startedAt,
+      result: 'ok',
+      newMessages: 0,
+      bytes: 0,
+      skipped: 0,
+    };
     let reason: BackoffReason | undefined;
     try {
       const result = await this.pullWithTokenRetry(acc, state, log);
@@ -168,8 +182,18 @@ export class SyncService {
       Object.assign(record, { newMessages: result.newMessages, bytes: result.bytes, skipped: result.skipped.length });
       if (state.online === false) log.info('upstream reachable again');
       state.online = true;
-      if (state.backoff && state.backoff.failures > 0) log.info({ failures: state.backoff.failures }, 'pull works again: automatic pulls resume');
-      log.info({ new: result.newMessages, bytes: result.bytes, skipped: result.skipped.length, deletedUpstream: result.deletedUpstream, ms: this.clock.now() - startedAt }, 'pull done');
+      if (state.backoff && state.backoff.failures > 0)
+        log.info({ failures: state.backoff.failures }, 'pull works again: automatic pulls resume');
+      log.info(
+        {
+          new: result.newMessages,
+          bytes: result.bytes,
+          skipped: result.skipped.length,
+          deletedUpstream: result.deletedUpstream,
+          ms: this.clock.now() - startedAt,
+        },
+        'pull done',
+      );
     } catch (caught) {
       const err = classifyPullError(acc, caught);
       record.error = errorMessage(err);
@@ -180,9 +204,12 @@ export class SyncService {
         record.result = 'auth';
         if (err.code !== 'EOAUTH_SIGNIN') reason = 'auth'; // a missing sign-in reached no server: nothing to back off from
         state.online = true;
-        log.error({ err: record.error }, (err as AuthError).code === 'EOAUTH_SIGNIN'
-          ? 'pull impossible until the account signs in again (queued and cached mail are kept)'
-          : 'upstream refused the login: check the account password (queued and cached mail are kept)');
+        log.error(
+          { err: record.error },
+          (err as AuthError).code === 'EOAUTH_SIGNIN'
+            ? 'pull impossible until the account signs in again (queued and cached mail are kept)'
+            : 'upstream refused the login: check the account password (queued and cached mail are kept)',
+        );
       } else if (err instanceof ThrottledError) {
         // the sync history knows ok | offline | auth | error: a throttled pull is an error there,
         // with the reason in its message and in the backoff
@@ -192,7 +219,8 @@ export class SyncService {
         log.warn({ err: record.error }, 'upstream asks us to slow down (throttled)');
       } else if (isOfflineError(err)) {
         record.result = 'offline';
-        if (state.online !== false) log.warn({ err: record.error }, 'upstream unreachable: working offline, will retry at the next tick');
+        if (state.online !== false)
+          log.warn({ err: record.error }, 'upstream unreachable: working offline, will retry at the next tick');
         state.online = false;
       } else {
         record.result = 'error';
@@ -202,7 +230,12 @@ export class SyncService {
     } finally {
       record.finishedAt = this.clock.now();
       state.running = false;
-      state.backoff = backoffAfter(state.backoff, { result: record.result, now: record.finishedAt, reason, error: record.error }, undefined, this.opts.random);
+      state.backoff = backoffAfter(
+        state.backoff,
+        { result: record.result, now: record.finishedAt, reason, error: record.error },
+        undefined,
+        this.opts.random,
+      );
       state.last = record;
       try {
         this.opts.cache.recordSync(record);
@@ -212,8 +245,10 @@ export class SyncService {
       if (isBackingOff(state.backoff, record.finishedAt)) {
         const b = state.backoff;
         record.backoff = b;
-        log.warn({ failures: b.failures, reason: b.reason, until: new Date(b.until).toISOString() },
-          `automatic pulls of this account pause until ${clockTime(b.until)} after ${b.failures} failed pull${b.failures === 1 ? '' : 's'} in a row (\`localpost sync\` tries at once)`);
+        log.warn(
+          { failures: b.failures, reason: b.reason, until: new Date(b.until).toISOString() },
+          `automatic pulls of this account pause until ${clockTime(b.until)} after ${b.failures} failed pull${b.failures === 1 ? '' : 's'} in a row (\`localpost sync\` tries at once)`,
+        );
       }
     }
     return record;
@@ -229,7 +264,10 @@ export class SyncService {
       const fetcher = await createFetcher(acc, this.opts.cache, log);
       return fetcher.pull({
         signal: this.abort.signal,
-        onProgress: (p) => { state.progress = p; this.opts.onProgress?.(acc.id, p); },
+        onProgress: (p) => {
+          state.progress = p;
+          this.opts.onProgress?.(acc.id, p);
+        },
       });
     };
     try {
@@ -237,7 +275,10 @@ export class SyncService {
     } catch (caught) {
       const err = classifyPullError(acc, caught);
       if (!isOAuthPassword(acc) || !isRefusedLogin(err) || this.abort.signal.aborted) throw err;
-      log.warn({ err: errorMessage(err) }, 'upstream refused the OAuth access token (revoked or rotated?): refreshing it and trying once more');
+      log.warn(
+        { err: errorMessage(err) },
+        'upstream refused the OAuth access token (revoked or rotated?): refreshing it and trying once more',
+      );
       const endpoint = await incomingEndpoint(acc, { dataDir: this.opts.cache.dataDir, log });
       try {
         await endpoint.renewAccessToken?.(true);

@@ -18,8 +18,8 @@
  *   Counts are forgotten `forgetAfterMs` after their last failure; memory stays bounded.
  * - No password leaves this module; nothing here logs.
  */
-import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
-import { systemClock, type Clock } from '../shared/clock.js';
+import { createHash, randomBytes, type ScryptOptions, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
+import { type Clock, systemClock } from '../shared/clock.js';
 
 /** One local login entry. */
 export interface LocalUser {
@@ -51,7 +51,10 @@ const KEY_LEN = 32;
 
 function scrypt(password: string, salt: Buffer, keylen: number, opts: ScryptOptions): Promise<Buffer> {
   return new Promise((resolve, reject) =>
-    scryptCb(password, salt, keylen, { ...opts, maxmem: 256 * opts.N! * opts.r! }, (err, key) => (err ? reject(err) : resolve(key))));
+    scryptCb(password, salt, keylen, { ...opts, maxmem: 256 * opts.N! * opts.r! }, (err, key) =>
+      err ? reject(err) : resolve(key),
+    ),
+  );
 }
 
 interface ParsedHash {
@@ -94,7 +97,10 @@ export class LocalAuth {
   private reference?: { hash: string; parsed: ParsedHash | undefined };
 
   /** `users` may be a function, read at each login (so a config reload takes effect). */
-  constructor(private readonly users: readonly LocalUser[] | (() => readonly LocalUser[]), private readonly opts: LocalAuthOptions = {}) {
+  constructor(
+    private readonly users: readonly LocalUser[] | (() => readonly LocalUser[]),
+    private readonly opts: LocalAuthOptions = {},
+  ) {
     this.clock = opts.clock ?? systemClock;
   }
 

@@ -59,7 +59,6 @@ export async function renameDurable(from: string, to: string): Promise<void> {
   if (a !== b) await fsyncDir(a);
 }
 
-
 /**
  * Coalesces the fsyncs of one directory: callers that ask while an fsync is running share the
  * next one, which starts after it (so it covers every change made before they asked). Under
@@ -69,16 +68,21 @@ export class DirSyncer {
   private current?: Promise<void>;
   private queued?: Promise<void>;
 
-  constructor(readonly dir: string, private readonly fsync: (dir: string) => Promise<void> = fsyncDir) {}
+  constructor(
+    readonly dir: string,
+    private readonly fsync: (dir: string) => Promise<void> = fsyncDir,
+  ) {}
 
   /** Resolves once an fsync of the directory that started after this call has completed. */
   sync(): Promise<void> {
     if (this.queued) return this.queued;
     if (!this.current) return (this.current = this.run());
-    this.queued = this.current.catch(() => undefined).then(() => {
-      this.queued = undefined;
-      return (this.current = this.run());
-    });
+    this.queued = this.current
+      .catch(() => undefined)
+      .then(() => {
+        this.queued = undefined;
+        return (this.current = this.run());
+      });
     return this.queued;
   }
 

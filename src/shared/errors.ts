@@ -44,7 +44,8 @@ export class ThrottledError extends TemporaryError {
  * Server texts that mean "too busy / too many / come back later" even without a response code
  * (Microsoft's POP3 `Server Unavailable. 21`, "try again later", "too many connections").
  */
-const THROTTLE_TEXT = /\bserver unavailable\b|\bthrottl|\btemporarily unavailable\b|\btry (again )?later\b|\btoo many (simultaneous |concurrent )?(connections|logins|login attempts|sessions|requests)\b|\bslow down\b/i;
+const THROTTLE_TEXT =
+  /\bserver unavailable\b|\bthrottl|\btemporarily unavailable\b|\btry (again )?later\b|\btoo many (simultaneous |concurrent )?(connections|logins|login attempts|sessions|requests)\b|\bslow down\b/i;
 
 /** True when a server's error text asks us to slow down (see `ThrottledError`). */
 export function isThrottleText(text: string): boolean {
@@ -69,8 +70,17 @@ export class ConfigError extends Error {
 
 /** Network error codes that mean "the upstream is not reachable right now". */
 export const OFFLINE_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
-  'ETIMEDOUT', 'EPIPE', 'ENETDOWN', 'EHOSTDOWN', 'ECONNABORTED',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENETDOWN',
+  'EHOSTDOWN',
+  'ECONNABORTED',
 ]);
 
 /** True when the error (or its cause) says the upstream could not be reached at all. */

@@ -28,27 +28,34 @@ export interface BunyanLogger {
 
 /** Their level → ours: their debug (the transcript) is our trace, their info our debug. */
 const LEVELS: Record<keyof BunyanLogger, Level> = {
-  trace: 'trace', debug: 'trace', info: 'debug', warn: 'warn', error: 'warn', fatal: 'error',
+  trace: 'trace',
+  debug: 'trace',
+  info: 'debug',
+  warn: 'warn',
+  error: 'warn',
+  fatal: 'error',
 };
 
 /** A logger to pass as smtp-server's or nodemailer's `logger` option. */
 export function bunyanLogger(log: Logger): BunyanLogger {
-  const make = (level: Level): LogFn => (entry, message, ...args) => {
-    if (!log.isLevelEnabled(level)) return;
-    let fields: Record<string, unknown> = {};
-    let text: string;
-    if (entry && typeof entry === 'object' && !(entry instanceof Error)) {
-      const { component: _component, ...rest } = entry as Record<string, unknown>;
-      fields = rest;
-      text = format(message ?? '', ...args);
-    } else {
-      text = format(entry ?? '', ...(message === undefined ? [] : [message]), ...args);
-    }
-    // nodemailer's debug transcript also holds the message itself: never log mail content.
-    if (fields.tnx === 'message' && !text.startsWith('<')) return;
-    if (fields.err instanceof Error) fields.err = fields.err.message;
-    log[level](fields, redactString(text));
-  };
+  const make =
+    (level: Level): LogFn =>
+    (entry, message, ...args) => {
+      if (!log.isLevelEnabled(level)) return;
+      let fields: Record<string, unknown> = {};
+      let text: string;
+      if (entry && typeof entry === 'object' && !(entry instanceof Error)) {
+        const { component: _component, ...rest } = entry as Record<string, unknown>;
+        fields = rest;
+        text = format(message ?? '', ...args);
+      } else {
+        text = format(entry ?? '', ...(message === undefined ? [] : [message]), ...args);
+      }
+      // nodemailer's debug transcript also holds the message itself: never log mail content.
+      if (fields.tnx === 'message' && !text.startsWith('<')) return;
+      if (fields.err instanceof Error) fields.err = fields.err.message;
+      log[level](fields, redactString(text));
+    };
   const out = {} as BunyanLogger;
   for (const [theirs, ours] of Object.entries(LEVELS) as Array<[keyof BunyanLogger, Level]>) out[theirs] = make(ours);
   return out;

@@ -12,7 +12,7 @@
  * secrets); protocol transcript lines go through `redactString` before they are logged.
  */
 import { createRequire } from 'node:module';
-import { pino, type DestinationStream, type LoggerOptions } from 'pino';
+import { type DestinationStream, type LoggerOptions, pino } from 'pino';
 
 /** The logger type passed around the daemon (pino's). */
 export type Logger = pino.Logger;
@@ -27,14 +27,26 @@ export interface CreateLoggerOptions {
   destination?: number | string | DestinationStream;
 }
 
-const SECRET_KEYS = ['password', 'pass', 'passwordHash', 'accessToken', 'token', 'refreshToken', 'secret',
-  'authorization', 'Authorization'];
+const SECRET_KEYS = [
+  'password',
+  'pass',
+  'passwordHash',
+  'accessToken',
+  'token',
+  'refreshToken',
+  'secret',
+  'authorization',
+  'Authorization',
+];
 
 /** Every key path pino censors: secret keys at the top, one and two levels deep, and in configs. */
 export const REDACT_PATHS: readonly string[] = [
   ...SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]),
   ...['accounts[*]', '*.accounts[*]'].flatMap((a) => [
-    `${a}.login.password`, `${a}.login.passwordHash`, `${a}.incoming.password`, `${a}.outgoing.password`,
+    `${a}.login.password`,
+    `${a}.login.passwordHash`,
+    `${a}.incoming.password`,
+    `${a}.outgoing.password`,
   ]),
 ];
 

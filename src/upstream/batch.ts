@@ -33,7 +33,10 @@ export class BatchWriter {
   committedCount = 0;
   committedBytes = 0;
 
-  constructor(private readonly store: AccountStore, private readonly opts: BatchWriterOptions = {}) {
+  constructor(
+    private readonly store: AccountStore,
+    private readonly opts: BatchWriterOptions = {},
+  ) {
     this.clock = opts.clock ?? systemClock;
   }
 
@@ -64,8 +67,10 @@ export class BatchWriter {
     this.inflight.push(done);
     if (this.inflight.length >= MAX_INFLIGHT) await this.inflight[0];
     const size = this.inflight.length + this.store.pendingCount;
-    if (size >= (this.opts.maxMessages ?? BATCH_MAX_MESSAGES)
-        || this.clock.now() - this.batchStart >= (this.opts.maxMs ?? BATCH_MAX_MS)) {
+    if (
+      size >= (this.opts.maxMessages ?? BATCH_MAX_MESSAGES) ||
+      this.clock.now() - this.batchStart >= (this.opts.maxMs ?? BATCH_MAX_MS)
+    ) {
       await this.flush();
     }
   }

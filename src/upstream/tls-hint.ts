@@ -15,12 +15,18 @@
 
 /** Verification failures that a private or self-signed CA explains. */
 const UNTRUSTED = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_UNTRUSTED',
-  'CERT_SIGNATURE_FAILURE', 'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
 ]);
 
-const UNTRUSTED_TEXT = /self[- ]signed certificate|unable to verify the first certificate|unable to get (local )?issuer certificate|certificate signature failure/i;
+const UNTRUSTED_TEXT =
+  /self[- ]signed certificate|unable to verify the first certificate|unable to get (local )?issuer certificate|certificate signature failure/i;
 const NAME_TEXT = /does not match certificate's altnames|ERR_TLS_CERT_ALTNAME_INVALID/i;
 const DATE_TEXT = /certificate has expired|certificate is not yet valid/i;
 
@@ -47,7 +53,7 @@ export function tlsHint(err: unknown): string | undefined {
     return `the certificate is for another host name${names ? ` (${names})` : ''}: set host to a name the certificate lists (tlsCa adds trust, not names)`;
   }
   if (codes.some((c) => c === 'CERT_HAS_EXPIRED' || c === 'CERT_NOT_YET_VALID') || DATE_TEXT.test(text)) {
-    return 'the certificate is outside its validity dates: check the server certificate and this machine\'s clock';
+    return "the certificate is outside its validity dates: check the server certificate and this machine's clock";
   }
   return undefined;
 }

@@ -8,9 +8,10 @@
  * Its dot-stuffing is a deliberately naive line-by-line implementation, independent of the
  * codec under test. Listens on 127.0.0.1:0.
  */
+
+import { once } from 'node:events';
 import net from 'node:net';
 import tls from 'node:tls';
-import { once } from 'node:events';
 
 /** How one reply is delivered; every field is optional. */
 export interface FakeAction {
@@ -60,7 +61,11 @@ export interface FakePop3Options {
   /** Delivery applied to every reply unless the override says otherwise. */
   defaults?: FakeAction;
   /** Override hook: return an action (with or without a reply) or undefined for the default. */
-  onCommand?: (verb: string, args: string[], session: FakeSession) => FakeAction | undefined | Promise<FakeAction | undefined>;
+  onCommand?: (
+    verb: string,
+    args: string[],
+    session: FakeSession,
+  ) => FakeAction | undefined | Promise<FakeAction | undefined>;
 }
 
 /** A running fake. */
@@ -249,7 +254,12 @@ export async function startFakePop3(opts: FakePop3Options = {}): Promise<FakePop
     sock.setNoDelay(true);
     sock.on('close', () => sockets.delete(sock));
     sock.on('error', () => {});
-    const session: FakeSession = { id: nextId++, state: 'AUTHORIZATION', deleted: new Set(), secure: opts.tls?.mode === 'implicit' };
+    const session: FakeSession = {
+      id: nextId++,
+      state: 'AUTHORIZATION',
+      deleted: new Set(),
+      secure: opts.tls?.mode === 'implicit',
+    };
     let io = sock;
     let buffered = Buffer.alloc(0);
     let chain = Promise.resolve();
@@ -259,9 +269,15 @@ export async function startFakePop3(opts: FakePop3Options = {}): Promise<FakePop
       const act: FakeAction = { ...opts.defaults, ...(await opts.onCommand?.(verb, args, session)) };
       if (act.stall) return new Promise(() => {}); // never answers: blocks this connection
       const reply = act.reply ?? defaultReply(verb, args, session);
-      const parts = typeof reply === 'string' ? [Buffer.from(reply, 'latin1')] : Buffer.isBuffer(reply) ? [reply] : reply;
+      const parts =
+        typeof reply === 'string' ? [Buffer.from(reply, 'latin1')] : Buffer.isBuffer(reply) ? [reply] : reply;
       const first = parts[0] ?? Buffer.alloc(0);
-      fake.log.push(`S: ${first.subarray(0, Math.max(0, first.indexOf(0x0a))).toString('latin1').trimEnd()}`);
+      fake.log.push(
+        `S: ${first
+          .subarray(0, Math.max(0, first.indexOf(0x0a)))
+          .toString('latin1')
+          .trimEnd()}`,
+      );
       await deliver(io, parts, act);
       if (verb === 'QUIT') io.end();
       if (verb === 'STLS' && opts.tls && !session.secure && first[0] === 0x2b) {

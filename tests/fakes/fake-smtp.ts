@@ -11,7 +11,7 @@
  * `listen(port)` can be called later or again (an upstream that comes back); `stop()` closes
  * the listener and every connection.
  */
-import net from 'node:net';
+import type net from 'node:net';
 import { SMTPServer, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 
 /** A recorded message. */
@@ -63,12 +63,19 @@ export interface FakeSmtp {
 const err = (code: number, message: string) => Object.assign(new Error(message), { responseCode: code });
 
 /** Start (or only create, with `listen: false`) a fake upstream on 127.0.0.1. */
-export async function startFakeSmtp(options: FakeSmtpOptions = {}, opts: { port?: number; listen?: boolean } = {}): Promise<FakeSmtp> {
+export async function startFakeSmtp(
+  options: FakeSmtpOptions = {},
+  opts: { port?: number; listen?: boolean } = {},
+): Promise<FakeSmtp> {
   const user = options.user ?? 'alice';
   const pass = options.pass ?? 'alicepw';
   let server: SMTPServer | undefined;
   const fake: FakeSmtp = {
-    port: opts.port ?? 0, received: [], connections: 0, dataCount: 0, options,
+    port: opts.port ?? 0,
+    received: [],
+    connections: 0,
+    dataCount: 0,
+    options,
     async listen(port = fake.port) {
       server = build();
       await new Promise<void>((r, j) => {
@@ -88,15 +95,23 @@ export async function startFakeSmtp(options: FakeSmtpOptions = {}, opts: { port?
   };
 
   const socketOf = (srv: SMTPServer, session: SMTPServerSession): net.Socket | undefined => {
-    for (const c of srv.connections) if (c.session === session) return (c as unknown as { _socket: net.Socket })._socket;
+    for (const c of srv.connections)
+      if (c.session === session) return (c as unknown as { _socket: net.Socket })._socket;
     return undefined;
   };
 
   const build = (): SMTPServer => {
     const srv: SMTPServer = new SMTPServer({
-      name: 'fake-upstream', logger: false, disableReverseLookup: true, allowInsecureAuth: true,
-      disabledCommands: ['STARTTLS'], hideSTARTTLS: true, authMethods: ['PLAIN', 'LOGIN'], size: 50 * 1024 * 1024,
-      socketTimeout: 60_000, closeTimeout: 100,
+      name: 'fake-upstream',
+      logger: false,
+      disableReverseLookup: true,
+      allowInsecureAuth: true,
+      disabledCommands: ['STARTTLS'],
+      hideSTARTTLS: true,
+      authMethods: ['PLAIN', 'LOGIN'],
+      size: 50 * 1024 * 1024,
+      socketTimeout: 60_000,
+      closeTimeout: 100,
       onConnect(session, cb) {
         const n = ++fake.connections;
         const a = options.onConnect?.(session, n);
@@ -129,8 +144,10 @@ export async function startFakeSmtp(options: FakeSmtpOptions = {}, opts: { port?
             if (a?.code) return cb(err(a.code, a.message ?? 'refused'));
             fake.received.push({
               from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-              to: session.envelope.rcptTo.map((r) => r.address), data: Buffer.concat(parts),
-              user: typeof session.user === 'string' ? session.user : undefined, at: Date.now(),
+              to: session.envelope.rcptTo.map((r) => r.address),
+              data: Buffer.concat(parts),
+              user: typeof session.user === 'string' ? session.user : undefined,
+              at: Date.now(),
             });
             cb(null, `2.0.0 Ok: queued as fake${n}`);
           };

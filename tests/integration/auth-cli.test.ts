@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { LOOPBACK_LISTEN, runCli, statusJson, tempConfig, type TempConfig } from '../support/localpost.js';
-import { oauth2Yaml, startFakeOAuth, type FakeOAuth } from '../support/oauth-server.js';
+import { LOOPBACK_LISTEN, runCli, statusJson, type TempConfig, tempConfig } from '../support/localpost.js';
+import { type FakeOAuth, oauth2Yaml, startFakeOAuth } from '../support/oauth-server.js';
 
 const env = { LOCALPOST_KEYRING: 'none' }; // the key file; no desktop keyring in tests
 let oauth: FakeOAuth;
@@ -21,7 +21,9 @@ let dataDir: string;
 before(async () => {
   oauth = await startFakeOAuth();
   const oauth2 = oauth2Yaml(oauth);
-  cfg = tempConfig('lp-auth-cli-', (data) => `
+  cfg = tempConfig(
+    'lp-auth-cli-',
+    (data) => `
 dataDir: ${data}
 ${LOOPBACK_LISTEN}accounts:
   - id: home
@@ -33,7 +35,8 @@ ${LOOPBACK_LISTEN}accounts:
     email: bob@example.test
     login: { password: localpw2 }
     incoming: { protocol: pop3, host: 127.0.0.1, port: 1, tls: none, username: bob, password: bobpw, schedule: "0 0 1 1 *" }
-`);
+`,
+  );
   ({ configFile, dataDir } = cfg);
 });
 after(async () => {

@@ -12,7 +12,14 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFil
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { LOOPBACK_LISTEN, runCli, spawnCli, spawnDaemon, statusJson as statusOf, waitFor } from '../support/localpost.js';
+import {
+  LOOPBACK_LISTEN,
+  runCli,
+  spawnCli,
+  spawnDaemon,
+  statusJson as statusOf,
+  waitFor,
+} from '../support/localpost.js';
 import { poplibFetchAll } from '../support/python.js';
 import { freePort, smtplibSend } from '../support/smtp.js';
 import { startTestbed, type Testbed } from '../support/testbed.js';
@@ -37,7 +44,10 @@ const statusJson = (configFile: string) => statusOf(configFile, ENV);
 /** A message file for smtplib. */
 function messageFile(name: string): string {
   const file = path.join(tmp, `${name}.eml`);
-  writeFileSync(file, `From: alice@example.test\r\nTo: bob@example.test\r\nSubject: ${name}\r\nMessage-ID: <${name}@example.test>\r\n\r\nbody of ${name}\r\n`);
+  writeFileSync(
+    file,
+    `From: alice@example.test\r\nTo: bob@example.test\r\nSubject: ${name}\r\nMessage-ID: <${name}@example.test>\r\n\r\nbody of ${name}\r\n`,
+  );
   return file;
 }
 
@@ -46,10 +56,42 @@ describe('localpost CLI end to end', () => {
     const configFile = path.join(tmp, 'config', 'config.yaml');
     const dataDir = path.join(tmp, 'data');
     const deadSmtp = await freePort(); // nothing listens: sent mail stays queued
-    const init = await runCli(['--config', configFile, 'init', '--non-interactive', '--provider', 'generic',
-      '--email', 'alice@example.test', '--protocol', 'pop3', '--host', '127.0.0.1', '--port', String(tb.pop3Port), '--tls', 'none',
-      '--username', 'alice', '--password-env', 'LP_E2E_PASSWORD', '--smtp-host', '127.0.0.1', '--smtp-port', String(deadSmtp),
-      '--smtp-tls', 'none', '--id', 'alice', '--local-user', 'alice', '--local-password', 'localpw', '--data-dir', dataDir]);
+    const init = await runCli([
+      '--config',
+      configFile,
+      'init',
+      '--non-interactive',
+      '--provider',
+      'generic',
+      '--email',
+      'alice@example.test',
+      '--protocol',
+      'pop3',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(tb.pop3Port),
+      '--tls',
+      'none',
+      '--username',
+      'alice',
+      '--password-env',
+      'LP_E2E_PASSWORD',
+      '--smtp-host',
+      '127.0.0.1',
+      '--smtp-port',
+      String(deadSmtp),
+      '--smtp-tls',
+      'none',
+      '--id',
+      'alice',
+      '--local-user',
+      'alice',
+      '--local-password',
+      'localpw',
+      '--data-dir',
+      dataDir,
+    ]);
     assert.equal(init.code, 0, init.stderr + init.stdout);
     // never the real default ports: test files run in parallel
     appendFileSync(configFile, LOOPBACK_LISTEN);
@@ -65,7 +107,11 @@ describe('localpost CLI end to end', () => {
       assert.ok(existsSync(path.join(dataDir, 'control.sock')));
 
       // status --json: live, from the daemon
-      await waitFor(async () => (await statusJson(configFile)).accounts[0]?.lastPull !== undefined, 20_000, 'the first pull');
+      await waitFor(
+        async () => (await statusJson(configFile)).accounts[0]?.lastPull !== undefined,
+        20_000,
+        'the first pull',
+      );
       const s = await statusJson(configFile);
       assert.equal(s.version, 1);
       assert.equal(s.source, 'daemon');
@@ -102,7 +148,14 @@ describe('localpost CLI end to end', () => {
       assert.equal((await statusJson(configFile)).accounts[0]!.messages, 7);
 
       // the outbox through the control socket: a message queued for the dead upstream
-      await smtplibSend({ port: smtpPort, user: 'alice', pass: 'localpw', file: messageFile('queued'), from: 'alice@example.test', to: ['bob@example.test'] });
+      await smtplibSend({
+        port: smtpPort,
+        user: 'alice',
+        pass: 'localpw',
+        file: messageFile('queued'),
+        from: 'alice@example.test',
+        to: ['bob@example.test'],
+      });
       let list = await runCli(['--config', configFile, 'outbox', 'list'], ENV);
       assert.equal(list.code, 0, list.stderr);
       const id = /^(\S+)\s+alice\s/m.exec(list.stdout)?.[1];
@@ -153,8 +206,12 @@ describe('localpost CLI end to end', () => {
     const proc = spawnCli(['demo', '--pop3-port', '0', '--smtp-port', '0']);
     let out = '';
     let err = '';
-    proc.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
-    proc.stderr!.on('data', (b: Buffer) => { err += b.toString(); });
+    proc.stdout!.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
+    proc.stderr!.on('data', (b: Buffer) => {
+      err += b.toString();
+    });
     const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
     try {
       await waitFor(() => out.includes('Press Ctrl-C') || proc.exitCode !== null, 30_000, 'the demo start');
@@ -171,11 +228,22 @@ describe('localpost CLI end to end', () => {
       assert.match(msgs[0]!.toString(), /Subject: Welcome to localpost/);
 
       // a message sent through the demo is delivered upstream and comes back at the next pull
-      await smtplibSend({ port: smtpPort, user: 'demo', pass: 'demo', file: messageFile('demo-roundtrip'), from: 'demo@localpost.example', to: ['someone@example.test'] });
-      await waitFor(async () => {
-        const r = await runCli(['--config', configFile!, 'sync']);
-        return /demo ok, 1 new/.test(r.stdout);
-      }, 20_000, 'the sent message pulled back');
+      await smtplibSend({
+        port: smtpPort,
+        user: 'demo',
+        pass: 'demo',
+        file: messageFile('demo-roundtrip'),
+        from: 'demo@localpost.example',
+        to: ['someone@example.test'],
+      });
+      await waitFor(
+        async () => {
+          const r = await runCli(['--config', configFile!, 'sync']);
+          return /demo ok, 1 new/.test(r.stdout);
+        },
+        20_000,
+        'the sent message pulled back',
+      );
       assert.equal((await poplibFetchAll(pop3Port, 'demo', 'demo')).length, 4);
 
       proc.kill('SIGTERM');

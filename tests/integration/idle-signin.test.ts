@@ -9,11 +9,21 @@
  * refreshes the token first.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { inboxDir, LOOPBACK_LISTEN, readCached, runCli, spawnDaemon, statusJson, tempConfig, waitFor, type TempConfig } from '../support/localpost.js';
-import { oauth2Yaml, startFakeOAuth, type FakeOAuth } from '../support/oauth-server.js';
+import {
+  inboxDir,
+  LOOPBACK_LISTEN,
+  readCached,
+  runCli,
+  spawnDaemon,
+  statusJson,
+  type TempConfig,
+  tempConfig,
+  waitFor,
+} from '../support/localpost.js';
+import { type FakeOAuth, oauth2Yaml, startFakeOAuth } from '../support/oauth-server.js';
 import { startTestbed, type Testbed } from '../support/testbed.js';
 
 const env = { LOCALPOST_KEYRING: 'none' }; // the key file; no desktop keyring in tests
@@ -28,7 +38,9 @@ before(async () => {
   oauth = await startFakeOAuth();
   tb = await startTestbed({ postfix: false, env: { OAUTH2_INTROSPECTION_URL: `${oauth.base}/introspect` } });
   await tb.seed('alice', 3, 1000, { archiveN: 0 });
-  cfg = tempConfig('lp-idle-signin-', (data) => `
+  cfg = tempConfig(
+    'lp-idle-signin-',
+    (data) => `
 dataDir: ${data}
 log: { level: debug }
 ${LOOPBACK_LISTEN}accounts:
@@ -36,7 +48,8 @@ ${LOOPBACK_LISTEN}accounts:
     email: alice@example.test
     login: { password: localpw }
     incoming: { protocol: imap, host: 127.0.0.1, port: ${tb.imapPort}, tls: none, username: alice@example.test, idle: true, folders: [INBOX], schedule: "0 0 1 1 *", password: { oauth2: ${oauth2Yaml(oauth)} } }
-`);
+`,
+  );
   ({ configFile, dataDir } = cfg);
 });
 after(async () => {
@@ -91,10 +104,18 @@ test('a daemon started before `localpost auth` begins IDLE at the sign-in, witho
     const refreshed = refreshes();
     const watching = count(run.out(), 'IDLE watching INBOX');
     execFileSync('doveadm', ['-c', path.join(tb.dir, 'etc/dovecot.conf'), 'kick', 'alice@example.test']);
-    await waitFor(() => count(run.out(), 'IDLE watching INBOX') > watching, 15_000, 'IDLE to reconnect with a new token');
+    await waitFor(
+      () => count(run.out(), 'IDLE watching INBOX') > watching,
+      15_000,
+      'IDLE to reconnect with a new token',
+    );
     assert.ok(refreshes() > refreshed, 'the refused token was refreshed');
     await tb.seed('alice', 1, 1000, { archiveN: 0 });
-    await waitFor(() => readCached(inboxDir(dataDir, 'home')).length === 5, 10_000, 'the IDLE-triggered pull after the refresh');
+    await waitFor(
+      () => readCached(inboxDir(dataDir, 'home')).length === 5,
+      10_000,
+      'the IDLE-triggered pull after the refresh',
+    );
 
     assert.equal(count(run.out(), WAITING), 1, 'the waiting line is logged once');
     assert.doesNotMatch(run.out(), /IDLE not started/);

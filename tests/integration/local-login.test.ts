@@ -12,12 +12,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { startFakePop3, type FakePop3 } from '../fakes/fake-pop3.js';
-import { startFakeSmtp, type FakeSmtp } from '../fakes/fake-smtp.js';
 import { hashPassword, LocalAuth } from '../../src/listeners/local-auth.js';
+import { type FakePop3, startFakePop3 } from '../fakes/fake-pop3.js';
+import { type FakeSmtp, startFakeSmtp } from '../fakes/fake-smtp.js';
 import { waitFor } from '../support/localpost.js';
-import { connected, sampleMessage, startPop3, type Pop3Fixture } from '../support/pop3-server.js';
-import { dialog, freePort, plain, startDaemon, startSmtp, type DaemonProcess, type SmtpFixture } from '../support/smtp.js';
+import { connected, type Pop3Fixture, sampleMessage, startPop3 } from '../support/pop3-server.js';
+import { type DaemonProcess, dialog, plain, type SmtpFixture, startDaemon, startSmtp } from '../support/smtp.js';
 
 const cleanup: Array<() => Promise<unknown> | unknown> = [];
 after(async () => {
@@ -27,7 +27,10 @@ after(async () => {
 async function listeners(auth: LocalAuth): Promise<{ pop3: Pop3Fixture; smtp: SmtpFixture }> {
   const pop3 = await startPop3({ messages: [sampleMessage(1)], server: { auth } });
   const smtp = await startSmtp({ auth, hosts: ['127.0.0.1'] });
-  cleanup.push(() => pop3.close(), () => smtp.close());
+  cleanup.push(
+    () => pop3.close(),
+    () => smtp.close(),
+  );
   return { pop3, smtp };
 }
 
@@ -35,19 +38,37 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 describe('local logins', () => {
   test('failed logins on POP3 and SMTP slow each other down (one LocalAuth, per address)', async () => {
-    const auth = new LocalAuth([{ accountId: 'alice', username: 'alice', password: 'right' }], { baseDelayMs: 100, maxDelayMs: 1600 });
+    const auth = new LocalAuth([{ accountId: 'alice', username: 'alice', password: 'right' }], {
+      baseDelayMs: 100,
+      maxDelayMs: 1600,
+    });
     const { pop3, smtp } = await listeners(auth);
     const c = await connected(pop3.port);
     const d = await dialog(smtp.port);
     await d.cmd('EHLO x');
     const took: number[] = [];
-    const time = async (f: () => Promise<unknown>) => { const t0 = Date.now(); await f(); took.push(Date.now() - t0); };
-    await time(async () => { await c.ask('USER alice'); assert.match(await c.ask('PASS wrong1'), /^-ERR \[AUTH\]/); });
+    const time = async (f: () => Promise<unknown>) => {
+      const t0 = Date.now();
+      await f();
+      took.push(Date.now() - t0);
+    };
+    await time(async () => {
+      await c.ask('USER alice');
+      assert.match(await c.ask('PASS wrong1'), /^-ERR \[AUTH\]/);
+    });
     await time(async () => assert.match((await d.cmd(`AUTH PLAIN ${plain('mallory', 'x')}`))[0]!, /^535/));
-    await time(async () => { await c.ask('USER trudy'); assert.match(await c.ask('PASS wrong2'), /^-ERR \[AUTH\]/); });
+    await time(async () => {
+      await c.ask('USER trudy');
+      assert.match(await c.ask('PASS wrong2'), /^-ERR \[AUTH\]/);
+    });
     await time(async () => assert.match((await d.cmd(`AUTH PLAIN ${plain('alice', 'wrong3')}`))[0]!, /^535/));
     const expected = [100, 200, 400, 800];
-    took.forEach((ms, i) => assert.ok(ms >= expected[i]! - 10 && ms < expected[i]! + 600, `attempt ${i + 1}: ${ms} ms, expected about ${expected[i]}`));
+    took.forEach((ms, i) =>
+      assert.ok(
+        ms >= expected[i]! - 10 && ms < expected[i]! + 600,
+        `attempt ${i + 1}: ${ms} ms, expected about ${expected[i]}`,
+      ),
+    );
     const t0 = Date.now();
     await c.ask('USER alice');
     assert.match(await c.ask('PASS right'), /^\+OK/, 'the right password still works');
@@ -57,10 +78,16 @@ describe('local logins', () => {
   });
 
   test('unknown user and wrong password: the same answer and the same time, POP3 and SMTP', async () => {
-    const auth = new LocalAuth([{ accountId: 'alice', username: 'alice', passwordHash: await hashPassword('right horse') }], { baseDelayMs: 0 });
+    const auth = new LocalAuth(
+      [{ accountId: 'alice', username: 'alice', passwordHash: await hashPassword('right horse') }],
+      { baseDelayMs: 0 },
+    );
     const { pop3, smtp } = await listeners(auth);
     const c = await connected(pop3.port);
-    const times = { pop3: { alice: [] as number[], nobody: [] as number[] }, smtp: { alice: [] as number[], nobody: [] as number[] } };
+    const times = {
+      pop3: { alice: [] as number[], nobody: [] as number[] },
+      smtp: { alice: [] as number[], nobody: [] as number[] },
+    };
     const answers = { pop3: new Set<string>(), smtp: new Set<string>() };
     for (let round = 0; round < 11; round++) {
       for (const user of (round % 2 ? ['alice', 'nobody'] : ['nobody', 'alice']) as Array<'alice' | 'nobody'>) {
@@ -83,7 +110,10 @@ describe('local logins', () => {
       const known = median(times[p].alice);
       const unknown = median(times[p].nobody);
       assert.ok(known > 5, `${p}: scrypt ran (${known.toFixed(1)} ms)`);
-      assert.ok(Math.abs(known - unknown) < Math.max(5, known * 0.3), `${p}: wrong password ${known.toFixed(1)} ms, unknown user ${unknown.toFixed(1)} ms`);
+      assert.ok(
+        Math.abs(known - unknown) < Math.max(5, known * 0.3),
+        `${p}: wrong password ${known.toFixed(1)} ms, unknown user ${unknown.toFixed(1)} ms`,
+      );
     }
   });
 
@@ -93,20 +123,48 @@ describe('local logins', () => {
     const local = 'Lp-s3cret-local-7781';
     const upPop = 'Up-s3cret-pop3-5521';
     const upSmtp = 'Up-s3cret-smtp-9034';
-    const popUp: FakePop3 = await startFakePop3({ user: 'alice', pass: upPop, messages: [Buffer.from(sampleMessage(1)), Buffer.from(sampleMessage(2))] });
+    const popUp: FakePop3 = await startFakePop3({
+      user: 'alice',
+      pass: upPop,
+      messages: [Buffer.from(sampleMessage(1)), Buffer.from(sampleMessage(2))],
+    });
     const smtpUp: FakeSmtp = await startFakeSmtp({ user: 'alice', pass: upSmtp });
-    cleanup.push(() => popUp.close(), () => smtpUp.stop());
+    cleanup.push(
+      () => popUp.close(),
+      () => smtpUp.stop(),
+    );
     const config = path.join(dir, 'config.yaml');
-    writeFileSync(config, [
-      `dataDir: ${path.join(dir, 'data')}`, 'log: { level: trace }',
-      'listen:', '  pop3: { port: 0, hosts: ["127.0.0.1"] }', '  smtp: { port: 0, hosts: ["127.0.0.1"] }',
-      'connectivity: { probeInterval: 300ms, probeTimeout: 1s }',
-      'accounts:', '  - id: alice', '    email: alice@example.test', `    login: { password: "${local}" }`,
-      '    incoming:', '      protocol: pop3', '      host: 127.0.0.1', `      port: ${popUp.port}`, '      tls: none',
-      '      username: alice', `      password: "${upPop}"`, '      schedule: "0 0 1 1 *"', '      syncOnLogin: 5s',
-      '    outgoing:', '      host: 127.0.0.1', `      port: ${smtpUp.port}`, '      tls: none', '      username: alice', `      password: "${upSmtp}"`,
-      '',
-    ].join('\n'));
+    writeFileSync(
+      config,
+      [
+        `dataDir: ${path.join(dir, 'data')}`,
+        'log: { level: trace }',
+        'listen:',
+        '  pop3: { port: 0, hosts: ["127.0.0.1"] }',
+        '  smtp: { port: 0, hosts: ["127.0.0.1"] }',
+        'connectivity: { probeInterval: 300ms, probeTimeout: 1s }',
+        'accounts:',
+        '  - id: alice',
+        '    email: alice@example.test',
+        `    login: { password: "${local}" }`,
+        '    incoming:',
+        '      protocol: pop3',
+        '      host: 127.0.0.1',
+        `      port: ${popUp.port}`,
+        '      tls: none',
+        '      username: alice',
+        `      password: "${upPop}"`,
+        '      schedule: "0 0 1 1 *"',
+        '      syncOnLogin: 5s',
+        '    outgoing:',
+        '      host: 127.0.0.1',
+        `      port: ${smtpUp.port}`,
+        '      tls: none',
+        '      username: alice',
+        `      password: "${upSmtp}"`,
+        '',
+      ].join('\n'),
+    );
     const daemon: DaemonProcess = await startDaemon(config);
     cleanup.push(() => (daemon.child.exitCode === null ? daemon.stop() : undefined));
     const pop3Port = ((await daemon.waitLog(/^POP3 listener ready$/)).addresses as Array<{ port: number }>)[0]!.port;
@@ -116,7 +174,11 @@ describe('local logins', () => {
     // POP3: USER/PASS right and wrong, AUTH PLAIN with an initial response and as a continuation.
     const pop3Session = async (steps: string[]) => {
       const c = await connected(pop3Port);
-      for (const s of steps) { sent.push(s); c.cmd(s); await c.line(10_000); }
+      for (const s of steps) {
+        sent.push(s);
+        c.cmd(s);
+        await c.line(10_000);
+      }
       c.close();
     };
     await pop3Session(['USER alice', `PASS ${local}-wrong`, 'USER alice', `PASS ${local}`, 'STAT', 'RETR 1']);
@@ -126,7 +188,10 @@ describe('local logins', () => {
     const smtpSession = async (steps: string[], mail = false) => {
       const d = await dialog(daemon.smtpPort);
       await d.cmd('EHLO client.example');
-      for (const s of steps) { sent.push(s); await d.cmd(s); }
+      for (const s of steps) {
+        sent.push(s);
+        await d.cmd(s);
+      }
       if (mail) {
         await d.cmd('MAIL FROM:<alice@example.test>');
         await d.cmd('RCPT TO:<bob@example.test>');
@@ -153,7 +218,10 @@ describe('local logins', () => {
     const payloads = [
       ...secrets.flatMap((s) => [s, b64(s), b64(`\0alice\0${s}`), b64(`alice\0alice\0${s}`)]),
       ...sent.filter((s) => /^[A-Za-z0-9+/=]{8,}$/.test(s) && s !== b64('alice')), // every SASL answer sent on its own line
-      ...sent.filter((s) => /^AUTH \S+ \S+/.test(s)).map((s) => s.split(' ')[2]!).filter((s) => s !== b64('alice')),
+      ...sent
+        .filter((s) => /^AUTH \S+ \S+/.test(s))
+        .map((s) => s.split(' ')[2]!)
+        .filter((s) => s !== b64('alice')),
     ];
     for (const p of new Set(payloads)) {
       assert.ok(!log.includes(p), `the log holds ${JSON.stringify(p)}`);

@@ -10,7 +10,14 @@ import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { makeConfig, runCli, socketsUnder, spawnDaemon, statusJson as statusOf, waitFor } from '../support/localpost.js';
+import {
+  makeConfig,
+  runCli,
+  socketsUnder,
+  spawnDaemon,
+  statusJson as statusOf,
+  waitFor,
+} from '../support/localpost.js';
 import { freePort } from '../support/smtp.js';
 
 const cfg = makeConfig([{ protocol: 'pop3', port: await freePort() }]); // nothing listens: pulls fail, the daemon runs
@@ -20,11 +27,18 @@ describe('a data directory too long for a Unix socket', () => {
   test('start → status and outbox through the socket in $XDG_RUNTIME_DIR/localpost → SIGTERM', async () => {
     const dataDir = path.join(cfg.dir, 'd'.repeat(60), 'e'.repeat(60));
     assert.ok(Buffer.byteLength(path.join(dataDir, 'control.sock')) > 120);
-    writeFileSync(cfg.configFile, readFileSync(cfg.configFile, 'utf8').replace(/^dataDir: .*$/m, `dataDir: ${dataDir}`));
+    writeFileSync(
+      cfg.configFile,
+      readFileSync(cfg.configFile, 'utf8').replace(/^dataDir: .*$/m, `dataDir: ${dataDir}`),
+    );
     const xdg = path.join(cfg.dir, 'run');
     mkdirSync(xdg, { mode: 0o700 });
     const env = { XDG_RUNTIME_DIR: xdg };
-    const socket = path.join(xdg, 'localpost', `${createHash('sha256').update(dataDir).digest('hex').slice(0, 16)}.sock`);
+    const socket = path.join(
+      xdg,
+      'localpost',
+      `${createHash('sha256').update(dataDir).digest('hex').slice(0, 16)}.sock`,
+    );
 
     const statusJson = () => statusOf(cfg.configFile, env);
 

@@ -12,17 +12,17 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { Cache } from '../../src/cache/cache.js';
+import { authorize } from '../../src/cli/auth.js';
+import { formatStatus } from '../../src/cli/status.js';
 import { parseConfigText } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
-import { authorize } from '../../src/cli/auth.js';
-import { OAuthTokens } from '../../src/upstream/oauth/tokens.js';
-import { readTokenFile, tokenFilePath } from '../../src/upstream/oauth/token-store.js';
-import { formatStatus } from '../../src/cli/status.js';
 import { readStatus } from '../../src/daemon/status-report.js';
 import { SyncService } from '../../src/daemon/sync.js';
 import { AuthError, TemporaryError } from '../../src/shared/errors.js';
+import { readTokenFile, tokenFilePath } from '../../src/upstream/oauth/token-store.js';
+import { OAuthTokens } from '../../src/upstream/oauth/tokens.js';
 import { capturedLog } from '../support/log.js';
-import { oauthHomeConfig, startFakeOAuth, type FakeOAuth } from '../support/oauth-server.js';
+import { type FakeOAuth, oauthHomeConfig, startFakeOAuth } from '../support/oauth-server.js';
 import { startTestbed, type Testbed } from '../support/testbed.js';
 
 process.env.LOCALPOST_KEYRING = 'none'; // the key file; no desktop keyring in tests
@@ -50,7 +50,12 @@ const client = () => ({ clientId: 'localpost-test', tokenUrl: oauth.tokenUrl, sc
 
 async function signIn(cfg: Config): Promise<void> {
   const printed: string[] = [];
-  await authorize(cfg.accounts[0]!, { dataDir: cfg.dataDir, method: 'device', print: (l) => printed.push(l), pollMs: 50 });
+  await authorize(cfg.accounts[0]!, {
+    dataDir: cfg.dataDir,
+    method: 'device',
+    print: (l) => printed.push(l),
+    pollMs: 50,
+  });
 }
 
 async function refreshTokenOf(cfg: Config, tokens: OAuthTokens): Promise<string> {
@@ -65,7 +70,12 @@ describe('sign-in', () => {
     oauth.pendingPolls = 2;
     const printed: string[] = [];
     const before = oauth.requests.length;
-    const r = await authorize(cfg.accounts[0]!, { dataDir: cfg.dataDir, method: 'device', print: (l) => printed.push(l), pollMs: 50 });
+    const r = await authorize(cfg.accounts[0]!, {
+      dataDir: cfg.dataDir,
+      method: 'device',
+      print: (l) => printed.push(l),
+      pollMs: 50,
+    });
     assert.equal(r.keySource, 'file');
     assert.match(printed.join('\n'), /open http:\/\/127\.0\.0\.1:\d+\/verify/);
     assert.match(printed.join('\n'), /enter the code ABCD-EFGH/);
@@ -84,8 +94,12 @@ describe('sign-in', () => {
     const cfg = config();
     let url = '';
     const done = authorize(cfg.accounts[0]!, {
-      dataDir: cfg.dataDir, method: 'browser', openBrowser: false,
-      print: (l) => { if (l.startsWith('http')) url = l; },
+      dataDir: cfg.dataDir,
+      method: 'browser',
+      openBrowser: false,
+      print: (l) => {
+        if (l.startsWith('http')) url = l;
+      },
     });
     while (!url) await new Promise((r) => setTimeout(r, 10));
     const u = new URL(url);
@@ -138,8 +152,13 @@ describe('refresh', () => {
       await new Promise((r) => setTimeout(r, 1100)); // the access token is now expired
       oauth.mode = fault;
       try {
-        await assert.rejects(tokens.accessToken('home', client()), (err: Error) =>
-          err instanceof TemporaryError && !(err instanceof AuthError) && (fault === '500' ? /500/.test(err.message) : (err as TemporaryError).code === 'ETIMEDOUT'));
+        await assert.rejects(
+          tokens.accessToken('home', client()),
+          (err: Error) =>
+            err instanceof TemporaryError &&
+            !(err instanceof AuthError) &&
+            (fault === '500' ? /500/.test(err.message) : (err as TemporaryError).code === 'ETIMEDOUT'),
+        );
       } finally {
         oauth.mode = 'ok';
       }
@@ -171,7 +190,10 @@ describe('invalid_grant, through a real pull from Dovecot', () => {
       const tokens = new OAuthTokens({ dataDir: cfg.dataDir });
       const { seal, unseal, writeTokenFile } = await import('../../src/upstream/oauth/token-store.js');
       const key = await tokens.keys.load(f.key!);
-      await writeTokenFile(cfg.dataDir, { ...f, sealed: seal(key, 'home', { ...unseal(key, 'home', f.sealed!), expiresAt: Date.now() }) });
+      await writeTokenFile(cfg.dataDir, {
+        ...f,
+        sealed: seal(key, 'home', { ...unseal(key, 'home', f.sealed!), expiresAt: Date.now() }),
+      });
       oauth.mode = 'invalid_grant';
       try {
         const r2 = await sync.sync('home');
@@ -183,7 +205,9 @@ describe('invalid_grant, through a real pull from Dovecot', () => {
         oauth.mode = 'ok';
       }
       // 1. the log line, once
-      const errors = lines().filter((l) => l.level === 50 && /sign in again/.test(String(l.msg)) && l.component === 'oauth');
+      const errors = lines().filter(
+        (l) => l.level === 50 && /sign in again/.test(String(l.msg)) && l.component === 'oauth',
+      );
       assert.equal(errors.length, 1, JSON.stringify(lines().filter((l) => Number(l.level) >= 40)));
       // the refresh token is gone from the file
       const g = (await readTokenFile(cfg.dataDir, 'home'))!;

@@ -9,11 +9,11 @@ import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { after, describe, test } from 'node:test';
 import tls from 'node:tls';
 import { promisify } from 'node:util';
-import { after, before, describe, test } from 'node:test';
 import { INBOX, TRASH } from '../../src/cache/message-store.js';
-import { connected, sampleMessage, startPop3, type Pop3Fixture } from '../support/pop3-server.js';
+import { connected, type Pop3Fixture, sampleMessage, startPop3 } from '../support/pop3-server.js';
 
 const run = promisify(execFile);
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'lp-clients-'));
@@ -42,7 +42,7 @@ const CORPUS: Buffer[] = [
 /** RETR's bytes after a client un-stuffs them: CRLF line ends, final CRLF, NUL → 0x80. */
 function wire(stored: Buffer): Buffer {
   const s = stored.toString('latin1').replace(/\r?\n/g, '\r\n').replace(/\0/g, '\x80');
-  return Buffer.from(s.endsWith('\r\n') ? s : s + '\r\n', 'latin1');
+  return Buffer.from(s.endsWith('\r\n') ? s : `${s}\r\n`, 'latin1');
 }
 
 const POPLIB_ALL = String.raw`
@@ -89,7 +89,25 @@ async function poplibAll(port: number, mode: 'plain' | 'stls' | 'implicit'): Pro
 function makeCert(): { cert: string; key: string } {
   const cert = path.join(tmp, 'cert.pem');
   const key = path.join(tmp, 'key.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-keyout', key, '-out', cert, '-days', '2'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-subj',
+      '/CN=localhost',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '2',
+    ],
+    { stdio: 'ignore' },
+  );
   return { cert, key };
 }
 
@@ -102,9 +120,15 @@ describe('Python poplib', () => {
     assert.match(out.pass, /^\+OK maildrop has 7 messages/);
     assert.equal(out.stat[0], CORPUS.length);
     const sizes = out.list.map((l: string) => Number(l.split(' ')[1]));
-    assert.equal(out.stat[1], sizes.reduce((a: number, b: number) => a + b, 0));
+    assert.equal(
+      out.stat[1],
+      sizes.reduce((a: number, b: number) => a + b, 0),
+    );
     assert.equal(out.list1, `+OK 1 ${sizes[0]}`);
-    assert.deepEqual(out.uidl, CORPUS.map((_, i) => `${i + 1} ${(i + 1).toString(16).toUpperCase().padStart(8, '0')}`));
+    assert.deepEqual(
+      out.uidl,
+      CORPUS.map((_, i) => `${i + 1} ${(i + 1).toString(16).toUpperCase().padStart(8, '0')}`),
+    );
     assert.equal(out.uidl2, '+OK 2 00000002');
     assert.equal(Buffer.from(out.top, 'base64').toString(), 'From: sender1@example.test\r\nSubject: test 1\r\n\r\n');
     out.retr.forEach((r: { resp: string; body: string }, i: number) => {
@@ -141,11 +165,23 @@ describe('Python poplib', () => {
 
   test('the legacy TLS profile accepts a TLS 1.0 client (Outlook Express, P13); the default refuses it', async () => {
     const { cert, key } = makeCert();
-    const tls10 = { host: '127.0.0.1', rejectUnauthorized: false, minVersion: 'TLSv1' as const, maxVersion: 'TLSv1' as const, ciphers: 'DEFAULT:@SECLEVEL=0' };
-    const greet = (port: number) => new Promise<string>((resolve, reject) => {
-      const s = tls.connect({ ...tls10, port }, () => s.once('data', (b) => { resolve(b.toString()); s.destroy(); }));
-      s.on('error', reject);
-    });
+    const tls10 = {
+      host: '127.0.0.1',
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1' as const,
+      maxVersion: 'TLSv1' as const,
+      ciphers: 'DEFAULT:@SECLEVEL=0',
+    };
+    const greet = (port: number) =>
+      new Promise<string>((resolve, reject) => {
+        const s = tls.connect({ ...tls10, port }, () =>
+          s.once('data', (b) => {
+            resolve(b.toString());
+            s.destroy();
+          }),
+        );
+        s.on('error', reject);
+      });
     const legacy = await fixture({ server: { tls: { cert, key, port: 0, legacy: true } } });
     assert.match(await greet(legacy.server.tlsPort!), /^\+OK/);
     const modern = await fixture({ server: { tls: { cert, key, port: 0 } } });
@@ -162,20 +198,27 @@ describe('curl pop3://', () => {
     const uidl = await run('curl', ['-sS', '-u', 'alice:localpw', '-X', 'UIDL', `${base}/`]);
     assert.match(uidl.stdout, /^1 00000001\r\n2 00000002\r\n/);
     for (const n of [1, 2, 3, 5, 7]) {
-      const r = await run('curl', ['-sS', '-u', 'alice:localpw', `${base}/${n}`], { encoding: 'buffer', maxBuffer: 1 << 24 });
+      const r = await run('curl', ['-sS', '-u', 'alice:localpw', `${base}/${n}`], {
+        encoding: 'buffer',
+        maxBuffer: 1 << 24,
+      });
       assert.ok((r.stdout as unknown as Buffer).equals(wire(CORPUS[n - 1]!)), `RETR ${n}`);
     }
   });
 
   test('AUTH PLAIN as a continuation when SASL PLAIN is advertised (P9)', async () => {
     const fx = await fixture({ messages: CORPUS, server: { advertiseSaslPlain: true } });
-    const r = await run('curl', ['-sS', '-v', '-u', 'alice:localpw', `pop3://127.0.0.1:${fx.port}/2`], { encoding: 'buffer' });
+    const r = await run('curl', ['-sS', '-v', '-u', 'alice:localpw', `pop3://127.0.0.1:${fx.port}/2`], {
+      encoding: 'buffer',
+    });
     const trace = (r.stderr as unknown as Buffer).toString();
     assert.match(trace, /> AUTH PLAIN\r?\n/);
     assert.match(trace, /< \+ ?\r?\n/);
     assert.match(trace, /< \+OK maildrop has 7 messages/);
     assert.ok((r.stdout as unknown as Buffer).equals(wire(CORPUS[1]!)));
-    const bad = await run('curl', ['-sS', '-u', 'alice:nope', `pop3://127.0.0.1:${fx.port}/`]).catch((e: { code: number; stderr: string }) => e);
+    const bad = await run('curl', ['-sS', '-u', 'alice:nope', `pop3://127.0.0.1:${fx.port}/`]).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
     assert.equal((bad as { code: number }).code, 67, 'curl: login denied');
   });
 });
@@ -186,17 +229,23 @@ describe('fetchmail', () => {
     writeFileSync(deliver, `#!/bin/sh\ncat > "${dir}/mail/$(date +%s%N).$$"\n`);
     chmodSync(deliver, 0o755);
     const rc = path.join(dir, 'fetchmailrc');
-    writeFileSync(rc, [
-      'set no syslog',
-      `poll 127.0.0.1 with proto POP3 port ${port} and options no dns auth password`,
-      `  user "alice" there with password "localpw" is "root" here`,
-      `  options ${keep ? 'keep' : 'nokeep'} sslproto '' mda "${deliver}"`,
-      '',
-    ].join('\n'));
+    writeFileSync(
+      rc,
+      [
+        'set no syslog',
+        `poll 127.0.0.1 with proto POP3 port ${port} and options no dns auth password`,
+        `  user "alice" there with password "localpw" is "root" here`,
+        `  options ${keep ? 'keep' : 'nokeep'} sslproto '' mda "${deliver}"`,
+        '',
+      ].join('\n'),
+    );
     chmodSync(rc, 0o600);
     return run('fetchmail', ['-f', rc, '-i', path.join(dir, 'fetchids'), '--pidfile', path.join(dir, 'pid'), '-v'], {
       env: { ...process.env, HOME: dir, FETCHMAILHOME: dir },
-    }).then((r) => ({ code: 0, out: r.stdout + r.stderr }), (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }));
+    }).then(
+      (r) => ({ code: 0, out: r.stdout + r.stderr }),
+      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
+    );
   }
 
   function newDir(): string {
@@ -215,7 +264,10 @@ describe('fetchmail', () => {
     assert.match(r1.out, /LAST/);
     assert.match(r1.out, /UIDL/);
     const bodies = files.map((f) => readFileSync(path.join(dir, 'mail', f), 'latin1'));
-    assert.ok(bodies.some((b) => b.includes('\n..\n.leading') || b.includes('\r\n..\r\n.leading')), 'dot-stuffing undone by fetchmail');
+    assert.ok(
+      bodies.some((b) => b.includes('\n..\n.leading') || b.includes('\r\n..\r\n.leading')),
+      'dot-stuffing undone by fetchmail',
+    );
     const r2 = await fetchmail(fx.port, dir, true);
     assert.equal(r2.code, 1, `PS_NOMAIL expected: ${r2.out}`);
     assert.equal(readdirSync(path.join(dir, 'mail')).length, 5);

@@ -8,11 +8,19 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { poplibFetchAll } from '../support/python.js';
-import { startTestbed, type Testbed } from '../support/testbed.js';
-import { inboxDir, makeConfig, readCached, spawnCli, spawnDaemon, waitFor, type AccountSpec } from '../support/localpost.js';
+import {
+  type AccountSpec,
+  inboxDir,
+  makeConfig,
+  readCached,
+  spawnCli,
+  spawnDaemon,
+  waitFor,
+} from '../support/localpost.js';
 import { authenticated } from '../support/pop3-server.js';
+import { poplibFetchAll } from '../support/python.js';
 import { freePort } from '../support/smtp.js';
+import { startTestbed, type Testbed } from '../support/testbed.js';
 
 let tb: Testbed;
 const cleanups: Array<() => void | Promise<void>> = [];
@@ -34,10 +42,13 @@ interface Running {
 /** `localpost start` with one account and the POP3 listener on a free loopback port. */
 async function startDaemon(spec: AccountSpec, incomingExtra = ''): Promise<Running> {
   const port = await freePort();
-  const c = makeConfig([spec], `listen:\n  pop3: { port: ${port}, hosts: ["127.0.0.1"], workarounds: [] }\n  smtp: { port: 0, hosts: ["127.0.0.1"] }\n`);
+  const c = makeConfig(
+    [spec],
+    `listen:\n  pop3: { port: ${port}, hosts: ["127.0.0.1"], workarounds: [] }\n  smtp: { port: 0, hosts: ["127.0.0.1"] }\n`,
+  );
   if (incomingExtra) {
     const { readFileSync, writeFileSync } = await import('node:fs');
-    writeFileSync(c.configFile, readFileSync(c.configFile, 'utf8').replace(/(\n      idle: .*\n)/, `$1${incomingExtra}`));
+    writeFileSync(c.configFile, readFileSync(c.configFile, 'utf8').replace(/(\n {6}idle: .*\n)/, `$1${incomingExtra}`));
   }
   const { proc, out } = spawnDaemon(c.configFile);
   const running: Running = { proc, port, dataDir: c.dataDir, out };
@@ -73,7 +84,13 @@ describe('localpost start serves the cache over POP3', () => {
 
   test('upstream unreachable: the login is served from the cache at once', async () => {
     await tb.seed('quinn', 3);
-    const d1 = await startDaemon({ id: 'quinn', protocol: 'pop3', port: tb.pop3Port, username: 'quinn', password: 'quinnpw' });
+    const d1 = await startDaemon({
+      id: 'quinn',
+      protocol: 'pop3',
+      port: tb.pop3Port,
+      username: 'quinn',
+      password: 'quinnpw',
+    });
     await waitFor(() => d1.out().includes('pull done'), 60_000, 'first pull');
     await stopDaemon(d1);
     // Same data dir, upstream now a closed port.
@@ -81,12 +98,17 @@ describe('localpost start serves the cache over POP3', () => {
     const port = await freePort();
     const { writeFileSync, readFileSync } = await import('node:fs');
     const configFile = `${d1.dataDir}/../config.yaml`;
-    writeFileSync(configFile, readFileSync(configFile, 'utf8')
-      .replace(`port: ${tb.pop3Port}`, `port: ${dead}`)
-      .replace(/pop3: \{ port: \d+/, `pop3: { port: ${port}`));
+    writeFileSync(
+      configFile,
+      readFileSync(configFile, 'utf8')
+        .replace(`port: ${tb.pop3Port}`, `port: ${dead}`)
+        .replace(/pop3: \{ port: \d+/, `pop3: { port: ${port}`),
+    );
     const proc = spawnCli(['--config', configFile, 'start']);
     let out = '';
-    proc.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
+    proc.stdout!.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
     try {
       await waitFor(() => out.includes('POP3 listener ready'), 60_000, 'listener');
       const t0 = Date.now();
@@ -107,7 +129,13 @@ describe('localpost start serves the cache over POP3', () => {
 
   test('pull on login brings in mail that arrived upstream after the daemon started', async () => {
     await tb.seed('rita', 2);
-    const d = await startDaemon({ id: 'rita', protocol: 'pop3', port: tb.pop3Port, username: 'rita', password: 'ritapw' });
+    const d = await startDaemon({
+      id: 'rita',
+      protocol: 'pop3',
+      port: tb.pop3Port,
+      username: 'rita',
+      password: 'ritapw',
+    });
     await waitFor(() => d.out().includes('pull done'), 60_000, 'first pull');
     const c1 = await authenticated(d.port, 'rita', 'localpw');
     assert.match(await c1.ask('STAT'), /^\+OK 2 /);
@@ -146,9 +174,15 @@ describe('localpost start serves the cache over POP3', () => {
       writeFileSync(configFile, readFileSync(configFile, 'utf8').replace('      syncOnLogin: 0s\n', ''));
       const proc = spawnCli(['--config', configFile, 'start']);
       let out = '';
-      proc.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
+      proc.stdout!.on('data', (b: Buffer) => {
+        out += b.toString();
+      });
       try {
-        await waitFor(() => /pull done.*deletedUpstream":2|deletedUpstream":2.*pull done/.test(out), 60_000, `upstream deletion:\n${out.slice(-3000)}`);
+        await waitFor(
+          () => /pull done.*deletedUpstream":2|deletedUpstream":2.*pull done/.test(out),
+          60_000,
+          `upstream deletion:\n${out.slice(-3000)}`,
+        );
         assert.equal(tb.countUpstream(user), 2);
         assert.equal(readCached(inboxDir(d.dataDir, user)).length, 2, 'the two deleted ones are not fetched again');
       } finally {

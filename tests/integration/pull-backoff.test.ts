@@ -18,15 +18,15 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { Cache } from '../../src/cache/cache.js';
+import { authorize } from '../../src/cli/auth.js';
 import { parseConfigText } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
-import { authorize } from '../../src/cli/auth.js';
 import { SyncService } from '../../src/daemon/sync.js';
 import { AuthError } from '../../src/shared/errors.js';
 import { createImapClient } from '../../src/upstream/imap/connect.js';
 import { inboxDir, makeConfig, readCached, runCli, spawnDaemon, waitFor } from '../support/localpost.js';
 import { capturedLog } from '../support/log.js';
-import { oauthHomeConfig, startFakeOAuth, type FakeOAuth } from '../support/oauth-server.js';
+import { type FakeOAuth, oauthHomeConfig, startFakeOAuth } from '../support/oauth-server.js';
 import { poplibFetchAll } from '../support/python.js';
 import { freePort } from '../support/smtp.js';
 import { startTestbed, type Testbed } from '../support/testbed.js';
@@ -38,7 +38,10 @@ let oauth: FakeOAuth;
 const cleanups: Array<() => unknown> = [];
 before(async () => {
   oauth = await startFakeOAuth();
-  tb = await startTestbed({ postfix: false, env: { OAUTH2_INTROSPECTION_URL: `${oauth.base}/introspect`, EXTRA_USERS: 'wendy:wendypw' } });
+  tb = await startTestbed({
+    postfix: false,
+    env: { OAUTH2_INTROSPECTION_URL: `${oauth.base}/introspect`, EXTRA_USERS: 'wendy:wendypw' },
+  });
 });
 after(async () => {
   for (const c of cleanups.reverse()) await c();
@@ -57,22 +60,45 @@ describe('backoff of a failing account', () => {
     await tb.seed('wendy', 2);
     const port = await freePort();
     const c = makeConfig(
-      [{ id: 'wendy', protocol: 'pop3', port: tb.pop3Port, username: 'wendy', password: 'wrong-horse', schedule: '*/2 * * * * *' }],
+      [
+        {
+          id: 'wendy',
+          protocol: 'pop3',
+          port: tb.pop3Port,
+          username: 'wendy',
+          password: 'wrong-horse',
+          schedule: '*/2 * * * * *',
+        },
+      ],
       `listen:\n  pop3: { port: ${port}, hosts: ["127.0.0.1"], workarounds: [] }\n  smtp: { port: 0, hosts: ["127.0.0.1"] }\n`,
     );
     cleanups.push(() => c.cleanup());
-    writeFileSync(c.configFile, readFileSync(c.configFile, 'utf8').replace(/(\n {6}idle: .*\n)/, '$1      syncOnLogin: 5s\n'));
+    writeFileSync(
+      c.configFile,
+      readFileSync(c.configFile, 'utf8').replace(/(\n {6}idle: .*\n)/, '$1      syncOnLogin: 5s\n'),
+    );
     const cli = (...args: string[]) => runCli(['--config', c.configFile, ...args]);
     const { proc, out } = spawnDaemon(c.configFile);
     cleanups.push(async () => {
-      if (proc.exitCode === null) { proc.kill('SIGTERM'); await new Promise((r) => proc.once('close', r)); }
+      if (proc.exitCode === null) {
+        proc.kill('SIGTERM');
+        await new Promise((r) => proc.once('close', r));
+      }
     });
-    const msgs = () => out().split('\n').filter((l) => l.startsWith('{')).map((l) => (JSON.parse(l) as { msg: string }).msg);
+    const msgs = () =>
+      out()
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => (JSON.parse(l) as { msg: string }).msg);
     const count = (re: RegExp) => msgs().filter((m) => re.test(m)).length;
 
     await waitFor(() => out().includes('POP3 listener ready'), 60_000, `POP3 listener:\n${out()}`);
     const t0 = Date.now();
-    await waitFor(() => count(/^automatic pulls of this account pause until \d\d:\d\d after 1 failed pull in a row/) === 1, 20_000, `the backoff:\n${out().slice(-3000)}`);
+    await waitFor(
+      () => count(/^automatic pulls of this account pause until \d\d:\d\d after 1 failed pull in a row/) === 1,
+      20_000,
+      `the backoff:\n${out().slice(-3000)}`,
+    );
 
     // 5 local logins in a row: each answered from the (empty) cache at once
     for (let i = 0; i < 5; i++) {
@@ -84,14 +110,27 @@ describe('backoff of a failing account', () => {
     await new Promise((r) => setTimeout(r, Math.max(0, 10_000 - (Date.now() - t0))));
     const attempts = mismatches('wendy');
     assert.ok(attempts >= 1 && attempts <= 2, `Dovecot saw ${attempts} failed logins of wendy`);
-    assert.equal(count(/^upstream refused the login: check the account password/), attempts, 'one error line per failure');
-    assert.equal(count(/^automatic pulls of this account pause until/), attempts, 'the backoff is logged once per failure');
+    assert.equal(
+      count(/^upstream refused the login: check the account password/),
+      attempts,
+      'one error line per failure',
+    );
+    assert.equal(
+      count(/^automatic pulls of this account pause until/),
+      attempts,
+      'the backoff is logged once per failure',
+    );
 
     // status shows the backoff (text and JSON)
     const st = await cli('status');
     assert.equal(st.code, 0, st.stderr);
-    assert.match(st.stdout, /wendy: backing off until \d\d:\d\d \(login refused\); 1 failed pull in a row, `localpost sync` tries at once/);
-    const json = JSON.parse((await cli('status', '--json')).stdout) as { accounts: Array<{ lastPull?: { result: string; backoff?: { reason: string; until: number; failures: number } } }> };
+    assert.match(
+      st.stdout,
+      /wendy: backing off until \d\d:\d\d \(login refused\); 1 failed pull in a row, `localpost sync` tries at once/,
+    );
+    const json = JSON.parse((await cli('status', '--json')).stdout) as {
+      accounts: Array<{ lastPull?: { result: string; backoff?: { reason: string; until: number; failures: number } } }>;
+    };
     const lp = json.accounts[0]!.lastPull!;
     assert.equal(lp.result, 'auth');
     assert.equal(lp.backoff?.reason, 'auth');
@@ -102,7 +141,10 @@ describe('backoff of a failing account', () => {
     assert.equal(s1.code, 1);
     assert.match(s1.stdout, /wendy auth: .*login refused/);
     await waitFor(() => mismatches('wendy') === attempts + 1, 5000, 'the explicit sync reached Dovecot');
-    assert.match((await cli('status')).stdout, /wendy: backing off until \d\d:\d\d \(login refused\); 2 failed pulls in a row/);
+    assert.match(
+      (await cli('status')).stdout,
+      /wendy: backing off until \d\d:\d\d \(login refused\); 2 failed pulls in a row/,
+    );
 
     // fix the password and reload: the next explicit sync succeeds, the schedule resumes
     writeFileSync(c.configFile, readFileSync(c.configFile, 'utf8').replace('"wrong-horse"', '"wendypw"'));
@@ -132,7 +174,9 @@ describe('backoff of a failing account', () => {
 function oauthConfig(protocol: 'pop3' | 'imap'): Config {
   const dir = mkdtempSync(path.join(tmpdir(), 'lp-revoke-'));
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  return parseConfigText(oauthHomeConfig(oauth, { dataDir: `${dir}/data`, protocol, port: protocol === 'pop3' ? tb.pop3Port : tb.imapPort }));
+  return parseConfigText(
+    oauthHomeConfig(oauth, { dataDir: `${dir}/data`, protocol, port: protocol === 'pop3' ? tb.pop3Port : tb.imapPort }),
+  );
 }
 
 describe('OAuth token revoked upstream', () => {
@@ -158,7 +202,13 @@ describe('OAuth token revoked upstream', () => {
         assert.equal(r2.result, 'ok', r2.error);
         assert.equal(r2.newMessages, 1);
         assert.equal(oauth.refreshes() - refreshes, 1, 'exactly one forced refresh');
-        assert.ok(cap.msgs().includes('upstream refused the OAuth access token (revoked or rotated?): refreshing it and trying once more'));
+        assert.ok(
+          cap
+            .msgs()
+            .includes(
+              'upstream refused the OAuth access token (revoked or rotated?): refreshing it and trying once more',
+            ),
+        );
         assert.equal(sync.backoff('home'), undefined);
 
         // revoked again, and the sign-in itself is gone: the usual "sign in again" path
@@ -173,7 +223,8 @@ describe('OAuth token revoked upstream', () => {
           oauth.mode = 'ok';
         }
         assert.equal(sync.backoff('home'), undefined, 'a missing sign-in reaches no server: nothing to back off from');
-        const notices = readCached(inboxDir(cfg.dataDir, 'home')).map((b) => b.toString('latin1'))
+        const notices = readCached(inboxDir(cfg.dataDir, 'home'))
+          .map((b) => b.toString('latin1'))
           .filter((m) => /^Subject: localpost needs you to sign in again/m.test(m));
         assert.equal(notices.length, 1);
       } finally {
@@ -183,11 +234,19 @@ describe('OAuth token revoked upstream', () => {
   }
 
   test('IMAP: Dovecot refusing a password is an AuthError (imapflow fields kept)', async () => {
-    const c = createImapClient({ host: '127.0.0.1', port: tb.imapPort, tls: 'none', username: 'wendy', password: 'nope' }, pino({ level: 'silent' }));
+    const c = createImapClient(
+      { host: '127.0.0.1', port: tb.imapPort, tls: 'none', username: 'wendy', password: 'nope' },
+      pino({ level: 'silent' }),
+    );
     c.on('error', () => undefined);
     try {
-      await assert.rejects(c.connect(), (err: Error & { authenticationFailed?: boolean }) =>
-        err instanceof AuthError && err.authenticationFailed === true && /^IMAP login refused: NO \[AUTHENTICATIONFAILED\]/.test(err.message));
+      await assert.rejects(
+        c.connect(),
+        (err: Error & { authenticationFailed?: boolean }) =>
+          err instanceof AuthError &&
+          err.authenticationFailed === true &&
+          /^IMAP login refused: NO \[AUTHENTICATIONFAILED\]/.test(err.message),
+      );
     } finally {
       c.close();
     }

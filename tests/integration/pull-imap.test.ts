@@ -10,10 +10,10 @@ import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { corpus } from '../fixtures/corpus.js';
-import { imaplibFetchAll } from '../support/python.js';
-import { startTestbed } from '../support/testbed.js';
-import type { Testbed } from '../support/testbed.js';
 import { inboxDir, makeConfig, readCached, readCachedByKey, runCli, spawnCli, waitFor } from '../support/localpost.js';
+import { imaplibFetchAll } from '../support/python.js';
+import type { Testbed } from '../support/testbed.js';
+import { startTestbed } from '../support/testbed.js';
 
 let tb: Testbed;
 const cleanups: Array<() => void> = [];
@@ -62,7 +62,8 @@ describe('IMAP pull from Dovecot', () => {
     assert.match(r1.stdout, /carol ok, 30 new/);
     // Make Dovecot forget its UIDs (as a server migration would): same messages, new UIDVALIDITY.
     const md = tb.maildir('carol');
-    for (const f of readdirSync(md)) if (f.startsWith('dovecot')) rmSync(path.join(md, f), { recursive: true, force: true });
+    for (const f of readdirSync(md))
+      if (f.startsWith('dovecot')) rmSync(path.join(md, f), { recursive: true, force: true });
     const r2 = await runCli(['--config', c.configFile, 'sync']);
     assert.equal(r2.code, 0, r2.stderr);
     assert.match(r2.stdout, /carol ok, 0 new/);
@@ -73,10 +74,14 @@ describe('IMAP pull from Dovecot', () => {
   });
 
   test('the daemon pulls on its schedule and on IDLE, and stops on SIGTERM', async () => {
-    const c = config([{ id: 'dave', protocol: 'imap', port: tb.imapPort, username: 'dave', password: 'davepw', idle: true }]);
+    const c = config([
+      { id: 'dave', protocol: 'imap', port: tb.imapPort, username: 'dave', password: 'davepw', idle: true },
+    ]);
     const daemon = spawnCli(['--config', c.configFile, 'start']);
     let out = '';
-    daemon.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
+    daemon.stdout!.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
     try {
       await waitFor(() => out.includes('IDLE watching INBOX'), 15_000, 'IDLE to start');
       const second = await runCli(['--config', c.configFile, 'start']);
@@ -89,7 +94,11 @@ describe('IMAP pull from Dovecot', () => {
       execFileSync('doveadm', ['-c', path.join(tb.dir, 'etc/dovecot.conf'), 'kick', 'dave@example.test']);
       await waitFor(() => out.split('IDLE watching INBOX').length - 1 > watching, 15_000, 'IDLE to reconnect');
       await tb.seed('dave', 2, 1000, { archiveN: 0 });
-      await waitFor(() => readCached(inboxDir(c.dataDir, 'dave')).length === 5, 15_000, 'IDLE-triggered pull after reconnect');
+      await waitFor(
+        () => readCached(inboxDir(c.dataDir, 'dave')).length === 5,
+        15_000,
+        'IDLE-triggered pull after reconnect',
+      );
     } finally {
       daemon.kill('SIGTERM');
     }
@@ -99,7 +108,16 @@ describe('IMAP pull from Dovecot', () => {
   });
 
   test('a cron schedule pulls new mail without any user action', async () => {
-    const c = config([{ id: 'dave', protocol: 'imap', port: tb.imapPort, username: 'dave', password: 'davepw', schedule: '*/2 * * * * *' }]);
+    const c = config([
+      {
+        id: 'dave',
+        protocol: 'imap',
+        port: tb.imapPort,
+        username: 'dave',
+        password: 'davepw',
+        schedule: '*/2 * * * * *',
+      },
+    ]);
     const daemon = spawnCli(['--config', c.configFile, 'start']);
     try {
       await waitFor(() => readCached(inboxDir(c.dataDir, 'dave')).length >= 5, 15_000, 'first pull');

@@ -6,16 +6,19 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { corpus } from '../fixtures/corpus.js';
-import { poplibFetchAll } from '../support/python.js';
-import { startTestbed } from '../support/testbed.js';
-import type { Testbed } from '../support/testbed.js';
 import { inboxDir, makeConfig, readCached, runCli, spawnCli, tmpFiles } from '../support/localpost.js';
+import { poplibFetchAll } from '../support/python.js';
+import type { Testbed } from '../support/testbed.js';
+import { startTestbed } from '../support/testbed.js';
 
 let tb: Testbed;
 const cleanups: Array<() => void> = [];
 
 before(async () => {
-  tb = await startTestbed({ postfix: false, env: { EXTRA_USERS: 'carol:carolpw dave:davepw erin:erinpw fred:fredpw' } });
+  tb = await startTestbed({
+    postfix: false,
+    env: { EXTRA_USERS: 'carol:carolpw dave:davepw erin:erinpw fred:fredpw' },
+  });
 });
 after(async () => {
   for (const c of cleanups) c();
@@ -50,7 +53,9 @@ describe('POP3 pull from Dovecot', () => {
 
   test('delete mode empties the upstream only of what is durable locally', async () => {
     await tb.seed('bob', 40);
-    const c = config([{ id: 'bob', protocol: 'pop3', port: tb.pop3Port, username: 'bob', password: 'bobpw', keepOnServer: false }]);
+    const c = config([
+      { id: 'bob', protocol: 'pop3', port: tb.pop3Port, username: 'bob', password: 'bobpw', keepOnServer: false },
+    ]);
     const r = await runCli(['--config', c.configFile, 'sync']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /bob ok, 40 new .*40 deleted upstream/);
@@ -60,15 +65,47 @@ describe('POP3 pull from Dovecot', () => {
 
   test('STLS and implicit TLS verify the certificate; tlsCa makes a private CA work', async () => {
     await tb.seed('carol', 5);
-    const stls = config([{ id: 'carol', protocol: 'pop3', host: 'localhost', port: tb.pop3Port, tls: 'starttls', tlsCa: tb.caCert, username: 'carol', password: 'carolpw' }]);
+    const stls = config([
+      {
+        id: 'carol',
+        protocol: 'pop3',
+        host: 'localhost',
+        port: tb.pop3Port,
+        tls: 'starttls',
+        tlsCa: tb.caCert,
+        username: 'carol',
+        password: 'carolpw',
+      },
+    ]);
     const r1 = await runCli(['--config', stls.configFile, 'sync']);
     assert.equal(r1.code, 0, r1.stderr + r1.stdout);
     assert.match(r1.stdout, /carol ok, 5 new/);
-    const implicit = config([{ id: 'carol', protocol: 'pop3', host: 'localhost', port: tb.pop3sPort, tls: 'implicit', tlsCa: tb.caCert, username: 'carol', password: 'carolpw' }]);
+    const implicit = config([
+      {
+        id: 'carol',
+        protocol: 'pop3',
+        host: 'localhost',
+        port: tb.pop3sPort,
+        tls: 'implicit',
+        tlsCa: tb.caCert,
+        username: 'carol',
+        password: 'carolpw',
+      },
+    ]);
     const r2 = await runCli(['--config', implicit.configFile, 'sync']);
     assert.equal(r2.code, 0, r2.stderr + r2.stdout);
     assert.match(r2.stdout, /carol ok, 5 new/);
-    const noCa = config([{ id: 'carol', protocol: 'pop3', host: 'localhost', port: tb.pop3sPort, tls: 'implicit', username: 'carol', password: 'carolpw' }]);
+    const noCa = config([
+      {
+        id: 'carol',
+        protocol: 'pop3',
+        host: 'localhost',
+        port: tb.pop3sPort,
+        tls: 'implicit',
+        username: 'carol',
+        password: 'carolpw',
+      },
+    ]);
     const r3 = await runCli(['--config', noCa.configFile, 'sync']);
     assert.equal(r3.code, 1);
     assert.match(r3.stdout, /tlsCa/);
@@ -78,7 +115,9 @@ describe('POP3 pull from Dovecot', () => {
     const big = corpus().find((m) => m.raw.length > 10 * 1024 * 1024)!;
     await tb.seed('dave', 3);
     await tb.appendMessage('dave', big.raw);
-    const c = config([{ id: 'dave', protocol: 'pop3', port: tb.pop3Port, username: 'dave', password: 'davepw', maxMessageSize: '10MB' }]);
+    const c = config([
+      { id: 'dave', protocol: 'pop3', port: tb.pop3Port, username: 'dave', password: 'davepw', maxMessageSize: '10MB' },
+    ]);
     const r = await runCli(['--config', c.configFile, 'sync']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /dave ok, 3 new .*1 skipped/);
@@ -103,7 +142,9 @@ describe('POP3 pull from Dovecot', () => {
   });
 
   test('kill -9 during delete-mode pulls: every message exactly once locally, upstream empty', async () => {
-    const c = config([{ id: 'erin', protocol: 'pop3', port: tb.pop3Port, username: 'erin', password: 'erinpw', keepOnServer: false }]);
+    const c = config([
+      { id: 'erin', protocol: 'pop3', port: tb.pop3Port, username: 'erin', password: 'erinpw', keepOnServer: false },
+    ]);
     let seeded = 0;
     let kills = 0;
     for (let round = 0; round < 10; round++) {
@@ -115,7 +156,10 @@ describe('POP3 pull from Dovecot', () => {
         let err = '';
         child.stderr!.on('data', (b: Buffer) => {
           err += b.toString();
-          if (err.includes('pop3 listing')) { err = ''; setTimeout(resolve, Math.floor(Math.random() * 120)); }
+          if (err.includes('pop3 listing')) {
+            err = '';
+            setTimeout(resolve, Math.floor(Math.random() * 120));
+          }
         });
         child.once('close', () => resolve());
       });
@@ -134,7 +178,10 @@ describe('POP3 pull from Dovecot', () => {
   });
 
   test('check: one line per account, exit 0 when every login works, 1 otherwise; a bad config exits 78', async () => {
-    const good = config([{ protocol: 'pop3', port: tb.pop3Port }, { id: 'bob', protocol: 'imap', port: tb.imapPort, username: 'bob', password: 'bobpw' }]);
+    const good = config([
+      { protocol: 'pop3', port: tb.pop3Port },
+      { id: 'bob', protocol: 'imap', port: tb.imapPort, username: 'bob', password: 'bobpw' },
+    ]);
     const r1 = await runCli(['--config', good.configFile, 'check']);
     assert.equal(r1.code, 0, r1.stdout + r1.stderr);
     assert.match(r1.stdout, /^ok +alice: pop3 127\.0\.0\.1:\d+ .*login ok, \d+ messages/m);
@@ -154,10 +201,14 @@ describe('POP3 pull from Dovecot', () => {
 
   test('SIGTERM during a pull: the message in hand finishes, nothing half-written, the next pull completes', async () => {
     await tb.seed('fred', 3000, 4000, { archiveN: 0 });
-    const c = config([{ id: 'fred', protocol: 'pop3', port: tb.pop3Port, username: 'fred', password: 'fredpw', keepOnServer: false }]);
+    const c = config([
+      { id: 'fred', protocol: 'pop3', port: tb.pop3Port, username: 'fred', password: 'fredpw', keepOnServer: false },
+    ]);
     const child = spawnCli(['--config', c.configFile, 'sync']);
     await new Promise<void>((resolve) => {
-      child.stderr!.on('data', (b: Buffer) => { if (b.toString().includes('pop3 listing')) setTimeout(resolve, 200); });
+      child.stderr!.on('data', (b: Buffer) => {
+        if (b.toString().includes('pop3 listing')) setTimeout(resolve, 200);
+      });
     });
     child.kill('SIGTERM');
     const code = await new Promise((r) => child.once('close', (c) => r(c)));

@@ -14,9 +14,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { EXAMPLE_PLIST_PATHS, planInstall, renderPlist, renderSystemdUnit } from '../../src/cli/service-install.js';
-import { PYTHON } from '../support/python.js';
 import { makeConfig, ROOT, runCli, spawnCli, waitFor } from '../support/localpost.js';
 import { startNotifyReceiver } from '../support/notify-socket.js';
+import { PYTHON } from '../support/python.js';
 import { freePort } from '../support/smtp.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'lp-service-'));
@@ -24,10 +24,15 @@ after(() => rmSync(tmp, { recursive: true, force: true }));
 const BIN = path.join(ROOT, 'bin', 'localpost');
 const template = (name: string) => readFileSync(path.join(ROOT, 'systemd', name), 'utf8');
 
-function sh(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+function sh(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(cmd, args, { env: { ...process.env, ...env }, maxBuffer: 4 * 1024 * 1024 }, (err, stdout, stderr) =>
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }));
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+    );
   });
 }
 
@@ -58,31 +63,55 @@ const exec = { node: process.execPath, bin: BIN, config: '/etc/localpost/config.
 describe('systemd units', () => {
   test('the system unit has what the issue asks for, and no MemoryDenyWriteExecute (Node JIT)', () => {
     const t = template('localpost.service');
-    for (const line of ['Type=notify', 'Restart=on-failure', 'RestartPreventExitStatus=78', 'StateDirectory=localpost',
-      'ConfigurationDirectory=localpost', 'User=localpost', 'Environment=XDG_DATA_HOME=%S', 'NotifyAccess=all',
-      'ExecReload=/bin/kill -HUP $MAINPID', 'ProtectSystem=strict', 'ProtectHome=yes', 'PrivateTmp=yes', 'PrivateDevices=yes',
-      'NoNewPrivileges=yes', 'CapabilityBoundingSet=', 'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX',
-      'SystemCallFilter=@system-service']) {
+    for (const line of [
+      'Type=notify',
+      'Restart=on-failure',
+      'RestartPreventExitStatus=78',
+      'StateDirectory=localpost',
+      'ConfigurationDirectory=localpost',
+      'User=localpost',
+      'Environment=XDG_DATA_HOME=%S',
+      'NotifyAccess=all',
+      'ExecReload=/bin/kill -HUP $MAINPID',
+      'ProtectSystem=strict',
+      'ProtectHome=yes',
+      'PrivateTmp=yes',
+      'PrivateDevices=yes',
+      'NoNewPrivileges=yes',
+      'CapabilityBoundingSet=',
+      'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX',
+      'SystemCallFilter=@system-service',
+    ]) {
       assert.match(t, new RegExp(`^${line.replace(/[$.*+?^()|[\]\\]/g, '\\$&')}$`, 'm'), line);
     }
     assert.doesNotMatch(t, /^MemoryDenyWriteExecute=/m);
     assert.match(t, /^ExecStart=\S+ \S+\/bin\/localpost --config \/etc\/localpost\/config\.yaml start$/m);
     const u = template('localpost-user.service');
-    for (const line of ['Type=notify', 'Restart=on-failure', 'RestartPreventExitStatus=78', 'WantedBy=default.target']) assert.match(u, new RegExp(`^${line}$`, 'm'));
+    for (const line of ['Type=notify', 'Restart=on-failure', 'RestartPreventExitStatus=78', 'WantedBy=default.target'])
+      assert.match(u, new RegExp(`^${line}$`, 'm'));
     assert.doesNotMatch(u, /^MemoryDenyWriteExecute=/m);
   });
 
-  test('systemd-analyze verify passes on both units with this machine\'s paths', async () => {
+  test("systemd-analyze verify passes on both units with this machine's paths", async () => {
     const system = await verify(renderSystemdUnit(template('localpost.service'), exec, true), false);
     assert.deepEqual(system, { code: 0, stderr: '' });
-    const user = await verify(renderSystemdUnit(template('localpost-user.service'), { ...exec, config: path.join(tmp, 'c.yaml') }, false), true);
+    const user = await verify(
+      renderSystemdUnit(template('localpost-user.service'), { ...exec, config: path.join(tmp, 'c.yaml') }, false),
+      true,
+    );
     assert.deepEqual(user, { code: 0, stderr: '' });
   });
 
   test('verify catches a broken unit (so the check above means something)', async () => {
-    const typo = await verify(renderSystemdUnit(template('localpost.service'), exec, true).replace('NoNewPrivileges=', 'NoNewPriviliges='), false);
+    const typo = await verify(
+      renderSystemdUnit(template('localpost.service'), exec, true).replace('NoNewPrivileges=', 'NoNewPriviliges='),
+      false,
+    );
     assert.match(typo.stderr, /Unknown key 'NoNewPriviliges'/);
-    const missing = await verify(renderSystemdUnit(template('localpost.service'), { ...exec, node: '/nonexistent/node' }, true), false);
+    const missing = await verify(
+      renderSystemdUnit(template('localpost.service'), { ...exec, node: '/nonexistent/node' }, true),
+      false,
+    );
     assert.notEqual(missing.code, 0);
   });
 
@@ -90,8 +119,15 @@ describe('systemd units', () => {
     const odd = path.join(tmp, 'odd dir %i $HOME');
     mkdirSync(odd, { recursive: true });
     symlinkSync(process.execPath, path.join(odd, 'node'));
-    const unit = renderSystemdUnit(template('localpost.service'), { node: path.join(odd, 'node'), bin: BIN, config: path.join(odd, 'c.yaml') }, true);
-    assert.match(unit, /^ExecStart="[^"]*odd dir %%i \$HOME\/node" \S+ --config "[^"]*odd dir %%i \$\$HOME\/c\.yaml" start$/m);
+    const unit = renderSystemdUnit(
+      template('localpost.service'),
+      { node: path.join(odd, 'node'), bin: BIN, config: path.join(odd, 'c.yaml') },
+      true,
+    );
+    assert.match(
+      unit,
+      /^ExecStart="[^"]*odd dir %%i \$HOME\/node" \S+ --config "[^"]*odd dir %%i \$\$HOME\/c\.yaml" start$/m,
+    );
     assert.deepEqual(await verify(unit, false), { code: 0, stderr: '' });
   });
 
@@ -99,7 +135,11 @@ describe('systemd units', () => {
     const score = await exposure(renderSystemdUnit(template('localpost.service'), exec, true));
     assert.ok(score <= 2.0, `exposure ${score}`);
     // An installation under /root or /home gets ProtectHome=tmpfs plus read-only binds: still ≤ 2.0.
-    const home = renderSystemdUnit(template('localpost.service'), { node: process.execPath, bin: '/home/me/localpost/bin/localpost', config: exec.config }, true);
+    const home = renderSystemdUnit(
+      template('localpost.service'),
+      { node: process.execPath, bin: '/home/me/localpost/bin/localpost', config: exec.config },
+      true,
+    );
     assert.match(home, /^ProtectHome=tmpfs\nBindReadOnlyPaths=\/home\/me\/localpost$/m);
     assert.ok((await exposure(home)) <= 2.0);
   });
@@ -109,7 +149,10 @@ describe('systemd units', () => {
     mkdirSync(path.join(root, 'etc'), { recursive: true });
     const r = await sh('systemd-sysusers', [`--root=${root}`, path.join(ROOT, 'systemd', 'localpost.sysusers')]);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(readFileSync(path.join(root, 'etc', 'passwd'), 'utf8'), /^localpost:x:\d+:\d+:localpost mail proxy:\/var\/lib\/localpost:/m);
+    assert.match(
+      readFileSync(path.join(root, 'etc', 'passwd'), 'utf8'),
+      /^localpost:x:\d+:\d+:localpost mail proxy:\/var\/lib\/localpost:/m,
+    );
     assert.match(readFileSync(path.join(root, 'etc', 'group'), 'utf8'), /^localpost:x:\d+:/m);
   });
 });
@@ -118,13 +161,17 @@ describe('systemd units', () => {
 async function plistlib(xml: string): Promise<Record<string, unknown>> {
   const file = path.join(mkdtempSync(path.join(tmp, 'plist-')), 'com.localpost.plist');
   writeFileSync(file, xml);
-  const r = await sh(PYTHON, ['-c', 'import json, plistlib, sys; print(json.dumps(plistlib.load(open(sys.argv[1], "rb"))))', file]);
+  const r = await sh(PYTHON, [
+    '-c',
+    'import json, plistlib, sys; print(json.dumps(plistlib.load(open(sys.argv[1], "rb"))))',
+    file,
+  ]);
   assert.equal(r.code, 0, r.stderr);
   return JSON.parse(r.stdout) as Record<string, unknown>;
 }
 
 describe('launchd plist', () => {
-  test('the shipped plist is renderPlist\'s output and parses as a property list', async () => {
+  test("the shipped plist is renderPlist's output and parses as a property list", async () => {
     const shipped = readFileSync(path.join(ROOT, 'launchd', 'com.localpost.plist'), 'utf8');
     assert.equal(shipped, renderPlist(EXAMPLE_PLIST_PATHS), 'regenerate launchd/com.localpost.plist from renderPlist');
     const p = await plistlib(shipped);
@@ -135,14 +182,20 @@ describe('launchd plist', () => {
     assert.equal(p.StandardOutPath, EXAMPLE_PLIST_PATHS.log);
   });
 
-  test('the macOS install plan writes a LaunchAgent with this installation\'s paths, escaped', async () => {
+  test("the macOS install plan writes a LaunchAgent with this installation's paths, escaped", async () => {
     const home = '/Users/a&b <c>';
     const plan = planInstall({ platform: 'darwin', user: false, env: { HOME: home }, home });
     const write = plan.actions.find((a) => a.kind === 'write');
     assert.ok(write && write.kind === 'write');
     assert.equal(write.path, `${home}/Library/LaunchAgents/com.localpost.plist`);
     const p = await plistlib(write.content);
-    assert.deepEqual(p.ProgramArguments, [process.execPath, BIN, '--config', `${home}/.config/localpost/config.yaml`, 'start']);
+    assert.deepEqual(p.ProgramArguments, [
+      process.execPath,
+      BIN,
+      '--config',
+      `${home}/.config/localpost/config.yaml`,
+      'start',
+    ]);
     assert.equal(p.StandardErrorPath, `${home}/Library/Logs/localpost.log`);
     assert.ok(plan.actions.some((a) => a.kind === 'run' && a.argv.join(' ') === `launchctl unload ${write.path}`));
     assert.match(plan.notes.join('\n'), /No config at .* yet/, 'no load without a config');
@@ -164,10 +217,15 @@ describe('localpost service install --dry-run', () => {
     assert.match(out, /^write \/etc\/systemd\/system\/localpost\.service \(mode 0644\):$/m);
     assert.ok(out.includes(`ExecStart=${process.execPath} ${BIN} --config ${cfg} start`), out);
     assert.match(out, new RegExp(`^run {3}chgrp localpost ${cfg}\\nrun {3}chmod 0640 ${cfg}$`, 'm'));
-    assert.match(out, /^run {3}systemctl daemon-reload\nrun {3}systemctl enable localpost\.service\nrun {3}systemctl restart localpost\.service$/m);
+    assert.match(
+      out,
+      /^run {3}systemctl daemon-reload\nrun {3}systemctl enable localpost\.service\nrun {3}systemctl restart localpost\.service$/m,
+    );
     assert.equal(existsSync(unitPath), existed, 'dry run wrote nothing');
     // The unit it would write passes verify as it is.
-    const unit = /write \/etc\/systemd\/system\/localpost\.service \(mode 0644\):\n-----\n([\s\S]*?)\n-----/.exec(out)![1]!;
+    const unit = /write \/etc\/systemd\/system\/localpost\.service \(mode 0644\):\n-----\n([\s\S]*?)\n-----/.exec(
+      out,
+    )![1]!;
     assert.deepEqual(await verify(`${unit}\n`, false), { code: 0, stderr: '' });
   });
 
@@ -178,13 +236,19 @@ describe('localpost service install --dry-run', () => {
     assert.match(r.stdout, /No config at .*none\.yaml yet: run `sudo localpost --config .*none\.yaml init`/);
   });
 
-  test('--user: a user unit under $XDG_CONFIG_HOME with the user\'s config', async () => {
+  test("--user: a user unit under $XDG_CONFIG_HOME with the user's config", async () => {
     const xdg = path.join(tmp, 'xdg');
-    const r = await runCli(['service', 'install', '--user', '--dry-run'], { XDG_CONFIG_HOME: xdg, LOCALPOST_CONFIG: '' });
+    const r = await runCli(['service', 'install', '--user', '--dry-run'], {
+      XDG_CONFIG_HOME: xdg,
+      LOCALPOST_CONFIG: '',
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`^write ${xdg}/systemd/user/localpost\\.service \\(mode 0644\\):$`, 'm'));
     assert.ok(r.stdout.includes(`ExecStart=${process.execPath} ${BIN} --config ${xdg}/localpost/config.yaml start`));
-    assert.match(r.stdout, /^run {3}systemctl --user daemon-reload\nrun {3}systemctl --user enable localpost\.service$/m);
+    assert.match(
+      r.stdout,
+      /^run {3}systemctl --user daemon-reload\nrun {3}systemctl --user enable localpost\.service$/m,
+    );
     assert.match(r.stdout, /loginctl enable-linger/);
     assert.equal(existsSync(xdg), false, 'dry run wrote nothing');
     const unit = /localpost\.service \(mode 0644\):\n-----\n([\s\S]*?)\n-----/.exec(r.stdout)![1]!;
@@ -198,14 +262,20 @@ describe('localpost service install --dry-run', () => {
 
 /** A POP3 USER/PASS login with poplib: 'ok' or the error. */
 async function popLogin(port: number, user: string, pass: string): Promise<string> {
-  const r = await sh(PYTHON, ['-c', [
-    'import poplib, sys',
-    'p = poplib.POP3("127.0.0.1", int(sys.argv[1]), timeout=30)',
-    'try:',
-    '    p.user(sys.argv[2]); p.pass_(sys.argv[3]); print("ok"); p.quit()',
-    'except poplib.error_proto as e:',
-    '    print(e)',
-  ].join('\n'), String(port), user, pass]);
+  const r = await sh(PYTHON, [
+    '-c',
+    [
+      'import poplib, sys',
+      'p = poplib.POP3("127.0.0.1", int(sys.argv[1]), timeout=30)',
+      'try:',
+      '    p.user(sys.argv[2]); p.pass_(sys.argv[3]); print("ok"); p.quit()',
+      'except poplib.error_proto as e:',
+      '    print(e)',
+    ].join('\n'),
+    String(port),
+    user,
+    pass,
+  ]);
   return r.stdout.trim() || r.stderr;
 }
 
@@ -219,9 +289,17 @@ describe('the daemon under a service manager', () => {
     const good = readFileSync(c.configFile, 'utf8');
     const proc = spawnCli(['--config', c.configFile, 'start'], { NOTIFY_SOCKET: rx.path, WATCHDOG_USEC: '600000' });
     let out = '';
-    proc.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
-    proc.stderr!.on('data', (b: Buffer) => { out += b.toString(); });
-    const logLines = () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; err?: string; level: number });
+    proc.stdout!.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
+    proc.stderr!.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
+    const logLines = () =>
+      out
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { msg: string; err?: string; level: number });
     try {
       const ready = await rx.waitForLine('READY=1', 30_000);
       assert.match(out, /localpost started/);
@@ -233,7 +311,11 @@ describe('the daemon under a service manager', () => {
       // 1. A config that fails validation: rejected with the reason, the daemon keeps running.
       writeFileSync(c.configFile, 'accounts: []\n');
       proc.kill('SIGHUP');
-      await waitFor(() => logLines().some((l) => l.msg.includes('config reload rejected')), 10_000, `the rejection:\n${out}`);
+      await waitFor(
+        () => logLines().some((l) => l.msg.includes('config reload rejected')),
+        10_000,
+        `the rejection:\n${out}`,
+      );
       const rejected = logLines().find((l) => l.msg.includes('config reload rejected'))!;
       assert.match(rejected.err ?? '', /accounts: needs at least one account/);
       await rx.waitForLine('STATUS=config reload rejected (see the log): running with the previous configuration');
@@ -241,7 +323,11 @@ describe('the daemon under a service manager', () => {
       // 2. Not even YAML: rejected too.
       writeFileSync(c.configFile, 'accounts: [\n');
       proc.kill('SIGHUP');
-      await waitFor(() => logLines().filter((l) => l.msg.includes('config reload rejected')).length === 2, 10_000, `the second rejection:\n${out}`);
+      await waitFor(
+        () => logLines().filter((l) => l.msg.includes('config reload rejected')).length === 2,
+        10_000,
+        `the second rejection:\n${out}`,
+      );
       assert.match(logLines().filter((l) => l.msg.includes('config reload rejected'))[1]!.err ?? '', /invalid YAML/);
       assert.equal(proc.exitCode, null, 'still running');
       assert.equal(await popLogin(popPort, 'alice', 'localpw'), 'ok', 'the old config still serves');
@@ -258,18 +344,38 @@ describe('the daemon under a service manager', () => {
       const second = makeConfig([{ id: 'zed', protocol: 'pop3', port: deadUpstream }], 'listen: {}\n');
       const zed = readFileSync(second.configFile, 'utf8').split('accounts:\n')[1]!.replace('listen: {}\n', '');
       second.cleanup();
-      writeFileSync(c.configFile, good.replace('      password: localpw\n', '      password: "new local pw"\n').replace('listen:\n', `${zed}listen:\n`));
+      writeFileSync(
+        c.configFile,
+        good
+          .replace('      password: localpw\n', '      password: "new local pw"\n')
+          .replace('listen:\n', `${zed}listen:\n`),
+      );
       proc.kill('SIGHUP');
-      await waitFor(() => logLines().filter((l) => l.msg === 'configuration reloaded').length === 2, 10_000, `the second reload:\n${out}`);
+      await waitFor(
+        () => logLines().filter((l) => l.msg === 'configuration reloaded').length === 2,
+        10_000,
+        `the second reload:\n${out}`,
+      );
       assert.equal(await popLogin(popPort, 'zed', 'localpw'), 'ok', 'the added account logs in');
 
       // 5. A reload that changes listen.*: applied otherwise, with a warning that the port needs a restart.
       const reloadedConfig = readFileSync(c.configFile, 'utf8');
       writeFileSync(c.configFile, reloadedConfig.replace(`port: ${popPort}`, `port: ${await freePort()}`));
       proc.kill('SIGHUP');
-      await waitFor(() => logLines().filter((l) => l.msg === 'configuration reloaded').length === 3, 10_000, `the third reload:\n${out}`);
-      assert.ok(logLines().some((l) => /listen changed; that takes effect at the next restart/.test(l.msg)), out.slice(-2000));
-      assert.equal(await popLogin(popPort, 'alice', 'new local pw'), 'ok', 'the running listener keeps its port until a restart');
+      await waitFor(
+        () => logLines().filter((l) => l.msg === 'configuration reloaded').length === 3,
+        10_000,
+        `the third reload:\n${out}`,
+      );
+      assert.ok(
+        logLines().some((l) => /listen changed; that takes effect at the next restart/.test(l.msg)),
+        out.slice(-2000),
+      );
+      assert.equal(
+        await popLogin(popPort, 'alice', 'new local pw'),
+        'ok',
+        'the running listener keeps its port until a restart',
+      );
 
       proc.kill('SIGTERM');
       const code = await new Promise((r) => proc.once('close', r));

@@ -10,17 +10,25 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { smtplibSend, startSmtp, type SmtpFixture } from '../support/smtp.js';
+import { type SmtpFixture, smtplibSend, startSmtp } from '../support/smtp.js';
 
 let s: SmtpFixture;
 let dir: string;
-before(async () => { s = await startSmtp(); dir = mkdtempSync(path.join(os.tmpdir(), 'lp-smtpc-')); });
-after(async () => { await s?.close(); rmSync(dir, { recursive: true, force: true }); });
+before(async () => {
+  s = await startSmtp();
+  dir = mkdtempSync(path.join(os.tmpdir(), 'lp-smtpc-'));
+});
+after(async () => {
+  await s?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 /** A message with CRLF line ends, dot lines and 8-bit bytes. */
 function body(tag: string): Buffer {
   return Buffer.concat([
-    Buffer.from(`From: alice@example.test\r\nTo: bob@example.test\r\nSubject: ${tag}\r\nMessage-ID: <${tag}@example.test>\r\n\r\n`),
+    Buffer.from(
+      `From: alice@example.test\r\nTo: bob@example.test\r\nSubject: ${tag}\r\nMessage-ID: <${tag}@example.test>\r\n\r\n`,
+    ),
     Buffer.from('.leading dot\r\n..two dots\r\n.\r\n', 'latin1'),
     Buffer.from([0xc3, 0xa9, 0xe9, 0x0d, 0x0a]),
     Buffer.from(`${'x'.repeat(990)}\r\nlast line\r\n`),
@@ -29,10 +37,11 @@ function body(tag: string): Buffer {
 
 function run(cmd: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
   return new Promise((res, rej) => {
-    execFile(cmd, args, { timeout: 60_000 }, (err, stdout, stderr) => (err ? rej(new Error(`${cmd} failed: ${err.message}\n${stderr}`)) : res({ stdout, stderr })));
+    execFile(cmd, args, { timeout: 60_000 }, (err, stdout, stderr) =>
+      err ? rej(new Error(`${cmd} failed: ${err.message}\n${stderr}`)) : res({ stdout, stderr }),
+    );
   });
 }
-
 
 /** The outbox entry named in a "queued as <id>" reply. */
 function entryFrom(reply: string) {
@@ -49,15 +58,25 @@ describe('Python smtplib', () => {
       const raw = body(`smtplib-${mode}`);
       const file = path.join(dir, `m-${mode}.eml`);
       writeFileSync(file, raw);
-      const r = await smtplibSend({ port: s.port, user: 'alice', pass: 'alicepw-local', mode, file, from: 'alice@example.test',
-        to: ['bob@example.test', 'hidden@example.test'] });
+      const r = await smtplibSend({
+        port: s.port,
+        user: 'alice',
+        pass: 'alicepw-local',
+        mode,
+        file,
+        from: 'alice@example.test',
+        to: ['bob@example.test', 'hidden@example.test'],
+      });
       assert.match(r.stdout, /AUTH 235/);
       assert.match(r.stdout, /DATA 250 OK: queued as/);
       assert.match(r.stderr, /send: 'mail FROM:<alice@example.test> size=\d+/, 'smtplib sends lower-case verbs (S3)');
       assert.match(r.stderr, mode === 'plain' ? /send: 'AUTH PLAIN / : /send: 'AUTH LOGIN\\r\\n'/);
       const { e, bytes } = entryFrom(r.stdout);
       assert.ok(bytes.equals(raw), 'stored bytes equal what the client meant');
-      assert.deepEqual(e.recipients.map((x) => x.address), ['bob@example.test', 'hidden@example.test']);
+      assert.deepEqual(
+        e.recipients.map((x) => x.address),
+        ['bob@example.test', 'hidden@example.test'],
+      );
       assert.equal(e.account, 'alice');
     });
   }
@@ -65,8 +84,17 @@ describe('Python smtplib', () => {
   test('a wrong password is refused (535)', async () => {
     const file = path.join(dir, 'wrong.eml');
     writeFileSync(file, body('wrong'));
-    await assert.rejects(smtplibSend({ port: s.port, user: 'alice', pass: 'nope', file, from: 'alice@example.test', to: ['bob@example.test'] }),
-      /SMTPAuthenticationError: \(535/);
+    await assert.rejects(
+      smtplibSend({
+        port: s.port,
+        user: 'alice',
+        pass: 'nope',
+        file,
+        from: 'alice@example.test',
+        to: ['bob@example.test'],
+      }),
+      /SMTPAuthenticationError: \(535/,
+    );
   });
 });
 
@@ -80,16 +108,34 @@ describe('curl smtp://', () => {
       const raw = body(`curl-${c.url.length}`);
       const file = path.join(dir, `curl-${c.url.length}.eml`);
       writeFileSync(file, raw);
-      const r = await run('curl', ['-sS', '-v', `smtp://${c.url}:${s.port}`, '--mail-from', 'alice@example.test',
-        '--mail-rcpt', 'bob@example.test', '--mail-rcpt', 'carol@example.test', '--mail-rcpt', 'hidden@example.test',
-        '--upload-file', file, '--user', 'bob:bobpw-local', ...c.opts]);
+      const r = await run('curl', [
+        '-sS',
+        '-v',
+        `smtp://${c.url}:${s.port}`,
+        '--mail-from',
+        'alice@example.test',
+        '--mail-rcpt',
+        'bob@example.test',
+        '--mail-rcpt',
+        'carol@example.test',
+        '--mail-rcpt',
+        'hidden@example.test',
+        '--upload-file',
+        file,
+        '--user',
+        'bob:bobpw-local',
+        ...c.opts,
+      ]);
       assert.match(r.stderr, c.expect);
       const reply = /< 250 (OK: queued as \S+)/.exec(r.stderr);
       assert.ok(reply, r.stderr);
       const { e, bytes } = entryFrom(reply[1]!);
       assert.ok(bytes.equals(raw));
       assert.equal(e.account, 'bob');
-      assert.deepEqual(e.recipients.map((x) => x.address), ['bob@example.test', 'carol@example.test', 'hidden@example.test']);
+      assert.deepEqual(
+        e.recipients.map((x) => x.address),
+        ['bob@example.test', 'carol@example.test', 'hidden@example.test'],
+      );
     });
   }
 });

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { inboxDir, readCached, runCli, waitFor } from '../support/localpost.js';
 import { imaplibFetchAll } from '../support/python.js';
-import { daemonConfig, freePort, relay, smtplibSend, startDaemon, type DaemonProcess } from '../support/smtp.js';
+import { type DaemonProcess, daemonConfig, freePort, relay, smtplibSend, startDaemon } from '../support/smtp.js';
 import { startTestbed, type Testbed } from '../support/testbed.js';
 
 let tb: Testbed;
@@ -39,10 +39,13 @@ async function daemonBehindRelay(name: string) {
   const port = await freePort();
   const upstream = relay(port, tb.smtpPort);
   const work = mkdtempSync(path.join(dir, `${name}-`));
-  const config = daemonConfig(work, [{
-    id: 'alice', incoming: { protocol: 'pop3', port: tb.pop3Port, username: 'alice', password: 'alicepw' },
-    outgoing: { port, username: 'alice', password: 'alicepw' },
-  }]);
+  const config = daemonConfig(work, [
+    {
+      id: 'alice',
+      incoming: { protocol: 'pop3', port: tb.pop3Port, username: 'alice', password: 'alicepw' },
+      outgoing: { port, username: 'alice', password: 'alicepw' },
+    },
+  ]);
   const d = await startDaemon(config);
   daemons.push(d);
   return { upstream, work, config, d };
@@ -50,15 +53,24 @@ async function daemonBehindRelay(name: string) {
 
 function messageFile(name: string, subject: string, extra = ''): string {
   const file = path.join(dir, `${name}.eml`);
-  writeFileSync(file, `From: alice@example.test\r\nTo: bob@example.test\r\nSubject: ${subject}\r\nMessage-ID: <${name}@example.test>\r\n${extra}\r\nbody of ${name}\r\n`);
+  writeFileSync(
+    file,
+    `From: alice@example.test\r\nTo: bob@example.test\r\nSubject: ${subject}\r\nMessage-ID: <${name}@example.test>\r\n${extra}\r\nbody of ${name}\r\n`,
+  );
   return file;
 }
 
 test('offline: accepted and queued; the upstream comes back; delivered and pulled with no user action', async () => {
   const { upstream, work, config, d } = await daemonBehindRelay('offline');
   for (let i = 1; i <= 3; i++) {
-    const r = await smtplibSend({ port: d.smtpPort, user: 'alice', pass: 'localpw', file: messageFile(`off${i}`, `offline ${i}`, 'Bcc: dave@example.test\r\n'),
-      from: 'alice@example.test', to: ['bob@example.test', 'dave@example.test'] });
+    const r = await smtplibSend({
+      port: d.smtpPort,
+      user: 'alice',
+      pass: 'localpw',
+      file: messageFile(`off${i}`, `offline ${i}`, 'Bcc: dave@example.test\r\n'),
+      from: 'alice@example.test',
+      to: ['bob@example.test', 'dave@example.test'],
+    });
     assert.match(r.stdout, /DATA 250 OK: queued as/);
   }
   await d.waitLog(/upstream SMTP unreachable/);
@@ -82,14 +94,32 @@ test('offline: accepted and queued; the upstream comes back; delivered and pulle
   await tb.appendMessage('alice', Buffer.from('Subject: arrived while offline\r\n\r\nhello\r\n'));
   await upstream.up();
   try {
-    await waitFor(() => tb.countUpstream('bob') >= 3 && tb.countUpstream('dave') >= 3, 20_000, 'delivery after reconnect');
+    await waitFor(
+      () => tb.countUpstream('bob') >= 3 && tb.countUpstream('dave') >= 3,
+      20_000,
+      'delivery after reconnect',
+    );
     const bob = await imaplibFetchAll(tb.imapPort, 'bob', 'bobpw');
-    assert.deepEqual(bob.map((m) => /Subject: (.*)\r\n/.exec(m.body.toString())![1]).sort(), ['offline 1', 'offline 2', 'offline 3']);
+    assert.deepEqual(bob.map((m) => /Subject: (.*)\r\n/.exec(m.body.toString())![1]).sort(), [
+      'offline 1',
+      'offline 2',
+      'offline 3',
+    ]);
     assert.ok(bob.every((m) => !/^bcc:/im.test(m.body.toString().split('\r\n\r\n')[0]!)));
-    await waitFor(() => readCached(inboxDir(path.join(work, 'data'))).length > pulledBefore, 20_000, 'pull after reconnect');
+    await waitFor(
+      () => readCached(inboxDir(path.join(work, 'data'))).length > pulledBefore,
+      20_000,
+      'pull after reconnect',
+    );
     assert.ok(readCached(inboxDir(path.join(work, 'data'))).some((b) => b.includes('arrived while offline')));
-    await waitFor(async () => JSON.parse((await runCli(['--config', config, 'status', '--json'])).stdout)
-      .outbox.accounts.every((a: { queued: number }) => a.queued === 0), 10_000, 'empty outbox in status');
+    await waitFor(
+      async () =>
+        JSON.parse((await runCli(['--config', config, 'status', '--json'])).stdout).outbox.accounts.every(
+          (a: { queued: number }) => a.queued === 0,
+        ),
+      10_000,
+      'empty outbox in status',
+    );
     assert.ok(d.logs.some((l) => l.msg === 'upstream server reachable again'));
   } finally {
     assert.equal(await d.stop(), 0);
@@ -100,8 +130,19 @@ test('offline: accepted and queued; the upstream comes back; delivered and pulle
 test('CLI without a daemon: outbox drop, flush (down, then up), retry of a failed entry', async () => {
   const { upstream, work, config, d } = await daemonBehindRelay('cli');
   const ids: string[] = [];
-  for (const [name, to] of [['keep', 'bob@example.test'], ['drop', 'bob@example.test'], ['bad', 'nobody@example.test']] as const) {
-    const r = await smtplibSend({ port: d.smtpPort, user: 'alice', pass: 'localpw', file: messageFile(`cli-${name}`, `cli ${name}`), from: 'alice@example.test', to: [to] });
+  for (const [name, to] of [
+    ['keep', 'bob@example.test'],
+    ['drop', 'bob@example.test'],
+    ['bad', 'nobody@example.test'],
+  ] as const) {
+    const r = await smtplibSend({
+      port: d.smtpPort,
+      user: 'alice',
+      pass: 'localpw',
+      file: messageFile(`cli-${name}`, `cli ${name}`),
+      from: 'alice@example.test',
+      to: [to],
+    });
     ids.push(/queued as (\S+)/.exec(r.stdout)![1]!);
   }
   assert.equal(await d.stop(), 0);
@@ -124,11 +165,21 @@ test('CLI without a daemon: outbox drop, flush (down, then up), retry of a faile
     assert.equal(bounces.length, 1);
     const st = JSON.parse((await runCli(['--config', config, 'status', '--json'])).stdout);
     assert.equal(st.daemon.running, false);
-    assert.deepEqual(st.outbox.accounts.map((a: { account: string; queued: number; failed: number }) => [a.account, a.queued, a.failed]), [['alice', 0, 1]]);
+    assert.deepEqual(
+      st.outbox.accounts.map((a: { account: string; queued: number; failed: number }) => [
+        a.account,
+        a.queued,
+        a.failed,
+      ]),
+      [['alice', 0, 1]],
+    );
     assert.match((await runCli(['--config', config, 'status'])).stdout, /^ {2}alice +0 +1 +-/m);
     const retry = await runCli(['--config', config, 'outbox', 'retry', bad]);
     assert.equal(retry.code, 0, retry.stderr);
-    assert.match((await runCli(['--config', config, 'outbox', 'list'])).stdout, new RegExp(`^${bad} .*next attempt`, 'm'));
+    assert.match(
+      (await runCli(['--config', config, 'outbox', 'list'])).stdout,
+      new RegExp(`^${bad} .*next attempt`, 'm'),
+    );
     assert.equal((await runCli(['--config', config, 'outbox', 'retry', 'zzzzzz-00000000'])).code, 1);
   } finally {
     await upstream.down();

@@ -13,12 +13,25 @@ import { pino } from 'pino';
 import type { RetryPolicy } from '../../src/cache/retry-policy.js';
 import { DeliveryService } from '../../src/daemon/delivery.js';
 import { NodemailerSender, type SenderTimeouts } from '../../src/upstream/smtp/sender.js';
-import { startFakeSmtp, type FakeSmtp, type FakeSmtpOptions } from '../fakes/fake-smtp.js';
-import { chunks, inboxMessages, message, names, outboxFiles, outboxFixture, silentLog, type OutboxFixture } from '../support/outbox.js';
+import { type FakeSmtp, type FakeSmtpOptions, startFakeSmtp } from '../fakes/fake-smtp.js';
+import {
+  chunks,
+  inboxMessages,
+  message,
+  names,
+  type OutboxFixture,
+  outboxFiles,
+  outboxFixture,
+  silentLog,
+} from '../support/outbox.js';
 
 const MIN = 60_000;
 const policy: RetryPolicy = { initial: MIN, max: 60 * MIN, maxAge: 5 * 24 * 60 * MIN };
-const env = { account: 'alice', from: 'alice@example.test', to: ['bob@example.test', 'carol@example.test', 'hidden@example.test'] };
+const env = {
+  account: 'alice',
+  from: 'alice@example.test',
+  to: ['bob@example.test', 'carol@example.test', 'hidden@example.test'],
+};
 
 interface Rig {
   fx: OutboxFixture;
@@ -37,18 +50,32 @@ after(async () => {
   }
 });
 
-async function rig(fakeOpts: FakeSmtpOptions = {}, o: { timeouts?: SenderTimeouts; password?: string; fake?: FakeSmtp } = {}): Promise<Rig> {
+async function rig(
+  fakeOpts: FakeSmtpOptions = {},
+  o: { timeouts?: SenderTimeouts; password?: string; fake?: FakeSmtp } = {},
+): Promise<Rig> {
   const fx = await outboxFixture();
-  const fake = o.fake ?? await startFakeSmtp(fakeOpts);
+  const fake = o.fake ?? (await startFakeSmtp(fakeOpts));
   const logs: Rig['logs'] = [];
-  const sink = new Writable({ write(c: Buffer, _e, cb) { for (const l of c.toString().split('\n').filter(Boolean)) logs.push(JSON.parse(l)); cb(); } });
+  const sink = new Writable({
+    write(c: Buffer, _e, cb) {
+      for (const l of c.toString().split('\n').filter(Boolean)) logs.push(JSON.parse(l));
+      cb();
+    },
+  });
   const log = pino({ level: 'info' }, sink);
   const sender = new NodemailerSender({
     endpoint: { host: '127.0.0.1', port: fake.port, tls: 'none', username: 'alice', password: o.password ?? 'alicepw' },
-    log: silentLog, timeouts: { connect: 2000, greeting: 2000, socket: 5000, ...o.timeouts },
+    log: silentLog,
+    timeouts: { connect: 2000, greeting: 2000, socket: 5000, ...o.timeouts },
   });
   const delivery = new DeliveryService({
-    outbox: fx.outbox, senderFor: async () => sender, policy: () => policy, log, clock: fx.clock, random: () => 0.5,
+    outbox: fx.outbox,
+    senderFor: async () => sender,
+    policy: () => policy,
+    log,
+    clock: fx.clock,
+    random: () => 0.5,
   });
   const r = { fx, fake, delivery, sender, logs };
   rigs.push(r);
@@ -77,7 +104,10 @@ describe('delivery through a well-behaved upstream', () => {
 
   test('internationalized addresses are relayed with SMTPUTF8', async () => {
     const r = await rig();
-    await r.fx.outbox.enqueue({ account: 'alice', from: 'jörg@example.test', to: ['zoë@example.test'] }, chunks(message()));
+    await r.fx.outbox.enqueue(
+      { account: 'alice', from: 'jörg@example.test', to: ['zoë@example.test'] },
+      chunks(message()),
+    );
     await r.delivery.run();
     assert.deepEqual([r.fake.received[0]!.from, r.fake.received[0]!.to], ['jörg@example.test', ['zoë@example.test']]);
   });
@@ -93,7 +123,9 @@ describe('delivery through a well-behaved upstream', () => {
 
 describe('temporary failures', () => {
   test('421 at the greeting, then success after a flush', async () => {
-    const r = await rig({ onConnect: (_s, n) => (n === 1 ? { code: 421, message: '4.3.2 Service not available' } : undefined) });
+    const r = await rig({
+      onConnect: (_s, n) => (n === 1 ? { code: 421, message: '4.3.2 Service not available' } : undefined),
+    });
     const { id } = await r.fx.outbox.enqueue(env, chunks(message()));
     await r.delivery.run();
     assert.equal(r.fake.received.length, 0);
@@ -137,10 +169,13 @@ describe('temporary failures', () => {
   });
 
   test('a server that never greets, and one that never answers the final dot: timeouts, then delivered', async () => {
-    const r = await rig({
-      onConnect: (_s, n) => (n === 1 ? { stall: true } : undefined),
-      onData: (_s, n) => (n === 1 ? { stall: true } : undefined),
-    }, { timeouts: { greeting: 300, socket: 400 } });
+    const r = await rig(
+      {
+        onConnect: (_s, n) => (n === 1 ? { stall: true } : undefined),
+        onData: (_s, n) => (n === 1 ? { stall: true } : undefined),
+      },
+      { timeouts: { greeting: 300, socket: 400 } },
+    );
     await r.fx.outbox.enqueue(env, chunks(message()));
     const t0 = Date.now();
     await r.delivery.run();
@@ -163,7 +198,10 @@ describe('temporary failures', () => {
     await bad.delivery.flush();
     const e = bad.fx.outbox.get(id)!;
     assert.equal(e.tries, 3);
-    assert.deepEqual(e.recipients.map((x) => x.state), ['pending', 'pending', 'pending']);
+    assert.deepEqual(
+      e.recipients.map((x) => x.state),
+      ['pending', 'pending', 'pending'],
+    );
     const errors = bad.logs.filter((l) => l.level === 50);
     assert.equal(errors.length, 1, JSON.stringify(bad.logs));
     assert.match(errors[0]!.msg, /refused the login/);
@@ -172,13 +210,19 @@ describe('temporary failures', () => {
 
   test('a temporary login failure (454) is retried like an outage, never reported as a wrong password', async () => {
     let refuse = true;
-    const r = await rig({ onAuth: () => (refuse ? { code: 454, message: '4.7.0 Temporary authentication failure' } : undefined) });
+    const r = await rig({
+      onAuth: () => (refuse ? { code: 454, message: '4.7.0 Temporary authentication failure' } : undefined),
+    });
     const { id } = await r.fx.outbox.enqueue(env, chunks(message({ messageId: 'tempauth@x' })));
     await r.delivery.run();
     const e = r.fx.outbox.get(id)!;
     assert.equal(e.tries, 1);
     assert.match(e.lastError!, /could not check the login for now: 454/);
-    assert.equal(r.logs.filter((l) => /check outgoing\.password|refused the login/.test(l.msg)).length, 0, JSON.stringify(r.logs));
+    assert.equal(
+      r.logs.filter((l) => /check outgoing\.password|refused the login/.test(l.msg)).length,
+      0,
+      JSON.stringify(r.logs),
+    );
     assert.equal(r.logs.filter((l) => l.level === 50).length, 0, 'not an error-level problem');
     refuse = false;
     await r.delivery.flush();
@@ -207,7 +251,12 @@ describe('temporary failures', () => {
 
 describe('permanent failures', () => {
   test('550 for one recipient of three: only it fails and is bounced; the others are delivered', async () => {
-    const r = await rig({ onRcpt: (a) => (a === 'carol@example.test' ? { code: 550, message: '5.1.1 <carol@example.test>: Recipient address rejected' } : undefined) });
+    const r = await rig({
+      onRcpt: (a) =>
+        a === 'carol@example.test'
+          ? { code: 550, message: '5.1.1 <carol@example.test>: Recipient address rejected' }
+          : undefined,
+    });
     const { id } = await r.fx.outbox.enqueue(env, chunks(message({ subject: 'three' })));
     await r.delivery.run();
     assert.deepEqual(r.fake.received[0]!.to, ['bob@example.test', 'hidden@example.test']);
@@ -220,14 +269,22 @@ describe('permanent failures', () => {
 
   test('450 for one recipient of three: the others are delivered, only it is retried', async () => {
     let busy = true;
-    const r = await rig({ onRcpt: (a) => (a === 'carol@example.test' && busy ? { code: 450, message: '4.2.1 mailbox busy' } : undefined) });
+    const r = await rig({
+      onRcpt: (a) => (a === 'carol@example.test' && busy ? { code: 450, message: '4.2.1 mailbox busy' } : undefined),
+    });
     const { id } = await r.fx.outbox.enqueue(env, chunks(message()));
     await r.delivery.run();
-    assert.deepEqual(r.fx.outbox.get(id)!.recipients.map((x) => x.state), ['sent', 'pending', 'sent']);
+    assert.deepEqual(
+      r.fx.outbox.get(id)!.recipients.map((x) => x.state),
+      ['sent', 'pending', 'sent'],
+    );
     busy = false;
     r.fx.clock.advance(MIN);
     await r.delivery.run();
-    assert.deepEqual(r.fake.received.map((m) => m.to), [['bob@example.test', 'hidden@example.test'], ['carol@example.test']]);
+    assert.deepEqual(
+      r.fake.received.map((m) => m.to),
+      [['bob@example.test', 'hidden@example.test'], ['carol@example.test']],
+    );
     assert.equal(r.fx.outbox.index.get(id)!.state, 'sent');
   });
 

@@ -15,14 +15,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { createTransport } from 'nodemailer';
-import { startFakeSmtp, type FakeSmtp } from '../fakes/fake-smtp.js';
+import { type FakeSmtp, startFakeSmtp } from '../fakes/fake-smtp.js';
 import { waitFor } from '../support/localpost.js';
-import { authenticated, daemonConfig, freePort, startData, startDaemon, type DaemonProcess } from '../support/smtp.js';
+import { authenticated, type DaemonProcess, daemonConfig, freePort, startDaemon, startData } from '../support/smtp.js';
 
 let dir: string;
 const daemons: DaemonProcess[] = [];
 const fakes: FakeSmtp[] = [];
-before(() => { dir = mkdtempSync(path.join(os.tmpdir(), 'lp-smtpk-')); });
+before(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'lp-smtpk-'));
+});
 after(async () => {
   for (const d of daemons) if (d.child.exitCode === null) await d.kill();
   for (const f of fakes) await f.stop();
@@ -32,14 +34,20 @@ after(async () => {
 /** A config whose account sends through 127.0.0.1:`port` (where the fake listens, or not yet). */
 async function setup(name: string, port: number): Promise<{ config: string; data: string }> {
   const work = mkdtempSync(path.join(dir, `${name}-`));
-  const config = daemonConfig(work, [{
-    id: 'alice', incoming: { protocol: 'pop3', port: await freePort(), username: 'alice', password: 'alicepw' },
-    outgoing: { port, username: 'alice', password: 'alicepw' },
-  }]);
+  const config = daemonConfig(work, [
+    {
+      id: 'alice',
+      incoming: { protocol: 'pop3', port: await freePort(), username: 'alice', password: 'alicepw' },
+      outgoing: { port, username: 'alice', password: 'alicepw' },
+    },
+  ]);
   return { config, data: path.join(work, 'data') };
 }
 
-const raw = (id: string) => Buffer.from(`From: alice@example.test\r\nTo: bob@example.test\r\nSubject: ${id}\r\nMessage-ID: <${id}@kill>\r\n\r\n${'body '.repeat(200)}\r\n`);
+const raw = (id: string) =>
+  Buffer.from(
+    `From: alice@example.test\r\nTo: bob@example.test\r\nSubject: ${id}\r\nMessage-ID: <${id}@kill>\r\n\r\n${'body '.repeat(200)}\r\n`,
+  );
 const idOf = (data: Buffer) => /^Subject: (\S+)/m.exec(data.toString())![1]!;
 
 /** Outbox files left on disk: every .eml must have its .json, and tmp/ must be empty. */
@@ -49,7 +57,10 @@ function assertConsistent(data: string): void {
   const emls = names.filter((n) => n.endsWith('.eml')).map((n) => n.slice(0, -4));
   const jsons = names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5));
   assert.deepEqual(emls.sort(), jsons.sort(), `outbox holds ${names.join(' ')}`);
-  assert.deepEqual(names.filter((n) => !/\.(eml|json)$/.test(n)), []);
+  assert.deepEqual(
+    names.filter((n) => !/\.(eml|json)$/.test(n)),
+    [],
+  );
   assert.deepEqual(readdirSync(path.join(outbox, 'tmp')), []);
 }
 
@@ -70,7 +81,14 @@ test('kill -9 during acceptance: every 250 is delivered after a restart, nothing
   const inflight = new Set<string>();
   let stop = false;
   const client = async (c: number) => {
-    const t = createTransport({ host: '127.0.0.1', port: d1.smtpPort, pool: true, maxConnections: 1, ignoreTLS: true, auth: { user: 'alice', pass: 'localpw' } });
+    const t = createTransport({
+      host: '127.0.0.1',
+      port: d1.smtpPort,
+      pool: true,
+      maxConnections: 1,
+      ignoreTLS: true,
+      auth: { user: 'alice', pass: 'localpw' },
+    });
     for (let n = 0; !stop; n++) {
       const id = `k${c}-${n}`;
       inflight.add(id);
@@ -95,11 +113,20 @@ test('kill -9 during acceptance: every 250 is delivered after a restart, nothing
   await fake.listen(port);
   const d2 = await startDaemon(config);
   daemons.push(d2);
-  await waitFor(() => [...acked].every((id) => fake.received.some((m) => idOf(m.data) === id)), 30_000, 'every acknowledged message delivered');
-  await waitFor(() => readdirSync(path.join(data, 'outbox')).every((n) => n === 'tmp' || n === 'failed'), 10_000, 'an empty outbox');
+  await waitFor(
+    () => [...acked].every((id) => fake.received.some((m) => idOf(m.data) === id)),
+    30_000,
+    'every acknowledged message delivered',
+  );
+  await waitFor(
+    () => readdirSync(path.join(data, 'outbox')).every((n) => n === 'tmp' || n === 'failed'),
+    10_000,
+    'an empty outbox',
+  );
   const delivered = new Set(fake.received.map((m) => idOf(m.data)));
   assert.ok(!delivered.has('parked'), 'the message cut off in DATA was never sent');
-  for (const id of delivered) assert.ok(acked.has(id) || inflight.has(id), `${id} was sent without a 250 and was not in flight`);
+  for (const id of delivered)
+    assert.ok(acked.has(id) || inflight.has(id), `${id} was sent without a 250 and was not in flight`);
   assertConsistent(data);
   assert.equal(await d2.stop(), 0);
 });
@@ -111,9 +138,17 @@ test('kill -9 during delivery: every queued message is delivered at least once a
   const { config, data } = await setup('deliver', port);
   const d1 = await startDaemon(config);
   daemons.push(d1);
-  const t = createTransport({ host: '127.0.0.1', port: d1.smtpPort, pool: true, maxConnections: 1, ignoreTLS: true, auth: { user: 'alice', pass: 'localpw' } });
+  const t = createTransport({
+    host: '127.0.0.1',
+    port: d1.smtpPort,
+    pool: true,
+    maxConnections: 1,
+    ignoreTLS: true,
+    auth: { user: 'alice', pass: 'localpw' },
+  });
   const ids = Array.from({ length: 40 }, (_, i) => `q${i}`);
-  for (const id of ids) await t.sendMail({ envelope: { from: 'alice@example.test', to: ['bob@example.test'] }, raw: raw(id) });
+  for (const id of ids)
+    await t.sendMail({ envelope: { from: 'alice@example.test', to: ['bob@example.test'] }, raw: raw(id) });
   t.close();
 
   await fake.listen(port); // back online: the daemon starts draining by itself
@@ -129,7 +164,11 @@ test('kill -9 during delivery: every queued message is delivered at least once a
   for (const m of fake.received) counts.set(idOf(m.data), (counts.get(idOf(m.data)) ?? 0) + 1);
   const twice = [...counts].filter(([, n]) => n > 1).map(([id]) => id);
   assert.ok(twice.length <= 2, `sent twice: ${twice.join(' ')} (only what was in flight at the kill may be)`);
-  await waitFor(() => readdirSync(path.join(data, 'outbox')).every((n) => n === 'tmp' || n === 'failed'), 10_000, 'an empty outbox');
+  await waitFor(
+    () => readdirSync(path.join(data, 'outbox')).every((n) => n === 'tmp' || n === 'failed'),
+    10_000,
+    'an empty outbox',
+  );
   assertConsistent(data);
   assert.equal(await d2.stop(), 0);
 });

@@ -17,7 +17,7 @@ import { NodemailerSender } from '../../src/upstream/smtp/sender.js';
 import { waitFor } from '../support/localpost.js';
 import { chunks, silentLog } from '../support/outbox.js';
 import { imaplibFetchAll } from '../support/python.js';
-import { smtplibSend, startSmtp, type SmtpFixture } from '../support/smtp.js';
+import { type SmtpFixture, smtplibSend, startSmtp } from '../support/smtp.js';
 import { startTestbed, type Testbed } from '../support/testbed.js';
 
 let tb: Testbed;
@@ -28,14 +28,25 @@ before(async () => {
   tb = await startTestbed({ postfix: true, env: { EXTRA_USERS: 'carol:carolpw dave:davepw' } });
   assert.ok(tb.hasPostfix, 'Postfix runs (the testbed needs root)');
   s = await startSmtp();
-  const endpoint = { host: 'localhost', port: tb.smtpPort, tls: 'starttls' as const, ca: readFileSync(tb.caCert, 'utf8'), username: 'alice', password: 'alicepw' };
+  const endpoint = {
+    host: 'localhost',
+    port: tb.smtpPort,
+    tls: 'starttls' as const,
+    ca: readFileSync(tb.caCert, 'utf8'),
+    username: 'alice',
+    password: 'alicepw',
+  };
   sender = new NodemailerSender({ endpoint, log: silentLog });
   delivery = new DeliveryService({
-    outbox: s.fx.outbox, senderFor: async () => sender, log: silentLog, clock: s.fx.clock,
+    outbox: s.fx.outbox,
+    senderFor: async () => sender,
+    log: silentLog,
+    clock: s.fx.clock,
     policy: () => ({ initial: 1000, max: 5000, maxAge: 3_600_000 }),
-    sentCopy: (account) => (account === 'alice'
-      ? (file) => appendToSent({ endpoint: { ...endpoint, port: tb.imapPort }, folder: 'Sent', file, log: silentLog })
-      : undefined),
+    sentCopy: (account) =>
+      account === 'alice'
+        ? (file) => appendToSent({ endpoint: { ...endpoint, port: tb.imapPort }, folder: 'Sent', file, log: silentLog })
+        : undefined,
   });
 });
 after(async () => {
@@ -45,7 +56,11 @@ after(async () => {
   await tb?.stop();
 });
 
-const env = { account: 'alice', from: 'alice@example.test', to: ['bob@example.test', 'carol@example.test', 'dave@example.test'] };
+const env = {
+  account: 'alice',
+  from: 'alice@example.test',
+  to: ['bob@example.test', 'carol@example.test', 'dave@example.test'],
+};
 
 function split(b: Buffer): { header: string; body: Buffer } {
   const i = b.indexOf('\r\n\r\n');
@@ -53,10 +68,14 @@ function split(b: Buffer): { header: string; body: Buffer } {
 }
 
 test('delivered into Dovecot for every envelope recipient, Bcc stripped, body byte-exact; a copy in Sent', async () => {
-  const header = 'From: Alice <alice@example.test>\r\nTo: Bob <bob@example.test>\r\nCc: carol@example.test\r\n'
-    + 'Bcc: dave@example.test\r\nDate: Thu, 01 Jan 2026 10:00:00 +0000\r\nSubject: via postfix\r\nMessage-ID: <postfix-1@example.test>\r\n'
-    + 'MIME-Version: 1.0\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\r\n\r\n';
-  const body = Buffer.concat([Buffer.from('.leading dot\r\n..two\r\n.\r\nCaf\xe9 \xff\r\n', 'latin1'), Buffer.from(`${'w'.repeat(998)}\r\nend\r\n`)]);
+  const header =
+    'From: Alice <alice@example.test>\r\nTo: Bob <bob@example.test>\r\nCc: carol@example.test\r\n' +
+    'Bcc: dave@example.test\r\nDate: Thu, 01 Jan 2026 10:00:00 +0000\r\nSubject: via postfix\r\nMessage-ID: <postfix-1@example.test>\r\n' +
+    'MIME-Version: 1.0\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\r\n\r\n';
+  const body = Buffer.concat([
+    Buffer.from('.leading dot\r\n..two\r\n.\r\nCaf\xe9 \xff\r\n', 'latin1'),
+    Buffer.from(`${'w'.repeat(998)}\r\nend\r\n`),
+  ]);
   const file = path.join(os.tmpdir(), `lp-postfix-${process.pid}.eml`);
   writeFileSync(file, Buffer.concat([Buffer.from(header, 'latin1'), body]));
   const r = await smtplibSend({ port: s.port, user: 'alice', pass: 'alicepw-local', file, from: env.from, to: env.to });
@@ -71,15 +90,29 @@ test('delivered into Dovecot for every envelope recipient, Bcc stripped, body by
     const m = split(got[0]!.body);
     assert.ok(m.body.equals(body), `${user}: body differs: ${JSON.stringify(m.body.toString('latin1').slice(0, 200))}`);
     assert.doesNotMatch(m.header, /^bcc:/im);
-    assert.ok(m.header.endsWith(header.replace('Bcc: dave@example.test\r\n', '').replace(/\r\n\r\n$/, '\r\n')), m.header);
+    assert.ok(
+      m.header.endsWith(header.replace('Bcc: dave@example.test\r\n', '').replace(/\r\n\r\n$/, '\r\n')),
+      m.header,
+    );
   }
-  await waitFor(async () => (await imaplibFetchAll(tb.imapPort, 'alice', 'alicepw', 'Sent')).length === 1, 15_000, 'the Sent copy');
+  await waitFor(
+    async () => (await imaplibFetchAll(tb.imapPort, 'alice', 'alicepw', 'Sent')).length === 1,
+    15_000,
+    'the Sent copy',
+  );
   const sent = (await imaplibFetchAll(tb.imapPort, 'alice', 'alicepw', 'Sent'))[0]!.body;
-  assert.match(sent.toString('latin1'), /^Bcc: dave@example.test\r\n/m, 'the Sent copy keeps Bcc, like a client\'s own copy');
+  assert.match(
+    sent.toString('latin1'),
+    /^Bcc: dave@example.test\r\n/m,
+    "the Sent copy keeps Bcc, like a client's own copy",
+  );
 });
 
 test('bare LF and no final newline: delivered with CRLF (nodemailer normalises, S8)', async () => {
-  const raw = Buffer.from('From: alice@example.test\nTo: bob@example.test\nSubject: lf\nMessage-ID: <lf@example.test>\n\none\ntwo', 'latin1');
+  const raw = Buffer.from(
+    'From: alice@example.test\nTo: bob@example.test\nSubject: lf\nMessage-ID: <lf@example.test>\n\none\ntwo',
+    'latin1',
+  );
   await s.fx.outbox.enqueue({ ...env, to: ['bob@example.test'] }, chunks(raw));
   await delivery.run();
   await waitFor(() => tb.countUpstream('bob') >= 2, 15_000, 'second delivery to bob');
@@ -89,7 +122,10 @@ test('bare LF and no final newline: delivered with CRLF (nodemailer normalises, 
 });
 
 test('an unknown local recipient is refused by Postfix (550 5.1.1): bounced into the local INBOX', async () => {
-  await s.fx.outbox.enqueue({ ...env, to: ['bob@example.test', 'nobody@example.test'] }, chunks(Buffer.from('Subject: partly\r\n\r\nx\r\n')));
+  await s.fx.outbox.enqueue(
+    { ...env, to: ['bob@example.test', 'nobody@example.test'] },
+    chunks(Buffer.from('Subject: partly\r\n\r\nx\r\n')),
+  );
   await delivery.run();
   const inbox = (await import('../support/outbox.js')).inboxMessages;
   const bounces = await inbox(s.fx.dataDir, 'alice');

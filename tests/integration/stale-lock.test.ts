@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { LockRecord } from '../../src/daemon/instance-lock.js';
-import { makeConfig, runCli, spawnDaemon, statusJson, waitFor, type CollectedCli } from '../support/localpost.js';
+import { type CollectedCli, makeConfig, runCli, spawnDaemon, statusJson, waitFor } from '../support/localpost.js';
 import { poplibFetchAll } from '../support/python.js';
 import { startTestbed, type Testbed } from '../support/testbed.js';
 
@@ -45,11 +45,19 @@ async function start(configFile: string): Promise<CollectedCli> {
 }
 
 /** The running daemon serves: status names it, poplib reads the 3 messages; a second start is refused; SIGTERM. */
-async function checkServesThenStop(configFile: string, dataDir: string, d: Awaited<ReturnType<typeof start>>): Promise<void> {
+async function checkServesThenStop(
+  configFile: string,
+  dataDir: string,
+  d: Awaited<ReturnType<typeof start>>,
+): Promise<void> {
   const pid = d.proc.pid!;
   const rec = JSON.parse(readFileSync(lockOf(dataDir), 'utf8')) as LockRecord;
   assert.equal(rec.pid, pid, 'the lock now names the new daemon');
-  await waitFor(async () => (await statusJson(configFile)).accounts[0]?.lastPull !== undefined, 20_000, 'the first pull');
+  await waitFor(
+    async () => (await statusJson(configFile)).accounts[0]?.lastPull !== undefined,
+    20_000,
+    'the first pull',
+  );
   const s = await statusJson(configFile);
   assert.equal(s.source, 'daemon');
   assert.deepEqual(s.daemon, { running: true, pid });
@@ -69,7 +77,11 @@ describe('a stale instance lock does not block start', () => {
   test('a lock naming pid 1 (alive, not a localpost; the old bare-pid format)', async () => {
     const { configFile, dataDir } = config();
     writeFileSync(lockOf(dataDir), '1\n');
-    assert.deepEqual((await statusJson(configFile)).daemon, { running: false }, 'status does not take pid 1 for a daemon');
+    assert.deepEqual(
+      (await statusJson(configFile)).daemon,
+      { running: false },
+      'status does not take pid 1 for a daemon',
+    );
     const d = await start(configFile);
     try {
       await checkServesThenStop(configFile, dataDir, d);
@@ -93,7 +105,7 @@ describe('a stale instance lock does not block start', () => {
         ['written on another boot, its pid now pid 1', { pid: 1, bootId: '00000000-0000-4000-8000-000000000000' }],
       ];
       for (const [what, over] of variants) {
-        writeFileSync(lockOf(dataDir), JSON.stringify({ ...left, ...over }) + '\n');
+        writeFileSync(lockOf(dataDir), `${JSON.stringify({ ...left, ...over })}\n`);
         assert.deepEqual((await statusJson(configFile)).daemon, { running: false }, `status: ${what}`);
         const d = await start(configFile);
         try {

@@ -6,7 +6,7 @@
  * ports and DIRs, and `stop()` leaves no process, listener or directory behind.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -57,14 +57,19 @@ function assertSameBytes(actual: Buffer, expected: Buffer, what: string): void {
   if (actual.equals(expected)) return;
   let i = 0;
   while (i < actual.length && i < expected.length && actual[i] === expected[i]) i++;
-  assert.fail(`${what}: ${actual.length} bytes vs ${expected.length} expected; first difference at ${i}: ` +
-    `${JSON.stringify(actual.subarray(i, i + 20).toString('latin1'))} vs ${JSON.stringify(expected.subarray(i, i + 20).toString('latin1'))}`);
+  assert.fail(
+    `${what}: ${actual.length} bytes vs ${expected.length} expected; first difference at ${i}: ` +
+      `${JSON.stringify(actual.subarray(i, i + 20).toString('latin1'))} vs ${JSON.stringify(expected.subarray(i, i + 20).toString('latin1'))}`,
+  );
 }
 
 function listening(port: number): Promise<boolean> {
   return new Promise((res) => {
     const s = connect({ port, host: '127.0.0.1' });
-    s.once('connect', () => { s.destroy(); res(true); });
+    s.once('connect', () => {
+      s.destroy();
+      res(true);
+    });
     s.once('error', () => res(false));
   });
 }
@@ -74,13 +79,19 @@ function alive(pid: number): boolean {
     process.kill(pid, 0);
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch { return false; }
+  } catch {
+    return false;
+  }
 }
 
 describe('testbed support', () => {
   let tb: Testbed;
-  before(async () => { tb = await startTestbed(); });
-  after(async () => { await tb?.stop(); });
+  before(async () => {
+    tb = await startTestbed();
+  });
+  after(async () => {
+    await tb?.stop();
+  });
 
   test('seeded messages: poplib and imaplib return the upstream bytes', async () => {
     await tb.seed('alice', 20, undefined, { reset: true });
@@ -114,7 +125,8 @@ describe('testbed support', () => {
     assert.equal(tb.countUpstream('bob', 'Archive'), 1);
     const byName = new Map(msgs.map((m) => [m.name, m.raw]));
     // The corpus helper and the upstream files agree
-    for (const [name, raw] of upstreamBy(tb.maildir('bob'), 'X-Corpus')) assertSameBytes(raw, byName.get(name)!, `stored ${name}`);
+    for (const [name, raw] of upstreamBy(tb.maildir('bob'), 'X-Corpus'))
+      assertSameBytes(raw, byName.get(name)!, `stored ${name}`);
 
     const pop = await poplibFetchAll(tb.pop3Port, 'bob', 'bobpw');
     assert.equal(pop.length, msgs.length);
@@ -140,7 +152,7 @@ describe('testbed support', () => {
     assert.equal(new Set([...portsA, ...portsB, tb.pop3Port, tb.imapPort]).size, 14);
     assert.notEqual(a.dir, b.dir);
     assert.equal(a.hasPostfix, false);
-    assert.ok(await listening(a.pop3Port) && await listening(b.imapPort));
+    assert.ok((await listening(a.pop3Port)) && (await listening(b.imapPort)));
     const pidA = Number(readFileSync(join(a.dir, 'run/master.pid'), 'utf8'));
     await Promise.all([a.stop(), b.stop()]);
     assert.ok(!existsSync(a.dir) && !existsSync(b.dir), 'DIRs removed');

@@ -16,9 +16,9 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { inboxDir, makeConfig, maildirFiles, runCli } from '../support/localpost.js';
+import { inboxDir, maildirFiles, makeConfig, runCli } from '../support/localpost.js';
 import { authenticated } from '../support/pop3-server.js';
-import { startDaemon, type DaemonProcess } from '../support/smtp.js';
+import { type DaemonProcess, startDaemon } from '../support/smtp.js';
 import { startTestbed, type Testbed } from '../support/testbed.js';
 
 let tb: Testbed;
@@ -65,11 +65,16 @@ async function served(): Promise<{ uidls: Map<string, string>; daemon: DaemonPro
 async function statusMessages(): Promise<number> {
   const r = await runCli(['--config', c.configFile, 'status', '--json']);
   assert.equal(r.code, 0, r.stderr);
-  return (JSON.parse(r.stdout) as { accounts: Array<{ id: string; messages: number }> }).accounts.find((a) => a.id === 'alice')!.messages;
+  return (JSON.parse(r.stdout) as { accounts: Array<{ id: string; messages: number }> }).accounts.find(
+    (a) => a.id === 'alice',
+  )!.messages;
 }
 
 /** Start, check, stop; then start again and check that recovery had nothing more to do. */
-async function recoverTwice(expect: Map<string, string>, check?: (logs: DaemonProcess['logs']) => void): Promise<Map<string, string>> {
+async function recoverTwice(
+  expect: Map<string, string>,
+  check?: (logs: DaemonProcess['logs']) => void,
+): Promise<Map<string, string>> {
   const first = await served();
   for (const [uidl, id] of expect) assert.equal(first.uidls.get(uidl), id, `UIDL ${uidl} still serves ${id}`);
   assert.equal(await statusMessages(), first.uidls.size, 'status agrees with the maildrop');
@@ -79,12 +84,16 @@ async function recoverTwice(expect: Map<string, string>, check?: (logs: DaemonPr
   assert.equal(await first.daemon.stop(), 0);
   const second = await served();
   assert.deepEqual(second.uidls, first.uidls, 'a second start serves the same maildrop');
-  assert.ok(!second.daemon.logs.some((l) => /recovered|moved aside|quarantined|adopted|broken/i.test(String(l.msg))), 'nothing left to recover');
+  assert.ok(
+    !second.daemon.logs.some((l) => /recovered|moved aside|quarantined|adopted|broken/i.test(String(l.msg))),
+    'nothing left to recover',
+  );
   assert.equal(await second.daemon.stop(), 0);
   return first.uidls;
 }
 
-const brokenDbs = () => readdirSync(c.dataDir).filter((n) => n.startsWith('state.db.broken-') && !/-(wal|shm)$/.test(n));
+const brokenDbs = () =>
+  readdirSync(c.dataDir).filter((n) => n.startsWith('state.db.broken-') && !/-(wal|shm)$/.test(n));
 
 describe('corrupt state: the daemon recovers and keeps running', () => {
   let baseline: Map<string, string>;
@@ -114,7 +123,10 @@ describe('corrupt state: the daemon recovers and keeps running', () => {
   test('with the index lost: a foreign Maildir file is adopted, a file of ours with a wrong size is quarantined', async () => {
     const inbox = inboxDir(c.dataDir);
     writeFileSync(path.join(c.dataDir, 'state.db'), 'not a database');
-    writeFileSync(path.join(inbox, 'cur', '1700000000.M1P1.otherhost:2,S'), 'From: x@example.test\r\nMessage-ID: <foreign@x>\r\nSubject: foreign\r\n\r\nadopt me\r\n');
+    writeFileSync(
+      path.join(inbox, 'cur', '1700000000.M1P1.otherhost:2,S'),
+      'From: x@example.test\r\nMessage-ID: <foreign@x>\r\nSubject: foreign\r\n\r\nadopt me\r\n',
+    );
     const victim = maildirFiles(inbox)[0]!;
     const id = /^Message-ID: *(.*)$/im.exec(readFileSync(victim, 'latin1'))![1]!.trim();
     truncateSync(victim, 10); // S= now disagrees
@@ -136,7 +148,10 @@ describe('corrupt state: the daemon recovers and keeps running', () => {
     const first = await served();
     assert.equal([...first.uidls.values()].filter((m) => m === '(not served)').length, 1);
     assert.equal(first.uidls.size, baseline.size, 'the others are all served');
-    assert.ok(first.daemon.logs.some((l) => /wrong size: not served/.test(String(l.msg))), 'and it is logged');
+    assert.ok(
+      first.daemon.logs.some((l) => /wrong size: not served/.test(String(l.msg))),
+      'and it is logged',
+    );
     assert.equal(await first.daemon.stop(), 0);
   });
 
@@ -153,7 +168,10 @@ describe('corrupt state: the daemon recovers and keeps running', () => {
     const left = readdirSync(ob).sort();
     assert.ok(!left.includes(`${ids[0]}.eml`), 'the unacknowledged message is gone');
     for (const id of [ids[1], ids[2]]) {
-      assert.ok(left.includes(`${id}.json.broken`) && left.includes(`${id}.eml.broken`), `${id} moved aside: ${left.join(' ')}`);
+      assert.ok(
+        left.includes(`${id}.json.broken`) && left.includes(`${id}.eml.broken`),
+        `${id} moved aside: ${left.join(' ')}`,
+      );
     }
     assert.deepEqual(readdirSync(path.join(ob, 'tmp')), []);
     const list = await runCli(['--config', c.configFile, 'outbox']);

@@ -14,11 +14,11 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { cacheFaults, duplicates, localIds, maildirIds, outboxFaults } from './invariants.js';
 import { makeConfig, runCli } from '../support/localpost.js';
 import { outboxFiles } from '../support/outbox.js';
-import { authenticated, daemonConfig, freePort, startData, startDaemon, type DaemonProcess } from '../support/smtp.js';
+import { authenticated, type DaemonProcess, daemonConfig, freePort, startDaemon, startData } from '../support/smtp.js';
 import { startTestbed, type Testbed } from '../support/testbed.js';
+import { cacheFaults, duplicates, localIds, maildirIds, outboxFaults } from './invariants.js';
 
 const mounts: string[] = [];
 let tb: Testbed | undefined;
@@ -48,7 +48,11 @@ after(async () => {
   for (const d of daemons) if (d.child.exitCode === null) await d.kill();
   await tb?.stop();
   for (const m of mounts) {
-    try { execFileSync('umount', [m], { stdio: 'ignore' }); } catch { /* best effort */ }
+    try {
+      execFileSync('umount', [m], { stdio: 'ignore' });
+    } catch {
+      /* best effort */
+    }
     rmSync(m, { recursive: true, force: true });
   }
 });
@@ -63,7 +67,10 @@ describe('disk full', () => {
     const mnt = tmpfs('1m')!;
     const c = makeConfig([{ protocol: 'pop3', port: tb.pop3Port, keepOnServer: false }]);
     const dataDir = path.join(mnt, 'data');
-    writeFileSync(c.configFile, readFileSync(c.configFile, 'utf8').replace(`dataDir: ${c.dataDir}`, `dataDir: ${dataDir}`));
+    writeFileSync(
+      c.configFile,
+      readFileSync(c.configFile, 'utf8').replace(`dataDir: ${c.dataDir}`, `dataDir: ${dataDir}`),
+    );
 
     // The daemon pulls at start and runs out of space; it must stay up.
     const daemon = await startDaemon(c.configFile);
@@ -74,9 +81,17 @@ describe('disk full', () => {
     const upstream = maildirIds(tb.maildir('alice'));
     assert.ok(local.length > 0 && local.length < 60, `stopped part-way: ${local.length} cached`);
     assert.deepEqual([...duplicates(local), ...duplicates(upstream)], [], 'nothing twice');
-    assert.deepEqual([...new Set([...local, ...upstream])].sort(), [...seeded].sort(), 'nothing lost: every message is local or still upstream');
+    assert.deepEqual(
+      [...new Set([...local, ...upstream])].sort(),
+      [...seeded].sort(),
+      'nothing lost: every message is local or still upstream',
+    );
     assert.ok(upstream.length >= 60 - local.length, 'nothing deleted upstream that is not cached');
-    assert.deepEqual(cacheFaults(dataDir, 'alice', { tmpMayHoldFiles: true, rowsMayLag: true }), [], 'nothing half-written');
+    assert.deepEqual(
+      cacheFaults(dataDir, 'alice', { tmpMayHoldFiles: true, rowsMayLag: true }),
+      [],
+      'nothing half-written',
+    );
     assert.equal(daemon.child.exitCode, null, 'the daemon keeps running');
 
     // Space returns: the next pull, in the same daemon, finishes the job.
@@ -95,10 +110,13 @@ describe('disk full', () => {
     const mnt = tmpfs('3m')!;
     const work = path.join(mnt, 'w');
     mkdirSync(work);
-    const config = daemonConfig(work, [{
-      id: 'alice', incoming: { protocol: 'pop3', port: await freePort(), username: 'alice', password: 'alicepw' },
-      outgoing: { port: await freePort(), username: 'alice', password: 'alicepw' }, // nothing listens: mail stays queued
-    }]);
+    const config = daemonConfig(work, [
+      {
+        id: 'alice',
+        incoming: { protocol: 'pop3', port: await freePort(), username: 'alice', password: 'alicepw' },
+        outgoing: { port: await freePort(), username: 'alice', password: 'alicepw' }, // nothing listens: mail stays queued
+      },
+    ]);
     const daemon = await startDaemon(config);
     daemons.push(daemon);
     const dataDir = path.join(work, 'data');
@@ -106,7 +124,8 @@ describe('disk full', () => {
     const filler = path.join(mnt, 'filler');
     const freeKb = Number(execFileSync('df', ['-k', '--output=avail', mnt]).toString().trim().split('\n')[1]);
     writeFileSync(filler, Buffer.alloc(Math.max(0, freeKb - 600) * 1024, 1));
-    const body = (n: number) => `Subject: full ${n}\r\nMessage-ID: <full-${n}@x>\r\n\r\n${'0123456789abcdef'.repeat(6400)}\r\n.\r\n`;
+    const body = (n: number) =>
+      `Subject: full ${n}\r\nMessage-ID: <full-${n}@x>\r\n\r\n${'0123456789abcdef'.repeat(6400)}\r\n.\r\n`;
     const acked: number[] = [];
     const refused: string[] = [];
     for (let n = 0; n < 30 && refused.length < 3; n++) {
@@ -121,7 +140,11 @@ describe('disk full', () => {
     assert.ok(refused.length >= 3, 'the disk filled up');
     for (const r of refused) assert.match(r, /^451 /, 'a full disk is a temporary local failure');
     assert.deepEqual(outboxFaults(dataDir), [], 'nothing half-written');
-    assert.equal((await outboxFiles(dataDir)).filter((f) => f.endsWith('.eml')).length, acked.length, 'every acknowledged message is queued');
+    assert.equal(
+      (await outboxFiles(dataDir)).filter((f) => f.endsWith('.eml')).length,
+      acked.length,
+      'every acknowledged message is queued',
+    );
     assert.equal(daemon.child.exitCode, null, 'the daemon keeps running');
 
     rmSync(filler);

@@ -18,16 +18,28 @@
  */
 import { once } from 'node:events';
 import net from 'node:net';
+import { Writable } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import {
-  CrlfSizer, DotStuffer, DotUnstuffer, HeaderEndFinder, LineReader, LineTooLongError, formatStatusLine, parseStatusLine,
+  CrlfSizer,
+  DotStuffer,
+  DotUnstuffer,
+  formatStatusLine,
+  HeaderEndFinder,
+  LineReader,
+  LineTooLongError,
+  parseStatusLine,
 } from '../../src/shared/pop3-wire/index.js';
-import { corpus, generateCase, Rng, segment, type FuzzCase, type FuzzProtocol } from './fuzz.js';
-import { authenticated as pop3Authenticated, sampleMessage, startPop3, type Pop3Fixture } from '../support/pop3-server.js';
-import { authenticated as smtpAuthenticated, startSmtp, type SmtpFixture } from '../support/smtp.js';
+import {
+  type Pop3Fixture,
+  authenticated as pop3Authenticated,
+  sampleMessage,
+  startPop3,
+} from '../support/pop3-server.js';
+import { type SmtpFixture, authenticated as smtpAuthenticated, startSmtp } from '../support/smtp.js';
+import { corpus, type FuzzCase, type FuzzProtocol, generateCase, Rng, segment } from './fuzz.js';
 
 /** Longest POP3 command line of the fuzzed listener (its default). */
 export const POP3_MAX_LINE = 2048;
@@ -86,21 +98,35 @@ export interface FuzzFailure {
 const SESSION_TIMEOUT_MS = 5000;
 
 /** A client that writes a case's segments and collects everything the server sends. */
-async function drive(port: number, c: FuzzCase, greeting: RegExp, epilogue: string[]): Promise<{ received: string; closed: boolean }> {
+async function drive(
+  port: number,
+  c: FuzzCase,
+  greeting: RegExp,
+  epilogue: string[],
+): Promise<{ received: string; closed: boolean }> {
   const socket = net.connect({ host: '127.0.0.1', port });
   socket.setNoDelay(true);
   let received = '';
   let closed = false;
   let wake: (() => void) | undefined;
-  socket.on('data', (b: Buffer) => { received += b.toString('latin1'); wake?.(); });
+  socket.on('data', (b: Buffer) => {
+    received += b.toString('latin1');
+    wake?.();
+  });
   socket.on('error', () => undefined);
-  socket.on('close', () => { closed = true; wake?.(); });
+  socket.on('close', () => {
+    closed = true;
+    wake?.();
+  });
   const until = async (cond: () => boolean, ms: number): Promise<boolean> => {
     const end = Date.now() + ms;
     while (!cond() && Date.now() < end) {
       await new Promise<void>((r) => {
         const t = setTimeout(r, Math.max(1, end - Date.now()));
-        wake = () => { clearTimeout(t); r(); };
+        wake = () => {
+          clearTimeout(t);
+          r();
+        };
       });
       wake = undefined;
     }
@@ -108,7 +134,8 @@ async function drive(port: number, c: FuzzCase, greeting: RegExp, epilogue: stri
   };
   try {
     await once(socket, 'connect');
-    if (!(await until(() => greeting.test(received) || closed, SESSION_TIMEOUT_MS))) throw new Error(`no greeting: ${JSON.stringify(received.slice(0, 200))}`);
+    if (!(await until(() => greeting.test(received) || closed, SESSION_TIMEOUT_MS)))
+      throw new Error(`no greeting: ${JSON.stringify(received.slice(0, 200))}`);
     for (const seg of c.segments) {
       if (closed || socket.destroyed) break;
       socket.write(seg);
@@ -153,15 +180,22 @@ function heapAfterGc(): number {
 
 /** Log lines at error level or above (an internal error on hostile input is a failure). */
 function captureLog(sink: Array<Record<string, unknown>>) {
-  return pino({ level: 'warn' }, new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString().split('\n')) {
-        if (!line) continue;
-        try { sink.push(JSON.parse(line)); } catch { /* not JSON */ }
-      }
-      cb();
-    },
-  }));
+  return pino(
+    { level: 'warn' },
+    new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        for (const line of chunk.toString().split('\n')) {
+          if (!line) continue;
+          try {
+            sink.push(JSON.parse(line));
+          } catch {
+            /* not JSON */
+          }
+        }
+        cb();
+      },
+    }),
+  );
 }
 
 /** A session seed derived from the run's seed and the session number. */
@@ -205,14 +239,28 @@ async function smtpProbe(port: number, n: number): Promise<void> {
 export async function runFuzz(o: FuzzRunOptions): Promise<{ stats: FuzzStats; failures: FuzzFailure[] }> {
   const protocols = o.protocols ?? ['pop3', 'smtp'];
   const failures: FuzzFailure[] = [];
-  const fail = (f: FuzzFailure): void => { if (failures.length < 50) failures.push(f); };
+  const fail = (f: FuzzFailure): void => {
+    if (failures.length < 50) failures.push(f);
+  };
   const t0 = Date.now();
   const stats: FuzzStats = {
-    sessions: 0, pop3: 0, smtp: 0, badSessions: 0, protocolErrors: 0, bytes: 0, probes: 0,
-    codecCases: 0, codecBytes: 0, heapGrowthMb: 0, maxRssMb: 0, seconds: 0,
+    sessions: 0,
+    pop3: 0,
+    smtp: 0,
+    badSessions: 0,
+    protocolErrors: 0,
+    bytes: 0,
+    probes: 0,
+    codecCases: 0,
+    codecBytes: 0,
+    heapGrowthMb: 0,
+    maxRssMb: 0,
+    seconds: 0,
   };
   const crashes: unknown[] = [];
-  const onCrash = (err: unknown): void => { crashes.push(err); };
+  const onCrash = (err: unknown): void => {
+    crashes.push(err);
+  };
   process.on('uncaughtException', onCrash);
   process.on('unhandledRejection', onCrash);
 
@@ -241,8 +289,14 @@ export async function runFuzz(o: FuzzRunOptions): Promise<{ stats: FuzzStats; fa
     const inflight = new Set<string>();
     const probe = async (): Promise<void> => {
       stats.probes++;
-      if (protocols.includes('pop3')) await pop3Probe(pop3!.port).catch((err: Error) => fail({ what: 'a well-behaved POP3 session failed', detail: err.message }));
-      if (protocols.includes('smtp')) await smtpProbe(smtp!.port, stats.probes).catch((err: Error) => fail({ what: 'a well-behaved SMTP session failed', detail: err.message }));
+      if (protocols.includes('pop3'))
+        await pop3Probe(pop3!.port).catch((err: Error) =>
+          fail({ what: 'a well-behaved POP3 session failed', detail: err.message }),
+        );
+      if (protocols.includes('smtp'))
+        await smtpProbe(smtp!.port, stats.probes).catch((err: Error) =>
+          fail({ what: 'a well-behaved SMTP session failed', detail: err.message }),
+        );
     };
     const worker = async (): Promise<void> => {
       while (next < limit && Date.now() < deadline && failures.length < 50) {
@@ -257,9 +311,11 @@ export async function runFuzz(o: FuzzRunOptions): Promise<{ stats: FuzzStats; fa
           stats.protocolErrors += r.errors;
           if (c.expectError) {
             stats.badSessions++;
-            if (r.errors === 0) fail({ what: 'a bad session got no protocol error', protocol, seed, detail: tail(r.received) });
+            if (r.errors === 0)
+              fail({ what: 'a bad session got no protocol error', protocol, seed, detail: tail(r.received) });
           }
-          if (!r.closed) fail({ what: 'the server neither answered QUIT nor closed', protocol, seed, detail: tail(r.received) });
+          if (!r.closed)
+            fail({ what: 'the server neither answered QUIT nor closed', protocol, seed, detail: tail(r.received) });
         } catch (err) {
           fail({ what: 'session failed on the client side', protocol, seed, detail: (err as Error).message });
         } finally {
@@ -269,7 +325,11 @@ export async function runFuzz(o: FuzzRunOptions): Promise<{ stats: FuzzStats; fa
         stats[protocol]++;
         stats.bytes += c.bytes.length;
         const bad = logged.splice(0).filter((l) => Number(l.level) >= 50 || /Failed to process/.test(String(l.msg)));
-        for (const l of bad) fail({ what: `internal error logged: ${String(l.msg)}`, detail: `${JSON.stringify(l).slice(0, 400)}; in flight: ${[...inflight, tag].join(' ')}` });
+        for (const l of bad)
+          fail({
+            what: `internal error logged: ${String(l.msg)}`,
+            detail: `${JSON.stringify(l).slice(0, 400)}; in flight: ${[...inflight, tag].join(' ')}`,
+          });
         if (stats.sessions >= nextProbe) {
           nextProbe += probeEvery;
           await probe();
@@ -285,12 +345,16 @@ export async function runFuzz(o: FuzzRunOptions): Promise<{ stats: FuzzStats; fa
     await probe();
     // Every session must be gone (the client closed each one).
     const end = Date.now() + 3000;
-    while ((pop3.server.sessionCount > 0 || smtp.listener.connectionCount > 0) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-    if (pop3.server.sessionCount > 0) fail({ what: `${pop3.server.sessionCount} POP3 sessions still open after the run` });
-    if (smtp.listener.connectionCount > 0) fail({ what: `${smtp.listener.connectionCount} SMTP connections still open after the run` });
+    while ((pop3.server.sessionCount > 0 || smtp.listener.connectionCount > 0) && Date.now() < end)
+      await new Promise((r) => setTimeout(r, 20));
+    if (pop3.server.sessionCount > 0)
+      fail({ what: `${pop3.server.sessionCount} POP3 sessions still open after the run` });
+    if (smtp.listener.connectionCount > 0)
+      fail({ what: `${smtp.listener.connectionCount} SMTP connections still open after the run` });
     stats.heapGrowthMb = warmHeap === undefined ? 0 : Math.max(0, heapAfterGc() - warmHeap);
     stats.maxRssMb = Math.max(stats.maxRssMb, process.memoryUsage().rss / 2 ** 20);
-    if (stats.heapGrowthMb > (o.maxHeapGrowthMb ?? 48)) fail({ what: `heap grew by ${stats.heapGrowthMb.toFixed(1)} MB after warm-up` });
+    if (stats.heapGrowthMb > (o.maxHeapGrowthMb ?? 48))
+      fail({ what: `heap grew by ${stats.heapGrowthMb.toFixed(1)} MB after warm-up` });
   } finally {
     await pop3?.close();
     await smtp?.close();
@@ -298,7 +362,8 @@ export async function runFuzz(o: FuzzRunOptions): Promise<{ stats: FuzzStats; fa
     process.off('uncaughtException', onCrash);
     process.off('unhandledRejection', onCrash);
   }
-  for (const err of crashes) fail({ what: 'crash (uncaught exception or unhandled rejection)', detail: (err as Error)?.stack ?? String(err) });
+  for (const err of crashes)
+    fail({ what: 'crash (uncaught exception or unhandled rejection)', detail: (err as Error)?.stack ?? String(err) });
   stats.seconds = (Date.now() - t0) / 1000;
   return { stats, failures };
 }
@@ -309,10 +374,18 @@ export async function replay(protocol: FuzzProtocol, seed: number): Promise<{ c:
   const c = generateCase(protocol, seed, protocol === 'pop3' ? POP3_MAX_LINE : SMTP_MAX_LINE);
   if (protocol === 'pop3') {
     const fx = await startPop3({ messages: [1, 2, 3].map((i) => sampleMessage(i)), server: { log } });
-    try { return { c, received: (await pop3Session(fx.port, c)).received }; } finally { await fx.close(); }
+    try {
+      return { c, received: (await pop3Session(fx.port, c)).received };
+    } finally {
+      await fx.close();
+    }
   }
   const fx = await startSmtp({ log });
-  try { return { c, received: (await smtpSession(fx.port, c)).received }; } finally { await fx.close(); }
+  try {
+    return { c, received: (await smtpSession(fx.port, c)).received };
+  } finally {
+    await fx.close();
+  }
 }
 
 function tail(s: string): string {
@@ -396,8 +469,16 @@ export function fuzzCodec(rng: Rng, cases: number): { cases: number; bytes: numb
         }
       }
       const want = referenceLines(input, max);
-      check(JSON.stringify(got) === JSON.stringify(want), 'LineReader disagrees with the reference', `max ${max}: got ${JSON.stringify(got).slice(0, 200)} want ${JSON.stringify(want).slice(0, 200)}`);
-      check(reader.buffered <= max + 2 || want.at(-1) === 'LONG', 'LineReader holds more than one line', String(reader.buffered));
+      check(
+        JSON.stringify(got) === JSON.stringify(want),
+        'LineReader disagrees with the reference',
+        `max ${max}: got ${JSON.stringify(got).slice(0, 200)} want ${JSON.stringify(want).slice(0, 200)}`,
+      );
+      check(
+        reader.buffered <= max + 2 || want.at(-1) === 'LONG',
+        'LineReader holds more than one line',
+        String(reader.buffered),
+      );
 
       // DotStuffer → DotUnstuffer round trip, with trailing pipelined bytes.
       const nulFree = r.chance(0.3);
@@ -406,7 +487,10 @@ export function fuzzCodec(rng: Rng, cases: number): { cases: number; bytes: numb
       const wire = Buffer.concat([...wireParts, stuffer.end()]);
       const expected = crlfForm(input);
       const expectedBytes = nulFree ? Buffer.from(expected.map((b) => (b === 0 ? 0x80 : b))) : expected;
-      check(/(^|\r\n)\.\r\n$/.test(wire.subarray(-5).toString('latin1')) || wire.equals(Buffer.from('.\r\n')), 'stuffed body does not end with the terminator');
+      check(
+        /(^|\r\n)\.\r\n$/.test(wire.subarray(-5).toString('latin1')) || wire.equals(Buffer.from('.\r\n')),
+        'stuffed body does not end with the terminator',
+      );
       check(!/(^|[^\r])\n/.test(wire.toString('latin1')), 'stuffed body has a bare LF');
       if (nulFree) check(!wire.includes(0), 'NUL left in the body despite replaceNul');
       const trailer = framingBytes(r, r.range(0, 20));
@@ -419,31 +503,52 @@ export function fuzzCodec(rng: Rng, cases: number): { cases: number; bytes: numb
         rest.push(u.rest);
       }
       check(unstuffer.done, 'unstuffer did not see the terminator');
-      check(Buffer.concat(out).equals(expectedBytes), 'round trip changed the message', `in ${input.length} out ${Buffer.concat(out).length} want ${expectedBytes.length}`);
+      check(
+        Buffer.concat(out).equals(expectedBytes),
+        'round trip changed the message',
+        `in ${input.length} out ${Buffer.concat(out).length} want ${expectedBytes.length}`,
+      );
       check(Buffer.concat(rest).equals(trailer), 'bytes after the terminator were lost or altered');
 
       // The sizer equals the CRLF form's length (LIST and W=, P1).
       const sizer = new CrlfSizer();
       for (const seg of segment(r, input)) sizer.update(seg);
-      check(sizer.size === expected.length, 'CrlfSizer disagrees with the CRLF form', `${sizer.size} vs ${expected.length}`);
+      check(
+        sizer.size === expected.length,
+        'CrlfSizer disagrees with the CRLF form',
+        `${sizer.size} vs ${expected.length}`,
+      );
 
       // The header end, whatever the segmentation.
       const finder = new HeaderEndFinder();
       for (const seg of segment(r, input)) finder.update(seg);
-      check(finder.end === headerEnd(input), 'HeaderEndFinder disagrees with the reference', `${finder.end} vs ${headerEnd(input)}`);
+      check(
+        finder.end === headerEnd(input),
+        'HeaderEndFinder disagrees with the reference',
+        `${finder.end} vs ${headerEnd(input)}`,
+      );
 
       // Arbitrary bytes as a multi-line body: two segmentations, one result; never a throw.
       const a = new DotUnstuffer();
       const b = new DotUnstuffer();
       const ra = segment(r, input).map((s) => a.push(s));
       const rb = segment(r, input).map((s) => b.push(s));
-      const join = (rs: typeof ra) => Buffer.concat(rs.flatMap((x) => [x.data, Buffer.from('|'), x.rest])).toString('latin1').replace(/\|/g, '');
+      const join = (rs: typeof ra) =>
+        Buffer.concat(rs.flatMap((x) => [x.data, Buffer.from('|'), x.rest]))
+          .toString('latin1')
+          .replace(/\|/g, '');
       check(a.done === b.done && join(ra) === join(rb), 'unstuffing depends on the segmentation');
 
       // Status lines: parsing never throws; a formatted line parses back to its kind.
       parseStatusLine(input.subarray(0, 200));
-      const text = input.subarray(0, 60).toString('latin1').replace(/[\r\n]/g, '');
-      check(parseStatusLine(formatStatusLine(true, text).trimEnd())?.kind === 'ok', 'a formatted +OK line does not parse back');
+      const text = input
+        .subarray(0, 60)
+        .toString('latin1')
+        .replace(/[\r\n]/g, '');
+      check(
+        parseStatusLine(formatStatusLine(true, text).trimEnd())?.kind === 'ok',
+        'a formatted +OK line does not parse back',
+      );
     } catch (err) {
       check(false, 'threw', (err as Error).stack);
     }

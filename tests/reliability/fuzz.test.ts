@@ -11,12 +11,23 @@ import { runFuzz } from './fuzz-targets.js';
 const SEED = Number(process.env.FUZZ_SEED ?? 20260601);
 
 test('fuzzing: POP3 and SMTP listeners and the POP3 codec survive hostile input', async () => {
-  const { stats, failures } = await runFuzz({ seed: SEED, sessions: Number(process.env.FUZZ_SESSIONS ?? 3000), codecCases: 3000 });
-  const summary = failures.slice(0, 8).map((f) => `${f.what}${f.protocol ? ` (replay: ${f.protocol}:${f.seed})` : f.seed !== undefined ? ` (seed ${f.seed})` : ''}: ${f.detail?.slice(0, 300) ?? ''}`);
+  const { stats, failures } = await runFuzz({
+    seed: SEED,
+    sessions: Number(process.env.FUZZ_SESSIONS ?? 3000),
+    codecCases: 3000,
+  });
+  const summary = failures
+    .slice(0, 8)
+    .map(
+      (f) =>
+        `${f.what}${f.protocol ? ` (replay: ${f.protocol}:${f.seed})` : f.seed !== undefined ? ` (seed ${f.seed})` : ''}: ${f.detail?.slice(0, 300) ?? ''}`,
+    );
   assert.equal(failures.length, 0, `run seed ${SEED}, ${failures.length} failures:\n${summary.join('\n')}`);
   assert.ok(stats.badSessions > 300, `enough bad sessions (${stats.badSessions})`);
   assert.ok(stats.probes >= 10, 'the listeners were checked with well-behaved sessions along the way');
-  process.stdout.write(`# fuzz: ${stats.sessions} sessions (${stats.pop3} POP3, ${stats.smtp} SMTP), ${stats.badSessions} bad, `
-    + `${stats.protocolErrors} protocol errors, ${(stats.bytes / 1e6).toFixed(1)} MB sent, ${stats.codecCases} codec cases, `
-    + `heap +${stats.heapGrowthMb.toFixed(1)} MB, ${stats.seconds.toFixed(1)} s\n`);
+  process.stdout.write(
+    `# fuzz: ${stats.sessions} sessions (${stats.pop3} POP3, ${stats.smtp} SMTP), ${stats.badSessions} bad, ` +
+      `${stats.protocolErrors} protocol errors, ${(stats.bytes / 1e6).toFixed(1)} MB sent, ${stats.codecCases} codec cases, ` +
+      `heap +${stats.heapGrowthMb.toFixed(1)} MB, ${stats.seconds.toFixed(1)} s\n`,
+  );
 });

@@ -94,7 +94,20 @@ function pop3Clients(): string[][] {
     ['CAPA', 'AUTH PLAIN', plain, 'LIST', 'QUIT'],
     ['CAPA', 'AUTH PLAIN', plain, 'RETR 1', 'RETR 2', 'QUIT'],
     // Python poplib as the testbed drives it
-    ['CAPA', `USER ${user}`, `PASS ${pass}`, 'STAT', 'LIST', 'UIDL', 'TOP 1 0', 'RETR 1', 'RETR 2', 'DELE 1', 'RSET', 'QUIT'],
+    [
+      'CAPA',
+      `USER ${user}`,
+      `PASS ${pass}`,
+      'STAT',
+      'LIST',
+      'UIDL',
+      'TOP 1 0',
+      'RETR 1',
+      'RETR 2',
+      'DELE 1',
+      'RSET',
+      'QUIT',
+    ],
     // Outlook: bare AUTH probe, NTLM refused, USER/PASS, full UIDL and LIST
     ['AUTH', 'AUTH NTLM', `USER ${user}`, `PASS ${pass}`, 'STAT', 'UIDL', 'LIST', 'RETR 1', 'QUIT'],
     // Thunderbird: AUTH PLAIN with an initial response
@@ -106,44 +119,180 @@ function pop3Clients(): string[][] {
 /** Client lines of the POP3 transcript fixtures (`C:`/`P:` lines, `<x*N>` expanded). */
 function pop3Transcripts(): string[][] {
   const dir = path.join(ROOT, 'tests/fixtures/transcripts/pop3');
-  return readdirSync(dir).filter((f) => f.endsWith('.txt')).sort().map((f) =>
-    readFileSync(path.join(dir, f), 'utf8').split('\n')
-      .map((l) => /^1?[CP]: ?(.*)$/.exec(l.replace(/\r$/, ''))?.[1])
-      .filter((l): l is string => l !== undefined)
-      .map((l) => l.replace(/<(.)\*(\d+)>/g, (_, c: string, n: string) => c.repeat(Number(n)))));
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.txt'))
+    .sort()
+    .map((f) =>
+      readFileSync(path.join(dir, f), 'utf8')
+        .split('\n')
+        .map((l) => /^1?[CP]: ?(.*)$/.exec(l.replace(/\r$/, ''))?.[1])
+        .filter((l): l is string => l !== undefined)
+        .map((l) => l.replace(/<(.)\*(\d+)>/g, (_, c: string, n: string) => c.repeat(Number(n)))),
+    );
 }
 
 /** What real SMTP submission clients send (protocol-pitfalls §5). */
 function smtpClients(): string[][] {
   const { user, pass } = SMTP_LOGIN;
   const plain = b64(`\0${user}\0${pass}`);
-  const body = ['From: alice@example.test', 'To: bob@example.test', 'Subject: fuzz', 'Message-ID: <fuzz@x>', '', 'Hello.', '..leading dot', ''];
+  const body = [
+    'From: alice@example.test',
+    'To: bob@example.test',
+    'Subject: fuzz',
+    'Message-ID: <fuzz@x>',
+    '',
+    'Hello.',
+    '..leading dot',
+    '',
+  ];
   return [
     // Python smtplib: lower-case verbs and parameters, AUTH PLAIN with an initial response
-    ['ehlo client.example', `AUTH PLAIN ${plain}`, 'mail FROM:<alice@example.test> size=120', 'rcpt TO:<bob@example.test>', 'data', ...body, '.', 'quit'],
+    [
+      'ehlo client.example',
+      `AUTH PLAIN ${plain}`,
+      'mail FROM:<alice@example.test> size=120',
+      'rcpt TO:<bob@example.test>',
+      'data',
+      ...body,
+      '.',
+      'quit',
+    ],
     // smtplib AUTH LOGIN without an initial response
-    ['ehlo client.example', 'AUTH LOGIN', b64(user), b64(pass), 'mail FROM:<alice@example.test>', 'rcpt TO:<bob@example.test>', 'data', ...body, '.', 'quit'],
+    [
+      'ehlo client.example',
+      'AUTH LOGIN',
+      b64(user),
+      b64(pass),
+      'mail FROM:<alice@example.test>',
+      'rcpt TO:<bob@example.test>',
+      'data',
+      ...body,
+      '.',
+      'quit',
+    ],
     // curl: AUTH PLAIN as a continuation, SIZE=
-    ['EHLO x', 'AUTH PLAIN', plain, 'MAIL FROM:<alice@example.test> SIZE=200', 'RCPT TO:<bob@example.test>', 'DATA', ...body, '.', 'QUIT'],
+    [
+      'EHLO x',
+      'AUTH PLAIN',
+      plain,
+      'MAIL FROM:<alice@example.test> SIZE=200',
+      'RCPT TO:<bob@example.test>',
+      'DATA',
+      ...body,
+      '.',
+      'QUIT',
+    ],
     // nodemailer: address literal, 8BITMIME, two recipients
-    ['EHLO [127.0.0.1]', `AUTH PLAIN ${plain}`, 'MAIL FROM:<alice@example.test> BODY=8BITMIME SIZE=300', 'RCPT TO:<bob@example.test>',
-      'RCPT TO:<carol@example.test>', 'DATA', ...body, '.', 'QUIT'],
+    [
+      'EHLO [127.0.0.1]',
+      `AUTH PLAIN ${plain}`,
+      'MAIL FROM:<alice@example.test> BODY=8BITMIME SIZE=300',
+      'RCPT TO:<bob@example.test>',
+      'RCPT TO:<carol@example.test>',
+      'DATA',
+      ...body,
+      '.',
+      'QUIT',
+    ],
     // Outlook Express: HELO, AUTH LOGIN with the user name as initial response, RSET, NOOP
-    ['HELO', `AUTH LOGIN ${b64(user)}`, b64(pass), 'RSET', 'NOOP', 'MAIL FROM: <alice@example.test>', 'RCPT TO: <bob@example.test>',
-      'DATA', ...body, '.', 'QUIT'],
+    [
+      'HELO',
+      `AUTH LOGIN ${b64(user)}`,
+      b64(pass),
+      'RSET',
+      'NOOP',
+      'MAIL FROM: <alice@example.test>',
+      'RCPT TO: <bob@example.test>',
+      'DATA',
+      ...body,
+      '.',
+      'QUIT',
+    ],
     // probes: VRFY, HELP, STARTTLS (disabled), AUTH NTLM (504), a second EHLO after AUTH
-    ['EHLO', 'HELP', 'VRFY bob', 'STARTTLS', 'AUTH NTLM', `AUTH PLAIN ${plain}`, 'EHLO again', 'MAIL FROM:<>', 'RCPT TO:<x@y>', 'RSET', 'QUIT'],
+    [
+      'EHLO',
+      'HELP',
+      'VRFY bob',
+      'STARTTLS',
+      'AUTH NTLM',
+      `AUTH PLAIN ${plain}`,
+      'EHLO again',
+      'MAIL FROM:<>',
+      'RCPT TO:<x@y>',
+      'RSET',
+      'QUIT',
+    ],
   ];
 }
 
-const POP3_VERBS = ['CAPA', 'QUIT', 'USER', 'PASS', 'AUTH', 'STLS', 'STAT', 'LIST', 'UIDL', 'RETR', 'TOP', 'DELE', 'RSET', 'NOOP', 'LAST'];
+const POP3_VERBS = [
+  'CAPA',
+  'QUIT',
+  'USER',
+  'PASS',
+  'AUTH',
+  'STLS',
+  'STAT',
+  'LIST',
+  'UIDL',
+  'RETR',
+  'TOP',
+  'DELE',
+  'RSET',
+  'NOOP',
+  'LAST',
+];
 const SMTP_VERBS = ['EHLO', 'HELO', 'QUIT', 'NOOP', 'RSET', 'HELP', 'VRFY', 'MAIL', 'RCPT', 'DATA', 'AUTH'];
 /** Verbs that smtp-server (as configured) answers with an error whatever the state. */
-const SMTP_REFUSED = ['STARTTLS', 'BDAT', 'EXPN', 'ETRN', 'TURN', 'XCLIENT', 'XFORWARD', 'LHLO', 'SHELL', 'KILL', 'APOP', 'GET'];
+const SMTP_REFUSED = [
+  'STARTTLS',
+  'BDAT',
+  'EXPN',
+  'ETRN',
+  'TURN',
+  'XCLIENT',
+  'XFORWARD',
+  'LHLO',
+  'SHELL',
+  'KILL',
+  'APOP',
+  'GET',
+];
 
-const ODD_ARGS = ['0', '1', '2', '3', '-1', '99999999', '18446744073709551617', '1e3', '0x1', '٣', '', ' ', '1 2 3', '*', '=',
-  '<>', '<a@b>', 'FROM:<a@b>', 'TO:<b@c>', 'FROM:<a@b> SIZE=99999999999', 'PLAIN', 'LOGIN', 'NTLM', 'XOAUTH2', '%s%n', '\u2028',
-  'AGFsaWNlAGxvY2FscHc=', b64('\0alice\0wrong'), b64('alice'), '====', 'ÿÿ', 'a'.repeat(300)];
+const ODD_ARGS = [
+  '0',
+  '1',
+  '2',
+  '3',
+  '-1',
+  '99999999',
+  '18446744073709551617',
+  '1e3',
+  '0x1',
+  '٣',
+  '',
+  ' ',
+  '1 2 3',
+  '*',
+  '=',
+  '<>',
+  '<a@b>',
+  'FROM:<a@b>',
+  'TO:<b@c>',
+  'FROM:<a@b> SIZE=99999999999',
+  'PLAIN',
+  'LOGIN',
+  'NTLM',
+  'XOAUTH2',
+  '%s%n',
+  '\u2028',
+  'AGFsaWNlAGxvY2FscHc=',
+  b64('\0alice\0wrong'),
+  b64('alice'),
+  '====',
+  'ÿÿ',
+  'a'.repeat(300),
+];
 
 /** Bytes that make parsers stumble. */
 const NASTY = ['\0', '\r', '\t', '\x0b', '\x1b[2J', '\u2028', '\u00ff', '\ufffd', '.', '..', ' ', '\x7f', '%', '\\'];
@@ -156,7 +305,9 @@ function randomLine(rng: Rng, protocol: FuzzProtocol, bad: boolean): string {
     const r = rng.int(3);
     if (r === 0) return `X${rng.bytes(rng.range(1, 8)).toString('hex').toUpperCase()} ${rng.pick(ODD_ARGS)}`;
     if (r === 1) return rng.pick(['~', '#', '!', '@', '{', '1', '\x01']) + garbage(rng, rng.range(0, 60));
-    return rng.pick(protocol === 'pop3' ? ['APOP a b', 'XTND XMIT', 'EHLO x', 'HELO', 'MAIL FROM:<a@b>'] : SMTP_REFUSED);
+    return rng.pick(
+      protocol === 'pop3' ? ['APOP a b', 'XTND XMIT', 'EHLO x', 'HELO', 'MAIL FROM:<a@b>'] : SMTP_REFUSED,
+    );
   }
   const verb = rng.pick(verbs);
   const n = rng.int(3);
@@ -181,19 +332,50 @@ function mutateLines(rng: Rng, protocol: FuzzProtocol, input: string[], maxLine:
   for (let k = 0; k < ops; k++) {
     const i = rng.int(Math.max(1, lines.length));
     switch (rng.int(13)) {
-      case 0: lines.splice(i, 1); break;
-      case 1: lines.splice(i, 0, lines[i] ?? ''); break;
-      case 2: { const j = rng.int(lines.length); [lines[i], lines[j]] = [lines[j]!, lines[i]!]; break; }
-      case 3: lines.splice(i, 0, randomLine(rng, protocol, false)); break;
-      case 4: lines.splice(i, 0, randomLine(rng, protocol, true)); break;
-      case 5: lines[i] = flipCase(rng, lines[i] ?? ''); break;
-      case 6: lines[i] = rng.pick([' ', '\t', '  ', ' \t ']) + (lines[i] ?? '') + rng.pick(['', ' ', '\t', '   ']); break;
-      case 7: lines[i] = (lines[i] ?? '').slice(0, rng.int((lines[i]?.length ?? 0) + 1)); break;
-      case 8: lines.splice(i, 0, 'A'.repeat(rng.pick([maxLine - 1, maxLine, maxLine + 1, maxLine + 2, 20_000, 300_000]))); break;
-      case 9: { const l = lines[i] ?? ''; const at = rng.int(l.length + 1); lines[i] = l.slice(0, at) + rng.pick(NASTY) + l.slice(at); break; }
-      case 10: lines[i] = `${(lines[i] ?? 'X').split(' ')[0]} ${rng.pick(ODD_ARGS)}`; break;
-      case 11: lines.splice(i, 0, ''); break;
-      default: lines.splice(i, 0, garbage(rng, rng.range(1, 200))); break;
+      case 0:
+        lines.splice(i, 1);
+        break;
+      case 1:
+        lines.splice(i, 0, lines[i] ?? '');
+        break;
+      case 2: {
+        const j = rng.int(lines.length);
+        [lines[i], lines[j]] = [lines[j]!, lines[i]!];
+        break;
+      }
+      case 3:
+        lines.splice(i, 0, randomLine(rng, protocol, false));
+        break;
+      case 4:
+        lines.splice(i, 0, randomLine(rng, protocol, true));
+        break;
+      case 5:
+        lines[i] = flipCase(rng, lines[i] ?? '');
+        break;
+      case 6:
+        lines[i] = rng.pick([' ', '\t', '  ', ' \t ']) + (lines[i] ?? '') + rng.pick(['', ' ', '\t', '   ']);
+        break;
+      case 7:
+        lines[i] = (lines[i] ?? '').slice(0, rng.int((lines[i]?.length ?? 0) + 1));
+        break;
+      case 8:
+        lines.splice(i, 0, 'A'.repeat(rng.pick([maxLine - 1, maxLine, maxLine + 1, maxLine + 2, 20_000, 300_000])));
+        break;
+      case 9: {
+        const l = lines[i] ?? '';
+        const at = rng.int(l.length + 1);
+        lines[i] = l.slice(0, at) + rng.pick(NASTY) + l.slice(at);
+        break;
+      }
+      case 10:
+        lines[i] = `${(lines[i] ?? 'X').split(' ')[0]} ${rng.pick(ODD_ARGS)}`;
+        break;
+      case 11:
+        lines.splice(i, 0, '');
+        break;
+      default:
+        lines.splice(i, 0, garbage(rng, rng.range(1, 200)));
+        break;
     }
   }
   return lines;
@@ -209,7 +391,10 @@ function toBytes(rng: Rng, lines: string[]): Buffer {
   let buf = Buffer.from(lines.map((l) => l + eol()).join(''), 'latin1');
   if (rng.chance(0.15) && buf.length) {
     buf = Buffer.from(buf);
-    for (let n = rng.range(1, 3); n > 0; n--) buf[rng.int(buf.length)] ^= 1 << rng.int(8);
+    for (let n = rng.range(1, 3); n > 0; n--) {
+      const at = rng.int(buf.length);
+      buf[at] = (buf[at] ?? 0) ^ (1 << rng.int(8));
+    }
   }
   if (rng.chance(0.1)) buf = buf.subarray(0, rng.int(buf.length + 1));
   return buf;
@@ -221,7 +406,7 @@ export function segment(rng: Rng, buf: Buffer): Buffer[] {
   if (mode === 0 || buf.length < 2) return [buf];
   if (mode === 1 && buf.length <= 400) return [...buf].map((b) => Buffer.from([b]));
   const out: Buffer[] = [];
-  for (let i = 0; i < buf.length;) {
+  for (let i = 0; i < buf.length; ) {
     const n = Math.min(buf.length - i, rng.range(1, mode === 2 ? 16 : 4096));
     out.push(buf.subarray(i, i + n));
     i += n;
@@ -269,7 +454,12 @@ export function corpus(protocol: FuzzProtocol): string[][] {
 }
 
 /** One session of the given protocol from its own seed. */
-export function generateCase(protocol: FuzzProtocol, seed: number, maxLine: number, seeds = corpus(protocol)): FuzzCase {
+export function generateCase(
+  protocol: FuzzProtocol,
+  seed: number,
+  maxLine: number,
+  seeds = corpus(protocol),
+): FuzzCase {
   const rng = new Rng(seed);
   let lines: string[];
   let kind: FuzzCase['kind'];
@@ -279,8 +469,16 @@ export function generateCase(protocol: FuzzProtocol, seed: number, maxLine: numb
   } else {
     kind = 'random';
     lines = Array.from({ length: rng.range(1, 30) }, () =>
-      (rng.chance(0.15) ? garbage(rng, rng.range(0, 120)) : randomLine(rng, protocol, rng.chance(0.3))));
+      rng.chance(0.15) ? garbage(rng, rng.range(0, 120)) : randomLine(rng, protocol, rng.chance(0.3)),
+    );
   }
   const bytes = toBytes(rng, lines);
-  return { protocol, seed, kind, bytes, segments: segment(rng, bytes), expectError: expectsError(protocol, bytes, maxLine) };
+  return {
+    protocol,
+    seed,
+    kind,
+    bytes,
+    segments: segment(rng, bytes),
+    expectError: expectsError(protocol, bytes, maxLine),
+  };
 }

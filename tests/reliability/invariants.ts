@@ -11,9 +11,10 @@
  * - `messageIds()` / `upstreamIds()`: Message-IDs of a local or upstream Maildir, to prove
  *   "nothing lost, nothing duplicated".
  */
-import Database from 'better-sqlite3';
+
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { CrlfSizer } from '../../src/shared/pop3-wire/index.js';
 
 const NAME = /^\d+\.L([0-9A-F]+)\.localpost,S=(\d+),W=(\d+),K=([A-Za-z0-9_]+)(?::2,[A-Za-z]*)?$/;
@@ -23,13 +24,18 @@ function folders(maildir: string): Array<{ folder: string; dir: string }> {
   const out = [{ folder: 'INBOX', dir: maildir }];
   if (!existsSync(maildir)) return out;
   for (const e of readdirSync(maildir, { withFileTypes: true })) {
-    if (e.isDirectory() && e.name.startsWith('.')) out.push({ folder: e.name.slice(1), dir: path.join(maildir, e.name) });
+    if (e.isDirectory() && e.name.startsWith('.'))
+      out.push({ folder: e.name.slice(1), dir: path.join(maildir, e.name) });
   }
   return out;
 }
 
 /** Violations of the cache invariants for one account (empty when all hold). */
-export function cacheFaults(dataDir: string, account = 'alice', opts: { tmpMayHoldFiles?: boolean; rowsMayLag?: boolean } = {}): string[] {
+export function cacheFaults(
+  dataDir: string,
+  account = 'alice',
+  opts: { tmpMayHoldFiles?: boolean; rowsMayLag?: boolean } = {},
+): string[] {
   const faults: string[] = [];
   const maildir = path.join(dataDir, 'accounts', account, 'Maildir');
   const uids = new Set<number>();
@@ -37,13 +43,17 @@ export function cacheFaults(dataDir: string, account = 'alice', opts: { tmpMayHo
   const files = new Map<number, string>();
   for (const { folder, dir } of folders(maildir)) {
     const tmp = path.join(dir, 'tmp');
-    if (!opts.tmpMayHoldFiles && existsSync(tmp) && readdirSync(tmp).length) faults.push(`${folder}/tmp holds ${readdirSync(tmp).join(' ')}`);
+    if (!opts.tmpMayHoldFiles && existsSync(tmp) && readdirSync(tmp).length)
+      faults.push(`${folder}/tmp holds ${readdirSync(tmp).join(' ')}`);
     for (const sub of ['new', 'cur']) {
       const d = path.join(dir, sub);
       if (!existsSync(d)) continue;
       for (const name of readdirSync(d)) {
         const m = NAME.exec(name);
-        if (!m) { faults.push(`foreign name ${folder}/${sub}/${name}`); continue; }
+        if (!m) {
+          faults.push(`foreign name ${folder}/${sub}/${name}`);
+          continue;
+        }
         const uid = Number.parseInt(m[1]!, 16);
         const bytes = readFileSync(path.join(d, name));
         if (bytes.length !== Number(m[2])) faults.push(`${name}: ${bytes.length} bytes, S=${m[2]} (half-written)`);
@@ -62,11 +72,15 @@ export function cacheFaults(dataDir: string, account = 'alice', opts: { tmpMayHo
   if (existsSync(dbFile)) {
     const db = new Database(dbFile, { readonly: true, fileMustExist: true });
     try {
-      const rows = db.prepare('SELECT uid, file FROM messages WHERE account = ?').all(account) as Array<{ uid: number; file: string }>;
+      const rows = db.prepare('SELECT uid, file FROM messages WHERE account = ?').all(account) as Array<{
+        uid: number;
+        file: string;
+      }>;
       for (const r of rows) {
         const f = files.get(r.uid);
         if (!f) faults.push(`row for UID ${r.uid} (${r.file}) has no file (lost)`);
-        else if (path.basename(f) !== path.basename(r.file)) faults.push(`row for UID ${r.uid} names ${r.file}, the file is ${f}`);
+        else if (path.basename(f) !== path.basename(r.file))
+          faults.push(`row for UID ${r.uid} names ${r.file}, the file is ${f}`);
       }
       const rowUids = new Set(rows.map((r) => r.uid));
       // A file without its row is legal between a file's rename and its batch's commit.
@@ -87,18 +101,25 @@ export function outboxFaults(dataDir: string, opts: { running?: boolean } = {}):
   const faults: string[] = [];
   const dir = path.join(dataDir, 'outbox');
   if (!existsSync(dir)) return faults;
-  const names = readdirSync(dir).filter((n) => n !== 'tmp' && n !== 'failed' && !n.endsWith('.broken') && !(opts.running && n.includes('.tmp-')));
+  const names = readdirSync(dir).filter(
+    (n) => n !== 'tmp' && n !== 'failed' && !n.endsWith('.broken') && !(opts.running && n.includes('.tmp-')),
+  );
   const ids = (ext: string) => new Set(names.filter((n) => n.endsWith(ext)).map((n) => n.slice(0, -ext.length)));
   const emls = ids('.eml');
   const jsons = ids('.json');
   for (const id of emls) if (!jsons.has(id)) faults.push(`${id}.eml without .json (half-written)`);
   for (const id of jsons) {
     if (!emls.has(id)) faults.push(`${id}.json without .eml`);
-    try { JSON.parse(readFileSync(path.join(dir, `${id}.json`), 'utf8')); } catch { faults.push(`${id}.json does not parse`); }
+    try {
+      JSON.parse(readFileSync(path.join(dir, `${id}.json`), 'utf8'));
+    } catch {
+      faults.push(`${id}.json does not parse`);
+    }
   }
   for (const n of names) if (!/\.(eml|json)$/.test(n)) faults.push(`stray file outbox/${n}`);
   const tmp = path.join(dir, 'tmp');
-  if (!opts.running && existsSync(tmp) && readdirSync(tmp).length) faults.push(`outbox/tmp holds ${readdirSync(tmp).join(' ')}`);
+  if (!opts.running && existsSync(tmp) && readdirSync(tmp).length)
+    faults.push(`outbox/tmp holds ${readdirSync(tmp).join(' ')}`);
   return faults;
 }
 

@@ -8,8 +8,16 @@ import { readdirSync } from 'node:fs';
 import net from 'node:net';
 import { after, describe, test } from 'node:test';
 import { outboxFiles } from '../support/outbox.js';
-import { authenticated as pop3Auth, connected, Pop3Conn, sampleMessage, startPop3, type Pop3Fixture, type StartPop3Options } from '../support/pop3-server.js';
-import { authenticated as smtpAuth, dialog, startData, startSmtp, type SmtpFixture } from '../support/smtp.js';
+import {
+  connected,
+  Pop3Conn,
+  type Pop3Fixture,
+  authenticated as pop3Auth,
+  type StartPop3Options,
+  sampleMessage,
+  startPop3,
+} from '../support/pop3-server.js';
+import { dialog, type SmtpFixture, authenticated as smtpAuth, startData, startSmtp } from '../support/smtp.js';
 
 const open: Array<Pop3Fixture | SmtpFixture> = [];
 after(async () => {
@@ -31,13 +39,22 @@ async function smtp(over: Parameters<typeof startSmtp>[0] = {}): Promise<SmtpFix
 }
 
 /** Writes one byte of `text` every `everyMs` until the server closes; resolves with what it answered and when. */
-async function trickle(port: number, text: string, everyMs: number, greeting: RegExp): Promise<{ received: string; ms: number }> {
+async function trickle(
+  port: number,
+  text: string,
+  everyMs: number,
+  greeting: RegExp,
+): Promise<{ received: string; ms: number }> {
   const s = net.connect({ host: '127.0.0.1', port });
   let received = '';
   let closed = false;
-  s.on('data', (b: Buffer) => { received += b.toString('latin1'); });
+  s.on('data', (b: Buffer) => {
+    received += b.toString('latin1');
+  });
   s.on('error', () => undefined);
-  s.on('close', () => { closed = true; });
+  s.on('close', () => {
+    closed = true;
+  });
   while (!greeting.test(received)) await sleep(10);
   const t0 = Date.now();
   for (let i = 0; !closed && Date.now() - t0 < 10_000; i++) {
@@ -141,7 +158,10 @@ describe('slow-loris: a client sending a byte every few moments cannot hold a sl
       assert.match(await c.ask('NOOP'), /^\+OK/);
       await sleep(100); // 2 s in all: past both deadlines
     }
-    for (const ch of 'STA') { c.send(ch); await sleep(150); }
+    for (const ch of 'STA') {
+      c.send(ch);
+      await sleep(150);
+    }
     assert.match(await c.line(2000), /^-ERR \[SYS\/TEMP\] command line not completed/);
     await c.waitClosed();
   });
@@ -157,7 +177,10 @@ describe('slow-loris: a client sending a byte every few moments cannot hold a sl
     const d = await smtpAuth(fx.port, 'alice', 'alicepw-local');
     await startData(d);
     const t0 = Date.now();
-    for (let i = 0; !d.socket.destroyed && Date.now() - t0 < 5000; i++) { d.write(`line ${i}\r\n`); await sleep(100); }
+    for (let i = 0; !d.socket.destroyed && Date.now() - t0 < 5000; i++) {
+      d.write(`line ${i}\r\n`);
+      await sleep(100);
+    }
     assert.match(d.transcript(), /421 .*message data not completed in time/);
     assert.deepEqual(await outboxFiles(fx.fx.dataDir), [], 'the trickled message was not queued');
   });
@@ -165,14 +188,22 @@ describe('slow-loris: a client sending a byte every few moments cannot hold a sl
 
 describe('descriptors', () => {
   /** Opens `n` connections (`parallel` at a time), each dropped in one of several ways. */
-  async function churn(port: number, n: number, parallel: number, script: (i: number, s: net.Socket) => Promise<void>): Promise<void> {
+  async function churn(
+    port: number,
+    n: number,
+    parallel: number,
+    script: (i: number, s: net.Socket) => Promise<void>,
+  ): Promise<void> {
     let next = 0;
     const one = async (): Promise<void> => {
       while (next < n) {
         const i = next++;
         const s = net.connect({ host: '127.0.0.1', port });
         s.on('error', () => undefined);
-        await new Promise<void>((r) => { s.once('connect', () => r()); s.once('error', () => r()); });
+        await new Promise<void>((r) => {
+          s.once('connect', () => r());
+          s.once('error', () => r());
+        });
         await script(i, s).catch(() => undefined);
         s.destroy();
       }
@@ -180,7 +211,11 @@ describe('descriptors', () => {
     await Promise.all(Array.from({ length: parallel }, one));
   }
 
-  const firstData = (s: net.Socket) => new Promise<void>((r) => { s.once('data', () => r()); s.once('close', () => r()); });
+  const firstData = (s: net.Socket) =>
+    new Promise<void>((r) => {
+      s.once('data', () => r());
+      s.once('close', () => r());
+    });
 
   test('10,000 POP3 connections opened and dropped leave no descriptor behind, and logins still work', async () => {
     const fx = await pop3();
@@ -190,11 +225,23 @@ describe('descriptors', () => {
     // 80 at a time: above maxConnections (50), so refusals are part of the churn
     await churn(fx.port, 10_000, 80, async (i, s) => {
       switch (i % 5) {
-        case 0: return; // dropped at once
-        case 1: await firstData(s); return; // after the greeting
-        case 2: s.write('USER al'); await sleep(1); return; // mid-command
-        case 3: await firstData(s); s.write('USER alice\r\nPASS localpw\r\nDELE 1\r\n'); await sleep(5); return; // logged in, no QUIT
-        default: s.end(); await sleep(1); // half-closed
+        case 0:
+          return; // dropped at once
+        case 1:
+          await firstData(s);
+          return; // after the greeting
+        case 2:
+          s.write('USER al');
+          await sleep(1);
+          return; // mid-command
+        case 3:
+          await firstData(s);
+          s.write('USER alice\r\nPASS localpw\r\nDELE 1\r\n');
+          await sleep(5);
+          return; // logged in, no QUIT
+        default:
+          s.end();
+          await sleep(1); // half-closed
       }
     });
     const end = Date.now() + 5000;
@@ -213,10 +260,19 @@ describe('descriptors', () => {
     const before = fds();
     await churn(fx.port, 10_000, 100, async (i, s) => {
       switch (i % 4) {
-        case 0: return;
-        case 1: await firstData(s); return;
-        case 2: await firstData(s); s.write('EHLO x\r\nMAIL FR'); await sleep(1); return;
-        default: s.end(); await sleep(1);
+        case 0:
+          return;
+        case 1:
+          await firstData(s);
+          return;
+        case 2:
+          await firstData(s);
+          s.write('EHLO x\r\nMAIL FR');
+          await sleep(1);
+          return;
+        default:
+          s.end();
+          await sleep(1);
       }
     });
     const end = Date.now() + 5000;

@@ -7,12 +7,24 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Testbed } from '../support/testbed.js';
-import { formatFigures, tortureAccept, tortureDeliver, torturePull, tortureTestbed, tortureUpdate, type TortureFigures } from './torture.js';
+import {
+  formatFigures,
+  type TortureFigures,
+  tortureAccept,
+  tortureDeliver,
+  torturePull,
+  tortureTestbed,
+  tortureUpdate,
+} from './torture.js';
 
 const ROUNDS = Number(process.env.TORTURE_ROUNDS ?? 2);
 let tb: Testbed;
-before(async () => { tb = await tortureTestbed(); });
-after(async () => { await tb?.stop(); });
+before(async () => {
+  tb = await tortureTestbed();
+});
+after(async () => {
+  await tb?.stop();
+});
 
 function check(f: TortureFigures): void {
   process.stdout.write(`# ${formatFigures(f)}\n`);

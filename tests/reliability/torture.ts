@@ -25,12 +25,12 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startFakeSmtp, type FakeSmtp } from '../fakes/fake-smtp.js';
-import { cacheFaults, duplicates, localIds, maildirIds, messageIdOf, outboxFaults } from './invariants.js';
+import { type FakeSmtp, startFakeSmtp } from '../fakes/fake-smtp.js';
 import { cliArgs, makeConfig, ROOT, runCli } from '../support/localpost.js';
 import { authenticated as pop3Auth } from '../support/pop3-server.js';
-import { authenticated as smtpAuth, daemonConfig, freePort, startDaemon, type DaemonProcess } from '../support/smtp.js';
+import { type DaemonProcess, daemonConfig, freePort, authenticated as smtpAuth, startDaemon } from '../support/smtp.js';
 import { startTestbed, type Testbed } from '../support/testbed.js';
+import { cacheFaults, duplicates, localIds, maildirIds, messageIdOf, outboxFaults } from './invariants.js';
 
 /** Figures of one scenario. */
 export interface TortureFigures {
@@ -88,29 +88,45 @@ export async function torturePull(tb: Testbed, o: TortureOptions): Promise<Tortu
       await tb.seed('alice', 30, 1000 + Math.floor(rnd() * 8000), { archiveN: 0 });
       const up = maildirIds(tb.maildir('alice'));
       for (const id of up) if (!seeded.includes(id)) seeded.push(id);
-      const child = spawn(process.execPath, cliArgs(['--config', c.configFile, 'sync']), { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(process.execPath, cliArgs(['--config', c.configFile, 'sync']), {
+        cwd: ROOT,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       const closed = new Promise<void>((r) => child.once('close', () => r()));
       // A quarter of the kills land while it starts (recovery, connect, login), the rest after the listing.
       const early = rnd() < 0.25;
-      await Promise.race([closed, new Promise<void>((resolve) => {
-        if (early) { setTimeout(resolve, 300 + rnd() * 900); return; }
-        let err = '';
-        child.stderr!.on('data', (b: Buffer) => {
-          err += b.toString();
-          if (err.includes('pop3 listing')) { err = ''; setTimeout(resolve, rnd() * 150); }
-        });
-      })]);
+      await Promise.race([
+        closed,
+        new Promise<void>((resolve) => {
+          if (early) {
+            setTimeout(resolve, 300 + rnd() * 900);
+            return;
+          }
+          let err = '';
+          child.stderr!.on('data', (b: Buffer) => {
+            err += b.toString();
+            if (err.includes('pop3 listing')) {
+              err = '';
+              setTimeout(resolve, rnd() * 150);
+            }
+          });
+        }),
+      ]);
       if (child.exitCode === null && child.signalCode === null && child.kill('SIGKILL')) f.kills++;
       await closed;
       const local = localIds(c.dataDir, 'alice', false);
       const upstream = maildirIds(tb.maildir('alice'));
       const faults = [
         ...duplicates(local).map((id) => `${id} cached twice`),
-        ...seeded.filter((id) => !local.includes(id) && !upstream.includes(id)).map((id) => `${id} lost (deleted upstream, not cached)`),
+        ...seeded
+          .filter((id) => !local.includes(id) && !upstream.includes(id))
+          .map((id) => `${id} lost (deleted upstream, not cached)`),
         ...cacheFaults(c.dataDir, 'alice', { tmpMayHoldFiles: true, rowsMayLag: true }),
       ];
       record(f, round, faults);
-      o.log?.(`pull round ${round}: ${local.length} cached, ${upstream.length} upstream${faults.length ? `, ${faults.length} faults` : ''}`);
+      o.log?.(
+        `pull round ${round}: ${local.length} cached, ${upstream.length} upstream${faults.length ? `, ${faults.length} faults` : ''}`,
+      );
     }
     // A clean pull finishes the job: everything cached once, upstream empty, the index whole.
     const final = await runCli(['--config', c.configFile, 'sync']);
@@ -136,7 +152,9 @@ function bytesOf(maildir: string): number {
   for (const sub of ['new', 'cur']) {
     try {
       for (const name of readdirSync(path.join(maildir, sub))) n += Number(/,S=(\d+)/.exec(name)?.[1] ?? 0);
-    } catch { /* none */ }
+    } catch {
+      /* none */
+    }
   }
   return n;
 }
@@ -178,7 +196,9 @@ export async function tortureUpdate(tb: Testbed, o: TortureOptions): Promise<Tor
   const t0 = Date.now();
   const rnd = o.random ?? Math.random;
   const dir = workdir('update');
-  const config = daemonConfig(dir, [{ id: 'bob', incoming: { protocol: 'pop3', port: tb.pop3Port, username: 'bob', password: 'bobpw' } }]);
+  const config = daemonConfig(dir, [
+    { id: 'bob', incoming: { protocol: 'pop3', port: tb.pop3Port, username: 'bob', password: 'bobpw' } },
+  ]);
   const dataDir = path.join(dir, 'data');
   let daemon: DaemonProcess | undefined;
   const gone = new Set<string>(); // Message-IDs whose deletion was acknowledged or found applied
@@ -194,7 +214,8 @@ export async function tortureUpdate(tb: Testbed, o: TortureOptions): Promise<Tor
       await daemon.waitLog(/^pull done$/, 20_000);
       const before = await maildrop(port);
       const faults: string[] = [];
-      for (const id of gone) if ([...before.values()].includes(id)) faults.push(`${id} is back after its deletion was applied`);
+      for (const id of gone)
+        if ([...before.values()].includes(id)) faults.push(`${id} is back after its deletion was applied`);
       // Mark 1–5 messages, send QUIT, and die within a few milliseconds of it.
       const c = await pop3Auth(port, 'bob', 'localpw');
       c.cmd('UIDL');
@@ -202,14 +223,22 @@ export async function tortureUpdate(tb: Testbed, o: TortureOptions): Promise<Tor
       const listing = (await c.lines()).map((l) => l.split(' ') as [string, string]);
       const pick = listing.filter(() => rnd() < 5 / Math.max(5, listing.length)).slice(0, 5);
       if (!pick.length && listing.length) pick.push(listing[0]!);
-      for (const [n] of pick) { c.cmd(`DELE ${n}`); await c.line(); }
+      for (const [n] of pick) {
+        c.cmd(`DELE ${n}`);
+        await c.line();
+      }
       marked += pick.length;
       // The kill goes out 0–8 ms after QUIT whatever the reply does, so it lands before,
       // inside and after the UPDATE state's commit.
       let acked = false;
       let killed = false;
       c.cmd('QUIT');
-      const reply = c.line(2000).then((l) => { acked = !killed && l.startsWith('+OK'); }, () => undefined);
+      const reply = c.line(2000).then(
+        (l) => {
+          acked = !killed && l.startsWith('+OK');
+        },
+        () => undefined,
+      );
       await sleep(rnd() < 0.2 ? 0 : rnd() * 8);
       killed = true;
       await daemon.kill();
@@ -227,15 +256,20 @@ export async function tortureUpdate(tb: Testbed, o: TortureOptions): Promise<Tor
         if (markedIds.has(id)) continue;
         if (after.get(uidl) !== id) faults.push(`unmarked ${id} (UIDL ${uidl}) lost or renumbered`);
       }
-      for (const id of markedIds) if (acked && [...after.values()].includes(id)) faults.push(`${id}: QUIT answered +OK, yet it is still served`);
+      for (const id of markedIds)
+        if (acked && [...after.values()].includes(id)) faults.push(`${id}: QUIT answered +OK, yet it is still served`);
       for (const id of markedIds) if (![...after.values()].includes(id)) gone.add(id);
       faults.push(...duplicates(localIds(dataDir, 'bob')).map((id) => `${id} twice in INBOX + Trash`));
       faults.push(...cacheFaults(dataDir, 'bob'));
       record(f, round, faults);
       f.messages = Math.max(f.messages, localIds(dataDir, 'bob').length);
-      o.log?.(`update round ${round}: ${pick.length} marked, QUIT ${acked ? 'acknowledged' : 'not acknowledged'} before the kill, ${after.size} served after${faults.length ? `, ${faults.length} faults` : ''}`);
+      o.log?.(
+        `update round ${round}: ${pick.length} marked, QUIT ${acked ? 'acknowledged' : 'not acknowledged'} before the kill, ${after.size} served after${faults.length ? `, ${faults.length} faults` : ''}`,
+      );
     }
-    f.bytes = bytesOf(path.join(dataDir, 'accounts', 'bob', 'Maildir')) + bytesOf(path.join(dataDir, 'accounts', 'bob', 'Maildir', '.Trash'));
+    f.bytes =
+      bytesOf(path.join(dataDir, 'accounts', 'bob', 'Maildir')) +
+      bytesOf(path.join(dataDir, 'accounts', 'bob', 'Maildir', '.Trash'));
     f.notes = { marked, 'killed before +OK': unacked, deleted: gone.size };
   } finally {
     if (daemon && daemon.child.exitCode === null) await daemon.kill();
@@ -252,7 +286,14 @@ const submission = (id: string, size: number) =>
   `From: alice@example.test\r\nTo: bob@example.test\r\nSubject: ${id}\r\nMessage-ID: <${id}@torture>\r\n\r\n${'torture body line\r\n'.repeat(Math.ceil(size / 19))}`;
 
 /** Submits messages on one connection until it fails; records what got 250 and what was in flight. */
-async function submitter(port: number, prefix: string, acked: Map<string, number>, inflight: Set<string>, stop: () => boolean, size: () => number): Promise<void> {
+async function submitter(
+  port: number,
+  prefix: string,
+  acked: Map<string, number>,
+  inflight: Set<string>,
+  stop: () => boolean,
+  size: () => number,
+): Promise<void> {
   let d;
   try {
     d = await smtpAuth(port, 'alice', 'localpw');
@@ -286,7 +327,11 @@ function queuedIds(dataDir: string): string[] {
   const out: string[] = [];
   for (const n of readdirSync(dir).filter((x) => x.endsWith('.eml'))) {
     let text: string;
-    try { text = readFileSync(path.join(dir, n), 'latin1'); } catch { continue; } // delivered meanwhile
+    try {
+      text = readFileSync(path.join(dir, n), 'latin1');
+    } catch {
+      continue;
+    } // delivered meanwhile
     out.push(/^Subject: (\S+)/m.exec(text)?.[1] ?? n);
   }
   return out;
@@ -316,7 +361,13 @@ async function delivered(fake: FakeSmtp, acked: Map<string, number>): Promise<st
 }
 
 /** Ends an SMTP scenario: kill what still runs, stop the fake upstream, remove (or keep) the files. */
-async function teardown(daemon: DaemonProcess | undefined, fake: FakeSmtp, dir: string, f: TortureFigures, log?: (l: string) => void): Promise<void> {
+async function teardown(
+  daemon: DaemonProcess | undefined,
+  fake: FakeSmtp,
+  dir: string,
+  f: TortureFigures,
+  log?: (l: string) => void,
+): Promise<void> {
   if (daemon && daemon.child.exitCode === null) await daemon.kill();
   await fake.stop();
   removeUnlessKept(dir, f, log);
@@ -340,10 +391,13 @@ export async function tortureAccept(o: TortureOptions): Promise<TortureFigures> 
   const dir = workdir('accept');
   const upPort = await freePort();
   const fake: FakeSmtp = await startFakeSmtp({}, { port: upPort, listen: false }); // down until the end
-  const config = daemonConfig(dir, [{
-    id: 'alice', incoming: { protocol: 'pop3', port: await freePort(), username: 'alice', password: 'alicepw' },
-    outgoing: { port: upPort, username: 'alice', password: 'alicepw' },
-  }]);
+  const config = daemonConfig(dir, [
+    {
+      id: 'alice',
+      incoming: { protocol: 'pop3', port: await freePort(), username: 'alice', password: 'alicepw' },
+      outgoing: { port: upPort, username: 'alice', password: 'alicepw' },
+    },
+  ]);
   const dataDir = path.join(dir, 'data');
   const acked = new Map<string, number>();
   const inflight = new Set<string>();
@@ -354,7 +408,16 @@ export async function tortureAccept(o: TortureOptions): Promise<TortureFigures> 
       daemon = await startDaemon(config);
       const faults = outboxFaults(dataDir, { running: true }); // recovery has run
       let stop = false;
-      const clients = [0, 1, 2, 3].map((k) => submitter(daemon!.smtpPort, `a${round}x${k}`, acked, inflight, () => stop, () => 200 + Math.floor(rnd() * 20_000)));
+      const clients = [0, 1, 2, 3].map((k) =>
+        submitter(
+          daemon!.smtpPort,
+          `a${round}x${k}`,
+          acked,
+          inflight,
+          () => stop,
+          () => 200 + Math.floor(rnd() * 20_000),
+        ),
+      );
       await sleep(150 + rnd() * 600);
       await daemon.kill();
       f.kills++;
@@ -364,9 +427,12 @@ export async function tortureAccept(o: TortureOptions): Promise<TortureFigures> 
       const queued = queuedIds(dataDir);
       for (const id of acked.keys()) if (!queued.includes(id)) faults.push(`${id} got 250 but is not queued`);
       faults.push(...duplicates(queued).map((id) => `${id} queued twice`));
-      for (const id of queued) if (!acked.has(id) && !inflight.has(id)) faults.push(`${id} queued without a submission`);
+      for (const id of queued)
+        if (!acked.has(id) && !inflight.has(id)) faults.push(`${id} queued without a submission`);
       record(f, round, faults);
-      o.log?.(`accept round ${round}: ${acked.size} acknowledged so far, ${queued.length} queued${faults.length ? `, ${faults.length} faults` : ''}`);
+      o.log?.(
+        `accept round ${round}: ${acked.size} acknowledged so far, ${queued.length} queued${faults.length ? `, ${faults.length} faults` : ''}`,
+      );
     }
     // The upstream comes back: everything acknowledged is delivered, once.
     await fake.listen(upPort);
@@ -376,7 +442,9 @@ export async function tortureAccept(o: TortureOptions): Promise<TortureFigures> 
     const seen = new Set(sent);
     if (process.env.LP_TORTURE_KEEP) {
       const left = queuedIds(dataDir);
-      o.log?.(`final: ${sent.length} delivered, ${left.length} still queued, of which delivered ${left.filter((x) => seen.has(x)).length}, acked ${left.filter((x) => acked.has(x)).length}`);
+      o.log?.(
+        `final: ${sent.length} delivered, ${left.length} still queued, of which delivered ${left.filter((x) => seen.has(x)).length}, acked ${left.filter((x) => acked.has(x)).length}`,
+      );
       writeFileSync(path.join(dir, 'final-daemon.log'), daemon.logs.map((l) => JSON.stringify(l)).join('\n'));
     }
     record(f, 0, [
@@ -389,7 +457,10 @@ export async function tortureAccept(o: TortureOptions): Promise<TortureFigures> 
     record(f, 0, outboxFaults(dataDir));
     f.messages = acked.size;
     f.bytes = total(acked);
-    f.notes = { 'in flight at a kill': inflight.size, 'in flight and queued anyway': sent.filter((id) => inflight.has(id)).length };
+    f.notes = {
+      'in flight at a kill': inflight.size,
+      'in flight and queued anyway': sent.filter((id) => inflight.has(id)).length,
+    };
   } finally {
     await teardown(daemon, fake, dir, f, o.log);
   }
@@ -404,10 +475,17 @@ export async function tortureDeliver(o: TortureOptions): Promise<TortureFigures>
   const rnd = o.random ?? Math.random;
   const dir = workdir('deliver');
   const fake: FakeSmtp = await startFakeSmtp({ onData: () => ({ delayMs: 5 + Math.floor(rnd() * 30) }) });
-  const config = daemonConfig(dir, [{
-    id: 'alice', incoming: { protocol: 'pop3', port: await freePort(), username: 'alice', password: 'alicepw' },
-    outgoing: { port: fake.port, username: 'alice', password: 'alicepw' },
-  }], { retry: '1s' });
+  const config = daemonConfig(
+    dir,
+    [
+      {
+        id: 'alice',
+        incoming: { protocol: 'pop3', port: await freePort(), username: 'alice', password: 'alicepw' },
+        outgoing: { port: fake.port, username: 'alice', password: 'alicepw' },
+      },
+    ],
+    { retry: '1s' },
+  );
   const dataDir = path.join(dir, 'data');
   const acked = new Map<string, number>();
   let daemon: DaemonProcess | undefined;
@@ -434,7 +512,9 @@ export async function tortureDeliver(o: TortureOptions): Promise<TortureFigures>
       f.kills++;
       daemon = undefined;
       if (pending > 0) hits++; // killed with the queue not yet drained, i.e. while relaying
-      o.log?.(`deliver round ${round}: ${fake.received.length} delivered so far, ${queuedIds(dataDir).length} queued at the kill`);
+      o.log?.(
+        `deliver round ${round}: ${fake.received.length} delivered so far, ${queuedIds(dataDir).length} queued at the kill`,
+      );
     }
     daemon = await startDaemon(config);
     record(f, 0, outboxFaults(dataDir, { running: true }));
@@ -444,8 +524,13 @@ export async function tortureDeliver(o: TortureOptions): Promise<TortureFigures>
     record(f, 0, [
       ...[...acked.keys()].filter((id) => !seen.has(id)).map((id) => `${id} acknowledged but never delivered`),
       ...sent.filter((id) => !acked.has(id)).map((id) => `${id} delivered without a submission`),
-      ...(twice.length > f.kills ? [`${twice.length} messages delivered twice, more than one per kill (${f.kills})`] : []),
-      ...sent.filter((id) => sent.filter((x) => x === id).length > 2).slice(0, 1).map((id) => `${id} delivered three times or more`),
+      ...(twice.length > f.kills
+        ? [`${twice.length} messages delivered twice, more than one per kill (${f.kills})`]
+        : []),
+      ...sent
+        .filter((id) => sent.filter((x) => x === id).length > 2)
+        .slice(0, 1)
+        .map((id) => `${id} delivered three times or more`),
     ]);
     await daemon.stop();
     daemon = undefined;
@@ -462,9 +547,13 @@ export async function tortureDeliver(o: TortureOptions): Promise<TortureFigures>
 
 /** One line of figures. */
 export function formatFigures(f: TortureFigures): string {
-  const notes = Object.entries(f.notes).map(([k, v]) => `${k}: ${v}`).join(', ');
-  return `${f.scenario}: ${f.rounds} rounds, ${f.kills} kills, ${f.messages} messages, ${(f.bytes / 1e6).toFixed(2)} MB`
-    + `${notes ? `, ${notes}` : ''}; ${f.violations.length ? `${f.violations.length} VIOLATIONS` : 'nothing lost, nothing duplicated, nothing half-written'} (${f.seconds.toFixed(0)} s)`;
+  const notes = Object.entries(f.notes)
+    .map(([k, v]) => `${k}: ${v}`)
+    .join(', ');
+  return (
+    `${f.scenario}: ${f.rounds} rounds, ${f.kills} kills, ${f.messages} messages, ${(f.bytes / 1e6).toFixed(2)} MB` +
+    `${notes ? `, ${notes}` : ''}; ${f.violations.length ? `${f.violations.length} VIOLATIONS` : 'nothing lost, nothing duplicated, nothing half-written'} (${f.seconds.toFixed(0)} s)`
+  );
 }
 
 /** A testbed for the scenarios that need Dovecot. */

@@ -14,7 +14,7 @@ import { Cache } from '../../src/cache/cache.js';
 export function crashBody(key: string): Buffer {
   const n = Number(key.slice(1));
   const line = `line of ${key} with a bare LF\n`;
-  return Buffer.from(`Subject: ${key}\r\n\r\n${line.repeat(1 + (n * 37) % 300)}`);
+  return Buffer.from(`Subject: ${key}\r\n\r\n${line.repeat(1 + ((n * 37) % 300))}`);
 }
 
 /** Folder of a key (every third goes to a Maildir++ folder). */

@@ -3,9 +3,9 @@
  * the CLI run as a child process (through tsx, so no build is needed), and reading the cache.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,13 +31,19 @@ export interface AccountSpec {
 }
 
 /** A temp directory, its `data` dir and its `config.yaml`. */
-export interface TempConfig { dir: string; dataDir: string; configFile: string; cleanup(): void }
+export interface TempConfig {
+  dir: string;
+  dataDir: string;
+  configFile: string;
+  cleanup(): void;
+}
 
 /**
  * The `listen:` section with both listeners on loopback port 0: never the real default ports,
  * since test files run in parallel, each with its own daemons.
  */
-export const LOOPBACK_LISTEN = 'listen:\n  pop3: { port: 0, hosts: ["127.0.0.1"] }\n  smtp: { port: 0, hosts: ["127.0.0.1"] }\n';
+export const LOOPBACK_LISTEN =
+  'listen:\n  pop3: { port: 0, hosts: ["127.0.0.1"] }\n  smtp: { port: 0, hosts: ["127.0.0.1"] }\n';
 
 /** A temp directory (`prefix` + random) whose `config.yaml` is `text(dataDir)`. */
 export function tempConfig(prefix: string, text: (dataDir: string) => string): TempConfig {
@@ -80,7 +86,7 @@ function accountsConfig(dataDir: string, accounts: AccountSpec[], extra: string)
       ...(a.maxMessageSize ? [`      maxMessageSize: ${a.maxMessageSize}`] : []),
     );
   }
-  return lines.join('\n') + '\n' + extra;
+  return `${lines.join('\n')}\n${extra}`;
 }
 
 /**
@@ -105,17 +111,28 @@ export function cliArgs(args: string[]): string[] {
 
 /** Spawn the CLI; the caller may kill it. */
 export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  return spawn(process.execPath, cliArgs(args), { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(process.execPath, cliArgs(args), {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 /** Run the CLI to completion. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+export function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawnCli(args, env);
     let stdout = '';
     let stderr = '';
-    child.stdout!.on('data', (b: Buffer) => { stdout += b.toString(); });
-    child.stderr!.on('data', (b: Buffer) => { stderr += b.toString(); });
+    child.stdout!.on('data', (b: Buffer) => {
+      stdout += b.toString();
+    });
+    child.stderr!.on('data', (b: Buffer) => {
+      stderr += b.toString();
+    });
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
@@ -141,8 +158,12 @@ export interface CollectedCli {
 export function spawnDaemon(configFile: string, env: NodeJS.ProcessEnv = {}): CollectedCli {
   const proc = spawnCli(['--config', configFile, 'start'], env);
   let out = '';
-  proc.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
-  proc.stderr!.on('data', (b: Buffer) => { out += b.toString(); });
+  proc.stdout!.on('data', (b: Buffer) => {
+    out += b.toString();
+  });
+  proc.stderr!.on('data', (b: Buffer) => {
+    out += b.toString();
+  });
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
   return { proc, out: () => out, exited };
 }
@@ -163,7 +184,11 @@ export function maildirFiles(maildir: string): string[] {
   const files: Array<{ uid: number; file: string }> = [];
   for (const sub of ['new', 'cur']) {
     let names: string[] = [];
-    try { names = readdirSync(path.join(maildir, sub)); } catch { continue; }
+    try {
+      names = readdirSync(path.join(maildir, sub));
+    } catch {
+      continue;
+    }
     for (const n of names) {
       const m = /\.L([0-9A-F]+)\./.exec(n);
       files.push({ uid: m ? Number.parseInt(m[1]!, 16) : Number.MAX_SAFE_INTEGER, file: path.join(maildir, sub, n) });
@@ -194,7 +219,11 @@ export function readCachedByKey(maildir: string): Map<string, Buffer> {
 
 /** Files left in a Maildir's tmp/. */
 export function tmpFiles(maildir: string): string[] {
-  try { return readdirSync(path.join(maildir, 'tmp')); } catch { return []; }
+  try {
+    return readdirSync(path.join(maildir, 'tmp'));
+  } catch {
+    return [];
+  }
 }
 
 /** Wait until `cond()` holds, polling; throws after `ms`. */

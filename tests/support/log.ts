@@ -13,7 +13,17 @@ export interface CapturedLog {
 /** A logger at `level` whose lines are collected. */
 export function capturedLog(level: pino.LevelWithSilent = 'debug'): CapturedLog {
   const out: string[] = [];
-  const sink = new Writable({ write(c: Buffer, _e, cb) { out.push(c.toString()); cb(); } });
-  const lines = () => out.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const sink = new Writable({
+    write(c: Buffer, _e, cb) {
+      out.push(c.toString());
+      cb();
+    },
+  });
+  const lines = () =>
+    out
+      .join('')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
   return { log: pino({ level }, sink), lines, msgs: () => lines().map((l) => l.msg as string) };
 }

@@ -4,12 +4,12 @@
  * line, with the sender pid from SCM_CREDENTIALS. systemd-notify's `BARRIER=1` handshakes are
  * left out of `messages()`: the passed fd is closed on receipt, which releases the sender.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PYTHON } from './python.js';
 import { waitFor } from './localpost.js';
+import { PYTHON } from './python.js';
 
 const RECEIVER = String.raw`
 import json, os, socket, struct, sys
@@ -54,7 +54,9 @@ export async function startNotifyReceiver(): Promise<NotifyReceiver> {
   let bound = false;
   let buf = '';
   let stderr = '';
-  child.stderr!.on('data', (b: Buffer) => { stderr += b.toString(); });
+  child.stderr!.on('data', (b: Buffer) => {
+    stderr += b.toString();
+  });
   child.stdout!.on('data', (b: Buffer) => {
     buf += b.toString();
     let nl: number;
@@ -72,7 +74,11 @@ export async function startNotifyReceiver(): Promise<NotifyReceiver> {
     path: sock,
     messages: () => [...received],
     waitForLine: async (line, ms = 10_000) => {
-      await waitFor(() => find(line) !== undefined, ms, `a notification with ${line} (got ${JSON.stringify(received)})`);
+      await waitFor(
+        () => find(line) !== undefined,
+        ms,
+        `a notification with ${line} (got ${JSON.stringify(received)})`,
+      );
       return find(line)!;
     },
     close: async () => {

@@ -46,7 +46,9 @@ export interface FakeOAuth {
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve) => {
     let s = '';
-    req.on('data', (c: Buffer) => { s += c.toString(); });
+    req.on('data', (c: Buffer) => {
+      s += c.toString();
+    });
     req.on('end', () => resolve(s));
   });
 }
@@ -90,13 +92,23 @@ export async function startFakeOAuth(): Promise<FakeOAuth> {
   const devices = new Map<string, number>(); // device code → polls so far
   const held: ServerResponse[] = [];
   const f = {
-    access: new Map<string, string>(), refresh: new Map<string, string>(), mode: 'ok', rotate: false, expiresIn: 3600,
-    pendingPolls: 1, user: 'alice@example.test', requests: [] as FakeOAuth['requests'], issued: [] as string[],
+    access: new Map<string, string>(),
+    refresh: new Map<string, string>(),
+    mode: 'ok',
+    rotate: false,
+    expiresIn: 3600,
+    pendingPolls: 1,
+    user: 'alice@example.test',
+    requests: [] as FakeOAuth['requests'],
+    issued: [] as string[],
     refreshes() {
       return f.requests.filter((r) => r.path === '/token' && r.form.grant_type === 'refresh_token').length;
     },
     mint(user: string, length = 40) {
-      const t = `at-${randomBytes(Math.max(8, Math.ceil((length - 3) / 2))).toString('hex')}`.slice(0, Math.max(length, 20));
+      const t = `at-${randomBytes(Math.max(8, Math.ceil((length - 3) / 2))).toString('hex')}`.slice(
+        0,
+        Math.max(length, 20),
+      );
       f.access.set(t, user);
       return t;
     },
@@ -110,7 +122,12 @@ export async function startFakeOAuth(): Promise<FakeOAuth> {
     res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   };
   const tokens = (res: ServerResponse, user: string, withRefresh: boolean) => {
-    const out: Record<string, unknown> = { access_token: f.mint(user), token_type: 'Bearer', expires_in: f.expiresIn, scope: 'mail' };
+    const out: Record<string, unknown> = {
+      access_token: f.mint(user),
+      token_type: 'Bearer',
+      expires_in: f.expiresIn,
+      scope: 'mail',
+    };
     f.issued.push(out.access_token as string);
     if (withRefresh) {
       const r = `rt-${randomBytes(12).toString('hex')}`;
@@ -130,7 +147,13 @@ export async function startFakeOAuth(): Promise<FakeOAuth> {
     if (url.pathname === '/device') {
       const code = `dc-${randomBytes(8).toString('hex')}`;
       devices.set(code, 0);
-      return json(res, 200, { device_code: code, user_code: 'ABCD-EFGH', verification_uri: `${f.base}/verify`, expires_in: 600, interval: 1 });
+      return json(res, 200, {
+        device_code: code,
+        user_code: 'ABCD-EFGH',
+        verification_uri: `${f.base}/verify`,
+        expires_in: 600,
+        interval: 1,
+      });
     }
     if (url.pathname === '/authorize') {
       const code = `ac-${randomBytes(8).toString('hex')}`;
@@ -143,10 +166,17 @@ export async function startFakeOAuth(): Promise<FakeOAuth> {
     }
     if (url.pathname !== '/token') return json(res, 404, { error: 'not_found' });
     if (form.grant_type === 'refresh_token') {
-      if (f.mode === 'timeout') { held.push(res); return; }
+      if (f.mode === 'timeout') {
+        held.push(res);
+        return;
+      }
       if (f.mode === '500') return json(res, 500, { error: 'server_error' });
       const user = f.refresh.get(form.refresh_token ?? '');
-      if (f.mode === 'invalid_grant' || !user) return json(res, 400, { error: 'invalid_grant', error_description: 'AADSTS70043: The refresh token has expired' });
+      if (f.mode === 'invalid_grant' || !user)
+        return json(res, 400, {
+          error: 'invalid_grant',
+          error_description: 'AADSTS70043: The refresh token has expired',
+        });
       if (f.rotate) f.refresh.delete(form.refresh_token!);
       return tokens(res, user, f.rotate);
     }
@@ -161,7 +191,11 @@ export async function startFakeOAuth(): Promise<FakeOAuth> {
     if (form.grant_type === 'authorization_code') {
       const challenge = codes.get(form.code ?? '');
       codes.delete(form.code ?? '');
-      const ok = challenge !== undefined && createHash('sha256').update(form.code_verifier ?? '').digest('base64url') === challenge;
+      const ok =
+        challenge !== undefined &&
+        createHash('sha256')
+          .update(form.code_verifier ?? '')
+          .digest('base64url') === challenge;
       if (!ok) return json(res, 400, { error: 'invalid_grant', error_description: 'bad code or PKCE verifier' });
       return tokens(res, f.user, true);
     }

@@ -41,9 +41,19 @@ export async function outboxFixture(extra: Partial<OutboxOptions> = {}, dataDir?
   const open = async (more: Partial<OutboxOptions>) => {
     const cache = await Cache.open({ dataDir: dir, accounts: ['alice', 'bob'], log: silentLog, clock });
     const outbox = await Outbox.open({
-      dataDir: dir, db: cache.stateDb, log: silentLog, clock,
-      bounceStore: (id) => { try { return cache.account(id); } catch { return undefined; } },
-      ...extra, ...more,
+      dataDir: dir,
+      db: cache.stateDb,
+      log: silentLog,
+      clock,
+      bounceStore: (id) => {
+        try {
+          return cache.account(id);
+        } catch {
+          return undefined;
+        }
+      },
+      ...extra,
+      ...more,
     });
     return { cache, outbox };
   };
@@ -62,7 +72,9 @@ export async function outboxFixture(extra: Partial<OutboxOptions> = {}, dataDir?
 }
 
 /** A small RFC 5322 message with CRLF line ends. */
-export function message(opts: { messageId?: string; subject?: string; body?: string; bcc?: string; extra?: string } = {}): Buffer {
+export function message(
+  opts: { messageId?: string; subject?: string; body?: string; bcc?: string; extra?: string } = {},
+): Buffer {
   const lines = [
     'From: Alice <alice@example.test>',
     'To: Bob <bob@example.test>',

@@ -62,18 +62,31 @@ export async function startPop3(o: StartPop3Options = {}): Promise<Pop3Fixture> 
   };
   await add(o.messages ?? []);
   const backend = new CacheBackend({
-    stores: cache, log, onLocalDelete: () => o.onLocalDelete ?? 'keep-upstream', beforeSnapshot: o.beforeSnapshot,
+    stores: cache,
+    log,
+    onLocalDelete: () => o.onLocalDelete ?? 'keep-upstream',
+    beforeSnapshot: o.beforeSnapshot,
   });
   const users = o.users ?? [
     { accountId: 'alice', username: 'alice', password: 'localpw' },
     { accountId: 'bob', username: 'bob', password: 'bobpw' },
   ];
   const server = new Pop3Server({
-    hosts: ['127.0.0.1'], port: 0, auth: new LocalAuth(users, { baseDelayMs: 0 }), backend, log, ...o.server,
+    hosts: ['127.0.0.1'],
+    port: 0,
+    auth: new LocalAuth(users, { baseDelayMs: 0 }),
+    backend,
+    log,
+    ...o.server,
   });
   await server.start();
   return {
-    server, port: server.port, cache, dataDir, backend, add,
+    server,
+    port: server.port,
+    cache,
+    dataDir,
+    backend,
+    add,
     close: async () => {
       await server.stop();
       cache.close();
@@ -117,7 +130,7 @@ export class Pop3Conn {
 
   /** Send one command line with CRLF. */
   cmd(line: string): void {
-    this.socket.write(line + '\r\n');
+    this.socket.write(`${line}\r\n`);
   }
 
   /** The next line (without CRLF) as latin1 text; rejects on timeout or close. */
@@ -130,12 +143,19 @@ export class Pop3Conn {
         this.buf = this.buf.subarray(i + 2);
         return l;
       }
-      if (this.closed) throw new Error(`connection closed (pending: ${JSON.stringify(this.buf.toString('latin1').slice(0, 80))})`);
+      if (this.closed)
+        throw new Error(`connection closed (pending: ${JSON.stringify(this.buf.toString('latin1').slice(0, 80))})`);
       const left = end - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for a line (pending: ${JSON.stringify(this.buf.toString('latin1').slice(0, 80))})`);
+      if (left <= 0)
+        throw new Error(
+          `timed out waiting for a line (pending: ${JSON.stringify(this.buf.toString('latin1').slice(0, 80))})`,
+        );
       await new Promise<void>((r) => {
         const t = setTimeout(r, left);
-        this.waiters.push(() => { clearTimeout(t); r(); });
+        this.waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
       });
     }
   }
@@ -163,7 +183,10 @@ export class Pop3Conn {
       if (left <= 0) throw new Error('timed out waiting for a multi-line body');
       await new Promise<void>((r) => {
         const t = setTimeout(r, left);
-        this.waiters.push(() => { clearTimeout(t); r(); });
+        this.waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
       });
     }
   }
@@ -182,7 +205,10 @@ export class Pop3Conn {
       if (Date.now() > end) throw new Error('server did not close the connection');
       await new Promise<void>((r) => {
         const t = setTimeout(r, 50);
-        this.waiters.push(() => { clearTimeout(t); r(); });
+        this.waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
       });
     }
   }

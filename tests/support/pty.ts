@@ -59,11 +59,19 @@ sys.stdout.write(json.dumps({'code': code, 'output': out.decode('utf-8', 'replac
 `;
 
 /** Runs `argv` on a pseudo-terminal through `steps`; the terminal's output and the exit code. */
-export function runInPty(argv: string[], steps: PtyStep[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}):
-  Promise<{ code: number; output: string }> {
+export function runInPty(
+  argv: string[],
+  steps: PtyStep[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
+): Promise<{ code: number; output: string }> {
   const spec = {
-    argv, steps, cwd: opts.cwd ?? process.cwd(), timeout: (opts.timeoutMs ?? 30_000) / 1000,
-    env: Object.fromEntries(Object.entries({ ...process.env, TERM: 'xterm', ...opts.env }).filter(([, v]) => v !== undefined)),
+    argv,
+    steps,
+    cwd: opts.cwd ?? process.cwd(),
+    timeout: (opts.timeoutMs ?? 30_000) / 1000,
+    env: Object.fromEntries(
+      Object.entries({ ...process.env, TERM: 'xterm', ...opts.env }).filter(([, v]) => v !== undefined),
+    ),
   };
   return new Promise((resolve, reject) => {
     execFile(PYTHON, ['-c', DRIVER, JSON.stringify(spec)], { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {

@@ -11,7 +11,7 @@
  * - IMAP: the `BODY[]` literal exactly as sent.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -57,30 +57,49 @@ print(count)
 
 function runPython(script: string, args: string[]): Promise<string> {
   return new Promise((res, rej) => {
-    execFile(PYTHON, ['-c', script, ...args], { maxBuffer: 16 * 1024 * 1024, timeout: 600_000 }, (err, stdout, stderr) => {
-      if (err) rej(new Error(`python failed: ${err.message}\n${stderr}`));
-      else res(stdout);
-    });
+    execFile(
+      PYTHON,
+      ['-c', script, ...args],
+      { maxBuffer: 16 * 1024 * 1024, timeout: 600_000 },
+      (err, stdout, stderr) => {
+        if (err) rej(new Error(`python failed: ${err.message}\n${stderr}`));
+        else res(stdout);
+      },
+    );
   });
 }
 
 async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'lp-py-'));
-  try { return await fn(dir); } finally { rmSync(dir, { recursive: true, force: true }); }
+  try {
+    return await fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** RETR every message with poplib (USER/PASS, plaintext); bytes as on the wire, dot-unstuffed, CRLF-terminated lines. */
 export function poplibFetchAll(port: number, user: string, pass: string, host = '127.0.0.1'): Promise<Buffer[]> {
   return withTempDir(async (dir) => {
     await runPython(POP_SCRIPT, [host, String(port), user, pass, dir]);
-    return readdirSync(dir).sort().map((f) => readFileSync(join(dir, f)));
+    return readdirSync(dir)
+      .sort()
+      .map((f) => readFileSync(join(dir, f)));
   });
 }
 
 /** `UID FETCH 1:* BODY.PEEK[]` of one folder with imaplib; each literal exactly as sent, in UID order. */
-export function imaplibFetchAll(port: number, user: string, pass: string, folder = 'INBOX', host = '127.0.0.1'): Promise<Array<{ uid: number; body: Buffer }>> {
+export function imaplibFetchAll(
+  port: number,
+  user: string,
+  pass: string,
+  folder = 'INBOX',
+  host = '127.0.0.1',
+): Promise<Array<{ uid: number; body: Buffer }>> {
   return withTempDir(async (dir) => {
     await runPython(IMAP_SCRIPT, [host, String(port), user, pass, folder, dir]);
-    return readdirSync(dir).sort().map((f) => ({ uid: Number(f), body: readFileSync(join(dir, f)) }));
+    return readdirSync(dir)
+      .sort()
+      .map((f) => ({ uid: Number(f), body: readFileSync(join(dir, f)) }));
   });
 }

@@ -3,9 +3,10 @@
  * listener on 127.0.0.1 and ::1 (port 0) over a real Outbox; `dialog()` opens a raw
  * connection that sends command lines and reads whole (multi-line) replies.
  */
+
+import type { ChildProcess } from 'node:child_process';
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import type { ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,7 +16,7 @@ import { LocalAuth } from '../../src/listeners/local-auth.js';
 import { SmtpListener, type SmtpListenerOptions } from '../../src/listeners/smtp/server.js';
 import type { SubmissionAccount } from '../../src/listeners/smtp/submission.js';
 import { spawnCli, waitFor } from './localpost.js';
-import { outboxFixture, silentLog, type OutboxFixture } from './outbox.js';
+import { type OutboxFixture, outboxFixture, silentLog } from './outbox.js';
 import { PYTHON } from './python.js';
 
 /** A listener over an outbox fixture. */
@@ -35,22 +36,38 @@ export const ACCOUNTS: SubmissionAccount[] = [
 
 /** Start a listener; `over` replaces listener options (e.g. a logger, TLS). */
 export async function startSmtp(
-  over: Partial<SmtpListenerOptions> = {}, log: Logger = silentLog, outboxOpts: Partial<OutboxOptions> = {},
+  over: Partial<SmtpListenerOptions> = {},
+  log: Logger = silentLog,
+  outboxOpts: Partial<OutboxOptions> = {},
 ): Promise<SmtpFixture> {
   const fx = await outboxFixture(outboxOpts);
-  const auth = new LocalAuth([
-    { accountId: 'alice', username: 'alice', password: 'alicepw-local' },
-    { accountId: 'bob', username: 'bob', password: 'bobpw-local' },
-    { accountId: 'recv', username: 'recv', password: 'recvpw' },
-  ], { baseDelayMs: 0 });
+  const auth = new LocalAuth(
+    [
+      { accountId: 'alice', username: 'alice', password: 'alicepw-local' },
+      { accountId: 'bob', username: 'bob', password: 'bobpw-local' },
+      { accountId: 'recv', username: 'recv', password: 'recvpw' },
+    ],
+    { baseDelayMs: 0 },
+  );
   const accounts = new Map(ACCOUNTS.map((a) => [a.id, a]));
   const listener = new SmtpListener({
-    hosts: ['127.0.0.1', '::1'], port: 0, auth, accounts: () => accounts, outbox: fx.outbox, log, ...over,
+    hosts: ['127.0.0.1', '::1'],
+    port: 0,
+    auth,
+    accounts: () => accounts,
+    outbox: fx.outbox,
+    log,
+    ...over,
   });
   await listener.start();
   return {
-    listener, port: listener.port, fx,
-    close: async () => { await listener.stop(); await fx.close(); },
+    listener,
+    port: listener.port,
+    fx,
+    close: async () => {
+      await listener.stop();
+      await fx.close();
+    },
   };
 }
 
@@ -76,7 +93,11 @@ export async function dialog(port: number, host = '127.0.0.1'): Promise<Dialog> 
   let buf = '';
   let all = '';
   let waiter: (() => void) | undefined;
-  socket.on('data', (b: Buffer) => { buf += b.toString('latin1'); all += b.toString('latin1'); waiter?.(); });
+  socket.on('data', (b: Buffer) => {
+    buf += b.toString('latin1');
+    all += b.toString('latin1');
+    waiter?.();
+  });
   socket.on('error', () => undefined);
   socket.on('close', () => waiter?.());
   const reply = async (): Promise<string[]> => {
@@ -88,17 +109,31 @@ export async function dialog(port: number, host = '127.0.0.1'): Promise<Dialog> 
         return lines.slice(0, end + 1);
       }
       if (socket.destroyed) throw new Error(`connection closed; received: ${JSON.stringify(all)}`);
-      await new Promise<void>((r) => { waiter = r; });
+      await new Promise<void>((r) => {
+        waiter = r;
+      });
       waiter = undefined;
     }
   };
-  await new Promise<void>((r, j) => { socket.once('connect', () => r()); socket.once('error', j); });
+  await new Promise<void>((r, j) => {
+    socket.once('connect', () => r());
+    socket.once('error', j);
+  });
   const greeting = await reply();
   return {
-    greeting, socket,
-    cmd: (line) => { socket.write(Buffer.from(`${line}\r\n`, 'latin1')); return reply(); },
-    send: (bytes) => { socket.write(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes); return reply(); },
-    write: (bytes) => { socket.write(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes); },
+    greeting,
+    socket,
+    cmd: (line) => {
+      socket.write(Buffer.from(`${line}\r\n`, 'latin1'));
+      return reply();
+    },
+    send: (bytes) => {
+      socket.write(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
+      return reply();
+    },
+    write: (bytes) => {
+      socket.write(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
+    },
     transcript: () => all,
     close: () => socket.destroy(),
   };
@@ -131,8 +166,27 @@ export function selfSignedCert(): { cert: string; key: string; dir: string } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lp-cert-'));
   const cert = path.join(dir, 'cert.pem');
   const key = path.join(dir, 'key.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2',
-    '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '2',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
   return { cert, key, dir };
 }
 
@@ -159,10 +213,32 @@ s.quit()
 `;
 
 /** Submit a message file with Python's smtplib (debug transcript on stderr). */
-export function smtplibSend(o: { port: number; host?: string; user: string; pass: string; mode?: 'plain' | 'login'; file: string; from: string; to: string[] }): Promise<{ stdout: string; stderr: string }> {
-  const args = ['-c', SMTPLIB, o.host ?? '127.0.0.1', String(o.port), o.user, o.pass, o.mode ?? 'plain', o.file, o.from, ...o.to];
+export function smtplibSend(o: {
+  port: number;
+  host?: string;
+  user: string;
+  pass: string;
+  mode?: 'plain' | 'login';
+  file: string;
+  from: string;
+  to: string[];
+}): Promise<{ stdout: string; stderr: string }> {
+  const args = [
+    '-c',
+    SMTPLIB,
+    o.host ?? '127.0.0.1',
+    String(o.port),
+    o.user,
+    o.pass,
+    o.mode ?? 'plain',
+    o.file,
+    o.from,
+    ...o.to,
+  ];
   return new Promise((res, rej) => {
-    execFile(PYTHON, args, { timeout: 60_000 }, (err, stdout, stderr) => (err ? rej(new Error(`smtplib failed: ${err.message}\n${stderr}`)) : res({ stdout, stderr })));
+    execFile(PYTHON, args, { timeout: 60_000 }, (err, stdout, stderr) =>
+      err ? rej(new Error(`smtplib failed: ${err.message}\n${stderr}`)) : res({ stdout, stderr }),
+    );
   });
 }
 
@@ -170,28 +246,64 @@ export function smtplibSend(o: { port: number; host?: string; user: string; pass
 export interface DaemonAccount {
   id: string;
   incoming: { protocol: 'pop3' | 'imap'; port: number; username: string; password: string; host?: string };
-  outgoing?: { port: number; username: string; password: string; host?: string; tls?: 'none' | 'starttls' | 'implicit'; tlsCa?: string; saveSent?: string };
+  outgoing?: {
+    port: number;
+    username: string;
+    password: string;
+    host?: string;
+    tls?: 'none' | 'starttls' | 'implicit';
+    tlsCa?: string;
+    saveSent?: string;
+  };
 }
 
 /** A config file for a daemon test: local login `<id>` / `localpw`, yearly schedule, fast probes. */
-export function daemonConfig(dir: string, accounts: DaemonAccount[], o: { retry?: string; probe?: string; extra?: string } = {}): string {
+export function daemonConfig(
+  dir: string,
+  accounts: DaemonAccount[],
+  o: { retry?: string; probe?: string; extra?: string } = {},
+): string {
   const lines = [
-    `dataDir: ${path.join(dir, 'data')}`, 'log:', '  level: debug',
-    'listen:', '  pop3: { port: 0 }', '  smtp: { port: 0 }',
-    'outbox:', `  retry: { initial: ${o.retry ?? '1h'}, max: ${o.retry ?? '1h'} }`,
-    'connectivity:', `  probeInterval: ${o.probe ?? '300ms'}`, '  probeTimeout: 1s',
+    `dataDir: ${path.join(dir, 'data')}`,
+    'log:',
+    '  level: debug',
+    'listen:',
+    '  pop3: { port: 0 }',
+    '  smtp: { port: 0 }',
+    'outbox:',
+    `  retry: { initial: ${o.retry ?? '1h'}, max: ${o.retry ?? '1h'} }`,
+    'connectivity:',
+    `  probeInterval: ${o.probe ?? '300ms'}`,
+    '  probeTimeout: 1s',
     'accounts:',
   ];
   for (const a of accounts) {
-    lines.push(`  - id: ${a.id}`, `    email: ${a.id}@example.test`, '    login: { password: localpw }',
-      '    incoming:', `      protocol: ${a.incoming.protocol}`, `      host: ${a.incoming.host ?? '127.0.0.1'}`, `      port: ${a.incoming.port}`,
-      '      tls: none', `      username: ${a.incoming.username}`, `      password: ${JSON.stringify(a.incoming.password)}`,
-      '      schedule: "0 0 1 1 *"', '      idle: false');
+    lines.push(
+      `  - id: ${a.id}`,
+      `    email: ${a.id}@example.test`,
+      '    login: { password: localpw }',
+      '    incoming:',
+      `      protocol: ${a.incoming.protocol}`,
+      `      host: ${a.incoming.host ?? '127.0.0.1'}`,
+      `      port: ${a.incoming.port}`,
+      '      tls: none',
+      `      username: ${a.incoming.username}`,
+      `      password: ${JSON.stringify(a.incoming.password)}`,
+      '      schedule: "0 0 1 1 *"',
+      '      idle: false',
+    );
     if (a.outgoing) {
       const g = a.outgoing;
-      lines.push('    outgoing:', `      host: ${g.host ?? '127.0.0.1'}`, `      port: ${g.port}`, `      tls: ${g.tls ?? 'none'}`,
-        ...(g.tlsCa ? [`      tlsCa: ${g.tlsCa}`] : []), ...(g.saveSent ? [`      saveSent: ${g.saveSent}`] : []),
-        `      username: ${g.username}`, `      password: ${JSON.stringify(g.password)}`);
+      lines.push(
+        '    outgoing:',
+        `      host: ${g.host ?? '127.0.0.1'}`,
+        `      port: ${g.port}`,
+        `      tls: ${g.tls ?? 'none'}`,
+        ...(g.tlsCa ? [`      tlsCa: ${g.tlsCa}`] : []),
+        ...(g.saveSent ? [`      saveSent: ${g.saveSent}`] : []),
+        `      username: ${g.username}`,
+        `      password: ${JSON.stringify(g.password)}`,
+      );
     }
   }
   const file = path.join(dir, 'config.yaml');
@@ -223,22 +335,46 @@ export async function startDaemon(configFile: string): Promise<DaemonProcess> {
   child.stdout!.on('data', (b: Buffer) => {
     const parts = (partial + b.toString()).split('\n');
     partial = parts.pop()!;
-    for (const l of parts) { try { logs.push(JSON.parse(l)); } catch { /* not JSON */ } }
+    for (const l of parts) {
+      try {
+        logs.push(JSON.parse(l));
+      } catch {
+        /* not JSON */
+      }
+    }
   });
-  child.stderr!.on('data', (b: Buffer) => { stderr += b.toString(); });
+  child.stderr!.on('data', (b: Buffer) => {
+    stderr += b.toString();
+  });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const waitLog = async (re: RegExp, ms = 20_000) => {
     let found: Record<string, unknown> | undefined;
-    await waitFor(() => Boolean(found = logs.find((l) => typeof l.msg === 'string' && re.test(l.msg))) || child.exitCode !== null, ms, `log ${re}`);
-    if (!found) throw new Error(`daemon exited (${child.exitCode}) before logging ${re}: ${stderr}\n${JSON.stringify(logs.slice(-10))}`);
+    await waitFor(
+      () => Boolean((found = logs.find((l) => typeof l.msg === 'string' && re.test(l.msg)))) || child.exitCode !== null,
+      ms,
+      `log ${re}`,
+    );
+    if (!found)
+      throw new Error(
+        `daemon exited (${child.exitCode}) before logging ${re}: ${stderr}\n${JSON.stringify(logs.slice(-10))}`,
+      );
     return found;
   };
   const ready = await waitLog(/^SMTP listener ready$/);
   const smtpPort = (ready.addresses as Array<{ port: number }>)[0]!.port;
   return {
-    child, logs, smtpPort, waitLog,
-    stop: async () => { child.kill('SIGTERM'); return exited; },
-    kill: async () => { child.kill('SIGKILL'); await exited; },
+    child,
+    logs,
+    smtpPort,
+    waitLog,
+    stop: async () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+    kill: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
   };
 }
 
@@ -259,10 +395,17 @@ export function relay(port: number, target: number): { up(): Promise<void>; down
     async up() {
       server = net.createServer((c) => {
         const u = net.connect({ host: '127.0.0.1', port: target });
-        for (const s of [c, u]) { sockets.add(s); s.on('error', () => undefined); s.on('close', () => sockets.delete(s)); }
+        for (const s of [c, u]) {
+          sockets.add(s);
+          s.on('error', () => undefined);
+          s.on('close', () => sockets.delete(s));
+        }
         c.pipe(u).pipe(c);
       });
-      await new Promise<void>((r, j) => { server!.once('error', j); server!.listen(port, '127.0.0.1', () => r()); });
+      await new Promise<void>((r, j) => {
+        server!.once('error', j);
+        server!.listen(port, '127.0.0.1', () => r());
+      });
     },
     async down() {
       const s = server;

@@ -14,7 +14,20 @@
  * shell that stops it and removes DIR once this process is gone (covers SIGKILL too).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,15 +67,28 @@ const PORT_LOW = 20000;
 const PORT_HIGH = 32700;
 const ATTEMPTS = 6;
 
-interface Live { dir: string; watchdog: number | undefined }
+interface Live {
+  dir: string;
+  watchdog: number | undefined;
+}
 const live = new Map<string, Live>();
 let exitHookInstalled = false;
 
 /** Synchronous last-resort cleanup of every instance this process still runs. */
 function cleanupAllSync(): void {
   for (const inst of live.values()) {
-    if (inst.watchdog !== undefined) { try { process.kill(inst.watchdog); } catch { /* gone */ } }
-    try { execFileSync(join(SCRIPTS, 'upstream-down.sh'), [inst.dir], { stdio: 'ignore', timeout: 15_000 }); } catch { /* best effort */ }
+    if (inst.watchdog !== undefined) {
+      try {
+        process.kill(inst.watchdog);
+      } catch {
+        /* gone */
+      }
+    }
+    try {
+      execFileSync(join(SCRIPTS, 'upstream-down.sh'), [inst.dir], { stdio: 'ignore', timeout: 15_000 });
+    } catch {
+      /* best effort */
+    }
     rmSync(inst.dir, { recursive: true, force: true });
   }
   live.clear();
@@ -77,9 +103,14 @@ function installExitHook(): void {
 /** A detached shell that tears the instance down once `ppid` is gone (even after SIGKILL). */
 function spawnWatchdog(dir: string): number | undefined {
   const script = 'while kill -0 "$1" 2>/dev/null; do sleep 0.5; done; "$2" "$3" >/dev/null 2>&1; rm -rf "$3"';
-  const child = spawn('/bin/sh', ['-c', script, 'lpt-watchdog', String(process.pid), join(SCRIPTS, 'upstream-down.sh'), dir], {
-    detached: true, stdio: 'ignore',
-  });
+  const child = spawn(
+    '/bin/sh',
+    ['-c', script, 'lpt-watchdog', String(process.pid), join(SCRIPTS, 'upstream-down.sh'), dir],
+    {
+      detached: true,
+      stdio: 'ignore',
+    },
+  );
   child.unref();
   return child.pid;
 }
@@ -122,7 +153,12 @@ function parseEnv(text: string): Record<string, string> {
 }
 
 function readTail(file: string, max = 4000): string {
-  try { const t = readFileSync(file, 'utf8'); return t.slice(-max); } catch { return ''; }
+  try {
+    const t = readFileSync(file, 'utf8');
+    return t.slice(-max);
+  } catch {
+    return '';
+  }
 }
 
 let appendSeq = 0;
@@ -142,8 +178,12 @@ export async function startTestbed(opts: { postfix?: boolean; env?: Record<strin
       TESTBED_CACHE,
       ...(opts.postfix === false ? { POSTFIX: '0' } : {}),
       ...opts.env,
-      IMAP_PORT: String(imap), IMAPS_PORT: String(imaps), POP3_PORT: String(pop3),
-      POP3S_PORT: String(pop3s), SMTP_PORT: String(smtp), SMTPS_PORT: String(smtps),
+      IMAP_PORT: String(imap),
+      IMAPS_PORT: String(imaps),
+      POP3_PORT: String(pop3),
+      POP3S_PORT: String(pop3s),
+      SMTP_PORT: String(smtp),
+      SMTPS_PORT: String(smtps),
     };
     const log = join(dir, 'testbed.log');
     const code = await runScript('upstream-up.sh', [dir], env, log);
@@ -151,7 +191,11 @@ export async function startTestbed(opts: { postfix?: boolean; env?: Record<strin
       const e = parseEnv(readFileSync(join(dir, 'env'), 'utf8'));
       return makeTestbed(inst, e);
     }
-    lastError = [readTail(log), readTail(join(dir, 'log/dovecot.log'), 1500), readTail(join(dir, 'log/postfix.log'), 1500)].join('\n');
+    lastError = [
+      readTail(log),
+      readTail(join(dir, 'log/dovecot.log'), 1500),
+      readTail(join(dir, 'log/postfix.log'), 1500),
+    ].join('\n');
     await stopInstance(inst);
     // Only a port race is worth another block; anything else is a real failure.
     if (!/in use|not listening/i.test(lastError)) break;
@@ -161,7 +205,13 @@ export async function startTestbed(opts: { postfix?: boolean; env?: Record<strin
 
 async function stopInstance(inst: Live): Promise<void> {
   if (!live.has(inst.dir)) return;
-  if (inst.watchdog !== undefined) { try { process.kill(inst.watchdog); } catch { /* gone */ } }
+  if (inst.watchdog !== undefined) {
+    try {
+      process.kill(inst.watchdog);
+    } catch {
+      /* gone */
+    }
+  }
   await runScript('upstream-down.sh', [inst.dir], process.env, '/dev/null');
   rmSync(inst.dir, { recursive: true, force: true });
   live.delete(inst.dir);
@@ -179,17 +229,21 @@ function makeTestbed(inst: Live, e: Record<string, string>): Testbed {
     throw new Error(`testbed: unknown user ${user}`);
   };
   const folderDir = (user: string, folder = 'INBOX'): string =>
-    folder === 'INBOX' ? maildir(user) : join(maildir(user), '.' + folder.replace(/\//g, '.'));
+    folder === 'INBOX' ? maildir(user) : join(maildir(user), `.${folder.replace(/\//g, '.')}`);
   return {
     dir,
-    imapPort: num('IMAP_PORT'), imapsPort: num('IMAPS_PORT'), pop3Port: num('POP3_PORT'),
-    pop3sPort: num('POP3S_PORT'), smtpPort: num('SMTP_PORT'), smtpsPort: num('SMTPS_PORT'),
-    caCert: e['CA_CERT'] ?? join(dir, 'ssl/cert.pem'),
-    hasPostfix: (e['POSTFIX_PID'] ?? 'none') !== 'none',
+    imapPort: num('IMAP_PORT'),
+    imapsPort: num('IMAPS_PORT'),
+    pop3Port: num('POP3_PORT'),
+    pop3sPort: num('POP3S_PORT'),
+    smtpPort: num('SMTP_PORT'),
+    smtpsPort: num('SMTPS_PORT'),
+    caCert: e.CA_CERT ?? join(dir, 'ssl/cert.pem'),
+    hasPostfix: (e.POSTFIX_PID ?? 'none') !== 'none',
     async seed(user, n, size, o = {}) {
       const env: NodeJS.ProcessEnv = { ...process.env };
-      if (o.reset) env['RESET'] = '1';
-      if (o.archiveN !== undefined) env['ARCHIVE_N'] = String(o.archiveN);
+      if (o.reset) env.RESET = '1';
+      if (o.archiveN !== undefined) env.ARCHIVE_N = String(o.archiveN);
       const log = join(dir, 'seed.log');
       const args = [dir, user, String(n), ...(size !== undefined ? [String(size)] : [])];
       const code = await runScript('seed-mailbox.sh', args, env, log);
@@ -208,7 +262,10 @@ function makeTestbed(inst: Live, e: Record<string, string>): Testbed {
       const { uid, gid } = statSync(root);
       for (const sub of ['', 'tmp', 'cur', 'new']) {
         const p = join(d, sub);
-        if (!existsSync(p)) { mkdirSync(p, { recursive: true }); chownSync(p, uid, gid); }
+        if (!existsSync(p)) {
+          mkdirSync(p, { recursive: true });
+          chownSync(p, uid, gid);
+        }
       }
       if (d !== root && !existsSync(join(d, 'maildirfolder'))) writeFileSync(join(d, 'maildirfolder'), '');
       const now = Date.now();

@@ -32,28 +32,38 @@ export interface Transcript {
 /** Parses a transcript file. */
 export function parseTranscript(file: string, name = file): Transcript {
   const t: Transcript = { name, messages: 3, steps: [] };
-  readFileSync(file, 'utf8').split('\n').forEach((raw, i) => {
-    const line = raw.replace(/\r$/, '');
-    if (line.trim() === '' || line.startsWith('#')) return;
-    const dir = /^!\s*messages\s+(\d+)\s*$/.exec(line);
-    if (dir) {
-      t.messages = Number(dir[1]);
-      return;
-    }
-    const m = /^(\d)?(C|P|S|CLOSED)(?:: ?(.*))?$/.exec(line);
-    if (!m) throw new Error(`${name}:${i + 1}: cannot parse ${JSON.stringify(line)}`);
-    const conn = Number(m[1] ?? 1);
-    const text = (m[3] ?? '').replace(/<(.)\*(\d+)>/g, (_, c: string, n: string) => c.repeat(Number(n)));
-    if (m[2] === 'CLOSED') t.steps.push({ conn, kind: 'closed', lineNo: i + 1 });
-    else if (m[2] === 'S') t.steps.push({ conn, kind: 'expect', pattern: text, lineNo: i + 1 });
-    else t.steps.push({ conn, kind: 'send', line: text, pipelined: m[2] === 'P' });
-  });
+  readFileSync(file, 'utf8')
+    .split('\n')
+    .forEach((raw, i) => {
+      const line = raw.replace(/\r$/, '');
+      if (line.trim() === '' || line.startsWith('#')) return;
+      const dir = /^!\s*messages\s+(\d+)\s*$/.exec(line);
+      if (dir) {
+        t.messages = Number(dir[1]);
+        return;
+      }
+      const m = /^(\d)?(C|P|S|CLOSED)(?:: ?(.*))?$/.exec(line);
+      if (!m) throw new Error(`${name}:${i + 1}: cannot parse ${JSON.stringify(line)}`);
+      const conn = Number(m[1] ?? 1);
+      const text = (m[3] ?? '').replace(/<(.)\*(\d+)>/g, (_, c: string, n: string) => c.repeat(Number(n)));
+      if (m[2] === 'CLOSED') t.steps.push({ conn, kind: 'closed', lineNo: i + 1 });
+      else if (m[2] === 'S') t.steps.push({ conn, kind: 'expect', pattern: text, lineNo: i + 1 });
+      else t.steps.push({ conn, kind: 'send', line: text, pipelined: m[2] === 'P' });
+    });
   return t;
 }
 
 /** True when `line` matches the glob `pattern` (`*`, `?`). */
 export function globMatch(pattern: string, line: string): boolean {
-  const re = new RegExp('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$', 's');
+  const re = new RegExp(
+    '^' +
+      pattern
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.') +
+      '$',
+    's',
+  );
   return re.test(line);
 }
 
@@ -74,7 +84,7 @@ export async function runTranscript(t: Transcript, port: number): Promise<void> 
       const c = await conn(step.conn);
       if (step.kind === 'send') {
         const q = queued.get(step.conn) ?? [];
-        q.push(step.line + '\r\n');
+        q.push(`${step.line}\r\n`);
         if (step.pipelined) queued.set(step.conn, q);
         else {
           queued.delete(step.conn);
@@ -85,10 +95,14 @@ export async function runTranscript(t: Transcript, port: number): Promise<void> 
         try {
           got = await c.line();
         } catch (err) {
-          throw new Error(`${t.name}:${step.lineNo}: expected ${JSON.stringify(step.pattern)}: ${(err as Error).message}`);
+          throw new Error(
+            `${t.name}:${step.lineNo}: expected ${JSON.stringify(step.pattern)}: ${(err as Error).message}`,
+          );
         }
         if (!globMatch(step.pattern, got)) {
-          throw new Error(`${t.name}:${step.lineNo}: expected ${JSON.stringify(step.pattern)}, got ${JSON.stringify(got)}`);
+          throw new Error(
+            `${t.name}:${step.lineNo}: expected ${JSON.stringify(step.pattern)}, got ${JSON.stringify(got)}`,
+          );
         }
       } else {
         try {

@@ -45,7 +45,9 @@ const graph = new Map(files.map((f) => [f, importsOf(f)]));
 
 test('every relative import names a file that exists', () => {
   const known = new Set(files);
-  const missing = [...graph].flatMap(([f, deps]) => deps.filter((d) => !known.has(d)).map((d) => `${path.relative(SRC, f)} -> ${path.relative(SRC, d)}`));
+  const missing = [...graph].flatMap(([f, deps]) =>
+    deps.filter((d) => !known.has(d)).map((d) => `${path.relative(SRC, f)} -> ${path.relative(SRC, d)}`),
+  );
   assert.deepEqual(missing, []);
 });
 
@@ -64,7 +66,11 @@ test('imports run one way between folders', () => {
       if ((RANK[to] ?? 99) >= (RANK[from] ?? 0)) wrong.push(`${path.relative(SRC, f)} -> ${path.relative(SRC, d)}`);
     }
   }
-  assert.deepEqual(wrong, [], 'an import against the direction cli → daemon → {control, config} → {listeners, upstream} → cache → shared');
+  assert.deepEqual(
+    wrong,
+    [],
+    'an import against the direction cli → daemon → {control, config} → {listeners, upstream} → cache → shared',
+  );
 });
 
 test('no import cycle between files', () => {

@@ -2,14 +2,27 @@
  * Start-up recovery of the cache (invariant 8) on crash fixtures built on disk, and a
  * subprocess that is SIGKILLed at random moments while it writes and commits batches.
  */
-import { after, describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { appendFile, copyFile, mkdtemp, readdir, readFile, rename, rm, stat, truncate, utimes, writeFile } from 'node:fs/promises';
+import {
+  appendFile,
+  copyFile,
+  mkdtemp,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  truncate,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { Cache } from '../../src/cache/cache.js';
@@ -88,7 +101,10 @@ describe('recovery on crash fixtures', () => {
     const store = cache.account('acct');
     assert.equal(cache.recovery.get('acct')!.rebuilt, 1);
     assert.ok(store.has('INBOX', 'pabc'), 'no duplicate download');
-    assert.deepEqual(store.list('INBOX').map((x) => [x.uid, x.key, x.size, x.wsize]), [[m.uid, 'pabc', 21, 22]]);
+    assert.deepEqual(
+      store.list('INBOX').map((x) => [x.uid, x.key, x.size, x.wsize]),
+      [[m.uid, 'pabc', 21, 22]],
+    );
     await assert.rejects(store.begin('INBOX', 'pabc'), /already/);
     cache.close();
   });
@@ -108,7 +124,10 @@ describe('recovery on crash fixtures', () => {
   });
 
   for (const [what, damage] of [
-    ['replaced by garbage', (f: string) => writeFile(f, createHash('sha512').update('x').digest().toString('hex').repeat(64))],
+    [
+      'replaced by garbage',
+      (f: string) => writeFile(f, createHash('sha512').update('x').digest().toString('hex').repeat(64)),
+    ],
     ['truncated inside its header', (f: string) => truncate(f, 50)],
     ['truncated to half its pages', async (f: string) => truncate(f, Math.floor((await stat(f)).size / 2))],
   ] as const) {
@@ -162,7 +181,10 @@ describe('recovery on crash fixtures', () => {
     const r = cache.recovery.get('acct')!;
     assert.equal(r.quarantined, 2);
     const bad = parseName(names[1]!)!;
-    assert.deepEqual(snapshot(cache), snap.filter((m) => m.uid !== bad.uid));
+    assert.deepEqual(
+      snapshot(cache),
+      snap.filter((m) => m.uid !== bad.uid),
+    );
     assert.ok(!cache.account('acct').has('INBOX', bad.key), 'will be fetched again');
     const q = (await readdir(quarantinePath(dataDir, 'acct'))).sort();
     assert.deepEqual(q, [`${names[1]}.broken`, `${names[2]}:2,S.broken`].sort());
@@ -180,7 +202,10 @@ describe('recovery on crash fixtures', () => {
     cache = await open(dataDir);
     assert.equal(cache.recovery.get('acct')!.finishedDeletes, 1);
     assert.ok(!existsSync(victim.path));
-    assert.deepEqual(snapshot(cache), snap.filter((m) => m.uid !== victim.uid));
+    assert.deepEqual(
+      snapshot(cache),
+      snap.filter((m) => m.uid !== victim.uid),
+    );
     assert.ok(cache.account('acct').has('INBOX', victim.key), 'tombstoned');
     assert.ok((await readdir(path.join(md, 'new'))).length === 2);
     cache.close();
@@ -193,7 +218,10 @@ describe('recovery on crash fixtures', () => {
     cache.close();
     await rename(m.path, path.join(path.dirname(m.path), replaceKey(path.basename(m.path), 'i8_1')));
     cache = await open(dataDir);
-    assert.deepEqual(snapshot(cache), snap.map((x) => (x.uid === m.uid ? { ...x, key: 'i8_1' } : x)));
+    assert.deepEqual(
+      snapshot(cache),
+      snap.map((x) => (x.uid === m.uid ? { ...x, key: 'i8_1' } : x)),
+    );
     cache.close();
   });
 });

@@ -3,18 +3,25 @@
  * removal, cursors and history, plus a printed throughput figure. Crash fixtures and the
  * SIGKILL test live in cache-recovery.test.ts.
  */
-import { after, describe, it } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { Cache } from '../../src/cache/cache.js';
 import {
-  decodeFolder, encodeFolder, formatName, maildirPath, parseName, replaceKey, uidl,
+  decodeFolder,
+  encodeFolder,
+  formatName,
+  maildirPath,
+  parseName,
+  replaceKey,
+  uidl,
 } from '../../src/cache/maildir.js';
 import type { AccountStore } from '../../src/cache/message-store.js';
 import { CrlfSizer } from '../../src/shared/pop3-wire/dot-stuffing.js';
@@ -63,7 +70,15 @@ describe('file names and folders', () => {
     assert.equal(encodeFolder('inbox'), '');
     assert.equal(encodeFolder('Archive'), '.Archive');
     assert.equal(encodeFolder('Lists/node'), '.Lists.node');
-    for (const f of ['Archive', 'Lists/node', 'My Mail/Sent Items', 'Ärger/Привет/日本', 'a.b/c%d', 'w:*?"<>|\\', 'tab\there']) {
+    for (const f of [
+      'Archive',
+      'Lists/node',
+      'My Mail/Sent Items',
+      'Ärger/Привет/日本',
+      'a.b/c%d',
+      'w:*?"<>|\\',
+      'tab\there',
+    ]) {
       const enc = encodeFolder(f);
       assert.ok(!enc.slice(1).includes('/') && !/[\x00-\x1f:*?"<>|\\]/.test(enc), enc);
       assert.equal(decodeFolder(enc), f);
@@ -104,7 +119,10 @@ describe('write, commit, list', () => {
     assert.equal(committed.length, cases.length);
     assert.equal(store.pendingCount, 0);
     const listed = store.list('INBOX');
-    assert.deepEqual(listed.map((m) => m.key), cases.map((c) => c[0]));
+    assert.deepEqual(
+      listed.map((m) => m.key),
+      cases.map((c) => c[0]),
+    );
     for (const [i, [key, bytes, wsize]] of cases.entries()) {
       const m = listed[i]!;
       assert.deepEqual(await readFile(m.path), bytes, key);
@@ -148,7 +166,10 @@ describe('write, commit, list', () => {
     const done = await Promise.all([...pending].reverse().map((p) => p.finish()));
     assert.equal(done.length, 4);
     assert.equal((await store.commit()).length, 4);
-    assert.deepEqual(store.list('INBOX').map((m) => m.key), ['pa', 'pb', 'pc', 'pd']);
+    assert.deepEqual(
+      store.list('INBOX').map((m) => m.key),
+      ['pa', 'pb', 'pc', 'pd'],
+    );
     cache.close();
   });
 
@@ -175,7 +196,12 @@ describe('write, commit, list', () => {
     const cache = await open(await tempDir());
     const store = cache.account('acct');
     await put(store, 'INBOX', 'p1', 'x\n');
-    await assert.rejects(store.commit(() => { throw new Error('cursor update failed'); }), /cursor update failed/);
+    await assert.rejects(
+      store.commit(() => {
+        throw new Error('cursor update failed');
+      }),
+      /cursor update failed/,
+    );
     assert.equal(store.pendingCount, 1);
     assert.deepEqual(store.list('INBOX'), []);
     assert.ok(store.has('INBOX', 'p1'));
@@ -259,7 +285,13 @@ describe('UIDs are never reused', () => {
     const uids = await writeN(cache, 'a', 3);
     assert.equal(await cache.account('acct').remove([uids[2]!]), 1);
     assert.ok(cache.account('acct').has('INBOX', 'a2'), 'tombstoned after remove');
-    assert.deepEqual(cache.account('acct').list('INBOX').map((m) => m.uid), uids.slice(0, 2));
+    assert.deepEqual(
+      cache
+        .account('acct')
+        .list('INBOX')
+        .map((m) => m.uid),
+      uids.slice(0, 2),
+    );
     cache.close();
     await rm(path.join(dataDir, 'state.db'));
     cache = await open(dataDir);
@@ -287,7 +319,13 @@ describe('rekey, cursors, history', () => {
     cache.close();
     await rm(path.join(dataDir, 'state.db'));
     cache = await open(dataDir);
-    assert.deepEqual(cache.account('acct').list('Lists/node').map((x) => x.key), ['i100_41', 'i200_42']);
+    assert.deepEqual(
+      cache
+        .account('acct')
+        .list('Lists/node')
+        .map((x) => x.key),
+      ['i100_41', 'i200_42'],
+    );
     cache.close();
   });
 
@@ -299,18 +337,40 @@ describe('rekey, cursors, history', () => {
     await store.commit(() => cache.setCursor('acct', 'INBOX', { uidValidity: '18446744073709551615', lastUid: 1 }));
     cache.setCursor('acct', 'Archive', { uidValidity: '9', lastUid: 7, highestModseq: '12345678901234567890' });
     for (let i = 0; i < 130; i++) {
-      cache.recordSync({ account: 'acct', startedAt: i, finishedAt: i + 1, result: 'ok', newMessages: i, bytes: 0, skipped: 0 });
+      cache.recordSync({
+        account: 'acct',
+        startedAt: i,
+        finishedAt: i + 1,
+        result: 'ok',
+        newMessages: i,
+        bytes: 0,
+        skipped: 0,
+      });
     }
-    cache.recordSync({ account: 'acct', startedAt: 200, finishedAt: 201, result: 'offline', newMessages: 0, bytes: 0, skipped: 0, error: 'ECONNREFUSED' });
+    cache.recordSync({
+      account: 'acct',
+      startedAt: 200,
+      finishedAt: 201,
+      result: 'offline',
+      newMessages: 0,
+      bytes: 0,
+      skipped: 0,
+      error: 'ECONNREFUSED',
+    });
     cache.close();
     cache = await open(dataDir);
     assert.deepEqual(cache.getCursor('acct', 'INBOX'), { uidValidity: '18446744073709551615', lastUid: 1 });
-    assert.deepEqual(cache.getCursor('acct', 'Archive'), { uidValidity: '9', lastUid: 7, highestModseq: '12345678901234567890' });
+    assert.deepEqual(cache.getCursor('acct', 'Archive'), {
+      uidValidity: '9',
+      lastUid: 7,
+      highestModseq: '12345678901234567890',
+    });
     assert.equal(cache.getCursor('acct', 'Nope'), undefined);
     assert.equal(cache.lastSync('acct')?.error, 'ECONNREFUSED');
     assert.equal(cache.lastSync('other'), undefined);
     const kept = (cache as unknown as { ledger: { db: import('better-sqlite3').Database } }).ledger.db
-      .prepare('SELECT count(*) AS n FROM sync_history WHERE account = ?').get('acct') as { n: number };
+      .prepare('SELECT count(*) AS n FROM sync_history WHERE account = ?')
+      .get('acct') as { n: number };
     assert.equal(kept.n, 100);
     cache.close();
   });
@@ -334,7 +394,9 @@ describe('throughput', () => {
     }
     const ms = performance.now() - t0;
     assert.equal(cache.stats('acct').messages, 10_000);
-    console.log(`# cache throughput: 10000 x 7 KB in ${(ms / 1000).toFixed(2)} s = ${Math.round(10_000 / (ms / 1000))} msg/s, ${(70_000 / 1024 / (ms / 1000)).toFixed(1)} MiB/s`);
+    console.log(
+      `# cache throughput: 10000 x 7 KB in ${(ms / 1000).toFixed(2)} s = ${Math.round(10_000 / (ms / 1000))} msg/s, ${(70_000 / 1024 / (ms / 1000)).toFixed(1)} MiB/s`,
+    );
     cache.close();
   });
 });

@@ -4,26 +4,33 @@
  * the "leave a copy on server" explanation with each account's settings, and no password.
  */
 import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { parseConfigText } from '../../src/config/load.js';
 import { CLIENT_NAMES, clientSetupText, setupInfo } from '../../src/cli/client-setup.js';
+import { parseConfigText } from '../../src/config/load.js';
 import { makeConfig, runCli } from '../support/localpost.js';
 
 const two = makeConfig(
-  [{ id: 'home', protocol: 'pop3', port: 110, keepOnServer: false }, { id: 'work', protocol: 'imap', port: 143 }],
+  [
+    { id: 'home', protocol: 'pop3', port: 110, keepOnServer: false },
+    { id: 'work', protocol: 'imap', port: 143 },
+  ],
   'listen:\n  pop3: { port: 2110 }\n  smtp: { port: 2025 }\n',
 );
 // the default listen ports (makeConfig otherwise picks free ones for daemons under test)
 const one = makeConfig([{ id: 'solo', protocol: 'pop3', port: 110 }], 'listen: {}\n');
-after(() => { two.cleanup(); one.cleanup(); });
+after(() => {
+  two.cleanup();
+  one.cleanup();
+});
 
 describe('localpost client-setup', () => {
   test('without an argument it lists the clients', async () => {
     const r = await runCli(['client-setup']);
     assert.equal(r.code, 0, r.stderr);
-    for (const c of ['outlook-express', 'windows-mail', 'thunderbird', 'apple-mail', 'mutt']) assert.match(r.stdout, new RegExp(`^  ${c} `, 'm'));
+    for (const c of ['outlook-express', 'windows-mail', 'thunderbird', 'apple-mail', 'mutt'])
+      assert.match(r.stdout, new RegExp(`^  ${c} `, 'm'));
     assert.deepEqual(CLIENT_NAMES, ['outlook-express', 'windows-mail', 'thunderbird', 'apple-mail', 'mutt']);
   });
 
@@ -32,7 +39,10 @@ describe('localpost client-setup', () => {
     assert.equal(r.code, 0, r.stderr);
     const t = r.stdout;
     assert.match(t, /Incoming \(POP3\)\s+localhost, port 1110, no SSL/);
-    assert.match(t, /Outgoing \(SMTP\)\s+localhost, port 1025, no SSL\/TLS, authentication ON with the same name and password/);
+    assert.match(
+      t,
+      /Outgoing \(SMTP\)\s+localhost, port 1025, no SSL\/TLS, authentication ON with the same name and password/,
+    );
     assert.match(t, /User name\s+solo\s+\(solo@example\.test\)/);
     assert.match(t, /Account name: solo\./);
     assert.match(t, /"Log on using Secure Password Authentication \(SPA\)": OFF/);
@@ -43,15 +53,15 @@ describe('localpost client-setup', () => {
     assert.doesNotMatch(t, /localpw|alicepw/, 'no password is printed');
   });
 
-  test('every client, several accounts: each user name, the configured ports, each account\'s settings', () => {
+  test("every client, several accounts: each user name, the configured ports, each account's settings", () => {
     const info = setupInfo(parseConfigText(readFileSync(two.configFile, 'utf8')));
     for (const client of CLIENT_NAMES) {
       const t = clientSetupText(client, info);
       assert.match(t, /localhost/, client);
       assert.match(t, /2110/, client);
       assert.match(t, /2025/, client);
-      assert.match(t, /^ {4}home +home@example\.test  \(receive only\)$/m, client);
-      assert.match(t, /^ {4}work +work@example\.test  \(receive only\)$/m, client);
+      assert.match(t, /^ {4}home +home@example\.test {2}\(receive only\)$/m, client);
+      assert.match(t, /^ {4}work +work@example\.test {2}\(receive only\)$/m, client);
       assert.match(t, /home \(127\.0\.0\.1\): keepOnServer: false, onLocalDelete: keep-upstream/, client);
       assert.match(t, /work \(127\.0\.0\.1\): onLocalDelete: keep-upstream/, client);
       assert.match(t, /SPA|Normal password|Password|pop_pass/, client);

@@ -8,13 +8,22 @@ import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { renderExampleConfig } from '../../src/config/example.js';
-import { currentReference, renderConfigReference, replaceReference, REFERENCE_END, REFERENCE_START } from '../../src/config/reference.js';
+import {
+  currentReference,
+  REFERENCE_END,
+  REFERENCE_START,
+  renderConfigReference,
+  replaceReference,
+} from '../../src/config/reference.js';
 
 describe('README configuration reference', () => {
   it('equals the text generated from the schema', async () => {
     const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
-    assert.equal(currentReference(readme), renderConfigReference(),
-      'README.md\'s configuration reference is stale: run `node --import tsx src/config/reference.ts`');
+    assert.equal(
+      currentReference(readme),
+      renderConfigReference(),
+      "README.md's configuration reference is stale: run `node --import tsx src/config/reference.ts`",
+    );
   });
 
   it('has a row for every key of the example config, with pipes escaped', () => {
@@ -38,7 +47,8 @@ describe('README configuration reference', () => {
     for (const p of new Set(paths.filter((x) => !/\.password\./.test(x)))) {
       assert.ok(ref.includes(`| \`${p}\` |`) || ref.includes(`| \`${p}[]\` |`), `no row for ${p}`);
     }
-    for (const line of ref.split('\n').filter((l) => l.startsWith('| `'))) assert.equal(line.split(/(?<!\\)\|/).length, 5, line);
+    for (const line of ref.split('\n').filter((l) => l.startsWith('| `')))
+      assert.equal(line.split(/(?<!\\)\|/).length, 5, line);
   });
 
   it('replaces only the marked section', () => {

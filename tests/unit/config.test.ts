@@ -118,15 +118,30 @@ describe('config schema', () => {
       const c = parseConfigText(MINIMAL);
       assert.equal(c.dataDir, join(process.env.HOME!, '.local/share/localpost'));
       assert.equal(c.log.level, 'info');
-      assert.deepEqual(c.listen.pop3, { port: 1110, hosts: ['127.0.0.1', '::1'], maxConnections: 50, workarounds: ['outlook-no-nuls', 'oe-ns-eoh'] });
+      assert.deepEqual(c.listen.pop3, {
+        port: 1110,
+        hosts: ['127.0.0.1', '::1'],
+        maxConnections: 50,
+        workarounds: ['outlook-no-nuls', 'oe-ns-eoh'],
+      });
       assert.deepEqual(c.listen.smtp, { port: 1025, hosts: ['127.0.0.1', '::1'], maxConnections: 50 });
       assert.deepEqual(c.outbox, { maxAge: 5 * 86_400_000, retry: { initial: 60_000, max: 3_600_000 } });
       const a = c.accounts[0]!;
       assert.equal(a.login.username, 'home');
       assert.deepEqual(a.incoming, {
-        protocol: 'pop3', host: 'pop.example.com', port: 995, tls: 'implicit', username: 'me',
-        password: 'upstream', schedule: '*/5 * * * *', syncOnLogin: 10_000, keepOnServer: true,
-        onLocalDelete: 'keep-upstream', folders: ['INBOX'], idle: true, maxMessageSize: 50 * 1024 * 1024,
+        protocol: 'pop3',
+        host: 'pop.example.com',
+        port: 995,
+        tls: 'implicit',
+        username: 'me',
+        password: 'upstream',
+        schedule: '*/5 * * * *',
+        syncOnLogin: 10_000,
+        keepOnServer: true,
+        onLocalDelete: 'keep-upstream',
+        folders: ['INBOX'],
+        idle: true,
+        maxMessageSize: 50 * 1024 * 1024,
       });
     } finally {
       if (saved !== undefined) process.env.XDG_DATA_HOME = saved;
@@ -145,7 +160,8 @@ describe('config schema', () => {
   });
 
   it('lists every error with its path, not just the first', () => {
-    const problems = problemsOf(() => parseConfigText(`
+    const problems = problemsOf(() =>
+      parseConfigText(`
 listen:
   pop3: { port: 1110, hosts: ["127.0.0.1", "0.0.0.0"] }
 accounts:
@@ -163,7 +179,8 @@ accounts:
     email: you@example.com
     login: { password: b }
     incoming: { protocol: imap, host: h, username: u, password: p, foldres: [INBOX] }
-`));
+`),
+    );
     const expected = [
       /^listen\.pop3\.hosts\[1\]: 0\.0\.0\.0 is not a loopback address.*allowRemote/,
       /^accounts\[0\]\.login\.passwordHash: give password or passwordHash, not both/,
@@ -173,19 +190,25 @@ accounts:
       /^accounts\[1\]\.id: duplicate account id "home"/,
       /^accounts\[1\]\.incoming\.foldres: unknown key \(did you mean folders\?\)/,
     ];
-    for (const re of expected) assert.ok(problems.some((p) => re.test(p)), `missing ${re} in:\n${problems.join('\n')}`);
+    for (const re of expected)
+      assert.ok(
+        problems.some((p) => re.test(p)),
+        `missing ${re} in:\n${problems.join('\n')}`,
+      );
     assert.equal(problems.length, expected.length, problems.join('\n'));
     assert.ok(problems.find((p) => p.startsWith('accounts[0].incoming.port'))!.endsWith('(line 11)'));
   });
 
   it('reports missing keys, a missing login password, bad units and bad ids', () => {
-    const problems = problemsOf(() => parseConfigText(`
+    const problems = problemsOf(() =>
+      parseConfigText(`
 outbox: { maxAge: 5 days, retry: { initial: 2h, max: 1h } }
 accounts:
   - id: Home
     login: {}
     incoming: { protocol: imap, host: h, username: u, password: { envv: X }, maxMessageSize: 5XB }
-`));
+`),
+    );
     const expected = [
       /^outbox\.maxAge: expected a duration/,
       /^outbox\.retry\.initial: must not be longer than retry\.max/,
@@ -195,15 +218,25 @@ accounts:
       /^accounts\[0\]\.incoming\.password: expected a string, or one of \{ env: NAME \}/,
       /^accounts\[0\]\.incoming\.maxMessageSize: expected a size/,
     ];
-    for (const re of expected) assert.ok(problems.some((p) => re.test(p)), `missing ${re} in:\n${problems.join('\n')}`);
+    for (const re of expected)
+      assert.ok(
+        problems.some((p) => re.test(p)),
+        `missing ${re} in:\n${problems.join('\n')}`,
+      );
   });
 
   it('allows a remote host only with allowRemote, and accepts other loopback spellings', () => {
     const cfg = (pop3: string) => `listen:\n  pop3: ${pop3}\n${MINIMAL}`;
-    assert.deepEqual(parseConfigText(cfg('{ hosts: [localhost, 127.0.0.2, "::ffff:127.0.0.1"] }')).listen.pop3.hosts,
-      ['localhost', '127.0.0.2', '::ffff:127.0.0.1']);
+    assert.deepEqual(parseConfigText(cfg('{ hosts: [localhost, 127.0.0.2, "::ffff:127.0.0.1"] }')).listen.pop3.hosts, [
+      'localhost',
+      '127.0.0.2',
+      '::ffff:127.0.0.1',
+    ]);
     assert.equal(parseConfigText(cfg('{ hosts: ["::"], allowRemote: true }')).listen.pop3.allowRemote, true);
-    assert.match(problemsOf(() => parseConfigText(cfg('{ hosts: ["::"] }')))[0]!, /^listen\.pop3\.hosts\[0\]: :: is not a loopback/);
+    assert.match(
+      problemsOf(() => parseConfigText(cfg('{ hosts: ["::"] }')))[0]!,
+      /^listen\.pop3\.hosts\[0\]: :: is not a loopback/,
+    );
   });
 
   it('rejects two accounts with the same local user name', () => {
@@ -212,28 +245,42 @@ accounts:
     login: { username: home, password: x }
     incoming: { protocol: pop3, host: h, username: u, password: p }
 `;
-    assert.match(problemsOf(() => parseConfigText(two))[0]!, /^accounts\[1\]\.login\.username: local user name "home" is already used/);
+    assert.match(
+      problemsOf(() => parseConfigText(two))[0]!,
+      /^accounts\[1\]\.login\.username: local user name "home" is already used/,
+    );
   });
 
   it('reports YAML syntax errors with line and column', () => {
     const problems = problemsOf(() => parseConfigText('log:\n  level: info\n bad: 1\n', 'x.yaml'));
     assert.ok(problems.length >= 1);
     assert.match(problems[0]!, /^3:\d+: /);
-    assert.throws(() => parseConfigText('a: 1\na: 2\n'), (err: ConfigError) => /^2:1: .*unique/i.test(err.problems[0]!));
+    assert.throws(
+      () => parseConfigText('a: 1\na: 2\n'),
+      (err: ConfigError) => /^2:1: .*unique/i.test(err.problems[0]!),
+    );
   });
 
   it('an empty file asks for accounts', () => {
-    assert.deepEqual(problemsOf(() => parseConfigText('')), ['accounts: required']);
+    assert.deepEqual(
+      problemsOf(() => parseConfigText('')),
+      ['accounts: required'],
+    );
   });
 });
 
 describe('units and paths', () => {
   it('parses durations to ms and sizes to bytes (1 KB = 1024)', () => {
-    assert.deepEqual(['500ms', '10s', '5m', '1h', '5d', '1.5s', 0].map((d) => parseDuration(d)),
-      [500, 10_000, 300_000, 3_600_000, 432_000_000, 1500, 0]);
+    assert.deepEqual(
+      ['500ms', '10s', '5m', '1h', '5d', '1.5s', 0].map((d) => parseDuration(d)),
+      [500, 10_000, 300_000, 3_600_000, 432_000_000, 1500, 0],
+    );
     assert.equal(parseDuration('10'), undefined);
     assert.equal(parseDuration(10), undefined);
-    assert.deepEqual(['512KB', '50MB', '1GB', '100', 4096].map((s) => parseSize(s)), [524_288, 52_428_800, 1_073_741_824, 100, 4096]);
+    assert.deepEqual(
+      ['512KB', '50MB', '1GB', '100', 4096].map((s) => parseSize(s)),
+      [524_288, 52_428_800, 1_073_741_824, 100, 4096],
+    );
     assert.equal(parseSize('5XB'), undefined);
   });
 
@@ -257,9 +304,14 @@ accounts:
       assert.equal(c.dataDir, `${home}/mail`);
       assert.equal(c.accounts[0]!.incoming.tlsCa, '/opt/lp/ca.pem');
       assert.deepEqual(c.accounts[0]!.incoming.password, { file: `${home}/pw` });
-      assert.match(problemsOf(() => parseConfigText(`dataDir: mail\n${MINIMAL}`))[0]!, /^dataDir: expected an absolute path/);
-      assert.match(problemsOf(() => parseConfigText(`dataDir: $LP_TEST_UNSET/x\n${MINIMAL}`))[0]!,
-        /^dataDir: environment variable \$LP_TEST_UNSET is not set/);
+      assert.match(
+        problemsOf(() => parseConfigText(`dataDir: mail\n${MINIMAL}`))[0]!,
+        /^dataDir: expected an absolute path/,
+      );
+      assert.match(
+        problemsOf(() => parseConfigText(`dataDir: $LP_TEST_UNSET/x\n${MINIMAL}`))[0]!,
+        /^dataDir: environment variable \$LP_TEST_UNSET is not set/,
+      );
     } finally {
       delete process.env.LP_TEST_DIR;
     }
@@ -268,8 +320,12 @@ accounts:
 
 describe('config file', () => {
   let dir: string;
-  before(async () => { dir = await mkdtemp(join(tmpdir(), 'localpost-config-')); });
-  after(async () => { await rm(dir, { recursive: true, force: true }); });
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'localpost-config-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
 
   it('finds the file: --config, then $LOCALPOST_CONFIG, then the XDG location', () => {
     assert.equal(configPath('/a.yaml', { LOCALPOST_CONFIG: '/b.yaml' }), '/a.yaml');
@@ -294,8 +350,12 @@ describe('config file', () => {
 describe('secrets', () => {
   const ctx = { account: 'home', key: 'incoming.password' };
   let dir: string;
-  before(async () => { dir = await mkdtemp(join(tmpdir(), 'localpost-secret-')); });
-  after(async () => { await rm(dir, { recursive: true, force: true }); });
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'localpost-secret-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
 
   it('resolves a literal, {env}, {file} and {command}', async () => {
     assert.equal(await resolveSecret('lit', ctx), 'lit');
@@ -321,13 +381,16 @@ describe('secrets', () => {
       [{ command: 'true' }, /printed nothing/],
     ];
     for (const [secret, re] of cases) {
-      await assert.rejects(resolveSecret(secret, { ...ctx, env: { PATH: process.env.PATH }, timeoutMs: 200 }), (err: unknown) => {
-        assert.ok(err instanceof ConfigError);
-        assert.match(err.message, /account "home" incoming\.password/);
-        assert.match(err.message, re);
-        assert.doesNotMatch(err.message, /s3cr3t/);
-        return true;
-      });
+      await assert.rejects(
+        resolveSecret(secret, { ...ctx, env: { PATH: process.env.PATH }, timeoutMs: 200 }),
+        (err: unknown) => {
+          assert.ok(err instanceof ConfigError);
+          assert.match(err.message, /account "home" incoming\.password/);
+          assert.match(err.message, re);
+          assert.doesNotMatch(err.message, /s3cr3t/);
+          return true;
+        },
+      );
     }
   });
 });
@@ -335,8 +398,11 @@ describe('secrets', () => {
 describe('example config', () => {
   it('equals the committed file', async () => {
     const committed = await readFile(new URL(`../../${EXAMPLE_CONFIG_PATH}`, import.meta.url), 'utf8');
-    assert.equal(committed, renderExampleConfig(),
-      'config/localpost.example.yaml is stale: run `node --import tsx src/config/example.ts`');
+    assert.equal(
+      committed,
+      renderExampleConfig(),
+      'config/localpost.example.yaml is stale: run `node --import tsx src/config/example.ts`',
+    );
   });
 
   it('is a valid config, mentions every top-level key, and shows the real defaults', () => {

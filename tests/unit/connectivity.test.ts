@@ -6,22 +6,48 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, describe, test } from 'node:test';
-import { ConnectivityMonitor, endpointsOf, interfaceSignature, tcpProbe, type Endpoint } from '../../src/daemon/connectivity.js';
+import {
+  ConnectivityMonitor,
+  type Endpoint,
+  endpointsOf,
+  interfaceSignature,
+  tcpProbe,
+} from '../../src/daemon/connectivity.js';
 import { FakeClock, silentLog } from '../support/outbox.js';
 
 const monitors: ConnectivityMonitor[] = [];
-after(async () => { for (const m of monitors) await m.stop(); });
+after(async () => {
+  for (const m of monitors) await m.stop();
+});
 
 const ep: Endpoint = { host: 'smtp.example.test', port: 587, uses: [{ account: 'alice', kind: 'outgoing' }] };
 
-function monitor(results: boolean[], o: { downAfter?: number; holdDownMs?: number; interfaces?: () => ReturnType<typeof import('node:os').networkInterfaces> } = {}) {
+function monitor(
+  results: boolean[],
+  o: {
+    downAfter?: number;
+    holdDownMs?: number;
+    interfaces?: () => ReturnType<typeof import('node:os').networkInterfaces>;
+  } = {},
+) {
   const clock = new FakeClock();
   const events: Endpoint[][] = [];
   let probes = 0;
   const m = new ConnectivityMonitor({
-    endpoints: () => [ep], intervalMs: 3_600_000, timeoutMs: 100, log: silentLog, clock,
-    onBackOnline: (e) => events.push(e), downAfter: o.downAfter, holdDownMs: o.holdDownMs ?? 30_000,
-    probe: async () => { probes++; return results.shift() ?? true; }, interfaces: o.interfaces, hintIntervalMs: 20,
+    endpoints: () => [ep],
+    intervalMs: 3_600_000,
+    timeoutMs: 100,
+    log: silentLog,
+    clock,
+    onBackOnline: (e) => events.push(e),
+    downAfter: o.downAfter,
+    holdDownMs: o.holdDownMs ?? 30_000,
+    probe: async () => {
+      probes++;
+      return results.shift() ?? true;
+    },
+    interfaces: o.interfaces,
+    hintIntervalMs: 20,
   });
   monitors.push(m);
   return { m, clock, events, probes: () => probes };
@@ -74,7 +100,20 @@ describe('state and damping', () => {
   });
 
   test('hold-down: a second "back online" within 30 s waits, and is dropped if the server went away again', async () => {
-    const { m, clock, events } = monitor([false, true, false, false, true, true, false, false, true, false, false, true]);
+    const { m, clock, events } = monitor([
+      false,
+      true,
+      false,
+      false,
+      true,
+      true,
+      false,
+      false,
+      true,
+      false,
+      false,
+      true,
+    ]);
     await m.check(); // offline
     await m.check(); // back: announced
     assert.equal(events.length, 1);
@@ -123,14 +162,20 @@ describe('hints and endpoints', () => {
   });
 
   test('interfaceSignature is order-independent; endpointsOf merges accounts on one server', () => {
-    assert.equal(interfaceSignature({ b: [{ address: '2' } as never], a: [{ address: '1' } as never] }),
-      interfaceSignature({ a: [{ address: '1' } as never], b: [{ address: '2' } as never] }));
+    assert.equal(
+      interfaceSignature({ b: [{ address: '2' } as never], a: [{ address: '1' } as never] }),
+      interfaceSignature({ a: [{ address: '1' } as never], b: [{ address: '2' } as never] }),
+    );
     const eps = endpointsOf([
       { id: 'a', incoming: { host: 'mail.x', port: 993 }, outgoing: { host: 'mail.x', port: 587 } },
       { id: 'b', incoming: { host: 'mail.x', port: 993 } },
     ]);
-    assert.deepEqual(eps.map((e) => [`${e.host}:${e.port}`, e.uses.map((u) => `${u.account}/${u.kind}`)]), [
-      ['mail.x:993', ['a/incoming', 'b/incoming']], ['mail.x:587', ['a/outgoing']],
-    ]);
+    assert.deepEqual(
+      eps.map((e) => [`${e.host}:${e.port}`, e.uses.map((u) => `${u.account}/${u.kind}`)]),
+      [
+        ['mail.x:993', ['a/incoming', 'b/incoming']],
+        ['mail.x:587', ['a/outgoing']],
+      ],
+    );
   });
 });

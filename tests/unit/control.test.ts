@@ -10,15 +10,27 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
-import { controlRequest, ControlRequestError, ControlUnavailableError, control } from '../../src/control/client.js';
+import { ControlRequestError, ControlUnavailableError, control, controlRequest } from '../../src/control/client.js';
 import { ControlError, controlSocketLocation, controlSocketPath, MAX_BODY } from '../../src/control/protocol.js';
-import { ControlServer, matchPath, type ControlRoute } from '../../src/control/server.js';
+import { type ControlRoute, ControlServer, matchPath } from '../../src/control/server.js';
 import { socketsUnder } from '../support/localpost.js';
 import { PYTHON } from '../support/python.js';
 
@@ -30,21 +42,35 @@ const routes: ControlRoute[] = [
   { method: 'GET', path: '/status', handle: async () => ({ version: 1, ok: true }) },
   { method: 'POST', path: '/sync', handle: async ({ body }) => ({ records: [], echo: body }) },
   {
-    method: 'POST', path: '/outbox/retry/:id',
+    method: 'POST',
+    path: '/outbox/retry/:id',
     handle: async ({ params }) => {
       if (params.id !== 'a 1') throw new ControlError(404, `no queued or failed outbox entry ${params.id}`);
       return { id: params.id, queued: true };
     },
   },
-  { method: 'POST', path: '/reload', handle: async () => { throw new Error('disk on fire'); } },
+  {
+    method: 'POST',
+    path: '/reload',
+    handle: async () => {
+      throw new Error('disk on fire');
+    },
+  },
 ];
 
 /** A raw request, for what the typed client never sends. */
-function raw(socketPath: string, method: string, p: string, body?: string): Promise<{ status: number; json: { error?: string } }> {
+function raw(
+  socketPath: string,
+  method: string,
+  p: string,
+  body?: string,
+): Promise<{ status: number; json: { error?: string } }> {
   return new Promise((resolve, reject) => {
     const req = http.request({ socketPath, method, path: p }, (res) => {
       let text = '';
-      res.on('data', (c: Buffer) => { text += c.toString(); });
+      res.on('data', (c: Buffer) => {
+        text += c.toString();
+      });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) as { error?: string } }));
     });
     req.on('error', reject);
@@ -59,12 +85,18 @@ describe('control server and client', () => {
   before(async () => {
     execFileSync('mkdir', ['-p', dataDir]);
     // a socket file left by a crashed daemon: bound, never listened on, never removed
-    execFileSync(PYTHON, ['-c', 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])', controlSocketPath(dataDir)]);
+    execFileSync(PYTHON, [
+      '-c',
+      'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])',
+      controlSocketPath(dataDir),
+    ]);
     assert.ok(statSync(controlSocketPath(dataDir)).isSocket());
     server = new ControlServer({ dataDir, routes, log });
     await server.start();
   });
-  after(async () => { await server.stop(); });
+  after(async () => {
+    await server.stop();
+  });
 
   it('replaced the stale socket and made it 0600', () => {
     assert.equal(statSync(server.socketPath).mode & 0o777, 0o600);
@@ -72,18 +104,32 @@ describe('control server and client', () => {
 
   it('answers GET and POST with JSON, path parameters decoded', async () => {
     assert.deepEqual(await control.status(dataDir), { version: 1, ok: true });
-    assert.deepEqual(await controlRequest(dataDir, 'POST', '/sync', { body: { accounts: ['home'] } }), { records: [], echo: { accounts: ['home'] } });
+    assert.deepEqual(await controlRequest(dataDir, 'POST', '/sync', { body: { accounts: ['home'] } }), {
+      records: [],
+      echo: { accounts: ['home'] },
+    });
     assert.deepEqual(await control.sync(dataDir), []);
     assert.deepEqual(await control.retry(dataDir, 'a 1'), { id: 'a 1', queued: true });
   });
 
   it('maps errors to statuses with a message', async () => {
-    await assert.rejects(control.retry(dataDir, 'nope'), (e: unknown) =>
-      e instanceof ControlRequestError && e.status === 404 && e.message === 'no queued or failed outbox entry nope');
-    await assert.rejects(controlRequest(dataDir, 'GET', '/nowhere'), (e: unknown) => e instanceof ControlRequestError && e.status === 404);
-    await assert.rejects(controlRequest(dataDir, 'GET', '/sync'), (e: unknown) =>
-      e instanceof ControlRequestError && e.status === 405 && /use POST/.test(e.message));
-    await assert.rejects(control.reload(dataDir), (e: unknown) => e instanceof ControlRequestError && e.status === 500 && e.message === 'disk on fire');
+    await assert.rejects(
+      control.retry(dataDir, 'nope'),
+      (e: unknown) =>
+        e instanceof ControlRequestError && e.status === 404 && e.message === 'no queued or failed outbox entry nope',
+    );
+    await assert.rejects(
+      controlRequest(dataDir, 'GET', '/nowhere'),
+      (e: unknown) => e instanceof ControlRequestError && e.status === 404,
+    );
+    await assert.rejects(
+      controlRequest(dataDir, 'GET', '/sync'),
+      (e: unknown) => e instanceof ControlRequestError && e.status === 405 && /use POST/.test(e.message),
+    );
+    await assert.rejects(
+      control.reload(dataDir),
+      (e: unknown) => e instanceof ControlRequestError && e.status === 500 && e.message === 'disk on fire',
+    );
     const bad = await raw(server.socketPath, 'POST', '/sync', '{not json');
     assert.equal(bad.status, 400);
     assert.match(bad.json.error ?? '', /not valid JSON/);
@@ -128,9 +174,15 @@ describe('the socket of a data directory too long for a Unix socket', () => {
   const hashName = `${createHash('sha256').update(path.resolve(longData)).digest('hex').slice(0, 16)}.sock`;
   /** A fresh directory to point XDG_RUNTIME_DIR or TMPDIR at. */
   let n = 0;
-  const freshDir = () => { const d = path.join(dir, `rt${++n}`); mkdirSync(d); return d; };
+  const freshDir = () => {
+    const d = path.join(dir, `rt${++n}`);
+    mkdirSync(d);
+    return d;
+  };
 
-  before(() => { mkdirSync(longData, { recursive: true }); });
+  before(() => {
+    mkdirSync(longData, { recursive: true });
+  });
   after(() => {
     for (const [k, v] of Object.entries(saved)) {
       if (v === undefined) delete process.env[k];
@@ -163,15 +215,18 @@ describe('the socket of a data directory too long for a Unix socket', () => {
       // Linux truncates at 107 or 108 bytes, macOS at 103 or 104: nothing there, and the only
       // socket anywhere under the test directory is the real one
       const full = Buffer.from(path.join(longData, 'control.sock'));
-      for (const len of [103, 104, 107, 108]) assert.equal(existsSync(full.subarray(0, len).toString()), false, `truncated at ${len}`);
+      for (const len of [103, 104, 107, 108])
+        assert.equal(existsSync(full.subarray(0, len).toString()), false, `truncated at ${len}`);
       assert.deepEqual(socketsUnder(dir), [s.socketPath]);
       assert.deepEqual(readdirSync(longData), [], 'nothing in the data directory itself');
     } finally {
       await s.stop();
     }
     assert.equal(existsSync(s.socketPath), false, 'removed at stop');
-    await assert.rejects(control.status(longData), (e: unknown) =>
-      e instanceof ControlUnavailableError && e.message === `no daemon listens on ${s.socketPath}`);
+    await assert.rejects(
+      control.status(longData),
+      (e: unknown) => e instanceof ControlUnavailableError && e.message === `no daemon listens on ${s.socketPath}`,
+    );
   });
 
   it('falls back to <tmpdir>/localpost-<uid> without a usable XDG_RUNTIME_DIR', async () => {
@@ -196,31 +251,66 @@ describe('the socket of a data directory too long for a Unix socket', () => {
     delete process.env.TMPDIR;
   });
 
-  it('refuses a runtime directory that is open to others, a symlink, not a directory, or not the user\'s', async () => {
+  it("refuses a runtime directory that is open to others, a symlink, not a directory, or not the user's", async () => {
     const cases: Array<{ what: string; make(rt: string): void; error: RegExp }> = [
-      { what: 'mode 0777', make: (rt) => { mkdirSync(rt); chmodSync(rt, 0o777); }, error: /its mode is 0777, not 0700/ },
-      { what: 'mode 0750', make: (rt) => { mkdirSync(rt); chmodSync(rt, 0o750); }, error: /its mode is 0750, not 0700/ },
+      {
+        what: 'mode 0777',
+        make: (rt) => {
+          mkdirSync(rt);
+          chmodSync(rt, 0o777);
+        },
+        error: /its mode is 0777, not 0700/,
+      },
+      {
+        what: 'mode 0750',
+        make: (rt) => {
+          mkdirSync(rt);
+          chmodSync(rt, 0o750);
+        },
+        error: /its mode is 0750, not 0700/,
+      },
       {
         what: 'a symlink to a private directory',
-        make: (rt) => { const target = freshDir(); chmodSync(target, 0o700); symlinkSync(target, rt); },
+        make: (rt) => {
+          const target = freshDir();
+          chmodSync(target, 0o700);
+          symlinkSync(target, rt);
+        },
         error: /it is a symbolic link/,
       },
       { what: 'a file', make: (rt) => writeFileSync(rt, ''), error: /it is not a directory/ },
     ];
     // another owner can only be arranged as root
-    if (process.getuid!() === 0) cases.push({ what: 'owned by another user', make: (rt) => { mkdirSync(rt, { mode: 0o700 }); chownSync(rt, 65534, 65534); }, error: /owned by uid 65534, not 0/ });
+    if (process.getuid!() === 0)
+      cases.push({
+        what: 'owned by another user',
+        make: (rt) => {
+          mkdirSync(rt, { mode: 0o700 });
+          chownSync(rt, 65534, 65534);
+        },
+        error: /owned by uid 65534, not 0/,
+      });
     for (const c of cases) {
       const xdg = freshDir();
       process.env.XDG_RUNTIME_DIR = xdg;
       const rt = path.join(xdg, 'localpost');
       c.make(rt);
       const s = new ControlServer({ dataDir: longData, routes, log });
-      await assert.rejects(s.start(), (e: unknown) =>
-        e instanceof Error && e.message.startsWith(`refusing to use ${rt} for the control socket: `) && c.error.test(e.message), c.what);
+      await assert.rejects(
+        s.start(),
+        (e: unknown) =>
+          e instanceof Error &&
+          e.message.startsWith(`refusing to use ${rt} for the control socket: `) &&
+          c.error.test(e.message),
+        c.what,
+      );
       await s.stop();
       // the client refuses to connect there too, and says why (not "no daemon")
-      await assert.rejects(control.status(longData), (e: unknown) =>
-        !(e instanceof ControlUnavailableError) && e instanceof Error && c.error.test(e.message), c.what);
+      await assert.rejects(
+        control.status(longData),
+        (e: unknown) => !(e instanceof ControlUnavailableError) && e instanceof Error && c.error.test(e.message),
+        c.what,
+      );
       assert.deepEqual(socketsUnder(xdg).concat(socketsUnder(longData)), [], `${c.what}: nothing bound`);
     }
   });
@@ -229,7 +319,10 @@ describe('the socket of a data directory too long for a Unix socket', () => {
     const xdg = path.join(freshDir(), 'x'.repeat(90));
     mkdirSync(xdg);
     process.env.XDG_RUNTIME_DIR = xdg;
-    assert.throws(() => new ControlServer({ dataDir: longData, routes, log }), /too long for a Unix socket .*set XDG_RUNTIME_DIR or TMPDIR to a shorter directory/);
+    assert.throws(
+      () => new ControlServer({ dataDir: longData, routes, log }),
+      /too long for a Unix socket .*set XDG_RUNTIME_DIR or TMPDIR to a shorter directory/,
+    );
     await assert.rejects(control.status(longData), /too long for a Unix socket/);
     assert.deepEqual(socketsUnder(dir), []);
   });

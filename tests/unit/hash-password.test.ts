@@ -17,8 +17,12 @@ function piped(input: string): Promise<{ code: number | null; stdout: string; st
     const child = spawn(process.execPath, cliArgs(['hash-password']), { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (b: Buffer) => { stdout += b.toString(); });
-    child.stderr.on('data', (b: Buffer) => { stderr += b.toString(); });
+    child.stdout.on('data', (b: Buffer) => {
+      stdout += b.toString();
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      stderr += b.toString();
+    });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
     child.stdin.end(input);
@@ -54,19 +58,27 @@ describe('localpost hash-password', () => {
 
   test('on a terminal: asked twice, never echoed; a mismatch prints nothing', async () => {
     const argv = [process.execPath, ...cliArgs(['hash-password'])];
-    const ok = await runInPty(argv, [
-      { expect: 'Local password', send: 's3cret-local' },
-      { expect: 'The same again', send: 's3cret-local' },
-    ], { cwd: ROOT });
+    const ok = await runInPty(
+      argv,
+      [
+        { expect: 'Local password', send: 's3cret-local' },
+        { expect: 'The same again', send: 's3cret-local' },
+      ],
+      { cwd: ROOT },
+    );
     assert.equal(ok.code, 0, ok.output);
     assert.ok(!ok.output.includes('s3cret-local'), 'the password is not echoed');
     const hash = /scrypt\$\S+/.exec(ok.output)?.[0];
-    assert.ok(hash && await accepts(hash, 's3cret-local'), ok.output);
+    assert.ok(hash && (await accepts(hash, 's3cret-local')), ok.output);
 
-    const bad = await runInPty(argv, [
-      { expect: 'Local password', send: 'one' },
-      { expect: 'The same again', send: 'two' },
-    ], { cwd: ROOT });
+    const bad = await runInPty(
+      argv,
+      [
+        { expect: 'Local password', send: 'one' },
+        { expect: 'The same again', send: 'two' },
+      ],
+      { cwd: ROOT },
+    );
     assert.equal(bad.code, 1, bad.output);
     assert.match(bad.output, /the two passwords differ/);
     assert.doesNotMatch(bad.output, /scrypt\$/);

@@ -15,19 +15,32 @@ import { IdleWatcher } from '../../src/upstream/imap/idle.js';
 import type { UpstreamEndpoint } from '../../src/upstream/types.js';
 import { waitFor } from '../support/localpost.js';
 
-interface Line { level: number; msg: string; err?: string }
+interface Line {
+  level: number;
+  msg: string;
+  err?: string;
+}
 
 /** A debug logger whose lines are collected. */
 function captureLog(): { log: pino.Logger; lines: Line[] } {
   const lines: Line[] = [];
-  const sink = new Writable({ write(chunk: Buffer, _e, cb) { lines.push(JSON.parse(chunk.toString()) as Line); cb(); } });
+  const sink = new Writable({
+    write(chunk: Buffer, _e, cb) {
+      lines.push(JSON.parse(chunk.toString()) as Line);
+      cb();
+    },
+  });
   return { log: pino({ level: 'debug' }, sink), lines };
 }
 
-const signIn = () => new AuthError('localpost needs you to sign in again: run `localpost auth home` (not signed in yet)', { code: 'EOAUTH_SIGNIN' });
+const signIn = () =>
+  new AuthError('localpost needs you to sign in again: run `localpost auth home` (not signed in yet)', {
+    code: 'EOAUTH_SIGNIN',
+  });
 const needsSignIn = (err: unknown) => err instanceof AuthError && err.code === 'EOAUTH_SIGNIN';
 const WAITING = 'IDLE waits for sign-in: run `localpost auth home`';
-const count = (lines: Line[], msg: string, level?: number) => lines.filter((l) => l.msg === msg && (level === undefined || l.level === level)).length;
+const count = (lines: Line[], msg: string, level?: number) =>
+  lines.filter((l) => l.msg === msg && (level === undefined || l.level === level)).length;
 
 /** A local port where nothing listens (connections are refused at once). */
 async function closedPort(): Promise<number> {
@@ -41,11 +54,20 @@ async function closedPort(): Promise<number> {
 test('waiting for sign-in: retried with backoff, logged once; wake() retries at once; a change is logged again', async () => {
   const { log, lines } = captureLog();
   const calls: number[] = [];
-  let answer: () => Promise<UpstreamEndpoint> = async () => { throw signIn(); };
+  let answer: () => Promise<UpstreamEndpoint> = async () => {
+    throw signIn();
+  };
   const w = new IdleWatcher({
-    endpoint: () => { calls.push(Date.now()); return answer(); },
-    needsSignIn, signInHint: 'run `localpost auth home`', log, onNewMail: () => undefined,
-    minBackoffMs: 50, maxBackoffMs: 60_000,
+    endpoint: () => {
+      calls.push(Date.now());
+      return answer();
+    },
+    needsSignIn,
+    signInHint: 'run `localpost auth home`',
+    log,
+    onNewMail: () => undefined,
+    minBackoffMs: 50,
+    maxBackoffMs: 60_000,
   });
   await w.start();
   try {
@@ -74,7 +96,9 @@ test('waiting for sign-in: retried with backoff, logged once; wake() retries at 
     assert.equal(await w.wake(), 'reconnecting');
     assert.ok(lines.some((l) => l.msg === 'IDLE connection failed' && l.level === 20));
     // and the sign-in is revoked: that is news, logged once more
-    answer = async () => { throw signIn(); };
+    answer = async () => {
+      throw signIn();
+    };
     await waitFor(() => count(lines, WAITING) === 2, 5000, 'the second waiting line');
     assert.equal(w.state, 'waiting-for-sign-in');
     assert.ok(!JSON.stringify(lines).includes('token-not-logged'), 'no token in the log');
@@ -93,9 +117,16 @@ test('a configuration error: an error line once per message, retried; other fail
   let message = 'accounts.home.incoming.tlsCa: cannot read /nope/ca.pem: ENOENT';
   let calls = 0;
   const w = new IdleWatcher({
-    endpoint: async () => { calls++; throw new ConfigError(message); },
-    needsSignIn, signInHint: 'run `localpost auth home`', log, onNewMail: () => undefined,
-    minBackoffMs: 20, maxBackoffMs: 40,
+    endpoint: async () => {
+      calls++;
+      throw new ConfigError(message);
+    },
+    needsSignIn,
+    signInHint: 'run `localpost auth home`',
+    log,
+    onNewMail: () => undefined,
+    minBackoffMs: 20,
+    maxBackoffMs: 40,
   });
   await w.start();
   try {

@@ -5,31 +5,63 @@
  * is refused with its pid; concurrent acquirers, in one process or in many, never both win.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, test } from 'node:test';
-import { acquireLock, bootId, lockHolder, LockedError, processInfo, type LockRecord } from '../../src/daemon/instance-lock.js';
+import {
+  acquireLock,
+  bootId,
+  LockedError,
+  type LockRecord,
+  lockHolder,
+  processInfo,
+} from '../../src/daemon/instance-lock.js';
 import { ROOT } from '../support/localpost.js';
 
 const MODULE = path.join(ROOT, 'src/daemon/instance-lock.ts');
 const dirs: string[] = [];
-after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
-const tmpDir = () => { const d = mkdtempSync(path.join(os.tmpdir(), 'lp-lock-')); dirs.push(d); return d; };
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+const tmpDir = () => {
+  const d = mkdtempSync(path.join(os.tmpdir(), 'lp-lock-'));
+  dirs.push(d);
+  return d;
+};
 const lockFile = (dir: string) => path.join(dir, 'localpost.lock');
 const readRecord = (dir: string) => JSON.parse(readFileSync(lockFile(dir), 'utf8')) as LockRecord;
-const isLocked = (pid: number) => (err: unknown) => err instanceof LockedError && err.pid === pid && /^another localpost \(pid \d+\) is already using /.test(err.message);
+const isLocked = (pid: number) => (err: unknown) =>
+  err instanceof LockedError && err.pid === pid && /^another localpost \(pid \d+\) is already using /.test(err.message);
 /** Files beside the lock other than the lock itself: temp files and claims must not be left. */
 const litter = (dir: string) => readdirSync(dir).filter((n) => n !== 'localpost.lock');
 
 /** Spawn a process and wait until it runs; killed at the end of the test. */
-async function running(t: { after(fn: () => void): void }, cmd: string, args: string[]): Promise<ChildProcess & { pid: number }> {
+async function running(
+  t: { after(fn: () => void): void },
+  cmd: string,
+  args: string[],
+): Promise<ChildProcess & { pid: number }> {
   const child = spawn(cmd, args, { stdio: 'ignore' });
-  t.after(() => { child.kill('SIGKILL'); });
-  await new Promise((resolve, reject) => { child.once('spawn', resolve); child.once('error', reject); });
+  t.after(() => {
+    child.kill('SIGKILL');
+  });
+  await new Promise((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', reject);
+  });
   return child as ChildProcess & { pid: number };
 }
 
@@ -45,8 +77,16 @@ async function recordFor(pid: number, over: Partial<LockRecord> = {}): Promise<L
   const info = await processInfo(pid);
   assert.ok(info && info !== 'gone', `pid ${pid} is running`);
   return {
-    app: 'localpost', pid, start: info.start, startClock: info.via, bootId: await bootId(),
-    argv1: '/opt/localpost/dist/cli.js', exe: process.execPath, nonce: 'feedface', created: new Date().toISOString(), ...over,
+    app: 'localpost',
+    pid,
+    start: info.start,
+    startClock: info.via,
+    bootId: await bootId(),
+    argv1: '/opt/localpost/dist/cli.js',
+    exe: process.execPath,
+    nonce: 'feedface',
+    created: new Date().toISOString(),
+    ...over,
   };
 }
 
@@ -66,7 +106,10 @@ function lockChild(dir: string): { child: ChildProcess; lines: AsyncIterator<str
       });
       console.log('ready');
     });`;
-  const child = spawn(process.execPath, ['--import', 'tsx', '-e', script], { cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', '-e', script], {
+    cwd: ROOT,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   return { child, lines: createInterface({ input: child.stdout! })[Symbol.asyncIterator]() };
 }
 
@@ -121,7 +164,12 @@ test('a bare pid of a dead process is stale; of a live localpost, held', async (
   const lock = await acquireLock(dir);
   await lock.release();
   // an older localpost still running: its command line names localpost
-  const old = await running(t, process.execPath, ['-e', 'setTimeout(() => {}, 30000)', '/usr/lib/node_modules/localpost/dist/cli.js', 'start']);
+  const old = await running(t, process.execPath, [
+    '-e',
+    'setTimeout(() => {}, 30000)',
+    '/usr/lib/node_modules/localpost/dist/cli.js',
+    'start',
+  ]);
   writeFileSync(lockFile(dir), `${old.pid}\n`);
   assert.equal(await lockHolder(dir), old.pid);
   await assert.rejects(acquireLock(dir), isLocked(old.pid));
@@ -138,7 +186,10 @@ test('a record naming a live process is held only with its boot id and start tim
   await assert.rejects(acquireLock(dir), isLocked(sleeper.pid));
 
   const cases: Array<[string, Partial<LockRecord>]> = [
-    ['another start time (the pid was reused)', { start: exact.startClock === 'proc' ? String(Number(exact.start) + 1) : 'Mon Jan 1 00:00:00 2001' }],
+    [
+      'another start time (the pid was reused)',
+      { start: exact.startClock === 'proc' ? String(Number(exact.start) + 1) : 'Mon Jan 1 00:00:00 2001' },
+    ],
     ['another boot', { bootId: '00000000-0000-4000-8000-000000000000' }],
     ['pid 1 with a start time of another process', { pid: 1 }],
   ];
@@ -213,8 +264,13 @@ test('concurrent acquirers in many processes, released together: exactly one win
   const N = 6;
   const dead = await deadPid();
   const sleeper = await running(t, 'sleep', ['30']);
-  const rounds: Array<string | undefined> = [undefined, '1\n', `${dead}\n`, `${sleeper.pid}\n`,
-    JSON.stringify({ ...(await recordFor(sleeper.pid)), start: '1' })];
+  const rounds: Array<string | undefined> = [
+    undefined,
+    '1\n',
+    `${dead}\n`,
+    `${sleeper.pid}\n`,
+    JSON.stringify({ ...(await recordFor(sleeper.pid)), start: '1' }),
+  ];
   for (const initial of rounds) {
     const dir = tmpDir();
     if (initial !== undefined) writeFileSync(lockFile(dir), initial);
@@ -222,9 +278,18 @@ test('concurrent acquirers in many processes, released together: exactly one win
     try {
       for (const r of racers) assert.equal(await nextLine(r.lines), 'ready');
       for (const r of racers) r.child.stdin!.write('acquire\n'); // as close to the same moment as can be
-      const outcomes = await Promise.all(racers.map(async (r) => ({ pid: r.child.pid!, out: JSON.parse(await nextLine(r.lines)) as { won?: true; locked?: number; error?: string } })));
+      const outcomes = await Promise.all(
+        racers.map(async (r) => ({
+          pid: r.child.pid!,
+          out: JSON.parse(await nextLine(r.lines)) as { won?: true; locked?: number; error?: string },
+        })),
+      );
       const winners = outcomes.filter((o) => o.out.won);
-      assert.equal(winners.length, 1, `one winner, initial lock ${JSON.stringify(initial)}: ${JSON.stringify(outcomes)}`);
+      assert.equal(
+        winners.length,
+        1,
+        `one winner, initial lock ${JSON.stringify(initial)}: ${JSON.stringify(outcomes)}`,
+      );
       const winner = winners[0]!.pid;
       for (const o of outcomes) if (!o.out.won) assert.deepEqual(o.out, { locked: winner });
       assert.equal(readRecord(dir).pid, winner);
@@ -232,12 +297,20 @@ test('concurrent acquirers in many processes, released together: exactly one win
       assert.deepEqual(litter(dir), []);
     } finally {
       for (const r of racers) r.child.kill('SIGKILL');
-      await Promise.all(racers.map((r) => r.child.exitCode === null && r.child.signalCode === null ? new Promise((res) => r.child.once('close', res)) : undefined));
+      await Promise.all(
+        racers.map((r) =>
+          r.child.exitCode === null && r.child.signalCode === null
+            ? new Promise((res) => r.child.once('close', res))
+            : undefined,
+        ),
+      );
     }
   }
 });
 
-test('processInfo: /proc and ps agree on the command; a dead pid is gone', { skip: !existsSync('/proc/self/stat') }, async (t) => {
+test('processInfo: /proc and ps agree on the command; a dead pid is gone', {
+  skip: !existsSync('/proc/self/stat'),
+}, async (t) => {
   const sleeper = await running(t, 'sleep', ['30']);
   const proc = await processInfo(sleeper.pid, 'proc');
   const ps = await processInfo(sleeper.pid, 'ps');

@@ -11,10 +11,13 @@ describe('LocalAuth', () => {
     const hash = await hashPassword('s3cret pass');
     assert.match(hash, /^scrypt\$16384\$8\$1\$/);
     assert.ok(parsePasswordHash(hash));
-    const auth = new LocalAuth([
-      { accountId: 'home', username: 'me', password: 'localpw' },
-      { accountId: 'work', username: 'boss', passwordHash: hash },
-    ], { baseDelayMs: 0 });
+    const auth = new LocalAuth(
+      [
+        { accountId: 'home', username: 'me', password: 'localpw' },
+        { accountId: 'work', username: 'boss', passwordHash: hash },
+      ],
+      { baseDelayMs: 0 },
+    );
     assert.equal(await auth.verify('me', 'localpw'), 'home');
     assert.equal(await auth.verify('boss', 's3cret pass'), 'work');
     assert.equal(await auth.verify('boss', 's3cret'), undefined);
@@ -25,7 +28,11 @@ describe('LocalAuth', () => {
 
   test('a malformed hash never matches', async () => {
     assert.equal(parsePasswordHash('scrypt$abc'), undefined);
-    assert.equal(parsePasswordHash('scrypt$3$8$1$AAAAAAAAAAA=$AAAAAAAAAAAAAAAAAAAAAA=='), undefined, 'N not a power of 2');
+    assert.equal(
+      parsePasswordHash('scrypt$3$8$1$AAAAAAAAAAA=$AAAAAAAAAAAAAAAAAAAAAA=='),
+      undefined,
+      'N not a power of 2',
+    );
     const auth = new LocalAuth([{ accountId: 'a', username: 'u', passwordHash: 'scrypt$broken' }], { baseDelayMs: 0 });
     assert.equal(await auth.verify('u', 'scrypt$broken'), undefined);
   });
@@ -33,7 +40,11 @@ describe('LocalAuth', () => {
   test('failures double the delay up to the maximum; a success resets it', async () => {
     const slept: number[] = [];
     const auth = new LocalAuth([{ accountId: 'a', username: 'u', password: 'p' }], {
-      baseDelayMs: 100, maxDelayMs: 500, sleep: async (ms) => { slept.push(ms); },
+      baseDelayMs: 100,
+      maxDelayMs: 500,
+      sleep: async (ms) => {
+        slept.push(ms);
+      },
     });
     for (let i = 0; i < 5; i++) await auth.verify('u', 'x');
     assert.deepEqual(slept, [100, 200, 400, 500, 500]);
@@ -48,11 +59,28 @@ describe('LocalAuth', () => {
 describe('LocalAuth against guessing (issue 6)', () => {
   /** A clock and a sleep the test controls. */
   function harness(opts: { baseDelayMs?: number; maxDelayMs?: number; forgetAfterMs?: number } = {}) {
-    const clock = { t: 0, now() { return this.t; } };
+    const clock = {
+      t: 0,
+      now() {
+        return this.t;
+      },
+    };
     const slept: number[] = [];
-    const auth = new LocalAuth([{ accountId: 'a', username: 'u', password: 'p' }, { accountId: 'b', username: 'v', password: 'q' }], {
-      baseDelayMs: 100, maxDelayMs: 1600, ...opts, clock, sleep: async (ms) => { slept.push(ms); },
-    });
+    const auth = new LocalAuth(
+      [
+        { accountId: 'a', username: 'u', password: 'p' },
+        { accountId: 'b', username: 'v', password: 'q' },
+      ],
+      {
+        baseDelayMs: 100,
+        maxDelayMs: 1600,
+        ...opts,
+        clock,
+        sleep: async (ms) => {
+          slept.push(ms);
+        },
+      },
+    );
     return { auth, clock, slept };
   }
 
@@ -92,11 +120,18 @@ describe('LocalAuth against guessing (issue 6)', () => {
 
   test('unknown user, wrong password, hashed or plain user: the same answer at the same cost', async () => {
     const hash = await hashPassword('right horse battery');
-    const auth = new LocalAuth([
-      { accountId: 'home', username: 'me', password: 'plainpw' },
-      { accountId: 'work', username: 'boss', passwordHash: hash },
-    ], { baseDelayMs: 0 });
-    const cases: Array<[string, string]> = [['boss', 'wrong horse'], ['nobody', 'wrong horse'], ['me', 'wrong horse']];
+    const auth = new LocalAuth(
+      [
+        { accountId: 'home', username: 'me', password: 'plainpw' },
+        { accountId: 'work', username: 'boss', passwordHash: hash },
+      ],
+      { baseDelayMs: 0 },
+    );
+    const cases: Array<[string, string]> = [
+      ['boss', 'wrong horse'],
+      ['nobody', 'wrong horse'],
+      ['me', 'wrong horse'],
+    ];
     const times = new Map<string, number[]>(cases.map(([u]) => [u, []]));
     for (let round = 0; round < 15; round++) {
       for (const [u, p] of round % 2 ? [...cases].reverse() : cases) {
@@ -108,8 +143,14 @@ describe('LocalAuth against guessing (issue 6)', () => {
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
     const [hashed, unknown, plain] = cases.map(([u]) => median(times.get(u)!));
     const tolerance = Math.max(3, hashed! * 0.3);
-    assert.ok(Math.abs(unknown! - hashed!) < tolerance, `unknown ${unknown!.toFixed(1)} ms vs wrong password ${hashed!.toFixed(1)} ms`);
-    assert.ok(Math.abs(plain! - hashed!) < tolerance, `plain user ${plain!.toFixed(1)} ms vs hashed user ${hashed!.toFixed(1)} ms`);
+    assert.ok(
+      Math.abs(unknown! - hashed!) < tolerance,
+      `unknown ${unknown!.toFixed(1)} ms vs wrong password ${hashed!.toFixed(1)} ms`,
+    );
+    assert.ok(
+      Math.abs(plain! - hashed!) < tolerance,
+      `plain user ${plain!.toFixed(1)} ms vs hashed user ${hashed!.toFixed(1)} ms`,
+    );
     assert.ok(hashed! > 5, `scrypt ran (${hashed!.toFixed(1)} ms)`);
   });
 });

@@ -32,16 +32,22 @@ function secretPayloads(tag: string): Array<[Record<string, unknown>, string[]]>
     [{ auth: { user: 'me', pass: s('d'), accessToken: s('e') } }, [s('d'), s('e')]],
     [{ upstream: { auth: { password: s('f'), refreshToken: s('g') } } }, [s('f'), s('g')]],
     [{ headers: { authorization: s('h'), Authorization: s('i') }, secret: s('j') }, [s('h'), s('i'), s('j')]],
-    [{ accounts: [{ login: { password: s('k') }, incoming: { password: s('l') }, outgoing: { password: s('m') } }] },
-      [s('k'), s('l'), s('m')]],
+    [
+      { accounts: [{ login: { password: s('k') }, incoming: { password: s('l') }, outgoing: { password: s('m') } }] },
+      [s('k'), s('l'), s('m')],
+    ],
     [{ config: { accounts: [{ incoming: { password: s('n') } }] } }, [s('n')]],
   ];
 }
 
 describe('createLogger', () => {
   let dir: string;
-  before(async () => { dir = await mkdtemp(join(tmpdir(), 'localpost-log-')); });
-  after(async () => { await rm(dir, { recursive: true, force: true }); });
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'localpost-log-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
 
   it('writes JSON lines with a level label, ISO time and no pid/hostname', () => {
     const out = capture();
@@ -93,7 +99,10 @@ describe('createLogger', () => {
     const log = createLogger({ level: 'warn', destination: out.stream });
     log.info('no');
     log.warn('yes');
-    assert.deepEqual(out.lines().map((l) => JSON.parse(l).msg), ['yes']);
+    assert.deepEqual(
+      out.lines().map((l) => JSON.parse(l).msg),
+      ['yes'],
+    );
   });
 
   it('pretty output is human lines and still redacted', async () => {

@@ -6,10 +6,20 @@ import assert from 'node:assert/strict';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { chunks, inboxMessages, message, names, outboxFiles, outboxFixture, type OutboxFixture } from '../support/outbox.js';
+import {
+  chunks,
+  inboxMessages,
+  message,
+  names,
+  type OutboxFixture,
+  outboxFiles,
+  outboxFixture,
+} from '../support/outbox.js';
 
 const fixtures: OutboxFixture[] = [];
-after(async () => { for (const f of fixtures) await f.close(); });
+after(async () => {
+  for (const f of fixtures) await f.close();
+});
 async function fixture(): Promise<OutboxFixture> {
   const f = await outboxFixture();
   fixtures.push(f);
@@ -28,8 +38,19 @@ test('temp files, an .eml without .json and stray rewrite temps are removed; que
   await fx.reopen();
   assert.deepEqual(await outboxFiles(fx.dataDir), [`${keep.id}.eml`, `${keep.id}.json`]);
   assert.deepEqual(await names(path.join(dir, 'tmp')), []);
-  assert.deepEqual(fx.outbox.queued().map((e) => e.id), [keep.id]);
-  assert.deepEqual(fx.outbox.recovery, { queued: 1, tmpRemoved: 3, halfWritten: 1, finished: 0, requeued: 0, broken: 0, staleRows: 1 });
+  assert.deepEqual(
+    fx.outbox.queued().map((e) => e.id),
+    [keep.id],
+  );
+  assert.deepEqual(fx.outbox.recovery, {
+    queued: 1,
+    tmpRemoved: 3,
+    halfWritten: 1,
+    finished: 0,
+    requeued: 0,
+    broken: 0,
+    staleRows: 1,
+  });
   assert.equal(fx.outbox.index.get(half.id), undefined, 'the row of the unfinished acceptance is gone');
 });
 
@@ -41,7 +62,10 @@ test('unreadable metadata, or pending metadata without a message, is moved aside
   await writeFile(path.join(dir, `${a.id}.json`), '{"v":1,"id":');
   await rename(path.join(dir, `${b.id}.eml`), path.join(fx.dataDir, 'lost.eml'));
   await fx.reopen();
-  assert.deepEqual(await outboxFiles(fx.dataDir), [`${a.id}.eml.broken`, `${a.id}.json.broken`, `${b.id}.json.broken`].sort());
+  assert.deepEqual(
+    await outboxFiles(fx.dataDir),
+    [`${a.id}.eml.broken`, `${a.id}.json.broken`, `${b.id}.json.broken`].sort(),
+  );
   assert.equal(fx.outbox.queued().length, 0);
   assert.equal(fx.outbox.recovery!.broken, 2);
 });
@@ -58,16 +82,26 @@ test('finishing interrupted: all sent → deleted; failed without bounce → bou
     await writeFile(file, JSON.stringify(j));
   };
   // "sent" was recorded, then the crash came before the files were removed.
-  await edit(sent.id, (j) => { for (const r of j.recipients) r.state = 'sent'; });
+  await edit(sent.id, (j) => {
+    for (const r of j.recipients) r.state = 'sent';
+  });
   // "failed" recorded, bounce not written yet.
-  await edit(failed.id, (j) => { j.recipients[0]!.state = 'sent'; Object.assign(j.recipients[1]!, { state: 'failed', code: 550, response: '550 5.1.1 no such user' }); });
+  await edit(failed.id, (j) => {
+    j.recipients[0]!.state = 'sent';
+    Object.assign(j.recipients[1]!, { state: 'failed', code: 550, response: '550 5.1.1 no such user' });
+  });
   // And one whose .eml already went to failed/ before the crash.
   const moved = await fx.outbox.enqueue(env, chunks(message({ messageId: 'm@x' })));
-  await edit(moved.id, (j) => { for (const r of j.recipients) Object.assign(r, { state: 'failed', bounced: true }); });
+  await edit(moved.id, (j) => {
+    for (const r of j.recipients) Object.assign(r, { state: 'failed', bounced: true });
+  });
   await rename(path.join(dir, `${moved.id}.eml`), path.join(dir, 'failed', `${moved.id}.eml`));
   await fx.reopen();
   assert.deepEqual(await outboxFiles(fx.dataDir), []);
-  assert.deepEqual(await names(path.join(dir, 'failed')), [`${failed.id}.eml`, `${failed.id}.json`, `${moved.id}.eml`, `${moved.id}.json`].sort());
+  assert.deepEqual(
+    await names(path.join(dir, 'failed')),
+    [`${failed.id}.eml`, `${failed.id}.json`, `${moved.id}.eml`, `${moved.id}.json`].sort(),
+  );
   const inbox = await inboxMessages(fx.dataDir, 'alice');
   assert.equal(inbox.length, 1);
   assert.match(inbox[0]!, /Subject: doomed/);
@@ -85,12 +119,18 @@ test('an interrupted retry (.json back, .eml still in failed/) is completed', as
   await fx.outbox.recordAttempt(id, { at: fx.clock.now(), failed: env.to.map((address) => ({ address, code: 550 })) });
   const dir = path.join(fx.dataDir, 'outbox');
   const j = JSON.parse(await readFile(path.join(dir, 'failed', `${id}.json`), 'utf8'));
-  for (const r of j.recipients) { r.state = 'pending'; delete r.bounced; }
+  for (const r of j.recipients) {
+    r.state = 'pending';
+    delete r.bounced;
+  }
   await writeFile(path.join(dir, `${id}.json`), JSON.stringify(j)); // crash right after the first step
   await fx.reopen();
   assert.deepEqual(await outboxFiles(fx.dataDir), [`${id}.eml`, `${id}.json`]);
   assert.deepEqual(await names(path.join(dir, 'failed')), []);
-  assert.deepEqual(fx.outbox.queued().map((e) => e.id), [id]);
+  assert.deepEqual(
+    fx.outbox.queued().map((e) => e.id),
+    [id],
+  );
   assert.equal(fx.outbox.recovery!.requeued, 1);
 });
 

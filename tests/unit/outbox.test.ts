@@ -4,35 +4,54 @@
  * per-recipient results, bounces and failed/ (O1, O4), retry and drop.
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { MessageTooLargeError, type OutboxIo } from '../../src/cache/outbox/outbox.js';
-import { chunks, inboxMessages, message, names, outboxFiles, outboxFixture, type OutboxFixture } from '../support/outbox.js';
+import {
+  chunks,
+  inboxMessages,
+  message,
+  names,
+  type OutboxFixture,
+  outboxFiles,
+  outboxFixture,
+} from '../support/outbox.js';
 
 const fixtures: OutboxFixture[] = [];
-after(async () => { for (const f of fixtures) await f.close(); });
+after(async () => {
+  for (const f of fixtures) await f.close();
+});
 async function fixture(...a: Parameters<typeof outboxFixture>): Promise<OutboxFixture> {
   const f = await outboxFixture(...a);
   fixtures.push(f);
   return f;
 }
 
-const env = { account: 'alice', from: 'alice@example.test', to: ['bob@example.test', 'carol@example.test', 'hidden@example.test'] };
+const env = {
+  account: 'alice',
+  from: 'alice@example.test',
+  to: ['bob@example.test', 'carol@example.test', 'hidden@example.test'],
+};
 
 describe('acceptance', () => {
   test('stores the exact bytes and the whole envelope (Bcc included), durably, nothing in tmp/', async () => {
     const fx = await fixture();
-    const raw = Buffer.concat([message({ messageId: 'm1@x', bcc: 'hidden@example.test' }), Buffer.from([0xe9, 0x0a, 0x00, 0x2e, 0x0a])]);
+    const raw = Buffer.concat([
+      message({ messageId: 'm1@x', bcc: 'hidden@example.test' }),
+      Buffer.from([0xe9, 0x0a, 0x00, 0x2e, 0x0a]),
+    ]);
     const r = await fx.outbox.enqueue(env, chunks(raw, 7));
     assert.equal(r.duplicate, false);
     const dir = path.join(fx.dataDir, 'outbox');
     assert.deepEqual(await outboxFiles(fx.dataDir), [`${r.id}.eml`, `${r.id}.json`]);
     assert.ok((await readFile(path.join(dir, `${r.id}.eml`))).equals(raw));
     const json = JSON.parse(await readFile(path.join(dir, `${r.id}.json`), 'utf8'));
-    assert.deepEqual(json.recipients.map((x: { address: string; state: string }) => [x.address, x.state]),
-      env.to.map((a) => [a, 'pending']));
+    assert.deepEqual(
+      json.recipients.map((x: { address: string; state: string }) => [x.address, x.state]),
+      env.to.map((a) => [a, 'pending']),
+    );
     assert.equal(json.from, env.from);
     assert.equal(json.messageId, 'm1@x');
     assert.equal(json.eightBit, true);
@@ -43,13 +62,21 @@ describe('acceptance', () => {
     assert.equal(row.recipients, 3);
     // A restart finds it again.
     await fx.reopen();
-    assert.deepEqual(fx.outbox.queued().map((e) => e.id), [r.id]);
+    assert.deepEqual(
+      fx.outbox.queued().map((e) => e.id),
+      [r.id],
+    );
   });
 
   test('too large: the stream is read to its end, MessageTooLargeError, nothing kept', async () => {
     const fx = await fixture();
     let read = 0;
-    async function* counted() { for await (const c of chunks(Buffer.alloc(50_000, 0x61), 4096)) { read += c.length; yield c; } }
+    async function* counted() {
+      for await (const c of chunks(Buffer.alloc(50_000, 0x61), 4096)) {
+        read += c.length;
+        yield c;
+      }
+    }
     await assert.rejects(fx.outbox.enqueue({ ...env, maxBytes: 10_000 }, counted()), MessageTooLargeError);
     assert.equal(read, 50_000);
     assert.deepEqual(await outboxFiles(fx.dataDir), []);
@@ -73,13 +100,20 @@ describe('acceptance', () => {
           if (stage === 'json create' && file.endsWith('.json')) throw enospc();
           const fh = await open(file, 'wx', 0o600);
           return {
-            write: async (b) => { if (stage === 'eml write') throw enospc(); await fh.write(b); },
-            sync: async () => { if (stage === 'eml sync') throw enospc(); await fh.sync(); },
+            write: async (b) => {
+              if (stage === 'eml write') throw enospc();
+              await fh.write(b);
+            },
+            sync: async () => {
+              if (stage === 'eml sync') throw enospc();
+              await fh.sync();
+            },
             close: () => fh.close(),
           };
         },
         async rename(from, to) {
-          if ((stage === 'eml rename' && to.endsWith('.eml')) || (stage === 'json rename' && to.endsWith('.json'))) throw enospc();
+          if ((stage === 'eml rename' && to.endsWith('.eml')) || (stage === 'json rename' && to.endsWith('.json')))
+            throw enospc();
           await rename(from, to);
         },
         async fsyncDir(dir) {
@@ -88,7 +122,12 @@ describe('acceptance', () => {
       };
       const fx = await fixture({ io });
       let read = 0;
-      async function* counted() { for await (const c of chunks(message({ messageId: 'full@x' }), 16)) { read += c.length; yield c; } }
+      async function* counted() {
+        for await (const c of chunks(message({ messageId: 'full@x' }), 16)) {
+          read += c.length;
+          yield c;
+        }
+      }
       await assert.rejects(fx.outbox.enqueue(env, counted()), /ENOSPC|EIO/);
       assert.equal(read, message({ messageId: 'full@x' }).length);
       assert.deepEqual(await outboxFiles(fx.dataDir), []);
@@ -114,7 +153,10 @@ describe('duplicates (S6)', () => {
     assert.equal(fx.outbox.queued().length, 1);
     assert.deepEqual(await outboxFiles(fx.dataDir), [`${a.id}.eml`, `${a.id}.json`]);
     // Still a duplicate after it was sent.
-    await fx.outbox.recordAttempt(a.id, { at: fx.clock.now(), sent: env.to.map((address) => ({ address, code: 250 })) });
+    await fx.outbox.recordAttempt(a.id, {
+      at: fx.clock.now(),
+      sent: env.to.map((address) => ({ address, code: 250 })),
+    });
     assert.equal((await fx.outbox.enqueue(env, chunks(raw))).duplicate, true);
     // After the window it is a new message.
     fx.clock.advance(2 * 60_000);
@@ -124,8 +166,14 @@ describe('duplicates (S6)', () => {
   test('a different envelope, different bytes, or no Message-ID is not a duplicate', async () => {
     const fx = await fixture();
     await fx.outbox.enqueue(env, chunks(message({ messageId: 'd2@x' })));
-    assert.equal((await fx.outbox.enqueue({ ...env, to: ['bob@example.test'] }, chunks(message({ messageId: 'd2@x' })))).duplicate, false);
-    assert.equal((await fx.outbox.enqueue(env, chunks(message({ messageId: 'd2@x', body: 'other' })))).duplicate, false);
+    assert.equal(
+      (await fx.outbox.enqueue({ ...env, to: ['bob@example.test'] }, chunks(message({ messageId: 'd2@x' })))).duplicate,
+      false,
+    );
+    assert.equal(
+      (await fx.outbox.enqueue(env, chunks(message({ messageId: 'd2@x', body: 'other' })))).duplicate,
+      false,
+    );
     await fx.outbox.enqueue(env, chunks(message()));
     assert.equal((await fx.outbox.enqueue(env, chunks(message()))).duplicate, false);
     assert.equal(fx.outbox.queued().length, 5);
@@ -148,13 +196,18 @@ describe('delivery results', () => {
     const { id } = await fx.outbox.enqueue(env, chunks(raw));
     const t = fx.clock.now();
     await fx.outbox.recordAttempt(id, {
-      at: t, sent: [{ address: 'bob@example.test', code: 250 }],
+      at: t,
+      sent: [{ address: 'bob@example.test', code: 250 }],
       failed: [{ address: 'carol@example.test', code: 550, response: '550 5.1.1 <carol@example.test>: no such user' }],
       deferred: [{ address: 'hidden@example.test', code: 450, response: '450 4.2.0 mailbox busy' }],
-      error: '450 4.2.0 mailbox busy', nextAttempt: t + 60_000,
+      error: '450 4.2.0 mailbox busy',
+      nextAttempt: t + 60_000,
     });
     const e = fx.outbox.get(id)!;
-    assert.deepEqual(e.recipients.map((r) => r.state), ['sent', 'failed', 'pending']);
+    assert.deepEqual(
+      e.recipients.map((r) => r.state),
+      ['sent', 'failed', 'pending'],
+    );
     assert.equal(e.tries, 1);
     assert.equal(e.nextAttempt, t + 60_000);
     const inbox = await inboxMessages(fx.dataDir, 'alice');
@@ -165,7 +218,10 @@ describe('delivery results', () => {
     assert.match(inbox[0]!, /Subject: partial/);
     // The JSON on disk says the same (sent recorded durably).
     const json = JSON.parse(await readFile(path.join(fx.dataDir, 'outbox', `${id}.json`), 'utf8'));
-    assert.deepEqual(json.recipients.map((r: { state: string }) => r.state), ['sent', 'failed', 'pending']);
+    assert.deepEqual(
+      json.recipients.map((r: { state: string }) => r.state),
+      ['sent', 'failed', 'pending'],
+    );
     assert.equal(json.recipients[1].bounced, true);
 
     await fx.outbox.recordAttempt(id, { at: t + 60_000, sent: [{ address: 'hidden@example.test', code: 250 }] });
@@ -174,7 +230,10 @@ describe('delivery results', () => {
     assert.deepEqual(await names(path.join(fx.dataDir, 'outbox', 'failed')), [`${id}.eml`, `${id}.json`]);
     assert.equal((await inboxMessages(fx.dataDir, 'alice')).length, 1, 'no second bounce');
     assert.equal(fx.outbox.index.get(id)!.state, 'failed');
-    assert.deepEqual((await fx.outbox.failed()).map((x) => x.id), [id]);
+    assert.deepEqual(
+      (await fx.outbox.failed()).map((x) => x.id),
+      [id],
+    );
   });
 
   test('all sent: the entry is deleted and its row says sent', async () => {
@@ -190,7 +249,12 @@ describe('delivery results', () => {
   test('giveUp (maxAge): one bounce with status 4.4.7 for every pending recipient', async () => {
     const fx = await fixture();
     const { id } = await fx.outbox.enqueue(env, chunks(message({ subject: 'too old' })));
-    await fx.outbox.recordAttempt(id, { at: fx.clock.now(), sent: [{ address: 'bob@example.test' }], error: 'ECONNREFUSED', nextAttempt: fx.clock.now() + 1 });
+    await fx.outbox.recordAttempt(id, {
+      at: fx.clock.now(),
+      sent: [{ address: 'bob@example.test' }],
+      error: 'ECONNREFUSED',
+      nextAttempt: fx.clock.now() + 1,
+    });
     await fx.outbox.giveUp(id, 'not delivered within outbox.maxAge; last error: ECONNREFUSED');
     const inbox = await inboxMessages(fx.dataDir, 'alice');
     assert.equal(inbox.length, 1);
@@ -203,14 +267,21 @@ describe('delivery results', () => {
     const fx = await fixture();
     const { id } = await fx.outbox.enqueue(env, chunks(message()));
     await fx.outbox.recordAttempt(id, {
-      at: fx.clock.now(), sent: [{ address: 'bob@example.test' }],
-      failed: [{ address: 'carol@example.test', code: 550 }, { address: 'hidden@example.test', code: 550 }],
+      at: fx.clock.now(),
+      sent: [{ address: 'bob@example.test' }],
+      failed: [
+        { address: 'carol@example.test', code: 550 },
+        { address: 'hidden@example.test', code: 550 },
+      ],
     });
     assert.equal(fx.outbox.queued().length, 0);
     fx.clock.advance(1000);
     assert.equal(await fx.outbox.retry(id), true);
     const e = fx.outbox.get(id)!;
-    assert.deepEqual(e.recipients.map((r) => r.state), ['sent', 'pending', 'pending']);
+    assert.deepEqual(
+      e.recipients.map((r) => r.state),
+      ['sent', 'pending', 'pending'],
+    );
     assert.equal(e.queuedAt, fx.clock.now());
     assert.deepEqual(await outboxFiles(fx.dataDir), [`${id}.eml`, `${id}.json`]);
     assert.deepEqual(await names(path.join(fx.dataDir, 'outbox', 'failed')), []);
@@ -239,9 +310,19 @@ describe('delivery results', () => {
     const fx = await fixture();
     const a = await fx.outbox.enqueue(env, chunks(message()));
     await fx.outbox.enqueue({ ...env, account: 'bob' }, chunks(message()));
-    await fx.outbox.recordAttempt(a.id, { at: fx.clock.now(), error: '421 try later', nextAttempt: fx.clock.now() + 5000 });
+    await fx.outbox.recordAttempt(a.id, {
+      at: fx.clock.now(),
+      error: '421 try later',
+      nextAttempt: fx.clock.now() + 5000,
+    });
     const s = fx.outbox.index.summary();
-    assert.deepEqual(s.map((x) => [x.account, x.queued, x.lastError]), [['alice', 1, '421 try later'], ['bob', 1, null]]);
+    assert.deepEqual(
+      s.map((x) => [x.account, x.queued, x.lastError]),
+      [
+        ['alice', 1, '421 try later'],
+        ['bob', 1, null],
+      ],
+    );
     assert.equal(s[0]!.nextAttempt, fx.clock.now() + 5000);
   });
 });

@@ -3,20 +3,28 @@
  * byte-exactness (F11), segmentation, timeouts (F7), broken connections, -ERR mapping, login
  * failures, pipelining (F13), backpressure and TLS/STLS.
  */
-import { test, after } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import net from 'node:net';
-import { once } from 'node:events';
+import { after, test } from 'node:test';
 import pino from 'pino';
 import { AuthError, TemporaryError, ThrottledError } from '../../src/shared/errors.js';
-import { Pop3Client, Pop3ReplyError, type Pop3ClientOptions } from '../../src/upstream/pop3/client.js';
-import { expectedRetr, startFakePop3, wireBody, type FakeAction, type FakePop3, type FakePop3Options } from '../fakes/fake-pop3.js';
+import { Pop3Client, type Pop3ClientOptions, Pop3ReplyError } from '../../src/upstream/pop3/client.js';
+import {
+  expectedRetr,
+  type FakeAction,
+  type FakePop3,
+  type FakePop3Options,
+  startFakePop3,
+  wireBody,
+} from '../fakes/fake-pop3.js';
 
 const fakes: FakePop3[] = [];
 after(async () => {
@@ -73,7 +81,7 @@ const TRICKY = Buffer.concat([
   Buffer.from('.hidden line starts with dot\r\n.\r\n..two dots\r\n'),
   Buffer.from([0x00, 0x01, 0x00, 0x0d, 0x0a]),
   Buffer.from('bare LF line\nlone CR\rin line\r\n.\n'),
-  Buffer.from('x'.repeat(20_000) + '\r\n'),
+  Buffer.from(`${'x'.repeat(20_000)}\r\n`),
   Buffer.from('last line, no newline'),
 ]);
 
@@ -84,8 +92,17 @@ test('happy path: CAPA, AUTH PLAIN, STAT, LIST, UIDL, RETR, DELE, QUIT', async (
   assert.equal(c.pipelining, true);
   assert.ok(f.log.some((l) => l.startsWith('C: AUTH PLAIN ')));
   assert.deepEqual(await c.stat(), { count: 2, octets: expectedRetr(msgs[0]!).length + expectedRetr(msgs[1]!).length });
-  assert.deepEqual([...(await c.list())], [[1, expectedRetr(msgs[0]!).length], [2, expectedRetr(msgs[1]!).length]]);
-  assert.deepEqual(await c.uidl(), [{ msg: 1, uidl: 'uid-1' }, { msg: 2, uidl: 'uid-2' }]);
+  assert.deepEqual(
+    [...(await c.list())],
+    [
+      [1, expectedRetr(msgs[0]!).length],
+      [2, expectedRetr(msgs[1]!).length],
+    ],
+  );
+  assert.deepEqual(await c.uidl(), [
+    { msg: 1, uidl: 'uid-1' },
+    { msg: 2, uidl: 'uid-2' },
+  ]);
   const sink = collector();
   const n = await c.retr(1, sink);
   assert.deepEqual(sink.bytes(), expectedRetr(TRICKY), 'byte-exact: 8-bit, NUL, dot lines, 20,000-char line');
@@ -125,9 +142,16 @@ test('no CAPA support: old server still works', async () => {
 for (const rawLineEnds of [false, true]) {
   test(`byte-exact RETR from a ${rawLineEnds ? 'sloppy (bare LF kept)' : 'correct'} server in many segmentations`, async () => {
     let plan: FakeAction | undefined;
-    const { c } = await loggedIn({ messages: [TRICKY], rawLineEnds, onCommand: (v) => (v === 'RETR' ? plan : undefined) });
+    const { c } = await loggedIn({
+      messages: [TRICKY],
+      rawLineEnds,
+      onCommand: (v) => (v === 'RETR' ? plan : undefined),
+    });
     const expected = expectedRetr(TRICKY, rawLineEnds);
-    const wire = Buffer.concat([Buffer.from(`+OK ${wireBody(TRICKY, rawLineEnds).length} octets\r\n`), wireBody(TRICKY, rawLineEnds)]);
+    const wire = Buffer.concat([
+      Buffer.from(`+OK ${wireBody(TRICKY, rawLineEnds).length} octets\r\n`),
+      wireBody(TRICKY, rawLineEnds),
+    ]);
     const end = wire.length;
     const stuffedDot = wire.indexOf('\r\n..two') + 2;
     const plans: Array<[string, number | number[], number]> = [
@@ -153,7 +177,10 @@ for (const rawLineEnds of [false, true]) {
 
 test('1-byte segments', async () => {
   const msg = Buffer.from('a\r\n.\r\n..b\r\nc');
-  const { c } = await loggedIn({ messages: [msg], onCommand: (v) => (v === 'RETR' ? { segments: 1, segmentDelayMs: 1 } : undefined) });
+  const { c } = await loggedIn({
+    messages: [msg],
+    onCommand: (v) => (v === 'RETR' ? { segments: 1, segmentDelayMs: 1 } : undefined),
+  });
   const sink = collector();
   await c.retr(1, sink);
   assert.deepEqual(sink.bytes(), Buffer.from('a\r\n.\r\n..b\r\nc\r\n'));
@@ -174,15 +201,24 @@ test('a stalled server: rejects with ETIMEDOUT in about timeoutMs; later calls r
 });
 
 test('a server that stalls mid-body, or never greets, times out too', async () => {
-  const { c } = await loggedIn({ onCommand: (v) => (v === 'RETR' ? { cutAfter: 1e9, reply: '+OK\r\npartial body\r\n' } : undefined) }, { timeoutMs: 300 });
+  const { c } = await loggedIn(
+    { onCommand: (v) => (v === 'RETR' ? { cutAfter: 1e9, reply: '+OK\r\npartial body\r\n' } : undefined) },
+    { timeoutMs: 300 },
+  );
   await assert.rejects(c.retr(1, collector()), (e: unknown) => e instanceof TemporaryError && e.code === 'ETIMEDOUT');
   const mute = await fake({ greeting: '+OK', defaults: { delayMs: 60_000 } });
-  await assert.rejects(connect(mute, { timeoutMs: 300 }), (e: unknown) => e instanceof TemporaryError && e.code === 'ETIMEDOUT');
+  await assert.rejects(
+    connect(mute, { timeoutMs: 300 }),
+    (e: unknown) => e instanceof TemporaryError && e.code === 'ETIMEDOUT',
+  );
 });
 
 test('connection cut mid-RETR: rejects, no hang, the sink keeps what arrived', async () => {
   const big = Buffer.alloc(200_000, 'y\r\n');
-  const { c } = await loggedIn({ messages: [big], onCommand: (v) => (v === 'RETR' ? { cutAfter: 100_000 } : undefined) });
+  const { c } = await loggedIn({
+    messages: [big],
+    onCommand: (v) => (v === 'RETR' ? { cutAfter: 100_000 } : undefined),
+  });
   const sink = collector();
   const err = await c.retr(1, sink).catch((e: unknown) => e);
   assert.ok(err instanceof TemporaryError && !(err instanceof Pop3ReplyError), String(err));
@@ -191,7 +227,9 @@ test('connection cut mid-RETR: rejects, no hang, the sink keeps what arrived', a
 });
 
 test('-ERR on DELE → Pop3ReplyError; RETR of a missing message; connection stays usable', async () => {
-  const { c } = await loggedIn({ onCommand: (v) => (v === 'DELE' ? { reply: '-ERR [SYS/TEMP] cannot delete\r\n' } : undefined) });
+  const { c } = await loggedIn({
+    onCommand: (v) => (v === 'DELE' ? { reply: '-ERR [SYS/TEMP] cannot delete\r\n' } : undefined),
+  });
   const err = await c.dele(1).catch((e: unknown) => e);
   assert.ok(err instanceof Pop3ReplyError);
   assert.equal(err.responseCode, 'SYS/TEMP');
@@ -206,11 +244,17 @@ test('login failures: wrong password → AuthError; [SYS/TEMP] → ThrottledErro
   for (const capa of [undefined, ['USER']]) {
     const f = await fake({ capa });
     const c = await connect(f);
-    await assert.rejects(c.login('alice', 'wrong'), (e: unknown) => e instanceof AuthError && /login refused/.test(e.message));
+    await assert.rejects(
+      c.login('alice', 'wrong'),
+      (e: unknown) => e instanceof AuthError && /login refused/.test(e.message),
+    );
     c.close();
   }
   for (const code of ['SYS/TEMP', 'IN-USE']) {
-    const f = await fake({ capa: ['USER'], onCommand: (v) => (v === 'PASS' ? { reply: `-ERR [${code}] busy\r\n` } : undefined) });
+    const f = await fake({
+      capa: ['USER'],
+      onCommand: (v) => (v === 'PASS' ? { reply: `-ERR [${code}] busy\r\n` } : undefined),
+    });
     const c = await connect(f);
     const err = await c.login('alice', 'secret').catch((e: unknown) => e);
     assert.ok(err instanceof TemporaryError && !(err instanceof AuthError), String(err));
@@ -242,7 +286,10 @@ test('deleMany is pipelined when PIPELINING is offered, sequential otherwise; al
   seq.c.close();
 
   const bad = await loggedIn({ messages: [TRICKY, TRICKY] });
-  await assert.rejects(bad.c.deleMany([1, 7, 2]), (e: unknown) => e instanceof Pop3ReplyError && e.command === 'DELE 7');
+  await assert.rejects(
+    bad.c.deleMany([1, 7, 2]),
+    (e: unknown) => e instanceof Pop3ReplyError && e.command === 'DELE 7',
+  );
   assert.equal((await bad.c.stat()).count, 0, 'every reply consumed; DELE 2 applied');
   bad.c.close();
   assert.deepEqual(bad.f.committed, [], 'close() without QUIT deletes nothing');
@@ -278,7 +325,9 @@ test('a sink that fails mid-RETR: the reply is drained, then the sink error is t
 });
 
 test('hostile server: an endless status line fails the connection, memory bounded', async () => {
-  const { c } = await loggedIn({ onCommand: (v) => (v === 'NOOP' ? { reply: Buffer.alloc(1_000_000, 'A') } : undefined) });
+  const { c } = await loggedIn({
+    onCommand: (v) => (v === 'NOOP' ? { reply: Buffer.alloc(1_000_000, 'A') } : undefined),
+  });
   await assert.rejects(c.noop(), (e: unknown) => e instanceof TemporaryError && e.code === 'EPROTO');
 });
 
@@ -305,7 +354,7 @@ test('30 MB message: byte-exact, throughput', async () => {
     const n = await c.retr(1, sink);
     const ms = performance.now() - t0;
     assert.equal(sink.digest(), expected);
-    console.log(`  RETR 30 MB (run ${run + 1}): ${ms.toFixed(0)} ms, ${((n / 1048576) / (ms / 1000)).toFixed(0)} MiB/s`);
+    console.log(`  RETR 30 MB (run ${run + 1}): ${ms.toFixed(0)} ms, ${(n / 1048576 / (ms / 1000)).toFixed(0)} MiB/s`);
   }
   c.close();
 });
@@ -331,7 +380,9 @@ test('backpressure: a slow sink keeps memory bounded', async () => {
   });
   const t0 = performance.now();
   await c.retr(1, slow);
-  console.log(`  slow sink: ${(performance.now() - t0).toFixed(0)} ms, ${writes} writes, max buffered ${maxBuffered} B, RSS +${((maxRss - rss0) / 1048576).toFixed(1)} MiB`);
+  console.log(
+    `  slow sink: ${(performance.now() - t0).toFixed(0)} ms, ${writes} writes, max buffered ${maxBuffered} B, RSS +${((maxRss - rss0) / 1048576).toFixed(1)} MiB`,
+  );
   assert.equal(h.digest('hex'), sha(expectedRetr(msg)));
   assert.ok(maxBuffered <= 16 * 1024 + 2 * 65536, `sink buffered at most ~2 reads (${maxBuffered})`);
   assert.ok(maxRss - rss0 < 25 * 1048576, `RSS growth ${(maxRss - rss0) / 1048576} MiB`);
@@ -342,10 +393,27 @@ test('backpressure: a slow sink keeps memory bounded', async () => {
 function selfSigned(): { key: string; cert: string } | null {
   const dir = mkdtempSync(join(tmpdir(), 'lp-cert-'));
   try {
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem'),
-      '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    ], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        join(dir, 'k.pem'),
+        '-out',
+        join(dir, 'c.pem'),
+        '-days',
+        '2',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    );
     return { key: readFileSync(join(dir, 'k.pem'), 'utf8'), cert: readFileSync(join(dir, 'c.pem'), 'utf8') };
   } catch {
     return null;
@@ -377,7 +445,10 @@ test('TLS: implicit and STLS with tlsCa; an untrusted certificate names the fix'
   await c2.quit();
   await assert.rejects(connect(stls, { tls: 'starttls' }), /tlsCa/);
   const plainOnly = await fake();
-  await assert.rejects(connect(plainOnly, { tls: 'starttls' }), (e: unknown) => e instanceof Pop3ReplyError && e.command === 'STLS');
+  await assert.rejects(
+    connect(plainOnly, { tls: 'starttls' }),
+    (e: unknown) => e instanceof Pop3ReplyError && e.command === 'STLS',
+  );
 });
 
 test('connect errors: refused port, TLS handshake timeout', async () => {
@@ -394,7 +465,10 @@ test('connect errors: refused port, TLS handshake timeout', async () => {
   await once(mute, 'listening');
   const t0 = Date.now();
   const err = await Pop3Client.connect({
-    host: '127.0.0.1', port: (mute.address() as net.AddressInfo).port, tls: 'implicit', connectTimeoutMs: 200,
+    host: '127.0.0.1',
+    port: (mute.address() as net.AddressInfo).port,
+    tls: 'implicit',
+    connectTimeoutMs: 200,
   }).catch((e: unknown) => e);
   assert.ok(err instanceof TemporaryError && err.code === 'ETIMEDOUT', String(err));
   assert.ok(Date.now() - t0 < 1000);

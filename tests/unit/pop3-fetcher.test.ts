@@ -14,26 +14,38 @@ import { Cache } from '../../src/cache/cache.js';
 import { INBOX } from '../../src/cache/message-store.js';
 import { TemporaryError } from '../../src/shared/errors.js';
 import { Pop3Fetcher, pop3Key } from '../../src/upstream/pop3/fetcher.js';
-import { startFakePop3 } from '../fakes/fake-pop3.js';
 import type { FakePop3Options } from '../fakes/fake-pop3.js';
+import { startFakePop3 } from '../fakes/fake-pop3.js';
 
 const log = pino({ level: 'silent' });
 const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => { for (const c of cleanups.splice(0)) await c(); });
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+});
 
 function messages(n: number, size = 3000): Buffer[] {
-  return Array.from({ length: n }, (_, i) => Buffer.from(`Message-ID: <m${i + 1}@test>\r\nSubject: ${i + 1}\r\n\r\n${'x'.repeat(size)}\r\n.dot line\r\n`));
+  return Array.from({ length: n }, (_, i) =>
+    Buffer.from(`Message-ID: <m${i + 1}@test>\r\nSubject: ${i + 1}\r\n\r\n${'x'.repeat(size)}\r\n.dot line\r\n`),
+  );
 }
 
 async function setup(fakeOpts: FakePop3Options, keepOnServer = true, timeoutMs = 2000) {
   const fake = await startFakePop3({ user: 'alice', pass: 'pw', ...fakeOpts });
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'lp-fetch-'));
   const cache = await Cache.open({ dataDir, accounts: ['a'], log });
-  cleanups.push(async () => { cache.close(); await fake.close(); rmSync(dataDir, { recursive: true, force: true }); });
-  const fetcher = () => new Pop3Fetcher({
-    endpoint: { host: '127.0.0.1', port: fake.port, tls: 'none', username: 'alice', password: 'pw', timeoutMs },
-    store: cache.account('a'), log, keepOnServer, maxMessageSize: 50 * 1024 * 1024,
+  cleanups.push(async () => {
+    cache.close();
+    await fake.close();
+    rmSync(dataDir, { recursive: true, force: true });
   });
+  const fetcher = () =>
+    new Pop3Fetcher({
+      endpoint: { host: '127.0.0.1', port: fake.port, tls: 'none', username: 'alice', password: 'pw', timeoutMs },
+      store: cache.account('a'),
+      log,
+      keepOnServer,
+      maxMessageSize: 50 * 1024 * 1024,
+    });
   const tmp = () => readdirSync(path.join(dataDir, 'accounts/a/Maildir/tmp'));
   return { fake, cache, fetcher, tmp, store: cache.account('a') };
 }
@@ -41,13 +53,19 @@ async function setup(fakeOpts: FakePop3Options, keepOnServer = true, timeoutMs =
 test('a connection cut mid-RETR keeps what was durable; the next pull completes it, no duplicates', async () => {
   const msgs = messages(5, 50_000);
   let cut = true;
-  const { fake, fetcher, tmp, store } = await setup({
-    messages: msgs,
-    onCommand: (verb, args) => (cut && verb === 'RETR' && args[0] === '3' ? { cutAfter: 20_000 } : undefined),
-  }, false);
+  const { fake, fetcher, tmp, store } = await setup(
+    {
+      messages: msgs,
+      onCommand: (verb, args) => (cut && verb === 'RETR' && args[0] === '3' ? { cutAfter: 20_000 } : undefined),
+    },
+    false,
+  );
   await assert.rejects(fetcher().pull(), TemporaryError);
   const after1 = store.list(INBOX);
-  assert.deepEqual(after1.map((m) => m.key), [pop3Key('uid-1'), pop3Key('uid-2')]);
+  assert.deepEqual(
+    after1.map((m) => m.key),
+    [pop3Key('uid-1'), pop3Key('uid-2')],
+  );
   assert.deepEqual(tmp(), []);
   assert.deepEqual(fake.committed, [], 'no QUIT: nothing deleted upstream');
   cut = false;
@@ -62,10 +80,14 @@ test('a connection cut mid-RETR keeps what was durable; the next pull completes 
 });
 
 test('a server that stops answering is given up on after the timeout; nothing half-written stays', async () => {
-  const { fetcher, tmp, store } = await setup({
-    messages: messages(4),
-    onCommand: (verb, args) => (verb === 'RETR' && args[0] === '2' ? { stall: true } : undefined),
-  }, true, 300);
+  const { fetcher, tmp, store } = await setup(
+    {
+      messages: messages(4),
+      onCommand: (verb, args) => (verb === 'RETR' && args[0] === '2' ? { stall: true } : undefined),
+    },
+    true,
+    300,
+  );
   const t0 = Date.now();
   await assert.rejects(fetcher().pull(), (err: unknown) => err instanceof TemporaryError && err.code === 'ETIMEDOUT');
   assert.ok(Date.now() - t0 < 3000);
@@ -75,10 +97,13 @@ test('a server that stops answering is given up on after the timeout; nothing ha
 
 test('-ERR on DELE: the messages stay cached, the pull reports it, the next pull deletes them', async () => {
   let fail = true;
-  const { fake, fetcher, store } = await setup({
-    messages: messages(3),
-    onCommand: (verb) => (fail && verb === 'DELE' ? { reply: '-ERR [SYS/TEMP] try later\r\n' } : undefined),
-  }, false);
+  const { fake, fetcher, store } = await setup(
+    {
+      messages: messages(3),
+      onCommand: (verb) => (fail && verb === 'DELE' ? { reply: '-ERR [SYS/TEMP] try later\r\n' } : undefined),
+    },
+    false,
+  );
   await assert.rejects(fetcher().pull(), TemporaryError);
   assert.equal(store.list(INBOX).length, 3);
   fail = false;
@@ -90,7 +115,10 @@ test('-ERR on DELE: the messages stay cached, the pull reports it, the next pull
 
 test('the terminator split across segments and 1-byte segments still give exact bytes', async () => {
   const msgs = messages(3, 200);
-  const { fetcher, store } = await setup({ messages: msgs, onCommand: (verb) => (verb === 'RETR' ? { segments: 1 } : undefined) });
+  const { fetcher, store } = await setup({
+    messages: msgs,
+    onCommand: (verb) => (verb === 'RETR' ? { segments: 1 } : undefined),
+  });
   const r = await fetcher().pull();
   assert.equal(r.newMessages, 3);
   const { readFileSync } = await import('node:fs');
@@ -105,8 +133,18 @@ test('sessions loop until the server offers nothing new (a Gmail-like window of 
   const { fake, fetcher, store } = await setup({
     messages: msgs,
     onCommand: (verb, _args, s) => {
-      if (verb === 'UIDL') return { reply: `+OK\r\n${window(s.id).map((n) => `${n} uid-${n}\r\n`).join('')}.\r\n` };
-      if (verb === 'LIST') return { reply: `+OK\r\n${window(s.id).map((n) => `${n} ${msgs[n - 1]!.length}\r\n`).join('')}.\r\n` };
+      if (verb === 'UIDL')
+        return {
+          reply: `+OK\r\n${window(s.id)
+            .map((n) => `${n} uid-${n}\r\n`)
+            .join('')}.\r\n`,
+        };
+      if (verb === 'LIST')
+        return {
+          reply: `+OK\r\n${window(s.id)
+            .map((n) => `${n} ${msgs[n - 1]!.length}\r\n`)
+            .join('')}.\r\n`,
+        };
       return undefined;
     },
   });

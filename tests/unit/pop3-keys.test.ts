@@ -10,7 +10,11 @@ test('POP3 keys are file-name safe, fixed length and stable, even for long UIDLs
 });
 
 test('a UIDL listed twice gets two distinct keys, stable across sessions', () => {
-  const listing = [{ msg: 1, uidl: 'a' }, { msg: 2, uidl: 'b' }, { msg: 3, uidl: 'a' }];
+  const listing = [
+    { msg: 1, uidl: 'a' },
+    { msg: 2, uidl: 'b' },
+    { msg: 3, uidl: 'a' },
+  ];
   const k1 = keysForListing(listing);
   const k2 = keysForListing(listing);
   assert.deepEqual(k1, k2);

@@ -22,8 +22,16 @@ async function served(s: string, size: number, repairEoh: boolean, topLines?: nu
 
 describe('HeaderEndFinder', () => {
   const cases: Array<[string, number]> = [
-    ['A: b\r\n\r\nbody', 8], ['A: b\n\nbody', 6], ['\r\nbody', 2], ['\nbody', 1], ['A: b\r\n\r\n', 8],
-    ['A: b\r\nC: d\r\n', -1], ['A: b\r\r\n', -1], ['A: b\r\n \r\nx', -1], ['', -1], ['A: b\n\r\nx', 7],
+    ['A: b\r\n\r\nbody', 8],
+    ['A: b\n\nbody', 6],
+    ['\r\nbody', 2],
+    ['\nbody', 1],
+    ['A: b\r\n\r\n', 8],
+    ['A: b\r\nC: d\r\n', -1],
+    ['A: b\r\r\n', -1],
+    ['A: b\r\n \r\nx', -1],
+    ['', -1],
+    ['A: b\n\r\nx', 7],
   ];
   for (const [text, end] of cases) {
     test(`${JSON.stringify(text)} → ${end}, at every chunk size`, () => {

@@ -6,7 +6,7 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { ROOT } from '../support/localpost.js';
-import { sampleMessage, startPop3, type Pop3Fixture } from '../support/pop3-server.js';
+import { type Pop3Fixture, sampleMessage, startPop3 } from '../support/pop3-server.js';
 import { parseTranscript, runTranscript } from '../support/transcript.js';
 
 const DIR = path.join(ROOT, 'tests/fixtures/transcripts/pop3');
@@ -16,7 +16,9 @@ after(async () => {
 });
 
 describe('POP3 transcripts', () => {
-  for (const file of readdirSync(DIR).filter((f) => f.endsWith('.txt')).sort()) {
+  for (const file of readdirSync(DIR)
+    .filter((f) => f.endsWith('.txt'))
+    .sort()) {
     test(file, async () => {
       const t = parseTranscript(path.join(DIR, file), file);
       const fx = await startPop3({ messages: Array.from({ length: t.messages }, (_, i) => sampleMessage(i + 1)) });

@@ -9,7 +9,14 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { INBOX, TRASH } from '../../src/cache/message-store.js';
 import { COMMANDS, type Pop3Verb } from '../../src/listeners/pop3/commands/index.js';
-import { authenticated, connected, Pop3Conn, sampleMessage, startPop3, type Pop3Fixture } from '../support/pop3-server.js';
+import {
+  authenticated,
+  connected,
+  Pop3Conn,
+  type Pop3Fixture,
+  sampleMessage,
+  startPop3,
+} from '../support/pop3-server.js';
 
 const fixtures: Pop3Fixture[] = [];
 async function fixture(o: Parameters<typeof startPop3>[0] = {}): Promise<Pop3Fixture> {
@@ -23,8 +30,21 @@ after(async () => {
 
 /** Plausible arguments for a verb, so that only the state can make it fail. */
 const ARGS: Record<Pop3Verb, string> = {
-  CAPA: '', QUIT: '', USER: ' alice', PASS: ' localpw', AUTH: ' PLAIN AGFsaWNlAGxvY2FscHc=', STLS: '',
-  STAT: '', LIST: '', UIDL: '', RETR: ' 1', TOP: ' 1 0', DELE: ' 1', RSET: '', NOOP: '', LAST: '',
+  CAPA: '',
+  QUIT: '',
+  USER: ' alice',
+  PASS: ' localpw',
+  AUTH: ' PLAIN AGFsaWNlAGxvY2FscHc=',
+  STLS: '',
+  STAT: '',
+  LIST: '',
+  UIDL: '',
+  RETR: ' 1',
+  TOP: ' 1 0',
+  DELE: ' 1',
+  RSET: '',
+  NOOP: '',
+  LAST: '',
 };
 
 describe('command table', () => {
@@ -68,12 +88,35 @@ function expectedWire(stored: Buffer, nul: boolean): Buffer {
 /** Undo dot-stuffing of a received body (terminator included). */
 function unstuff(body: Buffer): Buffer {
   const text = body.subarray(0, body.length - 3).toString('latin1');
-  return Buffer.from(text.split('\r\n').map((l) => (l.startsWith('.') ? l.slice(1) : l)).join('\r\n'), 'latin1');
+  return Buffer.from(
+    text
+      .split('\r\n')
+      .map((l) => (l.startsWith('.') ? l.slice(1) : l))
+      .join('\r\n'),
+    'latin1',
+  );
 }
 
 /** A random message from hostile pieces; always has an empty line after a header. */
 function randomMessage(rnd: () => number): Buffer {
-  const pieces = ['\n', '\r\n', '\r', '.', '..', '.\r\n', '\n.\n', '\0', 'x', 'hello', ' ', '\xff', '\x80', 'a'.repeat(300), '.\n.\n', '\r\r\n'];
+  const pieces = [
+    '\n',
+    '\r\n',
+    '\r',
+    '.',
+    '..',
+    '.\r\n',
+    '\n.\n',
+    '\0',
+    'x',
+    'hello',
+    ' ',
+    '\xff',
+    '\x80',
+    'a'.repeat(300),
+    '.\n.\n',
+    '\r\r\n',
+  ];
   const parts = ['Subject: p\r\n\r\n'];
   const n = Math.floor(rnd() * 60);
   for (let i = 0; i < n; i++) parts.push(pieces[Math.floor(rnd() * pieces.length)]!);
@@ -93,7 +136,10 @@ describe('RETR is byte-exact (property)', () => {
     test(`200 random messages, outlook-no-nuls ${nul ? 'on' : 'off'}`, async () => {
       const rnd = prng(nul ? 42 : 7);
       const msgs = Array.from({ length: 200 }, () => randomMessage(rnd));
-      msgs.push(Buffer.from('Subject: x\r\n\r\nno final newline', 'latin1'), Buffer.from('Subject: y\n\n.\n..\n.', 'latin1'));
+      msgs.push(
+        Buffer.from('Subject: x\r\n\r\nno final newline', 'latin1'),
+        Buffer.from('Subject: y\n\n.\n..\n.', 'latin1'),
+      );
       const fx = await fixture({ messages: msgs, server: { workarounds: { outlookNoNuls: nul } } });
       const c = await authenticated(fx.port);
       c.cmd('LIST');
@@ -126,7 +172,10 @@ describe('missing end of header (oe-ns-eoh, P3)', () => {
         assert.match(await c.ask(`RETR ${i + 1}`), /^\+OK/);
         const got = unstuff(await c.body());
         const base = expectedWire(Buffer.from(noEoh[i]!, 'latin1'), true);
-        assert.ok(got.equals(repair ? Buffer.concat([base, Buffer.from('\r\n')]) : base), JSON.stringify(got.toString('latin1')));
+        assert.ok(
+          got.equals(repair ? Buffer.concat([base, Buffer.from('\r\n')]) : base),
+          JSON.stringify(got.toString('latin1')),
+        );
         assert.equal(got.length, size);
         assert.match(await c.ask(`TOP ${i + 1} 0`), /^\+OK/);
         assert.ok(unstuff(await c.body()).equals(got), 'TOP n 0 of a header-only message is all of it');
@@ -145,8 +194,14 @@ describe('UPDATE semantics (RFC 1939 §6, P6)', () => {
     assert.match(await c.ask('QUIT'), /2 messages deleted/);
     await c.waitClosed();
     const store = fx.cache.account('alice');
-    assert.deepEqual(store.list(INBOX).map((m) => m.uidl), ['00000002']);
-    assert.deepEqual(store.list(TRASH).map((m) => m.uidl), ['00000001', '00000003']);
+    assert.deepEqual(
+      store.list(INBOX).map((m) => m.uidl),
+      ['00000002'],
+    );
+    assert.deepEqual(
+      store.list(TRASH).map((m) => m.uidl),
+      ['00000001', '00000003'],
+    );
     assert.ok(store.has(INBOX, 't1') && store.has(INBOX, 't3'), 'tombstoned: never fetched again');
     assert.deepEqual(store.pendingUpstreamDeletes(INBOX), [], 'keep-upstream asks for no upstream deletion');
     const trashCur = path.join(fx.dataDir, 'accounts/alice/Maildir/.Trash/cur');
@@ -229,10 +284,10 @@ describe('hostile input', () => {
     const garbage = Buffer.alloc(64 * 1024);
     for (let i = 0; i < garbage.length; i++) garbage[i] = (i * 7919) & 0xff;
     g.send(garbage);
-    g.send('\r\n' + 'z'.repeat(1024 * 1024) + '\r\n');
+    g.send(`\r\n${'z'.repeat(1024 * 1024)}\r\n`);
     g.send('NOOP\r\n'.repeat(10));
     const p = await authenticated(fx.port, 'bob', 'bobpw');
-    p.send('NOOP\r\n'.repeat(999) + 'STAT\r\n');
+    p.send(`${'NOOP\r\n'.repeat(999)}STAT\r\n`);
     for (let i = 0; i < 999; i++) assert.equal(await p.line(), '+OK');
     assert.equal(await p.line(), '+OK 0 0');
     const ok = await authenticated(fx.port);
@@ -294,7 +349,11 @@ describe('login', () => {
     await c.ask('USER alice');
     assert.equal(await c.ask('PASS wrong'), '-ERR [AUTH] invalid user name or password');
     await c.ask('USER alice');
-    assert.equal(await c.ask('PASS localpw  '), '+OK maildrop has 2 messages (154 octets)', 'trailing spaces tolerated (P15)');
+    assert.equal(
+      await c.ask('PASS localpw  '),
+      '+OK maildrop has 2 messages (154 octets)',
+      'trailing spaces tolerated (P15)',
+    );
     assert.equal(pulls, 1);
     c.close();
   });

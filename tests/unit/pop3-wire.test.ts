@@ -3,17 +3,18 @@
  * F11) and status lines. The property test checks the streaming codec against a byte-by-byte
  * reference on random messages and random segmentations.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import {
   CrlfSizer,
   DotStuffer,
   DotUnstuffer,
-  LineReader,
-  LineTooLongError,
   dotStuff,
   formatStatusLine,
   hasResponseCode,
+  LineReader,
+  LineTooLongError,
   parseStatusLine,
 } from '../../src/shared/pop3-wire/index.js';
 
@@ -59,10 +60,18 @@ function stuffReference(norm: Buffer): { wire: Buffer; dots: number } {
 
 function randomMessage(r: () => number): Buffer {
   const tokens = [
-    () => Buffer.from('\r\n'), () => Buffer.from('\n'), () => Buffer.from('\r'), () => Buffer.from('.'),
-    () => Buffer.from('\r\n.\r\n'), () => Buffer.from('\n.\n'), () => Buffer.from('..'), () => Buffer.from([0]),
-    () => Buffer.from([0xff, 0x80, 0xe9]), () => Buffer.from('\r\r\n'),
-    () => Buffer.from('Subject: x'), () => Buffer.from('.\r'),
+    () => Buffer.from('\r\n'),
+    () => Buffer.from('\n'),
+    () => Buffer.from('\r'),
+    () => Buffer.from('.'),
+    () => Buffer.from('\r\n.\r\n'),
+    () => Buffer.from('\n.\n'),
+    () => Buffer.from('..'),
+    () => Buffer.from([0]),
+    () => Buffer.from([0xff, 0x80, 0xe9]),
+    () => Buffer.from('\r\r\n'),
+    () => Buffer.from('Subject: x'),
+    () => Buffer.from('.\r'),
     () => Buffer.from(Array.from({ length: 1 + Math.floor(r() * 40) }, () => Math.floor(r() * 256))),
   ];
   const parts: Buffer[] = [];
@@ -159,7 +168,13 @@ test('unstuffer: terminator split at every offset', () => {
 
 test('unstuffer: a chunk that is exactly "." and 1-byte chunks', () => {
   const wire = Buffer.from('a\r\n..b\r\n.\r\n');
-  const dotChunk = unstuffAll([Buffer.from('a\r\n'), Buffer.from('.'), Buffer.from('.b\r\n'), Buffer.from('.'), Buffer.from('\r\n')]);
+  const dotChunk = unstuffAll([
+    Buffer.from('a\r\n'),
+    Buffer.from('.'),
+    Buffer.from('.b\r\n'),
+    Buffer.from('.'),
+    Buffer.from('\r\n'),
+  ]);
   assert.equal(dotChunk.data.toString(), 'a\r\n.b\r\n');
   assert.ok(dotChunk.done);
   const bytes = unstuffAll([...wire].map((b) => Buffer.from([b])));
@@ -266,7 +281,11 @@ test('LineReader: maximum line length, bounded memory, recovery after an over-lo
 test('status lines: +OK, -ERR, response codes, continuation, garbage', () => {
   assert.deepEqual(parseStatusLine(Buffer.from('+OK 2 320')), { kind: 'ok', text: '2 320' });
   assert.deepEqual(parseStatusLine('+OK'), { kind: 'ok', text: '' });
-  assert.deepEqual(parseStatusLine('-ERR [IN-USE] mailbox locked'), { kind: 'err', code: 'IN-USE', text: 'mailbox locked' });
+  assert.deepEqual(parseStatusLine('-ERR [IN-USE] mailbox locked'), {
+    kind: 'err',
+    code: 'IN-USE',
+    text: 'mailbox locked',
+  });
   assert.deepEqual(parseStatusLine('-ERR [SYS/TEMP] try later'), { kind: 'err', code: 'SYS/TEMP', text: 'try later' });
   assert.deepEqual(parseStatusLine('-err [auth] bad'), { kind: 'err', code: 'AUTH', text: 'bad' });
   assert.deepEqual(parseStatusLine('+ '), { kind: 'continue', text: '' });

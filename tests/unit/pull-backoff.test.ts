@@ -13,17 +13,24 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import pino from 'pino';
 import { Cache } from '../../src/cache/cache.js';
+import {
+  backoffAfter,
+  clockTime,
+  isBackingOff,
+  nextBackoff,
+  PULL_BACKOFF,
+  type PullBackoff,
+} from '../../src/cache/pull-backoff.js';
+import { formatStatus } from '../../src/cli/status.js';
 import { parseConfigText } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
-import { pullOnLogin } from '../../src/daemon/pop3-listener.js';
-import { backoffAfter, clockTime, isBackingOff, nextBackoff, PULL_BACKOFF, type PullBackoff } from '../../src/cache/pull-backoff.js';
-import { formatStatus } from '../../src/cli/status.js';
 import type { StatusReport } from '../../src/control/protocol.js';
+import { pullOnLogin } from '../../src/daemon/pop3-listener.js';
 import { SyncService } from '../../src/daemon/sync.js';
-import { AuthError, TemporaryError, ThrottledError, isOfflineError, isThrottleText } from '../../src/shared/errors.js';
+import { AuthError, isOfflineError, isThrottleText, TemporaryError, ThrottledError } from '../../src/shared/errors.js';
 import { classifyImapError } from '../../src/upstream/imap/connect.js';
 import { classifyLoginRefusal, Pop3Client, Pop3ReplyError } from '../../src/upstream/pop3/client.js';
-import { startFakePop3, type FakePop3, type FakePop3Options } from '../fakes/fake-pop3.js';
+import { type FakePop3, type FakePop3Options, startFakePop3 } from '../fakes/fake-pop3.js';
 import { fakePop3ConfigText } from '../support/localpost.js';
 import { capturedLog } from '../support/log.js';
 
@@ -49,12 +56,19 @@ describe('backoff policy', () => {
     }
     // jitter spreads accounts that failed together
     const third: PullBackoff = { failures: 2, until: 0, reason: 'error' };
-    const spread = new Set([0.1, 0.4, 0.7, 0.9].map((r) => nextBackoff(third, { now: 0, reason: 'error' }, PULL_BACKOFF, () => r).until));
+    const spread = new Set(
+      [0.1, 0.4, 0.7, 0.9].map((r) => nextBackoff(third, { now: 0, reason: 'error' }, PULL_BACKOFF, () => r).until),
+    );
     assert.equal(spread.size, 4);
   });
 
   test('after a pull: ok resets, offline ends the window but keeps the count, a failure without reason changes nothing', () => {
-    const first = backoffAfter(undefined, { result: 'auth', now: 0, reason: 'auth', error: 'refused' }, PULL_BACKOFF, half)!;
+    const first = backoffAfter(
+      undefined,
+      { result: 'auth', now: 0, reason: 'auth', error: 'refused' },
+      PULL_BACKOFF,
+      half,
+    )!;
     assert.deepEqual(first, { failures: 1, until: MIN, reason: 'auth', error: 'refused' });
     assert.ok(isBackingOff(first, MIN - 1));
     assert.ok(!isBackingOff(first, MIN));
@@ -66,7 +80,11 @@ describe('backoff policy', () => {
     assert.equal(backoffAfter(second, { result: 'ok', now: 20 }), undefined);
     assert.equal(backoffAfter(undefined, { result: 'offline', now: 20 }), undefined, 'offline starts nothing');
     assert.deepEqual(backoffAfter(second, { result: 'offline', now: 20 }), { ...second, until: 20 });
-    assert.equal(backoffAfter(second, { result: 'error', now: 20 }), second, 'a configuration problem reached no server');
+    assert.equal(
+      backoffAfter(second, { result: 'error', now: 20 }),
+      second,
+      'a configuration problem reached no server',
+    );
     assert.match(clockTime(new Date(2024, 0, 1, 7, 5).getTime()), /^07:05$/);
   });
 });
@@ -80,17 +98,29 @@ describe('classification of refused logins', () => {
     assert.equal(classifyLoginRefusal(st('try later', 'SYS/TEMP')), 'throttled');
     assert.equal(classifyLoginRefusal(st('mailbox locked, try again later', 'IN-USE')), 'temporary');
     assert.equal(classifyLoginRefusal(st('backend down', 'SYS/PERM')), 'temporary');
-    assert.equal(classifyLoginRefusal(st('invalid login, try again later', 'AUTH')), 'auth', '[AUTH] is the credentials whatever the words');
+    assert.equal(
+      classifyLoginRefusal(st('invalid login, try again later', 'AUTH')),
+      'auth',
+      '[AUTH] is the credentials whatever the words',
+    );
     assert.equal(classifyLoginRefusal(st('Logon failure: unknown user name or bad password.')), 'auth');
     assert.equal(classifyLoginRefusal(st('Authentication failed.')), 'auth');
     assert.equal(classifyLoginRefusal(st('')), 'auth');
   });
 
   test('throttle words', () => {
-    for (const t of ['Server Unavailable. 21', 'Request is throttled', 'temporarily unavailable', 'please try again later', 'Too many simultaneous connections', 'too many login attempts']) {
+    for (const t of [
+      'Server Unavailable. 21',
+      'Request is throttled',
+      'temporarily unavailable',
+      'please try again later',
+      'Too many simultaneous connections',
+      'too many login attempts',
+    ]) {
       assert.ok(isThrottleText(t), t);
     }
-    for (const t of ['Authentication failed', 'invalid credentials', 'unknown user', 'Web login required']) assert.ok(!isThrottleText(t), t);
+    for (const t of ['Authentication failed', 'invalid credentials', 'unknown user', 'Web login required'])
+      assert.ok(!isThrottleText(t), t);
     const e = new ThrottledError('POP3 x:1: login refused for now: -ERR Server Unavailable. 21');
     assert.ok(e instanceof TemporaryError && !(e instanceof AuthError));
     assert.equal(e.code, 'ETHROTTLED');
@@ -100,16 +130,41 @@ describe('classification of refused logins', () => {
 
   test('IMAP (imapflow errors): throttling codes, INUSE, a refused login, anything else unchanged', () => {
     const imapErr = (props: Record<string, unknown>) => Object.assign(new Error('Command failed'), props);
-    const refused = classifyImapError(imapErr({ authenticationFailed: true, serverResponseCode: 'AUTHENTICATIONFAILED', responseStatus: 'NO', responseText: 'Authentication failed.', response: '2 NO [AUTHENTICATIONFAILED] Authentication failed.' }));
+    const refused = classifyImapError(
+      imapErr({
+        authenticationFailed: true,
+        serverResponseCode: 'AUTHENTICATIONFAILED',
+        responseStatus: 'NO',
+        responseText: 'Authentication failed.',
+        response: '2 NO [AUTHENTICATIONFAILED] Authentication failed.',
+      }),
+    );
     assert.ok(refused instanceof AuthError && refused.code === 'EAUTH', String(refused));
     assert.match(refused.message, /IMAP login refused: NO \[AUTHENTICATIONFAILED\] Authentication failed\./);
-    assert.equal((refused as Error & { authenticationFailed?: boolean }).authenticationFailed, true, 'imapflow field kept');
+    assert.equal(
+      (refused as Error & { authenticationFailed?: boolean }).authenticationFailed,
+      true,
+      'imapflow field kept',
+    );
     for (const code of ['UNAVAILABLE', 'LIMIT', 'THROTTLED']) {
-      const e = classifyImapError(imapErr({ authenticationFailed: true, serverResponseCode: code, response: `NO [${code}] busy` }));
+      const e = classifyImapError(
+        imapErr({ authenticationFailed: true, serverResponseCode: code, response: `NO [${code}] busy` }),
+      );
       assert.ok(e instanceof ThrottledError, `${code}: ${String(e)}`);
     }
-    assert.ok(classifyImapError(imapErr({ code: 'ETHROTTLE', responseText: 'Request is throttled. Suggested Backoff Time: 92415 milliseconds' })) instanceof ThrottledError);
-    assert.ok(classifyImapError(imapErr({ authenticationFailed: true, responseText: 'Too many simultaneous connections. (Failure)' })) instanceof ThrottledError);
+    assert.ok(
+      classifyImapError(
+        imapErr({
+          code: 'ETHROTTLE',
+          responseText: 'Request is throttled. Suggested Backoff Time: 92415 milliseconds',
+        }),
+      ) instanceof ThrottledError,
+    );
+    assert.ok(
+      classifyImapError(
+        imapErr({ authenticationFailed: true, responseText: 'Too many simultaneous connections. (Failure)' }),
+      ) instanceof ThrottledError,
+    );
     const inuse = classifyImapError(imapErr({ serverResponseCode: 'INUSE', response: 'NO [INUSE] mailbox in use' }));
     assert.ok(inuse instanceof TemporaryError && !(inuse instanceof ThrottledError) && !(inuse instanceof AuthError));
     const net = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
@@ -137,11 +192,24 @@ describe('POP3 client: refused logins', () => {
     const how = capa ? 'USER/PASS' : 'AUTH PLAIN';
     test(`${how}: Server Unavailable and [LOGIN-DELAY] are throttling, [AUTH] a refused password, [IN-USE] temporary`, async () => {
       const cases: Array<[string, (e: unknown) => boolean]> = [
-        ['-ERR Server Unavailable. 21', (e) => e instanceof ThrottledError && /Server Unavailable\. 21/.test(e.message) && /slow down/.test(e.message)],
-        ['-ERR [LOGIN-DELAY] minimum time between logins is 900 s', (e) => e instanceof ThrottledError && /LOGIN-DELAY/.test(e.message)],
+        [
+          '-ERR Server Unavailable. 21',
+          (e) =>
+            e instanceof ThrottledError && /Server Unavailable\. 21/.test(e.message) && /slow down/.test(e.message),
+        ],
+        [
+          '-ERR [LOGIN-DELAY] minimum time between logins is 900 s',
+          (e) => e instanceof ThrottledError && /LOGIN-DELAY/.test(e.message),
+        ],
         ['-ERR [SYS/TEMP] try later', (e) => e instanceof ThrottledError],
-        ['-ERR [AUTH] invalid login', (e) => e instanceof AuthError && /login refused: -ERR \[AUTH\] invalid login/.test(e.message)],
-        ['-ERR [IN-USE] maildrop locked', (e) => e instanceof Pop3ReplyError && e.responseCode === 'IN-USE' && !(e instanceof ThrottledError)],
+        [
+          '-ERR [AUTH] invalid login',
+          (e) => e instanceof AuthError && /login refused: -ERR \[AUTH\] invalid login/.test(e.message),
+        ],
+        [
+          '-ERR [IN-USE] maildrop locked',
+          (e) => e instanceof Pop3ReplyError && e.responseCode === 'IN-USE' && !(e instanceof ThrottledError),
+        ],
       ];
       for (const [reply, ok] of cases) {
         const f = await fake({ capa, loginReply: reply });
@@ -157,7 +225,10 @@ describe('POP3 client: refused logins', () => {
 
   test('a greeting that says Server Unavailable is throttling', async () => {
     const f = await fake({ greeting: '-ERR Server Unavailable. 21' });
-    await assert.rejects(Pop3Client.connect({ host: '127.0.0.1', port: f.port, tls: 'none', timeoutMs: 5000 }), ThrottledError);
+    await assert.rejects(
+      Pop3Client.connect({ host: '127.0.0.1', port: f.port, tls: 'none', timeoutMs: 5000 }),
+      ThrottledError,
+    );
   });
 });
 
@@ -171,19 +242,46 @@ async function service(f: FakePop3, password = 'pw') {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'lp-backoff-'));
   dirs.push(dataDir);
   const cache = await Cache.open({ dataDir, accounts: ['a'], log: pino({ level: 'silent' }) });
-  const clock = { t: Date.now(), now() { return this.t; } };
+  const clock = {
+    t: Date.now(),
+    now() {
+      return this.t;
+    },
+  };
   const cap = capturedLog('trace');
   let cfg = configFor(f.port, dataDir, password);
   const svc = new SyncService({ accounts: cfg.accounts, cache, log: cap.log, clock, random: half });
   const report = (): StatusReport => ({
-    version: 1, source: 'daemon', dataDir, daemon: { running: true, pid: 1 },
-    accounts: [{ id: 'a', email: 'a@example.test', sends: false, messages: 0, bytes: 0, online: 'online', lastPull: svc.state('a')?.last }],
-    outbox: { accounts: [], entries: [] }, listeners: { pop3: [], pop3Tls: [], smtp: [] },
+    version: 1,
+    source: 'daemon',
+    dataDir,
+    daemon: { running: true, pid: 1 },
+    accounts: [
+      {
+        id: 'a',
+        email: 'a@example.test',
+        sends: false,
+        messages: 0,
+        bytes: 0,
+        online: 'online',
+        lastPull: svc.state('a')?.last,
+      },
+    ],
+    outbox: { accounts: [], entries: [] },
+    listeners: { pop3: [], pop3Tls: [], smtp: [] },
   });
   return {
-    svc, cache, clock, cap, report, dataDir,
+    svc,
+    cache,
+    clock,
+    cap,
+    report,
+    dataDir,
     config: () => cfg,
-    setConfig: (c: Config) => { cfg = c; svc.setAccounts(c.accounts); },
+    setConfig: (c: Config) => {
+      cfg = c;
+      svc.setAccounts(c.accounts);
+    },
     close: () => cache.close(),
   };
 }
@@ -208,7 +306,13 @@ describe('SyncService backoff', () => {
 
       // the schedule and pull on login start nothing while backing off; logged once
       for (let i = 0; i < 5; i++) assert.equal(s.svc.autoSync('a', i % 2 ? 'schedule' : 'login'), undefined);
-      const hook = pullOnLogin({ config: s.config, cache: () => s.cache, sync: () => s.svc, log: pino({ level: 'silent' }), clock: s.clock });
+      const hook = pullOnLogin({
+        config: s.config,
+        cache: () => s.cache,
+        sync: () => s.svc,
+        log: pino({ level: 'silent' }),
+        clock: s.clock,
+      });
       const t0 = Date.now();
       await hook('a');
       assert.ok(Date.now() - t0 < 200, 'the local login does not wait');
@@ -219,7 +323,12 @@ describe('SyncService backoff', () => {
 
       // status: "backing off until HH:MM (throttled)"
       const text = formatStatus(s.report(), s.clock.t);
-      assert.match(text, new RegExp(`a: backing off until ${clockTime(b.until)} \\(throttled\\); 1 failed pull in a row, \`localpost sync\` tries at once`));
+      assert.match(
+        text,
+        new RegExp(
+          `a: backing off until ${clockTime(b.until)} \\(throttled\\); 1 failed pull in a row, \`localpost sync\` tries at once`,
+        ),
+      );
       assert.match(text, /slow down/);
       assert.doesNotMatch(formatStatus(s.report(), b.until), /backing off/, 'not once the time has come');
 
@@ -267,7 +376,11 @@ describe('SyncService backoff', () => {
       assert.match(r.error!, /login refused: -ERR \[AUTH\] invalid login/);
       assert.equal(s2.svc.backoff('a')?.reason, 'auth');
       assert.match(formatStatus(s2.report(), s2.clock.t), /a: backing off until \d\d:\d\d \(login refused\)/);
-      assert.ok(s2.cap.msgs().includes('upstream refused the login: check the account password (queued and cached mail are kept)'));
+      assert.ok(
+        s2.cap
+          .msgs()
+          .includes('upstream refused the login: check the account password (queued and cached mail are kept)'),
+      );
     } finally {
       s2.close();
     }

@@ -1,7 +1,14 @@
 /** The outbox retry policy (O3): exponential, jittered, bounded by initial/max and maxAge. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { deadline, isExpired, JITTER, nextAttemptAt, retryDelay, type RetryPolicy } from '../../src/cache/retry-policy.js';
+import {
+  deadline,
+  isExpired,
+  JITTER,
+  nextAttemptAt,
+  type RetryPolicy,
+  retryDelay,
+} from '../../src/cache/retry-policy.js';
 
 const MIN = 60_000;
 const p: RetryPolicy = { initial: MIN, max: 60 * MIN, maxAge: 5 * 24 * 60 * MIN };
@@ -9,8 +16,10 @@ const mid = () => 0.5; // factor exactly 1.0
 
 describe('retryDelay', () => {
   test('doubles from initial up to max (no jitter at factor 1)', () => {
-    assert.deepEqual([1, 2, 3, 4, 5, 6, 7, 8].map((n) => retryDelay(n, p, mid)),
-      [1, 2, 4, 8, 16, 32, 60, 60].map((m) => m * MIN));
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 6, 7, 8].map((n) => retryDelay(n, p, mid)),
+      [1, 2, 4, 8, 16, 32, 60, 60].map((m) => m * MIN),
+    );
   });
 
   test('jitter spreads the delay but never leaves [initial, max]', () => {
@@ -22,7 +31,10 @@ describe('retryDelay', () => {
     }
     // In the middle of the range the jitter is visible on both sides.
     const base = 8 * MIN;
-    assert.equal(retryDelay(4, p, () => 0), Math.round(base * JITTER.low));
+    assert.equal(
+      retryDelay(4, p, () => 0),
+      Math.round(base * JITTER.low),
+    );
     assert.ok(retryDelay(4, p, () => 0.999) > base * 1.2);
   });
 

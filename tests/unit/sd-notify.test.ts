@@ -8,19 +8,30 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { SdNotify, watchdogIntervalMs } from '../../src/daemon/sd-notify.js';
-import { startNotifyReceiver, type NotifyReceiver } from '../support/notify-socket.js';
+import { type NotifyReceiver, startNotifyReceiver } from '../support/notify-socket.js';
 
 /** A logger whose lines are collected. */
 function memoryLog() {
   const lines: Array<{ level: number; msg: string }> = [];
-  const log = pino({ level: 'debug' }, { write: (s: string) => { lines.push(JSON.parse(s) as { level: number; msg: string }); } });
+  const log = pino(
+    { level: 'debug' },
+    {
+      write: (s: string) => {
+        lines.push(JSON.parse(s) as { level: number; msg: string });
+      },
+    },
+  );
   return { log, lines };
 }
 
 describe('SdNotify', () => {
   let rx: NotifyReceiver;
-  before(async () => { rx = await startNotifyReceiver(); });
-  after(async () => { await rx.close(); });
+  before(async () => {
+    rx = await startNotifyReceiver();
+  });
+  after(async () => {
+    await rx.close();
+  });
 
   test('without NOTIFY_SOCKET every call is a no-op', async () => {
     const n = new SdNotify({ env: { PATH: process.env.PATH } });
@@ -38,13 +49,23 @@ describe('SdNotify', () => {
     const sent = [n.ready('running: 2 accounts'), n.status('reloaded\nwith a newline'), n.stopping()];
     assert.deepEqual(await Promise.all(sent), [true, true, true]);
     await rx.waitForLine('STOPPING=1');
-    assert.deepEqual(rx.messages().slice(before).map((m) => m.text),
-      ['READY=1\nSTATUS=running: 2 accounts', 'STATUS=reloaded with a newline', 'STOPPING=1']);
+    assert.deepEqual(
+      rx
+        .messages()
+        .slice(before)
+        .map((m) => m.text),
+      ['READY=1\nSTATUS=running: 2 accounts', 'STATUS=reloaded with a newline', 'STOPPING=1'],
+    );
     await n.close();
   });
 
   test('WATCHDOG=1 every half of WATCHDOG_USEC until close()', async () => {
-    const env = { NOTIFY_SOCKET: rx.path, PATH: process.env.PATH, WATCHDOG_USEC: '400000', WATCHDOG_PID: String(process.pid) };
+    const env = {
+      NOTIFY_SOCKET: rx.path,
+      PATH: process.env.PATH,
+      WATCHDOG_USEC: '400000',
+      WATCHDOG_PID: String(process.pid),
+    };
     const n = new SdNotify({ env });
     const count = () => rx.messages().filter((m) => m.text === 'WATCHDOG=1').length;
     const start = count();
@@ -91,7 +112,11 @@ test('watchdogIntervalMs follows sd_watchdog_enabled(3)', () => {
   assert.equal(watchdogIntervalMs({}), undefined);
   assert.equal(watchdogIntervalMs({ WATCHDOG_USEC: '120000000' }), 60_000);
   assert.equal(watchdogIntervalMs({ WATCHDOG_USEC: '120000000', WATCHDOG_PID: '42' }, 42), 60_000);
-  assert.equal(watchdogIntervalMs({ WATCHDOG_USEC: '120000000', WATCHDOG_PID: '43' }, 42), undefined, 'meant for another process');
+  assert.equal(
+    watchdogIntervalMs({ WATCHDOG_USEC: '120000000', WATCHDOG_PID: '43' }, 42),
+    undefined,
+    'meant for another process',
+  );
   assert.equal(watchdogIntervalMs({ WATCHDOG_USEC: '0' }), undefined);
   assert.equal(watchdogIntervalMs({ WATCHDOG_USEC: 'soon' }), undefined);
 });

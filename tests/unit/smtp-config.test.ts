@@ -38,23 +38,45 @@ test('defaults: SMTP on 1025 (loopback, plaintext), 25 MB per account, probes ev
   assert.equal(c.accounts[0]!.outgoing!.port, 587);
   assert.deepEqual(c.connectivity, { probeInterval: 30_000, probeTimeout: 5_000 });
   assert.deepEqual(retryPolicy(c), { initial: 60_000, max: 3_600_000, maxAge: 5 * 86_400_000 });
-  assert.deepEqual([...submissionAccounts(c).values()], [{ id: 'home', maxMessageSize: 25 * 1024 * 1024, canSend: true }]);
-  assert.deepEqual([...submissionAccounts(parseConfigText(config('', ''))).values()], [{ id: 'home', maxMessageSize: 0, canSend: false }]);
+  assert.deepEqual(
+    [...submissionAccounts(c).values()],
+    [{ id: 'home', maxMessageSize: 25 * 1024 * 1024, canSend: true }],
+  );
+  assert.deepEqual(
+    [...submissionAccounts(parseConfigText(config('', ''))).values()],
+    [{ id: 'home', maxMessageSize: 0, canSend: false }],
+  );
 });
 
 test('listen.smtp: a remote host needs allowRemote; tls takes a certificate and a key', () => {
-  assert.match(problems(config('listen:\n  smtp: { hosts: ["0.0.0.0"] }', OUT))[0]!, /^listen\.smtp\.hosts\[0\]: 0\.0\.0\.0 is not a loopback address/);
-  assert.deepEqual(parseConfigText(config('listen:\n  smtp: { hosts: ["0.0.0.0"], allowRemote: true }', OUT)).listen.smtp.hosts, ['0.0.0.0']);
+  assert.match(
+    problems(config('listen:\n  smtp: { hosts: ["0.0.0.0"] }', OUT))[0]!,
+    /^listen\.smtp\.hosts\[0\]: 0\.0\.0\.0 is not a loopback address/,
+  );
+  assert.deepEqual(
+    parseConfigText(config('listen:\n  smtp: { hosts: ["0.0.0.0"], allowRemote: true }', OUT)).listen.smtp.hosts,
+    ['0.0.0.0'],
+  );
   const c = parseConfigText(config('listen:\n  smtp: { port: 2525, tls: { cert: /etc/c.pem, key: /etc/k.pem } }', OUT));
   assert.deepEqual(c.listen.smtp.tls, { cert: '/etc/c.pem', key: '/etc/k.pem' });
-  assert.match(problems(config('listen:\n  smtp: { tls: { cert: /etc/c.pem } }', OUT))[0]!, /^listen\.smtp\.tls\.key: required/);
+  assert.match(
+    problems(config('listen:\n  smtp: { tls: { cert: /etc/c.pem } }', OUT))[0]!,
+    /^listen\.smtp\.tls\.key: required/,
+  );
 });
 
 test('outgoing: maxMessageSize takes sizes; saveSent needs an IMAP incoming server', () => {
-  const c = parseConfigText(config('', '    outgoing: { host: s, username: me, password: x, maxMessageSize: 10MB, saveSent: Sent }'));
+  const c = parseConfigText(
+    config('', '    outgoing: { host: s, username: me, password: x, maxMessageSize: 10MB, saveSent: Sent }'),
+  );
   assert.equal(c.accounts[0]!.outgoing!.maxMessageSize, 10 * 1024 * 1024);
   assert.equal(c.accounts[0]!.outgoing!.saveSent, 'Sent');
-  assert.match(problems(config('', '    outgoing: { host: s, username: me, password: x, saveSent: Sent }', 'pop3'))[0]!,
-    /^accounts\[0\]\.outgoing\.saveSent: needs an IMAP incoming server/);
-  assert.match(problems(config('connectivity: { probeInterval: often }', OUT))[0]!, /^connectivity\.probeInterval: expected a duration/);
+  assert.match(
+    problems(config('', '    outgoing: { host: s, username: me, password: x, saveSent: Sent }', 'pop3'))[0]!,
+    /^accounts\[0\]\.outgoing\.saveSent: needs an IMAP incoming server/,
+  );
+  assert.match(
+    problems(config('connectivity: { probeInterval: often }', OUT))[0]!,
+    /^connectivity\.probeInterval: expected a duration/,
+  );
 });

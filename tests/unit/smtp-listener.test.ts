@@ -7,14 +7,24 @@
 import assert from 'node:assert/strict';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import tls from 'node:tls';
 import { after, describe, test } from 'node:test';
+import tls from 'node:tls';
 import { createTransport } from 'nodemailer';
 import { message, outboxFiles } from '../support/outbox.js';
-import { authenticated, dialog, plain, selfSignedCert, startData, startSmtp, type SmtpFixture } from '../support/smtp.js';
+import {
+  authenticated,
+  dialog,
+  plain,
+  type SmtpFixture,
+  selfSignedCert,
+  startData,
+  startSmtp,
+} from '../support/smtp.js';
 
 const open: SmtpFixture[] = [];
-after(async () => { for (const s of open) await s.close(); });
+after(async () => {
+  for (const s of open) await s.close();
+});
 async function smtp(...a: Parameters<typeof startSmtp>): Promise<SmtpFixture> {
   const s = await startSmtp(...a);
   open.push(s);
@@ -30,7 +40,14 @@ describe('greeting and EHLO', () => {
     const ehlo = await d.cmd('EHLO client.example');
     assert.equal(ehlo[0], '250-localpost Nice to meet you, [127.0.0.1]');
     const caps = ehlo.slice(1).map((l) => l.slice(4));
-    for (const c of ['PIPELINING', '8BITMIME', 'SMTPUTF8', 'AUTH PLAIN LOGIN', 'AUTH=PLAIN LOGIN', `SIZE ${10 * 1024 * 1024}`]) {
+    for (const c of [
+      'PIPELINING',
+      '8BITMIME',
+      'SMTPUTF8',
+      'AUTH PLAIN LOGIN',
+      'AUTH=PLAIN LOGIN',
+      `SIZE ${10 * 1024 * 1024}`,
+    ]) {
       assert.ok(caps.includes(c), `${c} in ${caps.join(' | ')}`);
     }
     assert.ok(caps.indexOf('AUTH=PLAIN LOGIN') === caps.indexOf('AUTH PLAIN LOGIN') + 1);
@@ -52,7 +69,10 @@ describe('greeting and EHLO', () => {
 
   test('listens on 127.0.0.1 and ::1 with the same port', async () => {
     const s = await smtp();
-    assert.deepEqual(s.listener.addresses.map((a) => a.host), ['127.0.0.1', '::1']);
+    assert.deepEqual(
+      s.listener.addresses.map((a) => a.host),
+      ['127.0.0.1', '::1'],
+    );
     assert.equal(new Set(s.listener.addresses.map((a) => a.port)).size, 1);
   });
 });
@@ -102,16 +122,23 @@ describe('submission', () => {
     await d.cmd('ehlo x');
     await d.cmd(`auth plain ${plain('alice', 'alicepw-local')}`);
     assert.match((await d.cmd('mail FROM:<alice@example.test> size=200'))[0]!, /^250 /);
-    for (const r of ['bob@example.test', 'carol@example.test', 'secret@example.test']) assert.match((await d.cmd(`rcpt TO:<${r}>`))[0]!, /^250 /);
+    for (const r of ['bob@example.test', 'carol@example.test', 'secret@example.test'])
+      assert.match((await d.cmd(`rcpt TO:<${r}>`))[0]!, /^250 /);
     assert.match((await d.cmd('data'))[0]!, /^354 /);
     const reply = await d.send('Subject: t\r\n\r\n..leading dot\r\n\xe9t\xe9\r\n.\r\n');
     const m = /^250 OK: queued as (\S+)$/.exec(reply[0]!);
     assert.ok(m, reply[0]);
     const id = m[1]!;
-    assert.equal(await readFile(path.join(s.fx.dataDir, 'outbox', `${id}.eml`), 'latin1'), 'Subject: t\r\n\r\n.leading dot\r\n\xe9t\xe9\r\n');
+    assert.equal(
+      await readFile(path.join(s.fx.dataDir, 'outbox', `${id}.eml`), 'latin1'),
+      'Subject: t\r\n\r\n.leading dot\r\n\xe9t\xe9\r\n',
+    );
     const e = s.fx.outbox.get(id)!;
     assert.equal(e.account, 'alice');
-    assert.deepEqual(e.recipients.map((r) => r.address), ['bob@example.test', 'carol@example.test', 'secret@example.test']);
+    assert.deepEqual(
+      e.recipients.map((r) => r.address),
+      ['bob@example.test', 'carol@example.test', 'secret@example.test'],
+    );
     assert.equal(e.eightBit, true);
     // pipelined second transaction on the same connection
     const rest = await d.send('MAIL FROM:<alice@example.test>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\n');
@@ -144,7 +171,10 @@ describe('submission', () => {
     const id = /queued as (\S+)/.exec((await d.send(Buffer.from('Subject: ü\r\n\r\nhi\r\n.\r\n')))[0]!)![1]!;
     const e = s.fx.outbox.get(id)!;
     assert.equal(e.from, 'jörg@example.test');
-    assert.deepEqual(e.recipients.map((r) => r.address), ['zoë@example.test']);
+    assert.deepEqual(
+      e.recipients.map((r) => r.address),
+      ['zoë@example.test'],
+    );
     d.close();
   });
 
@@ -175,8 +205,12 @@ describe('submission', () => {
         async create(file) {
           const fh = await fsOpen(file, 'wx', 0o600);
           return {
-            write: async (b) => { if (fail) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }); await fh.write(b); },
-            sync: () => fh.sync(), close: () => fh.close(),
+            write: async (b) => {
+              if (fail) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+              await fh.write(b);
+            },
+            sync: () => fh.sync(),
+            close: () => fh.close(),
           };
         },
       },
@@ -194,7 +228,13 @@ describe('submission', () => {
 
   test('nodemailer as a client; a resubmitted copy gets 250 with the first id and is queued once (S6)', async () => {
     const s = await smtp();
-    const t = createTransport({ host: '127.0.0.1', port: s.port, secure: false, ignoreTLS: true, auth: { user: 'alice', pass: 'alicepw-local' } });
+    const t = createTransport({
+      host: '127.0.0.1',
+      port: s.port,
+      secure: false,
+      ignoreTLS: true,
+      auth: { user: 'alice', pass: 'alicepw-local' },
+    });
     const raw = message({ messageId: 'resend@example.test', bcc: 'hidden@example.test' });
     const envelope = { from: 'alice@example.test', to: ['bob@example.test', 'hidden@example.test'] };
     const a = await t.sendMail({ envelope, raw });
@@ -217,7 +257,10 @@ describe('STARTTLS', () => {
       assert.match((await d.cmd('STARTTLS'))[0]!, /^220 /);
       const ca = await readFile(c.cert);
       const sock = tls.connect({ socket: d.socket, ca, servername: 'localhost' });
-      await new Promise<void>((r, j) => { sock.once('secureConnect', () => r()); sock.once('error', j); });
+      await new Promise<void>((r, j) => {
+        sock.once('secureConnect', () => r());
+        sock.once('error', j);
+      });
       const got: string[] = [];
       sock.on('data', (b: Buffer) => got.push(b.toString()));
       sock.write('EHLO x\r\n');
@@ -226,8 +269,17 @@ describe('STARTTLS', () => {
       assert.doesNotMatch(got.join(''), /STARTTLS/);
       sock.destroy();
       // nodemailer with requireTLS trusts our CA and sends.
-      const t = createTransport({ host: '127.0.0.1', port: s.port, requireTLS: true, tls: { ca, servername: 'localhost' }, auth: { user: 'bob', pass: 'bobpw-local' } });
-      const info = await t.sendMail({ envelope: { from: 'bob@example.test', to: ['alice@example.test'] }, raw: message() });
+      const t = createTransport({
+        host: '127.0.0.1',
+        port: s.port,
+        requireTLS: true,
+        tls: { ca, servername: 'localhost' },
+        auth: { user: 'bob', pass: 'bobpw-local' },
+      });
+      const info = await t.sendMail({
+        envelope: { from: 'bob@example.test', to: ['alice@example.test'] },
+        raw: message(),
+      });
       assert.match(info.response, /queued as/);
       t.close();
     } finally {

@@ -22,7 +22,8 @@ function accountsFor(port: number, dataDir: string, password = 'pw') {
 
 test('concurrent sync requests for one account join one pull', async () => {
   const fake = await startFakePop3({
-    user: 'alice', pass: 'pw',
+    user: 'alice',
+    pass: 'pw',
     messages: [Buffer.from('Subject: 1\r\n\r\nx\r\n'), Buffer.from('Subject: 2\r\n\r\ny\r\n')],
     onCommand: (verb) => (verb === 'RETR' ? { delayMs: 150 } : undefined),
   });

@@ -19,9 +19,9 @@ import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Clock } from '../../shared/clock.js';
-import { fsyncDir, type DirSyncer } from '../../shared/durable-fs.js';
+import { type DirSyncer, fsyncDir } from '../../shared/durable-fs.js';
 import { writeAll } from '../maildir.js';
-import { dedupeKey, HeaderCollector, messageIdOf, newOutboxId, serializeEntry, type OutboxEntry } from './entry.js';
+import { dedupeKey, HeaderCollector, messageIdOf, newOutboxId, type OutboxEntry, serializeEntry } from './entry.js';
 import type { OutboxIndex } from './rows.js';
 
 /** A file being written by `accept`. */
@@ -90,7 +90,11 @@ export interface AcceptContext {
 }
 
 /** Accept one message (see the module comment): the new entry, or the id it duplicates. */
-export async function accept(c: AcceptContext, req: EnqueueRequest, source: AsyncIterable<Buffer>): Promise<{ entry: OutboxEntry } | { duplicateOf: string }> {
+export async function accept(
+  c: AcceptContext,
+  req: EnqueueRequest,
+  source: AsyncIterable<Buffer>,
+): Promise<{ entry: OutboxEntry } | { duplicateOf: string }> {
   const now = c.clock.now();
   const id = newOutboxId(now);
   const tmpEml = path.join(c.dir, 'tmp', `${id}.eml`);
@@ -103,16 +107,25 @@ export async function accept(c: AcceptContext, req: EnqueueRequest, source: Asyn
     const written = await receive(c.io, tmpEml, source, req.maxBytes, () => created.push(tmpEml));
     eml = written.handle;
     const entry: OutboxEntry = {
-      v: 1, id, account: req.account, from: req.from,
+      v: 1,
+      id,
+      account: req.account,
+      from: req.from,
       recipients: req.to.map((address) => ({ address, state: 'pending' })),
-      createdAt: now, queuedAt: now, size: written.size, sha256: written.sha256,
+      createdAt: now,
+      queuedAt: now,
+      size: written.size,
+      sha256: written.sha256,
       ...(written.messageId ? { messageId: written.messageId } : {}),
-      eightBit: written.eightBit, tries: 0, nextAttempt: now,
+      eightBit: written.eightBit,
+      tries: 0,
+      nextAttempt: now,
     };
     const key = dedupeKey(entry);
     if (key) {
       const prior = c.inflight.get(key);
-      const dup = (prior ? await prior.catch(() => undefined) : undefined) ?? c.index.findDuplicate(key, now - c.dedupeWindowMs);
+      const dup =
+        (prior ? await prior.catch(() => undefined) : undefined) ?? c.index.findDuplicate(key, now - c.dedupeWindowMs);
       if (dup) {
         await closeQuietly(eml);
         eml = undefined;
@@ -120,13 +133,21 @@ export async function accept(c: AcceptContext, req: EnqueueRequest, source: Asyn
         return { duplicateOf: dup };
       }
       let release!: (id: string | undefined) => void;
-      c.inflight.set(key, new Promise((r) => { release = r; }));
+      c.inflight.set(
+        key,
+        new Promise((r) => {
+          release = r;
+        }),
+      );
       claim = { key, release };
     }
     // The message's fsync and the envelope's write + fsync run side by side.
     const emlHandle = eml;
     const [synced, jsonWritten] = await Promise.allSettled([
-      emlHandle.sync().finally(() => { eml = undefined; return emlHandle.close(); }),
+      emlHandle.sync().finally(() => {
+        eml = undefined;
+        return emlHandle.close();
+      }),
       writeNew(c.io, tmpJson, Buffer.from(serializeEntry(entry)), () => created.push(tmpJson)),
     ]);
     if (synced.status === 'rejected') throw synced.reason;
@@ -134,7 +155,10 @@ export async function accept(c: AcceptContext, req: EnqueueRequest, source: Asyn
     c.index.put(entry, key);
     rowWritten = true;
     // Commit: .eml first, then .json (recovery deletes an .eml without its .json).
-    for (const [tmp, name] of [[tmpEml, `${id}.eml`], [tmpJson, `${id}.json`]] as const) {
+    for (const [tmp, name] of [
+      [tmpEml, `${id}.eml`],
+      [tmpJson, `${id}.json`],
+    ] as const) {
       const final = path.join(c.dir, name);
       await c.io.rename(tmp, final);
       created[created.indexOf(tmp)] = final;
@@ -158,7 +182,13 @@ export async function accept(c: AcceptContext, req: EnqueueRequest, source: Asyn
 }
 
 /** Write the DATA stream to `file` (not yet fsynced, still open), draining the source whatever happens. */
-async function receive(io: OutboxIo, file: string, source: AsyncIterable<Buffer>, maxBytes: number | undefined, onCreated: () => void) {
+async function receive(
+  io: OutboxIo,
+  file: string,
+  source: AsyncIterable<Buffer>,
+  maxBytes: number | undefined,
+  onCreated: () => void,
+) {
   const hash = createHash('sha256');
   const headers = new HeaderCollector();
   let size = 0;
@@ -211,7 +241,11 @@ async function writeNew(io: OutboxIo, file: string, data: Buffer, onCreated: () 
 }
 
 /** End a submission's claim on its dedupe key, telling waiting copies how it went. */
-function unclaim(c: AcceptContext, claim: { key: string; release: (id: string | undefined) => void } | undefined, id: string | undefined): void {
+function unclaim(
+  c: AcceptContext,
+  claim: { key: string; release: (id: string | undefined) => void } | undefined,
+  id: string | undefined,
+): void {
   if (!claim) return;
   c.inflight.delete(claim.key);
   claim.release(id);

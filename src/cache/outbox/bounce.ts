@@ -12,7 +12,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { INBOX, storeWholeMessage, type AccountStore } from '../message-store.js';
+import { type AccountStore, INBOX, storeWholeMessage } from '../message-store.js';
 import type { OutboxEntry, OutboxRecipient } from './entry.js';
 
 /** Why the recipients failed. */
@@ -55,7 +55,10 @@ export function statusOf(r: OutboxRecipient, reason: BounceReason): string {
 /** One line safe inside a header field or a DSN field (no CR/LF, printable ASCII). */
 function oneLine(s: string): string {
   // eslint-disable-next-line no-control-regex
-  return s.replace(/[\r\n]+/g, ' ').replace(/[^\x20-\x7e]/g, '?').slice(0, 900);
+  return s
+    .replace(/[\r\n]+/g, ' ')
+    .replace(/[^\x20-\x7e]/g, '?')
+    .slice(0, 900);
 }
 
 /** The header block of a message, with CRLF line ends, at most `limit` bytes. */
@@ -79,8 +82,12 @@ export function buildBounce(i: BounceInput): Buffer {
   const boundary = `=_localpost-report-${randomBytes(8).toString('hex')}`;
   const date = rfc5322Date(i.now);
   const to = i.entry.from ? `<${oneLine(i.entry.from)}>` : 'undisclosed-recipients:;';
-  const subject = i.reason === 'expired' ? 'Undelivered Mail: delivery time expired' : 'Undelivered Mail Returned to Sender';
-  const list = i.failed.map((r) => `  <${oneLine(r.address)}>: ${oneLine(r.response ?? (i.reason === 'expired' ? 'not delivered in time' : 'refused'))}`);
+  const subject =
+    i.reason === 'expired' ? 'Undelivered Mail: delivery time expired' : 'Undelivered Mail Returned to Sender';
+  const list = i.failed.map(
+    (r) =>
+      `  <${oneLine(r.address)}>: ${oneLine(r.response ?? (i.reason === 'expired' ? 'not delivered in time' : 'refused'))}`,
+  );
   const human = [
     i.reason === 'expired'
       ? `localpost could not deliver your message within the configured time (outbox.maxAge), so it gave up.`
@@ -95,13 +102,15 @@ export function buildBounce(i: BounceInput): Buffer {
     'localpost keeps the message in its failed outbox once nothing else is pending for it;',
     `"localpost outbox retry ${i.entry.id}" then sends it again to the recipients above.`,
   ];
-  const perRcpt = i.failed.map((r) => [
-    `Final-Recipient: rfc822; ${oneLine(r.address)}`,
-    'Action: failed',
-    `Status: ${statusOf(r, i.reason)}`,
-    ...(r.response ? [`Diagnostic-Code: smtp; ${oneLine(r.response)}`] : []),
-    ...(i.entry.lastAttempt ? [`Last-Attempt-Date: ${rfc5322Date(i.entry.lastAttempt)}`] : []),
-  ].join(CRLF));
+  const perRcpt = i.failed.map((r) =>
+    [
+      `Final-Recipient: rfc822; ${oneLine(r.address)}`,
+      'Action: failed',
+      `Status: ${statusOf(r, i.reason)}`,
+      ...(r.response ? [`Diagnostic-Code: smtp; ${oneLine(r.response)}`] : []),
+      ...(i.entry.lastAttempt ? [`Last-Attempt-Date: ${rfc5322Date(i.entry.lastAttempt)}`] : []),
+    ].join(CRLF),
+  );
   const head = [
     `From: Mail Delivery System <MAILER-DAEMON@${mta}>`,
     `To: ${to}`,
@@ -137,8 +146,10 @@ export function buildBounce(i: BounceInput): Buffer {
     '',
   ].join(CRLF);
   const tail = `${CRLF}--${boundary}--${CRLF}`;
-  const header = i.originalHeader.length && !i.originalHeader.subarray(-2).equals(Buffer.from(CRLF))
-    ? Buffer.concat([i.originalHeader, Buffer.from(CRLF)]) : i.originalHeader;
+  const header =
+    i.originalHeader.length && !i.originalHeader.subarray(-2).equals(Buffer.from(CRLF))
+      ? Buffer.concat([i.originalHeader, Buffer.from(CRLF)])
+      : i.originalHeader;
   return Buffer.concat([Buffer.from(head, 'latin1'), header, Buffer.from(tail, 'latin1')]);
 }
 

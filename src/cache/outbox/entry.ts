@@ -116,7 +116,8 @@ export function serializeEntry(e: OutboxEntry): string {
 export function dedupeKey(e: OutboxEntry): string | null {
   if (!e.messageId) return null;
   const h = createHash('sha256');
-  for (const part of [e.account, e.messageId, e.from, ...e.recipients.map((r) => r.address).sort(), e.sha256]) h.update(part).update('\0');
+  for (const part of [e.account, e.messageId, e.from, ...e.recipients.map((r) => r.address).sort(), e.sha256])
+    h.update(part).update('\0');
   return h.digest('hex');
 }
 
@@ -149,7 +150,8 @@ export class HeaderCollector {
     const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
     this.parts.push(part);
     this.length += part.length;
-    if (this.length >= HEADER_SCAN_LIMIT || part.includes(EMPTY_LINE_LF) || part.includes(EMPTY_LINE_CRLF)) this.done = true;
+    if (this.length >= HEADER_SCAN_LIMIT || part.includes(EMPTY_LINE_LF) || part.includes(EMPTY_LINE_CRLF))
+      this.done = true;
   }
 
   /** The header text (latin1), up to its empty line. */

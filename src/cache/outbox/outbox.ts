@@ -30,20 +30,40 @@ import { EventEmitter } from 'node:events';
 import { access, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { systemClock, type Clock } from '../../shared/clock.js';
+import { type Clock, systemClock } from '../../shared/clock.js';
 import { DirSyncer, fsyncDir, renameDurable, writeFileDurable } from '../../shared/durable-fs.js';
 import { errorMessage } from '../../shared/errors.js';
-import { deliverBounce, readHeaderBlock, type BounceReason } from './bounce.js';
 import type { AccountStore } from '../message-store.js';
-import { accept, defaultIo, type AcceptContext, type EnqueueRequest, type EnqueueResult, type OutboxIo } from './accept.js';
-import {
-  dedupeKey, entryState, isOutboxId, parseEntry, pendingRecipients, serializeEntry, type OutboxEntry, type OutboxRecipient,
-} from './entry.js';
-import { OutboxIndex, openIndexDb } from './rows.js';
-import { recoverOutbox, type OutboxRecoveryReport } from './recovery.js';
 import type { StateDb } from '../state-db.js';
+import {
+  type AcceptContext,
+  accept,
+  defaultIo,
+  type EnqueueRequest,
+  type EnqueueResult,
+  type OutboxIo,
+} from './accept.js';
+import { type BounceReason, deliverBounce, readHeaderBlock } from './bounce.js';
+import {
+  dedupeKey,
+  entryState,
+  isOutboxId,
+  type OutboxEntry,
+  type OutboxRecipient,
+  parseEntry,
+  pendingRecipients,
+  serializeEntry,
+} from './entry.js';
+import { type OutboxRecoveryReport, recoverOutbox } from './recovery.js';
+import { OutboxIndex, openIndexDb } from './rows.js';
 
-export { MessageTooLargeError, type EnqueueRequest, type EnqueueResult, type OutboxIo, type OutboxWriteHandle } from './accept.js';
+export {
+  type EnqueueRequest,
+  type EnqueueResult,
+  MessageTooLargeError,
+  type OutboxIo,
+  type OutboxWriteHandle,
+} from './accept.js';
 
 /** Options of `Outbox.open`. */
 export interface OutboxOptions {
@@ -109,8 +129,14 @@ export class Outbox extends EventEmitter {
     this.clock = o.clock ?? systemClock;
     this.log = o.log;
     this.acceptContext = {
-      dir: this.dir, io: this.io, dirSync: this.dirSync, index: this.index, clock: this.clock, log: this.log,
-      dedupeWindowMs: o.dedupeWindowMs ?? DEFAULT_DEDUPE_MS, inflight: new Map(),
+      dir: this.dir,
+      io: this.io,
+      dirSync: this.dirSync,
+      index: this.index,
+      clock: this.clock,
+      log: this.log,
+      dedupeWindowMs: o.dedupeWindowMs ?? DEFAULT_DEDUPE_MS,
+      inflight: new Map(),
     };
   }
 
@@ -119,7 +145,10 @@ export class Outbox extends EventEmitter {
     const ob = new Outbox(o);
     try {
       const { report, queued } = await recoverOutbox({
-        dir: ob.dir, index: ob.index, log: ob.log, now: ob.clock.now(),
+        dir: ob.dir,
+        index: ob.index,
+        log: ob.log,
+        now: ob.clock.now(),
         finish: (e) => ob.finish(e),
       });
       for (const e of queued) ob.entries.set(e.id, e);
@@ -182,11 +211,17 @@ export class Outbox extends EventEmitter {
   async enqueue(req: EnqueueRequest, source: AsyncIterable<Buffer>): Promise<EnqueueResult> {
     const r = await accept(this.acceptContext, req, source);
     if ('duplicateOf' in r) {
-      this.log.info({ id: r.duplicateOf, account: req.account }, 'duplicate submission: already queued or sent, not queued again');
+      this.log.info(
+        { id: r.duplicateOf, account: req.account },
+        'duplicate submission: already queued or sent, not queued again',
+      );
       return { id: r.duplicateOf, duplicate: true };
     }
     this.entries.set(r.entry.id, r.entry);
-    this.log.info({ id: r.entry.id, account: req.account, size: r.entry.size, recipients: r.entry.recipients.length }, 'message queued');
+    this.log.info(
+      { id: r.entry.id, account: req.account, size: r.entry.size, recipients: r.entry.recipients.length },
+      'message queued',
+    );
     this.emit('queued', r.entry);
     return { id: r.entry.id, duplicate: false };
   }
@@ -200,7 +235,7 @@ export class Outbox extends EventEmitter {
       const set = (list: RcptOutcome[] | undefined, state: OutboxRecipient['state']) => {
         for (const o of list ?? []) {
           const r = byAddr.get(o.address);
-          if (!r || r.state !== 'pending') continue;
+          if (r?.state !== 'pending') continue;
           r.state = state;
           if (o.code !== undefined) r.code = o.code;
           if (o.response !== undefined) r.response = o.response;
@@ -244,9 +279,12 @@ export class Outbox extends EventEmitter {
    * with 0, that its entries are due at their own times again. The JSON files are not touched.
    */
   showAccountBlocked(account: string, until: number): void {
-    this.safely(() => this.index.db.transaction(() => {
-      for (const e of this.entries.values()) if (e.account === account) this.index.setNextAttempt(e.id, Math.max(e.nextAttempt, until));
-    })());
+    this.safely(() =>
+      this.index.db.transaction(() => {
+        for (const e of this.entries.values())
+          if (e.account === account) this.index.setNextAttempt(e.id, Math.max(e.nextAttempt, until));
+      })(),
+    );
   }
 
   /** Make a queued entry due now, or put a failed one back in the queue. Returns false if unknown. */
@@ -325,7 +363,10 @@ export class Outbox extends EventEmitter {
       try {
         const originalHeader = await readHeaderBlock(eml).catch(() => Buffer.alloc(0));
         await deliverBounce(store, { entry: e, failed, reason, originalHeader, now: this.clock.now() });
-        this.log.warn({ id: e.id, account: e.account, failed: failed.map((r) => r.address), reason }, 'delivery failed: bounce put in the local inbox');
+        this.log.warn(
+          { id: e.id, account: e.account, failed: failed.map((r) => r.address), reason },
+          'delivery failed: bounce put in the local inbox',
+        );
       } catch (err) {
         this.log.error({ id: e.id, err: errorMessage(err) }, 'could not write the bounce into the local inbox');
         return;
@@ -341,7 +382,13 @@ export class Outbox extends EventEmitter {
     const json = path.join(this.dir, `${e.id}.json`);
     if (state === 'failed') {
       const unbounced = e.recipients.filter((r) => r.state === 'failed' && !r.bounced);
-      if (unbounced.length) await this.bounce(e, unbounced, 'rejected', (await exists(eml)) ? eml : path.join(this.failedDir, `${e.id}.eml`));
+      if (unbounced.length)
+        await this.bounce(
+          e,
+          unbounced,
+          'rejected',
+          (await exists(eml)) ? eml : path.join(this.failedDir, `${e.id}.eml`),
+        );
       await renameIfPresent(eml, path.join(this.failedDir, `${e.id}.eml`));
       await writeFileDurable(path.join(this.failedDir, `${e.id}.json`), serializeEntry(e));
       await rm(json, { force: true });
@@ -375,13 +422,18 @@ export class Outbox extends EventEmitter {
     const run = prev.then(fn, fn);
     const tail = run.catch(() => undefined);
     this.locks.set(id, tail);
-    void tail.then(() => { if (this.locks.get(id) === tail) this.locks.delete(id); });
+    void tail.then(() => {
+      if (this.locks.get(id) === tail) this.locks.delete(id);
+    });
     return run;
   }
 }
 
 async function exists(file: string): Promise<boolean> {
-  return access(file).then(() => true, () => false);
+  return access(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 async function renameIfPresent(from: string, to: string): Promise<void> {

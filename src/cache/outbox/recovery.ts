@@ -14,14 +14,13 @@
  * Then the index follows the files: rows of queued entries that have no files any more are
  * deleted, and every loaded entry's row is rewritten.
  */
-import { access, readdir, rename, rm } from 'node:fs/promises';
-import { readFile } from 'node:fs/promises';
+import { access, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { fsyncDir, renameDurable } from '../../shared/durable-fs.js';
 import { errorMessage } from '../../shared/errors.js';
 import { mkdirDurable } from '../maildir.js';
-import { dedupeKey, entryState, isOutboxId, parseEntry, type OutboxEntry } from './entry.js';
+import { dedupeKey, entryState, isOutboxId, type OutboxEntry, parseEntry } from './entry.js';
 import type { OutboxIndex } from './rows.js';
 
 /** What recovery found and did. */
@@ -52,8 +51,18 @@ export interface OutboxRecoveryOptions {
 }
 
 /** Bring `outbox/` to a consistent state; returns the queued entries. */
-export async function recoverOutbox(o: OutboxRecoveryOptions): Promise<{ report: OutboxRecoveryReport; queued: OutboxEntry[] }> {
-  const report: OutboxRecoveryReport = { queued: 0, tmpRemoved: 0, halfWritten: 0, finished: 0, requeued: 0, broken: 0, staleRows: 0 };
+export async function recoverOutbox(
+  o: OutboxRecoveryOptions,
+): Promise<{ report: OutboxRecoveryReport; queued: OutboxEntry[] }> {
+  const report: OutboxRecoveryReport = {
+    queued: 0,
+    tmpRemoved: 0,
+    halfWritten: 0,
+    finished: 0,
+    requeued: 0,
+    broken: 0,
+    staleRows: 0,
+  };
   const tmp = path.join(o.dir, 'tmp');
   const failed = path.join(o.dir, 'failed');
   for (const d of [o.dir, tmp, failed]) await mkdirDurable(d);
@@ -83,7 +92,10 @@ export async function recoverOutbox(o: OutboxRecoveryOptions): Promise<{ report:
       await rename(f, `${f}.broken`).catch(() => undefined);
     }
     report.broken++;
-    o.log.error({ id, err: err === undefined ? undefined : errorMessage(err) }, `outbox entry ${why}: moved aside as *.broken`);
+    o.log.error(
+      { id, err: err === undefined ? undefined : errorMessage(err) },
+      `outbox entry ${why}: moved aside as *.broken`,
+    );
   };
 
   for (const id of jsons) {
@@ -132,5 +144,8 @@ export async function recoverOutbox(o: OutboxRecoveryOptions): Promise<{ report:
 }
 
 async function present(file: string): Promise<boolean> {
-  return access(file).then(() => true, () => false);
+  return access(file).then(
+    () => true,
+    () => false,
+  );
 }

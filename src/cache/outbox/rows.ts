@@ -12,8 +12,8 @@
  * so `localpost status` can query a running daemon's state.db.
  */
 import Database, { type Statement } from 'better-sqlite3';
-import { entryState, pendingRecipients, type OutboxEntry } from './entry.js';
 import type { StateDb } from '../state-db.js';
+import { entryState, type OutboxEntry, pendingRecipients } from './entry.js';
 
 /** Row state: an entry still queued, or what became of it. */
 export type OutboxRowState = 'queued' | 'sent' | 'failed' | 'dropped';
@@ -85,7 +85,8 @@ export class OutboxIndex {
                     ORDER BY created_at LIMIT 1`),
       list: p(`SELECT ${COLS} FROM outbox WHERE state IN ('queued', 'failed') ORDER BY created_at, id`),
       recent: p(`SELECT ${COLS} FROM outbox WHERE state NOT IN ('queued', 'failed') ORDER BY finished_at DESC LIMIT ?`),
-      summary: p(`SELECT account, sum(state = 'queued') AS queued, min(CASE WHEN state = 'queued' THEN next_attempt END) AS nextAttempt,
+      summary:
+        p(`SELECT account, sum(state = 'queued') AS queued, min(CASE WHEN state = 'queued' THEN next_attempt END) AS nextAttempt,
                     sum(state = 'failed') AS failed FROM outbox GROUP BY account ORDER BY account`),
       lastError: p(`SELECT last_error AS e FROM outbox WHERE account = ? AND state = 'queued' AND last_error IS NOT NULL
                     ORDER BY coalesce(next_attempt, 0) DESC LIMIT 1`),
@@ -97,10 +98,20 @@ export class OutboxIndex {
   put(e: OutboxEntry, dedupe: string | null, finishedAt: number | null = null): void {
     const state = entryState(e);
     this.s.upsert!.run({
-      id: e.id, account: e.account, state, mailFrom: e.from, recipients: e.recipients.length,
-      pending: pendingRecipients(e).length, size: e.size, messageId: e.messageId ?? null, dedupe,
-      createdAt: e.createdAt, nextAttempt: state === 'queued' ? e.nextAttempt : null, tries: e.tries,
-      lastError: e.lastError ?? null, finishedAt: state === 'queued' ? null : finishedAt,
+      id: e.id,
+      account: e.account,
+      state,
+      mailFrom: e.from,
+      recipients: e.recipients.length,
+      pending: pendingRecipients(e).length,
+      size: e.size,
+      messageId: e.messageId ?? null,
+      dedupe,
+      createdAt: e.createdAt,
+      nextAttempt: state === 'queued' ? e.nextAttempt : null,
+      tries: e.tries,
+      lastError: e.lastError ?? null,
+      finishedAt: state === 'queued' ? null : finishedAt,
     });
   }
 
@@ -148,7 +159,9 @@ export class OutboxIndex {
   summary(): OutboxSummary[] {
     const rows = this.s.summary!.all() as Array<Omit<OutboxSummary, 'lastError'>>;
     return rows.map((r) => ({
-      ...r, queued: r.queued ?? 0, failed: r.failed ?? 0,
+      ...r,
+      queued: r.queued ?? 0,
+      failed: r.failed ?? 0,
       lastError: (this.s.lastError!.get(r.account) as { e: string } | undefined)?.e ?? null,
     }));
   }

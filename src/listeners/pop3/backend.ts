@@ -107,7 +107,10 @@ export class CacheBackend implements Pop3Backend {
   }
 
   private damaged(accountId: string, uid: number, file: string, size: number, expected: number): never {
-    this.o.log.error({ account: accountId, uid, file, size, expected }, 'cached message file has the wrong size: not served');
+    this.o.log.error(
+      { account: accountId, uid, file, size, expected },
+      'cached message file has the wrong size: not served',
+    );
     throw new MessageGoneError(`message with UID ${uid} is damaged (${size} bytes instead of ${expected})`);
   }
 

@@ -28,7 +28,10 @@ export interface ServedBodyOptions {
 }
 
 /** Yields the bytes to send for a stored message (see the module comment). */
-export async function* servedBody(source: AsyncIterable<Buffer> | Iterable<Buffer>, opts: ServedBodyOptions): AsyncGenerator<Buffer> {
+export async function* servedBody(
+  source: AsyncIterable<Buffer> | Iterable<Buffer>,
+  opts: ServedBodyOptions,
+): AsyncGenerator<Buffer> {
   const finder = new HeaderEndFinder();
   let linesLeft = opts.topLines ?? Infinity;
   let last = -1;

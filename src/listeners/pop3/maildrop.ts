@@ -29,7 +29,11 @@ export class Maildrop {
   private markedOctets = 0;
   private readonly total: number;
 
-  constructor(readonly accountId: string, readonly messages: readonly IndexEntry[], repairEoh: boolean) {
+  constructor(
+    readonly accountId: string,
+    readonly messages: readonly IndexEntry[],
+    repairEoh: boolean,
+  ) {
     this.sizes = messages.map((m) => servedSize(m.wsize, m.hasEoh ?? true, repairEoh));
     this.marked = new Uint8Array(messages.length);
     this.total = this.sizes.reduce((a, b) => a + b, 0);
@@ -87,7 +91,8 @@ export class Maildrop {
   /** `n uidl` lines of every live message (UIDL, RFC 1939 §7). */
   uidlLines(): string[] {
     const out: string[] = [];
-    for (let i = 0; i < this.messages.length; i++) if (!this.marked[i]) out.push(`${i + 1} ${uidl(this.messages[i]!.uid)}`);
+    for (let i = 0; i < this.messages.length; i++)
+      if (!this.marked[i]) out.push(`${i + 1} ${uidl(this.messages[i]!.uid)}`);
     return out;
   }
 }

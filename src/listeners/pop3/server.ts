@@ -15,9 +15,10 @@
  * accepting, lets running commands (and UPDATE commits) finish within `closeTimeoutMs`, then
  * destroys what is left — a session that did not QUIT commits nothing.
  */
+
+import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import tls from 'node:tls';
-import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { listenOn } from '../listen.js';
 import type { LocalAuth } from '../local-auth.js';
@@ -77,7 +78,8 @@ export interface Pop3Address {
 export async function loadTlsOptions(o: Pop3TlsOptions): Promise<tls.SecureContextOptions> {
   const [cert, key] = await Promise.all([readFile(o.cert), readFile(o.key)]);
   return {
-    cert, key,
+    cert,
+    key,
     minVersion: o.legacy ? 'TLSv1' : 'TLSv1.2',
     ...(o.legacy ? { ciphers: 'DEFAULT:@SECLEVEL=0' } : {}),
   };
@@ -120,7 +122,11 @@ export class Pop3Server {
     const tlsOptions = o.tls ? await loadTlsOptions(o.tls) : undefined;
     const tlsContext = tlsOptions ? tls.createSecureContext(tlsOptions) : undefined;
     this.deps = {
-      auth: o.auth, backend: o.backend, locks: this.locks, log: o.log, tlsContext,
+      auth: o.auth,
+      backend: o.backend,
+      locks: this.locks,
+      log: o.log,
+      tlsContext,
       workarounds: { outlookNoNuls: true, oeNsEoh: true, ...o.workarounds },
       advertiseSaslPlain: o.advertiseSaslPlain ?? false,
       implementation: o.implementation ?? 'localpost',
@@ -146,7 +152,9 @@ export class Pop3Server {
     for (const s of this.sessions) s.shutdown();
     const all = Promise.all([...this.sessions].map((s) => s.closed));
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>((r) => { timer = setTimeout(() => r('timeout'), this.o.closeTimeoutMs ?? 5000); });
+    const timeout = new Promise<'timeout'>((r) => {
+      timer = setTimeout(() => r('timeout'), this.o.closeTimeoutMs ?? 5000);
+    });
     if ((await Promise.race([all, timeout])) === 'timeout') {
       this.o.log.warn({ sessions: this.sessions.size }, 'POP3 sessions did not finish in time: closing them');
       for (const s of this.sessions) s.destroy();
@@ -164,7 +172,8 @@ export class Pop3Server {
         ? tls.createServer(tlsOptions!, (s) => this.accept(s, true))
         : net.createServer((s) => this.accept(s, false));
       server.on('error', (err) => this.o.log.error({ err }, 'POP3 listener error'));
-      if (implicitTls) server.on('tlsClientError', (err) => this.o.log.debug({ err: err.message }, 'TLS handshake failed'));
+      if (implicitTls)
+        server.on('tlsClientError', (err) => this.o.log.debug({ err: err.message }, 'TLS handshake failed'));
       try {
         chosen = await listenOn(server, host, chosen);
         this.servers.push({ server, address: { host, port: chosen, tls: implicitTls } });

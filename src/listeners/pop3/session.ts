@@ -22,7 +22,7 @@
  * - Credentials never reach the log: PASS/AUTH arguments and SASL continuations are masked.
  */
 import type { Socket } from 'node:net';
-import { TLSSocket, type SecureContext } from 'node:tls';
+import { type SecureContext, TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { ClientError, errorMessage } from '../../shared/errors.js';
 import { redactString } from '../../shared/log.js';
@@ -88,14 +88,24 @@ export class Pop3Session implements SessionContext {
   private readonly onTimeout = (): void => {
     // RFC 1939 §3 autologout: no UPDATE state, nothing is deleted.
     this.log.info('idle timeout: closing without applying deletions');
-    this.reply.err('autologout: idle for too long').catch(() => undefined).finally(() => this.close());
+    this.reply
+      .err('autologout: idle for too long')
+      .catch(() => undefined)
+      .finally(() => this.close());
   };
 
-  constructor(socket: Socket, private readonly deps: SessionDeps, public secure: boolean, private readonly log: Logger) {
+  constructor(
+    socket: Socket,
+    private readonly deps: SessionDeps,
+    public secure: boolean,
+    private readonly log: Logger,
+  ) {
     this.socket = socket;
     this.reader = new LineReader(deps.maxLineLength);
     this.reply = new ReplyWriter(socket, (line) => this.log.trace(line));
-    this.closed = new Promise((resolve) => { this.markClosed = resolve; });
+    this.closed = new Promise((resolve) => {
+      this.markClosed = resolve;
+    });
     this.attach(socket);
     this.loginTimer = setTimeout(() => this.deadline('login'), deps.loginTimeoutMs).unref();
   }
@@ -204,7 +214,13 @@ export class Pop3Session implements SessionContext {
 
   /** The socket events the session listens to. */
   private listeners(): Array<[string, (...args: any[]) => void]> {
-    return [['data', this.onData], ['end', this.onEnd], ['close', this.onEnd], ['error', this.onError], ['timeout', this.onTimeout]];
+    return [
+      ['data', this.onData],
+      ['end', this.onEnd],
+      ['close', this.onEnd],
+      ['error', this.onError],
+      ['timeout', this.onTimeout],
+    ];
   }
 
   private attach(s: Socket): void {
@@ -304,7 +320,8 @@ export class Pop3Session implements SessionContext {
     this.log.trace(`C: ${found?.spec.sensitive && rest ? `${verb} [redacted]` : redactString(line)}`);
     if (!found) return this.reply.err('unknown command');
     const { spec } = found;
-    if (!spec.states.includes(this.state)) return this.reply.err(`${found.verb} is not valid in the ${this.state} state`);
+    if (!spec.states.includes(this.state))
+      return this.reply.err(`${found.verb} is not valid in the ${this.state} state`);
     const args = spec.restOfLine ? (rest ? [rest] : []) : rest.split(/[ \t]+/).filter(Boolean);
     if (args.length < spec.minArgs || args.length > spec.maxArgs) {
       return this.reply.err(`wrong number of arguments for ${found.verb}`);

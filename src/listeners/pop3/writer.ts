@@ -23,7 +23,10 @@ export class ReplyWriter {
   /** True while a multi-line body is half written: after an error there, only closing is safe. */
   inBody = false;
 
-  constructor(private socket: Socket, private readonly trace?: (line: string) => void) {}
+  constructor(
+    private socket: Socket,
+    private readonly trace?: (line: string) => void,
+  ) {}
 
   /** Point the writer at a new socket (after STLS). */
   attach(socket: Socket): void {
@@ -50,7 +53,7 @@ export class ReplyWriter {
     const head = formatStatusLine(true, text);
     this.trace?.(`S: ${head.trimEnd()} (${lines.length} lines)`);
     const stuffer = new DotStuffer();
-    const body = lines.length ? stuffer.push(Buffer.from(lines.join('\r\n') + '\r\n', 'latin1')) : Buffer.alloc(0);
+    const body = lines.length ? stuffer.push(Buffer.from(`${lines.join('\r\n')}\r\n`, 'latin1')) : Buffer.alloc(0);
     await this.write(Buffer.concat([Buffer.from(head, 'latin1'), body, stuffer.end()]));
   }
 

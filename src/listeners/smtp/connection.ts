@@ -77,7 +77,10 @@ export class LocalpostConnection extends SMTPConnection {
   constructor(server: LocalpostSmtpServer, socket: net.Socket | tls.TLSSocket, options?: SMTPConnectionOptions | null) {
     super(server, socket, options);
     const d = server.deadlines;
-    this.watchdog = setInterval(() => this.checkDeadlines(d), Math.max(20, Math.min(1000, d.login / 4, d.command / 4, d.data / 4)));
+    this.watchdog = setInterval(
+      () => this.checkDeadlines(d),
+      Math.max(20, Math.min(1000, d.login / 4, d.command / 4, d.data / 4)),
+    );
     this.watchdog.unref();
   }
 
@@ -107,7 +110,8 @@ export class LocalpostConnection extends SMTPConnection {
     } else {
       this.dataSince = undefined;
       const waiting = this._parser ? this._parser._remainder.length > 0 : false;
-      if (!waiting || this.partial?.commands !== this.commands) this.partial = waiting ? { since: now, commands: this.commands } : undefined;
+      if (!waiting || this.partial?.commands !== this.commands)
+        this.partial = waiting ? { since: now, commands: this.commands } : undefined;
       else if (now - this.partial.since > d.command) late = 'command line not completed in time';
     }
     if (!late) return;
@@ -144,7 +148,11 @@ export class LocalpostSmtpServer extends SMTPServer {
   /** Called with the reason when a connection is closed for missing a deadline. */
   onSlowClient?: (reason: string) => void;
 
-  constructor(options: SMTPServerOptions, readonly sizeFor?: SizeForUser, readonly deadlines: ConnectionDeadlines = DEFAULT_DEADLINES) {
+  constructor(
+    options: SMTPServerOptions,
+    readonly sizeFor?: SizeForUser,
+    readonly deadlines: ConnectionDeadlines = DEFAULT_DEADLINES,
+  ) {
     super(options);
   }
 

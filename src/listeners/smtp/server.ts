@@ -29,8 +29,8 @@ import type { SMTPServerOptions } from 'smtp-server';
 import { bunyanLogger } from '../../shared/log-adapter.js';
 import { listenOn } from '../listen.js';
 import type { LocalAuth } from '../local-auth.js';
-import { DEFAULT_DEADLINES, LocalpostSmtpServer, type ConnectionDeadlines } from './connection.js';
-import { submissionHandlers, type SubmissionAccount, type SubmissionOutbox } from './submission.js';
+import { type ConnectionDeadlines, DEFAULT_DEADLINES, LocalpostSmtpServer } from './connection.js';
+import { type SubmissionAccount, type SubmissionOutbox, submissionHandlers } from './submission.js';
 
 /** Options of `SmtpListener`. */
 export interface SmtpListenerOptions {
@@ -118,7 +118,8 @@ export class SmtpListener {
     try {
       let port = o.port;
       for (const host of o.hosts) {
-        const sock = this.bound.length === 0 ? server.server : net.createServer((s) => server.server.emit('connection', s));
+        const sock =
+          this.bound.length === 0 ? server.server : net.createServer((s) => server.server.emit('connection', s));
         try {
           port = await listenOn(sock, host, port);
         } catch (err) {

@@ -14,8 +14,14 @@
  *   gets 250 with the earlier queue id (S6).
  */
 import type { Logger } from 'pino';
-import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
-import { MessageTooLargeError, type EnqueueRequest, type EnqueueResult } from '../../cache/outbox/outbox.js';
+import type {
+  SMTPServerAddress,
+  SMTPServerAuthentication,
+  SMTPServerAuthenticationResponse,
+  SMTPServerDataStream,
+  SMTPServerSession,
+} from 'smtp-server';
+import { type EnqueueRequest, type EnqueueResult, MessageTooLargeError } from '../../cache/outbox/outbox.js';
 import { errorMessage } from '../../shared/errors.js';
 import type { LocalAuth } from '../local-auth.js';
 
@@ -55,32 +61,39 @@ export function submissionHandlers(d: SubmissionDeps) {
     typeof session.user === 'string' ? d.accounts().get(session.user) : undefined;
 
   return {
-    onAuth(auth: SMTPServerAuthentication, session: SMTPServerSession,
-      cb: (err: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void): void {
+    onAuth(
+      auth: SMTPServerAuthentication,
+      session: SMTPServerSession,
+      cb: (err: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void,
+    ): void {
       const { username, password } = auth;
       if (typeof username !== 'string' || typeof password !== 'string') {
         cb(smtpError(535, 'Error: authentication failed'));
         return;
       }
-      d.auth.verify(username, password, session.remoteAddress).then((account) => {
-        if (account && d.accounts().has(account)) {
-          d.log.info({ cid: session.id, user: username, account, method: auth.method }, 'local SMTP login');
-          cb(null, { user: account });
-        } else {
-          d.log.info({ cid: session.id, user: username, method: auth.method }, 'local SMTP login refused');
-          cb(smtpError(535, 'Error: invalid user name or password'));
-        }
-      }, (err: unknown) => {
-        d.log.error({ cid: session.id, err: errorMessage(err) }, 'local login check failed');
-        cb(smtpError(454, 'Error: temporary authentication failure'));
-      });
+      d.auth.verify(username, password, session.remoteAddress).then(
+        (account) => {
+          if (account && d.accounts().has(account)) {
+            d.log.info({ cid: session.id, user: username, account, method: auth.method }, 'local SMTP login');
+            cb(null, { user: account });
+          } else {
+            d.log.info({ cid: session.id, user: username, method: auth.method }, 'local SMTP login refused');
+            cb(smtpError(535, 'Error: invalid user name or password'));
+          }
+        },
+        (err: unknown) => {
+          d.log.error({ cid: session.id, err: errorMessage(err) }, 'local login check failed');
+          cb(smtpError(454, 'Error: temporary authentication failure'));
+        },
+      );
     },
 
     onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, cb: Callback): void {
       const acc = accountOf(session);
       if (!acc) return cb(smtpError(530, 'Error: authentication required'));
       if (!acc.canSend) return cb(smtpError(550, `Error: account ${acc.id} has no outgoing server configured`));
-      const declared = Number((address.args as Record<string, unknown> | false | undefined || {})['SIZE'] ?? 0);
+      const args = address.args || {};
+      const declared = Number(args.SIZE ?? 0);
       if (declared > acc.maxMessageSize) {
         return cb(smtpError(552, `Error: message size ${declared} exceeds the limit of ${acc.maxMessageSize} bytes`));
       }
@@ -91,7 +104,11 @@ export function submissionHandlers(d: SubmissionDeps) {
       cb(accountOf(session) ? null : smtpError(530, 'Error: authentication required'));
     },
 
-    onData(stream: SMTPServerDataStream, session: SMTPServerSession, cb: (err?: Error | null, message?: string) => void): void {
+    onData(
+      stream: SMTPServerDataStream,
+      session: SMTPServerSession,
+      cb: (err?: Error | null, message?: string) => void,
+    ): void {
       const acc = accountOf(session);
       const mailFrom = session.envelope.mailFrom;
       if (!acc || !mailFrom) {
@@ -105,17 +122,23 @@ export function submissionHandlers(d: SubmissionDeps) {
         to: session.envelope.rcptTo.map((r) => r.address),
         maxBytes: acc.maxMessageSize,
       };
-      d.outbox.enqueue(req, stream).then((r) => {
-        cb(null, r.duplicate ? `OK: already queued as ${r.id}` : `OK: queued as ${r.id}`);
-      }, (err: unknown) => {
-        if (stream.readable) stream.resume(); // smtp-server answers only once the stream has ended
-        if (err instanceof MessageTooLargeError) {
-          cb(smtpError(552, `Error: message exceeds the limit of ${err.limit} bytes`));
-          return;
-        }
-        d.log.error({ cid: session.id, account: acc.id, err: errorMessage(err) }, 'could not queue a submitted message: answered 451');
-        cb(smtpError(451, 'Error: local queue failure, try again later'));
-      });
+      d.outbox.enqueue(req, stream).then(
+        (r) => {
+          cb(null, r.duplicate ? `OK: already queued as ${r.id}` : `OK: queued as ${r.id}`);
+        },
+        (err: unknown) => {
+          if (stream.readable) stream.resume(); // smtp-server answers only once the stream has ended
+          if (err instanceof MessageTooLargeError) {
+            cb(smtpError(552, `Error: message exceeds the limit of ${err.limit} bytes`));
+            return;
+          }
+          d.log.error(
+            { cid: session.id, account: acc.id, err: errorMessage(err) },
+            'could not queue a submitted message: answered 451',
+          );
+          cb(smtpError(451, 'Error: local queue failure, try again later'));
+        },
+      );
     },
   };
 }

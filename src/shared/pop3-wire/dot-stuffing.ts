@@ -42,7 +42,7 @@ export interface UnstuffResult {
   rest: Buffer;
 }
 
-const enum U {
+enum U {
   LineStart,
   Mid,
   Dot, // a '.' at the start of a line, not yet known to be the terminator
@@ -187,7 +187,9 @@ export async function* dotStuff(
 ): AsyncGenerator<Buffer> {
   const stuffer = new DotStuffer(options);
   for await (const chunk of source) {
-    const wire = stuffer.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    const wire = stuffer.push(
+      Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength),
+    );
     if (wire.length) yield wire;
   }
   yield stuffer.end();

@@ -3,17 +3,18 @@
  * framing with a maximum length, dot-stuffing in both directions with the CRLF sizer, and
  * status lines with response codes. Pure byte handling; no sockets, no I/O.
  */
-export { HeaderEndFinder } from './header-end.js';
-export { LineReader, LineTooLongError } from './line-reader.js';
+
 export {
   CrlfSizer,
   DotStuffer,
-  DotUnstuffer,
-  TERMINATOR,
-  dotStuff,
   type DotStufferOptions,
+  DotUnstuffer,
+  dotStuff,
+  TERMINATOR,
   type UnstuffResult,
 } from './dot-stuffing.js';
+export { HeaderEndFinder } from './header-end.js';
+export { LineReader, LineTooLongError } from './line-reader.js';
 export {
   formatContinuation,
   formatStatusLine,

@@ -6,10 +6,11 @@
  * (or OAUTHBEARER when only that is offered). A refused login comes out classified: AuthError
  * for wrong credentials, ThrottledError when the server asks us to slow down.
  */
-import { ImapFlow } from 'imapflow';
+
 import type { ImapFlowOptions } from 'imapflow';
+import { ImapFlow } from 'imapflow';
 import type { Logger } from 'pino';
-import { AuthError, TemporaryError, ThrottledError, isThrottleText } from '../../shared/errors.js';
+import { AuthError, isThrottleText, TemporaryError, ThrottledError } from '../../shared/errors.js';
 import type { UpstreamEndpoint } from '../types.js';
 
 /** Response codes that ask a client to slow down: RFC 5530 UNAVAILABLE and LIMIT, Gmail's THROTTLED. */
@@ -47,18 +48,21 @@ export function classifyImapError(err: unknown): unknown {
   const str = (x: unknown): string | undefined => (typeof x === 'string' && x !== '' ? x : undefined);
   const text = [e.responseText, e.response, e.reason].map(str).filter(Boolean).join(' ');
   // `NO [AUTHENTICATIONFAILED] Authentication failed.`, as the server said it (without the tag)
-  const said = str(e.responseText) && [str(e.responseStatus), code && `[${code}]`, str(e.responseText)].filter(Boolean).join(' ');
+  const said =
+    str(e.responseText) && [str(e.responseStatus), code && `[${code}]`, str(e.responseText)].filter(Boolean).join(' ');
   const serverWords = (said || str(e.reason) || str(e.response) || str(e.message) || 'refused').slice(0, 300);
-  const keep = (out: Error): Error => Object.assign(out, {
-    ...(e.authenticationFailed ? { authenticationFailed: true } : {}),
-    ...(code ? { serverResponseCode: code } : {}),
-  });
+  const keep = (out: Error): Error =>
+    Object.assign(out, {
+      ...(e.authenticationFailed ? { authenticationFailed: true } : {}),
+      ...(code ? { serverResponseCode: code } : {}),
+    });
   const what = e.authenticationFailed ? 'IMAP login refused for now' : 'IMAP server refused';
   if ((code && THROTTLE_CODES.has(code)) || e.code === 'ETHROTTLE' || (text && isThrottleText(text))) {
     return keep(new ThrottledError(`${what}: ${serverWords}`, { cause: err }));
   }
   if (code === 'INUSE') return keep(new TemporaryError(`${what}: ${serverWords}`, { cause: err }));
-  if (e.authenticationFailed) return keep(new AuthError(`IMAP login refused: ${serverWords}`, { cause: err, code: 'EAUTH' }));
+  if (e.authenticationFailed)
+    return keep(new AuthError(`IMAP login refused: ${serverWords}`, { cause: err, code: 'EAUTH' }));
   return err;
 }
 
@@ -74,7 +78,11 @@ class ClassifiedImapFlow extends ImapFlow {
 }
 
 /** A new, unconnected ImapFlow for the endpoint; its `connect()` classifies a refused login. */
-export function createImapClient(endpoint: UpstreamEndpoint, log: Logger, extra: Partial<ImapFlowOptions> = {}): ImapFlow {
+export function createImapClient(
+  endpoint: UpstreamEndpoint,
+  log: Logger,
+  extra: Partial<ImapFlowOptions> = {},
+): ImapFlow {
   return new ClassifiedImapFlow({
     host: endpoint.host,
     port: endpoint.port,
@@ -84,7 +92,9 @@ export function createImapClient(endpoint: UpstreamEndpoint, log: Logger, extra:
     // no servername: imapflow checks the certificate against host and sends SNI only for a name
     tls: { rejectUnauthorized: true, ...(endpoint.ca ? { ca: endpoint.ca } : {}) },
     // an access token goes out as XOAUTH2 (or OAUTHBEARER) through imapflow's `accessToken`
-    auth: endpoint.accessToken ? { user: endpoint.username, accessToken: endpoint.accessToken } : { user: endpoint.username, pass: endpoint.password ?? '' },
+    auth: endpoint.accessToken
+      ? { user: endpoint.username, accessToken: endpoint.accessToken }
+      : { user: endpoint.username, pass: endpoint.password ?? '' },
     logger: imapLogger(log),
     disableAutoIdle: true,
     connectionTimeout: endpoint.connectTimeoutMs ?? 15_000,

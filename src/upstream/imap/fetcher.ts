@@ -24,9 +24,9 @@ import type { ImapFlow } from 'imapflow';
 import type { Logger } from 'pino';
 import type { AccountStore, CachedMessage, ImapCursor } from '../../cache/message-store.js';
 import { BatchWriter } from '../batch.js';
-import type { FetchResult, Fetcher, PullOptions, UpstreamEndpoint } from '../types.js';
-import { emptyResult } from '../types.js';
 import { withTlsHint } from '../tls-hint.js';
+import type { Fetcher, FetchResult, PullOptions, UpstreamEndpoint } from '../types.js';
+import { emptyResult } from '../types.js';
 import { createImapClient } from './connect.js';
 
 /** Messages up to this size come whole in the bulk FETCH; larger ones stream via download(). */
@@ -62,7 +62,9 @@ export class ImapFetcher implements Fetcher {
     const result = emptyResult();
     const client = createImapClient(this.opts.endpoint, this.opts.log);
     client.on('error', (err: Error) => this.opts.log.debug({ err: err.message }, 'imap connection error'));
-    await client.connect().catch((err: unknown) => { throw withTlsHint(err); });
+    await client.connect().catch((err: unknown) => {
+      throw withTlsHint(err);
+    });
     result.sessions = 1;
     try {
       for (const folder of this.opts.folders) {
@@ -78,7 +80,12 @@ export class ImapFetcher implements Fetcher {
     return result;
   }
 
-  private async pullFolder(client: ImapFlow, folder: string, result: FetchResult, pullOpts: PullOptions): Promise<void> {
+  private async pullFolder(
+    client: ImapFlow,
+    folder: string,
+    result: FetchResult,
+    pullOpts: PullOptions,
+  ): Promise<void> {
     const { store, cursors, log, maxMessageSize } = this.opts;
     const account = store.accountId;
     const lock = await client.getMailboxLock(folder, { readOnly: true });
@@ -116,7 +123,12 @@ export class ImapFetcher implements Fetcher {
       const wanted = candidates.filter((c) => {
         if (store.has(folder, c.key)) return false;
         if (c.size > maxMessageSize) {
-          result.skipped.push({ folder, key: c.key, size: c.size, reason: `larger than maxMessageSize (${maxMessageSize} bytes)` });
+          result.skipped.push({
+            folder,
+            key: c.key,
+            size: c.size,
+            reason: `larger than maxMessageSize (${maxMessageSize} bytes)`,
+          });
           log.warn({ folder, uid: c.uid, size: c.size, maxMessageSize }, 'message skipped: larger than maxMessageSize');
           return false;
         }
@@ -138,7 +150,11 @@ export class ImapFetcher implements Fetcher {
         inTransaction: () => {
           if (donePrefix > 0) cursorUid = Math.max(cursorUid, candidates[donePrefix - 1]!.uid);
           const complete = cursorUid >= maxListed;
-          cursors.setCursor(account, folder, { uidValidity, lastUid: cursorUid, highestModseq: complete ? modseq : cursor?.highestModseq });
+          cursors.setCursor(account, folder, {
+            uidValidity,
+            lastUid: cursorUid,
+            highestModseq: complete ? modseq : cursor?.highestModseq,
+          });
         },
       });
       const wantedUids = new Set(wanted.map((w) => w.uid));
@@ -147,7 +163,9 @@ export class ImapFetcher implements Fetcher {
       pullOpts.onProgress?.({ ...progress });
       const storeOne = async (uid: number, produce: (sink: Writable) => Promise<number>) => {
         let bytes = 0;
-        await batch.write(folder, imapKey(uidValidity, uid), async (sink) => { bytes = await produce(sink); });
+        await batch.write(folder, imapKey(uidValidity, uid), async (sink) => {
+          bytes = await produce(sink);
+        });
         progress.done++;
         progress.bytes += bytes;
         pullOpts.onProgress?.({ ...progress });
@@ -177,10 +195,16 @@ export class ImapFetcher implements Fetcher {
               }
               const dl = await client.download(String(c.uid), undefined, { uid: true });
               const content = 'content' in dl ? dl.content : undefined;
-              if (!content) { log.warn({ folder, uid: c.uid }, 'message vanished before download'); markDone(c.uid); continue; }
+              if (!content) {
+                log.warn({ folder, uid: c.uid }, 'message vanished before download');
+                markDone(c.uid);
+                continue;
+              }
               await storeOne(c.uid, async (sink) => {
                 let n = 0;
-                content.on('data', (b: Buffer) => { n += b.length; });
+                content.on('data', (b: Buffer) => {
+                  n += b.length;
+                });
                 await pipeline(content, sink, { end: false });
                 return n;
               });
@@ -210,10 +234,15 @@ export class ImapFetcher implements Fetcher {
       const prefix = `i${String(client.mailbox ? client.mailbox.uidValidity : '')}_`;
       const current = pending.filter((k) => k.startsWith(prefix));
       const stale = pending.filter((k) => !k.startsWith(prefix));
-      if (stale.length) log.warn({ folder, keys: stale.length }, 'locally deleted messages cannot be deleted upstream: UIDVALIDITY changed');
+      if (stale.length)
+        log.warn(
+          { folder, keys: stale.length },
+          'locally deleted messages cannot be deleted upstream: UIDVALIDITY changed',
+        );
       if (current.length) {
         const uids = current.map((k) => k.slice(prefix.length)).join(',');
-        if (!(await client.messageDelete(uids, { uid: true }))) throw new Error(`IMAP delete of ${current.length} messages in ${folder} failed`);
+        if (!(await client.messageDelete(uids, { uid: true })))
+          throw new Error(`IMAP delete of ${current.length} messages in ${folder} failed`);
         result.deletedUpstream += current.length;
       }
       store.markUpstreamDeleted(folder, pending);
@@ -226,7 +255,10 @@ export class ImapFetcher implements Fetcher {
   private async rekey(client: ImapFlow, folder: string, oldUv: string, newUv: string): Promise<void> {
     const { store, log } = this.opts;
     const old = store.keysWithPrefix(folder, `i${oldUv}_`);
-    log.warn({ folder, oldUidValidity: oldUv, newUidValidity: newUv, cached: old.size }, 'UIDVALIDITY changed: re-keying the cache by Message-ID (nothing local is deleted)');
+    log.warn(
+      { folder, oldUidValidity: oldUv, newUidValidity: newUv, cached: old.size },
+      'UIDVALIDITY changed: re-keying the cache by Message-ID (nothing local is deleted)',
+    );
     if (old.size === 0) return;
     const local = new Map<string, CachedMessage[]>();
     for (const m of old.values()) {
@@ -252,12 +284,19 @@ export class ImapFetcher implements Fetcher {
 
 /** Write a buffer honouring backpressure; returns its length. */
 async function writeAll(sink: Writable, buf: Buffer): Promise<number> {
-  if (!sink.write(buf)) await new Promise<void>((resolve, reject) => {
-    const onDrain = () => { sink.off('error', onError); resolve(); };
-    const onError = (e: Error) => { sink.off('drain', onDrain); reject(e); };
-    sink.once('drain', onDrain);
-    sink.once('error', onError);
-  });
+  if (!sink.write(buf))
+    await new Promise<void>((resolve, reject) => {
+      const onDrain = () => {
+        sink.off('error', onError);
+        resolve();
+      };
+      const onError = (e: Error) => {
+        sink.off('drain', onDrain);
+        reject(e);
+      };
+      sink.once('drain', onDrain);
+      sink.once('error', onError);
+    });
   return buf.length;
 }
 

@@ -97,7 +97,11 @@ export class IdleWatcher {
     const c = this.client;
     this.client = undefined;
     if (c) {
-      try { await Promise.race([c.logout(), new Promise((r) => setTimeout(r, 2000))]); } catch { /* closing anyway */ }
+      try {
+        await Promise.race([c.logout(), new Promise((r) => setTimeout(r, 2000))]);
+      } catch {
+        /* closing anyway */
+      }
       c.close();
     }
   }
@@ -122,7 +126,10 @@ export class IdleWatcher {
 
   /** One connection attempt; joins the attempt in hand if there is one. */
   private connect(): Promise<void> {
-    if (!this.attempt) this.attempt = this.tryConnect().finally(() => { this.attempt = undefined; });
+    if (!this.attempt)
+      this.attempt = this.tryConnect().finally(() => {
+        this.attempt = undefined;
+      });
     return this.attempt;
   }
 
@@ -132,9 +139,11 @@ export class IdleWatcher {
     let endpoint;
     try {
       // an OAuth token may have expired (or appeared) since the last connection
-      endpoint = typeof this.opts.endpoint === 'function' ? await this.opts.endpoint() : await freshEndpoint(this.opts.endpoint);
+      endpoint =
+        typeof this.opts.endpoint === 'function' ? await this.opts.endpoint() : await freshEndpoint(this.opts.endpoint);
       // a token the server refused (revoked, rotated) may still look valid here: refresh it
-      if (this.forceRenew && endpoint.renewAccessToken) endpoint = { ...endpoint, accessToken: await endpoint.renewAccessToken(true) };
+      if (this.forceRenew && endpoint.renewAccessToken)
+        endpoint = { ...endpoint, accessToken: await endpoint.renewAccessToken(true) };
     } catch (err) {
       if (this.stopped) return;
       this.resolveFailed(err);
@@ -168,7 +177,10 @@ export class IdleWatcher {
     try {
       await client.connect();
       await client.mailboxOpen('INBOX', { readOnly: true });
-      if (this.stopped) { client.close(); return; }
+      if (this.stopped) {
+        client.close();
+        return;
+      }
       this.connected = true;
       this.current = 'connected';
       this.backoff = this.minBackoff;
@@ -210,7 +222,10 @@ export class IdleWatcher {
       this.reported = key;
       this.problem = 'settings';
       // a configuration problem (an unreadable tlsCa, a secret file) needs the user: error
-      log[err instanceof ConfigError ? 'error' : 'warn']({ err: message }, 'IDLE cannot resolve the account settings: retrying with backoff (fix them, or reload)');
+      log[err instanceof ConfigError ? 'error' : 'warn'](
+        { err: message },
+        'IDLE cannot resolve the account settings: retrying with backoff (fix them, or reload)',
+      );
     } else {
       log.debug({ err: message }, 'IDLE still cannot resolve the account settings');
     }
@@ -220,7 +235,10 @@ export class IdleWatcher {
     if (this.stopped || this.timer) return;
     const delay = this.backoff;
     this.backoff = Math.min(this.backoff * 2, this.opts.maxBackoffMs ?? 5 * 60_000);
-    this.timer = setTimeout(() => { this.timer = undefined; void this.connect(); }, delay);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.connect();
+    }, delay);
     this.timer.unref();
   }
 }

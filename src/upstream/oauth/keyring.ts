@@ -42,8 +42,11 @@ export function keyFilePath(dataDir: string): string {
 function run(cmd: string, args: string[], input?: string): Promise<{ ok: boolean; stdout: string; why: string }> {
   return new Promise((resolve) => {
     const child = execFile(cmd, args, { timeout: TIMEOUT_MS, maxBuffer: 64 * 1024 }, (err, stdout, stderr) => {
-      const why = err ? ((err as { killed?: boolean }).killed ? `timed out after ${TIMEOUT_MS} ms`
-        : String(stderr).trim().split('\n').pop() || (err as NodeJS.ErrnoException).code?.toString() || err.message) : '';
+      const why = err
+        ? (err as { killed?: boolean }).killed
+          ? `timed out after ${TIMEOUT_MS} ms`
+          : String(stderr).trim().split('\n').pop() || (err as NodeJS.ErrnoException).code?.toString() || err.message
+        : '';
       resolve({ ok: !err, stdout: String(stdout), why });
     });
     child.stdin?.on('error', () => undefined);
@@ -57,7 +60,9 @@ function decodeKey(text: string): Buffer | undefined {
 }
 
 /** Which keyring this machine offers, if any (`LOCALPOST_KEYRING=none` turns it off). */
-export async function keyringSource(env: NodeJS.ProcessEnv = process.env): Promise<Exclude<KeySource, 'file'> | undefined> {
+export async function keyringSource(
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Exclude<KeySource, 'file'> | undefined> {
   if (env.LOCALPOST_KEYRING === 'none') return undefined;
   if (process.platform === 'darwin') return 'security';
   if (process.platform === 'linux') {
@@ -66,26 +71,37 @@ export async function keyringSource(env: NodeJS.ProcessEnv = process.env): Promi
       try {
         await access(path.join(d, 'secret-tool'), constants.X_OK);
         return 'secret-tool';
-      } catch { /* not here */ }
+      } catch {
+        /* not here */
+      }
     }
   }
   return undefined;
 }
 
 /** Reads the key from a keyring; undefined when the keyring has none. */
-async function keyringLoad(source: Exclude<KeySource, 'file'>, dataDir: string): Promise<{ key?: Buffer; why?: string }> {
-  const r = source === 'secret-tool'
-    ? await run('secret-tool', ['lookup', 'application', SERVICE, 'datadir', dataDir])
-    : await run('security', ['find-generic-password', '-s', SERVICE, '-a', dataDir, '-w']);
+async function keyringLoad(
+  source: Exclude<KeySource, 'file'>,
+  dataDir: string,
+): Promise<{ key?: Buffer; why?: string }> {
+  const r =
+    source === 'secret-tool'
+      ? await run('secret-tool', ['lookup', 'application', SERVICE, 'datadir', dataDir])
+      : await run('security', ['find-generic-password', '-s', SERVICE, '-a', dataDir, '-w']);
   if (!r.ok) return { why: r.why };
   return { key: decodeKey(r.stdout) };
 }
 
 async function keyringSave(source: Exclude<KeySource, 'file'>, dataDir: string, key: Buffer): Promise<boolean> {
   const text = key.toString('base64');
-  const r = source === 'secret-tool'
-    ? await run('secret-tool', ['store', '--label', `localpost OAuth key (${dataDir})`, 'application', SERVICE, 'datadir', dataDir], text)
-    : await run('security', ['add-generic-password', '-U', '-s', SERVICE, '-a', dataDir, '-w', text]);
+  const r =
+    source === 'secret-tool'
+      ? await run(
+          'secret-tool',
+          ['store', '--label', `localpost OAuth key (${dataDir})`, 'application', SERVICE, 'datadir', dataDir],
+          text,
+        )
+      : await run('security', ['add-generic-password', '-U', '-s', SERVICE, '-a', dataDir, '-w', text]);
   if (!r.ok) return false;
   const back = await keyringLoad(source, dataDir);
   return Boolean(back.key?.equals(key));
@@ -95,7 +111,10 @@ async function keyringSave(source: Exclude<KeySource, 'file'>, dataDir: string, 
 export class KeyProvider {
   private readonly cache = new Map<KeySource, Buffer>();
 
-  constructor(private readonly dataDir: string, private readonly env: NodeJS.ProcessEnv = process.env) {}
+  constructor(
+    private readonly dataDir: string,
+    private readonly env: NodeJS.ProcessEnv = process.env,
+  ) {}
 
   /** The key recorded for a token file. Throws TemporaryError (try later) or AuthError (key lost). */
   async load(source: KeySource): Promise<Buffer> {
@@ -107,14 +126,19 @@ export class KeyProvider {
         key = decodeKey(await readFile(keyFilePath(this.dataDir), 'utf8'));
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code !== 'ENOENT') throw new TemporaryError(`cannot read ${keyFilePath(this.dataDir)} (${code ?? 'error'})`, { cause: err });
+        if (code !== 'ENOENT')
+          throw new TemporaryError(`cannot read ${keyFilePath(this.dataDir)} (${code ?? 'error'})`, { cause: err });
       }
     } else {
       const r = await keyringLoad(source, this.dataDir);
       if (r.why) throw new TemporaryError(`cannot read the token key from the keyring (${source}: ${r.why})`);
       key = r.key;
     }
-    if (!key) throw new AuthError(`the key that encrypts the saved sign-in is missing (${source === 'file' ? keyFilePath(this.dataDir) : source})`, { code: 'EOAUTH_SIGNIN' });
+    if (!key)
+      throw new AuthError(
+        `the key that encrypts the saved sign-in is missing (${source === 'file' ? keyFilePath(this.dataDir) : source})`,
+        { code: 'EOAUTH_SIGNIN' },
+      );
     this.cache.set(source, key);
     return key;
   }
@@ -125,7 +149,9 @@ export class KeyProvider {
     if (ring) {
       try {
         return { key: await this.load(ring), source: ring };
-      } catch { /* none yet, or unusable */ }
+      } catch {
+        /* none yet, or unusable */
+      }
       const key = randomBytes(32);
       if (await keyringSave(ring, this.dataDir, key)) {
         this.cache.set(ring, key);

@@ -5,8 +5,8 @@
  * (`AccountStore.has()` also covers a copy the user already deleted: it leaves a tombstone).
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { type AccountStore, INBOX, storeWholeMessage } from '../../cache/message-store.js';
 import { rfc5322Date } from '../../cache/outbox/bounce.js';
-import { INBOX, storeWholeMessage, type AccountStore } from '../../cache/message-store.js';
 
 /** Who gets the message and why. */
 export interface NoticeInput {
@@ -27,7 +27,11 @@ export function signInAgainText(account: string): string {
   return `localpost needs you to sign in again: run \`localpost auth ${account}\``;
 }
 
-const ascii = (s: string) => s.replace(/[\r\n]+/g, ' ').replace(/[^\x20-\x7e]/g, '?').slice(0, 900);
+const ascii = (s: string) =>
+  s
+    .replace(/[\r\n]+/g, ' ')
+    .replace(/[^\x20-\x7e]/g, '?')
+    .slice(0, 900);
 
 /** The message bytes (CRLF line ends, 7-bit). */
 export function buildNotice(n: NoticeInput): Buffer {

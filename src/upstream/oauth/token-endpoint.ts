@@ -39,7 +39,10 @@ export class OAuthEndpointError extends AuthError {
   readonly error: string;
   readonly description?: string;
   constructor(error: string, description: string | undefined, status: number) {
-    super(`the sign-in server answered ${status} ${error}${description ? `: ${description.split(/\r?\n/)[0]!.slice(0, 300)}` : ''}`, { code: 'EOAUTH' });
+    super(
+      `the sign-in server answered ${status} ${error}${description ? `: ${description.split(/\r?\n/)[0]!.slice(0, 300)}` : ''}`,
+      { code: 'EOAUTH' },
+    );
     this.error = error;
     this.description = description;
   }
@@ -60,7 +63,11 @@ export interface RequestOptions {
 }
 
 /** POSTs a form and returns the JSON answer; see the module comment for the errors. */
-export async function postForm(url: string, form: Record<string, string | undefined>, o: RequestOptions = {}): Promise<Record<string, unknown>> {
+export async function postForm(
+  url: string,
+  form: Record<string, string | undefined>,
+  o: RequestOptions = {},
+): Promise<Record<string, unknown>> {
   const timeoutMs = o.timeoutMs ?? 30_000;
   const body = new URLSearchParams();
   for (const [k, v] of Object.entries(form)) if (v !== undefined) body.set(k, v);
@@ -77,31 +84,50 @@ export async function postForm(url: string, form: Record<string, string | undefi
   } catch (err) {
     const e = err as Error & { cause?: { code?: string } };
     if (e.name === 'TimeoutError' || e.name === 'AbortError') {
-      throw new TemporaryError(`sign-in server ${host}: no answer within ${timeoutMs} ms`, { code: 'ETIMEDOUT', cause: err });
+      throw new TemporaryError(`sign-in server ${host}: no answer within ${timeoutMs} ms`, {
+        code: 'ETIMEDOUT',
+        cause: err,
+      });
     }
-    throw new TemporaryError(`sign-in server ${host}: ${e.cause?.code ?? e.message}`, { code: e.cause?.code, cause: err });
+    throw new TemporaryError(`sign-in server ${host}: ${e.cause?.code ?? e.message}`, {
+      code: e.cause?.code,
+      cause: err,
+    });
   }
   let json: Record<string, unknown> | undefined;
   try {
     const text = await res.text();
     const v: unknown = JSON.parse(text);
     if (v && typeof v === 'object' && !Array.isArray(v)) json = v as Record<string, unknown>;
-  } catch { /* not JSON */ }
+  } catch {
+    /* not JSON */
+  }
   if (json && typeof json.error === 'string' && res.status < 500 && res.status !== 429) {
-    throw new OAuthEndpointError(json.error, typeof json.error_description === 'string' ? json.error_description : undefined, res.status);
+    throw new OAuthEndpointError(
+      json.error,
+      typeof json.error_description === 'string' ? json.error_description : undefined,
+      res.status,
+    );
   }
   if (!res.ok || !json) {
-    throw new TemporaryError(`sign-in server ${host} answered ${res.status}${json ? '' : ' without JSON'}`, { code: res.status >= 500 ? 'EHTTP5XX' : 'EHTTP' });
+    throw new TemporaryError(`sign-in server ${host} answered ${res.status}${json ? '' : ' without JSON'}`, {
+      code: res.status >= 500 ? 'EHTTP5XX' : 'EHTTP',
+    });
   }
   return json;
 }
 
 function hostOf(url: string): string {
-  try { return new URL(url).host; } catch { return url; }
+  try {
+    return new URL(url).host;
+  } catch {
+    return url;
+  }
 }
 
 function tokenResponse(json: Record<string, unknown>, host: string): TokenResponse {
-  if (typeof json.access_token !== 'string' || !json.access_token) throw new TemporaryError(`sign-in server ${host}: answer has no access_token`);
+  if (typeof json.access_token !== 'string' || !json.access_token)
+    throw new TemporaryError(`sign-in server ${host}: answer has no access_token`);
   const expires = Number(json.expires_in);
   return {
     access_token: json.access_token,
@@ -114,31 +140,63 @@ function tokenResponse(json: Record<string, unknown>, host: string): TokenRespon
 
 /** RFC 6749 §6: a new access token (and maybe a rotated refresh token). */
 export async function refreshToken(c: ClientSettings, refresh: string, o: RequestOptions = {}): Promise<TokenResponse> {
-  const json = await postForm(c.tokenUrl, {
-    grant_type: 'refresh_token', refresh_token: refresh, client_id: c.clientId, client_secret: c.clientSecret,
-  }, o);
+  const json = await postForm(
+    c.tokenUrl,
+    {
+      grant_type: 'refresh_token',
+      refresh_token: refresh,
+      client_id: c.clientId,
+      client_secret: c.clientSecret,
+    },
+    o,
+  );
   return tokenResponse(json, hostOf(c.tokenUrl));
 }
 
 /** RFC 6749 §4.1.3 with RFC 7636 §4.5: trades an authorization code for tokens. */
-export async function exchangeCode(c: ClientSettings, code: string, redirectUri: string, verifier: string, o: RequestOptions = {}): Promise<TokenResponse> {
-  const json = await postForm(c.tokenUrl, {
-    grant_type: 'authorization_code', code, redirect_uri: redirectUri, client_id: c.clientId,
-    client_secret: c.clientSecret, code_verifier: verifier,
-  }, o);
+export async function exchangeCode(
+  c: ClientSettings,
+  code: string,
+  redirectUri: string,
+  verifier: string,
+  o: RequestOptions = {},
+): Promise<TokenResponse> {
+  const json = await postForm(
+    c.tokenUrl,
+    {
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: redirectUri,
+      client_id: c.clientId,
+      client_secret: c.clientSecret,
+      code_verifier: verifier,
+    },
+    o,
+  );
   return tokenResponse(json, hostOf(c.tokenUrl));
 }
 
 /** RFC 8628 §3.1: asks for a device code and a user code. */
-export async function startDeviceAuthorization(c: ClientSettings, deviceUrl: string, o: RequestOptions = {}): Promise<DeviceAuthorization> {
-  const json = await postForm(deviceUrl, { client_id: c.clientId, client_secret: c.clientSecret, scope: c.scopes.join(' ') }, o);
+export async function startDeviceAuthorization(
+  c: ClientSettings,
+  deviceUrl: string,
+  o: RequestOptions = {},
+): Promise<DeviceAuthorization> {
+  const json = await postForm(
+    deviceUrl,
+    { client_id: c.clientId, client_secret: c.clientSecret, scope: c.scopes.join(' ') },
+    o,
+  );
   const uri = json.verification_uri ?? json.verification_url;
   if (typeof json.device_code !== 'string' || typeof json.user_code !== 'string' || typeof uri !== 'string') {
     throw new TemporaryError(`device authorization server ${hostOf(deviceUrl)}: incomplete answer`);
   }
   return {
-    device_code: json.device_code, user_code: json.user_code, verification_uri: uri,
-    verification_uri_complete: typeof json.verification_uri_complete === 'string' ? json.verification_uri_complete : undefined,
+    device_code: json.device_code,
+    user_code: json.user_code,
+    verification_uri: uri,
+    verification_uri_complete:
+      typeof json.verification_uri_complete === 'string' ? json.verification_uri_complete : undefined,
     expires_in: Number(json.expires_in) > 0 ? Number(json.expires_in) : 900,
     interval: Number(json.interval) > 0 ? Number(json.interval) : undefined,
     message: typeof json.message === 'string' ? json.message : undefined,
@@ -149,8 +207,14 @@ export async function startDeviceAuthorization(c: ClientSettings, deviceUrl: str
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason as Error);
-    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
-    const onAbort = () => { clearTimeout(t); reject(signal!.reason as Error); };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal!.reason as Error);
+    };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
@@ -161,7 +225,8 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  * `slow_down` adds 5 s; a temporary network failure is retried at the next interval.
  */
 export async function pollDeviceToken(
-  c: ClientSettings, d: DeviceAuthorization,
+  c: ClientSettings,
+  d: DeviceAuthorization,
   o: RequestOptions & { signal?: AbortSignal; intervalMs?: number; now?: () => number } = {},
 ): Promise<TokenResponse> {
   const now = o.now ?? Date.now;
@@ -170,10 +235,16 @@ export async function pollDeviceToken(
   for (;;) {
     await sleep(interval, o.signal);
     try {
-      const json = await postForm(c.tokenUrl, {
-        grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: d.device_code,
-        client_id: c.clientId, client_secret: c.clientSecret,
-      }, o);
+      const json = await postForm(
+        c.tokenUrl,
+        {
+          grant_type: 'urn:ietf:params:oauth:grant-type:device_code',
+          device_code: d.device_code,
+          client_id: c.clientId,
+          client_secret: c.clientSecret,
+        },
+        o,
+      );
       return tokenResponse(json, hostOf(c.tokenUrl));
     } catch (err) {
       if (err instanceof OAuthEndpointError) {
@@ -183,7 +254,8 @@ export async function pollDeviceToken(
         throw err;
       }
     }
-    if (now() > deadline) throw new OAuthEndpointError('expired_token', 'the code was not used in time; run the command again', 400);
+    if (now() > deadline)
+      throw new OAuthEndpointError('expired_token', 'the code was not used in time; run the command again', 400);
   }
 }
 

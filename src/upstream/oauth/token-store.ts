@@ -10,11 +10,11 @@
  * `state` becomes `invalid` and `sealed` is dropped) or when `localpost auth` replaces it.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fsyncDir, writeFileDurable } from '../../shared/durable-fs.js';
+import { writeFileDurable } from '../../shared/durable-fs.js';
 import { AuthError } from '../../shared/errors.js';
-import { mkdirOAuth, type KeySource } from './keyring.js';
+import { type KeySource, mkdirOAuth } from './keyring.js';
 
 /** The secret part of a sign-in. */
 export interface TokenSecrets {
@@ -26,7 +26,11 @@ export interface TokenSecrets {
 }
 
 /** AES-256-GCM ciphertext, base64 fields. */
-export interface Sealed { iv: string; tag: string; data: string }
+export interface Sealed {
+  iv: string;
+  tag: string;
+  data: string;
+}
 
 /** The on-disk record of an account's sign-in. */
 export interface TokenFile {
@@ -69,7 +73,9 @@ export async function readTokenFile(dataDir: string, account: string): Promise<T
     if (t.version !== 1 || t.account !== account) throw new Error('not a token file of this account');
     return t;
   } catch (err) {
-    throw new AuthError(`${file} is damaged (${(err as Error).message}): run \`localpost auth ${account}\``, { code: 'EOAUTH_SIGNIN' });
+    throw new AuthError(`${file} is damaged (${(err as Error).message}): run \`localpost auth ${account}\``, {
+      code: 'EOAUTH_SIGNIN',
+    });
   }
 }
 
@@ -99,7 +105,10 @@ export function unseal(key: Buffer, account: string, s: Sealed): TokenSecrets {
     if (typeof v.refreshToken !== 'string') throw new Error('no refresh token');
     return v;
   } catch {
-    throw new AuthError(`the saved sign-in of account "${account}" cannot be decrypted (another key?): run \`localpost auth ${account}\``, { code: 'EOAUTH_SIGNIN' });
+    throw new AuthError(
+      `the saved sign-in of account "${account}" cannot be decrypted (another key?): run \`localpost auth ${account}\``,
+      { code: 'EOAUTH_SIGNIN' },
+    );
   }
 }
 
@@ -119,7 +128,12 @@ export async function readAuthStatus(dataDir: string, account: string): Promise<
     const t = await readTokenFile(dataDir, account);
     if (!t) return { method: 'oauth2', state: 'not-signed-in' };
     if (t.state === 'invalid' || !t.sealed) {
-      return { method: 'oauth2', state: 'sign-in-required', ...(t.invalidatedAt ? { since: t.invalidatedAt } : {}), ...(t.reason ? { reason: t.reason } : {}) };
+      return {
+        method: 'oauth2',
+        state: 'sign-in-required',
+        ...(t.invalidatedAt ? { since: t.invalidatedAt } : {}),
+        ...(t.reason ? { reason: t.reason } : {}),
+      };
     }
     return { method: 'oauth2', state: 'signed-in' };
   } catch (err) {

@@ -23,11 +23,14 @@ import { systemClock } from '../../shared/clock.js';
 import { AuthError, errorMessage } from '../../shared/errors.js';
 import { KeyProvider } from './keyring.js';
 import { deliverNotice, signInAgainText } from './notice.js';
-import { OAuthEndpointError, refreshToken, type ClientSettings } from './token-endpoint.js';
-import { readTokenFile, seal, unseal, writeTokenFile, type TokenFile, type TokenSecrets } from './token-store.js';
+import { type ClientSettings, OAuthEndpointError, refreshToken } from './token-endpoint.js';
+import { readTokenFile, seal, type TokenFile, type TokenSecrets, unseal, writeTokenFile } from './token-store.js';
 
 /** An access token and when it expires (ms since the epoch). */
-export interface AccessToken { accessToken: string; expiresAt: number }
+export interface AccessToken {
+  accessToken: string;
+  expiresAt: number;
+}
 
 /** Options of a token manager. */
 export interface OAuthTokensOptions {
@@ -43,7 +46,10 @@ export interface OAuthTokensOptions {
 }
 
 /** Where the "sign in again" message goes. */
-export interface NoticeTarget { store: AccountStore; email: string }
+export interface NoticeTarget {
+  store: AccountStore;
+  email: string;
+}
 
 /** Per-call options. */
 export interface TokenRequest {
@@ -94,7 +100,13 @@ export class OAuthTokens {
     return p;
   }
 
-  private async refresh(account: string, client: ClientSettings, file: TokenFile, secrets: TokenSecrets, req: TokenRequest): Promise<AccessToken> {
+  private async refresh(
+    account: string,
+    client: ClientSettings,
+    file: TokenFile,
+    secrets: TokenSecrets,
+    req: TokenRequest,
+  ): Promise<AccessToken> {
     const log = this.o.log?.child({ account, component: 'oauth' });
     const now = this.clock.now();
     let res;
@@ -106,7 +118,10 @@ export class OAuthTokens {
       }
       // keep the refresh token (F6); an access token that is still valid is still usable
       if (!req.force && secrets.accessToken && secrets.expiresAt && secrets.expiresAt > now + 10_000) {
-        log?.warn({ err: errorMessage(err) }, 'OAuth token refresh failed; using the current access token until it expires');
+        log?.warn(
+          { err: errorMessage(err) },
+          'OAuth token refresh failed; using the current access token until it expires',
+        );
         return { accessToken: secrets.accessToken, expiresAt: secrets.expiresAt };
       }
       throw err;
@@ -120,26 +135,51 @@ export class OAuthTokens {
     // compare-and-swap: a sign-in written by `localpost auth` meanwhile is not overwritten
     const current = await readTokenFile(this.o.dataDir, account);
     if (current?.sealed && current.key && current.sealed.data === file.sealed!.data) {
-      await writeTokenFile(this.o.dataDir, { ...current, state: 'ok', updatedAt: now, sealed: seal(await this.keys.load(current.key), account, next) });
-      if (res.refresh_token && res.refresh_token !== secrets.refreshToken) log?.debug('OAuth refresh token rotated and saved');
+      await writeTokenFile(this.o.dataDir, {
+        ...current,
+        state: 'ok',
+        updatedAt: now,
+        sealed: seal(await this.keys.load(current.key), account, next),
+      });
+      if (res.refresh_token && res.refresh_token !== secrets.refreshToken)
+        log?.debug('OAuth refresh token rotated and saved');
     }
     log?.debug({ expiresInS: res.expires_in }, 'OAuth access token refreshed');
     return { accessToken: next.accessToken!, expiresAt: next.expiresAt! };
   }
 
   /** `invalid_grant`: drop the refresh token, log once, tell status and the INBOX. */
-  private async invalidate(account: string, client: ClientSettings, file: TokenFile, secrets: TokenSecrets, err: OAuthEndpointError, req: TokenRequest): Promise<never> {
+  private async invalidate(
+    account: string,
+    client: ClientSettings,
+    file: TokenFile,
+    secrets: TokenSecrets,
+    err: OAuthEndpointError,
+    req: TokenRequest,
+  ): Promise<never> {
     const current = await readTokenFile(this.o.dataDir, account);
     if (current?.sealed && current.key && current.sealed.data !== file.sealed!.data) {
       // `localpost auth` saved a new sign-in while this refresh ran: try that one
       const fresh = unseal(await this.keys.load(current.key), account, current.sealed);
-      if (fresh.refreshToken !== secrets.refreshToken) return this.refresh(account, client, current, fresh, req) as Promise<never>;
+      if (fresh.refreshToken !== secrets.refreshToken)
+        return this.refresh(account, client, current, fresh, req) as Promise<never>;
     }
     const now = this.clock.now();
     const reason = `${err.error}${err.description ? `: ${err.description.split(/\r?\n/)[0]!.slice(0, 200)}` : ''}`;
-    const invalid: TokenFile = { ...(current ?? file), state: 'invalid', updatedAt: now, invalidatedAt: now, reason, noticeAt: undefined, sealed: undefined };
+    const invalid: TokenFile = {
+      ...(current ?? file),
+      state: 'invalid',
+      updatedAt: now,
+      invalidatedAt: now,
+      reason,
+      noticeAt: undefined,
+      sealed: undefined,
+    };
     await writeTokenFile(this.o.dataDir, invalid);
-    this.o.log?.error({ account, component: 'oauth', err: reason }, `${signInAgainText(account)}: the provider refused the saved sign-in (the refresh token was discarded)`);
+    this.o.log?.error(
+      { account, component: 'oauth', err: reason },
+      `${signInAgainText(account)}: the provider refused the saved sign-in (the refresh token was discarded)`,
+    );
     if (req.notice) await this.notify(account, invalid, req.notice);
     throw signInRequired(account, reason);
   }
@@ -149,7 +189,13 @@ export class OAuthTokens {
     if (file.state !== 'invalid' || file.noticeAt !== undefined || file.invalidatedAt === undefined) return;
     try {
       const now = this.clock.now();
-      await deliverNotice(target.store, { account, email: target.email, invalidatedAt: file.invalidatedAt, reason: file.reason, now });
+      await deliverNotice(target.store, {
+        account,
+        email: target.email,
+        invalidatedAt: file.invalidatedAt,
+        reason: file.reason,
+        now,
+      });
       await writeTokenFile(this.o.dataDir, { ...file, noticeAt: now });
     } catch (err) {
       this.o.log?.error({ account, err: errorMessage(err) }, 'could not put the sign-in message into the local INBOX');

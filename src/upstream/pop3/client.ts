@@ -22,20 +22,20 @@
  *   Microsoft 365 requires and which has no 255-octet limit, so tokens over 4,096 bytes pass.
  */
 import net from 'node:net';
-import tls from 'node:tls';
 import type { Writable } from 'node:stream';
+import tls from 'node:tls';
 import type { Logger } from 'pino';
-import type { UpstreamEndpoint } from '../types.js';
-import { AuthError, TemporaryError, ThrottledError, isThrottleText } from '../../shared/errors.js';
-import { tlsHint } from '../tls-hint.js';
+import { AuthError, isThrottleText, TemporaryError, ThrottledError } from '../../shared/errors.js';
 import {
   DotUnstuffer,
+  hasResponseCode,
   LineReader,
   LineTooLongError,
-  hasResponseCode,
   parseStatusLine,
   type StatusLine,
 } from '../../shared/pop3-wire/index.js';
+import { tlsHint } from '../tls-hint.js';
+import type { UpstreamEndpoint } from '../types.js';
 
 /** Longest status or list line accepted from a server, in octets. */
 const MAX_LINE = 64 * 1024;
@@ -70,8 +70,10 @@ export type OAuthMechanism = 'XOAUTH2' | 'OAUTHBEARER';
 export function oauthErrorDetail(challenge: string): string {
   try {
     const v = JSON.parse(Buffer.from(challenge, 'base64').toString('utf8')) as Record<string, unknown>;
-    return Object.entries(v).filter(([, x]) => typeof x === 'string' || typeof x === 'number')
-      .map(([k, x]) => `${k} ${String(x).slice(0, 200)}`).join(', ');
+    return Object.entries(v)
+      .filter(([, x]) => typeof x === 'string' || typeof x === 'number')
+      .map(([k, x]) => `${k} ${String(x).slice(0, 200)}`)
+      .join(', ');
   } catch {
     return '';
   }
@@ -141,7 +143,10 @@ function socketError(err: Error & { code?: string }, where: string): TemporaryEr
   const code = err.code;
   const fix = tlsHint(err);
   const hint = fix ? `; ${fix}` : '';
-  return new TemporaryError(`${where}: ${err.message}${code && !err.message.includes(code) ? ` (${code})` : ''}${hint}`, { cause: err, code });
+  return new TemporaryError(
+    `${where}: ${err.message}${code && !err.message.includes(code) ? ` (${code})` : ''}${hint}`,
+    { cause: err, code },
+  );
 }
 
 function tlsOptions(opts: Pop3ClientOptions): tls.ConnectionOptions {
@@ -213,7 +218,9 @@ export class Pop3Client {
       if (greeting.kind !== 'ok') {
         // a server too busy to talk says so in its greeting (RFC 2449 §8.1.2; Microsoft's "Server Unavailable")
         const refused = new Pop3ReplyError('greeting', greeting);
-        throw classifyLoginRefusal(greeting) === 'throttled' ? new ThrottledError(`${where}: ${refused.message}`, { cause: refused }) : refused;
+        throw classifyLoginRefusal(greeting) === 'throttled'
+          ? new ThrottledError(`${where}: ${refused.message}`, { cause: refused })
+          : refused;
       }
       await client.loadCapabilities();
       if (opts.tls === 'starttls') {
@@ -410,9 +417,10 @@ export class Pop3Client {
   private async authOAuth(mech: OAuthMechanism, user: string, token: string): Promise<void> {
     // XOAUTH2: "user=" user ^A "auth=Bearer " token ^A ^A (Google's and Microsoft's format);
     // OAUTHBEARER: RFC 7628 §3.1 gs2-header "n,a=user," ^A "auth=Bearer " token ^A ^A.
-    const payload = mech === 'XOAUTH2'
-      ? `user=${user}\x01auth=Bearer ${token}\x01\x01`
-      : `n,a=${user.replace(/=/g, '=3D').replace(/,/g, '=2C')},\x01auth=Bearer ${token}\x01\x01`;
+    const payload =
+      mech === 'XOAUTH2'
+        ? `user=${user}\x01auth=Bearer ${token}\x01\x01`
+        : `n,a=${user.replace(/=/g, '=3D').replace(/,/g, '=2C')},\x01auth=Bearer ${token}\x01\x01`;
     let st = await this.command(`AUTH ${mech}`); // RFC 5034 §4, two steps (pitfall F5)
     if (st.kind === 'continue') st = await this.command(Buffer.from(payload, 'utf8').toString('base64'), '****');
     if (st.kind === 'continue') {
@@ -438,7 +446,10 @@ export class Pop3Client {
     const kind = classifyLoginRefusal(st);
     const code = st.code ? `[${st.code}] ` : '';
     const words = `-ERR ${code}${st.text}`.trimEnd();
-    if (kind === 'throttled') return new ThrottledError(`${this.where}: login refused for now: ${words}`, { cause: new Pop3ReplyError(command, st) });
+    if (kind === 'throttled')
+      return new ThrottledError(`${this.where}: login refused for now: ${words}`, {
+        cause: new Pop3ReplyError(command, st),
+      });
     if (kind === 'temporary') return new Pop3ReplyError(command, st);
     return new AuthError(`${this.where}: login refused: ${words}`, { code: 'EAUTH' });
   }
@@ -521,9 +532,14 @@ export class Pop3Client {
     if (this.broken) return Promise.reject(this.closedError());
     const prev = this.tail;
     let sent!: () => void;
-    const isSent = new Promise<void>((r) => { sent = r; });
+    const isSent = new Promise<void>((r) => {
+      sent = r;
+    });
     const run = async (): Promise<T> => {
-      if (this.broken) { sent(); throw this.closedError(); }
+      if (this.broken) {
+        sent();
+        throw this.closedError();
+      }
       const p = fn(); // fn writes its command synchronously before its first await
       sent();
       return p;
@@ -621,7 +637,9 @@ export class Pop3Client {
   private readonly onTimeout = (): void => {
     this.timer = undefined;
     const what = this.waiters[0]?.command ?? 'reply';
-    this.fail(new TemporaryError(`${this.where}: no reply to ${what} within ${this.timeoutMs} ms`, { code: 'ETIMEDOUT' }));
+    this.fail(
+      new TemporaryError(`${this.where}: no reply to ${what} within ${this.timeoutMs} ms`, { code: 'ETIMEDOUT' }),
+    );
   };
 
   private readonly onError = (err: Error): void => this.fail(socketError(err, this.where));

@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import type { AccountStore, CachedMessage, PendingMessage } from '../../cache/message-store.js';
 import { INBOX } from '../../cache/message-store.js';
 import { BatchWriter } from '../batch.js';
-import type { FetchProgress, FetchResult, Fetcher, PullOptions, UpstreamEndpoint } from '../types.js';
+import type { Fetcher, FetchProgress, FetchResult, PullOptions, UpstreamEndpoint } from '../types.js';
 import { emptyResult } from '../types.js';
 import { Pop3Client, pop3Login } from './client.js';
 
@@ -36,7 +36,7 @@ export interface Pop3FetcherOptions {
 
 /** The cache key of a POP3 message. */
 export function pop3Key(uidl: string): string {
-  return 'p' + createHash('sha256').update(uidl, 'latin1').digest('hex').slice(0, 24);
+  return `p${createHash('sha256').update(uidl, 'latin1').digest('hex').slice(0, 24)}`;
 }
 
 /** Assigns keys to a UIDL listing, disambiguating UIDLs the server lists more than once. */
@@ -70,11 +70,20 @@ export class Pop3Fetcher implements Fetcher {
   }
 
   /** One POP3 session; returns how many new messages it stored. */
-  private async session(result: FetchResult, skippedKeys: Set<string>, progress: FetchProgress, pullOpts: PullOptions): Promise<number> {
+  private async session(
+    result: FetchResult,
+    skippedKeys: Set<string>,
+    progress: FetchProgress,
+    pullOpts: PullOptions,
+  ): Promise<number> {
     const { endpoint, store, log, keepOnServer, maxMessageSize } = this.opts;
     const client = await Pop3Client.connect({
-      host: endpoint.host, port: endpoint.port, tls: endpoint.tls, ca: endpoint.ca,
-      timeoutMs: endpoint.timeoutMs, connectTimeoutMs: endpoint.connectTimeoutMs,
+      host: endpoint.host,
+      port: endpoint.port,
+      tls: endpoint.tls,
+      ca: endpoint.ca,
+      timeoutMs: endpoint.timeoutMs,
+      connectTimeoutMs: endpoint.connectTimeoutMs,
       log: log.child({ component: 'pop3-client' }),
     });
     result.sessions++;
@@ -100,7 +109,12 @@ export class Pop3Fetcher implements Fetcher {
         if (size > maxMessageSize) {
           if (!skippedKeys.has(key)) {
             skippedKeys.add(key);
-            result.skipped.push({ folder: INBOX, key, size, reason: `larger than maxMessageSize (${maxMessageSize} bytes)` });
+            result.skipped.push({
+              folder: INBOX,
+              key,
+              size,
+              reason: `larger than maxMessageSize (${maxMessageSize} bytes)`,
+            });
             log.warn({ msg: msg, size, maxMessageSize }, 'message skipped: larger than maxMessageSize');
           }
           continue;

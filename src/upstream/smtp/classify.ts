@@ -46,7 +46,11 @@ export type FailureScope = 'connection' | 'message' | 'auth' | 'config';
 /** A temporary send failure with its scope. */
 export class SendError extends TemporaryError {
   override name = 'SendError';
-  constructor(message: string, readonly scope: FailureScope, options?: { cause?: unknown; code?: string }) {
+  constructor(
+    message: string,
+    readonly scope: FailureScope,
+    options?: { cause?: unknown; code?: string },
+  ) {
     super(message, options);
   }
 }
@@ -89,11 +93,16 @@ function split(errors: MailerError[] | undefined): { failed: RcptResult[]; defer
 }
 
 /** Results of a send nodemailer resolved (some recipients may have been refused). */
-export function classifyInfo(info: { accepted?: unknown[]; rejectedErrors?: unknown[]; response?: string }, to: readonly string[]): SendResult {
+export function classifyInfo(
+  info: { accepted?: unknown[]; rejectedErrors?: unknown[]; response?: string },
+  to: readonly string[],
+): SendResult {
   const { failed, deferred } = split(info.rejectedErrors as MailerError[] | undefined);
   const refused = new Set([...failed, ...deferred].map((r) => r.address.toLowerCase()));
   const code = Number(/^\d{3}/.exec(info.response ?? '')?.[0] ?? 250);
-  const sent = to.filter((a) => !refused.has(a.toLowerCase())).map((address) => ({ address, code, response: info.response }));
+  const sent = to
+    .filter((a) => !refused.has(a.toLowerCase()))
+    .map((address) => ({ address, code, response: info.response }));
   return { sent, failed, deferred, response: info.response };
 }
 
@@ -106,12 +115,20 @@ export function classifyError(err: unknown, to: readonly string[]): SendResult {
   const text = `${e.response ?? e.message ?? String(err)}${e.code && !e.response ? ` (${e.code})` : ''}`;
   if (e.code === 'EAUTH' && e.responseCode !== undefined && e.responseCode >= 400 && e.responseCode < 500) {
     // 454 4.7.0 "temporary authentication failure": the server's problem, not the password's.
-    throw new SendError(`upstream could not check the login for now: ${text}`, 'connection', { cause: err, code: e.code });
+    throw new SendError(`upstream could not check the login for now: ${text}`, 'connection', {
+      cause: err,
+      code: e.code,
+    });
   }
   if (e.code === 'EAUTH') throw new SendAuthError(`upstream refused the login: ${text}`, { cause: err, code: e.code });
   const tls = tlsHint(err);
-  if (tls) throw new SendError(`upstream TLS certificate check failed: ${text}; ${tls}`, 'config', { cause: err, code: e.code });
-  if (e.code && CONFIG_CODES.has(e.code)) throw new SendError(`upstream configuration problem: ${text}`, 'config', { cause: err, code: e.code });
+  if (tls)
+    throw new SendError(`upstream TLS certificate check failed: ${text}; ${tls}`, 'config', {
+      cause: err,
+      code: e.code,
+    });
+  if (e.code && CONFIG_CODES.has(e.code))
+    throw new SendError(`upstream configuration problem: ${text}`, 'config', { cause: err, code: e.code });
   if (e.code && MESSAGE_CODES.has(e.code) && e.responseCode !== 421) {
     const { failed, deferred } = split(e.rejectedErrors);
     const listed = new Set([...failed, ...deferred].map((r) => r.address.toLowerCase()));
@@ -124,7 +141,10 @@ export function classifyError(err: unknown, to: readonly string[]): SendResult {
     if (rest.length === 0 && (failed.length || deferred.length)) return { sent: [], failed, deferred };
     throw new SendError(`upstream refused the message for now: ${text}`, 'message', { cause: err, code: e.code });
   }
-  throw new SendError(`upstream unreachable or failing: ${text}`, 'connection', { cause: err, code: e.code ?? (e.responseCode ? String(e.responseCode) : undefined) });
+  throw new SendError(`upstream unreachable or failing: ${text}`, 'connection', {
+    cause: err,
+    code: e.code ?? (e.responseCode ? String(e.responseCode) : undefined),
+  });
 }
 
 /** The scope of any error thrown by a send (unknown errors count as the connection's). */

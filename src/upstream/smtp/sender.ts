@@ -18,8 +18,8 @@
  *   renewed once), so a pool outliving a token's hour keeps working.
  */
 import { createReadStream } from 'node:fs';
-import { pipeline } from 'node:stream/promises';
 import { PassThrough } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { createTransport, type Transporter } from 'nodemailer';
 import type { Logger } from 'pino';
 import { bunyanLogger } from '../../shared/log-adapter.js';
@@ -61,14 +61,25 @@ function smtpAuth(ep: UpstreamEndpoint): object {
   if (!ep.accessToken) return { user: ep.username, pass: ep.password ?? '' };
   const renew = ep.renewAccessToken;
   return {
-    type: 'OAuth2', user: ep.username, accessToken: ep.accessToken,
+    type: 'OAuth2',
+    user: ep.username,
+    accessToken: ep.accessToken,
     // nodemailer keeps a token until `expires`; a minute, since the token manager caches anyway
     expires: Date.now() + 60_000,
-    ...(renew ? {
-      provisionCallback: (_user: string, force: boolean, cb: (err: Error | null, token?: string, expires?: number) => void) => {
-        renew(force).then((t) => cb(null, t, Date.now() + 60_000), (err: Error) => cb(err));
-      },
-    } : {}),
+    ...(renew
+      ? {
+          provisionCallback: (
+            _user: string,
+            force: boolean,
+            cb: (err: Error | null, token?: string, expires?: number) => void,
+          ) => {
+            renew(force).then(
+              (t) => cb(null, t, Date.now() + 60_000),
+              (err: Error) => cb(err),
+            );
+          },
+        }
+      : {}),
   };
 }
 

@@ -30,8 +30,21 @@ const BOTH = ['AUTHORIZATION', 'TRANSACTION'] as const;
 
 /** Every verb the server knows, upper case. */
 export type Pop3Verb =
-  | 'CAPA' | 'QUIT' | 'USER' | 'PASS' | 'AUTH' | 'STLS'
-  | 'STAT' | 'LIST' | 'UIDL' | 'RETR' | 'TOP' | 'DELE' | 'RSET' | 'NOOP' | 'LAST';
+  | 'CAPA'
+  | 'QUIT'
+  | 'USER'
+  | 'PASS'
+  | 'AUTH'
+  | 'STLS'
+  | 'STAT'
+  | 'LIST'
+  | 'UIDL'
+  | 'RETR'
+  | 'TOP'
+  | 'DELE'
+  | 'RSET'
+  | 'NOOP'
+  | 'LAST';
 
 /** The table the dispatcher consults. */
 export const COMMANDS: Readonly<Record<Pop3Verb, CommandSpec>> = {

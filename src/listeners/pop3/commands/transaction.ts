@@ -3,8 +3,8 @@
  * snapshot (`Maildrop.lookup`), which refuses bad numbers and messages marked as deleted.
  */
 import { ClientError } from '../../../shared/errors.js';
-import { servedBody } from '../body.js';
 import { MessageGoneError } from '../backend.js';
+import { servedBody } from '../body.js';
 import type { Lookup } from '../maildrop.js';
 import type { SessionContext } from '../types.js';
 
