@@ -9,7 +9,6 @@
  * The result replaces any earlier sign-in of the account (a running daemon re-reads the file at
  * its next pull).
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,6 +16,7 @@ import type { Logger } from 'pino';
 import { type AccountConfig, accountOAuth2, type OAuth2Settings } from '../config/schema.js';
 import { resolvePlain } from '../config/secrets.js';
 import { ConfigError, TemporaryError } from '../shared/errors.js';
+import { runProgram } from '../shared/exec.js';
 import { KeyProvider, type KeySource } from '../upstream/oauth/keyring.js';
 import {
   type ClientSettings,
@@ -88,8 +88,6 @@ export async function authorize(acc: AccountConfig, o: AuthorizeOptions): Promis
     o.print(`and enter the code ${d.user_code} (valid for ${Math.round(d.expires_in / 60)} minutes). Waiting…`);
     tokens = await pollDeviceToken(client, d, { signal: o.signal, intervalMs: o.pollMs });
   } else {
-    if (!settings.authUrl)
-      throw new ConfigError(`account "${acc.id}": ${key}.oauth2 has no authUrl; use the device flow`);
     tokens = await browserFlow(acc, settings, client, o);
   }
   if (!tokens.refresh_token) {
@@ -133,6 +131,9 @@ async function browserFlow(
   client: ClientSettings,
   o: AuthorizeOptions,
 ): Promise<TokenResponse> {
+  const authUrl = s.authUrl;
+  if (!authUrl)
+    throw new ConfigError(`account "${acc.id}": ${oauthKeyName(acc)}.oauth2 has no authUrl; use the device flow`);
   const { verifier, challenge } = pkcePair();
   const state = randomBytes(16).toString('base64url');
   let settle!: { resolve: (code: string) => void; reject: (err: Error) => void };
@@ -178,7 +179,7 @@ async function browserFlow(
   const onAbort = () => settle.reject(new TemporaryError('sign-in aborted'));
   o.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    const url = new URL(s.authUrl!);
+    const url = new URL(authUrl);
     const q = url.searchParams;
     q.set('response_type', 'code');
     q.set('client_id', s.clientId);
@@ -208,11 +209,5 @@ async function browserFlow(
 /** Best effort: the desktop's URL opener; the printed URL is the fallback. */
 function openInBrowser(url: string): void {
   const cmd = process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : 'xdg-open';
-  try {
-    const child = execFile(cmd, [url], { timeout: 10_000 }, () => undefined);
-    child.on('error', () => undefined);
-    child.unref();
-  } catch {
-    /* printed above */
-  }
+  void runProgram(cmd, [url], { timeoutMs: 10_000, output: 'ignore', unref: true });
 }

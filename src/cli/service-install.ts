@@ -15,13 +15,13 @@
  * launchd/com.localpost.plist is its output for example paths (a test keeps them equal).
  * `--dry-run` prints every file and command and changes nothing; tests use only that.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { configPath } from '../config/load.js';
+import { runProgram } from '../shared/exec.js';
 
 /** The root of this installation (holds bin/, systemd/, launchd/). */
 export const INSTALL_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -271,12 +271,11 @@ export function describePlan(plan: InstallPlan): string {
   return `${out.join('\n')}\n`;
 }
 
-function runCommand(argv: string[]): Promise<number> {
-  return new Promise((resolve) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'inherit', 'inherit'] });
-    child.on('error', () => resolve(127));
-    child.on('close', (code) => resolve(code ?? 1));
-  });
+/** Runs one step with the user watching its output; the shell's 127 when it cannot start. */
+async function runCommand([cmd, ...args]: string[]): Promise<number> {
+  if (cmd === undefined) return 127;
+  const r = await runProgram(cmd, args, { output: 'inherit' });
+  return r.error ? 127 : (r.code ?? 1);
 }
 
 /** Runs `localpost service install`; resolves with the exit code. */

@@ -13,9 +13,9 @@
  * Invariant: an error names the account and the key and never contains the secret's value (for
  * a command, nothing from its stdout is quoted; its stderr may be).
  */
-import { spawn } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import { ConfigError } from '../shared/errors.js';
+import { runProgram } from '../shared/exec.js';
 import type { AccessToken, NoticeTarget, OAuthTokens } from '../upstream/oauth/tokens.js';
 import type { OAuth2Settings, PlainSecret, Secret } from './schema.js';
 
@@ -104,46 +104,21 @@ export async function resolvePlain(secret: PlainSecret, ctx: SecretContext): Pro
  * Runs `cmd` via `/bin/sh -c` in its own process group, so a timeout also kills the helpers it
  * started; `problem` describes a failure without quoting stdout.
  */
-function runCommand(
+async function runCommand(
   cmd: string,
   env: NodeJS.ProcessEnv,
   timeoutMs: number,
 ): Promise<{ stdout: string; problem?: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('/bin/sh', ['-c', cmd], { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let size = 0;
-    const collect = (into: Buffer[]) => (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_OUTPUT) into.push(chunk);
-    };
-    child.stdout.on('data', collect(out));
-    child.stderr.on('data', collect(err));
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        child.kill('SIGKILL');
-      }
-    }, timeoutMs);
-    const finish = (problem?: string) => {
-      clearTimeout(timer);
-      const stdout = Buffer.concat(out).toString('utf8');
-      if (!problem) return resolve({ stdout });
-      const hint = timedOut ? undefined : stderrHint(Buffer.concat(err).toString('utf8'), stdout);
-      resolve({ stdout: '', problem: hint ? `${problem}: ${hint}` : problem });
-    };
-    child.on('error', (e: NodeJS.ErrnoException) => finish(`the command could not run (${e.code ?? 'error'})`));
-    child.on('close', (code, signal) => {
-      if (timedOut) finish(`the command timed out after ${timeoutMs} ms`);
-      else if (code === 0) finish();
-      else if (code !== null) finish(`the command exited with status ${code}`);
-      else finish(`the command was killed by ${signal}`);
-    });
-  });
+  const r = await runProgram('/bin/sh', ['-c', cmd], { env, timeoutMs, group: true, maxBuffer: MAX_OUTPUT });
+  if (r.timedOut) return { stdout: '', problem: `the command timed out after ${timeoutMs} ms` };
+  if (!r.error && r.code === 0) return { stdout: r.stdout };
+  const problem = r.error
+    ? `the command could not run (${r.error.code ?? 'error'})`
+    : r.code !== null
+      ? `the command exited with status ${r.code}`
+      : `the command was killed by ${r.signal}`;
+  const hint = stderrHint(r.stderr, r.stdout);
+  return { stdout: '', problem: hint ? `${problem}: ${hint}` : problem };
 }
 
 /** The last non-empty stderr line, shortened, and dropped if it repeats any stdout line. */

@@ -18,9 +18,9 @@
  * throws and never takes longer than `timeoutMs`; when systemd-notify cannot be run at all, that
  * is logged once as an error and later calls are no-ops.
  */
-import { spawn } from 'node:child_process';
 import type { Logger } from 'pino';
 import { errorMessage } from '../shared/errors.js';
+import { runProgram } from '../shared/exec.js';
 
 /** Options of `SdNotify`. */
 export interface SdNotifyOptions {
@@ -124,43 +124,27 @@ export class SdNotify {
     await this.chain;
   }
 
-  private send(args: string[]): Promise<boolean> {
-    return new Promise((resolve) => {
-      let stderr = '';
-      let settled = false;
-      const done = (ok: boolean) => {
-        if (!settled) {
-          settled = true;
-          resolve(ok);
-        }
-      };
-      const child = spawn(this.command, args, {
-        env: { PATH: this.path, NOTIFY_SOCKET: this.socket },
-        stdio: ['ignore', 'ignore', 'pipe'],
-        timeout: this.timeoutMs,
-        killSignal: 'SIGKILL',
-      });
-      child.stderr!.on('data', (b: Buffer) => {
-        if (stderr.length < 2000) stderr += b.toString();
-      });
-      child.on('error', (err) => {
-        this.broken = true;
-        if (this.timer) clearInterval(this.timer);
-        this.log?.error(
-          { err: errorMessage(err) },
-          `cannot run ${this.command}: the service manager gets no READY/WATCHDOG (is systemd installed?)`,
-        );
-        done(false);
-      });
-      child.on('close', (code, signal) => {
-        if (code !== 0 && !settled) {
-          this.log?.warn(
-            { code, signal, stderr: stderr.trim() || undefined, message: args.join(' ') },
-            'sd_notify message not delivered',
-          );
-        }
-        done(code === 0);
-      });
+  private async send(args: string[]): Promise<boolean> {
+    const r = await runProgram(this.command, args, {
+      env: { PATH: this.path, NOTIFY_SOCKET: this.socket },
+      timeoutMs: this.timeoutMs,
+      maxBuffer: 2000,
     });
+    if (r.error) {
+      this.broken = true;
+      if (this.timer) clearInterval(this.timer);
+      this.log?.error(
+        { err: errorMessage(r.error) },
+        `cannot run ${this.command}: the service manager gets no READY/WATCHDOG (is systemd installed?)`,
+      );
+      return false;
+    }
+    if (r.code !== 0) {
+      this.log?.warn(
+        { code: r.code, signal: r.signal, stderr: r.stderr.trim() || undefined, message: args.join(' ') },
+        'sd_notify message not delivered',
+      );
+    }
+    return r.code === 0;
   }
 }

@@ -6,22 +6,21 @@
  * Invariants:
  * - the key never appears on a command line (secret-tool reads it from stdin; `security` gets it
  *   only on `add-generic-password -w`, as macOS offers no other way: see the README, "Signing in with OAuth 2.0");
- * - every helper runs through execFile with a short timeout, so a locked or absent keyring
+ * - every helper runs through runProgram with a short timeout, so a locked or absent keyring
  *   delays a sign-in by seconds at most and then falls back to the key file;
  * - a key that cannot be read *now* (keyring locked, D-Bus away) is a TemporaryError: the token
  *   is kept and the next attempt tries again. Only a key that is gone for good is reported as
  *   needing a new sign-in.
  * `LOCALPOST_KEYRING=none` skips the keyring (services without a desktop session, tests).
  */
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { access, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncDir, writeFileDurable } from '../../shared/durable-fs.js';
 import { AuthError, TemporaryError } from '../../shared/errors.js';
+import { runProgram } from '../../shared/exec.js';
 
-/** Where a key lives. */
 /** Creates `<dataDir>/oauth` (0700) durably. */
 export async function mkdirOAuth(dataDir: string): Promise<void> {
   const dir = path.join(dataDir, 'oauth');
@@ -29,6 +28,7 @@ export async function mkdirOAuth(dataDir: string): Promise<void> {
   if (made) await fsyncDir(path.dirname(dir));
 }
 
+/** Where a key lives. */
 export type KeySource = 'secret-tool' | 'security' | 'file';
 
 const TIMEOUT_MS = 5_000;
@@ -39,19 +39,18 @@ export function keyFilePath(dataDir: string): string {
   return path.join(dataDir, 'oauth', 'key');
 }
 
-function run(cmd: string, args: string[], input?: string): Promise<{ ok: boolean; stdout: string; why: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(cmd, args, { timeout: TIMEOUT_MS, maxBuffer: 64 * 1024 }, (err, stdout, stderr) => {
-      const why = err
-        ? (err as { killed?: boolean }).killed
-          ? `timed out after ${TIMEOUT_MS} ms`
-          : String(stderr).trim().split('\n').pop() || (err as NodeJS.ErrnoException).code?.toString() || err.message
-        : '';
-      resolve({ ok: !err, stdout: String(stdout), why });
-    });
-    child.stdin?.on('error', () => undefined);
-    child.stdin?.end(input ?? '');
-  });
+/** Runs a keyring helper; `why` says why it failed without quoting its arguments (one may be the key). */
+async function run(cmd: string, args: string[], input?: string): Promise<{ ok: boolean; stdout: string; why: string }> {
+  const r = await runProgram(cmd, args, { input: input ?? '', timeoutMs: TIMEOUT_MS, maxBuffer: 64 * 1024 });
+  const ok = r.code === 0 && !r.truncated;
+  let why = '';
+  if (r.timedOut) why = `timed out after ${TIMEOUT_MS} ms`;
+  else if (!ok)
+    why =
+      r.stderr.trim().split('\n').pop() ||
+      r.error?.code ||
+      (r.truncated ? 'too much output' : r.code !== null ? String(r.code) : `killed by ${r.signal}`);
+  return { ok, stdout: r.stdout, why };
 }
 
 function decodeKey(text: string): Buffer | undefined {
