@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { type AccountConfig, accountOAuth2, type OAuth2Settings } from '../config/schema.js';
+import { type AccountConfig, accountOAuth2, type OAuth2Settings, oauth2Of } from '../config/schema.js';
 import { resolvePlain } from '../config/secrets.js';
 import { ConfigError, TemporaryError } from '../shared/errors.js';
 import { runProgram } from '../shared/exec.js';
@@ -118,8 +118,7 @@ export async function authorize(acc: AccountConfig, o: AuthorizeOptions): Promis
 
 /** Which config key carries the account's OAuth settings (for messages). */
 function oauthKeyName(acc: AccountConfig): string {
-  const p = acc.incoming.password;
-  return typeof p === 'object' && 'oauth2' in p ? 'incoming.password' : 'outgoing.password';
+  return oauth2Of(acc.incoming.password) ? 'incoming.password' : 'outgoing.password';
 }
 
 const PAGE = (text: string) => `<!doctype html><meta charset="utf-8"><title>localpost</title><p>${text}</p>\n`;

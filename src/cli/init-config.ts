@@ -12,7 +12,7 @@
 import { constants } from 'node:fs';
 import { copyFile, link, mkdir, open, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { PlainSecret } from '../config/schema.js';
+import { oauth2Of, type PlainSecret } from '../config/schema.js';
 import { fsyncDir } from '../shared/durable-fs.js';
 import type { Endpoint, Protocol, ProviderPreset } from './providers.js';
 
@@ -46,16 +46,14 @@ const q = (s: string): string => JSON.stringify(s);
 
 function secretYaml(s: InitSecret): string {
   if (typeof s === 'string') return q(s);
-  if ('oauth2' in s) {
-    const o = s.oauth2;
-    const parts = [`provider: ${o.provider}`, `clientId: ${q(o.clientId)}`];
-    if (o.clientSecret !== undefined) parts.push(`clientSecret: ${secretYaml(o.clientSecret)}`);
-    if (o.tenant !== undefined) parts.push(`tenant: ${q(o.tenant)}`);
-    return `{ oauth2: { ${parts.join(', ')} } }`;
-  }
   if ('env' in s) return `{ env: ${q(s.env)} }`;
   if ('file' in s) return `{ file: ${q(s.file)} }`;
-  return `{ command: ${q(s.command)} }`;
+  if ('command' in s) return `{ command: ${q(s.command)} }`;
+  const o = s.oauth2;
+  const parts = [`provider: ${o.provider}`, `clientId: ${q(o.clientId)}`];
+  if (o.clientSecret !== undefined) parts.push(`clientSecret: ${secretYaml(o.clientSecret)}`);
+  if (o.tenant !== undefined) parts.push(`tenant: ${q(o.tenant)}`);
+  return `{ oauth2: { ${parts.join(', ')} } }`;
 }
 
 /** Word-wraps `text` into comment lines starting with `prefix`. */
@@ -75,7 +73,7 @@ export function commentLines(text: string, prefix: string, width = 96): string[]
 /** What a password source means, as a comment beside it. */
 function secretNote(s: InitSecret, id: string): string {
   if (typeof s === 'string') return 'stored here: keep this file private (mode 0600)';
-  if ('oauth2' in s)
+  if (oauth2Of(s))
     return `OAuth 2.0: run \`localpost auth ${id}\` once to sign in; the tokens are kept, encrypted, in dataDir`;
   if ('env' in s) return `read from $${s.env} (a service reads it from the EnvironmentFile= of its unit)`;
   if ('file' in s) return 'read from that file (mode 0600)';
@@ -104,7 +102,7 @@ export function renderConfig(a: InitAnswers, now = new Date()): string {
     'accounts:',
     `  # ${p.title}${p.name === 'generic' ? '' : ` (preset "${p.name}")`}`,
     ...commentLines(
-      typeof a.password === 'object' && 'oauth2' in a.password
+      oauth2Of(a.password)
         ? 'Signs in with OAuth 2.0 (README, "Signing in with OAuth 2.0"); no password is stored.'
         : p.password,
       '  # ',

@@ -21,7 +21,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { Writable } from 'node:stream';
 import { configPath, parseConfigText } from '../config/load.js';
-import type { PlainSecret } from '../config/schema.js';
+import { oauth2Of, type PlainSecret } from '../config/schema.js';
 import { hashPassword } from '../listeners/local-auth.js';
 import { ConfigError } from '../shared/errors.js';
 import {
@@ -497,11 +497,12 @@ function nextSteps(a: InitAnswers, file: string, localPassword: string, generate
       `                    or /etc/localpost/environment (system service); mode 0600`,
     );
   }
-  if (typeof pw === 'object' && 'oauth2' in pw) {
+  const oauth2 = oauth2Of(pw);
+  if (oauth2) {
     lines.push(
       '',
       `Sign in to ${a.preset.title} once (${
-        pw.oauth2.provider === 'google'
+        oauth2.provider === 'google'
           ? 'it opens a browser on this machine'
           : 'it prints a code to enter at microsoft.com/devicelogin'
       }):`,

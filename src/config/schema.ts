@@ -496,17 +496,9 @@ const account = z
   })
   .superRefine((a, ctx) => {
     // one authorisation per account: both servers must use the same OAuth client
-    const inc = a?.incoming?.password,
-      out = a?.outgoing?.password;
-    if (
-      inc &&
-      out &&
-      typeof inc === 'object' &&
-      typeof out === 'object' &&
-      'oauth2' in inc &&
-      'oauth2' in out &&
-      (inc.oauth2.clientId !== out.oauth2.clientId || inc.oauth2.tokenUrl !== out.oauth2.tokenUrl)
-    ) {
+    const inc = oauth2Of(a?.incoming?.password),
+      out = oauth2Of(a?.outgoing?.password);
+    if (inc && out && (inc.clientId !== out.clientId || inc.tokenUrl !== out.tokenUrl)) {
       ctx.addIssue({
         code: 'custom',
         path: ['outgoing', 'password', 'oauth2'],
@@ -652,9 +644,12 @@ export type PlainSecret = z.output<typeof plainSecret>;
 /** OAuth 2.0 settings with the provider's defaults filled in. */
 export type OAuth2Settings = z.output<typeof oauth2>;
 
-/** The OAuth settings of a credential, if it is one. */
-export function oauth2Of(s: Secret | undefined): OAuth2Settings | undefined {
-  return s && typeof s === 'object' && 'oauth2' in s ? s.oauth2 : undefined;
+/**
+ * The OAuth settings of a credential, if it is one: the one test for `{ oauth2 }`, for parsed
+ * secrets, for what `init` writes (`O` is then its shorter settings) and for unchecked input.
+ */
+export function oauth2Of<O = OAuth2Settings>(s: PlainSecret | { oauth2: O } | undefined): O | undefined {
+  return typeof s === 'object' && s !== null && 'oauth2' in s ? s.oauth2 : undefined;
 }
 
 /** The OAuth settings an account signs in with (incoming first), if any. */

@@ -17,7 +17,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { ConfigError } from '../shared/errors.js';
 import { runProgram } from '../shared/exec.js';
 import type { AccessToken, NoticeTarget, OAuthTokens } from '../upstream/oauth/tokens.js';
-import type { OAuth2Settings, PlainSecret, Secret } from './schema.js';
+import { type OAuth2Settings, oauth2Of, type PlainSecret, type Secret } from './schema.js';
 
 /** Where a secret comes from, for messages; and how to resolve it. */
 export interface SecretContext {
@@ -41,8 +41,9 @@ const MAX_OUTPUT = 1024 * 1024;
 /** Resolves a configured secret to its value; throws ConfigError naming account and key. */
 export async function resolveSecret(secret: Secret, ctx: SecretContext): Promise<string> {
   if (typeof secret === 'string') return secret;
-  if ('oauth2' in secret) return (await resolveOAuth2(secret.oauth2, ctx)).accessToken;
-  return resolvePlain(secret, ctx);
+  const oauth2 = oauth2Of(secret);
+  if (oauth2) return (await resolveOAuth2(oauth2, ctx)).accessToken;
+  return resolvePlain(secret as PlainSecret, ctx); // not OAuth, as oauth2Of just said
 }
 
 /** An access token for `{oauth2}` settings (see the module comment). */

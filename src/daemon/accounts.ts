@@ -11,7 +11,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Cache } from '../cache/cache.js';
-import type { AccountConfig, Secret } from '../config/schema.js';
+import { type AccountConfig, oauth2Of, type Secret } from '../config/schema.js';
 import { resolveOAuth2, resolveSecret, type SecretContext } from '../config/secrets.js';
 import { ConfigError } from '../shared/errors.js';
 import { ImapFetcher } from '../upstream/imap/fetcher.js';
@@ -55,7 +55,8 @@ async function resolveEndpoint(
   }
   const base = { host: s.host, port: s.port, tls: s.tls, ca, username: s.username };
   const secret = s.password;
-  if (typeof secret === 'object' && 'oauth2' in secret) {
+  const oauth2 = oauth2Of(secret);
+  if (oauth2) {
     const sctx = (force = false, notice = false): SecretContext => ({
       account,
       key: `${key}.password`,
@@ -65,11 +66,11 @@ async function resolveEndpoint(
         notice: notice && ctx.cache ? { store: ctx.cache.account(account), email: acc.email } : undefined,
       },
     });
-    const { accessToken } = await resolveOAuth2(secret.oauth2, sctx(false, true));
+    const { accessToken } = await resolveOAuth2(oauth2, sctx(false, true));
     return {
       ...base,
       accessToken,
-      renewAccessToken: async (force) => (await resolveOAuth2(secret.oauth2, sctx(force))).accessToken,
+      renewAccessToken: async (force) => (await resolveOAuth2(oauth2, sctx(force))).accessToken,
     };
   }
   return { ...base, password: await resolveSecret(secret, { account, key: `${key}.password` }) };

@@ -22,7 +22,7 @@ import type { Logger } from 'pino';
 import type { Cache } from '../cache/cache.js';
 import type { SyncRecord } from '../cache/message-store.js';
 import { type BackoffReason, backoffAfter, clockTime, isBackingOff, type PullBackoff } from '../cache/pull-backoff.js';
-import type { AccountConfig } from '../config/schema.js';
+import { type AccountConfig, oauth2Of } from '../config/schema.js';
 import type { Clock } from '../shared/clock.js';
 import { systemClock } from '../shared/clock.js';
 import { AuthError, ConfigError, errorMessage, isOfflineError, ThrottledError } from '../shared/errors.js';
@@ -274,7 +274,7 @@ export class SyncService {
       return await once();
     } catch (caught) {
       const err = classifyPullError(acc, caught);
-      if (!isOAuthPassword(acc) || !isRefusedLogin(err) || this.abort.signal.aborted) throw err;
+      if (!oauth2Of(acc.incoming.password) || !isRefusedLogin(err) || this.abort.signal.aborted) throw err;
       log.warn(
         { err: errorMessage(err) },
         'upstream refused the OAuth access token (revoked or rotated?): refreshing it and trying once more',
@@ -298,10 +298,4 @@ function classifyPullError(acc: AccountConfig, err: unknown): unknown {
 /** The upstream refused the credentials themselves (not a sign-in that is missing or revoked). */
 function isRefusedLogin(err: unknown): boolean {
   return err instanceof AuthError && err.code === 'EAUTH';
-}
-
-/** True when the account's incoming server takes an OAuth access token. */
-function isOAuthPassword(acc: AccountConfig): boolean {
-  const p = acc.incoming.password;
-  return typeof p === 'object' && p !== null && 'oauth2' in p;
 }
