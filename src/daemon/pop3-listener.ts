@@ -19,8 +19,8 @@ import type { Config } from '../config/schema.js';
 import { LocalAuth, type LocalUser } from '../listeners/local-auth.js';
 import { CacheBackend } from '../listeners/pop3/backend.js';
 import { Pop3Server } from '../listeners/pop3/server.js';
-import type { Clock } from '../shared/clock.js';
-import { systemClock } from '../shared/clock.js';
+import { type Clock, systemClock } from '../shared/clock.js';
+import { sleep } from '../shared/sleep.js';
 import type { Component } from './lifecycle.js';
 import type { SyncService } from './sync.js';
 
@@ -61,14 +61,9 @@ export function pullOnLogin(deps: Pop3ComponentDeps): (accountId: string) => Pro
     const pull = sync.autoSync(accountId, 'login')?.catch(() => undefined);
     if (!pull) return;
     if (!st?.running && st?.online === false && st.last && clock.now() - st.last.finishedAt < OFFLINE_SKIP_MS) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      pull,
-      new Promise<void>((r) => {
-        timer = setTimeout(r, wait);
-      }),
-    ]);
-    clearTimeout(timer);
+    const pulled = new AbortController();
+    await Promise.race([pull, sleep(wait, pulled.signal).catch(() => undefined)]);
+    pulled.abort(); // clears the timer
   };
 }
 

@@ -20,6 +20,7 @@
  */
 import { createHash, randomBytes, type ScryptOptions, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
 import { type Clock, systemClock } from '../shared/clock.js';
+import { sleep } from '../shared/sleep.js';
 
 /** One local login entry. */
 export interface LocalUser {
@@ -46,12 +47,15 @@ export interface LocalAuthOptions {
 /** Most failure records kept (user names and addresses); beyond it, expired ones are dropped first. */
 const MAX_RECORDS = 10_000;
 
-const SCRYPT_DEFAULT = { N: 16384, r: 8, p: 1 };
+/** scrypt's cost parameters, all given (node's `ScryptOptions` has them optional). */
+type ScryptCost = Required<Pick<ScryptOptions, 'N' | 'r' | 'p'>>;
+
+const SCRYPT_DEFAULT: ScryptCost = { N: 16384, r: 8, p: 1 };
 const KEY_LEN = 32;
 
-function scrypt(password: string, salt: Buffer, keylen: number, opts: ScryptOptions): Promise<Buffer> {
+function scrypt(password: string, salt: Buffer, keylen: number, opts: ScryptCost): Promise<Buffer> {
   return new Promise((resolve, reject) =>
-    scryptCb(password, salt, keylen, { ...opts, maxmem: 256 * opts.N! * opts.r! }, (err, key) =>
+    scryptCb(password, salt, keylen, { ...opts, maxmem: 256 * opts.N * opts.r }, (err, key) =>
       err ? reject(err) : resolve(key),
     ),
   );
@@ -69,10 +73,11 @@ interface ParsedHash {
 export function parsePasswordHash(hash: string): ParsedHash | undefined {
   const m = /^scrypt\$(\d+)\$(\d+)\$(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/.exec(hash);
   if (!m) return undefined;
-  const [N, r, p] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const [, n, rr, pp, salt64 = '', key64 = ''] = m;
+  const [N, r, p] = [Number(n), Number(rr), Number(pp)];
   if (N < 2 || (N & (N - 1)) !== 0 || N > 2 ** 20 || r < 1 || r > 32 || p < 1 || p > 16) return undefined;
-  const salt = Buffer.from(m[4]!, 'base64');
-  const key = Buffer.from(m[5]!, 'base64');
+  const salt = Buffer.from(salt64, 'base64');
+  const key = Buffer.from(key64, 'base64');
   if (salt.length < 8 || key.length < 16) return undefined;
   return { N, r, p, salt, key };
 }
@@ -93,8 +98,6 @@ export class LocalAuth {
   private readonly dummy: LocalUser = { accountId: '', username: '', password: randomBytes(24).toString('base64') };
   private readonly dummySalt = randomBytes(16);
   private readonly clock: Clock;
-  /** The scrypt parameters of the first configured hash (what an attempt must cost), by hash text. */
-  private reference?: { hash: string; parsed: ParsedHash | undefined };
 
   /** `users` may be a function, read at each login (so a config reload takes effect). */
   constructor(
@@ -144,7 +147,7 @@ export class LocalAuth {
   private delay(n: number): Promise<void> {
     const ms = this.delayFor(n);
     if (ms <= 0) return Promise.resolve();
-    return (this.opts.sleep ?? ((t) => new Promise((r) => setTimeout(r, t))))(ms);
+    return (this.opts.sleep ?? sleep)(ms);
   }
 
   /** Same cost for every path (see the module comment); false for an unknown user. */
@@ -163,12 +166,14 @@ export class LocalAuth {
     return same && user !== undefined;
   }
 
-  /** One scrypt with the configured hashes' parameters, when there are any. */
+  /** One scrypt with the parameters of the first valid configured hash (what an attempt must cost), if any. */
   private async pad(list: readonly LocalUser[], password: string): Promise<void> {
-    const hash = list.find((u) => u.passwordHash !== undefined && parsePasswordHash(u.passwordHash))?.passwordHash;
-    if (hash === undefined) return;
-    if (this.reference?.hash !== hash) this.reference = { hash, parsed: parsePasswordHash(hash) };
-    const h = this.reference.parsed!;
-    await scrypt(password, this.dummySalt, h.key.length, { N: h.N, r: h.r, p: h.p });
+    for (const u of list) {
+      const h = u.passwordHash === undefined ? undefined : parsePasswordHash(u.passwordHash);
+      if (h) {
+        await scrypt(password, this.dummySalt, h.key.length, { N: h.N, r: h.r, p: h.p });
+        return;
+      }
+    }
   }
 }

@@ -20,6 +20,7 @@ import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
+import { sleep } from '../../shared/sleep.js';
 import { listenOn } from '../listen.js';
 import type { LocalAuth } from '../local-auth.js';
 import type { Pop3Backend } from './backend.js';
@@ -136,8 +137,8 @@ export class Pop3Server {
       maxLineLength: o.maxLineLength ?? 2048,
     };
     try {
-      await this.listenAll(o.port, false);
-      if (o.tls?.port !== undefined && tlsOptions) await this.listenAll(o.tls.port, true, tlsOptions);
+      await this.listenAll(o.port);
+      if (o.tls?.port !== undefined && tlsOptions) await this.listenAll(o.tls.port, tlsOptions);
     } catch (err) {
       await this.stop();
       throw err;
@@ -151,25 +152,28 @@ export class Pop3Server {
     const closing = this.servers.splice(0).map(({ server }) => new Promise<void>((r) => server.close(() => r())));
     for (const s of this.sessions) s.shutdown();
     const all = Promise.all([...this.sessions].map((s) => s.closed));
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>((r) => {
-      timer = setTimeout(() => r('timeout'), this.o.closeTimeoutMs ?? 5000);
-    });
+    const finished = new AbortController();
+    const timeout = sleep(this.o.closeTimeoutMs ?? 5000, finished.signal).then(
+      () => 'timeout' as const,
+      () => undefined,
+    );
     if ((await Promise.race([all, timeout])) === 'timeout') {
       this.o.log.warn({ sessions: this.sessions.size }, 'POP3 sessions did not finish in time: closing them');
       for (const s of this.sessions) s.destroy();
     }
-    clearTimeout(timer);
+    finished.abort(); // clears the timer
     await Promise.all(closing);
   }
 
-  private async listenAll(port: number, implicitTls: boolean, tlsOptions?: tls.SecureContextOptions): Promise<void> {
+  /** Listens on `port` of every host: implicit TLS with `tlsOptions`, else plain. */
+  private async listenAll(port: number, tlsOptions?: tls.SecureContextOptions): Promise<void> {
+    const implicitTls = tlsOptions !== undefined;
     let chosen = port;
     let bound = 0;
     let lastError: unknown;
     for (const host of this.o.hosts) {
-      const server = implicitTls
-        ? tls.createServer(tlsOptions!, (s) => this.accept(s, true))
+      const server = tlsOptions
+        ? tls.createServer(tlsOptions, (s) => this.accept(s, true))
         : net.createServer((s) => this.accept(s, false));
       server.on('error', (err) => this.o.log.error({ err }, 'POP3 listener error'));
       if (implicitTls)
@@ -194,6 +198,11 @@ export class Pop3Server {
 
   private accept(socket: net.Socket, secure: boolean): void {
     socket.on('error', () => undefined); // reported through the session
+    const deps = this.deps;
+    if (!deps) {
+      socket.destroy(); // cannot happen: start() sets deps before listening
+      return;
+    }
     const max = this.o.maxConnections ?? 50;
     if (this.sessions.size >= max) {
       // Refused before any session exists: answer, and never hold the descriptor for long.
@@ -209,7 +218,7 @@ export class Pop3Server {
     const cid = `p${this.nextCid++}`;
     const log = this.o.log.child({ cid });
     socket.setNoDelay(true); // replies are written whole; never wait for a delayed ACK
-    const session = new Pop3Session(socket, this.deps!, secure, log);
+    const session = new Pop3Session(socket, deps, secure, log);
     this.sessions.add(session);
     void session.closed.then(() => this.sessions.delete(session));
     void session.start();

@@ -19,6 +19,7 @@
 import type { ImapFlow } from 'imapflow';
 import type { Logger } from 'pino';
 import { ConfigError, errorMessage, isOfflineError } from '../../shared/errors.js';
+import { sleep } from '../../shared/sleep.js';
 import { freshEndpoint, type UpstreamEndpoint } from '../types.js';
 import { createImapClient } from './connect.js';
 
@@ -98,7 +99,7 @@ export class IdleWatcher {
     this.client = undefined;
     if (c) {
       try {
-        await Promise.race([c.logout(), new Promise((r) => setTimeout(r, 2000))]);
+        await Promise.race([c.logout(), sleep(2000)]);
       } catch {
         /* closing anyway */
       }
@@ -136,7 +137,7 @@ export class IdleWatcher {
   private async tryConnect(): Promise<void> {
     if (this.stopped || this.connected) return;
     const { log } = this.opts;
-    let endpoint;
+    let endpoint: UpstreamEndpoint;
     try {
       // an OAuth token may have expired (or appeared) since the last connection
       endpoint =

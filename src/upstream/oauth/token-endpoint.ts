@@ -11,6 +11,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { AuthError, TemporaryError } from '../../shared/errors.js';
+import { sleep } from '../../shared/sleep.js';
 
 /** What a token endpoint returns on success (RFC 6749 §5.1). */
 export interface TokenResponse {
@@ -40,7 +41,7 @@ export class OAuthEndpointError extends AuthError {
   readonly description?: string;
   constructor(error: string, description: string | undefined, status: number) {
     super(
-      `the sign-in server answered ${status} ${error}${description ? `: ${description.split(/\r?\n/)[0]!.slice(0, 300)}` : ''}`,
+      `the sign-in server answered ${status} ${error}${description ? `: ${(description.split(/\r?\n/)[0] ?? '').slice(0, 300)}` : ''}`,
       { code: 'EOAUTH' },
     );
     this.error = error;
@@ -201,22 +202,6 @@ export async function startDeviceAuthorization(
     interval: Number(json.interval) > 0 ? Number(json.interval) : undefined,
     message: typeof json.message === 'string' ? json.message : undefined,
   };
-}
-
-/** Sleeps `ms`, or rejects when `signal` aborts. */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason as Error);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal!.reason as Error);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /**
