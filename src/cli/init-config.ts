@@ -2,18 +2,16 @@
  * The starter config `localpost init` writes: rendering the answers as commented YAML, and
  * writing it without ever replacing an existing file.
  *
- * Guarantees of `writeNewConfig`: the file appears complete or not at all (written to a temp
- * file beside it, fsynced, then hard-linked into place, which fails if the name exists, so a
- * file created meanwhile is not replaced either); it has mode 0600; a missing directory is
- * created with mode 0700 (an existing one keeps its mode).
+ * Guarantees of `writeNewConfig` (through `writeFileExclusive`): the file appears complete or
+ * not at all, and an existing one, even one created meanwhile, is never replaced; it has mode
+ * 0600; a missing directory is created with mode 0700 (an existing one keeps its mode).
  * `renderConfig` output always validates against the schema (`parseConfigText`); tests check
  * that for every provider preset.
  */
-import { constants } from 'node:fs';
-import { copyFile, link, mkdir, open, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { oauth2Of, type PlainSecret } from '../config/schema.js';
-import { fsyncDir } from '../shared/durable-fs.js';
+import { FileExistsError, writeFileExclusive } from '../shared/durable-fs.js';
 import type { Endpoint, Protocol, ProviderPreset } from './providers.js';
 
 /** An upstream credential as init writes it: a password source, or an OAuth client (the schema fills in the rest). */
@@ -162,31 +160,10 @@ export class ConfigExistsError extends Error {
 
 /** Writes `text` to a new file `file` (mode 0600); throws ConfigExistsError if it exists. */
 export async function writeNewConfig(file: string, text: string): Promise<void> {
-  const dir = path.dirname(file);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const tmp = path.join(dir, `.${path.basename(file)}.init-${process.pid}`);
-  await rm(tmp, { force: true });
+  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
   try {
-    const fh = await open(tmp, 'wx', 0o600);
-    try {
-      await fh.chmod(0o600);
-      await fh.writeFile(text);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    try {
-      await link(tmp, file);
-    } catch (err) {
-      // A filesystem without hard links: an exclusive copy refuses an existing file too.
-      if (!['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err;
-      await copyFile(tmp, file, constants.COPYFILE_EXCL);
-    }
+    await writeFileExclusive(file, text);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new ConfigExistsError(file);
-    throw err;
-  } finally {
-    await rm(tmp, { force: true });
+    throw err instanceof FileExistsError ? new ConfigExistsError(file) : err;
   }
-  await fsyncDir(dir);
 }

@@ -1,10 +1,23 @@
 /**
- * Durability in one module (STYLE lesson 6). A file becomes durable by: write it in a temp
- * directory on the same filesystem, fsync the file, rename it into place, fsync the directory.
- * Every writer of message files, outbox entries and state goes through these helpers.
+ * Durability in one module: every file localpost keeps (messages, outbox entries, state, OAuth
+ * tokens and keys, the config `init` writes) is written through these helpers, and every
+ * creation or rename of one is made durable by their directory fsync. A file becomes durable by:
+ * write it under a temp name in the same directory, fsync it, rename (or link) it into place,
+ * fsync the directory.
+ *
+ * Two ways to create a file:
+ * - replace whatever is there: `writeFileDurable` (atomic: the old file or the new one);
+ * - never replace: `createExclusive` (O_CREAT|O_EXCL, for a file written as a stream) and
+ *   `writeFileExclusive` (whole contents, complete or absent). An existing file is reported one
+ *   way, as a FileExistsError (code EEXIST), whichever step found it.
+ * New files get mode 0600 unless told otherwise.
  */
-import { open, rename, rm } from 'node:fs/promises';
+import { type FileHandle, link, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+
+let tmpCounter = 0;
+/** A temp name beside `target`, unique within this process. */
+const tmpPath = (target: string): string => `${target}.tmp-${process.pid}-${++tmpCounter}`;
 
 /** fsync a directory so that renames and creations inside it survive a power loss. */
 export async function fsyncDir(dir: string): Promise<void> {
@@ -16,14 +29,77 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** fsync an existing file by path. */
-export async function fsyncFile(file: string): Promise<void> {
-  const fh = await open(file, 'r+');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
+/** A file that must be new exists already; nothing was replaced. */
+export class FileExistsError extends Error {
+  override name = 'FileExistsError';
+  readonly code = 'EEXIST';
+  constructor(
+    readonly file: string,
+    options?: ErrorOptions,
+  ) {
+    super(`${file} already exists`, options);
   }
+}
+
+const isExists = (err: unknown): boolean => (err as NodeJS.ErrnoException).code === 'EEXIST';
+
+/**
+ * Creates `file`, which must not exist, open for writing with `mode` (less what the umask
+ * removes). The caller writes, fsyncs and closes it; its name is durable once the directory is
+ * fsynced. Throws FileExistsError when `file` exists.
+ */
+export async function createExclusive(file: string, mode = 0o600): Promise<FileHandle> {
+  try {
+    return await open(file, 'wx', mode);
+  } catch (err) {
+    throw isExists(err) ? new FileExistsError(file, { cause: err }) : err;
+  }
+}
+
+/** `createExclusive`, then `data` written, chmod to `mode` exactly and fsync; removed again on a failure. */
+async function writeNew(file: string, data: string | Uint8Array, mode: number): Promise<void> {
+  const fh = await createExclusive(file, mode);
+  try {
+    try {
+      await fh.chmod(mode);
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    await rm(file, { force: true });
+    throw err;
+  }
+}
+
+/** Error codes of a filesystem without hard links. */
+const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+/**
+ * Writes `data` to the new file `target` (mode exactly `mode`, whatever the umask) and never
+ * replaces one: a temp file beside it, fsynced, is hard-linked into place, which fails if the name
+ * exists, so a file created meanwhile is not replaced either; then the directory is fsynced. A
+ * crash leaves no `target` or a complete one. On a filesystem without hard links the target is
+ * created exclusively and written in place (complete once this resolves). Throws
+ * FileExistsError when `target` exists.
+ */
+export async function writeFileExclusive(target: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+  const tmp = tmpPath(target);
+  await rm(tmp, { force: true }); // left by a crashed process that had this pid
+  try {
+    await writeNew(tmp, data, mode);
+    try {
+      await link(tmp, target);
+    } catch (err) {
+      if (isExists(err)) throw new FileExistsError(target, { cause: err });
+      if (!NO_LINKS.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
+      await writeNew(target, data, mode);
+    }
+  } finally {
+    await rm(tmp, { force: true });
+  }
+  await fsyncDir(path.dirname(target));
 }
 
 /**
@@ -31,9 +107,8 @@ export async function fsyncFile(file: string): Promise<void> {
  * directory, fsync, rename, fsync the directory. A crash leaves either the old file or the new
  * one, never a torn one (a stray `.tmp-` file at worst, which start-up recovery removes).
  */
-let tmpCounter = 0;
 export async function writeFileDurable(target: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
-  const tmp = `${target}.tmp-${process.pid}-${++tmpCounter}`;
+  const tmp = tmpPath(target);
   try {
     const fh = await open(tmp, 'w', mode);
     try {
@@ -76,12 +151,16 @@ export class DirSyncer {
   /** Resolves once an fsync of the directory that started after this call has completed. */
   sync(): Promise<void> {
     if (this.queued) return this.queued;
-    if (!this.current) return (this.current = this.run());
+    if (!this.current) {
+      this.current = this.run();
+      return this.current;
+    }
     this.queued = this.current
       .catch(() => undefined)
       .then(() => {
         this.queued = undefined;
-        return (this.current = this.run());
+        this.current = this.run();
+        return this.current;
       });
     return this.queued;
   }

@@ -15,11 +15,11 @@
  *    half-written stays. A crash leaves temp files or a lone `.eml`, which start-up deletes.
  */
 import { createHash } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Clock } from '../../shared/clock.js';
-import { type DirSyncer, fsyncDir } from '../../shared/durable-fs.js';
+import { createExclusive, type DirSyncer, fsyncDir } from '../../shared/durable-fs.js';
 import { writeAll } from '../maildir.js';
 import { dedupeKey, HeaderCollector, messageIdOf, newOutboxId, type OutboxEntry, serializeEntry } from './entry.js';
 import type { OutboxIndex } from './rows.js';
@@ -42,7 +42,7 @@ export interface OutboxIo {
 /** The real file operations. */
 export const defaultIo: OutboxIo = {
   async create(file) {
-    const fh = await open(file, 'wx', 0o600);
+    const fh = await createExclusive(file);
     return { write: (b) => writeAll(fh, [b]), sync: () => fh.sync(), close: () => fh.close() };
   },
   rename,
