@@ -21,9 +21,10 @@ import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { Writable } from 'node:stream';
 import { configPath, parseConfigText } from '../config/load.js';
-import { oauth2Of, type PlainSecret } from '../config/schema.js';
+import { defaultPort, oauth2Of, type PlainSecret } from '../config/schema.js';
 import { hashPassword } from '../listeners/local-auth.js';
 import { ConfigError } from '../shared/errors.js';
+import { TLS_MODES } from '../upstream/types.js';
 import {
   ConfigExistsError,
   commentLines,
@@ -33,7 +34,6 @@ import {
   writeNewConfig,
 } from './init-config.js';
 import {
-  defaultPort,
   type Endpoint,
   emailDomain,
   findProvider,
@@ -133,7 +133,6 @@ const oneOf =
 const portNumber = (s: string): number | { error: string } =>
   /^\d+$/.test(s) && Number(s) >= 1 && Number(s) <= 65535 ? Number(s) : { error: 'expected a port number, 1 to 65535' };
 const nonEmpty = (s: string): string | { error: string } => (s ? s : { error: 'must not be empty' });
-const TLS_MODES = ['implicit', 'starttls', 'none'] as const;
 
 /** A local password that is easy to type: no 0/O, 1/l/I. */
 export function generatePassword(length = 16): string {

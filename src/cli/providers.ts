@@ -8,11 +8,11 @@
  * Every note is written into the generated config as a comment, so it must read well there:
  * a full sentence, no longer than about 90 characters per line after wrapping.
  */
+import { defaultPort } from '../config/schema.js';
+import type { TlsMode } from '../upstream/types.js';
 
 /** Upstream protocol for pulling mail. */
 export type Protocol = 'pop3' | 'imap';
-/** How a connection is secured (the config's `tls` key). */
-export type TlsMode = 'implicit' | 'starttls' | 'none';
 
 /** One upstream server. */
 export interface Endpoint {
@@ -55,11 +55,10 @@ export interface ProviderPreset {
   servers(email: string): ProviderServers;
 }
 
-const tlsPorts = { imap: 993, pop3: 995 } as const;
-const imap = (host: string): Endpoint => ({ host, port: tlsPorts.imap, tls: 'implicit' });
-const pop3 = (host: string): Endpoint => ({ host, port: tlsPorts.pop3, tls: 'implicit' });
-const submission = (host: string): Endpoint => ({ host, port: 587, tls: 'starttls' });
-const smtps = (host: string): Endpoint => ({ host, port: 465, tls: 'implicit' });
+const imap = (host: string): Endpoint => ({ host, port: defaultPort('imap', 'implicit'), tls: 'implicit' });
+const pop3 = (host: string): Endpoint => ({ host, port: defaultPort('pop3', 'implicit'), tls: 'implicit' });
+const submission = (host: string): Endpoint => ({ host, port: defaultPort('smtp', 'starttls'), tls: 'starttls' });
+const smtps = (host: string): Endpoint => ({ host, port: defaultPort('smtp', 'implicit'), tls: 'implicit' });
 
 /** The domain of an address, lower-case ('' when there is none). */
 export function emailDomain(email: string): string {
@@ -270,11 +269,4 @@ export function findProvider(name: string): ProviderPreset | undefined {
 export function providerForEmail(email: string): ProviderPreset | undefined {
   const d = emailDomain(email);
   return d ? PRESETS.find((p) => p.domains.includes(d)) : undefined;
-}
-
-/** The default port of a protocol and TLS mode (as the config schema computes it). */
-export function defaultPort(kind: Protocol | 'smtp', tls: TlsMode): number {
-  if (kind === 'smtp') return tls === 'implicit' ? 465 : 587;
-  if (kind === 'pop3') return tls === 'implicit' ? 995 : 110;
-  return tls === 'implicit' ? 993 : 143;
 }

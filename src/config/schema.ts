@@ -18,6 +18,7 @@ import { homedir } from 'node:os';
 import { isAbsolute } from 'node:path';
 import cron from 'node-cron';
 import { z } from 'zod';
+import { TLS_MODES, type TlsMode } from '../upstream/types.js';
 
 /** Extra metadata the example renderer reads: a sample value, and whether a default is computed. */
 export interface FieldMeta {
@@ -127,7 +128,7 @@ const path = z
 
 const port = z.number(expect('expected a number')).int('expected a whole number').min(1).max(65535);
 const host = z.string(expect('expected a host name')).min(1, 'must not be empty');
-const tls = z.enum(['implicit', 'starttls', 'none']);
+const tls = z.enum(TLS_MODES);
 
 const loopback = new BlockList();
 loopback.addSubnet('127.0.0.0', 8, 'ipv4');
@@ -353,8 +354,12 @@ const cronExpression = z.string(expect('expected a cron expression')).refine((v)
 // ---------------------------------------------------------------------------------------------
 // Accounts
 
-const defaultIncomingPort = (protocol: 'pop3' | 'imap', mode: 'implicit' | 'starttls' | 'none') =>
-  protocol === 'pop3' ? (mode === 'implicit' ? 995 : 110) : mode === 'implicit' ? 993 : 143;
+/** The default port of a server by protocol and TLS mode (what `init` proposes too). */
+export function defaultPort(kind: 'pop3' | 'imap' | 'smtp', tls: TlsMode): number {
+  if (kind === 'smtp') return tls === 'implicit' ? 465 : 587;
+  if (kind === 'pop3') return tls === 'implicit' ? 995 : 110;
+  return tls === 'implicit' ? 993 : 143;
+}
 
 const incoming = z
   .strictObject({
@@ -408,7 +413,7 @@ const incoming = z
   .transform(({ protocol, host, port, ...v }) => ({
     protocol,
     host,
-    port: port ?? defaultIncomingPort(protocol, v.tls),
+    port: port ?? defaultPort(protocol, v.tls),
     ...v,
   }));
 
@@ -445,7 +450,7 @@ const outgoing = z
         'After sending, append a copy to this folder of the incoming IMAP server. Leave unset for providers that keep sent mail themselves (Gmail, Microsoft 365).',
       ),
   })
-  .transform(({ host, port, ...v }) => ({ host, port: port ?? (v.tls === 'implicit' ? 465 : 587), ...v }));
+  .transform(({ host, port, ...v }) => ({ host, port: port ?? defaultPort('smtp', v.tls), ...v }));
 
 const login = z
   .strictObject({

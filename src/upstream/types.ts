@@ -5,11 +5,16 @@
  */
 import type { Logger } from 'pino';
 
+/** How a connection to a server is secured (the config's `tls` key). */
+export const TLS_MODES = ['implicit', 'starttls', 'none'] as const;
+/** `implicit`: TLS from the first byte; `starttls`: upgraded after connecting; `none`: plaintext. */
+export type TlsMode = (typeof TLS_MODES)[number];
+
 /** Where and how to reach an upstream server, with the secret already resolved. */
 export interface UpstreamEndpoint {
   host: string;
   port: number;
-  tls: 'implicit' | 'starttls' | 'none';
+  tls: TlsMode;
   /** Extra CA certificate(s), PEM text (from `tlsCa`). */
   ca?: string;
   username: string;

@@ -48,7 +48,7 @@ const PIPELINE_BATCH = 100;
 export interface Pop3ClientOptions {
   host: string;
   port: number;
-  tls: 'implicit' | 'starttls' | 'none';
+  tls: UpstreamEndpoint['tls'];
   /** Extra CA certificate(s), PEM text, trusted in addition to the system roots. */
   ca?: string;
   /** Name checked against the certificate; defaults to host. */
