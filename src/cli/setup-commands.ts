@@ -10,7 +10,9 @@ import { configPath, loadConfig } from '../config/load.js';
 import { hashPassword } from '../listeners/local-auth.js';
 import { ConfigError } from '../shared/errors.js';
 import { CLIENT_NAMES, clientListText, clientSetupText, setupInfo } from './client-setup.js';
-import { INIT_HELP, type InitFlags, type InitIo, runInit, terminalAsker } from './init.js';
+import { INIT_HELP, type InitIo, runInit } from './init.js';
+import type { InitFlags } from './init-answers.js';
+import { terminalAsker } from './init-steps.js';
 import { runServiceInstall } from './service-install.js';
 
 /** Wraps an action so its resolved number becomes the exit code (main.ts's `run`). */
@@ -48,7 +50,7 @@ async function firstLine(input: NodeJS.ReadableStream): Promise<string> {
     text += String(chunk);
     if (text.includes('\n') || text.length > 4096) break;
   }
-  return text.split(/\r?\n/)[0]!;
+  return text.split(/\r?\n/, 1)[0] ?? '';
 }
 
 /**
@@ -60,7 +62,7 @@ async function firstLine(input: NodeJS.ReadableStream): Promise<string> {
 export async function cmdHashPassword(io: Omit<InitIo, 'configFile'>): Promise<number> {
   let password: string;
   if (io.stdin.isTTY) {
-    const ask = terminalAsker({ configFile: '', stdin: io.stdin, stdout: io.stderr, stderr: io.stderr });
+    const ask = terminalAsker({ stdin: io.stdin, stdout: io.stderr });
     try {
       password = await ask.hidden('Local password (what the mail client will type)');
       if (password && (await ask.hidden('The same again')) !== password) {
