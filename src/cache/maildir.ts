@@ -23,10 +23,10 @@ import { HeaderEndFinder } from '../shared/pop3-wire/header-end.js';
 import { INBOX } from './message-store.js';
 
 /** The three Maildir subdirectories. */
-export const SUBDIRS = ['tmp', 'new', 'cur'] as const;
+const SUBDIRS = ['tmp', 'new', 'cur'] as const;
 
 /** Upstream keys: `p<hex>` (POP3), `i<uidvalidity>_<uid>` (IMAP), `x<sha256 prefix>` (adopted). */
-export const KEY_RE = /^[A-Za-z0-9_]+$/;
+const KEY_RE = /^[A-Za-z0-9_]+$/;
 
 /** True when `key` may appear in a file name as `K=`. */
 export function isValidKey(key: string): boolean {
@@ -138,9 +138,8 @@ export function formatName(n: Omit<ParsedName, 'flags'>): string {
 
 /** Split a Maildir name into base and info (`:2,FLAGS`; `;` and `!` separators also accepted). */
 export function splitInfo(name: string): { base: string; flags: string } {
-  const m = /^([^:;!]*)[:;!](.*)$/.exec(name);
-  if (!m) return { base: name, flags: '' };
-  return { base: m[1]!, flags: m[2]!.startsWith('2,') ? m[2]!.slice(2) : '' };
+  const [, base = name, info = ''] = /^([^:;!]*)[:;!](.*)$/.exec(name) ?? [];
+  return { base, flags: info.startsWith('2,') ? info.slice(2) : '' };
 }
 
 /** Parse one of our file names (in `new/` or `cur/`); undefined for a foreign name. */
@@ -158,8 +157,8 @@ export function parseName(name: string): ParsedName | undefined {
   const w = f.get('W');
   const k = f.get('K');
   if (!s || !/^\d{1,15}$/.test(s) || !w || !/^\d{1,15}$/.test(w) || !k || !isValidKey(k)) return undefined;
-  const uid = parseInt(m[2]!, 16);
-  if (uid < 1) return undefined;
+  const uid = parseInt(m[2] ?? '', 16);
+  if (!(uid >= 1)) return undefined;
   return { storedSec: Number(m[1]), uid, size: Number(s), wsize: Number(w), key: k, flags };
 }
 

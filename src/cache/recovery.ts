@@ -17,7 +17,7 @@
  *    the ledger lacks (or describes wrongly) are inserted, and the next UID is raised.
  */
 
-import { existsSync } from 'node:fs';
+import { type Dirent, existsSync, type Stats } from 'node:fs';
 import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -73,6 +73,9 @@ interface DiskFile {
   parsed?: ParsedName;
 }
 
+/** A file with one of our names. */
+type OurFile = DiskFile & { parsed: ParsedName };
+
 /** Options of `recoverAccount`. */
 export interface RecoveryOptions {
   dataDir: string;
@@ -83,7 +86,7 @@ export interface RecoveryOptions {
 }
 
 /** Folders of a Maildir: INBOX plus every Maildir++ `.<name>` directory with `new/` or `cur/`. */
-export async function listFolders(maildir: string): Promise<string[]> {
+async function listFolders(maildir: string): Promise<string[]> {
   const out = [INBOX];
   const seen = new Set(out);
   for (const e of await readdir(maildir, { withFileTypes: true })) {
@@ -122,7 +125,7 @@ export async function recoverAccount(o: RecoveryOptions): Promise<RecoveryReport
     const dir = folderDir(maildir, folder);
     report.removedTmp += await cleanTmp(path.join(dir, 'tmp'), clock.now());
     for (const sub of ['new', 'cur'] as const) {
-      let entries;
+      let entries: Dirent[];
       try {
         entries = await readdir(path.join(dir, sub), { withFileTypes: true });
       } catch (err) {
@@ -145,13 +148,13 @@ export async function recoverAccount(o: RecoveryOptions): Promise<RecoveryReport
   };
 
   // Our files: verify S=, then dedupe by UID and by (folder, key), lowest UID first.
-  const ours = files.filter((f) => f.parsed).sort((a, b) => a.parsed!.uid - b.parsed!.uid);
+  const ours = files.filter((f): f is OurFile => f.parsed !== undefined).sort((a, b) => a.parsed.uid - b.parsed.uid);
   const rowsByUid = new Map(ledger.accountMessages(account).map((r) => [r.uid, r]));
-  const keep: DiskFile[] = [];
+  const keep: OurFile[] = [];
   const uids = new Set<number>();
   const keys = new Set<string>();
   for (const f of ours) {
-    const p = f.parsed!;
+    const p = f.parsed;
     // A file the index already knows under the same UID, key and size was verified when it
     // was stored; only unknown files are checked against the disk (keeps start-up O(files)
     // readdir work, not one stat per message).
@@ -196,14 +199,15 @@ export async function recoverAccount(o: RecoveryOptions): Promise<RecoveryReport
 
   let next = Math.max(
     ledger.nextUid(account),
-    (keep.at(-1)?.parsed?.uid ?? 0) + 1,
+    (keep.at(-1)?.parsed.uid ?? 0) + 1,
     await readUidFloor(o.dataDir, account),
   );
 
   // Foreign files: adopt with a fresh UID and key x<sha256 prefix>, renamed in place.
   const touched = new Set<string>();
   for (const f of files.filter((x) => !x.parsed)) {
-    let st, d;
+    let st: Stats;
+    let d: Awaited<ReturnType<typeof digestFile>>;
     try {
       st = await stat(f.full);
       d = await digestFile(f.full);
@@ -216,14 +220,14 @@ export async function recoverAccount(o: RecoveryOptions): Promise<RecoveryReport
     if (keys.has(`${f.folder}\0${key}`)) key = `${key}_${uidl(uid)}`;
     const { base } = splitInfo(f.name);
     const info = f.name.slice(base.length) || (f.sub === 'cur' ? ':2,' : '');
-    const name =
-      formatName({ storedSec: Math.floor(st.mtimeMs / 1000), uid, size: d.size, wsize: d.wsize, key }) + info;
+    const fields = { storedSec: Math.floor(st.mtimeMs / 1000), uid, size: d.size, wsize: d.wsize, key };
+    const name = formatName(fields) + info;
     const full = path.join(path.dirname(f.full), name);
     await rename(f.full, full);
     touched.add(path.dirname(full));
     log.info({ account, folder: f.folder, from: f.name, to: name }, 'adopted a foreign message file');
     keys.add(`${f.folder}\0${key}`);
-    keep.push({ ...f, name, full, parsed: { ...parseName(name)!, uid } });
+    keep.push({ ...f, name, full, parsed: { ...fields, flags: splitInfo(name).flags } });
     report.adopted++;
   }
   for (const dir of touched) await fsyncDir(dir);
@@ -231,7 +235,7 @@ export async function recoverAccount(o: RecoveryOptions): Promise<RecoveryReport
   // Reconcile the ledger with the disk in one transaction.
   const onDisk = new Map<number, MessageRow>();
   for (const f of keep) {
-    const p = f.parsed!;
+    const p = f.parsed;
     const old = rowsByUid.get(p.uid);
     onDisk.set(p.uid, {
       account,
@@ -277,7 +281,7 @@ function sameRow(a: MessageRow, b: MessageRow): boolean {
 /** Remove stale temp files; returns how many. */
 async function cleanTmp(tmp: string, now: number): Promise<number> {
   let n = 0;
-  let entries;
+  let entries: Dirent[];
   try {
     entries = await readdir(tmp, { withFileTypes: true });
   } catch (err) {
@@ -311,7 +315,7 @@ async function fsyncIfExists(dir: string): Promise<void> {
 }
 
 /** The next-UID floor written before local deletions (0 when absent or unreadable). */
-export async function readUidFloor(dataDir: string, account: string): Promise<number> {
+async function readUidFloor(dataDir: string, account: string): Promise<number> {
   try {
     const n = Number((await readFile(path.join(accountDir(dataDir, account), UID_FLOOR_FILE), 'utf8')).trim());
     return Number.isSafeInteger(n) && n > 0 ? n : 0;

@@ -28,7 +28,7 @@ export interface Migration {
 }
 
 /** The schema history of state.db (append-only). */
-export const MIGRATIONS: readonly Migration[] = [
+const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     sql: `
@@ -122,7 +122,7 @@ export const MIGRATIONS: readonly Migration[] = [
 ];
 
 /** Raised when state.db comes from a newer localpost; we refuse to touch it. */
-export class StateDbTooNewError extends Error {
+class StateDbTooNewError extends Error {
   override name = 'StateDbTooNewError';
 }
 
@@ -164,7 +164,7 @@ function openOnce(file: string, migrations: readonly Migration[]): StateDb {
 }
 
 /** Bring the schema up to the last migration. */
-export function migrate(db: StateDb, migrations: readonly Migration[] = MIGRATIONS): void {
+function migrate(db: StateDb, migrations: readonly Migration[] = MIGRATIONS): void {
   const current = db.pragma('user_version', { simple: true }) as number;
   const latest = migrations.at(-1)?.version ?? 0;
   if (current > latest) {

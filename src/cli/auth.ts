@@ -54,7 +54,7 @@ export interface AuthorizeResult {
 }
 
 /** The default method for settings: device code unless the provider is Google or has no device endpoint. */
-export function defaultMethod(o: OAuth2Settings): 'browser' | 'device' {
+function defaultMethod(o: OAuth2Settings): 'browser' | 'device' {
   if (o.provider === 'google' || !o.deviceUrl) return 'browser';
   return 'device';
 }

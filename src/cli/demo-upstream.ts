@@ -51,7 +51,7 @@ function message(subject: string, body: string[], n: number): Buffer {
 }
 
 /** The sample mailbox. */
-export function sampleMessages(): Buffer[] {
+function sampleMessages(): Buffer[] {
   return [
     message(
       'Welcome to localpost',

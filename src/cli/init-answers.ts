@@ -51,7 +51,7 @@ export interface InitFlags {
 }
 
 /** A local password that is easy to type: no 0/O, 1/l/I. */
-export function generatePassword(length = 16): string {
+function generatePassword(length = 16): string {
   const alphabet = 'abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789';
   return Array.from({ length }, () => alphabet[randomInt(alphabet.length)]).join('');
 }

@@ -22,9 +22,9 @@ import { addSetupCommands } from './setup-commands.js';
 import { currentStatus, formatStatus } from './status.js';
 import { formatSyncSummary, progressPrinter, syncThroughDaemon } from './sync.js';
 
-export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
-export const EXIT_CONFIG = 78;
+const EXIT_OK = 0;
+const EXIT_FAILURE = 1;
+const EXIT_CONFIG = 78;
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -85,7 +85,7 @@ async function cmdSync(accounts: string[], opts: GlobalOpts): Promise<number> {
   }
   const log = loggerFor(cfg, opts, 2, cfg.log.level === 'info' ? 'warn' : cfg.log.level);
   await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
-  let lock;
+  let lock: Awaited<ReturnType<typeof acquireLock>>;
   try {
     lock = await acquireLock(cfg.dataDir);
   } catch (err) {
@@ -230,7 +230,7 @@ async function cmdOutbox(action: string, id: string | undefined, opts: GlobalOpt
 }
 
 /** Build the commander program. */
-export function buildProgram(): Command {
+function buildProgram(): Command {
   const program = new Command();
   program
     .name('localpost')

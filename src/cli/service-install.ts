@@ -24,7 +24,7 @@ import { configPath } from '../config/load.js';
 import { runProgram } from '../shared/exec.js';
 
 /** The root of this installation (holds bin/, systemd/, launchd/). */
-export const INSTALL_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const INSTALL_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** One step of an installation. */
 export type InstallAction =
@@ -50,16 +50,16 @@ export interface InstallTarget {
 }
 
 /** The installation cannot be done here; exit 1 with the message. */
-export class InstallError extends Error {}
+class InstallError extends Error {}
 
 /** The system service's config file unless `--config` names another. */
-export const SYSTEM_CONFIG = '/etc/localpost/config.yaml';
+const SYSTEM_CONFIG = '/etc/localpost/config.yaml';
 
 /**
  * Quotes one word of a unit file setting: `%` specifiers are escaped everywhere; `$` only where
  * systemd expands variables (ExecStart= arguments, not the command itself or paths settings).
  */
-export function systemdWord(arg: string, expandsVariables = false): string {
+function systemdWord(arg: string, expandsVariables = false): string {
   const escaped = arg.replace(/%/g, '%%').replace(/\$/g, expandsVariables ? '$$$$' : '$');
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(escaped)
     ? escaped
@@ -259,7 +259,7 @@ export function planInstall(t: InstallTarget): InstallPlan {
 }
 
 /** The plan as text: each file in full, each command on a line. */
-export function describePlan(plan: InstallPlan): string {
+function describePlan(plan: InstallPlan): string {
   const out: string[] = [];
   for (const a of plan.actions) {
     if (a.kind === 'write') {

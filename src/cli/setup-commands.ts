@@ -59,7 +59,7 @@ async function firstLine(input: NodeJS.ReadableStream): Promise<string> {
  * (the prompts go to stderr, so `> file` captures only the hash); otherwise it reads the first
  * line of stdin.
  */
-export async function cmdHashPassword(io: Omit<InitIo, 'configFile'>): Promise<number> {
+async function cmdHashPassword(io: Omit<InitIo, 'configFile'>): Promise<number> {
   let password: string;
   if (io.stdin.isTTY) {
     const ask = terminalAsker({ stdin: io.stdin, stdout: io.stderr });

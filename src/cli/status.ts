@@ -25,7 +25,7 @@ export async function currentStatus(cfg: Config): Promise<StatusReport> {
 }
 
 /** "in 4m", "3h ago", for a time relative to now. */
-export function relative(at: number, now = Date.now()): string {
+function relative(at: number, now = Date.now()): string {
   const d = Math.round((at - now) / 1000);
   const abs = Math.abs(d);
   const text =
@@ -49,7 +49,7 @@ export function formatBytes(n: number): string {
 }
 
 /** Rows padded into columns (the numeric columns `right` aligned right), two spaces apart. */
-export function alignColumns(rows: string[][], right: readonly number[] = []): string[] {
+function alignColumns(rows: string[][], right: readonly number[] = []): string[] {
   const widths: number[] = [];
   for (const r of rows)
     r.forEach((c, i) => {
@@ -61,8 +61,8 @@ export function alignColumns(rows: string[][], right: readonly number[] = []): s
         i === r.length - 1 && !right.includes(i)
           ? c
           : right.includes(i)
-            ? c.padStart(widths[i]!)
-            : c.padEnd(widths[i]!),
+            ? c.padStart(widths[i] ?? 0)
+            : c.padEnd(widths[i] ?? 0),
       )
       .join('  ')
       .trimEnd(),
@@ -96,7 +96,7 @@ function lastPullText(p: SyncRecord | undefined, now: number): string {
  * `backing off until 14:05 (throttled); …`: why automatic pulls of an account wait (the error
  * itself is in the LAST PULL column).
  */
-export function backoffText(b: PullBackoff): string {
+function backoffText(b: PullBackoff): string {
   const why = b.reason === 'throttled' ? 'throttled' : b.reason === 'auth' ? 'login refused' : 'pull failed';
   return `backing off until ${clockTime(b.until)} (${why}); ${b.failures} failed pull${b.failures === 1 ? '' : 's'} in a row, \`localpost sync\` tries at once`;
 }

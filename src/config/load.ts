@@ -48,7 +48,7 @@ export function parseConfigText(text: string, source = 'config'): Config {
     const problems = doc.errors.map((e) => {
       const pos = e.linePos?.[0] ?? (e.pos ? lineCounter.linePos(e.pos[0]) : undefined);
       const where = pos ? `${pos.line}:${pos.col}` : '?';
-      const message = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+      const message = (e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
       return `${where}: ${message}`;
     });
     throw new ConfigError(`${source}: invalid YAML`, problems);
@@ -73,7 +73,7 @@ export function parseConfigText(text: string, source = 'config'): Config {
 }
 
 /** Renders a zod path as `accounts[1].incoming.port`. */
-export function formatPath(path: readonly PropertyKey[]): string {
+function formatPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const seg of path) {
     if (typeof seg === 'number') out += `[${seg}]`;
@@ -95,7 +95,7 @@ const TYPE_NAMES: Record<string, string> = {
 };
 
 /** Turns zod issues into `path: message` lines, one per issue (one per unknown key). */
-export function formatIssues(issues: readonly z.core.$ZodIssue[]): Array<{ path: PropertyKey[]; line: string }> {
+function formatIssues(issues: readonly z.core.$ZodIssue[]): Array<{ path: PropertyKey[]; line: string }> {
   const out: Array<{ path: PropertyKey[]; line: string }> = [];
   const add = (path: PropertyKey[], message: string) => out.push({ path, line: `${formatPath(path)}: ${message}` });
   for (const issue of issues) {

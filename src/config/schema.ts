@@ -77,11 +77,5 @@ export const configSchema = z
 
 /** The validated, fully defaulted configuration. */
 export type Config = z.output<typeof configSchema>;
-/** The configuration as written in YAML (before defaults and unit conversion). */
-export type ConfigInput = z.input<typeof configSchema>;
 /** One entry of `accounts`. */
 export type AccountConfig = Config['accounts'][number];
-/** An account's upstream for pulling mail. */
-export type IncomingConfig = AccountConfig['incoming'];
-/** An account's upstream SMTP server. */
-export type OutgoingConfig = NonNullable<AccountConfig['outgoing']>;

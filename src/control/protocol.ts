@@ -26,7 +26,7 @@ import type { IdleState } from '../upstream/imap/idle.js';
 import type { AuthStatus } from '../upstream/oauth/token-store.js';
 import type { FetchProgress } from '../upstream/types.js';
 
-export { CONTROL_SOCKET, controlSocketLocation, controlSocketPath } from './socket-path.js';
+export { controlSocketLocation, controlSocketPath } from './socket-path.js';
 
 /** Largest request body the server reads. */
 export const MAX_BODY = 64 * 1024;
@@ -93,11 +93,6 @@ export function formatAddress(host: string, port: number): string {
 export interface SyncOutcome extends SyncRecord {
   /** Messages deleted upstream by this pull (`keepOnServer: false`). */
   deletedUpstream?: number;
-}
-
-/** `POST /sync` body. */
-export interface SyncRequest {
-  accounts?: string[];
 }
 
 /** `POST /sync` response. */

@@ -26,10 +26,10 @@ import os from 'node:os';
 import path from 'node:path';
 
 /** File name of the socket inside the data directory. */
-export const CONTROL_SOCKET = 'control.sock';
+const CONTROL_SOCKET = 'control.sock';
 
 /** Longest socket path used, in bytes (macOS allows 103, Linux 107). */
-export const MAX_SOCKET_PATH = 100;
+const MAX_SOCKET_PATH = 100;
 
 /** Where the socket of a data directory is. */
 export interface SocketLocation {
@@ -45,7 +45,7 @@ function uid(): number {
 }
 
 /** `$XDG_RUNTIME_DIR/localpost` when XDG_RUNTIME_DIR names an existing directory, else `<tmpdir>/localpost-<uid>`. */
-export function runtimeDir(env: NodeJS.ProcessEnv = process.env): string {
+function runtimeDir(env: NodeJS.ProcessEnv = process.env): string {
   const xdg = env.XDG_RUNTIME_DIR;
   if (xdg && path.isAbsolute(xdg)) {
     try {

@@ -57,7 +57,7 @@ export interface SignedInResponse {
 }
 
 /** The live status of a running daemon. */
-export async function liveStatus(d: DaemonView): Promise<StatusReport> {
+async function liveStatus(d: DaemonView): Promise<StatusReport> {
   const cfg = d.currentConfig;
   const report = await readStatus(cfg);
   report.source = 'daemon';
@@ -107,8 +107,15 @@ async function pull(d: DaemonView, ids: string[]): Promise<SyncOutcome[]> {
   });
 }
 
+/** A parameter of the route's path (`:id`); 400 if the path had none. */
+function param(params: Record<string, string>, name: string): string {
+  const value = params[name];
+  if (value === undefined) throw new ControlError(400, `missing ${name} in the path`);
+  return value;
+}
+
 /** Every route of the control API, answered by the daemon `d`. */
-export function daemonRoutes(d: DaemonView): ControlRoute[] {
+function daemonRoutes(d: DaemonView): ControlRoute[] {
   const outbox = () => {
     const o = d.outgoing.outbox;
     if (!o) throw new ControlError(500, 'the outbox is not open');
@@ -125,10 +132,12 @@ export function daemonRoutes(d: DaemonView): ControlRoute[] {
       method: 'POST',
       path: '/accounts/:id/signed-in',
       handle: async ({ params }): Promise<SignedInResponse> => {
-        const [id] = syncTargets({ accounts: [params.id!] }, d.currentConfig);
-        const idle = await d.wakeIdle(id!);
-        const [record] = await pull(d, [id!]);
-        return { account: id!, ...(idle ? { idle } : {}), record: record! };
+        const id = param(params, 'id');
+        syncTargets({ accounts: [id] }, d.currentConfig); // 404 for an account not configured
+        const idle = await d.wakeIdle(id);
+        const [record] = await pull(d, [id]);
+        if (!record) throw new ControlError(500, `the pull of ${id} left no record`);
+        return { account: id, ...(idle ? { idle } : {}), record };
       },
     },
     { method: 'GET', path: '/outbox', handle: async () => ({ entries: (await liveStatus(d)).outbox.entries }) },
@@ -136,7 +145,7 @@ export function daemonRoutes(d: DaemonView): ControlRoute[] {
       method: 'POST',
       path: '/outbox/retry/:id',
       handle: async ({ params }) => {
-        if (!(await outbox().retry(params.id!)))
+        if (!(await outbox().retry(param(params, 'id'))))
           throw new ControlError(404, `no queued or failed outbox entry ${params.id}`);
         void d.outgoing.delivery?.run();
         return { id: params.id, queued: true };
@@ -146,7 +155,7 @@ export function daemonRoutes(d: DaemonView): ControlRoute[] {
       method: 'POST',
       path: '/outbox/drop/:id',
       handle: async ({ params }) => {
-        if (!(await outbox().drop(params.id!)))
+        if (!(await outbox().drop(param(params, 'id'))))
           throw new ControlError(404, `no queued or failed outbox entry ${params.id}`);
         return { id: params.id, dropped: true };
       },

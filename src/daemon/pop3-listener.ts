@@ -25,7 +25,7 @@ import type { Component } from './lifecycle.js';
 import type { SyncService } from './sync.js';
 
 /** A recent "offline" pull result older than this no longer skips the pull on login. */
-export const OFFLINE_SKIP_MS = 60_000;
+const OFFLINE_SKIP_MS = 60_000;
 
 /** What the component reads from the daemon (lazily: the cache and sync start before it). */
 export interface Pop3ComponentDeps {

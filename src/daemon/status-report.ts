@@ -16,7 +16,7 @@ import { readAuthStatus } from '../upstream/oauth/token-store.js';
 import { lockHolder } from './instance-lock.js';
 
 /** What the last pull says about reachability. */
-export function onlineFromPull(p: SyncRecord | undefined): OnlineState {
+function onlineFromPull(p: SyncRecord | undefined): OnlineState {
   if (!p) return 'unknown';
   if (p.result === 'offline') return 'offline';
   return p.result === 'error' ? 'unknown' : 'online';

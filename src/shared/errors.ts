@@ -1,9 +1,10 @@
 /**
- * The small error taxonomy of localpost (STYLE lesson 5). Errors are classified once, at the
- * boundary where they arise: a local client's mistake is a ClientError; an upstream failure is
- * Temporary (retry later; the default for anything unknown), Throttled (temporary: the server
- * asks us to slow down, so pulls back off), Permanent (bounce / skip), or Auth (temporary, but
- * reported loudly). ConfigError means the configuration is unusable (exit 78).
+ * The small error taxonomy of localpost. Errors are classified once, at the boundary where they
+ * arise: a local client's mistake is a ClientError; an upstream failure is Temporary (retry
+ * later; the default for anything unknown), Throttled (temporary: the server asks us to slow
+ * down, so pulls back off), or Auth (temporary, but reported loudly). A permanent refusal is no
+ * error class: SMTP replies are sorted per recipient (upstream/smtp/classify.ts). ConfigError
+ * means the configuration is unusable (exit 78).
  */
 
 /** A local client sent something wrong; answered with a protocol error, logged at info. */
@@ -52,11 +53,6 @@ export function isThrottleText(text: string): boolean {
   return THROTTLE_TEXT.test(text);
 }
 
-/** The upstream refused something for good (5xx on a message or recipient). */
-export class PermanentError extends Error {
-  override name = 'PermanentError';
-}
-
 /** The configuration is missing or invalid; the process exits 78 (EX_CONFIG). */
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -69,7 +65,7 @@ export class ConfigError extends Error {
 }
 
 /** Network error codes that mean "the upstream is not reachable right now". */
-export const OFFLINE_CODES = new Set([
+const OFFLINE_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
   'EHOSTUNREACH',

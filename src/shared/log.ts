@@ -40,7 +40,7 @@ const SECRET_KEYS = [
 ];
 
 /** Every key path pino censors: secret keys at the top, one and two levels deep, and in configs. */
-export const REDACT_PATHS: readonly string[] = [
+const REDACT_PATHS: readonly string[] = [
   ...SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`]),
   ...['accounts[*]', '*.accounts[*]'].flatMap((a) => [
     `${a}.login.password`,
@@ -51,7 +51,7 @@ export const REDACT_PATHS: readonly string[] = [
 ];
 
 /** The replacement for a redacted value. */
-export const CENSOR = '[redacted]';
+const CENSOR = '[redacted]';
 
 /** Creates the root logger; see the module comment for the output format and redaction. */
 export function createLogger(opts: CreateLoggerOptions): Logger {

@@ -3,7 +3,6 @@
  * AccountStore; the daemon builds one per pull from the account's config, already resolved
  * (secrets read, CA file loaded), so nothing here imports the daemon or its config schema.
  */
-import type { Logger } from 'pino';
 
 /** How a connection to a server is secured (the config's `tls` key). */
 export const TLS_MODES = ['implicit', 'starttls', 'none'] as const;
@@ -79,11 +78,6 @@ export interface Fetcher {
 /** The batch limits of ARCHITECTURE.md invariant 6: commit every N messages or T ms. */
 export const BATCH_MAX_MESSAGES = 100;
 export const BATCH_MAX_MS = 250;
-
-/** Dependencies every fetcher gets. */
-export interface FetcherDeps {
-  log: Logger;
-}
 
 /** A fresh, empty result. */
 export function emptyResult(): FetchResult {

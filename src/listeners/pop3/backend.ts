@@ -48,7 +48,7 @@ const READ_WHOLE_MAX = 256 * 1024;
 export type LocalDeletePolicy = 'keep-upstream' | 'delete-upstream';
 
 /** Default time a locally deleted message stays in the local Trash folder. */
-export const TRASH_RETENTION_MS = 30 * 24 * 3600 * 1000;
+const TRASH_RETENTION_MS = 30 * 24 * 3600 * 1000;
 
 /** Options of `CacheBackend`. */
 export interface CacheBackendOptions {

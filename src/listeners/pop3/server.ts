@@ -76,7 +76,7 @@ export interface Pop3Address {
 }
 
 /** The TLS settings of the listener, read from the configured files (P13 legacy profile). */
-export async function loadTlsOptions(o: Pop3TlsOptions): Promise<tls.SecureContextOptions> {
+async function loadTlsOptions(o: Pop3TlsOptions): Promise<tls.SecureContextOptions> {
   const [cert, key] = await Promise.all([readFile(o.cert), readFile(o.key)]);
   return {
     cert,

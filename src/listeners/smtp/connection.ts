@@ -36,20 +36,20 @@ export interface ConnectionDeadlines {
 export const DEFAULT_DEADLINES: ConnectionDeadlines = { login: 60_000, command: 60_000, data: 10 * 60_000 };
 
 /** The address literal of a client (RFC 5321 §4.1.3). */
-export function addressLiteral(address: string): string {
+function addressLiteral(address: string): string {
   const a = address.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, '$1');
   return a.includes(':') ? `[IPv6:${a}]` : `[${a}]`;
 }
 
 /** Adds the client's address literal to a bare `EHLO`/`HELO` command line. */
-export function withDefaultName(command: Buffer, remoteAddress: string): Buffer {
+function withDefaultName(command: Buffer, remoteAddress: string): Buffer {
   const text = command.toString('latin1');
   if (text.trim().split(/\s+/).length !== 1) return command;
   return Buffer.from(`${text.trim()} ${addressLiteral(remoteAddress || '127.0.0.1')}`, 'latin1');
 }
 
 /** Rewrites the EHLO feature lines: the `AUTH=` twin after `AUTH`, and the account's SIZE. */
-export function adjustEhloLines(lines: string[], size: number | undefined): string[] {
+function adjustEhloLines(lines: string[], size: number | undefined): string[] {
   const out: string[] = [];
   for (const line of lines) {
     if (size !== undefined && /^SIZE( \d+)?$/i.test(line)) {
@@ -64,7 +64,7 @@ export function adjustEhloLines(lines: string[], size: number | undefined): stri
 }
 
 /** One client connection with the adjustments of the module comment. */
-export class LocalpostConnection extends SMTPConnection {
+class LocalpostConnection extends SMTPConnection {
   private inEhlo = false;
   private readonly connectedAt = Date.now();
   /** Complete command lines seen so far. */
@@ -137,7 +137,7 @@ export class LocalpostConnection extends SMTPConnection {
     if (this.inEhlo && code === 250 && Array.isArray(data)) {
       const user = this.session.user;
       const size = typeof user === 'string' ? (this._server as LocalpostSmtpServer).sizeFor?.(user) : undefined;
-      data = [data[0]!, ...adjustEhloLines(data.slice(1), size)];
+      data = [...data.slice(0, 1), ...adjustEhloLines(data.slice(1), size)];
     }
     super.send(code, data, context);
   }

@@ -51,7 +51,7 @@ export interface SubmissionDeps {
 type Callback = (err?: Error | null) => void;
 
 /** An error carrying the SMTP reply code smtp-server should answer with. */
-export function smtpError(code: number, message: string): Error & { responseCode: number } {
+function smtpError(code: number, message: string): Error & { responseCode: number } {
   return Object.assign(new Error(message), { responseCode: code });
 }
 
@@ -90,14 +90,12 @@ export function submissionHandlers(d: SubmissionDeps) {
 
     onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, cb: Callback): void {
       const acc = accountOf(session);
-      if (!acc) return cb(smtpError(530, 'Error: authentication required'));
-      if (!acc.canSend) return cb(smtpError(550, `Error: account ${acc.id} has no outgoing server configured`));
-      const args = address.args || {};
-      const declared = Number(args.SIZE ?? 0);
-      if (declared > acc.maxMessageSize) {
-        return cb(smtpError(552, `Error: message size ${declared} exceeds the limit of ${acc.maxMessageSize} bytes`));
-      }
-      cb();
+      const declared = address.args === false ? 0 : Number(address.args.SIZE ?? 0);
+      if (!acc) cb(smtpError(530, 'Error: authentication required'));
+      else if (!acc.canSend) cb(smtpError(550, `Error: account ${acc.id} has no outgoing server configured`));
+      else if (declared > acc.maxMessageSize)
+        cb(smtpError(552, `Error: message size ${declared} exceeds the limit of ${acc.maxMessageSize} bytes`));
+      else cb();
     },
 
     onRcptTo(_address: SMTPServerAddress, session: SMTPServerSession, cb: Callback): void {

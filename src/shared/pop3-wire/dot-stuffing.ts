@@ -24,12 +24,12 @@ const DOT_BUF = Buffer.from('.');
 const LF_DOT = Buffer.from('\n.');
 const CRLF_BUF = Buffer.from('\r\n');
 /** The multi-line terminator line as sent on the wire. */
-export const TERMINATOR = Buffer.from('.\r\n');
+const TERMINATOR = Buffer.from('.\r\n');
 
 function join(parts: Buffer[]): Buffer {
-  if (parts.length === 0) return EMPTY;
-  if (parts.length === 1) return parts[0]!;
-  return Buffer.concat(parts);
+  const [first] = parts;
+  if (!first) return EMPTY;
+  return parts.length === 1 ? first : Buffer.concat(parts);
 }
 
 /** What one `DotUnstuffer.push()` produced. */
@@ -165,7 +165,7 @@ export class DotStuffer {
       }
     }
     out.push(chunk.subarray(start));
-    const last = chunk[n - 1]!;
+    const last = chunk.readUInt8(n - 1);
     this.lastByte = last;
     this.atLineStart = last === LF;
     this.prevCr = last === CR;
@@ -210,7 +210,7 @@ export class CrlfSizer {
       if (!(i > 0 ? chunk[i - 1] === CR : this.prevCr)) bare++;
     }
     this.total += n + bare;
-    this.lastByte = chunk[n - 1]!;
+    this.lastByte = chunk.readUInt8(n - 1);
     this.prevCr = this.lastByte === CR;
   }
 

@@ -10,7 +10,6 @@ export {
   type DotStufferOptions,
   DotUnstuffer,
   dotStuff,
-  TERMINATOR,
   type UnstuffResult,
 } from './dot-stuffing.js';
 export { HeaderEndFinder } from './header-end.js';

@@ -50,7 +50,7 @@ export interface ImapFetcherOptions {
 }
 
 /** The cache key of an IMAP message. */
-export function imapKey(uidValidity: string, uid: number): string {
+function imapKey(uidValidity: string, uid: number): string {
   return `i${uidValidity}_${uid}`;
 }
 
@@ -141,14 +141,16 @@ export class ImapFetcher implements Fetcher {
       const done = new Set<number>();
       let donePrefix = 0; // index into `candidates` of the first UID not yet done
       let cursorUid = lastUid;
-      const maxListed = candidates.length ? candidates[candidates.length - 1]!.uid : lastUid;
+      const maxListed = candidates.at(-1)?.uid ?? lastUid;
       const markDone = (uid: number) => {
         done.add(uid);
-        while (donePrefix < candidates.length && done.has(candidates[donePrefix]!.uid)) donePrefix++;
+        let next = candidates[donePrefix];
+        while (next && done.has(next.uid)) next = candidates[++donePrefix];
       };
       const batch = new BatchWriter(store, {
         inTransaction: () => {
-          if (donePrefix > 0) cursorUid = Math.max(cursorUid, candidates[donePrefix - 1]!.uid);
+          const lastDone = candidates[donePrefix - 1];
+          if (lastDone) cursorUid = Math.max(cursorUid, lastDone.uid);
           const complete = cursorUid >= maxListed;
           cursors.setCursor(account, folder, {
             uidValidity,
@@ -181,8 +183,9 @@ export class ImapFetcher implements Fetcher {
               // One pipelined FETCH for the chunk; each body is written as it arrives (no IMAP
               // command inside this loop).
               for await (const m of client.fetch(small.join(','), { uid: true, source: true }, { uid: true })) {
-                if (!m.source || done.has(m.uid) || !wantedUids.has(m.uid)) continue;
-                await storeOne(m.uid, (sink) => writeAll(sink, m.source!));
+                const source = m.source;
+                if (!source || done.has(m.uid) || !wantedUids.has(m.uid)) continue;
+                await storeOne(m.uid, (sink) => writeAll(sink, source));
                 if (pullOpts.signal?.aborted) break;
               }
             }
@@ -301,7 +304,7 @@ async function writeAll(sink: Writable, buf: Buffer): Promise<number> {
 }
 
 /** The Message-ID header of a stored message (reads the header only). */
-export async function readMessageId(file: string): Promise<string | undefined> {
+async function readMessageId(file: string): Promise<string | undefined> {
   const fh = await open(file, 'r');
   try {
     const buf = Buffer.alloc(64 * 1024);

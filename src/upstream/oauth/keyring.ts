@@ -35,7 +35,7 @@ const TIMEOUT_MS = 5_000;
 const SERVICE = 'localpost';
 
 /** The key file of a data directory. */
-export function keyFilePath(dataDir: string): string {
+function keyFilePath(dataDir: string): string {
   return path.join(dataDir, 'oauth', 'key');
 }
 
@@ -59,9 +59,7 @@ function decodeKey(text: string): Buffer | undefined {
 }
 
 /** Which keyring this machine offers, if any (`LOCALPOST_KEYRING=none` turns it off). */
-export async function keyringSource(
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<Exclude<KeySource, 'file'> | undefined> {
+async function keyringSource(env: NodeJS.ProcessEnv = process.env): Promise<Exclude<KeySource, 'file'> | undefined> {
   if (env.LOCALPOST_KEYRING === 'none') return undefined;
   if (process.platform === 'darwin') return 'security';
   if (process.platform === 'linux') {

@@ -18,7 +18,7 @@ export interface NoticeInput {
 }
 
 /** The cache key of the notice for one invalidation. */
-export function noticeKey(account: string, invalidatedAt: number): string {
+function noticeKey(account: string, invalidatedAt: number): string {
   return `oauth_${createHash('sha256').update(`${account}\0${invalidatedAt}`).digest('hex').slice(0, 24)}`;
 }
 
@@ -34,7 +34,7 @@ const ascii = (s: string) =>
     .slice(0, 900);
 
 /** The message bytes (CRLF line ends, 7-bit). */
-export function buildNotice(n: NoticeInput): Buffer {
+function buildNotice(n: NoticeInput): Buffer {
   const lines = [
     'From: localpost <localpost@localhost>',
     `To: <${ascii(n.email)}>`,

@@ -64,7 +64,7 @@ export interface RequestOptions {
 }
 
 /** POSTs a form and returns the JSON answer; see the module comment for the errors. */
-export async function postForm(
+async function postForm(
   url: string,
   form: Record<string, string | undefined>,
   o: RequestOptions = {},

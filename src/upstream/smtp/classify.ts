@@ -44,7 +44,7 @@ export interface SendResult {
 export type FailureScope = 'connection' | 'message' | 'auth' | 'config';
 
 /** A temporary send failure with its scope. */
-export class SendError extends TemporaryError {
+class SendError extends TemporaryError {
   override name = 'SendError';
   constructor(
     message: string,
@@ -56,7 +56,7 @@ export class SendError extends TemporaryError {
 }
 
 /** An upstream refusal of the login (temporary, reported loudly). */
-export class SendAuthError extends AuthError {
+class SendAuthError extends AuthError {
   override name = 'SendAuthError';
   readonly scope: FailureScope = 'auth';
 }
@@ -73,7 +73,7 @@ interface MailerError {
 }
 
 /** A reply that retrying the same message would get again (RFC 5321 5yz, except 503). */
-export function isPermanentCode(code: number | undefined): boolean {
+function isPermanentCode(code: number | undefined): boolean {
   return code !== undefined && code >= 500 && code < 600 && code !== 503;
 }
 

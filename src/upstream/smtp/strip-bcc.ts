@@ -12,12 +12,12 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { HeaderEndFinder } from '../../shared/pop3-wire/header-end.js';
 
 /** Longest header block that is examined. */
-export const MAX_HEADER = 1024 * 1024;
+const MAX_HEADER = 1024 * 1024;
 
 const DROP = /^(?:resent-)?bcc[ \t]*:/i;
 
 /** Removes Bcc fields from one complete header block (bytes as latin1, line ends kept). */
-export function stripBccHeader(header: Buffer): Buffer {
+function stripBccHeader(header: Buffer): Buffer {
   const text = header.toString('latin1');
   const lines = text.match(/[^\n]*\n|[^\n]+$/g) ?? [];
   const out: string[] = [];
@@ -38,14 +38,18 @@ export class StripBcc extends Transform {
   private passing = false;
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    if (this.passing) return cb(null, chunk);
+    if (this.passing) {
+      cb(null, chunk);
+      return;
+    }
     const end = this.finder.update(chunk);
     if (end >= 0) {
       this.head.push(chunk.subarray(0, end));
       this.push(stripBccHeader(Buffer.concat(this.head)));
       this.head = [];
       this.passing = true;
-      return cb(null, end < chunk.length ? chunk.subarray(end) : undefined);
+      cb(null, end < chunk.length ? chunk.subarray(end) : undefined);
+      return;
     }
     this.head.push(chunk);
     this.headLength += chunk.length;
@@ -53,7 +57,8 @@ export class StripBcc extends Transform {
       this.passing = true;
       const all = Buffer.concat(this.head);
       this.head = [];
-      return cb(null, all);
+      cb(null, all);
+      return;
     }
     cb();
   }
