@@ -1,6 +1,6 @@
 /**
- * The durable outbox (ARCHITECTURE "Data on disk", invariant 7; protocol-pitfalls S4–S6,
- * O1–O8). Failure semantics first:
+ * The durable outbox (invariant 7 in docs/architecture.md: no mail lost, sent twice or retried
+ * forever). Failure semantics first:
  *
  * - **Accepted means durable** (`outbox-accept.ts`). `enqueue()` resolves only after `<id>.eml`
  *   (the client's bytes, never rewritten) and `<id>.json` (envelope with every RCPT, Bcc
@@ -13,9 +13,9 @@
  *   know it: the usual SMTP window, kept to one directory fsync.)
  * - **Duplicates.** A message with the same Message-ID, envelope and bytes from the same
  *   account, accepted within `dedupeWindowMs` (30 minutes) of a queued or sent copy, is
- *   acknowledged with the earlier id and not queued again (S6).
+ *   acknowledged with the earlier id and not queued again (Outlook resends after a timeout).
  * - **Per-recipient state.** Each attempt is recorded with `recordAttempt()`: recipients the
- *   upstream accepted become `sent` (written durably before anything else happens, O7),
+ *   upstream accepted become `sent` (written durably before anything else happens: never sent twice),
  *   permanently refused ones become `failed` and are bounced into the sender's local INBOX
  *   (`bounce.ts`), the rest stay `pending` with the next attempt time the caller computed.
  * - **Finishing.** An entry with nothing pending leaves the queue: deleted when everything was
@@ -251,7 +251,7 @@ export class Outbox extends EventEmitter {
         e.lastError = rec.error;
       }
       if (rec.nextAttempt !== undefined) e.nextAttempt = rec.nextAttempt;
-      // O7: "sent" is on disk before anything else happens. When everything is sent, removing
+      // Never send twice: "sent" is on disk before anything else happens. When everything is sent, removing
       // the entry is that record (one directory fsync instead of a rewrite, then a removal).
       if (entryState(e) === 'sent') await this.finish(e);
       else await this.persist(e);
