@@ -1,6 +1,6 @@
 /**
  * Local logins: the user name and password a mail client types to reach one account
- * (`login.username` plus `login.password` or `login.passwordHash`, INTERFACE "Local protocols").
+ * (`login.username` plus `login.password` or `login.passwordHash`).
  *
  * One instance serves both local listeners (POP3 and SMTP), so their failures count together.
  *

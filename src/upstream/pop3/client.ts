@@ -1,15 +1,15 @@
 /**
  * Our upstream POP3 client (RFC 1939, RFC 2449 CAPA/RESP-CODES/PIPELINING, RFC 2595 STLS,
  * RFC 5034 AUTH PLAIN, RFC 7628 OAUTHBEARER and Google/Microsoft's XOAUTH2), on the shared wire
- * codec. See libraries.md §3 for why not node-pop3.
+ * codec. Not node-pop3: it corrupts 8-bit bytes, skips dot-unstuffing and never times out.
  *
  * Invariants:
  * - Byte-exact: message bodies never become strings; RETR writes the un-stuffed bytes, final
- *   line end included, whatever the TCP segmentation (pitfall F11).
+ *   line end included, whatever the TCP segmentation.
  * - Commands are serialised through one queue; replies are matched to commands in order, so
- *   pipelined DELEs (F13) and plain commands share one reader.
+ *   pipelined DELEs and plain commands share one reader.
  * - Every read has a real timeout: while a reply is awaited and the socket is not paused for a
- *   slow sink, `timeoutMs` without a byte rejects with `ETIMEDOUT` and destroys the socket (F7).
+ *   slow sink, `timeoutMs` without a byte rejects with `ETIMEDOUT` and destroys the socket (servers do stall).
  * - Once the connection breaks (socket error, timeout, close, protocol violation), every pending
  *   and later call rejects at once; nothing hangs.
  * - Memory is bounded: status and list lines are capped at 64 KiB; RETR honours the sink's
@@ -102,7 +102,7 @@ export type LoginRefusal = 'auth' | 'throttled' | 'temporary';
 
 /**
  * Classifies an `-ERR` answer to USER/PASS/AUTH (or the greeting) by its RFC 2449 §8.1 / RFC 3206
- * response code, else by its text (pitfall F7):
+ * response code, else by its text:
  *
  * | reply                                                        | meaning     |
  * |--------------------------------------------------------------|-------------|
@@ -421,7 +421,7 @@ export class Pop3Client {
       mech === 'XOAUTH2'
         ? `user=${user}\x01auth=Bearer ${token}\x01\x01`
         : `n,a=${user.replace(/=/g, '=3D').replace(/,/g, '=2C')},\x01auth=Bearer ${token}\x01\x01`;
-    let st = await this.command(`AUTH ${mech}`); // RFC 5034 §4, two steps (pitfall F5)
+    let st = await this.command(`AUTH ${mech}`); // RFC 5034 §4, two steps: Microsoft refuses an initial response
     if (st.kind === 'continue') st = await this.command(Buffer.from(payload, 'utf8').toString('base64'), '****');
     if (st.kind === 'continue') {
       // RFC 7628 §3.2.3: a failure comes as a challenge with a JSON error; answer it (OAUTHBEARER:
