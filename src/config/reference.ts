@@ -1,5 +1,5 @@
 /**
- * Renders the README's configuration reference from the schema (STYLE lesson 9), like
+ * Renders the README's configuration reference from the schema (its one source), like
  * `example.ts` renders the example file: one Markdown table row per key, in schema order, with
  * its path (`accounts[].incoming.port`), its default and its `.describe()` text — so the
  * reference cannot drift from the code. A unit test compares README's section (between
