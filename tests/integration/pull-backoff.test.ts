@@ -1,5 +1,5 @@
 /**
- * Failing pulls against the real Dovecot (pitfalls F6, F7):
+ * Failing pulls against the real Dovecot:
  *
  * - a daemon whose upstream password is wrong, with pull on login and a schedule every 2 s, is
  *   hammered by neither: over ~10 s and 5 local poplib logins Dovecot sees 1 or 2 failed logins,

@@ -1,7 +1,7 @@
 /**
  * Delivery faults against the scriptable smtp-server upstream (tests/fakes/fake-smtp.ts):
  * the real outbox, the real nodemailer sender and the delivery loop, with a fake clock so
- * backoff is stepped, not slept (STYLE lessons 14, 17). Covers O1–O7: 421 and 451 then
+ * backoff is stepped, not slept. Covers: 421 and 451 then
  * success, 550 for one recipient of three, 450 for one (only it is retried), a connection
  * cut during DATA, servers that stall, a refused login (kept, logged once), an upstream that
  * is down and comes back, maxAge, and Bcc stripped with every envelope recipient delivered.
@@ -189,7 +189,7 @@ describe('temporary failures', () => {
     assert.deepEqual(await outboxFiles(r.fx.dataDir), []);
   });
 
-  test('a refused login keeps the mail and is logged at error level once per change of state (O2)', async () => {
+  test('a refused login keeps the mail and is logged at error level once per change of state', async () => {
     const fake = await startFakeSmtp();
     const bad = await rig({}, { password: 'changed', fake });
     const { id } = await bad.fx.outbox.enqueue(env, chunks(message()));

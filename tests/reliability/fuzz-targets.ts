@@ -417,7 +417,7 @@ function referenceLines(input: Buffer, max: number): Array<string | 'LONG'> {
   return out;
 }
 
-/** CRLF-normalised form of a stored message, as POP3 carries it (P1, P2). */
+/** CRLF-normalised form of a stored message, as POP3 carries it. */
 function crlfForm(m: Buffer): Buffer {
   const out: number[] = [];
   for (let i = 0; i < m.length; i++) {
@@ -510,7 +510,7 @@ export function fuzzCodec(rng: Rng, cases: number): { cases: number; bytes: numb
       );
       check(Buffer.concat(rest).equals(trailer), 'bytes after the terminator were lost or altered');
 
-      // The sizer equals the CRLF form's length (LIST and W=, P1).
+      // The sizer equals the CRLF form's length (LIST and W=).
       const sizer = new CrlfSizer();
       for (const seg of segment(r, input)) sizer.update(seg);
       check(

@@ -1,7 +1,7 @@
 /**
  * The upstream POP3 client against the scriptable fake (real sockets on 127.0.0.1:0):
- * byte-exactness (F11), segmentation, timeouts (F7), broken connections, -ERR mapping, login
- * failures, pipelining (F13), backpressure and TLS/STLS.
+ * byte-exactness, segmentation, timeouts, broken connections, -ERR mapping, login
+ * failures, pipelining, backpressure and TLS/STLS.
  */
 
 import assert from 'node:assert/strict';
@@ -259,7 +259,7 @@ test('login failures: wrong password → AuthError; [SYS/TEMP] → ThrottledErro
     const err = await c.login('alice', 'secret').catch((e: unknown) => e);
     assert.ok(err instanceof TemporaryError && !(err instanceof AuthError), String(err));
     if (code === 'SYS/TEMP') {
-      // the server asks us to slow down (pitfall F7): the reply is kept as the cause
+      // the server asks us to slow down: the reply is kept as the cause
       assert.ok(err instanceof ThrottledError, String(err));
       assert.ok(err.cause instanceof Pop3ReplyError && err.cause.responseCode === code);
     } else {

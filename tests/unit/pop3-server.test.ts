@@ -1,7 +1,7 @@
 /**
  * The local POP3 server over real sockets with a raw client: the command table walked in every
  * state, byte-exact RETR for random messages (property test), the UPDATE semantics (QUIT
- * commits into Trash, a drop commits nothing), the P3 repairs, and hostile input.
+ * commits into Trash, a drop commits nothing), the legacy-client repairs, and hostile input.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
@@ -48,7 +48,7 @@ const ARGS: Record<Pop3Verb, string> = {
 };
 
 describe('command table', () => {
-  test('every verb is refused in every state it does not list (STYLE lesson 2)', async () => {
+  test('every verb is refused in every state it does not list', async () => {
     const fx = await fixture({ messages: [sampleMessage(1)] });
     let checked = 0;
     for (const [verb, spec] of Object.entries(COMMANDS) as Array<[Pop3Verb, (typeof COMMANDS)[Pop3Verb]]>) {
@@ -161,7 +161,7 @@ describe('RETR is byte-exact (property)', () => {
   }
 });
 
-describe('missing end of header (oe-ns-eoh, P3)', () => {
+describe('missing end of header (oe-ns-eoh)', () => {
   const noEoh = ['Subject: a\r\nFrom: b\r\n', 'Subject: a\nX: y', '', 'Subject: a\r'];
   for (const repair of [true, false]) {
     test(`repair ${repair ? 'on' : 'off'}: LIST size equals what RETR and TOP n 0 send`, async () => {
@@ -185,7 +185,7 @@ describe('missing end of header (oe-ns-eoh, P3)', () => {
   }
 });
 
-describe('UPDATE semantics (RFC 1939 §6, P6)', () => {
+describe('UPDATE semantics (RFC 1939 §6)', () => {
   test('QUIT in TRANSACTION moves the marked messages to Trash and tombstones them', async () => {
     const fx = await fixture({ messages: [1, 2, 3].map(sampleMessage) });
     const c = await authenticated(fx.port);
@@ -352,13 +352,13 @@ describe('login', () => {
     assert.equal(
       await c.ask('PASS localpw  '),
       '+OK maildrop has 2 messages (154 octets)',
-      'trailing spaces tolerated (P15)',
+      'trailing spaces tolerated',
     );
     assert.equal(pulls, 1);
     c.close();
   });
 
-  test('both loopbacks can be served (P14)', async () => {
+  test('both loopbacks can be served', async () => {
     const fx = await fixture({ server: { hosts: ['127.0.0.1', '::1'] } });
     assert.ok(fx.server.addresses.length >= 1);
     for (const a of fx.server.addresses) {

@@ -1,6 +1,6 @@
 /**
- * The shared POP3 wire codec: line framing, dot-stuffing both ways, the CRLF sizer (P1, P2, P3,
- * F11) and status lines. The property test checks the streaming codec against a byte-by-byte
+ * The shared POP3 wire codec: line framing, dot-stuffing both ways, the CRLF sizer (the LIST octet
+ * count) and status lines. The property test checks the streaming codec against a byte-by-byte
  * reference on random messages and random segmentations.
  */
 

@@ -1,5 +1,5 @@
 /**
- * Backing off after failed pulls (pitfall F7) and telling throttling from a wrong password:
+ * Backing off after failed pulls and telling throttling from a wrong password:
  * the pure backoff policy; the classification of refused logins (POP3 response codes and texts,
  * imapflow errors); and the SyncService against the scriptable fake POP3 server — a throttled
  * or refused login backs automatic pulls off (schedule and pull on login start nothing, logged
