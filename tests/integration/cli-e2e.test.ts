@@ -1,5 +1,5 @@
 /**
- * The CLI end to end against the testbed's Dovecot (issue 5): `init` from flags → `check` →
+ * The CLI end to end against the testbed's Dovecot: `init` from flags → `check` →
  * `start` → `status --json` (accounts, listeners with their bound ports, outbox, pid) → `sync`
  * through the running daemon (the same one summary line and exit code as in-process) →
  * `outbox list|retry|drop|flush` through the control socket → SIGHUP with a broken config (the

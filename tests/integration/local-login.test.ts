@@ -1,5 +1,5 @@
 /**
- * Local logins under attack (issue 6), through the real listeners:
+ * Local logins under attack, through the real listeners:
  * - POP3 and SMTP share one LocalAuth: failed logins on either slow the next failure on both,
  *   growing per remote address;
  * - an unknown user and a wrong password get the same answer and take the same time, on both

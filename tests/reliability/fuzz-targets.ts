@@ -1,5 +1,5 @@
 /**
- * The fuzz harness (issue 6): runs generated sessions (`fuzz.ts`) against the real local POP3
+ * The fuzz harness: runs generated sessions (`fuzz.ts`) against the real local POP3
  * listener and SMTP listener in this process, and property checks against the POP3 wire codec.
  * Used by `tests/reliability/fuzz.test.ts` (a short run) and `scripts/fuzz.ts` (`npm run fuzz`).
  *

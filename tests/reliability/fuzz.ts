@@ -1,5 +1,5 @@
 /**
- * A seeded generator of hostile command streams for the local listeners (issue 6, fuzzing).
+ * A seeded generator of hostile command streams for the local listeners.
  *
  * - `Rng` is a small deterministic PRNG (mulberry32): one seed reproduces a whole run, and each
  *   session gets its own derived seed, printed with any failure, so `npm run fuzz -- --seed N`

@@ -1,5 +1,5 @@
 /**
- * Limits of the local listeners (issue 6): line length, connections per listener, idle
+ * Limits of the local listeners: line length, connections per listener, idle
  * timeouts, slow-loris deadlines, and descriptors after 10,000 connections opened and dropped.
  * The listeners run in this process, so `/proc/self/fd` counts their descriptors.
  */

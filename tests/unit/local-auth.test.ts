@@ -56,7 +56,7 @@ describe('LocalAuth', () => {
   });
 });
 
-describe('LocalAuth against guessing (issue 6)', () => {
+describe('LocalAuth against guessing', () => {
   /** A clock and a sleep the test controls. */
   function harness(opts: { baseDelayMs?: number; maxDelayMs?: number; forgetAfterMs?: number } = {}) {
     const clock = {

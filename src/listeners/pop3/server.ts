@@ -5,7 +5,7 @@
  * Express). Each connection gets a `Pop3Session`; the server owns only listening, the maildrop
  * locks shared by the sessions, and a graceful stop.
  *
- * Limits (issue 6): at most `maxConnections` sessions (a further client gets `-ERR [SYS/TEMP]`
+ * Limits: at most `maxConnections` sessions (a further client gets `-ERR [SYS/TEMP]`
  * and is closed at once, so a flood holds no descriptor for long); every session has an idle
  * timeout, an absolute login deadline and a per-command deadline, so a client trickling a byte
  * every few seconds cannot hold a slot forever; a line over `maxLineLength` gets `-ERR`.
