@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pino from 'pino';
 import { AuthError, TemporaryError, ThrottledError } from '../../src/shared/errors.js';
 import { Pop3Client, type Pop3ClientOptions, Pop3ReplyError } from '../../src/upstream/pop3/client.js';
@@ -304,6 +305,28 @@ test('concurrent calls are serialised and matched in order', async () => {
   assert.equal(uidl[1]!.uidl, 'uid-2');
   assert.equal(n, 3);
   c.close();
+});
+
+test('with PIPELINING, RETRs and the command after them go out before the first RETR reply', async () => {
+  const sent = (f: FakePop3, line: string) => f.log.includes(`C: ${line}`);
+  let f: FakePop3 | undefined;
+  // RETR 1 is answered only once RETR 2 and NOOP have arrived: they must not wait for its reply
+  const onCommand = async (verb: string, args: string[]) => {
+    if (verb !== 'RETR' || args[0] !== '1') return undefined;
+    for (let i = 0; i < 200 && !(f && sent(f, 'RETR 2') && sent(f, 'NOOP')); i++) await sleep(10);
+    return undefined;
+  };
+  const r = await loggedIn({ messages: [TRICKY, Buffer.from('b\r\n')], onCommand });
+  f = r.f;
+  const [one, two] = [collector(), collector()];
+  const [n1, n2] = await Promise.all([r.c.retr(1, one), r.c.retr(2, two), r.c.noop()]);
+  assert.equal(n1, expectedRetr(TRICKY).length);
+  assert.equal(n2, 3);
+  assert.equal(sha(one.bytes()), sha(expectedRetr(TRICKY)));
+  assert.equal(two.bytes().toString(), 'b\r\n');
+  const log = r.f.log.slice(r.f.log.indexOf('C: RETR 1'));
+  assert.deepEqual(log.slice(0, 3), ['C: RETR 1', 'C: RETR 2', 'C: NOOP'], 'all three sent before any reply');
+  r.c.close();
 });
 
 test('a sink that fails mid-RETR: the reply is drained, then the sink error is thrown', async () => {
