@@ -100,12 +100,9 @@ describe('backoff of a failing account', () => {
       `the backoff:\n${out().slice(-3000)}`,
     );
 
-    // 5 local logins in a row: each answered from the (empty) cache at once
-    for (let i = 0; i < 5; i++) {
-      const s = Date.now();
-      assert.deepEqual(await poplibFetchAll(port, 'wendy', 'localpw'), []);
-      assert.ok(Date.now() - s < 2500, `local login ${i + 1} took ${Date.now() - s} ms`);
-    }
+    // 5 local logins in a row: each answered from the (empty) cache, none starting a pull (the
+    // Dovecot count below: a pull on login would be one more failed upstream login each)
+    for (let i = 0; i < 5; i++) assert.deepEqual(await poplibFetchAll(port, 'wendy', 'localpw'), []);
     // and ~10 s of a schedule firing every 2 s
     await new Promise((r) => setTimeout(r, Math.max(0, 10_000 - (Date.now() - t0))));
     const attempts = mismatches('wendy');
