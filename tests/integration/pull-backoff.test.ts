@@ -126,12 +126,19 @@ describe('backoff of a failing account', () => {
       /wendy: backing off until \d\d:\d\d \(login refused\); 1 failed pull in a row, `localpost sync` tries at once/,
     );
     const json = JSON.parse((await cli('status', '--json')).stdout) as {
-      accounts: Array<{ lastPull?: { result: string; backoff?: { reason: string; until: number; failures: number } } }>;
+      accounts: Array<{
+        lastPull?: {
+          result: string;
+          finishedAt: number;
+          backoff?: { reason: string; until: number; failures: number };
+        };
+      }>;
     };
     const lp = json.accounts[0]!.lastPull!;
     assert.equal(lp.result, 'auth');
     assert.equal(lp.backoff?.reason, 'auth');
-    assert.ok(lp.backoff!.until > Date.now() + 30_000, 'about a minute');
+    const pause = lp.backoff!.until - lp.finishedAt;
+    assert.ok(pause >= 45_000 && pause < 75_000, `a minute (±25 % jitter) after the failed pull: ${pause} ms`);
 
     // an explicit sync tries at once
     const s1 = await cli('sync');
