@@ -41,6 +41,8 @@ export interface LocalAuthOptions {
   /** Injected for tests. */
   sleep?: (ms: number) => Promise<void>;
   clock?: Clock;
+  /** Injected for tests: told of every key derivation and comparison, so equal cost is checked by counting. */
+  onWork?: (step: string) => void;
 }
 
 /** Most failure records kept (user names and addresses); beyond it, expired ones are dropped first. */
@@ -152,13 +154,12 @@ export class LocalAuth {
     if (user?.passwordHash !== undefined) {
       const h = parsePasswordHash(user.passwordHash);
       if (h) {
-        const key = await scrypt(password, h.salt, h.key.length, { N: h.N, r: h.r, p: h.p });
-        return timingSafeEqual(key, h.key);
+        return this.equal(await this.derive(password, h.salt, h), h.key);
       }
       await this.pad(list, password);
       return false;
     }
-    const same = timingSafeEqual(sha256(password), sha256((user ?? this.dummy).password ?? ''));
+    const same = this.equal(sha256(password), sha256((user ?? this.dummy).password ?? ''));
     await this.pad(list, password);
     return same && user !== undefined;
   }
@@ -168,7 +169,17 @@ export class LocalAuth {
     const hash = list.find((u) => u.passwordHash !== undefined && parsePasswordHash(u.passwordHash))?.passwordHash;
     if (hash === undefined) return;
     if (this.reference?.hash !== hash) this.reference = { hash, parsed: parsePasswordHash(hash) };
-    const h = this.reference.parsed!;
-    await scrypt(password, this.dummySalt, h.key.length, { N: h.N, r: h.r, p: h.p });
+    await this.derive(password, this.dummySalt, this.reference.parsed!);
+  }
+
+  /** scrypt with the parameters and key length of `h`. */
+  private derive(password: string, salt: Buffer, h: ParsedHash): Promise<Buffer> {
+    this.opts.onWork?.(`scrypt N=${h.N} r=${h.r} p=${h.p} length=${h.key.length}`);
+    return scrypt(password, salt, h.key.length, { N: h.N, r: h.r, p: h.p });
+  }
+
+  private equal(a: Buffer, b: Buffer): boolean {
+    this.opts.onWork?.(`compare ${a.length} bytes`);
+    return timingSafeEqual(a, b);
   }
 }

@@ -177,14 +177,12 @@ describe('temporary failures', () => {
       { timeouts: { greeting: 300, socket: 400 } },
     );
     await r.fx.outbox.enqueue(env, chunks(message()));
-    const t0 = Date.now();
     await r.delivery.run();
-    assert.match(r.fx.outbox.queued()[0]!.lastError!, /ETIMEDOUT|timeout/i);
+    assert.match(r.fx.outbox.queued()[0]!.lastError!, /Greeting never received \(ETIMEDOUT\)/, 'the greeting timeout');
     await r.delivery.flush();
-    assert.match(r.fx.outbox.queued()[0]!.lastError!, /ETIMEDOUT|timeout/i);
+    assert.match(r.fx.outbox.queued()[0]!.lastError!, /: Timeout \(ETIMEDOUT\)/, 'the socket timeout');
     assert.equal(r.fx.outbox.queued()[0]!.tries, 2);
     await r.delivery.flush();
-    assert.ok(Date.now() - t0 < 5000);
     assert.equal(r.fake.received.length, 1);
     assert.deepEqual(await outboxFiles(r.fx.dataDir), []);
   });
@@ -318,10 +316,8 @@ describe('stop()', () => {
     await r.fx.outbox.enqueue(env, chunks(message()));
     const running = r.delivery.run();
     await new Promise((res) => setTimeout(res, 300));
-    const t0 = Date.now();
     await r.delivery.stop();
-    await running;
-    assert.ok(Date.now() - t0 < 2000);
+    await running; // not aborted, the send would end at the 5 s socket timeout and count a try
     assert.equal(r.fx.outbox.queued()[0]!.tries, 0);
   });
 });
