@@ -1,9 +1,5 @@
 /**
-<<<<<<< HEAD
- * Renders the README's configuration reference from the schema (its one source), like
-=======
  * Renders the configuration reference (`docs/configuration.md`) from the schema, like
->>>>>>> docs
  * `example.ts` renders the example file: one Markdown table row per key, in schema order, with
  * its path (`accounts[].incoming.port`), its default and its `.describe()` text — so the
  * reference cannot drift from the code. Only the section between `REFERENCE_START` and
