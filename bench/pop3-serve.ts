@@ -1,5 +1,5 @@
 /**
- * Serving benchmark (issue 3): the same client (Python poplib) RETRs every message of an
+ * Serving benchmark: the same client (Python poplib) RETRs every message of an
  * N-message maildrop (default 10,000) from localpost's POP3 server and from Dovecot's POP3
  * holding the same messages, alternating, in the same run; then login + STAT + UIDL time.
  * Run: node --import tsx bench/pop3-serve.ts [N]

@@ -1,5 +1,5 @@
 /**
- * The ledger in state.db (invariant 6, STYLE lesson 8): one row per cached message (local UID,
+ * The ledger in state.db (invariant 6): one row per cached message (local UID,
  * folder, file, sizes, upstream key, flags), the next local UID per account, tombstones of keys
  * deleted locally, IMAP cursors, and the sync history (last `HISTORY_KEEP` per account).
  *

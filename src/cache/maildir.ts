@@ -1,5 +1,5 @@
 /**
- * Maildir / Maildir++ layout and file naming (ARCHITECTURE "Data on disk", invariants 1, 2, 5).
+ * Maildir / Maildir++ layout and file naming (docs/architecture.md, invariants 1, 2, 5).
  *
  * Layout per account: `<dataDir>/accounts/<id>/Maildir/{tmp,new,cur}` holds INBOX; every other
  * IMAP folder is `Maildir/.<encoded>/{tmp,new,cur}` plus an empty `maildirfolder` file. Folder

@@ -4,7 +4,7 @@
  *
  * The advice is the same for every client: server `localhost`; POP3 and SMTP without SSL,
  * since loopback traffic never leaves the machine (and Outlook Express speaks only TLS 1.0,
- * which Node refuses: protocol-pitfalls P13); SPA/NTLM off (localpost takes USER/PASS and
+ * which Node refuses by default); SPA/NTLM off (localpost takes USER/PASS and
  * AUTH PLAIN); SMTP authentication on with the same name and password; and what "leave a copy
  * on the server" means when the server is localpost's cache (see `leaveCopyAdvice`).
  * No password is ever printed.

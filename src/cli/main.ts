@@ -1,5 +1,5 @@
 /**
- * The `localpost` command line (INTERFACE.md "Commands"). Exit codes: 0 success, 1 a runtime
+ * The `localpost` command line; its command names are a user contract. Exit codes: 0 success, 1 a runtime
  * failure, 78 (EX_CONFIG) a missing or invalid config, so systemd's RestartPreventExitStatus=78
  * stops a restart loop.
  */

@@ -1,5 +1,5 @@
 /**
- * `localpost outbox [list|retry ID|drop ID|flush]` (INTERFACE "Commands").
+ * `localpost outbox [list|retry ID|drop ID|flush]` (names users and scripts rely on).
  *
  * While a daemon runs, every action goes through its control socket (`GET /outbox`,
  * `POST /outbox/retry|drop/:id`, `POST /outbox/flush`), so its delivery loop sees the change at

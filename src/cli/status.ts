@@ -1,5 +1,5 @@
 /**
- * `localpost status [--json]` and `localpost outbox list` (INTERFACE "Commands"): what a user
+ * `localpost status [--json]` and `localpost outbox list`: what a user
  * cares about, formatted. When a daemon runs, the CLI asks it through the control socket and
  * gets live state; otherwise it reads state.db itself (daemon/status-report.ts).
  */

@@ -1,5 +1,5 @@
 /**
- * Renders `config/localpost.example.yaml` from the schema (STYLE lesson 9), so the example can
+ * Renders `config/localpost.example.yaml` from the schema, so the example can
  * never disagree with the code: each key is preceded by its `.describe()` text; keys that have a
  * default are written commented out with that default; keys that must be given are written with
  * a sample value (`meta({ example })`). The result is itself a valid config.

@@ -1,5 +1,5 @@
 /**
- * The one configuration schema (STYLE lesson 9): types, defaults, validation and the text of
+ * The one configuration schema: types, defaults, validation and the text of
  * every key's documentation live here and nowhere else. `load.ts` parses YAML into it,
  * `example.ts` renders `config/localpost.example.yaml` from its descriptions and defaults, and
  * the README reference is generated from the same `.describe()` texts.
@@ -11,7 +11,7 @@
  *   protocol and TLS mode, and `login.username` defaults to the account id;
  * - secrets stay unresolved (`Secret`); `secrets.ts` resolves them when they are needed;
  * - cross-field checks run even when other fields are invalid, so one run reports every error.
- * The key names and defaults are a user contract (INTERFACE.md): add keys, never rename them.
+ * The key names and defaults are a user contract (configs in use depend on them): add keys, never rename them.
  */
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { homedir } from 'node:os';
@@ -183,7 +183,7 @@ function refuseRemote(l: { hosts?: unknown; allowRemote?: unknown }, ctx: z.Refi
   });
 }
 
-/** The local POP3 listener's own keys: TLS (P13) and the legacy-client repairs (P3). */
+/** The local POP3 listener's own keys: TLS (a legacy profile for old Outlooks) and the legacy-client repairs. */
 const pop3Extra = {
   tls: z
     .strictObject({

@@ -1,6 +1,6 @@
 /**
- * Connectivity: whether each upstream server can be reached right now (ARCHITECTURE
- * "Connectivity"; protocol-pitfalls O5, O6).
+ * Connectivity: whether each upstream server can be reached right now, tested
+ * against the server itself (a ping of a public host says nothing about it).
  *
  * - A probe is a TCP connect to the server's own host and port with a short timeout — no
  *   ICMP, no public host, no child process (systeminformation was measured to spawn processes

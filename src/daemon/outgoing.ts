@@ -1,5 +1,5 @@
 /**
- * The sending half of the daemon, as components (STYLE lesson 10): the outbox (opened over the
+ * The sending half of the daemon, as components (see lifecycle.ts): the outbox (opened over the
  * cache's state.db, with start-up recovery), the delivery loop, the connectivity monitor and the
  * local SMTP listener. Built here from the config so that `src/listeners` and `src/upstream`
  * never see the config schema or each other.
@@ -176,7 +176,7 @@ export class Outgoing {
             clock: d.clock,
             onBackOnline: () => {
               void this.delivery?.flush();
-              // automatic: an account backing off after failed pulls (pitfall F7) keeps waiting
+              // automatic: an account backing off after failed pulls (not hammered into a lockout) keeps waiting
               void d
                 .sync()
                 ?.autoSyncAll('reconnect')

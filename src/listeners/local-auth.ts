@@ -1,6 +1,6 @@
 /**
  * Local logins: the user name and password a mail client types to reach one account
- * (`login.username` plus `login.password` or `login.passwordHash`, INTERFACE "Local protocols").
+ * (`login.username` plus `login.password` or `login.passwordHash`).
  *
  * One instance serves both local listeners (POP3 and SMTP), so their failures count together.
  *
@@ -41,6 +41,8 @@ export interface LocalAuthOptions {
   /** Injected for tests. */
   sleep?: (ms: number) => Promise<void>;
   clock?: Clock;
+  /** Injected for tests: told of every key derivation and comparison, so equal cost is checked by counting. */
+  onWork?: (step: string) => void;
 }
 
 /** Most failure records kept (user names and addresses); beyond it, expired ones are dropped first. */
@@ -157,13 +159,12 @@ export class LocalAuth {
     if (user?.passwordHash !== undefined) {
       const h = parsePasswordHash(user.passwordHash);
       if (h) {
-        const key = await scrypt(password, h.salt, h.key.length, { N: h.N, r: h.r, p: h.p });
-        return timingSafeEqual(key, h.key);
+        return this.equal(await this.derive(password, h.salt, h), h.key);
       }
       await this.pad(list, password);
       return false;
     }
-    const same = timingSafeEqual(sha256(password), sha256((user ?? this.dummy).password ?? ''));
+    const same = this.equal(sha256(password), sha256((user ?? this.dummy).password ?? ''));
     await this.pad(list, password);
     return same && user !== undefined;
   }
@@ -175,6 +176,17 @@ export class LocalAuth {
     if (this.reference?.hash !== hash) this.reference = { hash, parsed: parsePasswordHash(hash) };
     const h = this.reference.parsed;
     if (!h) return; // not reached: the hash was picked because it parses
-    await scrypt(password, this.dummySalt, h.key.length, { N: h.N, r: h.r, p: h.p });
+    await this.derive(password, this.dummySalt, h);
+  }
+
+  /** scrypt with the parameters and key length of `h`. */
+  private derive(password: string, salt: Buffer, h: ParsedHash): Promise<Buffer> {
+    this.opts.onWork?.(`scrypt N=${h.N} r=${h.r} p=${h.p} length=${h.key.length}`);
+    return scrypt(password, salt, h.key.length, { N: h.N, r: h.r, p: h.p });
+  }
+
+  private equal(a: Buffer, b: Buffer): boolean {
+    this.opts.onWork?.(`compare ${a.length} bytes`);
+    return timingSafeEqual(a, b);
   }
 }

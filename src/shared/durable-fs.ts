@@ -1,5 +1,5 @@
 /**
- * Durability in one module (STYLE lesson 6). A file becomes durable by: write it in a temp
+ * Durability in one module, so every writer does it alike. A file becomes durable by: write it in a temp
  * directory on the same filesystem, fsync the file, rename it into place, fsync the directory.
  * Every writer of message files, outbox entries and state goes through these helpers.
  */

@@ -1,5 +1,5 @@
 /**
- * The small error taxonomy of localpost (STYLE lesson 5). Errors are classified once, at the
+ * The small error taxonomy of localpost. Errors are classified once, at the
  * boundary where they arise: a local client's mistake is a ClientError; an upstream failure is
  * Temporary (retry later; the default for anything unknown), Throttled (temporary: the server
  * asks us to slow down, so pulls back off), Permanent (bounce / skip), or Auth (temporary, but
@@ -28,7 +28,7 @@ export class AuthError extends TemporaryError {
 }
 
 /**
- * The upstream asks us to slow down (pitfall F7): POP3 `[SYS/TEMP]` or `[LOGIN-DELAY]` (RFC 2449
+ * The upstream asks us to slow down: POP3 `[SYS/TEMP]` or `[LOGIN-DELAY]` (RFC 2449
  * §8.1, RFC 3206), Microsoft's `-ERR Server Unavailable. 21`, IMAP `[UNAVAILABLE]`/`[LIMIT]`
  * (RFC 5530) or `[THROTTLED]`. Temporary, and never a wrong password: hammering such a server
  * gets the account locked, so automatic pulls back off. The message says so.

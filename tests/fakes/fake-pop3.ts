@@ -1,5 +1,5 @@
 /**
- * A scriptable in-process POP3 server for fault injection (STYLE lesson 14): happy by default
+ * A scriptable in-process POP3 server for fault injection: happy by default
  * (greeting, CAPA, USER/PASS, AUTH PLAIN, STAT, LIST, UIDL, RETR, DELE, RSET, NOOP, QUIT with
  * RFC 1939 semantics), with per-test overrides through `onCommand`: replace a reply, delay or
  * stall it, write it in chosen segments, or cut the connection part-way through; `loginReply`

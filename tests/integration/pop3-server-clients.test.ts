@@ -1,8 +1,8 @@
 /**
- * Real clients against the local POP3 server (STYLE lesson 13): Python's poplib (every
+ * Real clients against the local POP3 server: Python's poplib (every
  * command, STLS and implicit TLS), curl's pop3:// (LIST, UIDL, RETR, and its AUTH PLAIN
- * continuation, P9), fetchmail in keep mode (a second run fetches nothing) and in delete mode
- * (TOP n 99999999 + DELE, P7: the maildrop empties into Trash).
+ * continuation), fetchmail in keep mode (a second run fetches nothing) and in delete mode
+ * (TOP n 99999999 + DELE: the maildrop empties into Trash).
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
@@ -150,7 +150,7 @@ describe('Python poplib', () => {
     assert.match(stdout, /line too long/);
   });
 
-  test('STLS (with CAPA after it) and implicit TLS, only when a certificate is configured (P8, P13)', async () => {
+  test('STLS (with CAPA after it) and implicit TLS, only when a certificate is configured', async () => {
     const { cert, key } = makeCert();
     const fx = await fixture({ messages: CORPUS.slice(0, 2), server: { tls: { cert, key, port: 0 } } });
     const s = await poplibAll(fx.port, 'stls');
@@ -163,7 +163,7 @@ describe('Python poplib', () => {
     assert.ok(Buffer.from(i.retr[0].body, 'base64').equals(wire(CORPUS[0]!)));
   });
 
-  test('the legacy TLS profile accepts a TLS 1.0 client (Outlook Express, P13); the default refuses it', async () => {
+  test('the legacy TLS profile accepts a TLS 1.0 client (Outlook Express); the default refuses it', async () => {
     const { cert, key } = makeCert();
     const tls10 = {
       host: '127.0.0.1',
@@ -206,7 +206,7 @@ describe('curl pop3://', () => {
     }
   });
 
-  test('AUTH PLAIN as a continuation when SASL PLAIN is advertised (P9)', async () => {
+  test('AUTH PLAIN as a continuation when SASL PLAIN is advertised', async () => {
     const fx = await fixture({ messages: CORPUS, server: { advertiseSaslPlain: true } });
     const r = await run('curl', ['-sS', '-v', '-u', 'alice:localpw', `pop3://127.0.0.1:${fx.port}/2`], {
       encoding: 'buffer',

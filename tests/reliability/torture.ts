@@ -1,6 +1,6 @@
 /**
- * Crash torture (issue 6): kill -9 of the real `localpost` process at random moments of its
- * four durable operations, then a restart (start-up recovery) and the ARCHITECTURE invariants,
+ * Crash torture: kill -9 of the real `localpost` process at random moments of its
+ * four durable operations, then a restart (start-up recovery) and the on-disk invariants (docs/architecture.md),
  * checked from the outside after every round (`invariants.ts`):
  *
  * - `pull`: `localpost sync` in delete mode (`keepOnServer: false`) against Dovecot, killed

@@ -1,5 +1,5 @@
 /**
- * Fixtures for the local SMTP listener, in layers (STYLE lesson 13): `startSmtp()` gives a
+ * Fixtures for the local SMTP listener, in layers: `startSmtp()` gives a
  * listener on 127.0.0.1 and ::1 (port 0) over a real Outbox; `dialog()` opens a raw
  * connection that sends command lines and reads whole (multi-line) replies.
  */

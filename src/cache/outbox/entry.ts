@@ -1,5 +1,5 @@
 /**
- * The on-disk format of one outbox entry (ARCHITECTURE "Data on disk", STYLE lesson 7):
+ * The on-disk format of one outbox entry, readable by hand:
  * `<id>.eml` holds the message bytes exactly as the local client sent them and is never
  * rewritten; `<id>.json` holds everything else — the envelope (Bcc recipients included, they
  * exist only here), the state of each recipient, the attempts, the next attempt and the last

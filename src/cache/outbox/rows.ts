@@ -1,7 +1,7 @@
 /**
  * The `outbox` rows of state.db: an index of the outbox entries (whose truth is `<id>.json`,
  * see `outbox-entry.ts`) plus what outlives them — finished entries are kept as rows (state
- * sent, failed or dropped) for `localpost status` and for duplicate detection (S6, O7: the
+ * sent, failed or dropped) for `localpost status` and for duplicate detection (clients resend: the
  * same message submitted again within the window is accepted but not queued twice).
  *
  * Rows are written after the files they describe are durable, or before a commit point whose

@@ -1,5 +1,5 @@
 /**
- * One session's maildrop (RFC 1939 §5–§6, pitfalls P1, P6, P12): a snapshot of the account's
+ * One session's maildrop (RFC 1939 §5–§6): a snapshot of the account's
  * INBOX taken at login. Message numbers are fixed for the session; new mail appears in the
  * next one. DELE only marks, RSET unmarks, and `deletedUids()` is what the UPDATE state
  * commits. Sizes are the octets RETR sends before dot-stuffing (`servedSize`).
@@ -13,7 +13,7 @@ export interface Lookup {
   n: number;
   /** Local UID. */
   uid: number;
-  /** The permanent UIDL (RFC 1939 §7, P4). */
+  /** The permanent UIDL, never reused (RFC 1939 §7). */
   uidl: string;
   size: number;
 }

@@ -1,11 +1,11 @@
 /**
- * The local POP3 listener (ARCHITECTURE "Protocol modules"): plain TCP on every configured
- * host (127.0.0.1 and ::1 by default, P14) and, when a certificate is configured, STLS on that
- * port plus an implicit-TLS port (P13: an opt-in legacy profile allows TLS 1.0 for Outlook
+ * The local POP3 listener: plain TCP on every configured
+ * host (127.0.0.1 and ::1 by default: `localhost` is either) and, when a certificate is configured, STLS on that
+ * port plus an implicit-TLS port (an opt-in legacy profile allows TLS 1.0 for Outlook
  * Express). Each connection gets a `Pop3Session`; the server owns only listening, the maildrop
  * locks shared by the sessions, and a graceful stop.
  *
- * Limits (issue 6): at most `maxConnections` sessions (a further client gets `-ERR [SYS/TEMP]`
+ * Limits: at most `maxConnections` sessions (a further client gets `-ERR [SYS/TEMP]`
  * and is closed at once, so a flood holds no descriptor for long); every session has an idle
  * timeout, an absolute login deadline and a per-command deadline, so a client trickling a byte
  * every few seconds cannot hold a slot forever; a line over `maxLineLength` gets `-ERR`.
@@ -33,7 +33,7 @@ export interface Pop3TlsOptions {
   key: string;
   /** Implicit-TLS port (0 picks a free one); undefined: no implicit-TLS listener. */
   port?: number;
-  /** Allow TLS 1.0/1.1 and OpenSSL security level 0, for Outlook Express (P13). */
+  /** Allow TLS 1.0/1.1 and OpenSSL security level 0, for Outlook Express (it speaks TLS 1.0 only). */
   legacy?: boolean;
 }
 
@@ -46,9 +46,9 @@ export interface Pop3ServerOptions {
   auth: LocalAuth;
   backend: Pop3Backend;
   log: Logger;
-  /** Default: both on (Dovecot's `outlook-no-nuls oe-ns-eoh`, P3). */
+  /** Default: both on (Dovecot's `outlook-no-nuls oe-ns-eoh`: old Outlooks need them). */
   workarounds?: Partial<Pop3Workarounds>;
-  /** List SASL PLAIN in CAPA on plaintext too (it is always listed under TLS, P8). */
+  /** List SASL PLAIN in CAPA on plaintext too (it is always listed under TLS; some clients refuse it in plaintext). */
   advertiseSaslPlain?: boolean;
   /** RFC 1939 §3: at least 10 minutes (the default). */
   idleTimeoutMs?: number;
@@ -74,7 +74,7 @@ export interface Pop3Address {
   tls: boolean;
 }
 
-/** The TLS settings of the listener, read from the configured files (P13 legacy profile). */
+/** The TLS settings of the listener, read from the configured files, legacy profile included. */
 export async function loadTlsOptions(o: Pop3TlsOptions): Promise<tls.SecureContextOptions> {
   const [cert, key] = await Promise.all([readFile(o.cert), readFile(o.key)]);
   return {

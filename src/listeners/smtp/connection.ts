@@ -1,5 +1,5 @@
 /**
- * smtp-server, adjusted for the mail clients localpost serves (protocol-pitfalls S2, S3, S5).
+ * smtp-server, adjusted for the mail clients localpost serves (old Outlook versions among them).
  * smtp-server has no option for these, so its connection class is subclassed and its server's
  * `connect()` builds the subclass (the same four lines as the library's own `connect`):
  *

@@ -6,7 +6,7 @@
  * the Maildir (INBOX) or the Maildir++ folder, committing in durable batches that advance the
  * cursor in the same transaction.
  *
- * Keys: `i<UIDVALIDITY>_<UID>` within the folder. A UIDVALIDITY change (F8) is not a deletion:
+ * Keys: `i<UIDVALIDITY>_<UID>` within the folder. A UIDVALIDITY change (a server move) is not a deletion:
  * cached messages are matched to the new UIDs by Message-ID and size and re-keyed; only the
  * rest is downloaded; nothing local is ever deleted.
  *
@@ -14,7 +14,7 @@
  * the folder is reopened read-write only then, and the tombstones are marked done after the
  * server confirmed the EXPUNGE.
  *
- * imapflow rules (F12): no IMAP command inside a fetch() loop — metadata is collected first;
+ * imapflow rules: no IMAP command inside a fetch() loop (it deadlocks) — metadata is collected first;
  * large messages are streamed with download(); small ones arrive whole in one pipelined FETCH.
  */
 import { open } from 'node:fs/promises';
@@ -253,7 +253,7 @@ export class ImapFetcher implements Fetcher {
     }
   }
 
-  /** UIDVALIDITY changed: match cached messages to the new UIDs by Message-ID + size (F8). */
+  /** UIDVALIDITY changed: match cached messages to the new UIDs by Message-ID + size, not download them again. */
   private async rekey(client: ImapFlow, folder: string, oldUv: string, newUv: string): Promise<void> {
     const { store, log } = this.opts;
     const old = store.keysWithPrefix(folder, `i${oldUv}_`);

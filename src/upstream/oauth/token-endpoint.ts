@@ -3,7 +3,7 @@
  * the device authorization endpoint and its polling (RFC 8628), with PKCE (RFC 7636) for the
  * browser flow. Requests are form posts through Node's fetch with a timeout.
  *
- * Classification (pitfall F6: never lose a refresh token to a network problem):
+ * Classification (never lose a refresh token to a network problem):
  * - no answer, a timeout, a 5xx or 429, or an unreadable body → TemporaryError (offline codes
  *   such as ECONNREFUSED/ETIMEDOUT are kept, so callers treat it as "offline");
  * - a JSON `{"error": ...}` answer → OAuthEndpointError with the provider's code; only

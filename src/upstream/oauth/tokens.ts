@@ -2,7 +2,7 @@
  * Access tokens for OAuth accounts: read the account's sealed sign-in (token-store.ts), return
  * its access token while it has more than `earlyMs` (5 min) to live, else refresh it first.
  *
- * Failure semantics (pitfall F6):
+ * Failure semantics (a lost refresh token means signing in again by hand):
  * - a network error, a timeout, a 5xx or any other answer than `invalid_grant` keeps the
  *   refresh token; the caller gets a TemporaryError (or, when the current access token is still
  *   valid, that token), and the next pull tries again;
@@ -116,7 +116,7 @@ export class OAuthTokens {
       if (err instanceof OAuthEndpointError && err.error === 'invalid_grant') {
         return this.invalidate(account, client, file, secrets, err, req);
       }
-      // keep the refresh token (F6); an access token that is still valid is still usable
+      // keep the refresh token (an outage must not force a new sign-in); an access token still valid is usable
       if (!req.force && secrets.accessToken && secrets.expiresAt && secrets.expiresAt > now + 10_000) {
         log?.warn(
           { err: errorMessage(err) },

@@ -5,7 +5,7 @@
 import type { LoginOutcome, SessionContext } from '../types.js';
 import { maildropOf, requiredArg } from './guarantees.js';
 
-/** RFC 2449 §5 CAPA: honest capabilities; STLS only when it can be used now (P8). */
+/** RFC 2449 §5 CAPA: honest capabilities; STLS only when it can be used now (fetchmail upgrades whenever offered). */
 export async function CAPA(s: SessionContext): Promise<void> {
   const caps = ['TOP', 'UIDL', 'USER', 'RESP-CODES', 'PIPELINING', 'AUTH-RESP-CODE', 'EXPIRE NEVER', 'LOGIN-DELAY 0'];
   if (s.advertiseSaslPlain || s.secure) caps.push('SASL PLAIN');
@@ -45,7 +45,7 @@ export async function AUTH(s: SessionContext, args: string[]): Promise<void> {
     return;
   }
   if (mechanism.toUpperCase() !== 'PLAIN') {
-    await s.reply.err('unsupported authentication mechanism'); // e.g. NTLM (SPA): the client falls back (P9)
+    await s.reply.err('unsupported authentication mechanism'); // e.g. NTLM (SPA): the client falls back
     return;
   }
   if (initialResponse !== undefined) {
