@@ -15,7 +15,7 @@ import { makeConfig, runCli } from '../tests/support/localpost.js';
 import { startTestbed } from '../tests/support/testbed.js';
 
 const N = Number(process.argv[2] ?? 10_000);
-const POPLIB = String.raw`
+const POPLIB = `
 import poplib, sys, time
 poplib._MAXLINE = 1 << 24
 t0 = time.perf_counter()

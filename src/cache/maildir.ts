@@ -138,17 +138,17 @@ export function formatName(n: Omit<ParsedName, 'flags'>): string {
 
 /** Split a Maildir name into base and info (`:2,FLAGS`; `;` and `!` separators also accepted). */
 export function splitInfo(name: string): { base: string; flags: string } {
-  const m = /^([^:;!]*)[:;!](.*)$/.exec(name);
-  if (!m) return { base: name, flags: '' };
-  return { base: m[1]!, flags: m[2]!.startsWith('2,') ? m[2]!.slice(2) : '' };
+  const [, base, info] = /^([^:;!]*)[:;!](.*)$/.exec(name) ?? [];
+  if (base === undefined || info === undefined) return { base: name, flags: '' };
+  return { base, flags: info.startsWith('2,') ? info.slice(2) : '' };
 }
 
 /** Parse one of our file names (in `new/` or `cur/`); undefined for a foreign name. */
 export function parseName(name: string): ParsedName | undefined {
   const { base, flags } = splitInfo(name);
   const [head, ...fields] = base.split(',');
-  const m = /^(\d{1,12})\.L([0-9A-Fa-f]{1,13})\.localpost$/.exec(head ?? '');
-  if (!m) return undefined;
+  const [, sec, hex] = /^(\d{1,12})\.L([0-9A-Fa-f]{1,13})\.localpost$/.exec(head ?? '') ?? [];
+  if (sec === undefined || hex === undefined) return undefined;
   const f = new Map<string, string>();
   for (const field of fields) {
     const eq = field.indexOf('=');
@@ -158,9 +158,9 @@ export function parseName(name: string): ParsedName | undefined {
   const w = f.get('W');
   const k = f.get('K');
   if (!s || !/^\d{1,15}$/.test(s) || !w || !/^\d{1,15}$/.test(w) || !k || !isValidKey(k)) return undefined;
-  const uid = parseInt(m[2]!, 16);
+  const uid = parseInt(hex, 16);
   if (uid < 1) return undefined;
-  return { storedSec: Number(m[1]), uid, size: Number(s), wsize: Number(w), key: k, flags };
+  return { storedSec: Number(sec), uid, size: Number(s), wsize: Number(w), key: k, flags };
 }
 
 /** The same file name with another `K=` (flags and any extra fields kept). */

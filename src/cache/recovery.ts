@@ -17,7 +17,7 @@
  *    the ledger lacks (or describes wrongly) are inserted, and the next UID is raised.
  */
 
-import { existsSync } from 'node:fs';
+import { type Dirent, existsSync, type Stats } from 'node:fs';
 import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -73,6 +73,11 @@ interface DiskFile {
   parsed?: ParsedName;
 }
 
+/** A file with one of our names. */
+type OurFile = DiskFile & { parsed: ParsedName };
+
+const isOurs = (f: DiskFile): f is OurFile => f.parsed !== undefined;
+
 /** Options of `recoverAccount`. */
 export interface RecoveryOptions {
   dataDir: string;
@@ -122,7 +127,7 @@ export async function recoverAccount(o: RecoveryOptions): Promise<RecoveryReport
     const dir = folderDir(maildir, folder);
     report.removedTmp += await cleanTmp(path.join(dir, 'tmp'), clock.now());
     for (const sub of ['new', 'cur'] as const) {
-      let entries;
+      let entries: Dirent[];
       try {
         entries = await readdir(path.join(dir, sub), { withFileTypes: true });
       } catch (err) {
@@ -145,13 +150,13 @@ export async function recoverAccount(o: RecoveryOptions): Promise<RecoveryReport
   };
 
   // Our files: verify S=, then dedupe by UID and by (folder, key), lowest UID first.
-  const ours = files.filter((f) => f.parsed).sort((a, b) => a.parsed!.uid - b.parsed!.uid);
+  const ours = files.filter(isOurs).sort((a, b) => a.parsed.uid - b.parsed.uid);
   const rowsByUid = new Map(ledger.accountMessages(account).map((r) => [r.uid, r]));
-  const keep: DiskFile[] = [];
+  const keep: OurFile[] = [];
   const uids = new Set<number>();
   const keys = new Set<string>();
   for (const f of ours) {
-    const p = f.parsed!;
+    const p = f.parsed;
     // A file the index already knows under the same UID, key and size was verified when it
     // was stored; only unknown files are checked against the disk (keeps start-up O(files)
     // readdir work, not one stat per message).
@@ -196,14 +201,15 @@ export async function recoverAccount(o: RecoveryOptions): Promise<RecoveryReport
 
   let next = Math.max(
     ledger.nextUid(account),
-    (keep.at(-1)?.parsed?.uid ?? 0) + 1,
+    (keep.at(-1)?.parsed.uid ?? 0) + 1,
     await readUidFloor(o.dataDir, account),
   );
 
   // Foreign files: adopt with a fresh UID and key x<sha256 prefix>, renamed in place.
   const touched = new Set<string>();
   for (const f of files.filter((x) => !x.parsed)) {
-    let st, d;
+    let st: Stats;
+    let d: Awaited<ReturnType<typeof digestFile>>;
     try {
       st = await stat(f.full);
       d = await digestFile(f.full);
@@ -223,7 +229,9 @@ export async function recoverAccount(o: RecoveryOptions): Promise<RecoveryReport
     touched.add(path.dirname(full));
     log.info({ account, folder: f.folder, from: f.name, to: name }, 'adopted a foreign message file');
     keys.add(`${f.folder}\0${key}`);
-    keep.push({ ...f, name, full, parsed: { ...parseName(name)!, uid } });
+    const parsed = parseName(name);
+    if (!parsed) throw new Error(`the name given to an adopted file does not parse: ${name}`);
+    keep.push({ ...f, name, full, parsed: { ...parsed, uid } });
     report.adopted++;
   }
   for (const dir of touched) await fsyncDir(dir);
@@ -231,7 +239,7 @@ export async function recoverAccount(o: RecoveryOptions): Promise<RecoveryReport
   // Reconcile the ledger with the disk in one transaction.
   const onDisk = new Map<number, MessageRow>();
   for (const f of keep) {
-    const p = f.parsed!;
+    const p = f.parsed;
     const old = rowsByUid.get(p.uid);
     onDisk.set(p.uid, {
       account,
@@ -277,7 +285,7 @@ function sameRow(a: MessageRow, b: MessageRow): boolean {
 /** Remove stale temp files; returns how many. */
 async function cleanTmp(tmp: string, now: number): Promise<number> {
   let n = 0;
-  let entries;
+  let entries: Dirent[];
   try {
     entries = await readdir(tmp, { withFileTypes: true });
   } catch (err) {

@@ -90,7 +90,7 @@ export async function authorize(acc: AccountConfig, o: AuthorizeOptions): Promis
   } else {
     if (!settings.authUrl)
       throw new ConfigError(`account "${acc.id}": ${key}.oauth2 has no authUrl; use the device flow`);
-    tokens = await browserFlow(acc, settings, client, o);
+    tokens = await browserFlow(acc, settings, settings.authUrl, client, o);
   }
   if (!tokens.refresh_token) {
     throw new TemporaryError(
@@ -130,6 +130,7 @@ const PAGE = (text: string) => `<!doctype html><meta charset="utf-8"><title>loca
 async function browserFlow(
   acc: AccountConfig,
   s: OAuth2Settings,
+  authUrl: string,
   client: ClientSettings,
   o: AuthorizeOptions,
 ): Promise<TokenResponse> {
@@ -178,7 +179,7 @@ async function browserFlow(
   const onAbort = () => settle.reject(new TemporaryError('sign-in aborted'));
   o.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    const url = new URL(s.authUrl!);
+    const url = new URL(authUrl);
     const q = url.searchParams;
     q.set('response_type', 'code');
     q.set('client_id', s.clientId);

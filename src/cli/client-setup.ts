@@ -175,8 +175,9 @@ export function leaveCopyAdvice(i: SetupInfo): string[] {
 export function clientSetupText(client: string, i: SetupInfo): string {
   const guide = GUIDES[client];
   if (!guide) throw new Error(`unknown client ${client}`);
-  const single = i.accounts.length === 1;
-  const user = single ? i.accounts[0]!.username : '<user name from the list above>';
+  const [only] = i.accounts.length === 1 ? i.accounts : [];
+  const single = only !== undefined;
+  const user = only ? only.username : '<user name from the list above>';
   const out = [`${guide.title}: reading and sending mail through localpost`, ''];
   if (!i.configured)
     out.push('(No config file yet: defaults are shown. Run `localpost init` first for your user name.)', '');
@@ -185,7 +186,7 @@ export function clientSetupText(client: string, i: SetupInfo): string {
     `  Outgoing (SMTP)   localhost, port ${i.smtpPort}, no SSL/TLS, authentication ON with the same name and password`,
     '  Password          plain (never SPA/NTLM/"secure password")',
   );
-  if (single) out.push(`  User name         ${user}  (${i.accounts[0]!.email})`);
+  if (only) out.push(`  User name         ${user}  (${only.email})`);
   else {
     out.push('  User names, one account each:');
     for (const a of i.accounts) out.push(`    ${a.username.padEnd(16)} ${a.email}${a.sends ? '' : '  (receive only)'}`);
@@ -209,7 +210,7 @@ export function clientSetupText(client: string, i: SetupInfo): string {
 export function clientListText(): string {
   return `${[
     'localpost client-setup CLIENT prints what to type into a mail client. Clients:',
-    ...CLIENT_NAMES.map((n) => `  ${n.padEnd(16)} ${GUIDES[n]!.title}`),
+    ...Object.entries(GUIDES).map(([n, guide]) => `  ${n.padEnd(16)} ${guide.title}`),
     '',
     'Any other POP3/SMTP client: server localhost, POP3 and SMTP ports from the config (1110 and 1025 by',
     'default), no SSL, plain password, SMTP authentication with the same user name and password.',

@@ -272,8 +272,10 @@ export function describePlan(plan: InstallPlan): string {
 }
 
 function runCommand(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  if (command === undefined) return Promise.reject(new Error('an empty command line'));
   return new Promise((resolve) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(command, args, { stdio: ['ignore', 'inherit', 'inherit'] });
     child.on('error', () => resolve(127));
     child.on('close', (code) => resolve(code ?? 1));
   });

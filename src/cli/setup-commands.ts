@@ -48,7 +48,8 @@ async function firstLine(input: NodeJS.ReadableStream): Promise<string> {
     text += String(chunk);
     if (text.includes('\n') || text.length > 4096) break;
   }
-  return text.split(/\r?\n/)[0]!;
+  const [line = ''] = text.split(/\r?\n/);
+  return line;
 }
 
 /**

@@ -61,8 +61,8 @@ export function alignColumns(rows: string[][], right: readonly number[] = []): s
         i === r.length - 1 && !right.includes(i)
           ? c
           : right.includes(i)
-            ? c.padStart(widths[i]!)
-            : c.padEnd(widths[i]!),
+            ? c.padStart(widths[i] ?? 0) // every column was measured above
+            : c.padEnd(widths[i] ?? 0),
       )
       .join('  ')
       .trimEnd(),

@@ -11,7 +11,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
-import { type Def, formatValue, inspect } from './example.js';
+import { type Def, formatValue, inspect, itemDefOf, shapeOf } from './example.js';
 import { configSchema } from './schema.js';
 
 /** The file that holds the reference, relative to the repository root. */
@@ -41,14 +41,13 @@ function rows(shape: Record<string, z.core.$ZodType>, prefix: string, out: strin
     const f = inspect(schema);
     const def = f.core._zod.def as Def;
     const name = `${prefix}${key}`;
-    const element = def.type === 'array' ? inspect(def.element!) : undefined;
-    const elementDef = element?.core._zod.def as Def | undefined;
+    const elementDef = itemDefOf(def);
     if (def.type === 'object') {
       out.push(`| \`${name}\` | ${defaultText(f, true)} | ${cell(f.description ?? '')} |`);
-      rows(def.shape!, `${name}.`, out);
+      rows(shapeOf(def), `${name}.`, out);
     } else if (elementDef?.type === 'object') {
       out.push(`| \`${name}[]\` | ${defaultText(f, true)} | ${cell(f.description ?? '')} |`);
-      rows(elementDef.shape!, `${name}[].`, out);
+      rows(shapeOf(elementDef), `${name}[].`, out);
     } else {
       out.push(`| \`${name}\` | ${cell(defaultText(f, false))} | ${cell(f.description ?? '')} |`);
     }
@@ -63,7 +62,7 @@ export function renderConfigReference(): string {
     '| key | default | meaning |',
     '|---|---|---|',
   ];
-  rows((configSchema._zod.def as Def).shape!, '', out);
+  rows(shapeOf(configSchema._zod.def as Def), '', out);
   return `${out.join('\n')}\n`;
 }
 

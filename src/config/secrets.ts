@@ -124,7 +124,9 @@ function runCommand(
     const timer = setTimeout(() => {
       timedOut = true;
       try {
-        process.kill(-child.pid!, 'SIGKILL');
+        if (child.pid === undefined)
+          child.kill('SIGKILL'); // not started: no process group
+        else process.kill(-child.pid, 'SIGKILL');
       } catch {
         child.kill('SIGKILL');
       }

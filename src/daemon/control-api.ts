@@ -96,6 +96,13 @@ function syncTargets(body: unknown, cfg: Config): string[] {
   return requested.length ? [...new Set(requested)] : all;
 }
 
+/** A parameter of the route's path (`:id`), which matching the route guarantees. */
+function pathParam(params: Record<string, string>, name: string): string {
+  const value = params[name];
+  if (value === undefined) throw new ControlError(500, `the route has no :${name} parameter`);
+  return value;
+}
+
 /** Pulls `ids` (joining running pulls), each record with what it deleted upstream. */
 async function pull(d: DaemonView, ids: string[]): Promise<SyncOutcome[]> {
   const sync = d.sync;
@@ -125,10 +132,12 @@ export function daemonRoutes(d: DaemonView): ControlRoute[] {
       method: 'POST',
       path: '/accounts/:id/signed-in',
       handle: async ({ params }): Promise<SignedInResponse> => {
-        const [id] = syncTargets({ accounts: [params.id!] }, d.currentConfig);
-        const idle = await d.wakeIdle(id!);
-        const [record] = await pull(d, [id!]);
-        return { account: id!, ...(idle ? { idle } : {}), record: record! };
+        const id = pathParam(params, 'id');
+        syncTargets({ accounts: [id] }, d.currentConfig); // 404 unless configured
+        const idle = await d.wakeIdle(id);
+        const [record] = await pull(d, [id]);
+        if (!record) throw new ControlError(500, `the pull of ${id} left no record`);
+        return { account: id, ...(idle ? { idle } : {}), record };
       },
     },
     { method: 'GET', path: '/outbox', handle: async () => ({ entries: (await liveStatus(d)).outbox.entries }) },
@@ -136,7 +145,7 @@ export function daemonRoutes(d: DaemonView): ControlRoute[] {
       method: 'POST',
       path: '/outbox/retry/:id',
       handle: async ({ params }) => {
-        if (!(await outbox().retry(params.id!)))
+        if (!(await outbox().retry(pathParam(params, 'id'))))
           throw new ControlError(404, `no queued or failed outbox entry ${params.id}`);
         void d.outgoing.delivery?.run();
         return { id: params.id, queued: true };
@@ -146,7 +155,7 @@ export function daemonRoutes(d: DaemonView): ControlRoute[] {
       method: 'POST',
       path: '/outbox/drop/:id',
       handle: async ({ params }) => {
-        if (!(await outbox().drop(params.id!)))
+        if (!(await outbox().drop(pathParam(params, 'id'))))
           throw new ControlError(404, `no queued or failed outbox entry ${params.id}`);
         return { id: params.id, dropped: true };
       },

@@ -24,7 +24,7 @@ import type { Outbox } from '../cache/outbox/outbox.js';
 import { isExpired, nextAttemptAt, type RetryPolicy, retryDelay } from '../cache/retry-policy.js';
 import { type Clock, systemClock } from '../shared/clock.js';
 import { errorMessage } from '../shared/errors.js';
-import { type FailureScope, scopeOf } from '../upstream/smtp/classify.js';
+import { type FailureScope, type SendResult, scopeOf } from '../upstream/smtp/classify.js';
 import type { Sender } from '../upstream/smtp/sender.js';
 
 /** Called with a hard link to a sent message (valid during the call): `outgoing.saveSent`. */
@@ -219,7 +219,7 @@ export class DeliveryService {
     const retryAt = (at: number) =>
       nextAttemptAt({ tries: e.tries + 1, now: at, queuedAt: e.queuedAt }, policy, this.o.random);
     const to = pendingRecipients(e).map((r) => r.address);
-    let result;
+    let result: SendResult;
     try {
       result = await sender.send(
         { path: this.o.outbox.messagePath(e.id), from: e.from, to, size: e.size, eightBit: e.eightBit },
@@ -296,7 +296,10 @@ export class DeliveryService {
 
   private stateOf(account: string): AccountDeliveryState {
     let s = this.states.get(account);
-    if (!s) this.states.set(account, (s = { failures: 0, blockedUntil: 0 }));
+    if (!s) {
+      s = { failures: 0, blockedUntil: 0 };
+      this.states.set(account, s);
+    }
     return s;
   }
 

@@ -110,8 +110,14 @@ export class Outgoing {
       });
   }
 
+  /** The outbox, once its component started (before every component that uses it). */
+  private openOutbox(): Outbox {
+    if (!this.outbox) throw new Error('the outbox is not open');
+    return this.outbox;
+  }
+
   /** The four components, in start order: outbox, delivery, connectivity, SMTP listener. */
-  components(): Component[] {
+  components(): [Component, Component, Component, Component] {
     const d = this.d;
     const log = d.log;
     return [
@@ -126,8 +132,8 @@ export class Outgoing {
             clock: d.clock,
             bounceStore: (id) => (d.config().accounts.some((a) => a.id === id) ? cache.account(id) : undefined),
           });
-          const r = this.outbox.recovery!;
-          if (r.tmpRemoved || r.halfWritten || r.finished || r.requeued || r.broken)
+          const r = this.outbox.recovery;
+          if (r && (r.tmpRemoved || r.halfWritten || r.finished || r.requeued || r.broken))
             log.info({ ...r }, 'outbox recovered');
         },
         stop: async () => {
@@ -138,7 +144,7 @@ export class Outgoing {
         name: 'delivery',
         start: async () => {
           this.delivery = new DeliveryService({
-            outbox: this.outbox!,
+            outbox: this.openOutbox(),
             senderFor: (a) => this.senderFor(a),
             policy: () => retryPolicy(d.config()),
             log: log.child({ component: 'delivery' }),
@@ -195,7 +201,7 @@ export class Outgoing {
             auth: d.auth ?? new LocalAuth(() => localUsers(d.config())),
             maxClients: l.maxConnections,
             accounts: () => submissionAccounts(d.config()),
-            outbox: this.outbox!,
+            outbox: this.openOutbox(),
           });
           await this.smtp.start();
         },

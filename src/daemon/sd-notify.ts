@@ -140,7 +140,7 @@ export class SdNotify {
         timeout: this.timeoutMs,
         killSignal: 'SIGKILL',
       });
-      child.stderr!.on('data', (b: Buffer) => {
+      child.stderr.on('data', (b: Buffer) => {
         if (stderr.length < 2000) stderr += b.toString();
       });
       child.on('error', (err) => {

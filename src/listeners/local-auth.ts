@@ -18,7 +18,7 @@
  *   Counts are forgotten `forgetAfterMs` after their last failure; memory stays bounded.
  * - No password leaves this module; nothing here logs.
  */
-import { createHash, randomBytes, type ScryptOptions, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
 import { type Clock, systemClock } from '../shared/clock.js';
 
 /** One local login entry. */
@@ -51,30 +51,35 @@ const MAX_RECORDS = 10_000;
 const SCRYPT_DEFAULT = { N: 16384, r: 8, p: 1 };
 const KEY_LEN = 32;
 
-function scrypt(password: string, salt: Buffer, keylen: number, opts: ScryptOptions): Promise<Buffer> {
+/** The cost parameters of a hash. */
+interface ScryptCost {
+  N: number;
+  r: number;
+  p: number;
+}
+
+function scrypt(password: string, salt: Buffer, keylen: number, opts: ScryptCost): Promise<Buffer> {
   return new Promise((resolve, reject) =>
-    scryptCb(password, salt, keylen, { ...opts, maxmem: 256 * opts.N! * opts.r! }, (err, key) =>
+    scryptCb(password, salt, keylen, { ...opts, maxmem: 256 * opts.N * opts.r }, (err, key) =>
       err ? reject(err) : resolve(key),
     ),
   );
 }
 
-interface ParsedHash {
-  N: number;
-  r: number;
-  p: number;
+interface ParsedHash extends ScryptCost {
   salt: Buffer;
   key: Buffer;
 }
 
 /** Parses `scrypt$N$r$p$salt$key` (base64 salt and key); undefined when malformed. */
 export function parsePasswordHash(hash: string): ParsedHash | undefined {
-  const m = /^scrypt\$(\d+)\$(\d+)\$(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/.exec(hash);
-  if (!m) return undefined;
-  const [N, r, p] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const [, n, rs, ps, salt64, key64] =
+    /^scrypt\$(\d+)\$(\d+)\$(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/.exec(hash) ?? [];
+  if (salt64 === undefined || key64 === undefined) return undefined;
+  const [N, r, p] = [Number(n), Number(rs), Number(ps)];
   if (N < 2 || (N & (N - 1)) !== 0 || N > 2 ** 20 || r < 1 || r > 32 || p < 1 || p > 16) return undefined;
-  const salt = Buffer.from(m[4]!, 'base64');
-  const key = Buffer.from(m[5]!, 'base64');
+  const salt = Buffer.from(salt64, 'base64');
+  const key = Buffer.from(key64, 'base64');
   if (salt.length < 8 || key.length < 16) return undefined;
   return { N, r, p, salt, key };
 }
@@ -169,7 +174,9 @@ export class LocalAuth {
     const hash = list.find((u) => u.passwordHash !== undefined && parsePasswordHash(u.passwordHash))?.passwordHash;
     if (hash === undefined) return;
     if (this.reference?.hash !== hash) this.reference = { hash, parsed: parsePasswordHash(hash) };
-    await this.derive(password, this.dummySalt, this.reference.parsed!);
+    const h = this.reference.parsed;
+    if (!h) return; // not reached: the hash was picked because it parses
+    await this.derive(password, this.dummySalt, h);
   }
 
   /** scrypt with the parameters and key length of `h`. */

@@ -76,12 +76,16 @@ export class DirSyncer {
   /** Resolves once an fsync of the directory that started after this call has completed. */
   sync(): Promise<void> {
     if (this.queued) return this.queued;
-    if (!this.current) return (this.current = this.run());
+    if (!this.current) {
+      this.current = this.run();
+      return this.current;
+    }
     this.queued = this.current
       .catch(() => undefined)
       .then(() => {
         this.queued = undefined;
-        return (this.current = this.run());
+        this.current = this.run();
+        return this.current;
       });
     return this.queued;
   }

@@ -81,9 +81,31 @@ out['quit'] = p.quit().decode()
 print(json.dumps(out))
 `;
 
-async function poplibAll(port: number, mode: 'plain' | 'stls' | 'implicit'): Promise<any> {
+/** What POPLIB_ALL prints. */
+interface PoplibRun {
+  welcome: string;
+  /** Only in `stls` mode. */
+  capa_before?: string[];
+  capa: Record<string, string[]>;
+  pass: string;
+  stat: number[];
+  list: string[];
+  list1: string;
+  uidl: string[];
+  uidl2: string;
+  top: string;
+  retr: Array<{ resp: string; body: string; octets: number }>;
+  noop: string;
+  dele: string;
+  /** Absent when RETR of a deleted message succeeded. */
+  retr_deleted?: string;
+  rset: string;
+  quit: string;
+}
+
+async function poplibAll(port: number, mode: 'plain' | 'stls' | 'implicit'): Promise<PoplibRun> {
   const { stdout } = await run('python3', ['-c', POPLIB_ALL, String(port), mode], { maxBuffer: 64 * 1024 * 1024 });
-  return JSON.parse(stdout);
+  return JSON.parse(stdout) as PoplibRun;
 }
 
 function makeCert(): { cert: string; key: string } {
@@ -137,7 +159,7 @@ describe('Python poplib', () => {
       assert.equal(got.length, sizes[i], `LIST size of message ${i + 1}`);
       assert.equal(r.resp, `+OK ${sizes[i]} octets`);
     });
-    assert.match(out.retr_deleted, /-ERR message 1 already deleted/);
+    assert.match(out.retr_deleted ?? '(RETR succeeded)', /-ERR message 1 already deleted/);
     assert.match(out.rset, /^\+OK/);
     assert.match(out.quit, /^\+OK .*0 messages deleted/);
     assert.equal(fx.cache.account('alice').list(INBOX).length, CORPUS.length);
@@ -154,13 +176,13 @@ describe('Python poplib', () => {
     const { cert, key } = makeCert();
     const fx = await fixture({ messages: CORPUS.slice(0, 2), server: { tls: { cert, key, port: 0 } } });
     const s = await poplibAll(fx.port, 'stls');
-    assert.ok(s.capa_before.includes('STLS'));
+    assert.ok(s.capa_before?.includes('STLS'));
     assert.ok(!('STLS' in s.capa), 'no STLS after STLS');
     assert.deepEqual(s.capa.SASL, ['PLAIN'], 'SASL PLAIN under TLS');
-    assert.ok(Buffer.from(s.retr[1].body, 'base64').equals(wire(CORPUS[1]!)));
+    assert.ok(Buffer.from(s.retr[1]!.body, 'base64').equals(wire(CORPUS[1]!)));
     const i = await poplibAll(fx.server.tlsPort!, 'implicit');
     assert.equal(i.stat[0], 2);
-    assert.ok(Buffer.from(i.retr[0].body, 'base64').equals(wire(CORPUS[0]!)));
+    assert.ok(Buffer.from(i.retr[0]!.body, 'base64').equals(wire(CORPUS[0]!)));
   });
 
   test('the legacy TLS profile accepts a TLS 1.0 client (Outlook Express); the default refuses it', async () => {

@@ -37,7 +37,7 @@ describe('configuration reference', () => {
     const paths: string[] = [];
     const walk = (v: unknown, prefix: string) => {
       if (Array.isArray(v)) {
-        if (v.some((x) => x && typeof x === 'object')) v.forEach((x) => walk(x, `${prefix}[]`));
+        if (v.some((x) => x && typeof x === 'object')) for (const x of v) walk(x, `${prefix}[]`);
         return;
       }
       if (!v || typeof v !== 'object') return;

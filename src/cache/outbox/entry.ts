@@ -168,15 +168,15 @@ const EMPTY_LINE_CRLF = Buffer.from('\n\r\n');
 /** The value of the first header field `name` (unfolded), or undefined. */
 export function headerValue(header: string, name: string): string | undefined {
   const re = new RegExp(`^${name}[ \\t]*:(.*(?:\\r?\\n[ \\t].*)*)`, 'im');
-  const m = re.exec(header);
-  return m ? m[1]!.replace(/\r?\n[ \t]/g, ' ').trim() : undefined;
+  const value = re.exec(header)?.[1];
+  return value?.replace(/\r?\n[ \t]/g, ' ').trim();
 }
 
 /** The Message-ID of a header block without its angle brackets, or undefined. */
 export function messageIdOf(header: string): string | undefined {
   const v = headerValue(header, 'Message-ID');
   if (!v) return undefined;
-  const m = /<([^<>\s]+)>/.exec(v);
-  const id = m ? m[1]! : v.split(/\s/)[0]!;
+  const [firstWord = ''] = v.split(/\s/);
+  const id = /<([^<>\s]+)>/.exec(v)?.[1] ?? firstWord;
   return id.length ? id.slice(0, 998) : undefined;
 }

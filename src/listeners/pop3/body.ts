@@ -41,7 +41,7 @@ export async function* servedBody(
     if (!finder.found) {
       const k = finder.update(chunk);
       if (k < 0 || linesLeft === Infinity) {
-        last = chunk[chunk.length - 1]!;
+        last = chunk.readUInt8(chunk.length - 1);
         yield chunk;
         continue;
       }
@@ -53,7 +53,11 @@ export async function* servedBody(
     }
     // TOP: count body lines in `body`.
     let i = -1;
-    while (linesLeft > 0 && (i = body.indexOf(LF, i + 1)) >= 0) linesLeft--;
+    while (linesLeft > 0) {
+      i = body.indexOf(LF, i + 1);
+      if (i < 0) break;
+      linesLeft--;
+    }
     if (linesLeft === 0) {
       const end = i < 0 ? 0 : i + 1;
       if (end > 0) yield body.subarray(0, end);

@@ -90,7 +90,6 @@ export class Pop3Server {
   private readonly servers: Array<{ server: net.Server; address: Pop3Address }> = [];
   private readonly sessions = new Set<Pop3Session>();
   private readonly locks = new Set<string>();
-  private deps?: SessionDeps;
   private nextCid = 1;
   /** Connections refused since the limit was last reached (for one log line per burst). */
   private refused = 0;
@@ -121,7 +120,7 @@ export class Pop3Server {
     const o = this.o;
     const tlsOptions = o.tls ? await loadTlsOptions(o.tls) : undefined;
     const tlsContext = tlsOptions ? tls.createSecureContext(tlsOptions) : undefined;
-    this.deps = {
+    const deps: SessionDeps = {
       auth: o.auth,
       backend: o.backend,
       locks: this.locks,
@@ -136,8 +135,8 @@ export class Pop3Server {
       maxLineLength: o.maxLineLength ?? 2048,
     };
     try {
-      await this.listenAll(o.port, false);
-      if (o.tls?.port !== undefined && tlsOptions) await this.listenAll(o.tls.port, true, tlsOptions);
+      await this.listenAll(o.port, deps);
+      if (o.tls?.port !== undefined && tlsOptions) await this.listenAll(o.tls.port, deps, tlsOptions);
     } catch (err) {
       await this.stop();
       throw err;
@@ -163,14 +162,16 @@ export class Pop3Server {
     await Promise.all(closing);
   }
 
-  private async listenAll(port: number, implicitTls: boolean, tlsOptions?: tls.SecureContextOptions): Promise<void> {
+  /** Listen on every host; implicit TLS when `tlsOptions` are given. */
+  private async listenAll(port: number, deps: SessionDeps, tlsOptions?: tls.SecureContextOptions): Promise<void> {
+    const implicitTls = tlsOptions !== undefined;
     let chosen = port;
     let bound = 0;
     let lastError: unknown;
     for (const host of this.o.hosts) {
-      const server = implicitTls
-        ? tls.createServer(tlsOptions!, (s) => this.accept(s, true))
-        : net.createServer((s) => this.accept(s, false));
+      const server = tlsOptions
+        ? tls.createServer(tlsOptions, (s) => this.accept(s, deps, true))
+        : net.createServer((s) => this.accept(s, deps, false));
       server.on('error', (err) => this.o.log.error({ err }, 'POP3 listener error'));
       if (implicitTls)
         server.on('tlsClientError', (err) => this.o.log.debug({ err: err.message }, 'TLS handshake failed'));
@@ -192,7 +193,7 @@ export class Pop3Server {
     if (!bound) throw lastError ?? new Error('no address to listen on');
   }
 
-  private accept(socket: net.Socket, secure: boolean): void {
+  private accept(socket: net.Socket, deps: SessionDeps, secure: boolean): void {
     socket.on('error', () => undefined); // reported through the session
     const max = this.o.maxConnections ?? 50;
     if (this.sessions.size >= max) {
@@ -209,7 +210,7 @@ export class Pop3Server {
     const cid = `p${this.nextCid++}`;
     const log = this.o.log.child({ cid });
     socket.setNoDelay(true); // replies are written whole; never wait for a delayed ACK
-    const session = new Pop3Session(socket, this.deps!, secure, log);
+    const session = new Pop3Session(socket, deps, secure, log);
     this.sessions.add(session);
     void session.closed.then(() => this.sessions.delete(session));
     void session.start();

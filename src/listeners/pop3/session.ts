@@ -167,7 +167,9 @@ export class Pop3Session implements SessionContext {
   }
 
   openMessage(uid: number): Promise<AsyncIterable<Buffer> | Iterable<Buffer>> {
-    return this.deps.backend.open(this.account!, uid);
+    const { account } = this;
+    if (account === undefined) return Promise.reject(new Error('no maildrop is open'));
+    return this.deps.backend.open(account, uid);
   }
 
   continueWith(handler: (line: string) => Promise<void>): void {
@@ -175,10 +177,12 @@ export class Pop3Session implements SessionContext {
   }
 
   async startTls(): Promise<void> {
+    const { tlsContext } = this.deps;
+    if (!tlsContext) throw new Error('STLS without a certificate'); // the handler checks canStartTls
     const plain = this.socket;
     this.reader.takeRest(); // RFC 2595 §4: nothing sent before the handshake may count (injection)
     this.detach(plain);
-    const secure = new TLSSocket(plain, { isServer: true, secureContext: this.deps.tlsContext! });
+    const secure = new TLSSocket(plain, { isServer: true, secureContext: tlsContext });
     this.socket = secure;
     this.reply.attach(secure);
     this.attach(secure);
@@ -193,10 +197,12 @@ export class Pop3Session implements SessionContext {
       this.close();
       return;
     }
+    const { maildrop, account } = this;
+    if (!maildrop || account === undefined) throw new Error('TRANSACTION state without a maildrop');
     this.state = 'UPDATE'; // RFC 1939 §6
-    const uids = this.maildrop!.deletedUids();
+    const uids = maildrop.deletedUids();
     try {
-      if (uids.length) await this.deps.backend.deleteMessages(this.account!, uids);
+      if (uids.length) await this.deps.backend.deleteMessages(account, uids);
       this.log.info({ account: this.account, deleted: uids.length }, 'session ended (UPDATE applied)');
       await this.reply.ok(`localpost signing off (${uids.length} messages deleted)`);
     } catch (err) {
@@ -213,7 +219,7 @@ export class Pop3Session implements SessionContext {
   // ---- input -------------------------------------------------------------------------------
 
   /** The socket events the session listens to. */
-  private listeners(): Array<[string, (...args: any[]) => void]> {
+  private listeners(): Array<[string, ((chunk: Buffer) => void) | ((err: Error) => void) | (() => void)]> {
     return [
       ['data', this.onData],
       ['end', this.onEnd],

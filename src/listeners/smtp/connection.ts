@@ -137,7 +137,8 @@ export class LocalpostConnection extends SMTPConnection {
     if (this.inEhlo && code === 250 && Array.isArray(data)) {
       const user = this.session.user;
       const size = typeof user === 'string' ? (this._server as LocalpostSmtpServer).sizeFor?.(user) : undefined;
-      data = [data[0]!, ...adjustEhloLines(data.slice(1), size)];
+      const [greeting, ...capabilities] = data;
+      if (greeting !== undefined) data = [greeting, ...adjustEhloLines(capabilities, size)];
     }
     super.send(code, data, context);
   }

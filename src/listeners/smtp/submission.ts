@@ -90,12 +90,19 @@ export function submissionHandlers(d: SubmissionDeps) {
 
     onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, cb: Callback): void {
       const acc = accountOf(session);
-      if (!acc) return cb(smtpError(530, 'Error: authentication required'));
-      if (!acc.canSend) return cb(smtpError(550, `Error: account ${acc.id} has no outgoing server configured`));
+      if (!acc) {
+        cb(smtpError(530, 'Error: authentication required'));
+        return;
+      }
+      if (!acc.canSend) {
+        cb(smtpError(550, `Error: account ${acc.id} has no outgoing server configured`));
+        return;
+      }
       const args = address.args || {};
       const declared = Number(args.SIZE ?? 0);
       if (declared > acc.maxMessageSize) {
-        return cb(smtpError(552, `Error: message size ${declared} exceeds the limit of ${acc.maxMessageSize} bytes`));
+        cb(smtpError(552, `Error: message size ${declared} exceeds the limit of ${acc.maxMessageSize} bytes`));
+        return;
       }
       cb();
     },

@@ -27,8 +27,9 @@ const CRLF_BUF = Buffer.from('\r\n');
 export const TERMINATOR = Buffer.from('.\r\n');
 
 function join(parts: Buffer[]): Buffer {
-  if (parts.length === 0) return EMPTY;
-  if (parts.length === 1) return parts[0]!;
+  const [first] = parts;
+  if (first === undefined) return EMPTY;
+  if (parts.length === 1) return first;
   return Buffer.concat(parts);
 }
 
@@ -165,7 +166,7 @@ export class DotStuffer {
       }
     }
     out.push(chunk.subarray(start));
-    const last = chunk[n - 1]!;
+    const last = chunk.readUInt8(n - 1);
     this.lastByte = last;
     this.atLineStart = last === LF;
     this.prevCr = last === CR;
@@ -210,7 +211,7 @@ export class CrlfSizer {
       if (!(i > 0 ? chunk[i - 1] === CR : this.prevCr)) bare++;
     }
     this.total += n + bare;
-    this.lastByte = chunk[n - 1]!;
+    this.lastByte = chunk.readUInt8(n - 1);
     this.prevCr = this.lastByte === CR;
   }
 

@@ -141,14 +141,15 @@ export class ImapFetcher implements Fetcher {
       const done = new Set<number>();
       let donePrefix = 0; // index into `candidates` of the first UID not yet done
       let cursorUid = lastUid;
-      const maxListed = candidates.length ? candidates[candidates.length - 1]!.uid : lastUid;
+      const maxListed = candidates.at(-1)?.uid ?? lastUid;
       const markDone = (uid: number) => {
         done.add(uid);
-        while (donePrefix < candidates.length && done.has(candidates[donePrefix]!.uid)) donePrefix++;
+        for (let next = candidates[donePrefix]; next && done.has(next.uid); next = candidates[donePrefix]) donePrefix++;
       };
       const batch = new BatchWriter(store, {
         inTransaction: () => {
-          if (donePrefix > 0) cursorUid = Math.max(cursorUid, candidates[donePrefix - 1]!.uid);
+          const lastDone = candidates[donePrefix - 1]; // undefined while donePrefix is 0
+          if (lastDone) cursorUid = Math.max(cursorUid, lastDone.uid);
           const complete = cursorUid >= maxListed;
           cursors.setCursor(account, folder, {
             uidValidity,
@@ -181,8 +182,9 @@ export class ImapFetcher implements Fetcher {
               // One pipelined FETCH for the chunk; each body is written as it arrives (no IMAP
               // command inside this loop).
               for await (const m of client.fetch(small.join(','), { uid: true, source: true }, { uid: true })) {
-                if (!m.source || done.has(m.uid) || !wantedUids.has(m.uid)) continue;
-                await storeOne(m.uid, (sink) => writeAll(sink, m.source!));
+                const { source } = m;
+                if (!source || done.has(m.uid) || !wantedUids.has(m.uid)) continue;
+                await storeOne(m.uid, (sink) => writeAll(sink, source));
                 if (pullOpts.signal?.aborted) break;
               }
             }

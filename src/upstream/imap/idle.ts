@@ -136,7 +136,7 @@ export class IdleWatcher {
   private async tryConnect(): Promise<void> {
     if (this.stopped || this.connected) return;
     const { log } = this.opts;
-    let endpoint;
+    let endpoint: UpstreamEndpoint;
     try {
       // an OAuth token may have expired (or appeared) since the last connection
       endpoint =

@@ -32,6 +32,12 @@ export interface DeviceAuthorization {
   message?: string;
 }
 
+/** The first line of a text (a provider's description may run to several). */
+function firstLine(text: string): string {
+  const [line = ''] = text.split(/\r?\n/);
+  return line;
+}
+
 /** An explicit error answer of the authorization server (RFC 6749 §5.2, RFC 8628 §3.5). */
 export class OAuthEndpointError extends AuthError {
   override name = 'OAuthEndpointError';
@@ -40,7 +46,7 @@ export class OAuthEndpointError extends AuthError {
   readonly description?: string;
   constructor(error: string, description: string | undefined, status: number) {
     super(
-      `the sign-in server answered ${status} ${error}${description ? `: ${description.split(/\r?\n/)[0]!.slice(0, 300)}` : ''}`,
+      `the sign-in server answered ${status} ${error}${description ? `: ${firstLine(description).slice(0, 300)}` : ''}`,
       { code: 'EOAUTH' },
     );
     this.error = error;
@@ -213,7 +219,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     }, ms);
     const onAbort = () => {
       clearTimeout(t);
-      reject(signal!.reason as Error);
+      reject(signal?.reason as Error); // only ever registered on a signal
     };
     signal?.addEventListener('abort', onAbort, { once: true });
   });

@@ -23,7 +23,7 @@ import { systemClock } from '../../shared/clock.js';
 import { AuthError, errorMessage } from '../../shared/errors.js';
 import { KeyProvider } from './keyring.js';
 import { deliverNotice, signInAgainText } from './notice.js';
-import { type ClientSettings, OAuthEndpointError, refreshToken } from './token-endpoint.js';
+import { type ClientSettings, OAuthEndpointError, refreshToken, type TokenResponse } from './token-endpoint.js';
 import { readTokenFile, seal, type TokenFile, type TokenSecrets, unseal, writeTokenFile } from './token-store.js';
 
 /** An access token and when it expires (ms since the epoch). */
@@ -109,7 +109,7 @@ export class OAuthTokens {
   ): Promise<AccessToken> {
     const log = this.o.log?.child({ account, component: 'oauth' });
     const now = this.clock.now();
-    let res;
+    let res: TokenResponse;
     try {
       res = await refreshToken(client, secrets.refreshToken, { timeoutMs: this.o.timeoutMs });
     } catch (err) {
@@ -126,15 +126,17 @@ export class OAuthTokens {
       }
       throw err;
     }
+    const accessToken = res.access_token;
+    const expiresAt = now + (res.expires_in ?? DEFAULT_LIFETIME_S) * 1000;
     const next: TokenSecrets = {
       refreshToken: res.refresh_token ?? secrets.refreshToken,
-      accessToken: res.access_token,
-      expiresAt: now + (res.expires_in ?? DEFAULT_LIFETIME_S) * 1000,
+      accessToken,
+      expiresAt,
       scope: res.scope ?? secrets.scope,
     };
     // compare-and-swap: a sign-in written by `localpost auth` meanwhile is not overwritten
     const current = await readTokenFile(this.o.dataDir, account);
-    if (current?.sealed && current.key && current.sealed.data === file.sealed!.data) {
+    if (current?.sealed && current.key && current.sealed.data === file.sealed?.data) {
       await writeTokenFile(this.o.dataDir, {
         ...current,
         state: 'ok',
@@ -145,7 +147,7 @@ export class OAuthTokens {
         log?.debug('OAuth refresh token rotated and saved');
     }
     log?.debug({ expiresInS: res.expires_in }, 'OAuth access token refreshed');
-    return { accessToken: next.accessToken!, expiresAt: next.expiresAt! };
+    return { accessToken, expiresAt };
   }
 
   /** `invalid_grant`: drop the refresh token, log once, tell status and the INBOX. */
@@ -158,14 +160,15 @@ export class OAuthTokens {
     req: TokenRequest,
   ): Promise<never> {
     const current = await readTokenFile(this.o.dataDir, account);
-    if (current?.sealed && current.key && current.sealed.data !== file.sealed!.data) {
+    if (current?.sealed && current.key && current.sealed.data !== file.sealed?.data) {
       // `localpost auth` saved a new sign-in while this refresh ran: try that one
       const fresh = unseal(await this.keys.load(current.key), account, current.sealed);
       if (fresh.refreshToken !== secrets.refreshToken)
         return this.refresh(account, client, current, fresh, req) as Promise<never>;
     }
     const now = this.clock.now();
-    const reason = `${err.error}${err.description ? `: ${err.description.split(/\r?\n/)[0]!.slice(0, 200)}` : ''}`;
+    const [summary = ''] = err.description?.split(/\r?\n/) ?? [];
+    const reason = `${err.error}${err.description ? `: ${summary.slice(0, 200)}` : ''}`;
     const invalid: TokenFile = {
       ...(current ?? file),
       state: 'invalid',

@@ -147,7 +147,8 @@ export class Pop3Fetcher implements Fetcher {
           const window = client.pipelining ? RETR_WINDOW : 1;
           const inflight: Array<{ w: (typeof wanted)[number]; pending: PendingMessage; retr: Promise<number> }> = [];
           const settle = async () => {
-            const head = inflight.shift()!;
+            const head = inflight.shift();
+            if (!head) return; // called only with a RETR in flight
             let bytes: number;
             try {
               bytes = await head.retr;

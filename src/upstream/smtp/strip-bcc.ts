@@ -38,14 +38,18 @@ export class StripBcc extends Transform {
   private passing = false;
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    if (this.passing) return cb(null, chunk);
+    if (this.passing) {
+      cb(null, chunk);
+      return;
+    }
     const end = this.finder.update(chunk);
     if (end >= 0) {
       this.head.push(chunk.subarray(0, end));
       this.push(stripBccHeader(Buffer.concat(this.head)));
       this.head = [];
       this.passing = true;
-      return cb(null, end < chunk.length ? chunk.subarray(end) : undefined);
+      cb(null, end < chunk.length ? chunk.subarray(end) : undefined);
+      return;
     }
     this.head.push(chunk);
     this.headLength += chunk.length;
@@ -53,7 +57,8 @@ export class StripBcc extends Transform {
       this.passing = true;
       const all = Buffer.concat(this.head);
       this.head = [];
-      return cb(null, all);
+      cb(null, all);
+      return;
     }
     cb();
   }
