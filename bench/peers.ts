@@ -231,7 +231,7 @@ export async function runMbsync(up: Upstream, work: string): Promise<RunResult> 
   };
 }
 
-/** `node bin/localpost --config CFG sync` with one account over POP3 or IMAP (INTERFACE.md config). */
+/** `node bin/localpost --config CFG sync` with one account over POP3 or IMAP (a config as a user writes it). */
 export async function runLocalpost(
   repo: string,
   protocol: 'pop3' | 'imap',

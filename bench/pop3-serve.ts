@@ -1,5 +1,5 @@
 /**
- * Serving benchmark (issue 3): the same client (Python poplib) RETRs every message of an
+ * Serving benchmark: the same client (Python poplib) RETRs every message of an
  * N-message maildrop (default 10,000) from localpost's POP3 server and from Dovecot's POP3
  * holding the same messages, alternating, in the same run; then login + STAT + UIDL time.
  * Run: node --import tsx bench/pop3-serve.ts [N]
@@ -15,7 +15,7 @@ import { makeConfig, runCli } from '../tests/support/localpost.js';
 import { startTestbed } from '../tests/support/testbed.js';
 
 const N = Number(process.argv[2] ?? 10_000);
-const POPLIB = String.raw`
+const POPLIB = `
 import poplib, sys, time
 poplib._MAXLINE = 1 << 24
 t0 = time.perf_counter()

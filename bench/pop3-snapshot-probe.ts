@@ -1,5 +1,5 @@
 /**
- * Probe: login + STAT + UIDL + LIST time of the local POP3 server on large maildrops (P5).
+ * Probe: login + STAT + UIDL + LIST time of the local POP3 server on large maildrops (Outlook lists them whole).
  * Rows are inserted straight into the ledger (files are not needed for STAT/UIDL/LIST).
  * Run: node --import tsx bench/pop3-snapshot-probe.ts [count...]
  */

@@ -24,7 +24,7 @@ import { countMessageFiles, type RunResult, runFetchmail, runLocalpost, runMbsyn
 const DEFAULT_SEED_SIZE = 7000;
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-const WARM = String.raw`
+const WARM = `
 import poplib, imaplib, sys
 port_pop, port_imap = int(sys.argv[1]), int(sys.argv[2])
 p = poplib.POP3('127.0.0.1', port_pop); p.user('alice'); p.pass_('alicepw'); p.uidl(); p.quit()

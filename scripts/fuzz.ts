@@ -1,6 +1,6 @@
 /**
  * `npm run fuzz -- [--seconds N] [--seed S] [--concurrency C] [--protocol pop3|smtp]`: the long
- * fuzzing run of the local POP3 and SMTP listeners and the POP3 wire codec (issue 6; the short
+ * fuzzing run of the local POP3 and SMTP listeners and the POP3 wire codec (the short
  * run is tests/reliability/fuzz.test.ts). Prints progress and the figures; exits 1 on any finding.
  *
  * `npm run fuzz -- --replay pop3:<seed>` replays one session with the server's trace log on

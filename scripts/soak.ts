@@ -1,5 +1,5 @@
 /**
- * `npm run soak -- [--minutes N]` (default 10): the daemon under steady load (issue 6).
+ * `npm run soak -- [--minutes N]` (default 10): the daemon under steady load.
  *
  * Four accounts on the testbed's Dovecot (delete mode, new upstream mail every second, a pull
  * every 3 seconds), four POP3 clients in a loop (login, STAT, LIST, UIDL, RETR, DELE, QUIT),

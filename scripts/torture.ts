@@ -1,7 +1,7 @@
 /**
  * `npm run torture -- [--rounds N] [--only pull,update,accept,deliver]`: kill -9 of the real
  * localpost at random moments of a pull (delete mode), a POP3 QUIT/UPDATE, SMTP acceptance and
- * SMTP delivery, N rounds each (default 100), with the ARCHITECTURE invariants checked after
+ * SMTP delivery, N rounds each (default 100), with the on-disk invariants (docs/architecture.md) checked after
  * every round (tests/reliability/torture.ts). Prints the figures; exits 1 on any violation.
  */
 import { parseArgs } from 'node:util';

@@ -3,10 +3,10 @@
  * `message-store.ts`, invariants 1, 3, 4, 5).
  *
  * Write path: `begin()` allocates the UID in memory and opens `tmp/<uid>.<pid>.<n>`;
- * `finish()` ends the stream, fsyncs and closes the file, names it with S= and W= (counted while
- * writing) and renames it into `new/` without a directory fsync; `commit()` fsyncs each touched
- * `new/` once, then ONE transaction inserts the rows, raises the stored next UID and runs the
- * caller's `inTransaction`. `finish()` calls may overlap and complete in any order; commits,
+ * `finish()` (`pending-write.ts`) ends the stream, fsyncs and closes the file, names it with S=
+ * and W= (counted while writing) and renames it into `new/` without a directory fsync;
+ * `commit()` fsyncs each touched `new/` once, then ONE transaction inserts the rows, raises the
+ * stored next UID and runs the caller's `inTransaction`. `finish()` calls may overlap and complete in any order; commits,
  * rekeys and removals run one at a time. A crash anywhere leaves files that start-up recovery
  * indexes from their names, so a key once renamed into `new/` is never downloaded again.
  *
@@ -15,21 +15,19 @@
  */
 
 import { existsSync } from 'node:fs';
-import { type FileHandle, open, readdir, rename, rm } from 'node:fs/promises';
+import { open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { finished } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { Clock } from '../shared/clock.js';
 import { fsyncDir, renameDurable, writeFileDurable } from '../shared/durable-fs.js';
+import { Serial } from '../shared/serial.js';
 import type { Ledger, MessageRow } from './ledger.js';
 import {
   accountDir,
   ensureFolder,
   fileHasEoh,
   folderDir,
-  formatName,
   isValidKey,
-  MessageFileWriter,
   normalizeFolder,
   parseName,
   replaceKey,
@@ -38,6 +36,7 @@ import {
   uidl,
 } from './maildir.js';
 import { type AccountStore, type CachedMessage, type IndexEntry, type PendingMessage, TRASH } from './message-store.js';
+import { type PendingOwner, PendingWrite } from './pending-write.js';
 import { UID_FLOOR_FILE } from './recovery.js';
 
 /** Dependencies of an AccountStoreImpl. */
@@ -56,7 +55,7 @@ interface Finished {
 }
 
 /** The per-account implementation of `AccountStore`, plus `remove()` and `tombstone()`. */
-export class AccountStoreImpl implements AccountStore {
+export class AccountStoreImpl implements AccountStore, PendingOwner {
   readonly accountId: string;
   private nextUid: number;
   private batch: Finished[] = [];
@@ -65,7 +64,8 @@ export class AccountStoreImpl implements AccountStore {
   /** `folder\0key` of messages begun, finished or pending in the batch. */
   private readonly open = new Set<string>();
   private readonly folders = new Map<string, Promise<string>>();
-  private chain: Promise<unknown> = Promise.resolve();
+  /** Commits, rekeys, removals and moves to Trash, one at a time. */
+  private readonly serial = new Serial();
 
   constructor(private readonly d: AccountStoreDeps) {
     this.accountId = d.accountId;
@@ -94,7 +94,7 @@ export class AccountStoreImpl implements AccountStore {
       const dir = await this.folderReady(f);
       const tmp = path.join(dir, 'tmp', tmpName(uid));
       const fh = await open(tmp, 'wx', 0o600);
-      return new Pending(this, this.d, { uid, key, folder: f, dir, tmp, fh });
+      return new PendingWrite(this, this.d.clock, { uid, key, folder: f, dir, tmp, fh });
     } catch (err) {
       this.open.delete(fk);
       throw err;
@@ -102,7 +102,7 @@ export class AccountStoreImpl implements AccountStore {
   }
 
   commit(inTransaction?: () => void): Promise<CachedMessage[]> {
-    return this.serial(async () => {
+    return this.serial.run(async () => {
       const batch = this.batch;
       this.batch = [];
       const { ledger, accountId } = this.d;
@@ -131,7 +131,7 @@ export class AccountStoreImpl implements AccountStore {
   }
 
   rekey(uid: number, newKey: string): Promise<void> {
-    return this.serial(async () => {
+    return this.serial.run(async () => {
       if (!isValidKey(newKey)) throw new Error(`invalid message key ${JSON.stringify(newKey)}`);
       const row = this.d.ledger.message(this.accountId, uid);
       if (!row) throw new Error(`no cached message with UID ${uidl(uid)}`);
@@ -159,7 +159,7 @@ export class AccountStoreImpl implements AccountStore {
    * then the files are unlinked. Recovery finishes the unlinks after a crash. Returns the count.
    */
   remove(uids: readonly number[]): Promise<number> {
-    return this.serial(async () => {
+    return this.serial.run(async () => {
       const { ledger, accountId, clock } = this.d;
       const rows = uids.map((u) => ledger.message(accountId, u)).filter((r): r is MessageRow => !!r);
       if (!rows.length) return 0;
@@ -196,7 +196,7 @@ export class AccountStoreImpl implements AccountStore {
    * Messages already in Trash are skipped. Returns how many moved.
    */
   trash(uids: readonly number[], opts: { deleteUpstream: boolean }): Promise<number> {
-    return this.serial(async () => {
+    return this.serial.run(async () => {
       const { ledger, accountId, clock } = this.d;
       const rows = uids
         .map((u) => ledger.message(accountId, u))
@@ -282,11 +282,9 @@ export class AccountStoreImpl implements AccountStore {
    */
   async index(folder: string): Promise<IndexEntry[]> {
     const rows = this.d.ledger.folderIndex(this.accountId, normalizeFolder(folder));
-    const out: IndexEntry[] = new Array(rows.length);
-    for (let i = 0; i < rows.length; i++) {
-      const [uid, wsize, eoh] = rows[i]!;
-      out[i] = eoh === null ? { uid, wsize } : { uid, wsize, hasEoh: eoh === 1 };
-    }
+    const out: IndexEntry[] = rows.map(([uid, wsize, eoh]) =>
+      eoh === null ? { uid, wsize } : { uid, wsize, hasEoh: eoh === 1 },
+    );
     for (const e of out) {
       if (e.hasEoh !== undefined) continue;
       const m = this.message(e.uid);
@@ -311,12 +309,12 @@ export class AccountStoreImpl implements AccountStore {
     setOf(this.tombs, f).add(key);
   }
 
-  /** @internal Called by Pending once its file is in `new/`. */
+  /** @internal Called by PendingWrite once its file is in `new/`. */
   addFinished(msg: CachedMessage, newDir: string): void {
     this.batch.push({ msg, newDir });
   }
 
-  /** @internal Called by Pending when it is thrown away. */
+  /** @internal Called by PendingWrite when it is thrown away. */
   release(folder: string, key: string): void {
     this.open.delete(`${folder}\0${key}`);
   }
@@ -357,117 +355,14 @@ export class AccountStoreImpl implements AccountStore {
       ...(r.eoh === null || r.eoh === undefined ? {} : { hasEoh: r.eoh === 1 }),
     };
   }
-
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(fn, fn);
-    this.chain = run.catch(() => undefined);
-    return run;
-  }
-}
-
-interface PendingInit {
-  uid: number;
-  key: string;
-  folder: string;
-  dir: string;
-  tmp: string;
-  fh: FileHandle;
-}
-
-/** A message being written into `tmp/`. */
-class Pending implements PendingMessage {
-  readonly uid: number;
-  readonly key: string;
-  readonly stream: MessageFileWriter;
-  private finishing?: Promise<CachedMessage>;
-  private aborted = false;
-  private closed = false;
-
-  constructor(
-    private readonly store: AccountStoreImpl,
-    private readonly d: AccountStoreDeps,
-    private readonly p: PendingInit,
-  ) {
-    this.uid = p.uid;
-    this.key = p.key;
-    this.stream = new MessageFileWriter(p.fh);
-    // A write error (ENOSPC, EIO) may come after the writer's producer stopped listening; it
-    // surfaces through finish(), never as an unhandled 'error' event that ends the process.
-    this.stream.on('error', () => undefined);
-  }
-
-  finish(): Promise<CachedMessage> {
-    if (this.aborted) return Promise.reject(new Error(`message ${this.key} was aborted`));
-    this.finishing ??= this.doFinish();
-    return this.finishing;
-  }
-
-  private async doFinish(): Promise<CachedMessage> {
-    const { p, stream } = this;
-    let msg: CachedMessage;
-    try {
-      if (!stream.writableEnded) stream.end();
-      await finished(stream);
-      const st = await p.fh.stat();
-      if (st.size !== stream.bytes) throw new Error(`temp file has ${st.size} bytes, ${stream.bytes} were written`);
-      await p.fh.sync();
-      this.closed = true;
-      await p.fh.close();
-      const storedAt = this.d.clock.now();
-      const name = formatName({
-        storedSec: Math.floor(storedAt / 1000),
-        uid: p.uid,
-        size: stream.bytes,
-        wsize: stream.wsize,
-        key: p.key,
-      });
-      const newDir = path.join(p.dir, 'new');
-      await rename(p.tmp, path.join(newDir, name));
-      msg = {
-        uid: p.uid,
-        uidl: uidl(p.uid),
-        folder: p.folder,
-        path: path.join(newDir, name),
-        size: stream.bytes,
-        wsize: stream.wsize,
-        key: p.key,
-        flags: '',
-        storedAt,
-        hasEoh: stream.hasEoh,
-      };
-      this.store.addFinished(msg, newDir);
-    } catch (err) {
-      await this.discard();
-      throw err;
-    }
-    return msg;
-  }
-
-  async abort(): Promise<void> {
-    if (this.finishing) {
-      // Already finishing or finished: the message belongs to the batch (or failed and was discarded).
-      await this.finishing.catch(() => undefined);
-      return;
-    }
-    if (this.aborted) return;
-    this.aborted = true;
-    await this.discard();
-  }
-
-  private async discard(): Promise<void> {
-    if (!this.stream.destroyed) this.stream.destroy();
-    if (!this.closed) {
-      this.closed = true;
-      await this.p.fh.close().catch(() => undefined);
-    }
-    await rm(this.p.tmp, { force: true }).catch(() => undefined);
-    this.store.release(this.p.folder, this.p.key);
-  }
 }
 
 function setOf(m: Map<string, Set<string>>, folder: string): Set<string> {
   let s = m.get(folder);
-  if (!s) m.set(folder, (s = new Set()));
+  if (!s) {
+    s = new Set();
+    m.set(folder, s);
+  }
   return s;
 }
 

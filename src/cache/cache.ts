@@ -1,6 +1,6 @@
 /**
  * The durable cache as the daemon sees it: one state.db plus one Maildir per account
- * (ARCHITECTURE "Data on disk"). `Cache.open()` creates the directories, opens state.db (a
+ * (layout in docs/architecture.md). `Cache.open()` creates the directories, opens state.db (a
  * corrupt one is moved aside, see `state-db.ts`) and runs start-up recovery for every account
  * BEFORE any store is handed out (invariant 8), so readers and writers only ever see an index
  * that agrees with the Maildir.

@@ -1,5 +1,5 @@
 /**
- * The ledger in state.db (invariant 6, STYLE lesson 8): one row per cached message (local UID,
+ * The ledger in state.db (invariant 6): one row per cached message (local UID,
  * folder, file, sizes, upstream key, flags), the next local UID per account, tombstones of keys
  * deleted locally, IMAP cursors, and the sync history (last `HISTORY_KEEP` per account).
  *
@@ -7,7 +7,6 @@
  * files they describe are durable (the callers in `account-store.ts` and `recovery.ts` ensure
  * that), and the next UID stored here is a floor that recovery may raise from the Maildir.
  */
-import type { Statement } from 'better-sqlite3';
 import type { ImapCursor, SyncRecord } from './message-store.js';
 import type { StateDb } from './state-db.js';
 
@@ -35,54 +34,98 @@ export type UpstreamDelete = 'pending' | 'done' | null;
 
 const ROW_COLS = 'account, uid, folder, file, size, wsize, key, flags, stored_at AS storedAt, eoh';
 
-/** Every statement the Ledger runs, prepared once. */
+type Key = { folder: string; key: string };
+type CursorRow = { uidValidity: string; lastUid: number; highestModseq: string | null };
+type SyncRow = Omit<SyncRecord, 'error'> & { error: string | null };
+
+/** Every statement of the ledger, prepared once and typed by its parameters and rows. */
 function prepareStatements(db: StateDb) {
-  const p = (sql: string): Statement => db.prepare(sql);
   return {
-    insert: p(`INSERT INTO messages (account, uid, folder, file, size, wsize, key, flags, stored_at, eoh)
-               VALUES (@account, @uid, @folder, @file, @size, @wsize, @key, @flags, @storedAt, @eoh)`),
-    setEoh: p('UPDATE messages SET eoh = ? WHERE account = ? AND uid = ?'),
-    move: p('UPDATE messages SET folder = ?, file = ?, flags = ? WHERE account = ? AND uid = ?'),
-    delete: p('DELETE FROM messages WHERE account = ? AND uid = ?'),
-    byUid: p(`SELECT ${ROW_COLS} FROM messages WHERE account = ? AND uid = ?`),
-    byFolder: p(`SELECT ${ROW_COLS} FROM messages WHERE account = ? AND folder = ? ORDER BY uid`),
-    folderIndex: p('SELECT uid, wsize, eoh FROM messages WHERE account = ? AND folder = ? ORDER BY uid'),
-    byAccount: p(`SELECT ${ROW_COLS} FROM messages WHERE account = ? ORDER BY uid`),
-    byPrefix: p(`SELECT ${ROW_COLS} FROM messages
-                 WHERE account = @account AND folder = @folder AND substr(key, 1, length(@prefix)) = @prefix ORDER BY uid`),
-    keys: p('SELECT folder, key FROM messages WHERE account = ?'),
-    setFileKey: p('UPDATE messages SET file = ?, key = ? WHERE account = ? AND uid = ?'),
-    stats: p('SELECT count(*) AS messages, coalesce(sum(size), 0) AS bytes FROM messages WHERE account = ?'),
-    maxUid: p('SELECT max(uid) AS m FROM messages WHERE account = ?'),
-    nextUid: p('SELECT next_uid AS n FROM accounts WHERE account = ?'),
-    raiseNextUid: p(`INSERT INTO accounts (account, next_uid) VALUES (@account, @next)
-                     ON CONFLICT (account) DO UPDATE SET next_uid = max(next_uid, @next)`),
-    tomb: p(`INSERT INTO tombstones (account, folder, key, deleted_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT DO NOTHING`),
-    tombUpstream: p(`INSERT INTO tombstones (account, folder, key, deleted_at, upstream) VALUES (?, ?, ?, ?, ?)
-                     ON CONFLICT DO UPDATE SET upstream = coalesce(excluded.upstream, upstream)`),
-    pendingUp: p(`SELECT key FROM tombstones WHERE account = ? AND folder = ? AND upstream = 'pending' ORDER BY key`),
-    doneUp: p(
+    insert: db.prepare<MessageRow & { eoh: number | null }>(
+      `INSERT INTO messages (account, uid, folder, file, size, wsize, key, flags, stored_at, eoh)
+                 VALUES (@account, @uid, @folder, @file, @size, @wsize, @key, @flags, @storedAt, @eoh)`,
+    ),
+    setEoh: db.prepare<[number, string, number]>('UPDATE messages SET eoh = ? WHERE account = ? AND uid = ?'),
+    move: db.prepare<[string, string, string, string, number]>(
+      'UPDATE messages SET folder = ?, file = ?, flags = ? WHERE account = ? AND uid = ?',
+    ),
+    delete: db.prepare<[string, number]>('DELETE FROM messages WHERE account = ? AND uid = ?'),
+    byUid: db.prepare<[string, number], MessageRow>(`SELECT ${ROW_COLS} FROM messages WHERE account = ? AND uid = ?`),
+    byFolder: db.prepare<[string, string], MessageRow>(
+      `SELECT ${ROW_COLS} FROM messages WHERE account = ? AND folder = ? ORDER BY uid`,
+    ),
+    // rows as arrays: the POP3 snapshot reads 100k of them
+    folderIndex: db
+      .prepare<[string, string], [number, number, number | null]>(
+        'SELECT uid, wsize, eoh FROM messages WHERE account = ? AND folder = ? ORDER BY uid',
+      )
+      .raw(true),
+    byAccount: db.prepare<[string], MessageRow>(`SELECT ${ROW_COLS} FROM messages WHERE account = ? ORDER BY uid`),
+    byPrefix: db.prepare<
+      { account: string; folder: string; prefix: string },
+      MessageRow
+    >(`SELECT ${ROW_COLS} FROM messages
+                   WHERE account = @account AND folder = @folder AND substr(key, 1, length(@prefix)) = @prefix ORDER BY uid`),
+    keys: db.prepare<[string], Key>('SELECT folder, key FROM messages WHERE account = ?'),
+    setFileKey: db.prepare<[string, string, string, number]>(
+      'UPDATE messages SET file = ?, key = ? WHERE account = ? AND uid = ?',
+    ),
+    stats: db.prepare<[string], { messages: number; bytes: number }>(
+      'SELECT count(*) AS messages, coalesce(sum(size), 0) AS bytes FROM messages WHERE account = ?',
+    ),
+    maxUid: db.prepare<[string], { m: number | null }>('SELECT max(uid) AS m FROM messages WHERE account = ?'),
+    nextUid: db.prepare<[string], { n: number }>('SELECT next_uid AS n FROM accounts WHERE account = ?'),
+    raiseNextUid: db.prepare<{
+      account: string;
+      next: number;
+    }>(`INSERT INTO accounts (account, next_uid) VALUES (@account, @next)
+                       ON CONFLICT (account) DO UPDATE SET next_uid = max(next_uid, @next)`),
+    tomb: db.prepare<
+      [string, string, string, number]
+    >(`INSERT INTO tombstones (account, folder, key, deleted_at) VALUES (?, ?, ?, ?)
+               ON CONFLICT DO NOTHING`),
+    tombUpstream: db.prepare<[string, string, string, number, UpstreamDelete]>(
+      `INSERT INTO tombstones (account, folder, key, deleted_at, upstream) VALUES (?, ?, ?, ?, ?)
+                       ON CONFLICT DO UPDATE SET upstream = coalesce(excluded.upstream, upstream)`,
+    ),
+    pendingUp: db.prepare<[string, string], { key: string }>(
+      `SELECT key FROM tombstones WHERE account = ? AND folder = ? AND upstream = 'pending' ORDER BY key`,
+    ),
+    doneUp: db.prepare<[string, string, string]>(
       `UPDATE tombstones SET upstream = 'done' WHERE account = ? AND folder = ? AND key = ? AND upstream = 'pending'`,
     ),
-    trashedBefore: p(`SELECT m.uid AS uid FROM messages m JOIN tombstones t
-                        ON t.account = m.account AND t.folder = @from AND t.key = m.key
-                      WHERE m.account = @account AND m.folder = @trash AND t.deleted_at < @cutoff ORDER BY m.uid`),
-    tombs: p('SELECT folder, key FROM tombstones WHERE account = ?'),
-    isTomb: p('SELECT 1 FROM tombstones WHERE account = ? AND folder = ? AND key = ?'),
-    cursor: p(`SELECT uidvalidity AS uidValidity, last_uid AS lastUid, highest_modseq AS highestModseq
-               FROM imap_cursors WHERE account = ? AND folder = ?`),
-    setCursor: p(`INSERT INTO imap_cursors (account, folder, uidvalidity, last_uid, highest_modseq)
-                  VALUES (?, ?, ?, ?, ?)
-                  ON CONFLICT (account, folder) DO UPDATE SET uidvalidity = excluded.uidvalidity,
-                    last_uid = excluded.last_uid, highest_modseq = excluded.highest_modseq`),
-    addSync: p(`INSERT INTO sync_history (account, started_at, finished_at, result, new_messages, bytes, skipped, error)
-                VALUES (@account, @startedAt, @finishedAt, @result, @newMessages, @bytes, @skipped, @error)`),
-    pruneSync: p(`DELETE FROM sync_history WHERE account = @account AND id <= coalesce(
-                    (SELECT id FROM sync_history WHERE account = @account ORDER BY id DESC LIMIT 1 OFFSET @keep), -1)`),
-    lastSync: p(`SELECT account, started_at AS startedAt, finished_at AS finishedAt, result,
-                   new_messages AS newMessages, bytes, skipped, error
-                 FROM sync_history WHERE account = ? ORDER BY id DESC LIMIT 1`),
+    trashedBefore: db.prepare<{ account: string; from: string; trash: string; cutoff: number }, { uid: number }>(
+      `SELECT m.uid AS uid FROM messages m JOIN tombstones t
+                          ON t.account = m.account AND t.folder = @from AND t.key = m.key
+                        WHERE m.account = @account AND m.folder = @trash AND t.deleted_at < @cutoff ORDER BY m.uid`,
+    ),
+    tombs: db.prepare<[string], Key>('SELECT folder, key FROM tombstones WHERE account = ?'),
+    isTomb: db.prepare<[string, string, string]>(
+      'SELECT 1 FROM tombstones WHERE account = ? AND folder = ? AND key = ?',
+    ),
+    cursor: db.prepare<
+      [string, string],
+      CursorRow
+    >(`SELECT uidvalidity AS uidValidity, last_uid AS lastUid, highest_modseq AS highestModseq
+                 FROM imap_cursors WHERE account = ? AND folder = ?`),
+    setCursor: db.prepare<
+      [string, string, string, number, string | null]
+    >(`INSERT INTO imap_cursors (account, folder, uidvalidity, last_uid, highest_modseq)
+                    VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT (account, folder) DO UPDATE SET uidvalidity = excluded.uidvalidity,
+                      last_uid = excluded.last_uid, highest_modseq = excluded.highest_modseq`),
+    addSync: db.prepare<SyncRow>(
+      `INSERT INTO sync_history (account, started_at, finished_at, result, new_messages, bytes, skipped, error)
+                  VALUES (@account, @startedAt, @finishedAt, @result, @newMessages, @bytes, @skipped, @error)`,
+    ),
+    pruneSync: db.prepare<{
+      account: string;
+      keep: number;
+    }>(`DELETE FROM sync_history WHERE account = @account AND id <= coalesce(
+                      (SELECT id FROM sync_history WHERE account = @account ORDER BY id DESC LIMIT 1 OFFSET @keep), -1)`),
+    lastSync: db.prepare<[string], SyncRow>(`SELECT account, started_at AS startedAt, finished_at AS finishedAt, result,
+                     new_messages AS newMessages, bytes, skipped, error
+                   FROM sync_history WHERE account = ? ORDER BY id DESC LIMIT 1`),
   };
 }
 
@@ -121,32 +164,32 @@ export class Ledger {
 
   /** A message row by UID. */
   message(account: string, uid: number): MessageRow | undefined {
-    return this.s.byUid.get(account, uid) as MessageRow | undefined;
+    return this.s.byUid.get(account, uid);
   }
 
   /** Rows of a folder in UID order. */
   folderMessages(account: string, folder: string): MessageRow[] {
-    return this.s.byFolder.all(account, folder) as MessageRow[];
+    return this.s.byFolder.all(account, folder);
   }
 
   /** `[uid, wsize, eoh]` of a folder in UID order, as raw arrays (the POP3 snapshot: fast at 100k rows). */
   folderIndex(account: string, folder: string): Array<[number, number, number | null]> {
-    return this.s.folderIndex.raw(true).all(account, folder) as Array<[number, number, number | null]>;
+    return this.s.folderIndex.all(account, folder);
   }
 
   /** All rows of an account in UID order. */
   accountMessages(account: string): MessageRow[] {
-    return this.s.byAccount.all(account) as MessageRow[];
+    return this.s.byAccount.all(account);
   }
 
   /** Rows of a folder whose key starts with `prefix`. */
   messagesWithKeyPrefix(account: string, folder: string, prefix: string): MessageRow[] {
-    return this.s.byPrefix.all({ account, folder, prefix }) as MessageRow[];
+    return this.s.byPrefix.all({ account, folder, prefix });
   }
 
   /** Every (folder, key) cached for an account. */
   messageKeys(account: string): { folder: string; key: string }[] {
-    return this.s.keys.all(account) as { folder: string; key: string }[];
+    return this.s.keys.all(account);
   }
 
   /** Point a row at a renamed file and/or a new key. */
@@ -156,13 +199,14 @@ export class Ledger {
 
   /** Count and total bytes of an account's cached messages. */
   stats(account: string): { messages: number; bytes: number } {
-    return this.s.stats.get(account) as { messages: number; bytes: number };
+    // an aggregate without GROUP BY always yields one row
+    return this.s.stats.get(account) ?? { messages: 0, bytes: 0 };
   }
 
   /** Next local UID of an account: max(stored floor, highest row + 1, 1). */
   nextUid(account: string): number {
-    const stored = (this.s.nextUid.get(account) as { n: number } | undefined)?.n ?? 1;
-    const max = (this.s.maxUid.get(account) as { m: number | null }).m ?? 0;
+    const stored = this.s.nextUid.get(account)?.n ?? 1;
+    const max = this.s.maxUid.get(account)?.m ?? 0;
     return Math.max(stored, max + 1, 1);
   }
 
@@ -189,7 +233,7 @@ export class Ledger {
 
   /** Keys of a folder whose upstream deletion is pending (`onLocalDelete: delete-upstream`). */
   pendingUpstreamDeletes(account: string, folder: string): string[] {
-    return (this.s.pendingUp.all(account, folder) as { key: string }[]).map((r) => r.key);
+    return this.s.pendingUp.all(account, folder).map((r) => r.key);
   }
 
   /** Record that the upstream copies of `keys` are gone (their tombstones stay). */
@@ -201,12 +245,12 @@ export class Ledger {
 
   /** UIDs in `trash` whose deletion from `from` (its tombstone) is older than `cutoff`. */
   trashedBefore(account: string, from: string, trash: string, cutoff: number): number[] {
-    return (this.s.trashedBefore.all({ account, from, trash, cutoff }) as { uid: number }[]).map((r) => r.uid);
+    return this.s.trashedBefore.all({ account, from, trash, cutoff }).map((r) => r.uid);
   }
 
   /** Every tombstoned (folder, key) of an account. */
   tombstones(account: string): { folder: string; key: string }[] {
-    return this.s.tombs.all(account) as { folder: string; key: string }[];
+    return this.s.tombs.all(account);
   }
 
   /** True when (folder, key) is tombstoned. */
@@ -216,9 +260,7 @@ export class Ledger {
 
   /** IMAP cursor of a folder. */
   cursor(account: string, folder: string): ImapCursor | undefined {
-    const r = this.s.cursor.get(account, folder) as
-      | { uidValidity: string; lastUid: number; highestModseq: string | null }
-      | undefined;
+    const r = this.s.cursor.get(account, folder);
     if (!r) return undefined;
     return r.highestModseq === null
       ? { uidValidity: r.uidValidity, lastUid: r.lastUid }
@@ -240,7 +282,7 @@ export class Ledger {
 
   /** The latest sync record of an account. */
   lastSync(account: string): SyncRecord | undefined {
-    const r = this.s.lastSync.get(account) as (Omit<SyncRecord, 'error'> & { error: string | null }) | undefined;
+    const r = this.s.lastSync.get(account);
     if (!r) return undefined;
     const { error, ...rest } = r;
     return error === null ? rest : { ...rest, error };

@@ -1,5 +1,5 @@
 /**
- * Maildir / Maildir++ layout and file naming (ARCHITECTURE "Data on disk", invariants 1, 2, 5).
+ * Maildir / Maildir++ layout and file naming (docs/architecture.md, invariants 1, 2, 5).
  *
  * Layout per account: `<dataDir>/accounts/<id>/Maildir/{tmp,new,cur}` holds INBOX; every other
  * IMAP folder is `Maildir/.<encoded>/{tmp,new,cur}` plus an empty `maildirfolder` file. Folder
@@ -138,7 +138,8 @@ export function formatName(n: Omit<ParsedName, 'flags'>): string {
 
 /** Split a Maildir name into base and info (`:2,FLAGS`; `;` and `!` separators also accepted). */
 export function splitInfo(name: string): { base: string; flags: string } {
-  const [, base = name, info = ''] = /^([^:;!]*)[:;!](.*)$/.exec(name) ?? [];
+  const [, base, info] = /^([^:;!]*)[:;!](.*)$/.exec(name) ?? [];
+  if (base === undefined || info === undefined) return { base: name, flags: '' };
   return { base, flags: info.startsWith('2,') ? info.slice(2) : '' };
 }
 
@@ -146,8 +147,8 @@ export function splitInfo(name: string): { base: string; flags: string } {
 export function parseName(name: string): ParsedName | undefined {
   const { base, flags } = splitInfo(name);
   const [head, ...fields] = base.split(',');
-  const m = /^(\d{1,12})\.L([0-9A-Fa-f]{1,13})\.localpost$/.exec(head ?? '');
-  if (!m) return undefined;
+  const [, sec, hex] = /^(\d{1,12})\.L([0-9A-Fa-f]{1,13})\.localpost$/.exec(head ?? '') ?? [];
+  if (sec === undefined || hex === undefined) return undefined;
   const f = new Map<string, string>();
   for (const field of fields) {
     const eq = field.indexOf('=');
@@ -157,9 +158,9 @@ export function parseName(name: string): ParsedName | undefined {
   const w = f.get('W');
   const k = f.get('K');
   if (!s || !/^\d{1,15}$/.test(s) || !w || !/^\d{1,15}$/.test(w) || !k || !isValidKey(k)) return undefined;
-  const uid = parseInt(m[2] ?? '', 16);
-  if (!(uid >= 1)) return undefined;
-  return { storedSec: Number(m[1]), uid, size: Number(s), wsize: Number(w), key: k, flags };
+  const uid = parseInt(hex, 16);
+  if (uid < 1) return undefined;
+  return { storedSec: Number(sec), uid, size: Number(s), wsize: Number(w), key: k, flags };
 }
 
 /** The same file name with another `K=` (flags and any extra fields kept). */

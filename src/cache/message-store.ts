@@ -1,6 +1,6 @@
 /**
  * The contract between the upstream fetchers (writers), the local listeners (readers) and the
- * durable cache. Implemented by `maildir.ts` + `ledger.ts`; see ARCHITECTURE.md "Data on disk".
+ * durable cache. Implemented by `maildir.ts` + `ledger.ts`; see docs/architecture.md.
  *
  * Guarantees:
  * - A message is visible to readers only once its file is in `new/` or `cur/` AND its batch was

@@ -1,5 +1,5 @@
 /**
- * When an account's automatic pulls pause after failures (pitfall F7). Providers lock accounts
+ * When an account's automatic pulls pause after failures. Providers lock accounts
  * that keep logging in with a wrong password or keep coming back while throttled (Microsoft's
  * `Server Unavailable. 21`), so after a pull fails for a reason other than "offline" the
  * schedule and pull-on-login leave the account alone until `now + delay`:

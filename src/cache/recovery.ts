@@ -76,6 +76,8 @@ interface DiskFile {
 /** A file with one of our names. */
 type OurFile = DiskFile & { parsed: ParsedName };
 
+const isOurs = (f: DiskFile): f is OurFile => f.parsed !== undefined;
+
 /** Options of `recoverAccount`. */
 export interface RecoveryOptions {
   dataDir: string;
@@ -148,7 +150,7 @@ export async function recoverAccount(o: RecoveryOptions): Promise<RecoveryReport
   };
 
   // Our files: verify S=, then dedupe by UID and by (folder, key), lowest UID first.
-  const ours = files.filter((f): f is OurFile => f.parsed !== undefined).sort((a, b) => a.parsed.uid - b.parsed.uid);
+  const ours = files.filter(isOurs).sort((a, b) => a.parsed.uid - b.parsed.uid);
   const rowsByUid = new Map(ledger.accountMessages(account).map((r) => [r.uid, r]));
   const keep: OurFile[] = [];
   const uids = new Set<number>();
@@ -220,14 +222,16 @@ export async function recoverAccount(o: RecoveryOptions): Promise<RecoveryReport
     if (keys.has(`${f.folder}\0${key}`)) key = `${key}_${uidl(uid)}`;
     const { base } = splitInfo(f.name);
     const info = f.name.slice(base.length) || (f.sub === 'cur' ? ':2,' : '');
-    const fields = { storedSec: Math.floor(st.mtimeMs / 1000), uid, size: d.size, wsize: d.wsize, key };
-    const name = formatName(fields) + info;
+    const name =
+      formatName({ storedSec: Math.floor(st.mtimeMs / 1000), uid, size: d.size, wsize: d.wsize, key }) + info;
     const full = path.join(path.dirname(f.full), name);
     await rename(f.full, full);
     touched.add(path.dirname(full));
     log.info({ account, folder: f.folder, from: f.name, to: name }, 'adopted a foreign message file');
     keys.add(`${f.folder}\0${key}`);
-    keep.push({ ...f, name, full, parsed: { ...fields, flags: splitInfo(name).flags } });
+    const parsed = parseName(name);
+    if (!parsed) throw new Error(`the name given to an adopted file does not parse: ${name}`);
+    keep.push({ ...f, name, full, parsed: { ...parsed, uid } });
     report.adopted++;
   }
   for (const dir of touched) await fsyncDir(dir);

@@ -1,5 +1,5 @@
 /**
- * When the outbox tries a message again (protocol-pitfalls O3, O5). Pure functions: no clock,
+ * When the outbox tries a message again (bounded backoff; a flap is not a failure). Pure functions: no clock,
  * no I/O, randomness injected, so tests never sleep.
  *
  * - After the n-th failed try (n ≥ 1) the pause is `min(max, initial × 2^(n−1))`, spread by a

@@ -88,7 +88,9 @@ export async function authorize(acc: AccountConfig, o: AuthorizeOptions): Promis
     o.print(`and enter the code ${d.user_code} (valid for ${Math.round(d.expires_in / 60)} minutes). Waiting…`);
     tokens = await pollDeviceToken(client, d, { signal: o.signal, intervalMs: o.pollMs });
   } else {
-    tokens = await browserFlow(acc, settings, client, o);
+    if (!settings.authUrl)
+      throw new ConfigError(`account "${acc.id}": ${key}.oauth2 has no authUrl; use the device flow`);
+    tokens = await browserFlow(acc, settings, settings.authUrl, client, o);
   }
   if (!tokens.refresh_token) {
     throw new TemporaryError(
@@ -127,12 +129,10 @@ const PAGE = (text: string) => `<!doctype html><meta charset="utf-8"><title>loca
 async function browserFlow(
   acc: AccountConfig,
   s: OAuth2Settings,
+  authUrl: string,
   client: ClientSettings,
   o: AuthorizeOptions,
 ): Promise<TokenResponse> {
-  const authUrl = s.authUrl;
-  if (!authUrl)
-    throw new ConfigError(`account "${acc.id}": ${oauthKeyName(acc)}.oauth2 has no authUrl; use the device flow`);
   const { verifier, challenge } = pkcePair();
   const state = randomBytes(16).toString('base64url');
   let settle!: { resolve: (code: string) => void; reject: (err: Error) => void };

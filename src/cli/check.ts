@@ -73,8 +73,9 @@ export async function checkOutgoing(acc: AccountConfig, log: Logger, dataDir?: s
   let sender: NodemailerSender | undefined;
   try {
     const ep = await outgoingEndpoint(acc, dataDir === undefined ? undefined : { dataDir, log });
+    if (!ep) return undefined; // only without `outgoing`, handled above
     sender = new NodemailerSender({
-      endpoint: ep!,
+      endpoint: ep,
       log,
       timeouts: { connect: 10_000, greeting: 10_000, socket: 20_000 },
     });

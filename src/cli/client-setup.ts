@@ -4,7 +4,7 @@
  *
  * The advice is the same for every client: server `localhost`; POP3 and SMTP without SSL,
  * since loopback traffic never leaves the machine (and Outlook Express speaks only TLS 1.0,
- * which Node refuses: protocol-pitfalls P13); SPA/NTLM off (localpost takes USER/PASS and
+ * which Node refuses by default); SPA/NTLM off (localpost takes USER/PASS and
  * AUTH PLAIN); SMTP authentication on with the same name and password; and what "leave a copy
  * on the server" means when the server is localpost's cache (see `leaveCopyAdvice`).
  * No password is ever printed.
@@ -175,7 +175,8 @@ function leaveCopyAdvice(i: SetupInfo): string[] {
 export function clientSetupText(client: string, i: SetupInfo): string {
   const guide = GUIDES[client];
   if (!guide) throw new Error(`unknown client ${client}`);
-  const only = i.accounts.length === 1 ? i.accounts[0] : undefined;
+  const [only] = i.accounts.length === 1 ? i.accounts : [];
+  const single = only !== undefined;
   const user = only ? only.username : '<user name from the list above>';
   const out = [`${guide.title}: reading and sending mail through localpost`, ''];
   if (!i.configured)
@@ -198,7 +199,7 @@ export function clientSetupText(client: string, i: SetupInfo): string {
       `For another machine on your network, the POP3 listener also offers TLS on port ${i.pop3TlsPort} (listen.pop3.tls).`,
     );
   }
-  if (!only) {
+  if (!single) {
     const sends = i.accounts.some((a) => a.sends) ? "; mail sent as each leaves through that account's provider" : '';
     out.push('', `Add one account in the client per user name above${sends}.`);
   }
@@ -209,7 +210,7 @@ export function clientSetupText(client: string, i: SetupInfo): string {
 export function clientListText(): string {
   return `${[
     'localpost client-setup CLIENT prints what to type into a mail client. Clients:',
-    ...Object.entries(GUIDES).map(([n, g]) => `  ${n.padEnd(16)} ${g.title}`),
+    ...Object.entries(GUIDES).map(([n, guide]) => `  ${n.padEnd(16)} ${guide.title}`),
     '',
     'Any other POP3/SMTP client: server localhost, POP3 and SMTP ports from the config (1110 and 1025 by',
     'default), no SSL, plain password, SMTP authentication with the same user name and password.',

@@ -1,5 +1,5 @@
 /**
- * The `localpost` command line (INTERFACE.md "Commands"). Exit codes: 0 success, 1 a runtime
+ * The `localpost` command line; its command names are a user contract. Exit codes: 0 success, 1 a runtime
  * failure, 78 (EX_CONFIG) a missing or invalid config, so systemd's RestartPreventExitStatus=78
  * stops a restart loop.
  */
@@ -14,7 +14,7 @@ import type { Config } from '../config/schema.js';
 import { ControlRequestError, ControlUnavailableError, control, controlRequest } from '../control/client.js';
 import type { SignedInResponse } from '../daemon/control-api.js';
 import type { Daemon as DaemonType } from '../daemon/daemon.js';
-import { acquireLock, LockedError, lockHolder } from '../daemon/instance-lock.js';
+import { acquireLock, type InstanceLock, LockedError, lockHolder } from '../daemon/instance-lock.js';
 import { SyncService } from '../daemon/sync.js';
 import { ConfigError, errorMessage } from '../shared/errors.js';
 import { createLogger } from '../shared/log.js';
@@ -85,7 +85,7 @@ async function cmdSync(accounts: string[], opts: GlobalOpts): Promise<number> {
   }
   const log = loggerFor(cfg, opts, 2, cfg.log.level === 'info' ? 'warn' : cfg.log.level);
   await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
-  let lock: Awaited<ReturnType<typeof acquireLock>>;
+  let lock: InstanceLock;
   try {
     lock = await acquireLock(cfg.dataDir);
   } catch (err) {

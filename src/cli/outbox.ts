@@ -1,5 +1,5 @@
 /**
- * `localpost outbox [list|retry ID|drop ID|flush]` (INTERFACE "Commands").
+ * `localpost outbox [list|retry ID|drop ID|flush]` (names users and scripts rely on).
  *
  * While a daemon runs, every action goes through its control socket (`GET /outbox`,
  * `POST /outbox/retry|drop/:id`, `POST /outbox/flush`), so its delivery loop sees the change at
@@ -14,7 +14,7 @@ import { Cache } from '../cache/cache.js';
 import type { Config } from '../config/schema.js';
 import { ControlRequestError, ControlUnavailableError, control } from '../control/client.js';
 import type { FlushResponse } from '../control/protocol.js';
-import { acquireLock, LockedError, lockHolder } from '../daemon/instance-lock.js';
+import { acquireLock, type InstanceLock, LockedError, lockHolder } from '../daemon/instance-lock.js';
 import { Outgoing } from '../daemon/outgoing.js';
 import { readStatus } from '../daemon/status-report.js';
 import { errorMessage } from '../shared/errors.js';
@@ -32,6 +32,23 @@ export interface CliOut {
 
 const stdio: CliOut = { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) };
 
+/** An action that changes the outbox: retry or drop with the entry's id, or flush. */
+type OutboxChange = { action: 'flush' } | { action: 'retry' | 'drop'; id: string };
+
+/** The change asked for; undefined (after saying why) for an unknown action or a missing id. */
+function changeOf(action: string, id: string | undefined, io: CliOut): OutboxChange | undefined {
+  if (action !== 'retry' && action !== 'drop' && action !== 'flush') {
+    io.err(`localpost: unknown outbox action "${action}" (use list, retry ID, drop ID or flush)`);
+    return undefined;
+  }
+  if (action === 'flush') return { action };
+  if (!id) {
+    io.err(`localpost: outbox ${action} needs the id of an entry (see "localpost outbox list")`);
+    return undefined;
+  }
+  return { action, id };
+}
+
 /** Run one `outbox` subcommand; returns the exit code. */
 export async function outboxCommand(
   cfg: Config,
@@ -47,21 +64,15 @@ export async function outboxCommand(
     for (const line of formatEntries(entries)) io.out(line);
     return OK;
   }
-  if (!['retry', 'drop', 'flush'].includes(action)) {
-    io.err(`localpost: unknown outbox action "${action}" (use list, retry ID, drop ID or flush)`);
-    return FAILURE;
-  }
-  if (action !== 'flush' && !id) {
-    io.err(`localpost: outbox ${action} needs the id of an entry (see "localpost outbox list")`);
-    return FAILURE;
-  }
+  const change = changeOf(action, id, io);
+  if (!change) return FAILURE;
   await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
-  let lock;
+  let lock: InstanceLock;
   try {
     lock = await acquireLock(cfg.dataDir);
   } catch (err) {
     if (!(err instanceof LockedError)) throw err;
-    return throughDaemon(cfg.dataDir, err.pid, action, id, io);
+    return throughDaemon(cfg.dataDir, err.pid, change, io);
   }
   const cache = await Cache.open({
     dataDir: cfg.dataDir,
@@ -71,24 +82,28 @@ export async function outboxCommand(
   const outgoing = new Outgoing({ config: () => cfg, cache: () => cache, sync: () => undefined, log });
   const [outboxC, deliveryC] = outgoing.components();
   try {
-    await outboxC!.start();
-    const outbox = outgoing.outbox!;
-    if (action === 'retry' || action === 'drop') {
-      const ok = action === 'retry' ? await outbox.retry(id!) : await outbox.drop(id!);
+    await outboxC.start();
+    const outbox = outgoing.outbox;
+    if (!outbox) throw new Error('the outbox did not open');
+    if (change.action !== 'flush') {
+      const { id } = change;
+      const ok = change.action === 'retry' ? await outbox.retry(id) : await outbox.drop(id);
       if (!ok) {
         io.err(`localpost: no queued or failed outbox entry ${id}`);
         return FAILURE;
       }
       io.out(
-        action === 'retry'
+        change.action === 'retry'
           ? `${id} queued: it is sent at the next delivery (the daemon, or "localpost outbox flush")`
           : `${id} dropped`,
       );
       return OK;
     }
     const before = outbox.queued().length;
-    await deliveryC!.start();
-    await outgoing.delivery!.flush();
+    await deliveryC.start();
+    const { delivery } = outgoing;
+    if (!delivery) throw new Error('the delivery loop did not start');
+    await delivery.flush();
     const left = outbox.queued();
     return printFlush(
       { before, left: left.map((e) => ({ id: e.id, account: e.account, lastError: e.lastError })) },
@@ -98,8 +113,8 @@ export async function outboxCommand(
     io.err(`localpost: ${errorMessage(err)}`);
     return FAILURE;
   } finally {
-    await deliveryC!.stop(); // closes the upstream connections
-    await outboxC!.stop();
+    await deliveryC.stop(); // closes the upstream connections
+    await outboxC.stop();
     cache.close();
     await lock.release();
   }
@@ -113,20 +128,15 @@ function printFlush(r: FlushResponse, io: CliOut): number {
 }
 
 /** retry, drop or flush through the control socket of the daemon `pid`. */
-async function throughDaemon(
-  dataDir: string,
-  pid: number,
-  action: string,
-  id: string | undefined,
-  io: CliOut,
-): Promise<number> {
+async function throughDaemon(dataDir: string, pid: number, change: OutboxChange, io: CliOut): Promise<number> {
   try {
-    if (action === 'flush') return printFlush(await control.flush(dataDir), io);
-    if (action === 'retry') {
-      await control.retry(dataDir, id!);
+    if (change.action === 'flush') return printFlush(await control.flush(dataDir), io);
+    const { id } = change;
+    if (change.action === 'retry') {
+      await control.retry(dataDir, id);
       io.out(`${id} queued: the daemon (pid ${pid}) sends it now`);
     } else {
-      await control.drop(dataDir, id!);
+      await control.drop(dataDir, id);
       io.out(`${id} dropped`);
     }
     return OK;

@@ -1,8 +1,8 @@
 /**
  * Provider presets for `localpost init`: server names, ports and TLS modes of the big mail
  * providers, which login name each expects, where its password comes from, and the quirks a
- * user must know (research: protocol-pitfalls F4 Gmail's POP window and `recent:`, F5
- * Microsoft's OAuth), and whether it signs in with OAuth 2.0 (`localpost auth`). `generic` is the
+ * user must know (Gmail's POP window of ~250 messages and `recent:`, Microsoft's
+ * OAuth-only sign-in), and whether it signs in with OAuth 2.0 (`localpost auth`). `generic` is the
  * fallback for any other server.
  *
  * Every note is written into the generated config as a comment, so it must read well there:

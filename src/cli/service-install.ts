@@ -273,7 +273,7 @@ function describePlan(plan: InstallPlan): string {
 
 /** Runs one step with the user watching its output; the shell's 127 when it cannot start. */
 async function runCommand([cmd, ...args]: string[]): Promise<number> {
-  if (cmd === undefined) return 127;
+  if (cmd === undefined) throw new Error('an empty command line');
   const r = await runProgram(cmd, args, { output: 'inherit' });
   return r.error ? 127 : (r.code ?? 1);
 }

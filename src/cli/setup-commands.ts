@@ -1,6 +1,6 @@
 /**
  * The set-up commands of the CLI: `init`, `service install`, `client-setup` and `hash-password`
- * (INTERFACE.md "Commands"), registered on the commander program by main.ts. Each action resolves with an
+ * (names users and scripts rely on), registered on the commander program by main.ts. Each action resolves with an
  * exit code: 0 done, 1 a wrong argument or a refused action, 78 an invalid existing config.
  */
 
@@ -50,7 +50,8 @@ async function firstLine(input: NodeJS.ReadableStream): Promise<string> {
     text += String(chunk);
     if (text.includes('\n') || text.length > 4096) break;
   }
-  return text.split(/\r?\n/, 1)[0] ?? '';
+  const [line = ''] = text.split(/\r?\n/);
+  return line;
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * `localpost status [--json]` and `localpost outbox list` (INTERFACE "Commands"): what a user
+ * `localpost status [--json]` and `localpost outbox list`: what a user
  * cares about, formatted. When a daemon runs, the CLI asks it through the control socket and
  * gets live state; otherwise it reads state.db itself (daemon/status-report.ts).
  */
@@ -61,7 +61,7 @@ function alignColumns(rows: string[][], right: readonly number[] = []): string[]
         i === r.length - 1 && !right.includes(i)
           ? c
           : right.includes(i)
-            ? c.padStart(widths[i] ?? 0)
+            ? c.padStart(widths[i] ?? 0) // every column was measured above
             : c.padEnd(widths[i] ?? 0),
       )
       .join('  ')

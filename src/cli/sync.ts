@@ -1,6 +1,6 @@
 /**
- * The output of `localpost sync`, and the way it goes through a running daemon (INTERFACE
- * "Commands"). Whether the pulls run in-process or in the daemon (`POST /sync` on the control
+ * The output of `localpost sync`, and the way it goes through a running daemon.
+ * Whether the pulls run in-process or in the daemon (`POST /sync` on the control
  * socket), the command prints the same one summary line and exits 0 only when every account's
  * pull succeeded. Through the daemon, a terminal still gets a progress bar: the CLI polls
  * `GET /status` while it waits, and shows each running pull's progress.

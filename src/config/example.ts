@@ -1,5 +1,5 @@
 /**
- * Renders `config/localpost.example.yaml` from the schema (STYLE lesson 9), so the example can
+ * Renders `config/localpost.example.yaml` from the schema, so the example can
  * never disagree with the code: each key is preceded by its `.describe()` text; keys that have a
  * default are written commented out with that default; keys that must be given are written with
  * a sample value (`meta({ example })`). The result is itself a valid config.
@@ -81,6 +81,19 @@ export function inspect(schema: z.core.$ZodType): Field {
   return field;
 }
 
+/** The keys of an object schema's definition. */
+export function shapeOf(def: Def): Record<string, z.core.$ZodType> {
+  if (!def.shape) throw new Error(`a schema of type ${def.type} has no keys`);
+  return def.shape;
+}
+
+/** The definition of an array schema's items, wrappers peeled; undefined for any other schema. */
+export function itemDefOf(def: Def): Def | undefined {
+  if (def.type !== 'array') return undefined;
+  if (!def.element) throw new Error('an array schema without an element');
+  return inspect(def.element).core._zod.def as Def;
+}
+
 /** A value as a one-line YAML flow scalar, list or mapping. */
 export function formatValue(value: unknown, inFlow = false): string {
   if (Array.isArray(value)) return `[${value.map((v) => formatValue(v, true)).join(', ')}]`;
@@ -119,16 +132,18 @@ function renderShape(shape: Record<string, z.core.$ZodType>, indent: string, opt
     const f = inspect(schema);
     const def = f.core._zod.def as Def;
     const doc = f.description ? wrap(f.description, indent) : [];
+    const itemDef = itemDefOf(def);
     if (def.type === 'object') {
       const off = opts.off === true || (f.optional && f.meta.active === false);
-      const inner = renderShape(def.shape!, `${indent}  `, { ...opts, off });
+      const inner = renderShape(shapeOf(def), `${indent}  `, { ...opts, off });
       lines.push(...doc, `${indent}${inner.active ? '' : '# '}${key}:`, ...inner.lines);
       active ||= inner.active;
-    } else if (def.type === 'array' && (inspect(def.element!).core._zod.def as Def).type === 'object') {
-      const itemShape = (inspect(def.element!).core._zod.def as Def).shape!;
-      const item = renderShape(itemShape, `${indent}    `, opts);
+    } else if (itemDef?.type === 'object') {
+      const item = renderShape(shapeOf(itemDef), `${indent}    `, opts);
       const first = item.lines.findIndex((l) => !l.trimStart().startsWith('#'));
-      item.lines[first] = `${indent}  - ${item.lines[first]!.trimStart()}`;
+      const firstLine = item.lines[first];
+      if (firstLine === undefined) throw new Error(`example.ts: the items of ${key} have no active key`);
+      item.lines[first] = `${indent}  - ${firstLine.trimStart()}`;
       lines.push(...doc, `${indent}${key}:`, ...item.lines);
       active = true;
     } else {
@@ -145,7 +160,7 @@ function renderShape(shape: Record<string, z.core.$ZodType>, indent: string, opt
 
 /** The commented example config generated from the schema. */
 export function renderExampleConfig(opts: RenderOptions = {}): string {
-  const shape = (configSchema._zod.def as Def).shape!;
+  const shape = shapeOf(configSchema._zod.def as Def);
   const body: string[] = [];
   for (const [key, schema] of Object.entries(shape)) {
     body.push('', ...renderShape({ [key]: schema }, '', opts).lines);

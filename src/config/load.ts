@@ -48,7 +48,8 @@ export function parseConfigText(text: string, source = 'config'): Config {
     const problems = doc.errors.map((e) => {
       const pos = e.linePos?.[0] ?? (e.pos ? lineCounter.linePos(e.pos[0]) : undefined);
       const where = pos ? `${pos.line}:${pos.col}` : '?';
-      const message = (e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
+      const [firstLine = ''] = e.message.split('\n');
+      const message = firstLine.replace(/ at line \d+, column \d+:?$/, '');
       return `${where}: ${message}`;
     });
     throw new ConfigError(`${source}: invalid YAML`, problems);
@@ -173,13 +174,18 @@ function unknownKeyMessage(key: string, known: string[]): string {
 }
 
 function editDistance(a: string, b: string): number {
+  // one row per prefix of `a`, one cell per prefix of `b`
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    let diagonal = i - 1;
+    let left = i;
+    const cur = [left];
+    for (const [k, up] of prev.slice(1).entries()) {
+      left = Math.min(up + 1, left + 1, diagonal + (a[i - 1] === b[k] ? 0 : 1));
+      diagonal = up;
+      cur.push(left);
     }
     prev = cur;
   }
-  return prev[b.length]!;
+  return prev.at(-1) ?? b.length; // a row is never empty
 }

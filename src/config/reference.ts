@@ -1,19 +1,22 @@
 /**
- * Renders the README's configuration reference from the schema (STYLE lesson 9), like
+ * Renders the configuration reference (`docs/configuration.md`) from the schema, like
  * `example.ts` renders the example file: one Markdown table row per key, in schema order, with
  * its path (`accounts[].incoming.port`), its default and its `.describe()` text — so the
- * reference cannot drift from the code. A unit test compares README's section (between
- * `REFERENCE_START` and `REFERENCE_END`) with `renderConfigReference()`.
+ * reference cannot drift from the code. Only the section between `REFERENCE_START` and
+ * `REFERENCE_END` is generated; the prose around it is written by hand. A unit test compares
+ * that section with `renderConfigReference()`.
  *
- * Regenerate README's section with `node --import tsx src/config/reference.ts`.
+ * Regenerate it with `node --import tsx src/config/reference.ts`.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
-import { type Def, formatValue, inspect } from './example.js';
+import { type Def, formatValue, inspect, itemDefOf, shapeOf } from './example.js';
 import { configSchema } from './schema.js';
 
-/** Marker lines around the generated section in README.md. */
+/** The file that holds the reference, relative to the repository root. */
+export const REFERENCE_FILE = 'docs/configuration.md';
+/** Marker lines around the generated section in `REFERENCE_FILE`. */
 export const REFERENCE_START = '<!-- config-reference:start -->';
 /** See `REFERENCE_START`. */
 export const REFERENCE_END = '<!-- config-reference:end -->';
@@ -38,14 +41,13 @@ function rows(shape: Record<string, z.core.$ZodType>, prefix: string, out: strin
     const f = inspect(schema);
     const def = f.core._zod.def as Def;
     const name = `${prefix}${key}`;
-    const element = def.type === 'array' ? inspect(def.element!) : undefined;
-    const elementDef = element?.core._zod.def as Def | undefined;
+    const elementDef = itemDefOf(def);
     if (def.type === 'object') {
       out.push(`| \`${name}\` | ${defaultText(f, true)} | ${cell(f.description ?? '')} |`);
-      rows(def.shape!, `${name}.`, out);
+      rows(shapeOf(def), `${name}.`, out);
     } else if (elementDef?.type === 'object') {
       out.push(`| \`${name}[]\` | ${defaultText(f, true)} | ${cell(f.description ?? '')} |`);
-      rows(elementDef.shape!, `${name}[].`, out);
+      rows(shapeOf(elementDef), `${name}[].`, out);
     } else {
       out.push(`| \`${name}\` | ${cell(defaultText(f, false))} | ${cell(f.description ?? '')} |`);
     }
@@ -60,7 +62,7 @@ export function renderConfigReference(): string {
     '| key | default | meaning |',
     '|---|---|---|',
   ];
-  rows((configSchema._zod.def as Def).shape!, '', out);
+  rows(shapeOf(configSchema._zod.def as Def), '', out);
   return `${out.join('\n')}\n`;
 }
 
@@ -68,7 +70,8 @@ export function renderConfigReference(): string {
 export function replaceReference(text: string, section: string): string {
   const start = text.indexOf(REFERENCE_START);
   const end = text.indexOf(REFERENCE_END);
-  if (start < 0 || end < start) throw new Error(`README.md has no ${REFERENCE_START} … ${REFERENCE_END} section`);
+  if (start < 0 || end < start)
+    throw new Error(`${REFERENCE_FILE} has no ${REFERENCE_START} … ${REFERENCE_END} section`);
   return `${text.slice(0, start + REFERENCE_START.length)}\n${section}${text.slice(end)}`;
 }
 
@@ -80,7 +83,7 @@ export function currentReference(text: string): string | undefined {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const readme = fileURLToPath(new URL('../../README.md', import.meta.url));
-  writeFileSync(readme, replaceReference(readFileSync(readme, 'utf8'), renderConfigReference()));
-  console.log(`updated the configuration reference in ${readme}`);
+  const file = fileURLToPath(new URL(`../../${REFERENCE_FILE}`, import.meta.url));
+  writeFileSync(file, replaceReference(readFileSync(file, 'utf8'), renderConfigReference()));
+  console.log(`updated the configuration reference in ${file}`);
 }

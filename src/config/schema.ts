@@ -1,8 +1,8 @@
 /**
  * The one configuration schema: types, defaults, validation and the text of every key's
  * documentation live in it and nowhere else. `load.ts` parses YAML into it, `example.ts` renders
- * `config/localpost.example.yaml` from its descriptions and defaults, and the README reference
- * is generated from the same `.describe()` texts. This module assembles the whole file from its
+ * `config/localpost.example.yaml` from its descriptions and defaults, and `reference.ts` renders
+ * `docs/configuration.md` from the same `.describe()` texts. This module assembles the whole file from its
  * parts (schema-fields.ts, schema-listen.ts, schema-secret.ts, schema-account.ts) and is what
  * the rest of localpost imports.
  *
@@ -13,7 +13,8 @@
  *   protocol and TLS mode, and `login.username` defaults to the account id;
  * - secrets stay unresolved (`Secret`); `secrets.ts` resolves them when they are needed;
  * - cross-field checks run even when other fields are invalid, so one run reports every error.
- * The key names and defaults are a user contract: add keys, never rename them.
+ * The key names and defaults are a user contract (configs in use depend on them): add keys,
+ * never rename them.
  */
 import { z } from 'zod';
 import { accounts } from './schema-account.js';

@@ -1,5 +1,5 @@
 /**
- * The control API's wire contract (ARCHITECTURE "Control API"): HTTP/1.1 with JSON bodies over
+ * The control API's wire contract: HTTP/1.1 with JSON bodies over
  * the Unix socket `<dataDir>/control.sock` (mode 0600, so only the daemon's user can talk to
  * it), or a socket in a private runtime directory when that path is too long for a Unix socket
  * (socket-path.ts). Shared by `server.ts` and `client.ts` so both ends agree on paths and shapes.

@@ -57,15 +57,16 @@ export function matchPath(pattern: string, actual: string): Record<string, strin
   const a = actual.split('/');
   if (p.length !== a.length) return undefined;
   const params: Record<string, string> = {};
-  for (let i = 0; i < p.length; i++) {
-    if (p[i]!.startsWith(':')) {
-      if (!a[i]) return undefined;
+  for (const [i, want] of p.entries()) {
+    const got = a[i];
+    if (want.startsWith(':')) {
+      if (!got) return undefined;
       try {
-        params[p[i]!.slice(1)] = decodeURIComponent(a[i]!);
+        params[want.slice(1)] = decodeURIComponent(got);
       } catch {
         return undefined;
       }
-    } else if (p[i] !== a[i]) return undefined;
+    } else if (want !== got) return undefined;
   }
   return params;
 }
@@ -165,9 +166,12 @@ export class ControlServer {
       res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
       res.end(body);
     };
-    const url = (req.url ?? '/').split('?')[0]!;
+    const [url = '/'] = (req.url ?? '/').split('?');
     try {
-      const matches = this.o.routes.map((r) => ({ r, params: matchPath(r.path, url) })).filter((m) => m.params);
+      const matches = this.o.routes.flatMap((r) => {
+        const params = matchPath(r.path, url);
+        return params ? [{ r, params }] : [];
+      });
       if (!matches.length) throw new ControlError(404, `no such control path: ${url}`);
       const m = matches.find((x) => x.r.method === req.method);
       if (!m)
@@ -176,7 +180,7 @@ export class ControlServer {
           `${req.method} is not allowed on ${url} (use ${matches.map((x) => x.r.method).join(' or ')})`,
         );
       const body = await readBody(req);
-      send(200, await m.r.handle({ params: m.params!, body }));
+      send(200, await m.r.handle({ params: m.params, body }));
     } catch (err) {
       if (err instanceof ControlError) {
         send(err.status, { error: err.message });

@@ -1,6 +1,6 @@
 /**
- * Connectivity: whether each upstream server can be reached right now (ARCHITECTURE
- * "Connectivity"; protocol-pitfalls O5, O6).
+ * Connectivity: whether each upstream server can be reached right now, tested
+ * against the server itself (a ping of a public host says nothing about it).
  *
  * - A probe is a TCP connect to the server's own host and port with a short timeout — no
  *   ICMP, no public host, no child process (systeminformation was measured to spawn processes
@@ -162,8 +162,10 @@ export class ConnectivityMonitor {
       const endpoints = this.o.endpoints();
       const live = new Set(endpoints.map(keyOf));
       for (const k of this.tracked.keys()) if (!live.has(k)) this.tracked.delete(k);
-      const results = await Promise.all(endpoints.map((e) => this.probe(e.host, e.port, this.o.timeoutMs)));
-      endpoints.forEach((e, i) => this.observe(e, results[i]!));
+      const results = await Promise.all(
+        endpoints.map(async (e) => ({ e, ok: await this.probe(e.host, e.port, this.o.timeoutMs) })),
+      );
+      for (const { e, ok } of results) this.observe(e, ok);
       this.announce(endpoints);
     })().finally(() => {
       this.checking = undefined;
@@ -184,19 +186,18 @@ export class ConnectivityMonitor {
     const now = this.clock.now();
     const k = keyOf(e);
     let t = this.tracked.get(k);
-    if (!t)
-      this.tracked.set(
-        k,
-        (t = {
-          host: e.host,
-          port: e.port,
-          state: 'unknown',
-          since: now,
-          failures: 0,
-          lastAnnounced: -Infinity,
-          pendingAnnounce: false,
-        }),
-      );
+    if (!t) {
+      t = {
+        host: e.host,
+        port: e.port,
+        state: 'unknown',
+        since: now,
+        failures: 0,
+        lastAnnounced: -Infinity,
+        pendingAnnounce: false,
+      };
+      this.tracked.set(k, t);
+    }
     const accounts = [...new Set(e.uses.map((u) => u.account))];
     if (ok) {
       t.failures = 0;
@@ -257,7 +258,10 @@ export function endpointsOf(
   const add = (host: string, port: number, account: string, kind: 'incoming' | 'outgoing') => {
     const k = keyOf({ host, port });
     let e = map.get(k);
-    if (!e) map.set(k, (e = { host, port, uses: [] }));
+    if (!e) {
+      e = { host, port, uses: [] };
+      map.set(k, e);
+    }
     e.uses.push({ account, kind });
   };
   for (const a of accounts) {

@@ -96,6 +96,13 @@ function syncTargets(body: unknown, cfg: Config): string[] {
   return requested.length ? [...new Set(requested)] : all;
 }
 
+/** A parameter of the route's path (`:id`), which matching the route guarantees. */
+function pathParam(params: Record<string, string>, name: string): string {
+  const value = params[name];
+  if (value === undefined) throw new ControlError(500, `the route has no :${name} parameter`);
+  return value;
+}
+
 /** Pulls `ids` (joining running pulls), each record with what it deleted upstream. */
 async function pull(d: DaemonView, ids: string[]): Promise<SyncOutcome[]> {
   const sync = d.sync;
@@ -105,13 +112,6 @@ async function pull(d: DaemonView, ids: string[]): Promise<SyncOutcome[]> {
     const deleted = r.result === 'ok' ? sync.state(r.account)?.lastResult?.deletedUpstream : undefined;
     return deleted ? { ...r, deletedUpstream: deleted } : r;
   });
-}
-
-/** A parameter of the route's path (`:id`); 400 if the path had none. */
-function param(params: Record<string, string>, name: string): string {
-  const value = params[name];
-  if (value === undefined) throw new ControlError(400, `missing ${name} in the path`);
-  return value;
 }
 
 /** Every route of the control API, answered by the daemon `d`. */
@@ -132,8 +132,8 @@ function daemonRoutes(d: DaemonView): ControlRoute[] {
       method: 'POST',
       path: '/accounts/:id/signed-in',
       handle: async ({ params }): Promise<SignedInResponse> => {
-        const id = param(params, 'id');
-        syncTargets({ accounts: [id] }, d.currentConfig); // 404 for an account not configured
+        const id = pathParam(params, 'id');
+        syncTargets({ accounts: [id] }, d.currentConfig); // 404 unless configured
         const idle = await d.wakeIdle(id);
         const [record] = await pull(d, [id]);
         if (!record) throw new ControlError(500, `the pull of ${id} left no record`);
@@ -145,7 +145,7 @@ function daemonRoutes(d: DaemonView): ControlRoute[] {
       method: 'POST',
       path: '/outbox/retry/:id',
       handle: async ({ params }) => {
-        if (!(await outbox().retry(param(params, 'id'))))
+        if (!(await outbox().retry(pathParam(params, 'id'))))
           throw new ControlError(404, `no queued or failed outbox entry ${params.id}`);
         void d.outgoing.delivery?.run();
         return { id: params.id, queued: true };
@@ -155,7 +155,7 @@ function daemonRoutes(d: DaemonView): ControlRoute[] {
       method: 'POST',
       path: '/outbox/drop/:id',
       handle: async ({ params }) => {
-        if (!(await outbox().drop(param(params, 'id'))))
+        if (!(await outbox().drop(pathParam(params, 'id'))))
           throw new ControlError(404, `no queued or failed outbox entry ${params.id}`);
         return { id: params.id, dropped: true };
       },

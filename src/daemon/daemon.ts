@@ -56,12 +56,24 @@ export class Daemon {
     this.group = new ComponentGroup(log);
     this.outgoing = new Outgoing({
       config: () => this.config,
-      cache: () => this.cache!,
+      cache: () => this.openCache(),
       sync: () => this.sync,
       log,
       auth: this.localAuth,
     });
     this.notify = new SdNotify({ unsetEnvironment: true, log: log.child({ component: 'sd-notify' }) });
+  }
+
+  /** The cache, once its component started (the first one). */
+  private openCache(): Cache {
+    if (!this.cache) throw new Error('the cache is not open');
+    return this.cache;
+  }
+
+  /** The sync service, once its component started (before every user of it). */
+  private syncService(): SyncService {
+    if (!this.sync) throw new Error('the sync service is not running');
+    return this.sync;
   }
 
   /** Current configuration. */
@@ -97,7 +109,7 @@ export class Daemon {
         start: async () => {
           this.sync = new SyncService({
             accounts: cfg.accounts,
-            cache: this.cache!,
+            cache: this.openCache(),
             log: this.log.child({ component: 'sync' }),
           });
         },
@@ -108,7 +120,7 @@ export class Daemon {
       const schedulerComponent: Component = {
         name: 'scheduler',
         start: async () => {
-          this.scheduler = new Scheduler(cfg.accounts, this.sync!, this.log.child({ component: 'scheduler' }));
+          this.scheduler = new Scheduler(cfg.accounts, this.syncService(), this.log.child({ component: 'scheduler' }));
           await this.scheduler.start();
         },
         stop: async () => {
@@ -126,8 +138,8 @@ export class Daemon {
       };
       const pop3 = pop3Component({
         config: () => this.config,
-        cache: () => this.cache!,
-        sync: () => this.sync!,
+        cache: () => this.openCache(),
+        sync: () => this.syncService(),
         log: this.log.child({ component: 'pop3' }),
         auth: this.localAuth,
       });
@@ -136,14 +148,14 @@ export class Daemon {
       const control = controlComponent(this, this.log.child({ component: 'control' }));
       await this.group.start([
         cacheComponent,
-        outbox!,
+        outbox,
         syncComponent,
         schedulerComponent,
         idleComponent,
-        delivery!,
-        connectivity!,
+        delivery,
+        connectivity,
         pop3,
-        smtp!,
+        smtp,
         control,
       ]);
     } catch (err) {
@@ -153,7 +165,7 @@ export class Daemon {
     this.log.info({ accounts: cfg.accounts.map((a) => a.id), dataDir: cfg.dataDir }, 'localpost started');
     void this.notify.ready(`running: ${cfg.accounts.length} account${cfg.accounts.length === 1 ? '' : 's'}`);
     this.notify.startWatchdog();
-    void this.sync!.syncAll();
+    void this.syncService().syncAll();
   }
 
   /** Graceful stop: pulls finish the message in hand, then everything closes in reverse. */

@@ -1,17 +1,17 @@
 /**
  * The delivery loop: sends queued outbox entries through each account's upstream whenever it
- * is reachable (ARCHITECTURE "Connectivity"; protocol-pitfalls O1–O7).
+ * is reachable; being offline only delays mail, and nothing is sent twice.
  *
  * - Each account's due entries go one at a time over its pooled connection; accounts run in
  *   parallel. An entry is due when its stored `nextAttempt` has come (or a flush asked for
  *   it) and its account is not blocked. One timer wakes the loop at the earliest stored time.
  * - A per-recipient result is recorded at once (`Outbox.recordAttempt`: "sent" is durable
- *   before anything else, O7). Deferred recipients, and a message-level 4xx, reschedule the
+ *   before anything else, so nothing is sent twice). Deferred recipients, and a message-level 4xx, reschedule the
  *   entry alone with exponential backoff and jitter (`retry-policy.ts`).
  * - A connection-level failure (network, timeout, 421), a refused login or a TLS/config fault
  *   also blocks the whole account for a backoff period, so one outage costs one attempt, not
  *   one per message. Nothing but a permanent reply fails a recipient; a refused login is
- *   logged at error level once per change of state (O2), being offline at warn once (O5).
+ *   logged at error level once per change of state (loud, but the mail stays), being offline at warn once.
  * - `flush()` (at start, when connectivity says "back online", or from the CLI) lifts every
  *   block and makes every entry due at once. Entries past `maxAge` are given up (bounced) even while blocked.
  * - `stop()` aborts sends in flight; an aborted attempt is not counted.
@@ -24,7 +24,7 @@ import type { Outbox } from '../cache/outbox/outbox.js';
 import { isExpired, nextAttemptAt, type RetryPolicy, retryDelay } from '../cache/retry-policy.js';
 import { type Clock, systemClock } from '../shared/clock.js';
 import { errorMessage } from '../shared/errors.js';
-import { type FailureScope, scopeOf } from '../upstream/smtp/classify.js';
+import { type FailureScope, type SendResult, scopeOf } from '../upstream/smtp/classify.js';
 import type { Sender } from '../upstream/smtp/sender.js';
 
 /** Called with a hard link to a sent message (valid during the call): `outgoing.saveSent`. */
@@ -174,7 +174,7 @@ export class DeliveryService {
         if (!due || this.stateOf(account).blockedUntil > now) continue;
         this.forced.delete(e.id);
         const r = await this.attempt(e, after);
-        // At most one record in flight (O7): the previous send's record must be durable before
+        // At most one record in flight (never send twice): the previous send's record must be durable before
         // the next send starts, so a kill can repeat at most the one on the wire and one unrecorded.
         await after;
         after = r.after;
@@ -219,7 +219,7 @@ export class DeliveryService {
     const retryAt = (at: number) =>
       nextAttemptAt({ tries: e.tries + 1, now: at, queuedAt: e.queuedAt }, policy, this.o.random);
     const to = pendingRecipients(e).map((r) => r.address);
-    let result;
+    let result: SendResult;
     try {
       result = await sender.send(
         { path: this.o.outbox.messagePath(e.id), from: e.from, to, size: e.size, eightBit: e.eightBit },
@@ -296,7 +296,10 @@ export class DeliveryService {
 
   private stateOf(account: string): AccountDeliveryState {
     let s = this.states.get(account);
-    if (!s) this.states.set(account, (s = { failures: 0, blockedUntil: 0 }));
+    if (!s) {
+      s = { failures: 0, blockedUntil: 0 };
+      this.states.set(account, s);
+    }
     return s;
   }
 

@@ -1,5 +1,5 @@
 /**
- * The uniform component lifecycle (STYLE lesson 10): start in dependency order, and if one
+ * The uniform component lifecycle: start in dependency order, and if one
  * fails, stop those already started; stop in reverse order, isolating each stop failure so one
  * broken component cannot keep the others running.
  */

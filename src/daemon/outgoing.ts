@@ -1,5 +1,5 @@
 /**
- * The sending half of the daemon, as components (STYLE lesson 10): the outbox (opened over the
+ * The sending half of the daemon, as components (see lifecycle.ts): the outbox (opened over the
  * cache's state.db, with start-up recovery), the delivery loop, the connectivity monitor and the
  * local SMTP listener. Built here from the config so that `src/listeners` and `src/upstream`
  * never see the config schema or each other.
@@ -110,8 +110,14 @@ export class Outgoing {
       });
   }
 
+  /** The outbox, once its component started (before every component that uses it). */
+  private openOutbox(): Outbox {
+    if (!this.outbox) throw new Error('the outbox is not open');
+    return this.outbox;
+  }
+
   /** The four components, in start order: outbox, delivery, connectivity, SMTP listener. */
-  components(): Component[] {
+  components(): [Component, Component, Component, Component] {
     const d = this.d;
     const log = d.log;
     return [
@@ -126,8 +132,8 @@ export class Outgoing {
             clock: d.clock,
             bounceStore: (id) => (d.config().accounts.some((a) => a.id === id) ? cache.account(id) : undefined),
           });
-          const r = this.outbox.recovery!;
-          if (r.tmpRemoved || r.halfWritten || r.finished || r.requeued || r.broken)
+          const r = this.outbox.recovery;
+          if (r && (r.tmpRemoved || r.halfWritten || r.finished || r.requeued || r.broken))
             log.info({ ...r }, 'outbox recovered');
         },
         stop: async () => {
@@ -138,7 +144,7 @@ export class Outgoing {
         name: 'delivery',
         start: async () => {
           this.delivery = new DeliveryService({
-            outbox: this.outbox!,
+            outbox: this.openOutbox(),
             senderFor: (a) => this.senderFor(a),
             policy: () => retryPolicy(d.config()),
             log: log.child({ component: 'delivery' }),
@@ -170,7 +176,7 @@ export class Outgoing {
             clock: d.clock,
             onBackOnline: () => {
               void this.delivery?.flush();
-              // automatic: an account backing off after failed pulls (pitfall F7) keeps waiting
+              // automatic: an account backing off after failed pulls (not hammered into a lockout) keeps waiting
               void d
                 .sync()
                 ?.autoSyncAll('reconnect')
@@ -195,7 +201,7 @@ export class Outgoing {
             auth: d.auth ?? new LocalAuth(() => localUsers(d.config())),
             maxClients: l.maxConnections,
             accounts: () => submissionAccounts(d.config()),
-            outbox: this.outbox!,
+            outbox: this.openOutbox(),
           });
           await this.smtp.start();
         },

@@ -9,7 +9,7 @@
  * did. When the account's last pull found the upstream unreachable less than
  * `OFFLINE_SKIP_MS` ago, the login does not wait at all (a pull is started in the background),
  * so an offline machine serves its cache at once. While the account backs off after failed pulls
- * (wrong password, throttled: pitfall F7), a login neither starts a pull nor waits for one: it
+ * (wrong password, throttled: a provider would lock it), a login neither starts a pull nor waits for one: it
  * is answered from the cache at once, and a mail client polling every minute does not turn into
  * an upstream login every minute.
  */

@@ -2,7 +2,7 @@
  * One node-cron job per account from its `schedule`. The job only asks the SyncService for an
  * automatic pull; the SyncService guarantees that one account never has two pulls at once, so a
  * tick that arrives during a long pull joins it instead of overlapping it, and a tick while the
- * account backs off after failures (wrong password, throttled: pitfall F7) starts nothing.
+ * account backs off after failures (wrong password, throttled: a provider would lock it) starts nothing.
  * node-cron's own console output goes to our logger.
  */
 

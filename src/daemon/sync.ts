@@ -2,9 +2,9 @@
  * Pulls accounts, one pull per account at a time: a request for an account whose pull is
  * running joins that pull instead of starting a second one. Each finished pull is classified
  * (ok, offline, auth, throttled, error), recorded in the sync history, and logged — offline once
- * per transition, not at every tick, since being offline is normal (ARCHITECTURE "Connectivity").
+ * per transition, not at every tick, since being offline is normal, not an error.
  *
- * Backoff (pitfall F7, pull-backoff.ts): after an upstream failure that is not "offline" — the
+ * Backoff (pull-backoff.ts): after an upstream failure that is not "offline" — the
  * login was refused, the server throttles us, a protocol error — automatic pulls (`autoSync`:
  * the schedule, pull on login, "back online") skip the account until the backoff ends, so a
  * wrong password or a throttling provider is not hammered into locking the account. `sync()` is
@@ -13,7 +13,7 @@
  * that changes the account's incoming settings. The backoff is logged once per failure, and
  * shown by `status` through the pull record (`LivePullRecord`).
  *
- * Revoked OAuth tokens (pitfall F6): when the upstream refuses an access token that localpost
+ * Revoked OAuth tokens: when the upstream refuses an access token that localpost
  * still believes valid (revoked, or rotated by the provider), the pull forces one token refresh
  * and tries once more, instead of failing until the cached token expires. A refresh answered
  * `invalid_grant` ends in the usual "sign in again" path (the notice in the INBOX).

@@ -1,6 +1,6 @@
 /**
  * Local logins: the user name and password a mail client types to reach one account
- * (`login.username` plus `login.password` or `login.passwordHash`, INTERFACE "Local protocols").
+ * (`login.username` plus `login.password` or `login.passwordHash`).
  *
  * One instance serves both local listeners (POP3 and SMTP), so their failures count together.
  *
@@ -18,7 +18,7 @@
  *   Counts are forgotten `forgetAfterMs` after their last failure; memory stays bounded.
  * - No password leaves this module; nothing here logs.
  */
-import { createHash, randomBytes, type ScryptOptions, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
 import { type Clock, systemClock } from '../shared/clock.js';
 import { sleep } from '../shared/sleep.js';
 
@@ -42,16 +42,22 @@ export interface LocalAuthOptions {
   /** Injected for tests. */
   sleep?: (ms: number) => Promise<void>;
   clock?: Clock;
+  /** Injected for tests: told of every key derivation and comparison, so equal cost is checked by counting. */
+  onWork?: (step: string) => void;
 }
 
 /** Most failure records kept (user names and addresses); beyond it, expired ones are dropped first. */
 const MAX_RECORDS = 10_000;
 
-/** scrypt's cost parameters, all given (node's `ScryptOptions` has them optional). */
-type ScryptCost = Required<Pick<ScryptOptions, 'N' | 'r' | 'p'>>;
-
-const SCRYPT_DEFAULT: ScryptCost = { N: 16384, r: 8, p: 1 };
+const SCRYPT_DEFAULT = { N: 16384, r: 8, p: 1 };
 const KEY_LEN = 32;
+
+/** The cost parameters of a hash. */
+interface ScryptCost {
+  N: number;
+  r: number;
+  p: number;
+}
 
 function scrypt(password: string, salt: Buffer, keylen: number, opts: ScryptCost): Promise<Buffer> {
   return new Promise((resolve, reject) =>
@@ -61,20 +67,17 @@ function scrypt(password: string, salt: Buffer, keylen: number, opts: ScryptCost
   );
 }
 
-interface ParsedHash {
-  N: number;
-  r: number;
-  p: number;
+interface ParsedHash extends ScryptCost {
   salt: Buffer;
   key: Buffer;
 }
 
 /** Parses `scrypt$N$r$p$salt$key` (base64 salt and key); undefined when malformed. */
 export function parsePasswordHash(hash: string): ParsedHash | undefined {
-  const m = /^scrypt\$(\d+)\$(\d+)\$(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/.exec(hash);
-  if (!m) return undefined;
-  const [, n, rr, pp, salt64 = '', key64 = ''] = m;
-  const [N, r, p] = [Number(n), Number(rr), Number(pp)];
+  const [, n, rs, ps, salt64, key64] =
+    /^scrypt\$(\d+)\$(\d+)\$(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/.exec(hash) ?? [];
+  if (salt64 === undefined || key64 === undefined) return undefined;
+  const [N, r, p] = [Number(n), Number(rs), Number(ps)];
   if (N < 2 || (N & (N - 1)) !== 0 || N > 2 ** 20 || r < 1 || r > 32 || p < 1 || p > 16) return undefined;
   const salt = Buffer.from(salt64, 'base64');
   const key = Buffer.from(key64, 'base64');
@@ -98,6 +101,8 @@ export class LocalAuth {
   private readonly dummy: LocalUser = { accountId: '', username: '', password: randomBytes(24).toString('base64') };
   private readonly dummySalt = randomBytes(16);
   private readonly clock: Clock;
+  /** The scrypt parameters of the first configured hash (what an attempt must cost), by hash text. */
+  private reference?: { hash: string; parsed: ParsedHash | undefined };
 
   /** `users` may be a function, read at each login (so a config reload takes effect). */
   constructor(
@@ -155,25 +160,34 @@ export class LocalAuth {
     if (user?.passwordHash !== undefined) {
       const h = parsePasswordHash(user.passwordHash);
       if (h) {
-        const key = await scrypt(password, h.salt, h.key.length, { N: h.N, r: h.r, p: h.p });
-        return timingSafeEqual(key, h.key);
+        return this.equal(await this.derive(password, h.salt, h), h.key);
       }
       await this.pad(list, password);
       return false;
     }
-    const same = timingSafeEqual(sha256(password), sha256((user ?? this.dummy).password ?? ''));
+    const same = this.equal(sha256(password), sha256((user ?? this.dummy).password ?? ''));
     await this.pad(list, password);
     return same && user !== undefined;
   }
 
-  /** One scrypt with the parameters of the first valid configured hash (what an attempt must cost), if any. */
+  /** One scrypt with the configured hashes' parameters, when there are any. */
   private async pad(list: readonly LocalUser[], password: string): Promise<void> {
-    for (const u of list) {
-      const h = u.passwordHash === undefined ? undefined : parsePasswordHash(u.passwordHash);
-      if (h) {
-        await scrypt(password, this.dummySalt, h.key.length, { N: h.N, r: h.r, p: h.p });
-        return;
-      }
-    }
+    const hash = list.find((u) => u.passwordHash !== undefined && parsePasswordHash(u.passwordHash))?.passwordHash;
+    if (hash === undefined) return;
+    if (this.reference?.hash !== hash) this.reference = { hash, parsed: parsePasswordHash(hash) };
+    const h = this.reference.parsed;
+    if (!h) return; // not reached: the hash was picked because it parses
+    await this.derive(password, this.dummySalt, h);
+  }
+
+  /** scrypt with the parameters and key length of `h`. */
+  private derive(password: string, salt: Buffer, h: ParsedHash): Promise<Buffer> {
+    this.opts.onWork?.(`scrypt N=${h.N} r=${h.r} p=${h.p} length=${h.key.length}`);
+    return scrypt(password, salt, h.key.length, { N: h.N, r: h.r, p: h.p });
+  }
+
+  private equal(a: Buffer, b: Buffer): boolean {
+    this.opts.onWork?.(`compare ${a.length} bytes`);
+    return timingSafeEqual(a, b);
   }
 }

@@ -1,4 +1,4 @@
-/** An injectable clock (STYLE lesson 17): scheduler, backoff and timeouts read it. */
+/** An injectable clock (so tests never sleep): scheduler, backoff and timeouts read it. */
 export interface Clock {
   /** Milliseconds since the epoch. */
   now(): number;

@@ -29,7 +29,7 @@ export class AuthError extends TemporaryError {
 }
 
 /**
- * The upstream asks us to slow down (pitfall F7): POP3 `[SYS/TEMP]` or `[LOGIN-DELAY]` (RFC 2449
+ * The upstream asks us to slow down: POP3 `[SYS/TEMP]` or `[LOGIN-DELAY]` (RFC 2449
  * §8.1, RFC 3206), Microsoft's `-ERR Server Unavailable. 21`, IMAP `[UNAVAILABLE]`/`[LIMIT]`
  * (RFC 5530) or `[THROTTLED]`. Temporary, and never a wrong password: hammering such a server
  * gets the account locked, so automatic pulls back off. The message says so.

@@ -2,8 +2,8 @@
  * smtp-server and nodemailer log through a bunyan-style logger: `logger.info(entry, 'printf
  * %s', arg)`. pino would drop the printf arguments (the protocol line itself) and duplicate
  * the `component` key, so this adapter formats the message, drops the library's own
- * `component`, and maps levels so that protocol transcripts appear only at `trace` (STYLE
- * lesson 12).
+ * `component`, and maps levels so that protocol transcripts appear only at `trace` (opt-in:
+ * they are verbose).
  *
  * Invariant: no AUTH payload and no message content reaches the log. Both libraries already replace the argument of
  * `AUTH` and every continuation line of an AUTH exchange by `/* secured *\/`; every line is

@@ -1,5 +1,5 @@
 /**
- * The one logger (STYLE lesson 12). `createLogger` builds the pino root; components take
+ * The one logger. `createLogger` builds the pino root; components take
  * `log.child({ component })` and connections `log.child({ cid })`, always injected, never
  * imported as a singleton.
  *

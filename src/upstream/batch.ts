@@ -1,5 +1,5 @@
 /**
- * Batched durable writing shared by the fetchers (ARCHITECTURE invariant 6): each message is
+ * Batched durable writing shared by the fetchers (invariant 6 in docs/architecture.md): each message is
  * streamed into the store's tmp/ and finished (fsync + rename) while the next one downloads;
  * every BATCH_MAX_MESSAGES messages or BATCH_MAX_MS the batch is committed (one directory fsync,
  * one SQLite transaction) and only then handed to `afterCommit`, where a fetcher may delete the

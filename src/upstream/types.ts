@@ -75,7 +75,7 @@ export interface Fetcher {
   pull(opts?: PullOptions): Promise<FetchResult>;
 }
 
-/** The batch limits of ARCHITECTURE.md invariant 6: commit every N messages or T ms. */
+/** The batch limits of invariant 6 (docs/architecture.md): commit every N messages or T ms. */
 export const BATCH_MAX_MESSAGES = 100;
 export const BATCH_MAX_MS = 250;
 

@@ -1,5 +1,5 @@
 /**
- * A scriptable in-process POP3 server for fault injection (STYLE lesson 14): happy by default
+ * A scriptable in-process POP3 server for fault injection: happy by default
  * (greeting, CAPA, USER/PASS, AUTH PLAIN, STAT, LIST, UIDL, RETR, DELE, RSET, NOOP, QUIT with
  * RFC 1939 semantics), with per-test overrides through `onCommand`: replace a reply, delay or
  * stall it, write it in chosen segments, or cut the connection part-way through; `loginReply`
@@ -128,14 +128,20 @@ export async function startFakePop3(opts: FakePop3Options = {}): Promise<FakePop
   const wireCache = new Map<number, Buffer>();
   const wire = (n: number): Buffer => {
     let w = wireCache.get(n);
-    if (!w) wireCache.set(n, (w = wireBody(messages[n - 1]!, opts.rawLineEnds)));
+    if (!w) {
+      w = wireBody(messages[n - 1]!, opts.rawLineEnds);
+      wireCache.set(n, w);
+    }
     return w;
   };
   for (let n = 1; n <= messages.length; n++) wire(n); // eager, so timings measure the client
   const sizeCache = new Map<number, number>();
   const size = (n: number): number => {
     let z = sizeCache.get(n);
-    if (z === undefined) sizeCache.set(n, (z = expectedRetr(messages[n - 1]!, opts.rawLineEnds).length));
+    if (z === undefined) {
+      z = expectedRetr(messages[n - 1]!, opts.rawLineEnds).length;
+      sizeCache.set(n, z);
+    }
     return z;
   };
   const sockets = new Set<net.Socket>();

@@ -1,5 +1,5 @@
 /**
- * A scriptable in-process SMTP upstream for fault injection (STYLE lesson 14), built on
+ * A scriptable in-process SMTP upstream for fault injection, built on
  * smtp-server: happy by default (AUTH PLAIN/LOGIN for one user, every recipient accepted, every
  * message recorded with its envelope and exact bytes), with per-test overrides:
  *

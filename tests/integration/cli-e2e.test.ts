@@ -1,5 +1,5 @@
 /**
- * The CLI end to end against the testbed's Dovecot (issue 5): `init` from flags → `check` →
+ * The CLI end to end against the testbed's Dovecot: `init` from flags → `check` →
  * `start` → `status --json` (accounts, listeners with their bound ports, outbox, pid) → `sync`
  * through the running daemon (the same one summary line and exit code as in-process) →
  * `outbox list|retry|drop|flush` through the control socket → SIGHUP with a broken config (the
@@ -186,11 +186,11 @@ describe('localpost CLI end to end', () => {
       assert.equal((await poplibFetchAll(pop3Port, 'alice', 'localpw')).length, 7, 'the old config still serves');
       assert.equal((await statusJson(configFile)).source, 'daemon');
 
-      // SIGTERM: a clean stop, the socket and the lock gone
+      // SIGTERM: a clean stop, the socket and the pid file gone (the lock file stays, free)
       proc.kill('SIGTERM');
       assert.equal(await exited, 0, out());
       assert.equal(existsSync(path.join(dataDir, 'control.sock')), false);
-      assert.equal(existsSync(path.join(dataDir, 'localpost.lock')), false);
+      assert.equal(existsSync(path.join(dataDir, 'localpost.pid')), false);
       const after = await statusJson(configFile);
       assert.equal(after.source, 'state.db');
       assert.deepEqual(after.daemon, { running: false });

@@ -1,8 +1,8 @@
 /**
- * Real clients against the local POP3 server (STYLE lesson 13): Python's poplib (every
+ * Real clients against the local POP3 server: Python's poplib (every
  * command, STLS and implicit TLS), curl's pop3:// (LIST, UIDL, RETR, and its AUTH PLAIN
- * continuation, P9), fetchmail in keep mode (a second run fetches nothing) and in delete mode
- * (TOP n 99999999 + DELE, P7: the maildrop empties into Trash).
+ * continuation), fetchmail in keep mode (a second run fetches nothing) and in delete mode
+ * (TOP n 99999999 + DELE: the maildrop empties into Trash).
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
@@ -81,9 +81,31 @@ out['quit'] = p.quit().decode()
 print(json.dumps(out))
 `;
 
-async function poplibAll(port: number, mode: 'plain' | 'stls' | 'implicit'): Promise<any> {
+/** What POPLIB_ALL prints. */
+interface PoplibRun {
+  welcome: string;
+  /** Only in `stls` mode. */
+  capa_before?: string[];
+  capa: Record<string, string[]>;
+  pass: string;
+  stat: number[];
+  list: string[];
+  list1: string;
+  uidl: string[];
+  uidl2: string;
+  top: string;
+  retr: Array<{ resp: string; body: string; octets: number }>;
+  noop: string;
+  dele: string;
+  /** Absent when RETR of a deleted message succeeded. */
+  retr_deleted?: string;
+  rset: string;
+  quit: string;
+}
+
+async function poplibAll(port: number, mode: 'plain' | 'stls' | 'implicit'): Promise<PoplibRun> {
   const { stdout } = await run('python3', ['-c', POPLIB_ALL, String(port), mode], { maxBuffer: 64 * 1024 * 1024 });
-  return JSON.parse(stdout);
+  return JSON.parse(stdout) as PoplibRun;
 }
 
 function makeCert(): { cert: string; key: string } {
@@ -137,7 +159,7 @@ describe('Python poplib', () => {
       assert.equal(got.length, sizes[i], `LIST size of message ${i + 1}`);
       assert.equal(r.resp, `+OK ${sizes[i]} octets`);
     });
-    assert.match(out.retr_deleted, /-ERR message 1 already deleted/);
+    assert.match(out.retr_deleted ?? '(RETR succeeded)', /-ERR message 1 already deleted/);
     assert.match(out.rset, /^\+OK/);
     assert.match(out.quit, /^\+OK .*0 messages deleted/);
     assert.equal(fx.cache.account('alice').list(INBOX).length, CORPUS.length);
@@ -150,20 +172,20 @@ describe('Python poplib', () => {
     assert.match(stdout, /line too long/);
   });
 
-  test('STLS (with CAPA after it) and implicit TLS, only when a certificate is configured (P8, P13)', async () => {
+  test('STLS (with CAPA after it) and implicit TLS, only when a certificate is configured', async () => {
     const { cert, key } = makeCert();
     const fx = await fixture({ messages: CORPUS.slice(0, 2), server: { tls: { cert, key, port: 0 } } });
     const s = await poplibAll(fx.port, 'stls');
-    assert.ok(s.capa_before.includes('STLS'));
+    assert.ok(s.capa_before?.includes('STLS'));
     assert.ok(!('STLS' in s.capa), 'no STLS after STLS');
     assert.deepEqual(s.capa.SASL, ['PLAIN'], 'SASL PLAIN under TLS');
-    assert.ok(Buffer.from(s.retr[1].body, 'base64').equals(wire(CORPUS[1]!)));
+    assert.ok(Buffer.from(s.retr[1]!.body, 'base64').equals(wire(CORPUS[1]!)));
     const i = await poplibAll(fx.server.tlsPort!, 'implicit');
     assert.equal(i.stat[0], 2);
-    assert.ok(Buffer.from(i.retr[0].body, 'base64').equals(wire(CORPUS[0]!)));
+    assert.ok(Buffer.from(i.retr[0]!.body, 'base64').equals(wire(CORPUS[0]!)));
   });
 
-  test('the legacy TLS profile accepts a TLS 1.0 client (Outlook Express, P13); the default refuses it', async () => {
+  test('the legacy TLS profile accepts a TLS 1.0 client (Outlook Express); the default refuses it', async () => {
     const { cert, key } = makeCert();
     const tls10 = {
       host: '127.0.0.1',
@@ -206,7 +228,7 @@ describe('curl pop3://', () => {
     }
   });
 
-  test('AUTH PLAIN as a continuation when SASL PLAIN is advertised (P9)', async () => {
+  test('AUTH PLAIN as a continuation when SASL PLAIN is advertised', async () => {
     const fx = await fixture({ messages: CORPUS, server: { advertiseSaslPlain: true } });
     const r = await run('curl', ['-sS', '-v', '-u', 'alice:localpw', `pop3://127.0.0.1:${fx.port}/2`], {
       encoding: 'buffer',

@@ -1,6 +1,6 @@
 /**
- * Real clients against the local SMTP listener (ARCHITECTURE "done"; protocol-pitfalls S1,
- * S3, S5): Python's smtplib (lower-case verbs; AUTH PLAIN via login(), AUTH LOGIN explicitly)
+ * Real clients against the local SMTP listener (AUTH without TLS on loopback, the envelope
+ * kept): Python's smtplib (lower-case verbs; AUTH PLAIN via login(), AUTH LOGIN explicitly)
  * and curl's `smtp://` (AUTH PLAIN and LOGIN, over IPv4 and IPv6). Each message must land in
  * the outbox byte-exact (dot lines unstuffed, 8-bit kept) with every envelope recipient.
  */
@@ -69,7 +69,7 @@ describe('Python smtplib', () => {
       });
       assert.match(r.stdout, /AUTH 235/);
       assert.match(r.stdout, /DATA 250 OK: queued as/);
-      assert.match(r.stderr, /send: 'mail FROM:<alice@example.test> size=\d+/, 'smtplib sends lower-case verbs (S3)');
+      assert.match(r.stderr, /send: 'mail FROM:<alice@example.test> size=\d+/, 'smtplib sends lower-case verbs');
       assert.match(r.stderr, mode === 'plain' ? /send: 'AUTH PLAIN / : /send: 'AUTH LOGIN\\r\\n'/);
       const { e, bytes } = entryFrom(r.stdout);
       assert.ok(bytes.equals(raw), 'stored bytes equal what the client meant');

@@ -1,7 +1,7 @@
 /**
  * The whole daemon (`localpost start`) with the real testbed: its outgoing SMTP server sits
  * behind a relay the test switches on and off, so the upstream is "down" and then "comes
- * back" on the same port (O5, O6).
+ * back" on the same port (a flap only delays; coming back flushes the queue).
  *
  * - Offline: messages submitted to the daemon are accepted (250) and queued; `status --json`
  *   and `outbox list` show them while the daemon runs, and `outbox flush` goes through the

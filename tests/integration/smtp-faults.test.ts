@@ -1,7 +1,7 @@
 /**
  * Delivery faults against the scriptable smtp-server upstream (tests/fakes/fake-smtp.ts):
  * the real outbox, the real nodemailer sender and the delivery loop, with a fake clock so
- * backoff is stepped, not slept (STYLE lessons 14, 17). Covers O1–O7: 421 and 451 then
+ * backoff is stepped, not slept. Covers: 421 and 451 then
  * success, 550 for one recipient of three, 450 for one (only it is retried), a connection
  * cut during DATA, servers that stall, a refused login (kept, logged once), an upstream that
  * is down and comes back, maxAge, and Bcc stripped with every envelope recipient delivered.
@@ -177,19 +177,17 @@ describe('temporary failures', () => {
       { timeouts: { greeting: 300, socket: 400 } },
     );
     await r.fx.outbox.enqueue(env, chunks(message()));
-    const t0 = Date.now();
     await r.delivery.run();
-    assert.match(r.fx.outbox.queued()[0]!.lastError!, /ETIMEDOUT|timeout/i);
+    assert.match(r.fx.outbox.queued()[0]!.lastError!, /Greeting never received \(ETIMEDOUT\)/, 'the greeting timeout');
     await r.delivery.flush();
-    assert.match(r.fx.outbox.queued()[0]!.lastError!, /ETIMEDOUT|timeout/i);
+    assert.match(r.fx.outbox.queued()[0]!.lastError!, /: Timeout \(ETIMEDOUT\)/, 'the socket timeout');
     assert.equal(r.fx.outbox.queued()[0]!.tries, 2);
     await r.delivery.flush();
-    assert.ok(Date.now() - t0 < 5000);
     assert.equal(r.fake.received.length, 1);
     assert.deepEqual(await outboxFiles(r.fx.dataDir), []);
   });
 
-  test('a refused login keeps the mail and is logged at error level once per change of state (O2)', async () => {
+  test('a refused login keeps the mail and is logged at error level once per change of state', async () => {
     const fake = await startFakeSmtp();
     const bad = await rig({}, { password: 'changed', fake });
     const { id } = await bad.fx.outbox.enqueue(env, chunks(message()));
@@ -318,10 +316,8 @@ describe('stop()', () => {
     await r.fx.outbox.enqueue(env, chunks(message()));
     const running = r.delivery.run();
     await new Promise((res) => setTimeout(res, 300));
-    const t0 = Date.now();
     await r.delivery.stop();
-    await running;
-    assert.ok(Date.now() - t0 < 2000);
+    await running; // not aborted, the send would end at the 5 s socket timeout and count a try
     assert.equal(r.fx.outbox.queued()[0]!.tries, 0);
   });
 });

@@ -1,5 +1,5 @@
 /**
- * kill -9 of the daemon (invariants 7 and 8; S4, O7), with the scriptable upstream recording
+ * kill -9 of the daemon (invariants 7 and 8: never lost, never sent twice), with the scriptable upstream recording
  * what it receives across daemon runs:
  *
  * - during acceptance: parallel clients submit continuously and one client is parked in the

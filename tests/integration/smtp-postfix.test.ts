@@ -1,9 +1,9 @@
 /**
- * Relaying through the real Postfix of the testbed (ARCHITECTURE "done"): a message submitted
+ * Relaying through the real Postfix of the testbed (a real server, not a fake): a message submitted
  * to the local listener with smtplib is queued, relayed with STARTTLS + AUTH, delivered by
  * Postfix into Dovecot, and read back over IMAP with imaplib: every envelope recipient (the Bcc
  * one included) has exactly one copy, no copy has a Bcc header, and the body is byte-exact
- * (a bare-LF message arrives with CRLF, the normalisation nodemailer does, S8). Also: the
+ * (a bare-LF message arrives with CRLF, the normalisation nodemailer does). Also: the
  * optional copy in the upstream Sent folder (`outgoing.saveSent`).
  */
 import assert from 'node:assert/strict';
@@ -108,7 +108,7 @@ test('delivered into Dovecot for every envelope recipient, Bcc stripped, body by
   );
 });
 
-test('bare LF and no final newline: delivered with CRLF (nodemailer normalises, S8)', async () => {
+test('bare LF and no final newline: delivered with CRLF (nodemailer normalises)', async () => {
   const raw = Buffer.from(
     'From: alice@example.test\nTo: bob@example.test\nSubject: lf\nMessage-ID: <lf@example.test>\n\none\ntwo',
     'latin1',

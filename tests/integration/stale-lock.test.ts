@@ -1,17 +1,16 @@
 /**
- * A stale instance lock never blocks `localpost start` (after a crash or a power cut, the pid in
- * the lock often belongs to another process once the machine is back): the lock naming pid 1
- * (the old bare-pid format), and the lock of a daemon killed with SIGKILL whose pid now belongs
- * to a `sleep` (or that was written on another boot). Each time the daemon comes up, `status`
- * shows it running with its own pid, poplib reads the mail through it, a second `start` is
- * still refused with the running pid, and SIGTERM removes the lock.
+ * What a dead daemon leaves never blocks `localpost start` (after a crash or a power cut, the
+ * pid it names often belongs to another process once the machine is back): a lock file of an
+ * older localpost naming pid 1 (its bare-pid format), and the lock and pid files of a daemon
+ * killed with SIGKILL, its pid file then naming a `sleep` that has its pid, or pid 1. Each time
+ * the daemon comes up, `status` shows it running with its own pid, poplib reads the mail through
+ * it, a second `start` is still refused with the running pid, and SIGTERM removes the pid file.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { LockRecord } from '../../src/daemon/instance-lock.js';
 import { type CollectedCli, makeConfig, runCli, spawnDaemon, statusJson, waitFor } from '../support/localpost.js';
 import { poplibFetchAll } from '../support/python.js';
 import { startTestbed, type Testbed } from '../support/testbed.js';
@@ -35,6 +34,7 @@ function config() {
 }
 
 const lockOf = (dataDir: string) => path.join(dataDir, 'localpost.lock');
+const pidOf = (dataDir: string) => path.join(dataDir, 'localpost.pid');
 
 /** `localpost start`, waited for until it has started (or failed). */
 async function start(configFile: string): Promise<CollectedCli> {
@@ -51,8 +51,7 @@ async function checkServesThenStop(
   d: Awaited<ReturnType<typeof start>>,
 ): Promise<void> {
   const pid = d.proc.pid!;
-  const rec = JSON.parse(readFileSync(lockOf(dataDir), 'utf8')) as LockRecord;
-  assert.equal(rec.pid, pid, 'the lock now names the new daemon');
+  assert.equal(readFileSync(pidOf(dataDir), 'utf8'), `${pid}\n`, 'the pid file now names the new daemon');
   await waitFor(
     async () => (await statusJson(configFile)).accounts[0]?.lastPull !== undefined,
     20_000,
@@ -69,7 +68,7 @@ async function checkServesThenStop(
   assert.match(second.stderr, new RegExp(`another localpost \\(pid ${pid}\\) is already using`));
   d.proc.kill('SIGTERM');
   assert.equal(await d.exited, 0, d.out().slice(-2000));
-  assert.equal(existsSync(lockOf(dataDir)), false);
+  assert.equal(existsSync(pidOf(dataDir)), false);
   assert.deepEqual((await statusJson(configFile)).daemon, { running: false });
 }
 
@@ -90,22 +89,23 @@ describe('a stale instance lock does not block start', () => {
     }
   });
 
-  test('the lock of a daemon killed with SIGKILL, its pid since taken by another process or from another boot', async () => {
+  test('the files of a daemon killed with SIGKILL, its pid since taken by another process or pid 1 after a reboot', async () => {
     const { configFile, dataDir } = config();
     const first = await start(configFile);
     first.proc.kill('SIGKILL');
     await first.exited;
-    const left = JSON.parse(readFileSync(lockOf(dataDir), 'utf8')) as LockRecord;
-    assert.equal(left.pid, first.proc.pid, 'a crash leaves the lock behind');
+    assert.ok(existsSync(lockOf(dataDir)), 'a crash leaves the lock file behind');
+    assert.equal(readFileSync(pidOf(dataDir), 'utf8'), `${first.proc.pid}\n`, 'and the pid file');
+    assert.deepEqual((await statusJson(configFile)).daemon, { running: false }, 'status: just killed');
     const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' });
     try {
       await new Promise((r) => sleeper.once('spawn', r));
-      const variants: Array<[string, Partial<LockRecord>]> = [
-        ['its pid now a sleep', { pid: sleeper.pid! }],
-        ['written on another boot, its pid now pid 1', { pid: 1, bootId: '00000000-0000-4000-8000-000000000000' }],
+      const variants: Array<[string, number]> = [
+        ['its pid now a sleep', sleeper.pid!],
+        ['after a reboot, its pid now pid 1', 1],
       ];
-      for (const [what, over] of variants) {
-        writeFileSync(lockOf(dataDir), `${JSON.stringify({ ...left, ...over })}\n`);
+      for (const [what, pid] of variants) {
+        writeFileSync(pidOf(dataDir), `${pid}\n`);
         assert.deepEqual((await statusJson(configFile)).daemon, { running: false }, `status: ${what}`);
         const d = await start(configFile);
         try {

@@ -1,5 +1,5 @@
 /**
- * Upstream TLS (issue 6): certificates are verified by default, and a failed check says how to
+ * Upstream TLS: certificates are verified by default, and a failed check says how to
  * fix it, through `localpost check` and `localpost sync`, for each upstream library:
  * our POP3 client, imapflow (IMAP) and nodemailer (SMTP).
  *

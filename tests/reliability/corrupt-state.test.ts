@@ -1,5 +1,5 @@
 /**
- * Corrupt state on disk (issue 6; ARCHITECTURE invariants 6 and 8), through the real daemon:
+ * Corrupt state on disk (invariants 6 and 8 of docs/architecture.md), through the real daemon:
  * `localpost start` on a damaged data directory recovers as specified and keeps running (never
  * a crash loop), `status` answers, and a POP3 login sees every message under its old UIDL.
  *

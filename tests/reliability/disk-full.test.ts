@@ -1,5 +1,5 @@
 /**
- * Disk full (issue 6), on a size-limited tmpfs data directory (needs root; skipped otherwise):
+ * Disk full, on a size-limited tmpfs data directory (needs root; skipped otherwise):
  *
  * - a pull in delete mode (`keepOnServer: false`) that runs out of space stops with an error,
  *   deletes upstream only what is durable locally, leaves nothing half-written, and completes

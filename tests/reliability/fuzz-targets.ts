@@ -1,5 +1,5 @@
 /**
- * The fuzz harness (issue 6): runs generated sessions (`fuzz.ts`) against the real local POP3
+ * The fuzz harness: runs generated sessions (`fuzz.ts`) against the real local POP3
  * listener and SMTP listener in this process, and property checks against the POP3 wire codec.
  * Used by `tests/reliability/fuzz.test.ts` (a short run) and `scripts/fuzz.ts` (`npm run fuzz`).
  *
@@ -417,7 +417,7 @@ function referenceLines(input: Buffer, max: number): Array<string | 'LONG'> {
   return out;
 }
 
-/** CRLF-normalised form of a stored message, as POP3 carries it (P1, P2). */
+/** CRLF-normalised form of a stored message, as POP3 carries it. */
 function crlfForm(m: Buffer): Buffer {
   const out: number[] = [];
   for (let i = 0; i < m.length; i++) {
@@ -510,7 +510,7 @@ export function fuzzCodec(rng: Rng, cases: number): { cases: number; bytes: numb
       );
       check(Buffer.concat(rest).equals(trailer), 'bytes after the terminator were lost or altered');
 
-      // The sizer equals the CRLF form's length (LIST and W=, P1).
+      // The sizer equals the CRLF form's length (LIST and W=).
       const sizer = new CrlfSizer();
       for (const seg of segment(r, input)) sizer.update(seg);
       check(

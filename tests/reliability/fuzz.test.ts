@@ -1,5 +1,5 @@
 /**
- * Fuzzing, short run (issue 6): a few thousand generated sessions against the local POP3 and
+ * Fuzzing, short run: a few thousand generated sessions against the local POP3 and
  * SMTP listeners and the POP3 wire codec's properties (tests/reliability/fuzz-targets.ts). The long
  * run is `npm run fuzz -- --seconds N [--seed S]`; a failure prints the seed that replays it
  * (`npm run fuzz -- --replay pop3:<seed>`).

@@ -1,11 +1,11 @@
 /**
- * A seeded generator of hostile command streams for the local listeners (issue 6, fuzzing).
+ * A seeded generator of hostile command streams for the local listeners.
  *
  * - `Rng` is a small deterministic PRNG (mulberry32): one seed reproduces a whole run, and each
  *   session gets its own derived seed, printed with any failure, so `npm run fuzz -- --seed N`
  *   replays it.
  * - Streams are either mutations of real client transcripts (what fetchmail, curl, Python's
- *   poplib/smtplib, nodemailer and Outlook send, protocol-pitfalls §5, plus the POP3 transcript
+ *   poplib/smtplib, nodemailer and Outlook send, as captured on the wire, plus the POP3 transcript
  *   fixtures) or random sequences of verbs, arguments and garbage. Mutations work on lines
  *   (drop, duplicate, swap, insert, case, whitespace, control bytes, over-long lines, odd
  *   numbers) and then on bytes (bit flips, truncation); every stream is cut into random TCP
@@ -82,7 +82,7 @@ export const POP3_LOGIN = { user: 'alice', pass: 'localpw' };
 /** Credentials the SMTP fuzz target accepts (account alice of the fixture). */
 export const SMTP_LOGIN = { user: 'alice', pass: 'alicepw-local' };
 
-/** What real POP3 clients send (protocol-pitfalls §5), as line lists. */
+/** What real POP3 clients send (as captured on the wire), as line lists. */
 function pop3Clients(): string[][] {
   const { user, pass } = POP3_LOGIN;
   const plain = b64(`\0${user}\0${pass}`);
@@ -131,7 +131,7 @@ function pop3Transcripts(): string[][] {
     );
 }
 
-/** What real SMTP submission clients send (protocol-pitfalls §5). */
+/** What real SMTP submission clients send (as captured on the wire). */
 function smtpClients(): string[][] {
   const { user, pass } = SMTP_LOGIN;
   const plain = b64(`\0${user}\0${pass}`);

@@ -1,5 +1,5 @@
 /**
- * The on-disk invariants of ARCHITECTURE.md, checked from the outside (no localpost code is
+ * The on-disk invariants (docs/architecture.md), checked from the outside (no localpost code is
  * trusted to report on itself): used after every crash, disk-full and torture round.
  *
  * - `cacheFaults()`: every file in `new/`/`cur/` has our name, its size equals `S=`, its CRLF

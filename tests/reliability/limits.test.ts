@@ -1,5 +1,5 @@
 /**
- * Limits of the local listeners (issue 6): line length, connections per listener, idle
+ * Limits of the local listeners: line length, connections per listener, idle
  * timeouts, slow-loris deadlines, and descriptors after 10,000 connections opened and dropped.
  * The listeners run in this process, so `/proc/self/fd` counts their descriptors.
  */
@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import net from 'node:net';
 import { after, describe, test } from 'node:test';
+import { within } from '../support/localpost.js';
 import { outboxFiles } from '../support/outbox.js';
 import {
   connected,
@@ -38,13 +39,16 @@ async function smtp(over: Parameters<typeof startSmtp>[0] = {}): Promise<SmtpFix
   return fx;
 }
 
-/** Writes one byte of `text` every `everyMs` until the server closes; resolves with what it answered and when. */
+/**
+ * Writes one byte of `text` every `everyMs` until the server closes (giving up after 30 s, a hang);
+ * resolves with what it answered and whether the server closed.
+ */
 async function trickle(
   port: number,
   text: string,
   everyMs: number,
   greeting: RegExp,
-): Promise<{ received: string; ms: number }> {
+): Promise<{ received: string; closed: boolean }> {
   const s = net.connect({ host: '127.0.0.1', port });
   let received = '';
   let closed = false;
@@ -57,12 +61,12 @@ async function trickle(
   });
   while (!greeting.test(received)) await sleep(10);
   const t0 = Date.now();
-  for (let i = 0; !closed && Date.now() - t0 < 10_000; i++) {
+  for (let i = 0; !closed && Date.now() - t0 < 30_000; i++) {
     s.write(text[i % text.length]!);
     await sleep(everyMs);
   }
   s.destroy();
-  return { received, ms: Date.now() - t0 };
+  return { received, closed };
 }
 
 describe('line length', () => {
@@ -127,9 +131,8 @@ describe('idle timeouts', () => {
   test('SMTP: an idle session gets 421', async () => {
     const fx = await smtp({ socketTimeoutMs: 300, hosts: ['127.0.0.1'] });
     const d = await dialog(fx.port);
-    const t0 = Date.now();
-    await new Promise<void>((r) => d.socket.once('close', () => r()));
-    assert.ok(Date.now() - t0 < 3000);
+    // far below the default socketTimeout (5 minutes): only the configured one closes it in time
+    await within(new Promise<void>((r) => d.socket.once('close', () => r())), 60_000, 'the idle session closed');
     assert.match(d.transcript(), /421 .*[Tt]imeout/);
   });
 });
@@ -141,14 +144,15 @@ describe('slow-loris: a client sending a byte every few moments cannot hold a sl
     const fx = await pop3(deadlines);
     const r = await trickle(fx.port, 'CAPABILITIES', 100, /^\+OK.*\r\n/);
     assert.match(r.received, /-ERR \[SYS\/TEMP\] command line not completed in time/);
-    assert.ok(r.ms < 2000, `closed after ${r.ms} ms`);
+    assert.ok(r.closed, 'the server closed the connection');
   });
 
   test('POP3: complete lines without a login are cut at the login deadline', async () => {
     const fx = await pop3(deadlines);
     const r = await trickle(fx.port, 'NOOP\r\n', 30, /^\+OK.*\r\n/);
     assert.match(r.received, /-ERR \[SYS\/TEMP\] not logged in within the time allowed/);
-    assert.ok(r.ms >= 1000 && r.ms < 3000, `closed after ${r.ms} ms`);
+    assert.doesNotMatch(r.received, /command line not completed/, 'whole lines never meet the command deadline');
+    assert.ok(r.closed, 'the server closed the connection');
   });
 
   test('POP3: a logged-in client sending whole commands is not cut; a trickled line after login is', async () => {
@@ -170,14 +174,14 @@ describe('slow-loris: a client sending a byte every few moments cannot hold a sl
     const fx = await smtp({ hosts: ['127.0.0.1'], deadlines: { login: 1200, command: 500, data: 800 } });
     const line = await trickle(fx.port, 'EHLO slow.example.test', 100, /^220 .*\r\n/);
     assert.match(line.received, /421 .*command line not completed in time/);
-    assert.ok(line.ms < 2500, `closed after ${line.ms} ms`);
+    assert.ok(line.closed, 'the server closed the connection');
     const login = await trickle(fx.port, 'NOOP\r\n', 30, /^220 .*\r\n/);
     assert.match(login.received, /421 .*not authenticated within the time allowed/);
 
     const d = await smtpAuth(fx.port, 'alice', 'alicepw-local');
     await startData(d);
     const t0 = Date.now();
-    for (let i = 0; !d.socket.destroyed && Date.now() - t0 < 5000; i++) {
+    for (let i = 0; !d.socket.destroyed && Date.now() - t0 < 30_000; i++) {
       d.write(`line ${i}\r\n`);
       await sleep(100);
     }
@@ -244,7 +248,7 @@ describe('descriptors', () => {
           await sleep(1); // half-closed
       }
     });
-    const end = Date.now() + 5000;
+    const end = Date.now() + 30_000; // a cap: a leak never drains
     while ((fx.server.sessionCount > 0 || fds() > before) && Date.now() < end) await sleep(50);
     assert.equal(fx.server.sessionCount, 0, 'every session closed');
     assert.ok(fds() <= before, `descriptors: ${before} before, ${fds()} after`);
@@ -275,7 +279,7 @@ describe('descriptors', () => {
           await sleep(1);
       }
     });
-    const end = Date.now() + 5000;
+    const end = Date.now() + 30_000; // a cap: a leak never drains
     while ((fx.listener.connectionCount > 0 || fds() > before) && Date.now() < end) await sleep(50);
     assert.equal(fx.listener.connectionCount, 0, 'every connection closed');
     assert.ok(fds() <= before, `descriptors: ${before} before, ${fds()} after`);

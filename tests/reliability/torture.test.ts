@@ -1,6 +1,6 @@
 /**
- * Crash torture, short run (issue 6): a few kill -9 rounds of each durable operation — a pull
- * in delete mode, a POP3 QUIT/UPDATE, SMTP acceptance, SMTP delivery — with the ARCHITECTURE
+ * Crash torture, short run: a few kill -9 rounds of each durable operation — a pull
+ * in delete mode, a POP3 QUIT/UPDATE, SMTP acceptance, SMTP delivery — with the on-disk
  * invariants checked after every round (tests/reliability/torture.ts). `npm run torture` runs 100
  * rounds of each.
  */

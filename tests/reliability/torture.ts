@@ -1,6 +1,6 @@
 /**
- * Crash torture (issue 6): kill -9 of the real `localpost` process at random moments of its
- * four durable operations, then a restart (start-up recovery) and the ARCHITECTURE invariants,
+ * Crash torture: kill -9 of the real `localpost` process at random moments of its
+ * four durable operations, then a restart (start-up recovery) and the on-disk invariants (docs/architecture.md),
  * checked from the outside after every round (`invariants.ts`):
  *
  * - `pull`: `localpost sync` in delete mode (`keepOnServer: false`) against Dovecot, killed
@@ -28,7 +28,14 @@ import path from 'node:path';
 import { type FakeSmtp, startFakeSmtp } from '../fakes/fake-smtp.js';
 import { cliArgs, makeConfig, ROOT, runCli } from '../support/localpost.js';
 import { authenticated as pop3Auth } from '../support/pop3-server.js';
-import { type DaemonProcess, daemonConfig, freePort, authenticated as smtpAuth, startDaemon } from '../support/smtp.js';
+import {
+  type DaemonProcess,
+  type Dialog,
+  daemonConfig,
+  freePort,
+  authenticated as smtpAuth,
+  startDaemon,
+} from '../support/smtp.js';
 import { startTestbed, type Testbed } from '../support/testbed.js';
 import { cacheFaults, duplicates, localIds, maildirIds, messageIdOf, outboxFaults } from './invariants.js';
 
@@ -294,7 +301,7 @@ async function submitter(
   stop: () => boolean,
   size: () => number,
 ): Promise<void> {
-  let d;
+  let d: Dialog;
   try {
     d = await smtpAuth(port, 'alice', 'localpw');
   } catch {

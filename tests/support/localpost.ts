@@ -235,3 +235,32 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, ms = 10_00
   }
   throw new Error(`timed out waiting for ${what}`);
 }
+
+/**
+ * `promise`, or a rejection naming `what` once `ms` passed: a hang detector (choose `ms` far beyond
+ * any slow machine, and far below the wait it tells apart), never a speed test.
+ */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const hang = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not done after ${ms / 1000} s`)), ms);
+  });
+  try {
+    return await Promise.race([promise, hang]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Whether `promise` settles in the current turn of the event loop: without waiting for a timer or I/O. */
+export async function settlesAtOnce(promise: Promise<unknown>): Promise<boolean> {
+  const later = Symbol('later');
+  const first = await Promise.race([
+    promise.then(
+      () => true,
+      () => true,
+    ),
+    new Promise((r) => setImmediate(() => r(later))),
+  ]);
+  return first !== later;
+}

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { waitFor } from './localpost.js';
 import { PYTHON } from './python.js';
 
-const RECEIVER = String.raw`
+const RECEIVER = `
 import json, os, socket, struct, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(sys.argv[1])
@@ -59,8 +59,7 @@ export async function startNotifyReceiver(): Promise<NotifyReceiver> {
   });
   child.stdout!.on('data', (b: Buffer) => {
     buf += b.toString();
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
       const rec = JSON.parse(buf.slice(0, nl)) as { bound?: boolean } & Notification;
       buf = buf.slice(nl + 1);
       if (rec.bound) bound = true;

@@ -4,7 +4,7 @@
  * redirects at once (the "browser" approves), and RFC 7662 introspection for Dovecot's oauth2
  * passdb. Faults on demand: `mode` = 500 | timeout | invalid_grant for refresh requests, and
  * `revoke()` of access tokens (the provider revoked or rotated them before their expiry:
- * introspection answers `active: false` from then on, pitfall F6).
+ * introspection answers `active: false` from then on).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';

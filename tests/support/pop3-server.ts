@@ -1,5 +1,5 @@
 /**
- * Layered fixtures for the local POP3 server (STYLE lesson 13): `startPop3()` gives a server on
+ * Layered fixtures for the local POP3 server: `startPop3()` gives a server on
  * 127.0.0.1:0 over a fresh cache holding the given messages; `Pop3Conn` is a raw line client
  * (any bytes, any pipelining) with `connected()` / `authenticated()` helpers on top.
  */

@@ -1,5 +1,5 @@
 /**
- * Fixtures for the local SMTP listener, in layers (STYLE lesson 13): `startSmtp()` gives a
+ * Fixtures for the local SMTP listener, in layers: `startSmtp()` gives a
  * listener on 127.0.0.1 and ::1 (port 0) over a real Outbox; `dialog()` opens a raw
  * connection that sends command lines and reads whole (multi-line) replies.
  */
@@ -190,7 +190,7 @@ export function selfSignedCert(): { cert: string; key: string; dir: string } {
   return { cert, key, dir };
 }
 
-const SMTPLIB = String.raw`
+const SMTPLIB = `
 import smtplib, sys
 host, port, user, pw, mode, path, sender = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7]
 rcpts = sys.argv[8:]
@@ -350,7 +350,10 @@ export async function startDaemon(configFile: string): Promise<DaemonProcess> {
   const waitLog = async (re: RegExp, ms = 20_000) => {
     let found: Record<string, unknown> | undefined;
     await waitFor(
-      () => Boolean((found = logs.find((l) => typeof l.msg === 'string' && re.test(l.msg)))) || child.exitCode !== null,
+      () => {
+        found = logs.find((l) => typeof l.msg === 'string' && re.test(l.msg));
+        return found !== undefined || child.exitCode !== null;
+      },
       ms,
       `log ${re}`,
     );

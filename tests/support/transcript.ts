@@ -1,5 +1,5 @@
 /**
- * Transcript fixtures (STYLE lesson 15): `tests/fixtures/transcripts/pop3/*.txt` files of
+ * Transcript fixtures: `tests/fixtures/transcripts/pop3/*.txt` files of
  * client and server lines, replayed against a live server.
  *
  * Syntax, one item per line:

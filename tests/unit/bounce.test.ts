@@ -1,6 +1,6 @@
 /**
  * Bounces (src/cache/bounce.ts): an RFC 3464 multipart/report with the original headers,
- * written once into the sender's local INBOX (O4).
+ * written once into the sender's local INBOX (a POP3-only client has no other way to see it).
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';

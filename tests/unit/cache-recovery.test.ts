@@ -258,7 +258,7 @@ describe('SIGKILL during writes', () => {
     let total = 0;
     for (let round = 0; round < 20; round++) {
       const lines = await runAndKill(dataDir, Math.floor(Math.random() * 400), round % 5 === 4);
-      lines.forEach((l) => committed.add(l));
+      for (const l of lines) committed.add(l);
       const cache = await Cache.open({ dataDir, accounts: ['a'], log });
       const store = cache.account('a');
       const md = maildirPath(dataDir, 'a');

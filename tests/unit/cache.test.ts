@@ -260,7 +260,7 @@ describe('UIDs are never reused', () => {
     cache = await open(dataDir);
     const b = await writeN(cache, 'b', 2);
     for (const u of b) assert.ok(!used.has(u) && u > Math.max(...used));
-    b.forEach((u) => used.add(u));
+    for (const u of b) used.add(u);
     const highest = cache.account('acct').list('INBOX').at(-1)!;
     cache.close();
 
@@ -269,7 +269,7 @@ describe('UIDs are never reused', () => {
     assert.equal(cache.recovery.get('acct')!.dropped, 1);
     const c = await writeN(cache, 'c', 1);
     assert.ok(c[0]! > Math.max(...used));
-    c.forEach((u) => used.add(u));
+    for (const u of c) used.add(u);
     cache.close();
 
     await rm(path.join(dataDir, 'state.db'));

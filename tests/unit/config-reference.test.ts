@@ -1,5 +1,5 @@
 /**
- * The README's configuration reference is generated from the schema
+ * The configuration reference in docs/configuration.md is generated from the schema
  * (`src/config/reference.ts`): the committed section must equal the generated text, and
  * the generated text must name every key of the example config.
  */
@@ -11,19 +11,25 @@ import { renderExampleConfig } from '../../src/config/example.js';
 import {
   currentReference,
   REFERENCE_END,
+  REFERENCE_FILE,
   REFERENCE_START,
   renderConfigReference,
   replaceReference,
 } from '../../src/config/reference.js';
 
-describe('README configuration reference', () => {
+describe('configuration reference', () => {
   it('equals the text generated from the schema', async () => {
-    const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+    const doc = await readFile(new URL(`../../${REFERENCE_FILE}`, import.meta.url), 'utf8');
     assert.equal(
-      currentReference(readme),
+      currentReference(doc),
       renderConfigReference(),
-      "README.md's configuration reference is stale: run `node --import tsx src/config/reference.ts`",
+      `${REFERENCE_FILE}'s configuration reference is stale: run \`node --import tsx src/config/reference.ts\``,
     );
+  });
+
+  it('lives in one place: README.md holds no second copy to go stale', async () => {
+    const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+    assert.equal(currentReference(readme), undefined);
   });
 
   it('has a row for every key of the example config, with pipes escaped', () => {
@@ -31,7 +37,7 @@ describe('README configuration reference', () => {
     const paths: string[] = [];
     const walk = (v: unknown, prefix: string) => {
       if (Array.isArray(v)) {
-        if (v.some((x) => x && typeof x === 'object')) v.forEach((x) => walk(x, `${prefix}[]`));
+        if (v.some((x) => x && typeof x === 'object')) for (const x of v) walk(x, `${prefix}[]`);
         return;
       }
       if (!v || typeof v !== 'object') return;

@@ -291,6 +291,7 @@ describe('units and paths', () => {
       assert.equal(expandPath('~'), home);
       assert.equal(expandPath('~/x'), `${home}/x`);
       assert.equal(expandPath('$HOME/x'), `${home}/x`);
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the config syntax under test, not a template
       assert.equal(expandPath('${LP_TEST_DIR}/ca.pem'), '/opt/lp/ca.pem');
       assert.equal(expandPath('/a/~b'), '/a/~b');
       assert.throws(() => expandPath('$LP_TEST_UNSET/x'), /LP_TEST_UNSET is not set/);

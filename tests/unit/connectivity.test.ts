@@ -1,5 +1,5 @@
 /**
- * The connectivity monitor (src/daemon/connectivity.ts, O5, O6): TCP probes, flap damping,
+ * The connectivity monitor (src/daemon/connectivity.ts): TCP probes, flap damping,
  * the hold-down of "back online", the network-interface hint — with a fake clock and scripted
  * probe results, so nothing sleeps longer than a timer tick.
  */

@@ -51,15 +51,23 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-test('waiting for sign-in: retried with backoff, logged once; wake() retries at once; a change is logged again', async () => {
+test('waiting for sign-in: retried with backoff, logged once; wake() retries at once; a change is logged again', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] }); // the backoff runs on a clock the test moves, until reset below
   const { log, lines } = captureLog();
-  const calls: number[] = [];
+  let calls = 0;
+  /** Moves the clock by `ms`, lets the attempts it started finish, and returns how many there were. */
+  const advance = async (ms: number) => {
+    const n = calls;
+    t.mock.timers.tick(ms);
+    await new Promise((r) => setImmediate(r));
+    return calls - n;
+  };
   let answer: () => Promise<UpstreamEndpoint> = async () => {
     throw signIn();
   };
   const w = new IdleWatcher({
     endpoint: () => {
-      calls.push(Date.now());
+      calls++;
       return answer();
     },
     needsSignIn,
@@ -72,23 +80,25 @@ test('waiting for sign-in: retried with backoff, logged once; wake() retries at 
   await w.start();
   try {
     // attempts at 0, 50, 150, 350, 750 ms: the next one would come 800 ms later
-    await waitFor(() => calls.length >= 5, 5000, 'five attempts');
+    assert.equal(await advance(0), 0);
+    assert.equal(calls, 1, 'the first attempt at start');
+    for (const delay of [50, 100, 200, 400]) {
+      assert.equal(await advance(delay - 1), 0, `no retry before ${delay} ms`);
+      assert.equal(await advance(1), 1, `a retry after ${delay} ms`);
+    }
     assert.equal(w.state, 'waiting-for-sign-in');
     assert.equal(w.connected, false);
-    const gaps = calls.slice(1).map((t, i) => t - calls[i]!);
-    assert.ok(gaps[3]! >= 2.5 * gaps[0]!, `the delay grows: ${gaps.join(', ')} ms`);
     assert.equal(count(lines, WAITING, 40), 1, 'one warn line');
     assert.ok(count(lines, 'IDLE still waits for sign-in') >= 4, 'the retries are at debug');
 
-    const before = calls.length;
-    const t0 = Date.now();
+    const before = calls;
     assert.equal(await w.wake(), 'waiting-for-sign-in', 'wake resolves with the state after its attempt');
-    assert.equal(calls.length, before + 1, 'wake tried at once');
-    assert.ok(calls.at(-1)! - t0 < 200);
-    // the backoff started again from 50 ms, instead of the 800 ms (or more) that were due
-    await waitFor(() => calls.length >= before + 2, 2000, 'the retry after wake');
-    assert.ok(calls.at(-1)! - calls.at(-2)! < 400, `retried ${calls.at(-1)! - calls.at(-2)!} ms after wake`);
+    assert.equal(calls, before + 1, 'wake tried at once');
+    // the backoff started again from 50 ms, instead of the 800 ms that were due
+    assert.equal(await advance(49), 0, 'no retry before 50 ms');
+    assert.equal(await advance(1), 1, 'a retry 50 ms after wake');
     assert.equal(count(lines, WAITING), 1, 'still one line');
+    t.mock.timers.reset(); // real timers for the connection attempts below
 
     // signed in, but the server cannot be reached: reconnecting, quietly (offline is normal)
     const port = await closedPort();
@@ -105,11 +115,11 @@ test('waiting for sign-in: retried with backoff, logged once; wake() retries at 
   } finally {
     await w.stop();
   }
-  const n = calls.length;
+  const n = calls;
   assert.equal(w.state, 'stopped');
   assert.equal(await w.wake(), 'stopped', 'wake after stop does nothing');
   await new Promise((r) => setTimeout(r, 300));
-  assert.equal(calls.length, n, 'no attempt after stop');
+  assert.equal(calls, n, 'no attempt after stop');
 });
 
 test('a configuration error: an error line once per message, retried; other failures are not "waiting for sign-in"', async () => {

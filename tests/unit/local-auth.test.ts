@@ -56,7 +56,7 @@ describe('LocalAuth', () => {
   });
 });
 
-describe('LocalAuth against guessing (issue 6)', () => {
+describe('LocalAuth against guessing', () => {
   /** A clock and a sleep the test controls. */
   function harness(opts: { baseDelayMs?: number; maxDelayMs?: number; forgetAfterMs?: number } = {}) {
     const clock = {
@@ -118,39 +118,49 @@ describe('LocalAuth against guessing (issue 6)', () => {
     assert.ok((quick as unknown as { failures: Map<string, unknown> }).failures.size <= 10_000);
   });
 
-  test('unknown user, wrong password, hashed or plain user: the same answer at the same cost', async () => {
+  test('unknown user, wrong password, hashed or plain user: the same answer, the same work, the same delays', async () => {
     const hash = await hashPassword('right horse battery');
+    let steps: string[] = [];
     const auth = new LocalAuth(
       [
         { accountId: 'home', username: 'me', password: 'plainpw' },
         { accountId: 'work', username: 'boss', passwordHash: hash },
       ],
-      { baseDelayMs: 0 },
+      {
+        onWork: (step) => steps.push(step),
+        sleep: async (ms) => {
+          steps.push(`sleep ${ms}`);
+        },
+      },
     );
-    const cases: Array<[string, string]> = [
-      ['boss', 'wrong horse'],
-      ['nobody', 'wrong horse'],
-      ['me', 'wrong horse'],
-    ];
-    const times = new Map<string, number[]>(cases.map(([u]) => [u, []]));
-    for (let round = 0; round < 15; round++) {
-      for (const [u, p] of round % 2 ? [...cases].reverse() : cases) {
-        const t0 = process.hrtime.bigint();
-        assert.equal(await auth.verify(u, p), undefined);
-        times.get(u)!.push(Number(process.hrtime.bigint() - t0) / 1e6);
-      }
+    /** The key derivations, comparisons and delays of one failed attempt (order aside). */
+    const work = async (user: string) => {
+      steps = [];
+      assert.equal(await auth.verify(user, 'wrong horse'), undefined);
+      return steps.sort();
+    };
+    for (const [round, delay] of [500, 1000, 2000].entries()) {
+      const hashed = await work('boss');
+      assert.deepEqual(
+        hashed,
+        ['compare 32 bytes', 'scrypt N=16384 r=8 p=1 length=32', `sleep ${delay}`],
+        `round ${round + 1}: one scrypt with the configured parameters, one comparison, the delay`,
+      );
+      assert.deepEqual(await work('nobody'), hashed, `round ${round + 1}: unknown user`);
+      assert.deepEqual(await work('me'), hashed, `round ${round + 1}: plain user`);
     }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-    const [hashed, unknown, plain] = cases.map(([u]) => median(times.get(u)!));
-    const tolerance = Math.max(3, hashed! * 0.3);
-    assert.ok(
-      Math.abs(unknown! - hashed!) < tolerance,
-      `unknown ${unknown!.toFixed(1)} ms vs wrong password ${hashed!.toFixed(1)} ms`,
-    );
-    assert.ok(
-      Math.abs(plain! - hashed!) < tolerance,
-      `plain user ${plain!.toFixed(1)} ms vs hashed user ${hashed!.toFixed(1)} ms`,
-    );
-    assert.ok(hashed! > 5, `scrypt ran (${hashed!.toFixed(1)} ms)`);
+  });
+
+  test('without a hashed user: unknown user and wrong password cost one comparison each, no scrypt', async () => {
+    let steps: string[] = [];
+    const auth = new LocalAuth([{ accountId: 'home', username: 'me', password: 'plainpw' }], {
+      baseDelayMs: 0,
+      onWork: (step) => steps.push(step),
+    });
+    for (const user of ['me', 'nobody']) {
+      steps = [];
+      assert.equal(await auth.verify(user, 'wrong'), undefined);
+      assert.deepEqual(steps, ['compare 32 bytes'], user);
+    }
   });
 });

@@ -88,9 +88,10 @@ test('a server that stops answering is given up on after the timeout; nothing ha
     true,
     300,
   );
-  const t0 = Date.now();
-  await assert.rejects(fetcher().pull(), (err: unknown) => err instanceof TemporaryError && err.code === 'ETIMEDOUT');
-  assert.ok(Date.now() - t0 < 3000);
+  await assert.rejects(
+    fetcher().pull(),
+    (err: unknown) => err instanceof TemporaryError && err.code === 'ETIMEDOUT' && /within 300 ms/.test(err.message), // the configured timeout
+  );
   assert.equal(store.list(INBOX).length, 1);
   assert.deepEqual(tmp(), []);
 });

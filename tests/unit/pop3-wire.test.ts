@@ -1,6 +1,6 @@
 /**
- * The shared POP3 wire codec: line framing, dot-stuffing both ways, the CRLF sizer (P1, P2, P3,
- * F11) and status lines. The property test checks the streaming codec against a byte-by-byte
+ * The shared POP3 wire codec: line framing, dot-stuffing both ways, the CRLF sizer (the LIST octet
+ * count) and status lines. The property test checks the streaming codec against a byte-by-byte
  * reference on random messages and random segmentations.
  */
 
@@ -196,23 +196,18 @@ test('unstuffer: bare LF lines, ".\\n" terminator, ".\\rX" and an empty body', (
   assert.equal(u.push(Buffer.from('more')).rest.toString(), 'more', 'bytes after done are handed back');
 });
 
-test('unstuffer: 30 MB in 64 KiB chunks is fast', () => {
+test('unstuffer: 30 MB in 64 KiB chunks, byte-exact (its speed: bench/dot-stuffing.ts)', () => {
   const line = Buffer.from('.A line of a big message that starts with a dot, seventy-odd chars\r\n');
   const body = Buffer.alloc(line.length * Math.floor((30 * 1024 * 1024) / line.length));
   for (let o = 0; o < body.length; o += line.length) line.copy(body, o);
   const stuffer = new DotStuffer();
-  const t0 = performance.now();
   const wire = Buffer.concat([stuffer.push(body), stuffer.end()]);
-  const t1 = performance.now();
   const u = new DotUnstuffer();
   let total = 0;
   for (let o = 0; o < wire.length; o += 65536) total += u.push(wire.subarray(o, o + 65536)).data.length;
-  const t2 = performance.now();
   assert.ok(u.done);
   assert.equal(total, body.length);
   assert.equal(wire.length, body.length + body.length / line.length + 3);
-  console.log(`  stuff 30 MB: ${(t1 - t0).toFixed(0)} ms; unstuff: ${(t2 - t1).toFixed(0)} ms`);
-  assert.ok(t2 - t1 < 3000, 'unstuffing 30 MB takes well under 3 s');
 });
 
 test('CrlfSizer: empty, bare LF, CR split from LF across chunks, no final newline', () => {

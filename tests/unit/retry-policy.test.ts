@@ -1,4 +1,4 @@
-/** The outbox retry policy (O3): exponential, jittered, bounded by initial/max and maxAge. */
+/** The outbox retry policy: exponential, jittered, bounded by initial/max and maxAge. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {

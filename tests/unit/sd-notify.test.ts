@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { SdNotify, watchdogIntervalMs } from '../../src/daemon/sd-notify.js';
+import { waitFor } from '../support/localpost.js';
 import { type NotifyReceiver, startNotifyReceiver } from '../support/notify-socket.js';
 
 /** A logger whose lines are collected. */
@@ -59,27 +60,33 @@ describe('SdNotify', () => {
     await n.close();
   });
 
-  test('WATCHDOG=1 every half of WATCHDOG_USEC until close()', async () => {
+  test('WATCHDOG=1 every half of WATCHDOG_USEC until close()', async (t) => {
+    t.mock.timers.enable({ apis: ['setInterval'] }); // the ping interval runs on a clock the test moves
     const env = {
       NOTIFY_SOCKET: rx.path,
       PATH: process.env.PATH,
       WATCHDOG_USEC: '400000',
       WATCHDOG_PID: String(process.pid),
     };
+    assert.equal(watchdogIntervalMs(env), 200);
     const n = new SdNotify({ env });
     const count = () => rx.messages().filter((m) => m.text === 'WATCHDOG=1').length;
     const start = count();
     assert.equal(n.startWatchdog(), true);
     assert.equal(n.startWatchdog(), false, 'one timer only');
-    const t0 = Date.now();
-    await rx.waitForLine('WATCHDOG=1');
-    while (count() - start < 3) await new Promise((r) => setTimeout(r, 20));
-    const elapsed = Date.now() - t0;
-    assert.ok(elapsed >= 300 && elapsed < 3000, `three pings at 200 ms took ${elapsed} ms`);
+    const settle = () => new Promise((r) => setTimeout(r, 300)); // a ping that should not come has time to arrive
+    t.mock.timers.tick(399);
+    await waitFor(() => count() - start >= 1, 10_000, 'the first ping');
+    await settle();
+    assert.equal(count() - start, 1, 'one ping in the first 399 ms');
+    t.mock.timers.tick(1);
+    await waitFor(() => count() - start >= 2, 10_000, 'the ping at 400 ms');
+    t.mock.timers.tick(200);
+    await waitFor(() => count() - start >= 3, 10_000, 'the ping at 600 ms');
     await n.close();
-    const stopped = count();
-    await new Promise((r) => setTimeout(r, 500));
-    assert.equal(count(), stopped, 'no ping after close()');
+    t.mock.timers.tick(1000);
+    await settle();
+    assert.equal(count() - start, 3, 'no ping after close()');
   });
 
   test('unsetEnvironment hides the variables from child processes', () => {

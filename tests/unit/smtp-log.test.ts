@@ -1,5 +1,5 @@
 /**
- * No AUTH payload in the logs (INTERFACE "Logs", STYLE lesson 12): a trace-level log of full
+ * No AUTH payload in the logs, at any level: a trace-level log of full
  * sessions (AUTH PLAIN with and without an initial response, AUTH LOGIN, a wrong password,
  * a message) holds the protocol transcript but neither a password nor a base64 payload.
  */

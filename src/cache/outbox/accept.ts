@@ -1,11 +1,11 @@
 /**
- * Accepting one submitted message into the outbox (invariant 7; protocol-pitfalls S4–S6). The
+ * Accepting one submitted message into the outbox (invariant 7: 250 means durable). The
  * Outbox calls `accept()`; its failure semantics:
  *
  * 1. DATA is streamed into `outbox/tmp/<id>.eml` while its size, SHA-256, 8-bit bytes and
  *    Message-ID are noted; the source is always read to its end, so the SMTP session can
  *    answer even after a failure or an oversized message (MessageTooLargeError → 552).
- * 2. A copy of a message accepted within the dedupe window is recognised here (S6); its temp
+ * 2. A copy of a message accepted within the dedupe window is recognised here (clients resend); its temp
  *    file is removed and the earlier id returned. Two identical submissions at the same time:
  *    the second waits for the first's outcome.
  * 3. The `.eml` fsync and the write + fsync of `tmp/<id>.json` run side by side; then the index

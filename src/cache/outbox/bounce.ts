@@ -1,5 +1,5 @@
 /**
- * Bounces (protocol-pitfalls O4): when recipients of an outbox entry fail for good (a
+ * Bounces (giving up visibly): when recipients of an outbox entry fail for good (a
  * permanent reply, or `outbox.maxAge` passed), an RFC 3464 delivery status notification is
  * written into the sender's **local** INBOX, because a POP3-only client has no other way to
  * learn about it. The report is a `multipart/report; report-type=delivery-status` with a

@@ -1,5 +1,5 @@
 /**
- * The on-disk format of one outbox entry (ARCHITECTURE "Data on disk", STYLE lesson 7):
+ * The on-disk format of one outbox entry, readable by hand:
  * `<id>.eml` holds the message bytes exactly as the local client sent them and is never
  * rewritten; `<id>.json` holds everything else — the envelope (Bcc recipients included, they
  * exist only here), the state of each recipient, the attempts, the next attempt and the last
@@ -168,16 +168,15 @@ const EMPTY_LINE_CRLF = Buffer.from('\n\r\n');
 /** The value of the first header field `name` (unfolded), or undefined. */
 function headerValue(header: string, name: string): string | undefined {
   const re = new RegExp(`^${name}[ \\t]*:(.*(?:\\r?\\n[ \\t].*)*)`, 'im');
-  return re
-    .exec(header)?.[1]
-    ?.replace(/\r?\n[ \t]/g, ' ')
-    .trim();
+  const value = re.exec(header)?.[1];
+  return value?.replace(/\r?\n[ \t]/g, ' ').trim();
 }
 
 /** The Message-ID of a header block without its angle brackets, or undefined. */
 export function messageIdOf(header: string): string | undefined {
   const v = headerValue(header, 'Message-ID');
   if (!v) return undefined;
-  const id = /<([^<>\s]+)>/.exec(v)?.[1] ?? v.split(/\s/)[0] ?? '';
+  const [firstWord = ''] = v.split(/\s/);
+  const id = /<([^<>\s]+)>/.exec(v)?.[1] ?? firstWord;
   return id.length ? id.slice(0, 998) : undefined;
 }

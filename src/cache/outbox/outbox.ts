@@ -1,8 +1,8 @@
 /**
- * The durable outbox (ARCHITECTURE "Data on disk", invariant 7; protocol-pitfalls S4–S6,
- * O1–O8). Failure semantics first:
+ * The durable outbox: the queue of accepted messages, one lock per entry, and the commands on
+ * it (record an attempt, give up, retry, drop). Failure semantics first:
  *
- * - **Accepted means durable** (`outbox-accept.ts`). `enqueue()` resolves only after `<id>.eml`
+ * - **Accepted means durable** (`accept.ts`). `enqueue()` resolves only after `<id>.eml`
  *   (the client's bytes, never rewritten) and `<id>.json` (envelope with every RCPT, Bcc
  *   included, and delivery state) are fsynced in `outbox/tmp/`, renamed into `outbox/` and the
  *   directory fsynced. Only then may the SMTP listener answer 250. Any failure on the way (disk
@@ -13,26 +13,29 @@
  *   know it: the usual SMTP window, kept to one directory fsync.)
  * - **Duplicates.** A message with the same Message-ID, envelope and bytes from the same
  *   account, accepted within `dedupeWindowMs` (30 minutes) of a queued or sent copy, is
- *   acknowledged with the earlier id and not queued again (S6).
+ *   acknowledged with the earlier id and not queued again.
  * - **Per-recipient state.** Each attempt is recorded with `recordAttempt()`: recipients the
- *   upstream accepted become `sent` (written durably before anything else happens, O7),
+ *   upstream accepted become `sent` (written durably before anything else happens),
  *   permanently refused ones become `failed` and are bounced into the sender's local INBOX
- *   (`bounce.ts`), the rest stay `pending` with the next attempt time the caller computed.
+ *   (`bounce.ts`), the rest stay `pending` with the next attempt time the caller computed
+ *   (`transitions.ts`).
  * - **Finishing.** An entry with nothing pending leaves the queue: deleted when everything was
  *   sent, moved to `outbox/failed/` when anything failed. `giveUp()` (maxAge) fails every
  *   pending recipient at once. `retry()` re-queues a failed entry; `drop()` deletes one.
  * - **Moves are ordered so that recovery can finish them:** the `.eml` leaves `outbox/`
- *   before its `.json`, and comes back after it (see `outbox-recovery.ts`).
+ *   before its `.json`, and comes back after it (see `recovery.ts`).
  *
- * The JSON is the truth; the state.db rows (`outbox-index.ts`) follow it.
+ * The JSON is the truth; the state.db rows (`rows.ts`) follow it. Operations on one entry run
+ * one at a time, in call order.
  */
 import { EventEmitter } from 'node:events';
-import { access, readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { type Clock, systemClock } from '../../shared/clock.js';
 import { DirSyncer, fsyncDir, renameDurable, writeFileDurable } from '../../shared/durable-fs.js';
 import { errorMessage } from '../../shared/errors.js';
+import { KeyedSerial } from '../../shared/serial.js';
 import type { AccountStore } from '../message-store.js';
 import type { StateDb } from '../state-db.js';
 import {
@@ -43,19 +46,27 @@ import {
   type EnqueueResult,
   type OutboxIo,
 } from './accept.js';
-import { type BounceReason, deliverBounce, readHeaderBlock } from './bounce.js';
+import type { BounceReason } from './bounce.js';
 import {
   dedupeKey,
   entryState,
   isOutboxId,
   type OutboxEntry,
-  type OutboxRecipient,
   parseEntry,
   pendingRecipients,
   serializeEntry,
 } from './entry.js';
 import { type OutboxRecoveryReport, recoverOutbox } from './recovery.js';
 import { OutboxIndex, openIndexDb } from './rows.js';
+import {
+  type AttemptRecord,
+  applyAttempt,
+  bounce,
+  exists,
+  leaveQueue,
+  type TransitionContext,
+  unbounced,
+} from './transitions.js';
 
 export {
   type EnqueueRequest,
@@ -64,6 +75,7 @@ export {
   type OutboxIo,
   type OutboxWriteHandle,
 } from './accept.js';
+export type { AttemptRecord, RcptOutcome } from './transitions.js';
 
 /** Options of `Outbox.open`. */
 export interface OutboxOptions {
@@ -80,28 +92,6 @@ export interface OutboxOptions {
   io?: Partial<OutboxIo>;
 }
 
-/** One recipient's reply in an attempt. */
-export interface RcptOutcome {
-  address: string;
-  code?: number;
-  response?: string;
-}
-
-/** The outcome of one delivery attempt. */
-export interface AttemptRecord {
-  at: number;
-  /** Recipients the upstream accepted (250 after DATA). */
-  sent?: RcptOutcome[];
-  /** Recipients refused for good. */
-  failed?: RcptOutcome[];
-  /** Recipients refused for now (their reply is kept; they stay pending). */
-  deferred?: RcptOutcome[];
-  /** Why anything is still pending; counts as a failed try. */
-  error?: string;
-  /** When to try the pending recipients again. */
-  nextAttempt?: number;
-}
-
 const DEFAULT_DEDUPE_MS = 30 * 60_000;
 const DEFAULT_HISTORY_MS = 7 * 24 * 3_600_000;
 
@@ -111,16 +101,18 @@ export class Outbox extends EventEmitter {
   readonly dir: string;
   readonly index: OutboxIndex;
   private readonly entries = new Map<string, OutboxEntry>();
-  private readonly locks = new Map<string, Promise<unknown>>();
+  /** Operations on one entry, by id, one at a time. */
+  private readonly locks = new KeyedSerial<string>();
   private readonly io: OutboxIo;
   private readonly dirSync: DirSyncer;
   private readonly clock: Clock;
   private readonly acceptContext: AcceptContext;
+  private readonly transitions: TransitionContext;
   private readonly log: Logger;
   /** What start-up recovery did. */
   recovery?: OutboxRecoveryReport;
 
-  private constructor(private readonly o: OutboxOptions) {
+  private constructor(o: OutboxOptions) {
     super();
     this.dir = path.join(o.dataDir, 'outbox');
     this.index = new OutboxIndex(openIndexDb(o.db));
@@ -137,6 +129,14 @@ export class Outbox extends EventEmitter {
       log: this.log,
       dedupeWindowMs: o.dedupeWindowMs ?? DEFAULT_DEDUPE_MS,
       inflight: new Map(),
+    };
+    this.transitions = {
+      dir: this.dir,
+      failedDir: this.failedDir,
+      dirSync: this.dirSync,
+      clock: this.clock,
+      log: this.log,
+      bounceStore: o.bounceStore,
     };
   }
 
@@ -228,30 +228,11 @@ export class Outbox extends EventEmitter {
 
   /** Record one attempt (see AttemptRecord); resolves with the entry, or undefined if it is gone. */
   recordAttempt(id: string, rec: AttemptRecord): Promise<OutboxEntry | undefined> {
-    return this.locked(id, async () => {
+    return this.locks.run(id, async () => {
       const e = this.entries.get(id);
       if (!e) return undefined;
-      const byAddr = new Map(e.recipients.map((r) => [r.address, r]));
-      const set = (list: RcptOutcome[] | undefined, state: OutboxRecipient['state']) => {
-        for (const o of list ?? []) {
-          const r = byAddr.get(o.address);
-          if (r?.state !== 'pending') continue;
-          r.state = state;
-          if (o.code !== undefined) r.code = o.code;
-          if (o.response !== undefined) r.response = o.response;
-          if (state !== 'pending') r.at = rec.at;
-        }
-      };
-      set(rec.sent, 'sent');
-      set(rec.failed, 'failed');
-      set(rec.deferred, 'pending');
-      e.lastAttempt = rec.at;
-      if (rec.error !== undefined) {
-        e.tries++;
-        e.lastError = rec.error;
-      }
-      if (rec.nextAttempt !== undefined) e.nextAttempt = rec.nextAttempt;
-      // O7: "sent" is on disk before anything else happens. When everything is sent, removing
+      applyAttempt(e, rec);
+      // "sent" is on disk before anything else happens. When everything is sent, removing
       // the entry is that record (one directory fsync instead of a rewrite, then a removal).
       if (entryState(e) === 'sent') await this.finish(e);
       else await this.persist(e);
@@ -262,7 +243,7 @@ export class Outbox extends EventEmitter {
 
   /** Fail every pending recipient (maxAge passed): bounce, move to failed/. */
   giveUp(id: string, why: string): Promise<OutboxEntry | undefined> {
-    return this.locked(id, async () => {
+    return this.locks.run(id, async () => {
       const e = this.entries.get(id);
       if (!e) return undefined;
       const at = this.clock.now();
@@ -290,7 +271,7 @@ export class Outbox extends EventEmitter {
   /** Make a queued entry due now, or put a failed one back in the queue. Returns false if unknown. */
   retry(id: string): Promise<boolean> {
     if (!isOutboxId(id)) return Promise.resolve(false);
-    return this.locked(id, async () => {
+    return this.locks.run(id, async () => {
       const now = this.clock.now();
       const queued = this.entries.get(id);
       if (queued) {
@@ -328,7 +309,7 @@ export class Outbox extends EventEmitter {
   /** Delete a queued or failed entry. Returns false if unknown. */
   drop(id: string): Promise<boolean> {
     if (!isOutboxId(id)) return Promise.resolve(false);
-    return this.locked(id, async () => {
+    return this.locks.run(id, async () => {
       const inQueue = this.entries.delete(id);
       const dir = inQueue ? this.dir : this.failedDir;
       const eml = path.join(dir, `${id}.eml`);
@@ -346,58 +327,18 @@ export class Outbox extends EventEmitter {
 
   /** Bounce newly failed recipients, then finish the entry when nothing is pending. */
   private async settle(e: OutboxEntry, reason: BounceReason): Promise<void> {
-    const unbounced = e.recipients.filter((r) => r.state === 'failed' && !r.bounced);
-    if (unbounced.length) {
-      await this.bounce(e, unbounced, reason, this.messagePath(e.id));
+    const failed = unbounced(e);
+    if (failed.length) {
+      await bounce(this.transitions, e, failed, reason, this.messagePath(e.id));
       await this.persist(e);
     }
     if (entryState(e) !== 'queued' && this.entries.has(e.id)) await this.finish(e);
   }
 
-  /** Write a bounce for `failed` into the sender's INBOX; marks them bounced (in memory). */
-  private async bounce(e: OutboxEntry, failed: OutboxRecipient[], reason: BounceReason, eml: string): Promise<void> {
-    const store = this.o.bounceStore?.(e.account);
-    if (!store) {
-      this.log.error({ id: e.id, account: e.account }, 'cannot bounce: the account is not configured any more');
-    } else {
-      try {
-        const originalHeader = await readHeaderBlock(eml).catch(() => Buffer.alloc(0));
-        await deliverBounce(store, { entry: e, failed, reason, originalHeader, now: this.clock.now() });
-        this.log.warn(
-          { id: e.id, account: e.account, failed: failed.map((r) => r.address), reason },
-          'delivery failed: bounce put in the local inbox',
-        );
-      } catch (err) {
-        this.log.error({ id: e.id, err: errorMessage(err) }, 'could not write the bounce into the local inbox');
-        return;
-      }
-    }
-    for (const r of failed) r.bounced = true;
-  }
-
   /** Take a finished entry out of the queue: delete it (all sent) or move it to failed/. */
   private async finish(e: OutboxEntry): Promise<void> {
     const state = entryState(e);
-    const eml = this.messagePath(e.id);
-    const json = path.join(this.dir, `${e.id}.json`);
-    if (state === 'failed') {
-      const unbounced = e.recipients.filter((r) => r.state === 'failed' && !r.bounced);
-      if (unbounced.length)
-        await this.bounce(
-          e,
-          unbounced,
-          'rejected',
-          (await exists(eml)) ? eml : path.join(this.failedDir, `${e.id}.eml`),
-        );
-      await renameIfPresent(eml, path.join(this.failedDir, `${e.id}.eml`));
-      await writeFileDurable(path.join(this.failedDir, `${e.id}.json`), serializeEntry(e));
-      await rm(json, { force: true });
-    } else {
-      // The .json goes first: without it the entry is finished (a lone .eml is deleted at start-up).
-      await rm(json, { force: true });
-      await rm(eml, { force: true });
-    }
-    await this.dirSync.sync();
+    await leaveQueue(this.transitions, e);
     this.entries.delete(e.id);
     this.safely(() => this.index.put(e, dedupeKey(e), this.clock.now()));
     this.log.info({ id: e.id, state, tries: e.tries }, state === 'sent' ? 'message sent' : 'message moved to failed/');
@@ -415,31 +356,5 @@ export class Outbox extends EventEmitter {
     } catch (err) {
       this.log.error({ err: errorMessage(err) }, 'could not update the outbox index in state.db');
     }
-  }
-
-  private locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(id) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    const tail = run.catch(() => undefined);
-    this.locks.set(id, tail);
-    void tail.then(() => {
-      if (this.locks.get(id) === tail) this.locks.delete(id);
-    });
-    return run;
-  }
-}
-
-async function exists(file: string): Promise<boolean> {
-  return access(file).then(
-    () => true,
-    () => false,
-  );
-}
-
-async function renameIfPresent(from: string, to: string): Promise<void> {
-  try {
-    await renameDurable(from, to);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
 }

@@ -80,9 +80,9 @@ export async function recoverOutbox(
       report.tmpRemoved++;
       continue;
     }
-    const m = /^(.+)\.(eml|json)$/.exec(name);
-    if (!m || !isOutboxId(m[1]!)) continue;
-    (m[2] === 'eml' ? emls : jsons).add(m[1]!);
+    const [, id, ext] = /^(.+)\.(eml|json)$/.exec(name) ?? [];
+    if (id === undefined || !isOutboxId(id)) continue;
+    (ext === 'eml' ? emls : jsons).add(id);
   }
 
   const queued: OutboxEntry[] = [];

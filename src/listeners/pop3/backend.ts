@@ -1,5 +1,5 @@
 /**
- * The POP3 listener's contract with the rest of localpost (STYLE lesson 1), and its
+ * The POP3 listener's contract with the rest of localpost, and its
  * implementation over the durable cache. The daemon builds a `CacheBackend` and supplies what
  * only it knows (pull on login, each account's `onLocalDelete`); the listener never imports
  * the daemon or the upstream modules.

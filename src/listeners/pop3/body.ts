@@ -1,12 +1,12 @@
 /**
- * What RETR and TOP send of a stored message, before dot-stuffing (RFC 1939 §7 TOP, P3, P7).
+ * What RETR and TOP send of a stored message, before dot-stuffing (RFC 1939 §7 TOP, legacy-client repairs).
  *
  * - RETR: the stored bytes.
  * - TOP n m: the header up to and including the empty line that ends it, then the first m
  *   body lines (a line ends at LF); `TOP n 99999999` is the whole message.
  * - With the `oe-ns-eoh` repair, a message without an empty line gets one at its end
  *   (`\r\n`, after the CRLF the stuffer would add anyway), so it is 2 octets longer than `W=`.
- *   `servedSize()` is the one place that knows this, so LIST, STAT and RETR always agree (P1).
+ *   `servedSize()` is the one place that knows this, so LIST, STAT and RETR always agree (clients check sizes).
  */
 import { HeaderEndFinder } from '../../shared/pop3-wire/index.js';
 
@@ -41,7 +41,7 @@ export async function* servedBody(
     if (!finder.found) {
       const k = finder.update(chunk);
       if (k < 0 || linesLeft === Infinity) {
-        last = chunk[chunk.length - 1]!;
+        last = chunk.readUInt8(chunk.length - 1);
         yield chunk;
         continue;
       }
@@ -53,7 +53,11 @@ export async function* servedBody(
     }
     // TOP: count body lines in `body`.
     let i = -1;
-    while (linesLeft > 0 && (i = body.indexOf(LF, i + 1)) >= 0) linesLeft--;
+    while (linesLeft > 0) {
+      i = body.indexOf(LF, i + 1);
+      if (i < 0) break;
+      linesLeft--;
+    }
     if (linesLeft === 0) {
       const end = i < 0 ? 0 : i + 1;
       if (end > 0) yield body.subarray(0, end);

@@ -1,5 +1,5 @@
 /**
- * One session's maildrop (RFC 1939 §5–§6, pitfalls P1, P6, P12): a snapshot of the account's
+ * One session's maildrop (RFC 1939 §5–§6): a snapshot of the account's
  * INBOX taken at login. Message numbers are fixed for the session; new mail appears in the
  * next one. DELE only marks, RSET unmarks, and `deletedUids()` is what the UPDATE state
  * commits. Sizes are the octets RETR sends before dot-stuffing (`servedSize`).
@@ -13,7 +13,7 @@ export interface Lookup {
   n: number;
   /** Local UID. */
   uid: number;
-  /** The permanent UIDL (RFC 1939 §7, P4). */
+  /** The permanent UIDL, never reused (RFC 1939 §7). */
   uidl: string;
   size: number;
 }
@@ -53,18 +53,19 @@ export class Maildrop {
   lookup(arg: string): Lookup | string {
     if (!MSG_NUMBER.test(arg)) return 'invalid message number';
     const n = Number(arg);
-    if (n < 1 || n > this.messages.length) return 'no such message';
+    const message = this.messages[n - 1];
+    const size = this.sizes[n - 1];
+    if (n < 1 || message === undefined || size === undefined) return 'no such message';
     if (this.marked[n - 1]) return `message ${n} already deleted`;
-    const uid = this.messages[n - 1]!.uid;
-    return { n, uid, uidl: uidl(uid), size: this.sizes[n - 1]! };
+    return { n, uid: message.uid, uidl: uidl(message.uid), size };
   }
 
-  /** DELE: mark message n (already looked up). */
-  mark(n: number): void {
+  /** DELE: mark a message (as looked up). */
+  mark({ n, size }: Lookup): void {
     if (this.marked[n - 1]) return;
     this.marked[n - 1] = 1;
     this.markedCount++;
-    this.markedOctets += this.sizes[n - 1]!;
+    this.markedOctets += size;
   }
 
   /** RSET: unmark everything. */
@@ -77,7 +78,7 @@ export class Maildrop {
   /** UIDs of the marked messages, for the UPDATE state. */
   deletedUids(): number[] {
     const out: number[] = [];
-    for (let i = 0; i < this.messages.length; i++) if (this.marked[i]) out.push(this.messages[i]!.uid);
+    for (const [i, m] of this.messages.entries()) if (this.marked[i]) out.push(m.uid);
     return out;
   }
 
@@ -91,8 +92,7 @@ export class Maildrop {
   /** `n uidl` lines of every live message (UIDL, RFC 1939 §7). */
   uidlLines(): string[] {
     const out: string[] = [];
-    for (let i = 0; i < this.messages.length; i++)
-      if (!this.marked[i]) out.push(`${i + 1} ${uidl(this.messages[i]!.uid)}`);
+    for (const [i, m] of this.messages.entries()) if (!this.marked[i]) out.push(`${i + 1} ${uidl(m.uid)}`);
     return out;
   }
 }

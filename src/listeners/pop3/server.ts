@@ -1,11 +1,11 @@
 /**
- * The local POP3 listener (ARCHITECTURE "Protocol modules"): plain TCP on every configured
- * host (127.0.0.1 and ::1 by default, P14) and, when a certificate is configured, STLS on that
- * port plus an implicit-TLS port (P13: an opt-in legacy profile allows TLS 1.0 for Outlook
+ * The local POP3 listener: plain TCP on every configured
+ * host (127.0.0.1 and ::1 by default: `localhost` is either) and, when a certificate is configured, STLS on that
+ * port plus an implicit-TLS port (an opt-in legacy profile allows TLS 1.0 for Outlook
  * Express). Each connection gets a `Pop3Session`; the server owns only listening, the maildrop
  * locks shared by the sessions, and a graceful stop.
  *
- * Limits (issue 6): at most `maxConnections` sessions (a further client gets `-ERR [SYS/TEMP]`
+ * Limits: at most `maxConnections` sessions (a further client gets `-ERR [SYS/TEMP]`
  * and is closed at once, so a flood holds no descriptor for long); every session has an idle
  * timeout, an absolute login deadline and a per-command deadline, so a client trickling a byte
  * every few seconds cannot hold a slot forever; a line over `maxLineLength` gets `-ERR`.
@@ -34,7 +34,7 @@ export interface Pop3TlsOptions {
   key: string;
   /** Implicit-TLS port (0 picks a free one); undefined: no implicit-TLS listener. */
   port?: number;
-  /** Allow TLS 1.0/1.1 and OpenSSL security level 0, for Outlook Express (P13). */
+  /** Allow TLS 1.0/1.1 and OpenSSL security level 0, for Outlook Express (it speaks TLS 1.0 only). */
   legacy?: boolean;
 }
 
@@ -47,9 +47,9 @@ export interface Pop3ServerOptions {
   auth: LocalAuth;
   backend: Pop3Backend;
   log: Logger;
-  /** Default: both on (Dovecot's `outlook-no-nuls oe-ns-eoh`, P3). */
+  /** Default: both on (Dovecot's `outlook-no-nuls oe-ns-eoh`: old Outlooks need them). */
   workarounds?: Partial<Pop3Workarounds>;
-  /** List SASL PLAIN in CAPA on plaintext too (it is always listed under TLS, P8). */
+  /** List SASL PLAIN in CAPA on plaintext too (it is always listed under TLS; some clients refuse it in plaintext). */
   advertiseSaslPlain?: boolean;
   /** RFC 1939 §3: at least 10 minutes (the default). */
   idleTimeoutMs?: number;
@@ -75,7 +75,7 @@ export interface Pop3Address {
   tls: boolean;
 }
 
-/** The TLS settings of the listener, read from the configured files (P13 legacy profile). */
+/** The TLS settings of the listener, read from the configured files, legacy profile included. */
 async function loadTlsOptions(o: Pop3TlsOptions): Promise<tls.SecureContextOptions> {
   const [cert, key] = await Promise.all([readFile(o.cert), readFile(o.key)]);
   return {
@@ -91,7 +91,6 @@ export class Pop3Server {
   private readonly servers: Array<{ server: net.Server; address: Pop3Address }> = [];
   private readonly sessions = new Set<Pop3Session>();
   private readonly locks = new Set<string>();
-  private deps?: SessionDeps;
   private nextCid = 1;
   /** Connections refused since the limit was last reached (for one log line per burst). */
   private refused = 0;
@@ -122,7 +121,7 @@ export class Pop3Server {
     const o = this.o;
     const tlsOptions = o.tls ? await loadTlsOptions(o.tls) : undefined;
     const tlsContext = tlsOptions ? tls.createSecureContext(tlsOptions) : undefined;
-    this.deps = {
+    const deps: SessionDeps = {
       auth: o.auth,
       backend: o.backend,
       locks: this.locks,
@@ -137,8 +136,8 @@ export class Pop3Server {
       maxLineLength: o.maxLineLength ?? 2048,
     };
     try {
-      await this.listenAll(o.port);
-      if (o.tls?.port !== undefined && tlsOptions) await this.listenAll(o.tls.port, tlsOptions);
+      await this.listenAll(o.port, deps);
+      if (o.tls?.port !== undefined && tlsOptions) await this.listenAll(o.tls.port, deps, tlsOptions);
     } catch (err) {
       await this.stop();
       throw err;
@@ -165,16 +164,16 @@ export class Pop3Server {
     await Promise.all(closing);
   }
 
-  /** Listens on `port` of every host: implicit TLS with `tlsOptions`, else plain. */
-  private async listenAll(port: number, tlsOptions?: tls.SecureContextOptions): Promise<void> {
+  /** Listen on every host; implicit TLS when `tlsOptions` are given. */
+  private async listenAll(port: number, deps: SessionDeps, tlsOptions?: tls.SecureContextOptions): Promise<void> {
     const implicitTls = tlsOptions !== undefined;
     let chosen = port;
     let bound = 0;
     let lastError: unknown;
     for (const host of this.o.hosts) {
       const server = tlsOptions
-        ? tls.createServer(tlsOptions, (s) => this.accept(s, true))
-        : net.createServer((s) => this.accept(s, false));
+        ? tls.createServer(tlsOptions, (s) => this.accept(s, deps, true))
+        : net.createServer((s) => this.accept(s, deps, false));
       server.on('error', (err) => this.o.log.error({ err }, 'POP3 listener error'));
       if (implicitTls)
         server.on('tlsClientError', (err) => this.o.log.debug({ err: err.message }, 'TLS handshake failed'));
@@ -196,13 +195,8 @@ export class Pop3Server {
     if (!bound) throw lastError ?? new Error('no address to listen on');
   }
 
-  private accept(socket: net.Socket, secure: boolean): void {
+  private accept(socket: net.Socket, deps: SessionDeps, secure: boolean): void {
     socket.on('error', () => undefined); // reported through the session
-    const deps = this.deps;
-    if (!deps) {
-      socket.destroy(); // cannot happen: start() sets deps before listening
-      return;
-    }
     const max = this.o.maxConnections ?? 50;
     if (this.sessions.size >= max) {
       // Refused before any session exists: answer, and never hold the descriptor for long.

@@ -1,21 +1,21 @@
 /**
- * One POP3 connection (STYLE lesson 3: a thin session). It owns the state (RFC 1939 §3), the
+ * One POP3 connection, kept thin. It owns the state (RFC 1939 §3), the
  * line reader, the reply writer and the maildrop lock; it dispatches each line through the
  * command table, which checks state and arity once; handlers live in `commands/`.
  *
  * Invariants:
  * - Commands run strictly one at a time, in order, however they arrive (RFC 2449 PIPELINING);
  *   reading pauses while too much unprocessed input is buffered.
- * - A line longer than the limit gets `-ERR` and is skipped; the session goes on (P15).
+ * - A line longer than the limit gets `-ERR` and is skipped; the session goes on (never buffered without limit).
  * - Deadlines (slow-loris): the idle timeout restarts with every byte, but two do not. A
  *   session that has not logged in `loginTimeoutMs` after connecting, and a command line not
  *   complete `commandTimeoutMs` after its first byte, get `-ERR` and the connection is closed.
  *   Neither interrupts a command the server is running (a login waiting for its pull, say):
  *   the session is closed when that command is done.
  * - Deletions are applied only by QUIT in TRANSACTION, through one backend call; a dropped
- *   connection, an idle timeout or a server stop commits nothing (P6).
+ *   connection, an idle timeout or a server stop commits nothing (clients retry and expect nothing gone).
  * - The maildrop lock is held from a successful login until the connection is gone, and during
- *   the UPDATE state until its commit finished (P11).
+ *   the UPDATE state until its commit finished (two clients polling one login never mix deletes).
  * - Error boundary: a ClientError becomes `-ERR text`; anything else is logged with its stack
  *   and answered `-ERR [SYS/TEMP]` — or, in the middle of a multi-line body, closes the
  *   connection, since the framing cannot be recovered. Nothing internal reaches the client.
@@ -41,7 +41,7 @@ const INPUT_HIGH_WATER = 256 * 1024;
 export interface SessionDeps {
   auth: LocalAuth;
   backend: Pop3Backend;
-  /** Account ids whose maildrop is held by a session (P11). */
+  /** Account ids whose maildrop is held by a session (one session per maildrop). */
   locks: Set<string>;
   log: Logger;
   /** Set when a certificate is configured: enables STLS. */
@@ -167,7 +167,9 @@ export class Pop3Session implements SessionContext {
   }
 
   openMessage(uid: number): Promise<AsyncIterable<Buffer> | Iterable<Buffer>> {
-    return this.deps.backend.open(this.account!, uid);
+    const { account } = this;
+    if (account === undefined) return Promise.reject(new Error('no maildrop is open'));
+    return this.deps.backend.open(account, uid);
   }
 
   continueWith(handler: (line: string) => Promise<void>): void {
@@ -175,10 +177,12 @@ export class Pop3Session implements SessionContext {
   }
 
   async startTls(): Promise<void> {
+    const { tlsContext } = this.deps;
+    if (!tlsContext) throw new Error('STLS without a certificate'); // the handler checks canStartTls
     const plain = this.socket;
     this.reader.takeRest(); // RFC 2595 §4: nothing sent before the handshake may count (injection)
     this.detach(plain);
-    const secure = new TLSSocket(plain, { isServer: true, secureContext: this.deps.tlsContext! });
+    const secure = new TLSSocket(plain, { isServer: true, secureContext: tlsContext });
     this.socket = secure;
     this.reply.attach(secure);
     this.attach(secure);
@@ -193,10 +197,12 @@ export class Pop3Session implements SessionContext {
       this.close();
       return;
     }
+    const { maildrop, account } = this;
+    if (!maildrop || account === undefined) throw new Error('TRANSACTION state without a maildrop');
     this.state = 'UPDATE'; // RFC 1939 §6
-    const uids = this.maildrop!.deletedUids();
+    const uids = maildrop.deletedUids();
     try {
-      if (uids.length) await this.deps.backend.deleteMessages(this.account!, uids);
+      if (uids.length) await this.deps.backend.deleteMessages(account, uids);
       this.log.info({ account: this.account, deleted: uids.length }, 'session ended (UPDATE applied)');
       await this.reply.ok(`localpost signing off (${uids.length} messages deleted)`);
     } catch (err) {
@@ -213,7 +219,7 @@ export class Pop3Session implements SessionContext {
   // ---- input -------------------------------------------------------------------------------
 
   /** The socket events the session listens to. */
-  private listeners(): Array<[string, (...args: any[]) => void]> {
+  private listeners(): Array<[string, ((chunk: Buffer) => void) | ((err: Error) => void) | (() => void)]> {
     return [
       ['data', this.onData],
       ['end', this.onEnd],
@@ -310,7 +316,7 @@ export class Pop3Session implements SessionContext {
       return this.run(() => next(raw));
     }
     const line = raw.replace(/[ \t]+$/, '');
-    if (line === '') return; // tolerated, not answered (P15)
+    if (line === '') return; // tolerated, not answered (sloppy clients send them)
     // The verb ends at the first space or tab; anything else (CR, NUL, U+2028, leading blanks)
     // belongs to it or to the argument, and an odd verb is simply unknown.
     const sp = line.search(/[ \t]/);
@@ -329,7 +335,7 @@ export class Pop3Session implements SessionContext {
     return this.run(() => spec.handle(this, args));
   }
 
-  /** The error boundary around one handler (STYLE lesson 5). */
+  /** The error boundary around one handler: nothing internal reaches the client. */
   private async run(fn: () => Promise<void>): Promise<void> {
     try {
       await fn();

@@ -9,7 +9,7 @@ import type { ReplyWriter } from './writer.js';
 /** RFC 1939 §3: a session moves AUTHORIZATION → TRANSACTION → UPDATE (only through QUIT). */
 export type Pop3State = 'AUTHORIZATION' | 'TRANSACTION' | 'UPDATE';
 
-/** Legacy-client repairs (Dovecot's `pop3_client_workarounds`, pitfall P3). */
+/** Legacy-client repairs (Dovecot's `pop3_client_workarounds`): NULs hang Outlook, a missing header end breaks OE. */
 export interface Pop3Workarounds {
   /** Send NUL bytes as 0x80 (`outlook-no-nuls`). */
   outlookNoNuls: boolean;

@@ -66,8 +66,9 @@ export class ReplyWriter {
     this.trace?.(`S: ${head.trimEnd()} (message body)`);
     // Coalesce the status line and small chunks into writes of up to COALESCE bytes: one
     // segment for a small message instead of a status-line segment waiting on a delayed ACK.
-    let parts: Buffer[] = [Buffer.from(head, 'latin1')];
-    let size = parts[0]!.length;
+    const headBytes = Buffer.from(head, 'latin1');
+    let parts: Buffer[] = [headBytes];
+    let size = headBytes.length;
     this.inBody = true;
     const stuffer = new DotStuffer({ replaceNul });
     for await (const chunk of source) {
@@ -75,7 +76,8 @@ export class ReplyWriter {
       parts.push(wire);
       size += wire.length;
       if (size >= COALESCE) {
-        await this.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts, size));
+        const [only] = parts;
+        await this.write(parts.length === 1 && only !== undefined ? only : Buffer.concat(parts, size));
         parts = [];
         size = 0;
       }

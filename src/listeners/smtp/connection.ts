@@ -1,5 +1,5 @@
 /**
- * smtp-server, adjusted for the mail clients localpost serves (protocol-pitfalls S2, S3, S5).
+ * smtp-server, adjusted for the mail clients localpost serves (old Outlook versions among them).
  * smtp-server has no option for these, so its connection class is subclassed and its server's
  * `connect()` builds the subclass (the same four lines as the library's own `connect`):
  *
@@ -137,7 +137,8 @@ class LocalpostConnection extends SMTPConnection {
     if (this.inEhlo && code === 250 && Array.isArray(data)) {
       const user = this.session.user;
       const size = typeof user === 'string' ? (this._server as LocalpostSmtpServer).sizeFor?.(user) : undefined;
-      data = [...data.slice(0, 1), ...adjustEhloLines(data.slice(1), size)];
+      const [greeting, ...capabilities] = data;
+      if (greeting !== undefined) data = [greeting, ...adjustEhloLines(capabilities, size)];
     }
     super.send(code, data, context);
   }

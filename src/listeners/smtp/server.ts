@@ -1,12 +1,12 @@
 /**
- * The local SMTP listener (ARCHITECTURE "Local SMTP"; protocol-pitfalls S1–S9): smtp-server
+ * The local SMTP listener: smtp-server
  * configured for loopback submission, listening on every configured host (127.0.0.1 and ::1
  * by default, port 1025).
  *
  * Options and why:
- * - AUTH PLAIN and LOGIN, also without TLS (`allowInsecureAuth`: loopback, S1); mail only after
+ * - AUTH PLAIN and LOGIN, also without TLS (`allowInsecureAuth`: loopback); mail only after
  *   AUTH (`authOptional: false`). NTLM, CRAM-MD5 and XOAUTH2 are not offered; `AUTH NTLM` gets
- *   smtp-server's 504 (S9).
+ *   smtp-server's 504 (documented as unsupported).
  * - SIZE (the largest account limit before AUTH, the account's after), 8BITMIME, SMTPUTF8,
  *   PIPELINING; DSN and ENHANCEDSTATUSCODES stay hidden.
  * - STARTTLS only with a configured certificate. Without one the command is disabled and

@@ -1,17 +1,17 @@
 /**
- * What happens to a submission (ARCHITECTURE "Local SMTP", invariant 7; protocol-pitfalls
- * S1, S4–S7): the smtp-server handlers of the local listener.
+ * What happens to a submission (invariant 7 in docs/architecture.md: 250 means durable):
+ * the smtp-server handlers of the local listener.
  *
- * - `onAuth`: PLAIN or LOGIN (also on plaintext loopback, S1) checked by `LocalAuth`; the
- *   login names the account whose `outgoing` server will relay the mail (S7). Failure: 535.
+ * - `onAuth`: PLAIN or LOGIN (also on plaintext loopback, where TLS adds nothing) checked by `LocalAuth`; the
+ *   login names the account whose `outgoing` server will relay the mail. Failure: 535.
  * - `onMailFrom`: only for an account that has an outgoing server (else 550); a declared
- *   `SIZE=` over the account's limit is refused at once with 552 (S5). Any sender address is
+ *   `SIZE=` over the account's limit is refused at once with 552, not after the upload. Any sender address is
  *   accepted: the upstream decides what it relays.
- * - `onRcptTo`: every recipient is kept; Bcc recipients exist only here (S5).
+ * - `onRcptTo`: every recipient is kept; Bcc recipients exist only here.
  * - `onData`: the DATA stream goes straight into `Outbox.enqueue`; 250 is answered only after
  *   the outbox says the message and its envelope are durable. Too large: 552. Any other local
- *   failure (disk full, I/O error): 451, and nothing is left behind (S4). A resubmitted copy
- *   gets 250 with the earlier queue id (S6).
+ *   failure (disk full, I/O error): 451, and nothing is left behind. A resubmitted copy
+ *   gets 250 with the earlier queue id (Outlook resends after its own timeout).
  */
 import type { Logger } from 'pino';
 import type {
@@ -90,12 +90,21 @@ export function submissionHandlers(d: SubmissionDeps) {
 
     onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, cb: Callback): void {
       const acc = accountOf(session);
-      const declared = address.args === false ? 0 : Number(address.args.SIZE ?? 0);
-      if (!acc) cb(smtpError(530, 'Error: authentication required'));
-      else if (!acc.canSend) cb(smtpError(550, `Error: account ${acc.id} has no outgoing server configured`));
-      else if (declared > acc.maxMessageSize)
+      if (!acc) {
+        cb(smtpError(530, 'Error: authentication required'));
+        return;
+      }
+      if (!acc.canSend) {
+        cb(smtpError(550, `Error: account ${acc.id} has no outgoing server configured`));
+        return;
+      }
+      const args = address.args || {};
+      const declared = Number(args.SIZE ?? 0);
+      if (declared > acc.maxMessageSize) {
         cb(smtpError(552, `Error: message size ${declared} exceeds the limit of ${acc.maxMessageSize} bytes`));
-      else cb();
+        return;
+      }
+      cb();
     },
 
     onRcptTo(_address: SMTPServerAddress, session: SMTPServerSession, cb: Callback): void {

@@ -8,11 +8,11 @@
  * - Un-stuffing: LF ends a line; a CR before it is kept as data (a bare-LF line from a sloppy
  *   server survives byte-exact). A line that is exactly `.` (then CRLF or LF) is the
  *   terminator; any other line starting with `.` loses that first byte. The message's own
- *   final line end is kept (pitfall F11).
+ *   final line end is kept (it is part of what the server sent).
  * - Stuffing: bare LF → CRLF, a leading `.` doubled, a final CRLF added to a non-empty message
- *   that does not end in LF, then `.CRLF` (pitfall P2). NUL → 0x80 optionally (pitfall P3).
+ *   that does not end in LF, then `.CRLF`, as Dovecot does. NUL → 0x80 optionally (NULs hang Outlook).
  * - `CrlfSizer.size` equals the stuffer's output length minus the added dots minus the 3-byte
- *   terminator (pitfall P1), i.e. the length of the CRLF-normalised message.
+ *   terminator, i.e. the length of the CRLF-normalised message (what LIST must report).
  */
 
 const LF = 0x0a;
@@ -28,8 +28,9 @@ const TERMINATOR = Buffer.from('.\r\n');
 
 function join(parts: Buffer[]): Buffer {
   const [first] = parts;
-  if (!first) return EMPTY;
-  return parts.length === 1 ? first : Buffer.concat(parts);
+  if (first === undefined) return EMPTY;
+  if (parts.length === 1) return first;
+  return Buffer.concat(parts);
 }
 
 /** What one `DotUnstuffer.push()` produced. */
@@ -117,7 +118,7 @@ export class DotUnstuffer {
 
 /** Options of the stuffer. */
 export interface DotStufferOptions {
-  /** Replace NUL bytes with 0x80 (Dovecot's `outlook-no-nuls` workaround, pitfall P3). */
+  /** Replace NUL bytes with 0x80 (Dovecot's `outlook-no-nuls` workaround: NULs hang Outlook). */
   replaceNul?: boolean;
 }
 
@@ -195,7 +196,7 @@ export async function* dotStuff(
   yield stuffer.end();
 }
 
-/** Computes the CRLF octet count of a message (the `W=` value and the LIST size, P1). */
+/** Computes the CRLF octet count of a message (the `W=` value and the LIST size). */
 export class CrlfSizer {
   private total = 0;
   private prevCr = false;

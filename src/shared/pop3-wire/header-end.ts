@@ -2,7 +2,7 @@
  * Finding the end of a message header: the first empty line (RFC 5322 §2.1), where a line ends
  * at LF and an empty line is either `LF` or `CR LF` at the start of a line. Used by the cache
  * to record whether a message has one, and by the POP3 server for `TOP` and for the missing
- * end-of-header repair (pitfall P3).
+ * end-of-header repair (its absence breaks Outlook Express).
  *
  * Invariants: bytes only, chunks of any size, linear time (`indexOf`); once the end is found
  * later chunks are not scanned.

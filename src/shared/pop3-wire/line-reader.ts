@@ -107,7 +107,8 @@ export class LineReader {
     this.pos = 0;
     this.queue = [];
     this.discarding = false;
-    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    const [first] = parts;
+    return parts.length === 1 && first !== undefined ? first : Buffer.concat(parts);
   }
 
   private overflow(): never {

@@ -44,8 +44,10 @@ export function parseStatusLine(line: Buffer | string): StatusLine | null {
   // The keyword must stand alone: "+OKAY" is not a status line.
   if (rest.length && rest[0] !== ' ' && rest[0] !== '\t') return null;
   rest = rest.trim();
-  const m = RESP_CODE.exec(rest);
-  if (m) return { kind, code: m[1]!.toUpperCase(), text: rest.slice(m[0].length).trim() };
+  const [prefix, code] = RESP_CODE.exec(rest) ?? [];
+  if (prefix !== undefined && code !== undefined) {
+    return { kind, code: code.toUpperCase(), text: rest.slice(prefix.length).trim() };
+  }
   return { kind, text: rest };
 }
 

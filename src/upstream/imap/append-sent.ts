@@ -1,7 +1,7 @@
 /**
  * `outgoing.saveSent`: after a successful send, append a copy of the message to a folder of
  * the account's upstream IMAP server (RFC 3501 §6.3.11 APPEND), for providers that do not keep
- * sent mail themselves (Gmail and Microsoft 365 do: leave it off there, S7).
+ * sent mail themselves (Gmail and Microsoft 365 do: leave it off there, or it is saved twice).
  *
  * The copy is the client's bytes as queued, Bcc header included (a client's own Sent copy
  * shows its Bcc recipients), flagged `\Seen`. A missing folder is created once (TRYCREATE).

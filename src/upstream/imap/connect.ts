@@ -1,6 +1,6 @@
 /**
  * Builds an imapflow client for an upstream endpoint. imapflow does not reconnect: one
- * instance is one connection attempt (libraries.md §2, pitfall F12), so callers create a new
+ * instance is one connection attempt, so callers create a new
  * one per attempt. Its logger is our pino child; imapflow marks the password sensitive. With
  * OAuth the endpoint carries `accessToken` and imapflow authenticates with AUTHENTICATE XOAUTH2
  * (or OAUTHBEARER when only that is offered). A refused login comes out classified: AuthError
@@ -29,7 +29,7 @@ interface ImapflowError {
 }
 
 /**
- * Classifies an imapflow error once, at the boundary (pitfall F7; STYLE lesson 5):
+ * Classifies an imapflow error once, at the boundary:
  *
  * | imapflow error                                                         | becomes        |
  * |------------------------------------------------------------------------|----------------|

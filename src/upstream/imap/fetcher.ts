@@ -6,7 +6,7 @@
  * the Maildir (INBOX) or the Maildir++ folder, committing in durable batches that advance the
  * cursor in the same transaction.
  *
- * Keys: `i<UIDVALIDITY>_<UID>` within the folder. A UIDVALIDITY change (F8) is not a deletion:
+ * Keys: `i<UIDVALIDITY>_<UID>` within the folder. A UIDVALIDITY change (a server move) is not a deletion:
  * cached messages are matched to the new UIDs by Message-ID and size and re-keyed; only the
  * rest is downloaded; nothing local is ever deleted.
  *
@@ -14,7 +14,7 @@
  * the folder is reopened read-write only then, and the tombstones are marked done after the
  * server confirmed the EXPUNGE.
  *
- * imapflow rules (F12): no IMAP command inside a fetch() loop — metadata is collected first;
+ * imapflow rules: no IMAP command inside a fetch() loop (it deadlocks) — metadata is collected first;
  * large messages are streamed with download(); small ones arrive whole in one pipelined FETCH.
  */
 import { open } from 'node:fs/promises';
@@ -144,12 +144,11 @@ export class ImapFetcher implements Fetcher {
       const maxListed = candidates.at(-1)?.uid ?? lastUid;
       const markDone = (uid: number) => {
         done.add(uid);
-        let next = candidates[donePrefix];
-        while (next && done.has(next.uid)) next = candidates[++donePrefix];
+        for (let next = candidates[donePrefix]; next && done.has(next.uid); next = candidates[donePrefix]) donePrefix++;
       };
       const batch = new BatchWriter(store, {
         inTransaction: () => {
-          const lastDone = candidates[donePrefix - 1];
+          const lastDone = candidates[donePrefix - 1]; // undefined while donePrefix is 0
           if (lastDone) cursorUid = Math.max(cursorUid, lastDone.uid);
           const complete = cursorUid >= maxListed;
           cursors.setCursor(account, folder, {
@@ -183,7 +182,7 @@ export class ImapFetcher implements Fetcher {
               // One pipelined FETCH for the chunk; each body is written as it arrives (no IMAP
               // command inside this loop).
               for await (const m of client.fetch(small.join(','), { uid: true, source: true }, { uid: true })) {
-                const source = m.source;
+                const { source } = m;
                 if (!source || done.has(m.uid) || !wantedUids.has(m.uid)) continue;
                 await storeOne(m.uid, (sink) => writeAll(sink, source));
                 if (pullOpts.signal?.aborted) break;
@@ -254,7 +253,7 @@ export class ImapFetcher implements Fetcher {
     }
   }
 
-  /** UIDVALIDITY changed: match cached messages to the new UIDs by Message-ID + size (F8). */
+  /** UIDVALIDITY changed: match cached messages to the new UIDs by Message-ID + size, not download them again. */
   private async rekey(client: ImapFlow, folder: string, oldUv: string, newUv: string): Promise<void> {
     const { store, log } = this.opts;
     const old = store.keysWithPrefix(folder, `i${oldUv}_`);

@@ -1,6 +1,6 @@
 /**
  * The "sign in again" message put into an account's local INBOX when its provider refuses the
- * saved sign-in: a legacy mail client shows mail, not logs (issue 7). It is keyed on the moment
+ * saved sign-in: a legacy mail client shows mail, not logs. It is keyed on the moment
  * of the invalidation, so it is written once per invalidation whatever the number of pulls
  * (`AccountStore.has()` also covers a copy the user already deleted: it leaves a tombstone).
  */

@@ -3,7 +3,7 @@
  * the device authorization endpoint and its polling (RFC 8628), with PKCE (RFC 7636) for the
  * browser flow. Requests are form posts through Node's fetch with a timeout.
  *
- * Classification (pitfall F6: never lose a refresh token to a network problem):
+ * Classification (never lose a refresh token to a network problem):
  * - no answer, a timeout, a 5xx or 429, or an unreadable body → TemporaryError (offline codes
  *   such as ECONNREFUSED/ETIMEDOUT are kept, so callers treat it as "offline");
  * - a JSON `{"error": ...}` answer → OAuthEndpointError with the provider's code; only
@@ -33,6 +33,12 @@ export interface DeviceAuthorization {
   message?: string;
 }
 
+/** The first line of a text (a provider's description may run to several). */
+function firstLine(text: string): string {
+  const [line = ''] = text.split(/\r?\n/);
+  return line;
+}
+
 /** An explicit error answer of the authorization server (RFC 6749 §5.2, RFC 8628 §3.5). */
 export class OAuthEndpointError extends AuthError {
   override name = 'OAuthEndpointError';
@@ -41,7 +47,7 @@ export class OAuthEndpointError extends AuthError {
   readonly description?: string;
   constructor(error: string, description: string | undefined, status: number) {
     super(
-      `the sign-in server answered ${status} ${error}${description ? `: ${(description.split(/\r?\n/)[0] ?? '').slice(0, 300)}` : ''}`,
+      `the sign-in server answered ${status} ${error}${description ? `: ${firstLine(description).slice(0, 300)}` : ''}`,
       { code: 'EOAUTH' },
     );
     this.error = error;

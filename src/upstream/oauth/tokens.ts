@@ -2,7 +2,7 @@
  * Access tokens for OAuth accounts: read the account's sealed sign-in (token-store.ts), return
  * its access token while it has more than `earlyMs` (5 min) to live, else refresh it first.
  *
- * Failure semantics (pitfall F6):
+ * Failure semantics (a lost refresh token means signing in again by hand):
  * - a network error, a timeout, a 5xx or any other answer than `invalid_grant` keeps the
  *   refresh token; the caller gets a TemporaryError (or, when the current access token is still
  *   valid, that token), and the next pull tries again;
@@ -116,7 +116,7 @@ export class OAuthTokens {
       if (err instanceof OAuthEndpointError && err.error === 'invalid_grant') {
         return this.invalidate(account, client, file, secrets, err, req);
       }
-      // keep the refresh token (F6); an access token that is still valid is still usable
+      // keep the refresh token (an outage must not force a new sign-in); an access token still valid is usable
       if (!req.force && secrets.accessToken && secrets.expiresAt && secrets.expiresAt > now + 10_000) {
         log?.warn(
           { err: errorMessage(err) },
@@ -126,14 +126,12 @@ export class OAuthTokens {
       }
       throw err;
     }
-    const fresh: AccessToken = {
-      accessToken: res.access_token,
-      expiresAt: now + (res.expires_in ?? DEFAULT_LIFETIME_S) * 1000,
-    };
+    const accessToken = res.access_token;
+    const expiresAt = now + (res.expires_in ?? DEFAULT_LIFETIME_S) * 1000;
     const next: TokenSecrets = {
       refreshToken: res.refresh_token ?? secrets.refreshToken,
-      accessToken: fresh.accessToken,
-      expiresAt: fresh.expiresAt,
+      accessToken,
+      expiresAt,
       scope: res.scope ?? secrets.scope,
     };
     // compare-and-swap: a sign-in written by `localpost auth` meanwhile is not overwritten
@@ -149,7 +147,7 @@ export class OAuthTokens {
         log?.debug('OAuth refresh token rotated and saved');
     }
     log?.debug({ expiresInS: res.expires_in }, 'OAuth access token refreshed');
-    return fresh;
+    return { accessToken, expiresAt };
   }
 
   /** `invalid_grant`: drop the refresh token, log once, tell status and the INBOX. */
@@ -169,7 +167,8 @@ export class OAuthTokens {
         return this.refresh(account, client, current, fresh, req) as Promise<never>;
     }
     const now = this.clock.now();
-    const reason = `${err.error}${err.description ? `: ${(err.description.split(/\r?\n/)[0] ?? '').slice(0, 200)}` : ''}`;
+    const [summary = ''] = err.description?.split(/\r?\n/) ?? [];
+    const reason = `${err.error}${err.description ? `: ${summary.slice(0, 200)}` : ''}`;
     const invalid: TokenFile = {
       ...(current ?? file),
       state: 'invalid',

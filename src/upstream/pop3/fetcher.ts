@@ -1,12 +1,12 @@
 /**
  * POP3 pull (RFC 1939): diff the server's UIDL list against the cache, RETR each new message
  * straight into the Maildir's tmp/, commit in durable batches, and only then — when the account
- * does not keep mail on the server — DELE what is durable (invariant 3, pitfall F1). Sessions
- * loop until the server offers nothing new (Gmail shows ~250 messages per session, F4).
+ * does not keep mail on the server — DELE what is durable (invariant 3: a crash never loses mail). Sessions
+ * loop until the server offers nothing new (Gmail shows ~250 messages per session).
  * Messages deleted locally with `onLocalDelete: delete-upstream` (tombstones marked pending)
  * get a DELE in the same session; they are recorded as deleted upstream once QUIT succeeded.
  *
- * Keys: `p` + 24 hex digits of sha256(UIDL) (F10: UIDLs may be long; keys must be file-name
+ * Keys: `p` + 24 hex digits of sha256(UIDL) (UIDLs may exceed 70 characters; keys must be file-name
  * safe). A UIDL listed twice in one session gets an occurrence suffix before hashing, so
  * neither copy is lost nor fetched twice.
  */
@@ -147,7 +147,8 @@ export class Pop3Fetcher implements Fetcher {
           const window = client.pipelining ? RETR_WINDOW : 1;
           const inflight: Array<{ w: (typeof wanted)[number]; pending: PendingMessage; retr: Promise<number> }> = [];
           const settle = async () => {
-            const head = inflight.shift()!;
+            const head = inflight.shift();
+            if (!head) return; // called only with a RETR in flight
             let bytes: number;
             try {
               bytes = await head.retr;

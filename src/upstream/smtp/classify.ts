@@ -1,6 +1,6 @@
 /**
- * Classifying what nodemailer reports, once, at the upstream boundary (protocol-pitfalls O1,
- * O2; libraries.md §4; STYLE lesson 5). The outcome of a send is either per-recipient results
+ * Classifying what nodemailer reports, once, at the upstream boundary, so nothing
+ * downstream guesses. The outcome of a send is either per-recipient results
  * or an error with a scope:
  *
  * | nodemailer says                                              | becomes                               |
@@ -16,7 +16,7 @@
  * | ESOCKET, ECONNECTION, ETIMEDOUT, EDNS, 421, anything unknown | TemporaryError, scope `connection`    |
  *
  * Nothing but a permanent reply to a recipient or to the message ever fails a recipient: a
- * changed password, a TLS problem or a network outage only delays (O2, O5).
+ * changed password, a TLS problem or a network outage only delays: queued mail is never lost to them.
  */
 import { AuthError, TemporaryError } from '../../shared/errors.js';
 import { tlsHint } from '../tls-hint.js';

@@ -1,11 +1,11 @@
 /**
  * Relaying queued messages to an account's upstream SMTP server with nodemailer
- * (libraries.md §4; protocol-pitfalls O1, O8, S5, S8).
+ * (its raw-message mode, so the client's bytes go out as sent).
  *
  * Contract of `Sender.send`:
- * - the message is streamed from its `.eml` file (never parsed or re-serialised, O8) through
+ * - the message is streamed from its `.eml` file (never parsed or re-serialised, so the bytes stay as sent) through
  *   `StripBcc`, and sent with an explicit envelope: MAIL FROM and every RCPT, Bcc included;
- *   nodemailer turns bare LF into CRLF on the way (S8); `BODY=8BITMIME` when the message has
+ *   nodemailer turns bare LF into CRLF on the way (upstreams reject bare LF); `BODY=8BITMIME` when the message has
  *   8-bit bytes and the server offers it;
  * - it resolves with per-recipient results (sent / failed for good / deferred) whenever the
  *   upstream answered about recipients or the message, and rejects with a `SendError` (scope

@@ -1,6 +1,6 @@
 /**
  * Removes `Bcc:` (and `Resent-Bcc:`) header fields from a message on its way to the upstream
- * (protocol-pitfalls S5; RFC 5322 §3.6.3: the blind recipients must not see each other). The
+ * (RFC 5322 §3.6.3: the blind recipients must not see each other). The
  * outbox keeps the client's bytes untouched (`<id>.eml` is never rewritten), so the field is
  * stripped on the fly at each send; the Bcc recipients are reached through the envelope.
  *

@@ -3,8 +3,9 @@
  * AUTH PLAIN), plus QUIT and CAPA, which are valid in both states.
  */
 import type { LoginOutcome, SessionContext } from '../types.js';
+import { maildropOf, requiredArg } from './guarantees.js';
 
-/** RFC 2449 §5 CAPA: honest capabilities; STLS only when it can be used now (P8). */
+/** RFC 2449 §5 CAPA: honest capabilities; STLS only when it can be used now (fetchmail upgrades whenever offered). */
 export async function CAPA(s: SessionContext): Promise<void> {
   const caps = ['TOP', 'UIDL', 'USER', 'RESP-CODES', 'PIPELINING', 'AUTH-RESP-CODE', 'EXPIRE NEVER', 'LOGIN-DELAY 0'];
   if (s.advertiseSaslPlain || s.secure) caps.push('SASL PLAIN');
@@ -19,34 +20,36 @@ export async function QUIT(s: SessionContext): Promise<void> {
 }
 
 /** RFC 1939 §7 USER: remembered for PASS; the answer never reveals whether the user exists. */
-export async function USER(s: SessionContext, [name]: string[]): Promise<void> {
-  s.pendingUser = name!;
+export async function USER(s: SessionContext, args: string[]): Promise<void> {
+  s.pendingUser = requiredArg(args, 0);
   await s.reply.ok('send PASS');
 }
 
 /** RFC 1939 §7 PASS: the password may contain spaces (the rest of the line). */
-export async function PASS(s: SessionContext, [password]: string[]): Promise<void> {
+export async function PASS(s: SessionContext, args: string[]): Promise<void> {
+  const password = requiredArg(args, 0);
   const user = s.pendingUser;
   s.pendingUser = undefined;
   if (user === undefined) {
     await s.reply.err('send USER first');
     return;
   }
-  await replyLogin(s, await s.login(user, password!));
+  await replyLogin(s, await s.login(user, password));
 }
 
 /** RFC 5034 AUTH: PLAIN with or without an initial response; bare AUTH lists mechanisms. */
 export async function AUTH(s: SessionContext, args: string[]): Promise<void> {
-  if (args.length === 0) {
+  const [mechanism, initialResponse] = args;
+  if (mechanism === undefined) {
     await s.reply.list('SASL mechanisms follow', ['PLAIN']); // what Outlook's probe expects
     return;
   }
-  if (args[0]!.toUpperCase() !== 'PLAIN') {
-    await s.reply.err('unsupported authentication mechanism'); // e.g. NTLM (SPA): the client falls back (P9)
+  if (mechanism.toUpperCase() !== 'PLAIN') {
+    await s.reply.err('unsupported authentication mechanism'); // e.g. NTLM (SPA): the client falls back
     return;
   }
-  if (args.length === 2) {
-    await authPlain(s, args[1] === '=' ? '' : args[1]!);
+  if (initialResponse !== undefined) {
+    await authPlain(s, initialResponse === '=' ? '' : initialResponse);
     return;
   }
   await s.reply.challenge('');
@@ -82,18 +85,19 @@ async function authPlain(s: SessionContext, b64: string): Promise<void> {
     return;
   }
   const parts = Buffer.from(b64, 'base64').toString('utf8').split('\0');
-  if (parts.length !== 3 || (parts[0] !== '' && parts[0] !== parts[1])) {
+  const [authzid, authcid, passwd] = parts;
+  if (parts.length !== 3 || authcid === undefined || passwd === undefined || (authzid !== '' && authzid !== authcid)) {
     await replyLogin(s, 'bad-credentials');
     return;
   }
-  await replyLogin(s, await s.login(parts[1]!, parts[2]!));
+  await replyLogin(s, await s.login(authcid, passwd));
 }
 
 /** The reply to PASS or AUTH, with the RFC 2449 / RFC 3206 response codes. */
 async function replyLogin(s: SessionContext, outcome: LoginOutcome): Promise<void> {
   switch (outcome) {
     case 'ok': {
-      const m = s.maildrop!;
+      const m = maildropOf(s);
       await s.reply.ok(`maildrop has ${m.count} messages (${m.octets} octets)`);
       return;
     }

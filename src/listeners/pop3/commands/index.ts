@@ -1,5 +1,5 @@
 /**
- * The POP3 command table (STYLE lesson 2): verb → allowed states, arity and handler. The
+ * The POP3 command table: verb → allowed states, arity and handler. The
  * session's dispatcher checks state and arity here, once, before any handler runs; handlers
  * never check them again. `tests/unit/pop3-server-commands.test.ts` walks this table and proves
  * every verb is refused in every state it does not list.

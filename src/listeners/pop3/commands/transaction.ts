@@ -7,10 +7,11 @@ import { MessageGoneError } from '../backend.js';
 import { servedBody } from '../body.js';
 import type { Lookup } from '../maildrop.js';
 import type { SessionContext } from '../types.js';
+import { maildropOf, requiredArg } from './guarantees.js';
 
 /** Resolves a message number or answers -ERR (returns undefined). */
 async function resolve(s: SessionContext, arg: string): Promise<Lookup | undefined> {
-  const r = s.maildrop!.lookup(arg);
+  const r = maildropOf(s).lookup(arg);
   if (typeof r === 'string') {
     await s.reply.err(r);
     return undefined;
@@ -18,61 +19,62 @@ async function resolve(s: SessionContext, arg: string): Promise<Lookup | undefin
   return r;
 }
 
-/** RFC 1939 §5 STAT: count and octets of the messages not marked as deleted (P1, P12). */
+/** RFC 1939 §5 STAT: count and octets of the messages not marked as deleted; `+OK 0 0` when empty. */
 export async function STAT(s: SessionContext): Promise<void> {
-  const m = s.maildrop!;
+  const m = maildropOf(s);
   await s.reply.ok(`${m.count} ${m.octets}`);
 }
 
-/** RFC 1939 §5 LIST [n]: sizes are the octets RETR sends before dot-stuffing (P1, P5). */
-export async function LIST(s: SessionContext, args: string[]): Promise<void> {
-  const m = s.maildrop!;
-  if (args.length === 0) {
+/** RFC 1939 §5 LIST [n]: sizes are the octets RETR sends before dot-stuffing (clients check them). */
+export async function LIST(s: SessionContext, [n]: string[]): Promise<void> {
+  const m = maildropOf(s);
+  if (n === undefined) {
     await s.reply.list(`${m.count} messages (${m.octets} octets)`, m.listLines());
     return;
   }
-  const r = await resolve(s, args[0]!);
+  const r = await resolve(s, n);
   if (r) await s.reply.ok(`${r.n} ${r.size}`);
 }
 
-/** RFC 1939 §7 UIDL [n]: the permanent local UID (P4). */
-export async function UIDL(s: SessionContext, args: string[]): Promise<void> {
-  const m = s.maildrop!;
-  if (args.length === 0) {
+/** RFC 1939 §7 UIDL [n]: the permanent local UID, never reused. */
+export async function UIDL(s: SessionContext, [n]: string[]): Promise<void> {
+  const m = maildropOf(s);
+  if (n === undefined) {
     await s.reply.list('unique-id listing follows', m.uidlLines());
     return;
   }
-  const r = await resolve(s, args[0]!);
+  const r = await resolve(s, n);
   if (r) await s.reply.ok(`${r.n} ${r.uidl}`);
 }
 
-/** RFC 1939 §5 RETR n: the whole message, dot-stuffed, with the P3 repairs in force. */
-export async function RETR(s: SessionContext, [arg]: string[]): Promise<void> {
-  const r = await resolve(s, arg!);
+/** RFC 1939 §5 RETR n: the whole message, dot-stuffed, with the legacy-client repairs in force. */
+export async function RETR(s: SessionContext, args: string[]): Promise<void> {
+  const r = await resolve(s, requiredArg(args, 0));
   if (r) await sendMessage(s, r, `${r.size} octets`);
 }
 
-/** RFC 1939 §7 TOP n m: the header, the empty line and m body lines (P7). */
-export async function TOP(s: SessionContext, [arg, lines]: string[]): Promise<void> {
-  if (!/^\d{1,20}$/.test(lines!)) {
+/** RFC 1939 §7 TOP n m: the header, the empty line and m body lines (fetchmail deletes via TOP n 99999999). */
+export async function TOP(s: SessionContext, args: string[]): Promise<void> {
+  const lines = requiredArg(args, 1);
+  if (!/^\d{1,20}$/.test(lines)) {
     await s.reply.err('invalid number of lines');
     return;
   }
-  const r = await resolve(s, arg!);
+  const r = await resolve(s, requiredArg(args, 0));
   if (r) await sendMessage(s, r, 'top of message follows', Number(lines));
 }
 
-/** RFC 1939 §5 DELE n: marks only; the UPDATE state after QUIT applies it (P6). */
-export async function DELE(s: SessionContext, [arg]: string[]): Promise<void> {
-  const r = await resolve(s, arg!);
+/** RFC 1939 §5 DELE n: marks only; the UPDATE state after QUIT applies it. */
+export async function DELE(s: SessionContext, args: string[]): Promise<void> {
+  const r = await resolve(s, requiredArg(args, 0));
   if (!r) return;
-  s.maildrop!.mark(r.n);
+  maildropOf(s).mark(r);
   await s.reply.ok(`message ${r.n} deleted`);
 }
 
 /** RFC 1939 §5 RSET: unmark every message. */
 export async function RSET(s: SessionContext): Promise<void> {
-  const m = s.maildrop!;
+  const m = maildropOf(s);
   m.reset();
   await s.reply.ok(`maildrop has ${m.count} messages (${m.octets} octets)`);
 }
@@ -84,7 +86,7 @@ export async function NOOP(s: SessionContext): Promise<void> {
 
 /**
  * RFC 1460 LAST, removed by RFC 1725: answered -ERR, which makes fetchmail fall back to UIDL
- * (P15); a `+OK 0` would make it download everything again in keep mode.
+ * as it does against Dovecot; a `+OK 0` would make it download everything again in keep mode.
  */
 export async function LAST(s: SessionContext): Promise<void> {
   await s.reply.err('LAST is not supported; use UIDL');

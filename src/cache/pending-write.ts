@@ -1,0 +1,131 @@
+/**
+ * One message being written into an account's Maildir: the first half of the write path of
+ * `account-store.ts`. The upstream bytes stream into `tmp/<uid>.<pid>.<n>`; `finish()` ends the
+ * stream, checks the size, fsyncs and closes the file, names it with S= and W= (counted while
+ * writing) and renames it into `new/` without a directory fsync (the commit does that once per
+ * batch), then hands it to its owner's open batch.
+ *
+ * Invariants:
+ * - A message is finished at most once; `abort()` after `finish()` waits for it and leaves the
+ *   message in the batch.
+ * - Whatever fails (write, size check, fsync, rename), the temp file is removed and the key
+ *   released, so it can be downloaded again; a crash leaves only files recovery understands.
+ * - A write error never becomes an unhandled 'error' event: it surfaces through `finish()`.
+ */
+import { type FileHandle, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { finished } from 'node:stream/promises';
+import type { Clock } from '../shared/clock.js';
+import { formatName, MessageFileWriter, uidl } from './maildir.js';
+import type { CachedMessage, PendingMessage } from './message-store.js';
+
+/** Where a finished or thrown-away message is reported: the account store's open batch. */
+export interface PendingOwner {
+  /** The message's file is in `new/`; it belongs to the batch until the next commit. */
+  addFinished(msg: CachedMessage, newDir: string): void;
+  /** The message was thrown away; its key may be begun again. */
+  release(folder: string, key: string): void;
+}
+
+/** What `begin()` prepared: the UID, the key and the open temp file. */
+export interface PendingInit {
+  uid: number;
+  key: string;
+  folder: string;
+  /** The folder's Maildir directory. */
+  dir: string;
+  /** Absolute path of the temp file in `tmp/`. */
+  tmp: string;
+  fh: FileHandle;
+}
+
+/** A message being written into `tmp/`. */
+export class PendingWrite implements PendingMessage {
+  readonly uid: number;
+  readonly key: string;
+  readonly stream: MessageFileWriter;
+  private finishing?: Promise<CachedMessage>;
+  private aborted = false;
+  private closed = false;
+
+  constructor(
+    private readonly owner: PendingOwner,
+    private readonly clock: Clock,
+    private readonly p: PendingInit,
+  ) {
+    this.uid = p.uid;
+    this.key = p.key;
+    this.stream = new MessageFileWriter(p.fh);
+    // A write error (ENOSPC, EIO) may come after the writer's producer stopped listening; it
+    // surfaces through finish(), never as an unhandled 'error' event that ends the process.
+    this.stream.on('error', () => undefined);
+  }
+
+  finish(): Promise<CachedMessage> {
+    if (this.aborted) return Promise.reject(new Error(`message ${this.key} was aborted`));
+    this.finishing ??= this.doFinish();
+    return this.finishing;
+  }
+
+  async abort(): Promise<void> {
+    if (this.finishing) {
+      // Already finishing or finished: the message belongs to the batch (or failed and was discarded).
+      await this.finishing.catch(() => undefined);
+      return;
+    }
+    if (this.aborted) return;
+    this.aborted = true;
+    await this.discard();
+  }
+
+  private async doFinish(): Promise<CachedMessage> {
+    const { p, stream } = this;
+    let msg: CachedMessage;
+    try {
+      if (!stream.writableEnded) stream.end();
+      await finished(stream);
+      const st = await p.fh.stat();
+      if (st.size !== stream.bytes) throw new Error(`temp file has ${st.size} bytes, ${stream.bytes} were written`);
+      await p.fh.sync();
+      this.closed = true;
+      await p.fh.close();
+      const storedAt = this.clock.now();
+      const name = formatName({
+        storedSec: Math.floor(storedAt / 1000),
+        uid: p.uid,
+        size: stream.bytes,
+        wsize: stream.wsize,
+        key: p.key,
+      });
+      const newDir = path.join(p.dir, 'new');
+      await rename(p.tmp, path.join(newDir, name));
+      msg = {
+        uid: p.uid,
+        uidl: uidl(p.uid),
+        folder: p.folder,
+        path: path.join(newDir, name),
+        size: stream.bytes,
+        wsize: stream.wsize,
+        key: p.key,
+        flags: '',
+        storedAt,
+        hasEoh: stream.hasEoh,
+      };
+      this.owner.addFinished(msg, newDir);
+    } catch (err) {
+      await this.discard();
+      throw err;
+    }
+    return msg;
+  }
+
+  private async discard(): Promise<void> {
+    if (!this.stream.destroyed) this.stream.destroy();
+    if (!this.closed) {
+      this.closed = true;
+      await this.p.fh.close().catch(() => undefined);
+    }
+    await rm(this.p.tmp, { force: true }).catch(() => undefined);
+    this.owner.release(this.p.folder, this.p.key);
+  }
+}
