@@ -15,11 +15,11 @@
  */
 
 import { existsSync } from 'node:fs';
-import { open, readdir, rename, rm } from 'node:fs/promises';
+import { readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Clock } from '../shared/clock.js';
-import { fsyncDir, renameDurable, writeFileDurable } from '../shared/durable-fs.js';
+import { createExclusive, fsyncDir, renameDurable, writeFileDurable } from '../shared/durable-fs.js';
 import { Serial } from '../shared/serial.js';
 import type { Ledger, MessageRow } from './ledger.js';
 import {
@@ -93,7 +93,7 @@ export class AccountStoreImpl implements AccountStore, PendingOwner {
     try {
       const dir = await this.folderReady(f);
       const tmp = path.join(dir, 'tmp', tmpName(uid));
-      const fh = await open(tmp, 'wx', 0o600);
+      const fh = await createExclusive(tmp);
       return new PendingWrite(this, this.d.clock, { uid, key, folder: f, dir, tmp, fh });
     } catch (err) {
       this.open.delete(fk);

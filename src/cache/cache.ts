@@ -12,9 +12,10 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { type Clock, systemClock } from '../shared/clock.js';
+import { mkdirDurable } from '../shared/durable-fs.js';
 import { AccountStoreImpl } from './account-store.js';
 import { Ledger } from './ledger.js';
-import { maildirPath, mkdirDurable, normalizeFolder } from './maildir.js';
+import { maildirPath, normalizeFolder } from './maildir.js';
 import type { ImapCursor, SyncRecord } from './message-store.js';
 import { type RecoveryReport, recoverAccount } from './recovery.js';
 import { openStateDb, type StateDb } from './state-db.js';

@@ -14,10 +14,10 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { type FileHandle, mkdir, open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { fsyncDir } from '../shared/durable-fs.js';
+import { fsyncDir, mkdirDurable } from '../shared/durable-fs.js';
 import { CrlfSizer } from '../shared/pop3-wire/dot-stuffing.js';
 import { HeaderEndFinder } from '../shared/pop3-wire/header-end.js';
 import { INBOX } from './message-store.js';
@@ -91,18 +91,6 @@ export function quarantinePath(dataDir: string, account: string): string {
 export function folderDir(maildir: string, folder: string): string {
   const enc = encodeFolder(folder);
   return enc ? path.join(maildir, enc) : maildir;
-}
-
-/** mkdir -p, then fsync every parent whose entries changed, so the new directories survive a crash. */
-export async function mkdirDurable(dir: string, mode = 0o700): Promise<void> {
-  const first = await mkdir(dir, { recursive: true, mode });
-  if (!first) return;
-  const chain: string[] = [];
-  for (let d = dir; ; d = path.dirname(d)) {
-    chain.push(path.dirname(d));
-    if (d === first || path.dirname(d) === d) break;
-  }
-  for (const d of chain) await fsyncDir(d);
 }
 
 /** Create a folder's `tmp/new/cur` (and `maildirfolder` for Maildir++ folders) durably. */

@@ -22,7 +22,7 @@ import { readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Clock } from '../shared/clock.js';
-import { fsyncDir, renameDurable } from '../shared/durable-fs.js';
+import { fsyncDir, mkdirDurable, renameDurable } from '../shared/durable-fs.js';
 import type { Ledger, MessageRow } from './ledger.js';
 import {
   accountDir,
@@ -33,7 +33,6 @@ import {
   formatName,
   isOurTmpName,
   maildirPath,
-  mkdirDurable,
   type ParsedName,
   parseName,
   quarantinePath,

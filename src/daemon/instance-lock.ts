@@ -58,9 +58,9 @@ export class LockedError extends Error {
 }
 
 /** The lock file's name inside the data directory. */
-export const LOCK_FILE = 'localpost.lock';
+const LOCK_FILE = 'localpost.lock';
 /** The holder's pid, informative only. */
-export const PID_FILE = 'localpost.pid';
+const PID_FILE = 'localpost.pid';
 
 /** The held lock; `release()` removes the pid file and drops the lock. */
 export interface InstanceLock {

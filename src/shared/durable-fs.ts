@@ -12,7 +12,7 @@
  *   way, as a FileExistsError (code EEXIST), whichever step found it.
  * New files get mode 0600 unless told otherwise.
  */
-import { type FileHandle, link, open, rename, rm } from 'node:fs/promises';
+import { type FileHandle, link, mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 
 let tmpCounter = 0;
@@ -27,6 +27,18 @@ export async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await fh.close();
   }
+}
+
+/** mkdir -p, then fsync every parent whose entries changed, so the new directories survive a crash. */
+export async function mkdirDurable(dir: string, mode = 0o700): Promise<void> {
+  const first = await mkdir(dir, { recursive: true, mode });
+  if (!first) return;
+  const chain: string[] = [];
+  for (let d = dir; ; d = path.dirname(d)) {
+    chain.push(path.dirname(d));
+    if (d === first || path.dirname(d) === d) break;
+  }
+  for (const d of chain) await fsyncDir(d);
 }
 
 /** A file that must be new exists already; nothing was replaced. */

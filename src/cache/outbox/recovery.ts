@@ -17,9 +17,8 @@
 import { access, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { fsyncDir, renameDurable } from '../../shared/durable-fs.js';
+import { fsyncDir, mkdirDurable, renameDurable } from '../../shared/durable-fs.js';
 import { errorMessage } from '../../shared/errors.js';
-import { mkdirDurable } from '../maildir.js';
 import { dedupeKey, entryState, isOutboxId, type OutboxEntry, parseEntry } from './entry.js';
 import type { OutboxIndex } from './rows.js';
 

@@ -15,17 +15,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, mkdir, readFile } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fsyncDir, writeFileDurable } from '../../shared/durable-fs.js';
+import { mkdirDurable, writeFileDurable } from '../../shared/durable-fs.js';
 import { AuthError, TemporaryError } from '../../shared/errors.js';
 import { runProgram } from '../../shared/exec.js';
 
 /** Creates `<dataDir>/oauth` (0700) durably. */
 export async function mkdirOAuth(dataDir: string): Promise<void> {
-  const dir = path.join(dataDir, 'oauth');
-  const made = await mkdir(dir, { recursive: true, mode: 0o700 });
-  if (made) await fsyncDir(path.dirname(dir));
+  await mkdirDurable(path.join(dataDir, 'oauth'));
 }
 
 /** Where a key lives. */

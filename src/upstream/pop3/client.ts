@@ -19,7 +19,7 @@ import { type Pop3ClientOptions, Pop3Connection, Pop3ReplyError, protocolError }
 import { classifyLoginRefusal, loginOAuth, loginPassword, type OAuthMechanism } from './login.js';
 
 export { type Pop3ClientOptions, Pop3ReplyError } from './connection.js';
-export { classifyLoginRefusal, type LoginRefusal, type OAuthMechanism, oauthErrorDetail } from './login.js';
+export { classifyLoginRefusal, type LoginRefusal, type OAuthMechanism } from './login.js';
 
 /** Pipelined DELE commands written per batch (RFC 2449 §6.6). */
 const PIPELINE_BATCH = 100;

@@ -44,7 +44,7 @@ export function classifyLoginRefusal(st: StatusLine): LoginRefusal {
 }
 
 /** The JSON error of an OAuth SASL challenge (RFC 7628 §3.2.2), as short text; '' if unreadable. */
-export function oauthErrorDetail(challenge: string): string {
+function oauthErrorDetail(challenge: string): string {
   try {
     const v = JSON.parse(Buffer.from(challenge, 'base64').toString('utf8')) as Record<string, unknown>;
     return Object.entries(v)
