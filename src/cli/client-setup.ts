@@ -54,7 +54,7 @@ export function setupInfo(cfg?: Config): SetupInfo {
     configured: true,
     pop3Port: cfg.listen.pop3.port,
     smtpPort: cfg.listen.smtp.port,
-    pop3TlsPort: cfg.listen.pop3.tls?.port,
+    pop3TlsPort: typeof cfg.listen.pop3.tls === 'object' ? cfg.listen.pop3.tls.port : undefined,
     accounts: cfg.accounts.map((a) => ({
       username: a.login.username,
       email: a.email,

@@ -1,5 +1,5 @@
 /**
- * The set-up commands of the CLI: `init`, `service install`, `client-setup` and `hash-password`
+ * The set-up commands of the CLI: `init`, `service install`, `client-setup`, `cert` and `hash-password`
  * (names users and scripts rely on), registered on the commander program by main.ts. Each action resolves with an
  * exit code: 0 done, 1 a wrong argument or a refused action, 78 an invalid existing config.
  */
@@ -84,7 +84,7 @@ async function cmdHashPassword(io: Omit<InitIo, 'configFile'>): Promise<number> 
   return 0;
 }
 
-/** Adds `init`, `service install`, `client-setup` and `hash-password` to the program. */
+/** Adds `init`, `service install`, `client-setup`, `cert` and `hash-password` to the program. */
 export function addSetupCommands(program: Command, run: RunAction): void {
   const globalConfig = () => (program.opts() as { config?: string }).config;
 
@@ -153,6 +153,20 @@ export function addSetupCommands(program: Command, run: RunAction): void {
     .argument('[client]', CLIENT_NAMES.join(' | '))
     .description('print what to type into a mail client (without CLIENT: the list)')
     .action(run(async (client: string | undefined) => cmdClientSetup(client, globalConfig())));
+
+  program
+    .command('cert')
+    .option('--renew', 'replace the certificate that exists')
+    .description(
+      'make a private certificate for localhost in the data directory, for POP3 STLS and SMTP STARTTLS (listen.*.tls: auto)',
+    )
+    .action(
+      run(async (o: { renew?: boolean }) => {
+        const { runCert } = await import('./cert.js');
+        const cfg = await loadConfig(configPath(globalConfig()));
+        return runCert(cfg, o, { stdout: process.stdout, stderr: process.stderr });
+      }),
+    );
 
   program
     .command('hash-password')
