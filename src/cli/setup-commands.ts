@@ -9,7 +9,8 @@ import type { Command } from 'commander';
 import { configPath, loadConfig } from '../config/load.js';
 import { hashPassword } from '../listeners/local-auth.js';
 import { ConfigError } from '../shared/errors.js';
-import { CLIENT_NAMES, clientListText, clientSetupText, setupInfo } from './client-setup.js';
+import { forAccount, loadSetupInfo, setupInfo } from './client-info.js';
+import { CLIENT_NAMES, clientListText, clientSetupText } from './client-setup.js';
 import { INIT_HELP, type InitIo, runInit } from './init.js';
 import type { InitFlags } from './init-answers.js';
 import { terminalAsker } from './init-steps.js';
@@ -18,7 +19,11 @@ import { runServiceInstall } from './service-install.js';
 /** Wraps an action so its resolved number becomes the exit code (main.ts's `run`). */
 export type RunAction = (fn: (...a: never[]) => Promise<number>) => (...args: unknown[]) => Promise<void>;
 
-async function cmdClientSetup(client: string | undefined, configFlag: string | undefined): Promise<number> {
+async function cmdClientSetup(
+  client: string | undefined,
+  account: string | undefined,
+  configFlag: string | undefined,
+): Promise<number> {
   if (!client) {
     process.stdout.write(clientListText());
     return 0;
@@ -32,12 +37,21 @@ async function cmdClientSetup(client: string | undefined, configFlag: string | u
   let info = setupInfo();
   if (existsSync(file)) {
     try {
-      info = setupInfo(await loadConfig(file));
+      info = await loadSetupInfo(await loadConfig(file));
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       process.stderr.write(`localpost: ${err.message}\n`);
       return 78;
     }
+  }
+  if (account !== undefined) {
+    const one = info.configured ? forAccount(info, account) : undefined;
+    if (!one) {
+      const ids = info.configured ? `configured: ${info.accounts.map((a) => a.id).join(', ')}` : 'no config file yet';
+      process.stderr.write(`localpost client-setup: no such account: ${account} (${ids})\n`);
+      return 1;
+    }
+    info = one;
   }
   process.stdout.write(clientSetupText(name, info));
   return 0;
@@ -151,8 +165,15 @@ export function addSetupCommands(program: Command, run: RunAction): void {
   program
     .command('client-setup')
     .argument('[client]', CLIENT_NAMES.join(' | '))
-    .description('print what to type into a mail client (without CLIENT: the list)')
-    .action(run(async (client: string | undefined) => cmdClientSetup(client, globalConfig())));
+    .option('--account <id>', 'the account to set up, when the config has several')
+    .description(
+      'print what to type into a mail client, or the whole config file of fetchmail, msmtp or mutt (without CLIENT: the list)',
+    )
+    .action(
+      run(async (client: string | undefined, o: { account?: string }) =>
+        cmdClientSetup(client, o.account, globalConfig()),
+      ),
+    );
 
   program
     .command('cert')
