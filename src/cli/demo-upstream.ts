@@ -78,7 +78,10 @@ function sampleMessages(): Buffer[] {
       'Grüße — 8-bit text survives',
       [
         'Bytes are stored exactly as the server sent them: ä ö ü ß € ✓.',
-        '..a line starting with a dot, to show dot-stuffing both ways.',
+        '',
+        'The next line starts with a single dot. POP3 and SMTP double such a dot on the wire',
+        '(dot-stuffing) and your client removes the extra one, so you should see exactly one:',
+        '.this line starts with one dot',
       ],
       3,
     ),

@@ -6,7 +6,8 @@
  * pointing one account `demo` at it, and runs the real daemon on that config — the same code as
  * `localpost start`, control socket included, so `localpost --config <printed path> status`
  * works beside it. The local listeners use the usual ports (POP3 1110, SMTP 1025) when they are
- * free, else free ones; `--pop3-port` / `--smtp-port` choose (0: any free port). Then it prints
+ * free, else free ones; `--pop3-port` / `--smtp-port` choose (0: any free port); the config file
+ * then names the ports bound, for `client-setup`. Then it prints
  * what to type into a mail client and runs until SIGINT/SIGTERM, when it stops the daemon and the
  * upstream and removes the directory. Exit code: 0 after a clean stop, 1 if it could not start.
  */
@@ -84,6 +85,10 @@ function instructions(dir: string, configFile: string, pop3: number, smtp: numbe
     `  python3 -c "import poplib; p = poplib.POP3('localhost', ${pop3}); p.user('${DEMO_USER}'); p.pass_('${DEMO_USER}'); print(p.stat())"`,
     `  ./bin/localpost --config ${configFile} status`,
     '',
+    "Settings for a mail client, with this demo's ports (fetchmail, msmtp, mutt: the whole config file,",
+    `in which the password to fill in is ${DEMO_USER}):`,
+    `  ./bin/localpost --config ${configFile} client-setup fetchmail   (or msmtp, mutt, thunderbird, outlook-express ...)`,
+    '',
     'Press Ctrl-C to stop.',
   ].join('\n')}\n`;
 }
@@ -104,6 +109,9 @@ export async function runDemo(o: DemoOptions = {}): Promise<number> {
     await daemon.start();
     const pop3 = daemon.pop3Server()?.port ?? pop3Port;
     const smtp = daemon.outgoing.smtp?.port ?? smtpPort;
+    // the ports actually bound, so that `client-setup` on this config prints them
+    if (pop3 !== pop3Port || smtp !== smtpPort)
+      await writeFile(configFile, demoConfig(dir, upstream, pop3, smtp), { mode: 0o600 });
     process.stdout.write(instructions(dir, configFile, pop3, smtp, upstream.samples));
   } catch (err) {
     process.stderr.write(`localpost demo: could not start: ${errorMessage(err)}\n`);

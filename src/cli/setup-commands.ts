@@ -1,5 +1,5 @@
 /**
- * The set-up commands of the CLI: `init`, `service install`, `client-setup` and `hash-password`
+ * The set-up commands of the CLI: `init`, `service install`, `client-setup`, `cert` and `hash-password`
  * (names users and scripts rely on), registered on the commander program by main.ts. Each action resolves with an
  * exit code: 0 done, 1 a wrong argument or a refused action, 78 an invalid existing config.
  */
@@ -9,7 +9,8 @@ import type { Command } from 'commander';
 import { configPath, loadConfig } from '../config/load.js';
 import { hashPassword } from '../listeners/local-auth.js';
 import { ConfigError } from '../shared/errors.js';
-import { CLIENT_NAMES, clientListText, clientSetupText, setupInfo } from './client-setup.js';
+import { forAccount, loadSetupInfo, setupInfo } from './client-info.js';
+import { CLIENT_NAMES, clientListText, clientSetupText } from './client-setup.js';
 import { INIT_HELP, type InitIo, runInit } from './init.js';
 import type { InitFlags } from './init-answers.js';
 import { terminalAsker } from './init-steps.js';
@@ -18,7 +19,11 @@ import { runServiceInstall } from './service-install.js';
 /** Wraps an action so its resolved number becomes the exit code (main.ts's `run`). */
 export type RunAction = (fn: (...a: never[]) => Promise<number>) => (...args: unknown[]) => Promise<void>;
 
-async function cmdClientSetup(client: string | undefined, configFlag: string | undefined): Promise<number> {
+async function cmdClientSetup(
+  client: string | undefined,
+  account: string | undefined,
+  configFlag: string | undefined,
+): Promise<number> {
   if (!client) {
     process.stdout.write(clientListText());
     return 0;
@@ -32,12 +37,21 @@ async function cmdClientSetup(client: string | undefined, configFlag: string | u
   let info = setupInfo();
   if (existsSync(file)) {
     try {
-      info = setupInfo(await loadConfig(file));
+      info = await loadSetupInfo(await loadConfig(file));
     } catch (err) {
       if (!(err instanceof ConfigError)) throw err;
       process.stderr.write(`localpost: ${err.message}\n`);
       return 78;
     }
+  }
+  if (account !== undefined) {
+    const one = info.configured ? forAccount(info, account) : undefined;
+    if (!one) {
+      const ids = info.configured ? `configured: ${info.accounts.map((a) => a.id).join(', ')}` : 'no config file yet';
+      process.stderr.write(`localpost client-setup: no such account: ${account} (${ids})\n`);
+      return 1;
+    }
+    info = one;
   }
   process.stdout.write(clientSetupText(name, info));
   return 0;
@@ -84,7 +98,7 @@ async function cmdHashPassword(io: Omit<InitIo, 'configFile'>): Promise<number> 
   return 0;
 }
 
-/** Adds `init`, `service install`, `client-setup` and `hash-password` to the program. */
+/** Adds `init`, `service install`, `client-setup`, `cert` and `hash-password` to the program. */
 export function addSetupCommands(program: Command, run: RunAction): void {
   const globalConfig = () => (program.opts() as { config?: string }).config;
 
@@ -151,8 +165,29 @@ export function addSetupCommands(program: Command, run: RunAction): void {
   program
     .command('client-setup')
     .argument('[client]', CLIENT_NAMES.join(' | '))
-    .description('print what to type into a mail client (without CLIENT: the list)')
-    .action(run(async (client: string | undefined) => cmdClientSetup(client, globalConfig())));
+    .option('--account <id>', 'the account to set up, when the config has several')
+    .description(
+      'print what to type into a mail client, or the whole config file of fetchmail, msmtp or mutt (without CLIENT: the list)',
+    )
+    .action(
+      run(async (client: string | undefined, o: { account?: string }) =>
+        cmdClientSetup(client, o.account, globalConfig()),
+      ),
+    );
+
+  program
+    .command('cert')
+    .option('--renew', 'replace the certificate that exists')
+    .description(
+      'make a private certificate for localhost in the data directory, for POP3 STLS and SMTP STARTTLS (listen.*.tls: auto)',
+    )
+    .action(
+      run(async (o: { renew?: boolean }) => {
+        const { runCert } = await import('./cert.js');
+        const cfg = await loadConfig(configPath(globalConfig()));
+        return runCert(cfg, o, { stdout: process.stdout, stderr: process.stderr });
+      }),
+    );
 
   program
     .command('hash-password')

@@ -153,6 +153,12 @@ function renderShape(shape: Record<string, z.core.$ZodType>, indent: string, opt
       const on = !opts.off && (required || (opts.activeDefaults === true && (f.hasDefault || f.meta.derived === true)));
       lines.push(...doc, `${indent}${on ? '' : '# '}${key}: ${formatValue(value)}`);
       active ||= on;
+      // a word-or-block setting: the block form follows, always commented out
+      const block = f.meta.block && (inspect(f.meta.block).core._zod.def as Def);
+      if (block) {
+        const inner = renderShape(shapeOf(block), `${indent}  `, { ...opts, off: true });
+        lines.push(`${indent}# or:`, `${indent}# ${key}:`, ...inner.lines);
+      }
     }
   }
   return { lines, active };

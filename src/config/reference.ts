@@ -50,6 +50,8 @@ function rows(shape: Record<string, z.core.$ZodType>, prefix: string, out: strin
       rows(shapeOf(elementDef), `${name}[].`, out);
     } else {
       out.push(`| \`${name}\` | ${cell(defaultText(f, false))} | ${cell(f.description ?? '')} |`);
+      // a word-or-block setting: the keys of its block form
+      if (f.meta.block) rows(shapeOf(inspect(f.meta.block).core._zod.def as Def), `${name}.`, out);
     }
   }
 }

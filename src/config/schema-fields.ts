@@ -18,6 +18,8 @@ export interface FieldMeta {
   /** true: optional, but one of a required choice, written uncommented in the example; false on an
    * optional object: the whole block is written commented out. */
   active?: boolean;
+  /** A setting that is a word or a block (`listen.*.tls`): the block's schema, for the renderers. */
+  block?: z.core.$ZodType;
 }
 
 /** An error message for a wrong type; a missing key is reported as "required". */

@@ -1,7 +1,9 @@
 /**
  * The `listen` part of the configuration schema: the local POP3 and SMTP listeners the mail
  * client talks to. They listen on loopback only, unless `allowRemote: true` stands beside a host
- * that is not loopback; TLS is offered only with the user's own certificate.
+ * that is not loopback. TLS (`tls`) is `auto` (STLS/STARTTLS with the private certificate for
+ * localhost that `localpost cert` writes into the data directory, once it exists), `off`, or a
+ * block naming the user's own certificate; never a built-in certificate whose key is public.
  */
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
@@ -61,10 +63,38 @@ function refuseRemote(l: { hosts?: unknown; allowRemote?: unknown }, ctx: z.Refi
   });
 }
 
+/** The TLS modes of a listener that need no certificate file in the config. */
+export const LISTEN_TLS_MODES = ['auto', 'off'] as const;
+
+/**
+ * `auto`, `off`, or the block of the user's own certificate. A string is checked as a mode and a
+ * mapping as the block, so that a wrong block reports its own keys (`tls.key: required`), which
+ * a zod union would only call "invalid input". The renderers of the example and the reference
+ * find the block in the `block` metadata.
+ */
+function modeOrBlock<B extends z.ZodType>(block: B) {
+  type Setting = (typeof LISTEN_TLS_MODES)[number] | z.output<B>;
+  return z
+    .unknown()
+    .transform((v, ctx): Setting => {
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+        if (LISTEN_TLS_MODES.some((m) => m === v)) return v as Setting;
+        ctx.issues.push({ code: 'custom', input: v, message: 'expected auto, off, or a mapping with cert and key' });
+        return z.NEVER;
+      }
+      const r = block.safeParse(v);
+      if (r.success) return r.data;
+      for (const issue of r.error.issues) ctx.issues.push({ ...issue, input: v } as z.core.$ZodRawIssue);
+      return z.NEVER;
+    })
+    .default('auto')
+    .meta({ block });
+}
+
 /** The local POP3 listener's own keys: TLS and the repairs for old clients. */
 const pop3Extra = {
-  tls: z
-    .strictObject({
+  tls: modeOrBlock(
+    z.strictObject({
       cert: path.meta({ example: '/path/cert.pem' }).describe('PEM certificate (chain) of the listener.'),
       key: path.meta({ example: '/path/key.pem' }).describe('PEM private key of the certificate.'),
       port: z
@@ -80,10 +110,10 @@ const pop3Extra = {
         .boolean(expect('expected true or false'))
         .default(false)
         .describe('Also accept TLS 1.0/1.1 and weak ciphers, for Outlook Express; only on a trusted network.'),
-    })
-    .optional()
-    .meta({ active: false })
-    .describe('Offer STLS and an implicit-TLS port with this certificate. Without it the listener is plaintext only.'),
+    }),
+  ).describe(
+    "auto: offer STLS with localpost's own certificate for localhost once `localpost cert` made one (plaintext until then); off: plaintext only; or a block with your own certificate, which also opens an implicit-TLS port. Plaintext logins keep working in every case.",
+  ),
   workarounds: z
     .array(z.enum(['outlook-no-nuls', 'oe-ns-eoh']))
     .default(['outlook-no-nuls', 'oe-ns-eoh'])
@@ -92,18 +122,16 @@ const pop3Extra = {
     ),
 };
 
-/** The local SMTP listener's own keys: STARTTLS with the user's certificate (never a built-in one). */
+/** The local SMTP listener's own keys: STARTTLS. */
 const smtpExtra = {
-  tls: z
-    .strictObject({
+  tls: modeOrBlock(
+    z.strictObject({
       cert: path.meta({ example: '/path/cert.pem' }).describe('PEM certificate (chain) of the listener.'),
       key: path.meta({ example: '/path/key.pem' }).describe('PEM private key of the certificate.'),
-    })
-    .optional()
-    .meta({ active: false })
-    .describe(
-      'Offer STARTTLS with this certificate. Without it the listener is plaintext only (AUTH is still allowed on loopback).',
-    ),
+    }),
+  ).describe(
+    "auto: offer STARTTLS with localpost's own certificate for localhost once `localpost cert` made one (plaintext until then); off: plaintext only; or a block with your own certificate. AUTH is allowed without TLS on loopback.",
+  ),
 };
 
 /** `listen`: both local listeners. */

@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import type { Cache } from '../cache/cache.js';
 import { Outbox } from '../cache/outbox/outbox.js';
 import type { RetryPolicy } from '../cache/retry-policy.js';
+import { listenerTls } from '../config/local-cert.js';
 import type { Config } from '../config/schema.js';
 import { LocalAuth } from '../listeners/local-auth.js';
 import { SmtpListener } from '../listeners/smtp/server.js';
@@ -192,11 +193,12 @@ export class Outgoing {
       {
         name: 'smtp-listener',
         start: async () => {
-          const l = d.config().listen.smtp;
+          const cfg = d.config();
+          const l = cfg.listen.smtp;
           this.smtp = new SmtpListener({
             hosts: l.hosts,
             port: l.port,
-            tls: l.tls,
+            tls: listenerTls(l.tls, cfg.dataDir),
             log: log.child({ component: 'smtp' }),
             auth: d.auth ?? new LocalAuth(() => localUsers(d.config())),
             maxClients: l.maxConnections,

@@ -15,6 +15,7 @@
  */
 import type { Logger } from 'pino';
 import type { Cache } from '../cache/cache.js';
+import { listenerTls } from '../config/local-cert.js';
 import type { Config } from '../config/schema.js';
 import { LocalAuth, type LocalUser } from '../listeners/local-auth.js';
 import { CacheBackend } from '../listeners/pop3/backend.js';
@@ -86,7 +87,7 @@ export function pop3Component(deps: Pop3ComponentDeps): Component & { server?: P
         port: l.port,
         log: deps.log,
         backend,
-        tls: l.tls,
+        tls: listenerTls(l.tls, cfg.dataDir),
         auth: deps.auth ?? new LocalAuth(() => localUsers(deps.config())),
         maxConnections: l.maxConnections,
         workarounds: {

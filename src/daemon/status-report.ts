@@ -27,7 +27,8 @@ export async function readStatus(cfg: Config): Promise<StatusReport> {
   const pid = await lockHolder(cfg.dataDir);
   const file = path.join(cfg.dataDir, 'state.db');
   const addr = (l: { hosts: string[]; port: number }) => l.hosts.map((h) => formatAddress(h, l.port));
-  const pop3Tls = cfg.listen.pop3.tls?.port;
+  const tls = cfg.listen.pop3.tls;
+  const pop3Tls = typeof tls === 'object' ? tls.port : undefined;
   const report: StatusReport = {
     version: 1,
     source: 'state.db',

@@ -4,11 +4,23 @@
  * through the running daemon (the same one summary line and exit code as in-process) →
  * `outbox list|retry|drop|flush` through the control socket → SIGHUP with a broken config (the
  * old one keeps serving) → SIGTERM (socket and lock removed) → `status` from state.db; and
- * `localpost demo`: it starts, poplib logs in and reads the sample mail, mail sent through it
- * comes back at the next pull, and SIGTERM stops it cleanly and removes its directory.
+ * `localpost demo`: it starts, poplib logs in and reads the sample mail (one line starting with a
+ * single dot), mail sent through it comes back at the next pull, the fetchmailrc its banner points
+ * to reads it all, and SIGTERM stops it cleanly and removes its directory.
  */
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import {
+  appendFileSync,
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -226,6 +238,10 @@ describe('localpost CLI end to end', () => {
       const msgs = await poplibFetchAll(pop3Port, 'demo', 'demo');
       assert.equal(msgs.length, 3);
       assert.match(msgs[0]!.toString(), /Subject: Welcome to localpost/);
+      // sample 3 shows dot-stuffing undone: one dot, as the text around it says
+      const sample3 = msgs[2]!.toString();
+      assert.match(sample3, /\r\n\.this line starts with one dot\r\n/);
+      assert.doesNotMatch(sample3, /\r\n\.\./, 'no line starting with two dots');
 
       // a message sent through the demo is delivered upstream and comes back at the next pull
       await smtplibSend({
@@ -245,6 +261,32 @@ describe('localpost CLI end to end', () => {
         'the sent message pulled back',
       );
       assert.equal((await poplibFetchAll(pop3Port, 'demo', 'demo')).length, 4);
+
+      // the banner's client-setup line: its fetchmailrc, saved as printed, reads all four
+      const setup = /^ {2}(\S+) --config (\S+) client-setup fetchmail /m.exec(out);
+      assert.equal(setup?.[2], configFile, out);
+      const rcText = await runCli(['--config', configFile!, 'client-setup', 'fetchmail']);
+      assert.equal(rcText.code, 0, rcText.stderr);
+      assert.match(rcText.stdout, new RegExp(`^poll localhost protocol pop3 port ${pop3Port} auth password$`, 'm'));
+      const fm = path.join(tmp, 'demo-fetchmail');
+      mkdirSync(path.join(fm, 'mail'), { recursive: true });
+      writeFileSync(path.join(fm, 'rc'), rcText.stdout.replaceAll('YOUR-LOCAL-PASSWORD', 'demo'), { mode: 0o600 });
+      writeFileSync(path.join(fm, 'deliver.sh'), `#!/bin/sh\ncat > "${fm}/mail/$(date +%s%N).$$"\n`);
+      chmodSync(path.join(fm, 'deliver.sh'), 0o755);
+      const fetched = await new Promise<{ code: number; out: string }>((resolve) => {
+        const args = ['-f', path.join(fm, 'rc'), '--mda', path.join(fm, 'deliver.sh'), '-i', path.join(fm, 'ids')];
+        execFile('fetchmail', args, { env: { ...process.env, HOME: fm, FETCHMAILHOME: fm } }, (e, so, se) =>
+          resolve({ code: e ? Number(e.code) : 0, out: so + se }),
+        );
+      });
+      assert.equal(fetched.code, 0, fetched.out);
+      const files = readdirSync(path.join(fm, 'mail'));
+      assert.equal(files.length, 4, fetched.out);
+      assert.ok(
+        files.some((f) =>
+          /\n\.this line starts with one dot\r?\n/.test(readFileSync(path.join(fm, 'mail', f), 'utf8')),
+        ),
+      );
 
       proc.kill('SIGTERM');
       assert.equal(await exited, 0, out + err);

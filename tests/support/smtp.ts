@@ -257,19 +257,19 @@ export interface DaemonAccount {
   };
 }
 
-/** A config file for a daemon test: local login `<id>` / `localpw`, yearly schedule, fast probes. */
+/** A config file for a daemon test: local login `<id>` / `localpw`, yearly schedule, fast probes, any free listen ports unless `ports`. */
 export function daemonConfig(
   dir: string,
   accounts: DaemonAccount[],
-  o: { retry?: string; probe?: string; extra?: string } = {},
+  o: { retry?: string; probe?: string; extra?: string; ports?: { pop3: number; smtp: number } } = {},
 ): string {
   const lines = [
     `dataDir: ${path.join(dir, 'data')}`,
     'log:',
     '  level: debug',
     'listen:',
-    '  pop3: { port: 0 }',
-    '  smtp: { port: 0 }',
+    `  pop3: { port: ${o.ports?.pop3 ?? 0} }`,
+    `  smtp: { port: ${o.ports?.smtp ?? 0} }`,
     'outbox:',
     `  retry: { initial: ${o.retry ?? '1h'}, max: ${o.retry ?? '1h'} }`,
     'connectivity:',

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Usage: testbed/install.sh
 # Installs (if missing) what the upstream test servers need: Dovecot (IMAP, POP3,
-# LMTP), Postfix, openssl, python3, curl and fetchmail. Idempotent; needs root + apt.
+# LMTP), Postfix, openssl, python3, curl, fetchmail and msmtp. Idempotent; needs root + apt.
 # Services are NOT started by the packages (policy-rc.d blocks it); the testbed
 # runs its own instances via upstream-up.sh. Prints how long the install took.
 set -euo pipefail
 PKGS=(dovecot-core dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix
-      openssl python3 curl fetchmail isync time)
+      openssl python3 curl fetchmail msmtp isync time)
 LOG=${TMPDIR:-/tmp}/testbed-apt.log
 
 missing=()

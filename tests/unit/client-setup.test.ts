@@ -1,14 +1,20 @@
 /**
  * `localpost client-setup`: the list of clients, and for each client the server, ports and
  * user names taken from the config (defaults without one), the SPA / SSL / SMTP-auth advice,
- * the "leave a copy on server" explanation with each account's settings, and no password.
+ * the "leave a copy on server" explanation with each account's settings and the client's own
+ * way of passing deletions on, and no password. fetchmail, msmtp and mutt get a whole
+ * configuration file (every other line a comment), with the local certificate trusted and pinned
+ * when the listeners offer it. (tests/integration/client-files.test.ts runs the real fetchmail
+ * and msmtp with them.)
  */
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { CLIENT_NAMES, clientSetupText, setupInfo } from '../../src/cli/client-setup.js';
+import { forAccount, type SetupInfo, setupInfo } from '../../src/cli/client-info.js';
+import { CLIENT_NAMES, clientSetupText } from '../../src/cli/client-setup.js';
 import { parseConfigText } from '../../src/config/load.js';
+import type { CertInfo } from '../../src/config/local-cert.js';
 import { makeConfig, runCli } from '../support/localpost.js';
 
 const two = makeConfig(
@@ -25,13 +31,51 @@ after(() => {
   one.cleanup();
 });
 
+const ALL = [
+  'outlook-express',
+  'windows-mail',
+  'outlook',
+  'thunderbird',
+  'apple-mail',
+  'eudora',
+  'mutt',
+  'fetchmail',
+  'msmtp',
+];
+const FILES = ['fetchmail', 'msmtp', 'mutt'];
+const DIALOGS = ALL.filter((c) => !FILES.includes(c));
+
+const CERT: CertInfo = {
+  file: '/data/tls/localhost-cert.pem',
+  sha256: Array.from({ length: 32 }, (_, n) => (n + 16).toString(16).toUpperCase()).join(':'),
+  md5: Array.from({ length: 16 }, (_, n) => (n + 160).toString(16).toUpperCase()).join(':'),
+  validTo: new Date('2030-01-01T00:00:00Z'),
+  altNames: 'DNS:localhost, IP Address:127.0.0.1',
+};
+
+/** A config with one account that sends, as `setupInfo` reads it. */
+function sender(listen = 'listen: {}\n', cert?: CertInfo): SetupInfo {
+  const text = `${listen}accounts:
+  - id: solo
+    email: solo@example.test
+    login: { username: solo-user, passwordHash: "scrypt$x" }
+    incoming: { protocol: pop3, host: pop.example.test, username: u, password: p }
+    outgoing: { host: smtp.example.test, username: u, password: p }
+`;
+  return setupInfo(parseConfigText(text), cert);
+}
+
+/** The lines of a file that are not comments or blank. */
+const active = (t: string) => t.split('\n').filter((l) => l.trim() && !l.trimStart().startsWith('#'));
+
 describe('localpost client-setup', () => {
-  test('without an argument it lists the clients', async () => {
+  test('without an argument it lists every client', async () => {
     const r = await runCli(['client-setup']);
     assert.equal(r.code, 0, r.stderr);
-    for (const c of ['outlook-express', 'windows-mail', 'thunderbird', 'apple-mail', 'mutt'])
-      assert.match(r.stdout, new RegExp(`^  ${c} `, 'm'));
-    assert.deepEqual(CLIENT_NAMES, ['outlook-express', 'windows-mail', 'thunderbird', 'apple-mail', 'mutt']);
+    for (const c of ALL) assert.match(r.stdout, new RegExp(`^  ${c} `, 'm'));
+    assert.deepEqual(CLIENT_NAMES, ALL);
+    assert.match(r.stdout, /^ {2}outlook +Outlook 2016, 2019, 2021 and Microsoft 365/m);
+    assert.match(r.stdout, /^ {2}eudora +Eudora/m);
   });
 
   test('Outlook Express: ports and user name from the config, SPA and SSL off, SMTP auth on', async () => {
@@ -49,6 +93,7 @@ describe('localpost client-setup', () => {
     assert.match(t, /"My server requires authentication": ON/);
     assert.match(t, /both "This server requires a secure connection \(SSL\)" boxes OFF/);
     assert.match(t, /Leave a copy on server/);
+    assert.match(t, /Remove from server when deleted from 'Deleted Items'/);
     assert.match(t, /solo \(127\.0\.0\.1\): keepOnServer: true, onLocalDelete: keep-upstream/);
     assert.doesNotMatch(t, /localpw|alicepw/, 'no password is printed');
   });
@@ -58,17 +103,151 @@ describe('localpost client-setup', () => {
     for (const client of CLIENT_NAMES) {
       const t = clientSetupText(client, info);
       assert.match(t, /localhost/, client);
-      assert.match(t, /2110/, client);
-      assert.match(t, /2025/, client);
-      assert.match(t, /^ {4}home +home@example\.test {2}\(receive only\)$/m, client);
-      assert.match(t, /^ {4}work +work@example\.test {2}\(receive only\)$/m, client);
+      if (client !== 'msmtp') assert.match(t, /2110/, client);
+      if (client !== 'fetchmail') assert.match(t, /2025/, client);
+      assert.doesNotMatch(t, /localpw|alicepw/, client);
+      if (client === 'msmtp') continue; // sends only: no "leave a copy"
       assert.match(t, /home \(127\.0\.0\.1\): keepOnServer: false, onLocalDelete: keep-upstream/, client);
       assert.match(t, /work \(127\.0\.0\.1\): onLocalDelete: keep-upstream/, client);
-      assert.match(t, /SPA|Normal password|Password|pop_pass/, client);
-      assert.doesNotMatch(t, /localpw|alicepw/, client);
     }
+    for (const client of DIALOGS) {
+      const t = clientSetupText(client, info);
+      assert.match(t, /^ {4}home +home@example\.test {2}\(receive only\)$/m, client);
+      assert.match(t, /^ {4}work +work@example\.test {2}\(receive only\)$/m, client);
+      assert.match(t, /SPA|Normal password|Password/, client);
+    }
+    const fetchmail = clientSetupText('fetchmail', info);
+    assert.match(fetchmail, /^ {4}user "home" password "YOUR-LOCAL-PASSWORD-FOR-home"$/m);
+    assert.match(fetchmail, /^ {4}user "work" password "YOUR-LOCAL-PASSWORD-FOR-work"$/m);
     const mutt = clientSetupText('mutt', info);
-    assert.match(mutt, /set smtp_url += "smtp:\/\/<user name from the list above>@localhost:2025\/"/);
+    assert.match(mutt, /^set pop_host += "pop:\/\/home@localhost:2110"$/m);
+    assert.match(mutt, /^# For account home; another: localpost client-setup mutt --account ID \(ids: home, work\)/m);
+    assert.match(clientSetupText('msmtp', info), /^# No account of this config sends mail/m);
+  });
+
+  test('the "deleted from Deleted Items" box only for the clients that have it', () => {
+    const info = sender();
+    const box = /deleted from 'Deleted Items'/i;
+    for (const c of ['outlook-express', 'windows-mail', 'outlook']) assert.match(clientSetupText(c, info), box, c);
+    for (const c of ['thunderbird', 'apple-mail', 'eudora', 'mutt', 'fetchmail', 'msmtp'])
+      assert.doesNotMatch(clientSetupText(c, info), box, c);
+    assert.match(clientSetupText('thunderbird', info), /"Until I delete them"/);
+    assert.match(clientSetupText('apple-mail', info), /"When moved from Inbox"/);
+    assert.match(clientSetupText('eudora', info), /"Delete from server when emptied from Trash"/);
+  });
+
+  test('Apple Mail asks for name, address and password, each in its own words', () => {
+    const t = clientSetupText('apple-mail', sender());
+    assert.match(
+      t,
+      /^1\. Mail > Add Account > Other Mail Account\. Name: your own\. Email Address: your own\. Password: the local password/m,
+    );
+  });
+
+  test('Eudora and Outlook: where their ports are set, SPA off, plain passwords', () => {
+    const eudora = clientSetupText('eudora', sender());
+    assert.match(eudora, /Tools > Options > Ports: POP 1110, SMTP 1025/);
+    assert.match(eudora, /POPPort=1110 and SMTPPort=1025 under \[Settings\] in Eudora\.ini/);
+    assert.match(eudora, /Login Name: solo-user/);
+    assert.match(eudora, /Authentication style: Passwords/);
+    const outlook = clientSetupText('outlook', sender());
+    assert.match(outlook, /User Name: solo-user/);
+    assert.match(outlook, /"Require logon using Secure Password Authentication \(SPA\)": OFF/);
+    assert.match(outlook, /Incoming server \(POP3\) 1110/);
+    assert.match(outlook, /Outgoing server \(SMTP\) 1025, "Use the following type of encrypted connection": None/);
+    assert.match(outlook, /"My outgoing server \(SMTP\) requires authentication": ON/);
+  });
+
+  test('mutt: a config block whose lines are not numbered', () => {
+    const t = clientSetupText('mutt', sender());
+    assert.doesNotMatch(t, /^\s*\d+\.\s/m, 'no numbered line to copy by mistake');
+    for (const l of active(t)) assert.match(l, /^set [a-z_]+ += /, l);
+    assert.match(t, /^set pop_host += "pop:\/\/solo-user@localhost:1110"$/m);
+    assert.match(t, /^set smtp_url += "smtp:\/\/solo-user@localhost:1025\/"$/m);
+    assert.match(t, /^set from += "solo@example\.test"$/m);
+    assert.match(t, /^set ssl_starttls += no$/m);
+    assert.match(t, /^# set pop_pass += "YOUR-LOCAL-PASSWORD"$/m);
+  });
+
+  test("fetchmail: a whole rc file, plaintext with sslproto '', where to save it and its mode", () => {
+    const t = clientSetupText('fetchmail', sender('listen: { pop3: { port: 3110 } }\n'));
+    assert.deepEqual(active(t), [
+      'poll localhost protocol pop3 port 3110 auth password',
+      '    user "solo-user" password "YOUR-LOCAL-PASSWORD"',
+      "        sslproto ''",
+    ]);
+    assert.match(t, /^# fetchmail through localpost: this whole output is your ~\/\.fetchmailrc/m);
+    assert.match(t, /^# {3}\(umask 077; localpost client-setup fetchmail > ~\/\.fetchmailrc\)$/m);
+    assert.match(t, /^# then replace YOUR-LOCAL-PASSWORD below with your local password/m);
+    assert.match(t, /^ {8}# keep /m);
+  });
+
+  test('msmtp: auth plain and tls off on loopback, one account per sending account', () => {
+    const t = clientSetupText('msmtp', sender('listen: { smtp: { port: 3025 } }\n'));
+    assert.deepEqual(active(t), [
+      'defaults',
+      'host localhost',
+      'port 3025',
+      'auth plain',
+      'tls off',
+      'account solo-user',
+      'from solo@example.test',
+      'user solo-user',
+      'password YOUR-LOCAL-PASSWORD',
+      'account default : solo-user',
+    ]);
+    assert.match(t, /^# {3}\(umask 077; localpost client-setup msmtp > ~\/\.msmtprc\)$/m);
+  });
+
+  test('with the local certificate: fetchmail and msmtp trust and pin it, dialogs show its fingerprint', () => {
+    const info = sender('listen: {}\n', CERT);
+    const fetchmail = active(clientSetupText('fetchmail', info));
+    assert.ok(
+      fetchmail.includes(`        sslproto 'TLS1.2+' sslcertck sslcertfile "${CERT.file}"`),
+      fetchmail.join('\n'),
+    );
+    assert.ok(fetchmail.includes(`        sslfingerprint "${CERT.md5}"`));
+    const msmtp = clientSetupText('msmtp', info);
+    for (const l of ['tls on', 'tls_starttls on', `tls_trust_file ${CERT.file}`])
+      assert.ok(active(msmtp).includes(l), l);
+    assert.match(msmtp, new RegExp(`^# tls_fingerprint ${CERT.sha256}$`, 'm'));
+    const tb = clientSetupText('thunderbird', info);
+    assert.match(tb, /POP3 \(STLS\) and SMTP \(STARTTLS\)/);
+    assert.ok(tb.includes(CERT.sha256));
+    assert.match(tb, /Connection security None/, 'the plaintext settings stay');
+    // a listener with tls: off does not offer it
+    const off = sender('listen: { pop3: { tls: off } }\n', CERT);
+    assert.ok(active(clientSetupText('fetchmail', off)).includes("        sslproto ''"));
+    assert.ok(active(clientSetupText('msmtp', off)).includes(`tls_trust_file ${CERT.file}`));
+    assert.match(clientSetupText('thunderbird', off), /on the same ports, SMTP \(STARTTLS\), with/);
+  });
+
+  test('an expiring certificate is pointed out', () => {
+    const info = sender('listen: {}\n', { ...CERT, validTo: new Date('2030-01-10T00:00:00Z') });
+    const now = new Date('2030-01-01T00:00:00Z');
+    assert.match(
+      clientSetupText('fetchmail', info, now),
+      /^# The local certificate expires in 9 days: run `localpost cert --renew`/m,
+    );
+    assert.match(clientSetupText('outlook', info, new Date('2031-01-01')), /The local certificate has expired/);
+    assert.doesNotMatch(clientSetupText('msmtp', info, new Date('2029-01-01')), /expire/);
+  });
+
+  test('--account picks one account of several', async () => {
+    const info = setupInfo(parseConfigText(readFileSync(two.configFile, 'utf8')));
+    const work = forAccount(info, 'work');
+    assert.deepEqual(
+      work?.accounts.map((a) => a.id),
+      ['work'],
+    );
+    assert.equal(forAccount(info, 'nope'), undefined);
+    const r = await runCli(['--config', two.configFile, 'client-setup', 'fetchmail', '--account', 'work']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^ {4}user "work" password "YOUR-LOCAL-PASSWORD"$/m);
+    assert.doesNotMatch(r.stdout, /"home"/);
+    const bad = await runCli(['--config', two.configFile, 'client-setup', 'mutt', '--account', 'nope']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /no such account: nope \(configured: home, work\)/);
   });
 
   test('without a config file it shows the defaults and says so', async () => {
@@ -77,12 +256,15 @@ describe('localpost client-setup', () => {
     assert.match(r.stdout, /No config file yet/);
     assert.match(r.stdout, /port 1110, Connection security None, Authentication "Normal password"/);
     assert.match(r.stdout, /port 1025/);
+    const f = await runCli(['--config', path.join(one.dir, 'missing.yaml'), 'client-setup', 'fetchmail']);
+    assert.equal(f.code, 0, f.stderr);
+    assert.match(f.stdout, /^# No config file yet/);
   });
 
   test('an unknown client exits 1 naming the known ones; a broken config exits 78', async () => {
-    const r = await runCli(['--config', one.configFile, 'client-setup', 'eudora']);
+    const r = await runCli(['--config', one.configFile, 'client-setup', 'pine']);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /unknown client "eudora"; known: outlook-express, windows-mail/);
+    assert.match(r.stderr, /unknown client "pine"; known: outlook-express, windows-mail, outlook, thunderbird/);
     const broken = path.join(one.dir, 'broken.yaml');
     writeFileSync(broken, 'accounts: []\n');
     const b = await runCli(['--config', broken, 'client-setup', 'mutt']);

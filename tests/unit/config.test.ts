@@ -85,7 +85,13 @@ describe('config schema', () => {
     const c = parseConfigText(FULL);
     assert.equal(c.dataDir, '/srv/localpost');
     assert.equal(c.log.level, 'debug');
-    assert.deepEqual(c.listen.smtp, { port: 2025, hosts: ['0.0.0.0'], allowRemote: true, maxConnections: 50 });
+    assert.deepEqual(c.listen.smtp, {
+      port: 2025,
+      hosts: ['0.0.0.0'],
+      allowRemote: true,
+      maxConnections: 50,
+      tls: 'auto',
+    });
     assert.deepEqual(c.outbox, { maxAge: 2 * 86_400_000, retry: { initial: 30_000, max: 7_200_000 } });
 
     const [home, work, x] = c.accounts;
@@ -122,9 +128,10 @@ describe('config schema', () => {
         port: 1110,
         hosts: ['127.0.0.1', '::1'],
         maxConnections: 50,
+        tls: 'auto',
         workarounds: ['outlook-no-nuls', 'oe-ns-eoh'],
       });
-      assert.deepEqual(c.listen.smtp, { port: 1025, hosts: ['127.0.0.1', '::1'], maxConnections: 50 });
+      assert.deepEqual(c.listen.smtp, { port: 1025, hosts: ['127.0.0.1', '::1'], maxConnections: 50, tls: 'auto' });
       assert.deepEqual(c.outbox, { maxAge: 5 * 86_400_000, retry: { initial: 60_000, max: 3_600_000 } });
       const a = c.accounts[0]!;
       assert.equal(a.login.username, 'home');
