@@ -10,7 +10,6 @@
  * the same commands from an installed copy.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -32,6 +31,7 @@ import { makeConfig, ROOT, runCli, spawnCli, waitFor } from '../support/localpos
 import { startNotifyReceiver } from '../support/notify-socket.js';
 import { PYTHON } from '../support/python.js';
 import { freePort } from '../support/smtp.js';
+import { exposure as exposureOf, sh, verifyUnit, writtenFile } from '../support/systemd.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'lp-service-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -39,46 +39,11 @@ after(() => rmSync(tmp, { recursive: true, force: true }));
 const BIN = path.join(realpathSync(ROOT), 'bin', 'localpost');
 const template = (name: string) => readFileSync(path.join(ROOT, 'systemd', name), 'utf8');
 
-function sh(
-  cmd: string,
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { env: { ...process.env, ...env }, maxBuffer: 4 * 1024 * 1024 }, (err, stdout, stderr) =>
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
-    );
-  });
-}
-
 /** Writes a unit to its own directory under its real name and runs `systemd-analyze verify` on it. */
-async function verify(unit: string, user: boolean): Promise<{ code: number; stderr: string }> {
-  const dir = mkdtempSync(path.join(tmp, 'unit-'));
-  const file = path.join(dir, 'localpost.service');
-  writeFileSync(file, unit);
-  const runtime = path.join(dir, 'runtime');
-  mkdirSync(runtime, { mode: 0o700 });
-  const r = await sh('systemd-analyze', [...(user ? ['--user'] : []), 'verify', file], { XDG_RUNTIME_DIR: runtime });
-  return { code: r.code, stderr: r.stderr + r.stdout };
-}
+const verify = (unit: string, user: boolean) => verifyUnit(tmp, unit, user);
 
-/**
- * The overall exposure `systemd-analyze security --offline=yes` gives a unit; a user unit is
- * scored by `--user`, which needs a runtime directory even offline.
- */
-async function exposure(unit: string, user = false): Promise<number> {
-  const dir = mkdtempSync(path.join(tmp, 'sec-'));
-  const file = path.join(dir, 'localpost.service');
-  writeFileSync(file, unit);
-  const runtime = path.join(dir, 'runtime');
-  mkdirSync(runtime, { mode: 0o700 });
-  const r = await sh('systemd-analyze', [...(user ? ['--user'] : []), 'security', '--offline=yes', file], {
-    XDG_RUNTIME_DIR: runtime,
-  });
-  const m = /Overall exposure level for localpost\.service: (\d+(?:\.\d+)?)/.exec(r.stdout);
-  assert.ok(m, `no score in:\n${r.stdout}${r.stderr}`);
-  return Number(m[1]);
-}
+/** The overall exposure `systemd-analyze security --offline=yes` gives a unit (`user`: `--user`). */
+const exposure = (unit: string, user = false) => exposureOf(tmp, unit, user);
 
 const exec = { node: process.execPath, bin: BIN, config: '/etc/localpost/config.yaml' };
 
@@ -266,17 +231,6 @@ const INSTALLED: Installation = {
   checkout: false,
 };
 
-/** The content of the file a plan's text says it writes to `file`. */
-function written(planText: string, file: string): string {
-  const re = new RegExp(
-    `^write ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(mode 0644\\):\\n-----\\n([\\s\\S]*?)\\n-----`,
-    'm',
-  );
-  const m = re.exec(planText);
-  assert.ok(m?.[1], `no write of ${file} in:\n${planText}`);
-  return `${m[1]}\n`;
-}
-
 describe('service install plans', () => {
   test('system: the user, the unit running the installed command, permissions, enable and restart', async () => {
     const cfg = path.join(tmp, 'system-config.yaml');
@@ -292,7 +246,7 @@ describe('service install plans', () => {
       /^run {3}systemctl daemon-reload\nrun {3}systemctl enable localpost\.service\nrun {3}systemctl restart localpost\.service$/m,
     );
     // The unit it would write passes verify as it is.
-    assert.deepEqual(await verify(written(out, '/etc/systemd/system/localpost.service'), false), {
+    assert.deepEqual(await verify(writtenFile(out, '/etc/systemd/system/localpost.service'), false), {
       code: 0,
       stderr: '',
     });
@@ -325,7 +279,7 @@ describe('service install plans', () => {
     assert.match(r.stdout, /loginctl enable-linger/);
     assert.match(r.stdout, new RegExp(`This service runs the checkout ${realpathSync(ROOT)}`));
     assert.equal(existsSync(xdg), false, 'dry run wrote nothing');
-    const unit = written(r.stdout, `${xdg}/systemd/user/localpost.service`);
+    const unit = writtenFile(r.stdout, `${xdg}/systemd/user/localpost.service`);
     assert.deepEqual(await verify(unit, true), { code: 0, stderr: '' });
   });
 
