@@ -1,5 +1,5 @@
 /**
- * The set-up commands of the CLI: `init`, `service install`, `client-setup`, `cert` and `hash-password`
+ * The set-up commands of the CLI: `init`, `service install|uninstall|status`, `client-setup`, `cert` and `hash-password`
  * (names users and scripts rely on), registered on the commander program by main.ts. Each action resolves with an
  * exit code: 0 done, 1 a wrong argument or a refused action, 78 an invalid existing config.
  */
@@ -15,6 +15,7 @@ import { INIT_HELP, type InitIo, runInit } from './init.js';
 import type { InitFlags } from './init-answers.js';
 import { terminalAsker } from './init-steps.js';
 import { runServiceInstall } from './service-install.js';
+import { runServiceStatus, runServiceUninstall } from './service-manage.js';
 
 /** Wraps an action so its resolved number becomes the exit code (main.ts's `run`). */
 export type RunAction = (fn: (...a: never[]) => Promise<number>) => (...args: unknown[]) => Promise<void>;
@@ -98,7 +99,7 @@ async function cmdHashPassword(io: Omit<InitIo, 'configFile'>): Promise<number> 
   return 0;
 }
 
-/** Adds `init`, `service install`, `client-setup`, `cert` and `hash-password` to the program. */
+/** Adds `init`, `service install|uninstall|status`, `client-setup`, `cert` and `hash-password` to the program. */
 export function addSetupCommands(program: Command, run: RunAction): void {
   const globalConfig = () => (program.opts() as { config?: string }).config;
 
@@ -161,6 +162,18 @@ export function addSetupCommands(program: Command, run: RunAction): void {
         runServiceInstall({ ...flags, config: globalConfig() }),
       ),
     );
+  service
+    .command('uninstall')
+    .description('stop, disable and remove the service (config and mail stay); nothing to do when none is installed')
+    .option('--user', 'Linux: the `systemctl --user` service instead of the system service')
+    .option('--dry-run', 'print the files and commands; change nothing')
+    .action(run(async (flags: { user?: boolean; dryRun?: boolean }) => runServiceUninstall(flags)));
+  service
+    .command('status')
+    .description('is the service installed, enabled, running, and which command does it run (exit 3: none installed)')
+    .option('--user', 'Linux: only the `systemctl --user` service (default: the system and the user service)')
+    .option('--dry-run', 'read the unit files only; print the systemctl/launchctl commands instead of running them')
+    .action(run(async (flags: { user?: boolean; dryRun?: boolean }) => runServiceStatus(flags)));
 
   program
     .command('client-setup')
