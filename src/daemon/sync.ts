@@ -49,6 +49,8 @@ export interface AccountSyncState {
   lastResult?: FetchResult;
   /** After consecutive failures (not offline); ended by a success. See `backoff()`. */
   backoff?: PullBackoff;
+  /** Upstream logins the pulls made since the daemon started (refused ones too). */
+  upstreamLogins: number;
 }
 
 export interface SyncServiceOptions {
@@ -72,7 +74,8 @@ export class SyncService {
   constructor(private readonly opts: SyncServiceOptions) {
     this.accounts = new Map(opts.accounts.map((a) => [a.id, a]));
     this.clock = opts.clock ?? systemClock;
-    for (const a of opts.accounts) this.states.set(a.id, { running: false, last: opts.cache.lastSync(a.id) });
+    for (const a of opts.accounts)
+      this.states.set(a.id, { running: false, last: opts.cache.lastSync(a.id), upstreamLogins: 0 });
   }
 
   /**
@@ -86,7 +89,7 @@ export class SyncService {
     for (const a of accounts) {
       const st = this.states.get(a.id);
       if (!st) {
-        this.states.set(a.id, { running: false, last: this.opts.cache.lastSync(a.id) });
+        this.states.set(a.id, { running: false, last: this.opts.cache.lastSync(a.id), upstreamLogins: 0 });
         continue;
       }
       const old = before.get(a.id);
@@ -160,7 +163,7 @@ export class SyncService {
   }
 
   private async run(acc: AccountConfig): Promise<SyncRecord> {
-    const state = this.states.get(acc.id) ?? { running: false };
+    const state = this.states.get(acc.id) ?? { running: false, upstreamLogins: 0 };
     this.states.set(acc.id, state);
     state.running = true;
     state.progress = undefined;
@@ -267,6 +270,9 @@ export class SyncService {
         onProgress: (p) => {
           state.progress = p;
           this.opts.onProgress?.(acc.id, p);
+        },
+        onLogin: () => {
+          state.upstreamLogins++;
         },
       });
     };

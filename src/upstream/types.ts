@@ -68,6 +68,8 @@ export interface PullOptions {
   /** Stop between messages: the message in hand finishes and is committed. */
   signal?: AbortSignal;
   onProgress?: (p: FetchProgress) => void;
+  /** Called for each upstream connection that reached the server and tried to log in (refused ones too). */
+  onLogin?: () => void;
 }
 
 /** Pulls one account. */

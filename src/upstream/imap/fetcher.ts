@@ -23,6 +23,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ImapFlow } from 'imapflow';
 import type { Logger } from 'pino';
 import type { AccountStore, CachedMessage, ImapCursor } from '../../cache/message-store.js';
+import { AuthError, ThrottledError } from '../../shared/errors.js';
 import { BatchWriter } from '../batch.js';
 import { withTlsHint } from '../tls-hint.js';
 import type { Fetcher, FetchResult, PullOptions, UpstreamEndpoint } from '../types.js';
@@ -63,8 +64,10 @@ export class ImapFetcher implements Fetcher {
     const client = createImapClient(this.opts.endpoint, this.opts.log);
     client.on('error', (err: Error) => this.opts.log.debug({ err: err.message }, 'imap connection error'));
     await client.connect().catch((err: unknown) => {
+      if (err instanceof AuthError || err instanceof ThrottledError) pullOpts.onLogin?.(); // a refused login counts
       throw withTlsHint(err);
     });
+    pullOpts.onLogin?.();
     result.sessions = 1;
     try {
       for (const folder of this.opts.folders) {

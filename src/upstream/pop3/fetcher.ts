@@ -87,6 +87,7 @@ export class Pop3Fetcher implements Fetcher {
       log: log.child({ component: 'pop3-client' }),
     });
     result.sessions++;
+    pullOpts.onLogin?.();
     let stored = 0;
     try {
       await pop3Login(client, endpoint);
