@@ -44,6 +44,11 @@ const incoming = z
     syncOnLogin: duration
       .prefault('10s')
       .describe('A local POP3 login waits up to this long for a fresh pull (0s: never).'),
+    syncOnLoginFloor: duration
+      .prefault('30s')
+      .describe(
+        'A local POP3 login pulls only when the last pull is older than this (0s: every login); a login during a pull joins it.',
+      ),
     keepOnServer: z
       .boolean(expect('expected true or false'))
       .default(true)

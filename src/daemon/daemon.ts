@@ -142,6 +142,7 @@ export class Daemon {
         sync: () => this.syncService(),
         log: this.log.child({ component: 'pop3' }),
         auth: this.localAuth,
+        idleState: (id) => this.idleState(id),
       });
       this.pop3 = pop3;
       const [outbox, delivery, connectivity, smtp] = this.outgoing.components();

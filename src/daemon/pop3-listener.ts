@@ -4,14 +4,17 @@
  * daemon can supply — pull on login and each account's `onLocalDelete` — so that
  * `src/listeners` never imports the daemon or the upstream modules.
  *
- * Pull on login (`incoming.syncOnLogin`): a login waits for a pull of its account, joining one
- * already running, for at most `syncOnLogin`; then the snapshot is taken whatever the pull
- * did. When the account's last pull found the upstream unreachable less than
+ * Pull on login (`incoming.syncOnLogin`, decided by `loginPull`): a login waits for a pull of
+ * its account for at most `syncOnLogin`, then the snapshot is taken whatever the pull did. A
+ * login starts a pull only when the account's last finished pull is older than
+ * `syncOnLoginFloor`; a login while a pull runs joins it. Providers throttle or lock accounts that
+ * log in too often, so clients polling every few seconds must not become an upstream login each.
+ * A login never waits for an IMAP account whose IDLE connection is up: IDLE already pulls new
+ * mail as it arrives. When the account's last pull found the upstream unreachable less than
  * `OFFLINE_SKIP_MS` ago, the login does not wait at all (a pull is started in the background),
  * so an offline machine serves its cache at once. While the account backs off after failed pulls
- * (wrong password, throttled: a provider would lock it), a login neither starts a pull nor waits for one: it
- * is answered from the cache at once, and a mail client polling every minute does not turn into
- * an upstream login every minute.
+ * (wrong password, throttled: a provider would lock it), a login neither starts a pull nor waits
+ * for one: it is answered from the cache at once.
  */
 import type { Logger } from 'pino';
 import type { Cache } from '../cache/cache.js';
@@ -22,8 +25,9 @@ import { CacheBackend } from '../listeners/pop3/backend.js';
 import { Pop3Server } from '../listeners/pop3/server.js';
 import { type Clock, systemClock } from '../shared/clock.js';
 import { sleep } from '../shared/sleep.js';
+import type { IdleState } from '../upstream/imap/idle.js';
 import type { Component } from './lifecycle.js';
-import type { SyncService } from './sync.js';
+import type { AccountSyncState, SyncService } from './sync.js';
 
 /** A recent "offline" pull result older than this no longer skips the pull on login. */
 const OFFLINE_SKIP_MS = 60_000;
@@ -37,6 +41,8 @@ export interface Pop3ComponentDeps {
   clock?: Clock;
   /** The local logins, shared with the SMTP listener so failures count across both. */
   auth?: LocalAuth;
+  /** Where the account's IDLE watcher stands (IMAP accounts with `idle: true`). */
+  idleState?: (accountId: string) => IdleState | undefined;
 }
 
 /** Local logins of every configured account. */
@@ -49,6 +55,32 @@ export function localUsers(cfg: Config): LocalUser[] {
   }));
 }
 
+/** What a local login does upstream: nothing, join the running pull, pull and wait, or pull without waiting. */
+export type LoginPull = 'none' | 'join' | 'pull' | 'background';
+
+/** What `loginPull` decides from. */
+export interface LoginPullInput {
+  now: number;
+  /** `incoming.syncOnLoginFloor` in ms. */
+  floorMs: number;
+  state?: AccountSyncState;
+  backingOff: boolean;
+  /** The account's IDLE connection is up. */
+  idleLive: boolean;
+}
+
+/** The pull-on-login decision (see the module comment). */
+export function loginPull(i: LoginPullInput): LoginPull {
+  if (i.backingOff || i.idleLive) return 'none';
+  const st = i.state;
+  if (st?.running) return 'join';
+  const age = st?.last ? i.now - st.last.finishedAt : undefined;
+  // a negative age (the clock went back) does not suppress pulls until it catches up
+  if (age !== undefined && age >= 0 && age < i.floorMs) return 'none';
+  if (st?.online === false && age !== undefined && age < OFFLINE_SKIP_MS) return 'background';
+  return 'pull';
+}
+
 /** The pull-on-login hook (see the module comment). */
 export function pullOnLogin(deps: Pop3ComponentDeps): (accountId: string) => Promise<void> {
   const clock = deps.clock ?? systemClock;
@@ -57,11 +89,16 @@ export function pullOnLogin(deps: Pop3ComponentDeps): (accountId: string) => Pro
     const wait = acc?.incoming.syncOnLogin ?? 0;
     if (!acc || wait <= 0) return;
     const sync = deps.sync();
-    if (sync.backoff(accountId)) return;
-    const st = sync.state(accountId);
+    const decision = loginPull({
+      now: clock.now(),
+      floorMs: acc.incoming.syncOnLoginFloor,
+      state: sync.state(accountId),
+      backingOff: sync.backoff(accountId) !== undefined,
+      idleLive: deps.idleState?.(accountId) === 'connected',
+    });
+    if (decision === 'none') return;
     const pull = sync.autoSync(accountId, 'login')?.catch(() => undefined);
-    if (!pull) return;
-    if (!st?.running && st?.online === false && st.last && clock.now() - st.last.finishedAt < OFFLINE_SKIP_MS) return;
+    if (!pull || decision === 'background') return;
     const pulled = new AbortController();
     await Promise.race([pull, sleep(wait, pulled.signal).catch(() => undefined)]);
     pulled.abort(); // clears the timer

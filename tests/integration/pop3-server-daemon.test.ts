@@ -126,13 +126,10 @@ describe('localpost start serves the cache over POP3', () => {
 
   test('pull on login brings in mail that arrived upstream after the daemon started', async () => {
     await tb.seed('rita', 2);
-    const d = await startDaemon({
-      id: 'rita',
-      protocol: 'pop3',
-      port: tb.pop3Port,
-      username: 'rita',
-      password: 'ritapw',
-    });
+    const d = await startDaemon(
+      { id: 'rita', protocol: 'pop3', port: tb.pop3Port, username: 'rita', password: 'ritapw' },
+      '      syncOnLoginFloor: 0s\n', // every login pulls, however soon after the last pull
+    );
     await waitFor(() => d.out().includes('pull done'), 60_000, 'first pull');
     const c1 = await authenticated(d.port, 'rita', 'localpw');
     assert.match(await c1.ask('STAT'), /^\+OK 2 /);

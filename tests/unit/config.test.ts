@@ -144,6 +144,7 @@ describe('config schema', () => {
         password: 'upstream',
         schedule: '*/5 * * * *',
         syncOnLogin: 10_000,
+        syncOnLoginFloor: 30_000,
         keepOnServer: true,
         onLocalDelete: 'keep-upstream',
         folders: ['INBOX'],
