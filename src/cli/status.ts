@@ -146,6 +146,10 @@ export function formatStatus(s: StatusReport, now = Date.now()): string {
   for (const a of s.accounts) {
     const b = a.lastPull?.backoff;
     if (b && b.until > now) lines.push(`  ${a.id}: ${backoffText(b)}`);
+    if (a.upstreamLogins !== undefined)
+      lines.push(
+        `  ${a.id}: ${a.upstreamLogins} upstream login${a.upstreamLogins === 1 ? '' : 's'} since the daemon started`,
+      );
     if (a.auth && a.auth.state !== 'signed-in') {
       lines.push(
         `  ${a.id}: localpost needs you to sign in${a.auth.state === 'sign-in-required' ? ' again' : ''}: run \`localpost auth ${a.id}\`${a.auth.reason ? ` (${a.auth.reason})` : ''}`,

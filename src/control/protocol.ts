@@ -45,6 +45,7 @@ export const MAX_BODY = 64 * 1024;
  *   `{ method: "oauth2", state: "signed-in" | "sign-in-required" | "not-signed-in", since?, reason? }`;
  *   IMAP accounts with `idle: true` have `idle` in live status only: `"connecting" | "connected" |
  *   "waiting-for-sign-in" | "reconnecting" | "stopped"` (stopped: only during a reload);
+ *   `upstreamLogins`, live status only: upstream logins the pulls made since the daemon started;
  * - `outbox`: `{ accounts: [{ account, queued, nextAttempt, lastError, failed }], entries: [...] }`
  *   (`entries` as `outbox list` shows them);
  * - `listeners`: `{ pop3, pop3Tls, smtp }`, each a list of `host:port` (`[::1]:port`): the
@@ -71,6 +72,8 @@ export interface AccountStatus {
   auth?: AuthStatus;
   /** IMAP accounts with `idle: true`, live status only: the IDLE connection's state. */
   idle?: IdleState;
+  /** Live status only: upstream logins the account's pulls made since the daemon started. */
+  upstreamLogins?: number;
 }
 
 /** Everything `status` reports (see the module comment for the JSON contract). */

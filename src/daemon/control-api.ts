@@ -69,6 +69,7 @@ async function liveStatus(d: DaemonView): Promise<StatusReport> {
     if (probed !== 'unknown') a.online = probed;
     else if (st?.online !== undefined) a.online = st.online ? 'online' : 'offline';
     if (st?.last) a.lastPull = st.last;
+    if (st) a.upstreamLogins = st.upstreamLogins;
     if (st?.running) a.pull = st.progress ?? { folder: 'INBOX', done: 0, total: 0, bytes: 0 };
     const idle = d.idleState(a.id);
     if (idle) a.idle = idle;
