@@ -6,7 +6,7 @@
  * message back). `npm run test:node24` runs this file on another Node.js version too.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -43,6 +43,11 @@ test('pull from Dovecot, serve over POP3, send through the outbox and pull it ba
       },
     },
   ]);
+  // every local login pulls, however soon after the last pull (the default floor is 30 s)
+  writeFileSync(
+    configFile,
+    readFileSync(configFile, 'utf8').replace('      idle: false\n', '      idle: false\n      syncOnLoginFloor: 0s\n'),
+  );
   daemon = await startDaemon(configFile);
   const ready = await daemon.waitLog(/^POP3 listener ready$/);
   const pop3Port = (ready.addresses as Array<{ port: number }>)[0]?.port;
