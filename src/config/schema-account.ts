@@ -98,6 +98,12 @@ const outgoing = z
       .describe(
         "Largest message the local SMTP listener accepts for this account (advertised as SIZE); match the provider's limit.",
       ),
+    allowAnyFrom: z
+      .boolean(expect('expected true or false'))
+      .default(false)
+      .describe(
+        'Relay any sender address. Default false: a MAIL FROM or From: that is not email or an alias gets 553 at once.',
+      ),
     saveSent: z
       .string(expect('expected a folder name'))
       .min(1, 'must not be empty')
@@ -152,6 +158,12 @@ const account = z
       .email(expect('expected an email address'))
       .meta({ example: 'me@example.com' })
       .describe('The address this account sends as.'),
+    aliases: z
+      .array(z.email(expect('expected an email address')))
+      .default([])
+      .describe(
+        'Further addresses this account may send as (MAIL FROM and From:); others get 553 unless outgoing.allowAnyFrom.',
+      ),
     login: login.describe('What the local mail client types to reach this account.'),
     incoming: incoming.describe('The upstream server mail is pulled from.'),
     outgoing: outgoing.optional().describe('The upstream server mail is sent through (omit for receive-only).'),

@@ -40,7 +40,12 @@ export function submissionAccounts(cfg: Config): Map<string, SubmissionAccount> 
   return new Map(
     cfg.accounts.map((a) => [
       a.id,
-      { id: a.id, maxMessageSize: a.outgoing?.maxMessageSize ?? 0, canSend: Boolean(a.outgoing) },
+      {
+        id: a.id,
+        maxMessageSize: a.outgoing?.maxMessageSize ?? 0,
+        canSend: Boolean(a.outgoing),
+        ...(a.outgoing?.allowAnyFrom ? {} : { senders: [a.email, ...a.aliases].map((e) => e.toLowerCase()) }),
+      },
     ]),
   );
 }

@@ -1,6 +1,7 @@
 /**
  * The config keys of the sending side (schema.ts): `listen.smtp` (loopback unless allowRemote,
- * optional STARTTLS certificate), `outgoing.maxMessageSize` and `outgoing.saveSent` (IMAP only),
+ * optional STARTTLS certificate), `outgoing.maxMessageSize`, `outgoing.saveSent` (IMAP only),
+ * the account's `aliases` and `outgoing.allowAnyFrom`,
  * `connectivity`, and what the daemon derives from them.
  */
 import assert from 'node:assert/strict';
@@ -40,11 +41,11 @@ test('defaults: SMTP on 1025 (loopback, tls auto: plaintext without a local cert
   assert.deepEqual(retryPolicy(c), { initial: 60_000, max: 3_600_000, maxAge: 5 * 86_400_000 });
   assert.deepEqual(
     [...submissionAccounts(c).values()],
-    [{ id: 'home', maxMessageSize: 25 * 1024 * 1024, canSend: true }],
+    [{ id: 'home', maxMessageSize: 25 * 1024 * 1024, canSend: true, senders: ['me@example.com'] }],
   );
   assert.deepEqual(
     [...submissionAccounts(parseConfigText(config('', ''))).values()],
-    [{ id: 'home', maxMessageSize: 0, canSend: false }],
+    [{ id: 'home', maxMessageSize: 0, canSend: false, senders: ['me@example.com'] }],
   );
 });
 
@@ -78,5 +79,24 @@ test('outgoing: maxMessageSize takes sizes; saveSent needs an IMAP incoming serv
   assert.match(
     problems(config('connectivity: { probeInterval: often }', OUT))[0]!,
     /^connectivity\.probeInterval: expected a duration/,
+  );
+});
+
+test('aliases join email as allowed senders (lower-cased); allowAnyFrom drops the list', () => {
+  const withAliases = config('', OUT).replace(
+    '    email: me@example.com',
+    '    email: Me@Example.com\n    aliases: [Other@Example.org]',
+  );
+  assert.deepEqual([...submissionAccounts(parseConfigText(withAliases)).values()][0]!.senders, [
+    'me@example.com',
+    'other@example.org',
+  ]);
+  const any = parseConfigText(config('', '    outgoing: { host: s, username: me, password: x, allowAnyFrom: true }'));
+  assert.equal([...submissionAccounts(any).values()][0]!.senders, undefined);
+  assert.match(
+    problems(
+      config('', OUT).replace('    email: me@example.com', '    email: me@example.com\n    aliases: [nope]'),
+    )[0]!,
+    /^accounts\[0\]\.aliases\[0\]: expected an email address/,
   );
 });

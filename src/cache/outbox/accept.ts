@@ -11,6 +11,8 @@
  * 3. The `.eml` fsync and the write + fsync of `tmp/<id>.json` run side by side; then the index
  *    row is written; then the commit: `.eml` renamed into `outbox/`, then `.json`, then one
  *    (shared) directory fsync. Only after that does the caller answer 250.
+ * 3a. Before that, the caller's `checkHeader` may refuse the message (a From: that is not the
+ *    account's); the refusal is rethrown like any failure below.
  * 4. Any failure removes every file created so far and the row, and rejects (→ 451): nothing
  *    half-written stays. A crash leaves temp files or a lone `.eml`, which start-up deletes.
  */
@@ -66,6 +68,11 @@ export interface EnqueueRequest {
   to: string[];
   /** Refuse (after reading it all) a message larger than this. */
   maxBytes?: number;
+  /**
+   * Called with the message header once DATA is read, before anything is committed; an error
+   * it returns is thrown and nothing is kept.
+   */
+  checkHeader?: (header: string) => Error | undefined;
 }
 
 /** The outcome of `enqueue`. */
@@ -106,6 +113,8 @@ export async function accept(
   try {
     const written = await receive(c.io, tmpEml, source, req.maxBytes, () => created.push(tmpEml));
     eml = written.handle;
+    const refusal = req.checkHeader?.(written.header);
+    if (refusal) throw refusal;
     const entry: OutboxEntry = {
       v: 1,
       id,
@@ -225,7 +234,8 @@ async function receive(
     await closeQuietly(fh);
     throw failure;
   }
-  return { size, sha256: hash.digest('hex'), eightBit, messageId: messageIdOf(headers.header), handle: fh };
+  const header = headers.header;
+  return { size, sha256: hash.digest('hex'), eightBit, messageId: messageIdOf(header), header, handle: fh };
 }
 
 /** Create `file` with `data`, fsynced and closed. */

@@ -166,7 +166,7 @@ const EMPTY_LINE_LF = Buffer.from('\n\n');
 const EMPTY_LINE_CRLF = Buffer.from('\n\r\n');
 
 /** The value of the first header field `name` (unfolded), or undefined. */
-function headerValue(header: string, name: string): string | undefined {
+export function headerValue(header: string, name: string): string | undefined {
   const re = new RegExp(`^${name}[ \\t]*:(.*(?:\\r?\\n[ \\t].*)*)`, 'im');
   const value = re.exec(header)?.[1];
   return value?.replace(/\r?\n[ \t]/g, ' ').trim();

@@ -5,11 +5,13 @@
  * - `onAuth`: PLAIN or LOGIN (also on plaintext loopback, where TLS adds nothing) checked by `LocalAuth`; the
  *   login names the account whose `outgoing` server will relay the mail. Failure: 535.
  * - `onMailFrom`: only for an account that has an outgoing server (else 550); a declared
- *   `SIZE=` over the account's limit is refused at once with 552, not after the upload. Any sender address is
- *   accepted: the upstream decides what it relays.
+ *   `SIZE=` over the account's limit is refused at once with 552, not after the upload. A sender
+ *   that is not one of the account's addresses (`<>` included) gets 553 at once, unless the account
+ *   allows any sender: the provider would refuse or rewrite it after the client has gone.
  * - `onRcptTo`: every recipient is kept; Bcc recipients exist only here.
  * - `onData`: the DATA stream goes straight into `Outbox.enqueue`; 250 is answered only after
- *   the outbox says the message and its envelope are durable. Too large: 552. Any other local
+ *   the outbox says the message and its envelope are durable. Too large: 552. A From: header
+ *   address that is not the account's: 553 once DATA is read, before anything is committed. Any other local
  *   failure (disk full, I/O error): 451, and nothing is left behind. A resubmitted copy
  *   gets 250 with the earlier queue id (Outlook resends after its own timeout).
  */
@@ -24,6 +26,7 @@ import type {
 import { type EnqueueRequest, type EnqueueResult, MessageTooLargeError } from '../../cache/outbox/outbox.js';
 import { errorMessage } from '../../shared/errors.js';
 import type { LocalAuth } from '../local-auth.js';
+import { fromAddresses, isOwnAddress } from './sender-address.js';
 
 /** What the listener needs to know about an account. */
 export interface SubmissionAccount {
@@ -32,6 +35,8 @@ export interface SubmissionAccount {
   maxMessageSize: number;
   /** False for receive-only accounts (no `outgoing`). */
   canSend: boolean;
+  /** The sender addresses it may use, lower-cased (`email` and `aliases`); undefined: any. */
+  senders?: readonly string[];
 }
 
 /** The part of the outbox the listener uses. */
@@ -49,6 +54,18 @@ export interface SubmissionDeps {
 }
 
 type Callback = (err?: Error | null) => void;
+
+/** Refused senders get 553 with the reason and the addresses that would do. */
+class ForeignSenderError extends Error {
+  readonly responseCode = 553;
+}
+
+function foreignSender(acc: SubmissionAccount, what: string, address: string): ForeignSenderError {
+  const own = acc.senders?.join(', ') || 'none';
+  return new ForeignSenderError(
+    `Error: ${what} <${address}> is not an address of account ${acc.id} (allowed: ${own}; the account's aliases or outgoing.allowAnyFrom change this)`,
+  );
+}
 
 /** An error carrying the SMTP reply code smtp-server should answer with. */
 function smtpError(code: number, message: string): Error & { responseCode: number } {
@@ -98,6 +115,11 @@ export function submissionHandlers(d: SubmissionDeps) {
         cb(smtpError(550, `Error: account ${acc.id} has no outgoing server configured`));
         return;
       }
+      if (acc.senders && !isOwnAddress(acc.senders, address.address)) {
+        d.log.info({ cid: session.id, account: acc.id, from: address.address }, 'foreign MAIL FROM refused');
+        cb(foreignSender(acc, 'sender', address.address));
+        return;
+      }
       const args = address.args || {};
       const declared = Number(args.SIZE ?? 0);
       if (declared > acc.maxMessageSize) {
@@ -129,12 +151,24 @@ export function submissionHandlers(d: SubmissionDeps) {
         to: session.envelope.rcptTo.map((r) => r.address),
         maxBytes: acc.maxMessageSize,
       };
+      const own = acc.senders;
+      if (own) {
+        req.checkHeader = (header) => {
+          const foreign = fromAddresses(header).find((a) => !isOwnAddress(own, a));
+          return foreign === undefined ? undefined : foreignSender(acc, 'From: header address', foreign);
+        };
+      }
       d.outbox.enqueue(req, stream).then(
         (r) => {
           cb(null, r.duplicate ? `OK: already queued as ${r.id}` : `OK: queued as ${r.id}`);
         },
         (err: unknown) => {
           if (stream.readable) stream.resume(); // smtp-server answers only once the stream has ended
+          if (err instanceof ForeignSenderError) {
+            d.log.info({ cid: session.id, account: acc.id, err: err.message }, 'foreign From: header refused');
+            cb(err);
+            return;
+          }
           if (err instanceof MessageTooLargeError) {
             cb(smtpError(552, `Error: message exceeds the limit of ${err.limit} bytes`));
             return;
