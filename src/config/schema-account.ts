@@ -96,7 +96,7 @@ const outgoing = z
     maxMessageSize: size
       .prefault('25MB')
       .describe(
-        "Largest message the local SMTP listener accepts for this account (advertised as SIZE); match the provider's limit.",
+        "Largest message the local SMTP listener accepts for this account (advertised as SIZE). Once a delivery has seen the provider's own SIZE, the smaller of the two applies (552 at submission).",
       ),
     allowAnyFrom: z
       .boolean(expect('expected true or false'))

@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import type { Cache } from '../cache/cache.js';
 import { Outbox } from '../cache/outbox/outbox.js';
 import type { RetryPolicy } from '../cache/retry-policy.js';
+import { UpstreamLimits } from '../cache/upstream-limits.js';
 import { listenerTls } from '../config/local-cert.js';
 import type { Config } from '../config/schema.js';
 import { LocalAuth } from '../listeners/local-auth.js';
@@ -35,14 +36,20 @@ export function retryPolicy(cfg: Config): RetryPolicy {
   return { initial: cfg.outbox.retry.initial, max: cfg.outbox.retry.max, maxAge: cfg.outbox.maxAge };
 }
 
-/** What the SMTP listener knows of each account. */
-export function submissionAccounts(cfg: Config): Map<string, SubmissionAccount> {
+/**
+ * What the SMTP listener knows of each account. Its size limit is the smaller of
+ * `outgoing.maxMessageSize` and the SIZE the upstream advertised (`learnt`, once known).
+ */
+export function submissionAccounts(
+  cfg: Config,
+  learnt: (account: string) => number | undefined = () => undefined,
+): Map<string, SubmissionAccount> {
   return new Map(
     cfg.accounts.map((a) => [
       a.id,
       {
         id: a.id,
-        maxMessageSize: a.outgoing?.maxMessageSize ?? 0,
+        maxMessageSize: Math.min(a.outgoing?.maxMessageSize ?? 0, learnt(a.id) ?? Number.POSITIVE_INFINITY),
         canSend: Boolean(a.outgoing),
         ...(a.outgoing?.allowAnyFrom ? {} : { senders: [a.email, ...a.aliases].map((e) => e.toLowerCase()) }),
       },
@@ -67,6 +74,8 @@ export class Outgoing {
   delivery?: DeliveryService;
   connectivity?: ConnectivityMonitor;
   smtp?: SmtpListener;
+  /** The upstream SIZE limits learnt so far (opened with the outbox). */
+  limits?: UpstreamLimits;
   private senders = new Map<string, Promise<Sender | undefined>>();
 
   constructor(private readonly d: OutgoingDeps) {}
@@ -92,8 +101,20 @@ export class Outgoing {
         const endpoint = acc
           ? await outgoingEndpoint(acc, { dataDir: this.d.config().dataDir, log: this.d.log })
           : undefined;
+        const log = this.d.log.child({ component: 'smtp-upstream', account });
         return (
-          endpoint && new NodemailerSender({ endpoint, log: this.d.log.child({ component: 'smtp-upstream', account }) })
+          endpoint &&
+          new NodemailerSender({
+            endpoint,
+            log,
+            onServerSize: (size) => {
+              if (!this.limits || this.limits.get(account) === (size > 0 ? size : undefined)) return;
+              log.info({ size }, 'upstream SIZE limit learnt');
+              this.limits
+                .set(account, size)
+                .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'could not record the upstream SIZE'));
+            },
+          })
         );
       })();
       s.catch(() => this.senders.delete(account)); // a bad secret is retried at the next attempt
@@ -131,6 +152,7 @@ export class Outgoing {
         name: 'outbox',
         start: async () => {
           const cache = d.cache();
+          this.limits = await UpstreamLimits.open(d.config().dataDir);
           this.outbox = await Outbox.open({
             dataDir: d.config().dataDir,
             db: cache.stateDb,
@@ -207,7 +229,7 @@ export class Outgoing {
             log: log.child({ component: 'smtp' }),
             auth: d.auth ?? new LocalAuth(() => localUsers(d.config())),
             maxClients: l.maxConnections,
-            accounts: () => submissionAccounts(d.config()),
+            accounts: () => submissionAccounts(d.config(), (a) => this.limits?.get(a)),
             outbox: this.openOutbox(),
           });
           await this.smtp.start();

@@ -45,6 +45,8 @@ export interface FakeSmtpOptions {
   onData?: (session: SMTPServerSession, n: number) => FakeSmtpAction | undefined;
   /** Answers a login instead of checking user/pass (e.g. 454 for a temporary failure). */
   onAuth?: (username: string, session: SMTPServerSession) => FakeSmtpAction | undefined;
+  /** The SIZE advertised in EHLO; default 50 MiB. */
+  size?: number;
 }
 
 /** A running fake upstream. */
@@ -109,7 +111,7 @@ export async function startFakeSmtp(
       disabledCommands: ['STARTTLS'],
       hideSTARTTLS: true,
       authMethods: ['PLAIN', 'LOGIN'],
-      size: 50 * 1024 * 1024,
+      size: options.size ?? 50 * 1024 * 1024,
       socketTimeout: 60_000,
       closeTimeout: 100,
       onConnect(session, cb) {

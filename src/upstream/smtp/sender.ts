@@ -13,6 +13,9 @@
  * - one pooled connection per sender (one sender per account): messages go one after the
  *   other over a kept-alive connection; a broken connection is replaced at the next send.
  * - `signal` aborts a send (graceful stop); an aborted send is a temporary failure.
+ * - after each send, the SIZE the server advertised in its EHLO reply (0: none) is reported to
+ *   `onServerSize`, read from nodemailer's pooled connection (not a public API: when it is not
+ *   there, nothing is reported and the configured limit alone applies).
  * - OAuth: with `endpoint.accessToken` the login is AUTH XOAUTH2 (nodemailer's OAuth2 type);
  *   each new pooled connection asks `renewAccessToken` for a current token (a refused token is
  *   renewed once), so a pool outliving a token's hour keeps working.
@@ -90,6 +93,18 @@ export interface SenderOptions {
   /** Name sent with EHLO; default `localhost`. */
   name?: string;
   timeouts?: SenderTimeouts;
+  /** Told the server's advertised SIZE (0: no limit stated) after each send over a connection. */
+  onServerSize?: (bytes: number) => void;
+}
+
+/** The SIZE of the pool's open connection, if nodemailer has one (0: none advertised). */
+function advertisedSize(transport: Transporter | undefined): number | undefined {
+  type Pool = { _connections?: { connection?: { _maxAllowedSize?: unknown; _supportedExtensions?: unknown } }[] };
+  const conns = (transport as unknown as { transporter?: Pool } | undefined)?.transporter?._connections;
+  const c = Array.isArray(conns) ? conns[0]?.connection : undefined;
+  // before EHLO there are no extensions: nothing learnt yet
+  if (!c || !Array.isArray(c._supportedExtensions) || !c._supportedExtensions.length) return undefined;
+  return typeof c._maxAllowedSize === 'number' ? c._maxAllowedSize : undefined;
 }
 
 /** The nodemailer-backed sender (pooled, one connection). */
@@ -136,11 +151,18 @@ export class NodemailerSender implements Sender {
         raw: body,
         ...(signal ? { signal } : {}),
       });
+      this.reportSize();
       return classifyInfo(info as { accepted?: unknown[]; rejectedErrors?: unknown[]; response?: string }, msg.to);
     } catch (err) {
       body.destroy();
+      this.reportSize();
       return classifyError(err, msg.to);
     }
+  }
+
+  private reportSize(): void {
+    const size = this.o.onServerSize && advertisedSize(this.transport);
+    if (size !== undefined) this.o.onServerSize?.(size);
   }
 
   /** Connects and logs in without sending (`localpost check`); rejects with a classified SendError. */
