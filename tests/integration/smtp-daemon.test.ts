@@ -9,10 +9,11 @@
  *   user action and a retry delay of an hour, the connectivity monitor's "back online" flushes
  *   them to Postfix (read back from Dovecot over IMAP, Bcc recipient included) and pulls every
  *   account (a message put upstream meanwhile arrives in the local cache).
+ *   The SIZE Postfix advertised is kept in `upstream-limits.json`.
  * - The CLI in-process: `outbox drop`, `flush` (down, then up), `retry` of a failed entry.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -121,6 +122,10 @@ test('offline: accepted and queued; the upstream comes back; delivered and pulle
       'empty outbox in status',
     );
     assert.ok(d.logs.some((l) => l.msg === 'upstream server reachable again'));
+    // Postfix advertises its message_size_limit (50 MiB in the testbed); the daemon keeps it.
+    const limitsFile = path.join(work, 'data', 'upstream-limits.json');
+    await waitFor(() => existsSync(limitsFile), 10_000, 'learnt upstream SIZE');
+    assert.deepEqual(JSON.parse(readFileSync(limitsFile, 'utf8')), { alice: 52_428_800 });
   } finally {
     assert.equal(await d.stop(), 0);
     await upstream.down();
