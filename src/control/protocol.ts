@@ -37,6 +37,8 @@ export const MAX_BODY = 64 * 1024;
  * - `daemon`: `{ running, pid? }`; `dataDir`;
  * - `accounts[]`: `{ id, email, sends, messages, bytes, online, lastPull?, pull? }` where
  *   `online` is `"online" | "offline" | "unknown"` (without a daemon: from the last pull),
+ *   accounts that send also have `outgoing`, the same for the outgoing (SMTP) server (live: the
+ *   connectivity probes and the last delivery attempt; without a daemon `"unknown"`),
  *   `lastPull` is `{ startedAt, finishedAt, result, newMessages, bytes, skipped, error?, backoff? }`
  *   (times in ms since the epoch; `result` ok | offline | auth | error; `backoff`, live status
  *   only, after a failed pull: `{ failures, until, reason: "auth" | "throttled" | "error", error? }`,
@@ -52,7 +54,7 @@ export const MAX_BODY = 64 * 1024;
  *   bound ports when a daemon runs, the configured ones (maybe 0: "any free port") otherwise.
  */
 
-/** Reachability of an account's incoming server. */
+/** Reachability of an account's incoming (`online`) or outgoing (`outgoing`) server. */
 export type OnlineState = 'online' | 'offline' | 'unknown';
 
 /** One account in a status report. */
@@ -63,7 +65,10 @@ export interface AccountStatus {
   sends: boolean;
   messages: number;
   bytes: number;
+  /** The incoming server's reachability. */
   online: OnlineState;
+  /** Accounts that send: the outgoing server's reachability. */
+  outgoing?: OnlineState;
   /** The last pull; live status adds `backoff` when automatic pulls wait after it failed. */
   lastPull?: SyncRecord & { backoff?: PullBackoff };
   /** Present while a pull runs (live status only). */

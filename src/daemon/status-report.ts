@@ -41,6 +41,7 @@ export async function readStatus(cfg: Config): Promise<StatusReport> {
       messages: 0,
       bytes: 0,
       online: 'unknown',
+      ...(a.outgoing ? { outgoing: 'unknown' as const } : {}),
     })),
     outbox: { accounts: [], entries: [] },
     listeners: {
