@@ -26,7 +26,7 @@ function listenPorts(cfg: Config): ListenPort[] {
     { key: 'listen.pop3.port', hosts: pop3.hosts, port: pop3.port },
     { key: 'listen.smtp.port', hosts: smtp.hosts, port: smtp.port },
   ];
-  if (pop3.tls) out.push({ key: 'listen.pop3.tls.port', hosts: pop3.hosts, port: pop3.tls.port });
+  if (typeof pop3.tls === 'object') out.push({ key: 'listen.pop3.tls.port', hosts: pop3.hosts, port: pop3.tls.port });
   return out;
 }
 
