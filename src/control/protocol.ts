@@ -38,8 +38,8 @@ export const MAX_BODY = 64 * 1024;
  * - `accounts[]`: `{ id, email, sends, messages, bytes, online, lastPull?, pull? }` where
  *   `online` is `"online" | "offline" | "unknown"` (without a daemon: from the last pull),
  *   `lastPull` is `{ startedAt, finishedAt, result, newMessages, bytes, skipped, error?, backoff? }`
- *   (times in ms since the epoch; `result` ok | offline | auth | error; `backoff`, live status
- *   only, after a failed pull: `{ failures, until, reason: "auth" | "throttled" | "error", error? }`,
+ *   (times in ms since the epoch; `result` ok | offline | auth | throttled | error; `backoff`,
+ *   while a failed pull holds automatic pulls: `{ failures, until, reason: "auth" | "throttled" | "error", error? }`,
  *   no automatic pull before `until`), and `pull` is present
  *   only while a pull runs: `{ folder, done, total, bytes }`; OAuth accounts have `auth`:
  *   `{ method: "oauth2", state: "signed-in" | "sign-in-required" | "not-signed-in", since?, reason? }`;
@@ -64,7 +64,7 @@ export interface AccountStatus {
   messages: number;
   bytes: number;
   online: OnlineState;
-  /** The last pull; live status adds `backoff` when automatic pulls wait after it failed. */
+  /** The last pull; with `backoff` while automatic pulls wait after it failed. */
   lastPull?: SyncRecord & { backoff?: PullBackoff };
   /** Present while a pull runs (live status only). */
   pull?: FetchProgress;
