@@ -64,7 +64,7 @@ export interface AccountStatus {
   messages: number;
   bytes: number;
   online: OnlineState;
-  /** The last pull; with `backoff` while automatic pulls wait after it failed. */
+  /** The last pull; live status adds `backoff` when automatic pulls wait after it failed. */
   lastPull?: SyncRecord & { backoff?: PullBackoff };
   /** Present while a pull runs (live status only). */
   pull?: FetchProgress;
