@@ -40,8 +40,8 @@ export const MAX_BODY = 64 * 1024;
  *   accounts that send also have `outgoing`, the same for the outgoing (SMTP) server (live: the
  *   connectivity probes and the last delivery attempt; without a daemon `"unknown"`),
  *   `lastPull` is `{ startedAt, finishedAt, result, newMessages, bytes, skipped, error?, backoff? }`
- *   (times in ms since the epoch; `result` ok | offline | auth | error; `backoff`, live status
- *   only, after a failed pull: `{ failures, until, reason: "auth" | "throttled" | "error", error? }`,
+ *   (times in ms since the epoch; `result` ok | offline | auth | throttled | error; `backoff`,
+ *   while a failed pull holds automatic pulls: `{ failures, until, reason: "auth" | "throttled" | "error", error? }`,
  *   no automatic pull before `until`), and `pull` is present
  *   only while a pull runs: `{ folder, done, total, bytes }`; OAuth accounts have `auth`:
  *   `{ method: "oauth2", state: "signed-in" | "sign-in-required" | "not-signed-in", since?, reason? }`;
