@@ -69,7 +69,7 @@ export interface AccountStatus {
   online: OnlineState;
   /** Accounts that send: the outgoing server's reachability. */
   outgoing?: OnlineState;
-  /** The last pull; live status adds `backoff` when automatic pulls wait after it failed. */
+  /** The last pull, with `backoff` while automatic pulls wait after it failed (saved in state.db). */
   lastPull?: SyncRecord & { backoff?: PullBackoff };
   /** Present while a pull runs (live status only). */
   pull?: FetchProgress;
