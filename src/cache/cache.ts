@@ -5,7 +5,7 @@
  * BEFORE any store is handed out (invariant 8), so readers and writers only ever see an index
  * that agrees with the Maildir.
  *
- * Cursors, sync history and tombstones are plain ledger calls; `setCursor` is synchronous so a
+ * Cursors, sync history, pull backoff and tombstones are plain ledger calls; `setCursor` is synchronous so a
  * fetcher can run it inside `AccountStore.commit(inTransaction)` and have the cursor advance in
  * the same transaction as the message rows.
  */
@@ -17,6 +17,7 @@ import { AccountStoreImpl } from './account-store.js';
 import { Ledger } from './ledger.js';
 import { maildirPath, normalizeFolder } from './maildir.js';
 import type { ImapCursor, SyncRecord } from './message-store.js';
+import type { PullBackoff } from './pull-backoff.js';
 import { type RecoveryReport, recoverAccount } from './recovery.js';
 import { openStateDb, type StateDb } from './state-db.js';
 
@@ -112,6 +113,16 @@ export class Cache {
   /** The latest sync record of an account. */
   lastSync(account: string): SyncRecord | undefined {
     return this.ledger.lastSync(account);
+  }
+
+  /** An account's stored pull backoff (survives restarts). */
+  pullBackoff(account: string): PullBackoff | undefined {
+    return this.ledger.pullBackoff(account);
+  }
+
+  /** Store an account's pull backoff; undefined removes it. */
+  setPullBackoff(account: string, b: PullBackoff | undefined): void {
+    this.ledger.setPullBackoff(account, b);
   }
 
   /** Count and total bytes of an account's cached messages. */

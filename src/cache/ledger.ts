@@ -1,13 +1,15 @@
 /**
  * The ledger in state.db (invariant 6): one row per cached message (local UID,
  * folder, file, sizes, upstream key, flags), the next local UID per account, tombstones of keys
- * deleted locally, IMAP cursors, and the sync history (last `HISTORY_KEEP` per account).
+ * deleted locally, IMAP cursors, the sync history (last `HISTORY_KEEP` per account) and the
+ * pull backoff per account.
  *
  * Every statement is prepared once. Nothing here touches files: rows are written only after the
  * files they describe are durable (the callers in `account-store.ts` and `recovery.ts` ensure
  * that), and the next UID stored here is a floor that recovery may raise from the Maildir.
  */
 import type { ImapCursor, SyncRecord } from './message-store.js';
+import type { PullBackoff } from './pull-backoff.js';
 import type { StateDb } from './state-db.js';
 
 /** Sync records kept per account. */
@@ -37,6 +39,7 @@ const ROW_COLS = 'account, uid, folder, file, size, wsize, key, flags, stored_at
 type Key = { folder: string; key: string };
 type CursorRow = { uidValidity: string; lastUid: number; highestModseq: string | null };
 type SyncRow = Omit<SyncRecord, 'error'> & { error: string | null };
+type BackoffRow = Omit<PullBackoff, 'error'> & { error: string | null };
 
 /** Every statement of the ledger, prepared once and typed by its parameters and rows. */
 function prepareStatements(db: StateDb) {
@@ -129,9 +132,26 @@ function prepareStatements(db: StateDb) {
   };
 }
 
+/** The pull backoff statements, prepared on first use: a read-only `status` may open a state.db older than the table. */
+function prepareBackoff(db: StateDb) {
+  return {
+    backoff: db.prepare<[string], BackoffRow>(
+      'SELECT failures, until, reason, error FROM pull_backoff WHERE account = ?',
+    ),
+    setBackoff: db.prepare<BackoffRow & { account: string }>(
+      `INSERT INTO pull_backoff (account, failures, until, reason, error)
+                       VALUES (@account, @failures, @until, @reason, @error)
+                       ON CONFLICT (account) DO UPDATE SET failures = excluded.failures, until = excluded.until,
+                         reason = excluded.reason, error = excluded.error`,
+    ),
+    clearBackoff: db.prepare<[string]>('DELETE FROM pull_backoff WHERE account = ?'),
+  };
+}
+
 /** Prepared statements over state.db. */
 export class Ledger {
   private readonly s: ReturnType<typeof prepareStatements>;
+  private backoffStatements?: ReturnType<typeof prepareBackoff>;
 
   constructor(readonly db: StateDb) {
     this.s = prepareStatements(db);
@@ -286,5 +306,26 @@ export class Ledger {
     if (!r) return undefined;
     const { error, ...rest } = r;
     return error === null ? rest : { ...rest, error };
+  }
+
+  /** An account's stored pull backoff (possibly over already). */
+  pullBackoff(account: string): PullBackoff | undefined {
+    const r = this.backoffSql().backoff.get(account);
+    if (!r) return undefined;
+    const { error, ...rest } = r;
+    return error === null ? rest : { ...rest, error };
+  }
+
+  /** Store an account's pull backoff; undefined removes it. */
+  setPullBackoff(account: string, b: PullBackoff | undefined): void {
+    const sql = this.backoffSql();
+    if (b)
+      sql.setBackoff.run({ account, failures: b.failures, until: b.until, reason: b.reason, error: b.error ?? null });
+    else sql.clearBackoff.run(account);
+  }
+
+  private backoffSql(): ReturnType<typeof prepareBackoff> {
+    this.backoffStatements ??= prepareBackoff(this.db);
+    return this.backoffStatements;
   }
 }

@@ -108,8 +108,8 @@ export interface SyncRecord {
   account: string;
   startedAt: number;
   finishedAt: number;
-  /** ok | offline | auth | error */
-  result: 'ok' | 'offline' | 'auth' | 'error';
+  /** ok | offline | auth | throttled (the server asked us to slow down) | error */
+  result: 'ok' | 'offline' | 'auth' | 'throttled' | 'error';
   newMessages: number;
   bytes: number;
   skipped: number;

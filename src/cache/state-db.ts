@@ -119,6 +119,20 @@ const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX outbox_dedupe ON outbox (dedupe, created_at);
     `,
   },
+  {
+    // Pull backoff (cache/pull-backoff.ts) per account, so a restart neither forgets the wait
+    // nor resets the doubling; no row: no backoff.
+    version: 4,
+    sql: `
+      CREATE TABLE pull_backoff (
+        account  TEXT PRIMARY KEY,
+        failures INTEGER NOT NULL,
+        until    INTEGER NOT NULL,   -- ms since epoch
+        reason   TEXT NOT NULL,      -- auth | throttled | error
+        error    TEXT
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 /** Raised when state.db comes from a newer localpost; we refuse to touch it. */

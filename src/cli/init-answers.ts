@@ -56,14 +56,32 @@ function generatePassword(length = 16): string {
   return Array.from({ length }, () => alphabet[randomInt(alphabet.length)]).join('');
 }
 
-/** The default account id for a preset and address. */
-function defaultId(preset: ProviderPreset, email: string): string {
+/**
+ * The default account id: the preset's name, or for `generic` the provider's name in the
+ * address (`posteo` for me@posteo.de, `example` for me@mail.example.co.uk): the domain's label
+ * before its ending, where an ending of two short labels (`co.uk`, `com.au`) counts as one.
+ */
+export function defaultId(preset: ProviderPreset, email: string): string {
   if (preset.name !== 'generic') return preset.name;
-  const label =
-    emailDomain(email)
-      .split('.')[0]
-      ?.replace(/[^a-z0-9_-]/g, '') ?? '';
+  const labels = emailDomain(email).split('.').filter(Boolean);
+  const twoPartEnding = labels.length >= 3 && (labels.at(-1)?.length ?? 0) === 2 && (labels.at(-2)?.length ?? 9) <= 3;
+  const label = (labels.at(twoPartEnding ? -3 : labels.length > 1 ? -2 : -1) ?? '').replace(/[^a-z0-9_-]/g, '');
   return /^[a-z0-9]/.test(label) ? label : 'mail';
+}
+
+/** How the upstream password is named in questions and hints: generic has no provider name to show. */
+export function passwordName(preset: ProviderPreset, email: string): string {
+  return preset.name === 'generic' ? `the password of ${email}` : `your ${preset.title} password`;
+}
+
+/** The local password, asked twice (hidden) until both agree; empty: generate one. */
+async function localPasswordAsked(ask: Asker): Promise<string> {
+  for (;;) {
+    const pw = await ask.hidden('Local password (Enter: generate one; not shown)');
+    if (!pw) return '';
+    if ((await ask.hidden('The same again (not shown)')) === pw) return pw;
+    ask.say('  the two passwords differ; once more');
+  }
 }
 
 /** Asks (or reads from flags) the incoming or outgoing server, starting from a preset endpoint. */
@@ -105,6 +123,7 @@ async function passwordSource(
   ask: Asker | undefined,
   flags: InitFlags,
   id: string,
+  email: string,
   preset: ProviderPreset,
 ): Promise<PlainSecret> {
   const given = [flags.passwordEnv && 'env', flags.passwordCommand && 'command', flags.passwordFile && 'file'].filter(
@@ -126,7 +145,7 @@ async function passwordSource(
   ask.say(
     [
       '',
-      `Where should localpost get your ${preset.title} password?`,
+      `Where should localpost get ${passwordName(preset, email)}?`,
       ...commentLines(preset.password, '  '),
       '  1) an environment variable',
       '  2) a command that prints it (pass, secret-tool, `security find-generic-password -w`, gpg ...)',
@@ -192,7 +211,7 @@ async function credential(
         });
   if (!o || method === 'app-password') {
     if (oauthFlags.length) throw new InitError(`${oauthFlags[0]}: only with --auth oauth`);
-    return passwordSource(ask, flags, id, preset);
+    return passwordSource(ask, flags, id, email, preset);
   }
   if (flags.passwordEnv || flags.passwordCommand || flags.passwordFile) {
     throw new InitError(
@@ -339,8 +358,7 @@ export async function collectAnswers(
     def: id,
     parse: nonEmpty,
   });
-  let localPassword =
-    flags.localPassword ?? (ask ? await ask.hidden('Local password (Enter: generate one; not shown)') : '');
+  let localPassword = flags.localPassword ?? (ask ? await localPasswordAsked(ask) : '');
   const generated = !localPassword;
   if (generated) localPassword = generatePassword();
   const answers: InitAnswers = {

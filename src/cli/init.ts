@@ -21,7 +21,7 @@
 import { configPath, parseConfigText } from '../config/load.js';
 import { oauth2Of } from '../config/schema.js';
 import { ConfigError } from '../shared/errors.js';
-import { collectAnswers, type InitFlags } from './init-answers.js';
+import { collectAnswers, type InitFlags, passwordName } from './init-answers.js';
 import { ConfigExistsError, type InitAnswers, renderConfig, writeNewConfig } from './init-config.js';
 import { InitError, terminalAsker } from './init-steps.js';
 import { PROVIDERS } from './providers.js';
@@ -49,7 +49,7 @@ function nextSteps(a: InitAnswers, file: string, localPassword: string, generate
   if (typeof pw === 'object' && 'env' in pw) {
     lines.push(
       '',
-      `localpost reads your ${a.preset.title} password from $${pw.env}:`,
+      `localpost reads ${passwordName(a.preset, a.email)} from $${pw.env}:`,
       `  in a shell:       export ${pw.env}='...'`,
       `  for the service:  a line ${pw.env}=... in ~/.config/localpost/environment (\`service install --user\`)`,
       `                    or /etc/localpost/environment (system service); mode 0600`,
@@ -117,7 +117,9 @@ export async function runInit(flags: InitFlags, io: InitIo): Promise<number> {
 /** The help text listing flags by purpose (appended to commander's). */
 export const INIT_HELP = `
 Without flags on a terminal, init asks. With --non-interactive (or no terminal), flags answer
-and defaults fill the rest; --email is required, and --host with --provider generic.
+and defaults fill the rest; --email is required, and --provider generic also needs --host and
+--smtp-host (or --no-smtp to only receive). The account id (--id) defaults to the provider's
+name, or with generic to the name in the address's domain (posteo for me@posteo.de).
 
 Examples:
   localpost init --provider gmail --email me@gmail.com --password-env GMAIL_PW

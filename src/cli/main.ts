@@ -9,12 +9,14 @@ import { mkdir } from 'node:fs/promises';
 import { Command } from 'commander';
 import type { Logger } from 'pino';
 import { Cache } from '../cache/cache.js';
+import { exposedSecretsWarning } from '../config/exposure.js';
 import { configPath, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ControlRequestError, ControlUnavailableError, control, controlRequest } from '../control/client.js';
 import type { SignedInResponse } from '../daemon/control-api.js';
 import type { Daemon as DaemonType } from '../daemon/daemon.js';
 import { acquireLock, type InstanceLock, LockedError, lockHolder } from '../daemon/instance-lock.js';
+import { listenErrorText, listenPortProblems } from '../daemon/listen-ports.js';
 import { SyncService } from '../daemon/sync.js';
 import { ConfigError, errorMessage } from '../shared/errors.js';
 import { createLogger } from '../shared/log.js';
@@ -56,6 +58,15 @@ function loggerFor(cfg: Config | undefined, opts: GlobalOpts, destination: 1 | 2
 async function cmdStart(opts: GlobalOpts): Promise<number> {
   const { cfg, path } = await configOrExit(opts);
   const log = loggerFor(cfg, opts, 1);
+  const exposed = await exposedSecretsWarning(path, cfg);
+  if (exposed) log.warn({ file: path }, exposed);
+  // a listener port taken is a configuration problem, told in one line before anything starts
+  // (with a daemon of this data directory running, the lock below says so instead)
+  if ((await lockHolder(cfg.dataDir)) === undefined) {
+    const problems = await listenPortProblems(cfg);
+    for (const p of problems) process.stderr.write(`localpost: ${p}\n`);
+    if (problems.length) return EXIT_CONFIG;
+  }
   // the daemon's modules (listeners, SMTP delivery) load only for `start`, keeping one-shot
   // commands such as `sync` lean
   const { Daemon } = await import('../daemon/daemon.js');
@@ -66,6 +77,11 @@ async function cmdStart(opts: GlobalOpts): Promise<number> {
     if (err instanceof LockedError) {
       process.stderr.write(`localpost: ${err.message}\n`);
       return EXIT_FAILURE;
+    }
+    const listen = await listenErrorText(err, cfg); // a program quicker than the check above
+    if (listen) {
+      process.stderr.write(`localpost: ${listen}\n`);
+      return EXIT_CONFIG;
     }
     log.fatal({ err: errorMessage(err) }, 'localpost could not start');
     return EXIT_FAILURE;
@@ -123,22 +139,8 @@ async function cmdSync(accounts: string[], opts: GlobalOpts): Promise<number> {
 
 async function cmdCheck(opts: GlobalOpts): Promise<number> {
   const { cfg, path } = await configOrExit(opts);
-  process.stdout.write(`config ${path}: ok (${cfg.accounts.length} account${cfg.accounts.length === 1 ? '' : 's'})\n`);
-  const log = loggerFor(cfg, opts, 2, 'error');
-  const { checkAccount, checkOutgoing } = await import('./check.js');
-  const results = (
-    await Promise.all(
-      cfg.accounts.map(async (acc) => [
-        await checkAccount(acc, log, cfg.dataDir),
-        await checkOutgoing(acc, log, cfg.dataDir),
-      ]),
-    )
-  )
-    .flat()
-    .filter((l) => l !== undefined);
-  for (const line of results)
-    process.stdout.write(`${line.ok ? (line.warn ? 'warn' : 'ok  ') : 'FAIL'} ${line.text}\n`);
-  return results.every((r) => r.ok) ? EXIT_OK : EXIT_FAILURE;
+  const { runCheck } = await import('./check.js');
+  return runCheck(cfg, path, process.stdout);
 }
 
 async function cmdAuth(
@@ -146,13 +148,14 @@ async function cmdAuth(
   o: { browser?: boolean; device?: boolean; open?: boolean },
   opts: GlobalOpts,
 ): Promise<number> {
-  const { cfg } = await configOrExit(opts);
+  const { cfg, path } = await configOrExit(opts);
   const acc = cfg.accounts.find((a) => a.id === account);
   if (!acc) {
+    // as for an account without OAuth (authorize's ConfigError): the config does not allow it
     process.stderr.write(
-      `localpost: no such account: ${account} (configured: ${cfg.accounts.map((a) => a.id).join(', ')})\n`,
+      `localpost: no such account: ${account} (configured: ${cfg.accounts.map((a) => a.id).join(', ')}) in ${path}\n`,
     );
-    return EXIT_FAILURE;
+    return EXIT_CONFIG;
   }
   const { authorize } = await import('./auth.js');
   await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });

@@ -108,7 +108,7 @@ export function addSetupCommands(program: Command, run: RunAction): void {
     .description('write a starter config (questions on a terminal, or flags) with provider presets')
     .option(
       '--provider <name>',
-      'gmail, outlook, microsoft365, yahoo, icloud, fastmail, gmx, zoho or generic (default: from the address)',
+      'gmail, outlook, microsoft365, yahoo, icloud, fastmail, gmx, zoho or generic (default: from the address); generic also needs --host and --smtp-host (or --no-smtp)',
     )
     .option('--email <address>', "the account's email address")
     .option('--protocol <protocol>', "pull with imap or pop3 (default: the preset's, imap)")
@@ -117,7 +117,7 @@ export function addSetupCommands(program: Command, run: RunAction): void {
     .option('--tls <mode>', 'incoming security: implicit, starttls or none')
     .option('--username <name>', 'login at the provider (default: the address)')
     .option('--gmail-recent', 'Gmail POP3: log in as recent:ADDRESS (the last 30 days, whatever was downloaded)')
-    .option('--smtp-host <host>', 'outgoing server')
+    .option('--smtp-host <host>', 'outgoing server (required with --provider generic, unless --no-smtp)')
     .option('--smtp-port <port>', 'outgoing port (default from --smtp-tls: 465 or 587)')
     .option('--smtp-tls <mode>', 'outgoing security: implicit, starttls or none')
     .option('--no-smtp', 'receive only: no outgoing server')
@@ -131,7 +131,10 @@ export function addSetupCommands(program: Command, run: RunAction): void {
       '--tenant <tenant>',
       "OAuth 2.0, Microsoft: directory (tenant) id or domain (default: consumers for Outlook.com, the address's domain for 365)",
     )
-    .option('--id <id>', 'account id, names its folder (default: the provider)')
+    .option(
+      '--id <id>',
+      "account id, names its folder (default: the provider's name; with generic, the name in the address's domain)",
+    )
     .option('--local-user <name>', 'user name your mail client types (default: the id)')
     .option('--local-password <password>', 'password your mail client types (default: generated and printed)')
     .option('--data-dir <dir>', 'where cached mail lives (default ~/.local/share/localpost)')

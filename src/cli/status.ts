@@ -118,12 +118,14 @@ export function formatStatus(s: StatusReport, now = Date.now()): string {
   const lines = [`localpost: ${daemon}`, `data: ${s.dataDir}`, '', 'accounts:'];
   // the IDLE column only when some account has IDLE (live status)
   const withIdle = s.accounts.some((a) => a.idle);
-  const row = (cells: string[], idle: string) => (withIdle ? [...cells.slice(0, 3), idle, ...cells.slice(3)] : cells);
-  const rows = [row(['', 'ACCOUNT', 'SERVER', 'MESSAGES', 'CACHED', 'LAST PULL'], 'IDLE')];
+  const row = (cells: string[], idle: string) => (withIdle ? [...cells.slice(0, 4), idle, ...cells.slice(4)] : cells);
+  // reachability of each server: receiving and sending fail apart (one host can be down)
+  const rows = [row(['', 'ACCOUNT', 'INCOMING', 'OUTGOING', 'MESSAGES', 'CACHED', 'LAST PULL'], 'IDLE')];
   for (const a of s.accounts) {
+    const outgoing = a.sends ? (a.outgoing ?? 'unknown') : '-';
     rows.push(
       row(
-        ['', a.id, a.online, String(a.messages), formatBytes(a.bytes), lastPullText(a.lastPull, now)],
+        ['', a.id, a.online, outgoing, String(a.messages), formatBytes(a.bytes), lastPullText(a.lastPull, now)],
         a.idle ? IDLE_TEXT[a.idle] : '-',
       ),
     );
@@ -134,6 +136,7 @@ export function formatStatus(s: StatusReport, now = Date.now()): string {
             '',
             '',
             'pulling',
+            '',
             `${a.pull.done}/${a.pull.total}`,
             formatBytes(a.pull.bytes),
             `in progress (${a.pull.folder})`,
@@ -142,7 +145,7 @@ export function formatStatus(s: StatusReport, now = Date.now()): string {
         ),
       );
   }
-  lines.push(...alignColumns(rows, withIdle ? [4, 5] : [3, 4]));
+  lines.push(...alignColumns(rows, withIdle ? [5, 6] : [4, 5]));
   for (const a of s.accounts) {
     const b = a.lastPull?.backoff;
     if (b && b.until > now) lines.push(`  ${a.id}: ${backoffText(b)}`);

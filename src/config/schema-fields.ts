@@ -115,7 +115,19 @@ export const path = z
 
 // Servers
 
-export const port = z.number(expect('expected a number')).int('expected a whole number').min(1).max(65535);
+/** Said of a port out of range (a zod error map on the number would otherwise answer "expected a number"). */
+const PORT_RANGE = 'must be a port number from 1 to 65535';
+export const port = z
+  .number(expect('expected a number'))
+  .int('expected a whole number')
+  .min(1, PORT_RANGE)
+  .max(65535, PORT_RANGE);
+/** A local listener's port: 0 picks a free one. */
+export const listenPort = z
+  .number(expect('expected a number'))
+  .int('expected a whole number')
+  .min(0, `${PORT_RANGE}, or 0 for any free port`)
+  .max(65535, `${PORT_RANGE}, or 0 for any free port`);
 export const host = z.string(expect('expected a host name')).min(1, 'must not be empty');
 export const tls = z.enum(TLS_MODES);
 

@@ -7,7 +7,7 @@
  */
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
-import { always, expect, host, path } from './schema-fields.js';
+import { always, expect, host, listenPort, path } from './schema-fields.js';
 
 const loopback = new BlockList();
 loopback.addSubnet('127.0.0.0', 8, 'ipv4');
@@ -23,13 +23,7 @@ function isLoopbackHost(h: string): boolean {
 }
 
 const listenerShape = (defaultPort: number, what: string) => ({
-  port: z
-    .number(expect('expected a number'))
-    .int('expected a whole number')
-    .min(0)
-    .max(65535)
-    .default(defaultPort)
-    .describe(`TCP port of the local ${what} listener (0 picks a free port).`),
+  port: listenPort.default(defaultPort).describe(`TCP port of the local ${what} listener (0 picks a free port).`),
   hosts: z
     .array(host)
     .min(1, 'needs at least one address')
@@ -97,11 +91,7 @@ const pop3Extra = {
     z.strictObject({
       cert: path.meta({ example: '/path/cert.pem' }).describe('PEM certificate (chain) of the listener.'),
       key: path.meta({ example: '/path/key.pem' }).describe('PEM private key of the certificate.'),
-      port: z
-        .number(expect('expected a number'))
-        .int('expected a whole number')
-        .min(0)
-        .max(65535)
+      port: listenPort
         .default(1995)
         .describe(
           'Port of the implicit-TLS listener (what Outlook Express calls SSL); STLS is offered on the plain port.',

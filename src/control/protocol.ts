@@ -37,9 +37,11 @@ export const MAX_BODY = 64 * 1024;
  * - `daemon`: `{ running, pid? }`; `dataDir`;
  * - `accounts[]`: `{ id, email, sends, messages, bytes, online, lastPull?, pull? }` where
  *   `online` is `"online" | "offline" | "unknown"` (without a daemon: from the last pull),
+ *   accounts that send also have `outgoing`, the same for the outgoing (SMTP) server (live: the
+ *   connectivity probes and the last delivery attempt; without a daemon `"unknown"`),
  *   `lastPull` is `{ startedAt, finishedAt, result, newMessages, bytes, skipped, error?, backoff? }`
- *   (times in ms since the epoch; `result` ok | offline | auth | error; `backoff`, live status
- *   only, after a failed pull: `{ failures, until, reason: "auth" | "throttled" | "error", error? }`,
+ *   (times in ms since the epoch; `result` ok | offline | auth | throttled | error; `backoff`,
+ *   while a failed pull holds automatic pulls: `{ failures, until, reason: "auth" | "throttled" | "error", error? }`,
  *   no automatic pull before `until`), and `pull` is present
  *   only while a pull runs: `{ folder, done, total, bytes }`; OAuth accounts have `auth`:
  *   `{ method: "oauth2", state: "signed-in" | "sign-in-required" | "not-signed-in", since?, reason? }`;
@@ -52,7 +54,7 @@ export const MAX_BODY = 64 * 1024;
  *   bound ports when a daemon runs, the configured ones (maybe 0: "any free port") otherwise.
  */
 
-/** Reachability of an account's incoming server. */
+/** Reachability of an account's incoming (`online`) or outgoing (`outgoing`) server. */
 export type OnlineState = 'online' | 'offline' | 'unknown';
 
 /** One account in a status report. */
@@ -63,8 +65,11 @@ export interface AccountStatus {
   sends: boolean;
   messages: number;
   bytes: number;
+  /** The incoming server's reachability. */
   online: OnlineState;
-  /** The last pull; live status adds `backoff` when automatic pulls wait after it failed. */
+  /** Accounts that send: the outgoing server's reachability. */
+  outgoing?: OnlineState;
+  /** The last pull, with `backoff` while automatic pulls wait after it failed (saved in state.db). */
   lastPull?: SyncRecord & { backoff?: PullBackoff };
   /** Present while a pull runs (live status only). */
   pull?: FetchProgress;

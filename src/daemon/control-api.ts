@@ -22,12 +22,14 @@ import {
   ControlError,
   type FlushResponse,
   formatAddress,
+  type OnlineState,
   type StatusReport,
   type SyncOutcome,
 } from '../control/protocol.js';
 import { type ControlRoute, ControlServer } from '../control/server.js';
 import type { Pop3Server } from '../listeners/pop3/server.js';
 import type { IdleState } from '../upstream/imap/idle.js';
+import type { AccountDeliveryState } from './delivery.js';
 import type { Component } from './lifecycle.js';
 import type { Outgoing } from './outgoing.js';
 import { readStatus } from './status-report.js';
@@ -56,18 +58,31 @@ export interface SignedInResponse {
   record: SyncOutcome;
 }
 
+/**
+ * The outgoing server's reachability: what the connectivity probes say (a TCP connect to it),
+ * and before the first probe, offline when the last delivery attempt could not reach it.
+ */
+export function outgoingReachability(
+  probed: OnlineState | undefined,
+  delivery: AccountDeliveryState | undefined,
+): OnlineState {
+  if (probed !== undefined && probed !== 'unknown') return probed;
+  return delivery?.problem === 'connection' ? 'offline' : 'unknown';
+}
+
 /** The live status of a running daemon. */
 async function liveStatus(d: DaemonView): Promise<StatusReport> {
   const cfg = d.currentConfig;
   const report = await readStatus(cfg);
   report.source = 'daemon';
   report.daemon = { running: true, pid: process.pid };
-  const connectivity = d.outgoing.connectivity;
+  const { connectivity, delivery } = d.outgoing;
   for (const a of report.accounts) {
     const st = d.sync?.state(a.id);
     const probed = connectivity?.stateOf(a.id, 'incoming') ?? 'unknown';
     if (probed !== 'unknown') a.online = probed;
     else if (st?.online !== undefined) a.online = st.online ? 'online' : 'offline';
+    if (a.outgoing) a.outgoing = outgoingReachability(connectivity?.stateOf(a.id, 'outgoing'), delivery?.state(a.id));
     if (st?.last) a.lastPull = st.last;
     if (st) a.upstreamLogins = st.upstreamLogins;
     if (st?.running) a.pull = st.progress ?? { folder: 'INBOX', done: 0, total: 0, bytes: 0 };

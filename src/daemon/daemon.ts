@@ -166,7 +166,7 @@ export class Daemon {
     this.log.info({ accounts: cfg.accounts.map((a) => a.id), dataDir: cfg.dataDir }, 'localpost started');
     void this.notify.ready(`running: ${cfg.accounts.length} account${cfg.accounts.length === 1 ? '' : 's'}`);
     this.notify.startWatchdog();
-    void this.syncService().syncAll();
+    void this.syncService().autoSyncAll('start'); // a backoff kept in state.db still holds
   }
 
   /** Graceful stop: pulls finish the message in hand, then everything closes in reverse. */

@@ -19,7 +19,7 @@ import { lockHolder } from './instance-lock.js';
 function onlineFromPull(p: SyncRecord | undefined): OnlineState {
   if (!p) return 'unknown';
   if (p.result === 'offline') return 'offline';
-  return p.result === 'error' ? 'unknown' : 'online';
+  return p.result === 'error' ? 'unknown' : 'online'; // auth, throttled: the server answered
 }
 
 /** Read the status from state.db (read-only) and the config. */
@@ -41,6 +41,7 @@ export async function readStatus(cfg: Config): Promise<StatusReport> {
       messages: 0,
       bytes: 0,
       online: 'unknown',
+      ...(a.outgoing ? { outgoing: 'unknown' as const } : {}),
     })),
     outbox: { accounts: [], entries: [] },
     listeners: {
@@ -60,8 +61,11 @@ export async function readStatus(cfg: Config): Promise<StatusReport> {
       Boolean(db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table));
     if (has('messages') && has('sync_history')) {
       const ledger = new Ledger(db);
+      const backoffs = has('pull_backoff');
       for (const a of report.accounts) {
-        const lastPull = ledger.lastSync(a.id);
+        const last = ledger.lastSync(a.id);
+        const backoff = backoffs ? ledger.pullBackoff(a.id) : undefined;
+        const lastPull = last && backoff && backoff.until > Date.now() ? { ...last, backoff } : last;
         Object.assign(a, ledger.stats(a.id), { online: onlineFromPull(lastPull) }, lastPull ? { lastPull } : {});
       }
     }

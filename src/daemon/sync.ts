@@ -6,12 +6,13 @@
  *
  * Backoff (pull-backoff.ts): after an upstream failure that is not "offline" — the
  * login was refused, the server throttles us, a protocol error — automatic pulls (`autoSync`:
- * the schedule, pull on login, "back online") skip the account until the backoff ends, so a
- * wrong password or a throttling provider is not hammered into locking the account. `sync()` is
- * the explicit request (`localpost sync`, the control API, the daemon's first pull at start,
+ * the daemon's first pull at start, the schedule, pull on login, "back online") skip the account
+ * until the backoff ends, so a wrong password or a throttling provider is not hammered into
+ * locking the account. `sync()` is the explicit request (`localpost sync`, the control API,
  * IDLE's "new mail"): it always tries at once. A success resets the backoff; so does a reload
  * that changes the account's incoming settings. The backoff is logged once per failure, and
- * shown by `status` through the pull record (`LivePullRecord`).
+ * shown by `status` through the pull record (`LivePullRecord`). It is kept in state.db, so a
+ * daemon restarted during a backoff keeps waiting and the count keeps doubling.
  *
  * Revoked OAuth tokens: when the upstream refuses an access token that localpost
  * still believes valid (revoked, or rotated by the provider), the pull forces one token refresh
@@ -36,8 +37,8 @@ export interface LivePullRecord extends SyncRecord {
   backoff?: PullBackoff;
 }
 
-/** What asked for an automatic pull: the schedule, a local login, the connectivity monitor's "back online". */
-export type AutoTrigger = 'schedule' | 'login' | 'reconnect';
+/** What asked for an automatic pull: the daemon's start, the schedule, a local login, the connectivity monitor's "back online". */
+export type AutoTrigger = 'start' | 'schedule' | 'login' | 'reconnect';
 
 /** What the daemon knows about an account right now. */
 export interface AccountSyncState {
@@ -74,8 +75,15 @@ export class SyncService {
   constructor(private readonly opts: SyncServiceOptions) {
     this.accounts = new Map(opts.accounts.map((a) => [a.id, a]));
     this.clock = opts.clock ?? systemClock;
-    for (const a of opts.accounts)
-      this.states.set(a.id, { running: false, last: opts.cache.lastSync(a.id), upstreamLogins: 0 });
+    for (const a of opts.accounts) this.states.set(a.id, this.initialState(a.id));
+  }
+
+  /** An account's state before its first pull here: the last pull and the backoff from state.db. */
+  private initialState(id: string): AccountSyncState {
+    const last: LivePullRecord | undefined = this.opts.cache.lastSync(id);
+    const backoff = this.opts.cache.pullBackoff(id);
+    const live = last && isBackingOff(backoff, this.clock.now()) ? { ...last, backoff } : last;
+    return { running: false, last: live, backoff, upstreamLogins: 0 };
   }
 
   /**
@@ -89,7 +97,7 @@ export class SyncService {
     for (const a of accounts) {
       const st = this.states.get(a.id);
       if (!st) {
-        this.states.set(a.id, { running: false, last: this.opts.cache.lastSync(a.id), upstreamLogins: 0 });
+        this.states.set(a.id, this.initialState(a.id));
         continue;
       }
       const old = before.get(a.id);
@@ -97,6 +105,7 @@ export class SyncService {
         if (isBackingOff(st.backoff, this.clock.now()))
           this.opts.log.child({ account: a.id }).info('incoming settings changed: automatic pulls resume');
         st.backoff = undefined;
+        this.storeBackoff(a.id, undefined);
         if (st.last?.backoff) st.last = { ...st.last, backoff: undefined };
       }
     }
@@ -214,9 +223,7 @@ export class SyncService {
             : 'upstream refused the login: check the account password (queued and cached mail are kept)',
         );
       } else if (err instanceof ThrottledError) {
-        // the sync history knows ok | offline | auth | error: a throttled pull is an error there,
-        // with the reason in its message and in the backoff
-        record.result = 'error';
+        record.result = 'throttled';
         reason = 'throttled';
         state.online = true;
         log.warn({ err: record.error }, 'upstream asks us to slow down (throttled)');
@@ -233,6 +240,7 @@ export class SyncService {
     } finally {
       record.finishedAt = this.clock.now();
       state.running = false;
+      const before = state.backoff;
       state.backoff = backoffAfter(
         state.backoff,
         { result: record.result, now: record.finishedAt, reason, error: record.error },
@@ -245,6 +253,7 @@ export class SyncService {
       } catch (err) {
         log.error({ err: errorMessage(err) }, 'could not record the pull in state.db');
       }
+      if (state.backoff !== before) this.storeBackoff(acc.id, state.backoff);
       if (isBackingOff(state.backoff, record.finishedAt)) {
         const b = state.backoff;
         record.backoff = b;
@@ -255,6 +264,17 @@ export class SyncService {
       }
     }
     return record;
+  }
+
+  /** Persist an account's backoff; a failure is logged, the backoff still holds in memory. */
+  private storeBackoff(id: string, b: PullBackoff | undefined): void {
+    try {
+      this.opts.cache.setPullBackoff(id, b);
+    } catch (err) {
+      this.opts.log
+        .child({ account: id })
+        .error({ err: errorMessage(err) }, 'could not store the pull backoff in state.db');
+    }
   }
 
   /**

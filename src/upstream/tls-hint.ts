@@ -73,3 +73,52 @@ export function withTlsHint(err: unknown): unknown {
   if (typeof code === 'string') Object.assign(out, { code });
   return out;
 }
+
+/** A client speaking TLS at once met a server speaking plain text first. */
+const PLAIN_PEER =
+  /wrong version number|packet length too long|unknown protocol|http request|ERR_SSL_WRONG_VERSION_NUMBER|ERR_SSL_PACKET_LENGTH_TOO_LONG/i;
+/** The connection opened but no greeting came: the server waits for a TLS handshake. */
+const NO_GREETING = /no reply to greeting|Greeting never received|Failed to receive greeting/i;
+/** The server refused the upgrade to TLS, or does not offer it. */
+const NO_STARTTLS = /does not support STARTTLS|Error upgrading connection with STARTTLS|\bSTLS refused\b/i;
+
+/** The server block a hint is about. */
+export interface TlsModeContext {
+  tls: 'implicit' | 'starttls' | 'none';
+  /** `host:port`, as the message names it. */
+  where: string;
+  /** The usual ports of the protocol: with TLS from the first byte, and in plain text (STARTTLS). */
+  ports: { implicit: number; plain: number };
+}
+
+/**
+ * One sentence naming the `tls` mode to set when `err` shows the configured one does not match
+ * the server (TLS from the first byte against a plain-text port, or the other way round, or
+ * STARTTLS that the server does not offer); undefined for any other failure.
+ */
+export function tlsModeHint(err: unknown, c: TlsModeContext): string | undefined {
+  const texts: string[] = [];
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof Error) texts.push(e.message);
+    for (const k of ['code', 'originalCode'] as const) {
+      const v = (e as Record<string, unknown>)[k];
+      if (typeof v === 'string') texts.push(v);
+    }
+  }
+  const text = texts.join(' ');
+  if (c.tls === 'implicit' && PLAIN_PEER.test(text))
+    return `${c.where} answers in plain text, not TLS: set tls: starttls (or use the port for TLS from the first byte, usually ${c.ports.implicit})`;
+  if (c.tls !== 'implicit' && NO_GREETING.test(text))
+    return `${c.where} sent no greeting: it expects TLS from the first byte; set tls: implicit (or use the plain-text port, usually ${c.ports.plain})`;
+  if (c.tls === 'starttls' && NO_STARTTLS.test(text))
+    return `${c.where} does not offer STARTTLS: set tls: implicit with its TLS port (usually ${c.ports.implicit}), or tls: none on a trusted network`;
+  return undefined;
+}
+
+/** An OpenSSL error line (`8C3D...:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:../deps/...:350:`) as its reason only. */
+export function shortTlsMessage(message: string): string {
+  return message
+    .replace(/[0-9A-F]{6,}:error:[0-9A-F]+:[^:]*:[^:]*:([^:]+):[^\s]*/g, 'TLS error: $1')
+    .replace(/\s*\n\s*/g, ' ')
+    .trim();
+}

@@ -85,14 +85,14 @@ describe('localpost auth ACCOUNT (CLI)', () => {
 
   test('an unknown account is refused, naming the configured ones', async () => {
     const r = await runCli(['--config', configFile, 'auth', 'nope'], env);
-    assert.notEqual(r.code, 0);
+    assert.equal(r.code, 78, 'a configuration problem, as for an account without OAuth');
     assert.match(r.stderr, /no such account: nope \(configured: home, plain\)/);
   });
 
   test('an account without OAuth is refused, saying what to configure', async () => {
     const before = oauth.requests.length;
     const r = await runCli(['--config', configFile, 'auth', 'plain'], env);
-    assert.notEqual(r.code, 0);
+    assert.equal(r.code, 78);
     assert.match(r.stderr, /account "plain" does not use OAuth: set incoming\.password to \{ oauth2: /);
     assert.equal(oauth.requests.length, before, 'no request to the provider');
   });

@@ -111,6 +111,7 @@ describe('localpost CLI end to end', () => {
     const check = await runCli(['--config', configFile, 'check'], ENV);
     assert.equal(check.code, 0, check.stdout + check.stderr);
     assert.match(check.stdout, /config .*: ok \(1 account\)/);
+    assert.match(check.stdout, /^warn alice: smtp .*: unreachable: 127\.0\.0\.1:\d+ refused the connection/m);
 
     const { proc, out, exited } = spawnDaemon(configFile, ENV);
     try {
@@ -136,6 +137,7 @@ describe('localpost CLI end to end', () => {
       assert.ok(alice!.bytes > 0);
       assert.equal(alice!.online, 'online');
       assert.equal(alice!.sends, true);
+      assert.equal(alice!.outgoing, 'offline', 'nothing listens on its outgoing port');
       assert.equal(s.listeners.pop3.length, 1);
       const pop3Port = portOf(s.listeners.pop3[0]!);
       const smtpPort = portOf(s.listeners.smtp[0]!);
@@ -144,7 +146,8 @@ describe('localpost CLI end to end', () => {
       assert.equal((await poplibFetchAll(pop3Port, 'alice', 'localpw')).length, 5);
       const human = await runCli(['--config', configFile, 'status'], ENV);
       assert.match(human.stdout, new RegExp(`daemon running \\(pid ${proc.pid}\\)`));
-      assert.match(human.stdout, /^ {2}alice +online +5 /m);
+      assert.match(human.stdout, /^ {2}ACCOUNT +INCOMING +OUTGOING +MESSAGES /m);
+      assert.match(human.stdout, /^ {2}alice +online +offline +5 /m);
       assert.match(human.stdout, new RegExp(`pop3  127\\.0\\.0\\.1:${pop3Port}`));
 
       // sync through the daemon: the same summary line; exit 1 for an unknown account

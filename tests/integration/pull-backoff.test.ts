@@ -6,6 +6,9 @@
  *   not 10+; each local login is answered from the cache at once; `localpost status` shows the
  *   backoff; `localpost sync` tries at once; after the password is fixed (config rewritten,
  *   SIGHUP) the next `localpost sync` succeeds and the schedule pulls again;
+ * - a throttling server (the fake POP3: `Server Unavailable. 21`): the pull is recorded as
+ *   `throttled`; a daemon restarted during the backoff logs in neither at start nor on its
+ *   schedule, `localpost sync` still tries at once and the count keeps growing;
  * - an OAuth access token revoked by the provider while localpost still caches it (POP3 XOAUTH2
  *   and IMAP): the next pull forces one refresh and succeeds in the same run; when that refresh
  *   answers invalid_grant, the "sign in again" path applies (the notice in the INBOX), with no
@@ -24,6 +27,7 @@ import type { Config } from '../../src/config/schema.js';
 import { SyncService } from '../../src/daemon/sync.js';
 import { AuthError } from '../../src/shared/errors.js';
 import { createImapClient } from '../../src/upstream/imap/connect.js';
+import { startFakePop3 } from '../fakes/fake-pop3.js';
 import { inboxDir, makeConfig, readCached, runCli, spawnDaemon, waitFor } from '../support/localpost.js';
 import { capturedLog } from '../support/log.js';
 import { type FakeOAuth, oauthHomeConfig, startFakeOAuth } from '../support/oauth-server.js';
@@ -170,6 +174,60 @@ describe('backoff of a failing account', () => {
 
     proc.kill('SIGTERM');
     assert.equal(await new Promise((r) => proc.once('close', r)), 0);
+  });
+});
+
+describe('backoff of a throttled account across a restart', () => {
+  test('recorded as throttled; the restarted daemon keeps waiting; `localpost sync` tries at once', async () => {
+    const f = await startFakePop3({ user: 'alice', pass: 'pw', loginReply: '-ERR Server Unavailable. 21' });
+    cleanups.push(() => f.close());
+    const c = makeConfig([{ id: 'th', protocol: 'pop3', port: f.port, password: 'pw', schedule: '*/2 * * * * *' }]);
+    cleanups.push(() => c.cleanup());
+    const cli = (...args: string[]) => runCli(['--config', c.configFile, ...args]);
+    let d = spawnDaemon(c.configFile);
+    const stop = async () => {
+      d.proc.kill('SIGTERM');
+      assert.equal(await d.exited, 0);
+    };
+    cleanups.push(async () => {
+      if (d.proc.exitCode === null) await stop();
+    });
+
+    await waitFor(
+      () => d.out().includes('automatic pulls of this account pause until'),
+      60_000,
+      `the backoff:\n${d.out().slice(-3000)}`,
+    );
+    assert.equal(f.logins, 1);
+    const lastPull = async () =>
+      (
+        JSON.parse((await cli('status', '--json')).stdout) as {
+          accounts: Array<{ lastPull?: { result: string; backoff?: { reason: string; failures: number } } }>;
+        }
+      ).accounts[0]!.lastPull!;
+    const lp = await lastPull();
+    assert.equal(lp.result, 'throttled');
+    assert.equal(lp.backoff?.reason, 'throttled');
+    assert.match((await cli('status')).stdout, /th: backing off until \d\d:\d\d \(throttled\); 1 failed pull in a row/);
+
+    // restart during the backoff: no login at start nor on the schedule (every 2 s)
+    await stop();
+    d = spawnDaemon(c.configFile);
+    await waitFor(() => d.out().includes('localpost started'), 60_000, `the restart:\n${d.out().slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 5000));
+    assert.equal(f.logins, 1, 'the restarted daemon waits for the backoff to end');
+    assert.equal((await lastPull()).backoff?.failures, 1, 'status shows the backoff kept in state.db');
+
+    // an explicit sync tries at once, and the count keeps growing
+    const s1 = await cli('sync');
+    assert.equal(s1.code, 1);
+    assert.match(s1.stdout, /th throttled: .*Server Unavailable\. 21/);
+    assert.equal(f.logins, 2);
+    assert.match(
+      (await cli('status')).stdout,
+      /th: backing off until \d\d:\d\d \(throttled\); 2 failed pulls in a row/,
+    );
+    await stop();
   });
 });
 

@@ -374,6 +374,40 @@ describe('rekey, cursors, history', () => {
     assert.equal(kept.n, 100);
     cache.close();
   });
+
+  it('keeps the pull backoff and a throttled pull across a reopen; clearing removes it', async () => {
+    const dataDir = await tempDir();
+    let cache = await open(dataDir, ['acct', 'other']);
+    cache.setPullBackoff('acct', { failures: 3, until: 1_700_000_000_000, reason: 'throttled', error: 'slow down' });
+    cache.setPullBackoff('other', { failures: 1, until: 5, reason: 'auth' });
+    cache.setPullBackoff('other', { failures: 2, until: 9, reason: 'error' });
+    cache.recordSync({
+      account: 'acct',
+      startedAt: 1,
+      finishedAt: 2,
+      result: 'throttled',
+      newMessages: 0,
+      bytes: 0,
+      skipped: 0,
+      error: 'slow down',
+    });
+    cache.close();
+    cache = await open(dataDir, ['acct', 'other']);
+    assert.deepEqual(cache.pullBackoff('acct'), {
+      failures: 3,
+      until: 1_700_000_000_000,
+      reason: 'throttled',
+      error: 'slow down',
+    });
+    assert.deepEqual(cache.pullBackoff('other'), { failures: 2, until: 9, reason: 'error' });
+    assert.equal(cache.lastSync('acct')?.result, 'throttled');
+    cache.setPullBackoff('acct', undefined);
+    cache.close();
+    cache = await open(dataDir, ['acct', 'other']);
+    assert.equal(cache.pullBackoff('acct'), undefined);
+    assert.equal(cache.pullBackoff('nobody'), undefined);
+    cache.close();
+  });
 });
 
 describe('throughput', () => {

@@ -207,6 +207,30 @@ accounts:
     assert.ok(problems.find((p) => p.startsWith('accounts[0].incoming.port'))!.endsWith('(line 11)'));
   });
 
+  it('says a port out of range is out of range, not "expected a number"', () => {
+    const problems = problemsOf(() =>
+      parseConfigText(`
+listen:
+  pop3: { port: 99999, tls: { cert: /c, key: /k, port: -1 } }
+  smtp: { port: 1.5 }
+accounts:
+  - id: home
+    email: me@example.com
+    login: { password: local }
+    incoming: { protocol: pop3, host: h, port: 0, username: me, password: p }
+    outgoing: { host: h, port: 70000, username: me, password: p }
+`),
+    );
+    const any = 'must be a port number from 1 to 65535, or 0 for any free port';
+    assert.deepEqual(problems, [
+      `listen.pop3.port: ${any} (line 3)`,
+      `listen.pop3.tls.port: ${any} (line 3)`,
+      'listen.smtp.port: expected a whole number (line 4)',
+      'accounts[0].incoming.port: must be a port number from 1 to 65535 (line 9)',
+      'accounts[0].outgoing.port: must be a port number from 1 to 65535 (line 10)',
+    ]);
+  });
+
   it('reports missing keys, a missing login password, bad units and bad ids', () => {
     const problems = problemsOf(() =>
       parseConfigText(`

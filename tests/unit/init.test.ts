@@ -11,7 +11,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import { runInit } from '../../src/cli/init.js';
-import { collectAnswers, type InitFlags } from '../../src/cli/init-answers.js';
+import { collectAnswers, defaultId, type InitFlags } from '../../src/cli/init-answers.js';
 import { renderConfig } from '../../src/cli/init-config.js';
 import { findProvider, PROVIDERS, providerForEmail } from '../../src/cli/providers.js';
 import { parseConfigText } from '../../src/config/load.js';
@@ -354,6 +354,33 @@ describe('localpost init (CLI, flags)', () => {
       assert.ok(r.stdout.includes(flag), flag);
     }
     assert.match(r.stdout, /Providers: gmail, outlook, microsoft365, yahoo, icloud, fastmail, gmx, zoho, generic/);
+    const help = r.stdout.replace(/\s+/g, ' ');
+    assert.match(help, /generic also needs --host and --smtp-host \(or --no-smtp\)/);
+    assert.match(help, /--smtp-host <host> outgoing server \(required with --provider generic, unless --no-smtp\)/);
+    assert.match(
+      help,
+      /--id <id> account id, names its folder \(default: the provider's name; with generic, the name in the address's domain\)/,
+    );
+  });
+
+  test('what the help says generic needs is what it asks for; the id is the name in the domain', async () => {
+    const base = ['--provider', 'generic', '--email', 'me@mail.posteo.de', '--host', 'mail.posteo.de'];
+    const missing = await runCli(['--config', freshPath(), 'init', ...base]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /--smtp-host is required without a terminal/);
+    const file = freshPath();
+    const ok = await runCli(['--config', file, 'init', ...base, '--smtp-host', 'mail.posteo.de']);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(parseConfigText(readFileSync(file, 'utf8')).accounts[0]!.id, 'posteo');
+    assert.match(ok.stdout, /localpost reads the password of me@mail\.posteo\.de from \$LOCALPOST_POSTEO_PASSWORD/);
+    const generic = findProvider('generic')!;
+    for (const [email, id] of [
+      ['me@example.org', 'example'],
+      ['me@mail.example.co.uk', 'example'],
+      ['me@uni-x.ac.at', 'uni-x'],
+      ['me@localhost', 'localhost'],
+    ] as const)
+      assert.equal(defaultId(generic, email), id, email);
   });
 });
 
@@ -380,11 +407,17 @@ describe('localpost init on a terminal', () => {
         { expect: 'Password (not shown)', send: 'upstream-SECRET' },
         { expect: 'Local user name [example]', send: 'me' },
         { expect: 'Local password', send: 'local-SECRET' },
+        { expect: 'The same again', send: 'local-SECRE' },
+        { expect: 'Local password', send: 'local-SECRET' },
+        { expect: 'The same again', send: 'local-SECRET' },
       ],
       { cwd: ROOT },
     );
     assert.equal(r.code, 0, r.output);
-    assert.doesNotMatch(r.output, /upstream-SECRET|local-SECRET/, 'passwords are not echoed');
+    assert.doesNotMatch(r.output, /upstream-SECRET|local-SECRE/, 'passwords are not echoed');
+    assert.match(r.output, /Where should localpost get the password of me@example\.org\?/);
+    assert.match(r.output, /the two passwords differ; once more/);
+    assert.doesNotMatch(r.output, /your another provider/);
     assert.match(r.output, /Wrote .*\(mode 0600\): another provider over POP3 \(mail\.example\.org:110\)/);
     assert.equal(mode(file), 0o600);
     const cfg = parseConfigText(readFileSync(file, 'utf8'));
@@ -438,6 +471,7 @@ describe('localpost init on a terminal', () => {
         { expect: 'OAuth client secret', send: 'GOCSPX-s' },
         { expect: 'Local user name [gmail]', send: '' },
         { expect: 'Local password', send: 'x' },
+        { expect: 'The same again', send: 'x' },
       ],
       { cwd: ROOT },
     );
@@ -463,6 +497,7 @@ describe('localpost init on a terminal', () => {
         },
         { expect: 'Local user name [microsoft365]', send: '' },
         { expect: 'Local password', send: 'x' },
+        { expect: 'The same again', send: 'x' },
       ],
       { cwd: ROOT },
     );

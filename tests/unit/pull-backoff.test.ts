@@ -3,8 +3,8 @@
  * the pure backoff policy; the classification of refused logins (POP3 response codes and texts,
  * imapflow errors); and the SyncService against the scriptable fake POP3 server — a throttled
  * or refused login backs automatic pulls off (schedule and pull on login start nothing, logged
- * once), an explicit sync tries at once, a success or a changed config ends it, and `status`
- * shows it.
+ * once), an explicit sync tries at once, a success or a changed config ends it, `status`
+ * shows it, and a restarted service with the same state.db keeps it.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -293,7 +293,7 @@ describe('SyncService backoff', () => {
     const s = await service(f);
     try {
       const r1 = await s.svc.sync('a');
-      assert.equal(r1.result, 'error', 'the sync history has no "throttled": an error with the reason in its message');
+      assert.equal(r1.result, 'throttled', 'its own outcome in the sync history');
       assert.match(r1.error!, /Server Unavailable\. 21: the server asks us to slow down; localpost backs off/);
       assert.doesNotMatch(r1.error!, /password/);
       const b = s.svc.backoff('a')!;
@@ -301,7 +301,7 @@ describe('SyncService backoff', () => {
       assert.equal(b.failures, 1);
       assert.equal(b.until, s.clock.t + MIN);
       assert.equal(s.svc.state('a')?.online, true, 'a throttling server is reachable');
-      assert.equal(s.cache.lastSync('a')?.result, 'error');
+      assert.equal(s.cache.lastSync('a')?.result, 'throttled');
       assert.equal(f.logins, 1);
 
       // the schedule and pull on login start nothing while backing off; logged once
@@ -332,7 +332,7 @@ describe('SyncService backoff', () => {
 
       // an explicit sync tries at once (and grows the backoff)
       const r2 = await s.svc.sync('a');
-      assert.equal(r2.result, 'error');
+      assert.equal(r2.result, 'throttled');
       assert.equal(f.logins, 2);
       assert.equal(s.svc.backoff('a')!.failures, 2);
       assert.equal(s.svc.backoff('a')!.until, s.clock.t + 2 * MIN);
@@ -361,7 +361,7 @@ describe('SyncService backoff', () => {
     const s1 = await service(delay);
     try {
       const r = await s1.svc.sync('a');
-      assert.equal(r.result, 'error');
+      assert.equal(r.result, 'throttled');
       assert.equal(s1.svc.backoff('a')?.reason, 'throttled');
     } finally {
       s1.close();
@@ -384,6 +384,65 @@ describe('SyncService backoff', () => {
     }
   });
 
+  test('a restart during a backoff keeps it: no scheduled pull before `until`, explicit sync tries, the count keeps doubling', async () => {
+    let throttle = true;
+    const f = await fake({ loginReply: () => (throttle ? '-ERR Server Unavailable. 21' : undefined) });
+    const s = await service(f);
+    const restart = async () => {
+      const cache = await Cache.open({ dataDir: s.dataDir, accounts: ['a'], log: pino({ level: 'silent' }) });
+      const svc = new SyncService({
+        accounts: s.config().accounts,
+        cache,
+        log: pino({ level: 'silent' }),
+        clock: s.clock,
+        random: half,
+      });
+      return { cache, svc };
+    };
+    assert.equal((await s.svc.sync('a')).result, 'throttled');
+    assert.equal(s.svc.backoff('a')?.until, s.clock.t + MIN);
+    s.close();
+
+    let d = await restart();
+    try {
+      const b = d.svc.backoff('a');
+      assert.deepEqual(
+        { failures: b?.failures, until: b?.until, reason: b?.reason },
+        { failures: 1, until: s.clock.t + MIN, reason: 'throttled' },
+      );
+      assert.equal(d.svc.state('a')?.last?.result, 'throttled');
+      assert.equal(d.svc.state('a')?.last?.backoff?.until, s.clock.t + MIN, 'status shows the backoff after a restart');
+      assert.equal(d.svc.autoSync('a', 'schedule'), undefined, 'no scheduled pull before `until`');
+      assert.equal(await d.svc.autoSyncAll('reconnect').then((r) => r.length), 0);
+      assert.equal(f.logins, 1);
+      assert.equal((await d.svc.sync('a')).result, 'throttled', 'an explicit sync tries at once');
+      assert.equal(f.logins, 2);
+      assert.equal(d.svc.backoff('a')?.failures, 2, 'the count keeps doubling across the restart');
+      assert.equal(d.svc.backoff('a')?.until, s.clock.t + 2 * MIN);
+    } finally {
+      d.cache.close();
+    }
+
+    d = await restart();
+    try {
+      assert.equal(d.svc.backoff('a')?.failures, 2);
+      s.clock.t += 2 * MIN;
+      throttle = false;
+      const auto = d.svc.autoSync('a', 'schedule');
+      assert.ok(auto, 'the schedule pulls once `until` has come');
+      assert.equal((await auto).result, 'ok');
+      assert.equal(d.cache.pullBackoff('a'), undefined, 'a success clears the stored backoff');
+    } finally {
+      d.cache.close();
+    }
+    d = await restart();
+    try {
+      assert.equal(d.svc.state('a')?.backoff, undefined);
+    } finally {
+      d.cache.close();
+    }
+  });
+
   test('a reload that changes the incoming settings ends the backoff; offline and config problems do not back off', async () => {
     const f = await fake({});
     const s = await service(f, 'wrong');
@@ -394,6 +453,7 @@ describe('SyncService backoff', () => {
       assert.ok(s.svc.backoff('a'));
       s.setConfig(configFor(f.port, s.dataDir, 'pw'));
       assert.equal(s.svc.backoff('a'), undefined);
+      assert.equal(s.cache.pullBackoff('a'), undefined, 'also in state.db');
       assert.ok(s.cap.msgs().includes('incoming settings changed: automatic pulls resume'));
       assert.equal((await s.svc.autoSync('a', 'schedule'))?.result, 'ok');
 

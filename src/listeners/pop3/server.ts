@@ -174,11 +174,12 @@ export class Pop3Server {
       const server = tlsOptions
         ? tls.createServer(tlsOptions, (s) => this.accept(s, deps, true))
         : net.createServer((s) => this.accept(s, deps, false));
-      server.on('error', (err) => this.o.log.error({ err }, 'POP3 listener error'));
       if (implicitTls)
         server.on('tlsClientError', (err) => this.o.log.debug({ err: err.message }, 'TLS handshake failed'));
       try {
         chosen = await listenOn(server, host, chosen);
+        // after the bind: a bind error is the caller's to report, in one line
+        server.on('error', (err) => this.o.log.error({ err }, 'POP3 listener error'));
         this.servers.push({ server, address: { host, port: chosen, tls: implicitTls } });
         bound++;
       } catch (err) {

@@ -27,6 +27,11 @@ export function signInAgainText(account: string): string {
   return `localpost needs you to sign in again: run \`localpost auth ${account}\``;
 }
 
+/** What an account that never signed in is told (there is nothing to do "again"). */
+export function signInFirstText(account: string): string {
+  return `localpost needs you to sign in: run \`localpost auth ${account}\``;
+}
+
 const ascii = (s: string) =>
   s
     .replace(/[\r\n]+/g, ' ')

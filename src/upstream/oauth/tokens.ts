@@ -22,7 +22,7 @@ import type { Clock } from '../../shared/clock.js';
 import { systemClock } from '../../shared/clock.js';
 import { AuthError, errorMessage } from '../../shared/errors.js';
 import { KeyProvider } from './keyring.js';
-import { deliverNotice, signInAgainText } from './notice.js';
+import { deliverNotice, signInAgainText, signInFirstText } from './notice.js';
 import { type ClientSettings, OAuthEndpointError, refreshToken, type TokenResponse } from './token-endpoint.js';
 import { readTokenFile, seal, type TokenFile, type TokenSecrets, unseal, writeTokenFile } from './token-store.js';
 
@@ -62,9 +62,10 @@ export interface TokenRequest {
 /** An access token whose lifetime was not given is assumed to last this long. */
 const DEFAULT_LIFETIME_S = 3600;
 
-/** The error every caller sees while an account needs a new sign-in. */
-function signInRequired(account: string, why?: string): AuthError {
-  return new AuthError(`${signInAgainText(account)}${why ? ` (${why})` : ''}`, { code: 'EOAUTH_SIGNIN' });
+/** The error every caller sees while an account needs a sign-in (`first`: it never signed in). */
+function signInRequired(account: string, why?: string, first = false): AuthError {
+  const text = first ? signInFirstText(account) : signInAgainText(account);
+  return new AuthError(`${text}${why ? ` (${why})` : ''}`, { code: 'EOAUTH_SIGNIN' });
 }
 
 /** Gives out access tokens for the OAuth accounts of one data directory. */
@@ -81,7 +82,7 @@ export class OAuthTokens {
   /** A valid access token for the account (see the module comment for failures). */
   async accessToken(account: string, client: ClientSettings, req: TokenRequest = {}): Promise<AccessToken> {
     const file = await readTokenFile(this.o.dataDir, account);
-    if (!file) throw signInRequired(account, 'not signed in yet');
+    if (!file) throw signInRequired(account, 'not signed in yet', true);
     if (file.state === 'invalid' || !file.sealed || !file.key) {
       if (req.notice) await this.notify(account, file, req.notice);
       throw signInRequired(account, file.reason);
