@@ -54,11 +54,11 @@ const portOf = (addr: string) => Number(/:(\d+)$/.exec(addr)![1]);
 const statusJson = (configFile: string) => statusOf(configFile, ENV);
 
 /** A message file for smtplib. */
-function messageFile(name: string): string {
+function messageFile(name: string, from = 'alice@example.test'): string {
   const file = path.join(tmp, `${name}.eml`);
   writeFileSync(
     file,
-    `From: alice@example.test\r\nTo: bob@example.test\r\nSubject: ${name}\r\nMessage-ID: <${name}@example.test>\r\n\r\nbody of ${name}\r\n`,
+    `From: ${from}\r\nTo: bob@example.test\r\nSubject: ${name}\r\nMessage-ID: <${name}@example.test>\r\n\r\nbody of ${name}\r\n`,
   );
   return file;
 }
@@ -247,14 +247,16 @@ describe('localpost CLI end to end', () => {
       assert.doesNotMatch(sample3, /\r\n\.\./, 'no line starting with two dots');
 
       // a message sent through the demo is delivered upstream and comes back at the next pull
-      await smtplibSend({
+      // the From: header is the demo account's address: a foreign sender is refused with 553
+      const sent = await smtplibSend({
         port: smtpPort,
         user: 'demo',
         pass: 'demo',
-        file: messageFile('demo-roundtrip'),
+        file: messageFile('demo-roundtrip', 'demo@localpost.example'),
         from: 'demo@localpost.example',
         to: ['someone@example.test'],
       });
+      assert.match(sent.stdout, /DATA 250/);
       await waitFor(
         async () => {
           const r = await runCli(['--config', configFile!, 'sync']);
