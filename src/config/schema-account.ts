@@ -13,6 +13,20 @@ const cronExpression = z.string(expect('expected a cron expression')).refine((v)
   message: 'not a valid cron expression (five fields, e.g. "*/5 * * * *"; a sixth leading field is seconds)',
 });
 
+/** The login at an upstream server, the same for the incoming and the outgoing one. */
+const upstreamLogin = {
+  username: z
+    .string(expect('expected a string'))
+    .min(1, 'must not be empty')
+    .meta({ example: 'me@example.com' })
+    .describe('Upstream login name.'),
+  password: secret
+    .meta({ example: { env: 'HOME_MAIL_PASSWORD' } })
+    .describe(
+      'Upstream password: a string, or { env: NAME }, { file: PATH }, { command: "..." }; or { oauth2: { provider, clientId, ... } } (README: "Signing in with OAuth 2.0").',
+    ),
+};
+
 const incoming = z
   .strictObject({
     protocol: z.enum(['pop3', 'imap']).meta({ example: 'pop3' }).describe('Upstream protocol: pop3 | imap.'),
@@ -30,16 +44,7 @@ const incoming = z
       .optional()
       .meta({ example: '/path/ca.pem' })
       .describe('An extra CA certificate (PEM) to trust, for servers with a self-signed certificate.'),
-    username: z
-      .string(expect('expected a string'))
-      .min(1, 'must not be empty')
-      .meta({ example: 'me@example.com' })
-      .describe('Upstream login name.'),
-    password: secret
-      .meta({ example: { env: 'HOME_MAIL_PASSWORD' } })
-      .describe(
-        'Upstream password: a string, or { env: NAME }, { file: PATH }, { command: "..." }; or { oauth2: { provider, clientId, ... } } (README: "Signing in with OAuth 2.0").',
-      ),
+    ...upstreamLogin,
     schedule: cronExpression.default('*/5 * * * *').describe('When to pull: a cron expression (node-cron).'),
     syncOnLogin: duration
       .prefault('10s')
@@ -83,16 +88,7 @@ const outgoing = z
       .describe('Upstream port. Default from tls: 465 (implicit) or 587.'),
     tls: tls.default('starttls').describe('implicit | starttls | none.'),
     tlsCa: path.optional().meta({ example: '/path/ca.pem' }).describe('An extra CA certificate (PEM) to trust.'),
-    username: z
-      .string(expect('expected a string'))
-      .min(1, 'must not be empty')
-      .meta({ example: 'me@example.com' })
-      .describe('Upstream login name.'),
-    password: secret
-      .meta({ example: { env: 'HOME_MAIL_PASSWORD' } })
-      .describe(
-        'Upstream password: a string, or { env: NAME }, { file: PATH }, { command: "..." }; or { oauth2: { provider, clientId, ... } } (README: "Signing in with OAuth 2.0").',
-      ),
+    ...upstreamLogin,
     maxMessageSize: size
       .prefault('25MB')
       .describe(
