@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -14,6 +14,7 @@ import tls from 'node:tls';
 import { promisify } from 'node:util';
 import { INBOX, TRASH } from '../../src/cache/message-store.js';
 import { connected, type Pop3Fixture, sampleMessage, startPop3 } from '../support/pop3-server.js';
+import { selfSignedCert } from '../support/smtp.js';
 
 const run = promisify(execFile);
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'lp-clients-'));
@@ -108,28 +109,14 @@ async function poplibAll(port: number, mode: 'plain' | 'stls' | 'implicit'): Pro
   return JSON.parse(stdout) as PoplibRun;
 }
 
+/** A throw-away certificate for localhost whose files live under this file's temp directory. */
 function makeCert(): { cert: string; key: string } {
-  const cert = path.join(tmp, 'cert.pem');
-  const key = path.join(tmp, 'key.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-subj',
-      '/CN=localhost',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '2',
-    ],
-    { stdio: 'ignore' },
-  );
+  const made = selfSignedCert();
+  const cert = path.join(tmp, `cert-${path.basename(made.dir)}.pem`);
+  const key = path.join(tmp, `key-${path.basename(made.dir)}.pem`);
+  renameSync(made.cert, cert);
+  renameSync(made.key, key);
+  rmSync(made.dir, { recursive: true, force: true });
   return { cert, key };
 }
 

@@ -5,13 +5,10 @@
  */
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -27,6 +24,7 @@ import {
   wireBody,
 } from '../fakes/fake-pop3.js';
 import { settlesAtOnce } from '../support/localpost.js';
+import { selfSignedCert } from '../support/smtp.js';
 
 const fakes: FakePop3[] = [];
 after(async () => {
@@ -411,42 +409,18 @@ test('backpressure: a slow sink keeps memory bounded', async () => {
   c.close();
 });
 
-/** A throw-away self-signed certificate for localhost and 127.0.0.1, or null without openssl. */
-function selfSigned(): { key: string; cert: string } | null {
-  const dir = mkdtempSync(join(tmpdir(), 'lp-cert-'));
+/** The contents of a throw-away self-signed certificate for localhost and 127.0.0.1. */
+function selfSigned(): { key: string; cert: string } {
+  const made = selfSignedCert();
   try {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        join(dir, 'k.pem'),
-        '-out',
-        join(dir, 'c.pem'),
-        '-days',
-        '2',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      ],
-      { stdio: 'ignore' },
-    );
-    return { key: readFileSync(join(dir, 'k.pem'), 'utf8'), cert: readFileSync(join(dir, 'c.pem'), 'utf8') };
-  } catch {
-    return null;
+    return { key: readFileSync(made.key, 'utf8'), cert: readFileSync(made.cert, 'utf8') };
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(made.dir, { recursive: true, force: true });
   }
 }
 
 test('TLS: implicit and STLS with tlsCa; an untrusted certificate names the fix', async () => {
   const pair = selfSigned();
-  assert.ok(pair, 'openssl is needed to make a test certificate (tests/testbed/install.sh installs it)');
   const implicit = await fake({ tls: { mode: 'implicit', ...pair } });
   const err = await connect(implicit, { tls: 'implicit' }).catch((e: unknown) => e);
   assert.ok(err instanceof TemporaryError, String(err));
