@@ -14,40 +14,28 @@
  * plus keys begun, finished or pending in the open batch.
  */
 
-import { existsSync } from 'node:fs';
-import { readdir, rename, rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { Logger } from 'pino';
-import type { Clock } from '../shared/clock.js';
 import { createExclusive, fsyncDir, renameDurable, writeFileDurable } from '../shared/durable-fs.js';
 import { Serial } from '../shared/serial.js';
-import type { Ledger, MessageRow } from './ledger.js';
+import { AccountReader, type AccountStoreDeps } from './account-reader.js';
+import { identitiesOf } from './known-messages.js';
+import type { MessageRow } from './ledger.js';
 import {
   accountDir,
   ensureFolder,
-  fileHasEoh,
   folderDir,
   isValidKey,
+  locateFile,
   normalizeFolder,
-  parseName,
   replaceKey,
   splitInfo,
   tmpName,
   uidl,
 } from './maildir.js';
-import { type AccountStore, type CachedMessage, type IndexEntry, type PendingMessage, TRASH } from './message-store.js';
+import { type AccountStore, type CachedMessage, type PendingMessage, TRASH } from './message-store.js';
 import { type PendingOwner, PendingWrite } from './pending-write.js';
 import { UID_FLOOR_FILE } from './recovery.js';
-
-/** Dependencies of an AccountStoreImpl. */
-export interface AccountStoreDeps {
-  accountId: string;
-  dataDir: string;
-  maildir: string;
-  ledger: Ledger;
-  log: Logger;
-  clock: Clock;
-}
 
 interface Finished {
   msg: CachedMessage;
@@ -55,8 +43,7 @@ interface Finished {
 }
 
 /** The per-account implementation of `AccountStore`, plus `remove()` and `tombstone()`. */
-export class AccountStoreImpl implements AccountStore, PendingOwner {
-  readonly accountId: string;
+export class AccountStoreImpl extends AccountReader implements AccountStore, PendingOwner {
   private nextUid: number;
   private batch: Finished[] = [];
   private readonly cached = new Map<string, Set<string>>();
@@ -67,8 +54,8 @@ export class AccountStoreImpl implements AccountStore, PendingOwner {
   /** Commits, rekeys, removals and moves to Trash, one at a time. */
   private readonly serial = new Serial();
 
-  constructor(private readonly d: AccountStoreDeps) {
-    this.accountId = d.accountId;
+  constructor(d: AccountStoreDeps) {
+    super(d);
     this.nextUid = d.ledger.nextUid(d.accountId);
     for (const { folder, key } of d.ledger.messageKeys(d.accountId)) setOf(this.cached, folder).add(key);
     for (const { folder, key } of d.ledger.tombstones(d.accountId)) setOf(this.tombs, folder).add(key);
@@ -125,32 +112,56 @@ export class AccountStoreImpl implements AccountStore, PendingOwner {
     });
   }
 
-  list(folder: string): CachedMessage[] {
-    const f = normalizeFolder(folder);
-    return this.d.ledger.folderMessages(this.accountId, f).map((r) => this.toCached(r));
-  }
-
   rekey(uid: number, newKey: string): Promise<void> {
     return this.serial.run(async () => {
-      if (!isValidKey(newKey)) throw new Error(`invalid message key ${JSON.stringify(newKey)}`);
       const row = this.d.ledger.message(this.accountId, uid);
       if (!row) throw new Error(`no cached message with UID ${uidl(uid)}`);
-      if (row.key === newKey) return;
-      if (this.has(row.folder, newKey)) throw new Error(`key ${newKey} already present in ${row.folder}`);
-      const dir = folderDir(this.d.maildir, row.folder);
-      const file = (await this.locate(row)) ?? row.file;
-      const newFile = `${path.dirname(file)}/${replaceKey(path.basename(file), newKey)}`;
-      await renameDurable(path.join(dir, file), path.join(dir, newFile));
-      this.d.ledger.setFileKey(this.accountId, uid, newFile, newKey);
-      this.cached.get(row.folder)?.delete(row.key);
-      setOf(this.cached, row.folder).add(newKey);
+      await this.rekeyRow(row, newKey);
     });
   }
 
-  keysWithPrefix(folder: string, prefix: string): Map<string, CachedMessage> {
-    const f = normalizeFolder(folder);
-    const rows = this.d.ledger.messagesWithKeyPrefix(this.accountId, f, prefix);
-    return new Map(rows.map((r) => [r.key, this.toCached(r)]));
+  /**
+   * Move records of `folder` to the keys their messages have upstream now (matched by content
+   * identity, see known-messages.ts): a live row and its file take the new key; a tombstone moves,
+   * and the Trash row of the same key (the deleted message itself) is re-keyed first. Each move
+   * is durable on its own; after a crash the rest is matched again at the next pull. Returns the
+   * number of records moved.
+   */
+  adoptKeys(folder: string, moves: ReadonlyArray<{ from: string; to: string }>): Promise<number> {
+    return this.serial.run(async () => {
+      const f = normalizeFolder(folder);
+      const { ledger, accountId } = this.d;
+      const live = new Map(ledger.folderMessages(accountId, f).map((r) => [r.key, r]));
+      const trashed = new Map(ledger.folderMessages(accountId, TRASH).map((r) => [r.key, r]));
+      let moved = 0;
+      for (const { from, to } of moves) {
+        if (this.has(f, to)) continue;
+        const row = live.get(from);
+        if (row) await this.rekeyRow(row, to);
+        else if (this.tombs.get(f)?.has(from)) {
+          const t = trashed.get(from);
+          if (t && !this.has(TRASH, to)) await this.rekeyRow(t, to);
+          ledger.rekeyTombstone(accountId, f, from, to);
+          this.tombs.get(f)?.delete(from);
+          setOf(this.tombs, f).add(to);
+        } else continue;
+        moved++;
+      }
+      return moved;
+    });
+  }
+
+  private async rekeyRow(row: MessageRow, newKey: string): Promise<void> {
+    if (!isValidKey(newKey)) throw new Error(`invalid message key ${JSON.stringify(newKey)}`);
+    if (row.key === newKey) return;
+    if (this.has(row.folder, newKey)) throw new Error(`key ${newKey} already present in ${row.folder}`);
+    const dir = folderDir(this.d.maildir, row.folder);
+    const file = (await locateFile(this.d.maildir, row)) ?? row.file;
+    const newFile = `${path.dirname(file)}/${replaceKey(path.basename(file), newKey)}`;
+    await renameDurable(path.join(dir, file), path.join(dir, newFile));
+    this.d.ledger.setFileKey(this.accountId, row.uid, newFile, newKey);
+    this.cached.get(row.folder)?.delete(row.key);
+    setOf(this.cached, row.folder).add(newKey);
   }
 
   /**
@@ -164,18 +175,19 @@ export class AccountStoreImpl implements AccountStore, PendingOwner {
       const rows = uids.map((u) => ledger.message(accountId, u)).filter((r): r is MessageRow => !!r);
       if (!rows.length) return 0;
       await writeFileDurable(path.join(accountDir(this.d.dataDir, accountId), UID_FLOOR_FILE), `${this.nextUid}\n`);
+      const idents = await identitiesOf(this.d.maildir, rows);
       const now = clock.now();
       ledger.transaction(() => {
-        for (const r of rows) {
+        for (const [i, r] of rows.entries()) {
           ledger.deleteMessage(accountId, r.uid);
-          ledger.addTombstone(accountId, r.folder, r.key, now);
+          ledger.addTombstone(accountId, r.folder, r.key, now, idents[i]);
         }
       });
       const dirs = new Set<string>();
       for (const r of rows) {
         this.cached.get(r.folder)?.delete(r.key);
         setOf(this.tombs, r.folder).add(r.key);
-        const file = await this.locate(r);
+        const file = await locateFile(this.d.maildir, r);
         if (!file) continue;
         const full = path.join(folderDir(this.d.maildir, r.folder), file);
         await rm(full, { force: true });
@@ -205,23 +217,20 @@ export class AccountStoreImpl implements AccountStore, PendingOwner {
       const trashDir = await this.folderReady(TRASH);
       const moves: Array<{ row: MessageRow; from: string; to: string; file: string; flags: string }> = [];
       for (const row of rows) {
-        const file = (await this.locate(row)) ?? row.file;
+        const file = (await locateFile(this.d.maildir, row)) ?? row.file;
         const { base, flags } = splitInfo(path.basename(file));
         const newFlags = [...new Set(`${flags}S`)].sort().join('');
         const rel = `cur/${base}:2,${newFlags}`;
-        moves.push({
-          row,
-          from: path.join(folderDir(this.d.maildir, row.folder), file),
-          to: path.join(trashDir, rel),
-          file: rel,
-          flags: newFlags,
-        });
+        const from = path.join(folderDir(this.d.maildir, row.folder), file);
+        moves.push({ row, from, to: path.join(trashDir, rel), file: rel, flags: newFlags });
       }
+      const idents = await identitiesOf(this.d.maildir, rows);
       const now = clock.now();
+      const upstream = opts.deleteUpstream ? 'pending' : null;
       ledger.transaction(() => {
-        for (const m of moves) {
+        for (const [i, m] of moves.entries()) {
           ledger.moveMessage(accountId, m.row.uid, TRASH, m.file, m.flags);
-          ledger.addTombstoneUpstream(accountId, m.row.folder, m.row.key, now, opts.deleteUpstream ? 'pending' : null);
+          ledger.addTombstoneUpstream(accountId, m.row.folder, m.row.key, now, upstream, idents[i]);
         }
       });
       const dirs = new Set<string>([path.join(trashDir, 'cur')]);
@@ -247,12 +256,8 @@ export class AccountStoreImpl implements AccountStore, PendingOwner {
 
   /** Delete for good the Trash messages moved there more than `retentionMs` ago; returns the count. */
   async purgeTrash(retentionMs: number, from = 'INBOX'): Promise<number> {
-    const uids = this.d.ledger.trashedBefore(
-      this.accountId,
-      normalizeFolder(from),
-      TRASH,
-      this.d.clock.now() - retentionMs,
-    );
+    const cutoff = this.d.clock.now() - retentionMs;
+    const uids = this.d.ledger.trashedBefore(this.accountId, normalizeFolder(from), TRASH, cutoff);
     return uids.length ? this.remove(uids) : 0;
   }
 
@@ -262,44 +267,6 @@ export class AccountStoreImpl implements AccountStore, PendingOwner {
 
   markUpstreamDeleted(folder: string, keys: readonly string[]): void {
     if (keys.length) this.d.ledger.markUpstreamDeleted(this.accountId, normalizeFolder(folder), keys);
-  }
-
-  /**
-   * The current absolute path of a cached message: `msg.path` if it is still there, else
-   * found by UID in `new/` or `cur/` (another Maildir reader moved it); undefined when gone.
-   */
-  async messagePath(msg: CachedMessage): Promise<string | undefined> {
-    if (existsSync(msg.path)) return msg.path;
-    const row = this.d.ledger.message(this.accountId, msg.uid);
-    if (!row) return undefined;
-    const file = await this.locate(row);
-    return file ? path.join(folderDir(this.d.maildir, row.folder), file) : undefined;
-  }
-
-  /**
-   * The lean index of a folder in UID order (for POP3 snapshots: one raw query, no paths), with
-   * `hasEoh` filled in where it was unknown (the header is read once and the answer recorded).
-   */
-  async index(folder: string): Promise<IndexEntry[]> {
-    const rows = this.d.ledger.folderIndex(this.accountId, normalizeFolder(folder));
-    const out: IndexEntry[] = rows.map(([uid, wsize, eoh]) =>
-      eoh === null ? { uid, wsize } : { uid, wsize, hasEoh: eoh === 1 },
-    );
-    for (const e of out) {
-      if (e.hasEoh !== undefined) continue;
-      const m = this.message(e.uid);
-      const file = m && (await this.messagePath(m));
-      if (!file) continue;
-      e.hasEoh = await fileHasEoh(file);
-      this.d.ledger.setEoh(this.accountId, e.uid, e.hasEoh ? 1 : 0);
-    }
-    return out;
-  }
-
-  /** One cached message by UID, or undefined. */
-  message(uid: number): CachedMessage | undefined {
-    const r = this.d.ledger.message(this.accountId, uid);
-    return r && this.toCached(r);
   }
 
   /** Record a tombstone for (folder, key); see `Cache.tombstone`. */
@@ -327,33 +294,6 @@ export class AccountStoreImpl implements AccountStore, PendingOwner {
       this.folders.set(folder, p);
     }
     return p;
-  }
-
-  /** Current relative path of a row's file: the recorded one, or found by UID (a reader moved it). */
-  private async locate(row: MessageRow): Promise<string | undefined> {
-    const dir = folderDir(this.d.maildir, row.folder);
-    if (existsSync(path.join(dir, row.file))) return row.file;
-    for (const sub of ['new', 'cur']) {
-      const names = await readdir(path.join(dir, sub)).catch(() => [] as string[]);
-      const name = names.find((n) => parseName(n)?.uid === row.uid);
-      if (name) return `${sub}/${name}`;
-    }
-    return undefined;
-  }
-
-  private toCached(r: MessageRow): CachedMessage {
-    return {
-      uid: r.uid,
-      uidl: uidl(r.uid),
-      folder: r.folder,
-      path: path.join(folderDir(this.d.maildir, r.folder), r.file),
-      size: r.size,
-      wsize: r.wsize,
-      key: r.key,
-      flags: r.flags,
-      storedAt: r.storedAt,
-      ...(r.eoh === null || r.eoh === undefined ? {} : { hasEoh: r.eoh === 1 }),
-    };
   }
 }
 

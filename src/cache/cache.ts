@@ -20,6 +20,7 @@ import type { ImapCursor, SyncRecord } from './message-store.js';
 import type { PullBackoff } from './pull-backoff.js';
 import { type RecoveryReport, recoverAccount } from './recovery.js';
 import { openStateDb, type StateDb } from './state-db.js';
+import { SyncHistory } from './sync-history.js';
 
 /** Options of `Cache.open`. */
 export interface CacheOptions {
@@ -35,6 +36,7 @@ export class Cache {
 
   private constructor(
     private readonly ledger: Ledger,
+    private readonly history: SyncHistory,
     private readonly stores: Map<string, AccountStoreImpl>,
     /** What start-up recovery did, per account (addition: for logs and tests). */
     readonly recovery: Map<string, RecoveryReport>,
@@ -69,7 +71,11 @@ export class Cache {
     await mkdirDurable(path.join(opts.dataDir, 'accounts'));
     const db = await openStateDb({ file: path.join(opts.dataDir, 'state.db'), log, clock });
     try {
-      const cache = new Cache(new Ledger(db), new Map(), new Map(), { dataDir: opts.dataDir, log, clock });
+      const cache = new Cache(new Ledger(db), new SyncHistory(db), new Map(), new Map(), {
+        dataDir: opts.dataDir,
+        log,
+        clock,
+      });
       await cache.addAccounts(opts.accounts);
       return cache;
     } catch (err) {
@@ -107,27 +113,27 @@ export class Cache {
 
   /** Append a sync record (the last 100 per account are kept). */
   recordSync(r: SyncRecord): void {
-    this.ledger.recordSync(r);
+    this.history.recordSync(r);
   }
 
   /** The latest sync record of an account. */
   lastSync(account: string): SyncRecord | undefined {
-    return this.ledger.lastSync(account);
+    return this.history.lastSync(account);
   }
 
   /** An account's stored pull backoff (survives restarts). */
   pullBackoff(account: string): PullBackoff | undefined {
-    return this.ledger.pullBackoff(account);
+    return this.history.pullBackoff(account);
   }
 
   /** Store an account's pull backoff; undefined removes it. */
   setPullBackoff(account: string, b: PullBackoff | undefined): void {
-    this.ledger.setPullBackoff(account, b);
+    this.history.setPullBackoff(account, b);
   }
 
   /** Count and total bytes of an account's cached messages. */
   stats(account: string): { messages: number; bytes: number } {
-    return this.ledger.stats(account);
+    return this.history.stats(account);
   }
 
   /** Remember that `key` was deleted locally so it is never fetched again; touches no file. */

@@ -1,19 +1,15 @@
 /**
  * The ledger in state.db (invariant 6): one row per cached message (local UID,
  * folder, file, sizes, upstream key, flags), the next local UID per account, tombstones of keys
- * deleted locally, IMAP cursors, the sync history (last `HISTORY_KEEP` per account) and the
- * pull backoff per account.
+ * deleted locally, IMAP cursors (the sync history and pull backoff are in
+ * `sync-history.ts`).
  *
  * Every statement is prepared once. Nothing here touches files: rows are written only after the
  * files they describe are durable (the callers in `account-store.ts` and `recovery.ts` ensure
  * that), and the next UID stored here is a floor that recovery may raise from the Maildir.
  */
-import type { ImapCursor, SyncRecord } from './message-store.js';
-import type { PullBackoff } from './pull-backoff.js';
+import type { ImapCursor } from './message-store.js';
 import type { StateDb } from './state-db.js';
-
-/** Sync records kept per account. */
-const HISTORY_KEEP = 100;
 
 /** A `messages` row. */
 export interface MessageRow {
@@ -29,25 +25,28 @@ export interface MessageRow {
   storedAt: number;
   /** 1: the header ends with an empty line; 0: it has none; null/absent: not known yet. */
   eoh?: number | null;
+  /** Content identity (`content-identity.ts`); null/absent: not computed yet. */
+  ident?: string | null;
+  /** POP3 UIDL served for this message; null/absent: the local UID in hex. */
+  uidl?: string | null;
 }
 
 /** Upstream fate of a tombstoned key: kept, deletion pending (`delete-upstream`), or done. */
 export type UpstreamDelete = 'pending' | 'done' | null;
 
-const ROW_COLS = 'account, uid, folder, file, size, wsize, key, flags, stored_at AS storedAt, eoh';
+const ROW_COLS = 'account, uid, folder, file, size, wsize, key, flags, stored_at AS storedAt, eoh, ident, uidl';
 
 type Key = { folder: string; key: string };
 type CursorRow = { uidValidity: string; lastUid: number; highestModseq: string | null };
-type SyncRow = Omit<SyncRecord, 'error'> & { error: string | null };
-type BackoffRow = Omit<PullBackoff, 'error'> & { error: string | null };
 
 /** Every statement of the ledger, prepared once and typed by its parameters and rows. */
 function prepareStatements(db: StateDb) {
   return {
-    insert: db.prepare<MessageRow & { eoh: number | null }>(
-      `INSERT INTO messages (account, uid, folder, file, size, wsize, key, flags, stored_at, eoh)
-                 VALUES (@account, @uid, @folder, @file, @size, @wsize, @key, @flags, @storedAt, @eoh)`,
+    insert: db.prepare<MessageRow & { eoh: number | null; ident: string | null; uidl: string | null }>(
+      `INSERT INTO messages (account, uid, folder, file, size, wsize, key, flags, stored_at, eoh, ident, uidl)
+                 VALUES (@account, @uid, @folder, @file, @size, @wsize, @key, @flags, @storedAt, @eoh, @ident, @uidl)`,
     ),
+    setIdent: db.prepare<[string, string, number]>('UPDATE messages SET ident = ? WHERE account = ? AND uid = ?'),
     setEoh: db.prepare<[number, string, number]>('UPDATE messages SET eoh = ? WHERE account = ? AND uid = ?'),
     move: db.prepare<[string, string, string, string, number]>(
       'UPDATE messages SET folder = ?, file = ?, flags = ? WHERE account = ? AND uid = ?',
@@ -73,9 +72,6 @@ function prepareStatements(db: StateDb) {
     setFileKey: db.prepare<[string, string, string, number]>(
       'UPDATE messages SET file = ?, key = ? WHERE account = ? AND uid = ?',
     ),
-    stats: db.prepare<[string], { messages: number; bytes: number }>(
-      'SELECT count(*) AS messages, coalesce(sum(size), 0) AS bytes FROM messages WHERE account = ?',
-    ),
     maxUid: db.prepare<[string], { m: number | null }>('SELECT max(uid) AS m FROM messages WHERE account = ?'),
     nextUid: db.prepare<[string], { n: number }>('SELECT next_uid AS n FROM accounts WHERE account = ?'),
     raiseNextUid: db.prepare<{
@@ -84,12 +80,22 @@ function prepareStatements(db: StateDb) {
     }>(`INSERT INTO accounts (account, next_uid) VALUES (@account, @next)
                        ON CONFLICT (account) DO UPDATE SET next_uid = max(next_uid, @next)`),
     tomb: db.prepare<
-      [string, string, string, number]
-    >(`INSERT INTO tombstones (account, folder, key, deleted_at) VALUES (?, ?, ?, ?)
-               ON CONFLICT DO NOTHING`),
-    tombUpstream: db.prepare<[string, string, string, number, UpstreamDelete]>(
-      `INSERT INTO tombstones (account, folder, key, deleted_at, upstream) VALUES (?, ?, ?, ?, ?)
-                       ON CONFLICT DO UPDATE SET upstream = coalesce(excluded.upstream, upstream)`,
+      [string, string, string, number, string | null]
+    >(`INSERT INTO tombstones (account, folder, key, deleted_at, ident) VALUES (?, ?, ?, ?, ?)
+               ON CONFLICT DO UPDATE SET ident = coalesce(ident, excluded.ident)`),
+    tombUpstream: db.prepare<[string, string, string, number, UpstreamDelete, string | null]>(
+      `INSERT INTO tombstones (account, folder, key, deleted_at, upstream, ident) VALUES (?, ?, ?, ?, ?, ?)
+                       ON CONFLICT DO UPDATE SET upstream = coalesce(excluded.upstream, upstream),
+                         ident = coalesce(ident, excluded.ident)`,
+    ),
+    folderTombs: db.prepare<[string, string], { key: string; ident: string | null }>(
+      'SELECT key, ident FROM tombstones WHERE account = ? AND folder = ? ORDER BY key',
+    ),
+    setTombIdent: db.prepare<[string, string, string, string]>(
+      'UPDATE tombstones SET ident = ? WHERE account = ? AND folder = ? AND key = ?',
+    ),
+    rekeyTomb: db.prepare<[string, string, string, string]>(
+      'UPDATE OR IGNORE tombstones SET key = ? WHERE account = ? AND folder = ? AND key = ?',
     ),
     pendingUp: db.prepare<[string, string], { key: string }>(
       `SELECT key FROM tombstones WHERE account = ? AND folder = ? AND upstream = 'pending' ORDER BY key`,
@@ -117,41 +123,12 @@ function prepareStatements(db: StateDb) {
                     VALUES (?, ?, ?, ?, ?)
                     ON CONFLICT (account, folder) DO UPDATE SET uidvalidity = excluded.uidvalidity,
                       last_uid = excluded.last_uid, highest_modseq = excluded.highest_modseq`),
-    addSync: db.prepare<SyncRow>(
-      `INSERT INTO sync_history (account, started_at, finished_at, result, new_messages, bytes, skipped, error)
-                  VALUES (@account, @startedAt, @finishedAt, @result, @newMessages, @bytes, @skipped, @error)`,
-    ),
-    pruneSync: db.prepare<{
-      account: string;
-      keep: number;
-    }>(`DELETE FROM sync_history WHERE account = @account AND id <= coalesce(
-                      (SELECT id FROM sync_history WHERE account = @account ORDER BY id DESC LIMIT 1 OFFSET @keep), -1)`),
-    lastSync: db.prepare<[string], SyncRow>(`SELECT account, started_at AS startedAt, finished_at AS finishedAt, result,
-                     new_messages AS newMessages, bytes, skipped, error
-                   FROM sync_history WHERE account = ? ORDER BY id DESC LIMIT 1`),
-  };
-}
-
-/** The pull backoff statements, prepared on first use: a read-only `status` may open a state.db older than the table. */
-function prepareBackoff(db: StateDb) {
-  return {
-    backoff: db.prepare<[string], BackoffRow>(
-      'SELECT failures, until, reason, error FROM pull_backoff WHERE account = ?',
-    ),
-    setBackoff: db.prepare<BackoffRow & { account: string }>(
-      `INSERT INTO pull_backoff (account, failures, until, reason, error)
-                       VALUES (@account, @failures, @until, @reason, @error)
-                       ON CONFLICT (account) DO UPDATE SET failures = excluded.failures, until = excluded.until,
-                         reason = excluded.reason, error = excluded.error`,
-    ),
-    clearBackoff: db.prepare<[string]>('DELETE FROM pull_backoff WHERE account = ?'),
   };
 }
 
 /** Prepared statements over state.db. */
 export class Ledger {
   private readonly s: ReturnType<typeof prepareStatements>;
-  private backoffStatements?: ReturnType<typeof prepareBackoff>;
 
   constructor(readonly db: StateDb) {
     this.s = prepareStatements(db);
@@ -164,7 +141,7 @@ export class Ledger {
 
   /** Insert one message row. */
   insertMessage(r: MessageRow): void {
-    this.s.insert.run({ ...r, eoh: r.eoh ?? null });
+    this.s.insert.run({ ...r, eoh: r.eoh ?? null, ident: r.ident ?? null, uidl: r.uidl ?? null });
   }
 
   /** Record whether a message's header ends with an empty line (1) or not (0). */
@@ -217,12 +194,6 @@ export class Ledger {
     this.s.setFileKey.run(file, key, account, uid);
   }
 
-  /** Count and total bytes of an account's cached messages. */
-  stats(account: string): { messages: number; bytes: number } {
-    // an aggregate without GROUP BY always yields one row
-    return this.s.stats.get(account) ?? { messages: 0, bytes: 0 };
-  }
-
   /** Next local UID of an account: max(stored floor, highest row + 1, 1). */
   nextUid(account: string): number {
     const stored = this.s.nextUid.get(account)?.n ?? 1;
@@ -235,9 +206,9 @@ export class Ledger {
     this.s.raiseNextUid.run({ account, next });
   }
 
-  /** Record that `key` was deleted locally (idempotent). */
-  addTombstone(account: string, folder: string, key: string, deletedAt: number): void {
-    this.s.tomb.run(account, folder, key, deletedAt);
+  /** Record that `key` (of content `ident`, when known) was deleted locally (idempotent). */
+  addTombstone(account: string, folder: string, key: string, deletedAt: number, ident?: string): void {
+    this.s.tomb.run(account, folder, key, deletedAt, ident ?? null);
   }
 
   /** Tombstone `key`, optionally asking for its upstream deletion ('pending'); keeps an earlier request. */
@@ -247,8 +218,9 @@ export class Ledger {
     key: string,
     deletedAt: number,
     upstream: UpstreamDelete,
+    ident?: string,
   ): void {
-    this.s.tombUpstream.run(account, folder, key, deletedAt, upstream);
+    this.s.tombUpstream.run(account, folder, key, deletedAt, upstream, ident ?? null);
   }
 
   /** Keys of a folder whose upstream deletion is pending (`onLocalDelete: delete-upstream`). */
@@ -292,40 +264,23 @@ export class Ledger {
     this.s.setCursor.run(account, folder, String(c.uidValidity), c.lastUid, c.highestModseq ?? null);
   }
 
-  /** Append a sync record and drop all but the last `HISTORY_KEEP` of that account. */
-  recordSync(r: SyncRecord): void {
-    this.transaction(() => {
-      this.s.addSync.run({ ...r, error: r.error ?? null });
-      this.s.pruneSync.run({ account: r.account, keep: HISTORY_KEEP });
-    });
+  /** Remember a live row's content identity (computed from its file once). */
+  setMessageIdent(account: string, uid: number, ident: string): void {
+    this.s.setIdent.run(ident, account, uid);
   }
 
-  /** The latest sync record of an account. */
-  lastSync(account: string): SyncRecord | undefined {
-    const r = this.s.lastSync.get(account);
-    if (!r) return undefined;
-    const { error, ...rest } = r;
-    return error === null ? rest : { ...rest, error };
+  /** The tombstones of a folder with their content identity (null: deleted before identities were kept). */
+  folderTombstones(account: string, folder: string): Array<{ key: string; ident: string | null }> {
+    return this.s.folderTombs.all(account, folder);
   }
 
-  /** An account's stored pull backoff (possibly over already). */
-  pullBackoff(account: string): PullBackoff | undefined {
-    const r = this.backoffSql().backoff.get(account);
-    if (!r) return undefined;
-    const { error, ...rest } = r;
-    return error === null ? rest : { ...rest, error };
+  /** Remember a tombstone's content identity. */
+  setTombstoneIdent(account: string, folder: string, key: string, ident: string): void {
+    this.s.setTombIdent.run(ident, account, folder, key);
   }
 
-  /** Store an account's pull backoff; undefined removes it. */
-  setPullBackoff(account: string, b: PullBackoff | undefined): void {
-    const sql = this.backoffSql();
-    if (b)
-      sql.setBackoff.run({ account, failures: b.failures, until: b.until, reason: b.reason, error: b.error ?? null });
-    else sql.clearBackoff.run(account);
-  }
-
-  private backoffSql(): ReturnType<typeof prepareBackoff> {
-    this.backoffStatements ??= prepareBackoff(this.db);
-    return this.backoffStatements;
+  /** Move a tombstone to the key its message has upstream now (its deletion time and upstream fate stay). */
+  rekeyTombstone(account: string, folder: string, oldKey: string, newKey: string): void {
+    this.s.rekeyTomb.run(newKey, account, folder, oldKey);
   }
 }

@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { type FileHandle, open } from 'node:fs/promises';
+import { type FileHandle, open, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { fsyncDir, mkdirDurable } from '../shared/durable-fs.js';
@@ -227,6 +227,24 @@ export class MessageFileWriter extends Writable {
     this.sizer.update(b);
     this.eoh.update(b);
   }
+}
+
+/**
+ * Current path of a message file relative to its folder directory: the recorded one, or found by
+ * UID in `new/` or `cur/` (another Maildir reader moved it); undefined when gone.
+ */
+export async function locateFile(
+  maildir: string,
+  row: { folder: string; file: string; uid: number },
+): Promise<string | undefined> {
+  const dir = folderDir(maildir, row.folder);
+  if (existsSync(path.join(dir, row.file))) return row.file;
+  for (const sub of ['new', 'cur']) {
+    const names = await readdir(path.join(dir, sub)).catch(() => [] as string[]);
+    const name = names.find((n) => parseName(n)?.uid === row.uid);
+    if (name) return `${sub}/${name}`;
+  }
+  return undefined;
 }
 
 /** True when the file has an empty line ending its header; reads only up to that line. */

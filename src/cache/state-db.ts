@@ -133,6 +133,21 @@ const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    // Content identity (cache/content-identity.ts) of live rows (filled when first needed) and
+    // of tombstones (taken when the message is deleted locally), so a changed upstream key
+    // (UIDVALIDITY, a POP3 provider renumbering its UIDLs) is matched by content; the POP3
+    // UIDL served for a row (NULL: the local UID in hex) and each account's UIDL mode
+    // ('local' | 'upstream'), fixed when the account's cache is created.
+    version: 5,
+    sql: `
+      ALTER TABLE messages ADD COLUMN ident TEXT;
+      ALTER TABLE messages ADD COLUMN uidl TEXT;
+      CREATE UNIQUE INDEX messages_uidl ON messages (account, folder, uidl);
+      ALTER TABLE tombstones ADD COLUMN ident TEXT;
+      ALTER TABLE accounts ADD COLUMN uidl_mode TEXT;
+    `,
+  },
 ];
 
 /** Raised when state.db comes from a newer localpost; we refuse to touch it. */

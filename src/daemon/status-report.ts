@@ -7,9 +7,9 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { Ledger } from '../cache/ledger.js';
 import type { SyncRecord } from '../cache/message-store.js';
 import { OutboxIndex } from '../cache/outbox/rows.js';
+import { SyncHistory } from '../cache/sync-history.js';
 import { accountOAuth2, type Config } from '../config/schema.js';
 import { formatAddress, type OnlineState, type StatusReport } from '../control/protocol.js';
 import { readAuthStatus } from '../upstream/oauth/token-store.js';
@@ -60,7 +60,7 @@ export async function readStatus(cfg: Config): Promise<StatusReport> {
     const has = (table: string) =>
       Boolean(db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table));
     if (has('messages') && has('sync_history')) {
-      const ledger = new Ledger(db);
+      const ledger = new SyncHistory(db);
       const backoffs = has('pull_backoff');
       for (const a of report.accounts) {
         const last = ledger.lastSync(a.id);
