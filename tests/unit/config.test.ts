@@ -90,6 +90,7 @@ describe('config schema', () => {
       hosts: ['0.0.0.0'],
       allowRemote: true,
       maxConnections: 50,
+      maxConnectionsPerAddress: 10,
       tls: 'auto',
     });
     assert.deepEqual(c.outbox, { maxAge: 2 * 86_400_000, retry: { initial: 30_000, max: 7_200_000 } });
@@ -128,10 +129,17 @@ describe('config schema', () => {
         port: 1110,
         hosts: ['127.0.0.1', '::1'],
         maxConnections: 50,
+        maxConnectionsPerAddress: 10,
         tls: 'auto',
         workarounds: ['outlook-no-nuls', 'oe-ns-eoh'],
       });
-      assert.deepEqual(c.listen.smtp, { port: 1025, hosts: ['127.0.0.1', '::1'], maxConnections: 50, tls: 'auto' });
+      assert.deepEqual(c.listen.smtp, {
+        port: 1025,
+        hosts: ['127.0.0.1', '::1'],
+        maxConnections: 50,
+        maxConnectionsPerAddress: 10,
+        tls: 'auto',
+      });
       assert.deepEqual(c.outbox, { maxAge: 5 * 86_400_000, retry: { initial: 60_000, max: 3_600_000 } });
       const a = c.accounts[0]!;
       assert.equal(a.login.username, 'home');
