@@ -26,6 +26,7 @@ import { type SecureContext, TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { ClientError, errorMessage } from '../../shared/errors.js';
 import { redactString } from '../../shared/log.js';
+import { isLoopbackHost } from '../../shared/loopback.js';
 import { LineReader, LineTooLongError } from '../../shared/pop3-wire/index.js';
 import type { LocalAuth } from '../local-auth.js';
 import type { Pop3Backend } from './backend.js';
@@ -108,7 +109,6 @@ export class Pop3Session implements SessionContext {
 
   /** Called once a login succeeded: the server's connection slot ends its login deadline. */
   onLoggedIn?: () => void;
-
   /** Not logged in and nothing running: closing it loses nothing (`../connection-slots.ts`). */
   get idle(): boolean {
     return this.state === 'AUTHORIZATION' && !this.busy && !this.continuation && !this.gone;
@@ -123,12 +123,13 @@ export class Pop3Session implements SessionContext {
   evict(): void {
     this.log.info('closing an idle connection that has not logged in: the listener is full');
     this.ending = true;
-    void this.reply
-      .err('too many connections, closing this idle one', 'SYS/TEMP')
-      .catch(() => undefined)
-      .finally(() => this.destroy());
+    const destroy = (): void => this.destroy();
+    void this.reply.err('too many connections, closing this idle one', 'SYS/TEMP').then(destroy, destroy);
   }
 
+  get loginInClearRefused(): boolean {
+    return !this.secure && !isLoopbackHost(this.socket.remoteAddress ?? '');
+  }
   get canStartTls(): boolean {
     return !!this.deps.tlsContext && !this.secure;
   }
