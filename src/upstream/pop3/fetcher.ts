@@ -116,7 +116,7 @@ export class Pop3Fetcher implements Fetcher {
               size,
               reason: `larger than maxMessageSize (${maxMessageSize} bytes)`,
             });
-            log.warn({ msg: msg, size, maxMessageSize }, 'message skipped: larger than maxMessageSize');
+            log.warn({ n: msg, size, maxMessageSize }, 'message skipped: larger than maxMessageSize');
           }
           continue;
         }
