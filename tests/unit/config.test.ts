@@ -125,21 +125,9 @@ describe('config schema', () => {
       const c = parseConfigText(MINIMAL);
       assert.equal(c.dataDir, join(process.env.HOME!, '.local/share/localpost'));
       assert.equal(c.log.level, 'info');
-      assert.deepEqual(c.listen.pop3, {
-        port: 1110,
-        hosts: ['127.0.0.1', '::1'],
-        maxConnections: 50,
-        maxConnectionsPerAddress: 10,
-        tls: 'auto',
-        workarounds: ['outlook-no-nuls', 'oe-ns-eoh'],
-      });
-      assert.deepEqual(c.listen.smtp, {
-        port: 1025,
-        hosts: ['127.0.0.1', '::1'],
-        maxConnections: 50,
-        maxConnectionsPerAddress: 10,
-        tls: 'auto',
-      });
+      const listener = { hosts: ['127.0.0.1', '::1'], maxConnections: 50, maxConnectionsPerAddress: 10, tls: 'auto' };
+      assert.deepEqual(c.listen.pop3, { port: 1110, ...listener, workarounds: ['outlook-no-nuls', 'oe-ns-eoh'] });
+      assert.deepEqual(c.listen.smtp, { port: 1025, ...listener });
       assert.deepEqual(c.outbox, { maxAge: 5 * 86_400_000, retry: { initial: 60_000, max: 3_600_000 } });
       const a = c.accounts[0]!;
       assert.equal(a.login.username, 'home');
