@@ -38,7 +38,7 @@ const listenerShape = (defaultPort: number, what: string) => ({
     .max(10_000)
     .default(10)
     .describe(
-      `Most ${what} connections from one client address (all of loopback counts as one), with the same rule: an idle connection that has not logged in makes room first.`,
+      `Most ${what} connections from one client address other than loopback (a LAN host, with allowRemote), with the same rule: its oldest idle connection that has not logged in makes room first.`,
     ),
 });
 

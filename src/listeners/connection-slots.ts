@@ -2,9 +2,11 @@
  * The connection slots of one local listener: the policy POP3 and SMTP share against a flood
  * of idle connections (docs/troubleshooting.md#connection-limits).
  *
- * - At most `max` connections at once, and at most `maxPerAddress` from one client address.
- *   Every loopback address counts as one (any local user may connect from any 127.x address), so
- *   on loopback the per-address cap cannot tell local users apart; the two rules below can.
+ * - At most `max` connections at once, and at most `maxPerAddress` from one client address other
+ *   than loopback (a LAN host with `allowRemote`). Loopback is exempt: every local client, the
+ *   user's own mail client with one connection per account among them, shares it (any local user
+ *   may connect from any 127.x address), so a cap there would only lower `max` for everyone and
+ *   could not tell one local user from another; the two rules below can.
  * - A full listener (or address) makes room by closing its oldest idle connection that has not
  *   logged in, rather than refusing the newcomer: a flood of idle connections cannot lock the
  *   real client out, it only pushes its own connections out. Only when every connection in the
@@ -130,7 +132,7 @@ export class ConnectionSlots {
   admit(address: string | undefined): Slot | Refusal {
     const key = addressKey(address);
     const { max, maxPerAddress, loginTimeoutMs, busyLoginTimeoutMs } = this.policy;
-    const mine = [...this.slots].filter((s) => s.key === key);
+    const mine = key === 'loopback' ? [] : [...this.slots].filter((s) => s.key === key);
     if (mine.length >= maxPerAddress && !this.evictOldest(mine)) return this.refuse('address');
     if (this.slots.size >= max && !this.evictOldest(this.slots)) return this.refuse('full');
     const busy = this.slots.size + 1 > max / 2;
