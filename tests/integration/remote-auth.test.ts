@@ -5,13 +5,17 @@
  *   (SMTP before STARTTLS: 538; POP3 USER and AUTH before STLS: -ERR, and CAPA offers no login),
  *   while the same client logs in after STARTTLS/STLS, and loopback clients in clear as before.
  *   The "other machine" is this machine's own non-loopback address, as the client's source.
+ * And that machine's share of connections (`maxConnectionsPerAddress`, src/listeners/connection-slots.ts):
+ * its idle connections beyond the share push out its own oldest ones, not loopback clients.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import { after, before, describe, test } from 'node:test';
-import { type Pop3Fixture, startPop3 } from '../support/pop3-server.js';
+import { waitFor } from '../support/localpost.js';
+import { connected, type Pop3Fixture, startPop3 } from '../support/pop3-server.js';
 import { PYTHON } from '../support/python.js';
 import { type SmtpFixture, selfSignedCert, startSmtp } from '../support/smtp.js';
 
@@ -106,5 +110,23 @@ describe('plaintext logins from another machine', { skip: noRemote }, () => {
     assert.match(clear, /LOGIN refused -ERR plaintext login from another machine refused: use STLS first/);
     assert.match(await python(POP_LOGIN, args('yes')), /CAPA .*\bUSER\b[\s\S]*LOGIN ok 0/);
     assert.match(await python(POP_LOGIN, args('no', '127.0.0.1')), /LOGIN ok 0/);
+  });
+});
+
+describe("another machine's share of connections", { skip: noRemote }, () => {
+  test('POP3: 15 idle connections from it leave 10 open (its oldest closed); a loopback client logs in', async () => {
+    const local = await connected(pop3.port);
+    const theirs: net.Socket[] = [];
+    for (let i = 0; i < 15; i++) {
+      const s = net.connect({ host: remote ?? '', port: pop3.port });
+      s.on('error', () => undefined);
+      await new Promise<void>((r) => s.once('data', () => r()));
+      theirs.push(s);
+    }
+    await waitFor(() => pop3.server.sessionCount === 11, 10_000, '10 of theirs and the local one');
+    assert.match(await local.ask('USER alice'), /^\+OK/);
+    assert.match(await local.ask('PASS localpw'), /^\+OK/);
+    for (const s of theirs) s.destroy();
+    local.close();
   });
 });
