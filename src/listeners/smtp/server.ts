@@ -103,7 +103,13 @@ export class SmtpListener {
       socketTimeout: o.socketTimeoutMs ?? 5 * 60_000,
       closeTimeout: o.closeTimeoutMs ?? 5_000,
       logger: bunyanLogger(log) as unknown as SMTPServerOptions['logger'],
-      ...submissionHandlers({ auth: o.auth, accounts: o.accounts, outbox: o.outbox, log }),
+      ...submissionHandlers({
+        auth: o.auth,
+        accounts: o.accounts,
+        outbox: o.outbox,
+        log,
+        gone: (session) => this.server?.isGone(session.id) ?? true,
+      }),
     };
     if (o.tls) {
       const [cert, key] = await Promise.all([readFile(o.tls.cert), readFile(o.tls.key)]);
