@@ -132,7 +132,8 @@ const login = z
       .optional()
       .meta({ example: 'scrypt$...' })
       .describe(
-        'A hash of the local password, as printed by `localpost hash-password` (or written by `localpost init`).',
+        'A hash of the local password, as printed by `localpost hash-password` (or written by `localpost init`). ' +
+          'A scrypt cost over 128 MiB or N×r×p > 2^20 is refused (docs/guarantees.md#local-logins).',
       ),
   })
   .superRefine((l, ctx) => {

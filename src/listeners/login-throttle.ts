@@ -1,14 +1,14 @@
 /**
  * The login throttle: failed local logins counted per user name and per client address over a
  * window, in memory. It knows nothing of protocols, so every local listener (POP3, SMTP, later
- * IMAP) shares one through `LocalAuth`. The numbers are in docs/security.md#local-logins.
+ * IMAP) shares one through `LocalAuth`. The numbers are in docs/guarantees.md#local-logins.
  *
  * Invariants:
  * - An attempt's delay is fixed when it begins, from the failures counted so far: with `n` the
  *   larger of its name's and its address's count, `baseDelayMs × 2^(n−1)` (up to `maxDelayMs`),
  *   none while `n` is 0. The caller applies it to the answer whatever the password turns out to
  *   be, so while a throttle is active a right password is answered no sooner than a wrong one.
- * - While a name or an address is throttled (`n` ≥ 1), an attempt for it is checked only when no
+ * - While a name or an address is throttled (a delay is due), an attempt for it is checked only when no
  *   other attempt for it is in progress (its delay included); otherwise `begin` refuses it at
  *   once, unchecked and uncounted, and the client gets a temporary error. A guesser thus gets one
  *   answer per delay, however many connections it opens.
@@ -72,12 +72,12 @@ export class LoginThrottle {
   /** Admits an attempt (see the module comment), or undefined: refused while another is in progress. */
   begin(username: string, remote?: string): ThrottledAttempt | undefined {
     const keys = [`u:${username}`, ...(remote === undefined ? [] : [`a:${remote}`])];
-    const n = Math.max(...keys.map((k) => this.count(k)));
-    if (n > 0 && keys.some((k) => (this.inProgress.get(k) ?? 0) > 0)) return undefined;
+    const delayMs = this.delayFor(Math.max(...keys.map((k) => this.count(k))));
+    if (delayMs > 0 && keys.some((k) => (this.inProgress.get(k) ?? 0) > 0)) return undefined;
     for (const k of keys) this.inProgress.set(k, (this.inProgress.get(k) ?? 0) + 1);
     let ended = false;
     return {
-      delayMs: this.delayFor(n),
+      delayMs,
       failed: () => {
         for (const k of keys) this.fail(k);
       },
