@@ -41,6 +41,46 @@ async function listeners(auth: LocalAuth): Promise<{ pop3: Pop3Fixture; smtp: Sm
   return { pop3, smtp };
 }
 
+/**
+ * Starts the daemon at trace level on free loopback ports with one account, alice: local login
+ * `login`, POP3 upstream on `pop3Port` (password `pop3Password`), then `more` account lines.
+ */
+async function traceDaemon(
+  dir: string,
+  o: { login: string; pop3Port: number; pop3Password: string; more?: string[] },
+): Promise<{ daemon: DaemonProcess; pop3Port: number }> {
+  const config = path.join(dir, 'config.yaml');
+  writeFileSync(
+    config,
+    [
+      `dataDir: ${path.join(dir, 'data')}`,
+      'log: { level: trace }',
+      'listen:',
+      '  pop3: { port: 0, hosts: ["127.0.0.1"] }',
+      '  smtp: { port: 0, hosts: ["127.0.0.1"] }',
+      'connectivity: { probeInterval: 300ms, probeTimeout: 1s }',
+      'accounts:',
+      '  - id: alice',
+      '    email: alice@example.test',
+      `    login: ${o.login}`,
+      '    incoming:',
+      '      protocol: pop3',
+      '      host: 127.0.0.1',
+      `      port: ${o.pop3Port}`,
+      '      tls: none',
+      '      username: alice',
+      `      password: "${o.pop3Password}"`,
+      '      schedule: "0 0 1 1 *"',
+      ...(o.more ?? []),
+      '',
+    ].join('\n'),
+  );
+  const daemon = await startDaemon(config);
+  cleanup.push(() => (daemon.child.exitCode === null ? daemon.kill() : undefined));
+  const pop3Port = ((await daemon.waitLog(/^POP3 listener ready$/)).addresses as Array<{ port: number }>)[0]!.port;
+  return { daemon, pop3Port };
+}
+
 describe('local logins', () => {
   test('failed logins on POP3 and SMTP slow each other down (one LocalAuth, per address)', async () => {
     const slept: number[] = [];
@@ -146,28 +186,11 @@ describe('local logins', () => {
       () => popUp.close(),
       () => smtpUp.stop(),
     );
-    const config = path.join(dir, 'config.yaml');
-    writeFileSync(
-      config,
-      [
-        `dataDir: ${path.join(dir, 'data')}`,
-        'log: { level: trace }',
-        'listen:',
-        '  pop3: { port: 0, hosts: ["127.0.0.1"] }',
-        '  smtp: { port: 0, hosts: ["127.0.0.1"] }',
-        'connectivity: { probeInterval: 300ms, probeTimeout: 1s }',
-        'accounts:',
-        '  - id: alice',
-        '    email: alice@example.test',
-        `    login: { password: "${local}" }`,
-        '    incoming:',
-        '      protocol: pop3',
-        '      host: 127.0.0.1',
-        `      port: ${popUp.port}`,
-        '      tls: none',
-        '      username: alice',
-        `      password: "${upPop}"`,
-        '      schedule: "0 0 1 1 *"',
+    const { daemon, pop3Port } = await traceDaemon(dir, {
+      login: `{ password: "${local}" }`,
+      pop3Port: popUp.port,
+      pop3Password: upPop,
+      more: [
         '      syncOnLogin: 5s',
         '    outgoing:',
         '      host: 127.0.0.1',
@@ -175,12 +198,8 @@ describe('local logins', () => {
         '      tls: none',
         '      username: alice',
         `      password: "${upSmtp}"`,
-        '',
-      ].join('\n'),
-    );
-    const daemon: DaemonProcess = await startDaemon(config);
-    cleanup.push(() => (daemon.child.exitCode === null ? daemon.stop() : undefined));
-    const pop3Port = ((await daemon.waitLog(/^POP3 listener ready$/)).addresses as Array<{ port: number }>)[0]!.port;
+      ],
+    });
 
     const b64 = (s: string) => Buffer.from(s, 'latin1').toString('base64');
     const sent: string[] = [];
@@ -253,33 +272,7 @@ describe('the daemon under guessing and login floods', () => {
     await tb.seed('alice', 2);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lp-throttle-'));
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-    const config = path.join(dir, 'config.yaml');
-    writeFileSync(
-      config,
-      [
-        `dataDir: ${path.join(dir, 'data')}`,
-        'log: { level: trace }',
-        'listen:',
-        '  pop3: { port: 0, hosts: ["127.0.0.1"] }',
-        '  smtp: { port: 0, hosts: ["127.0.0.1"] }',
-        'accounts:',
-        '  - id: alice',
-        '    email: alice@example.test',
-        `    login: ${login}`,
-        '    incoming:',
-        '      protocol: pop3',
-        '      host: 127.0.0.1',
-        `      port: ${tb.pop3Port}`,
-        '      tls: none',
-        '      username: alice',
-        '      password: alicepw',
-        '      schedule: "0 0 1 1 *"',
-        '',
-      ].join('\n'),
-    );
-    const daemon = await startDaemon(config);
-    cleanup.push(() => (daemon.child.exitCode === null ? daemon.kill() : undefined));
-    const pop3Port = ((await daemon.waitLog(/^POP3 listener ready$/)).addresses as Array<{ port: number }>)[0]!.port;
+    const { daemon, pop3Port } = await traceDaemon(dir, { login, pop3Port: tb.pop3Port, pop3Password: 'alicepw' });
     /** LocalAuth's work so far (key derivations, comparisons, delays, refusals), from the trace log. */
     const work = () => daemon.logs.filter((l) => l.msg === 'local login work').map((l) => String(l.step));
     return { daemon, pop3Port, work };
