@@ -153,7 +153,7 @@ describe('IMAP UIDVALIDITY change', () => {
     });
   });
 
-  test('kill -9 during the re-key of 300 messages: after restarts every message is there exactly once', async () => {
+  test('kill -9 during the re-key of 300 messages: after restarts every message is there exactly once', async (t) => {
     await tb.seed('gil', 300, 1000, { reset: true, archiveN: 0 });
     const c = config('gil', await freePort());
     assert.match(await sync(c.configFile), /gil ok, 300 new/);
@@ -202,7 +202,7 @@ describe('IMAP UIDVALIDITY change', () => {
       await d.exited;
       atKill.push(rekeyed());
     }
-    console.log('re-keyed files at each kill', atKill);
+    t.diagnostic(`re-keyed INBOX files at each kill: ${atKill.join(', ')}`);
     assert.ok(
       atKill.some((n) => n > 0 && n < 270),
       `a kill landed inside the re-key (re-keyed files at each kill: ${atKill})`,

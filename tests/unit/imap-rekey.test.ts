@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import type { ImapFlow } from 'imapflow';
 import { pino } from 'pino';
@@ -44,6 +45,11 @@ function scripted(messages: Map<number, Buffer>) {
           yield { uid, size: raw.length, headers: Buffer.from(`${head}\r\n`, 'latin1') };
         }
       }
+    },
+    async download(uid: string) {
+      queries.push(`download ${uid}`);
+      const raw = messages.get(Number(uid));
+      return raw ? { content: Readable.from([raw.subarray(0, 1000), raw.subarray(1000)]) } : {};
     },
   };
   return { client: client as unknown as ImapFlow, queries };

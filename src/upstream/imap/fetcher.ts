@@ -28,10 +28,8 @@ import { withTlsHint } from '../tls-hint.js';
 import type { Fetcher, FetchResult, PullOptions, UpstreamEndpoint } from '../types.js';
 import { emptyResult } from '../types.js';
 import { createImapClient } from './connect.js';
-import { imapKey, rekeyFolder } from './rekey.js';
+import { INLINE_MAX, imapKey, rekeyFolder } from './rekey.js';
 
-/** Messages up to this size come whole in the bulk FETCH; larger ones stream via download(). */
-const INLINE_MAX = 1024 * 1024;
 /** UIDs per bulk FETCH command. */
 const FETCH_CHUNK = 500;
 
@@ -239,7 +237,7 @@ export class ImapFetcher implements Fetcher {
       if (stale.length)
         log.warn(
           { folder, keys: stale.length },
-          'locally deleted messages cannot be deleted upstream: UIDVALIDITY changed',
+          'locally deleted messages cannot be deleted upstream: UIDVALIDITY changed and no message matches them',
         );
       if (current.length) {
         const uids = current.map((k) => k.slice(prefix.length)).join(',');

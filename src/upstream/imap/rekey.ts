@@ -19,8 +19,8 @@ import { identityOf, identityOfBytes, identityOfDigest, messageIdOfHeader } from
 import { matchByIdentity } from '../../cache/known-messages.js';
 import type { AccountStore, ListedMessage } from '../../cache/message-store.js';
 
-/** Messages up to this size are digested from one pipelined FETCH; larger ones stream via download(). */
-const INLINE_MAX = 1024 * 1024;
+/** Messages up to this size come whole in one pipelined FETCH; larger ones stream via download(). */
+export const INLINE_MAX = 1024 * 1024;
 /** UIDs per FETCH of bodies to digest. */
 const DIGEST_CHUNK = 200;
 
