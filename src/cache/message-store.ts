@@ -96,7 +96,7 @@ export interface AccountStore {
   markUpstreamDeleted(folder: string, keys: readonly string[]): void;
   /**
    * POP3 (INBOX) keys RETRed in a session that has not ended with a clean QUIT yet: a server
-   * like Gmail offers them again until one does (docs/pitfalls.md#gmail-pop3-window).
+   * like Gmail offers them again until one does (docs/pitfalls.md#gmail-pop-window).
    */
   unconfirmedRetrievals(): Set<string>;
   /** Durably note keys about to be RETRed (before the RETRs), or clear them once QUIT succeeded. */

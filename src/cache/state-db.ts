@@ -150,7 +150,7 @@ const MIGRATIONS: readonly Migration[] = [
   },
   {
     // POP3 messages RETRed in a session whose QUIT has not succeeded yet: Gmail counts a message
-    // as popped only at a clean QUIT and offers it again otherwise (docs/pitfalls.md#gmail-pop3-window).
+    // as popped only at a clean QUIT and offers it again otherwise (docs/pitfalls.md#gmail-pop-window).
     version: 6,
     sql: `
       CREATE TABLE pop3_unconfirmed (

@@ -5,7 +5,7 @@
  * stall it, write it in chosen segments, or cut the connection part-way through; `loginReply`
  * scripts the answer to logins (a throttling or refusing server) and `logins` counts them.
  *
- * `gmail` models Gmail's POP3 (docs/pitfalls.md#gmail-pop3-window): each session offers only the next
+ * `gmail` models Gmail's POP3 (docs/pitfalls.md#gmail-pop-window): each session offers only the next
  * `window` messages not popped yet, under stable UIDLs; a message becomes popped only when a session
  * that RETRed it ends with a clean QUIT, and in `delete` mode a DELE + clean QUIT removes it. `quit`
  * scripts how a session ends: the connection cut right after the session's last RETR, -ERR or a

@@ -1,7 +1,7 @@
 /**
  * kill -9 of the daemon while it pulls from a Gmail-like POP3 server (the fake's Gmail mode:
  * each session offers the next window of messages not popped yet; a message is popped only by
- * a clean QUIT after its RETR; docs/pitfalls.md#gmail-pop3-window). The daemon is killed in the
+ * a clean QUIT after its RETR; docs/pitfalls.md#gmail-pop-window). The daemon is killed in the
  * middle of a RETR window, between a session's last RETR and its QUIT (the server holds the
  * QUIT unanswered), and after some clean sessions; after each kill it restarts and pulls on.
  * At the end the cache holds every message of the mailbox exactly once, nothing is left to

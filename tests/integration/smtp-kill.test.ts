@@ -53,6 +53,15 @@ const raw = (id: string, from = 'alice@example.test') =>
   );
 const idOf = (data: Buffer) => /^Subject: (\S+)/m.exec(data.toString())![1]!;
 
+/** Wait until the outbox holds nothing queued. */
+function emptyOutbox(data: string): Promise<void> {
+  return waitFor(
+    () => readdirSync(path.join(data, 'outbox')).every((n) => n === 'tmp' || n === 'failed'),
+    10_000,
+    'an empty outbox',
+  );
+}
+
 /** Outbox files left on disk: every .eml must have its .json, and tmp/ must be empty. */
 function assertConsistent(data: string): void {
   const outbox = path.join(data, 'outbox');
@@ -121,11 +130,7 @@ test('kill -9 during acceptance: every 250 is delivered after a restart, nothing
     30_000,
     'every acknowledged message delivered',
   );
-  await waitFor(
-    () => readdirSync(path.join(data, 'outbox')).every((n) => n === 'tmp' || n === 'failed'),
-    10_000,
-    'an empty outbox',
-  );
+  await emptyOutbox(data);
   const delivered = new Set(fake.received.map((m) => idOf(m.data)));
   assert.ok(!delivered.has('parked'), 'the message cut off in DATA was never sent');
   for (const id of delivered)
@@ -167,11 +172,7 @@ test('kill -9 during delivery: every queued message is delivered at least once a
   for (const m of fake.received) counts.set(idOf(m.data), (counts.get(idOf(m.data)) ?? 0) + 1);
   const twice = [...counts].filter(([, n]) => n > 1).map(([id]) => id);
   assert.ok(twice.length <= 1, `sent twice: ${twice.join(' ')} (only the one on the wire at the kill may be)`);
-  await waitFor(
-    () => readdirSync(path.join(data, 'outbox')).every((n) => n === 'tmp' || n === 'failed'),
-    10_000,
-    'an empty outbox',
-  );
+  await emptyOutbox(data);
   assertConsistent(data);
   assert.equal(await d2.stop(), 0);
 });
@@ -232,11 +233,7 @@ test('kill -9 while four accounts deliver at once: every message delivered, at m
     30_000,
     'every message delivered',
   );
-  await waitFor(
-    () => readdirSync(path.join(data, 'outbox')).every((n) => n === 'tmp' || n === 'failed'),
-    10_000,
-    'an empty outbox',
-  );
+  await emptyOutbox(data);
   for (const [a, f] of upstream) {
     const counts = new Map<string, number>();
     for (const m of f.received) counts.set(idOf(m.data), (counts.get(idOf(m.data)) ?? 0) + 1);

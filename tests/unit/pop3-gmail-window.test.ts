@@ -1,5 +1,5 @@
 /**
- * The POP3 fetcher against Gmail's window (docs/pitfalls.md#gmail-pop3-window), with the fake's
+ * The POP3 fetcher against Gmail's window (docs/pitfalls.md#gmail-pop-window), with the fake's
  * Gmail mode: each session offers the next few messages not popped yet, and a message is popped
  * only by a clean QUIT after its RETR. Sessions that die after their last RETR (no QUIT), whose
  * QUIT gets -ERR or whose QUIT is answered by a reset must leave the cache correct: after pulls

@@ -5,7 +5,7 @@
  * loop until the server offers nothing new (Gmail shows ~250 messages per session).
  *
  * Gmail counts a message as popped only when the session that RETRed it ends with a clean QUIT,
- * and offers it again otherwise (docs/pitfalls.md#gmail-pop3-window). So when mail is kept on the
+ * and offers it again otherwise (docs/pitfalls.md#gmail-pop-window). So when mail is kept on the
  * server, the keys about to be RETRed are noted in state.db first and cleared once QUIT succeeded;
  * a noted key the server offers again is cached already and is RETRed once more, into nothing,
  * so that the window moves on. A session counts as progress when it stored a message or settled
