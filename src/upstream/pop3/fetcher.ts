@@ -148,11 +148,12 @@ export class Pop3Fetcher implements Fetcher {
         await client.deleMany(toDelete);
         result.deletedUpstream += toDelete.length;
       }
+      // noted before any RETR, so a crash before QUIT leaves them to RETR again (module comment)
       if (keepOnServer)
         store.noteRetrievals(
           wanted.map((w) => w.key),
           false,
-        ); // before any RETR
+        );
       const batch = new BatchWriter(store, {
         afterCommit: async (committed: CachedMessage[]) => {
           if (keepOnServer) return;
