@@ -117,6 +117,13 @@ export interface AccountStore {
   pendingUpstreamDeletes(folder: string): string[];
   /** Record that the upstream copies of `keys` are gone; call only after the upstream confirmed it. */
   markUpstreamDeleted(folder: string, keys: readonly string[]): void;
+  /**
+   * POP3 (INBOX) keys RETRed in a session that has not ended with a clean QUIT yet: a server
+   * like Gmail offers them again until one does (docs/pitfalls.md#gmail-pop-window).
+   */
+  unconfirmedRetrievals(): Set<string>;
+  /** Durably note keys about to be RETRed (before the RETRs), or clear them once QUIT succeeded. */
+  noteRetrievals(keys: readonly string[], confirmed: boolean): void;
 }
 
 /** IMAP per-folder sync cursor (stored as text: UIDVALIDITY and MODSEQ are 64-bit). */
