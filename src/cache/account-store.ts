@@ -19,7 +19,8 @@ import path from 'node:path';
 import { createExclusive, fsyncDir, renameDurable, writeFileDurable } from '../shared/durable-fs.js';
 import { Serial } from '../shared/serial.js';
 import { AccountReader, type AccountStoreDeps } from './account-reader.js';
-import { identitiesOf } from './known-messages.js';
+import { KeyChanges } from './key-changes.js';
+import { identitiesOf, knownMessages } from './known-messages.js';
 import type { MessageRow } from './ledger.js';
 import {
   accountDir,
@@ -33,7 +34,14 @@ import {
   tmpName,
   uidl,
 } from './maildir.js';
-import { type AccountStore, type CachedMessage, type PendingMessage, TRASH } from './message-store.js';
+import {
+  type AccountStore,
+  type CachedMessage,
+  type KeyChange,
+  type KnownRecord,
+  type PendingMessage,
+  TRASH,
+} from './message-store.js';
 import { type PendingOwner, PendingWrite } from './pending-write.js';
 import { UID_FLOOR_FILE } from './recovery.js';
 
@@ -53,6 +61,7 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
   private readonly folders = new Map<string, Promise<string>>();
   /** Commits, rekeys, removals and moves to Trash, one at a time. */
   private readonly serial = new Serial();
+  private changes?: KeyChanges;
 
   constructor(d: AccountStoreDeps) {
     super(d);
@@ -149,6 +158,23 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
       }
       return moved;
     });
+  }
+
+  known(folder: string, keep?: (key: string) => boolean): Promise<KnownRecord[]> {
+    return knownMessages(this.d.ledger, this.accountId, this.d.maildir, normalizeFolder(folder), keep);
+  }
+
+  unfinishedKeyChange(folder: string): KeyChange | undefined {
+    return this.keyChanges().unfinished(this.accountId, normalizeFolder(folder));
+  }
+
+  noteKeyChange(change: KeyChange): void {
+    this.keyChanges().note(this.accountId, { ...change, folder: normalizeFolder(change.folder) });
+  }
+
+  private keyChanges(): KeyChanges {
+    this.changes ??= new KeyChanges(this.d.ledger.db);
+    return this.changes;
   }
 
   private async rekeyRow(row: MessageRow, newKey: string): Promise<void> {

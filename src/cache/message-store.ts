@@ -94,6 +94,40 @@ export interface AccountStore {
   pendingUpstreamDeletes(folder: string): string[];
   /** Record that the upstream copies of `keys` are gone; call only after the upstream confirmed it. */
   markUpstreamDeleted(folder: string, keys: readonly string[]): void;
+  /**
+   * Live rows and tombstones of `folder` whose key passes `keep`, with their content identity
+   * (`known-messages.ts`; computed from the files once and stored).
+   */
+  known(folder: string, keep?: (key: string) => boolean): Promise<KnownRecord[]>;
+  /** Move records to the keys their messages have upstream now; each move durable. Returns how many moved. */
+  adoptKeys(folder: string, moves: ReadonlyArray<{ from: string; to: string }>): Promise<number>;
+  /** The key change of `folder` whose adoption has not finished (cut short by a crash), if any. */
+  unfinishedKeyChange(folder: string): KeyChange | undefined;
+  /** Record a key change or its progress (see `key-changes.ts`). */
+  noteKeyChange(change: KeyChange): void;
+}
+
+/** A message the cache holds or has deleted, by content identity (`known-messages.ts`). */
+export interface KnownRecord {
+  key: string;
+  ident: string;
+  /** 'live': a row of the folder; 'deleted': a tombstone (its file possibly in Trash). */
+  kind: 'live' | 'deleted';
+}
+
+/** Every upstream key of a folder changed and the records were matched by content (`key-changes.ts`). */
+export interface KeyChange {
+  folder: string;
+  /** `uidl`: a POP3 provider renumbered its UIDLs. */
+  kind: 'uidl';
+  /** When it was detected (ms since epoch). */
+  detectedAt: number;
+  /** When the adoption finished; absent while it is under way. */
+  finishedAt?: number;
+  /** Records (messages and tombstones) moved to their new keys so far. */
+  matched: number;
+  /** Listed messages that matched nothing known: downloaded as new. */
+  fresh: number;
 }
 
 /** IMAP per-folder sync cursor (stored as text: UIDVALIDITY and MODSEQ are 64-bit). */
