@@ -158,7 +158,7 @@ export class Pop3Client {
   }
 
   /** True unless CAPA answered and left TOP out (TOP is optional, RFC 1939 §7; RFC 2449 §6.2). */
-  get top(): boolean {
+  get hasTop(): boolean {
     return this.capabilities.size === 0 || this.capabilities.has('TOP');
   }
 

@@ -32,8 +32,8 @@ import { type Pop3Client, Pop3ReplyError } from './client.js';
 export const MIN_VANISHED = 10;
 /** TOP commands written at once (pipelined). */
 const HEAD_BATCH = 100;
-/** Moves made durable per step (the change's count is updated after each). */
-const ADOPT_CHUNK = 100;
+/** Moves per step; the change's count is updated after each (a crash loses at most one step's count, never a move). */
+const ADOPT_CHUNK = 25;
 /** Bytes RETRieved for identity that are kept in memory for the download when new. */
 const KEEP_BYTES = 32 * 1024 * 1024;
 
@@ -163,7 +163,7 @@ function finish(ctx: AdoptContext, matched: number, fresh: number, kept: Map<num
 /** `TOP n 0` of each message, pipelined in batches; all undefined when the server has no TOP. */
 async function headsOf(client: Pop3Client, unknown: readonly UnknownListed[]): Promise<Array<Buffer | undefined>> {
   const out: Array<Buffer | undefined> = [];
-  if (!client.top) return unknown.map(() => undefined);
+  if (!client.hasTop) return unknown.map(() => undefined);
   for (let i = 0; i < unknown.length; i += HEAD_BATCH) {
     const batch = unknown.slice(i, i + HEAD_BATCH);
     const settled = await Promise.allSettled(batch.map((u) => client.head(u.msg, 0)));
