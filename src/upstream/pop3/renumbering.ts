@@ -107,7 +107,7 @@ export async function adoptRenumbered(ctx: AdoptContext, unknown: readonly Unkno
   for (const [i, u] of unknown.entries()) {
     const head = heads[i];
     if (head === undefined) {
-      toRetr.push(u); // no TOP: the bytes tell
+      if (u.size <= ctx.maxMessageSize) toRetr.push(u); // no TOP: the bytes tell
       continue;
     }
     const exact = identityOf(messageIdOfHeader(head), u.size);
