@@ -7,7 +7,7 @@
  * and W= (counted while writing) and renames it into `new/` without a directory fsync;
  * `commit()` fsyncs each touched `new/` once, then ONE transaction inserts the rows, raises the
  * stored next UID and runs the caller's `inTransaction`. `finish()` calls may overlap and complete in any order; commits,
- * rekeys and removals run one at a time. A crash anywhere leaves files that start-up recovery
+ * key adoptions and removals run one at a time. A crash anywhere leaves files that start-up recovery
  * indexes from their names, so a key once renamed into `new/` is never downloaded again.
  *
  * `has()` answers from memory: keys cached or tombstoned (loaded at open, kept up to date here)
@@ -38,7 +38,7 @@ import {
   type AccountStore,
   type CachedMessage,
   type KeyChange,
-  type KnownRecord,
+  type KnownMessage,
   type PendingMessage,
   TRASH,
 } from './message-store.js';
@@ -59,7 +59,7 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
   /** `folder\0key` of messages begun, finished or pending in the batch. */
   private readonly open = new Set<string>();
   private readonly folders = new Map<string, Promise<string>>();
-  /** Commits, rekeys, removals and moves to Trash, one at a time. */
+  /** Commits, key adoptions, removals and moves to Trash, one at a time. */
   private readonly serial = new Serial();
   private changes?: KeyChanges;
 
@@ -121,12 +121,9 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
     });
   }
 
-  rekey(uid: number, newKey: string): Promise<void> {
-    return this.serial.run(async () => {
-      const row = this.d.ledger.message(this.accountId, uid);
-      if (!row) throw new Error(`no cached message with UID ${uidl(uid)}`);
-      await this.rekeyRow(row, newKey);
-    });
+  known(folder: string, keep?: (key: string) => boolean): Promise<KnownMessage[]> {
+    const { ledger, accountId, maildir } = this.d;
+    return this.serial.run(() => knownMessages(ledger, accountId, maildir, normalizeFolder(folder), keep));
   }
 
   /**
@@ -158,10 +155,6 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
       }
       return moved;
     });
-  }
-
-  known(folder: string, keep?: (key: string) => boolean): Promise<KnownRecord[]> {
-    return knownMessages(this.d.ledger, this.accountId, this.d.maildir, normalizeFolder(folder), keep);
   }
 
   unfinishedKeyChange(folder: string): KeyChange | undefined {
