@@ -288,6 +288,14 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
     if (keys.length) this.d.ledger.markUpstreamDeleted(this.accountId, normalizeFolder(folder), keys);
   }
 
+  unconfirmedRetrievals(): Set<string> {
+    return new Set(this.d.ledger.unconfirmedRetrievals(this.accountId));
+  }
+
+  noteRetrievals(keys: readonly string[], confirmed: boolean): void {
+    if (keys.length) this.d.ledger.setRetrievals(this.accountId, keys, confirmed);
+  }
+
   /** Record a tombstone for (folder, key); see `Cache.tombstone`. */
   tombstone(folder: string, key: string): void {
     const f = normalizeFolder(folder);

@@ -117,6 +117,13 @@ export interface AccountStore {
   pendingUpstreamDeletes(folder: string): string[];
   /** Record that the upstream copies of `keys` are gone; call only after the upstream confirmed it. */
   markUpstreamDeleted(folder: string, keys: readonly string[]): void;
+  /**
+   * POP3 (INBOX) keys RETRed in a session that has not ended with a clean QUIT yet: a server
+   * like Gmail offers them again until one does (docs/pitfalls.md#gmail-pop-window).
+   */
+  unconfirmedRetrievals(): Set<string>;
+  /** Durably note keys about to be RETRed (before the RETRs), or clear them once QUIT succeeded. */
+  noteRetrievals(keys: readonly string[], confirmed: boolean): void;
   /** The key change of `folder` whose adoption has not finished (cut short by a crash), if any. */
   unfinishedKeyChange(folder: string): KeyChange | undefined;
   /** Record a key change or its progress (see `key-changes.ts`). */

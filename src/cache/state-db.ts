@@ -149,10 +149,22 @@ const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    // POP3 messages RETRed in a session whose QUIT has not succeeded yet: Gmail counts a message
+    // as popped only at a clean QUIT and offers it again otherwise (docs/pitfalls.md#gmail-pop-window).
+    version: 6,
+    sql: `
+      CREATE TABLE pop3_unconfirmed (
+        account TEXT NOT NULL,
+        key     TEXT NOT NULL,
+        PRIMARY KEY (account, key)
+      ) WITHOUT ROWID;
+    `,
+  },
+  {
     // Upstream key changes matched by content (cache/key-changes.ts): a POP3 provider that
     // renumbered its UIDLs. A row without finished_at is an adoption still under way (resumed
     // at the next pull); the latest row is shown by `status`.
-    version: 6,
+    version: 7,
     sql: `
       CREATE TABLE key_changes (
         account     TEXT NOT NULL,
