@@ -109,14 +109,11 @@ export class Pop3Session implements SessionContext {
 
   /** Called once a login succeeded: the server's connection slot ends its login deadline. */
   onLoggedIn?: () => void;
+  /** The login deadline of the connection slot passed. */
+  readonly loginExpired = (): void => this.deadline('login');
   /** Not logged in and nothing running: closing it loses nothing (`../connection-slots.ts`). */
   get idle(): boolean {
     return this.state === 'AUTHORIZATION' && !this.busy && !this.continuation && !this.gone;
-  }
-
-  /** The login deadline of the connection slot passed. */
-  loginExpired(): void {
-    this.deadline('login');
   }
 
   /** Closed to make room for a newer connection (only while `idle`). */
@@ -162,11 +159,15 @@ export class Pop3Session implements SessionContext {
   }
 
   async login(username: string, password: string): Promise<LoginOutcome> {
-    const accountId = await this.deps.auth.verify(username, password, this.socket.remoteAddress);
-    if (accountId === undefined) {
-      this.log.info({ user: username }, 'login refused');
-      return 'bad-credentials';
+    const result = await this.deps.auth.verify(username, password, {
+      remote: this.socket.remoteAddress,
+      gone: () => this.gone,
+    });
+    if (!result.ok) {
+      this.log.info({ user: username, reason: result.reason }, 'login refused');
+      return result.reason === 'bad-credentials' ? 'bad-credentials' : 'try-later';
     }
+    const { accountId } = result;
     if (this.deps.locks.has(accountId)) return 'in-use';
     this.deps.locks.add(accountId);
     this.account = accountId;
