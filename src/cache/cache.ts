@@ -5,6 +5,9 @@
  * BEFORE any store is handed out (invariant 8), so readers and writers only ever see an index
  * that agrees with the Maildir.
  *
+ * Each account's UIDL mode is fixed before its first recovery (`uidl-mode.ts`); a config asking
+ * for another mode than the recorded one is logged as a warning and the recorded one kept.
+ *
  * Cursors, sync history, pull backoff and tombstones are plain ledger calls; `setCursor` is synchronous so a
  * fetcher can run it inside `AccountStore.commit(inTransaction)` and have the cursor advance in
  * the same transaction as the message rows.
@@ -21,11 +24,15 @@ import type { PullBackoff } from './pull-backoff.js';
 import { type RecoveryReport, recoverAccount } from './recovery.js';
 import { openStateDb, type StateDb } from './state-db.js';
 import { SyncHistory } from './sync-history.js';
+import { fixUidlMode, type UidlMode, uidlModeWarning } from './uidl-mode.js';
+
+/** An account to open: its id, or its id and the UIDL mode its config asks for (default `local`). */
+export type CacheAccount = string | { id: string; uidls: UidlMode };
 
 /** Options of `Cache.open`. */
 export interface CacheOptions {
   dataDir: string;
-  accounts: string[];
+  accounts: readonly CacheAccount[];
   log: Logger;
   clock?: Clock;
 }
@@ -47,10 +54,14 @@ export class Cache {
    * Open the stores of accounts not open yet (start-up, or a config reload that added
    * accounts), running start-up recovery for each first.
    */
-  async addAccounts(ids: readonly string[]): Promise<void> {
+  async addAccounts(accounts: readonly CacheAccount[]): Promise<void> {
     const { dataDir, log, clock } = this.ctx;
-    for (const accountId of ids) {
+    for (const a of accounts) {
+      const { id: accountId, uidls: wanted } = typeof a === 'string' ? { id: a, uidls: 'local' as const } : a;
       if (this.stores.has(accountId)) continue;
+      const uidlMode = await fixUidlMode({ dataDir, account: accountId, ledger: this.ledger, wanted });
+      if (uidlMode !== wanted)
+        log.warn({ account: accountId, configured: wanted, kept: uidlMode }, uidlModeWarning(wanted, uidlMode));
       const report = await recoverAccount({ dataDir, account: accountId, ledger: this.ledger, log, clock });
       this.recovery.set(accountId, report);
       const { account, folders, files, ...did } = report;
@@ -59,7 +70,7 @@ export class Cache {
       const maildir = maildirPath(dataDir, accountId);
       this.stores.set(
         accountId,
-        new AccountStoreImpl({ accountId, dataDir, maildir, ledger: this.ledger, log, clock }),
+        new AccountStoreImpl({ accountId, dataDir, maildir, ledger: this.ledger, log, clock, uidlMode }),
       );
     }
   }
