@@ -11,12 +11,13 @@
  *   failure for the incoming server, a warning for the outgoing one (mail waits in the outbox);
  * - anything else (a refused login, an untrusted certificate with its fix) fails with exit 1.
  * Nothing is logged while it runs (the upstream libraries' loggers are silenced): the lines are
- * the whole output. A config file holding a password in clear and readable by others is a warning,
- * and so is a config asking for other UIDLs than an account's cache serves (cache/uidl-mode.ts).
+ * the whole output. Warnings: a config file holding a password in clear and readable by others,
+ * a listener accepting old TLS versions (`listen.*.tls.legacy`), and a config asking for other
+ * UIDLs than an account's cache serves (cache/uidl-mode.ts).
  */
 import pino, { type Logger } from 'pino';
 import { recordedUidlMode, uidlModeWarning } from '../cache/uidl-mode.js';
-import { exposedSecretsWarning } from '../config/exposure.js';
+import { exposedSecretsWarning, legacyTlsWarning } from '../config/exposure.js';
 import { type AccountConfig, type Config, defaultPort } from '../config/schema.js';
 import { incomingEndpoint, outgoingEndpoint } from '../daemon/accounts.js';
 import { lockHolder } from '../daemon/instance-lock.js';
@@ -223,7 +224,7 @@ export async function runCheck(
   const lines: CheckLine[] = [
     ...ports.map((text) => ({ ok: false, config: true, text })),
     ...servers.flat().filter((l) => l !== undefined),
-    ...(exposure ? [{ ok: true, warn: true, text: exposure }] : []),
+    ...[exposure, legacyTlsWarning(cfg)].flatMap((text) => (text ? [{ ok: true, warn: true, text }] : [])),
   ];
   const problems = lines.filter((l) => l.config).length;
   const accounts = plural(cfg.accounts.length, 'account');
