@@ -32,6 +32,11 @@ export class AccountReader {
     this.accountId = d.accountId;
   }
 
+  /** Which UIDLs new messages serve (fixed when the account's cache was created). */
+  get uidlMode(): UidlMode {
+    return this.d.uidlMode ?? 'local';
+  }
+
   list(folder: string): CachedMessage[] {
     const f = normalizeFolder(folder);
     return this.d.ledger.folderMessages(this.accountId, f).map((r) => this.toCached(r));

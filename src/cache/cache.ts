@@ -40,6 +40,8 @@ export interface CacheOptions {
 /** The cache facade: per-account stores, cursors, sync history, tombstones. */
 export class Cache {
   private closed = false;
+  /** The UIDL mode each account's config asked for last. */
+  private readonly askedUidls = new Map<string, UidlMode>();
 
   private constructor(
     private readonly ledger: Ledger,
@@ -52,16 +54,27 @@ export class Cache {
 
   /**
    * Open the stores of accounts not open yet (start-up, or a config reload that added
-   * accounts), running start-up recovery for each first.
+   * accounts), running start-up recovery for each first. Called with every configured account,
+   * it also warns when the config asks for another UIDL mode than an account keeps.
    */
   async addAccounts(accounts: readonly CacheAccount[]): Promise<void> {
     const { dataDir, log, clock } = this.ctx;
     for (const a of accounts) {
       const { id: accountId, uidls: wanted } = typeof a === 'string' ? { id: a, uidls: 'local' as const } : a;
-      if (this.stores.has(accountId)) continue;
+      // warn once per change of the config, not at every reload
+      const asked = this.askedUidls.get(accountId);
+      this.askedUidls.set(accountId, wanted);
+      const warn = (kept: UidlMode) => {
+        if (kept !== wanted && asked !== wanted)
+          log.warn({ account: accountId, configured: wanted, kept }, uidlModeWarning(wanted, kept));
+      };
+      const open = this.stores.get(accountId);
+      if (open) {
+        warn(open.uidlMode);
+        continue;
+      }
       const uidlMode = await fixUidlMode({ dataDir, account: accountId, ledger: this.ledger, wanted });
-      if (uidlMode !== wanted)
-        log.warn({ account: accountId, configured: wanted, kept: uidlMode }, uidlModeWarning(wanted, uidlMode));
+      warn(uidlMode);
       const report = await recoverAccount({ dataDir, account: accountId, ledger: this.ledger, log, clock });
       this.recovery.set(accountId, report);
       const { account, folders, files, ...did } = report;

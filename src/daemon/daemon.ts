@@ -194,7 +194,7 @@ export class Daemon {
       return false;
     }
     try {
-      await this.cache?.addAccounts(cacheAccounts(next.accounts)); // accounts the reload added
+      await this.cache?.addAccounts(cacheAccounts(next.accounts)); // accounts the reload added; UIDL mode warnings
     } catch (err) {
       this.log.error({ err: errorMessage(err) }, 'config reload rejected: cannot open the cache of a new account');
       return false;

@@ -7,18 +7,16 @@
  * serves UIDLs the client has never seen: what localpost did before this mode existed.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
+import { fetchmailHome } from '../support/fetchmail.js';
 import { type AccountSpec, makeConfig, runCli, spawnDaemon, waitFor } from '../support/localpost.js';
 import { poplibFetchAll, poplibUidls } from '../support/python.js';
 import { freePort } from '../support/smtp.js';
 import { startTestbed, type Testbed } from '../support/testbed.js';
 
-const run = promisify(execFile);
 let tb: Testbed;
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'lp-switch-'));
 const cleanups: Array<() => void | Promise<void>> = [];
@@ -88,34 +86,16 @@ describe('switching a client from the provider to localpost', () => {
 
   test('fetchmail (keep, UIDL file): pointed at localpost it retrieves nothing again, then only new mail', async () => {
     await tb.seed('wes', 6);
-    const dir = mkdtempSync(path.join(tmp, 'fm-'));
-    mkdirSync(path.join(dir, 'mail'));
-    const delivered = () => readdirSync(path.join(dir, 'mail')).length;
-    const deliver = path.join(dir, 'deliver.sh');
-    writeFileSync(deliver, `#!/bin/sh\ncat > "${dir}/mail/$(date +%s%N).$$"\n`);
-    chmodSync(deliver, 0o755);
+    const home = fetchmailHome(tmp);
+    const delivered = () => home.delivered().length;
     // One poll entry whose server is switched, as a user edits the account in a client: fetchmail
-    // keeps its UIDL list per poll name, so the entry keeps its name and changes host, port and password.
-    const fetchmail = async (port: number, user: string, pass: string) => {
-      const rc = path.join(dir, 'fetchmailrc');
-      writeFileSync(
-        rc,
-        [
-          'set no syslog',
-          `poll mail.example.test via 127.0.0.1 with proto POP3 port ${port} and options uidl no dns auth password`,
-          `  user "${user}" there with password "${pass}" is "root" here`,
-          `  options keep sslproto '' mda "${deliver}"`,
-          '',
-        ].join('\n'),
-      );
-      chmodSync(rc, 0o600);
-      return run('fetchmail', ['-f', rc, '-i', path.join(dir, 'fetchids'), '--pidfile', path.join(dir, 'pid'), '-v'], {
-        env: { ...process.env, HOME: dir, FETCHMAILHOME: dir },
-      }).then(
-        (r) => ({ code: 0, out: r.stdout + r.stderr }),
-        (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
-      );
-    };
+    // keeps its UIDL list per poll name, so the entry keeps its name and changes port and password.
+    const fetchmail = (port: number, user: string, pass: string) =>
+      home.run([
+        `poll mail.example.test via 127.0.0.1 with proto POP3 port ${port} and options uidl no dns auth password`,
+        `  user "${user}" there with password "${pass}" is "root" here`,
+        `  options keep sslproto '' mda "${home.deliver}"`,
+      ]);
 
     const direct = await fetchmail(tb.pop3Port, 'wes', 'wespw');
     assert.equal(direct.code, 0, direct.out);

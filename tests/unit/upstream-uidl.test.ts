@@ -97,6 +97,12 @@ describe('the mode is fixed when the cache is created', () => {
     assert.equal(warns.length, 1);
     assert.match(String(warns[0]?.msg), /incoming\.uidls: local is ignored.*created serving upstream UIDLs/);
     assert.deepEqual(await served(cache), ['1 up-1', '2 up-2']);
+    // config reloads: one warning per change of the config, none while it matches
+    await cache.addAccounts([local()]);
+    await cache.addAccounts([up()]);
+    assert.equal(cap.lines().filter((r) => r.level === 40).length, 1);
+    await cache.addAccounts([local()]);
+    assert.equal(cap.lines().filter((r) => r.level === 40).length, 2);
   });
 
   it('a local account stays local when the config later asks for upstream; `check` warns', async () => {
