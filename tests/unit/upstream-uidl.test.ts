@@ -139,6 +139,13 @@ accounts:
     assert.equal(await put(cache, 'k2', 'up-2'), '00000002');
     assert.deepEqual(await served(cache), ['1 00000001', '2 00000002']);
     assert.equal(readFileSync(path.join(dataDir, 'accounts/a', UIDL_MODE_FILE), 'utf8'), 'local\n');
+
+    // the same, with its state.db lost too: the account directory alone says it existed
+    cache.close();
+    unlinkSync(path.join(dataDir, 'accounts/a', UIDL_MODE_FILE));
+    for (const f of readdirSync(dataDir)) if (f.startsWith('state.db')) rmSync(path.join(dataDir, f));
+    cache = await open(dataDir, up());
+    assert.equal(await put(cache, 'k3', 'up-3'), '00000003');
   });
 
   it('IMAP accounts ask for local UIDLs; `uidls: upstream` needs POP3', () => {
