@@ -7,7 +7,7 @@
  * and W= (counted while writing) and renames it into `new/` without a directory fsync;
  * `commit()` fsyncs each touched `new/` once, then ONE transaction inserts the rows, raises the
  * stored next UID and runs the caller's `inTransaction`. `finish()` calls may overlap and complete in any order; commits,
- * rekeys and removals run one at a time. A crash anywhere leaves files that start-up recovery
+ * key adoptions and removals run one at a time. A crash anywhere leaves files that start-up recovery
  * indexes from their names, so a key once renamed into `new/` is never downloaded again.
  *
  * `has()` answers from memory: keys cached or tombstoned (loaded at open, kept up to date here)
@@ -21,7 +21,7 @@ import path from 'node:path';
 import { createExclusive, fsyncDir, renameDurable, writeFileDurable } from '../shared/durable-fs.js';
 import { Serial } from '../shared/serial.js';
 import { AccountReader, type AccountStoreDeps } from './account-reader.js';
-import { identitiesOf } from './known-messages.js';
+import { identitiesOf, knownMessages } from './known-messages.js';
 import type { MessageRow } from './ledger.js';
 import {
   accountDir,
@@ -39,6 +39,7 @@ import {
   type AccountStore,
   type BeginOptions,
   type CachedMessage,
+  type KnownMessage,
   type PendingMessage,
   TRASH,
 } from './message-store.js';
@@ -62,7 +63,7 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
   /** Upstream UIDLs served by live rows of any folder or taken by messages begun. */
   private readonly served: Set<string>;
   private readonly folders = new Map<string, Promise<string>>();
-  /** Commits, rekeys, removals and moves to Trash, one at a time. */
+  /** Commits, key adoptions, removals and moves to Trash, one at a time. */
   private readonly serial = new Serial();
 
   constructor(d: AccountStoreDeps) {
@@ -135,12 +136,9 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
     });
   }
 
-  rekey(uid: number, newKey: string): Promise<void> {
-    return this.serial.run(async () => {
-      const row = this.d.ledger.message(this.accountId, uid);
-      if (!row) throw new Error(`no cached message with UID ${uidl(uid)}`);
-      await this.rekeyRow(row, newKey);
-    });
+  known(folder: string, keep?: (key: string) => boolean): Promise<KnownMessage[]> {
+    const { ledger, accountId, maildir } = this.d;
+    return this.serial.run(() => knownMessages(ledger, accountId, maildir, normalizeFolder(folder), keep));
   }
 
   /**
@@ -291,6 +289,14 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
 
   markUpstreamDeleted(folder: string, keys: readonly string[]): void {
     if (keys.length) this.d.ledger.markUpstreamDeleted(this.accountId, normalizeFolder(folder), keys);
+  }
+
+  unconfirmedRetrievals(): Set<string> {
+    return new Set(this.d.ledger.unconfirmedRetrievals(this.accountId));
+  }
+
+  noteRetrievals(keys: readonly string[], confirmed: boolean): void {
+    if (keys.length) this.d.ledger.setRetrievals(this.accountId, keys, confirmed);
   }
 
   /** Record a tombstone for (folder, key); see `Cache.tombstone`. */

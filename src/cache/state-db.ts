@@ -148,6 +148,18 @@ const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE accounts ADD COLUMN uidl_mode TEXT;
     `,
   },
+  {
+    // POP3 messages RETRed in a session whose QUIT has not succeeded yet: Gmail counts a message
+    // as popped only at a clean QUIT and offers it again otherwise (docs/pitfalls.md#gmail-pop-window).
+    version: 6,
+    sql: `
+      CREATE TABLE pop3_unconfirmed (
+        account TEXT NOT NULL,
+        key     TEXT NOT NULL,
+        PRIMARY KEY (account, key)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 /** Raised when state.db comes from a newer localpost; we refuse to touch it. */

@@ -29,6 +29,9 @@ function messages(n: number, size = 3000): Buffer[] {
   );
 }
 
+/** A server whose deletions take effect at QUIT (the plain fake lists every message in every session). */
+const REMOVES_DELETED = { window: 1000, mode: 'delete' } as const;
+
 async function setup(fakeOpts: FakePop3Options, keepOnServer = true, timeoutMs = 2000) {
   const fake = await startFakePop3({ user: 'alice', pass: 'pw', ...fakeOpts });
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'lp-fetch-'));
@@ -101,6 +104,7 @@ test('-ERR on DELE: the messages stay cached, the pull reports it, the next pull
   const { fake, fetcher, store } = await setup(
     {
       messages: messages(3),
+      gmail: REMOVES_DELETED,
       onCommand: (verb) => (fail && verb === 'DELE' ? { reply: '-ERR [SYS/TEMP] try later\r\n' } : undefined),
     },
     false,
@@ -111,7 +115,7 @@ test('-ERR on DELE: the messages stay cached, the pull reports it, the next pull
   const r = await fetcher().pull();
   assert.equal(r.newMessages, 0);
   assert.equal(r.deletedUpstream, 3);
-  assert.deepEqual(fake.committed.at(-1), [1, 2, 3]);
+  assert.deepEqual(fake.committed, [[1, 2, 3], []], 'deleted once; the next session found nothing left');
 });
 
 test('the terminator split across segments and 1-byte segments still give exact bytes', async () => {
@@ -157,7 +161,7 @@ test('sessions loop until the server offers nothing new (a Gmail-like window of 
 });
 
 test('a commit that fails (disk full) deletes nothing; the next pull commits the leftovers first and deletes each once', async () => {
-  const { fake, fetcher, store, tmp } = await setup({ messages: messages(4) }, false);
+  const { fake, fetcher, store, tmp } = await setup({ messages: messages(4), gmail: REMOVES_DELETED }, false);
   // state.db refuses the first batch, as SQLite does on a full disk (SQLITE_FULL)
   const ledger = (store as unknown as { d: { ledger: { transaction: (fn: () => void) => void } } }).d.ledger;
   const real = ledger.transaction.bind(ledger);
@@ -172,6 +176,6 @@ test('a commit that fails (disk full) deletes nothing; the next pull commits the
   const r = await fetcher().pull();
   assert.equal(store.list(INBOX).length, 4);
   assert.equal(r.deletedUpstream, 4);
-  assert.deepEqual(fake.committed.at(-1), [1, 2, 3, 4], 'each deleted once, after its commit');
+  assert.deepEqual(fake.committed, [[1, 2, 3, 4], []], 'each deleted once, after its commit');
   assert.deepEqual(tmp(), []);
 });

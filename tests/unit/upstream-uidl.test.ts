@@ -203,30 +203,42 @@ describe('uniqueness', () => {
 });
 
 describe('durability', () => {
-  it('a re-key keeps the served UIDL (rekey, adoptKeys), and so does a rebuilt state.db', async () => {
+  it('adopting new keys keeps the served UIDL (live and Trash rows), and so does a rebuilt state.db', async () => {
     const dataDir = await tempDir();
     let cache = await open(dataDir, up());
     await put(cache, 'k1', 'first');
     await put(cache, 'k2', 'second');
     await put(cache, 'k3', 'third');
     const store = cache.account('a');
-    await store.rekey(1, 'n1');
-    assert.equal(await store.adoptKeys(INBOX, [{ from: 'k2', to: 'n2' }]), 1);
-    assert.deepEqual(
-      store.list(INBOX).map((m) => [m.key, m.uidl]),
+    assert.equal(await store.trash([1], { deleteUpstream: false }), 1);
+    // the provider renumbered its UIDLs: the tombstone (with its Trash row) and a live row move
+    const moves = [
+      { from: 'k1', to: 'n1' },
+      { from: 'k2', to: 'n2' },
+    ];
+    assert.equal(await store.adoptKeys(INBOX, moves), 2);
+    const keysAndUidls = () => [INBOX, TRASH].map((f) => store.list(f).map((m) => [m.key, m.uidl]));
+    assert.deepEqual(keysAndUidls(), [
       [
-        ['n1', 'first'],
         ['n2', 'second'],
         ['k3', 'third'],
       ],
-    );
+      [['n1', 'first']],
+    ]);
     cache.close();
 
     // state.db lost: recovery rebuilds the rows from the file names, UIDLs included
     for (const f of readdirSync(dataDir)) if (f.startsWith('state.db')) rmSync(path.join(dataDir, f));
     cache = await open(dataDir, local());
     assert.equal(cache.recovery.get('a')?.rebuilt, 3);
-    assert.deepEqual(await served(cache), ['1 first', '2 second', '3 third']);
+    assert.deepEqual(await served(cache), ['1 second', '2 third']);
+    assert.deepEqual(
+      cache
+        .account('a')
+        .list(TRASH)
+        .map((m) => m.uidl),
+      ['first'],
+    );
     assert.equal(await put(cache, 'k4', 'fourth'), 'fourth', 'the mode file survives the database');
     assert.equal(await put(cache, 'k5', 'first'), '00000005', 'served UIDLs are known again');
   });
