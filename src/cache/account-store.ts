@@ -21,6 +21,7 @@ import path from 'node:path';
 import { createExclusive, fsyncDir, renameDurable, writeFileDurable } from '../shared/durable-fs.js';
 import { Serial } from '../shared/serial.js';
 import { AccountReader, type AccountStoreDeps } from './account-reader.js';
+import { KeyChanges } from './key-changes.js';
 import { identitiesOf, knownMessages } from './known-messages.js';
 import type { MessageRow } from './ledger.js';
 import {
@@ -39,6 +40,7 @@ import {
   type AccountStore,
   type BeginOptions,
   type CachedMessage,
+  type KeyChange,
   type KnownMessage,
   type PendingMessage,
   TRASH,
@@ -65,6 +67,7 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
   private readonly folders = new Map<string, Promise<string>>();
   /** Commits, key adoptions, removals and moves to Trash, one at a time. */
   private readonly serial = new Serial();
+  private changes?: KeyChanges;
 
   constructor(d: AccountStoreDeps) {
     super(d);
@@ -170,6 +173,19 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
       }
       return moved;
     });
+  }
+
+  unfinishedKeyChange(folder: string): KeyChange | undefined {
+    return this.keyChanges().unfinished(this.accountId, normalizeFolder(folder));
+  }
+
+  noteKeyChange(change: KeyChange): void {
+    this.keyChanges().note(this.accountId, { ...change, folder: normalizeFolder(change.folder) });
+  }
+
+  private keyChanges(): KeyChanges {
+    this.changes ??= new KeyChanges(this.d.ledger.db);
+    return this.changes;
   }
 
   private async rekeyRow(row: MessageRow, newKey: string): Promise<void> {

@@ -136,6 +136,25 @@ export interface AccountStore {
   unconfirmedRetrievals(): Set<string>;
   /** Durably note keys about to be RETRed (before the RETRs), or clear them once QUIT succeeded. */
   noteRetrievals(keys: readonly string[], confirmed: boolean): void;
+  /** The key change of `folder` whose adoption has not finished (cut short by a crash), if any. */
+  unfinishedKeyChange(folder: string): KeyChange | undefined;
+  /** Record a key change or its progress (see `key-changes.ts`). */
+  noteKeyChange(change: KeyChange): void;
+}
+
+/** Every upstream key of a folder changed and the records were matched by content (`key-changes.ts`). */
+export interface KeyChange {
+  folder: string;
+  /** `uidl`: a POP3 provider renumbered its UIDLs. */
+  kind: 'uidl';
+  /** When it was detected (ms since epoch). */
+  detectedAt: number;
+  /** When the adoption finished; absent while it is under way. */
+  finishedAt?: number;
+  /** Records (messages and tombstones) moved to their new keys so far. */
+  matched: number;
+  /** Listed messages that matched nothing known: downloaded as new. */
+  fresh: number;
 }
 
 /** IMAP per-folder sync cursor (stored as text: UIDVALIDITY and MODSEQ are 64-bit). */

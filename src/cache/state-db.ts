@@ -160,6 +160,24 @@ const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    // Upstream key changes matched by content (cache/key-changes.ts): a POP3 provider that
+    // renumbered its UIDLs. A row without finished_at is an adoption still under way (resumed
+    // at the next pull); the latest row is shown by `status`.
+    version: 7,
+    sql: `
+      CREATE TABLE key_changes (
+        account     TEXT NOT NULL,
+        folder      TEXT NOT NULL,
+        kind        TEXT NOT NULL,      -- uidl
+        detected_at INTEGER NOT NULL,   -- ms since epoch
+        finished_at INTEGER,
+        matched     INTEGER NOT NULL,
+        fresh       INTEGER NOT NULL,
+        PRIMARY KEY (account, folder, detected_at)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 /** Raised when state.db comes from a newer localpost; we refuse to touch it. */

@@ -105,7 +105,13 @@ export class SmtpListener {
       socketTimeout: o.socketTimeoutMs ?? 5 * 60_000,
       closeTimeout: o.closeTimeoutMs ?? 5_000,
       logger: bunyanLogger(log) as unknown as SMTPServerOptions['logger'],
-      ...submissionHandlers({ auth: o.auth, accounts: o.accounts, outbox: o.outbox, log }),
+      ...submissionHandlers({
+        auth: o.auth,
+        accounts: o.accounts,
+        outbox: o.outbox,
+        log,
+        gone: (session) => this.server?.isGone(session.id) ?? true,
+      }),
     };
     if (o.tls) {
       Object.assign(options, await loadListenerTls(o.tls));

@@ -23,10 +23,12 @@ import { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { AccountStore, CachedMessage, PendingMessage } from '../../cache/message-store.js';
 import { INBOX } from '../../cache/message-store.js';
+import { type Clock, systemClock } from '../../shared/clock.js';
 import { BatchWriter } from '../batch.js';
 import type { Fetcher, FetchProgress, FetchResult, PullOptions, UpstreamEndpoint } from '../types.js';
 import { emptyResult } from '../types.js';
 import { Pop3Client, pop3Login } from './client.js';
+import { adoptRenumbered, looksRenumbered } from './renumbering.js';
 
 /** How many sessions one pull may use at most (a safety net against a server that never settles). */
 const MAX_SESSIONS = 1000;
@@ -41,6 +43,7 @@ export interface Pop3FetcherOptions {
   keepOnServer: boolean;
   /** Larger messages are skipped and reported, never truncated. */
   maxMessageSize: number;
+  clock?: Clock;
 }
 
 /** The cache key of a POP3 message. */
@@ -114,6 +117,7 @@ export class Pop3Fetcher implements Fetcher {
       await pop3Login(client, endpoint);
       const listing = keysForListing(await client.uidl());
       const sizes = await client.list();
+      const kept = await this.adoptIfRenumbered(client, listing, sizes);
       const msgByKey = new Map(listing.map((l) => [l.key, l.msg]));
       const toDelete: number[] = [];
       // RETRed before in a session that never QUIT cleanly: Gmail offers these again
@@ -199,7 +203,8 @@ export class Pop3Fetcher implements Fetcher {
             for (const w of wanted) {
               if (pullOpts.signal?.aborted) break;
               const pending = await store.begin(INBOX, w.key, w.uidl === undefined ? {} : { uidl: w.uidl });
-              const retr = client.retr(w.msg, pending.stream);
+              const bytes = kept.get(w.msg); // RETRieved already to tell its identity
+              const retr = bytes ? writeAll(pending.stream, bytes) : client.retr(w.msg, pending.stream);
               retr.catch(() => undefined); // observed in settle()
               inflight.push({ w, pending, retr });
               if (inflight.length >= window) await settle();
@@ -233,4 +238,35 @@ export class Pop3Fetcher implements Fetcher {
     }
     return stored;
   }
+
+  /**
+   * A listing whose UIDLs were all renumbered, or an adoption a crash cut short, is first matched
+   * by content (renumbering.ts). Returns the bytes of new messages already RETRieved for it.
+   */
+  private async adoptIfRenumbered(
+    client: Pop3Client,
+    listing: ReadonlyArray<{ msg: number; key: string }>,
+    sizes: ReadonlyMap<number, number>,
+  ): Promise<Map<number, Buffer>> {
+    const { store, keepOnServer, log, maxMessageSize } = this.opts;
+    const listedKeys = new Set(listing.map((l) => l.key));
+    const unknown = listing.filter((l) => !store.has(INBOX, l.key)).map((l) => ({ ...l, size: sizes.get(l.msg) ?? 0 }));
+    const change = store.unfinishedKeyChange(INBOX);
+    if (!change) {
+      if (!keepOnServer || unknown.length * 2 < listing.length) return new Map(); // the cheap test first
+      const held = store.list(INBOX).filter((m) => m.key.startsWith('p'));
+      const vanished = held.filter((m) => !listedKeys.has(m.key)).length;
+      const signs = { listed: listing.length, unknown: unknown.length, held: held.length, vanished, keepOnServer };
+      if (!looksRenumbered(signs)) return new Map();
+      log.debug(signs, 'most POP3 UIDLs are unknown: matching the listing with the cache by content');
+    }
+    const clock = this.opts.clock ?? systemClock;
+    const r = await adoptRenumbered({ client, store, log, clock, listedKeys, maxMessageSize, change }, unknown);
+    return r.kept;
+  }
+}
+
+/** Write bytes held in memory into a message's stream; resolves with their length. */
+function writeAll(stream: PendingMessage['stream'], bytes: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => stream.write(bytes, (err) => (err ? reject(err) : resolve(bytes.length))));
 }
