@@ -2,7 +2,8 @@
  * Serving upstream UIDLs (src/cache/uidl-mode.ts, docs/clients.md): the validity rule, the mode
  * fixed when an account's cache is created (and kept by an installation that existed before),
  * uniqueness within the account, the served UIDL kept across a re-key and a lost state.db, and
- * the POP3 fetcher handing each UIDL to the store and the maildrop serving it.
+ * the POP3 fetcher handing each UIDL to the store and the maildrop serving it, also when the
+ * provider renumbers its UIDLs (src/upstream/pop3/renumbering.ts).
  */
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, unlinkSync } from 'node:fs';
@@ -286,5 +287,45 @@ describe('the POP3 fetcher', () => {
     const found = new Maildrop('a', await cache.account('a').index(INBOX), false).lookup('2');
     assert.equal(typeof found === 'object' && found.uidl, 'twice', 'UIDL n');
     assert.equal(existsSync(path.join(dataDir, 'accounts/a', UIDL_MODE_FILE)), true);
+  });
+});
+
+describe('a provider renumbering its UIDLs', () => {
+  it('keeps the UIDLs served; new mail serves the new ones, and an old UIDL reused upstream a local one', async () => {
+    const msg = (n: number) => Buffer.from(`Message-ID: <r${n}@test>\r\nSubject: ${n}\r\n\r\nbody ${n}\r\n`);
+    const msgs = Array.from({ length: 12 }, (_, i) => msg(i + 1));
+    let uidls = msgs.map((_, i) => `old-${i + 1}`);
+    const fake = await startFakePop3({
+      user: 'u',
+      pass: 'p',
+      messages: msgs,
+      capa: ['USER', 'UIDL', 'PIPELINING'],
+      onCommand: (verb, args) =>
+        verb === 'UIDL' && args.length === 0
+          ? { reply: `+OK\r\n${uidls.map((u, i) => `${i + 1} ${u}\r\n`).join('')}.\r\n` }
+          : undefined,
+    });
+    cleanups.push(() => fake.close());
+    const dataDir = await tempDir();
+    const cache = await open(dataDir, up());
+    const pull = () =>
+      new Pop3Fetcher({
+        endpoint: { host: '127.0.0.1', port: fake.port, tls: 'none', username: 'u', password: 'p' },
+        store: cache.account('a'),
+        log: silent,
+        keepOnServer: true,
+        maxMessageSize: 1 << 20,
+      }).pull();
+    assert.equal((await pull()).newMessages, 12);
+    const before = await served(cache);
+    assert.deepEqual(before.slice(0, 2), ['1 old-1', '2 old-2']);
+    msgs.push(msg(13));
+    uidls = msgs.map((_, i) => `new-${i + 1}`);
+    assert.equal((await pull()).newMessages, 1, 'the twelve are adopted, not fetched again');
+    assert.deepEqual(await served(cache), [...before, '13 new-13']);
+    msgs.push(msg(14));
+    uidls.push('old-1');
+    assert.equal((await pull()).newMessages, 1);
+    assert.deepEqual((await served(cache)).slice(12), ['13 new-13', '14 0000000E']);
   });
 });
