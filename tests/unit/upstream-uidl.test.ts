@@ -262,6 +262,17 @@ describe('durability', () => {
   });
 });
 
+/** One keep-mode pull of account `a` from the fake POP3 server (user u, password p). */
+function pullFrom(port: number, cache: Cache) {
+  return new Pop3Fetcher({
+    endpoint: { host: '127.0.0.1', port, tls: 'none', username: 'u', password: 'p' },
+    store: cache.account('a'),
+    log: silent,
+    keepOnServer: true,
+    maxMessageSize: 1 << 20,
+  }).pull();
+}
+
 describe('the POP3 fetcher', () => {
   it('hands the upstream UIDL to the store; a UIDL listed twice is served once', async () => {
     const msg = (n: number) => Buffer.from(`Subject: ${n}\r\n\r\nbody ${n}\r\n`);
@@ -275,13 +286,7 @@ describe('the POP3 fetcher', () => {
     cleanups.push(() => fake.close());
     const dataDir = await tempDir();
     const cache = await open(dataDir, up());
-    const result = await new Pop3Fetcher({
-      endpoint: { host: '127.0.0.1', port: fake.port, tls: 'none', username: 'u', password: 'p' },
-      store: cache.account('a'),
-      log: silent,
-      keepOnServer: true,
-      maxMessageSize: 1 << 20,
-    }).pull();
+    const result = await pullFrom(fake.port, cache);
     assert.equal(result.newMessages, 3);
     assert.deepEqual(await served(cache), ['1 AAA-1', '2 twice', '3 00000003']);
     const found = new Maildrop('a', await cache.account('a').index(INBOX), false).lookup('2');
@@ -308,14 +313,7 @@ describe('a provider renumbering its UIDLs', () => {
     cleanups.push(() => fake.close());
     const dataDir = await tempDir();
     const cache = await open(dataDir, up());
-    const pull = () =>
-      new Pop3Fetcher({
-        endpoint: { host: '127.0.0.1', port: fake.port, tls: 'none', username: 'u', password: 'p' },
-        store: cache.account('a'),
-        log: silent,
-        keepOnServer: true,
-        maxMessageSize: 1 << 20,
-      }).pull();
+    const pull = () => pullFrom(fake.port, cache);
     assert.equal((await pull()).newMessages, 12);
     const before = await served(cache);
     assert.deepEqual(before.slice(0, 2), ['1 old-1', '2 old-2']);
