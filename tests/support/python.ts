@@ -33,7 +33,7 @@ p.quit()
 print(n)
 `;
 
-const UIDL_SCRIPT = String.raw`
+const UIDL_SCRIPT = `
 import poplib, sys
 host, port, user, pw = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 p = poplib.POP3(host, port, timeout=120)
