@@ -11,11 +11,13 @@
  *   failure for the incoming server, a warning for the outgoing one (mail waits in the outbox);
  * - anything else (a refused login, an untrusted certificate with its fix) fails with exit 1.
  * Nothing is logged while it runs (the upstream libraries' loggers are silenced): the lines are
- * the whole output. A config file holding a password in clear and readable by others is a warning,
- * and so are a listener accepting old TLS versions (`listen.*.tls.legacy`) and an upstream reached
- * in clear on a host that is not loopback (`tls: none`, an `http://` OAuth token URL).
+ * the whole output. Warnings: a config file holding a password in clear and readable by others,
+ * a listener accepting old TLS versions (`listen.*.tls.legacy`), an upstream reached in clear on
+ * a host that is not loopback (`tls: none`, an `http://` OAuth token URL), and a config asking
+ * for other UIDLs than an account's cache serves (cache/uidl-mode.ts).
  */
 import pino, { type Logger } from 'pino';
+import { recordedUidlMode, uidlModeWarning } from '../cache/uidl-mode.js';
 import { cleartextUpstreamWarnings, exposedSecretsWarning, legacyTlsWarning } from '../config/exposure.js';
 import { type AccountConfig, type Config, defaultPort } from '../config/schema.js';
 import { incomingEndpoint, outgoingEndpoint } from '../daemon/accounts.js';
@@ -189,6 +191,14 @@ export async function checkOutgoing(acc: AccountConfig, o: CheckOptions): Promis
   }
 }
 
+/** A warning when the config asks for other UIDLs than the account's cache serves (`cache/uidl-mode.ts`). */
+export async function checkUidlMode(acc: AccountConfig, dataDir: string): Promise<CheckLine | undefined> {
+  const wanted = acc.incoming.protocol === 'pop3' ? acc.incoming.uidls : 'local';
+  const recorded = await recordedUidlMode(dataDir, acc.id);
+  if (recorded === undefined || recorded === wanted) return undefined;
+  return { ok: true, warn: true, text: `${acc.id}: ${uidlModeWarning(wanted, recorded)}` };
+}
+
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 /**
@@ -208,7 +218,7 @@ export async function runCheck(
     Promise.all(
       cfg.accounts.map(async (acc, index) => {
         const opts = { ...o, log, index, dataDir: cfg.dataDir };
-        return [await checkAccount(acc, opts), await checkOutgoing(acc, opts)];
+        return [await checkAccount(acc, opts), await checkOutgoing(acc, opts), await checkUidlMode(acc, cfg.dataDir)];
       }),
     ),
   ]);

@@ -13,6 +13,7 @@ import { exposedSecretsWarning, legacyTlsWarning } from '../config/exposure.js';
 import { configPath, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ControlRequestError, ControlUnavailableError, control, controlRequest } from '../control/client.js';
+import { cacheAccounts } from '../daemon/accounts.js';
 import type { SignedInResponse } from '../daemon/control-api.js';
 import type { Daemon as DaemonType } from '../daemon/daemon.js';
 import { acquireLock, type InstanceLock, LockedError, lockHolder } from '../daemon/instance-lock.js';
@@ -113,7 +114,7 @@ async function cmdSync(accounts: string[], opts: GlobalOpts): Promise<number> {
   const progress = progressPrinter(Boolean(process.stderr.isTTY));
   const cache = await Cache.open({
     dataDir: cfg.dataDir,
-    accounts: cfg.accounts.map((a) => a.id),
+    accounts: cacheAccounts(cfg.accounts),
     log: log.child({ component: 'cache' }),
   });
   const ids = accounts.length ? accounts : cfg.accounts.map((a) => a.id);

@@ -14,6 +14,7 @@ import { Cache } from '../cache/cache.js';
 import type { Config } from '../config/schema.js';
 import { ControlRequestError, ControlUnavailableError, control } from '../control/client.js';
 import type { FlushResponse } from '../control/protocol.js';
+import { cacheAccounts } from '../daemon/accounts.js';
 import { acquireLock, type InstanceLock, LockedError, lockHolder } from '../daemon/instance-lock.js';
 import { Outgoing } from '../daemon/outgoing.js';
 import { readStatus } from '../daemon/status-report.js';
@@ -76,7 +77,7 @@ export async function outboxCommand(
   }
   const cache = await Cache.open({
     dataDir: cfg.dataDir,
-    accounts: cfg.accounts.map((a) => a.id),
+    accounts: cacheAccounts(cfg.accounts),
     log: log.child({ component: 'cache' }),
   });
   const outgoing = new Outgoing({ config: () => cfg, cache: () => cache, sync: () => undefined, log });

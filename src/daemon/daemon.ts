@@ -20,7 +20,7 @@ import { LocalAuth } from '../listeners/local-auth.js';
 import type { Pop3Server } from '../listeners/pop3/server.js';
 import { AuthError, errorMessage } from '../shared/errors.js';
 import { type IdleState, IdleWatcher } from '../upstream/imap/idle.js';
-import { incomingEndpoint } from './accounts.js';
+import { cacheAccounts, incomingEndpoint } from './accounts.js';
 import { controlComponent } from './control-api.js';
 import type { InstanceLock } from './instance-lock.js';
 import { acquireLock } from './instance-lock.js';
@@ -99,7 +99,7 @@ export class Daemon {
         start: async () => {
           this.cache = await Cache.open({
             dataDir: cfg.dataDir,
-            accounts: cfg.accounts.map((a) => a.id),
+            accounts: cacheAccounts(cfg.accounts),
             log: this.log.child({ component: 'cache' }),
           });
         },
@@ -173,7 +173,7 @@ export class Daemon {
       await this.lock.release();
       throw err;
     }
-    this.log.info({ accounts: cfg.accounts.map((a) => a.id), dataDir: cfg.dataDir }, 'localpost started');
+    this.log.info({ accounts: cacheAccounts(cfg.accounts), dataDir: cfg.dataDir }, 'localpost started');
     void this.notify.ready(`running: ${cfg.accounts.length} account${cfg.accounts.length === 1 ? '' : 's'}`);
     this.notify.startWatchdog();
     void this.syncService().autoSyncAll('start'); // a backoff kept in state.db still holds
@@ -204,7 +204,7 @@ export class Daemon {
       return false;
     }
     try {
-      await this.cache?.addAccounts(next.accounts.map((a) => a.id)); // accounts the reload added
+      await this.cache?.addAccounts(cacheAccounts(next.accounts)); // accounts the reload added; UIDL mode warnings
     } catch (err) {
       this.log.error({ err: errorMessage(err) }, 'config reload rejected: cannot open the cache of a new account');
       return false;

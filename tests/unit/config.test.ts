@@ -143,6 +143,7 @@ describe('config schema', () => {
         syncOnLoginFloor: 30_000,
         keepOnServer: true,
         onLocalDelete: 'keep-upstream',
+        uidls: 'local',
         folders: ['INBOX'],
         idle: true,
         maxMessageSize: 50 * 1024 * 1024,

@@ -15,7 +15,8 @@
  *
  * Keys: `p` + 24 hex digits of sha256(UIDL) (UIDLs may exceed 70 characters; keys must be file-name
  * safe). A UIDL listed twice in one session gets an occurrence suffix before hashing, so
- * neither copy is lost nor fetched twice.
+ * neither copy is lost nor fetched twice. Each message's UIDL goes to `store.begin()`, which may
+ * serve it locally (cache/uidl-mode.ts); a repeated one does not, so it is served only once.
  */
 import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
@@ -50,13 +51,18 @@ export function pop3Key(uidl: string): string {
   return `p${createHash('sha256').update(uidl, 'latin1').digest('hex').slice(0, 24)}`;
 }
 
-/** Assigns keys to a UIDL listing, disambiguating UIDLs the server lists more than once. */
-export function keysForListing(listing: Array<{ msg: number; uidl: string }>): Array<{ msg: number; key: string }> {
+/**
+ * Assigns keys to a UIDL listing, disambiguating UIDLs the server lists more than once; `uidl`
+ * is kept for the first message listed with it only.
+ */
+export function keysForListing(
+  listing: Array<{ msg: number; uidl: string }>,
+): Array<{ msg: number; key: string; uidl?: string }> {
   const seen = new Map<string, number>();
   return listing.map(({ msg, uidl }) => {
     const n = (seen.get(uidl) ?? 0) + 1;
     seen.set(uidl, n);
-    return { msg, key: pop3Key(n === 1 ? uidl : `${uidl}\u0000${n}`) };
+    return n === 1 ? { msg, key: pop3Key(uidl), uidl } : { msg, key: pop3Key(`${uidl}\u0000${n}`) };
   });
 }
 
@@ -121,8 +127,8 @@ export class Pop3Fetcher implements Fetcher {
       // Deleted locally with onLocalDelete: delete-upstream (tombstoned, so has() is true).
       const pendingDeletes = new Set(store.pendingUpstreamDeletes(INBOX));
       const localDeletes: string[] = [];
-      const wanted: Array<{ msg: number; key: string; size: number }> = [];
-      for (const { msg, key } of listing) {
+      const wanted: Array<{ msg: number; key: string; uidl?: string; size: number }> = [];
+      for (const { msg, key, uidl } of listing) {
         if (store.has(INBOX, key)) {
           // durable already (a DELE that never reached QUIT), or deleted locally
           if (!keepOnServer || pendingDeletes.has(key)) toDelete.push(msg);
@@ -145,7 +151,7 @@ export class Pop3Fetcher implements Fetcher {
           }
           continue;
         }
-        wanted.push({ msg, key, size });
+        wanted.push({ msg, key, size, ...(uidl === undefined ? {} : { uidl }) });
       }
       log.debug({ offered: listing.length, new: wanted.length, deletable: toDelete.length }, 'pop3 listing');
       if (toDelete.length) {
@@ -196,7 +202,7 @@ export class Pop3Fetcher implements Fetcher {
           try {
             for (const w of wanted) {
               if (pullOpts.signal?.aborted) break;
-              const pending = await store.begin(INBOX, w.key);
+              const pending = await store.begin(INBOX, w.key, w.uidl === undefined ? {} : { uidl: w.uidl });
               const bytes = kept.get(w.msg); // RETRieved already to tell its identity
               const retr = bytes ? writeAll(pending.stream, bytes) : client.retr(w.msg, pending.stream);
               retr.catch(() => undefined); // observed in settle()
