@@ -11,7 +11,9 @@
  *   failure for the incoming server, a warning for the outgoing one (mail waits in the outbox);
  * - anything else (a refused login, an untrusted certificate with its fix) fails with exit 1.
  * Nothing is logged while it runs (the upstream libraries' loggers are silenced): the lines are
- * the whole output. A config file holding a password in clear and readable by others is a warning.
+ * the whole output. A config file holding a password in clear and readable by others is a warning;
+ * a data directory `start` would refuse is a configuration problem, one it would chmod a warning
+ * (docs/security.md). A config file that fails the trust rule never gets this far: loading it exits 78.
  */
 import pino, { type Logger } from 'pino';
 import { exposedSecretsWarning } from '../config/exposure.js';
@@ -20,6 +22,7 @@ import { incomingEndpoint, outgoingEndpoint } from '../daemon/accounts.js';
 import { lockHolder } from '../daemon/instance-lock.js';
 import { listenPortProblems } from '../daemon/listen-ports.js';
 import { AuthError, ConfigError, errorMessage } from '../shared/errors.js';
+import { dataDirProblem } from '../shared/trust.js';
 import { createImapClient } from '../upstream/imap/connect.js';
 import { Pop3Client, pop3Login } from '../upstream/pop3/client.js';
 import { scopeOf } from '../upstream/smtp/classify.js';
@@ -200,9 +203,10 @@ export async function runCheck(
   o: Partial<Omit<CheckOptions, 'index' | 'dataDir'>> = {},
 ): Promise<number> {
   const log = o.log ?? pino({ level: 'silent' });
-  const [ports, exposure, servers] = await Promise.all([
+  const [ports, exposure, dataDir, servers] = await Promise.all([
     lockHolder(cfg.dataDir).then((pid) => listenPortProblems(cfg, pid)),
     exposedSecretsWarning(file, cfg),
+    dataDirProblem(cfg.dataDir),
     Promise.all(
       cfg.accounts.map(async (acc, index) => {
         const opts = { ...o, log, index, dataDir: cfg.dataDir };
@@ -212,8 +216,10 @@ export async function runCheck(
   ]);
   const lines: CheckLine[] = [
     ...ports.map((text) => ({ ok: false, config: true, text })),
+    ...(dataDir?.refused ? [{ ok: false, config: true, text: dataDir.refused }] : []),
     ...servers.flat().filter((l) => l !== undefined),
     ...(exposure ? [{ ok: true, warn: true, text: exposure }] : []),
+    ...(dataDir?.loose ? [{ ok: true, warn: true, text: dataDir.loose }] : []),
   ];
   const problems = lines.filter((l) => l.config).length;
   const accounts = plural(cfg.accounts.length, 'account');
