@@ -45,7 +45,7 @@
 import { readFile, rm, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { claimPrivateFile, writeFileDurable } from '../shared/durable-fs.js';
+import { writeFileDurable } from '../shared/durable-fs.js';
 
 export class LockedError extends Error {
   override name = 'LockedError';
@@ -177,7 +177,6 @@ export async function acquireLock(dataDir: string): Promise<InstanceLock> {
 async function take(dataDir: string, key: string): Promise<InstanceLock> {
   const file = path.join(dataDir, LOCK_FILE);
   const pidFile = path.join(dataDir, PID_FILE);
-  await claimPrivateFile(file, true); // 0600, never a symbolic link (docs/security.md)
   const db = await lockLoop(file, dataDir);
   ours.add(key);
   const drop = () => {
