@@ -76,6 +76,16 @@ function refusal(role: TrustRole, p: string, st: StatLike, why: string, subject:
   return new ConfigError(`refusing ${where}: ${why} (${owner}); ${fix}`);
 }
 
+/** `fn(p)`, or undefined when nothing is at `p` (ENOENT). */
+async function unlessMissing<T>(fn: (p: string) => Promise<T>, p: string): Promise<T | undefined> {
+  try {
+    return await fn(p);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
 /** `dir` and every directory above it, `/` excluded. */
 function chain(dir: string): string[] {
   const out: string[] = [];
@@ -100,13 +110,8 @@ async function checkAncestors(dir: string, subject: string, uid: number, seen: S
  * reader, whose error says where it looked.
  */
 export async function checkConfigTrust(file: string, uid = currentUid()): Promise<string> {
-  let real: string;
-  try {
-    real = await realpath(file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return file;
-    throw err;
-  }
+  const real = await unlessMissing((p) => realpath(p), file);
+  if (real === undefined) return file;
   const st = await stat(real);
   const why = trustProblem('config', st, uid);
   if (why) throw refusal('config', file, st, why, file);
@@ -130,13 +135,8 @@ export async function dataDirProblem(
   dir: string,
   uid = currentUid(),
 ): Promise<{ refused?: string; loose?: string } | undefined> {
-  let st: StatLike;
-  try {
-    st = await lstat(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
+  const st = await unlessMissing((p) => lstat(p), dir);
+  if (!st) return undefined;
   const why = trustProblem('data-dir', st, uid);
   if (why) return { refused: refusal('data-dir', dir, st, why, dir).message };
   try {
@@ -158,11 +158,8 @@ export async function ensureDataDir(
   log?: { warn(obj: object, msg: string): void },
   uid = currentUid(),
 ): Promise<void> {
-  let st: StatLike;
-  try {
-    st = await lstat(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  let st = await unlessMissing((p) => lstat(p), dir);
+  if (!st) {
     await mkdir(dir, { recursive: true, mode: 0o700 });
     st = await lstat(dir);
   }
