@@ -9,6 +9,8 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, statSync, symlink
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
+import pino from 'pino';
+import { openStateDb } from '../../src/cache/state-db.js';
 import { loadConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/shared/errors.js';
 import {
@@ -193,5 +195,35 @@ describe('on real files', () => {
       refused(/owned by uid 65534, not by the daemon's user .*\(owner uid 65534, mode 0755\)/),
     );
     assert.equal(statSync(data).mode & 0o7777, 0o755);
+  });
+});
+
+describe('state.db', () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'lp-trust-db-'));
+  after(() => rmSync(root, { recursive: true, force: true }));
+  const log = pino({ level: 'silent' });
+
+  test('is created 0600 whatever the umask, and a looser one is tightened', async () => {
+    const file = path.join(root, 'state.db');
+    const old = process.umask(0o022);
+    try {
+      (await openStateDb({ file, log })).close();
+    } finally {
+      process.umask(old);
+    }
+    assert.equal(statSync(file).mode & 0o7777, 0o600);
+    chmodSync(file, 0o644);
+    (await openStateDb({ file, log })).close();
+    assert.equal(statSync(file).mode & 0o7777, 0o600);
+  });
+
+  test('a symbolic link in its place is refused, never written through', async () => {
+    const d = path.join(root, 'linked');
+    mkdirSync(d);
+    const target = path.join(root, 'target');
+    writeFileSync(target, '');
+    symlinkSync(target, path.join(d, 'state.db'));
+    await assert.rejects(openStateDb({ file: path.join(d, 'state.db'), log }), { code: 'ELOOP' });
+    assert.equal(statSync(target).size, 0);
   });
 });
