@@ -7,7 +7,7 @@
  * and W= (counted while writing) and renames it into `new/` without a directory fsync;
  * `commit()` fsyncs each touched `new/` once, then ONE transaction inserts the rows, raises the
  * stored next UID and runs the caller's `inTransaction`. `finish()` calls may overlap and complete in any order; commits,
- * rekeys and removals run one at a time. A crash anywhere leaves files that start-up recovery
+ * key adoptions and removals run one at a time. A crash anywhere leaves files that start-up recovery
  * indexes from their names, so a key once renamed into `new/` is never downloaded again.
  *
  * `has()` answers from memory: keys cached or tombstoned (loaded at open, kept up to date here)
@@ -19,7 +19,8 @@ import path from 'node:path';
 import { createExclusive, fsyncDir, renameDurable, writeFileDurable } from '../shared/durable-fs.js';
 import { Serial } from '../shared/serial.js';
 import { AccountReader, type AccountStoreDeps } from './account-reader.js';
-import { identitiesOf } from './known-messages.js';
+import { KeyChanges } from './key-changes.js';
+import { identitiesOf, knownMessages } from './known-messages.js';
 import type { MessageRow } from './ledger.js';
 import {
   accountDir,
@@ -33,7 +34,14 @@ import {
   tmpName,
   uidl,
 } from './maildir.js';
-import { type AccountStore, type CachedMessage, type PendingMessage, TRASH } from './message-store.js';
+import {
+  type AccountStore,
+  type CachedMessage,
+  type KeyChange,
+  type KnownMessage,
+  type PendingMessage,
+  TRASH,
+} from './message-store.js';
 import { type PendingOwner, PendingWrite } from './pending-write.js';
 import { UID_FLOOR_FILE } from './recovery.js';
 
@@ -51,8 +59,9 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
   /** `folder\0key` of messages begun, finished or pending in the batch. */
   private readonly open = new Set<string>();
   private readonly folders = new Map<string, Promise<string>>();
-  /** Commits, rekeys, removals and moves to Trash, one at a time. */
+  /** Commits, key adoptions, removals and moves to Trash, one at a time. */
   private readonly serial = new Serial();
+  private changes?: KeyChanges;
 
   constructor(d: AccountStoreDeps) {
     super(d);
@@ -112,12 +121,9 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
     });
   }
 
-  rekey(uid: number, newKey: string): Promise<void> {
-    return this.serial.run(async () => {
-      const row = this.d.ledger.message(this.accountId, uid);
-      if (!row) throw new Error(`no cached message with UID ${uidl(uid)}`);
-      await this.rekeyRow(row, newKey);
-    });
+  known(folder: string, keep?: (key: string) => boolean): Promise<KnownMessage[]> {
+    const { ledger, accountId, maildir } = this.d;
+    return this.serial.run(() => knownMessages(ledger, accountId, maildir, normalizeFolder(folder), keep));
   }
 
   /**
@@ -149,6 +155,19 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
       }
       return moved;
     });
+  }
+
+  unfinishedKeyChange(folder: string): KeyChange | undefined {
+    return this.keyChanges().unfinished(this.accountId, normalizeFolder(folder));
+  }
+
+  noteKeyChange(change: KeyChange): void {
+    this.keyChanges().note(this.accountId, { ...change, folder: normalizeFolder(change.folder) });
+  }
+
+  private keyChanges(): KeyChanges {
+    this.changes ??= new KeyChanges(this.d.ledger.db);
+    return this.changes;
   }
 
   private async rekeyRow(row: MessageRow, newKey: string): Promise<void> {
@@ -267,6 +286,14 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
 
   markUpstreamDeleted(folder: string, keys: readonly string[]): void {
     if (keys.length) this.d.ledger.markUpstreamDeleted(this.accountId, normalizeFolder(folder), keys);
+  }
+
+  unconfirmedRetrievals(): Set<string> {
+    return new Set(this.d.ledger.unconfirmedRetrievals(this.accountId));
+  }
+
+  noteRetrievals(keys: readonly string[], confirmed: boolean): void {
+    if (keys.length) this.d.ledger.setRetrievals(this.accountId, keys, confirmed);
   }
 
   /** Record a tombstone for (folder, key); see `Cache.tombstone`. */

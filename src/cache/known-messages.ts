@@ -14,21 +14,9 @@ import path from 'node:path';
 import { identityOfFile } from './content-identity.js';
 import type { Ledger, MessageRow } from './ledger.js';
 import { folderDir, locateFile } from './maildir.js';
-import { TRASH } from './message-store.js';
+import { type KnownMessage, type ListedMessage, TRASH } from './message-store.js';
 
-/** One record matched by identity: a live row of the folder, or a tombstone of it. */
-export interface KnownMessage {
-  key: string;
-  ident: string;
-  /** 'live': a row of the folder; 'deleted': a tombstone (its file possibly in Trash). */
-  kind: 'live' | 'deleted';
-}
-
-/** A message listed upstream under its current key, with its content identity. */
-export interface ListedMessage {
-  key: string;
-  ident: string;
-}
+export type { KnownMessage, ListedMessage };
 
 /** The known messages of `folder` whose key passes `keep` (default: all). */
 export async function knownMessages(

@@ -1,7 +1,7 @@
 /**
  * The ledger in state.db (invariant 6): one row per cached message (local UID,
  * folder, file, sizes, upstream key, flags), the next local UID per account, tombstones of keys
- * deleted locally, IMAP cursors (the sync history and pull backoff are in
+ * deleted locally, IMAP cursors, POP3 retrievals not yet confirmed by a QUIT (the sync history and pull backoff are in
  * `sync-history.ts`).
  *
  * Every statement is prepared once. Nothing here touches files: rows are written only after the
@@ -112,6 +112,9 @@ function prepareStatements(db: StateDb) {
     isTomb: db.prepare<[string, string, string]>(
       'SELECT 1 FROM tombstones WHERE account = ? AND folder = ? AND key = ?',
     ),
+    unconfirmed: db.prepare<[string], { key: string }>('SELECT key FROM pop3_unconfirmed WHERE account = ?'),
+    addUnconfirmed: db.prepare<[string, string]>('INSERT OR IGNORE INTO pop3_unconfirmed (account, key) VALUES (?, ?)'),
+    delUnconfirmed: db.prepare<[string, string]>('DELETE FROM pop3_unconfirmed WHERE account = ? AND key = ?'),
     cursor: db.prepare<
       [string, string],
       CursorRow
@@ -232,6 +235,19 @@ export class Ledger {
   markUpstreamDeleted(account: string, folder: string, keys: readonly string[]): void {
     this.transaction(() => {
       for (const k of keys) this.s.doneUp.run(account, folder, k);
+    });
+  }
+
+  /** POP3 keys RETRed in a session whose QUIT has not succeeded yet. */
+  unconfirmedRetrievals(account: string): string[] {
+    return this.s.unconfirmed.all(account).map((r) => r.key);
+  }
+
+  /** Add (`confirmed` false) or clear (`confirmed` true) unconfirmed POP3 retrievals. */
+  setRetrievals(account: string, keys: readonly string[], confirmed: boolean): void {
+    const st = confirmed ? this.s.delUnconfirmed : this.s.addUnconfirmed;
+    this.transaction(() => {
+      for (const k of keys) st.run(account, k);
     });
   }
 

@@ -66,6 +66,20 @@ export interface PendingMessage {
   abort(): Promise<void>;
 }
 
+/** One record matched by content identity (content-identity.ts): a live row of a folder, or a tombstone of it. */
+export interface KnownMessage {
+  key: string;
+  ident: string;
+  /** 'live': a row of the folder; 'deleted': a tombstone (its file possibly in Trash). */
+  kind: 'live' | 'deleted';
+}
+
+/** A message listed upstream under its current key, with its content identity. */
+export interface ListedMessage {
+  key: string;
+  ident: string;
+}
+
 /** The per-account writer and reader of the cache. */
 export interface AccountStore {
   readonly accountId: string;
@@ -83,8 +97,17 @@ export interface AccountStore {
   commit(inTransaction?: () => void): Promise<CachedMessage[]>;
   /** Messages of a folder, in UID order (the POP3 maildrop snapshot uses INBOX). */
   list(folder: string): CachedMessage[];
-  /** Change the upstream key of a cached message (IMAP UIDVALIDITY re-key). Renames the file. */
-  rekey(uid: number, newKey: string): Promise<void>;
+  /**
+   * Live rows and tombstones of `folder` whose key passes `keep`, with their content identities
+   * (known-messages.ts); identities not yet recorded are computed from the files and stored.
+   */
+  known(folder: string, keep?: (key: string) => boolean): Promise<KnownMessage[]>;
+  /**
+   * Move records of `folder` to the keys their messages have upstream now (from `matchByIdentity`):
+   * live rows with their files, tombstones with their Trash rows. Each move is durable on its own.
+   * Returns how many moved.
+   */
+  adoptKeys(folder: string, moves: ReadonlyArray<{ from: string; to: string }>): Promise<number>;
   /** Keys of a folder whose key starts with `prefix` (e.g. `i<old uidvalidity>_`). */
   keysWithPrefix(folder: string, prefix: string): Map<string, CachedMessage>;
   /**
@@ -94,6 +117,32 @@ export interface AccountStore {
   pendingUpstreamDeletes(folder: string): string[];
   /** Record that the upstream copies of `keys` are gone; call only after the upstream confirmed it. */
   markUpstreamDeleted(folder: string, keys: readonly string[]): void;
+  /**
+   * POP3 (INBOX) keys RETRed in a session that has not ended with a clean QUIT yet: a server
+   * like Gmail offers them again until one does (docs/pitfalls.md#gmail-pop-window).
+   */
+  unconfirmedRetrievals(): Set<string>;
+  /** Durably note keys about to be RETRed (before the RETRs), or clear them once QUIT succeeded. */
+  noteRetrievals(keys: readonly string[], confirmed: boolean): void;
+  /** The key change of `folder` whose adoption has not finished (cut short by a crash), if any. */
+  unfinishedKeyChange(folder: string): KeyChange | undefined;
+  /** Record a key change or its progress (see `key-changes.ts`). */
+  noteKeyChange(change: KeyChange): void;
+}
+
+/** Every upstream key of a folder changed and the records were matched by content (`key-changes.ts`). */
+export interface KeyChange {
+  folder: string;
+  /** `uidl`: a POP3 provider renumbered its UIDLs. */
+  kind: 'uidl';
+  /** When it was detected (ms since epoch). */
+  detectedAt: number;
+  /** When the adoption finished; absent while it is under way. */
+  finishedAt?: number;
+  /** Records (messages and tombstones) moved to their new keys so far. */
+  matched: number;
+  /** Listed messages that matched nothing known: downloaded as new. */
+  fresh: number;
 }
 
 /** IMAP per-folder sync cursor (stored as text: UIDVALIDITY and MODSEQ are 64-bit). */

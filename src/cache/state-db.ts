@@ -150,6 +150,36 @@ const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE accounts ADD COLUMN uidl_mode TEXT;
     `,
   },
+  {
+    // POP3 messages RETRed in a session whose QUIT has not succeeded yet: Gmail counts a message
+    // as popped only at a clean QUIT and offers it again otherwise (docs/pitfalls.md#gmail-pop-window).
+    version: 6,
+    sql: `
+      CREATE TABLE pop3_unconfirmed (
+        account TEXT NOT NULL,
+        key     TEXT NOT NULL,
+        PRIMARY KEY (account, key)
+      ) WITHOUT ROWID;
+    `,
+  },
+  {
+    // Upstream key changes matched by content (cache/key-changes.ts): a POP3 provider that
+    // renumbered its UIDLs. A row without finished_at is an adoption still under way (resumed
+    // at the next pull); the latest row is shown by `status`.
+    version: 7,
+    sql: `
+      CREATE TABLE key_changes (
+        account     TEXT NOT NULL,
+        folder      TEXT NOT NULL,
+        kind        TEXT NOT NULL,      -- uidl
+        detected_at INTEGER NOT NULL,   -- ms since epoch
+        finished_at INTEGER,
+        matched     INTEGER NOT NULL,
+        fresh       INTEGER NOT NULL,
+        PRIMARY KEY (account, folder, detected_at)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 /** Raised when state.db comes from a newer localpost; we refuse to touch it. */

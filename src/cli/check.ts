@@ -11,12 +11,13 @@
  *   failure for the incoming server, a warning for the outgoing one (mail waits in the outbox);
  * - anything else (a refused login, an untrusted certificate with its fix) fails with exit 1.
  * Nothing is logged while it runs (the upstream libraries' loggers are silenced): the lines are
- * the whole output. A config file holding a password in clear and readable by others is a warning;
- * a data directory `start` would refuse is a configuration problem, one it would chmod a warning
+ * the whole output. A config file holding a password in clear and readable by others is a warning,
+ * and so is a listener accepting old TLS versions (`listen.*.tls.legacy`); a data directory
+ * `start` would refuse is a configuration problem, one it would chmod a warning
  * (docs/security.md). A config file that fails the trust rule never gets this far: loading it exits 78.
  */
 import pino, { type Logger } from 'pino';
-import { exposedSecretsWarning } from '../config/exposure.js';
+import { exposedSecretsWarning, legacyTlsWarning } from '../config/exposure.js';
 import { type AccountConfig, type Config, defaultPort } from '../config/schema.js';
 import { incomingEndpoint, outgoingEndpoint } from '../daemon/accounts.js';
 import { lockHolder } from '../daemon/instance-lock.js';
@@ -218,8 +219,9 @@ export async function runCheck(
     ...ports.map((text) => ({ ok: false, config: true, text })),
     ...(dataDir?.refused ? [{ ok: false, config: true, text: dataDir.refused }] : []),
     ...servers.flat().filter((l) => l !== undefined),
-    ...(exposure ? [{ ok: true, warn: true, text: exposure }] : []),
-    ...(dataDir?.loose ? [{ ok: true, warn: true, text: dataDir.loose }] : []),
+    ...[exposure, legacyTlsWarning(cfg), dataDir?.loose].flatMap((text) =>
+      text ? [{ ok: true, warn: true, text }] : [],
+    ),
   ];
   const problems = lines.filter((l) => l.config).length;
   const accounts = plural(cfg.accounts.length, 'account');

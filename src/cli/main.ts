@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import type { Logger } from 'pino';
 import { Cache } from '../cache/cache.js';
-import { exposedSecretsWarning } from '../config/exposure.js';
+import { exposedSecretsWarning, legacyTlsWarning } from '../config/exposure.js';
 import { configPath, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ControlRequestError, ControlUnavailableError, control, controlRequest } from '../control/client.js';
@@ -62,6 +62,8 @@ async function cmdStart(opts: GlobalOpts): Promise<number> {
   const log = loggerFor(cfg, opts, 1);
   const exposed = await exposedSecretsWarning(path, cfg);
   if (exposed) log.warn({ file: path }, exposed);
+  const legacyTls = legacyTlsWarning(cfg);
+  if (legacyTls) log.warn(legacyTls);
   await ensureDataDir(cfg.dataDir, log); // a refusal exits 78 before any file in it is opened
   // a listener port taken is a configuration problem, told in one line before anything starts
   // (with a daemon of this data directory running, the lock below says so instead)

@@ -1,6 +1,7 @@
 /**
- * A config file that holds a password in clear and that other users can read: the warning
- * `start` logs and `check` prints. A literal secret is an upstream `password: "..."` string or a
+ * What a config exposes, as the warnings `start` logs and `check` prints: listeners that accept
+ * old TLS versions (`listen.*.tls.legacy`), and a config file that holds a password in clear and
+ * that other users can read. A literal secret is an upstream `password: "..."` string or a
  * local `login.password`; `passwordHash`, `{ env }`, `{ file }`, `{ command }` and `{ oauth2 }`
  * keep no password in the file. Readable by others means the read bit for others, or for the group
  * of a file the daemon's user owns; a file another user (root) owns and shares with the daemon's
@@ -8,6 +9,20 @@
  */
 import { stat } from 'node:fs/promises';
 import type { Config } from './schema.js';
+
+/** The warning for listeners with the legacy TLS profile on, or undefined when none has it. */
+export function legacyTlsWarning(cfg: Config): string | undefined {
+  const keys = (['pop3', 'smtp'] as const).flatMap((l) => {
+    const t = cfg.listen[l].tls;
+    return typeof t === 'object' && t.legacy ? [`listen.${l}.tls.legacy`] : [];
+  });
+  if (!keys.length) return undefined;
+  return (
+    `${keys.join(', ')}: TLS 1.0/1.1 and weak ciphers (OpenSSL security level 0) are accepted, which someone on ` +
+    'the network can attack far more easily than TLS 1.2; meant only for old mail clients without TLS 1.2 on ' +
+    'a trusted LAN: turn it off once they are gone'
+  );
+}
 
 /** The config keys that hold a password in clear. */
 function literalSecretKeys(cfg: Config): string[] {

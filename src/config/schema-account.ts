@@ -6,6 +6,7 @@
  */
 import cron from 'node-cron';
 import { z } from 'zod';
+import { passwordHashProblem } from '../listeners/local-auth.js';
 import { always, defaultPort, duration, expect, host, path, port, size, tls } from './schema-fields.js';
 import { oauth2Of, secret } from './schema-secret.js';
 
@@ -131,7 +132,8 @@ const login = z
       .optional()
       .meta({ example: 'scrypt$...' })
       .describe(
-        'A hash of the local password, as printed by `localpost hash-password` (or written by `localpost init`).',
+        'A hash of the local password, as printed by `localpost hash-password` (or written by `localpost init`). ' +
+          'A scrypt cost over 128 MiB or N×r×p > 2^20 is refused (docs/guarantees.md#local-logins).',
       ),
   })
   .superRefine((l, ctx) => {
@@ -141,6 +143,8 @@ const login = z
     } else if (l.password === undefined && l.passwordHash === undefined) {
       ctx.addIssue({ code: 'custom', message: 'needs password or passwordHash' });
     }
+    const costly = l.passwordHash === undefined ? undefined : passwordHashProblem(l.passwordHash);
+    if (costly) ctx.addIssue({ code: 'custom', path: ['passwordHash'], message: costly });
   }, always);
 
 const account = z

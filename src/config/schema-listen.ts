@@ -4,6 +4,7 @@
  * that is not loopback. TLS (`tls`) is `auto` (STLS/STARTTLS with the private certificate for
  * localhost that `localpost cert` writes into the data directory, once it exists), `off`, or a
  * block naming the user's own certificate; never a built-in certificate whose key is public.
+ * Such a block may set `legacy` to accept TLS 1.0 from old clients on a trusted LAN (off by default).
  */
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
@@ -85,6 +86,17 @@ function modeOrBlock<B extends z.ZodType>(block: B) {
     .meta({ block });
 }
 
+/**
+ * `tls.legacy` of every listener block, one switch per listener (POP3 since the start, SMTP too):
+ * the profile is built in `listeners/tls-options.ts`; `localpost check` and `start` warn when on.
+ */
+const legacyTls = z
+  .boolean(expect('expected true or false'))
+  .default(false)
+  .describe(
+    'Also accept TLS 1.0/1.1 and weak ciphers (OpenSSL security level 0), for old clients without TLS 1.2; only on a trusted network (docs/clients.md).',
+  );
+
 /** The local POP3 listener's own keys: TLS and the repairs for old clients. */
 const pop3Extra = {
   tls: modeOrBlock(
@@ -96,10 +108,7 @@ const pop3Extra = {
         .describe(
           'Port of the implicit-TLS listener (what Outlook Express calls SSL); STLS is offered on the plain port.',
         ),
-      legacy: z
-        .boolean(expect('expected true or false'))
-        .default(false)
-        .describe('Also accept TLS 1.0/1.1 and weak ciphers, for Outlook Express; only on a trusted network.'),
+      legacy: legacyTls,
     }),
   ).describe(
     "auto: offer STLS with localpost's own certificate for localhost once `localpost cert` made one (plaintext until then); off: plaintext only; or a block with your own certificate, which also opens an implicit-TLS port. Plaintext logins keep working in every case.",
@@ -112,12 +121,13 @@ const pop3Extra = {
     ),
 };
 
-/** The local SMTP listener's own keys: STARTTLS. */
+/** The local SMTP listener's own keys: STARTTLS (and its legacy profile). */
 const smtpExtra = {
   tls: modeOrBlock(
     z.strictObject({
       cert: path.meta({ example: '/path/cert.pem' }).describe('PEM certificate (chain) of the listener.'),
       key: path.meta({ example: '/path/key.pem' }).describe('PEM private key of the certificate.'),
+      legacy: legacyTls,
     }),
   ).describe(
     "auto: offer STARTTLS with localpost's own certificate for localhost once `localpost cert` made one (plaintext until then); off: plaintext only; or a block with your own certificate. AUTH is allowed without TLS on loopback.",

@@ -46,7 +46,10 @@ export class Daemon {
   /** systemd readiness, stop and watchdog messages (no-op without NOTIFY_SOCKET). */
   private readonly notify: SdNotify;
   /** Local logins of both listeners: failed attempts slow down POP3 and SMTP alike. */
-  private readonly localAuth = new LocalAuth(() => localUsers(this.config));
+  private readonly localAuth = new LocalAuth(() => localUsers(this.config), {
+    // derivations, delays and refusals, no secret: how a flood or a guesser was handled
+    onWork: (step) => this.log.trace({ component: 'local-auth', step }, 'local login work'),
+  });
 
   constructor(
     private config: Config,
@@ -147,6 +150,12 @@ export class Daemon {
       this.pop3 = pop3;
       const [outbox, delivery, connectivity, smtp] = this.outgoing.components();
       const control = controlComponent(this, this.log.child({ component: 'control' }));
+      // Stopped before the listeners: ends login delays and waiting key derivations at once.
+      const logins: Component = {
+        name: 'local-logins',
+        start: async () => {},
+        stop: async () => this.localAuth.stop(),
+      };
       await this.group.start([
         cacheComponent,
         outbox,
@@ -157,6 +166,7 @@ export class Daemon {
         connectivity,
         pop3,
         smtp,
+        logins,
         control,
       ]);
     } catch (err) {

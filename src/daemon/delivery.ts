@@ -2,8 +2,10 @@
  * The delivery loop: sends queued outbox entries through each account's upstream whenever it
  * is reachable; being offline only delays mail, and nothing is sent twice.
  *
- * - Each account's due entries go one at a time over its pooled connection; accounts run in
- *   parallel. An entry is due when its stored `nextAttempt` has come (or a flush asked for
+ * - Each account's due entries go one at a time over its pooled connection (one connection per
+ *   account); accounts run in parallel. A send starts only once the previous send's result is
+ *   recorded, so a kill -9 can repeat at most one message per account: the one on the wire, whose
+ *   250 may have come before the record (docs/guarantees.md). An entry is due when its stored `nextAttempt` has come (or a flush asked for
  *   it) and its account is not blocked. One timer wakes the loop at the earliest stored time.
  * - A per-recipient result is recorded at once (`Outbox.recordAttempt`: "sent" is durable
  *   before anything else, so nothing is sent twice). Deferred recipients, and a message-level 4xx, reschedule the
@@ -56,6 +58,13 @@ export interface AccountDeliveryState {
 }
 
 const MAX_TIMER = 2 ** 31 - 1;
+
+/** A send's outcome: whether its account is blocked now, its record, and all its bookkeeping. */
+interface Attempt {
+  blocked: boolean;
+  recorded: Promise<void>;
+  after: Promise<void>;
+}
 
 /** The delivery loop (see the module comment). */
 export class DeliveryService {
@@ -154,14 +163,15 @@ export class DeliveryService {
   }
 
   /**
-   * Send an account's due entries one after the other. The bookkeeping of a finished send
-   * (recording it, the Sent copy) overlaps the next send on the wire; records stay in order.
+   * Send an account's due entries one after the other. The Sent copy of a finished send overlaps
+   * the next send on the wire; its record does not (see the module comment); records stay in order.
    */
   private async deliverAccount(account: string, entries: OutboxEntry[]): Promise<void> {
     const policy = this.o.policy();
     const blockedUntil = this.stateOf(account).blockedUntil;
     if (blockedUntil > this.clock.now()) this.o.outbox.showAccountBlocked(account, blockedUntil); // entries queued since
     let after: Promise<void> = Promise.resolve();
+    let recorded: Promise<void> = Promise.resolve();
     try {
       for (const [i, e] of entries.entries()) {
         if (this.stopped) return;
@@ -173,11 +183,12 @@ export class DeliveryService {
         const due = this.forced.has(e.id) || e.nextAttempt <= now;
         if (!due || this.stateOf(account).blockedUntil > now) continue;
         this.forced.delete(e.id);
+        // Never two sends unrecorded: a kill then repeats at most the one on the wire.
+        await recorded;
         const r = await this.attempt(e, after);
-        // At most one record in flight (never send twice): the previous send's record must be durable before
-        // the next send starts, so a kill can repeat at most the one on the wire and one unrecorded.
         await after;
         after = r.after;
+        recorded = r.recorded;
         if (r.blocked) {
           // The account is blocked now; the rest of its entries only need the maxAge check.
           await after;
@@ -193,14 +204,14 @@ export class DeliveryService {
 
   /**
    * Send one entry. Resolves once the upstream answered, with whether its account is blocked
-   * now and the bookkeeping still running (`previous` is awaited before it starts).
+   * now, its record and the bookkeeping still running (`previous` is awaited before they start).
    */
-  private async attempt(e: OutboxEntry, previous: Promise<void>): Promise<{ blocked: boolean; after: Promise<void> }> {
+  private async attempt(e: OutboxEntry, previous: Promise<void>): Promise<Attempt> {
     const account = e.account;
     const log = this.log.child({ account, id: e.id });
     const blocked = (scope: Exclude<FailureScope, 'message'>, message: string) => {
       this.accountFailed(account, scope, message);
-      return { blocked: true, after: previous };
+      return { blocked: true, after: previous, recorded: previous };
     };
     let sender: Sender | undefined;
     try {
@@ -228,7 +239,7 @@ export class DeliveryService {
     } catch (err) {
       if (this.stopped) {
         await cleanup();
-        return { blocked: true, after: previous }; // aborted by stop(): not a try
+        return { blocked: true, after: previous, recorded: previous }; // aborted by stop(): not a try
       }
       const at = this.clock.now();
       const scope = scopeOf(err);
@@ -239,34 +250,39 @@ export class DeliveryService {
       });
       if (scope === 'message') {
         log.info({ err: message }, 'upstream deferred the message; will retry');
-        return { blocked: false, after };
+        return { blocked: false, after, recorded: after };
       }
       this.accountFailed(account, scope, message);
-      return { blocked: true, after };
+      return { blocked: true, after, recorded: after };
     }
     const at = this.clock.now();
     this.accountWorks(account);
     const sent = result;
-    const after = this.chain(previous, log, async () => {
+    let saved = false;
+    const recorded = this.chain(previous, log, async () => {
+      const first = sent.deferred[0];
+      await this.o.outbox.recordAttempt(e.id, {
+        at,
+        sent: sent.sent,
+        failed: sent.failed,
+        deferred: sent.deferred,
+        ...(first
+          ? {
+              error: `${sent.deferred.length} recipient(s) deferred: ${first.response ?? first.code}`,
+              nextAttempt: retryAt(at),
+            }
+          : {}),
+      });
+      saved = true;
+      log.debug(
+        { sent: sent.sent.length, failed: sent.failed.length, deferred: sent.deferred.length },
+        'delivery attempt',
+      );
+    });
+    // the Sent copy may overlap the next send; the temp link goes whatever happened
+    const after = this.chain(recorded, log, async () => {
       try {
-        const first = sent.deferred[0];
-        await this.o.outbox.recordAttempt(e.id, {
-          at,
-          sent: sent.sent,
-          failed: sent.failed,
-          deferred: sent.deferred,
-          ...(first
-            ? {
-                error: `${sent.deferred.length} recipient(s) deferred: ${first.response ?? first.code}`,
-                nextAttempt: retryAt(at),
-              }
-            : {}),
-        });
-        log.debug(
-          { sent: sent.sent.length, failed: sent.failed.length, deferred: sent.deferred.length },
-          'delivery attempt',
-        );
-        if (copy && copyFile && sent.sent.length) {
+        if (saved && copy && copyFile && sent.sent.length) {
           await copy(copyFile, e).catch((err: unknown) =>
             log.warn({ err: errorMessage(err) }, 'could not save a copy in the upstream Sent folder'),
           );
@@ -275,7 +291,7 @@ export class DeliveryService {
         await cleanup();
       }
     });
-    return { blocked: false, after };
+    return { blocked: false, after, recorded };
   }
 
   /** Run `fn` after `previous`; a failure is logged (the entry stays as it was on disk). */

@@ -5,6 +5,12 @@
  * stall it, write it in chosen segments, or cut the connection part-way through; `loginReply`
  * scripts the answer to logins (a throttling or refusing server) and `logins` counts them.
  *
+ * `gmail` models Gmail's POP3 (docs/pitfalls.md#gmail-pop-window): each session offers only the next
+ * `window` messages not popped yet, under stable UIDLs; a message becomes popped only when a session
+ * that RETRed it ends with a clean QUIT, and in `delete` mode a DELE + clean QUIT removes it. `quit`
+ * scripts how a session ends: the connection cut right after the session's last RETR, -ERR or a
+ * reset in answer to QUIT; none of them pops anything.
+ *
  * Its dot-stuffing is a deliberately naive line-by-line implementation, independent of the
  * codec under test. Listens on 127.0.0.1:0.
  */
@@ -38,6 +44,23 @@ export interface FakeSession {
   secure: boolean;
   user?: string;
   deleted: Set<number>;
+  /** Mailbox numbers (1-based) this session offers, in message-number order. */
+  offered: number[];
+  /** Message numbers RETRed in this session. */
+  retrieved: Set<number>;
+}
+
+/** How a Gmail-like session ends: cleanly, cut after its last RETR, -ERR or a reset on QUIT. */
+export type GmailQuit = 'ok' | 'cut-after-last-retr' | 'err' | 'reset';
+
+/** Gmail's POP3 window (see the module comment). */
+export interface GmailMode {
+  /** Messages offered per session (Gmail: about 250). */
+  window: number;
+  /** keep: popped messages are only not offered again; delete: DELE + clean QUIT also removes them. */
+  mode: 'keep' | 'delete';
+  /** How the session ends (default 'ok'); called when the session logs in. */
+  quit?: (session: FakeSession) => GmailQuit;
 }
 
 /** Options of the fake; the defaults give a well-behaved server. */
@@ -58,6 +81,8 @@ export interface FakePop3Options {
    * A function decides per attempt (1-based, counted across connections); undefined: the default.
    */
   loginReply?: string | ((attempt: number) => string | undefined);
+  /** Gmail's POP3 window; default: every live message in every session. */
+  gmail?: GmailMode;
   /** Delivery applied to every reply unless the override says otherwise. */
   defaults?: FakeAction;
   /** Override hook: return an action (with or without a reply) or undefined for the default. */
@@ -79,6 +104,9 @@ export interface FakePop3 {
   connections: number;
   /** Number of login attempts (PASS or AUTH commands) not answered by an `onCommand` override. */
   logins: number;
+  /** Gmail mode: mailbox numbers popped (clean QUIT after RETR) and removed (delete mode). */
+  popped: Set<number>;
+  removed: Set<number>;
   close(): Promise<void>;
 }
 
@@ -145,7 +173,31 @@ export async function startFakePop3(opts: FakePop3Options = {}): Promise<FakePop
     return z;
   };
   const sockets = new Set<net.Socket>();
-  const fake: FakePop3 = { port: 0, log: [], committed: [], connections: 0, logins: 0, close: async () => {} };
+  const fake: FakePop3 = {
+    port: 0,
+    log: [],
+    committed: [],
+    connections: 0,
+    logins: 0,
+    popped: new Set(),
+    removed: new Set(),
+    close: async () => {},
+  };
+  const gmailQuit = new Map<number, GmailQuit>(); // by session id
+  /** What a session offers from its login on: everything, or Gmail's next window. */
+  const offer = (s: FakeSession): void => {
+    const all = messages.map((_, i) => i + 1);
+    const g = opts.gmail;
+    if (!g) return;
+    s.offered = all.filter((n) => !fake.popped.has(n) && !fake.removed.has(n)).slice(0, g.window);
+    gmailQuit.set(s.id, g.quit?.(s) ?? 'ok');
+  };
+  /** A clean QUIT of a Gmail-like session: what it RETRed is popped, what it DELEted (delete mode) is gone. */
+  const popSession = (s: FakeSession): void => {
+    if (!opts.gmail) return;
+    for (const n of s.retrieved) fake.popped.add(s.offered[n - 1] ?? 0);
+    if (opts.gmail.mode === 'delete') for (const n of s.deleted) fake.removed.add(s.offered[n - 1] ?? 0);
+  };
   const scriptedLogin = (): string | undefined => {
     const r = typeof opts.loginReply === 'function' ? opts.loginReply(fake.logins) : opts.loginReply;
     return r === undefined ? undefined : `${r}\r\n`;
@@ -155,9 +207,10 @@ export async function startFakePop3(opts: FakePop3Options = {}): Promise<FakePop
   const defaultReply = (verb: string, args: string[], s: FakeSession): Buffer | string | Buffer[] => {
     const exists = (a: string | undefined) => {
       const n = Number(a);
-      return Number.isInteger(n) && n >= 1 && n <= messages.length && !s.deleted.has(n) ? n : 0;
+      return Number.isInteger(n) && n >= 1 && n <= s.offered.length && !s.deleted.has(n) ? n : 0;
     };
-    const live = () => messages.map((_, i) => i + 1).filter((n) => !s.deleted.has(n));
+    const live = () => s.offered.map((_, i) => i + 1).filter((n) => !s.deleted.has(n));
+    const box = (n: number) => s.offered[n - 1] ?? 0; // session number → mailbox number
     const multi = (lines: string[]) => `+OK\r\n${lines.map((l) => `${l}\r\n`).join('')}.\r\n`;
     if (verb === 'CAPA') {
       if (!capa) return '-ERR unknown command\r\n';
@@ -165,7 +218,10 @@ export async function startFakePop3(opts: FakePop3Options = {}): Promise<FakePop
     }
     if (verb === 'STLS') return opts.tls && !s.secure ? '+OK begin TLS\r\n' : '-ERR not now\r\n';
     if (verb === 'QUIT') {
-      if (s.state === 'TRANSACTION') fake.committed.push([...s.deleted].sort((a, b) => a - b));
+      if (s.state === 'TRANSACTION') {
+        fake.committed.push([...s.deleted].sort((a, b) => a - b));
+        popSession(s);
+      }
       s.state = 'UPDATE';
       return '+OK bye\r\n';
     }
@@ -181,6 +237,7 @@ export async function startFakePop3(opts: FakePop3Options = {}): Promise<FakePop
       if (verb === 'PASS') {
         if (s.user === user && args.join(' ') === pass) {
           s.state = 'TRANSACTION';
+          offer(s);
           return '+OK logged in\r\n';
         }
         return '-ERR [AUTH] invalid login\r\n';
@@ -189,6 +246,7 @@ export async function startFakePop3(opts: FakePop3Options = {}): Promise<FakePop
         const [, u, p] = Buffer.from(args[1], 'base64').toString('utf8').split('\0');
         if (u === user && p === pass) {
           s.state = 'TRANSACTION';
+          offer(s);
           return '+OK logged in\r\n';
         }
         return '-ERR [AUTH] authentication failed\r\n';
@@ -197,14 +255,16 @@ export async function startFakePop3(opts: FakePop3Options = {}): Promise<FakePop
     }
     switch (verb) {
       case 'STAT':
-        return `+OK ${live().length} ${live().reduce((t, n) => t + size(n), 0)}\r\n`;
+        return `+OK ${live().length} ${live().reduce((t, n) => t + size(box(n)), 0)}\r\n`;
       case 'LIST':
-        return multi(live().map((n) => `${n} ${size(n)}`));
+        return multi(live().map((n) => `${n} ${size(box(n))}`));
       case 'UIDL':
-        return multi(live().map((n) => `${n} uid-${n}`));
+        return multi(live().map((n) => `${n} uid-${box(n)}`));
       case 'RETR': {
         const n = exists(args[0]);
-        return n ? [Buffer.from(`+OK ${wire(n).length} octets\r\n`), wire(n)] : '-ERR no such message\r\n'; // no 30 MB copy
+        if (!n) return '-ERR no such message\r\n';
+        s.retrieved.add(n);
+        return [Buffer.from(`+OK ${wire(box(n)).length} octets\r\n`), wire(box(n))]; // no 30 MB copy
       }
       case 'DELE': {
         const n = exists(args[0]);
@@ -254,6 +314,19 @@ export async function startFakePop3(opts: FakePop3Options = {}): Promise<FakePop
     } else if (act.close) sock.end();
   };
 
+  /** The scripted end of a Gmail-like session: none of these runs the default QUIT (nothing is popped). */
+  const gmailAction = (verb: string, args: string[], s: FakeSession): FakeAction | undefined => {
+    const how = gmailQuit.get(s.id);
+    if (!how || how === 'ok' || s.state !== 'TRANSACTION') return undefined;
+    if (verb === 'QUIT' && how === 'err') return { reply: '-ERR [SYS/TEMP] could not save the session\r\n' };
+    if (verb === 'QUIT' && how === 'reset') return { reply: 'x', cutAfter: 0 };
+    if (verb === 'QUIT') return { reply: '', close: true }; // the connection is cut already
+    // the client RETRs in order: after the last offered message, the server closes before any QUIT
+    return how === 'cut-after-last-retr' && verb === 'RETR' && Number(args[0]) === s.offered.length
+      ? { close: true }
+      : undefined;
+  };
+
   const onConnection = (sock: net.Socket): void => {
     sockets.add(sock);
     fake.connections++;
@@ -264,6 +337,8 @@ export async function startFakePop3(opts: FakePop3Options = {}): Promise<FakePop
       id: nextId++,
       state: 'AUTHORIZATION',
       deleted: new Set(),
+      offered: messages.map((_, i) => i + 1),
+      retrieved: new Set(),
       secure: opts.tls?.mode === 'implicit',
     };
     let io = sock;
@@ -272,7 +347,11 @@ export async function startFakePop3(opts: FakePop3Options = {}): Promise<FakePop
     const handle = async (line: string): Promise<void> => {
       const [verbRaw = '', ...args] = line.split(' ');
       const verb = verbRaw.toUpperCase();
-      const act: FakeAction = { ...opts.defaults, ...(await opts.onCommand?.(verb, args, session)) };
+      const act: FakeAction = {
+        ...opts.defaults,
+        ...gmailAction(verb, args, session),
+        ...(await opts.onCommand?.(verb, args, session)),
+      };
       if (act.stall) return new Promise(() => {}); // never answers: blocks this connection
       const reply = act.reply ?? defaultReply(verb, args, session);
       const parts =

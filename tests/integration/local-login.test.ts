@@ -1,7 +1,11 @@
 /**
  * Local logins under attack, through the real listeners:
- * - POP3 and SMTP share one LocalAuth: failed logins on either slow the next failure on both,
- *   growing per remote address;
+ * - POP3 and SMTP share one LocalAuth: failed logins on either slow the next answers on both,
+ *   growing per remote address, and the right password waits like a wrong one;
+ * - against the daemon: a guesser that disconnects before its answers gains nothing (its
+ *   failures count, and the right password is then deferred); a login flood with a passwordHash
+ *   runs a bounded number of key derivations (counted in the trace log of LocalAuth's work), a
+ *   legitimate login and STAT still work once it stops, and SIGTERM during a flood exits;
  * - an unknown user and a wrong password get the same answer and cost the same work (key
  *   derivations, comparisons, delays, counted through LocalAuth's hooks), on both protocols,
  *   also when the real user has a scrypt hash;
@@ -9,6 +13,7 @@
  *   no password, AUTH payload or base64 of either in the log.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,9 +21,10 @@ import { after, describe, test } from 'node:test';
 import { hashPassword, LocalAuth } from '../../src/listeners/local-auth.js';
 import { type FakePop3, startFakePop3 } from '../fakes/fake-pop3.js';
 import { type FakeSmtp, startFakeSmtp } from '../fakes/fake-smtp.js';
-import { waitFor } from '../support/localpost.js';
-import { connected, type Pop3Fixture, sampleMessage, startPop3 } from '../support/pop3-server.js';
+import { waitFor, within } from '../support/localpost.js';
+import { connected, type Pop3Conn, type Pop3Fixture, sampleMessage, startPop3 } from '../support/pop3-server.js';
 import { type DaemonProcess, dialog, plain, type SmtpFixture, startDaemon, startSmtp } from '../support/smtp.js';
+import { startTestbed, type Testbed } from '../support/testbed.js';
 
 const cleanup: Array<() => Promise<unknown> | unknown> = [];
 after(async () => {
@@ -33,6 +39,46 @@ async function listeners(auth: LocalAuth): Promise<{ pop3: Pop3Fixture; smtp: Sm
     () => smtp.close(),
   );
   return { pop3, smtp };
+}
+
+/**
+ * Starts the daemon at trace level on free loopback ports with one account, alice: local login
+ * `login`, POP3 upstream on `pop3Port` (password `pop3Password`), then `more` account lines.
+ */
+async function traceDaemon(
+  dir: string,
+  o: { login: string; pop3Port: number; pop3Password: string; more?: string[] },
+): Promise<{ daemon: DaemonProcess; pop3Port: number }> {
+  const config = path.join(dir, 'config.yaml');
+  writeFileSync(
+    config,
+    [
+      `dataDir: ${path.join(dir, 'data')}`,
+      'log: { level: trace }',
+      'listen:',
+      '  pop3: { port: 0, hosts: ["127.0.0.1"] }',
+      '  smtp: { port: 0, hosts: ["127.0.0.1"] }',
+      'connectivity: { probeInterval: 300ms, probeTimeout: 1s }',
+      'accounts:',
+      '  - id: alice',
+      '    email: alice@example.test',
+      `    login: ${o.login}`,
+      '    incoming:',
+      '      protocol: pop3',
+      '      host: 127.0.0.1',
+      `      port: ${o.pop3Port}`,
+      '      tls: none',
+      '      username: alice',
+      `      password: "${o.pop3Password}"`,
+      '      schedule: "0 0 1 1 *"',
+      ...(o.more ?? []),
+      '',
+    ].join('\n'),
+  );
+  const daemon = await startDaemon(config);
+  cleanup.push(() => (daemon.child.exitCode === null ? daemon.kill() : undefined));
+  const pop3Port = ((await daemon.waitLog(/^POP3 listener ready$/)).addresses as Array<{ port: number }>)[0]!.port;
+  return { daemon, pop3Port };
 }
 
 describe('local logins', () => {
@@ -65,10 +111,11 @@ describe('local logins', () => {
     answered('attempt 3');
     assert.match((await d.cmd(`AUTH PLAIN ${plain('alice', 'wrong3')}`))[0]!, /^535/);
     answered('attempt 4');
-    assert.deepEqual(slept, [100, 200, 400, 800], 'the delays grow across both protocols and user names');
+    assert.deepEqual(slept, [100, 200, 400], 'the first failure at once, then delays grow across protocols and names');
     await c.ask('USER alice');
     assert.match(await c.ask('PASS right'), /^\+OK/, 'the right password still works');
-    assert.deepEqual(slept, [100, 200, 400, 800], 'a success is not delayed');
+    answered('the right password');
+    assert.deepEqual(slept, [100, 200, 400, 800], 'the right password waits as long as a wrong one would');
     c.close();
     d.close();
   });
@@ -111,13 +158,13 @@ describe('local logins', () => {
     assert.deepEqual([...answers.pop3], ['-ERR [AUTH] invalid user name or password']);
     assert.equal(answers.smtp.size, 1, [...answers.smtp].join(' | '));
     assert.deepEqual(
-      known.map((steps) => steps.filter((s) => !s.startsWith('sleep'))),
+      known.map((steps) => steps.filter((s) => !/^(sleep|delay) /.test(s))),
       Array(6).fill(['compare 32 bytes', 'scrypt N=16384 r=8 p=1 length=32']),
       'each wrong password: one scrypt with the hash parameters, one comparison',
     );
     assert.deepEqual(
       known.map((steps) => steps.filter((s) => s.startsWith('sleep'))),
-      [500, 1000, 2000, 4000, 8000, 8000].map((ms) => [`sleep ${ms}`]),
+      [0, 500, 1000, 2000, 4000, 8000].map((ms) => (ms ? [`sleep ${ms}`] : [])),
       'the delays grow per address across POP3 and SMTP',
     );
     assert.deepEqual(unknown, known, 'an unknown user: the same work and the same delays as a wrong password');
@@ -139,28 +186,11 @@ describe('local logins', () => {
       () => popUp.close(),
       () => smtpUp.stop(),
     );
-    const config = path.join(dir, 'config.yaml');
-    writeFileSync(
-      config,
-      [
-        `dataDir: ${path.join(dir, 'data')}`,
-        'log: { level: trace }',
-        'listen:',
-        '  pop3: { port: 0, hosts: ["127.0.0.1"] }',
-        '  smtp: { port: 0, hosts: ["127.0.0.1"] }',
-        'connectivity: { probeInterval: 300ms, probeTimeout: 1s }',
-        'accounts:',
-        '  - id: alice',
-        '    email: alice@example.test',
-        `    login: { password: "${local}" }`,
-        '    incoming:',
-        '      protocol: pop3',
-        '      host: 127.0.0.1',
-        `      port: ${popUp.port}`,
-        '      tls: none',
-        '      username: alice',
-        `      password: "${upPop}"`,
-        '      schedule: "0 0 1 1 *"',
+    const { daemon, pop3Port } = await traceDaemon(dir, {
+      login: `{ password: "${local}" }`,
+      pop3Port: popUp.port,
+      pop3Password: upPop,
+      more: [
         '      syncOnLogin: 5s',
         '    outgoing:',
         '      host: 127.0.0.1',
@@ -168,12 +198,8 @@ describe('local logins', () => {
         '      tls: none',
         '      username: alice',
         `      password: "${upSmtp}"`,
-        '',
-      ].join('\n'),
-    );
-    const daemon: DaemonProcess = await startDaemon(config);
-    cleanup.push(() => (daemon.child.exitCode === null ? daemon.stop() : undefined));
-    const pop3Port = ((await daemon.waitLog(/^POP3 listener ready$/)).addresses as Array<{ port: number }>)[0]!.port;
+      ],
+    });
 
     const b64 = (s: string) => Buffer.from(s, 'latin1').toString('base64');
     const sent: string[] = [];
@@ -233,5 +259,122 @@ describe('local logins', () => {
       assert.ok(!log.includes(p), `the log holds ${JSON.stringify(p)}`);
       if (p.length > 12) assert.ok(!log.includes(p.slice(4, -4)), `the log holds part of ${JSON.stringify(p)}`);
     }
+  });
+});
+
+describe('the daemon under guessing and login floods', () => {
+  let tb: Testbed;
+  const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
+
+  /** The daemon at trace level with one account whose local login is `login`; its POP3 port and its logs. */
+  async function daemonWith(login: string) {
+    tb ??= await startTestbed({ postfix: false });
+    await tb.seed('alice', 2);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lp-throttle-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const { daemon, pop3Port } = await traceDaemon(dir, { login, pop3Port: tb.pop3Port, pop3Password: 'alicepw' });
+    /** LocalAuth's work so far (key derivations, comparisons, delays, refusals), from the trace log. */
+    const work = () => daemon.logs.filter((l) => l.msg === 'local login work').map((l) => String(l.step));
+    return { daemon, pop3Port, work };
+  }
+
+  /** Flood clients: each connects, sends one AUTH PLAIN with a wrong password and leaves at once. */
+  function flood(port: number, clients: number, until: () => boolean): Promise<number> {
+    let sent = 0;
+    const client = async (w: number) => {
+      for (let r = 0; !until(); r++) {
+        const c = await connected(port).catch(() => undefined); // a full listener answers -ERR: try again
+        if (!c) continue;
+        c.socket.end(`AUTH PLAIN ${b64(`\0flood${w}\0guess${r}`)}\r\n`);
+        sent++;
+        await once(c.socket, 'close');
+      }
+    };
+    return Promise.all(Array.from({ length: clients }, (_, w) => client(w))).then(() => sent);
+  }
+
+  after(async () => {
+    await tb?.stop();
+  });
+
+  test('a guesser that leaves before its answers gains nothing: its failures count and the right password waits', async () => {
+    const { daemon, pop3Port, work } = await daemonWith('{ password: "Right-pw-4411" }');
+    const answered = () => daemon.logs.filter((l) => l.msg === 'login refused').length;
+    for (let i = 1; i <= 3; i++) {
+      const c: Pop3Conn = await connected(pop3Port);
+      await c.ask('USER alice');
+      c.socket.end(`PASS guess-${i}\r\n`); // gives up at once instead of waiting for the answer
+      await waitFor(() => answered() === i, 30_000, `guess ${i} handled`);
+    }
+    assert.deepEqual(
+      work().filter((s) => s.startsWith('delay')),
+      ['delay 500', 'delay 1000'],
+      'guesses 2 and 3 were delayed although their clients had left',
+    );
+    const before = work().length;
+    const d = await dialog(daemon.smtpPort);
+    await d.cmd('EHLO x');
+    assert.match(
+      (await d.cmd(`AUTH PLAIN ${plain('alice', 'Right-pw-4411')}`))[0]!,
+      /^235/,
+      'the right password works',
+    );
+    d.close();
+    assert.deepEqual(
+      work()
+        .slice(before)
+        .filter((s) => s.startsWith('delay')),
+      ['delay 2000'],
+      'the right password was answered only after the delay three counted failures call for, over SMTP too',
+    );
+    assert.equal(await daemon.stop(), 0);
+  });
+
+  test('a login flood with a passwordHash: bounded key derivations, then a normal login and STAT', async (t) => {
+    const { daemon, pop3Port, work } = await daemonWith(`{ passwordHash: "${await hashPassword('Right-pw-9907')}" }`);
+    const sent = await flood(pop3Port, 40, () => daemon.logs.filter((l) => l.msg === 'login refused').length >= 400);
+    const refusals = daemon.logs.filter((l) => l.msg === 'login refused').map((l) => String(l.reason));
+    const scrypts = () => work().filter((s) => s.startsWith('scrypt')).length;
+    const floodScrypts = scrypts();
+    assert.ok(
+      refusals.some((r) => r === 'throttled' || r === 'busy'),
+      'flood attempts are refused at once, unchecked',
+    );
+    t.diagnostic(`${floodScrypts} key derivations for ${sent} flood attempts`);
+    assert.ok(floodScrypts <= 20, `${floodScrypts} key derivations for ${sent} flood attempts`);
+    let session: Pop3Conn | undefined;
+    await waitFor(
+      async () => {
+        const c = await connected(pop3Port);
+        await c.ask('USER alice');
+        c.cmd('PASS Right-pw-9907');
+        const answer = await c.line(30_000);
+        if (answer.startsWith('+OK')) session = c;
+        else {
+          assert.match(answer, /^-ERR \[SYS\/TEMP\] too many login attempts/, 'a refusal while throttled is temporary');
+          c.close();
+        }
+        return session !== undefined;
+      },
+      60_000,
+      'a legitimate login once the flood has stopped',
+    );
+    assert.match(await session!.ask('STAT'), /^\+OK [1-9]\d* \d+$/);
+    assert.ok(scrypts() > floodScrypts, 'the legitimate login ran its own key derivation');
+    session!.close();
+    assert.equal(await daemon.stop(), 0);
+  });
+
+  test('SIGTERM during a login flood with a passwordHash: the daemon exits', async (t) => {
+    const { daemon, pop3Port, work } = await daemonWith(`{ passwordHash: "${await hashPassword('Right-pw-5150')}" }`);
+    let stop = false;
+    const flooding = flood(pop3Port, 40, () => stop || daemon.child.exitCode !== null);
+    await waitFor(() => daemon.logs.filter((l) => l.msg === 'login refused').length >= 200, 30_000, 'the flood');
+    const code = await within(daemon.stop(), 60_000, 'the daemon exiting under a flood (hang guard)');
+    stop = true;
+    assert.equal(code, 0);
+    const scrypts = work().filter((s) => s.startsWith('scrypt')).length;
+    t.diagnostic(`${scrypts} key derivations for ${await flooding} flood attempts`);
+    assert.ok(scrypts >= 1 && scrypts <= 20, `${scrypts} key derivations`);
   });
 });

@@ -4,7 +4,8 @@
  * port and a listener port taken are errors naming their config key and exit 78; "unreachable"
  * is kept for a refused connection or a failed DNS lookup, and names the host; nothing from the
  * logger reaches stderr. `start` on a taken port exits 78 with one line, and both warn about a
- * config file that others can read while it holds a password. Upstreams are in-process fakes
+ * config file that others can read while it holds a password, and about listeners that accept
+ * TLS 1.0 (`listen.*.tls.legacy`). Upstreams are in-process fakes
  * and closed loopback ports; no testbed.
  */
 import assert from 'node:assert/strict';
@@ -14,7 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import tls from 'node:tls';
 import pino from 'pino';
 import { checkAccount, checkOutgoing } from '../../src/cli/check.js';
-import { exposedSecretsWarning } from '../../src/config/exposure.js';
+import { exposedSecretsWarning, legacyTlsWarning } from '../../src/config/exposure.js';
 import { parseConfigText } from '../../src/config/load.js';
 import { tlsModeHint } from '../../src/upstream/tls-hint.js';
 import { startFakePop3 } from '../fakes/fake-pop3.js';
@@ -347,6 +348,58 @@ describe('a config file readable by others that holds a password', () => {
       assert.equal(start.code, 78);
       const line = JSON.parse(start.stdout.split('\n')[0] ?? '') as { level: string; msg: string };
       assert.deepEqual([line.level, line.msg], ['warn', warning]);
+    } finally {
+      held.close();
+    }
+  });
+});
+
+describe('listeners with the legacy TLS profile', () => {
+  const cert = selfSignedCert();
+  after(() => rmSync(cert.dir, { recursive: true, force: true }));
+  const block = (legacy: boolean) => `{ cert: ${cert.cert}, key: ${cert.key}, legacy: ${legacy} }`;
+  const listen = (pop3Port: number, pop3: boolean, smtp: boolean) =>
+    `listen:\n  pop3: { port: ${pop3Port}, hosts: ["127.0.0.1"], tls: ${block(pop3)} }\n` +
+    `  smtp: { port: 0, hosts: ["127.0.0.1"], tls: ${block(smtp)} }`;
+  const account = async () =>
+    `    incoming: { protocol: pop3, host: 127.0.0.1, port: ${await closedPort()}, tls: none, username: a, password: { env: PW } }`;
+
+  test('the warning names the keys that are on, what they weaken and whom they are for; none when off', async () => {
+    const both = parseConfigText(
+      readFileSync(config(await account(), { listen: listen(0, true, true) }).configFile, 'utf8'),
+    );
+    assert.equal(
+      legacyTlsWarning(both),
+      'listen.pop3.tls.legacy, listen.smtp.tls.legacy: TLS 1.0/1.1 and weak ciphers (OpenSSL security level 0) are ' +
+        'accepted, which someone on the network can attack far more easily than TLS 1.2; meant only for old mail ' +
+        'clients without TLS 1.2 on a trusted LAN: turn it off once they are gone',
+    );
+    const smtp = parseConfigText(
+      readFileSync(config(await account(), { listen: listen(0, false, true) }).configFile, 'utf8'),
+    );
+    assert.match(legacyTlsWarning(smtp) ?? '', /^listen\.smtp\.tls\.legacy: TLS 1\.0/);
+    const off = parseConfigText(
+      readFileSync(config(await account(), { listen: listen(0, false, false) }).configFile, 'utf8'),
+    );
+    assert.equal(legacyTlsWarning(off), undefined);
+  });
+
+  test('check warns, and start logs it once', async () => {
+    const held = await holdPort();
+    try {
+      const t = config(await account(), { listen: listen((held.address() as net.AddressInfo).port, true, false) });
+      const check = await runCli(['--config', t.configFile, 'check'], { PW: 'pw' });
+      const warn = check.stdout.split('\n').filter((l) => l.includes('tls.legacy'));
+      assert.deepEqual(warn, [`warn ${legacyTlsWarning(parseConfigText(readFileSync(t.configFile, 'utf8')))}`]);
+      assert.match(warn[0] ?? '', /^warn listen\.pop3\.tls\.legacy: TLS 1\.0\/1\.1 .* trusted LAN/);
+      // the taken port makes start stop right after its first log lines
+      const start = await runCli(['--config', t.configFile, 'start'], { PW: 'pw' });
+      assert.equal(start.code, 78);
+      const lines = start.stdout.split('\n').filter((l) => l.includes('tls.legacy'));
+      assert.equal(lines.length, 1, start.stdout);
+      const line = JSON.parse(lines[0] ?? '') as { level: string; msg: string };
+      assert.equal(line.level, 'warn');
+      assert.match(line.msg, /^listen\.pop3\.tls\.legacy: /);
     } finally {
       held.close();
     }

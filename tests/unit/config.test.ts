@@ -257,6 +257,25 @@ accounts:
       );
   });
 
+  it('refuses a passwordHash whose scrypt parameters would make one login cost seconds or gigabytes', () => {
+    const text = (params: string) => `
+accounts:
+  - id: home
+    email: me@example.com
+    login: { passwordHash: "scrypt$${params}$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" }
+    incoming: { protocol: imap, host: h, username: u, password: p }
+`;
+    assert.deepEqual(
+      problemsOf(() => parseConfigText(text('1048576$32$16'))),
+      [
+        'accounts[0].login.passwordHash: scrypt parameters N=1048576 r=32 p=16 are too costly for a login ' +
+          '(4096 MiB, N×r×p=536870912; at most 128 MiB and N×r×p ≤ 1048576): make a new hash with `localpost hash-password` (line 5)',
+      ],
+    );
+    assert.match(problemsOf(() => parseConfigText(text('16384$8$64')))[0] ?? '', /too costly.*N×r×p=8388608/);
+    assert.equal(parseConfigText(text('16384$8$1')).accounts[0]?.login.passwordHash?.slice(0, 16), 'scrypt$16384$8$1');
+  });
+
   it('allows a remote host only with allowRemote, and accepts other loopback spellings', () => {
     const cfg = (pop3: string) => `listen:\n  pop3: ${pop3}\n${MINIMAL}`;
     assert.deepEqual(parseConfigText(cfg('{ hosts: [localhost, 127.0.0.2, "::ffff:127.0.0.1"] }')).listen.pop3.hosts, [

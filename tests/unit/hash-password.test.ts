@@ -31,7 +31,8 @@ function piped(input: string): Promise<{ code: number | null; stdout: string; st
 
 async function accepts(hash: string, password: string): Promise<boolean> {
   const auth = new LocalAuth([{ accountId: 'home', username: 'me', passwordHash: hash }], { baseDelayMs: 1 });
-  return (await auth.verify('me', password)) === 'home';
+  const result = await auth.verify('me', password);
+  return result.ok && result.accountId === 'home';
 }
 
 describe('localpost hash-password', () => {

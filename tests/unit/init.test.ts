@@ -28,7 +28,7 @@ let n = 0;
 const freshPath = () => path.join(tmp, `c${++n}`, 'sub', 'config.yaml');
 const mode = (p: string) => statSync(p).mode & 0o777;
 const localLogin = (cfg: Config, user: string, pw: string) =>
-  new LocalAuth(localUsers(cfg), { baseDelayMs: 0 }).verify(user, pw);
+  new LocalAuth(localUsers(cfg), { baseDelayMs: 0 }).verify(user, pw).then((r) => (r.ok ? r.accountId : undefined));
 
 const EMAIL: Record<string, string> = { generic: 'me@example.org', microsoft365: 'me@contoso.com' };
 

@@ -2,7 +2,8 @@
  * The POP3 fetcher under faults a real server cannot produce on demand, against the scriptable
  * fake: a connection cut mid-RETR, a stalled server, -ERR on DELE. After each, what was
  * downloaded before the fault is durable, nothing half-written is left, nothing is deleted
- * upstream that is not durable, and the next pull completes without duplicates.
+ * upstream that is not durable, and the next pull completes without duplicates. Also a server
+ * without TOP that renumbered its UIDLs (matched by the RETR bytes).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -28,6 +29,9 @@ function messages(n: number, size = 3000): Buffer[] {
     Buffer.from(`Message-ID: <m${i + 1}@test>\r\nSubject: ${i + 1}\r\n\r\n${'x'.repeat(size)}\r\n.dot line\r\n`),
   );
 }
+
+/** A server whose deletions take effect at QUIT (the plain fake lists every message in every session). */
+const REMOVES_DELETED = { window: 1000, mode: 'delete' } as const;
 
 async function setup(fakeOpts: FakePop3Options, keepOnServer = true, timeoutMs = 2000) {
   const fake = await startFakePop3({ user: 'alice', pass: 'pw', ...fakeOpts });
@@ -101,6 +105,7 @@ test('-ERR on DELE: the messages stay cached, the pull reports it, the next pull
   const { fake, fetcher, store } = await setup(
     {
       messages: messages(3),
+      gmail: REMOVES_DELETED,
       onCommand: (verb) => (fail && verb === 'DELE' ? { reply: '-ERR [SYS/TEMP] try later\r\n' } : undefined),
     },
     false,
@@ -111,7 +116,7 @@ test('-ERR on DELE: the messages stay cached, the pull reports it, the next pull
   const r = await fetcher().pull();
   assert.equal(r.newMessages, 0);
   assert.equal(r.deletedUpstream, 3);
-  assert.deepEqual(fake.committed.at(-1), [1, 2, 3]);
+  assert.deepEqual(fake.committed, [[1, 2, 3], []], 'deleted once; the next session found nothing left');
 });
 
 test('the terminator split across segments and 1-byte segments still give exact bytes', async () => {
@@ -157,7 +162,7 @@ test('sessions loop until the server offers nothing new (a Gmail-like window of 
 });
 
 test('a commit that fails (disk full) deletes nothing; the next pull commits the leftovers first and deletes each once', async () => {
-  const { fake, fetcher, store, tmp } = await setup({ messages: messages(4) }, false);
+  const { fake, fetcher, store, tmp } = await setup({ messages: messages(4), gmail: REMOVES_DELETED }, false);
   // state.db refuses the first batch, as SQLite does on a full disk (SQLITE_FULL)
   const ledger = (store as unknown as { d: { ledger: { transaction: (fn: () => void) => void } } }).d.ledger;
   const real = ledger.transaction.bind(ledger);
@@ -172,6 +177,50 @@ test('a commit that fails (disk full) deletes nothing; the next pull commits the
   const r = await fetcher().pull();
   assert.equal(store.list(INBOX).length, 4);
   assert.equal(r.deletedUpstream, 4);
-  assert.deepEqual(fake.committed.at(-1), [1, 2, 3, 4], 'each deleted once, after its commit');
+  assert.deepEqual(fake.committed, [[1, 2, 3, 4], []], 'each deleted once, after its commit');
   assert.deepEqual(tmp(), []);
+});
+
+function renumberedMessage(i: number, withId = true): Buffer {
+  const id = withId ? `Message-ID: <r${i}@test>\r\n` : '';
+  return Buffer.from(`${id}Subject: ${i}\r\n\r\nbody ${i}\r\n${'y'.repeat(i * 7)}\r\n`);
+}
+
+// docs/pitfalls.md#pop3-uidl-renumbering, on a server without TOP
+test('renumbered UIDLs without TOP: identity from the RETR bytes, new ones RETRieved once, deletions kept', async () => {
+  const msgs = Array.from({ length: 14 }, (_, i) => renumberedMessage(i + 1, i % 5 !== 0));
+  let prefix = 'old';
+  const { fake, fetcher, store } = await setup({
+    messages: msgs,
+    capa: ['USER', 'UIDL', 'PIPELINING'],
+    onCommand: (verb) =>
+      verb === 'UIDL'
+        ? { reply: `+OK\r\n${msgs.map((_, i) => `${i + 1} ${prefix}-${i + 1}\r\n`).join('')}.\r\n` }
+        : undefined,
+  });
+  const pull = () => fetcher().pull();
+  // the first 12 are known; the user deletes two of them (one without a Message-ID)
+  msgs.splice(12);
+  assert.equal((await pull()).newMessages, 12);
+  const first = store.list(INBOX);
+  const deleted = [first[0], first[3]].map((m) => m!.uid);
+  assert.equal(await store.trash(deleted, { deleteUpstream: false }), 2);
+  msgs.push(renumberedMessage(13, false), renumberedMessage(14));
+  prefix = 'new';
+  const retrBefore = fake.log.filter((l) => l.startsWith('C: RETR')).length;
+  const r = await pull();
+  const retrs = fake.log.filter((l) => l.startsWith('C: RETR')).length - retrBefore;
+  assert.equal(r.newMessages, 2, 'only the two new messages are stored');
+  assert.equal(retrs, 14, 'each listed message RETRieved once (for its identity), the new ones not again');
+  const live = store.list(INBOX);
+  assert.equal(live.length, 12);
+  assert.deepEqual(
+    live.slice(0, 10).map((m) => m.uid),
+    first.filter((m) => !deleted.includes(m.uid)).map((m) => m.uid),
+    'local UIDs kept',
+  );
+  const change = store.unfinishedKeyChange(INBOX);
+  assert.equal(change, undefined, 'the adoption finished');
+  const again = await pull();
+  assert.equal(again.newMessages, 0);
 });

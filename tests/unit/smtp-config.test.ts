@@ -59,7 +59,7 @@ test('listen.smtp: a remote host needs allowRemote; tls takes a certificate and 
     ['0.0.0.0'],
   );
   const c = parseConfigText(config('listen:\n  smtp: { port: 2525, tls: { cert: /etc/c.pem, key: /etc/k.pem } }', OUT));
-  assert.deepEqual(c.listen.smtp.tls, { cert: '/etc/c.pem', key: '/etc/k.pem' });
+  assert.deepEqual(c.listen.smtp.tls, { cert: '/etc/c.pem', key: '/etc/k.pem', legacy: false });
   assert.match(
     problems(config('listen:\n  smtp: { tls: { cert: /etc/c.pem } }', OUT))[0]!,
     /^listen\.smtp\.tls\.key: required/,

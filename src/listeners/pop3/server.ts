@@ -1,8 +1,8 @@
 /**
  * The local POP3 listener: plain TCP on every configured
  * host (127.0.0.1 and ::1 by default: `localhost` is either) and, when a certificate is configured, STLS on that
- * port plus an implicit-TLS port (an opt-in legacy profile allows TLS 1.0 for Outlook
- * Express). Each connection gets a `Pop3Session`; the server owns only listening, the maildrop
+ * port plus an implicit-TLS port (an opt-in legacy profile, `../tls-options.ts`, allows TLS 1.0
+ * for old clients). Each connection gets a `Pop3Session`; the server owns only listening, the maildrop
  * locks shared by the sessions, and a graceful stop.
  *
  * Limits: at most `maxConnections` sessions (a further client gets `-ERR [SYS/TEMP]`
@@ -16,26 +16,21 @@
  * destroys what is left — a session that did not QUIT commits nothing.
  */
 
-import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { sleep } from '../../shared/sleep.js';
 import { listenOn } from '../listen.js';
 import type { LocalAuth } from '../local-auth.js';
+import { type ListenerTlsFiles, loadListenerTls } from '../tls-options.js';
 import type { Pop3Backend } from './backend.js';
 import { Pop3Session, type SessionDeps } from './session.js';
 import type { Pop3Workarounds } from './types.js';
 
-/** Certificate files and the TLS profile. */
-export interface Pop3TlsOptions {
-  /** PEM certificate chain and key (file paths). */
-  cert: string;
-  key: string;
+/** Certificate files, the TLS profile (`../tls-options.ts`) and the implicit-TLS port. */
+export interface Pop3TlsOptions extends ListenerTlsFiles {
   /** Implicit-TLS port (0 picks a free one); undefined: no implicit-TLS listener. */
   port?: number;
-  /** Allow TLS 1.0/1.1 and OpenSSL security level 0, for Outlook Express (it speaks TLS 1.0 only). */
-  legacy?: boolean;
 }
 
 /** Options of `Pop3Server`. */
@@ -75,17 +70,6 @@ export interface Pop3Address {
   tls: boolean;
 }
 
-/** The TLS settings of the listener, read from the configured files, legacy profile included. */
-async function loadTlsOptions(o: Pop3TlsOptions): Promise<tls.SecureContextOptions> {
-  const [cert, key] = await Promise.all([readFile(o.cert), readFile(o.key)]);
-  return {
-    cert,
-    key,
-    minVersion: o.legacy ? 'TLSv1' : 'TLSv1.2',
-    ...(o.legacy ? { ciphers: 'DEFAULT:@SECLEVEL=0' } : {}),
-  };
-}
-
 /** The local POP3 server. */
 export class Pop3Server {
   private readonly servers: Array<{ server: net.Server; address: Pop3Address }> = [];
@@ -119,7 +103,7 @@ export class Pop3Server {
 
   async start(): Promise<void> {
     const o = this.o;
-    const tlsOptions = o.tls ? await loadTlsOptions(o.tls) : undefined;
+    const tlsOptions = o.tls ? await loadListenerTls(o.tls) : undefined;
     const tlsContext = tlsOptions ? tls.createSecureContext(tlsOptions) : undefined;
     const deps: SessionDeps = {
       auth: o.auth,

@@ -142,11 +142,15 @@ export class Pop3Session implements SessionContext {
   }
 
   async login(username: string, password: string): Promise<LoginOutcome> {
-    const accountId = await this.deps.auth.verify(username, password, this.socket.remoteAddress);
-    if (accountId === undefined) {
-      this.log.info({ user: username }, 'login refused');
-      return 'bad-credentials';
+    const result = await this.deps.auth.verify(username, password, {
+      remote: this.socket.remoteAddress,
+      gone: () => this.gone,
+    });
+    if (!result.ok) {
+      this.log.info({ user: username, reason: result.reason }, 'login refused');
+      return result.reason === 'bad-credentials' ? 'bad-credentials' : 'try-later';
     }
+    const { accountId } = result;
     if (this.deps.locks.has(accountId)) return 'in-use';
     this.deps.locks.add(accountId);
     this.account = accountId;

@@ -18,7 +18,7 @@ export interface Pop3Workarounds {
 }
 
 /** Outcome of a login attempt, which the handler turns into a reply. */
-export type LoginOutcome = 'ok' | 'bad-credentials' | 'in-use' | 'unavailable';
+export type LoginOutcome = 'ok' | 'bad-credentials' | 'in-use' | 'unavailable' | 'try-later';
 
 /** What a command handler may use of its session. */
 export interface SessionContext {

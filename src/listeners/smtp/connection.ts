@@ -157,6 +157,12 @@ export class LocalpostSmtpServer extends SMTPServer {
     super(options);
   }
 
+  /** True once the connection of session `id` is closing or closed. */
+  isGone(id: string): boolean {
+    for (const c of this.connections) if (c.id === id) return c._closing || c._closed;
+    return true;
+  }
+
   override connect(socket: net.Socket | tls.TLSSocket, socketOptions?: SMTPConnectionOptions | null): void {
     const connection = new LocalpostConnection(this, socket, socketOptions);
     this.connections.add(connection);

@@ -11,6 +11,8 @@
  *   PIPELINING; DSN and ENHANCEDSTATUSCODES stay hidden.
  * - STARTTLS only with a configured certificate. Without one the command is disabled and
  *   hidden, so smtp-server's built-in certificate (whose private key is public) is never used.
+ *   TLS 1.2 and later unless the listener's legacy profile is on (`../tls-options.ts`, shared
+ *   with POP3; smtp-server's own default would be TLS 1.0).
  * - No reverse DNS lookups; smtp-server's fixed 100 ms greeting delay (early-talker check)
  *   stays.
  * - Limits: `maxClients` connections (then 421), smtp-server's 16 KiB `maxCommandLength`
@@ -22,13 +24,13 @@
  * `stop()` cover them all. `stop()` stops accepting, lets running transactions finish for up
  * to `closeTimeoutMs`, then closes what is left (an unfinished DATA is never queued).
  */
-import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import type { SMTPServerOptions } from 'smtp-server';
 import { bunyanLogger } from '../../shared/log-adapter.js';
 import { listenOn } from '../listen.js';
 import type { LocalAuth } from '../local-auth.js';
+import { type ListenerTlsFiles, loadListenerTls } from '../tls-options.js';
 import { type ConnectionDeadlines, DEFAULT_DEADLINES, LocalpostSmtpServer } from './connection.js';
 import { type SubmissionAccount, type SubmissionOutbox, submissionHandlers } from './submission.js';
 
@@ -37,8 +39,8 @@ export interface SmtpListenerOptions {
   hosts: string[];
   /** 0 picks a free port (the same one on every host when possible). */
   port: number;
-  /** PEM files; enables STARTTLS. */
-  tls?: { cert: string; key: string };
+  /** PEM files and the TLS profile (`../tls-options.ts`); enables STARTTLS. */
+  tls?: ListenerTlsFiles;
   auth: LocalAuth;
   accounts: () => ReadonlyMap<string, SubmissionAccount>;
   outbox: SubmissionOutbox;
@@ -103,11 +105,16 @@ export class SmtpListener {
       socketTimeout: o.socketTimeoutMs ?? 5 * 60_000,
       closeTimeout: o.closeTimeoutMs ?? 5_000,
       logger: bunyanLogger(log) as unknown as SMTPServerOptions['logger'],
-      ...submissionHandlers({ auth: o.auth, accounts: o.accounts, outbox: o.outbox, log }),
+      ...submissionHandlers({
+        auth: o.auth,
+        accounts: o.accounts,
+        outbox: o.outbox,
+        log,
+        gone: (session) => this.server?.isGone(session.id) ?? true,
+      }),
     };
     if (o.tls) {
-      const [cert, key] = await Promise.all([readFile(o.tls.cert), readFile(o.tls.key)]);
-      Object.assign(options, { cert, key, minVersion: 'TLSv1.2' });
+      Object.assign(options, await loadListenerTls(o.tls));
     } else {
       Object.assign(options, { disabledCommands: ['STARTTLS'], hideSTARTTLS: true });
     }

@@ -3,7 +3,8 @@
  * the smtp-server handlers of the local listener.
  *
  * - `onAuth`: PLAIN or LOGIN (also on plaintext loopback, where TLS adds nothing) checked by `LocalAuth`; the
- *   login names the account whose `outgoing` server will relay the mail. Failure: 535.
+ *   login names the account whose `outgoing` server will relay the mail. Failure: 535; throttled or too many
+ *   logins at once (nothing checked): 454.
  * - `onMailFrom`: only for an account that has an outgoing server (else 550); a declared
  *   `SIZE=` over the account's limit is refused at once with 552, not after the upload. A sender
  *   that is not one of the account's addresses (`<>` included) gets 553 at once, unless the account
@@ -51,6 +52,8 @@ export interface SubmissionDeps {
   accounts: () => ReadonlyMap<string, SubmissionAccount>;
   outbox: SubmissionOutbox;
   log: Logger;
+  /** True once the session's client has gone (its login is then not checked). */
+  gone?: (session: SMTPServerSession) => boolean;
 }
 
 type Callback = (err?: Error | null) => void;
@@ -88,9 +91,13 @@ export function submissionHandlers(d: SubmissionDeps) {
         cb(smtpError(535, 'Error: authentication failed'));
         return;
       }
-      d.auth.verify(username, password, session.remoteAddress).then(
-        (account) => {
-          if (account && d.accounts().has(account)) {
+      d.auth.verify(username, password, { remote: session.remoteAddress, gone: () => d.gone?.(session) ?? false }).then(
+        (result) => {
+          const account = result.ok ? result.accountId : undefined;
+          if (!result.ok && result.reason !== 'bad-credentials') {
+            d.log.info({ cid: session.id, user: username, reason: result.reason }, 'local SMTP login deferred');
+            cb(smtpError(454, 'Error: too many login attempts, try again later'));
+          } else if (account && d.accounts().has(account)) {
             d.log.info({ cid: session.id, user: username, account, method: auth.method }, 'local SMTP login');
             cb(null, { user: account });
           } else {

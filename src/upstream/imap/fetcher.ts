@@ -7,8 +7,8 @@
  * cursor in the same transaction.
  *
  * Keys: `i<UIDVALIDITY>_<UID>` within the folder. A UIDVALIDITY change (a server move) is not a deletion:
- * cached messages are matched to the new UIDs by Message-ID and size and re-keyed; only the
- * rest is downloaded; nothing local is ever deleted.
+ * cached and locally deleted messages are matched to the new UIDs by content identity and
+ * re-keyed (rekey.ts); only the rest is downloaded; nothing local is deleted, nothing deleted returns.
  *
  * Local deletions with `onLocalDelete: delete-upstream` are applied after each folder's pull:
  * the folder is reopened read-write only then, and the tombstones are marked done after the
@@ -17,21 +17,19 @@
  * imapflow rules: no IMAP command inside a fetch() loop (it deadlocks) — metadata is collected first;
  * large messages are streamed with download(); small ones arrive whole in one pipelined FETCH.
  */
-import { open } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ImapFlow } from 'imapflow';
 import type { Logger } from 'pino';
-import type { AccountStore, CachedMessage, ImapCursor } from '../../cache/message-store.js';
+import type { AccountStore, ImapCursor } from '../../cache/message-store.js';
 import { AuthError, ThrottledError } from '../../shared/errors.js';
 import { BatchWriter } from '../batch.js';
 import { withTlsHint } from '../tls-hint.js';
 import type { Fetcher, FetchResult, PullOptions, UpstreamEndpoint } from '../types.js';
 import { emptyResult } from '../types.js';
 import { createImapClient } from './connect.js';
+import { INLINE_MAX, imapKey, rekeyFolder } from './rekey.js';
 
-/** Messages up to this size come whole in the bulk FETCH; larger ones stream via download(). */
-const INLINE_MAX = 1024 * 1024;
 /** UIDs per bulk FETCH command. */
 const FETCH_CHUNK = 500;
 
@@ -48,11 +46,6 @@ export interface ImapFetcherOptions {
   log: Logger;
   folders: string[];
   maxMessageSize: number;
-}
-
-/** The cache key of an IMAP message. */
-function imapKey(uidValidity: string, uid: number): string {
-  return `i${uidValidity}_${uid}`;
 }
 
 /** Pulls one IMAP account. */
@@ -99,7 +92,8 @@ export class ImapFetcher implements Fetcher {
       const modseq = mb.highestModseq !== undefined ? String(mb.highestModseq) : undefined;
       let cursor = cursors.getCursor(account, folder);
       if (cursor && cursor.uidValidity !== uidValidity) {
-        await this.rekey(client, folder, cursor.uidValidity, uidValidity);
+        // the cursor moves to the new UIDVALIDITY only once re-keying is durable (rekey.ts)
+        await rekeyFolder(client, store, log, folder, cursor.uidValidity, uidValidity);
         cursor = { uidValidity, lastUid: 0 };
         cursors.setCursor(account, folder, cursor);
       }
@@ -228,7 +222,8 @@ export class ImapFetcher implements Fetcher {
   /**
    * Messages deleted locally with `onLocalDelete: delete-upstream`: \Deleted + EXPUNGE (UID
    * EXPUNGE when the server has UIDPLUS), with the folder opened read-write only when there is
-   * something to delete. Keys of an older UIDVALIDITY no longer name a message and are dropped.
+   * something to delete. Requests re-keyed after a UIDVALIDITY change are carried out under the
+   * new key; keys still of an older UIDVALIDITY matched no message upstream and are dropped.
    */
   private async deleteUpstream(client: ImapFlow, folder: string, result: FetchResult): Promise<void> {
     const { store, log } = this.opts;
@@ -242,7 +237,7 @@ export class ImapFetcher implements Fetcher {
       if (stale.length)
         log.warn(
           { folder, keys: stale.length },
-          'locally deleted messages cannot be deleted upstream: UIDVALIDITY changed',
+          'locally deleted messages cannot be deleted upstream: UIDVALIDITY changed and no message matches them',
         );
       if (current.length) {
         const uids = current.map((k) => k.slice(prefix.length)).join(',');
@@ -254,36 +249,6 @@ export class ImapFetcher implements Fetcher {
     } finally {
       lock.release();
     }
-  }
-
-  /** UIDVALIDITY changed: match cached messages to the new UIDs by Message-ID + size, not download them again. */
-  private async rekey(client: ImapFlow, folder: string, oldUv: string, newUv: string): Promise<void> {
-    const { store, log } = this.opts;
-    const old = store.keysWithPrefix(folder, `i${oldUv}_`);
-    log.warn(
-      { folder, oldUidValidity: oldUv, newUidValidity: newUv, cached: old.size },
-      'UIDVALIDITY changed: re-keying the cache by Message-ID (nothing local is deleted)',
-    );
-    if (old.size === 0) return;
-    const local = new Map<string, CachedMessage[]>();
-    for (const m of old.values()) {
-      const id = await readMessageId(m.path);
-      const fp = fingerprint(id, m.size);
-      local.set(fp, [...(local.get(fp) ?? []), m]);
-    }
-    const remote: Array<{ uid: number; fp: string }> = [];
-    for await (const m of client.fetch('1:*', { uid: true, size: true, envelope: true }, { uid: true })) {
-      remote.push({ uid: m.uid, fp: fingerprint(m.envelope?.messageId, m.size ?? 0) });
-    }
-    let matched = 0;
-    for (const r of remote) {
-      const list = local.get(r.fp);
-      const m = list?.shift();
-      if (!m) continue;
-      await store.rekey(m.uid, imapKey(newUv, r.uid));
-      matched++;
-    }
-    log.info({ folder, matched, remote: remote.length }, 'UIDVALIDITY re-key done');
   }
 }
 
@@ -303,25 +268,4 @@ async function writeAll(sink: Writable, buf: Buffer): Promise<number> {
       sink.once('error', onError);
     });
   return buf.length;
-}
-
-/** The Message-ID header of a stored message (reads the header only). */
-async function readMessageId(file: string): Promise<string | undefined> {
-  const fh = await open(file, 'r');
-  try {
-    const buf = Buffer.alloc(64 * 1024);
-    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-    const text = buf.subarray(0, bytesRead).toString('latin1');
-    const end = text.search(/\r?\n\r?\n/);
-    const header = (end >= 0 ? text.slice(0, end) : text).replace(/\r?\n[ \t]+/g, ' ');
-    const m = /^message-id:\s*(<[^>\r\n]*>)/im.exec(header);
-    return m?.[1];
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Content fingerprint used to re-key after a UIDVALIDITY change: Message-ID and size. */
-function fingerprint(messageId: string | undefined, size: number): string {
-  return `${(messageId ?? '').trim().replace(/^<|>$/g, '')}\u0000${size}`;
 }

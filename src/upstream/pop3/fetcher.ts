@@ -3,6 +3,13 @@
  * straight into the Maildir's tmp/, commit in durable batches, and only then — when the account
  * does not keep mail on the server — DELE what is durable (invariant 3: a crash never loses mail). Sessions
  * loop until the server offers nothing new (Gmail shows ~250 messages per session).
+ *
+ * Gmail counts a message as popped only when the session that RETRed it ends with a clean QUIT,
+ * and offers it again otherwise (docs/pitfalls.md#gmail-pop-window). So when mail is kept on the
+ * server, the keys about to be RETRed are noted in state.db first and cleared once QUIT succeeded;
+ * a noted key the server offers again is cached already and is RETRed once more, into nothing,
+ * so that the window moves on. A session counts as progress when it stored a message or settled
+ * (DELE or re-RETR, then a clean QUIT) a key not settled earlier in the pull.
  * Messages deleted locally with `onLocalDelete: delete-upstream` (tombstones marked pending)
  * get a DELE in the same session; they are recorded as deleted upstream once QUIT succeeded.
  *
@@ -11,13 +18,16 @@
  * neither copy is lost nor fetched twice.
  */
 import { createHash } from 'node:crypto';
+import { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { AccountStore, CachedMessage, PendingMessage } from '../../cache/message-store.js';
 import { INBOX } from '../../cache/message-store.js';
+import { type Clock, systemClock } from '../../shared/clock.js';
 import { BatchWriter } from '../batch.js';
 import type { Fetcher, FetchProgress, FetchResult, PullOptions, UpstreamEndpoint } from '../types.js';
 import { emptyResult } from '../types.js';
 import { Pop3Client, pop3Login } from './client.js';
+import { adoptRenumbered, looksRenumbered } from './renumbering.js';
 
 /** How many sessions one pull may use at most (a safety net against a server that never settles). */
 const MAX_SESSIONS = 1000;
@@ -32,6 +42,7 @@ export interface Pop3FetcherOptions {
   keepOnServer: boolean;
   /** Larger messages are skipped and reported, never truncated. */
   maxMessageSize: number;
+  clock?: Clock;
 }
 
 /** The cache key of a POP3 message. */
@@ -49,6 +60,11 @@ export function keysForListing(listing: Array<{ msg: number; uidl: string }>): A
   });
 }
 
+/** A sink for a message RETRed again only so that the server counts it as popped. */
+function discard(): Writable {
+  return new Writable({ write: (_chunk, _enc, done) => done() });
+}
+
 /** Pulls one POP3 account. */
 export class Pop3Fetcher implements Fetcher {
   constructor(private readonly opts: Pop3FetcherOptions) {}
@@ -60,19 +76,21 @@ export class Pop3Fetcher implements Fetcher {
     if (this.opts.store.pendingCount > 0) await this.opts.store.commit();
     const result = emptyResult();
     const skippedKeys = new Set<string>();
+    const settled = new Set<string>(); // cached keys DELEd or re-RETRed, then QUIT, in this pull
     // one progress across sessions: each session adds what it found to the total
     const progress: FetchProgress = { folder: INBOX, total: 0, done: 0, bytes: 0 };
     for (let s = 0; s < MAX_SESSIONS; s++) {
-      const fetched = await this.session(result, skippedKeys, progress, pullOpts);
+      const fetched = await this.session(result, skippedKeys, settled, progress, pullOpts);
       if (fetched === 0 || pullOpts.signal?.aborted) break;
     }
     return result;
   }
 
-  /** One POP3 session; returns how many new messages it stored. */
+  /** One POP3 session; returns how many new messages it stored plus the cached keys it settled first. */
   private async session(
     result: FetchResult,
     skippedKeys: Set<string>,
+    settled: Set<string>,
     progress: FetchProgress,
     pullOpts: PullOptions,
   ): Promise<number> {
@@ -93,8 +111,13 @@ export class Pop3Fetcher implements Fetcher {
       await pop3Login(client, endpoint);
       const listing = keysForListing(await client.uidl());
       const sizes = await client.list();
+      const kept = await this.adoptIfRenumbered(client, listing, sizes);
       const msgByKey = new Map(listing.map((l) => [l.key, l.msg]));
       const toDelete: number[] = [];
+      // RETRed before in a session that never QUIT cleanly: Gmail offers these again
+      const unconfirmed = keepOnServer ? store.unconfirmedRetrievals() : new Set<string>();
+      const again: Array<{ msg: number; key: string }> = [];
+      const settling: string[] = [];
       // Deleted locally with onLocalDelete: delete-upstream (tombstoned, so has() is true).
       const pendingDeletes = new Set(store.pendingUpstreamDeletes(INBOX));
       const localDeletes: string[] = [];
@@ -104,6 +127,8 @@ export class Pop3Fetcher implements Fetcher {
           // durable already (a DELE that never reached QUIT), or deleted locally
           if (!keepOnServer || pendingDeletes.has(key)) toDelete.push(msg);
           if (pendingDeletes.has(key)) localDeletes.push(key);
+          if (unconfirmed.has(key)) again.push({ msg, key });
+          if (!keepOnServer || pendingDeletes.has(key) || unconfirmed.has(key)) settling.push(key);
           continue;
         }
         const size = sizes.get(msg) ?? 0;
@@ -127,6 +152,12 @@ export class Pop3Fetcher implements Fetcher {
         await client.deleMany(toDelete);
         result.deletedUpstream += toDelete.length;
       }
+      // noted before any RETR, so a crash before QUIT leaves them to RETR again (module comment)
+      if (keepOnServer)
+        store.noteRetrievals(
+          wanted.map((w) => w.key),
+          false,
+        );
       const batch = new BatchWriter(store, {
         afterCommit: async (committed: CachedMessage[]) => {
           if (keepOnServer) return;
@@ -166,7 +197,8 @@ export class Pop3Fetcher implements Fetcher {
             for (const w of wanted) {
               if (pullOpts.signal?.aborted) break;
               const pending = await store.begin(INBOX, w.key);
-              const retr = client.retr(w.msg, pending.stream);
+              const bytes = kept.get(w.msg); // RETRieved already to tell its identity
+              const retr = bytes ? writeAll(pending.stream, bytes) : client.retr(w.msg, pending.stream);
               retr.catch(() => undefined); // observed in settle()
               inflight.push({ w, pending, retr });
               if (inflight.length >= window) await settle();
@@ -185,12 +217,50 @@ export class Pop3Fetcher implements Fetcher {
         result.newMessages += batch.committedCount;
         result.bytes += batch.committedBytes;
       }
-      await client.quit(); // UPDATE state: the DELEs take effect only now
+      for (const a of again) await client.retr(a.msg, discard());
+      await client.quit(); // UPDATE state: the DELEs (and Gmail's "popped") take effect only now
       store.markUpstreamDeleted(INBOX, localDeletes);
+      if (keepOnServer) store.noteRetrievals([...wanted.map((w) => w.key), ...again.map((a) => a.key)], true);
+      for (const key of settling) {
+        if (settled.has(key)) continue;
+        settled.add(key);
+        stored++;
+      }
     } catch (err) {
       client.close();
       throw err;
     }
     return stored;
   }
+
+  /**
+   * A listing whose UIDLs were all renumbered, or an adoption a crash cut short, is first matched
+   * by content (renumbering.ts). Returns the bytes of new messages already RETRieved for it.
+   */
+  private async adoptIfRenumbered(
+    client: Pop3Client,
+    listing: ReadonlyArray<{ msg: number; key: string }>,
+    sizes: ReadonlyMap<number, number>,
+  ): Promise<Map<number, Buffer>> {
+    const { store, keepOnServer, log, maxMessageSize } = this.opts;
+    const listedKeys = new Set(listing.map((l) => l.key));
+    const unknown = listing.filter((l) => !store.has(INBOX, l.key)).map((l) => ({ ...l, size: sizes.get(l.msg) ?? 0 }));
+    const change = store.unfinishedKeyChange(INBOX);
+    if (!change) {
+      if (!keepOnServer || unknown.length * 2 < listing.length) return new Map(); // the cheap test first
+      const held = store.list(INBOX).filter((m) => m.key.startsWith('p'));
+      const vanished = held.filter((m) => !listedKeys.has(m.key)).length;
+      const signs = { listed: listing.length, unknown: unknown.length, held: held.length, vanished, keepOnServer };
+      if (!looksRenumbered(signs)) return new Map();
+      log.debug(signs, 'most POP3 UIDLs are unknown: matching the listing with the cache by content');
+    }
+    const clock = this.opts.clock ?? systemClock;
+    const r = await adoptRenumbered({ client, store, log, clock, listedKeys, maxMessageSize, change }, unknown);
+    return r.kept;
+  }
+}
+
+/** Write bytes held in memory into a message's stream; resolves with their length. */
+function writeAll(stream: PendingMessage['stream'], bytes: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => stream.write(bytes, (err) => (err ? reject(err) : resolve(bytes.length))));
 }

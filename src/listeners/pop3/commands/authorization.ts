@@ -107,6 +107,9 @@ async function replyLogin(s: SessionContext, outcome: LoginOutcome): Promise<voi
     case 'in-use':
       await s.reply.err('maildrop is in use by another session', 'IN-USE');
       return;
+    case 'try-later': // throttled or too many logins at once: nothing was checked (docs/guarantees.md#local-logins)
+      await s.reply.err('too many login attempts, try again later', 'SYS/TEMP');
+      return;
     case 'unavailable':
       await s.reply.err('maildrop is unavailable, try again later', 'SYS/TEMP');
       return;
