@@ -13,8 +13,10 @@
  * Nothing is logged while it runs (the upstream libraries' loggers are silenced): the lines are
  * the whole output. Warnings: a config file holding a password in clear and readable by others,
  * a listener accepting old TLS versions (`listen.*.tls.legacy`), an upstream reached in clear on
- * a host that is not loopback (`tls: none`, an `http://` OAuth token URL), and a config asking
- * for other UIDLs than an account's cache serves (cache/uidl-mode.ts).
+ * a host that is not loopback (`tls: none`, an `http://` OAuth token URL), a config asking for
+ * other UIDLs than an account's cache serves (cache/uidl-mode.ts), and a data directory `start`
+ * would chmod; one it would refuse is a configuration problem (docs/security.md). A config file
+ * that fails the trust rule never gets this far: loading it exits 78.
  */
 import pino, { type Logger } from 'pino';
 import { recordedUidlMode, uidlModeWarning } from '../cache/uidl-mode.js';
@@ -24,6 +26,7 @@ import { incomingEndpoint, outgoingEndpoint } from '../daemon/accounts.js';
 import { lockHolder } from '../daemon/instance-lock.js';
 import { listenPortProblems } from '../daemon/listen-ports.js';
 import { AuthError, ConfigError, errorMessage } from '../shared/errors.js';
+import { dataDirProblem } from '../shared/trust.js';
 import { createImapClient } from '../upstream/imap/connect.js';
 import { Pop3Client, pop3Login } from '../upstream/pop3/client.js';
 import { scopeOf } from '../upstream/smtp/classify.js';
@@ -212,9 +215,10 @@ export async function runCheck(
   o: Partial<Omit<CheckOptions, 'index' | 'dataDir'>> = {},
 ): Promise<number> {
   const log = o.log ?? pino({ level: 'silent' });
-  const [ports, exposure, servers] = await Promise.all([
+  const [ports, exposure, dataDir, servers] = await Promise.all([
     lockHolder(cfg.dataDir).then((pid) => listenPortProblems(cfg, pid)),
     exposedSecretsWarning(file, cfg),
+    dataDirProblem(cfg.dataDir),
     Promise.all(
       cfg.accounts.map(async (acc, index) => {
         const opts = { ...o, log, index, dataDir: cfg.dataDir };
@@ -224,8 +228,9 @@ export async function runCheck(
   ]);
   const lines: CheckLine[] = [
     ...ports.map((text) => ({ ok: false, config: true, text })),
+    ...(dataDir?.refused ? [{ ok: false, config: true, text: dataDir.refused }] : []),
     ...servers.flat().filter((l) => l !== undefined),
-    ...[exposure, legacyTlsWarning(cfg), ...cleartextUpstreamWarnings(cfg)].flatMap((text) =>
+    ...[exposure, legacyTlsWarning(cfg), ...cleartextUpstreamWarnings(cfg), dataDir?.loose].flatMap((text) =>
       text ? [{ ok: true, warn: true, text }] : [],
     ),
   ];

@@ -8,7 +8,6 @@
  * `flush` sends everything queued now, through each account's upstream, and reports what is
  * left; it exits 1 when something is still queued.
  */
-import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { Cache } from '../cache/cache.js';
 import type { Config } from '../config/schema.js';
@@ -19,6 +18,7 @@ import { acquireLock, type InstanceLock, LockedError, lockHolder } from '../daem
 import { Outgoing } from '../daemon/outgoing.js';
 import { readStatus } from '../daemon/status-report.js';
 import { errorMessage } from '../shared/errors.js';
+import { ensureDataDir } from '../shared/trust.js';
 import { formatEntries } from './status.js';
 
 /** Exit codes used here (same as main.ts). */
@@ -67,7 +67,7 @@ export async function outboxCommand(
   }
   const change = changeOf(action, id, io);
   if (!change) return FAILURE;
-  await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
+  await ensureDataDir(cfg.dataDir, log);
   let lock: InstanceLock;
   try {
     lock = await acquireLock(cfg.dataDir);

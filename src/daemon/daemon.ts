@@ -11,7 +11,6 @@
  * (`NOTIFY_SOCKET`) it sends READY=1 once every component has started, WATCHDOG=1 pings, and
  * STOPPING=1 when a stop begins (sd-notify.ts).
  */
-import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { Cache } from '../cache/cache.js';
 import { loadConfig } from '../config/load.js';
@@ -19,6 +18,7 @@ import type { Config } from '../config/schema.js';
 import { LocalAuth } from '../listeners/local-auth.js';
 import type { Pop3Server } from '../listeners/pop3/server.js';
 import { AuthError, errorMessage } from '../shared/errors.js';
+import { ensureDataDir } from '../shared/trust.js';
 import { type IdleState, IdleWatcher } from '../upstream/imap/idle.js';
 import { cacheAccounts, incomingEndpoint } from './accounts.js';
 import { controlComponent } from './control-api.js';
@@ -91,7 +91,7 @@ export class Daemon {
 
   async start(): Promise<void> {
     const cfg = this.config;
-    await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
+    await ensureDataDir(cfg.dataDir, this.log); // refuses one another user controls (docs/security.md)
     this.lock = await acquireLock(cfg.dataDir);
     try {
       const cacheComponent: Component = {
