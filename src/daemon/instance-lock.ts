@@ -32,7 +32,8 @@
  * needs for longer than the read of one page. A taker that meets such a reader (or another
  * taker) waits up to BUSY_MS in SQLite's busy handler, so a `status` at the moment of a start
  * does not make it fail; the price is that a refused start answers after BUSY_MS. A refused
- * taker that finds no live pid in the pid file (the holder has only just locked) tries again.
+ * taker that finds no live pid in the pid file (the holder has only just locked), or not the
+ * same one twice in a row (a file left by a crash, removed by the winner), tries again.
  *
  * A lock file of an older localpost (a JSON or bare-pid record) is taken over at once: an older
  * daemon still running on the same data dir during an upgrade is not detected.
@@ -42,6 +43,7 @@
  * start fails with it; where they are silently local to one client (NFS mounted `nolock`), two
  * machines sharing a data dir are not kept apart, one machine still is.
  */
+import { rmSync } from 'node:fs';
 import { readFile, rm, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -143,9 +145,15 @@ export async function lockHolder(dataDir: string): Promise<number | undefined> {
 async function lockLoop(file: string, dataDir: string): Promise<Database.Database> {
   const deadline = Date.now() + PID_WAIT_MS;
   let emptied = false;
+  let named: number | undefined;
   for (;;) {
     const r = tryLock(file);
-    if (typeof r !== 'string') return r;
+    if (typeof r !== 'string') {
+      // at once, before yielding: a refused taker must not read a pid file a crash left behind
+      // (it may name a live process that reused the pid); it waits for ours instead
+      rmSync(path.join(dataDir, PID_FILE), { force: true });
+      return r;
+    }
     if (r === 'not-a-database') {
       // nobody held it when it was read; emptied, it is a valid (empty) database
       if (emptied) throw new Error(`${file} is not an SQLite database`);
@@ -153,8 +161,11 @@ async function lockLoop(file: string, dataDir: string): Promise<Database.Databas
       await truncate(file, 0);
       continue;
     }
+    // Named by two busy tries in a row: a busy try may meet only other takers or readers, and
+    // the pid file then is one a crash left (the winner removes it as it takes the lock).
     const pid = await pidOf(dataDir);
-    if (pid !== undefined) throw new LockedError(pid, dataDir);
+    if (pid !== undefined && pid === named) throw new LockedError(pid, dataDir);
+    named = pid;
     // the holder is starting and writes its pid next (each try waits BUSY_MS)
     if (Date.now() > deadline) throw new Error(`${file} is locked by a process that names itself in no ${PID_FILE}`);
   }

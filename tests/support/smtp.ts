@@ -346,7 +346,13 @@ export async function startDaemon(configFile: string): Promise<DaemonProcess> {
   child.stderr!.on('data', (b: Buffer) => {
     stderr += b.toString();
   });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const exited = new Promise<number | null>((r) =>
+    child.once('exit', (code, signal) => {
+      // a death by signal is reported with what the daemon said last, to tell a crash from a kill
+      if (code === null) process.stderr.write(`daemon ${child.pid} died of ${signal}: ${stderr.slice(-2000)}\n`);
+      r(code);
+    }),
+  );
   const waitLog = async (re: RegExp, ms = 20_000) => {
     let found: Record<string, unknown> | undefined;
     await waitFor(
