@@ -124,6 +124,19 @@ export interface AccountStore {
   unconfirmedRetrievals(): Set<string>;
   /** Durably note keys about to be RETRed (before the RETRs), or clear them once QUIT succeeded. */
   noteRetrievals(keys: readonly string[], confirmed: boolean): void;
+  /**
+   * Messages of `folder` abandoned mid-download for sending more than their receive limit
+   * (docs/guarantees.md#hostile-upstream-servers), by key: not downloaded again unless the limit grows.
+   */
+  oversized(folder: string): Map<string, OversizedInfo>;
+  /** Durably remember a message abandoned mid-download. */
+  noteOversized(folder: string, key: string, info: OversizedInfo): void;
+}
+
+/** Why a message was abandoned: the receive limit it went past, and the bytes counted then. */
+export interface OversizedInfo {
+  limit: number;
+  received: number;
 }
 
 /** IMAP per-folder sync cursor (stored as text: UIDVALIDITY and MODSEQ are 64-bit). */
