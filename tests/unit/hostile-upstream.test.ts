@@ -1,0 +1,132 @@
+/**
+ * Hostile upstream servers (docs/guarantees.md#hostile-upstream-servers): a POP3 server that
+ * declares 100 bytes and streams megabytes, endless or over-long UIDL replies, and an IMAP server
+ * whose FETCH literal is far larger than the size it declared. Nothing over the limit is stored,
+ * no temp file is left, the message is skipped and not fetched again at the next pull, and the
+ * daemon's memory stays bounded.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, test } from 'node:test';
+import pino from 'pino';
+import { Cache } from '../../src/cache/cache.js';
+import { INBOX } from '../../src/cache/message-store.js';
+import { Pop3Fetcher, pop3Key } from '../../src/upstream/pop3/fetcher.js';
+import { endlessLines, expectedRetr, type FakePop3Options, startFakePop3 } from '../fakes/fake-pop3.js';
+
+const log = pino({ level: 'silent' });
+const MB = 1024 * 1024;
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+});
+
+function messages(n: number): Buffer[] {
+  return Array.from({ length: n }, (_, i) => Buffer.from(`Subject: ${i + 1}\r\n\r\n${'x'.repeat(2000)}\r\n`));
+}
+
+async function setup(fakeOpts: FakePop3Options) {
+  const fake = await startFakePop3({ user: 'alice', pass: 'pw', ...fakeOpts });
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'lp-hostile-'));
+  const cache = await Cache.open({ dataDir, accounts: ['a'], log });
+  cleanups.push(async () => {
+    cache.close();
+    await fake.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  const fetcher = () =>
+    new Pop3Fetcher({
+      endpoint: { host: '127.0.0.1', port: fake.port, tls: 'none', username: 'alice', password: 'pw', timeoutMs: 5000 },
+      store: cache.account('a'),
+      log,
+      keepOnServer: true,
+      maxMessageSize: MB,
+    });
+  const maildir = path.join(dataDir, 'accounts/a/Maildir');
+  /** Sizes of every file under the Maildir's tmp/, new/ and cur/. */
+  const files = () =>
+    ['tmp', 'new', 'cur'].flatMap((d) =>
+      readdirSync(path.join(maildir, d)).map((f) => ({ dir: d, size: statSync(path.join(maildir, d, f)).size })),
+    );
+  return { fake, fetcher, files, store: cache.account('a') };
+}
+
+test('POP3: a message declared 100 bytes that streams 50 MB is skipped, the next is fetched, no loop', async () => {
+  const msgs = messages(3);
+  const list = `+OK\r\n1 ${expectedRetr(msgs[0] as Buffer).length}\r\n2 100\r\n3 ${expectedRetr(msgs[2] as Buffer).length}\r\n.\r\n`;
+  const { fake, fetcher, files, store } = await setup({
+    messages: msgs,
+    onCommand: (verb, args) => {
+      if (verb === 'LIST') return { reply: list };
+      if (verb === 'RETR' && args[0] === '2')
+        return { reply: '+OK\r\n', stream: () => endlessLines(50 * 1024, () => 'y'.repeat(1022)) }; // 50 MB
+      return undefined;
+    },
+  });
+  const r1 = await fetcher().pull();
+  assert.equal(r1.newMessages, 2);
+  assert.deepEqual(
+    store.list(INBOX).map((m) => m.key),
+    [pop3Key('uid-1'), pop3Key('uid-3')],
+  );
+  assert.deepEqual(
+    r1.skipped.map((s) => [s.key, /sent more than \d+ bytes \(declared 100\)/.test(s.reason)]),
+    [[pop3Key('uid-2'), true]],
+  );
+  assert.deepEqual(
+    files().filter((f) => f.dir === 'tmp'),
+    [],
+    'no temp file left',
+  );
+  assert.ok(
+    files().every((f) => f.size < MB),
+    'nothing over maxMessageSize stored',
+  );
+  const retr2 = () => fake.log.filter((l) => l === 'C: RETR 2').length;
+  assert.equal(retr2(), 1);
+
+  const r2 = await fetcher().pull();
+  assert.equal(r2.newMessages, 0);
+  assert.equal(retr2(), 1, 'not fetched again at the next pull');
+  assert.deepEqual(
+    r2.skipped.map((s) => s.key),
+    [pop3Key('uid-2')],
+    'still reported as skipped',
+  );
+});
+
+test('POP3: an endless UIDL reply fails the pull with a clear message; memory stays bounded', async () => {
+  const { fetcher } = await setup({
+    onCommand: (verb) =>
+      verb === 'UIDL'
+        ? { reply: '+OK\r\n', stream: () => endlessLines(2_000_000, (i) => `${i + 1} uid-${i}-${'u'.repeat(40)}`) }
+        : undefined,
+  });
+  global.gc?.();
+  const before = process.memoryUsage().rss;
+  await assert.rejects(fetcher().pull(), /POP3 protocol error: UIDL reply longer than 1000000 lines/);
+  const grown = process.memoryUsage().rss - before;
+  assert.ok(grown < 200 * MB, `RSS grew by ${Math.round(grown / MB)} MB`);
+});
+
+test('POP3: a UIDL reply of 200 MB in lines under 1 KiB fails at the byte cap', async () => {
+  const { fetcher } = await setup({
+    onCommand: (verb) =>
+      verb === 'UIDL'
+        ? { reply: '+OK\r\n', stream: () => endlessLines(200 * 1024, (i) => `${i + 1} ${'u'.repeat(1000)}`) }
+        : undefined,
+  });
+  const before = process.memoryUsage().rss;
+  await assert.rejects(fetcher().pull(), /POP3 protocol error: UIDL reply longer than 67108864 octets/);
+  const grown = process.memoryUsage().rss - before;
+  assert.ok(grown < 200 * MB, `RSS grew by ${Math.round(grown / MB)} MB`);
+});
+
+test('POP3: a UIDL line of 100 KB is a protocol error', async () => {
+  const { fetcher } = await setup({
+    onCommand: (verb) => (verb === 'UIDL' ? { reply: `+OK\r\n1 ${'u'.repeat(100 * 1024)}\r\n.\r\n` } : undefined),
+  });
+  await assert.rejects(fetcher().pull(), /POP3 protocol error: UIDL reply has a line longer than 1024 octets/);
+});
