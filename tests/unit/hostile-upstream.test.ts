@@ -13,7 +13,10 @@ import { afterEach, test } from 'node:test';
 import pino from 'pino';
 import { Cache } from '../../src/cache/cache.js';
 import { INBOX } from '../../src/cache/message-store.js';
+import { ImapFetcher } from '../../src/upstream/imap/fetcher.js';
+import { imapKey } from '../../src/upstream/imap/rekey.js';
 import { Pop3Fetcher, pop3Key } from '../../src/upstream/pop3/fetcher.js';
+import { type FakeImapOptions, startFakeImap } from '../fakes/fake-imap.js';
 import { endlessLines, expectedRetr, type FakePop3Options, startFakePop3 } from '../fakes/fake-pop3.js';
 
 const log = pino({ level: 'silent' });
@@ -27,15 +30,26 @@ function messages(n: number): Buffer[] {
   return Array.from({ length: n }, (_, i) => Buffer.from(`Subject: ${i + 1}\r\n\r\n${'x'.repeat(2000)}\r\n`));
 }
 
-async function setup(fakeOpts: FakePop3Options) {
-  const fake = await startFakePop3({ user: 'alice', pass: 'pw', ...fakeOpts });
+/** A cache in a temp dir, and the sizes of every file in its Maildir's tmp/, new/ and cur/. */
+async function tempCache() {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'lp-hostile-'));
   const cache = await Cache.open({ dataDir, accounts: ['a'], log });
-  cleanups.push(async () => {
+  cleanups.push(() => {
     cache.close();
-    await fake.close();
     rmSync(dataDir, { recursive: true, force: true });
   });
+  const maildir = path.join(dataDir, 'accounts/a/Maildir');
+  const files = () =>
+    ['tmp', 'new', 'cur'].flatMap((d) =>
+      readdirSync(path.join(maildir, d)).map((f) => ({ dir: d, size: statSync(path.join(maildir, d, f)).size })),
+    );
+  return { cache, files, store: cache.account('a') };
+}
+
+async function setup(fakeOpts: FakePop3Options) {
+  const fake = await startFakePop3({ user: 'alice', pass: 'pw', ...fakeOpts });
+  cleanups.push(() => fake.close());
+  const { cache, files, store } = await tempCache();
   const fetcher = () =>
     new Pop3Fetcher({
       endpoint: { host: '127.0.0.1', port: fake.port, tls: 'none', username: 'alice', password: 'pw', timeoutMs: 5000 },
@@ -44,13 +58,7 @@ async function setup(fakeOpts: FakePop3Options) {
       keepOnServer: true,
       maxMessageSize: MB,
     });
-  const maildir = path.join(dataDir, 'accounts/a/Maildir');
-  /** Sizes of every file under the Maildir's tmp/, new/ and cur/. */
-  const files = () =>
-    ['tmp', 'new', 'cur'].flatMap((d) =>
-      readdirSync(path.join(maildir, d)).map((f) => ({ dir: d, size: statSync(path.join(maildir, d, f)).size })),
-    );
-  return { fake, fetcher, files, store: cache.account('a') };
+  return { fake, fetcher, files, store };
 }
 
 test('POP3: a message declared 100 bytes that streams 50 MB is skipped, the next is fetched, no loop', async () => {
@@ -129,4 +137,86 @@ test('POP3: a UIDL line of 100 KB is a protocol error', async () => {
     onCommand: (verb) => (verb === 'UIDL' ? { reply: `+OK\r\n1 ${'u'.repeat(100 * 1024)}\r\n.\r\n` } : undefined),
   });
   await assert.rejects(fetcher().pull(), /POP3 protocol error: UIDL reply has a line longer than 1024 octets/);
+});
+
+async function setupImap(fakeOpts: FakeImapOptions, maxMessageSize: number) {
+  const fake = await startFakeImap(fakeOpts);
+  cleanups.push(() => fake.close());
+  const { cache, files, store } = await tempCache();
+  const fetcher = () =>
+    new ImapFetcher({
+      endpoint: { host: '127.0.0.1', port: fake.port, tls: 'none', username: 'alice', password: 'pw', timeoutMs: 5000 },
+      store,
+      cursors: cache,
+      log,
+      folders: ['INBOX'],
+      maxMessageSize,
+    });
+  return { fake, fetcher, files, store };
+}
+
+test('IMAP: a FETCH literal far larger than declared and over maxMessageSize is skipped, not fetched again', async () => {
+  const msgs = messages(3);
+  const { fake, fetcher, files, store } = await setupImap(
+    { messages: msgs, body: (uid) => (uid === 2 ? Buffer.alloc(1.5 * MB, 0x61) : undefined) },
+    MB,
+  );
+  const r1 = await fetcher().pull();
+  assert.equal(r1.newMessages, 2);
+  assert.deepEqual(
+    store.list(INBOX).map((m) => m.key),
+    [imapKey('7', 1), imapKey('7', 3)],
+  );
+  assert.deepEqual(
+    r1.skipped.map((s) => [s.key, /sent more than \d+ bytes/.test(s.reason)]),
+    [[imapKey('7', 2), true]],
+  );
+  assert.deepEqual(
+    files().filter((f) => f.dir === 'tmp'),
+    [],
+  );
+  assert.ok(
+    files().every((f) => f.size < MB),
+    'nothing over maxMessageSize stored',
+  );
+  const bodyFetches = () => fake.log.filter((l) => /BODY\.PEEK/i.test(l)).length;
+  const before = bodyFetches();
+  const r2 = await fetcher().pull();
+  assert.equal(r2.newMessages, 0);
+  assert.equal(bodyFetches(), before, 'no body fetched again');
+});
+
+test('IMAP: a streamed download whose server ignores the partial FETCH and sends 5 MB is skipped', async () => {
+  const msgs = [...messages(1), Buffer.alloc(1.5 * MB, 0x62), ...messages(1)];
+  const { files, fetcher, store } = await setupImap(
+    { messages: msgs, body: (uid) => (uid === 2 ? Buffer.alloc(5 * MB, 0x61) : undefined) },
+    4 * MB,
+  );
+  const r = await fetcher().pull();
+  assert.equal(r.newMessages, 2);
+  assert.deepEqual(
+    r.skipped.map((s) => s.key),
+    [imapKey('7', 2)],
+  );
+  assert.equal(store.list(INBOX).length, 2);
+  assert.deepEqual(
+    files().filter((f) => f.dir === 'tmp'),
+    [],
+  );
+  assert.ok(
+    files().every((f) => f.size <= 3 * MB),
+    'nothing over the receive limit stored',
+  );
+});
+
+test('IMAP: a literal past twice maxMessageSize fails the connection before imapflow buffers it whole', async () => {
+  const { files, fetcher, store } = await setupImap(
+    { messages: messages(2), body: (uid) => (uid === 1 ? Buffer.alloc(20 * MB, 0x61) : undefined) },
+    MB,
+  );
+  const before = process.memoryUsage().rss;
+  await assert.rejects(fetcher().pull(), /IMAP server sent a response over our limits: Literal size \d+ exceeds/);
+  assert.ok(process.memoryUsage().rss - before < 200 * MB);
+  assert.equal(store.list(INBOX).length, 0);
+  assert.deepEqual(files(), []);
 });
