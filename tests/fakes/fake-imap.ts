@@ -5,8 +5,8 @@
  * sent for a UID, e.g. megabytes for a message declared 2,000 bytes
  * (docs/guarantees.md#hostile-upstream-servers). Listens on 127.0.0.1:0.
  */
-import { once } from 'node:events';
 import net from 'node:net';
+import { listenOnLoopback } from './fake-pop3.js';
 
 export interface FakeImapOptions {
   /** The messages, UID = index + 1; RFC822.SIZE is their length unless `declared` says otherwise. */
@@ -77,9 +77,9 @@ export async function startFakeImap(opts: FakeImapOptions): Promise<FakeImap> {
             w(`${head})\r\n`);
             continue;
           }
-          const whole = opts.body?.(uid) ?? (messages[uid - 1] as Buffer);
           const start = partial ? Number(partial[1]) : 0;
-          const lit = opts.body?.(uid) ?? whole.subarray(start, partial ? start + Number(partial[2]) : undefined);
+          const end = partial ? start + Number(partial[2]) : undefined;
+          const lit = opts.body?.(uid) ?? (messages[uid - 1] as Buffer).subarray(start, end);
           w(`${head} BODY[]${partial ? `<${start}>` : ''} {${lit.length}}\r\n`);
           w(lit);
           w(')\r\n');
@@ -107,12 +107,6 @@ export async function startFakeImap(opts: FakeImapOptions): Promise<FakeImap> {
     });
     sock.write('* OK [CAPABILITY IMAP4rev1] fake IMAP ready\r\n');
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  fake.port = (server.address() as net.AddressInfo).port;
-  fake.close = async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise<void>((r) => server.close(() => r()));
-  };
+  Object.assign(fake, await listenOnLoopback(server, sockets));
   return fake;
 }

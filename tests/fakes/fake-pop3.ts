@@ -427,12 +427,22 @@ export async function startFakePop3(opts: FakePop3Options = {}): Promise<FakePop
     opts.tls?.mode === 'implicit'
       ? tls.createServer({ key: opts.tls.key, cert: opts.tls.cert }, onConnection)
       : net.createServer(onConnection);
+  Object.assign(fake, await listenOnLoopback(server, sockets));
+  return fake;
+}
+
+/** Listens on 127.0.0.1:0; `close()` destroys the open `sockets` and closes the server. */
+export async function listenOnLoopback(
+  server: net.Server,
+  sockets: Set<net.Socket>,
+): Promise<{ port: number; close(): Promise<void> }> {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  fake.port = (server.address() as net.AddressInfo).port;
-  fake.close = async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise<void>((r) => server.close(() => r()));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
   };
-  return fake;
 }
