@@ -10,6 +10,7 @@ import type { Clock } from '../shared/clock.js';
 import type { Ledger, MessageRow } from './ledger.js';
 import { fileHasEoh, folderDir, locateFile, normalizeFolder, uidl } from './maildir.js';
 import type { CachedMessage, IndexEntry } from './message-store.js';
+import type { UidlMode } from './uidl-mode.js';
 
 /** Dependencies of an account's store. */
 export interface AccountStoreDeps {
@@ -19,6 +20,8 @@ export interface AccountStoreDeps {
   ledger: Ledger;
   log: Logger;
   clock: Clock;
+  /** Which UIDLs new messages serve (`uidl-mode.ts`); default `local`. */
+  uidlMode?: UidlMode;
 }
 
 /** Reads of one account's cache. */
@@ -27,6 +30,11 @@ export class AccountReader {
 
   constructor(protected readonly d: AccountStoreDeps) {
     this.accountId = d.accountId;
+  }
+
+  /** Which UIDLs new messages serve (fixed when the account's cache was created). */
+  get uidlMode(): UidlMode {
+    return this.d.uidlMode ?? 'local';
   }
 
   list(folder: string): CachedMessage[] {
@@ -58,9 +66,12 @@ export class AccountReader {
    */
   async index(folder: string): Promise<IndexEntry[]> {
     const rows = this.d.ledger.folderIndex(this.accountId, normalizeFolder(folder));
-    const out: IndexEntry[] = rows.map(([uid, wsize, eoh]) =>
-      eoh === null ? { uid, wsize } : { uid, wsize, hasEoh: eoh === 1 },
-    );
+    const out: IndexEntry[] = rows.map(([uid, wsize, eoh, u]) => {
+      const e: IndexEntry = { uid, wsize };
+      if (eoh !== null) e.hasEoh = eoh === 1;
+      if (u !== null) e.uidl = u;
+      return e;
+    });
     for (const e of out) {
       if (e.hasEoh !== undefined) continue;
       const m = this.message(e.uid);
@@ -81,7 +92,7 @@ export class AccountReader {
   protected toCached(r: MessageRow): CachedMessage {
     return {
       uid: r.uid,
-      uidl: uidl(r.uid),
+      uidl: r.uidl ?? uidl(r.uid),
       folder: r.folder,
       path: path.join(folderDir(this.d.maildir, r.folder), r.file),
       size: r.size,

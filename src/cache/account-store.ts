@@ -11,7 +11,9 @@
  * indexes from their names, so a key once renamed into `new/` is never downloaded again.
  *
  * `has()` answers from memory: keys cached or tombstoned (loaded at open, kept up to date here)
- * plus keys begun, finished or pending in the open batch.
+ * plus keys begun, finished or pending in the open batch. Likewise the upstream UIDLs served
+ * by live rows or taken by messages begun (`uidl-mode.ts`: never two at once), which a re-key
+ * never changes.
  */
 
 import { rename, rm } from 'node:fs/promises';
@@ -19,6 +21,7 @@ import path from 'node:path';
 import { createExclusive, fsyncDir, renameDurable, writeFileDurable } from '../shared/durable-fs.js';
 import { Serial } from '../shared/serial.js';
 import { AccountReader, type AccountStoreDeps } from './account-reader.js';
+import { KeyChanges } from './key-changes.js';
 import { identitiesOf, knownMessages } from './known-messages.js';
 import type { MessageRow } from './ledger.js';
 import {
@@ -35,7 +38,9 @@ import {
 } from './maildir.js';
 import {
   type AccountStore,
+  type BeginOptions,
   type CachedMessage,
+  type KeyChange,
   type KnownMessage,
   type OversizedInfo,
   type PendingMessage,
@@ -43,6 +48,7 @@ import {
 } from './message-store.js';
 import { type PendingOwner, PendingWrite } from './pending-write.js';
 import { UID_FLOOR_FILE } from './recovery.js';
+import { isServableUidl } from './uidl-mode.js';
 
 interface Finished {
   msg: CachedMessage;
@@ -57,15 +63,19 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
   private readonly tombs = new Map<string, Set<string>>();
   /** `folder\0key` of messages begun, finished or pending in the batch. */
   private readonly open = new Set<string>();
+  /** Upstream UIDLs served by live rows of any folder or taken by messages begun. */
+  private readonly served: Set<string>;
   private readonly folders = new Map<string, Promise<string>>();
   /** Commits, key adoptions, removals and moves to Trash, one at a time. */
   private readonly serial = new Serial();
+  private changes?: KeyChanges;
 
   constructor(d: AccountStoreDeps) {
     super(d);
     this.nextUid = d.ledger.nextUid(d.accountId);
     for (const { folder, key } of d.ledger.messageKeys(d.accountId)) setOf(this.cached, folder).add(key);
     for (const { folder, key } of d.ledger.tombstones(d.accountId)) setOf(this.tombs, folder).add(key);
+    this.served = new Set(d.uidlMode === 'upstream' ? d.ledger.servedUidls(d.accountId) : []);
   }
 
   get pendingCount(): number {
@@ -77,20 +87,31 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
     return this.open.has(`${f}\0${key}`) || !!this.cached.get(f)?.has(key) || !!this.tombs.get(f)?.has(key);
   }
 
-  async begin(folder: string, key: string): Promise<PendingMessage> {
+  async begin(folder: string, key: string, opts: BeginOptions = {}): Promise<PendingMessage> {
     const f = normalizeFolder(folder);
     if (!isValidKey(key)) throw new Error(`invalid message key ${JSON.stringify(key)}`);
     if (this.has(f, key)) throw new Error(`message ${key} in ${f} is already cached, pending or tombstoned`);
     const fk = `${f}\0${key}`;
     this.open.add(fk);
     const uid = this.nextUid++;
+    const u = opts.uidl;
+    const served = this.d.uidlMode === 'upstream' && u !== undefined && isServableUidl(u) && !this.served.has(u);
+    if (served) this.served.add(u);
     try {
       const dir = await this.folderReady(f);
       const tmp = path.join(dir, 'tmp', tmpName(uid));
       const fh = await createExclusive(tmp);
-      return new PendingWrite(this, this.d.clock, { uid, key, folder: f, dir, tmp, fh });
+      return new PendingWrite(this, this.d.clock, {
+        uid,
+        key,
+        folder: f,
+        dir,
+        tmp,
+        fh,
+        ...(served ? { uidl: u } : {}),
+      });
     } catch (err) {
-      this.open.delete(fk);
+      this.release(f, key, served ? u : undefined);
       throw err;
     }
   }
@@ -155,6 +176,19 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
     });
   }
 
+  unfinishedKeyChange(folder: string): KeyChange | undefined {
+    return this.keyChanges().unfinished(this.accountId, normalizeFolder(folder));
+  }
+
+  noteKeyChange(change: KeyChange): void {
+    this.keyChanges().note(this.accountId, { ...change, folder: normalizeFolder(change.folder) });
+  }
+
+  private keyChanges(): KeyChanges {
+    this.changes ??= new KeyChanges(this.d.ledger.db);
+    return this.changes;
+  }
+
   private async rekeyRow(row: MessageRow, newKey: string): Promise<void> {
     if (!isValidKey(newKey)) throw new Error(`invalid message key ${JSON.stringify(newKey)}`);
     if (row.key === newKey) return;
@@ -187,6 +221,7 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
           ledger.addTombstone(accountId, r.folder, r.key, now, idents[i]);
         }
       });
+      for (const r of rows) if (r.uidl) this.served.delete(r.uidl);
       const dirs = new Set<string>();
       for (const r of rows) {
         this.cached.get(r.folder)?.delete(r.key);
@@ -303,8 +338,9 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
   }
 
   /** @internal Called by PendingWrite when it is thrown away. */
-  release(folder: string, key: string): void {
+  release(folder: string, key: string, servedUidl?: string): void {
     this.open.delete(`${folder}\0${key}`);
+    if (servedUidl !== undefined) this.served.delete(servedUidl);
   }
 
   private folderReady(folder: string): Promise<string> {
@@ -339,5 +375,7 @@ function toRow(account: string, m: CachedMessage): MessageRow {
     flags: m.flags,
     storedAt: m.storedAt,
     eoh: m.hasEoh === undefined ? null : m.hasEoh ? 1 : 0,
+    // a servable upstream UIDL never looks like a local one (uidl-mode.ts)
+    uidl: m.uidl === uidl(m.uid) ? null : m.uidl,
   };
 }

@@ -5,6 +5,9 @@
  * BEFORE any store is handed out (invariant 8), so readers and writers only ever see an index
  * that agrees with the Maildir.
  *
+ * Each account's UIDL mode is fixed before its first recovery (`uidl-mode.ts`); a config asking
+ * for another mode than the recorded one is logged as a warning and the recorded one kept.
+ *
  * Cursors, sync history, pull backoff and tombstones are plain ledger calls; `setCursor` is synchronous so a
  * fetcher can run it inside `AccountStore.commit(inTransaction)` and have the cursor advance in
  * the same transaction as the message rows.
@@ -21,11 +24,15 @@ import type { PullBackoff } from './pull-backoff.js';
 import { type RecoveryReport, recoverAccount } from './recovery.js';
 import { openStateDb, type StateDb } from './state-db.js';
 import { SyncHistory } from './sync-history.js';
+import { fixUidlMode, type UidlMode, uidlModeWarning } from './uidl-mode.js';
+
+/** An account to open: its id, or its id and the UIDL mode its config asks for (default `local`). */
+export type CacheAccount = string | { id: string; uidls: UidlMode };
 
 /** Options of `Cache.open`. */
 export interface CacheOptions {
   dataDir: string;
-  accounts: string[];
+  accounts: readonly CacheAccount[];
   log: Logger;
   clock?: Clock;
 }
@@ -33,6 +40,8 @@ export interface CacheOptions {
 /** The cache facade: per-account stores, cursors, sync history, tombstones. */
 export class Cache {
   private closed = false;
+  /** The UIDL mode each account's config asked for last. */
+  private readonly askedUidls = new Map<string, UidlMode>();
 
   private constructor(
     private readonly ledger: Ledger,
@@ -45,12 +54,27 @@ export class Cache {
 
   /**
    * Open the stores of accounts not open yet (start-up, or a config reload that added
-   * accounts), running start-up recovery for each first.
+   * accounts), running start-up recovery for each first. Called with every configured account,
+   * it also warns when the config asks for another UIDL mode than an account keeps.
    */
-  async addAccounts(ids: readonly string[]): Promise<void> {
+  async addAccounts(accounts: readonly CacheAccount[]): Promise<void> {
     const { dataDir, log, clock } = this.ctx;
-    for (const accountId of ids) {
-      if (this.stores.has(accountId)) continue;
+    for (const a of accounts) {
+      const { id: accountId, uidls: wanted } = typeof a === 'string' ? { id: a, uidls: 'local' as const } : a;
+      // warn once per change of the config, not at every reload
+      const asked = this.askedUidls.get(accountId);
+      this.askedUidls.set(accountId, wanted);
+      const warn = (kept: UidlMode) => {
+        if (kept !== wanted && asked !== wanted)
+          log.warn({ account: accountId, configured: wanted, kept }, uidlModeWarning(wanted, kept));
+      };
+      const open = this.stores.get(accountId);
+      if (open) {
+        warn(open.uidlMode);
+        continue;
+      }
+      const uidlMode = await fixUidlMode({ dataDir, account: accountId, ledger: this.ledger, wanted });
+      warn(uidlMode);
       const report = await recoverAccount({ dataDir, account: accountId, ledger: this.ledger, log, clock });
       this.recovery.set(accountId, report);
       const { account, folders, files, ...did } = report;
@@ -59,7 +83,7 @@ export class Cache {
       const maildir = maildirPath(dataDir, accountId);
       this.stores.set(
         accountId,
-        new AccountStoreImpl({ accountId, dataDir, maildir, ledger: this.ledger, log, clock }),
+        new AccountStoreImpl({ accountId, dataDir, maildir, ledger: this.ledger, log, clock, uidlMode }),
       );
     }
   }

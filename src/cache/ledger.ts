@@ -61,8 +61,8 @@ function prepareStatements(db: StateDb) {
     ),
     // rows as arrays: the POP3 snapshot reads 100k of them
     folderIndex: db
-      .prepare<[string, string], [number, number, number | null]>(
-        'SELECT uid, wsize, eoh FROM messages WHERE account = ? AND folder = ? ORDER BY uid',
+      .prepare<[string, string], [number, number, number | null, string | null]>(
+        'SELECT uid, wsize, eoh, uidl FROM messages WHERE account = ? AND folder = ? ORDER BY uid',
       )
       .raw(true),
     byAccount: db.prepare<[string], MessageRow>(`SELECT ${ROW_COLS} FROM messages WHERE account = ? ORDER BY uid`),
@@ -82,6 +82,14 @@ function prepareStatements(db: StateDb) {
       next: number;
     }>(`INSERT INTO accounts (account, next_uid) VALUES (@account, @next)
                        ON CONFLICT (account) DO UPDATE SET next_uid = max(next_uid, @next)`),
+    uidlMode: db.prepare<[string], { mode: string | null }>('SELECT uidl_mode AS mode FROM accounts WHERE account = ?'),
+    setUidlMode: db.prepare<[string, string]>(
+      `INSERT INTO accounts (account, next_uid, uidl_mode) VALUES (?, 1, ?)
+         ON CONFLICT (account) DO UPDATE SET uidl_mode = excluded.uidl_mode`,
+    ),
+    servedUidls: db.prepare<[string], { uidl: string }>(
+      'SELECT uidl FROM messages WHERE account = ? AND uidl IS NOT NULL',
+    ),
     tomb: db.prepare<
       [string, string, string, number, string | null]
     >(`INSERT INTO tombstones (account, folder, key, deleted_at, ident) VALUES (?, ?, ?, ?, ?)
@@ -181,8 +189,8 @@ export class Ledger {
     return this.s.byFolder.all(account, folder);
   }
 
-  /** `[uid, wsize, eoh]` of a folder in UID order, as raw arrays (the POP3 snapshot: fast at 100k rows). */
-  folderIndex(account: string, folder: string): Array<[number, number, number | null]> {
+  /** `[uid, wsize, eoh, uidl]` of a folder in UID order, as raw arrays (the POP3 snapshot: fast at 100k rows). */
+  folderIndex(account: string, folder: string): Array<[number, number, number | null, string | null]> {
     return this.s.folderIndex.all(account, folder);
   }
 
@@ -216,6 +224,22 @@ export class Ledger {
   /** Raise the stored next UID to at least `next` (never lowers it). */
   raiseNextUid(account: string, next: number): void {
     this.s.raiseNextUid.run({ account, next });
+  }
+
+  /** The account's recorded UIDL mode (`uidl-mode.ts`); `exists`: the account has a row at all. */
+  uidlMode(account: string): { exists: boolean; mode: string | null } {
+    const r = this.s.uidlMode.get(account);
+    return { exists: r !== undefined, mode: r?.mode ?? null };
+  }
+
+  /** Record the account's UIDL mode (creating its row if needed). */
+  setUidlMode(account: string, mode: string): void {
+    this.s.setUidlMode.run(account, mode);
+  }
+
+  /** Every upstream UIDL served by a live row of the account (any folder). */
+  servedUidls(account: string): string[] {
+    return this.s.servedUidls.all(account).map((r) => r.uidl);
   }
 
   /** Record that `key` (of content `ident`, when known) was deleted locally (idempotent). */

@@ -7,7 +7,8 @@
  * characters and characters unsafe on common filesystems become `%XX`. Non-ASCII stays UTF-8.
  *
  * A stored message is named `<unix-seconds>.L<UID hex>.localpost,S=<bytes>,W=<CRLF octets>,K=<key>`
- * in `new/` (W= counted while writing by the POP3 codec's `CrlfSizer`), plus `:2,<flags>` once a
+ * in `new/` (W= counted while writing by the POP3 codec's `CrlfSizer`), then `,U=<hex of the
+ * bytes>` when it serves an upstream UIDL (`uidl-mode.ts`; at most 140 digits), plus `:2,<flags>` once a
  * Maildir reader moves it to `cur/`. The name alone is enough to rebuild the index (the Maildir
  * is the journal); `parseName` tolerates other readers moving files to `cur/`, adding flags or
  * extra `,X=` fields. A file is never rewritten.
@@ -116,12 +117,15 @@ export interface ParsedName {
   key: string;
   /** Maildir flags after `:2,` ('' when absent). */
   flags: string;
+  /** The upstream UIDL it serves (`U=`); absent: the local UID in hex. */
+  uidl?: string;
 }
 
 /** The base name of a freshly stored message (no flags; it goes into `new/`). */
 export function formatName(n: Omit<ParsedName, 'flags'>): string {
   if (!isValidKey(n.key)) throw new Error(`invalid key ${JSON.stringify(n.key)}`);
-  return `${n.storedSec}.L${uidl(n.uid)}.localpost,S=${n.size},W=${n.wsize},K=${n.key}`;
+  const u = n.uidl === undefined ? '' : `,U=${Buffer.from(n.uidl, 'latin1').toString('hex')}`;
+  return `${n.storedSec}.L${uidl(n.uid)}.localpost,S=${n.size},W=${n.wsize},K=${n.key}${u}`;
 }
 
 /** Split a Maildir name into base and info (`:2,FLAGS`; `;` and `!` separators also accepted). */
@@ -148,7 +152,11 @@ export function parseName(name: string): ParsedName | undefined {
   if (!s || !/^\d{1,15}$/.test(s) || !w || !/^\d{1,15}$/.test(w) || !k || !isValidKey(k)) return undefined;
   const uid = parseInt(hex, 16);
   if (uid < 1) return undefined;
-  return { storedSec: Number(sec), uid, size: Number(s), wsize: Number(w), key: k, flags };
+  const parsed: ParsedName = { storedSec: Number(sec), uid, size: Number(s), wsize: Number(w), key: k, flags };
+  // an unreadable U= leaves the local UIDL, the safe default
+  const u = f.get('U');
+  if (u && /^(?:[0-9a-f]{2}){1,70}$/.test(u)) parsed.uidl = Buffer.from(u, 'hex').toString('latin1');
+  return parsed;
 }
 
 /** The same file name with another `K=` (flags and any extra fields kept). */

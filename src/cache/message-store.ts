@@ -22,7 +22,7 @@ export const TRASH = 'Trash';
 export interface CachedMessage {
   /** Local UID, never reused within the account. */
   uid: number;
-  /** The POP3 UIDL we serve: the UID as 8 upper-case hex digits. */
+  /** The POP3 UIDL we serve: the UID as 8 upper-case hex digits, or the upstream UIDL (`uidl-mode.ts`). */
   uidl: string;
   /** Folder name (`INBOX` or an IMAP folder name). */
   folder: string;
@@ -49,6 +49,18 @@ export interface IndexEntry {
   wsize: number;
   /** True when the header ends with an empty line; undefined when not known yet. */
   hasEoh?: boolean;
+  /** The upstream UIDL it serves; undefined: the local UID in hex. */
+  uidl?: string;
+}
+
+/** What a writer knows of a message beyond its key. */
+export interface BeginOptions {
+  /**
+   * The upstream POP3 UIDL, for the first message the server lists with it. Served as the
+   * local UIDL when the account's mode is `upstream` and it is servable and not served yet
+   * (`uidl-mode.ts`); otherwise the local UID in hex is.
+   */
+  uidl?: string;
 }
 
 /** A message being written: stream the upstream bytes into `stream`, then `finish()`. */
@@ -85,8 +97,8 @@ export interface AccountStore {
   readonly accountId: string;
   /** True when `key` in `folder` is cached, pending in the open batch, or tombstoned. */
   has(folder: string, key: string): boolean;
-  /** Start writing a new message; allocates its local UID. */
-  begin(folder: string, key: string): Promise<PendingMessage>;
+  /** Start writing a new message; allocates its local UID and chooses the UIDL it serves. */
+  begin(folder: string, key: string, opts?: BeginOptions): Promise<PendingMessage>;
   /** Number of finished messages waiting for `commit()`. */
   readonly pendingCount: number;
   /**
@@ -131,12 +143,31 @@ export interface AccountStore {
   oversized(folder: string): Map<string, OversizedInfo>;
   /** Durably remember a message abandoned mid-download. */
   noteOversized(folder: string, key: string, info: OversizedInfo): void;
+  /** The key change of `folder` whose adoption has not finished (cut short by a crash), if any. */
+  unfinishedKeyChange(folder: string): KeyChange | undefined;
+  /** Record a key change or its progress (see `key-changes.ts`). */
+  noteKeyChange(change: KeyChange): void;
 }
 
 /** Why a message was abandoned: the receive limit it went past, and the bytes counted then. */
 export interface OversizedInfo {
   limit: number;
   received: number;
+}
+
+/** Every upstream key of a folder changed and the records were matched by content (`key-changes.ts`). */
+export interface KeyChange {
+  folder: string;
+  /** `uidl`: a POP3 provider renumbered its UIDLs. */
+  kind: 'uidl';
+  /** When it was detected (ms since epoch). */
+  detectedAt: number;
+  /** When the adoption finished; absent while it is under way. */
+  finishedAt?: number;
+  /** Records (messages and tombstones) moved to their new keys so far. */
+  matched: number;
+  /** Listed messages that matched nothing known: downloaded as new. */
+  fresh: number;
 }
 
 /** IMAP per-folder sync cursor (stored as text: UIDVALIDITY and MODSEQ are 64-bit). */

@@ -23,8 +23,8 @@ import type { CachedMessage, PendingMessage } from './message-store.js';
 export interface PendingOwner {
   /** The message's file is in `new/`; it belongs to the batch until the next commit. */
   addFinished(msg: CachedMessage, newDir: string): void;
-  /** The message was thrown away; its key may be begun again. */
-  release(folder: string, key: string): void;
+  /** The message was thrown away; its key (and upstream UIDL) may be begun again. */
+  release(folder: string, key: string, uidl?: string): void;
 }
 
 /** What `begin()` prepared: the UID, the key and the open temp file. */
@@ -37,6 +37,8 @@ export interface PendingInit {
   /** Absolute path of the temp file in `tmp/`. */
   tmp: string;
   fh: FileHandle;
+  /** The upstream UIDL it will serve (`uidl-mode.ts`); absent: the local UID in hex. */
+  uidl?: string;
 }
 
 /** A message being written into `tmp/`. */
@@ -96,12 +98,13 @@ export class PendingWrite implements PendingMessage {
         size: stream.bytes,
         wsize: stream.wsize,
         key: p.key,
+        ...(p.uidl === undefined ? {} : { uidl: p.uidl }),
       });
       const newDir = path.join(p.dir, 'new');
       await rename(p.tmp, path.join(newDir, name));
       msg = {
         uid: p.uid,
-        uidl: uidl(p.uid),
+        uidl: p.uidl ?? uidl(p.uid),
         folder: p.folder,
         path: path.join(newDir, name),
         size: stream.bytes,
@@ -126,6 +129,6 @@ export class PendingWrite implements PendingMessage {
       await this.p.fh.close().catch(() => undefined);
     }
     await rm(this.p.tmp, { force: true }).catch(() => undefined);
-    this.owner.release(this.p.folder, this.p.key);
+    this.owner.release(this.p.folder, this.p.key, this.p.uidl);
   }
 }

@@ -14,7 +14,9 @@
  * 5. A file with a foreign name is adopted: fresh UID, key `x<sha256 prefix>`, renamed to our
  *    scheme in place (flags kept), directories fsynced before any row mentions it.
  * 6. In ONE transaction: rows whose file is gone or differs are deleted, rows for every file
- *    the ledger lacks (or describes wrongly) are inserted, and the next UID is raised.
+ *    the ledger lacks (or describes wrongly) are inserted, and the next UID is raised. A row
+ *    serves the upstream UIDL its name carries (`U=`) when that is servable and no lower UID
+ *    of the account serves it already (`uidl-mode.ts`).
  */
 
 import { type Dirent, existsSync, type Stats } from 'node:fs';
@@ -40,6 +42,7 @@ import {
   uidl,
 } from './maildir.js';
 import { INBOX } from './message-store.js';
+import { isServableUidl } from './uidl-mode.js';
 
 /** What recovery did for one account. */
 export interface RecoveryReport {
@@ -237,9 +240,12 @@ export async function recoverAccount(o: RecoveryOptions): Promise<RecoveryReport
 
   // Reconcile the ledger with the disk in one transaction.
   const onDisk = new Map<number, MessageRow>();
-  for (const f of keep) {
+  const served = new Set<string>();
+  for (const f of keep.sort((a, b) => a.parsed.uid - b.parsed.uid)) {
     const p = f.parsed;
     const old = rowsByUid.get(p.uid);
+    const u = p.uidl !== undefined && isServableUidl(p.uidl) && !served.has(p.uidl) ? p.uidl : null;
+    if (u !== null) served.add(u);
     onDisk.set(p.uid, {
       account,
       uid: p.uid,
@@ -250,6 +256,7 @@ export async function recoverAccount(o: RecoveryOptions): Promise<RecoveryReport
       key: p.key,
       flags: p.flags,
       storedAt: old?.storedAt ?? p.storedSec * 1000,
+      uidl: u,
     });
   }
   ledger.transaction(() => {
@@ -277,7 +284,8 @@ function sameRow(a: MessageRow, b: MessageRow): boolean {
     a.size === b.size &&
     a.wsize === b.wsize &&
     a.key === b.key &&
-    a.flags === b.flags
+    a.flags === b.flags &&
+    (a.uidl ?? null) === (b.uidl ?? null)
   );
 }
 

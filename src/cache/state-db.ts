@@ -9,6 +9,8 @@
  * fatal (invariant 8): it is moved aside as `state.db.broken-<ms>` (with its `-wal`/`-shm`) and a
  * fresh one is created; start-up recovery then rebuilds every message row from the Maildirs.
  * A database written by a newer localpost (higher `user_version`) is refused instead, untouched.
+ * state.db and its `-wal`/`-shm` are mode 0600 and never symbolic links (`claimPrivateFile`,
+ * before SQLite opens them by name; docs/security.md).
  */
 
 import { existsSync, renameSync } from 'node:fs';
@@ -16,7 +18,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { Logger } from 'pino';
 import { type Clock, systemClock } from '../shared/clock.js';
-import { fsyncDir } from '../shared/durable-fs.js';
+import { claimPrivateFile, fsyncDir } from '../shared/durable-fs.js';
 
 /** A handle on state.db. */
 export type StateDb = Database.Database;
@@ -161,9 +163,27 @@ const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    // Upstream key changes matched by content (cache/key-changes.ts): a POP3 provider that
+    // renumbered its UIDLs. A row without finished_at is an adoption still under way (resumed
+    // at the next pull); the latest row is shown by `status`.
+    version: 7,
+    sql: `
+      CREATE TABLE key_changes (
+        account     TEXT NOT NULL,
+        folder      TEXT NOT NULL,
+        kind        TEXT NOT NULL,      -- uidl
+        detected_at INTEGER NOT NULL,   -- ms since epoch
+        finished_at INTEGER,
+        matched     INTEGER NOT NULL,
+        fresh       INTEGER NOT NULL,
+        PRIMARY KEY (account, folder, detected_at)
+      ) WITHOUT ROWID;
+    `,
+  },
+  {
     // Messages abandoned mid-download for sending more than their receive limit
     // (upstream/size-guard.ts): not downloaded again unless that limit grows.
-    version: 7,
+    version: 8,
     sql: `
       CREATE TABLE oversized (
         account  TEXT NOT NULL,
@@ -202,7 +222,9 @@ function isCorruption(err: unknown, file: string): boolean {
 }
 
 /** Open, configure, check and migrate; throws on any problem (the db is closed first). */
-function openOnce(file: string, migrations: readonly Migration[]): StateDb {
+async function openOnce(file: string, migrations: readonly Migration[]): Promise<StateDb> {
+  await claimPrivateFile(file, true);
+  for (const suffix of ['-wal', '-shm']) await claimPrivateFile(file + suffix, false);
   const db = new Database(file);
   try {
     db.pragma('journal_mode = WAL');
@@ -250,7 +272,7 @@ export async function openStateDb(opts: OpenStateDbOptions): Promise<StateDb> {
   const clock = opts.clock ?? systemClock;
   const migrations = opts.migrations ?? MIGRATIONS;
   try {
-    return openOnce(opts.file, migrations);
+    return await openOnce(opts.file, migrations);
   } catch (err) {
     if (!isCorruption(err, opts.file)) throw err;
     const aside = await moveAside(opts.file, clock);
@@ -258,6 +280,6 @@ export async function openStateDb(opts: OpenStateDbOptions): Promise<StateDb> {
       { err, file: opts.file, movedTo: aside },
       'state.db is unreadable; moved aside, starting a fresh one and rebuilding from the Maildirs',
     );
-    return openOnce(opts.file, migrations);
+    return await openOnce(opts.file, migrations);
   }
 }

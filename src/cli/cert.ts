@@ -17,6 +17,7 @@ import { type CertInfo, localCertFiles, localCertInfo, readCertInfo } from '../c
 import type { Config } from '../config/schema.js';
 import { writeFileDurable } from '../shared/durable-fs.js';
 import { runProgram } from '../shared/exec.js';
+import { ensureDataDir } from '../shared/trust.js';
 
 /** Days the certificate is valid: 825, the longest Apple's TLS clients accept. */
 export const CERT_DAYS = 825;
@@ -120,8 +121,8 @@ export async function runCert(
     );
     return 0;
   }
+  await ensureDataDir(cfg.dataDir); // a refusal is a ConfigError: exit 78
   try {
-    await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
     info = await createLocalCert(cfg.dataDir);
   } catch (err) {
     io.stderr.write(`localpost cert: ${(err as Error).message}\n`);

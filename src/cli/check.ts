@@ -11,16 +11,22 @@
  *   failure for the incoming server, a warning for the outgoing one (mail waits in the outbox);
  * - anything else (a refused login, an untrusted certificate with its fix) fails with exit 1.
  * Nothing is logged while it runs (the upstream libraries' loggers are silenced): the lines are
- * the whole output. A config file holding a password in clear and readable by others is a warning,
- * and so is a listener accepting old TLS versions (`listen.*.tls.legacy`).
+ * the whole output. Warnings: a config file holding a password in clear and readable by others,
+ * a listener accepting old TLS versions (`listen.*.tls.legacy`), an upstream reached in clear on
+ * a host that is not loopback (`tls: none`, an `http://` OAuth token URL), a config asking for
+ * other UIDLs than an account's cache serves (cache/uidl-mode.ts), and a data directory `start`
+ * would chmod; one it would refuse is a configuration problem (docs/security.md). A config file
+ * that fails the trust rule never gets this far: loading it exits 78.
  */
 import pino, { type Logger } from 'pino';
-import { exposedSecretsWarning, legacyTlsWarning } from '../config/exposure.js';
+import { recordedUidlMode, uidlModeWarning } from '../cache/uidl-mode.js';
+import { cleartextUpstreamWarnings, exposedSecretsWarning, legacyTlsWarning } from '../config/exposure.js';
 import { type AccountConfig, type Config, defaultPort } from '../config/schema.js';
 import { incomingEndpoint, outgoingEndpoint } from '../daemon/accounts.js';
 import { lockHolder } from '../daemon/instance-lock.js';
 import { listenPortProblems } from '../daemon/listen-ports.js';
 import { AuthError, ConfigError, errorMessage } from '../shared/errors.js';
+import { dataDirProblem } from '../shared/trust.js';
 import { createImapClient } from '../upstream/imap/connect.js';
 import { Pop3Client, pop3Login } from '../upstream/pop3/client.js';
 import { scopeOf } from '../upstream/smtp/classify.js';
@@ -188,6 +194,14 @@ export async function checkOutgoing(acc: AccountConfig, o: CheckOptions): Promis
   }
 }
 
+/** A warning when the config asks for other UIDLs than the account's cache serves (`cache/uidl-mode.ts`). */
+export async function checkUidlMode(acc: AccountConfig, dataDir: string): Promise<CheckLine | undefined> {
+  const wanted = acc.incoming.protocol === 'pop3' ? acc.incoming.uidls : 'local';
+  const recorded = await recordedUidlMode(dataDir, acc.id);
+  if (recorded === undefined || recorded === wanted) return undefined;
+  return { ok: true, warn: true, text: `${acc.id}: ${uidlModeWarning(wanted, recorded)}` };
+}
+
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 /**
@@ -201,20 +215,24 @@ export async function runCheck(
   o: Partial<Omit<CheckOptions, 'index' | 'dataDir'>> = {},
 ): Promise<number> {
   const log = o.log ?? pino({ level: 'silent' });
-  const [ports, exposure, servers] = await Promise.all([
+  const [ports, exposure, dataDir, servers] = await Promise.all([
     lockHolder(cfg.dataDir).then((pid) => listenPortProblems(cfg, pid)),
     exposedSecretsWarning(file, cfg),
+    dataDirProblem(cfg.dataDir),
     Promise.all(
       cfg.accounts.map(async (acc, index) => {
         const opts = { ...o, log, index, dataDir: cfg.dataDir };
-        return [await checkAccount(acc, opts), await checkOutgoing(acc, opts)];
+        return [await checkAccount(acc, opts), await checkOutgoing(acc, opts), await checkUidlMode(acc, cfg.dataDir)];
       }),
     ),
   ]);
   const lines: CheckLine[] = [
     ...ports.map((text) => ({ ok: false, config: true, text })),
+    ...(dataDir?.refused ? [{ ok: false, config: true, text: dataDir.refused }] : []),
     ...servers.flat().filter((l) => l !== undefined),
-    ...[exposure, legacyTlsWarning(cfg)].flatMap((text) => (text ? [{ ok: true, warn: true, text }] : [])),
+    ...[exposure, legacyTlsWarning(cfg), ...cleartextUpstreamWarnings(cfg), dataDir?.loose].flatMap((text) =>
+      text ? [{ ok: true, warn: true, text }] : [],
+    ),
   ];
   const problems = lines.filter((l) => l.config).length;
   const accounts = plural(cfg.accounts.length, 'account');

@@ -131,6 +131,8 @@ export function renderConfig(a: InitAnswers, now = new Date()): string {
       '      keepOnServer: true',
       '      # What deleting in your mail client does upstream: keep-upstream | delete-upstream.',
       '      onLocalDelete: keep-upstream',
+      "      # Serve the provider's UIDLs, so a client that kept mail on the provider downloads nothing again.",
+      '      uidls: upstream',
     );
   } else {
     lines.push('      folders: [INBOX]', '      idle: true', '      onLocalDelete: keep-upstream');

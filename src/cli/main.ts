@@ -5,7 +5,6 @@
  */
 
 import { readFileSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { Command } from 'commander';
 import type { Logger } from 'pino';
 import { Cache } from '../cache/cache.js';
@@ -13,6 +12,7 @@ import { exposedSecretsWarning, legacyTlsWarning } from '../config/exposure.js';
 import { configPath, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ControlRequestError, ControlUnavailableError, control, controlRequest } from '../control/client.js';
+import { cacheAccounts } from '../daemon/accounts.js';
 import type { SignedInResponse } from '../daemon/control-api.js';
 import type { Daemon as DaemonType } from '../daemon/daemon.js';
 import { acquireLock, type InstanceLock, LockedError, lockHolder } from '../daemon/instance-lock.js';
@@ -20,6 +20,7 @@ import { listenErrorText, listenPortProblems } from '../daemon/listen-ports.js';
 import { SyncService } from '../daemon/sync.js';
 import { ConfigError, errorMessage } from '../shared/errors.js';
 import { createLogger } from '../shared/log.js';
+import { ensureDataDir } from '../shared/trust.js';
 import { addSetupCommands } from './setup-commands.js';
 import { currentStatus, formatStatus } from './status.js';
 import { formatSyncSummary, progressPrinter, syncThroughDaemon } from './sync.js';
@@ -27,6 +28,8 @@ import { formatSyncSummary, progressPrinter, syncThroughDaemon } from './sync.js
 const EXIT_OK = 0;
 const EXIT_FAILURE = 1;
 const EXIT_CONFIG = 78;
+/** Files and directories created by the commands (the daemon's above all) are the user's alone. */
+const PRIVATE_UMASK = 0o077;
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -62,6 +65,7 @@ async function cmdStart(opts: GlobalOpts): Promise<number> {
   if (exposed) log.warn({ file: path }, exposed);
   const legacyTls = legacyTlsWarning(cfg);
   if (legacyTls) log.warn(legacyTls);
+  await ensureDataDir(cfg.dataDir, log); // a refusal exits 78 before any file in it is opened
   // a listener port taken is a configuration problem, told in one line before anything starts
   // (with a daemon of this data directory running, the lock below says so instead)
   if ((await lockHolder(cfg.dataDir)) === undefined) {
@@ -102,7 +106,7 @@ async function cmdSync(accounts: string[], opts: GlobalOpts): Promise<number> {
     return EXIT_FAILURE;
   }
   const log = loggerFor(cfg, opts, 2, cfg.log.level === 'info' ? 'warn' : cfg.log.level);
-  await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
+  await ensureDataDir(cfg.dataDir, log);
   let lock: InstanceLock;
   try {
     lock = await acquireLock(cfg.dataDir);
@@ -113,7 +117,7 @@ async function cmdSync(accounts: string[], opts: GlobalOpts): Promise<number> {
   const progress = progressPrinter(Boolean(process.stderr.isTTY));
   const cache = await Cache.open({
     dataDir: cfg.dataDir,
-    accounts: cfg.accounts.map((a) => a.id),
+    accounts: cacheAccounts(cfg.accounts),
     log: log.child({ component: 'cache' }),
   });
   const ids = accounts.length ? accounts : cfg.accounts.map((a) => a.id);
@@ -160,7 +164,7 @@ async function cmdAuth(
     return EXIT_CONFIG;
   }
   const { authorize } = await import('./auth.js');
-  await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
+  await ensureDataDir(cfg.dataDir, loggerFor(cfg, opts, 2));
   const r = await authorize(acc, {
     dataDir: cfg.dataDir,
     method: o.browser ? 'browser' : o.device ? 'device' : undefined,
@@ -243,6 +247,13 @@ function buildProgram(): Command {
     .version(pkg.version)
     .option('-c, --config <file>', 'config file (default $LOCALPOST_CONFIG or ~/.config/localpost/config.yaml)')
     .option('--pretty', 'human-readable log lines');
+  // Everything the commands create is private to the user (docs/security.md); `service`
+  // writes unit files and directories for systemd, which set their own modes.
+  program.hook('preAction', (_, action) => {
+    let top = action;
+    while (top.parent && top.parent !== program) top = top.parent;
+    if (top.name() !== 'service') process.umask(PRIVATE_UMASK);
+  });
   const run =
     (fn: (...a: never[]) => Promise<number>) =>
     async (...args: unknown[]) => {

@@ -8,16 +8,17 @@
  * `flush` sends everything queued now, through each account's upstream, and reports what is
  * left; it exits 1 when something is still queued.
  */
-import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { Cache } from '../cache/cache.js';
 import type { Config } from '../config/schema.js';
 import { ControlRequestError, ControlUnavailableError, control } from '../control/client.js';
 import type { FlushResponse } from '../control/protocol.js';
+import { cacheAccounts } from '../daemon/accounts.js';
 import { acquireLock, type InstanceLock, LockedError, lockHolder } from '../daemon/instance-lock.js';
 import { Outgoing } from '../daemon/outgoing.js';
 import { readStatus } from '../daemon/status-report.js';
 import { errorMessage } from '../shared/errors.js';
+import { ensureDataDir } from '../shared/trust.js';
 import { formatEntries } from './status.js';
 
 /** Exit codes used here (same as main.ts). */
@@ -66,7 +67,7 @@ export async function outboxCommand(
   }
   const change = changeOf(action, id, io);
   if (!change) return FAILURE;
-  await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
+  await ensureDataDir(cfg.dataDir, log);
   let lock: InstanceLock;
   try {
     lock = await acquireLock(cfg.dataDir);
@@ -76,7 +77,7 @@ export async function outboxCommand(
   }
   const cache = await Cache.open({
     dataDir: cfg.dataDir,
-    accounts: cfg.accounts.map((a) => a.id),
+    accounts: cacheAccounts(cfg.accounts),
     log: log.child({ component: 'cache' }),
   });
   const outgoing = new Outgoing({ config: () => cfg, cache: () => cache, sync: () => undefined, log });

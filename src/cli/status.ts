@@ -3,7 +3,7 @@
  * cares about, formatted. When a daemon runs, the CLI asks it through the control socket and
  * gets live state; otherwise it reads state.db itself (daemon/status-report.ts).
  */
-import type { SyncRecord } from '../cache/message-store.js';
+import type { KeyChange, SyncRecord } from '../cache/message-store.js';
 import type { OutboxRow } from '../cache/outbox/rows.js';
 import { clockTime, type PullBackoff } from '../cache/pull-backoff.js';
 import type { Config } from '../config/schema.js';
@@ -101,6 +101,15 @@ function backoffText(b: PullBackoff): string {
   return `backing off until ${clockTime(b.until)} (${why}); ${b.failures} failed pull${b.failures === 1 ? '' : 's'} in a row, \`localpost sync\` tries at once`;
 }
 
+/** `provider renumbered its UIDLs on 2026-12-06: 2,981 matched, 19 new` (docs/pitfalls.md#pop3-uidl-renumbering). */
+export function keyChangeText(c: KeyChange): string {
+  const day = new Date(c.detectedAt).toISOString().slice(0, 10);
+  const n = (x: number) => x.toLocaleString('en-US');
+  const where = c.folder === 'INBOX' ? '' : ` in ${c.folder}`;
+  const what = c.finishedAt === undefined ? 'matching by content, ' : '';
+  return `provider renumbered its UIDLs${where} on ${day}: ${what}${n(c.matched)} matched, ${n(c.fresh)} new`;
+}
+
 /** The IDLE column of `status`. */
 const IDLE_TEXT: Record<NonNullable<AccountStatus['idle']>, string> = {
   connected: 'watching',
@@ -153,6 +162,7 @@ export function formatStatus(s: StatusReport, now = Date.now()): string {
       lines.push(
         `  ${a.id}: ${a.upstreamLogins} upstream login${a.upstreamLogins === 1 ? '' : 's'} since the daemon started`,
       );
+    if (a.keyChange) lines.push(`  ${a.id}: ${keyChangeText(a.keyChange)}`);
     if (a.auth && a.auth.state !== 'signed-in') {
       lines.push(
         `  ${a.id}: localpost needs you to sign in${a.auth.state === 'sign-in-required' ? ' again' : ''}: run \`localpost auth ${a.id}\`${a.auth.reason ? ` (${a.auth.reason})` : ''}`,

@@ -1,6 +1,7 @@
 /**
  * What a config exposes, as the warnings `start` logs and `check` prints: listeners that accept
- * old TLS versions (`listen.*.tls.legacy`), and a config file that holds a password in clear and
+ * old TLS versions (`listen.*.tls.legacy`), upstreams reached in clear (`tls: none`, an `http://`
+ * OAuth token URL) on a host that is not loopback, and a config file that holds a password in clear and
  * that other users can read. A literal secret is an upstream `password: "..."` string or a
  * local `login.password`; `passwordHash`, `{ env }`, `{ file }`, `{ command }` and `{ oauth2 }`
  * keep no password in the file. Readable by others means the read bit for others, or for the group
@@ -8,7 +9,8 @@
  * own group is the system service's pattern (`0640 root:localpost`) and is not warned about.
  */
 import { stat } from 'node:fs/promises';
-import type { Config } from './schema.js';
+import { isLoopbackHost } from '../shared/loopback.js';
+import { type Config, oauth2Of } from './schema.js';
 
 /** The warning for listeners with the legacy TLS profile on, or undefined when none has it. */
 export function legacyTlsWarning(cfg: Config): string | undefined {
@@ -22,6 +24,36 @@ export function legacyTlsWarning(cfg: Config): string | undefined {
     'the network can attack far more easily than TLS 1.2; meant only for old mail clients without TLS 1.2 on ' +
     'a trusted LAN: turn it off once they are gone'
   );
+}
+
+/**
+ * One warning per upstream the credentials would cross the network to in clear: a server with
+ * `tls: none`, or an OAuth `tokenUrl` over http (it carries the refresh token), on a host that is
+ * not loopback (a local tunnel or test server is fine).
+ */
+export function cleartextUpstreamWarnings(cfg: Config): string[] {
+  const out: string[] = [];
+  cfg.accounts.forEach((a, i) => {
+    for (const [key, s] of [
+      ['incoming', a.incoming],
+      ['outgoing', a.outgoing],
+    ] as const) {
+      if (!s) continue;
+      if (s.tls === 'none' && !isLoopbackHost(s.host))
+        out.push(
+          `accounts[${i}].${key}.tls: none sends the password and the mail to ${s.host} unencrypted: ` +
+            'use starttls or implicit unless the network to it is trusted',
+        );
+      const url = oauth2Of(s.password)?.tokenUrl;
+      const host = url?.startsWith('http:') ? new URL(url).hostname : undefined;
+      if (host !== undefined && !isLoopbackHost(host))
+        out.push(
+          `accounts[${i}].${key}.password.oauth2.tokenUrl: ${url} is plain http: the client secret and ` +
+            'the refresh token would cross the network unencrypted; use https',
+        );
+    }
+  });
+  return out;
 }
 
 /** The config keys that hold a password in clear. */

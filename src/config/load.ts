@@ -4,6 +4,9 @@
  * (`accounts[1].incoming.port: expected a number, got a string (line 14)`); YAML syntax errors
  * carry `line:col`. Every failure, a missing file included, is a ConfigError (exit 78).
  * Problem lines never quote a value the user wrote, so a misplaced password is not echoed.
+ * Before it is read, the file and its directories must pass the trust rule (`checkConfigTrust`,
+ * docs/security.md): every command and a reload load the config here, so none runs a
+ * `{ command }` secret from a file another user could change.
  */
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -11,6 +14,7 @@ import { isAbsolute, join } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../shared/errors.js';
+import { checkConfigTrust } from '../shared/trust.js';
 import { type Config, configSchema } from './schema.js';
 
 /** The config file to use: `--config`, else `$LOCALPOST_CONFIG`, else the XDG location. */
@@ -26,8 +30,9 @@ export function configPath(cliFlag?: string, env: NodeJS.ProcessEnv = process.en
 export async function loadConfig(path: string = configPath()): Promise<Config> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await readFile(await checkConfigTrust(path), 'utf8');
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
       throw new ConfigError(

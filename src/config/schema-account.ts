@@ -63,6 +63,12 @@ const incoming = z
       .enum(['keep-upstream', 'delete-upstream'])
       .default('keep-upstream')
       .describe('What a local delete does upstream: keep-upstream | delete-upstream.'),
+    uidls: z
+      .enum(['local', 'upstream'])
+      .default('local')
+      .describe(
+        "pop3: the UIDLs localpost serves: local (its own) | upstream (the provider's, where valid and unique, so a client that kept mail on the provider downloads nothing again; docs/clients.md). Fixed when the account's cache is created; `localpost init` writes upstream.",
+      ),
     folders: z
       .array(z.string().min(1, 'must not be empty'))
       .min(1, 'needs at least one folder')
@@ -177,6 +183,13 @@ const account = z
         code: 'custom',
         path: ['outgoing', 'password', 'oauth2'],
         message: 'must use the same provider and clientId as incoming.password.oauth2 (one sign-in per account)',
+      });
+    }
+    if (a?.incoming?.uidls === 'upstream' && a.incoming.protocol !== 'pop3') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['incoming', 'uidls'],
+        message: 'upstream needs a POP3 incoming server (IMAP accounts serve local UIDLs)',
       });
     }
     if (a?.outgoing?.saveSent !== undefined && a.incoming && a.incoming.protocol !== 'imap') {

@@ -6,22 +6,9 @@
  * block naming the user's own certificate; never a built-in certificate whose key is public.
  * Such a block may set `legacy` to accept TLS 1.0 from old clients on a trusted LAN (off by default).
  */
-import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
+import { isLoopbackHost } from '../shared/loopback.js';
 import { always, expect, host, listenPort, path } from './schema-fields.js';
-
-const loopback = new BlockList();
-loopback.addSubnet('127.0.0.0', 8, 'ipv4');
-loopback.addAddress('::1', 'ipv6');
-loopback.addSubnet('::ffff:127.0.0.0', 104, 'ipv6');
-
-/** True for `localhost`, 127.0.0.0/8, ::1 and IPv4-mapped loopback addresses. */
-function isLoopbackHost(h: string): boolean {
-  if (h === 'localhost') return true;
-  if (isIPv4(h)) return loopback.check(h, 'ipv4');
-  if (isIPv6(h)) return loopback.check(h, 'ipv6');
-  return false;
-}
 
 const listenerShape = (defaultPort: number, what: string) => ({
   port: listenPort.default(defaultPort).describe(`TCP port of the local ${what} listener (0 picks a free port).`),
@@ -41,7 +28,18 @@ const listenerShape = (defaultPort: number, what: string) => ({
     .min(1)
     .max(10_000)
     .default(50)
-    .describe(`Most ${what} connections open at once; more are refused with a temporary error until one closes.`),
+    .describe(
+      `Most ${what} connections open at once. When full, the oldest idle connection that has not logged in is closed to make room; only when none is idle is a newcomer refused with a temporary error. Above half of it, a new connection has 10 s to log in instead of a minute.`,
+    ),
+  maxConnectionsPerAddress: z
+    .number(expect('expected a number'))
+    .int('expected a whole number')
+    .min(1)
+    .max(10_000)
+    .default(10)
+    .describe(
+      `Most ${what} connections from one client address other than loopback (a LAN host, with allowRemote), with the same rule: its oldest idle connection that has not logged in makes room first.`,
+    ),
 });
 
 /** Refuses a host that is not loopback unless `allowRemote: true` is beside it. */

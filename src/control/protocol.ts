@@ -19,7 +19,7 @@
  * request (malformed JSON, a wrong field), 404 no such path, account or outbox entry, 405 a
  * known path with the wrong method, 413 a body over `MAX_BODY`, 500 the daemon failed.
  */
-import type { SyncRecord } from '../cache/message-store.js';
+import type { KeyChange, SyncRecord } from '../cache/message-store.js';
 import type { OutboxRow, OutboxSummary } from '../cache/outbox/rows.js';
 import type { PullBackoff } from '../cache/pull-backoff.js';
 import type { IdleState } from '../upstream/imap/idle.js';
@@ -48,6 +48,9 @@ export const MAX_BODY = 64 * 1024;
  *   IMAP accounts with `idle: true` have `idle` in live status only: `"connecting" | "connected" |
  *   "waiting-for-sign-in" | "reconnecting" | "stopped"` (stopped: only during a reload);
  *   `upstreamLogins`, live status only: upstream logins the pulls made since the daemon started;
+ *   `keyChange`, once the provider changed every upstream key of a folder and localpost matched
+ *   the messages by content: `{ folder, kind: "uidl", detectedAt, finishedAt?, matched, fresh }`
+ *   (the latest; `finishedAt` absent while the adoption is under way, `fresh` the new messages);
  * - `outbox`: `{ accounts: [{ account, queued, nextAttempt, lastError, failed }], entries: [...] }`
  *   (`entries` as `outbox list` shows them);
  * - `listeners`: `{ pop3, pop3Tls, smtp }`, each a list of `host:port` (`[::1]:port`): the
@@ -79,6 +82,8 @@ export interface AccountStatus {
   idle?: IdleState;
   /** Live status only: upstream logins the account's pulls made since the daemon started. */
   upstreamLogins?: number;
+  /** The latest change of every upstream key of a folder, matched by content (a POP3 UIDL renumbering). */
+  keyChange?: KeyChange;
 }
 
 /** Everything `status` reports (see the module comment for the JSON contract). */

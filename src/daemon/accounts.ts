@@ -10,7 +10,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { Cache } from '../cache/cache.js';
+import type { Cache, CacheAccount } from '../cache/cache.js';
 import { type AccountConfig, oauth2Of, type Secret } from '../config/schema.js';
 import { resolveOAuth2, resolveSecret, type SecretContext } from '../config/secrets.js';
 import { ConfigError } from '../shared/errors.js';
@@ -111,4 +111,9 @@ export async function createFetcher(acc: AccountConfig, cache: Cache, log: Logge
     folders: inc.folders,
     maxMessageSize: inc.maxMessageSize,
   });
+}
+
+/** The accounts as the cache opens them: id and the UIDL mode asked for (IMAP accounts: local). */
+export function cacheAccounts(accounts: readonly AccountConfig[]): CacheAccount[] {
+  return accounts.map((a) => ({ id: a.id, uidls: a.incoming.protocol === 'pop3' ? a.incoming.uidls : 'local' }));
 }

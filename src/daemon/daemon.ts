@@ -11,7 +11,6 @@
  * (`NOTIFY_SOCKET`) it sends READY=1 once every component has started, WATCHDOG=1 pings, and
  * STOPPING=1 when a stop begins (sd-notify.ts).
  */
-import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { Cache } from '../cache/cache.js';
 import { loadConfig } from '../config/load.js';
@@ -19,8 +18,9 @@ import type { Config } from '../config/schema.js';
 import { LocalAuth } from '../listeners/local-auth.js';
 import type { Pop3Server } from '../listeners/pop3/server.js';
 import { AuthError, errorMessage } from '../shared/errors.js';
+import { ensureDataDir } from '../shared/trust.js';
 import { type IdleState, IdleWatcher } from '../upstream/imap/idle.js';
-import { incomingEndpoint } from './accounts.js';
+import { cacheAccounts, incomingEndpoint } from './accounts.js';
 import { controlComponent } from './control-api.js';
 import type { InstanceLock } from './instance-lock.js';
 import { acquireLock } from './instance-lock.js';
@@ -91,7 +91,7 @@ export class Daemon {
 
   async start(): Promise<void> {
     const cfg = this.config;
-    await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
+    await ensureDataDir(cfg.dataDir, this.log); // refuses one another user controls (docs/security.md)
     this.lock = await acquireLock(cfg.dataDir);
     try {
       const cacheComponent: Component = {
@@ -99,7 +99,7 @@ export class Daemon {
         start: async () => {
           this.cache = await Cache.open({
             dataDir: cfg.dataDir,
-            accounts: cfg.accounts.map((a) => a.id),
+            accounts: cacheAccounts(cfg.accounts),
             log: this.log.child({ component: 'cache' }),
           });
         },
@@ -173,7 +173,7 @@ export class Daemon {
       await this.lock.release();
       throw err;
     }
-    this.log.info({ accounts: cfg.accounts.map((a) => a.id), dataDir: cfg.dataDir }, 'localpost started');
+    this.log.info({ accounts: cacheAccounts(cfg.accounts), dataDir: cfg.dataDir }, 'localpost started');
     void this.notify.ready(`running: ${cfg.accounts.length} account${cfg.accounts.length === 1 ? '' : 's'}`);
     this.notify.startWatchdog();
     void this.syncService().autoSyncAll('start'); // a backoff kept in state.db still holds
@@ -204,7 +204,7 @@ export class Daemon {
       return false;
     }
     try {
-      await this.cache?.addAccounts(next.accounts.map((a) => a.id)); // accounts the reload added
+      await this.cache?.addAccounts(cacheAccounts(next.accounts)); // accounts the reload added; UIDL mode warnings
     } catch (err) {
       this.log.error({ err: errorMessage(err) }, 'config reload rejected: cannot open the cache of a new account');
       return false;

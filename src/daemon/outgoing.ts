@@ -229,6 +229,7 @@ export class Outgoing {
             log: log.child({ component: 'smtp' }),
             auth: d.auth ?? new LocalAuth(() => localUsers(d.config())),
             maxClients: l.maxConnections,
+            maxClientsPerAddress: l.maxConnectionsPerAddress,
             accounts: () => submissionAccounts(d.config(), (a) => this.limits?.get(a)),
             outbox: this.openOutbox(),
           });

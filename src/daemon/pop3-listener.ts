@@ -127,6 +127,7 @@ export function pop3Component(deps: Pop3ComponentDeps): Component & { server?: P
         tls: listenerTls(l.tls, cfg.dataDir),
         auth: deps.auth ?? new LocalAuth(() => localUsers(deps.config())),
         maxConnections: l.maxConnections,
+        maxConnectionsPerAddress: l.maxConnectionsPerAddress,
         workarounds: {
           outlookNoNuls: l.workarounds.includes('outlook-no-nuls'),
           oeNsEoh: l.workarounds.includes('oe-ns-eoh'),

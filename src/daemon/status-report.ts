@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { KeyChanges } from '../cache/key-changes.js';
 import type { SyncRecord } from '../cache/message-store.js';
 import { OutboxIndex } from '../cache/outbox/rows.js';
 import { SyncHistory } from '../cache/sync-history.js';
@@ -67,6 +68,13 @@ export async function readStatus(cfg: Config): Promise<StatusReport> {
         const backoff = backoffs ? ledger.pullBackoff(a.id) : undefined;
         const lastPull = last && backoff && backoff.until > Date.now() ? { ...last, backoff } : last;
         Object.assign(a, ledger.stats(a.id), { online: onlineFromPull(lastPull) }, lastPull ? { lastPull } : {});
+      }
+    }
+    if (KeyChanges.present(db)) {
+      const changes = new KeyChanges(db);
+      for (const a of report.accounts) {
+        const keyChange = changes.latest(a.id);
+        if (keyChange) a.keyChange = keyChange;
       }
     }
     if (has('outbox')) {

@@ -10,8 +10,10 @@
  * - never replace: `createExclusive` (O_CREAT|O_EXCL, for a file written as a stream) and
  *   `writeFileExclusive` (whole contents, complete or absent). An existing file is reported one
  *   way, as a FileExistsError (code EEXIST), whichever step found it.
- * New files get mode 0600 unless told otherwise.
+ * New files get mode 0600 unless told otherwise, and no helper follows a symbolic link at the
+ * final name (O_EXCL or O_NOFOLLOW; docs/security.md).
  */
+import { constants } from 'node:fs';
 import { type FileHandle, link, mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -39,6 +41,31 @@ export async function mkdirDurable(dir: string, mode = 0o700): Promise<void> {
     if (d === first || path.dirname(d) === d) break;
   }
   for (const d of chain) await fsyncDir(d);
+}
+
+/** open(2) flags: the final name must not be a symbolic link (ELOOP otherwise). */
+const { O_CREAT, O_NOFOLLOW, O_RDONLY, O_TRUNC, O_WRONLY } = constants;
+
+/**
+ * Makes sure `file`, which another library opens by name (SQLite), is a regular file of mode
+ * 0600 and not a symbolic link: created empty (`create`) when missing, else left absent; group
+ * and other permissions removed. Throws ELOOP for a symlink.
+ */
+export async function claimPrivateFile(file: string, create: boolean): Promise<void> {
+  let fh: FileHandle;
+  try {
+    fh = await open(file, (create ? O_WRONLY | O_CREAT : O_RDONLY) | O_NOFOLLOW, 0o600);
+  } catch (err) {
+    if (!create && (err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new Error(`${file} is not a regular file`);
+    if (st.mode & 0o077) await fh.chmod(0o600);
+  } finally {
+    await fh.close();
+  }
 }
 
 /** A file that must be new exists already; nothing was replaced. */
@@ -122,7 +149,7 @@ export async function writeFileExclusive(target: string, data: string | Uint8Arr
 export async function writeFileDurable(target: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   const tmp = tmpPath(target);
   try {
-    const fh = await open(tmp, 'w', mode);
+    const fh = await open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode);
     try {
       await fh.writeFile(data);
       await fh.sync();

@@ -5,14 +5,15 @@
  * (TOP n 99999999 + DELE: the maildrop empties into Trash).
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import tls from 'node:tls';
 import { promisify } from 'node:util';
 import { INBOX, TRASH } from '../../src/cache/message-store.js';
+import { type FetchmailHome, fetchmailHome } from '../support/fetchmail.js';
 import { connected, type Pop3Fixture, sampleMessage, startPop3 } from '../support/pop3-server.js';
 import { selfSignedCert } from '../support/smtp.js';
 
@@ -233,64 +234,42 @@ describe('curl pop3://', () => {
 });
 
 describe('fetchmail', () => {
-  function fetchmail(port: number, dir: string, keep: boolean): Promise<{ code: number; out: string }> {
-    const deliver = path.join(dir, 'deliver.sh');
-    writeFileSync(deliver, `#!/bin/sh\ncat > "${dir}/mail/$(date +%s%N).$$"\n`);
-    chmodSync(deliver, 0o755);
-    const rc = path.join(dir, 'fetchmailrc');
-    writeFileSync(
-      rc,
-      [
-        'set no syslog',
-        `poll 127.0.0.1 with proto POP3 port ${port} and options no dns auth password`,
-        `  user "alice" there with password "localpw" is "root" here`,
-        `  options ${keep ? 'keep' : 'nokeep'} sslproto '' mda "${deliver}"`,
-        '',
-      ].join('\n'),
-    );
-    chmodSync(rc, 0o600);
-    return run('fetchmail', ['-f', rc, '-i', path.join(dir, 'fetchids'), '--pidfile', path.join(dir, 'pid'), '-v'], {
-      env: { ...process.env, HOME: dir, FETCHMAILHOME: dir },
-    }).then(
-      (r) => ({ code: 0, out: r.stdout + r.stderr }),
-      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
-    );
-  }
-
-  function newDir(): string {
-    const d = mkdtempSync(path.join(tmp, 'fm-'));
-    execFileSync('mkdir', ['-p', path.join(d, 'mail')]);
-    return d;
+  function fetchmail(port: number, home: FetchmailHome, keep: boolean): Promise<{ code: number; out: string }> {
+    return home.run([
+      `poll 127.0.0.1 with proto POP3 port ${port} and options no dns auth password`,
+      `  user "alice" there with password "localpw" is "root" here`,
+      `  options ${keep ? 'keep' : 'nokeep'} sslproto '' mda "${home.deliver}"`,
+    ]);
   }
 
   test('keep mode: everything once, a second run fetches 0 new (UIDL after LAST -ERR)', async () => {
     const fx = await fixture({ messages: CORPUS.slice(0, 5) });
-    const dir = newDir();
-    const r1 = await fetchmail(fx.port, dir, true);
+    const home = fetchmailHome(tmp);
+    const r1 = await fetchmail(fx.port, home, true);
     assert.equal(r1.code, 0, r1.out);
-    const files = readdirSync(path.join(dir, 'mail'));
+    const files = home.delivered();
     assert.equal(files.length, 5, r1.out);
     assert.match(r1.out, /LAST/);
     assert.match(r1.out, /UIDL/);
-    const bodies = files.map((f) => readFileSync(path.join(dir, 'mail', f), 'latin1'));
+    const bodies = files.map((f) => readFileSync(path.join(home.dir, 'mail', f), 'latin1'));
     assert.ok(
       bodies.some((b) => b.includes('\n..\n.leading') || b.includes('\r\n..\r\n.leading')),
       'dot-stuffing undone by fetchmail',
     );
-    const r2 = await fetchmail(fx.port, dir, true);
+    const r2 = await fetchmail(fx.port, home, true);
     assert.equal(r2.code, 1, `PS_NOMAIL expected: ${r2.out}`);
-    assert.equal(readdirSync(path.join(dir, 'mail')).length, 5);
+    assert.equal(home.delivered().length, 5);
     assert.equal(fx.cache.account('alice').list(INBOX).length, 5, 'keep: nothing deleted');
   });
 
   test('delete mode: TOP n 99999999 + DELE; the maildrop empties into Trash', async () => {
     const fx = await fixture({ messages: CORPUS.slice(0, 4) });
-    const dir = newDir();
-    const r = await fetchmail(fx.port, dir, false);
+    const home = fetchmailHome(tmp);
+    const r = await fetchmail(fx.port, home, false);
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /TOP 1 99999999/);
     assert.match(r.out, /DELE 4/);
-    assert.equal(readdirSync(path.join(dir, 'mail')).length, 4);
+    assert.equal(home.delivered().length, 4);
     const store = fx.cache.account('alice');
     assert.equal(store.list(INBOX).length, 0);
     assert.equal(store.list(TRASH).length, 4);

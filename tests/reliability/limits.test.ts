@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import net from 'node:net';
 import { after, describe, test } from 'node:test';
-import { within } from '../support/localpost.js';
+import { waitFor, within } from '../support/localpost.js';
 import { outboxFiles } from '../support/outbox.js';
 import {
   connected,
@@ -18,7 +18,15 @@ import {
   sampleMessage,
   startPop3,
 } from '../support/pop3-server.js';
-import { dialog, type SmtpFixture, authenticated as smtpAuth, startData, startSmtp } from '../support/smtp.js';
+import {
+  type Dialog,
+  dialog,
+  plain,
+  type SmtpFixture,
+  authenticated as smtpAuth,
+  startData,
+  startSmtp,
+} from '../support/smtp.js';
 
 const open: Array<Pop3Fixture | SmtpFixture> = [];
 after(async () => {
@@ -89,30 +97,62 @@ describe('line length', () => {
   });
 });
 
-describe('connections per listener', () => {
-  test('POP3: the connection over maxConnections gets -ERR [SYS/TEMP] and is closed; a slot frees up', async () => {
-    const fx = await pop3({ maxConnections: 5 });
-    const held = await Promise.all([1, 2, 3, 4, 5].map(() => connected(fx.port)));
+describe('connections per listener (src/listeners/connection-slots.ts)', () => {
+  const five = ['u1', 'u2', 'u3', 'u4', 'u5'];
+  const fiveUsers = five.map((u) => ({ accountId: u, username: u, password: 'pw' }));
+
+  test('POP3: full of logged-in sessions, a newcomer gets -ERR [SYS/TEMP] and is closed; a slot frees up', async () => {
+    const fx = await startPop3({ accounts: ['alice', ...five], users: fiveUsers, server: { maxConnections: 5 } });
+    open.push(fx);
+    const held = await Promise.all(five.map((u) => pop3Auth(fx.port, u, 'pw')));
     const extra = await Pop3Conn.open(fx.port);
     assert.match(await extra.line(), /^-ERR \[SYS\/TEMP\] too many connections/);
     await extra.waitClosed();
-    held.pop()!.close();
-    await sleep(50);
+    assert.match(await held.pop()!.ask('QUIT'), /^\+OK/);
+    await waitFor(() => fx.server.sessionCount === 4, 10_000, 'the session is gone');
     const again = await connected(fx.port);
     assert.match(await again.ask('QUIT'), /^\+OK/);
     for (const c of held) c.close();
   });
 
-  test('SMTP: the connection over maxClients gets 421', async () => {
+  test('POP3: full of idle connections not logged in, the oldest is closed for the newcomer, which logs in', async () => {
+    const fx = await pop3({ maxConnections: 5 });
+    const held: Pop3Conn[] = [];
+    for (let i = 0; i < 5; i++) held.push(await connected(fx.port));
+    const newcomer = await connected(fx.port);
+    assert.match(await held[0]!.line(), /^-ERR \[SYS\/TEMP\] too many connections, closing this idle one/);
+    await held[0]!.waitClosed();
+    assert.match(await newcomer.ask('USER alice'), /^\+OK/);
+    assert.match(await newcomer.ask('PASS localpw'), /^\+OK/);
+    assert.match(await newcomer.ask('STAT'), /^\+OK 3 /);
+    assert.match(await held[1]!.ask('NOOP'), /^-ERR/, 'the second oldest is still open (NOOP before login)');
+    for (const c of [...held, newcomer]) c.close();
+  });
+
+  test('SMTP: full of logged-in sessions, a newcomer gets 421', async () => {
     const fx = await smtp({ maxClients: 5, hosts: ['127.0.0.1'] });
-    const held = await Promise.all([1, 2, 3, 4, 5].map(() => dialog(fx.port)));
+    const held = await Promise.all([1, 2, 3, 4, 5].map(() => smtpAuth(fx.port, 'alice', 'alicepw-local')));
     const extra = await dialog(fx.port);
     assert.match(extra.greeting[0]!, /^421 .*Too many/i);
     held.pop()!.close();
-    await sleep(100);
+    await waitFor(() => fx.listener.connectionCount === 4, 10_000, 'the connection is gone');
     const again = await dialog(fx.port);
     assert.match(again.greeting[0]!, /^220/);
     for (const d of [...held, extra, again]) d.close();
+  });
+
+  test('SMTP: full of idle connections not logged in, the oldest gets 421 and the newcomer logs in', async () => {
+    const fx = await smtp({ maxClients: 5, hosts: ['127.0.0.1'] });
+    const held: Dialog[] = [];
+    for (let i = 0; i < 5; i++) held.push(await dialog(fx.port));
+    const newcomer = await dialog(fx.port);
+    assert.match(newcomer.greeting[0]!, /^220/);
+    await waitFor(() => held[0]!.socket.destroyed, 10_000, 'the oldest closed');
+    assert.match(held[0]!.transcript(), /421 .*too many connections, closing this idle one/);
+    await newcomer.cmd('EHLO x');
+    assert.match((await newcomer.cmd(`AUTH PLAIN ${plain('alice', 'alicepw-local')}`))[0]!, /^235/);
+    assert.match((await held[1]!.cmd('NOOP'))[0]!, /^250/, 'the second oldest is still open');
+    for (const d of [...held, newcomer]) d.close();
   });
 });
 

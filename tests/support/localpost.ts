@@ -28,6 +28,7 @@ export interface AccountSpec {
   idle?: boolean;
   schedule?: string;
   maxMessageSize?: string;
+  uidls?: 'local' | 'upstream';
 }
 
 /** A temp directory, its `data` dir and its `config.yaml`. */
@@ -84,6 +85,7 @@ function accountsConfig(dataDir: string, accounts: AccountSpec[], extra: string)
       `      idle: ${a.idle ?? false}`,
       `      schedule: "${a.schedule ?? '0 0 1 1 *'}"`,
       ...(a.maxMessageSize ? [`      maxMessageSize: ${a.maxMessageSize}`] : []),
+      ...(a.uidls ? [`      uidls: ${a.uidls}`] : []),
     );
   }
   return `${lines.join('\n')}\n${extra}`;

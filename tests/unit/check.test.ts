@@ -15,7 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import tls from 'node:tls';
 import pino from 'pino';
 import { checkAccount, checkOutgoing } from '../../src/cli/check.js';
-import { exposedSecretsWarning, legacyTlsWarning } from '../../src/config/exposure.js';
+import { cleartextUpstreamWarnings, exposedSecretsWarning, legacyTlsWarning } from '../../src/config/exposure.js';
 import { parseConfigText } from '../../src/config/load.js';
 import { tlsModeHint } from '../../src/upstream/tls-hint.js';
 import { startFakePop3 } from '../fakes/fake-pop3.js';
@@ -417,5 +417,56 @@ describe('auth exit codes', () => {
     const plain = await runCli(['--config', t.configFile, 'auth', 'a']);
     assert.equal(plain.code, 78);
     assert.match(plain.stderr, /^localpost: account "a" does not use OAuth/);
+  });
+});
+
+describe('check: upstreams reached in clear on a host that is not loopback', () => {
+  const cfgOf = async (account: string) => parseConfigText(readFileSync(config(account).configFile, 'utf8'));
+  const oauth = (tokenUrl: string) =>
+    `{ oauth2: { provider: custom, clientId: cid, tokenUrl: "${tokenUrl}", deviceUrl: "https://auth.example.test/device" } }`;
+
+  test('tls: none to a remote host and an http:// token URL to a remote host are warned about, naming the key', async () => {
+    const cfg = await cfgOf(
+      [
+        `    incoming: { protocol: imap, host: mail.example.test, port: 143, tls: none, username: a, password: ${oauth('http://auth.example.test/token')} }`,
+        '    outgoing: { host: 192.0.2.9, port: 25, tls: none, username: a, password: pw }',
+      ].join('\n'),
+    );
+    assert.deepEqual(cleartextUpstreamWarnings(cfg), [
+      'accounts[0].incoming.tls: none sends the password and the mail to mail.example.test unencrypted: use starttls or implicit unless the network to it is trusted',
+      'accounts[0].incoming.password.oauth2.tokenUrl: http://auth.example.test/token is plain http: the client secret and the refresh token would cross the network unencrypted; use https',
+      'accounts[0].outgoing.tls: none sends the password and the mail to 192.0.2.9 unencrypted: use starttls or implicit unless the network to it is trusted',
+    ]);
+  });
+
+  test('loopback hosts (a local tunnel, a test server), TLS and https are not warned about', async () => {
+    for (const host of ['127.0.0.1', 'localhost', '::1', '127.0.0.5']) {
+      const cfg = await cfgOf(
+        [
+          `    incoming: { protocol: imap, host: "${host}", port: 143, tls: none, username: a, password: ${oauth('http://127.0.0.1:8080/token')} }`,
+          `    outgoing: { host: "${host}", port: 25, tls: none, username: a, password: pw }`,
+        ].join('\n'),
+      );
+      assert.deepEqual(cleartextUpstreamWarnings(cfg), [], host);
+    }
+    const tlsOn = await cfgOf(
+      [
+        `    incoming: { protocol: imap, host: mail.example.test, tls: implicit, username: a, password: ${oauth('https://auth.example.test/token')} }`,
+        '    outgoing: { host: mail.example.test, tls: starttls, username: a, password: pw }',
+      ].join('\n'),
+    );
+    assert.deepEqual(cleartextUpstreamWarnings(tlsOn), []);
+  });
+
+  test('check prints the warning line', async () => {
+    const t = config(
+      `    incoming: { protocol: imap, host: 127.0.0.1, port: ${await closedPort()}, tls: none, username: a, password: ${oauth('http://auth.example.test/token')} }`,
+    );
+    const r = await runCli(['--config', t.configFile, 'check']);
+    assert.match(
+      r.stdout,
+      /^warn accounts\[0\]\.incoming\.password\.oauth2\.tokenUrl: http:\/\/auth\.example\.test\/token is plain http/m,
+    );
+    assert.doesNotMatch(r.stdout, /incoming\.tls: none/, 'loopback in clear is not warned about');
   });
 });

@@ -90,6 +90,7 @@ describe('config schema', () => {
       hosts: ['0.0.0.0'],
       allowRemote: true,
       maxConnections: 50,
+      maxConnectionsPerAddress: 10,
       tls: 'auto',
     });
     assert.deepEqual(c.outbox, { maxAge: 2 * 86_400_000, retry: { initial: 30_000, max: 7_200_000 } });
@@ -124,14 +125,9 @@ describe('config schema', () => {
       const c = parseConfigText(MINIMAL);
       assert.equal(c.dataDir, join(process.env.HOME!, '.local/share/localpost'));
       assert.equal(c.log.level, 'info');
-      assert.deepEqual(c.listen.pop3, {
-        port: 1110,
-        hosts: ['127.0.0.1', '::1'],
-        maxConnections: 50,
-        tls: 'auto',
-        workarounds: ['outlook-no-nuls', 'oe-ns-eoh'],
-      });
-      assert.deepEqual(c.listen.smtp, { port: 1025, hosts: ['127.0.0.1', '::1'], maxConnections: 50, tls: 'auto' });
+      const listener = { hosts: ['127.0.0.1', '::1'], maxConnections: 50, maxConnectionsPerAddress: 10, tls: 'auto' };
+      assert.deepEqual(c.listen.pop3, { port: 1110, ...listener, workarounds: ['outlook-no-nuls', 'oe-ns-eoh'] });
+      assert.deepEqual(c.listen.smtp, { port: 1025, ...listener });
       assert.deepEqual(c.outbox, { maxAge: 5 * 86_400_000, retry: { initial: 60_000, max: 3_600_000 } });
       const a = c.accounts[0]!;
       assert.equal(a.login.username, 'home');
@@ -147,6 +143,7 @@ describe('config schema', () => {
         syncOnLoginFloor: 30_000,
         keepOnServer: true,
         onLocalDelete: 'keep-upstream',
+        uidls: 'local',
         folders: ['INBOX'],
         idle: true,
         maxMessageSize: 50 * 1024 * 1024,

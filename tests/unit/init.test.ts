@@ -46,6 +46,8 @@ describe('presets', () => {
         const acc = cfg.accounts[0]!;
         const expected = preset.servers(email)[protocol]!;
         assert.equal(acc.incoming.protocol, protocol);
+        // a new POP3 account serves the provider's UIDLs (docs/clients.md)
+        assert.equal(acc.incoming.uidls, protocol === 'pop3' ? 'upstream' : 'local');
         if (preset.name !== 'generic') {
           assert.deepEqual(
             [acc.incoming.host, acc.incoming.port, acc.incoming.tls],

@@ -3,7 +3,7 @@
  * crash can leave, built by hand, then a reopen.
  */
 import assert from 'node:assert/strict';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, test } from 'node:test';
 import {
@@ -142,4 +142,20 @@ test('a lost state.db index is rebuilt from the files', async () => {
   assert.equal(fx.outbox.index.get(id)!.state, 'queued');
   // and the rebuilt row still detects a duplicate
   assert.equal((await fx.outbox.enqueue(env, chunks(message({ messageId: 'idx@x' })))).duplicate, true);
+});
+
+test('an entry whose files are symbolic links is neither loaded nor touched (docs/security.md)', async () => {
+  const fx = await fixture();
+  const e = await fx.outbox.enqueue(env, chunks(message({ messageId: 'linked@x' })));
+  const dir = path.join(fx.dataDir, 'outbox');
+  const elsewhere = path.join(fx.dataDir, 'elsewhere');
+  await mkdir(elsewhere);
+  for (const ext of ['eml', 'json']) {
+    await rename(path.join(dir, `${e.id}.${ext}`), path.join(elsewhere, `${e.id}.${ext}`));
+    await symlink(path.join(elsewhere, `${e.id}.${ext}`), path.join(dir, `${e.id}.${ext}`));
+  }
+  await fx.reopen();
+  assert.deepEqual(fx.outbox.queued(), []);
+  assert.deepEqual(await outboxFiles(fx.dataDir), [`${e.id}.eml`, `${e.id}.json`], 'the links are left alone');
+  assert.deepEqual(await names(elsewhere), [`${e.id}.eml`, `${e.id}.json`]);
 });

@@ -326,6 +326,31 @@ test('with PIPELINING, RETRs and the command after them go out before the first 
   r.c.close();
 });
 
+test('TOP n 0: the header un-stuffed and pipelined; -ERR is a Pop3ReplyError; hasTop follows CAPA', async () => {
+  let f: FakePop3 | undefined;
+  const onCommand = async (verb: string, args: string[]): Promise<FakeAction | undefined> => {
+    if (verb !== 'TOP') return undefined;
+    if (args[0] === '3') return { reply: '-ERR no such message\r\n' };
+    // TOP 1 is answered only once TOP 2 has arrived: it must not wait for the reply before it
+    for (let i = 0; i < 200 && args[0] === '1' && !f?.log.includes('C: TOP 2 0'); i++) await sleep(10);
+    return { reply: `+OK\r\nMessage-ID: <h${args[0]}@x>\r\n..X-Dot: 1\r\n\r\n.\r\n` };
+  };
+  const r = await loggedIn({ messages: [TRICKY, TRICKY], onCommand });
+  f = r.f;
+  const c = r.c;
+  assert.equal(c.hasTop, true);
+  const [h1, h2] = await Promise.all([c.head(1, 0), c.head(2, 0)]);
+  assert.equal(h1.toString(), 'Message-ID: <h1@x>\r\n.X-Dot: 1\r\n\r\n');
+  assert.equal(h2.toString(), 'Message-ID: <h2@x>\r\n.X-Dot: 1\r\n\r\n');
+  const log = r.f.log.slice(r.f.log.indexOf('C: TOP 1 0'));
+  assert.deepEqual(log.slice(0, 2), ['C: TOP 1 0', 'C: TOP 2 0'], 'both sent before any reply');
+  await assert.rejects(c.head(3, 0), Pop3ReplyError);
+  c.close();
+  const old = await loggedIn({ capa: ['USER', 'UIDL'] });
+  assert.equal(old.c.hasTop, false, 'CAPA without TOP');
+  old.c.close();
+});
+
 test('a sink that fails mid-RETR: the reply is drained, then the sink error is thrown', async () => {
   const big = Buffer.alloc(500_000, 'z\r\n');
   const { c } = await loggedIn({ messages: [big, Buffer.from('ok\r\n')] });

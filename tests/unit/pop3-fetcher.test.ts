@@ -2,7 +2,8 @@
  * The POP3 fetcher under faults a real server cannot produce on demand, against the scriptable
  * fake: a connection cut mid-RETR, a stalled server, -ERR on DELE. After each, what was
  * downloaded before the fault is durable, nothing half-written is left, nothing is deleted
- * upstream that is not durable, and the next pull completes without duplicates.
+ * upstream that is not durable, and the next pull completes without duplicates. Also a server
+ * without TOP that renumbered its UIDLs (matched by the RETR bytes).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -178,4 +179,48 @@ test('a commit that fails (disk full) deletes nothing; the next pull commits the
   assert.equal(r.deletedUpstream, 4);
   assert.deepEqual(fake.committed, [[1, 2, 3, 4], []], 'each deleted once, after its commit');
   assert.deepEqual(tmp(), []);
+});
+
+function renumberedMessage(i: number, withId = true): Buffer {
+  const id = withId ? `Message-ID: <r${i}@test>\r\n` : '';
+  return Buffer.from(`${id}Subject: ${i}\r\n\r\nbody ${i}\r\n${'y'.repeat(i * 7)}\r\n`);
+}
+
+// docs/pitfalls.md#pop3-uidl-renumbering, on a server without TOP
+test('renumbered UIDLs without TOP: identity from the RETR bytes, new ones RETRieved once, deletions kept', async () => {
+  const msgs = Array.from({ length: 14 }, (_, i) => renumberedMessage(i + 1, i % 5 !== 0));
+  let prefix = 'old';
+  const { fake, fetcher, store } = await setup({
+    messages: msgs,
+    capa: ['USER', 'UIDL', 'PIPELINING'],
+    onCommand: (verb) =>
+      verb === 'UIDL'
+        ? { reply: `+OK\r\n${msgs.map((_, i) => `${i + 1} ${prefix}-${i + 1}\r\n`).join('')}.\r\n` }
+        : undefined,
+  });
+  const pull = () => fetcher().pull();
+  // the first 12 are known; the user deletes two of them (one without a Message-ID)
+  msgs.splice(12);
+  assert.equal((await pull()).newMessages, 12);
+  const first = store.list(INBOX);
+  const deleted = [first[0], first[3]].map((m) => m!.uid);
+  assert.equal(await store.trash(deleted, { deleteUpstream: false }), 2);
+  msgs.push(renumberedMessage(13, false), renumberedMessage(14));
+  prefix = 'new';
+  const retrBefore = fake.log.filter((l) => l.startsWith('C: RETR')).length;
+  const r = await pull();
+  const retrs = fake.log.filter((l) => l.startsWith('C: RETR')).length - retrBefore;
+  assert.equal(r.newMessages, 2, 'only the two new messages are stored');
+  assert.equal(retrs, 14, 'each listed message RETRieved once (for its identity), the new ones not again');
+  const live = store.list(INBOX);
+  assert.equal(live.length, 12);
+  assert.deepEqual(
+    live.slice(0, 10).map((m) => m.uid),
+    first.filter((m) => !deleted.includes(m.uid)).map((m) => m.uid),
+    'local UIDs kept',
+  );
+  const change = store.unfinishedKeyChange(INBOX);
+  assert.equal(change, undefined, 'the adoption finished');
+  const again = await pull();
+  assert.equal(again.newMessages, 0);
 });

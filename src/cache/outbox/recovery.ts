@@ -11,6 +11,8 @@
  * | `<id>.json` pending, `.eml` in `failed/`  | a `retry` was interrupted                | the `.eml` is moved back   |
  * | `<id>.json` that does not parse, or pending without any `.eml` | damaged           | renamed `*.broken`, logged |
  *
+ * Anything but a regular file (a symbolic link above all) is left alone and never read.
+ *
  * Then the index follows the files: rows of queued entries that have no files any more are
  * deleted, and every loaded entry's row is rewritten.
  */
@@ -73,12 +75,14 @@ export async function recoverOutbox(
 
   const emls = new Set<string>();
   const jsons = new Set<string>();
-  for (const name of await readdir(o.dir)) {
+  for (const e of await readdir(o.dir, { withFileTypes: true })) {
+    const name = e.name;
     if (name.includes('.tmp-')) {
       await rm(path.join(o.dir, name), { force: true });
       report.tmpRemoved++;
       continue;
     }
+    if (!e.isFile()) continue; // a symbolic link is never followed (docs/security.md)
     const [, id, ext] = /^(.+)\.(eml|json)$/.exec(name) ?? [];
     if (id === undefined || !isOutboxId(id)) continue;
     (ext === 'eml' ? emls : jsons).add(id);

@@ -13,7 +13,7 @@ export interface Lookup {
   n: number;
   /** Local UID. */
   uid: number;
-  /** The permanent UIDL, never reused (RFC 1939 §7). */
+  /** The permanent UIDL, never reused (RFC 1939 §7): the local UID in hex, or the upstream UIDL it serves. */
   uidl: string;
   size: number;
 }
@@ -57,7 +57,7 @@ export class Maildrop {
     const size = this.sizes[n - 1];
     if (n < 1 || message === undefined || size === undefined) return 'no such message';
     if (this.marked[n - 1]) return `message ${n} already deleted`;
-    return { n, uid: message.uid, uidl: uidl(message.uid), size };
+    return { n, uid: message.uid, uidl: message.uidl ?? uidl(message.uid), size };
   }
 
   /** DELE: mark a message (as looked up). */
@@ -92,7 +92,7 @@ export class Maildrop {
   /** `n uidl` lines of every live message (UIDL, RFC 1939 §7). */
   uidlLines(): string[] {
     const out: string[] = [];
-    for (const [i, m] of this.messages.entries()) if (!this.marked[i]) out.push(`${i + 1} ${uidl(m.uid)}`);
+    for (const [i, m] of this.messages.entries()) if (!this.marked[i]) out.push(`${i + 1} ${m.uidl ?? uidl(m.uid)}`);
     return out;
   }
 }

@@ -5,10 +5,12 @@
  * for old clients). Each connection gets a `Pop3Session`; the server owns only listening, the maildrop
  * locks shared by the sessions, and a graceful stop.
  *
- * Limits: at most `maxConnections` sessions (a further client gets `-ERR [SYS/TEMP]`
- * and is closed at once, so a flood holds no descriptor for long); every session has an idle
- * timeout, an absolute login deadline and a per-command deadline, so a client trickling a byte
- * every few seconds cannot hold a slot forever; a line over `maxLineLength` gets `-ERR`.
+ * Limits: the connection slots shared with SMTP (`../connection-slots.ts`: `maxConnections`,
+ * `maxConnectionsPerAddress`, the oldest idle session not logged in closed to make room, the
+ * login deadline); a refused client gets `-ERR [SYS/TEMP]` and is closed at once, so a flood
+ * holds no descriptor for long. Every session has an idle timeout and a per-command deadline
+ * besides, so a client trickling a byte every few seconds cannot hold a slot forever; a line over
+ * `maxLineLength` gets `-ERR`.
  *
  * Invariants: the server never opens a non-loopback address on its own (the config schema
  * refuses one without `allowRemote`); a failing session never affects another; `stop()` stops
@@ -20,6 +22,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { sleep } from '../../shared/sleep.js';
+import { ConnectionSlots } from '../connection-slots.js';
 import { listenOn } from '../listen.js';
 import type { LocalAuth } from '../local-auth.js';
 import { type ListenerTlsFiles, loadListenerTls } from '../tls-options.js';
@@ -48,10 +51,14 @@ export interface Pop3ServerOptions {
   advertiseSaslPlain?: boolean;
   /** RFC 1939 §3: at least 10 minutes (the default). */
   idleTimeoutMs?: number;
-  /** Sessions open at once; a further connection gets `-ERR [SYS/TEMP]` and is closed. Default 50. */
+  /** Sessions open at once (`../connection-slots.ts`); default 50. */
   maxConnections?: number;
+  /** Sessions open at once from one client address; default 10. */
+  maxConnectionsPerAddress?: number;
   /** A connection must log in within this long, however busy it keeps the line (slow-loris); default 60 s. */
   loginTimeoutMs?: number;
+  /** The login deadline of a connection arriving while over half the slots are taken; default 10 s. */
+  busyLoginTimeoutMs?: number;
   /** A command line must be complete within this long of its first byte; default 60 s. */
   commandTimeoutMs?: number;
   /** Longest command line, CRLF excluded; default 2048 (RFC 2449 §4 asks for at least 255). */
@@ -75,11 +82,19 @@ export class Pop3Server {
   private readonly servers: Array<{ server: net.Server; address: Pop3Address }> = [];
   private readonly sessions = new Set<Pop3Session>();
   private readonly locks = new Set<string>();
+  private readonly slots: ConnectionSlots;
   private nextCid = 1;
   /** Connections refused since the limit was last reached (for one log line per burst). */
   private refused = 0;
 
-  constructor(private readonly o: Pop3ServerOptions) {}
+  constructor(private readonly o: Pop3ServerOptions) {
+    this.slots = new ConnectionSlots({
+      max: o.maxConnections,
+      maxPerAddress: o.maxConnectionsPerAddress,
+      loginTimeoutMs: o.loginTimeoutMs,
+      busyLoginTimeoutMs: o.busyLoginTimeoutMs,
+    });
+  }
 
   /** Addresses actually bound. */
   get addresses(): Pop3Address[] {
@@ -115,7 +130,6 @@ export class Pop3Server {
       advertiseSaslPlain: o.advertiseSaslPlain ?? false,
       implementation: o.implementation ?? 'localpost',
       idleTimeoutMs: o.idleTimeoutMs ?? 10 * 60_000,
-      loginTimeoutMs: o.loginTimeoutMs ?? 60_000,
       commandTimeoutMs: o.commandTimeoutMs ?? 60_000,
       maxLineLength: o.maxLineLength ?? 2048,
     };
@@ -182,11 +196,13 @@ export class Pop3Server {
 
   private accept(socket: net.Socket, deps: SessionDeps, secure: boolean): void {
     socket.on('error', () => undefined); // reported through the session
-    const max = this.o.maxConnections ?? 50;
-    if (this.sessions.size >= max) {
+    const slot = this.slots.admit(socket.remoteAddress);
+    if (typeof slot === 'string') {
       // Refused before any session exists: answer, and never hold the descriptor for long.
-      if (this.refused++ === 0) this.o.log.warn({ max }, 'POP3 connection limit reached: refusing new connections');
-      socket.end('-ERR [SYS/TEMP] too many connections, try again later\r\n');
+      if (this.refused++ === 0)
+        this.o.log.warn({ ...this.slots.policy, why: slot }, 'POP3 connection limit reached: refusing new connections');
+      const from = slot === 'address' ? ' from your address' : '';
+      socket.end(`-ERR [SYS/TEMP] too many connections${from}, try again later\r\n`);
       socket.setTimeout(2000, () => socket.destroy());
       return;
     }
@@ -198,8 +214,13 @@ export class Pop3Server {
     const log = this.o.log.child({ cid });
     socket.setNoDelay(true); // replies are written whole; never wait for a delayed ACK
     const session = new Pop3Session(socket, deps, secure, log);
+    session.onLoggedIn = () => slot.loggedIn();
+    slot.bind(session);
     this.sessions.add(session);
-    void session.closed.then(() => this.sessions.delete(session));
+    void session.closed.then(() => {
+      slot.release();
+      this.sessions.delete(session);
+    });
     void session.start();
   }
 }

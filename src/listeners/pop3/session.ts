@@ -8,8 +8,8 @@
  *   reading pauses while too much unprocessed input is buffered.
  * - A line longer than the limit gets `-ERR` and is skipped; the session goes on (never buffered without limit).
  * - Deadlines (slow-loris): the idle timeout restarts with every byte, but two do not. A
- *   session that has not logged in `loginTimeoutMs` after connecting, and a command line not
- *   complete `commandTimeoutMs` after its first byte, get `-ERR` and the connection is closed.
+ *   session not logged in by its connection slot's deadline (`../connection-slots.ts`), and a command
+ *   line not complete `commandTimeoutMs` after its first byte, get `-ERR` and the connection is closed.
  *   Neither interrupts a command the server is running (a login waiting for its pull, say):
  *   the session is closed when that command is done.
  * - Deletions are applied only by QUIT in TRANSACTION, through one backend call; a dropped
@@ -26,6 +26,7 @@ import { type SecureContext, TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { ClientError, errorMessage } from '../../shared/errors.js';
 import { redactString } from '../../shared/log.js';
+import { isLoopbackHost } from '../../shared/loopback.js';
 import { LineReader, LineTooLongError } from '../../shared/pop3-wire/index.js';
 import type { LocalAuth } from '../local-auth.js';
 import type { Pop3Backend } from './backend.js';
@@ -50,8 +51,6 @@ export interface SessionDeps {
   advertiseSaslPlain: boolean;
   implementation: string;
   idleTimeoutMs: number;
-  /** Absolute time allowed from connecting to a successful login. */
-  loginTimeoutMs: number;
   /** Time allowed for one command line, from its first byte to its line end. */
   commandTimeoutMs: number;
   maxLineLength: number;
@@ -74,7 +73,6 @@ export class Pop3Session implements SessionContext {
   private gone = false;
   /** Set when a deadline passed while a command was running: close once it is done. */
   private expired?: 'login' | 'command';
-  private loginTimer?: NodeJS.Timeout;
   private commandTimer?: NodeJS.Timeout;
   /** Lines read so far; the command deadline is re-armed while lines keep completing. */
   private linesRead = 0;
@@ -107,9 +105,28 @@ export class Pop3Session implements SessionContext {
       this.markClosed = resolve;
     });
     this.attach(socket);
-    this.loginTimer = setTimeout(() => this.deadline('login'), deps.loginTimeoutMs).unref();
   }
 
+  /** Called once a login succeeded: the server's connection slot ends its login deadline. */
+  onLoggedIn?: () => void;
+  /** The login deadline of the connection slot passed. */
+  readonly loginExpired = (): void => this.deadline('login');
+  /** Not logged in and nothing running: closing it loses nothing (`../connection-slots.ts`). */
+  get idle(): boolean {
+    return this.state === 'AUTHORIZATION' && !this.busy && !this.continuation && !this.gone;
+  }
+
+  /** Closed to make room for a newer connection (only while `idle`). */
+  evict(): void {
+    this.log.info('closing an idle connection that has not logged in: the listener is full');
+    this.ending = true;
+    const destroy = (): void => this.destroy();
+    void this.reply.err('too many connections, closing this idle one', 'SYS/TEMP').then(destroy, destroy);
+  }
+
+  get loginInClearRefused(): boolean {
+    return !this.secure && !isLoopbackHost(this.socket.remoteAddress ?? '');
+  }
   get canStartTls(): boolean {
     return !!this.deps.tlsContext && !this.secure;
   }
@@ -160,7 +177,7 @@ export class Pop3Session implements SessionContext {
       const messages = await this.deps.backend.snapshot(accountId);
       this.maildrop = new Maildrop(accountId, messages, this.deps.workarounds.oeNsEoh);
       this.state = 'TRANSACTION';
-      clearTimeout(this.loginTimer);
+      this.onLoggedIn?.();
       this.log.info({ account: accountId, messages: messages.length }, 'logged in');
       return 'ok';
     } catch (err) {
@@ -368,7 +385,6 @@ export class Pop3Session implements SessionContext {
 
   /** Close the connection; keeps the lock while an UPDATE commit is still running. */
   private close(): void {
-    clearTimeout(this.loginTimer);
     clearTimeout(this.commandTimer);
     if (!this.gone) {
       this.gone = true;

@@ -26,6 +26,8 @@ export interface SessionContext {
   readonly reply: ReplyWriter;
   /** True once the connection is TLS (implicit port or after STLS). */
   readonly secure: boolean;
+  /** True on a plaintext connection from another machine: logins would cross the network in clear. */
+  readonly loginInClearRefused: boolean;
   /** True when STLS can be offered now (a certificate is configured and not yet secure). */
   readonly canStartTls: boolean;
   /** Advertise `SASL PLAIN` in CAPA (always under TLS; on plaintext only when configured). */

@@ -9,11 +9,14 @@
  *   that Outlook Express 4 reads (Postfix's `broken_sasl_auth_clients`).
  * - After AUTH, a second EHLO advertises the SIZE limit of the logged-in account; before it,
  *   the server-wide limit (the largest of all accounts) is shown.
+ * - Connection slots shared with POP3 (`../connection-slots.ts`) instead of smtp-server's
+ *   `maxClients`: a connection is admitted (an idle one not logged in may be closed with `421` to
+ *   make room) or refused with `421`, and must authenticate by its slot's login deadline.
  * - Deadlines against slow clients (slow-loris), which smtp-server's idle timeout misses since
- *   any byte restarts it: a connection must authenticate within `login` of connecting, finish
- *   a command line within `command` of first seeing it incomplete, and finish a DATA body
- *   within `data`; otherwise `421` and the connection is closed (an unfinished DATA is never
- *   queued). A watchdog per connection checks them about once a second.
+ *   any byte restarts it: besides the login deadline, a connection must finish a command line
+ *   within `command` of first seeing it incomplete, and a DATA body within `data`; otherwise
+ *   `421` and the connection is closed (an unfinished DATA is never queued). A watchdog per
+ *   connection checks these two about once a second.
  *
  * Everything else — parsing, dot-unstuffing, AUTH exchanges, limits — is smtp-server's.
  */
@@ -21,11 +24,12 @@ import type net from 'node:net';
 import type tls from 'node:tls';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection.js';
+import { ConnectionSlots, type Slot, type SlotOccupant } from '../connection-slots.js';
 
 /** Per-account SIZE for the EHLO reply once the session is authenticated. */
 export type SizeForUser = (user: string) => number | undefined;
 
-/** Deadlines of a connection, in milliseconds (see the module comment). */
+/** Deadlines of a connection, in milliseconds (see the module comment); `login` goes to the slots. */
 export interface ConnectionDeadlines {
   login: number;
   command: number;
@@ -64,9 +68,10 @@ function adjustEhloLines(lines: string[], size: number | undefined): string[] {
 }
 
 /** One client connection with the adjustments of the module comment. */
-class LocalpostConnection extends SMTPConnection {
+class LocalpostConnection extends SMTPConnection implements SlotOccupant {
   private inEhlo = false;
-  private readonly connectedAt = Date.now();
+  /** A command is being handled (an AUTH waiting for its check, say). */
+  private running = false;
   /** Complete command lines seen so far. */
   private commands = 0;
   /** Since when an incomplete command line has been waiting (and how many commands had been seen). */
@@ -74,24 +79,56 @@ class LocalpostConnection extends SMTPConnection {
   private dataSince?: number;
   private watchdog?: NodeJS.Timeout;
 
-  constructor(server: LocalpostSmtpServer, socket: net.Socket | tls.TLSSocket, options?: SMTPConnectionOptions | null) {
+  constructor(
+    server: LocalpostSmtpServer,
+    socket: net.Socket | tls.TLSSocket,
+    options: SMTPConnectionOptions | null | undefined,
+    private readonly slot: Slot,
+  ) {
     super(server, socket, options);
     const d = server.deadlines;
-    this.watchdog = setInterval(
-      () => this.checkDeadlines(d),
-      Math.max(20, Math.min(1000, d.login / 4, d.command / 4, d.data / 4)),
-    );
+    this.watchdog = setInterval(() => this.checkDeadlines(d), Math.max(20, Math.min(1000, d.command / 4, d.data / 4)));
     this.watchdog.unref();
+    slot.bind(this);
+  }
+
+  get idle(): boolean {
+    return !this.session.user && !this.running && !this._nextHandler && !this._closing && !this._closed;
+  }
+
+  evict(): void {
+    this.lateOrEvicted('too many connections, closing this idle one');
+  }
+
+  loginExpired(): void {
+    if (!this.session.user) this.lateOrEvicted('not authenticated within the time allowed');
   }
 
   override _onCommand(command: Buffer, callback?: () => void): void {
     this.commands++;
-    super._onCommand(command, callback);
+    this.running = true;
+    super._onCommand(command, () => {
+      this.running = false;
+      callback?.();
+    });
+  }
+
+  override close(): void {
+    this.slot.release();
+    super.close();
   }
 
   override _onClose(): void {
     clearInterval(this.watchdog);
+    this.slot.release();
     super._onClose();
+  }
+
+  /** Answers 421 with the reason, which closes the connection. */
+  private lateOrEvicted(reason: string): void {
+    clearInterval(this.watchdog);
+    (this._server as LocalpostSmtpServer).onSlowClient?.(reason);
+    this.send(421, `Error: ${reason}`);
   }
 
   /** Closes a connection that missed a deadline with 421. */
@@ -102,7 +139,6 @@ class LocalpostConnection extends SMTPConnection {
     }
     const now = Date.now();
     let late: string | undefined;
-    if (!this.session.user && now - this.connectedAt > d.login) late = 'not authenticated within the time allowed';
     if (this._dataStream) {
       this.partial = undefined;
       this.dataSince ??= now;
@@ -114,10 +150,7 @@ class LocalpostConnection extends SMTPConnection {
         this.partial = waiting ? { since: now, commands: this.commands } : undefined;
       else if (now - this.partial.since > d.command) late = 'command line not completed in time';
     }
-    if (!late) return;
-    clearInterval(this.watchdog);
-    (this._server as LocalpostSmtpServer).onSlowClient?.(late);
-    this.send(421, `Error: ${late}`); // 421 closes the connection
+    if (late) this.lateOrEvicted(late);
   }
 
   override handler_EHLO(command: Buffer, callback: () => void): void {
@@ -134,6 +167,7 @@ class LocalpostConnection extends SMTPConnection {
   }
 
   override send(code: number, data?: string | string[] | null, context?: string | false): void {
+    if (code === 235) this.slot.loggedIn(); // RFC 4954: authentication succeeded
     if (this.inEhlo && code === 250 && Array.isArray(data)) {
       const user = this.session.user;
       const size = typeof user === 'string' ? (this._server as LocalpostSmtpServer).sizeFor?.(user) : undefined;
@@ -146,13 +180,16 @@ class LocalpostConnection extends SMTPConnection {
 
 /** smtp-server whose connections are `LocalpostConnection`s. */
 export class LocalpostSmtpServer extends SMTPServer {
-  /** Called with the reason when a connection is closed for missing a deadline. */
+  /** Called with the reason when a connection is closed for missing a deadline or to make room. */
   onSlowClient?: (reason: string) => void;
+  /** Called when a connection is refused because the listener (or its address) is full. */
+  onRefused?: (why: string) => void;
 
   constructor(
     options: SMTPServerOptions,
     readonly sizeFor?: SizeForUser,
     readonly deadlines: ConnectionDeadlines = DEFAULT_DEADLINES,
+    readonly slots = new ConnectionSlots({ loginTimeoutMs: deadlines.login }),
   ) {
     super(options);
   }
@@ -164,7 +201,19 @@ export class LocalpostSmtpServer extends SMTPServer {
   }
 
   override connect(socket: net.Socket | tls.TLSSocket, socketOptions?: SMTPConnectionOptions | null): void {
-    const connection = new LocalpostConnection(this, socket, socketOptions);
+    const slot = this.slots.admit(socket.remoteAddress);
+    if (typeof slot === 'string') {
+      // Refused before any session exists: answer, and never hold the descriptor for long.
+      this.onRefused?.(slot);
+      const from = slot === 'address' ? ' from your address' : '';
+      socket.on('error', () => undefined);
+      socket.end(
+        `421 ${this.options.name ?? 'localpost'} Too many connected clients${from}, try again in a moment\r\n`,
+      );
+      socket.setTimeout(2000, () => socket.destroy());
+      return;
+    }
+    const connection = new LocalpostConnection(this, socket, socketOptions, slot);
     this.connections.add(connection);
     connection.on('error', (err: Error) => this._onError(err));
     connection.on('connect', (data) => this._onClientConnect(data));

@@ -15,7 +15,8 @@
  *   with POP3; smtp-server's own default would be TLS 1.0).
  * - No reverse DNS lookups; smtp-server's fixed 100 ms greeting delay (early-talker check)
  *   stays.
- * - Limits: `maxClients` connections (then 421), smtp-server's 16 KiB `maxCommandLength`
+ * - Limits: the connection slots shared with POP3 (`maxClients`, `maxClientsPerAddress`, an idle
+ *   connection not logged in closed to make room, then 421; `../connection-slots.ts`), smtp-server's 16 KiB `maxCommandLength`
  *   (a longer line gets 421 and a close), the idle `socketTimeout`, and the login, command and
  *   DATA deadlines of `connection.ts` against clients that trickle bytes.
  *
@@ -28,6 +29,7 @@ import net from 'node:net';
 import type { Logger } from 'pino';
 import type { SMTPServerOptions } from 'smtp-server';
 import { bunyanLogger } from '../../shared/log-adapter.js';
+import { ConnectionSlots } from '../connection-slots.js';
 import { listenOn } from '../listen.js';
 import type { LocalAuth } from '../local-auth.js';
 import { type ListenerTlsFiles, loadListenerTls } from '../tls-options.js';
@@ -51,8 +53,12 @@ export interface SmtpListenerOptions {
   socketTimeoutMs?: number;
   /** How long `stop()` waits for running sessions; default 5 s. */
   closeTimeoutMs?: number;
-  /** Connections open at once; a further client gets 421. Default 50. */
+  /** Connections open at once (`../connection-slots.ts`); default 50. */
   maxClients?: number;
+  /** Connections open at once from one client address; default 10. */
+  maxClientsPerAddress?: number;
+  /** The login deadline of a connection arriving while over half the slots are taken; default 10 s. */
+  busyLoginTimeoutMs?: number;
   /** Deadlines against slow clients (login, one command line, one DATA body); see connection.ts. */
   deadlines?: Partial<ConnectionDeadlines>;
 }
@@ -101,7 +107,6 @@ export class SmtpListener {
       size: maxSize(),
       hide8BITMIME: false,
       hideSMTPUTF8: false,
-      maxClients: o.maxClients ?? 50,
       socketTimeout: o.socketTimeoutMs ?? 5 * 60_000,
       closeTimeout: o.closeTimeoutMs ?? 5_000,
       logger: bunyanLogger(log) as unknown as SMTPServerOptions['logger'],
@@ -118,9 +123,20 @@ export class SmtpListener {
     } else {
       Object.assign(options, { disabledCommands: ['STARTTLS'], hideSTARTTLS: true });
     }
-    const server = new LocalpostSmtpServer(options, sizeFor, { ...DEFAULT_DEADLINES, ...o.deadlines });
+    const deadlines = { ...DEFAULT_DEADLINES, ...o.deadlines };
+    const slots = new ConnectionSlots({
+      max: o.maxClients,
+      maxPerAddress: o.maxClientsPerAddress,
+      loginTimeoutMs: deadlines.login,
+      busyLoginTimeoutMs: o.busyLoginTimeoutMs,
+    });
+    const server = new LocalpostSmtpServer(options, sizeFor, deadlines, slots);
     server.on('error', (err: Error) => log.warn({ err: err.message }, 'SMTP listener error'));
-    server.onSlowClient = (reason) => log.info({ reason }, 'closing a slow connection');
+    server.onSlowClient = (reason) => log.info({ reason }, 'closing a slow or idle connection');
+    server.onRefused = (why) => {
+      // every connection in the way is logged in or busy: rare, but log a flood once per hundred
+      if (slots.refused % 100 === 1) log.warn({ ...slots.policy, why }, 'SMTP connection limit reached: refusing');
+    };
     this.server = server;
     try {
       let port = o.port;

@@ -4,7 +4,9 @@
  *
  * - `onAuth`: PLAIN or LOGIN (also on plaintext loopback, where TLS adds nothing) checked by `LocalAuth`; the
  *   login names the account whose `outgoing` server will relay the mail. Failure: 535; throttled or too many
- *   logins at once (nothing checked): 454.
+ *   logins at once (nothing checked): 454. A PLAIN authorization identity other than the user name
+ *   (acting as another user) is refused with 535; AUTH before STARTTLS from another machine
+ *   (`allowRemote`) with 538: the password would cross the network in clear.
  * - `onMailFrom`: only for an account that has an outgoing server (else 550); a declared
  *   `SIZE=` over the account's limit is refused at once with 552, not after the upload. A sender
  *   that is not one of the account's addresses (`<>` included) gets 553 at once, unless the account
@@ -26,6 +28,7 @@ import type {
 } from 'smtp-server';
 import { type EnqueueRequest, type EnqueueResult, MessageTooLargeError } from '../../cache/outbox/outbox.js';
 import { errorMessage } from '../../shared/errors.js';
+import { isLoopbackHost } from '../../shared/loopback.js';
 import type { LocalAuth } from '../local-auth.js';
 import { fromAddresses, isOwnAddress } from './sender-address.js';
 
@@ -89,6 +92,21 @@ export function submissionHandlers(d: SubmissionDeps) {
       const { username, password } = auth;
       if (typeof username !== 'string' || typeof password !== 'string') {
         cb(smtpError(535, 'Error: authentication failed'));
+        return;
+      }
+      if (auth.authzid && auth.authzid !== username) {
+        d.log.info({ cid: session.id, user: username }, 'local SMTP login refused: authzid differs from the user');
+        cb(
+          smtpError(
+            535,
+            'Error: authorization identity differs from the user name (acting as another user is not supported)',
+          ),
+        );
+        return;
+      }
+      if (!session.secure && !isLoopbackHost(session.remoteAddress)) {
+        d.log.warn({ cid: session.id, remote: session.remoteAddress }, 'plaintext AUTH from another machine refused');
+        cb(smtpError(538, 'Error: encryption required: use STARTTLS before AUTH from another machine'));
         return;
       }
       d.auth.verify(username, password, { remote: session.remoteAddress, gone: () => d.gone?.(session) ?? false }).then(

@@ -26,6 +26,8 @@ export { classifyLoginRefusal, type LoginRefusal, type OAuthMechanism } from './
 
 /** Pipelined DELE commands written per batch (RFC 2449 §6.6). */
 const PIPELINE_BATCH = 100;
+/** Most octets of a TOP reply kept in memory (a header longer than this is cut). */
+const HEAD_MAX = 64 * 1024;
 
 function checkMsg(msg: number): void {
   if (!Number.isSafeInteger(msg) || msg < 1) throw new RangeError(`invalid POP3 message number: ${msg}`);
@@ -161,6 +163,34 @@ export class Pop3Client {
         sink.off('error', onSinkError);
         this.conn.resumeFromSink();
       }
+    });
+  }
+
+  /** True unless CAPA answered and left TOP out (TOP is optional, RFC 1939 §7; RFC 2449 §6.2). */
+  get hasTop(): boolean {
+    return this.capabilities.size === 0 || this.capabilities.has('TOP');
+  }
+
+  /**
+   * TOP n m (RFC 1939 §7): the header, the empty line and `lines` body lines, un-stuffed, in
+   * memory; at most `HEAD_MAX` octets are kept, and a reply past `maxBytes` fails the connection
+   * like RETR's. Pipelined like RETR when the server offers it.
+   */
+  head(msg: number, lines = 0, maxBytes = Number.POSITIVE_INFINITY): Promise<Buffer> {
+    return this.conn.pipelined(this.pipelining, async () => {
+      checkMsg(msg);
+      const chunks: Buffer[] = [];
+      let kept = 0;
+      let received = 0;
+      const st = await this.conn.command(`TOP ${msg} ${lines}`, undefined, (data) => {
+        received += data.length;
+        if (received > maxBytes) throw new OversizeError(undefined, maxBytes, received); // as in retr()
+        if (kept >= HEAD_MAX) return;
+        chunks.push(data.subarray(0, HEAD_MAX - kept));
+        kept += data.length;
+      });
+      if (st.kind !== 'ok') throw new Pop3ReplyError(`TOP ${msg} ${lines}`, st);
+      return Buffer.concat(chunks);
     });
   }
 

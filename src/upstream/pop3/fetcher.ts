@@ -15,18 +15,21 @@
  *
  * Keys: `p` + 24 hex digits of sha256(UIDL) (UIDLs may exceed 70 characters; keys must be file-name
  * safe). A UIDL listed twice in one session gets an occurrence suffix before hashing, so
- * neither copy is lost nor fetched twice.
+ * neither copy is lost nor fetched twice. Each message's UIDL goes to `store.begin()`, which may
+ * serve it locally (cache/uidl-mode.ts); a repeated one does not, so it is served only once.
  */
 import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { AccountStore, CachedMessage, PendingMessage } from '../../cache/message-store.js';
 import { INBOX } from '../../cache/message-store.js';
+import { type Clock, systemClock } from '../../shared/clock.js';
 import { BatchWriter } from '../batch.js';
 import { OversizeError, receiveLimit } from '../size-guard.js';
 import type { Fetcher, FetchProgress, FetchResult, PullOptions, UpstreamEndpoint } from '../types.js';
 import { emptyResult } from '../types.js';
 import { Pop3Client, pop3Login } from './client.js';
+import { adoptRenumbered, looksRenumbered } from './renumbering.js';
 
 /** How many sessions one pull may use at most (a safety net against a server that never settles). */
 const MAX_SESSIONS = 1000;
@@ -41,6 +44,7 @@ export interface Pop3FetcherOptions {
   keepOnServer: boolean;
   /** Larger messages are skipped and reported, never truncated. */
   maxMessageSize: number;
+  clock?: Clock;
 }
 
 /** The cache key of a POP3 message. */
@@ -48,13 +52,18 @@ export function pop3Key(uidl: string): string {
   return `p${createHash('sha256').update(uidl, 'latin1').digest('hex').slice(0, 24)}`;
 }
 
-/** Assigns keys to a UIDL listing, disambiguating UIDLs the server lists more than once. */
-export function keysForListing(listing: Array<{ msg: number; uidl: string }>): Array<{ msg: number; key: string }> {
+/**
+ * Assigns keys to a UIDL listing, disambiguating UIDLs the server lists more than once; `uidl`
+ * is kept for the first message listed with it only.
+ */
+export function keysForListing(
+  listing: Array<{ msg: number; uidl: string }>,
+): Array<{ msg: number; key: string; uidl?: string }> {
   const seen = new Map<string, number>();
   return listing.map(({ msg, uidl }) => {
     const n = (seen.get(uidl) ?? 0) + 1;
     seen.set(uidl, n);
-    return { msg, key: pop3Key(n === 1 ? uidl : `${uidl}\u0000${n}`) };
+    return n === 1 ? { msg, key: pop3Key(uidl), uidl } : { msg, key: pop3Key(`${uidl}\u0000${n}`) };
   });
 }
 
@@ -110,6 +119,7 @@ export class Pop3Fetcher implements Fetcher {
       await pop3Login(client, endpoint);
       const listing = keysForListing(await client.uidl());
       const sizes = await client.list();
+      const kept = await this.adoptIfRenumbered(client, listing, sizes);
       const msgByKey = new Map(listing.map((l) => [l.key, l.msg]));
       const toDelete: number[] = [];
       // RETRed before in a session that never QUIT cleanly: Gmail offers these again
@@ -119,9 +129,9 @@ export class Pop3Fetcher implements Fetcher {
       // Deleted locally with onLocalDelete: delete-upstream (tombstoned, so has() is true).
       const pendingDeletes = new Set(store.pendingUpstreamDeletes(INBOX));
       const localDeletes: string[] = [];
-      const wanted: Array<{ msg: number; key: string; size: number; limit: number }> = [];
+      const wanted: Array<{ msg: number; key: string; uidl?: string; size: number; limit: number }> = [];
       const oversized = store.oversized(INBOX);
-      for (const { msg, key } of listing) {
+      for (const { msg, key, uidl } of listing) {
         if (store.has(INBOX, key)) {
           // durable already (a DELE that never reached QUIT), or deleted locally
           if (!keepOnServer || pendingDeletes.has(key)) toDelete.push(msg);
@@ -141,11 +151,11 @@ export class Pop3Fetcher implements Fetcher {
               ? `sent more than ${over.limit} bytes (declared ${size})`
               : `larger than maxMessageSize (${maxMessageSize} bytes)`;
             result.skipped.push({ folder: INBOX, key, size: over ? over.received : size, reason });
-            log.warn({ msg, size, maxMessageSize }, `message skipped: ${reason}`);
+            log.warn({ n: msg, size, maxMessageSize }, `message skipped: ${reason}`);
           }
           continue;
         }
-        wanted.push({ msg, key, size, limit });
+        wanted.push({ msg, key, size, limit, ...(uidl === undefined ? {} : { uidl }) });
       }
       log.debug({ offered: listing.length, new: wanted.length, deletable: toDelete.length }, 'pop3 listing');
       if (toDelete.length) {
@@ -198,8 +208,11 @@ export class Pop3Fetcher implements Fetcher {
           try {
             for (const w of wanted) {
               if (pullOpts.signal?.aborted) break;
-              const pending = await store.begin(INBOX, w.key);
-              const retr = client.retr(w.msg, pending.stream, w.limit, sizes.get(w.msg));
+              const pending = await store.begin(INBOX, w.key, w.uidl === undefined ? {} : { uidl: w.uidl });
+              const bytes = kept.get(w.msg); // RETRieved already to tell its identity
+              const retr = bytes
+                ? writeAll(pending.stream, bytes)
+                : client.retr(w.msg, pending.stream, w.limit, sizes.get(w.msg));
               retr.catch(() => undefined); // observed in settle()
               inflight.push({ w, pending, retr });
               if (inflight.length >= window) await settle();
@@ -240,4 +253,35 @@ export class Pop3Fetcher implements Fetcher {
     }
     return stored;
   }
+
+  /**
+   * A listing whose UIDLs were all renumbered, or an adoption a crash cut short, is first matched
+   * by content (renumbering.ts). Returns the bytes of new messages already RETRieved for it.
+   */
+  private async adoptIfRenumbered(
+    client: Pop3Client,
+    listing: ReadonlyArray<{ msg: number; key: string }>,
+    sizes: ReadonlyMap<number, number>,
+  ): Promise<Map<number, Buffer>> {
+    const { store, keepOnServer, log, maxMessageSize } = this.opts;
+    const listedKeys = new Set(listing.map((l) => l.key));
+    const unknown = listing.filter((l) => !store.has(INBOX, l.key)).map((l) => ({ ...l, size: sizes.get(l.msg) ?? 0 }));
+    const change = store.unfinishedKeyChange(INBOX);
+    if (!change) {
+      if (!keepOnServer || unknown.length * 2 < listing.length) return new Map(); // the cheap test first
+      const held = store.list(INBOX).filter((m) => m.key.startsWith('p'));
+      const vanished = held.filter((m) => !listedKeys.has(m.key)).length;
+      const signs = { listed: listing.length, unknown: unknown.length, held: held.length, vanished, keepOnServer };
+      if (!looksRenumbered(signs)) return new Map();
+      log.debug(signs, 'most POP3 UIDLs are unknown: matching the listing with the cache by content');
+    }
+    const clock = this.opts.clock ?? systemClock;
+    const r = await adoptRenumbered({ client, store, log, clock, listedKeys, maxMessageSize, change }, unknown);
+    return r.kept;
+  }
+}
+
+/** Write bytes held in memory into a message's stream; resolves with their length. */
+function writeAll(stream: PendingMessage['stream'], bytes: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => stream.write(bytes, (err) => (err ? reject(err) : resolve(bytes.length))));
 }

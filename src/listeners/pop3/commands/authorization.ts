@@ -8,7 +8,9 @@ import { maildropOf, requiredArg } from './guarantees.js';
 /** RFC 2449 §5 CAPA: honest capabilities; STLS only when it can be used now (fetchmail upgrades whenever offered). */
 export async function CAPA(s: SessionContext): Promise<void> {
   const caps = ['TOP', 'UIDL', 'USER', 'RESP-CODES', 'PIPELINING', 'AUTH-RESP-CODE', 'EXPIRE NEVER', 'LOGIN-DELAY 0'];
-  if (s.advertiseSaslPlain || s.secure) caps.push('SASL PLAIN');
+  if (s.loginInClearRefused)
+    caps.splice(caps.indexOf('USER'), 1); // RFC 2595 §4: no login offered in clear
+  else if (s.advertiseSaslPlain || s.secure) caps.push('SASL PLAIN');
   if (s.canStartTls) caps.push('STLS');
   caps.push(`IMPLEMENTATION ${s.implementation}`);
   await s.reply.list('Capability list follows', caps);
@@ -21,6 +23,7 @@ export async function QUIT(s: SessionContext): Promise<void> {
 
 /** RFC 1939 §7 USER: remembered for PASS; the answer never reveals whether the user exists. */
 export async function USER(s: SessionContext, args: string[]): Promise<void> {
+  if (await refusedInClear(s)) return;
   s.pendingUser = requiredArg(args, 0);
   await s.reply.ok('send PASS');
 }
@@ -48,6 +51,7 @@ export async function AUTH(s: SessionContext, args: string[]): Promise<void> {
     await s.reply.err('unsupported authentication mechanism'); // e.g. NTLM (SPA): the client falls back
     return;
   }
+  if (await refusedInClear(s)) return;
   if (initialResponse !== undefined) {
     await authPlain(s, initialResponse === '=' ? '' : initialResponse);
     return;
@@ -74,6 +78,17 @@ export async function STLS(s: SessionContext): Promise<void> {
   }
   await s.reply.ok('begin TLS negotiation');
   await s.startTls();
+}
+
+/**
+ * A login on a plaintext connection from another machine (a listener with `allowRemote`) would
+ * send the password across the network in clear: refused, STLS first (docs/guarantees.md).
+ */
+async function refusedInClear(s: SessionContext): Promise<boolean> {
+  if (!s.loginInClearRefused) return false;
+  const how = s.canStartTls ? 'use STLS first' : 'configure a certificate (listen.pop3.tls) and use STLS';
+  await s.reply.err(`plaintext login from another machine refused: ${how}`);
+  return true;
 }
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
