@@ -219,3 +219,28 @@ test('IMAP: a literal past twice maxMessageSize fails the connection before imap
   assert.equal(store.list(INBOX).length, 0);
   assert.deepEqual(files(), []);
 });
+
+// docs/pitfalls.md#pop3-uidl-renumbering: matching by content RETRs messages into memory
+test('POP3: a body past its limit while matching renumbered UIDLs fails the pull, memory bounded', async () => {
+  const msgs = Array.from({ length: 12 }, (_, i) =>
+    Buffer.from(`Message-ID: <r${i}@test>\r\nSubject: ${i}\r\n\r\n${'x'.repeat(500)}\r\n`),
+  );
+  let prefix = 'old';
+  let hostile = false;
+  const { fetcher, store } = await setup({
+    messages: msgs,
+    capa: ['USER', 'UIDL', 'PIPELINING'], // no TOP: identities come from RETR
+    onCommand: (verb, args) => {
+      if (verb === 'UIDL')
+        return { reply: `+OK\r\n${msgs.map((_, i) => `${i + 1} ${prefix}-${i}\r\n`).join('')}.\r\n` };
+      if (hostile && verb === 'RETR' && args[0] === '3')
+        return { reply: '+OK\r\n', stream: () => endlessLines(50 * 1024, () => 'y'.repeat(1022)) };
+      return undefined;
+    },
+  });
+  assert.equal((await fetcher().pull()).newMessages, 12);
+  prefix = 'new';
+  hostile = true;
+  await refusedWithin200Mb(fetcher().pull(), /message body past \d+ bytes/);
+  assert.equal(store.list(INBOX).length, 12);
+});
