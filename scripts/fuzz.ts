@@ -2,6 +2,8 @@
  * `npm run fuzz -- [--seconds N] [--seed S] [--concurrency C] [--protocol pop3|smtp]`: the long
  * fuzzing run of the local POP3 and SMTP listeners and the POP3 wire codec (the short
  * run is tests/reliability/fuzz.test.ts). Prints progress and the figures; exits 1 on any finding.
+ * `--mode upstream`: hostile upstream POP3/IMAP servers against the fetchers instead
+ * (tests/reliability/fuzz-upstream.ts).
  *
  * `npm run fuzz -- --replay pop3:<seed>` replays one session with the server's trace log on
  * stderr and prints the stream sent and the replies.
@@ -9,6 +11,7 @@
 import { parseArgs } from 'node:util';
 import type { FuzzProtocol } from '../tests/reliability/fuzz.js';
 import { replay, runFuzz } from '../tests/reliability/fuzz-targets.js';
+import { runUpstreamFuzz } from '../tests/reliability/fuzz-upstream.js';
 
 const { values } = parseArgs({
   options: {
@@ -17,8 +20,28 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '24' },
     protocol: { type: 'string' },
     replay: { type: 'string' },
+    mode: { type: 'string', default: 'listeners' },
   },
 });
+
+/** `--mode upstream`: hostile upstream servers against the fetchers (tests/reliability/fuzz-upstream.ts). */
+async function upstream(seed: number, seconds: number): Promise<number> {
+  process.stdout.write(`fuzz upstream: seed ${seed}, ${seconds} s\n`);
+  const { stats, failures } = await runUpstreamFuzz({
+    seed,
+    seconds,
+    onProgress: (s) =>
+      process.stdout.write(`  ${s.seconds.toFixed(0)} s: ${s.rounds} rounds, rss peak ${s.maxRssMb.toFixed(0)} MB\n`),
+  });
+  process.stdout.write(
+    `fuzz upstream: ${stats.rounds} rounds in ${stats.seconds.toFixed(0)} s (${JSON.stringify(stats.byScenario)}); ` +
+      `${stats.failedPulls} pulls refused, ${stats.skipped} messages skipped, ${stats.offeredMb.toFixed(0)} MB offered by the fakes; ` +
+      `${stats.filesOverLimit} files over maxMessageSize; RSS ${stats.startRssMb.toFixed(0)} MB at the start, peak ${stats.maxRssMb.toFixed(0)} MB\n`,
+  );
+  for (const f of failures) process.stdout.write(`FAIL ${f.scenario} (seed ${f.seed})\n  ${f.detail.slice(0, 600)}\n`);
+  process.stdout.write(failures.length ? `fuzz: ${failures.length} findings\n` : 'fuzz: no findings\n');
+  return failures.length ? 1 : 0;
+}
 
 async function main(): Promise<number> {
   if (values.replay) {
@@ -34,6 +57,7 @@ async function main(): Promise<number> {
   }
   const seed = values.seed !== undefined ? Number(values.seed) : Math.floor(Math.random() * 2 ** 32);
   const seconds = Number(values.seconds);
+  if (values.mode === 'upstream') return upstream(seed, seconds);
   process.stdout.write(`fuzz: seed ${seed}, ${seconds} s, ${values.concurrency} sessions at a time\n`);
   const { stats, failures } = await runFuzz({
     seed,

@@ -42,6 +42,7 @@ import {
   type CachedMessage,
   type KeyChange,
   type KnownMessage,
+  type OversizedInfo,
   type PendingMessage,
   TRASH,
 } from './message-store.js';
@@ -313,6 +314,15 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
 
   noteRetrievals(keys: readonly string[], confirmed: boolean): void {
     if (keys.length) this.d.ledger.setRetrievals(this.accountId, keys, confirmed);
+  }
+
+  oversized(folder: string): Map<string, OversizedInfo> {
+    const rows = this.d.ledger.oversized(this.accountId, normalizeFolder(folder));
+    return new Map(rows.map((r) => [r.key, { limit: r.limit, received: r.received }]));
+  }
+
+  noteOversized(folder: string, key: string, info: OversizedInfo): void {
+    this.d.ledger.addOversized(this.accountId, normalizeFolder(folder), { key, ...info });
   }
 
   /** Record a tombstone for (folder, key); see `Cache.tombstone`. */

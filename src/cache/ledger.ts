@@ -1,7 +1,8 @@
 /**
  * The ledger in state.db (invariant 6): one row per cached message (local UID,
  * folder, file, sizes, upstream key, flags), the next local UID per account, tombstones of keys
- * deleted locally, IMAP cursors, POP3 retrievals not yet confirmed by a QUIT (the sync history and pull backoff are in
+ * deleted locally, IMAP cursors, POP3 retrievals not yet confirmed by a QUIT, messages abandoned
+ * for being larger than they said (the sync history and pull backoff are in
  * `sync-history.ts`).
  *
  * Every statement is prepared once. Nothing here touches files: rows are written only after the
@@ -37,6 +38,8 @@ export type UpstreamDelete = 'pending' | 'done' | null;
 const ROW_COLS = 'account, uid, folder, file, size, wsize, key, flags, stored_at AS storedAt, eoh, ident, uidl';
 
 type Key = { folder: string; key: string };
+/** A message abandoned for sending more than `limit` bytes (`received` when it was stopped). */
+export type OversizedRow = { key: string; limit: number; received: number };
 type CursorRow = { uidValidity: string; lastUid: number; highestModseq: string | null };
 
 /** Every statement of the ledger, prepared once and typed by its parameters and rows. */
@@ -123,6 +126,12 @@ function prepareStatements(db: StateDb) {
     unconfirmed: db.prepare<[string], { key: string }>('SELECT key FROM pop3_unconfirmed WHERE account = ?'),
     addUnconfirmed: db.prepare<[string, string]>('INSERT OR IGNORE INTO pop3_unconfirmed (account, key) VALUES (?, ?)'),
     delUnconfirmed: db.prepare<[string, string]>('DELETE FROM pop3_unconfirmed WHERE account = ? AND key = ?'),
+    oversized: db.prepare<[string, string], OversizedRow>(
+      'SELECT key, lim AS "limit", received FROM oversized WHERE account = ? AND folder = ?',
+    ),
+    addOversized: db.prepare<[string, string, string, number, number]>(
+      'INSERT OR REPLACE INTO oversized (account, folder, key, lim, received) VALUES (?, ?, ?, ?, ?)',
+    ),
     cursor: db.prepare<
       [string, string],
       CursorRow
@@ -273,6 +282,16 @@ export class Ledger {
     this.transaction(() => {
       for (const k of keys) st.run(account, k);
     });
+  }
+
+  /** Messages of a folder abandoned mid-download for sending more than their receive limit. */
+  oversized(account: string, folder: string): OversizedRow[] {
+    return this.s.oversized.all(account, folder);
+  }
+
+  /** Remember a message abandoned mid-download (replacing an earlier, lower limit). */
+  addOversized(account: string, folder: string, row: OversizedRow): void {
+    this.s.addOversized.run(account, folder, row.key, row.limit, row.received);
   }
 
   /** UIDs in `trash` whose deletion from `from` (its tombstone) is older than `cutoff`. */

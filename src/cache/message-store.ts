@@ -136,10 +136,23 @@ export interface AccountStore {
   unconfirmedRetrievals(): Set<string>;
   /** Durably note keys about to be RETRed (before the RETRs), or clear them once QUIT succeeded. */
   noteRetrievals(keys: readonly string[], confirmed: boolean): void;
+  /**
+   * Messages of `folder` abandoned mid-download for sending more than their receive limit
+   * (docs/guarantees.md#hostile-upstream-servers), by key: not downloaded again unless the limit grows.
+   */
+  oversized(folder: string): Map<string, OversizedInfo>;
+  /** Durably remember a message abandoned mid-download. */
+  noteOversized(folder: string, key: string, info: OversizedInfo): void;
   /** The key change of `folder` whose adoption has not finished (cut short by a crash), if any. */
   unfinishedKeyChange(folder: string): KeyChange | undefined;
   /** Record a key change or its progress (see `key-changes.ts`). */
   noteKeyChange(change: KeyChange): void;
+}
+
+/** Why a message was abandoned: the receive limit it went past, and the bytes counted then. */
+export interface OversizedInfo {
+  limit: number;
+  received: number;
 }
 
 /** Every upstream key of a folder changed and the records were matched by content (`key-changes.ts`). */

@@ -180,6 +180,21 @@ const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    // Messages abandoned mid-download for sending more than their receive limit
+    // (upstream/size-guard.ts): not downloaded again unless that limit grows.
+    version: 8,
+    sql: `
+      CREATE TABLE oversized (
+        account  TEXT NOT NULL,
+        folder   TEXT NOT NULL,
+        key      TEXT NOT NULL,
+        lim      INTEGER NOT NULL,
+        received INTEGER NOT NULL,
+        PRIMARY KEY (account, folder, key)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 /** Raised when state.db comes from a newer localpost; we refuse to touch it. */

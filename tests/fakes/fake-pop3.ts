@@ -35,6 +35,28 @@ export interface FakeAction {
   segmentDelayMs?: number;
   /** Close the connection after the reply. */
   close?: boolean;
+  /**
+   * A hostile server: after the reply, write these chunks lazily, honouring backpressure, until
+   * they end or the client goes (`endlessLines` makes an endless UIDL or RETR body).
+   */
+  stream?: () => Iterable<Buffer> | AsyncIterable<Buffer>;
+}
+
+/** `count` lines made by `line(i)`, in chunks of about 64 KiB, without holding them all. */
+export function* endlessLines(count: number, line: (i: number) => string): Generator<Buffer> {
+  let batch: string[] = [];
+  let size = 0;
+  for (let i = 0; i < count; i++) {
+    const l = `${line(i)}\r\n`;
+    batch.push(l);
+    size += l.length;
+    if (size >= 64 * 1024) {
+      yield Buffer.from(batch.join(''), 'latin1');
+      batch = [];
+      size = 0;
+    }
+  }
+  if (batch.length) yield Buffer.from(batch.join(''), 'latin1');
 }
 
 /** Per-connection state visible to overrides. */
@@ -282,6 +304,21 @@ export async function startFakePop3(opts: FakePop3Options = {}): Promise<FakePop
 
   const deliver = async (sock: net.Socket, parts: Buffer[], act: FakeAction): Promise<void> => {
     if (act.delayMs) await sleep(act.delayMs);
+    if (act.stream) {
+      for (const p of parts) if (!sock.destroyed) sock.write(p);
+      for await (const chunk of act.stream()) {
+        if (sock.destroyed) return;
+        if (sock.write(chunk)) continue;
+        await new Promise<void>((resolve) => {
+          const go = (): void => {
+            sock.off('drain', go).off('close', go);
+            resolve();
+          };
+          sock.on('drain', go).on('close', go);
+        });
+      }
+      return;
+    }
     if (act.cutAfter === undefined && act.segments === undefined) {
       for (const p of parts) if (!sock.destroyed) sock.write(p);
       if (act.close) sock.end();
@@ -390,12 +427,22 @@ export async function startFakePop3(opts: FakePop3Options = {}): Promise<FakePop
     opts.tls?.mode === 'implicit'
       ? tls.createServer({ key: opts.tls.key, cert: opts.tls.cert }, onConnection)
       : net.createServer(onConnection);
+  Object.assign(fake, await listenOnLoopback(server, sockets));
+  return fake;
+}
+
+/** Listens on 127.0.0.1:0; `close()` destroys the open `sockets` and closes the server. */
+export async function listenOnLoopback(
+  server: net.Server,
+  sockets: Set<net.Socket>,
+): Promise<{ port: number; close(): Promise<void> }> {
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  fake.port = (server.address() as net.AddressInfo).port;
-  fake.close = async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise<void>((r) => server.close(() => r()));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
   };
-  return fake;
 }

@@ -77,6 +77,24 @@ class ClassifiedImapFlow extends ImapFlow {
   }
 }
 
+/** imapflow's default literal cap; it would buffer 1 GB a literal or line otherwise. */
+const MAX_LITERAL = 64 * 1024 * 1024;
+
+/**
+ * How much imapflow may buffer of one server response (docs/guarantees.md#hostile-upstream-servers):
+ * a literal of `maxLiteral` octets, a line of 16 MiB (a long SEARCH or LIST answer), 200,000 tokens
+ * (about 100 bytes of heap each). Past any of them the connection fails.
+ */
+export function bufferLimits(maxLiteral = MAX_LITERAL): Partial<ImapFlowOptions> {
+  const maxLineLength = 16 * 1024 * 1024;
+  return {
+    maxLiteralSize: maxLiteral,
+    maxLineLength,
+    maxResponseSize: maxLiteral + maxLineLength,
+    maxResponseTokens: 200_000,
+  };
+}
+
 /** A new, unconnected ImapFlow for the endpoint; its `connect()` classifies a refused login. */
 export function createImapClient(
   endpoint: UpstreamEndpoint,
@@ -100,6 +118,7 @@ export function createImapClient(
     connectionTimeout: endpoint.connectTimeoutMs ?? 15_000,
     greetingTimeout: endpoint.connectTimeoutMs ?? 15_000,
     socketTimeout: endpoint.timeoutMs ?? 5 * 60_000,
+    ...bufferLimits(),
     ...extra,
   });
 }

@@ -22,13 +22,17 @@ import { pipeline } from 'node:stream/promises';
 import type { ImapFlow } from 'imapflow';
 import type { Logger } from 'pino';
 import type { AccountStore, ImapCursor } from '../../cache/message-store.js';
-import { AuthError, ThrottledError } from '../../shared/errors.js';
+import { AuthError, TemporaryError, ThrottledError } from '../../shared/errors.js';
 import { BatchWriter } from '../batch.js';
+import { ByteLimit, DECLARED_SLACK, OversizeError, receiveLimit } from '../size-guard.js';
 import { withTlsHint } from '../tls-hint.js';
 import type { Fetcher, FetchResult, PullOptions, UpstreamEndpoint } from '../types.js';
 import { emptyResult } from '../types.js';
-import { createImapClient } from './connect.js';
+import { bufferLimits, createImapClient } from './connect.js';
 import { INLINE_MAX, imapKey, rekeyFolder } from './rekey.js';
+
+/** imapflow's codes for a response past `bufferLimits()` (connect.ts); the connection is gone then. */
+const OVER_LIMIT_CODES = new Set(['LiteralTooLarge', 'LineTooLarge', 'ResponseTooLarge', 'TooManyTokens']);
 
 /** UIDs per bulk FETCH command. */
 const FETCH_CHUNK = 500;
@@ -54,8 +58,17 @@ export class ImapFetcher implements Fetcher {
 
   async pull(pullOpts: PullOptions = {}): Promise<FetchResult> {
     const result = emptyResult();
-    const client = createImapClient(this.opts.endpoint, this.opts.log);
-    client.on('error', (err: Error) => this.opts.log.debug({ err: err.message }, 'imap connection error'));
+    // a literal past twice maxMessageSize fails the connection; below that, it is counted and skipped
+    const client = createImapClient(
+      this.opts.endpoint,
+      this.opts.log,
+      bufferLimits(2 * this.opts.maxMessageSize + DECLARED_SLACK),
+    );
+    let overLimit: Error | undefined; // why imapflow dropped the connection, when a response was too large
+    client.on('error', (err: Error & { code?: unknown }) => {
+      if (typeof err.code === 'string' && OVER_LIMIT_CODES.has(err.code)) overLimit ??= err;
+      this.opts.log.debug({ err: err.message }, 'imap connection error');
+    });
     await client.connect().catch((err: unknown) => {
       if (err instanceof AuthError || err instanceof ThrottledError) pullOpts.onLogin?.(); // a refused login counts
       throw withTlsHint(err);
@@ -71,6 +84,8 @@ export class ImapFetcher implements Fetcher {
       await client.logout();
     } catch (err) {
       client.close();
+      if (overLimit)
+        throw new TemporaryError(`IMAP server sent a response over our limits: ${overLimit.message}`, { cause: err });
       throw err;
     }
     return result;
@@ -156,14 +171,24 @@ export class ImapFetcher implements Fetcher {
         },
       });
       const wantedUids = new Set(wanted.map((w) => w.uid));
+      const sizeOf = new Map(wanted.map((w) => [w.uid, w.size]));
       for (const c of candidates) if (!wantedUids.has(c.uid)) markDone(c.uid);
       const progress = { folder, total: wanted.length, done: 0, bytes: 0 };
       pullOpts.onProgress?.({ ...progress });
       const storeOne = async (uid: number, produce: (sink: Writable) => Promise<number>) => {
         let bytes = 0;
-        await batch.write(folder, imapKey(uidValidity, uid), async (sink) => {
-          bytes = await produce(sink);
-        });
+        try {
+          await batch.write(folder, imapKey(uidValidity, uid), async (sink) => {
+            bytes = await produce(sink);
+          });
+        } catch (err) {
+          if (!(err instanceof OversizeError)) throw err;
+          // the partial file is gone (batch.write); the cursor moves past it, so no pull fetches it again
+          result.skipped.push({ folder, key: imapKey(uidValidity, uid), size: err.received, reason: err.reason });
+          log.warn({ folder, uid, declared: err.declared, limit: err.limit }, `message skipped: ${err.reason}`);
+          markDone(uid);
+          return;
+        }
         progress.done++;
         progress.bytes += bytes;
         pullOpts.onProgress?.({ ...progress });
@@ -181,7 +206,12 @@ export class ImapFetcher implements Fetcher {
               for await (const m of client.fetch(small.join(','), { uid: true, source: true }, { uid: true })) {
                 const { source } = m;
                 if (!source || done.has(m.uid) || !wantedUids.has(m.uid)) continue;
-                await storeOne(m.uid, (sink) => writeAll(sink, source));
+                const declared = sizeOf.get(m.uid);
+                await storeOne(m.uid, (sink) => {
+                  const limit = receiveLimit(declared, maxMessageSize);
+                  if (source.length > limit) throw new OversizeError(declared, limit, source.length);
+                  return writeAll(sink, source);
+                });
                 if (pullOpts.signal?.aborted) break;
               }
             }
@@ -192,7 +222,9 @@ export class ImapFetcher implements Fetcher {
                 markDone(c.uid);
                 continue;
               }
-              const dl = await client.download(String(c.uid), undefined, { uid: true });
+              const limit = receiveLimit(c.size, maxMessageSize);
+              // maxBytes: imapflow stops asking for chunks one byte past the limit
+              const dl = await client.download(String(c.uid), undefined, { uid: true, maxBytes: limit + 1 });
               const content = 'content' in dl ? dl.content : undefined;
               if (!content) {
                 log.warn({ folder, uid: c.uid }, 'message vanished before download');
@@ -200,12 +232,9 @@ export class ImapFetcher implements Fetcher {
                 continue;
               }
               await storeOne(c.uid, async (sink) => {
-                let n = 0;
-                content.on('data', (b: Buffer) => {
-                  n += b.length;
-                });
-                await pipeline(content, sink, { end: false });
-                return n;
+                const counted = new ByteLimit(c.size, limit);
+                await pipeline(content, counted, sink, { end: false });
+                return counted.passed;
               });
             }
           }

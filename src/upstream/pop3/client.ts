@@ -10,10 +10,13 @@
  * - Commands run one at a time in call order; with PIPELINING, RETR goes out without waiting
  *   for the reply before it, and DELEs go out in batches, their replies matched in order.
  * - Memory is bounded: RETR honours the sink's backpressure by pausing the socket.
+ * - RETR counts the bytes received: past `maxBytes` it writes nothing more, and the connection
+ *   (out of step mid-body) fails with OversizeError (docs/guarantees.md#hostile-upstream-servers).
  * - Nothing is deleted unless QUIT is answered +OK; `close()` sends no QUIT.
  */
 import type { Writable } from 'node:stream';
 import { TemporaryError, ThrottledError } from '../../shared/errors.js';
+import { OversizeError } from '../size-guard.js';
 import type { UpstreamEndpoint } from '../types.js';
 import { type Pop3ClientOptions, Pop3Connection, Pop3ReplyError, protocolError } from './connection.js';
 import { classifyLoginRefusal, loginOAuth, loginPassword, type OAuthMechanism } from './login.js';
@@ -121,13 +124,16 @@ export class Pop3Client {
   /**
    * RETR (RFC 1939 §5): writes the exact un-stuffed message bytes to `sink`, waiting for
    * 'drain' when it is full; resolves with the bytes written. Never ends the sink. If the sink
-   * fails, the reply is still read to its terminator, then the sink's error is thrown.
+   * fails, the reply is still read to its terminator, then the sink's error is thrown. A body
+   * longer than `maxBytes` is abandoned before its excess is written: the connection fails with
+   * an OversizeError (`declared` is the size LIST gave, for its message).
    */
-  retr(msg: number, sink: Writable): Promise<number> {
+  retr(msg: number, sink: Writable, maxBytes = Number.POSITIVE_INFINITY, declared?: number): Promise<number> {
     // With PIPELINING the command is written at once; the reply is matched in order.
     return this.conn.pipelined(this.pipelining, async () => {
       checkMsg(msg);
       let written = 0;
+      let received = 0;
       let sinkError: Error | null = null;
       const onSinkError = (err: Error): void => {
         sinkError ??= err;
@@ -135,6 +141,9 @@ export class Pop3Client {
       sink.on('error', onSinkError);
       try {
         const st = await this.conn.command(`RETR ${msg}`, undefined, (data) => {
+          // thrown into the reader: the connection fails, since the rest of the body is unread
+          received += data.length;
+          if (received > maxBytes) throw new OversizeError(declared, maxBytes, received);
           if (sinkError) return;
           if (sink.destroyed || sink.writableEnded) {
             sinkError = sink.errored ?? new Error('RETR sink was closed before the message ended');
@@ -164,14 +173,18 @@ export class Pop3Client {
 
   /**
    * TOP n m (RFC 1939 §7): the header, the empty line and `lines` body lines, un-stuffed, in
-   * memory; at most `HEAD_MAX` octets are kept. Pipelined like RETR when the server offers it.
+   * memory; at most `HEAD_MAX` octets are kept, and a reply past `maxBytes` fails the connection
+   * like RETR's. Pipelined like RETR when the server offers it.
    */
-  head(msg: number, lines = 0): Promise<Buffer> {
+  head(msg: number, lines = 0, maxBytes = Number.POSITIVE_INFINITY): Promise<Buffer> {
     return this.conn.pipelined(this.pipelining, async () => {
       checkMsg(msg);
       const chunks: Buffer[] = [];
       let kept = 0;
+      let received = 0;
       const st = await this.conn.command(`TOP ${msg} ${lines}`, undefined, (data) => {
+        received += data.length;
+        if (received > maxBytes) throw new OversizeError(undefined, maxBytes, received); // as in retr()
         if (kept >= HEAD_MAX) return;
         chunks.push(data.subarray(0, HEAD_MAX - kept));
         kept += data.length;

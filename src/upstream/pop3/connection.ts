@@ -12,8 +12,10 @@
  *   slow sink, `timeoutMs` without a byte rejects with `ETIMEDOUT` and destroys the socket.
  * - Once the connection breaks (socket error, timeout, close, protocol violation), every pending
  *   and later call rejects at once; nothing hangs.
- * - Memory is bounded: status and list lines are capped at 64 KiB, list replies at
- *   `MAX_LIST_LINES` lines; a slow sink pauses the socket.
+ * - Memory is bounded: a status line is capped at 64 KiB; a UIDL/LIST/CAPA reply by `LIST_LIMITS`
+ *   (RFC 1939 §7: a UIDL is 1-70 octets), past which the connection fails with a protocol error
+ *   (docs/guarantees.md#hostile-upstream-servers); a body goes on chunk by chunk and a slow sink
+ *   pauses the socket.
  * - Credentials never reach the log: callers pass a masked form of every secret line.
  */
 import net from 'node:net';
@@ -25,6 +27,8 @@ import {
   DotUnstuffer,
   LineReader,
   LineTooLongError,
+  ListReply,
+  type ListReplyLimits,
   parseStatusLine,
   type StatusLine,
 } from '../../shared/pop3-wire/index.js';
@@ -32,10 +36,10 @@ import { Serial } from '../../shared/serial.js';
 import { tlsHint } from '../tls-hint.js';
 import type { TlsMode } from '../types.js';
 
-/** Longest status or list line accepted from a server, in octets. */
+/** Longest status line accepted from a server, in octets. */
 const MAX_LINE = 64 * 1024;
-/** Most lines accepted in one UIDL/LIST/CAPA reply. */
-const MAX_LIST_LINES = 10_000_000;
+/** Caps of one UIDL/LIST/CAPA reply (RFC 1939 allows 512 octets a line). */
+export const LIST_LIMITS: ListReplyLimits = { maxLine: 1024, maxLines: 1_000_000, maxBytes: 64 * 1024 * 1024 };
 
 /** How to reach one upstream POP3 server. */
 export interface Pop3ClientOptions {
@@ -242,19 +246,15 @@ export class Pop3Connection {
     return st;
   }
 
-  /** Sends a multi-line command (RFC 1939 §3) and returns its lines; -ERR throws. */
+  /** Sends a multi-line command (RFC 1939 §3) and returns its lines, within `LIST_LIMITS`; -ERR throws. */
   async multiLines(command: string): Promise<Buffer[]> {
-    const reader = new LineReader(MAX_LINE);
-    const lines: Buffer[] = [];
+    const reply = new ListReply(LIST_LIMITS);
     const st = await this.command(command, undefined, (data) => {
-      reader.push(data);
-      for (let line = reader.readLine(); line !== null; line = reader.readLine()) {
-        if (lines.length >= MAX_LIST_LINES) throw protocolError(`${command} reply longer than ${MAX_LIST_LINES} lines`);
-        lines.push(line);
-      }
+      const wrong = reply.push(data);
+      if (wrong) throw protocolError(`${command} reply ${wrong}`);
     });
     if (st.kind !== 'ok') throw new Pop3ReplyError(command, st);
-    return lines;
+    return reply.lines();
   }
 
   // ---- flow control and closing --------------------------------------------------------

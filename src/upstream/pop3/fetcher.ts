@@ -25,6 +25,7 @@ import type { AccountStore, CachedMessage, PendingMessage } from '../../cache/me
 import { INBOX } from '../../cache/message-store.js';
 import { type Clock, systemClock } from '../../shared/clock.js';
 import { BatchWriter } from '../batch.js';
+import { OversizeError, receiveLimit } from '../size-guard.js';
 import type { Fetcher, FetchProgress, FetchResult, PullOptions, UpstreamEndpoint } from '../types.js';
 import { emptyResult } from '../types.js';
 import { Pop3Client, pop3Login } from './client.js';
@@ -113,6 +114,7 @@ export class Pop3Fetcher implements Fetcher {
     result.sessions++;
     pullOpts.onLogin?.();
     let stored = 0;
+    let abandoned: { key: string; msg: number; err: OversizeError } | undefined;
     try {
       await pop3Login(client, endpoint);
       const listing = keysForListing(await client.uidl());
@@ -127,7 +129,8 @@ export class Pop3Fetcher implements Fetcher {
       // Deleted locally with onLocalDelete: delete-upstream (tombstoned, so has() is true).
       const pendingDeletes = new Set(store.pendingUpstreamDeletes(INBOX));
       const localDeletes: string[] = [];
-      const wanted: Array<{ msg: number; key: string; uidl?: string; size: number }> = [];
+      const wanted: Array<{ msg: number; key: string; uidl?: string; size: number; limit: number }> = [];
+      const oversized = store.oversized(INBOX);
       for (const { msg, key, uidl } of listing) {
         if (store.has(INBOX, key)) {
           // durable already (a DELE that never reached QUIT), or deleted locally
@@ -138,20 +141,21 @@ export class Pop3Fetcher implements Fetcher {
           continue;
         }
         const size = sizes.get(msg) ?? 0;
-        if (size > maxMessageSize) {
+        const limit = receiveLimit(sizes.get(msg), maxMessageSize);
+        // abandoned before for sending more than its limit: tried again only once the limit grew
+        const over = oversized.get(key);
+        if (size > maxMessageSize || (over && limit <= over.limit)) {
           if (!skippedKeys.has(key)) {
             skippedKeys.add(key);
-            result.skipped.push({
-              folder: INBOX,
-              key,
-              size,
-              reason: `larger than maxMessageSize (${maxMessageSize} bytes)`,
-            });
-            log.warn({ n: msg, size, maxMessageSize }, 'message skipped: larger than maxMessageSize');
+            const reason = over
+              ? `sent more than ${over.limit} bytes (declared ${size})`
+              : `larger than maxMessageSize (${maxMessageSize} bytes)`;
+            result.skipped.push({ folder: INBOX, key, size: over ? over.received : size, reason });
+            log.warn({ n: msg, size, maxMessageSize }, `message skipped: ${reason}`);
           }
           continue;
         }
-        wanted.push({ msg, key, size, ...(uidl === undefined ? {} : { uidl }) });
+        wanted.push({ msg, key, size, limit, ...(uidl === undefined ? {} : { uidl }) });
       }
       log.debug({ offered: listing.length, new: wanted.length, deletable: toDelete.length }, 'pop3 listing');
       if (toDelete.length) {
@@ -192,6 +196,8 @@ export class Pop3Fetcher implements Fetcher {
               bytes = await head.retr;
             } catch (err) {
               await head.pending.abort();
+              // replies come in order, so the body that went past its limit is the head's
+              if (err instanceof OversizeError) abandoned = { ...head.w, err };
               throw err;
             }
             await batch.add(head.pending);
@@ -204,7 +210,9 @@ export class Pop3Fetcher implements Fetcher {
               if (pullOpts.signal?.aborted) break;
               const pending = await store.begin(INBOX, w.key, w.uidl === undefined ? {} : { uidl: w.uidl });
               const bytes = kept.get(w.msg); // RETRieved already to tell its identity
-              const retr = bytes ? writeAll(pending.stream, bytes) : client.retr(w.msg, pending.stream);
+              const retr = bytes
+                ? writeAll(pending.stream, bytes)
+                : client.retr(w.msg, pending.stream, w.limit, sizes.get(w.msg));
               retr.catch(() => undefined); // observed in settle()
               inflight.push({ w, pending, retr });
               if (inflight.length >= window) await settle();
@@ -234,7 +242,14 @@ export class Pop3Fetcher implements Fetcher {
       }
     } catch (err) {
       client.close();
-      throw err;
+      if (!(err instanceof OversizeError) || !abandoned) throw err;
+      // the connection is out of step mid-body: note the message, go on in a new session
+      const { key, msg, err: over } = abandoned;
+      store.noteOversized(INBOX, key, { limit: over.limit, received: over.received });
+      skippedKeys.add(key);
+      result.skipped.push({ folder: INBOX, key, size: over.received, reason: over.reason });
+      log.warn({ msg, declared: over.declared, limit: over.limit }, `message skipped: ${over.reason}`);
+      return stored + 1;
     }
     return stored;
   }

@@ -26,6 +26,7 @@ import { matchByIdentity } from '../../cache/known-messages.js';
 import type { AccountStore, KeyChange } from '../../cache/message-store.js';
 import { INBOX } from '../../cache/message-store.js';
 import type { Clock } from '../../shared/clock.js';
+import { receiveLimit } from '../size-guard.js';
 import { type Pop3Client, Pop3ReplyError } from './client.js';
 
 /** Fewest held keys that must vanish from the listing before a renumbering is suspected. */
@@ -103,7 +104,7 @@ export async function adoptRenumbered(ctx: AdoptContext, unknown: readonly Unkno
   const digests = known.some((k) => k.ident.startsWith('sha256:'));
   const listed: Array<{ key: string; ident: string }> = [];
   const toRetr: UnknownListed[] = [];
-  const heads = await headsOf(ctx.client, unknown);
+  const heads = await headsOf(ctx.client, unknown, ctx.maxMessageSize);
   for (const [i, u] of unknown.entries()) {
     const head = heads[i];
     if (head === undefined) {
@@ -120,7 +121,7 @@ export async function adoptRenumbered(ctx: AdoptContext, unknown: readonly Unkno
   }
   let keptBytes = 0;
   for (const u of toRetr) {
-    const bytes = await retrToMemory(ctx.client, u.msg);
+    const bytes = await retrToMemory(ctx.client, u.msg, receiveLimit(u.size, ctx.maxMessageSize));
     listed.push({ key: u.key, ident: identityOfBytes(bytes) });
     if (keptBytes + bytes.length <= KEEP_BYTES) {
       kept.set(u.msg, bytes);
@@ -161,12 +162,16 @@ function finish(ctx: AdoptContext, matched: number, fresh: number, kept: Map<num
 }
 
 /** `TOP n 0` of each message, pipelined in batches; all undefined when the server has no TOP. */
-async function headsOf(client: Pop3Client, unknown: readonly UnknownListed[]): Promise<Array<Buffer | undefined>> {
+async function headsOf(
+  client: Pop3Client,
+  unknown: readonly UnknownListed[],
+  maxSize: number,
+): Promise<Array<Buffer | undefined>> {
   const out: Array<Buffer | undefined> = [];
   if (!client.hasTop) return unknown.map(() => undefined);
   for (let i = 0; i < unknown.length; i += HEAD_BATCH) {
     const batch = unknown.slice(i, i + HEAD_BATCH);
-    const settled = await Promise.allSettled(batch.map((u) => client.head(u.msg, 0)));
+    const settled = await Promise.allSettled(batch.map((u) => client.head(u.msg, 0, receiveLimit(u.size, maxSize))));
     for (const r of settled) {
       if (r.status === 'fulfilled') out.push(r.value);
       else if (r.reason instanceof Pop3ReplyError)
@@ -177,8 +182,8 @@ async function headsOf(client: Pop3Client, unknown: readonly UnknownListed[]): P
   return out;
 }
 
-/** RETR one message into memory. */
-async function retrToMemory(client: Pop3Client, msg: number): Promise<Buffer> {
+/** RETR one message into memory; a body past `limit` fails the pull (docs/guarantees.md#hostile-upstream-servers). */
+async function retrToMemory(client: Pop3Client, msg: number, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -186,6 +191,6 @@ async function retrToMemory(client: Pop3Client, msg: number): Promise<Buffer> {
       cb();
     },
   });
-  await client.retr(msg, sink);
+  await client.retr(msg, sink, limit);
   return Buffer.concat(chunks);
 }
