@@ -76,9 +76,12 @@ async function cmdStart(opts: GlobalOpts): Promise<number> {
   // the daemon's modules (listeners, SMTP delivery) load only for `start`, keeping one-shot
   // commands such as `sync` lean
   const { Daemon } = await import('../daemon/daemon.js');
+  const { installSignals } = await import('../daemon/signals.js');
   const daemon: DaemonType = new Daemon(cfg, path, log);
+  const starting = daemon.start();
+  const stopped = installSignals(daemon, log, starting);
   try {
-    await daemon.start();
+    await starting;
   } catch (err) {
     if (err instanceof LockedError) {
       process.stderr.write(`localpost: ${err.message}\n`);
@@ -92,8 +95,7 @@ async function cmdStart(opts: GlobalOpts): Promise<number> {
     log.fatal({ err: errorMessage(err) }, 'localpost could not start');
     return EXIT_FAILURE;
   }
-  const { installSignals } = await import('../daemon/signals.js');
-  return installSignals(daemon, log);
+  return stopped;
 }
 
 async function cmdSync(accounts: string[], opts: GlobalOpts): Promise<number> {

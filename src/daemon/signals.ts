@@ -1,12 +1,19 @@
 /**
  * Signals of the foreground daemon: SIGTERM/SIGINT stop it gracefully (a second one exits at
  * once), SIGHUP reloads the config. Resolves with the exit code once the daemon has stopped.
+ * Installed before the daemon starts (`started` is its start), so a signal during start-up is
+ * never met by the default action, which would kill the process without a clean stop; the stop
+ * then waits for the start to settle.
  */
 import type { Logger } from 'pino';
 import type { Daemon } from './daemon.js';
 
 /** Wire the signals; the promise settles with the process exit code. */
-export function installSignals(daemon: Daemon, log: Logger): Promise<number> {
+export function installSignals(
+  daemon: Daemon,
+  log: Logger,
+  started: Promise<unknown> = Promise.resolve(),
+): Promise<number> {
   return new Promise((resolve) => {
     let stopping = false;
     const onStop = (sig: NodeJS.Signals) => {
@@ -16,8 +23,9 @@ export function installSignals(daemon: Daemon, log: Logger): Promise<number> {
       }
       stopping = true;
       log.info({ signal: sig }, 'stopping');
-      daemon
-        .stop()
+      started
+        .catch(() => undefined)
+        .then(() => daemon.stop())
         .then(
           () => resolve(0),
           (err) => {
@@ -30,7 +38,7 @@ export function installSignals(daemon: Daemon, log: Logger): Promise<number> {
         });
     };
     const onHup = () => {
-      void daemon.reload();
+      void started.then(() => (stopping ? undefined : daemon.reload())).catch(() => undefined);
     };
     process.on('SIGTERM', onStop);
     process.on('SIGINT', onStop);
