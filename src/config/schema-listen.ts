@@ -109,7 +109,7 @@ const pop3Extra = {
       legacy: legacyTls,
     }),
   ).describe(
-    "auto: offer STLS with localpost's own certificate for localhost once `localpost cert` made one (plaintext until then); off: plaintext only; or a block with your own certificate, which also opens an implicit-TLS port. Plaintext logins keep working in every case.",
+    "auto: offer STLS with localpost's own certificate for localhost once `localpost cert` made one (plaintext until then); off: plaintext only; or a block with your own certificate, which also opens an implicit-TLS port. Plaintext logins from this machine keep working in every case; from another machine (allowRemote) they are refused until STLS.",
   ),
   workarounds: z
     .array(z.enum(['outlook-no-nuls', 'oe-ns-eoh']))
@@ -128,7 +128,7 @@ const smtpExtra = {
       legacy: legacyTls,
     }),
   ).describe(
-    "auto: offer STARTTLS with localpost's own certificate for localhost once `localpost cert` made one (plaintext until then); off: plaintext only; or a block with your own certificate. AUTH is allowed without TLS on loopback.",
+    "auto: offer STARTTLS with localpost's own certificate for localhost once `localpost cert` made one (plaintext until then); off: plaintext only; or a block with your own certificate. AUTH is allowed without TLS on loopback; from another machine (allowRemote) only after STARTTLS.",
   ),
 };
 
