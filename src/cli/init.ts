@@ -24,7 +24,6 @@ import { ConfigError } from '../shared/errors.js';
 import { collectAnswers, type InitFlags, passwordName } from './init-answers.js';
 import { ConfigExistsError, type InitAnswers, renderConfig, writeNewConfig } from './init-config.js';
 import { InitError, terminalAsker } from './init-steps.js';
-import { PROVIDERS } from './providers.js';
 
 /** Streams and paths of one run (injected by tests). */
 export interface InitIo {
@@ -113,26 +112,3 @@ export async function runInit(flags: InitFlags, io: InitIo): Promise<number> {
     ask?.close();
   }
 }
-
-/** The help text listing flags by purpose (appended to commander's). */
-export const INIT_HELP = `
-Without flags on a terminal, init asks. With --non-interactive (or no terminal), flags answer
-and defaults fill the rest; --email is required, and --provider generic also needs --host and
---smtp-host (or --no-smtp to only receive). The account id (--id) defaults to the provider's
-name, or with generic to the name in the address's domain (posteo for me@posteo.de).
-
-Examples:
-  localpost init --provider gmail --email me@gmail.com --password-env GMAIL_PW
-  localpost init --email me@fastmail.com --password-command "pass show mail/fastmail"
-  localpost init --email me@outlook.com --client-id 00000000-aaaa-bbbb-cccc-000000000000
-  localpost init --provider gmail --email me@gmail.com --auth oauth --client-id ID --client-secret SECRET
-  localpost init --provider generic --email me@example.org --host mail.example.org \\
-      --protocol pop3 --smtp-host mail.example.org --password-file ~/.mailpw --local-password s3cret
-
-Providers: ${PROVIDERS.map((p) => p.name).join(', ')}.
-The config path is --config, else $LOCALPOST_CONFIG, else ~/.config/localpost/config.yaml.
-An existing file is never replaced. The upstream password is referenced (--password-env,
---password-command, --password-file; default: $LOCALPOST_<ID>_PASSWORD), never taken from a flag.
-OAuth 2.0 (Microsoft always, Gmail with --auth oauth) needs --client-id (Google: --client-secret
-too; Microsoft 365: --tenant, default the address's domain); then run \`localpost auth ID\` once.
-`;

@@ -8,8 +8,7 @@
  * Every note is written into the generated config as a comment, so it must read well there:
  * a full sentence, no longer than about 90 characters per line after wrapping.
  */
-import { defaultPort } from '../config/schema.js';
-import type { TlsMode } from '../upstream/types.js';
+import { defaultPort, type TlsMode } from '../upstream/types.js';
 
 /** Upstream protocol for pulling mail. */
 export type Protocol = 'pop3' | 'imap';

@@ -6,16 +6,45 @@
 
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { configPath, loadConfig } from '../config/load.js';
-import { hashPassword } from '../listeners/local-auth.js';
 import { ConfigError } from '../shared/errors.js';
 import { forAccount, loadSetupInfo, setupInfo } from './client-info.js';
 import { CLIENT_NAMES, clientListText, clientSetupText } from './client-setup.js';
-import { INIT_HELP, type InitIo, runInit } from './init.js';
+import type { InitIo } from './init.js';
 import type { InitFlags } from './init-answers.js';
-import { terminalAsker } from './init-steps.js';
-import { runServiceInstall } from './service-install.js';
-import { runServiceStatus, runServiceUninstall } from './service-manage.js';
+import { PROVIDERS } from './providers.js';
+
+/** The heavier commands' modules, imported only when that command runs (as main.ts's `commands`). */
+const modules = {
+  config: () => import('../config/load.js'),
+  init: () => import('./init.js'),
+  serviceInstall: () => import('./service-install.js'),
+  serviceManage: () => import('./service-manage.js'),
+  cert: () => import('./cert.js'),
+  hashPassword: () => Promise.all([import('../listeners/local-auth.js'), import('./init-steps.js')]),
+};
+
+/** The help text listing flags by purpose (appended to commander's). */
+export const INIT_HELP = `
+Without flags on a terminal, init asks. With --non-interactive (or no terminal), flags answer
+and defaults fill the rest; --email is required, and --provider generic also needs --host and
+--smtp-host (or --no-smtp to only receive). The account id (--id) defaults to the provider's
+name, or with generic to the name in the address's domain (posteo for me@posteo.de).
+
+Examples:
+  localpost init --provider gmail --email me@gmail.com --password-env GMAIL_PW
+  localpost init --email me@fastmail.com --password-command "pass show mail/fastmail"
+  localpost init --email me@outlook.com --client-id 00000000-aaaa-bbbb-cccc-000000000000
+  localpost init --provider gmail --email me@gmail.com --auth oauth --client-id ID --client-secret SECRET
+  localpost init --provider generic --email me@example.org --host mail.example.org \\
+      --protocol pop3 --smtp-host mail.example.org --password-file ~/.mailpw --local-password s3cret
+
+Providers: ${PROVIDERS.map((p) => p.name).join(', ')}.
+The config path is --config, else $LOCALPOST_CONFIG, else ~/.config/localpost/config.yaml.
+An existing file is never replaced. The upstream password is referenced (--password-env,
+--password-command, --password-file; default: $LOCALPOST_<ID>_PASSWORD), never taken from a flag.
+OAuth 2.0 (Microsoft always, Gmail with --auth oauth) needs --client-id (Google: --client-secret
+too; Microsoft 365: --tenant, default the address's domain); then run \`localpost auth ID\` once.
+`;
 
 /** Wraps an action so its resolved number becomes the exit code (main.ts's `run`). */
 export type RunAction = (fn: (...a: never[]) => Promise<number>) => (...args: unknown[]) => Promise<void>;
@@ -34,6 +63,7 @@ async function cmdClientSetup(
     process.stderr.write(`localpost client-setup: unknown client "${client}"; known: ${CLIENT_NAMES.join(', ')}\n`);
     return 1;
   }
+  const { configPath, loadConfig } = await modules.config();
   const file = configPath(configFlag);
   let info = setupInfo();
   if (existsSync(file)) {
@@ -76,6 +106,7 @@ async function firstLine(input: NodeJS.ReadableStream): Promise<string> {
  * line of stdin.
  */
 async function cmdHashPassword(io: Omit<InitIo, 'configFile'>): Promise<number> {
+  const [{ hashPassword }, { terminalAsker }] = await modules.hashPassword();
   let password: string;
   if (io.stdin.isTTY) {
     const ask = terminalAsker({ stdin: io.stdin, stdout: io.stderr });
@@ -141,8 +172,9 @@ export function addSetupCommands(program: Command, run: RunAction): void {
     .option('--non-interactive', 'never ask, even on a terminal')
     .addHelpText('after', INIT_HELP)
     .action(
-      run(async (flags: InitFlags & { nonInteractive?: boolean }) =>
-        runInit(
+      run(async (flags: InitFlags & { nonInteractive?: boolean }) => {
+        const [{ runInit }, { configPath }] = await Promise.all([modules.init(), modules.config()]);
+        return runInit(
           { ...flags, interactive: !flags.nonInteractive },
           {
             configFile: configPath(globalConfig()),
@@ -150,8 +182,8 @@ export function addSetupCommands(program: Command, run: RunAction): void {
             stdout: process.stdout,
             stderr: process.stderr,
           },
-        ),
-      ),
+        );
+      }),
     );
 
   const service = program.command('service').description('run localpost as a service (systemd or launchd)');
@@ -162,7 +194,7 @@ export function addSetupCommands(program: Command, run: RunAction): void {
     .option('--dry-run', 'print the files and commands; change nothing')
     .action(
       run(async (flags: { user?: boolean; dryRun?: boolean }) =>
-        runServiceInstall({ ...flags, config: globalConfig() }),
+        (await modules.serviceInstall()).runServiceInstall({ ...flags, config: globalConfig() }),
       ),
     );
   service
@@ -170,13 +202,21 @@ export function addSetupCommands(program: Command, run: RunAction): void {
     .description('stop, disable and remove the service (config and mail stay); nothing to do when none is installed')
     .option('--user', 'Linux: the `systemctl --user` service instead of the system service')
     .option('--dry-run', 'print the files and commands; change nothing')
-    .action(run(async (flags: { user?: boolean; dryRun?: boolean }) => runServiceUninstall(flags)));
+    .action(
+      run(async (flags: { user?: boolean; dryRun?: boolean }) =>
+        (await modules.serviceManage()).runServiceUninstall(flags),
+      ),
+    );
   service
     .command('status')
     .description('is the service installed, enabled, running, and which command does it run (exit 3: none installed)')
     .option('--user', 'Linux: only the `systemctl --user` service (default: the system and the user service)')
     .option('--dry-run', 'read the unit files only; print the systemctl/launchctl commands instead of running them')
-    .action(run(async (flags: { user?: boolean; dryRun?: boolean }) => runServiceStatus(flags)));
+    .action(
+      run(async (flags: { user?: boolean; dryRun?: boolean }) =>
+        (await modules.serviceManage()).runServiceStatus(flags),
+      ),
+    );
 
   program
     .command('client-setup')
@@ -199,7 +239,7 @@ export function addSetupCommands(program: Command, run: RunAction): void {
     )
     .action(
       run(async (o: { renew?: boolean }) => {
-        const { runCert } = await import('./cert.js');
+        const [{ runCert }, { configPath, loadConfig }] = await Promise.all([modules.cert(), modules.config()]);
         const cfg = await loadConfig(configPath(globalConfig()));
         return runCert(cfg, o, { stdout: process.stdout, stderr: process.stderr });
       }),

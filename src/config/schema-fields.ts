@@ -7,7 +7,9 @@
 import { homedir } from 'node:os';
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
-import { TLS_MODES, type TlsMode } from '../upstream/types.js';
+import { TLS_MODES } from '../upstream/types.js';
+
+export { defaultPort } from '../upstream/types.js';
 
 /** Extra metadata the example renderer reads: a sample value, and whether a default is computed. */
 export interface FieldMeta {
@@ -130,10 +132,3 @@ export const listenPort = z
   .max(65535, `${PORT_RANGE}, or 0 for any free port`);
 export const host = z.string(expect('expected a host name')).min(1, 'must not be empty');
 export const tls = z.enum(TLS_MODES);
-
-/** The default port of a server by protocol and TLS mode (what `init` proposes too). */
-export function defaultPort(kind: 'pop3' | 'imap' | 'smtp', tls: TlsMode): number {
-  if (kind === 'smtp') return tls === 'implicit' ? 465 : 587;
-  if (kind === 'pop3') return tls === 'implicit' ? 995 : 110;
-  return tls === 'implicit' ? 993 : 143;
-}

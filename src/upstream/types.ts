@@ -9,6 +9,13 @@ export const TLS_MODES = ['implicit', 'starttls', 'none'] as const;
 /** `implicit`: TLS from the first byte; `starttls`: upgraded after connecting; `none`: plaintext. */
 export type TlsMode = (typeof TLS_MODES)[number];
 
+/** The default port of a server by protocol and TLS mode (what `init` proposes too). */
+export function defaultPort(kind: 'pop3' | 'imap' | 'smtp', tls: TlsMode): number {
+  if (kind === 'smtp') return tls === 'implicit' ? 465 : 587;
+  if (kind === 'pop3') return tls === 'implicit' ? 995 : 110;
+  return tls === 'implicit' ? 993 : 143;
+}
+
 /** Where and how to reach an upstream server, with the secret already resolved. */
 export interface UpstreamEndpoint {
   host: string;
