@@ -42,12 +42,6 @@ export class AccountReader {
     return this.d.ledger.folderMessages(this.accountId, f).map((r) => this.toCached(r));
   }
 
-  keysWithPrefix(folder: string, prefix: string): Map<string, CachedMessage> {
-    const f = normalizeFolder(folder);
-    const rows = this.d.ledger.messagesWithKeyPrefix(this.accountId, f, prefix);
-    return new Map(rows.map((r) => [r.key, this.toCached(r)]));
-  }
-
   /**
    * The current absolute path of a cached message: `msg.path` if it is still there, else
    * found by UID in `new/` or `cur/` (another Maildir reader moved it); undefined when gone.

@@ -66,11 +66,6 @@ function prepareStatements(db: StateDb) {
       )
       .raw(true),
     byAccount: db.prepare<[string], MessageRow>(`SELECT ${ROW_COLS} FROM messages WHERE account = ? ORDER BY uid`),
-    byPrefix: db.prepare<
-      { account: string; folder: string; prefix: string },
-      MessageRow
-    >(`SELECT ${ROW_COLS} FROM messages
-                   WHERE account = @account AND folder = @folder AND substr(key, 1, length(@prefix)) = @prefix ORDER BY uid`),
     keys: db.prepare<[string], Key>('SELECT folder, key FROM messages WHERE account = ?'),
     setFileKey: db.prepare<[string, string, string, number]>(
       'UPDATE messages SET file = ?, key = ? WHERE account = ? AND uid = ?',
@@ -197,11 +192,6 @@ export class Ledger {
   /** All rows of an account in UID order. */
   accountMessages(account: string): MessageRow[] {
     return this.s.byAccount.all(account);
-  }
-
-  /** Rows of a folder whose key starts with `prefix`. */
-  messagesWithKeyPrefix(account: string, folder: string, prefix: string): MessageRow[] {
-    return this.s.byPrefix.all({ account, folder, prefix });
   }
 
   /** Every (folder, key) cached for an account. */

@@ -120,8 +120,6 @@ export interface AccountStore {
    * Returns how many moved.
    */
   adoptKeys(folder: string, moves: ReadonlyArray<{ from: string; to: string }>): Promise<number>;
-  /** Keys of a folder whose key starts with `prefix` (e.g. `i<old uidvalidity>_`). */
-  keysWithPrefix(folder: string, prefix: string): Map<string, CachedMessage>;
   /**
    * Keys of `folder` deleted locally whose upstream copy should be deleted too
    * (`onLocalDelete: delete-upstream`). Their local files are already out of the folder.

@@ -31,7 +31,7 @@
  * `status` runs at once would take each other for a daemon, and a reader holds nothing a taker
  * needs for longer than the read of one page. A taker that meets such a reader (or another
  * taker) waits up to BUSY_MS in SQLite's busy handler, so a `status` at the moment of a start
- * does not make it fail; the price is that a refused start answers after BUSY_MS. A refused
+ * does not make it fail; the price is that a refused start answers after twice BUSY_MS (two busy tries must agree on the pid). A refused
  * taker that finds no live pid in the pid file (the holder has only just locked), or not the
  * same one twice in a row (a file left by a crash, removed by the winner), tries again.
  *
