@@ -6,7 +6,7 @@
  * finishes it after a restart with every message exactly once (docs/guarantees.md).
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
@@ -43,12 +43,7 @@ function config(user: string, pop3Port: number, incomingExtra = '') {
   return c;
 }
 
-/** Make Dovecot forget its UIDs: same messages, new UIDVALIDITY. */
-function forgetUids(user: string): void {
-  const md = tb.maildir(user);
-  for (const f of readdirSync(md))
-    if (f.startsWith('dovecot')) rmSync(path.join(md, f), { recursive: true, force: true });
-}
+const forgetUids = (user: string) => tb.forgetUids(user);
 
 /** Run `fn` on the account's store in this process (no daemon running). */
 async function withStore<T>(

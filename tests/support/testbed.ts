@@ -53,6 +53,12 @@ export interface Testbed {
   countUpstream(user: string, folder?: string): number;
   /** Write raw bytes as one message straight into the upstream Maildir (tmp → cur, owned by the mail user). */
   appendMessage(user: string, raw: Buffer, folder?: string): Promise<void>;
+  /**
+   * Make Dovecot forget the UIDs of the user's INBOX, as a server move would: same messages, a new
+   * UIDVALIDITY. Its `dovecot-uidvalidity` counter stays, so the new value is always a different
+   * one (without it Dovecot takes the clock's second, which may equal the old value).
+   */
+  forgetUids(user: string): void;
   /** Stop Dovecot and Postfix and remove DIR. Idempotent. */
   stop(): Promise<void>;
 }
@@ -274,6 +280,12 @@ function makeTestbed(inst: Live, e: Record<string, string>): Testbed {
       writeFileSync(tmp, raw);
       chownSync(tmp, uid, gid);
       renameSync(tmp, join(d, 'cur', `${name}:2,`));
+    },
+    forgetUids(user) {
+      const md = maildir(user);
+      for (const f of readdirSync(md))
+        if (f.startsWith('dovecot') && !f.startsWith('dovecot-uidvalidity'))
+          rmSync(join(md, f), { recursive: true, force: true });
     },
     stop: () => stopInstance(inst),
   };
