@@ -353,7 +353,7 @@ export async function startDaemon(configFile: string): Promise<DaemonProcess> {
       r(code);
     }),
   );
-  const waitLog = async (re: RegExp, ms = 20_000) => {
+  const waitLog = async (re: RegExp, ms = 60_000) => {
     let found: Record<string, unknown> | undefined;
     await waitFor(
       () => {
