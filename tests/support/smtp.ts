@@ -369,7 +369,15 @@ export async function startDaemon(configFile: string): Promise<DaemonProcess> {
       );
     return found;
   };
-  const ready = await waitLog(/^SMTP listener ready$/);
+  let ready: Record<string, unknown>;
+  try {
+    ready = await waitLog(/^SMTP listener ready$/);
+  } catch (err) {
+    // a daemon nobody can stop would keep the test file's process alive for ever
+    child.kill('SIGKILL');
+    await exited;
+    throw err;
+  }
   const smtpPort = (ready.addresses as Array<{ port: number }>)[0]!.port;
   return {
     child,
