@@ -1,6 +1,6 @@
 /**
  * A tiny in-process IMAP server (RFC 3501, just enough for imapflow and our fetcher): LOGIN,
- * EXAMINE/SELECT of one folder, UID FETCH of UID and RFC822.SIZE, and of bodies (BODY.PEEK[],
+ * EXAMINE/SELECT of one folder, UID SEARCH (ALL, UID n:*), UID FETCH of UID and RFC822.SIZE, and of bodies (BODY.PEEK[],
  * whole or partial). Only for what a real server cannot be made to do: `body` scripts the literal
  * sent for a UID, e.g. megabytes for a message declared 2,000 bytes
  * (docs/guarantees.md#hostile-upstream-servers). Listens on 127.0.0.1:0.
@@ -66,6 +66,12 @@ export async function startFakeImap(opts: FakeImapOptions): Promise<FakeImap> {
         sock.end();
         return;
       case 'UID': {
+        const search = /^SEARCH (?:ALL|UID (\S+))$/i.exec(rest);
+        if (search) {
+          const uids = uidSet(search[1] ?? '1:*', messages.length);
+          w(`* SEARCH${uids.map((u) => ` ${u}`).join('')}\r\n`);
+          break;
+        }
         const m = /^FETCH (\S+) \((.*)\)$/i.exec(rest);
         if (!m) break;
         const [, set = '', items = ''] = m;

@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { corpus } from '../fixtures/corpus.js';
+import { startImapTap } from '../support/imap-tap.js';
 import { inboxDir, makeConfig, readCached, readCachedByKey, runCli, spawnCli, waitFor } from '../support/localpost.js';
 import { imaplibFetchAll } from '../support/python.js';
 import type { Testbed } from '../support/testbed.js';
@@ -18,7 +19,7 @@ let tb: Testbed;
 const cleanups: Array<() => void> = [];
 
 before(async () => {
-  tb = await startTestbed({ postfix: false, env: { EXTRA_USERS: 'carol:carolpw dave:davepw' } });
+  tb = await startTestbed({ postfix: false, env: { EXTRA_USERS: 'carol:carolpw dave:davepw erin:erinpw' } });
 });
 after(async () => {
   for (const c of cleanups) c();
@@ -52,6 +53,53 @@ describe('IMAP pull from Dovecot', () => {
     const r2 = await runCli(['--config', c.configFile, 'sync']);
     assert.equal(r2.code, 0, r2.stderr);
     assert.match(r2.stdout, /alice ok, 0 new/);
+  });
+
+  test('the wire: one UID SEARCH per folder, one FETCH response per message, bodies by UID range', async () => {
+    await tb.seed('erin', 40, 2000, { archiveN: 5 });
+    // a body past the bulk FETCH's window (1 MiB) is streamed after it
+    const big = Buffer.from(`Subject: big\r\nMessage-ID: <big@test>\r\n\r\n${'b'.repeat(1_500_000)}\r\n`);
+    await tb.appendMessage('erin', big);
+    const tap = await startImapTap(tb.imapPort);
+    cleanups.push(() => void tap.close());
+    const c = config([
+      {
+        id: 'erin',
+        protocol: 'imap',
+        port: tap.port,
+        username: 'erin',
+        password: 'erinpw',
+        folders: ['INBOX', 'Archive'],
+      },
+    ]);
+    const r1 = await runCli(['--config', c.configFile, 'sync']);
+    assert.equal(r1.code, 0, r1.stderr + r1.stdout);
+    assert.match(r1.stdout, /erin ok, 46 new/);
+    const cached = readCached(inboxDir(c.dataDir, 'erin'));
+    assert.ok(
+      cached.some((m) => m.equals(big)),
+      'the large message arrived whole',
+    );
+    // 46 messages, each answered once, plus the rest of the large one (2 chunks of 1 MiB)
+    assert.ok(tap.fetchResponses <= 46 + 2, `${tap.fetchResponses} FETCH responses`);
+    const verbs = tap.commands.map((l) => l.split(' ').slice(0, 2).join(' ').toUpperCase());
+    assert.equal(verbs.filter((v) => v === 'UID SEARCH').length, 2, 'one listing per folder');
+    const fetches = tap.commands.filter((l) => /^UID FETCH /i.test(l));
+    // no FETCH of sizes alone: sizes come with the bodies
+    assert.deepEqual(
+      fetches.filter((l) => !/BODY\.PEEK\[\]/i.test(l)),
+      [],
+    );
+    assert.ok(fetches.length <= 2 + 2, fetches.join('\n'));
+    for (const f of fetches) assert.ok(f.split(' ')[2]!.length <= 16, `a UID range, not a list: ${f}`);
+    // nothing changed: the second sync sends no FETCH at all
+    tap.reset();
+    const r2 = await runCli(['--config', c.configFile, 'sync']);
+    assert.match(r2.stdout, /erin ok, 0 new/);
+    assert.deepEqual(
+      tap.commands.filter((l) => /^UID (FETCH|SEARCH) /i.test(l)),
+      [],
+    );
   });
 
   test('a UIDVALIDITY change re-keys the cache: no duplicates, nothing local deleted', async () => {

@@ -210,6 +210,30 @@ test('IMAP: a streamed download whose server ignores the partial FETCH and sends
   );
 });
 
+test('IMAP: a body that fills the bulk FETCH window and then streams past its limit is skipped', async () => {
+  // declared 1.5 MB, really 5 MB: the bulk FETCH gets its first 1 MiB, the streamed rest stops at 3 MB
+  const msgs = [...messages(1), Buffer.alloc(5 * MB, 0x63), ...messages(1)];
+  const { fake, files, fetcher, store } = await setupImap(
+    { messages: msgs, declared: (uid) => (uid === 2 ? 1.5 * MB : undefined) },
+    4 * MB,
+  );
+  const r = await fetcher().pull();
+  assert.equal(r.newMessages, 2);
+  assert.deepEqual(
+    r.skipped.map((s) => [s.key, /sent more than \d+ bytes/.test(s.reason)]),
+    [[imapKey('7', 2), true]],
+  );
+  assert.equal(store.list(INBOX).length, 2);
+  assert.deepEqual(
+    files().filter((f) => f.dir === 'tmp'),
+    [],
+  );
+  assert.ok(
+    fake.log.some((l) => /^UID FETCH 2 .*BODY\.PEEK\[\]<1048576\.1048576>/i.test(l)),
+    'the rest was streamed by partial FETCHes of 1 MiB',
+  );
+});
+
 test('IMAP: a literal past twice maxMessageSize fails the connection before imapflow buffers it whole', async () => {
   const { files, fetcher, store } = await setupImap(
     { messages: messages(2), body: (uid) => (uid === 1 ? Buffer.alloc(20 * MB, 0x61) : undefined) },

@@ -123,10 +123,24 @@ export function createImapClient(
   });
 }
 
-/** imapflow logs every command at debug; keep its chatter one level lower than ours. */
+/** imapflow's levels mapped to ours: its debug chatter (every command) goes one level lower. */
+const IMAP_LEVELS: Record<string, string> = {
+  trace: 'trace',
+  debug: 'trace',
+  info: 'debug',
+  warn: 'warn',
+  error: 'error',
+};
+
+/**
+ * imapflow logs every command at debug; keep its chatter one level lower than ours.
+ * `isLevelEnabled` lets imapflow skip serialising each response for a log line nobody reads
+ * (without it, it re-compiles every FETCH response, body included: docs/benchmarks.md).
+ */
 function imapLogger(log: Logger) {
   const child = log.child({ component: 'imap' });
   return {
+    isLevelEnabled: (level: string) => child.isLevelEnabled(IMAP_LEVELS[level] ?? 'fatal'),
     trace: (o: unknown) => child.trace(o as object),
     debug: (o: unknown) => child.trace(o as object),
     info: (o: unknown) => child.debug(o as object),

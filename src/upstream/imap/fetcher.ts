@@ -2,9 +2,10 @@
  * IMAP pull (RFC 3501, RFC 7162) through imapflow. Per configured folder: EXAMINE it
  * (read-only, so nothing is marked \Seen upstream), compare UIDVALIDITY with the stored cursor,
  * skip the folder at once when CONDSTORE's HIGHESTMODSEQ or UIDNEXT says nothing changed,
- * list the UIDs above the cursor with their sizes, then download the new ones in UID order into
- * the Maildir (INBOX) or the Maildir++ folder, committing in durable batches that advance the
- * cursor in the same transaction.
+ * list the UIDs above the cursor with one UID SEARCH, then download the new ones in UID order
+ * into the Maildir (INBOX) or the Maildir++ folder with one `UID FETCH a:b (UID RFC822.SIZE
+ * BODY.PEEK[]<0.INLINE_MAX>)` per chunk of messages, committing in durable batches that advance
+ * the cursor in the same transaction. The wire and CPU budget is in docs/benchmarks.md.
  *
  * Keys: `i<UIDVALIDITY>_<UID>` within the folder. A UIDVALIDITY change (a server move) is not a deletion:
  * cached and locally deleted messages are matched to the new UIDs by content identity and
@@ -14,8 +15,11 @@
  * the folder is reopened read-write only then, and the tombstones are marked done after the
  * server confirmed the EXPUNGE.
  *
- * imapflow rules: no IMAP command inside a fetch() loop (it deadlocks) — metadata is collected first;
- * large messages are streamed with download(); small ones arrive whole in one pipelined FETCH.
+ * imapflow rules: no IMAP command inside a fetch() loop (it deadlocks). Memory stays bounded
+ * without knowing sizes beforehand: the bulk FETCH asks for at most INLINE_MAX bytes of each body;
+ * a message that fills that window is streamed with download() after the loop (its first
+ * INLINE_MAX bytes cross the wire twice). A size declared over maxMessageSize is skipped and
+ * reported; a body past its receive limit (size-guard.ts) is cut off.
  */
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -34,7 +38,7 @@ import { INLINE_MAX, imapKey, rekeyFolder } from './rekey.js';
 /** imapflow's codes for a response past `bufferLimits()` (connect.ts); the connection is gone then. */
 const OVER_LIMIT_CODES = new Set(['LiteralTooLarge', 'LineTooLarge', 'ResponseTooLarge', 'TooManyTokens']);
 
-/** UIDs per bulk FETCH command. */
+/** Messages per bulk FETCH command. */
 const FETCH_CHUNK = 500;
 
 /** Cursor storage the fetcher needs (implemented by the Cache). */
@@ -123,45 +127,27 @@ export class ImapFetcher implements Fetcher {
       }
       if (cursor && mb.uidNext !== undefined && mb.uidNext <= lastUid + 1 && modseq === undefined) return;
 
-      // 1. Metadata of everything above the cursor (no other command inside this loop).
-      const candidates: Array<{ uid: number; size: number; key: string }> = [];
-      if (mb.exists > 0) {
-        for await (const m of client.fetch(`${lastUid + 1}:*`, { uid: true, size: true }, { uid: true })) {
-          if (m.uid <= lastUid) continue; // `n:*` always returns the last message
-          candidates.push({ uid: m.uid, size: m.size ?? 0, key: imapKey(uidValidity, m.uid) });
-        }
-      }
-      candidates.sort((a, b) => a.uid - b.uid);
-      const wanted = candidates.filter((c) => {
-        if (store.has(folder, c.key)) return false;
-        if (c.size > maxMessageSize) {
-          result.skipped.push({
-            folder,
-            key: c.key,
-            size: c.size,
-            reason: `larger than maxMessageSize (${maxMessageSize} bytes)`,
-          });
-          log.warn({ folder, uid: c.uid, size: c.size, maxMessageSize }, 'message skipped: larger than maxMessageSize');
-          return false;
-        }
-        return true;
-      });
-      log.debug({ folder, uidValidity, lastUid, listed: candidates.length, new: wanted.length }, 'imap listing');
+      // 1. The UIDs above the cursor: one UID SEARCH, not a FETCH response per message. Sizes
+      //    come with the bodies (step 2).
+      const listed = mb.exists > 0 ? await searchUids(client, folder, lastUid) : [];
+      const wanted = listed.filter((uid) => !store.has(folder, imapKey(uidValidity, uid)));
+      log.debug({ folder, uidValidity, lastUid, listed: listed.length, new: wanted.length }, 'imap listing');
 
       // 2. Download; the cursor advances, in the same transaction as each committed batch, to
       //    the highest UID below which every listed message is stored or deliberately passed over.
       const done = new Set<number>();
-      let donePrefix = 0; // index into `candidates` of the first UID not yet done
+      let donePrefix = 0; // index into `listed` of the first UID not yet done
       let cursorUid = lastUid;
-      const maxListed = candidates.at(-1)?.uid ?? lastUid;
+      const maxListed = listed.at(-1) ?? lastUid;
       const markDone = (uid: number) => {
         done.add(uid);
-        for (let next = candidates[donePrefix]; next && done.has(next.uid); next = candidates[donePrefix]) donePrefix++;
+        for (let next = listed[donePrefix]; next !== undefined && done.has(next); next = listed[donePrefix])
+          donePrefix++;
       };
       const batch = new BatchWriter(store, {
         inTransaction: () => {
-          const lastDone = candidates[donePrefix - 1]; // undefined while donePrefix is 0
-          if (lastDone) cursorUid = Math.max(cursorUid, lastDone.uid);
+          const lastDone = listed[donePrefix - 1]; // undefined while donePrefix is 0
+          if (lastDone !== undefined) cursorUid = Math.max(cursorUid, lastDone);
           const complete = cursorUid >= maxListed;
           cursors.setCursor(account, folder, {
             uidValidity,
@@ -170,11 +156,14 @@ export class ImapFetcher implements Fetcher {
           });
         },
       });
-      const wantedUids = new Set(wanted.map((w) => w.uid));
-      const sizeOf = new Map(wanted.map((w) => [w.uid, w.size]));
-      for (const c of candidates) if (!wantedUids.has(c.uid)) markDone(c.uid);
+      const wantedUids = new Set(wanted);
+      for (const uid of listed) if (!wantedUids.has(uid)) markDone(uid);
       const progress = { folder, total: wanted.length, done: 0, bytes: 0 };
       pullOpts.onProgress?.({ ...progress });
+      const skip = (uid: number, size: number, reason: string) => {
+        result.skipped.push({ folder, key: imapKey(uidValidity, uid), size, reason });
+        markDone(uid);
+      };
       const storeOne = async (uid: number, produce: (sink: Writable) => Promise<number>) => {
         let bytes = 0;
         try {
@@ -184,9 +173,8 @@ export class ImapFetcher implements Fetcher {
         } catch (err) {
           if (!(err instanceof OversizeError)) throw err;
           // the partial file is gone (batch.write); the cursor moves past it, so no pull fetches it again
-          result.skipped.push({ folder, key: imapKey(uidValidity, uid), size: err.received, reason: err.reason });
           log.warn({ folder, uid, declared: err.declared, limit: err.limit }, `message skipped: ${err.reason}`);
-          markDone(uid);
+          skip(uid, err.received, err.reason);
           return;
         }
         progress.done++;
@@ -197,34 +185,52 @@ export class ImapFetcher implements Fetcher {
 
       try {
         await batch.drain(async () => {
-          for (let i = 0; i < wanted.length && !pullOpts.signal?.aborted; i += FETCH_CHUNK) {
-            const chunk = wanted.slice(i, i + FETCH_CHUNK);
-            const small = chunk.filter((c) => c.size <= INLINE_MAX).map((c) => c.uid);
-            if (small.length) {
-              // One pipelined FETCH for the chunk; each body is written as it arrives (no IMAP
-              // command inside this loop).
-              for await (const m of client.fetch(small.join(','), { uid: true, source: true }, { uid: true })) {
-                const { source } = m;
-                if (!source || done.has(m.uid) || !wantedUids.has(m.uid)) continue;
-                const declared = sizeOf.get(m.uid);
-                await storeOne(m.uid, (sink) => {
-                  const limit = receiveLimit(declared, maxMessageSize);
-                  if (source.length > limit) throw new OversizeError(declared, limit, source.length);
-                  return writeAll(sink, source);
-                });
-                if (pullOpts.signal?.aborted) break;
-              }
-            }
-            for (const c of chunk) {
-              if (pullOpts.signal?.aborted || done.has(c.uid)) continue;
-              if (c.size <= INLINE_MAX) {
-                log.warn({ folder, uid: c.uid }, 'message not returned by FETCH (expunged meanwhile?)');
-                markDone(c.uid);
+          for (const chunk of fetchChunks(listed, wantedUids, FETCH_CHUNK)) {
+            if (pullOpts.signal?.aborted) break;
+            // One pipelined FETCH per chunk (UID ranges), size and body together; the body only up
+            // to INLINE_MAX, so memory stays bounded: a message that fills the window is streamed
+            // after this FETCH (no IMAP command inside its loop).
+            const large: Array<{ uid: number; size: number | undefined }> = [];
+            const query = { uid: true, size: true, source: { start: 0, maxLength: INLINE_MAX } };
+            for await (const m of client.fetch(chunk.set, query, { uid: true })) {
+              const { source } = m;
+              if (!source || done.has(m.uid) || !wantedUids.has(m.uid)) continue;
+              const declared = m.size;
+              if (declared !== undefined && declared > maxMessageSize) {
+                log.warn(
+                  { folder, uid: m.uid, size: declared, maxMessageSize },
+                  'message skipped: larger than maxMessageSize',
+                );
+                skip(m.uid, declared, `larger than maxMessageSize (${maxMessageSize} bytes)`);
                 continue;
               }
+              const limit = receiveLimit(declared, maxMessageSize);
+              // exactly the window: maybe more to come (a server ignoring the partial sent it all)
+              if (source.length === INLINE_MAX && source.length <= limit) {
+                large.push({ uid: m.uid, size: declared });
+                continue;
+              }
+              await storeOne(m.uid, (sink) => {
+                if (source.length > limit) throw new OversizeError(declared, limit, source.length);
+                return writeAll(sink, source);
+              });
+              if (pullOpts.signal?.aborted) break;
+            }
+            const streamed = new Set(large.map((l) => l.uid));
+            for (const uid of chunk.uids)
+              if (!done.has(uid) && !streamed.has(uid) && !pullOpts.signal?.aborted) {
+                log.warn({ folder, uid }, 'message not returned by FETCH (expunged meanwhile?)');
+                markDone(uid);
+              }
+            for (const c of large) {
+              if (pullOpts.signal?.aborted) break;
               const limit = receiveLimit(c.size, maxMessageSize);
               // maxBytes: imapflow stops asking for chunks one byte past the limit
-              const dl = await client.download(String(c.uid), undefined, { uid: true, maxBytes: limit + 1 });
+              const dl = await client.download(String(c.uid), undefined, {
+                uid: true,
+                maxBytes: limit + 1,
+                chunkSize: INLINE_MAX,
+              });
               const content = 'content' in dl ? dl.content : undefined;
               if (!content) {
                 log.warn({ folder, uid: c.uid }, 'message vanished before download');
@@ -279,6 +285,57 @@ export class ImapFetcher implements Fetcher {
       lock.release();
     }
   }
+}
+
+/**
+ * The UIDs above `lastUid`, ascending, by one `UID SEARCH UID n:*` (`UID SEARCH ALL` without a
+ * cursor). `n:*` always matches the last message, so UIDs at or below the cursor are dropped.
+ */
+async function searchUids(client: ImapFlow, folder: string, lastUid: number): Promise<number[]> {
+  const found = await client.search(lastUid > 0 ? { uid: `${lastUid + 1}:*` } : { all: true }, { uid: true });
+  if (!Array.isArray(found)) throw new TemporaryError(`IMAP UID SEARCH in ${folder} failed`);
+  const uids = found.filter((u) => u > lastUid).sort((a, b) => a - b);
+  return uids.filter((u, i) => i === 0 || u !== uids[i - 1]);
+}
+
+/**
+ * `wanted` (a subset of the ascending `listed`) in chunks of at most `max` messages, each with
+ * a UID set of ranges: `a:b` covers a run of listed UIDs that are all wanted (UIDs between them
+ * that were not listed do not exist, and none can appear below the highest UID), so a chunk of
+ * consecutive new messages is one short `a:b`, never a comma list of hundreds of UIDs.
+ */
+export function fetchChunks(
+  listed: readonly number[],
+  wanted: ReadonlySet<number>,
+  max: number,
+): Array<{ set: string; uids: number[] }> {
+  const chunks: Array<{ set: string; uids: number[] }> = [];
+  let uids: number[] = [];
+  let ranges: string[] = [];
+  let runStart: number | undefined;
+  let runEnd = 0;
+  const closeRun = () => {
+    if (runStart !== undefined) ranges.push(runStart === runEnd ? String(runStart) : `${runStart}:${runEnd}`);
+    runStart = undefined;
+  };
+  const closeChunk = () => {
+    closeRun();
+    if (uids.length) chunks.push({ set: ranges.join(','), uids });
+    uids = [];
+    ranges = [];
+  };
+  for (const uid of listed) {
+    if (!wanted.has(uid)) {
+      closeRun();
+      continue;
+    }
+    runStart ??= uid;
+    runEnd = uid;
+    uids.push(uid);
+    if (uids.length >= max) closeChunk();
+  }
+  closeChunk();
+  return chunks;
 }
 
 /** Write a buffer honouring backpressure; returns its length. */
