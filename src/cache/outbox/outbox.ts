@@ -38,15 +38,9 @@ import { errorMessage } from '../../shared/errors.js';
 import { KeyedSerial } from '../../shared/serial.js';
 import type { AccountStore } from '../message-store.js';
 import type { StateDb } from '../state-db.js';
-import {
-  type AcceptContext,
-  accept,
-  defaultIo,
-  type EnqueueRequest,
-  type EnqueueResult,
-  type OutboxIo,
-} from './accept.js';
+import { type AcceptContext, accept, type EnqueueRequest, type EnqueueResult } from './accept.js';
 import type { BounceReason } from './bounce.js';
+import { CommitGroup } from './commit-group.js';
 import {
   dedupeKey,
   entryState,
@@ -56,6 +50,7 @@ import {
   pendingRecipients,
   serializeEntry,
 } from './entry.js';
+import { defaultIo, type OutboxIo } from './io.js';
 import { type OutboxRecoveryReport, recoverOutbox } from './recovery.js';
 import { OutboxIndex, openIndexDb } from './rows.js';
 import {
@@ -68,13 +63,8 @@ import {
   unbounced,
 } from './transitions.js';
 
-export {
-  type EnqueueRequest,
-  type EnqueueResult,
-  MessageTooLargeError,
-  type OutboxIo,
-  type OutboxWriteHandle,
-} from './accept.js';
+export { type EnqueueRequest, type EnqueueResult, MessageTooLargeError } from './accept.js';
+export type { OutboxIo, OutboxWriteHandle } from './io.js';
 export type { AttemptRecord, RcptOutcome } from './transitions.js';
 
 /** Options of `Outbox.open`. */
@@ -123,7 +113,7 @@ export class Outbox extends EventEmitter {
     this.acceptContext = {
       dir: this.dir,
       io: this.io,
-      dirSync: this.dirSync,
+      commits: new CommitGroup({ io: this.io, dirSync: this.dirSync, index: this.index }),
       index: this.index,
       clock: this.clock,
       log: this.log,
