@@ -99,3 +99,28 @@ test('the real file operations: two thread-pool hops per message, plus the share
   // two file fsyncs each, and at most one directory fsync each (fewer when they share)
   assert.ok(hops >= 2 * N && hops <= 3 * N, `${hops} thread-pool requests for ${N} messages`);
 });
+
+test('sends recorded at the same time: their files removed, one directory fsync and one transaction for all', async () => {
+  let dirSyncs = 0;
+  const fx = await outboxFixture({
+    io: {
+      async fsyncDir() {
+        dirSyncs++;
+      },
+    },
+  });
+  fixtures.push(fx);
+  const ids: string[] = [];
+  for (let i = 0; i < 4; i++) ids.push((await fx.outbox.enqueue(env, chunks(message({ messageId: `s${i}@x` })))).id);
+  const wal = `${fx.outbox.index.db.name}-wal`;
+  const before = walCommits(wal);
+  dirSyncs = 0;
+  const at = fx.clock.now();
+  await Promise.all(
+    ids.map((id) => fx.outbox.recordAttempt(id, { at, sent: [{ address: 'bob@example.test', code: 250 }] })),
+  );
+  assert.deepEqual(await outboxFiles(fx.dataDir), []);
+  assert.equal(dirSyncs, 1);
+  assert.equal(walCommits(wal) - before, 1, 'one SQLite transaction for the four marks');
+  for (const id of ids) assert.equal(fx.outbox.index.get(id)?.state, 'sent');
+});
