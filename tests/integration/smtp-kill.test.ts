@@ -47,6 +47,17 @@ async function setup(name: string, port: number, maxConnections = 1): Promise<{ 
   return { config, data: path.join(work, 'data') };
 }
 
+/** A local client of alice over one kept connection. */
+const localClient = (port: number) =>
+  createTransport({
+    host: '127.0.0.1',
+    port,
+    pool: true,
+    maxConnections: 1,
+    ignoreTLS: true,
+    auth: { user: 'alice', pass: 'localpw' },
+  });
+
 const raw = (id: string, from = 'alice@example.test') =>
   Buffer.from(
     `From: ${from}\r\nTo: bob@example.test\r\nSubject: ${id}\r\nMessage-ID: <${id}@kill>\r\n\r\n${'body '.repeat(200)}\r\n`,
@@ -93,14 +104,7 @@ test('kill -9 during acceptance: every 250 is delivered after a restart, nothing
   const inflight = new Set<string>();
   let stop = false;
   const client = async (c: number) => {
-    const t = createTransport({
-      host: '127.0.0.1',
-      port: d1.smtpPort,
-      pool: true,
-      maxConnections: 1,
-      ignoreTLS: true,
-      auth: { user: 'alice', pass: 'localpw' },
-    });
+    const t = localClient(d1.smtpPort);
     for (let n = 0; !stop; n++) {
       const id = `k${c}-${n}`;
       inflight.add(id);
@@ -147,14 +151,7 @@ for (const connections of [1, 3])
     const { config, data } = await setup(`deliver${connections}`, port, connections);
     const d1 = await startDaemon(config);
     daemons.push(d1);
-    const t = createTransport({
-      host: '127.0.0.1',
-      port: d1.smtpPort,
-      pool: true,
-      maxConnections: 1,
-      ignoreTLS: true,
-      auth: { user: 'alice', pass: 'localpw' },
-    });
+    const t = localClient(d1.smtpPort);
     const ids = Array.from({ length: 40 }, (_, i) => `q${i}`);
     for (const id of ids)
       await t.sendMail({ envelope: { from: 'alice@example.test', to: ['bob@example.test'] }, raw: raw(id) });

@@ -10,7 +10,7 @@
  * one directory fsync. The durability steps are unchanged: each file is fsynced, renamed, and
  * its directory fsynced before the caller may answer 250.
  */
-import { closeSync, constants, fsync, openSync, renameSync, writevSync } from 'node:fs';
+import { closeSync, constants, fsync, openSync, renameSync, writeSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { FileExistsError } from '../../shared/durable-fs.js';
 
@@ -34,19 +34,11 @@ const { O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_WRONLY } = constants;
 
 /** Write every byte of `bufs` at the file's position. */
 function writeAllSync(fd: number, bufs: Buffer[]): void {
-  let list = bufs.filter((b) => b.length);
-  while (list.length) {
-    let n = writevSync(fd, list.slice(0, 512));
+  const data = bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs);
+  for (let off = 0; off < data.length; ) {
+    const n = writeSync(fd, data, off);
     if (n === 0) throw new Error('write returned 0 bytes');
-    const rest: Buffer[] = [];
-    for (const b of list) {
-      if (n >= b.length) n -= b.length;
-      else {
-        rest.push(n ? b.subarray(n) : b);
-        n = 0;
-      }
-    }
-    list = rest;
+    off += n;
   }
 }
 
