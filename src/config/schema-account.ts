@@ -101,6 +101,15 @@ const outgoing = z
       .describe(
         "Largest message the local SMTP listener accepts for this account (advertised as SIZE). Once a delivery has seen the provider's own SIZE, the smaller of the two applies (552 at submission).",
       ),
+    maxConnections: z
+      .number(expect('expected a number'))
+      .int('expected a whole number')
+      .min(1)
+      .max(16)
+      .default(4)
+      .describe(
+        'Connections to the upstream SMTP server that relay queued mail side by side. After a crash, at most this many messages of the account can go out twice (docs/guarantees.md); 1 gives one message at a time.',
+      ),
     allowAnyFrom: z
       .boolean(expect('expected true or false'))
       .default(false)

@@ -2,10 +2,11 @@
  * The delivery loop: sends queued outbox entries through each account's upstream whenever it
  * is reachable; being offline only delays mail, and nothing is sent twice.
  *
- * - Each account's due entries go one at a time over its pooled connection (one connection per
- *   account); accounts run in parallel. A send starts only once the previous send's result is
- *   recorded, so a kill -9 can repeat at most one message per account: the one on the wire, whose
- *   250 may have come before the record (docs/guarantees.md). An entry is due when its stored `nextAttempt` has come (or a flush asked for
+ * - Each account's due entries go over its sender's pooled connections (`outgoing.maxConnections`),
+ *   one message at a time on each; accounts run in parallel. On a connection, a send starts only
+ *   once the previous send's result is recorded, so a kill -9 can repeat at most one message per
+ *   connection: the ones on the wire, whose 250 may have come before the record
+ *   (docs/guarantees.md). An entry is due when its stored `nextAttempt` has come (or a flush asked for
  *   it) and its account is not blocked. One timer wakes the loop at the earliest stored time.
  * - A per-recipient result is recorded at once (`Outbox.recordAttempt`: "sent" is durable
  *   before anything else, so nothing is sent twice). Deferred recipients, and a message-level 4xx, reschedule the
@@ -163,43 +164,47 @@ export class DeliveryService {
   }
 
   /**
-   * Send an account's due entries one after the other. The Sent copy of a finished send overlaps
-   * the next send on the wire; its record does not (see the module comment); records stay in order.
+   * Send an account's due entries over its sender's connections: as many lanes as connections,
+   * each taking the next due entry. In a lane, a send starts only once the previous send's
+   * record is durable, so at most one message per connection is sent and unrecorded (see the
+   * module comment); the Sent copy of a finished send overlaps the lane's next send, and records
+   * stay in order within the lane.
    */
   private async deliverAccount(account: string, entries: OutboxEntry[]): Promise<void> {
     const policy = this.o.policy();
     const blockedUntil = this.stateOf(account).blockedUntil;
     if (blockedUntil > this.clock.now()) this.o.outbox.showAccountBlocked(account, blockedUntil); // entries queued since
-    let after: Promise<void> = Promise.resolve();
-    let recorded: Promise<void> = Promise.resolve();
-    try {
-      for (const [i, e] of entries.entries()) {
-        if (this.stopped) return;
-        const now = this.clock.now();
-        if (isExpired(e.queuedAt, now, policy)) {
-          await this.expire(e);
-          continue;
-        }
-        const due = this.forced.has(e.id) || e.nextAttempt <= now;
-        if (!due || this.stateOf(account).blockedUntil > now) continue;
-        this.forced.delete(e.id);
-        // Never two sends unrecorded: a kill then repeats at most the one on the wire.
-        await recorded;
-        const r = await this.attempt(e, after);
-        await after;
-        after = r.after;
-        recorded = r.recorded;
-        if (r.blocked) {
-          // The account is blocked now; the rest of its entries only need the maxAge check.
+    const sender = await this.o.senderFor(account).catch(() => undefined);
+    const lanes = Math.max(1, Math.min(entries.length, sender?.connections ?? 1));
+    let next = 0;
+    const lane = async () => {
+      let after: Promise<void> = Promise.resolve();
+      let recorded: Promise<void> = Promise.resolve();
+      try {
+        while (next < entries.length) {
+          const e = entries[next++]!;
+          if (this.stopped) return;
+          const now = this.clock.now();
+          if (isExpired(e.queuedAt, now, policy)) {
+            await this.expire(e);
+            continue;
+          }
+          // once the account is blocked, the rest of its entries only get the maxAge check
+          const due = this.forced.has(e.id) || e.nextAttempt <= now;
+          if (!due || this.stateOf(account).blockedUntil > now) continue;
+          this.forced.delete(e.id);
+          // Never two sends unrecorded on one connection: a kill then repeats at most the one on the wire.
+          await recorded;
+          const r = await this.attempt(e, after);
           await after;
-          for (const rest of entries.slice(i + 1))
-            if (isExpired(rest.queuedAt, this.clock.now(), policy)) await this.expire(rest);
-          return;
+          after = r.after;
+          recorded = r.recorded;
         }
+      } finally {
+        await after;
       }
-    } finally {
-      await after;
-    }
+    };
+    await Promise.all(Array.from({ length: lanes }, lane));
   }
 
   /**

@@ -4,7 +4,7 @@
  * local SMTP listener. Built here from the config so that `src/listeners` and `src/upstream`
  * never see the config schema or each other.
  *
- * - Senders (one pooled nodemailer connection per account) are built lazily with the secret
+ * - Senders (one pool of `outgoing.maxConnections` nodemailer connections per account) are built lazily with the secret
  *   resolved at first use; a config reload closes them so the next send uses the new settings.
  * - "Back online" from the connectivity monitor flushes the outbox at once and pulls every
  *   account that is not backing off after failed pulls (sync.ts); the delivery loop's own
@@ -107,6 +107,7 @@ export class Outgoing {
           new NodemailerSender({
             endpoint,
             log,
+            maxConnections: acc?.outgoing?.maxConnections ?? 1,
             onServerSize: (size) => {
               if (!this.limits || this.limits.get(account) === (size > 0 ? size : undefined)) return;
               log.info({ size }, 'upstream SIZE limit learnt');

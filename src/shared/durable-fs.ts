@@ -181,17 +181,25 @@ export async function renameDurable(from: string, to: string): Promise<void> {
 export class DirSyncer {
   private current?: Promise<void>;
   private queued?: Promise<void>;
+  /** `current` has not started its fsync yet (gather): a caller now still shares it. */
+  private waiting = false;
 
+  /**
+   * With `gather`, an fsync starts at the end of the event loop's turn rather than at once, so
+   * that callers that finish their changes in the same turn share it.
+   */
   constructor(
     readonly dir: string,
     private readonly fsync: (dir: string) => Promise<void> = fsyncDir,
+    private readonly gather = false,
   ) {}
 
   /** Resolves once an fsync of the directory that started after this call has completed. */
   sync(): Promise<void> {
     if (this.queued) return this.queued;
+    if (this.waiting && this.current) return this.current;
     if (!this.current) {
-      this.current = this.run();
+      this.current = this.gather ? this.gathered() : this.run();
       return this.current;
     }
     this.queued = this.current
@@ -202,6 +210,13 @@ export class DirSyncer {
         return this.current;
       });
     return this.queued;
+  }
+
+  private async gathered(): Promise<void> {
+    this.waiting = true;
+    await new Promise((r) => setImmediate(r));
+    this.waiting = false;
+    return this.run();
   }
 
   private async run(): Promise<void> {

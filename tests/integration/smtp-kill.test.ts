@@ -7,9 +7,9 @@
  *   delivered; the parked one never is; anything delivered got 250 or was in flight at the
  *   kill (the unavoidable SMTP window); nothing half-written is left in the outbox.
  * - during delivery: the upstream answers slowly and the daemon dies in the middle of the
- *   queue; after a restart every queued message is delivered at least once, and at most the one
- *   on the wire twice.
- * - during delivery by four accounts at once, each over its own upstream connection: every
+ *   queue; after a restart every queued message is delivered at least once, and at most the
+ *   ones on the wire twice (one per connection, `outgoing.maxConnections`).
+ * - during delivery by four accounts at once, each over one upstream connection: every
  *   message delivered, at most one twice per account (docs/guarantees.md).
  */
 import assert from 'node:assert/strict';
@@ -35,17 +35,28 @@ after(async () => {
 });
 
 /** A config whose account sends through 127.0.0.1:`port` (where the fake listens, or not yet). */
-async function setup(name: string, port: number): Promise<{ config: string; data: string }> {
+async function setup(name: string, port: number, maxConnections = 1): Promise<{ config: string; data: string }> {
   const work = mkdtempSync(path.join(dir, `${name}-`));
   const config = daemonConfig(work, [
     {
       id: 'alice',
       incoming: { protocol: 'pop3', port: await freePort(), username: 'alice', password: 'alicepw' },
-      outgoing: { port, username: 'alice', password: 'alicepw' },
+      outgoing: { port, username: 'alice', password: 'alicepw', maxConnections },
     },
   ]);
   return { config, data: path.join(work, 'data') };
 }
+
+/** A local client of alice over one kept connection. */
+const localClient = (port: number) =>
+  createTransport({
+    host: '127.0.0.1',
+    port,
+    pool: true,
+    maxConnections: 1,
+    ignoreTLS: true,
+    auth: { user: 'alice', pass: 'localpw' },
+  });
 
 const raw = (id: string, from = 'alice@example.test') =>
   Buffer.from(
@@ -93,14 +104,7 @@ test('kill -9 during acceptance: every 250 is delivered after a restart, nothing
   const inflight = new Set<string>();
   let stop = false;
   const client = async (c: number) => {
-    const t = createTransport({
-      host: '127.0.0.1',
-      port: d1.smtpPort,
-      pool: true,
-      maxConnections: 1,
-      ignoreTLS: true,
-      auth: { user: 'alice', pass: 'localpw' },
-    });
+    const t = localClient(d1.smtpPort);
     for (let n = 0; !stop; n++) {
       const id = `k${c}-${n}`;
       inflight.add(id);
@@ -139,43 +143,40 @@ test('kill -9 during acceptance: every 250 is delivered after a restart, nothing
   assert.equal(await d2.stop(), 0);
 });
 
-test('kill -9 during delivery: every queued message is delivered at least once after a restart', async () => {
-  const port = await freePort();
-  const fake = await startFakeSmtp({ onData: () => ({ delayMs: 40 }) }, { port, listen: false });
-  fakes.push(fake);
-  const { config, data } = await setup('deliver', port);
-  const d1 = await startDaemon(config);
-  daemons.push(d1);
-  const t = createTransport({
-    host: '127.0.0.1',
-    port: d1.smtpPort,
-    pool: true,
-    maxConnections: 1,
-    ignoreTLS: true,
-    auth: { user: 'alice', pass: 'localpw' },
+for (const connections of [1, 3])
+  test(`kill -9 during delivery over ${connections} connection(s): every queued message delivered, at most ${connections} twice`, async () => {
+    const port = await freePort();
+    const fake = await startFakeSmtp({ onData: () => ({ delayMs: 40 }) }, { port, listen: false });
+    fakes.push(fake);
+    const { config, data } = await setup(`deliver${connections}`, port, connections);
+    const d1 = await startDaemon(config);
+    daemons.push(d1);
+    const t = localClient(d1.smtpPort);
+    const ids = Array.from({ length: 40 }, (_, i) => `q${i}`);
+    for (const id of ids)
+      await t.sendMail({ envelope: { from: 'alice@example.test', to: ['bob@example.test'] }, raw: raw(id) });
+    t.close();
+
+    await fake.listen(port); // back online: the daemon starts draining by itself
+    await waitFor(() => fake.received.length >= 10, 20_000, 'delivery under way');
+    await d1.kill();
+    const before = fake.received.length;
+    assert.ok(before < 40, `the kill came too late (${before} delivered)`);
+
+    const d2 = await startDaemon(config);
+    daemons.push(d2);
+    await waitFor(() => ids.every((id) => fake.received.some((m) => idOf(m.data) === id)), 30_000, 'all 40 delivered');
+    const counts = new Map<string, number>();
+    for (const m of fake.received) counts.set(idOf(m.data), (counts.get(idOf(m.data)) ?? 0) + 1);
+    const twice = [...counts].filter(([, n]) => n > 1).map(([id]) => id);
+    assert.ok(
+      twice.length <= connections,
+      `sent twice: ${twice.join(' ')} (only the ones on the wire at the kill may be, one per connection)`,
+    );
+    await emptyOutbox(data);
+    assertConsistent(data);
+    assert.equal(await d2.stop(), 0);
   });
-  const ids = Array.from({ length: 40 }, (_, i) => `q${i}`);
-  for (const id of ids)
-    await t.sendMail({ envelope: { from: 'alice@example.test', to: ['bob@example.test'] }, raw: raw(id) });
-  t.close();
-
-  await fake.listen(port); // back online: the daemon starts draining by itself
-  await waitFor(() => fake.received.length >= 10, 20_000, 'delivery under way');
-  await d1.kill();
-  const before = fake.received.length;
-  assert.ok(before < 40, `the kill came too late (${before} delivered)`);
-
-  const d2 = await startDaemon(config);
-  daemons.push(d2);
-  await waitFor(() => ids.every((id) => fake.received.some((m) => idOf(m.data) === id)), 30_000, 'all 40 delivered');
-  const counts = new Map<string, number>();
-  for (const m of fake.received) counts.set(idOf(m.data), (counts.get(idOf(m.data)) ?? 0) + 1);
-  const twice = [...counts].filter(([, n]) => n > 1).map(([id]) => id);
-  assert.ok(twice.length <= 1, `sent twice: ${twice.join(' ')} (only the one on the wire at the kill may be)`);
-  await emptyOutbox(data);
-  assertConsistent(data);
-  assert.equal(await d2.stop(), 0);
-});
 
 test('kill -9 while four accounts deliver at once: every message delivered, at most one twice per account', async () => {
   const accounts = ['a1', 'a2', 'a3', 'a4'];
@@ -197,7 +198,7 @@ test('kill -9 while four accounts deliver at once: every message delivered, at m
       accounts.map(async (id) => ({
         id,
         incoming: { protocol: 'pop3' as const, port: await freePort(), username: id, password: 'x' },
-        outgoing: { port: upstream.get(id)!.port, username: 'alice', password: 'alicepw' },
+        outgoing: { port: upstream.get(id)!.port, username: 'alice', password: 'alicepw', maxConnections: 1 },
       })),
     ),
   );

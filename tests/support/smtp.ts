@@ -254,6 +254,7 @@ export interface DaemonAccount {
     tls?: 'none' | 'starttls' | 'implicit';
     tlsCa?: string;
     saveSent?: string;
+    maxConnections?: number;
   };
 }
 
@@ -301,6 +302,7 @@ export function daemonConfig(
         `      tls: ${g.tls ?? 'none'}`,
         ...(g.tlsCa ? [`      tlsCa: ${g.tlsCa}`] : []),
         ...(g.saveSent ? [`      saveSent: ${g.saveSent}`] : []),
+        ...(g.maxConnections ? [`      maxConnections: ${g.maxConnections}`] : []),
         `      username: ${g.username}`,
         `      password: ${JSON.stringify(g.password)}`,
       );

@@ -68,3 +68,62 @@ test('a send starts only once the previous send of its account is recorded; acco
   assert.equal(accountsAtOnce, 2, 'the two accounts send in parallel');
   assert.deepEqual(await outboxFiles(fx.dataDir), []);
 });
+
+test('with N connections: N sends at once, each connection starts its next send only once its previous one is recorded', async () => {
+  const fx = await outboxFixture();
+  fixtures.push(fx);
+  const N = 3;
+  const ids: string[] = [];
+  for (let i = 0; i < 12; i++) {
+    const { id } = await fx.outbox.enqueue(
+      { account: 'alice', from: 'alice@example.test', to: ['carol@example.test'] },
+      chunks(message({ messageId: `conn-${i}@x` })),
+    );
+    ids.push(id);
+  }
+  // Sends and records both take a few timer turns, so lanes overlap.
+  const turns = async (n: number) => {
+    for (let i = 0; i < n; i++) await new Promise((r) => setTimeout(r, 1));
+  };
+  const unrecorded = new Set<string>();
+  let onWire = 0;
+  let mostOnWire = 0;
+  let mostUnrecordedAtStart = 0;
+  const record = fx.outbox.recordAttempt.bind(fx.outbox);
+  fx.outbox.recordAttempt = async (id, rec) => {
+    await turns(3);
+    const r = await record(id, rec);
+    unrecorded.delete(id);
+    return r;
+  };
+  const sent: string[] = [];
+  const sender: Sender = {
+    connections: N,
+    send: async (msg: OutgoingMessage) => {
+      // sends on the wire plus sent ones not yet recorded: at most one per connection
+      mostUnrecordedAtStart = Math.max(mostUnrecordedAtStart, unrecorded.size + 1);
+      const id = ids.find((i) => msg.path.includes(i)) ?? '';
+      unrecorded.add(id);
+      onWire++;
+      mostOnWire = Math.max(mostOnWire, onWire);
+      await turns(2);
+      onWire--;
+      sent.push(id);
+      return { sent: msg.to.map((address) => ({ address, code: 250 })), failed: [], deferred: [] };
+    },
+    close: () => undefined,
+  };
+  const delivery = new DeliveryService({
+    outbox: fx.outbox,
+    senderFor: async () => sender,
+    policy: () => policy,
+    log: silentLog,
+    clock: fx.clock,
+    random: () => 0.5,
+  });
+  await delivery.run();
+  assert.deepEqual([...sent].sort(), [...ids].sort(), 'each message sent once');
+  assert.equal(mostOnWire, N, `${N} sends at once`);
+  assert.equal(mostUnrecordedAtStart, N, 'never more than one unrecorded send per connection');
+  assert.deepEqual(await outboxFiles(fx.dataDir), []);
+});

@@ -8,48 +8,25 @@
  * 2. A copy of a message accepted within the dedupe window is recognised here (clients resend); its temp
  *    file is removed and the earlier id returned. Two identical submissions at the same time:
  *    the second waits for the first's outcome.
- * 3. The `.eml` fsync and the write + fsync of `tmp/<id>.json` run side by side; then the index
- *    row is written; then the commit: `.eml` renamed into `outbox/`, then `.json`, then one
- *    (shared) directory fsync. Only after that does the caller answer 250.
+ * 3. The `.eml` fsync and the write + fsync of `tmp/<id>.json` run side by side; then the
+ *    commit, shared by the acceptances ready at the same time (`commit-group.ts`): the index
+ *    rows in one transaction, each `.eml` renamed into `outbox/`, then its `.json`, then one
+ *    directory fsync. Only after that does the caller answer 250. The file operations are
+ *    `io.ts`'s: two thread-pool hops per message (its fsyncs) plus a share of the directory's.
  * 3a. Before that, the caller's `checkHeader` may refuse the message (a From: that is not the
  *    account's); the refusal is rethrown like any failure below.
  * 4. Any failure removes every file created so far and the row, and rejects (→ 451): nothing
  *    half-written stays. A crash leaves temp files or a lone `.eml`, which start-up deletes.
  */
 import { createHash } from 'node:crypto';
-import { rename, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Clock } from '../../shared/clock.js';
-import { createExclusive, type DirSyncer, fsyncDir } from '../../shared/durable-fs.js';
-import { writeAll } from '../maildir.js';
+import type { CommitGroup, PendingCommit } from './commit-group.js';
 import { dedupeKey, HeaderCollector, messageIdOf, newOutboxId, type OutboxEntry, serializeEntry } from './entry.js';
+import type { OutboxIo, OutboxWriteHandle } from './io.js';
 import type { OutboxIndex } from './rows.js';
-
-/** A file being written by `accept`. */
-export interface OutboxWriteHandle {
-  write(b: Buffer): Promise<void>;
-  sync(): Promise<void>;
-  close(): Promise<void>;
-}
-
-/** The file operations of the acceptance path, replaceable to inject faults in tests. */
-export interface OutboxIo {
-  /** Create a new file (it must not exist). */
-  create(file: string): Promise<OutboxWriteHandle>;
-  rename(from: string, to: string): Promise<void>;
-  fsyncDir(dir: string): Promise<void>;
-}
-
-/** The real file operations. */
-export const defaultIo: OutboxIo = {
-  async create(file) {
-    const fh = await createExclusive(file);
-    return { write: (b) => writeAll(fh, [b]), sync: () => fh.sync(), close: () => fh.close() };
-  },
-  rename,
-  fsyncDir,
-};
 
 /** The message is larger than the account allows: answer 552, nothing was kept. */
 export class MessageTooLargeError extends Error {
@@ -87,7 +64,8 @@ export interface AcceptContext {
   /** `outbox/` */
   dir: string;
   io: OutboxIo;
-  dirSync: DirSyncer;
+  /** Commits the rows, renames and directory fsync of acceptances ready together. */
+  commits: CommitGroup;
   index: OutboxIndex;
   clock: Clock;
   log: Logger;
@@ -107,7 +85,7 @@ export async function accept(
   const tmpEml = path.join(c.dir, 'tmp', `${id}.eml`);
   const tmpJson = path.join(c.dir, 'tmp', `${id}.json`);
   const created: string[] = [];
-  let rowWritten = false;
+  let pending: PendingCommit | undefined;
   let claim: { key: string; release: (id: string | undefined) => void } | undefined;
   let eml: OutboxWriteHandle | undefined;
   try {
@@ -161,25 +139,24 @@ export async function accept(
     ]);
     if (synced.status === 'rejected') throw synced.reason;
     if (jsonWritten.status === 'rejected') throw jsonWritten.reason;
-    c.index.put(entry, key);
-    rowWritten = true;
     // Commit: .eml first, then .json (recovery deletes an .eml without its .json).
-    for (const [tmp, name] of [
-      [tmpEml, `${id}.eml`],
-      [tmpJson, `${id}.json`],
-    ] as const) {
-      const final = path.join(c.dir, name);
-      await c.io.rename(tmp, final);
-      created[created.indexOf(tmp)] = final;
-    }
-    await c.dirSync.sync();
+    pending = {
+      entry,
+      dedupe: key,
+      moves: [
+        [tmpEml, path.join(c.dir, `${id}.eml`)],
+        [tmpJson, path.join(c.dir, `${id}.json`)],
+      ],
+      created,
+    };
+    await c.commits.commit(pending);
     unclaim(c, claim, id);
     return { entry };
   } catch (err) {
     await closeQuietly(eml);
     unclaim(c, claim, undefined);
     await removeAll(c, created.reverse());
-    if (rowWritten) {
+    if (pending?.rowWritten) {
       try {
         c.index.remove(id);
       } catch (e) {

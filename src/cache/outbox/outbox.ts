@@ -38,15 +38,9 @@ import { errorMessage } from '../../shared/errors.js';
 import { KeyedSerial } from '../../shared/serial.js';
 import type { AccountStore } from '../message-store.js';
 import type { StateDb } from '../state-db.js';
-import {
-  type AcceptContext,
-  accept,
-  defaultIo,
-  type EnqueueRequest,
-  type EnqueueResult,
-  type OutboxIo,
-} from './accept.js';
+import { type AcceptContext, accept, type EnqueueRequest, type EnqueueResult } from './accept.js';
 import type { BounceReason } from './bounce.js';
+import { CommitGroup } from './commit-group.js';
 import {
   dedupeKey,
   entryState,
@@ -56,6 +50,7 @@ import {
   pendingRecipients,
   serializeEntry,
 } from './entry.js';
+import { defaultIo, type OutboxIo } from './io.js';
 import { type OutboxRecoveryReport, recoverOutbox } from './recovery.js';
 import { OutboxIndex, openIndexDb } from './rows.js';
 import {
@@ -68,13 +63,8 @@ import {
   unbounced,
 } from './transitions.js';
 
-export {
-  type EnqueueRequest,
-  type EnqueueResult,
-  MessageTooLargeError,
-  type OutboxIo,
-  type OutboxWriteHandle,
-} from './accept.js';
+export { type EnqueueRequest, type EnqueueResult, MessageTooLargeError } from './accept.js';
+export type { OutboxIo, OutboxWriteHandle } from './io.js';
 export type { AttemptRecord, RcptOutcome } from './transitions.js';
 
 /** Options of `Outbox.open`. */
@@ -101,6 +91,8 @@ export class Outbox extends EventEmitter {
   readonly dir: string;
   readonly index: OutboxIndex;
   private readonly entries = new Map<string, OutboxEntry>();
+  /** Row updates waiting for the end of the turn (`putRowSoon`). */
+  private rowBatch: { fn: () => void; resolve: () => void }[] = [];
   /** Operations on one entry, by id, one at a time. */
   private readonly locks = new KeyedSerial<string>();
   private readonly io: OutboxIo;
@@ -117,13 +109,13 @@ export class Outbox extends EventEmitter {
     this.dir = path.join(o.dataDir, 'outbox');
     this.index = new OutboxIndex(openIndexDb(o.db));
     this.io = { ...defaultIo, ...o.io };
-    this.dirSync = new DirSyncer(this.dir, (d) => this.io.fsyncDir(d));
+    this.dirSync = new DirSyncer(this.dir, (d) => this.io.fsyncDir(d), true); // changes made in one turn share an fsync
     this.clock = o.clock ?? systemClock;
     this.log = o.log;
     this.acceptContext = {
       dir: this.dir,
       io: this.io,
-      dirSync: this.dirSync,
+      commits: new CommitGroup({ io: this.io, dirSync: this.dirSync, index: this.index }),
       index: this.index,
       clock: this.clock,
       log: this.log,
@@ -163,6 +155,7 @@ export class Outbox extends EventEmitter {
 
   /** Close the index connection (the files need no closing). */
   close(): void {
+    this.flushRows();
     if (this.index.db.open) this.index.db.close();
   }
 
@@ -340,7 +333,8 @@ export class Outbox extends EventEmitter {
     const state = entryState(e);
     await leaveQueue(this.transitions, e);
     this.entries.delete(e.id);
-    this.safely(() => this.index.put(e, dedupeKey(e), this.clock.now()));
+    const at = this.clock.now();
+    await this.putRowSoon(() => this.index.put(e, dedupeKey(e), at));
     this.log.info({ id: e.id, state, tries: e.tries }, state === 'sent' ? 'message sent' : 'message moved to failed/');
   }
 
@@ -348,6 +342,31 @@ export class Outbox extends EventEmitter {
   private async persist(e: OutboxEntry): Promise<void> {
     await writeFileDurable(path.join(this.dir, `${e.id}.json`), serializeEntry(e));
     this.safely(() => this.index.put(e, dedupeKey(e)));
+  }
+
+  /**
+   * Row updates that follow a durable change, written together at the end of the event loop's
+   * turn: the sends finished at the same time share one transaction. Resolves once written (or
+   * logged as failed: the rows can be rebuilt from the files).
+   */
+  private putRowSoon(fn: () => void): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.rowBatch.length) setImmediate(() => this.flushRows());
+      this.rowBatch.push({ fn, resolve });
+    });
+  }
+
+  private flushRows(): void {
+    const batch = this.rowBatch;
+    this.rowBatch = [];
+    if (!batch.length) return;
+    if (this.index.db.open)
+      this.safely(() =>
+        this.index.db.transaction(() => {
+          for (const b of batch) b.fn();
+        })(),
+      );
+    for (const b of batch) b.resolve();
   }
 
   private safely(fn: () => void): void {

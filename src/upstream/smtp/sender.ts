@@ -10,8 +10,9 @@
  * - it resolves with per-recipient results (sent / failed for good / deferred) whenever the
  *   upstream answered about recipients or the message, and rejects with a `SendError` (scope
  *   connection, message or config) or a `SendAuthError` otherwise (see `classify.ts`);
- * - one pooled connection per sender (one sender per account): messages go one after the
- *   other over a kept-alive connection; a broken connection is replaced at the next send.
+ * - `maxConnections` pooled connections per sender (one sender per account): each carries one
+ *   message at a time over a kept-alive connection; a broken connection is replaced at the next
+ *   send.
  * - `signal` aborts a send (graceful stop); an aborted send is a temporary failure.
  * - after each send, the SIZE the server advertised in its EHLO reply (0: none) is reported to
  *   `onServerSize`, read from nodemailer's pooled connection (not a public API: when it is not
@@ -20,8 +21,8 @@
  *   each new pooled connection asks `renewAccessToken` for a current token (a refused token is
  *   renewed once), so a pool outliving a token's hour keeps working.
  */
-import { createReadStream } from 'node:fs';
-import { PassThrough } from 'node:stream';
+import { createReadStream, readFileSync } from 'node:fs';
+import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createTransport, type Transporter } from 'nodemailer';
 import type { Logger } from 'pino';
@@ -46,6 +47,8 @@ export interface OutgoingMessage {
 
 /** Relays messages for one account. */
 export interface Sender {
+  /** How many sends may run at once, each on its own connection (default 1). */
+  readonly connections?: number;
   send(msg: OutgoingMessage, signal?: AbortSignal): Promise<SendResult>;
   /** Close the pooled connection. */
   close(): void;
@@ -92,6 +95,8 @@ export interface SenderOptions {
   log: Logger;
   /** Name sent with EHLO; default `localhost`. */
   name?: string;
+  /** Pooled connections, each carrying one message at a time; default 1. */
+  maxConnections?: number;
   timeouts?: SenderTimeouts;
   /** Told the server's advertised SIZE (0: no limit stated) after each send over a connection. */
   onServerSize?: (bytes: number) => void;
@@ -107,11 +112,29 @@ function advertisedSize(transport: Transporter | undefined): number | undefined 
   return typeof c._maxAllowedSize === 'number' ? c._maxAllowedSize : undefined;
 }
 
-/** The nodemailer-backed sender (pooled, one connection). */
+/** Up to this size a message is read in one synchronous call (page cache, no thread-pool hops). */
+const READ_AT_ONCE = 1 << 20;
+
+/** The stored bytes of a message: read at once when small, else streamed. */
+function messageSource(msg: OutgoingMessage): Readable {
+  if (msg.size <= READ_AT_ONCE) {
+    try {
+      return Readable.from([readFileSync(msg.path)]);
+    } catch {
+      // the stream reports the same failure through sendMail (ESTREAM)
+    }
+  }
+  return createReadStream(msg.path, { highWaterMark: 256 * 1024 });
+}
+
+/** The nodemailer-backed sender (pooled, `maxConnections` connections). */
 export class NodemailerSender implements Sender {
   private transport?: Transporter;
+  readonly connections: number;
 
-  constructor(private readonly o: SenderOptions) {}
+  constructor(private readonly o: SenderOptions) {
+    this.connections = Math.max(1, o.maxConnections ?? 1);
+  }
 
   private get mailer(): Transporter {
     if (!this.transport) {
@@ -119,7 +142,7 @@ export class NodemailerSender implements Sender {
       const t = this.o.timeouts ?? {};
       this.transport = createTransport({
         pool: true,
-        maxConnections: 1,
+        maxConnections: this.connections,
         maxMessages: 1000,
         host: ep.host,
         port: ep.port,
@@ -143,7 +166,7 @@ export class NodemailerSender implements Sender {
 
   async send(msg: OutgoingMessage, signal?: AbortSignal): Promise<SendResult> {
     const body = new PassThrough();
-    const reading = pipeline(createReadStream(msg.path, { highWaterMark: 256 * 1024 }), new StripBcc(), body);
+    const reading = pipeline(messageSource(msg), new StripBcc(), body);
     reading.catch(() => undefined); // a missing file surfaces through sendMail as ESTREAM
     try {
       const info = await this.mailer.sendMail({
