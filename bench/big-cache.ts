@@ -2,7 +2,7 @@
  * A large cached maildrop built fast, for rows 4, 6 and 10: small message files written straight
  * into the account's Maildir `new/` under the names `formatName` gives (src/cache/maildir.ts), and
  * their ledger rows inserted in one transaction, exactly as start-up recovery (src/cache/recovery.ts)
- * would describe them, so the daemon's recovery finds every file known and has nothing to rebuild.
+ * would describe them (plus `eoh`, which storing a message records), so the daemon's recovery finds every file known and has nothing to rebuild.
  * The state.db itself is created by `Cache.open` (schema and migrations are the code's own).
  */
 import { writeFileSync } from 'node:fs';
@@ -40,6 +40,7 @@ export async function buildCache(dataDir: string, accounts: string[], n: number)
           key,
           flags: '',
           storedAt: storedSec * 1000,
+          eoh: 1, // recorded when a message is stored (account-store.ts); the body follows a blank line
           uidl: null,
         });
       }

@@ -2,7 +2,7 @@
  * Row 9 of the benchmark (docs/benchmarks.md): cold start of the compiled CLI (bin/localpost, what
  * users run) next to `node -e 0`: `--help`, `--version`, `status` and `outbox` (both with no
  * daemon running, a config with one account and an existing data dir). The commands run
- * interleaved, so load on the machine hits them alike; the median of 20 runs each (--quick 5),
+ * interleaved, so load on the machine hits them alike; the median of 10 runs each (--quick 5),
  * as a ratio to `node -e 0`, plus the peak RSS of one run of each.
  */
 import { spawnSync } from 'node:child_process';
@@ -23,7 +23,7 @@ function run(args: string[], nodeArgs: string[] = []): { ms: number; stderr: str
 }
 
 export async function cliSection(o: SectionOptions): Promise<Figure[]> {
-  const runs = o.quick ? 5 : 20;
+  const runs = o.quick ? 5 : 10;
   const dir = join(o.work, 'cli');
   mkdirSync(join(dir, 'data'), { recursive: true });
   const configFile = join(dir, 'config.yaml');

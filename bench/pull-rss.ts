@@ -68,7 +68,7 @@ export async function pullRssSection(o: SectionOptions): Promise<Figure[]> {
     let peak = 0;
     const timer = setInterval(() => {
       const m = rssMb(child.pid ?? 0);
-      if (!m) return;
+      if (!m || m.rss === 0) return; // gone, or a zombie
       peak = Math.max(peak, m.hwm);
       samples.push({ seconds: (performance.now() - t0) / 1000, messages: countFiles(maildir), rssMb: m.rss });
     }, 500);
@@ -82,12 +82,12 @@ export async function pullRssSection(o: SectionOptions): Promise<Figure[]> {
     const shown = marks
       .map((m) => {
         const s = at(samples, m);
-        return s ? `${m.toLocaleString('en-US')}: ${s.rssMb.toFixed(0)} MB` : '';
+        return s ? `${s.rssMb.toFixed(0)} MB at ${m.toLocaleString('en-US')}` : '';
       })
       .filter(Boolean);
     const last = samples.at(-1);
     const first = at(samples, 1000);
-    o.log(`pull-rss ${label}: ${seconds.toFixed(1)} s, peak ${peak.toFixed(1)} MB; RSS at ${shown.join(', ')}`);
+    o.log(`pull-rss ${label}: ${seconds.toFixed(1)} s, peak ${peak.toFixed(1)} MB; RSS ${shown.join(', ')} messages`);
     return [
       {
         ...peakBase,
@@ -98,7 +98,7 @@ export async function pullRssSection(o: SectionOptions): Promise<Figure[]> {
       {
         ...flatBase,
         value: first && last ? last.rssMb - first.rssMb : null,
-        detail: `RSS at ${shown.join(', ')} messages`,
+        detail: `RSS ${shown.join(', ')} messages; the last sample at ${last?.messages.toLocaleString('en-US')}`,
         ...(first && last ? {} : { error: 'too few samples' }),
       },
     ];

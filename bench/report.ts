@@ -26,15 +26,15 @@ export interface Results {
 
 /** How each row is measured (bench/<file>.ts has the details). */
 const METHOD: Record<number, string> = {
-  1: 'IMAP pull (`bench/pull.ts`): a fresh Dovecot with N messages (~7 KB each) in INBOX and 5 in Archive, its index warmed; `localpost sync` (fresh data dir, INBOX + Archive) against mbsync (Sync Pull, default fsync), time ratio, best of 2 interleaved rounds.',
+  1: 'IMAP pull (`bench/pull.ts`): a fresh Dovecot with N messages (~7 KB each) in INBOX and 5 in Archive, its index warmed; `localpost sync` (fresh data dir, INBOX + Archive) against mbsync (Sync Pull, default fsync), time ratio, best of 2 interleaved rounds for 3,000, one round for 10,000.',
   2: 'POP3 pull (`bench/pull.ts`, same data): `localpost sync` over POP3 against fetchmail (keep mode, a minimal `sh` + `cat` MDA into a Maildir-like directory) and against the floor: one Python poplib session RETRing every message and writing nothing.',
   3: 'POP3 serve (`bench/pull.ts`): the data dir localpost pulled is served by `localpost start`; one poplib session RETRs all N from it and from Dovecot (same messages), alternating, best of 3.',
   4: 'Huge maildrop (`bench/maildrop.ts`): the cache is written straight to disk (file names from `formatName`, ledger rows in one transaction, so recovery has nothing to rebuild) on tmpfs, then `localpost start`; one poplib session times connect + USER/PASS + STAT + UIDL, best of 3.',
   5: 'Memory of a first POP3 pull (`bench/pull-rss.ts`): `localpost sync` of 100,000 messages (~4 KB) from Dovecot, RSS from /proc every 0.5 s beside the number of messages stored.',
-  6: 'Start-up (`bench/maildrop.ts`): from spawning `localpost start` to the POP3 greeting on its port, recovery of the 1,000,000-message cache included, best of 2.',
+  6: 'Start-up (`bench/maildrop.ts`): from spawning `localpost start` to the POP3 greeting on its port, recovery of the 1,000,000-message cache included (one start; 100,000: best of 2).',
   7: 'rabid (`bench/rabid.ts`, Debian package `postal`): four rabid processes, one per mailbox of 2,000 messages, each downloading (and deleting) its whole mailbox in one login, against `localpost start` and Dovecot holding the same messages; timed until all four mailboxes are empty, best of 2 alternating rounds.',
   8: 'SMTP (`bench/smtp.ts`): 1,000 messages of 2 KB from 8 parallel clients into the SMTP listener, each fsynced before its 250; then the outbox drained to the testbed Postfix over one connection.',
-  9: 'CLI cold start (`bench/cli-startup.ts`): `bin/localpost` commands (no daemon running) interleaved with `node -e 0`, median of 20 each.',
+  9: 'CLI cold start (`bench/cli-startup.ts`): `bin/localpost` commands (no daemon running) interleaved with `node -e 0`, median of 10 each.',
   10: 'Idle daemon (`bench/idle.ts`): 3 accounts, 10,000 cached messages, pulls scheduled once a year; wake-ups are returns from `epoll_wait` under `strace -f` over one minute, the connects in that minute are the connectivity probes.',
 };
 

@@ -180,7 +180,7 @@ export function poplib(port: number, user: string, pass: string, retr: boolean):
     execFile(
       PYTHON,
       ['-c', POPLIB, String(port), user, pass, retr ? '1' : '0'],
-      { encoding: 'utf8', maxBuffer: 1 << 20 },
+      { encoding: 'utf8', maxBuffer: 1 << 20, timeout: 600_000 },
       (err, stdout, stderr) => {
         if (err) return rej(new Error(`poplib: ${stderr || err.message}`));
         const [n, lines, loginMs, retrMs] = stdout.trim().split(' ').map(Number);
