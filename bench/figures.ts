@@ -112,6 +112,12 @@ export function ratioFigure(
   return { ...base, unit: '×', value: localpost / peer, ratioOf: { localpost, peer, peerName, baseUnit } };
 }
 
+/** The figures of a section that failed, each carrying the error. */
+export function failedFigures(bases: readonly Omit<Figure, 'value'>[], err: unknown): Figure[] {
+  const error = err instanceof Error ? err.message : String(err);
+  return bases.map((b) => ({ ...b, value: null, error }));
+}
+
 /** Smallest of the finite values, or null. */
 export function best(xs: readonly (number | null)[]): number | null {
   const ok = xs.filter((x): x is number => x !== null && Number.isFinite(x));

@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestbed } from '../tests/support/testbed.js';
 import { buildCache } from './big-cache.js';
-import type { Figure } from './figures.js';
+import { type Figure, failedFigures } from './figures.js';
 import { bigScratch } from './maildrop.js';
 import { freePort, rssMb, type SectionOptions, startDaemon, writeDaemonConfig } from './support.js';
 
@@ -96,11 +96,7 @@ export async function idleSection(o: SectionOptions): Promise<Figure[]> {
       await d.stop();
     }
   } catch (err) {
-    const error = (err as Error).message;
-    return [
-      { ...rssBase, value: null, error },
-      { ...wakeBase, value: null, error },
-    ];
+    return failedFigures([rssBase, wakeBase], err);
   } finally {
     rmSync(dir, { recursive: true, force: true });
     await tb.stop();

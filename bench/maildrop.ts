@@ -10,7 +10,7 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildCache } from './big-cache.js';
-import { best, type Figure } from './figures.js';
+import { best, type Figure, failedFigures } from './figures.js';
 import { freePort, poplib, type SectionOptions, startDaemon, writeDaemonConfig } from './support.js';
 
 const GOALS_MS: Record<number, number> = { 1000000: 2000, 100000: 200 };
@@ -81,8 +81,7 @@ export async function maildropSection(o: SectionOptions): Promise<Figure[]> {
         },
       );
     } catch (err) {
-      const error = (err as Error).message;
-      figures.push({ ...statBase, value: null, error }, { ...startBase, value: null, error });
+      figures.push(...failedFigures([statBase, startBase], err));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startTestbed } from '../tests/support/testbed.js';
-import type { Figure } from './figures.js';
+import { type Figure, failedFigures } from './figures.js';
 import { BIN, rssMb, type SectionOptions } from './support.js';
 
 /** Seed body size: small messages, so 100,000 stay around 400 MB (the long-line variant is ~21 KB). */
@@ -103,11 +103,7 @@ export async function pullRssSection(o: SectionOptions): Promise<Figure[]> {
       },
     ];
   } catch (err) {
-    const error = (err as Error).message;
-    return [
-      { ...peakBase, value: null, error },
-      { ...flatBase, value: null, error },
-    ];
+    return failedFigures([peakBase, flatBase], err);
   } finally {
     await tb.stop();
   }

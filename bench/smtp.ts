@@ -22,7 +22,7 @@ import { LocalAuth } from '../src/listeners/local-auth.js';
 import { SmtpListener } from '../src/listeners/smtp/server.js';
 import { NodemailerSender } from '../src/upstream/smtp/sender.js';
 import { startTestbed } from '../tests/support/testbed.js';
-import type { Figure } from './figures.js';
+import { type Figure, failedFigures } from './figures.js';
 import type { SectionOptions } from './support.js';
 
 const CLIENTS = 8;
@@ -53,11 +53,7 @@ export async function smtpSection(o: SectionOptions): Promise<Figure[]> {
   try {
     return await run(N, o, acceptBase, drainBase);
   } catch (err) {
-    const error = (err as Error).message;
-    return [
-      { ...acceptBase, value: null, error },
-      { ...drainBase, value: null, error },
-    ];
+    return failedFigures([acceptBase, drainBase], err);
   }
 }
 

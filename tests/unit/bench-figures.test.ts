@@ -4,7 +4,16 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { best, type Figure, formatValue, median, ratioFigure, textTable, verdict } from '../../bench/figures.js';
+import {
+  best,
+  type Figure,
+  failedFigures,
+  formatValue,
+  median,
+  ratioFigure,
+  textTable,
+  verdict,
+} from '../../bench/figures.js';
 import { markdownReport, markdownTable, type Results } from '../../bench/report.js';
 
 const fig = (value: number | null, goal?: Figure['goal']): Figure => ({
@@ -38,6 +47,18 @@ describe('bench figures', () => {
     assert.equal(f.value, null);
     assert.equal(verdict(f), 'failed');
     assert.equal(ratioFigure({ id: 'r', row: 2, name: 'r' }, 1, 0, 'p', 's').value, null);
+  });
+
+  it('marks every figure of a failed section with its error', () => {
+    const [a, b] = failedFigures(
+      [
+        { id: 'a', row: 8, name: 'a', unit: 'x' },
+        { id: 'b', row: 8, name: 'b', unit: 'y' },
+      ],
+      new Error('no Postfix'),
+    );
+    assert.deepEqual([a?.value, a?.error, b?.id, b?.error], [null, 'no Postfix', 'b', 'no Postfix']);
+    assert.equal(verdict(b as Figure), 'failed');
   });
 
   it('formats about three significant digits, and ratios with ×', () => {
