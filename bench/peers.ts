@@ -178,8 +178,8 @@ export async function runFetchmail(up: Upstream, work: string): Promise<RunResul
   };
 }
 
-/** mbsync (isync) pulling INBOX over plaintext IMAP (AUTHENTICATE PLAIN) into a fresh Maildir. */
-export async function runMbsync(up: Upstream, work: string): Promise<RunResult> {
+/** mbsync (isync) pulling `folders` over plaintext IMAP (AUTHENTICATE PLAIN) into a fresh Maildir, default fsync. */
+export async function runMbsync(up: Upstream, work: string, folders: string[] = ['INBOX']): Promise<RunResult> {
   const dir = join(work, 'mbsync');
   const mail = join(dir, 'mail');
   mkdirSync(mail, { recursive: true });
@@ -205,7 +205,7 @@ export async function runMbsync(up: Upstream, work: string): Promise<RunResult> 
       'Channel pull',
       'Far :remote:',
       'Near :local:',
-      'Patterns INBOX',
+      `Patterns ${folders.join(' ')}`,
       'Sync Pull',
       'Create Near',
       'Expunge None',
@@ -214,11 +214,11 @@ export async function runMbsync(up: Upstream, work: string): Promise<RunResult> 
     ].join('\n'),
   );
   const args = ['-c', cfg, '-q', 'pull'];
-  const command = `mbsync ${args.join(' ')}  # Sync Pull, Patterns INBOX, SSLType None`;
+  const command = `mbsync ${args.join(' ')}  # Sync Pull, Patterns ${folders.join(' ')}, SSLType None`;
   const m = await measure('mbsync', args, { env: { ...process.env, HOME: dir }, workDir: dir });
   if (m.code !== 0)
     return fail('mbsync', 'imap', command, `exit ${m.code}: ${m.stderr.trim().split('\n').slice(-3).join(' | ')}`, m);
-  const c = countMessageFiles(join(mail, 'INBOX'));
+  const c = countMessageFiles(mail);
   return {
     tool: 'mbsync',
     protocol: 'imap',
@@ -231,12 +231,16 @@ export async function runMbsync(up: Upstream, work: string): Promise<RunResult> 
   };
 }
 
-/** `node bin/localpost --config CFG sync` with one account over POP3 or IMAP (a config as a user writes it). */
+/**
+ * `node bin/localpost --config CFG sync` with one account over POP3 or IMAP (a config as a user
+ * writes it); its data dir is `work/localpost-<protocol>/data`, account `bench`.
+ */
 export async function runLocalpost(
   repo: string,
   protocol: 'pop3' | 'imap',
   up: Upstream,
   work: string,
+  folders: string[] = ['INBOX'],
 ): Promise<RunResult> {
   const tool = `localpost-${protocol}`;
   const dir = join(work, tool);
@@ -263,7 +267,7 @@ export async function runLocalpost(
       `      username: ${up.user}`,
       `      password: ${up.pass}`,
       '      keepOnServer: true',
-      '      folders: [INBOX]',
+      `      folders: [${folders.join(', ')}]`,
       '      idle: false',
       '',
     ].join('\n'),
@@ -285,6 +289,30 @@ export async function runLocalpost(
     peakRssKb: m.peakRssKb,
     files: c.files,
     bytes: c.bytes,
+    command,
+  };
+}
+
+/**
+ * The floor of a POP3 pull: one Python poplib session (login, STAT, UIDL) RETRing every message
+ * and writing nothing, timed as a whole process like the other contestants.
+ */
+export async function runPoplibFloor(up: Upstream, work: string, python: string, script: string): Promise<RunResult> {
+  const dir = join(work, 'poplib-floor');
+  mkdirSync(dir, { recursive: true });
+  const args = ['-c', script, String(up.pop3Port), up.user, up.pass, '1'];
+  const command = `${python} -c <poplib: login, STAT, UIDL, RETR 1..n, QUIT; no writes>`;
+  const m = await measure(python, args, { workDir: dir });
+  if (m.code !== 0) return fail('poplib-floor', 'pop3', command, `exit ${m.code}: ${m.stderr.trim().slice(-300)}`, m);
+  const n = Number(m.stdout.trim().split(' ')[0]);
+  return {
+    tool: 'poplib-floor',
+    protocol: 'pop3',
+    ok: true,
+    wallSeconds: m.wallSeconds,
+    peakRssKb: m.peakRssKb,
+    files: n,
+    bytes: 0,
     command,
   };
 }
