@@ -181,8 +181,7 @@ export class DeliveryService {
       let after: Promise<void> = Promise.resolve();
       let recorded: Promise<void> = Promise.resolve();
       try {
-        while (next < entries.length) {
-          const e = entries[next++]!;
+        for (let e = entries[next++]; e; e = entries[next++]) {
           if (this.stopped) return;
           const now = this.clock.now();
           if (isExpired(e.queuedAt, now, policy)) {

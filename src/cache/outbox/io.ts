@@ -34,7 +34,7 @@ const { O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_WRONLY } = constants;
 
 /** Write every byte of `bufs` at the file's position. */
 function writeAllSync(fd: number, bufs: Buffer[]): void {
-  const data = bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs);
+  const data = bufs.length === 1 && bufs[0] ? bufs[0] : Buffer.concat(bufs);
   for (let off = 0; off < data.length; ) {
     const n = writeSync(fd, data, off);
     if (n === 0) throw new Error('write returned 0 bytes');
