@@ -82,6 +82,11 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
     return this.batch.length;
   }
 
+  /** True when no write is in flight: nothing begun or waiting for a commit, no commit or removal running. */
+  get quiescent(): boolean {
+    return this.batch.length === 0 && this.open.size === 0 && this.serial.idle;
+  }
+
   has(folder: string, key: string): boolean {
     const f = normalizeFolder(folder);
     return this.open.has(`${f}\0${key}`) || !!this.cached.get(f)?.has(key) || !!this.tombs.get(f)?.has(key);

@@ -5,6 +5,9 @@
  * BEFORE any store is handed out (invariant 8), so readers and writers only ever see an index
  * that agrees with the Maildir.
  *
+ * `shutdown()` leaves a clean-shutdown record for each account with no write in flight, so the
+ * next open can skip reading every message name (`clean-shutdown.ts`); `close()` leaves none.
+ *
  * Each account's UIDL mode is fixed before its first recovery (`uidl-mode.ts`); a config asking
  * for another mode than the recorded one is logged as a warning and the recorded one kept.
  *
@@ -17,11 +20,12 @@ import type { Logger } from 'pino';
 import { type Clock, systemClock } from '../shared/clock.js';
 import { mkdirDurable } from '../shared/durable-fs.js';
 import { AccountStoreImpl } from './account-store.js';
+import { writeCleanRecord } from './clean-shutdown.js';
 import { Ledger } from './ledger.js';
 import { maildirPath, normalizeFolder } from './maildir.js';
 import type { ImapCursor, SyncRecord } from './message-store.js';
 import type { PullBackoff } from './pull-backoff.js';
-import { type RecoveryReport, recoverAccount } from './recovery.js';
+import { listFolders, type RecoveryReport, recoverAccount } from './recovery.js';
 import { openStateDb, type StateDb } from './state-db.js';
 import { SyncHistory } from './sync-history.js';
 import { fixUidlMode, type UidlMode, uidlModeWarning } from './uidl-mode.js';
@@ -77,7 +81,7 @@ export class Cache {
       warn(uidlMode);
       const report = await recoverAccount({ dataDir, account: accountId, ledger: this.ledger, log, clock });
       this.recovery.set(accountId, report);
-      const { account, folders, files, ...did } = report;
+      const { account, folders, files, scannedDirs, ...did } = report;
       if (Object.values(did).some((n) => n > 0))
         log.info({ account, folders, files, ...did }, 'recovered account cache');
       const maildir = maildirPath(dataDir, accountId);
@@ -163,6 +167,26 @@ export class Cache {
   /** Remember that `key` was deleted locally so it is never fetched again; touches no file. */
   tombstone(account: string, folder: string, key: string): void {
     this.account(account).tombstone(folder, key);
+  }
+
+  /**
+   * Close after a clean stop (every writer stopped): record each quiescent account as clean
+   * (`clean-shutdown.ts`), then close state.db. An account with a write in flight gets no record,
+   * so the next open recovers it in full.
+   */
+  async shutdown(): Promise<void> {
+    if (this.closed) return;
+    const { dataDir, log } = this.ctx;
+    for (const [account, store] of this.stores) {
+      if (!store.quiescent) continue;
+      try {
+        const folders = await listFolders(maildirPath(dataDir, account));
+        if (store.quiescent) await writeCleanRecord({ dataDir, account, ledger: this.ledger, folders });
+      } catch (err) {
+        log.warn({ account, err }, 'cannot record a clean shutdown; the next start recovers the account in full');
+      }
+    }
+    this.close();
   }
 
   /** Close state.db. Messages finished but not committed stay in `new/` and are indexed at next open. */

@@ -116,7 +116,7 @@ export async function outboxCommand(
   } finally {
     await deliveryC.stop(); // closes the upstream connections
     await outboxC.stop();
-    cache.close();
+    await cache.shutdown();
     await lock.release();
   }
 }

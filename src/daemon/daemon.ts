@@ -104,7 +104,7 @@ export class Daemon {
           });
         },
         stop: async () => {
-          this.cache?.close();
+          await this.cache?.shutdown();
         },
       };
       const syncComponent: Component = {
