@@ -54,6 +54,7 @@ import { isServableUidl } from './uidl-mode.js';
 export interface RecoveryReport {
   account: string;
   folders: number;
+  /** Message files read from `new/` and `cur/` (0 when they were not read). */
   files: number;
   /** `new/` and `cur/` directories read (none after a clean shutdown with nothing changed since). */
   scannedDirs: number;
@@ -95,6 +96,8 @@ export interface RecoveryOptions {
   ledger: Ledger;
   log: Logger;
   clock: Clock;
+  /** `stateDbStamp` taken before state.db was opened; without it there is no fast path. */
+  dbStamp?: string;
 }
 
 /** Folders of a Maildir: INBOX plus every Maildir++ `.<name>` directory with `new/` or `cur/`. */
@@ -136,10 +139,8 @@ export async function recoverAccount(o: RecoveryOptions): Promise<RecoveryReport
   report.folders = folders.length;
   for (const folder of folders)
     report.removedTmp += await cleanTmp(path.join(folderDir(maildir, folder), 'tmp'), clock.now());
-  if (record !== undefined) {
-    const { clean, messages } = await stillClean(record, { dataDir: o.dataDir, account, ledger, folders });
-    if (clean) {
-      report.files = messages;
+  if (record !== undefined && o.dbStamp !== undefined) {
+    if (await stillClean(record, o.dbStamp, { dataDir: o.dataDir, account, ledger, folders })) {
       const floor = await readUidFloor(o.dataDir, account);
       if (floor) ledger.raiseNextUid(account, floor);
       return report;
