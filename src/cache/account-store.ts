@@ -23,7 +23,7 @@ import { createExclusive, fsyncDir, renameDurable, writeFileDurable } from '../s
 import { Serial } from '../shared/serial.js';
 import { AccountReader, type AccountStoreDeps } from './account-reader.js';
 import { KeyChanges } from './key-changes.js';
-import { KeySet } from './key-set.js';
+import { type AccountKeys, KeySet, loadAccountKeys } from './key-set.js';
 import { identitiesOf, knownMessages } from './known-messages.js';
 import type { MessageRow } from './ledger.js';
 import {
@@ -62,7 +62,7 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
   private nextUid: number;
   private batch: Finished[] = [];
   /** Keys cached and tombstoned, by folder, and the served UIDLs: loaded on first use. */
-  private keys?: { cached: Map<string, KeySet>; tombs: Map<string, KeySet>; served: KeySet };
+  private keys?: AccountKeys;
   /** `folder\0key` of messages begun, finished or pending in the batch. */
   private readonly open = new Set<string>();
   private readonly folders = new Map<string, Promise<string>>();
@@ -78,7 +78,6 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
   private get cached(): Map<string, KeySet> {
     return this.loadKeys().cached;
   }
-
   private get tombs(): Map<string, KeySet> {
     return this.loadKeys().tombs;
   }
@@ -88,23 +87,8 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
     return this.loadKeys().served;
   }
 
-  private loadKeys(): NonNullable<AccountStoreImpl['keys']> {
-    if (this.keys) return this.keys;
-    const { ledger, accountId, uidlMode } = this.d;
-    const byFolder = (rows: { folder: string; key: string }[]) => {
-      const keys = new Map<string, string[]>();
-      for (const { folder, key } of rows) {
-        const list = keys.get(folder);
-        if (list) list.push(key);
-        else keys.set(folder, [key]);
-      }
-      return new Map([...keys].map(([folder, list]) => [folder, new KeySet(list)]));
-    };
-    this.keys = {
-      cached: byFolder(ledger.messageKeys(accountId)),
-      tombs: byFolder(ledger.tombstones(accountId)),
-      served: new KeySet(uidlMode === 'upstream' ? ledger.servedUidls(accountId) : []),
-    };
+  private loadKeys(): AccountKeys {
+    this.keys ??= loadAccountKeys(this.d.ledger, this.d.accountId, this.uidlMode);
     return this.keys;
   }
 
@@ -112,7 +96,7 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
     return this.batch.length;
   }
 
-  /** True when no write is in flight: nothing begun or waiting for a commit, no commit or removal running. */
+  /** No write in flight: nothing begun or waiting for a commit, no commit or removal running. */
   get quiescent(): boolean {
     return this.batch.length === 0 && this.open.size === 0 && this.serial.idle;
   }

@@ -6,6 +6,8 @@
  * small Sets over it. The strings must not contain `\n` (keys are `[A-Za-z0-9_]+`, UIDLs
  * printable ASCII).
  */
+import type { Ledger } from './ledger.js';
+import type { UidlMode } from './uidl-mode.js';
 
 /** FNV-1a over UTF-16 code units. */
 function hash(s: string): number {
@@ -88,4 +90,29 @@ export class KeySet {
       if (this.at(slot - 1, key)) return true;
     return false;
   }
+}
+
+/** An account's keys cached and tombstoned, by folder, and the upstream UIDLs its rows serve. */
+export interface AccountKeys {
+  cached: Map<string, KeySet>;
+  tombs: Map<string, KeySet>;
+  served: KeySet;
+}
+
+/** Read an account's keys from state.db (`AccountStoreImpl` does at its first `has()`). */
+export function loadAccountKeys(ledger: Ledger, account: string, uidlMode: UidlMode): AccountKeys {
+  const byFolder = (rows: { folder: string; key: string }[]) => {
+    const keys = new Map<string, string[]>();
+    for (const { folder, key } of rows) {
+      const list = keys.get(folder);
+      if (list) list.push(key);
+      else keys.set(folder, [key]);
+    }
+    return new Map([...keys].map(([folder, list]) => [folder, new KeySet(list)]));
+  };
+  return {
+    cached: byFolder(ledger.messageKeys(account)),
+    tombs: byFolder(ledger.tombstones(account)),
+    served: new KeySet(uidlMode === 'upstream' ? ledger.servedUidls(account) : []),
+  };
 }
