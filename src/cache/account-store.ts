@@ -10,8 +10,9 @@
  * key adoptions and removals run one at a time. A crash anywhere leaves files that start-up recovery
  * indexes from their names, so a key once renamed into `new/` is never downloaded again.
  *
- * `has()` answers from memory: keys cached or tombstoned (loaded at open, kept up to date here)
- * plus keys begun, finished or pending in the open batch. Likewise the upstream UIDLs served
+ * `has()` answers from memory: keys cached or tombstoned (loaded from state.db at the first call,
+ * not at open, into compact `KeySet`s, then kept up to date here; state.db is written first, so a
+ * load at any moment is current) plus keys begun, finished or pending in the open batch. Likewise the upstream UIDLs served
  * by live rows or taken by messages begun (`uidl-mode.ts`: never two at once), which a re-key
  * never changes.
  */
@@ -22,6 +23,7 @@ import { createExclusive, fsyncDir, renameDurable, writeFileDurable } from '../s
 import { Serial } from '../shared/serial.js';
 import { AccountReader, type AccountStoreDeps } from './account-reader.js';
 import { KeyChanges } from './key-changes.js';
+import { type AccountKeys, KeySet, loadAccountKeys } from './key-set.js';
 import { identitiesOf, knownMessages } from './known-messages.js';
 import type { MessageRow } from './ledger.js';
 import {
@@ -59,12 +61,10 @@ interface Finished {
 export class AccountStoreImpl extends AccountReader implements AccountStore, PendingOwner {
   private nextUid: number;
   private batch: Finished[] = [];
-  private readonly cached = new Map<string, Set<string>>();
-  private readonly tombs = new Map<string, Set<string>>();
+  /** Keys cached and tombstoned, by folder, and the served UIDLs: loaded on first use. */
+  private keys?: AccountKeys;
   /** `folder\0key` of messages begun, finished or pending in the batch. */
   private readonly open = new Set<string>();
-  /** Upstream UIDLs served by live rows of any folder or taken by messages begun. */
-  private readonly served: Set<string>;
   private readonly folders = new Map<string, Promise<string>>();
   /** Commits, key adoptions, removals and moves to Trash, one at a time. */
   private readonly serial = new Serial();
@@ -73,13 +73,32 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
   constructor(d: AccountStoreDeps) {
     super(d);
     this.nextUid = d.ledger.nextUid(d.accountId);
-    for (const { folder, key } of d.ledger.messageKeys(d.accountId)) setOf(this.cached, folder).add(key);
-    for (const { folder, key } of d.ledger.tombstones(d.accountId)) setOf(this.tombs, folder).add(key);
-    this.served = new Set(d.uidlMode === 'upstream' ? d.ledger.servedUidls(d.accountId) : []);
+  }
+
+  private get cached(): Map<string, KeySet> {
+    return this.loadKeys().cached;
+  }
+  private get tombs(): Map<string, KeySet> {
+    return this.loadKeys().tombs;
+  }
+
+  /** Upstream UIDLs served by live rows of any folder or taken by messages begun. */
+  private get served(): KeySet {
+    return this.loadKeys().served;
+  }
+
+  private loadKeys(): AccountKeys {
+    this.keys ??= loadAccountKeys(this.d.ledger, this.d.accountId, this.uidlMode);
+    return this.keys;
   }
 
   get pendingCount(): number {
     return this.batch.length;
+  }
+
+  /** No write in flight: nothing begun or waiting for a commit, no commit or removal running. */
+  get quiescent(): boolean {
+    return this.batch.length === 0 && this.open.size === 0 && this.serial.idle;
   }
 
   has(folder: string, key: string): boolean {
@@ -354,10 +373,10 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
   }
 }
 
-function setOf(m: Map<string, Set<string>>, folder: string): Set<string> {
+function setOf(m: Map<string, KeySet>, folder: string): KeySet {
   let s = m.get(folder);
   if (!s) {
-    s = new Set();
+    s = new KeySet();
     m.set(folder, s);
   }
   return s;

@@ -5,6 +5,9 @@
  * BEFORE any store is handed out (invariant 8), so readers and writers only ever see an index
  * that agrees with the Maildir.
  *
+ * `shutdown()` leaves a clean-shutdown record for each account with no write in flight, so the
+ * next open can skip reading every message name (`clean-shutdown.ts`); `close()` leaves none.
+ *
  * Each account's UIDL mode is fixed before its first recovery (`uidl-mode.ts`); a config asking
  * for another mode than the recorded one is logged as a warning and the recorded one kept.
  *
@@ -17,11 +20,12 @@ import type { Logger } from 'pino';
 import { type Clock, systemClock } from '../shared/clock.js';
 import { mkdirDurable } from '../shared/durable-fs.js';
 import { AccountStoreImpl } from './account-store.js';
+import { type AccountPart, accountPart, stateDbStamp, writeCleanRecord } from './clean-shutdown.js';
 import { Ledger } from './ledger.js';
 import { maildirPath, normalizeFolder } from './maildir.js';
 import type { ImapCursor, SyncRecord } from './message-store.js';
 import type { PullBackoff } from './pull-backoff.js';
-import { type RecoveryReport, recoverAccount } from './recovery.js';
+import { listFolders, type RecoveryReport, recoverAccount } from './recovery.js';
 import { openStateDb, type StateDb } from './state-db.js';
 import { SyncHistory } from './sync-history.js';
 import { fixUidlMode, type UidlMode, uidlModeWarning } from './uidl-mode.js';
@@ -57,7 +61,7 @@ export class Cache {
    * accounts), running start-up recovery for each first. Called with every configured account,
    * it also warns when the config asks for another UIDL mode than an account keeps.
    */
-  async addAccounts(accounts: readonly CacheAccount[]): Promise<void> {
+  async addAccounts(accounts: readonly CacheAccount[], dbStamp?: string): Promise<void> {
     const { dataDir, log, clock } = this.ctx;
     for (const a of accounts) {
       const { id: accountId, uidls: wanted } = typeof a === 'string' ? { id: a, uidls: 'local' as const } : a;
@@ -75,9 +79,16 @@ export class Cache {
       }
       const uidlMode = await fixUidlMode({ dataDir, account: accountId, ledger: this.ledger, wanted });
       warn(uidlMode);
-      const report = await recoverAccount({ dataDir, account: accountId, ledger: this.ledger, log, clock });
+      const report = await recoverAccount({
+        dataDir,
+        account: accountId,
+        ledger: this.ledger,
+        log,
+        clock,
+        ...(dbStamp === undefined ? {} : { dbStamp }),
+      });
       this.recovery.set(accountId, report);
-      const { account, folders, files, ...did } = report;
+      const { account, folders, files, scannedDirs, ...did } = report;
       if (Object.values(did).some((n) => n > 0))
         log.info({ account, folders, files, ...did }, 'recovered account cache');
       const maildir = maildirPath(dataDir, accountId);
@@ -93,14 +104,16 @@ export class Cache {
     const clock = opts.clock ?? systemClock;
     const log = opts.log.child({ component: 'cache' });
     await mkdirDurable(path.join(opts.dataDir, 'accounts'));
-    const db = await openStateDb({ file: path.join(opts.dataDir, 'state.db'), log, clock });
+    const file = path.join(opts.dataDir, 'state.db');
+    const dbStamp = await stateDbStamp(file); // as the last clean shutdown left it, or not
+    const db = await openStateDb({ file, log, clock });
     try {
       const cache = new Cache(new Ledger(db), new SyncHistory(db), new Map(), new Map(), {
         dataDir: opts.dataDir,
         log,
         clock,
       });
-      await cache.addAccounts(opts.accounts);
+      await cache.addAccounts(opts.accounts, dbStamp);
       return cache;
     } catch (err) {
       db.close();
@@ -163,6 +176,33 @@ export class Cache {
   /** Remember that `key` was deleted locally so it is never fetched again; touches no file. */
   tombstone(account: string, folder: string, key: string): void {
     this.account(account).tombstone(folder, key);
+  }
+
+  /**
+   * Close after a clean stop (every writer stopped): record each quiescent account as clean
+   * (`clean-shutdown.ts`), then close state.db. An account with a write in flight gets no record,
+   * so the next open recovers it in full.
+   */
+  async shutdown(): Promise<void> {
+    if (this.closed) return;
+    const { dataDir, log } = this.ctx;
+    const warn = (account: string, err: unknown) =>
+      log.warn({ account, err }, 'cannot record a clean shutdown; the next start recovers the account in full');
+    const parts: AccountPart[] = [];
+    for (const [account, store] of this.stores) {
+      if (!store.quiescent) continue;
+      try {
+        const folders = await listFolders(maildirPath(dataDir, account));
+        if (store.quiescent) parts.push(await accountPart(dataDir, account, this.ledger, folders));
+      } catch (err) {
+        warn(account, err);
+      }
+    }
+    this.close();
+    if (!parts.length) return;
+    const db = await stateDbStamp(path.join(dataDir, 'state.db'));
+    for (const part of parts)
+      await writeCleanRecord(dataDir, part, db).catch((err: unknown) => warn(part.account, err));
   }
 
   /** Close state.db. Messages finished but not committed stay in `new/` and are indexed at next open. */

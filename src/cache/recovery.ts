@@ -17,6 +17,11 @@
  *    the ledger lacks (or describes wrongly) are inserted, and the next UID is raised. A row
  *    serves the upstream UIDL its name carries (`U=`) when that is servable and no lower UID
  *    of the account serves it already (`uidl-mode.ts`).
+ *
+ * Steps 2 to 6 are skipped when the account's clean-shutdown record (`clean-shutdown.ts`) shows
+ * that nothing changed since a clean stop: then state.db already agrees with the Maildir, and
+ * start-up does not read a million names. The record is removed before anything is written, so
+ * a crash always brings the full recovery.
  */
 
 import { type Dirent, existsSync, type Stats } from 'node:fs';
@@ -25,6 +30,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Clock } from '../shared/clock.js';
 import { fsyncDir, mkdirDurable, renameDurable } from '../shared/durable-fs.js';
+import { stillClean, takeCleanRecord } from './clean-shutdown.js';
 import type { Ledger, MessageRow } from './ledger.js';
 import {
   accountDir,
@@ -48,7 +54,10 @@ import { isServableUidl } from './uidl-mode.js';
 export interface RecoveryReport {
   account: string;
   folders: number;
+  /** Message files read from `new/` and `cur/` (0 when they were not read). */
   files: number;
+  /** `new/` and `cur/` directories read (none after a clean shutdown with nothing changed since). */
+  scannedDirs: number;
   /** Foreign files given a UID and our name. */
   adopted: number;
   /** Rows inserted because the ledger lacked them (or described them wrongly). */
@@ -87,10 +96,12 @@ export interface RecoveryOptions {
   ledger: Ledger;
   log: Logger;
   clock: Clock;
+  /** `stateDbStamp` taken before state.db was opened; without it there is no fast path. */
+  dbStamp?: string;
 }
 
 /** Folders of a Maildir: INBOX plus every Maildir++ `.<name>` directory with `new/` or `cur/`. */
-async function listFolders(maildir: string): Promise<string[]> {
+export async function listFolders(maildir: string): Promise<string[]> {
   const out = [INBOX];
   const seen = new Set(out);
   for (const e of await readdir(maildir, { withFileTypes: true })) {
@@ -110,10 +121,12 @@ export async function recoverAccount(o: RecoveryOptions): Promise<RecoveryReport
   const { account, ledger, log, clock } = o;
   const maildir = maildirPath(o.dataDir, account);
   await ensureFolder(maildir, INBOX);
+  const record = await takeCleanRecord(o.dataDir, account); // gone before any write: a crash means full recovery
   const report: RecoveryReport = {
     account,
     folders: 0,
     files: 0,
+    scannedDirs: 0,
     adopted: 0,
     rebuilt: 0,
     dropped: 0,
@@ -124,10 +137,18 @@ export async function recoverAccount(o: RecoveryOptions): Promise<RecoveryReport
 
   const folders = await listFolders(maildir);
   report.folders = folders.length;
+  for (const folder of folders)
+    report.removedTmp += await cleanTmp(path.join(folderDir(maildir, folder), 'tmp'), clock.now());
+  if (record !== undefined && o.dbStamp !== undefined) {
+    if (await stillClean(record, o.dbStamp, { dataDir: o.dataDir, account, ledger, folders })) {
+      const floor = await readUidFloor(o.dataDir, account);
+      if (floor) ledger.raiseNextUid(account, floor);
+      return report;
+    }
+  }
   const files: DiskFile[] = [];
   for (const folder of folders) {
     const dir = folderDir(maildir, folder);
-    report.removedTmp += await cleanTmp(path.join(dir, 'tmp'), clock.now());
     for (const sub of ['new', 'cur'] as const) {
       let entries: Dirent[];
       try {
@@ -136,6 +157,7 @@ export async function recoverAccount(o: RecoveryOptions): Promise<RecoveryReport
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
         throw err;
       }
+      report.scannedDirs++;
       for (const e of entries) {
         if (!e.isFile() || e.name.startsWith('.')) continue;
         const full = path.join(dir, sub, e.name);

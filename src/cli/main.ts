@@ -45,8 +45,10 @@ async function cmdStatus(o: { json?: boolean }, opts: GlobalOpts): Promise<numbe
 
 async function cmdOutbox(action: string, id: string | undefined, opts: GlobalOpts): Promise<number> {
   const { cfg } = await configOrExit(opts);
-  const [{ outboxCommand }, { loggerFor }] = await Promise.all([commands.outbox(), import('./command-log.js')]);
-  return outboxCommand(cfg, loggerFor(cfg, opts, 2, cfg.log.level === 'info' ? 'warn' : cfg.log.level), action, id);
+  const { outboxCommand } = await commands.outbox();
+  const logger = async () =>
+    (await import('./command-log.js')).loggerFor(cfg, opts, 2, cfg.log.level === 'info' ? 'warn' : cfg.log.level);
+  return outboxCommand(cfg, logger, action, id); // `list` needs no logger
 }
 
 /** Build the commander program. */

@@ -6,16 +6,15 @@
  * once. Without a daemon, `list` reads state.db read-only, and the others run in-process under
  * the instance lock (the outbox is opened with its start-up recovery, as the daemon would).
  * `flush` sends everything queued now, through each account's upstream, and reports what is
- * left; it exits 1 when something is still queued.
+ * left; it exits 1 when something is still queued. `list` loads neither the cache nor the delivery
+ * code (nodemailer, imapflow) nor the logger: those are imported only by the actions that change
+ * the outbox in-process (docs/benchmarks.md, "CLI start-up").
  */
 import type { Logger } from 'pino';
-import { Cache } from '../cache/cache.js';
 import type { Config } from '../config/schema.js';
 import { ControlRequestError, ControlUnavailableError, control } from '../control/client.js';
 import type { FlushResponse } from '../control/protocol.js';
-import { cacheAccounts } from '../daemon/accounts.js';
 import { acquireLock, type InstanceLock, LockedError, lockHolder } from '../daemon/instance-lock.js';
-import { Outgoing } from '../daemon/outgoing.js';
 import { readStatus } from '../daemon/status-report.js';
 import { errorMessage } from '../shared/errors.js';
 import { ensureDataDir } from '../shared/trust.js';
@@ -53,7 +52,7 @@ function changeOf(action: string, id: string | undefined, io: CliOut): OutboxCha
 /** Run one `outbox` subcommand; returns the exit code. */
 export async function outboxCommand(
   cfg: Config,
-  log: Logger,
+  logger: () => Promise<Logger>,
   action: string,
   id: string | undefined,
   io: CliOut = stdio,
@@ -67,6 +66,7 @@ export async function outboxCommand(
   }
   const change = changeOf(action, id, io);
   if (!change) return FAILURE;
+  const log = await logger();
   await ensureDataDir(cfg.dataDir, log);
   let lock: InstanceLock;
   try {
@@ -75,6 +75,11 @@ export async function outboxCommand(
     if (!(err instanceof LockedError)) throw err;
     return throughDaemon(cfg.dataDir, err.pid, change, io);
   }
+  const [{ Cache }, { cacheAccounts }, { Outgoing }] = await Promise.all([
+    import('../cache/cache.js'),
+    import('../daemon/accounts.js'),
+    import('../daemon/outgoing.js'),
+  ]);
   const cache = await Cache.open({
     dataDir: cfg.dataDir,
     accounts: cacheAccounts(cfg.accounts),
@@ -116,7 +121,7 @@ export async function outboxCommand(
   } finally {
     await deliveryC.stop(); // closes the upstream connections
     await outboxC.stop();
-    cache.close();
+    await cache.shutdown();
     await lock.release();
   }
 }

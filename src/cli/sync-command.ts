@@ -53,7 +53,8 @@ export async function cmdSync(accounts: string[], opts: GlobalOpts): Promise<num
     process.stdout.write(`${formatSyncSummary(outcomes, Date.now() - t0)}\n`);
     return records.every((r) => r.result === 'ok') ? EXIT_OK : EXIT_FAILURE;
   } finally {
-    cache.close();
+    await service.stop();
+    await cache.shutdown();
     await lock.release();
   }
 }

@@ -4,13 +4,23 @@
  * filled in from protocol and TLS mode, `login.username` defaults to the account id, and ids and
  * local user names are unique.
  */
-import cron from 'node-cron';
+import { createRequire } from 'node:module';
 import { z } from 'zod';
 import { passwordHashProblem } from '../listeners/local-auth.js';
 import { always, defaultPort, duration, expect, host, path, port, size, tls } from './schema-fields.js';
 import { oauth2Of, secret } from './schema-secret.js';
 
-const cronExpression = z.string(expect('expected a cron expression')).refine((v) => cron.validate(v), {
+/**
+ * node-cron, loaded the first time a schedule is checked: a config that keeps the default schedule
+ * never loads it for `status` or `outbox` (only the daemon runs schedules; docs/benchmarks.md).
+ */
+let cron: { validate(expression: string): boolean } | undefined;
+const validCron = (v: string): boolean => {
+  cron ??= createRequire(import.meta.url)('node-cron') as typeof import('node-cron');
+  return cron.validate(v);
+};
+
+const cronExpression = z.string(expect('expected a cron expression')).refine(validCron, {
   message: 'not a valid cron expression (five fields, e.g. "*/5 * * * *"; a sixth leading field is seconds)',
 });
 

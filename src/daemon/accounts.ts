@@ -14,9 +14,7 @@ import type { Cache, CacheAccount } from '../cache/cache.js';
 import { type AccountConfig, oauth2Of, type Secret } from '../config/schema.js';
 import { resolveOAuth2, resolveSecret, type SecretContext } from '../config/secrets.js';
 import { ConfigError } from '../shared/errors.js';
-import { ImapFetcher } from '../upstream/imap/fetcher.js';
 import { oauthTokens } from '../upstream/oauth/tokens.js';
-import { Pop3Fetcher } from '../upstream/pop3/fetcher.js';
 import type { Fetcher, UpstreamEndpoint } from '../upstream/types.js';
 
 /** What resolving an OAuth secret needs: the data directory; a cache for the INBOX notice. */
@@ -94,7 +92,9 @@ export async function createFetcher(acc: AccountConfig, cache: Cache, log: Logge
   const endpoint = await incomingEndpoint(acc, { dataDir: cache.dataDir, log, cache });
   const store = cache.account(acc.id);
   const inc = acc.incoming;
+  // imported when a pull needs them: an idle daemon holds neither, POP3 accounts never load imapflow
   if (inc.protocol === 'pop3') {
+    const { Pop3Fetcher } = await import('../upstream/pop3/fetcher.js');
     return new Pop3Fetcher({
       endpoint,
       store,
@@ -103,6 +103,7 @@ export async function createFetcher(acc: AccountConfig, cache: Cache, log: Logge
       maxMessageSize: inc.maxMessageSize,
     });
   }
+  const { ImapFetcher } = await import('../upstream/imap/fetcher.js');
   return new ImapFetcher({
     endpoint,
     store,

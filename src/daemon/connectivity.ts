@@ -6,7 +6,9 @@
  *   ICMP, no public host, no child process (systeminformation was measured to spawn processes
  *   and block the event loop). Every endpoint is probed every `intervalMs`, at once when
  *   `os.networkInterfaces()` changes (a cheap local hint: a new Wi-Fi, a VPN), and soon after
- *   a hint from the delivery loop or a pull that the server did not answer.
+ *   a hint from the delivery loop or a pull that the server did not answer. The interfaces are
+ *   compared every `hintIntervalMs` only while some endpoint is not online (when a new network
+ *   can bring it back); while all are, the probes are the daemon's only timer (docs/benchmarks.md).
  * - Flapping is damped: an endpoint that was online is declared offline only after
  *   `downAfter` consecutive failed probes, and "back online" for an endpoint is announced at
  *   most once per `holdDownMs` (a later one waits for the hold-down, and is dropped if the
@@ -97,6 +99,7 @@ export class ConnectivityMonitor {
   private hintTimer?: NodeJS.Timeout;
   private soon?: NodeJS.Timeout;
   private signature = '';
+  private stopped = false;
   private checking?: Promise<void>;
 
   constructor(private readonly o: ConnectivityOptions) {
@@ -112,11 +115,22 @@ export class ConnectivityMonitor {
       void this.check();
     }, this.o.intervalMs);
     this.interval.unref();
-    this.hintTimer = setInterval(() => this.lookAtInterfaces(), this.o.hintIntervalMs ?? 5000);
-    this.hintTimer.unref();
+  }
+
+  /** Watch the interfaces while an endpoint is not online; stop once every one is. */
+  private watchInterfaces(): void {
+    const waiting = [...this.tracked.values()].some((t) => t.state !== 'online');
+    if (waiting && !this.hintTimer && !this.stopped) {
+      this.hintTimer = setInterval(() => this.lookAtInterfaces(), this.o.hintIntervalMs ?? 5000);
+      this.hintTimer.unref();
+    } else if (!waiting && this.hintTimer) {
+      clearInterval(this.hintTimer);
+      this.hintTimer = undefined;
+    }
   }
 
   stop(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.interval);
     clearInterval(this.hintTimer);
     clearTimeout(this.soon);
@@ -167,6 +181,7 @@ export class ConnectivityMonitor {
       );
       for (const { e, ok } of results) this.observe(e, ok);
       this.announce(endpoints);
+      this.watchInterfaces();
     })().finally(() => {
       this.checking = undefined;
     });

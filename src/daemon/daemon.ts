@@ -19,7 +19,7 @@ import { LocalAuth } from '../listeners/local-auth.js';
 import type { Pop3Server } from '../listeners/pop3/server.js';
 import { AuthError, errorMessage } from '../shared/errors.js';
 import { ensureDataDir } from '../shared/trust.js';
-import { type IdleState, IdleWatcher } from '../upstream/imap/idle.js';
+import type { IdleState, IdleWatcher } from '../upstream/imap/idle.js';
 import { cacheAccounts, incomingEndpoint } from './accounts.js';
 import { controlComponent } from './control-api.js';
 import type { InstanceLock } from './instance-lock.js';
@@ -104,7 +104,7 @@ export class Daemon {
           });
         },
         stop: async () => {
-          this.cache?.close();
+          await this.cache?.shutdown();
         },
       };
       const syncComponent: Component = {
@@ -240,6 +240,7 @@ export class Daemon {
   private async startIdle(cfg: Config): Promise<void> {
     for (const acc of cfg.accounts) {
       if (acc.incoming.protocol !== 'imap' || !acc.incoming.idle) continue;
+      const { IdleWatcher } = await import('../upstream/imap/idle.js'); // imapflow: only with an IMAP IDLE account
       const log = this.log.child({ component: 'idle', account: acc.id });
       const w = new IdleWatcher({
         endpoint: () => incomingEndpoint(acc, { dataDir: cfg.dataDir, log }),

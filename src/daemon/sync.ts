@@ -27,7 +27,6 @@ import { type AccountConfig, oauth2Of } from '../config/schema.js';
 import type { Clock } from '../shared/clock.js';
 import { systemClock } from '../shared/clock.js';
 import { AuthError, ConfigError, errorMessage, isOfflineError, ThrottledError } from '../shared/errors.js';
-import { classifyImapError } from '../upstream/imap/connect.js';
 import type { FetchProgress, FetchResult } from '../upstream/types.js';
 import { createFetcher, incomingEndpoint } from './accounts.js';
 
@@ -207,7 +206,7 @@ export class SyncService {
         'pull done',
       );
     } catch (caught) {
-      const err = classifyPullError(acc, caught);
+      const err = await classifyPullError(acc, caught);
       record.error = errorMessage(err);
       if (err instanceof ConfigError) {
         record.result = 'error';
@@ -299,7 +298,7 @@ export class SyncService {
     try {
       return await once();
     } catch (caught) {
-      const err = classifyPullError(acc, caught);
+      const err = await classifyPullError(acc, caught);
       if (!oauth2Of(acc.incoming.password) || !isRefusedLogin(err) || this.abort.signal.aborted) throw err;
       log.warn(
         { err: errorMessage(err) },
@@ -316,9 +315,14 @@ export class SyncService {
   }
 }
 
-/** The pull error classified at its boundary; IMAP errors that imapflow raised after the login too. */
-function classifyPullError(acc: AccountConfig, err: unknown): unknown {
-  return acc.incoming.protocol === 'imap' ? classifyImapError(err) : err;
+/**
+ * The pull error classified at its boundary; IMAP errors that imapflow raised after the login too
+ * (imported here, not at start: a daemon with POP3 accounts only never loads imapflow).
+ */
+async function classifyPullError(acc: AccountConfig, err: unknown): Promise<unknown> {
+  if (acc.incoming.protocol !== 'imap') return err;
+  const { classifyImapError } = await import('../upstream/imap/connect.js');
+  return classifyImapError(err);
 }
 
 /** The upstream refused the credentials themselves (not a sign-in that is missing or revoked). */

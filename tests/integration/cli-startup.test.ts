@@ -1,6 +1,6 @@
 /**
- * One-shot commands load only what they need: `--help`, `--version` and `status` (with and without a
- * running daemon) never load the daemon's packages (listeners, IMAP, SMTP delivery, logging). Counted by
+ * One-shot commands load only what they need: `--help`, `--version`, `status` (with and without a
+ * running daemon) and `outbox list` never load the daemon's packages (listeners, IMAP, SMTP delivery, logging). Counted by
  * the modules the CLI resolves (tests/support/module-trace.mjs), not by time; the time and memory
  * figures are in docs/benchmarks.md (bench/cli-startup.ts).
  */
@@ -50,6 +50,13 @@ describe('CLI start-up', () => {
     assert.equal(r.code, 0);
     assert.equal(JSON.parse(r.stdout).source, 'state.db');
     assertLean(r.packages);
+  });
+
+  test('outbox list without a daemon reads state.db, and loads none of the daemon', async () => {
+    const r = await packagesLoaded(['--config', cfg.configFile, 'outbox', 'list']);
+    assert.equal(r.code, 0);
+    assertLean(r.packages);
+    assert.ok(r.packages.has('better-sqlite3'), 'the trace sees the packages');
   });
 
   test('status with a running daemon asks it, and loads none of the daemon', async () => {

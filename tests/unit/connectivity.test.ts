@@ -148,9 +148,9 @@ describe('state and damping', () => {
 });
 
 describe('hints and endpoints', () => {
-  test('a change of the network interfaces triggers a check at once', async () => {
+  test('a change of the network interfaces triggers a check at once while a server is offline', async () => {
     let ifs: Record<string, Array<{ address: string }>> = { lo: [{ address: '127.0.0.1' }] };
-    const { m, probes } = monitor([], { interfaces: () => ifs as never });
+    const { m, probes } = monitor(Array(20).fill(false), { interfaces: () => ifs as never });
     m.start();
     await new Promise((r) => setTimeout(r, 60));
     const before = probes();
@@ -159,6 +159,23 @@ describe('hints and endpoints', () => {
     assert.equal(probes(), before + 1);
     await new Promise((r) => setTimeout(r, 80));
     assert.equal(probes(), before + 1, 'no change, no check');
+  });
+
+  test('while every server is online, no timer but the probes: the interfaces are not polled', async () => {
+    let looks = 0;
+    const { m } = monitor([true, false, false, false], {
+      interfaces: () => {
+        looks++;
+        return {};
+      },
+    });
+    m.start(); // looks once at start
+    await new Promise((r) => setTimeout(r, 100)); // five hint intervals
+    assert.equal(looks, 1, 'online: not polled');
+    await m.check();
+    await m.check(); // two failed probes: offline
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(looks > 1, 'offline: polled');
   });
 
   test('interfaceSignature is order-independent; endpointsOf merges accounts on one server', () => {
