@@ -22,8 +22,7 @@ import { SmtpListener } from '../listeners/smtp/server.js';
 import type { SubmissionAccount } from '../listeners/smtp/submission.js';
 import type { Clock } from '../shared/clock.js';
 import { errorMessage } from '../shared/errors.js';
-import { appendToSent } from '../upstream/imap/append-sent.js';
-import { NodemailerSender, type Sender } from '../upstream/smtp/sender.js';
+import type { Sender } from '../upstream/smtp/sender.js';
 import { incomingEndpoint, outgoingEndpoint } from './accounts.js';
 import { ConnectivityMonitor, endpointsOf } from './connectivity.js';
 import { DeliveryService, type SentCopy } from './delivery.js';
@@ -102,21 +101,21 @@ export class Outgoing {
           ? await outgoingEndpoint(acc, { dataDir: this.d.config().dataDir, log: this.d.log })
           : undefined;
         const log = this.d.log.child({ component: 'smtp-upstream', account });
-        return (
-          endpoint &&
-          new NodemailerSender({
-            endpoint,
-            log,
-            maxConnections: acc?.outgoing?.maxConnections ?? 1,
-            onServerSize: (size) => {
-              if (!this.limits || this.limits.get(account) === (size > 0 ? size : undefined)) return;
-              log.info({ size }, 'upstream SIZE limit learnt');
-              this.limits
-                .set(account, size)
-                .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'could not record the upstream SIZE'));
-            },
-          })
-        );
+        if (!endpoint) return undefined;
+        // nodemailer is imported at the first send: an idle daemon does not hold it
+        const { NodemailerSender } = await import('../upstream/smtp/sender.js');
+        return new NodemailerSender({
+          endpoint,
+          log,
+          maxConnections: acc?.outgoing?.maxConnections ?? 1,
+          onServerSize: (size) => {
+            if (!this.limits || this.limits.get(account) === (size > 0 ? size : undefined)) return;
+            log.info({ size }, 'upstream SIZE limit learnt');
+            this.limits
+              .set(account, size)
+              .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'could not record the upstream SIZE'));
+          },
+        });
       })();
       s.catch(() => this.senders.delete(account)); // a bad secret is retried at the next attempt
       this.senders.set(account, s);
@@ -129,13 +128,16 @@ export class Outgoing {
     const acc = this.d.config().accounts.find((a) => a.id === account);
     const folder = acc?.outgoing?.saveSent;
     if (!acc || !folder) return undefined;
-    return async (file) =>
-      appendToSent({
+    return async (file) => {
+      // imapflow is imported at the first upload, as for a pull (accounts.ts)
+      const { appendToSent } = await import('../upstream/imap/append-sent.js');
+      return appendToSent({
         endpoint: await incomingEndpoint(acc, { dataDir: this.d.config().dataDir, log: this.d.log }),
         folder,
         file,
         log: this.d.log.child({ component: 'save-sent', account }),
       });
+    };
   }
 
   /** The outbox, once its component started (before every component that uses it). */

@@ -5,7 +5,7 @@
  * figures are in docs/benchmarks.md (bench/cli-startup.ts).
  */
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { makeConfig, ROOT, runCli, spawnDaemon, statusJson, waitFor } from '../support/localpost.js';
@@ -62,11 +62,41 @@ describe('CLI start-up', () => {
   test('status with a running daemon asks it, and loads none of the daemon', async () => {
     const daemon = spawnDaemon(cfg.configFile);
     try {
-      await waitFor(async () => (await statusJson(cfg.configFile)).source === 'daemon', 20_000, 'the daemon answers');
+      await waitFor(async () => (await statusJson(cfg.configFile)).source === 'daemon', 60_000, 'the daemon answers');
       const r = await packagesLoaded(['--config', cfg.configFile, 'status', '--json']);
       assert.equal(r.code, 0);
       assert.equal(JSON.parse(r.stdout).source, 'daemon');
       assertLean(r.packages);
+    } finally {
+      daemon.proc.kill('SIGTERM');
+      await daemon.exited;
+    }
+  });
+
+  test('an idle daemon with an outgoing server holds neither nodemailer nor imapflow until a send or a pull needs them', async () => {
+    const out = makeConfig([{ protocol: 'pop3', port: 9 }]);
+    after(() => out.cleanup());
+    appendFileSync(
+      out.configFile,
+      '    outgoing: { host: 127.0.0.1, port: 9, tls: none, username: alice, password: alicepw }\n',
+    );
+    const trace = path.join(out.dir, 'daemon-modules.txt');
+    const daemon = spawnDaemon(out.configFile, {
+      NODE_OPTIONS: `--import ${TRACE_HOOK}`,
+      LOCALPOST_MODULE_TRACE: trace,
+    });
+    try {
+      await waitFor(async () => (await statusJson(out.configFile)).source === 'daemon', 60_000, 'the daemon answers');
+      // smtp-server (the listener) carries its own copy of nodemailer's shared helpers: not the sender
+      const loaded = readFileSync(trace, 'utf8')
+        .split('\n')
+        .filter((url) => !url.includes('/smtp-server/node_modules/'));
+      assert.ok(
+        loaded.some((url) => url.includes('/node_modules/smtp-server/')),
+        'the trace sees the listener packages',
+      );
+      for (const pkg of ['nodemailer', 'imapflow'])
+        assert.ok(!loaded.some((url) => url.includes(`/node_modules/${pkg}/`)), `${pkg} loaded`);
     } finally {
       daemon.proc.kill('SIGTERM');
       await daemon.exited;
