@@ -21,7 +21,7 @@
 import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { Logger } from 'pino';
-import type { AccountStore, CachedMessage } from '../../cache/message-store.js';
+import type { AccountStore, CachedMessage, PendingMessage } from '../../cache/message-store.js';
 import { INBOX } from '../../cache/message-store.js';
 import { type Clock, systemClock } from '../../shared/clock.js';
 import { BatchWriter } from '../batch.js';
@@ -41,6 +41,9 @@ const MAX_SESSIONS = 1000;
  */
 const RETR_AHEAD = 512;
 const RETR_AHEAD_BYTES = 8 * 1024 * 1024;
+
+/** Temp files opened ahead of the message being written. */
+const OPEN_AHEAD = 4;
 
 type Wanted = { msg: number; key: string; uidl?: string; size: number; limit: number };
 
@@ -240,7 +243,7 @@ export class Pop3Fetcher implements Fetcher {
     onAbandon: (a: { key: string; msg: number; err: OversizeError }) => void,
   ): Promise<void> {
     const { store } = this.opts;
-    const ahead: Array<{ w: Wanted; spool: RetrSpool; retr: Promise<number> }> = [];
+    const ahead: Array<{ w: Wanted; spool: RetrSpool; retr: Promise<number>; file?: Promise<PendingMessage> }> = [];
     let next = 0;
     let aheadBytes = 0;
     const sendAhead = (): void => {
@@ -255,30 +258,43 @@ export class Pop3Fetcher implements Fetcher {
         aheadBytes += w.size;
       }
     };
+    // the next few files are opened while earlier messages are written (UIDs stay in order)
+    const openAhead = (): void => {
+      for (const a of ahead.slice(0, OPEN_AHEAD)) {
+        if (a.file) continue;
+        a.file = store.begin(INBOX, a.w.key, a.w.uidl === undefined ? {} : { uidl: a.w.uidl });
+        a.file.catch(() => undefined); // observed below
+      }
+    };
     sendAhead();
     // Replies come in order, so messages are stored in order; after a failure, what is still
-    // ahead lives in memory only and goes with the session.
-    for (let head = ahead[0]; head; head = ahead[0]) {
-      const { w, spool, retr } = head;
-      const pending = await store.begin(INBOX, w.key, w.uidl === undefined ? {} : { uidl: w.uidl });
-      spool.attach(pending.stream);
-      let bytes: number;
-      try {
-        bytes = await retr;
-      } catch (err) {
-        await pending.abort();
-        // the body that went past its limit is the head's, the first reply not yet complete
-        if (err instanceof OversizeError) onAbandon({ key: w.key, msg: w.msg, err });
-        throw err;
+    // ahead lives in memory only and goes with the session, and the files opened for it go too.
+    try {
+      for (let head = ahead.shift(); head; head = ahead.shift()) {
+        const { w, spool, retr } = head;
+        aheadBytes -= w.size;
+        // refilled by halves, so that RETRs leave in batches rather than one packet each
+        if (ahead.length <= RETR_AHEAD / 2 && aheadBytes <= RETR_AHEAD_BYTES / 2) sendAhead();
+        const file = head.file ?? store.begin(INBOX, w.key, w.uidl === undefined ? {} : { uidl: w.uidl });
+        openAhead();
+        const pending = await file;
+        spool.attach(pending.stream);
+        let bytes: number;
+        try {
+          bytes = await retr;
+        } catch (err) {
+          await pending.abort();
+          // the body that went past its limit is the head's, the first reply not yet complete
+          if (err instanceof OversizeError) onAbandon({ key: w.key, msg: w.msg, err });
+          throw err;
+        }
+        await batch.add(pending);
+        progress.done++;
+        progress.bytes += bytes;
+        pullOpts.onProgress?.({ ...progress });
       }
-      ahead.shift();
-      aheadBytes -= w.size;
-      // refilled by halves, so that RETRs leave in batches rather than one packet each
-      if (ahead.length <= RETR_AHEAD / 2 && aheadBytes <= RETR_AHEAD_BYTES / 2) sendAhead();
-      await batch.add(pending);
-      progress.done++;
-      progress.bytes += bytes;
-      pullOpts.onProgress?.({ ...progress });
+    } finally {
+      for (const a of ahead.splice(0)) await (await a.file?.catch(() => undefined))?.abort();
     }
   }
 
