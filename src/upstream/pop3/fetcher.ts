@@ -30,17 +30,18 @@ import type { Fetcher, FetchProgress, FetchResult, PullOptions, UpstreamEndpoint
 import { emptyResult } from '../types.js';
 import { Pop3Client, pop3Login } from './client.js';
 import { adoptRenumbered, looksRenumbered } from './renumbering.js';
-import { RetrSpool } from './spool.js';
+import { HOLD_MAX, RetrSpool } from './spool.js';
 
 /** How many sessions one pull may use at most (a safety net against a server that never settles). */
 const MAX_SESSIONS = 1000;
 /**
- * How far RETR runs ahead of the disk: at most this many messages, and declared octets, sent for
- * and not yet handed to the batch (a larger message goes alone). Replies wait in memory
- * (spool.ts) meanwhile, so finishes and commits do not stall the wire.
+ * How far RETR runs ahead of the disk: at most RETR_AHEAD messages sent for and not yet handed
+ * to the batch, costing at most RETR_AHEAD_BYTES of memory, where a message costs what it may
+ * hold (its receive limit, at most HOLD_MAX: past that a reply waits for its file). Replies
+ * wait in memory (spool.ts) meanwhile, so finishes and commits do not stall the wire.
  */
 const RETR_AHEAD = 512;
-const RETR_AHEAD_BYTES = 8 * 1024 * 1024;
+const RETR_AHEAD_BYTES = 16 * 1024 * 1024;
 
 /** Temp files opened ahead of the message being written. */
 const OPEN_AHEAD = 4;
@@ -249,13 +250,14 @@ export class Pop3Fetcher implements Fetcher {
     const sendAhead = (): void => {
       for (; next < wanted.length && !pullOpts.signal?.aborted; next++) {
         const w = wanted[next] as Wanted;
-        if (ahead.length && (ahead.length >= RETR_AHEAD || aheadBytes + w.size > RETR_AHEAD_BYTES)) return;
+        const cost = Math.min(w.limit, HOLD_MAX);
+        if (ahead.length && (ahead.length >= RETR_AHEAD || aheadBytes + cost > RETR_AHEAD_BYTES)) return;
         const spool = new RetrSpool();
         const bytes = kept.get(w.msg); // RETRieved already to tell its identity
         const retr = bytes ? writeAll(spool, bytes) : client.retr(w.msg, spool, w.limit, sizes.get(w.msg));
         retr.catch(() => undefined); // observed below, or dropped with the failed session
         ahead.push({ w, spool, retr });
-        aheadBytes += w.size;
+        aheadBytes += cost;
       }
     };
     // the next few files are opened while earlier messages are written (UIDs stay in order)
@@ -272,7 +274,7 @@ export class Pop3Fetcher implements Fetcher {
     try {
       for (let head = ahead.shift(); head; head = ahead.shift()) {
         const { w, spool, retr } = head;
-        aheadBytes -= w.size;
+        aheadBytes -= Math.min(w.limit, HOLD_MAX);
         // refilled by halves, so that RETRs leave in batches rather than one packet each
         if (ahead.length <= RETR_AHEAD / 2 && aheadBytes <= RETR_AHEAD_BYTES / 2) sendAhead();
         const file = head.file ?? store.begin(INBOX, w.key, w.uidl === undefined ? {} : { uidl: w.uidl });

@@ -15,7 +15,7 @@
 import { Writable } from 'node:stream';
 
 /** Octets held before attach() past which writes wait (a message larger than this streams). */
-const HOLD_MAX = 1024 * 1024;
+export const HOLD_MAX = 1024 * 1024;
 
 type Callback = (err?: Error | null) => void;
 
