@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterEach, test } from 'node:test';
 import pino from 'pino';
 import { Cache } from '../../src/cache/cache.js';
-import { INBOX } from '../../src/cache/message-store.js';
+import { type AccountStore, type BeginOptions, INBOX } from '../../src/cache/message-store.js';
 import { TemporaryError } from '../../src/shared/errors.js';
 import { Pop3Fetcher, pop3Key } from '../../src/upstream/pop3/fetcher.js';
 import type { FakePop3Options } from '../fakes/fake-pop3.js';
@@ -42,16 +42,19 @@ async function setup(fakeOpts: FakePop3Options, keepOnServer = true, timeoutMs =
     await fake.close();
     rmSync(dataDir, { recursive: true, force: true });
   });
-  const fetcher = () =>
-    new Pop3Fetcher({
-      endpoint: { host: '127.0.0.1', port: fake.port, tls: 'none', username: 'alice', password: 'pw', timeoutMs },
-      store: cache.account('a'),
-      log,
-      keepOnServer,
-      maxMessageSize: 50 * 1024 * 1024,
-    });
+  const fetcher = () => fetcherOn(fake.port, cache.account('a'), keepOnServer, timeoutMs);
   const tmp = () => readdirSync(path.join(dataDir, 'accounts/a/Maildir/tmp'));
-  return { fake, cache, fetcher, tmp, store: cache.account('a') };
+  return { fake, cache, fetcher, tmp, store: cache.account('a'), dataDir };
+}
+
+function fetcherOn(port: number, store: AccountStore, keepOnServer = true, timeoutMs = 2000): Pop3Fetcher {
+  return new Pop3Fetcher({
+    endpoint: { host: '127.0.0.1', port, tls: 'none', username: 'alice', password: 'pw', timeoutMs },
+    store,
+    log,
+    keepOnServer,
+    maxMessageSize: 50 * 1024 * 1024,
+  });
 }
 
 test('a connection cut mid-RETR keeps what was durable; the next pull completes it, no duplicates', async () => {
@@ -223,4 +226,50 @@ test('renumbered UIDLs without TOP: identity from the RETR bytes, new ones RETRi
   assert.equal(change, undefined, 'the adoption finished');
   const again = await pull();
   assert.equal(again.newMessages, 0);
+});
+
+/** The store with `begin()` wrapped, to watch when the fetcher opens a message's file. */
+function beginHook(store: AccountStore, before: (key: string) => Promise<void> | void): AccountStore {
+  return new Proxy(store, {
+    get(target, prop) {
+      if (prop === 'begin')
+        return async (folder: string, key: string, opts?: BeginOptions) => {
+          await before(key);
+          return target.begin(folder, key, opts);
+        };
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+}
+
+test('RETRs run ahead of the disk: every RETR of a small mailbox is sent before the first file is opened', async () => {
+  const msgs = messages(40, 500);
+  const { fake, store, dataDir } = await setup({ messages: msgs });
+  const retrs = () => fake.log.filter((l) => l.startsWith('C: RETR')).length;
+  let seenAtFirstBegin = -1;
+  const slowDisk = beginHook(store, async () => {
+    if (seenAtFirstBegin >= 0) return;
+    // a disk that is slow to open the first file: wait (boundedly) for the wire to move on
+    for (let i = 0; i < 100 && retrs() < msgs.length; i++) await new Promise((r) => setTimeout(r, 10));
+    seenAtFirstBegin = retrs();
+  });
+  const r = await fetcherOn(fake.port, slowDisk).pull();
+  assert.equal(r.newMessages, 40);
+  assert.equal(seenAtFirstBegin, 40, 'RETRs sent while the first file was being opened');
+  assert.equal(retrs(), 40, 'each message RETRieved once');
+  const { readFileSync } = await import('node:fs');
+  const got = store.list(INBOX).map((m) => readFileSync(m.path));
+  for (let i = 0; i < 40; i++) assert.ok(got[i]!.equals(msgs[i]!), `message ${i + 1} byte-exact`);
+  assert.deepEqual(readdirSync(path.join(dataDir, 'accounts/a/Maildir/tmp')), []);
+});
+
+test('a message larger than what is held in memory streams into its file, byte-exact, between small ones', async () => {
+  const msgs = [...messages(3, 100), ...messages(1, 3 * 1024 * 1024), ...messages(3, 100)];
+  const { fetcher, store } = await setup({ messages: msgs });
+  const r = await fetcher().pull();
+  assert.equal(r.newMessages, 7);
+  const { readFileSync } = await import('node:fs');
+  const got = store.list(INBOX).map((m) => readFileSync(m.path));
+  for (let i = 0; i < 7; i++) assert.ok(got[i]!.equals(msgs[i]!), `message ${i + 1} byte-exact`);
 });

@@ -154,6 +154,7 @@ export class Pop3Connection {
   private broken: TemporaryError | null = null;
   private timer: NodeJS.Timeout | undefined;
   private sinkPause: (() => void) | null = null;
+  private corked = false;
 
   private constructor(opts: Pop3ClientOptions, socket: net.Socket) {
     this.opts = opts;
@@ -216,7 +217,7 @@ export class Pop3Connection {
     if (this.broken) return Promise.reject(this.closedError(this.broken));
     const reply = this.expect(masked, body);
     this.trace('C', masked);
-    this.socket.write(`${line}\r\n`);
+    this.send(`${line}\r\n`);
     return reply;
   }
 
@@ -226,8 +227,25 @@ export class Pop3Connection {
     if (broken) return lines.map(() => Promise.reject(this.closedError(broken)));
     const replies = lines.map((line) => this.expect(line));
     for (const line of lines) this.trace('C', line);
-    this.socket.write(lines.map((line) => `${line}\r\n`).join(''));
+    this.send(lines.map((line) => `${line}\r\n`).join(''));
     return replies;
+  }
+
+  /**
+   * Writes command bytes; those written in one tick (pipelined RETRs sent ahead) leave in one
+   * packet, not one syscall each.
+   */
+  private send(data: string): void {
+    const sock = this.socket;
+    if (!this.corked) {
+      this.corked = true;
+      sock.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        sock.uncork();
+      });
+    }
+    sock.write(data);
   }
 
   /** Awaits the next status line without writing anything (the greeting). */

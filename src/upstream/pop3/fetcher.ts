@@ -30,11 +30,23 @@ import type { Fetcher, FetchProgress, FetchResult, PullOptions, UpstreamEndpoint
 import { emptyResult } from '../types.js';
 import { Pop3Client, pop3Login } from './client.js';
 import { adoptRenumbered, looksRenumbered } from './renumbering.js';
+import { HOLD_MAX, RetrSpool } from './spool.js';
 
 /** How many sessions one pull may use at most (a safety net against a server that never settles). */
 const MAX_SESSIONS = 1000;
-/** RETR commands in flight at once when the server offers PIPELINING. */
-const RETR_WINDOW = 8;
+/**
+ * How far RETR runs ahead of the disk: at most RETR_AHEAD messages sent for and not yet handed
+ * to the batch, costing at most RETR_AHEAD_BYTES of memory, where a message costs what it may
+ * hold (its receive limit, at most HOLD_MAX: past that a reply waits for its file). Replies
+ * wait in memory (spool.ts) meanwhile, so finishes and commits do not stall the wire.
+ */
+const RETR_AHEAD = 512;
+const RETR_AHEAD_BYTES = 16 * 1024 * 1024;
+
+/** Temp files opened ahead of the message being written. */
+const OPEN_AHEAD = 4;
+
+type Wanted = { msg: number; key: string; uidl?: string; size: number; limit: number };
 
 export interface Pop3FetcherOptions {
   endpoint: UpstreamEndpoint;
@@ -129,7 +141,7 @@ export class Pop3Fetcher implements Fetcher {
       // Deleted locally with onLocalDelete: delete-upstream (tombstoned, so has() is true).
       const pendingDeletes = new Set(store.pendingUpstreamDeletes(INBOX));
       const localDeletes: string[] = [];
-      const wanted: Array<{ msg: number; key: string; uidl?: string; size: number; limit: number }> = [];
+      const wanted: Wanted[] = [];
       const oversized = store.oversized(INBOX);
       for (const { msg, key, uidl } of listing) {
         if (store.has(INBOX, key)) {
@@ -183,55 +195,17 @@ export class Pop3Fetcher implements Fetcher {
       // Whatever happens, what was downloaded is made durable (drain commits it). Its DELEs
       // follow if the connection still works; otherwise the next session sends them.
       try {
-        await batch.drain(async () => {
-          // With PIPELINING (RFC 2449 §6.6) several RETRs are in flight at once, each streaming
-          // into its own temp file; replies come back in order, so they are stored in order.
-          const window = client.pipelining ? RETR_WINDOW : 1;
-          const inflight: Array<{ w: (typeof wanted)[number]; pending: PendingMessage; retr: Promise<number> }> = [];
-          const settle = async () => {
-            const head = inflight.shift();
-            if (!head) return; // called only with a RETR in flight
-            let bytes: number;
-            try {
-              bytes = await head.retr;
-            } catch (err) {
-              await head.pending.abort();
-              // replies come in order, so the body that went past its limit is the head's
-              if (err instanceof OversizeError) abandoned = { ...head.w, err };
-              throw err;
-            }
-            await batch.add(head.pending);
-            progress.done++;
-            progress.bytes += bytes;
-            pullOpts.onProgress?.({ ...progress });
-          };
-          try {
-            for (const w of wanted) {
-              if (pullOpts.signal?.aborted) break;
-              const pending = await store.begin(INBOX, w.key, w.uidl === undefined ? {} : { uidl: w.uidl });
-              const bytes = kept.get(w.msg); // RETRieved already to tell its identity
-              const retr = bytes
-                ? writeAll(pending.stream, bytes)
-                : client.retr(w.msg, pending.stream, w.limit, sizes.get(w.msg));
-              retr.catch(() => undefined); // observed in settle()
-              inflight.push({ w, pending, retr });
-              if (inflight.length >= window) await settle();
-            }
-            while (inflight.length) await settle();
-          } finally {
-            // after a failure, throw away whatever is still in flight
-            for (const f of inflight.splice(0)) {
-              await f.retr.catch(() => undefined);
-              await f.pending.abort();
-            }
-          }
-        });
+        await batch.drain(() =>
+          this.download(client, batch, wanted, sizes, kept, progress, pullOpts, (a) => {
+            abandoned = a;
+          }),
+        );
       } finally {
         stored = batch.committedCount;
         result.newMessages += batch.committedCount;
         result.bytes += batch.committedBytes;
       }
-      for (const a of again) await client.retr(a.msg, discard());
+      await Promise.all(again.map((a) => client.retr(a.msg, discard()))); // pipelined when offered
       await client.quit(); // UPDATE state: the DELEs (and Gmail's "popped") take effect only now
       store.markUpstreamDeleted(INBOX, localDeletes);
       if (keepOnServer) store.noteRetrievals([...wanted.map((w) => w.key), ...again.map((a) => a.key)], true);
@@ -252,6 +226,78 @@ export class Pop3Fetcher implements Fetcher {
       return stored + 1;
     }
     return stored;
+  }
+
+  /**
+   * RETRs `wanted` in order, up to RETR_AHEAD(_BYTES) ahead of the disk, and hands each
+   * message to the batch as soon as its file is written; without PIPELINING the connection
+   * still sends them one at a time. Stops sending on abort; what was sent is still stored.
+   */
+  private async download(
+    client: Pop3Client,
+    batch: BatchWriter,
+    wanted: readonly Wanted[],
+    sizes: ReadonlyMap<number, number>,
+    kept: ReadonlyMap<number, Buffer>,
+    progress: FetchProgress,
+    pullOpts: PullOptions,
+    onAbandon: (a: { key: string; msg: number; err: OversizeError }) => void,
+  ): Promise<void> {
+    const { store } = this.opts;
+    const ahead: Array<{ w: Wanted; spool: RetrSpool; retr: Promise<number>; file?: Promise<PendingMessage> }> = [];
+    let next = 0;
+    let aheadBytes = 0;
+    const sendAhead = (): void => {
+      for (; next < wanted.length && !pullOpts.signal?.aborted; next++) {
+        const w = wanted[next] as Wanted;
+        const cost = Math.min(w.limit, HOLD_MAX);
+        if (ahead.length && (ahead.length >= RETR_AHEAD || aheadBytes + cost > RETR_AHEAD_BYTES)) return;
+        const spool = new RetrSpool();
+        const bytes = kept.get(w.msg); // RETRieved already to tell its identity
+        const retr = bytes ? writeAll(spool, bytes) : client.retr(w.msg, spool, w.limit, sizes.get(w.msg));
+        retr.catch(() => undefined); // observed below, or dropped with the failed session
+        ahead.push({ w, spool, retr });
+        aheadBytes += cost;
+      }
+    };
+    // the next few files are opened while earlier messages are written (UIDs stay in order)
+    const openAhead = (): void => {
+      for (const a of ahead.slice(0, OPEN_AHEAD)) {
+        if (a.file) continue;
+        a.file = store.begin(INBOX, a.w.key, a.w.uidl === undefined ? {} : { uidl: a.w.uidl });
+        a.file.catch(() => undefined); // observed below
+      }
+    };
+    sendAhead();
+    // Replies come in order, so messages are stored in order; after a failure, what is still
+    // ahead lives in memory only and goes with the session, and the files opened for it go too.
+    try {
+      for (let head = ahead.shift(); head; head = ahead.shift()) {
+        const { w, spool, retr } = head;
+        aheadBytes -= Math.min(w.limit, HOLD_MAX);
+        // refilled by halves, so that RETRs leave in batches rather than one packet each
+        if (ahead.length <= RETR_AHEAD / 2 && aheadBytes <= RETR_AHEAD_BYTES / 2) sendAhead();
+        const file = head.file ?? store.begin(INBOX, w.key, w.uidl === undefined ? {} : { uidl: w.uidl });
+        openAhead();
+        const pending = await file;
+        spool.attach(pending.stream);
+        let bytes: number;
+        try {
+          bytes = await retr;
+        } catch (err) {
+          await pending.abort();
+          // the body that went past its limit is the head's, the first reply not yet complete
+          if (err instanceof OversizeError) onAbandon({ key: w.key, msg: w.msg, err });
+          throw err;
+        }
+        await batch.add(pending);
+        progress.done++;
+        progress.bytes += bytes;
+        pullOpts.onProgress?.({ ...progress });
+      }
+    } finally {
+      for (const a of ahead.splice(0)) await (await a.file?.catch(() => undefined))?.abort();
+    }
   }
 
   /**
@@ -282,6 +328,6 @@ export class Pop3Fetcher implements Fetcher {
 }
 
 /** Write bytes held in memory into a message's stream; resolves with their length. */
-function writeAll(stream: PendingMessage['stream'], bytes: Buffer): Promise<number> {
+function writeAll(stream: Writable, bytes: Buffer): Promise<number> {
   return new Promise((resolve, reject) => stream.write(bytes, (err) => (err ? reject(err) : resolve(bytes.length))));
 }
