@@ -150,7 +150,16 @@ export async function runFetchmail(up: Upstream, work: string): Promise<RunResul
     ].join('\n'),
   );
   chmodSync(rc, 0o600);
-  const args = ['-f', rc, '-i', join(home, '.fetchids'), '--nodetach', '--silent'];
+  const args = [
+    '-f',
+    rc,
+    '-i',
+    join(home, '.fetchids'),
+    '--nodetach',
+    '--silent',
+    '--pidfile',
+    join(home, 'fetchmail.pid'),
+  ];
   const command = `fetchmail ${args.join(' ')}  # rc: keep sslproto '' mda '${mda}'`;
   const m = await measure('fetchmail', args, {
     env: { ...process.env, FETCHMAILHOME: home, HOME: home },
