@@ -13,13 +13,12 @@ import { systemClock } from '../shared/clock.js';
 import { BATCH_MAX_MESSAGES, BATCH_MAX_MS } from './types.js';
 
 /**
- * At most this many messages finishing (writev, fsync, close, rename) at once. Each holds at most
- * one thread-pool job at a time; bin.ts sizes the pool (THREADPOOL_SIZE) above this.
+ * At most this many messages finishing (writev, fsync, close, rename) at once; each holds at most
+ * one thread-pool job at a time. libuv runs UV_THREADPOOL_SIZE of them at once (4 by default).
+ * The process cannot raise that itself: Node's ES module loader starts the pool while loading
+ * the entry point, before any of our code runs; only the environment that starts it can.
  */
-export const MAX_INFLIGHT = Number(process.env.LP_INFLIGHT ?? 16);
-
-/** libuv thread-pool size for a pull: the messages in flight plus room for spare opens and the rest. */
-export const THREADPOOL_SIZE = MAX_INFLIGHT + 4;
+const MAX_INFLIGHT = 16;
 
 export interface BatchWriterOptions {
   /** Runs inside the commit's SQLite transaction (cursor updates). */
