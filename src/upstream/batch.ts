@@ -13,12 +13,13 @@ import { systemClock } from '../shared/clock.js';
 import { BATCH_MAX_MESSAGES, BATCH_MAX_MS } from './types.js';
 
 /**
- * At most this many messages finishing (writev, fsync, close, rename) at once; each holds at most
- * one thread-pool job at a time. libuv runs UV_THREADPOOL_SIZE of them at once (4 by default).
- * The process cannot raise that itself: Node's ES module loader starts the pool while loading
- * the entry point, before any of our code runs; only the environment that starts it can.
+ * At most this many messages finishing (writev, fsync, close, rename) at once: an open descriptor
+ * each, but no buffered bytes (written before the fsync), so the download seldom waits for the
+ * disk. Each holds at most one thread-pool job at a time, and libuv runs UV_THREADPOOL_SIZE
+ * jobs at once (4 by default). The process cannot raise that itself: Node's ES module loader
+ * starts the pool while loading the entry point, before any of our code runs.
  */
-const MAX_INFLIGHT = 16;
+const MAX_INFLIGHT = 64;
 
 export interface BatchWriterOptions {
   /** Runs inside the commit's SQLite transaction (cursor updates). */
