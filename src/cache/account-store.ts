@@ -2,7 +2,8 @@
  * `AccountStore` over one account's Maildir and the ledger (the MessageStore contract of
  * `message-store.ts`, invariants 1, 3, 4, 5).
  *
- * Write path: `begin()` allocates the UID in memory and opens `tmp/<uid>.<pid>.<n>`;
+ * Write path: `begin()` allocates the UID in memory and takes an open temp file of `tmp/`
+ * (created ahead of need, `tmp-pool.ts`; `releaseSpares()` removes the unused ones);
  * `finish()` (`pending-write.ts`) ends the stream, fsyncs and closes the file, names it with S=
  * and W= (counted while writing) and renames it into `new/` without a directory fsync;
  * `commit()` fsyncs each touched `new/` once, then ONE transaction inserts the rows, raises the
@@ -19,7 +20,7 @@
 
 import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { createExclusive, fsyncDir, renameDurable, writeFileDurable } from '../shared/durable-fs.js';
+import { fsyncDir, renameDurable, writeFileDurable } from '../shared/durable-fs.js';
 import { Serial } from '../shared/serial.js';
 import { AccountReader, type AccountStoreDeps } from './account-reader.js';
 import { KeyChanges } from './key-changes.js';
@@ -35,7 +36,6 @@ import {
   normalizeFolder,
   replaceKey,
   splitInfo,
-  tmpName,
   uidl,
 } from './maildir.js';
 import {
@@ -50,7 +50,11 @@ import {
 } from './message-store.js';
 import { type PendingOwner, PendingWrite } from './pending-write.js';
 import { UID_FLOOR_FILE } from './recovery.js';
+import { TmpPool } from './tmp-pool.js';
 import { isServableUidl } from './uidl-mode.js';
+
+/** Temp files kept open ahead of need per folder: enough for the writes in flight to never wait for an open. */
+const SPARE_TMP_FILES = 8;
 
 interface Finished {
   msg: CachedMessage;
@@ -66,6 +70,7 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
   /** `folder\0key` of messages begun, finished or pending in the batch. */
   private readonly open = new Set<string>();
   private readonly folders = new Map<string, Promise<string>>();
+  private readonly pools = new Map<string, TmpPool>();
   /** Commits, key adoptions, removals and moves to Trash, one at a time. */
   private readonly serial = new Serial();
   private changes?: KeyChanges;
@@ -118,21 +123,28 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
     if (served) this.served.add(u);
     try {
       const dir = await this.folderReady(f);
-      const tmp = path.join(dir, 'tmp', tmpName(uid));
-      const fh = await createExclusive(tmp);
+      let pool = this.pools.get(dir);
+      if (!pool) {
+        pool = new TmpPool(path.join(dir, 'tmp'), SPARE_TMP_FILES);
+        this.pools.set(dir, pool);
+      }
+      const tmp = await pool.take();
       return new PendingWrite(this, this.d.clock, {
         uid,
         key,
         folder: f,
         dir,
         tmp,
-        fh,
         ...(served ? { uidl: u } : {}),
       });
     } catch (err) {
       this.release(f, key, served ? u : undefined);
       throw err;
     }
+  }
+
+  async releaseSpares(): Promise<void> {
+    await Promise.all([...this.pools.values()].map((p) => p.release()));
   }
 
   commit(inTransaction?: () => void): Promise<CachedMessage[]> {

@@ -18,7 +18,7 @@ import { createReadStream, existsSync } from 'node:fs';
 import { type FileHandle, open, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { fsyncDir, mkdirDurable } from '../shared/durable-fs.js';
+import { fsyncDir, mkdirDurable, writevFd } from '../shared/durable-fs.js';
 import { CrlfSizer } from '../shared/pop3-wire/dot-stuffing.js';
 import { HeaderEndFinder } from '../shared/pop3-wire/header-end.js';
 import { INBOX } from './message-store.js';
@@ -173,17 +173,25 @@ export function tmpName(uid: number): string {
   return `${uid}.${process.pid}.${++tmpCounter}`;
 }
 
-/** True for temp names we create (always stale at start-up, since we are the only writer). */
+/**
+ * True for temp names we create (always stale at start-up, since we are the only writer),
+ * including the files created ahead of need (`tmp-pool.ts`, UID 0: no message yet).
+ */
 export function isOurTmpName(name: string): boolean {
   return /^\d+\.\d+\.\d+$/.test(name);
 }
 
 /** Write every buffer fully at the handle's current position. */
-export async function writeAll(fh: FileHandle, bufs: Buffer[]): Promise<void> {
+export function writeAll(fh: FileHandle, bufs: Buffer[]): Promise<void> {
+  return writeFully((group) => fh.writev(group).then((r) => r.bytesWritten), bufs);
+}
+
+/** Write every buffer fully with `writev` (one call per 512 buffers, more after a short write). */
+async function writeFully(writev: (bufs: Buffer[]) => Promise<number>, bufs: Buffer[]): Promise<void> {
   let list = bufs;
   while (list.length) {
     const group = list.slice(0, 512);
-    let n = (await fh.writev(group)).bytesWritten;
+    let n = await writev(group);
     const total = group.reduce((a, b) => a + b.length, 0);
     if (n === 0 && total > 0) throw new Error('write returned 0 bytes');
     const rest: Buffer[] = [];
@@ -198,20 +206,28 @@ export async function writeAll(fh: FileHandle, bufs: Buffer[]): Promise<void> {
   }
 }
 
+/** Bytes a message writer holds before it writes them out: most messages take one writev. */
+const WRITE_AT = 256 * 1024;
+
 /**
- * A writable over an open temp file that counts bytes (`S=`) and CRLF octets (`W=`) of every
- * chunk on its way to disk. It never closes or syncs the handle; its owner does.
+ * A writable over an open temp file (a raw descriptor) that counts bytes (`S=`) and CRLF octets
+ * (`W=`) of every chunk on its way to disk. Chunks are gathered up to WRITE_AT bytes and written
+ * with one writev; the rest when the stream ends, so 'finish' means every byte is written. It
+ * never closes or syncs the descriptor; its owner does.
  */
 export class MessageFileWriter extends Writable {
-  /** Bytes written so far. */
+  /** Bytes accepted so far. */
   bytes = 0;
+  /** Bytes the kernel took so far (equals `bytes` after 'finish'). */
+  written = 0;
+  private held: Buffer[] = [];
+  private heldBytes = 0;
+  /** The writev under way: the descriptor must not be closed before it settles. */
+  private writing: Promise<void> = Promise.resolve();
   private readonly sizer = new CrlfSizer();
   private readonly eoh = new HeaderEndFinder();
-  constructor(
-    private readonly fh: FileHandle,
-    highWaterMark = 256 * 1024,
-  ) {
-    super({ highWaterMark });
+  constructor(private readonly fd: number) {
+    super({ highWaterMark: WRITE_AT });
   }
   /** `W=` of everything written so far. */
   get wsize(): number {
@@ -222,18 +238,45 @@ export class MessageFileWriter extends Writable {
     return this.eoh.found;
   }
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.account(chunk);
-    writeAll(this.fh, [chunk]).then(() => cb(), cb);
+    this.hold(chunk);
+    if (this.heldBytes >= WRITE_AT) this.flushHeld(cb);
+    else cb();
   }
   override _writev(chunks: { chunk: Buffer }[], cb: (err?: Error | null) => void): void {
-    const bufs = chunks.map((c) => c.chunk);
-    for (const b of bufs) this.account(b);
-    writeAll(this.fh, bufs).then(() => cb(), cb);
+    for (const c of chunks) this.hold(c.chunk);
+    if (this.heldBytes >= WRITE_AT) this.flushHeld(cb);
+    else cb();
   }
-  private account(b: Buffer): void {
+  override _final(cb: (err?: Error | null) => void): void {
+    this.flushHeld(cb);
+  }
+  private hold(b: Buffer): void {
     this.bytes += b.length;
     this.sizer.update(b);
     this.eoh.update(b);
+    this.held.push(b);
+    this.heldBytes += b.length;
+  }
+  private flushHeld(cb: (err?: Error | null) => void): void {
+    const bufs = this.held;
+    const n = this.heldBytes;
+    this.held = [];
+    this.heldBytes = 0;
+    if (!n) {
+      cb();
+      return;
+    }
+    this.writing = writeFully((group) => writevFd(this.fd, group), bufs).then(
+      () => {
+        this.written += n;
+        cb();
+      },
+      (err: Error) => cb(err),
+    );
+  }
+  /** Resolves once no write is under way (before closing the descriptor after a failure). */
+  settled(): Promise<void> {
+    return this.writing;
   }
 }
 

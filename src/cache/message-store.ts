@@ -99,6 +99,8 @@ export interface AccountStore {
   has(folder: string, key: string): boolean;
   /** Start writing a new message; allocates its local UID and chooses the UIDL it serves. */
   begin(folder: string, key: string, opts?: BeginOptions): Promise<PendingMessage>;
+  /** Close and remove the temp files created ahead of need (end of a pull; recovery removes them after a crash). */
+  releaseSpares?(): Promise<void>;
   /** Number of finished messages waiting for `commit()`. */
   readonly pendingCount: number;
   /**

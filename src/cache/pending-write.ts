@@ -1,9 +1,11 @@
 /**
  * One message being written into an account's Maildir: the first half of the write path of
- * `account-store.ts`. The upstream bytes stream into `tmp/<uid>.<pid>.<n>`; `finish()` ends the
- * stream, checks the size, fsyncs and closes the file, names it with S= and W= (counted while
- * writing) and renames it into `new/` without a directory fsync (the commit does that once per
- * batch), then hands it to its owner's open batch.
+ * `account-store.ts`. The upstream bytes stream into a temp file of `tmp/` (created ahead of
+ * need, `tmp-pool.ts`); `finish()` ends the stream (its last writev), checks that every byte was
+ * written, fsyncs and closes the file, names it with S= and W= (counted while writing) and
+ * renames it into `new/` without a directory fsync (the commit does that once per batch), then
+ * hands it to its owner's open batch. Raw descriptors: four thread-pool jobs per message
+ * (writev, fsync, close, rename), no fstat (the written count is known).
  *
  * Invariants:
  * - A message is finished at most once; `abort()` after `finish()` waits for it and leaves the
@@ -12,12 +14,14 @@
  *   released, so it can be downloaded again; a crash leaves only files recovery understands.
  * - A write error never becomes an unhandled 'error' event: it surfaces through `finish()`.
  */
-import { type FileHandle, rename, rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import type { Clock } from '../shared/clock.js';
+import { closeFd, fsyncFd } from '../shared/durable-fs.js';
 import { formatName, MessageFileWriter, uidl } from './maildir.js';
 import type { CachedMessage, PendingMessage } from './message-store.js';
+import { discardTmp, type TmpFile } from './tmp-pool.js';
 
 /** Where a finished or thrown-away message is reported: the account store's open batch. */
 export interface PendingOwner {
@@ -34,9 +38,8 @@ export interface PendingInit {
   folder: string;
   /** The folder's Maildir directory. */
   dir: string;
-  /** Absolute path of the temp file in `tmp/`. */
-  tmp: string;
-  fh: FileHandle;
+  /** The open temp file in `tmp/`. */
+  tmp: TmpFile;
   /** The upstream UIDL it will serve (`uidl-mode.ts`); absent: the local UID in hex. */
   uidl?: string;
 }
@@ -57,7 +60,7 @@ export class PendingWrite implements PendingMessage {
   ) {
     this.uid = p.uid;
     this.key = p.key;
-    this.stream = new MessageFileWriter(p.fh);
+    this.stream = new MessageFileWriter(p.tmp.fd);
     // A write error (ENOSPC, EIO) may come after the writer's producer stopped listening; it
     // surfaces through finish(), never as an unhandled 'error' event that ends the process.
     this.stream.on('error', () => undefined);
@@ -86,11 +89,11 @@ export class PendingWrite implements PendingMessage {
     try {
       if (!stream.writableEnded) stream.end();
       await finished(stream);
-      const st = await p.fh.stat();
-      if (st.size !== stream.bytes) throw new Error(`temp file has ${st.size} bytes, ${stream.bytes} were written`);
-      await p.fh.sync();
+      if (stream.written !== stream.bytes)
+        throw new Error(`temp file has ${stream.written} bytes, ${stream.bytes} were written`);
+      await fsyncFd(p.tmp.fd);
       this.closed = true;
-      await p.fh.close();
+      await closeFd(p.tmp.fd);
       const storedAt = this.clock.now();
       const name = formatName({
         storedSec: Math.floor(storedAt / 1000),
@@ -101,7 +104,7 @@ export class PendingWrite implements PendingMessage {
         ...(p.uidl === undefined ? {} : { uidl: p.uidl }),
       });
       const newDir = path.join(p.dir, 'new');
-      await rename(p.tmp, path.join(newDir, name));
+      await rename(p.tmp.path, path.join(newDir, name));
       msg = {
         uid: p.uid,
         uidl: p.uidl ?? uidl(p.uid),
@@ -124,11 +127,11 @@ export class PendingWrite implements PendingMessage {
 
   private async discard(): Promise<void> {
     if (!this.stream.destroyed) this.stream.destroy();
+    await this.stream.settled(); // a raw descriptor closed under a writev could be reused meanwhile
     if (!this.closed) {
       this.closed = true;
-      await this.p.fh.close().catch(() => undefined);
-    }
-    await rm(this.p.tmp, { force: true }).catch(() => undefined);
+      await discardTmp(this.p.tmp);
+    } else await rm(this.p.tmp.path, { force: true }).catch(() => undefined);
     this.owner.release(this.p.folder, this.p.key, this.p.uidl);
   }
 }

@@ -16,7 +16,9 @@
  * 6. In ONE transaction: rows whose file is gone or differs are deleted, rows for every file
  *    the ledger lacks (or describes wrongly) are inserted, and the next UID is raised. A row
  *    serves the upstream UIDL its name carries (`U=`) when that is servable and no lower UID
- *    of the account serves it already (`uidl-mode.ts`).
+ *    of the account serves it already (`uidl-mode.ts`). The directories of inserted rows are
+ *    fsynced first: a file renamed into `new/` by a process killed before its commit's
+ *    directory fsync gets a row (and may then be deleted upstream) only once its name is durable.
  *
  * Steps 2 to 6 are skipped when the account's clean-shutdown record (`clean-shutdown.ts`) shows
  * that nothing changed since a clean stop: then state.db already agrees with the Maildir, and
@@ -281,6 +283,12 @@ export async function recoverAccount(o: RecoveryOptions): Promise<RecoveryReport
       uidl: u,
     });
   }
+  const rebuiltDirs = new Set<string>();
+  for (const [uid, row] of onDisk) {
+    const old = rowsByUid.get(uid);
+    if (!old || !sameRow(old, row)) rebuiltDirs.add(path.join(folderDir(maildir, row.folder), path.dirname(row.file)));
+  }
+  for (const dir of rebuiltDirs) await fsyncDir(dir);
   ledger.transaction(() => {
     for (const [uid, row] of rowsByUid) {
       const disk = onDisk.get(uid);

@@ -12,8 +12,11 @@
  *   way, as a FileExistsError (code EEXIST), whichever step found it.
  * New files get mode 0600 unless told otherwise, and no helper follows a symbolic link at the
  * final name (O_EXCL or O_NOFOLLOW; docs/security.md).
+ *
+ * The `*Fd` helpers work on raw descriptors through the callback API: one thread-pool job each,
+ * without a FileHandle's own bookkeeping (the message write path runs thousands of them).
  */
-import { constants } from 'node:fs';
+import { close, constants, fsync, open as openFd, writev } from 'node:fs';
 import { type FileHandle, link, mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -93,6 +96,36 @@ export async function createExclusive(file: string, mode = 0o600): Promise<FileH
   } catch (err) {
     throw isExists(err) ? new FileExistsError(file, { cause: err }) : err;
   }
+}
+
+/** `createExclusive` returning a raw descriptor (close it with `closeFd`). */
+export function createExclusiveFd(file: string, mode = 0o600): Promise<number> {
+  return new Promise((resolve, reject) =>
+    openFd(file, 'wx', mode, (err, fd) => {
+      if (!err) resolve(fd);
+      else reject(isExists(err) ? new FileExistsError(file, { cause: err }) : err);
+    }),
+  );
+}
+
+const done =
+  (resolve: () => void, reject: (e: Error) => void) =>
+  (err: Error | null): void =>
+    err ? reject(err) : resolve();
+
+/** fsync(2) of a raw descriptor. */
+export function fsyncFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, done(resolve, reject)));
+}
+
+/** close(2) of a raw descriptor. */
+export function closeFd(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => close(fd, done(resolve, reject)));
+}
+
+/** One writev(2) at the descriptor's position; resolves with the bytes written (maybe fewer). */
+export function writevFd(fd: number, bufs: Buffer[]): Promise<number> {
+  return new Promise((resolve, reject) => writev(fd, bufs, (err, n) => (err ? reject(err) : resolve(n))));
 }
 
 /** `createExclusive`, then `data` written, chmod to `mode` exactly and fsync; removed again on a failure. */

@@ -1,9 +1,10 @@
 /**
  * Batched durable writing shared by the fetchers (invariant 6 in docs/architecture.md): each message is
- * streamed into the store's tmp/ and finished (fsync + rename) while the next one downloads;
- * every BATCH_MAX_MESSAGES messages or BATCH_MAX_MS the batch is committed (one directory fsync,
- * one SQLite transaction) and only then handed to `afterCommit`, where a fetcher may delete the
- * batch upstream (invariant 3).
+ * streamed into the store's tmp/ and finished (fsync + rename) while the next ones download, up
+ * to MAX_INFLIGHT at once, so the file system commits their fsyncs together; every
+ * BATCH_MAX_MESSAGES messages or BATCH_MAX_MS the batch is committed (once every message in
+ * flight is finished: one directory fsync, one SQLite transaction) and only then handed to
+ * `afterCommit`, where a fetcher may delete the batch upstream (invariant 3).
  */
 import type { Writable } from 'node:stream';
 import type { AccountStore, CachedMessage, PendingMessage } from '../cache/message-store.js';
@@ -11,8 +12,14 @@ import type { Clock } from '../shared/clock.js';
 import { systemClock } from '../shared/clock.js';
 import { BATCH_MAX_MESSAGES, BATCH_MAX_MS } from './types.js';
 
-/** At most this many finished-but-not-yet-fsynced messages in flight. */
-const MAX_INFLIGHT = 8;
+/**
+ * At most this many messages finishing (writev, fsync, close, rename) at once: an open descriptor
+ * each, but no buffered bytes (written before the fsync), so the download seldom waits for the
+ * disk. Each holds at most one thread-pool job at a time, and libuv runs UV_THREADPOOL_SIZE
+ * jobs at once (4 by default). The process cannot raise that itself: Node's ES module loader
+ * starts the pool while loading the entry point, before any of our code runs.
+ */
+const MAX_INFLIGHT = 64;
 
 export interface BatchWriterOptions {
   /** Runs inside the commit's SQLite transaction (cursor updates). */
@@ -27,6 +34,8 @@ export interface BatchWriterOptions {
 /** Writes messages into an AccountStore in durable batches. */
 export class BatchWriter {
   private inflight: Promise<CachedMessage>[] = [];
+  /** Those of `inflight` not settled yet. */
+  private readonly running = new Set<Promise<unknown>>();
   private batchStart = 0;
   private readonly clock: Clock;
   /** Messages and bytes committed so far. */
@@ -63,9 +72,14 @@ export class BatchWriter {
   async add(pending: PendingMessage): Promise<void> {
     if (this.inflight.length === 0 && this.store.pendingCount === 0) this.batchStart = this.clock.now();
     const done = pending.finish();
-    done.catch(() => undefined); // observed in flush(); avoid an unhandled rejection meanwhile
+    // observed in flush(); avoid an unhandled rejection meanwhile
+    const settled: Promise<void> = done.then(
+      () => void this.running.delete(settled),
+      () => void this.running.delete(settled),
+    );
+    this.running.add(settled);
     this.inflight.push(done);
-    if (this.inflight.length >= MAX_INFLIGHT) await this.inflight[0];
+    if (this.running.size >= MAX_INFLIGHT) await Promise.race(this.running);
     const size = this.inflight.length + this.store.pendingCount;
     if (
       size >= (this.opts.maxMessages ?? BATCH_MAX_MESSAGES) ||
@@ -91,6 +105,7 @@ export class BatchWriter {
     } catch (err) {
       failure ??= { err };
     }
+    await this.store.releaseSpares?.();
     if (failure) throw failure.err;
   }
 

@@ -67,6 +67,7 @@ async function seeded(n = 5, stop: Stop = stops.crash!) {
     await p.finish();
   }
   await store.commit();
+  await store.releaseSpares();
   const snap = snapshot(cache);
   await stop(cache);
   return { dataDir, snap, md: maildirPath(dataDir, 'acct') };
@@ -86,13 +87,16 @@ for (const [mode, stop] of Object.entries(stops)) {
       const { dataDir, md, snap } = await seeded(1, stop);
       await writeFile(path.join(md, 'tmp', '9.4242.1'), 'half a message');
       await writeFile(path.join(md, '.Archive', 'tmp', '10.4242.2'), '');
+      // created ahead of need (tmp-pool.ts, UID 0): empty, or written by a pull that crashed
+      await writeFile(path.join(md, 'tmp', '0.4242.3'), '');
+      await writeFile(path.join(md, '.Archive', 'tmp', '0.4242.4'), 'Subject: half');
       await writeFile(path.join(md, 'tmp', '1700000000.M1P2.other-mda'), 'being delivered');
       const old = path.join(md, 'tmp', '1600000000.M1P2.old');
       await writeFile(old, 'abandoned');
       const t = (Date.now() - 40 * 3600 * 1000) / 1000;
       await utimes(old, t, t);
       const cache = await open(dataDir);
-      assert.equal(cache.recovery.get('acct')!.removedTmp, 3);
+      assert.equal(cache.recovery.get('acct')!.removedTmp, 5);
       assert.deepEqual(await readdir(path.join(md, 'tmp')), ['1700000000.M1P2.other-mda']);
       assert.deepEqual(await readdir(path.join(md, '.Archive', 'tmp')), []);
       assert.deepEqual(snapshot(cache), snap);

@@ -5,7 +5,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -134,6 +134,7 @@ describe('write, commit, list', () => {
       assert.equal(m.uidl, uidl(m.uid));
     }
     assert.deepEqual(cache.stats('acct'), { messages: 5, bytes: cases.reduce((a, c) => a + c[1].length, 0) });
+    await store.releaseSpares();
     const tmp = await readdir(path.join(maildirPath(dataDir, 'acct'), 'tmp'));
     assert.deepEqual(tmp, []);
     cache.close();
@@ -187,6 +188,7 @@ describe('write, commit, list', () => {
     q.stream.write('partial');
     await q.abort();
     await assert.rejects(q.finish(), /aborted/);
+    await store.releaseSpares();
     assert.deepEqual(await readdir(path.join(maildirPath(dataDir, 'acct'), 'tmp')), []);
     assert.equal((await store.commit()).length, 1);
     cache.close();
@@ -444,12 +446,16 @@ describe('write errors (disk full)', () => {
     const cache = await open(dataDir);
     const store = cache.account('acct');
     const p = await store.begin('INBOX', 'kfull');
-    // the file handle fails under the writer, as a full disk fails a write (ENOSPC)
-    await (p as unknown as { p: { fh: { close(): Promise<void> } } }).p.fh.close();
+    // the descriptor fails under the writer, as a full disk fails a write (ENOSPC): a read-only one
+    const readOnly = openSync('/dev/null', 'r');
+    (p.stream as unknown as { fd: number }).fd = readOnly;
     p.stream.write(Buffer.alloc(1000, 0x61));
+    p.stream.end();
     await new Promise((r) => setTimeout(r, 20)); // the 'error' event has been emitted by now
     await assert.rejects(p.finish());
     assert.equal(store.has('INBOX', 'kfull'), false, 'the key is free again');
+    closeSync(readOnly);
+    await store.releaseSpares();
     assert.deepEqual(await readdir(path.join(dataDir, 'accounts/acct/Maildir/tmp')), [], 'no temp file left');
     cache.close();
   });
