@@ -52,15 +52,13 @@ function fakeSync() {
 const config = () =>
   ({ accounts: [{ id: 'a', incoming: { syncOnLogin: 600_000, syncOnLoginFloor: 30_000 } }] }) as unknown as Config;
 
+const hookOver = (f: ReturnType<typeof fakeSync>) =>
+  pullOnLogin({ config, cache: () => undefined as never, sync: () => f.svc, log: pino({ level: 'silent' }) });
+
 describe('pull on login', () => {
   test('a pull whose listing finds no new INBOX mail releases the login before it ends', async () => {
     const f = fakeSync();
-    const hook = pullOnLogin({
-      config,
-      cache: () => undefined as never,
-      sync: () => f.svc,
-      log: pino({ level: 'silent' }),
-    });
+    const hook = hookOver(f);
     const login = hook('a');
     assert.equal(f.pulls(), 1);
     assert.equal(await settlesAtOnce(login), false, 'waits while the pull has not listed INBOX');
@@ -76,12 +74,7 @@ describe('pull on login', () => {
 
   test('a pull with new INBOX mail is waited for until it ends', async () => {
     const f = fakeSync();
-    const hook = pullOnLogin({
-      config,
-      cache: () => undefined as never,
-      sync: () => f.svc,
-      log: pino({ level: 'silent' }),
-    });
+    const hook = hookOver(f);
     const login = hook('a');
     f.report({ folder: 'INBOX', total: 2, done: 0, bytes: 0 });
     f.report({ folder: 'INBOX', total: 2, done: 2, bytes: 10 });
