@@ -5,8 +5,10 @@
  * are small synthetic ones of about `size` bytes (CRLF, a header and an empty line).
  *
  * Not durable on purpose (no fsync): a benchmark fixture, not a cache to keep.
- * Run: node --import tsx scripts/gen-maildrop.ts <dataDir> [count=1000000] [account=alice] [size=600]
- * or import `generateMaildrop` (bench and tests).
+ * Run: node --import tsx scripts/gen-maildrop.ts <dataDir> [count=1000000] [account=alice] [size=600] [rows-only]
+ * or import `generateMaildrop` (bench and tests). 1M files take minutes (one create each); `rows-only`
+ * (or `files: false`) takes seconds, but start-up recovery drops rows without files, so insert them
+ * after `Cache.open` (the STAT/UIDL/LIST path reads no files).
  */
 import { writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -76,9 +78,9 @@ export async function generateMaildrop(o: GenerateOptions): Promise<number> {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const [dataDir, count = '1000000', account = 'alice', size = '600'] = process.argv.slice(2);
-  if (!dataDir) throw new Error('usage: gen-maildrop.ts <dataDir> [count] [account] [size]');
+  const [dataDir, count = '1000000', account = 'alice', size = '600', mode] = process.argv.slice(2);
+  if (!dataDir) throw new Error('usage: gen-maildrop.ts <dataDir> [count] [account] [size] [rows-only]');
   const t0 = performance.now();
-  await generateMaildrop({ dataDir, count: Number(count), account, size: Number(size) });
+  await generateMaildrop({ dataDir, count: Number(count), account, size: Number(size), files: mode !== 'rows-only' });
   console.log(`${count} messages in ${dataDir} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
 }

@@ -59,7 +59,7 @@ function prepareStatements(db: StateDb) {
     byFolder: db.prepare<[string, string], MessageRow>(
       `SELECT ${ROW_COLS} FROM messages WHERE account = ? AND folder = ? ORDER BY uid`,
     ),
-    // rows as arrays: the POP3 snapshot reads 100k of them
+    // rows as arrays: the POP3 snapshot's fallback when `folderPacked` comes back out of order
     folderIndex: db
       .prepare<[string, string], [number, number, number | null, string | null]>(
         'SELECT uid, wsize, eoh, uidl FROM messages WHERE account = ? AND folder = ? ORDER BY uid',
@@ -197,7 +197,7 @@ export class Ledger {
     return this.s.byFolder.all(account, folder);
   }
 
-  /** `[uid, wsize, eoh, uidl]` of a folder in UID order, as raw arrays (the POP3 snapshot: fast at 100k rows). */
+  /** `[uid, wsize, eoh, uidl]` of a folder in UID order, as raw arrays (one native call per row: `folderPacked` is the fast form). */
   folderIndex(account: string, folder: string): Array<[number, number, number | null, string | null]> {
     return this.s.folderIndex.all(account, folder);
   }
