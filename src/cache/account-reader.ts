@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Clock } from '../shared/clock.js';
+import { FolderSnapshot } from './folder-snapshot.js';
 import type { Ledger, MessageRow } from './ledger.js';
 import { fileHasEoh, folderDir, locateFile, normalizeFolder, uidl } from './maildir.js';
 import type { CachedMessage, IndexEntry } from './message-store.js';
@@ -27,6 +28,8 @@ export interface AccountStoreDeps {
 /** Reads of one account's cache. */
 export class AccountReader {
   readonly accountId: string;
+  /** The last snapshot built and the state.db stamp it was read at. */
+  private lastSnapshot?: { folder: string; stamp: string; snap: FolderSnapshot };
 
   constructor(protected readonly d: AccountStoreDeps) {
     this.accountId = d.accountId;
@@ -54,27 +57,50 @@ export class AccountReader {
     return file ? path.join(folderDir(this.d.maildir, row.folder), file) : undefined;
   }
 
-  /**
-   * The lean index of a folder in UID order (for POP3 snapshots: one raw query, no paths), with
-   * `hasEoh` filled in where it was unknown (the header is read once and the answer recorded).
-   */
+  /** The lean index of a folder in UID order, one object per message (`snapshot()` is the compact form). */
   async index(folder: string): Promise<IndexEntry[]> {
-    const rows = this.d.ledger.folderIndex(this.accountId, normalizeFolder(folder));
-    const out: IndexEntry[] = rows.map(([uid, wsize, eoh, u]) => {
-      const e: IndexEntry = { uid, wsize };
-      if (eoh !== null) e.hasEoh = eoh === 1;
-      if (u !== null) e.uidl = u;
-      return e;
-    });
-    for (const e of out) {
-      if (e.hasEoh !== undefined) continue;
-      const m = this.message(e.uid);
+    return (await this.snapshot(folder)).entries();
+  }
+
+  /**
+   * The POP3 snapshot of a folder in UID order, with every header end known (a file whose
+   * answer was unknown is read once and the answer recorded). The last one built is reused
+   * while state.db is unchanged (`Ledger.changeStamp`): a login on an unchanged maildrop
+   * reads no rows; one snapshot per account is kept, so memory stays bounded.
+   */
+  async snapshot(folder: string): Promise<FolderSnapshot> {
+    const f = normalizeFolder(folder);
+    const { ledger } = this.d;
+    const last = this.lastSnapshot;
+    if (last?.folder === f && last.stamp === ledger.changeStamp()) return last.snap;
+    this.lastSnapshot = undefined;
+    const stamp = ledger.changeStamp();
+    let awaited = false;
+    const snap =
+      FolderSnapshot.fromPacked(ledger.folderPacked(this.accountId, f)) ??
+      FolderSnapshot.fromEntries(
+        ledger.folderIndex(this.accountId, f).map(([uid, wsize, eoh, u]) => {
+          const e: IndexEntry = { uid, wsize };
+          if (eoh !== null) e.hasEoh = eoh === 1;
+          if (u !== null) e.uidl = u;
+          return e;
+        }),
+      );
+    for (const [i, eoh] of snap.eoh) {
+      if (eoh !== undefined) continue;
+      awaited = true;
+      const uid = snap.uids[i] as number;
+      const m = this.message(uid);
       const file = m && (await this.messagePath(m));
       if (!file) continue;
-      e.hasEoh = await fileHasEoh(file);
-      this.d.ledger.setEoh(this.accountId, e.uid, e.hasEoh ? 1 : 0);
+      const has = await fileHasEoh(file);
+      if (has) snap.eoh.delete(i);
+      else snap.eoh.set(i, 0);
+      ledger.setEoh(this.accountId, uid, has ? 1 : 0);
     }
-    return out;
+    // kept only when read in one go: after an await, a commit may have come in since `stamp`
+    if (!awaited) this.lastSnapshot = { folder: f, stamp, snap };
+    return snap;
   }
 
   /** One cached message by UID, or undefined. */

@@ -59,12 +59,25 @@ function prepareStatements(db: StateDb) {
     byFolder: db.prepare<[string, string], MessageRow>(
       `SELECT ${ROW_COLS} FROM messages WHERE account = ? AND folder = ? ORDER BY uid`,
     ),
-    // rows as arrays: the POP3 snapshot reads 100k of them
+    // rows as arrays: the POP3 snapshot's fallback when `folderPacked` comes back out of order
     folderIndex: db
       .prepare<[string, string], [number, number, number | null, string | null]>(
         'SELECT uid, wsize, eoh, uidl FROM messages WHERE account = ? AND folder = ? ORDER BY uid',
       )
       .raw(true),
+    // the whole POP3 snapshot as a few strings built by SQLite: one native call instead of one
+    // per row (1M rows: ~0.3 s instead of ~1.5 s); rows are fed to group_concat in UID order
+    // (the subquery's ORDER BY), which `folder-snapshot.ts` checks.
+    folderPacked: db
+      .prepare<[string, string], [number, string | null, string | null, string | null, string | null]>(
+        `SELECT count(*), group_concat(uid), group_concat(wsize),
+                group_concat(CASE WHEN eoh IS 1 THEN NULL ELSE uid || ':' || coalesce(eoh, '') END),
+                group_concat(CASE WHEN uidl IS NULL THEN NULL ELSE uid || ' ' || uidl END, char(10))
+           FROM (SELECT uid, wsize, eoh, uidl FROM messages WHERE account = ? AND folder = ? ORDER BY uid)`,
+      )
+      .raw(true),
+    totalChanges: db.prepare<[], [number]>('SELECT total_changes()').raw(true),
+    dataVersion: db.prepare<[], [number]>('PRAGMA data_version').raw(true),
     byAccount: db.prepare<[string], MessageRow>(`SELECT ${ROW_COLS} FROM messages WHERE account = ? ORDER BY uid`),
     keys: db.prepare<[string], Key>('SELECT folder, key FROM messages WHERE account = ?'),
     setFileKey: db.prepare<[string, string, string, number]>(
@@ -184,9 +197,30 @@ export class Ledger {
     return this.s.byFolder.all(account, folder);
   }
 
-  /** `[uid, wsize, eoh, uidl]` of a folder in UID order, as raw arrays (the POP3 snapshot: fast at 100k rows). */
+  /** `[uid, wsize, eoh, uidl]` of a folder in UID order, as raw arrays (one native call per row: `folderPacked` is the fast form). */
   folderIndex(account: string, folder: string): Array<[number, number, number | null, string | null]> {
     return this.s.folderIndex.all(account, folder);
+  }
+
+  /**
+   * A folder's POP3 snapshot packed by SQLite (`folder-snapshot.ts` parses it): count, then
+   * comma-separated UIDs and `W=` sizes in UID order, `uid:eoh` of rows whose header end is not
+   * known to be there (eoh 0 or unknown), and LF-separated `uid uidl` of rows serving an upstream UIDL.
+   */
+  folderPacked(
+    account: string,
+    folder: string,
+  ): { count: number; uids: string; wsizes: string; eohs: string; uidls: string } {
+    const [count, uids, wsizes, eohs, uidls] = this.s.folderPacked.get(account, folder) ?? [0, null, null, null, null];
+    return { count, uids: uids ?? '', wsizes: wsizes ?? '', eohs: eohs ?? '', uidls: uidls ?? '' };
+  }
+
+  /**
+   * Changes when state.db may have changed: rows written by this connection
+   * (`total_changes()`, never decreasing) or a commit by another connection (`data_version`).
+   */
+  changeStamp(): string {
+    return `${this.s.totalChanges.get()?.[0]}:${this.s.dataVersion.get()?.[0]}`;
   }
 
   /** All rows of an account in UID order. */

@@ -14,10 +14,13 @@
  * `OFFLINE_SKIP_MS` ago, the login does not wait at all (a pull is started in the background),
  * so an offline machine serves its cache at once. While the account backs off after failed pulls
  * (wrong password, throttled: a provider would lock it), a login neither starts a pull nor waits
- * for one: it is answered from the cache at once.
+ * for one: it is answered from the cache at once. A login waits for a pull only as long as it
+ * may bring new INBOX mail: once the pull's listing reports nothing to download there, the
+ * snapshot is taken while the pull finishes (its QUIT, its record) in the background.
  */
 import type { Logger } from 'pino';
 import type { Cache } from '../cache/cache.js';
+import { INBOX } from '../cache/message-store.js';
 import { listenerTls } from '../config/local-cert.js';
 import type { Config } from '../config/schema.js';
 import { LocalAuth, type LocalUser } from '../listeners/local-auth.js';
@@ -26,6 +29,7 @@ import { Pop3Server } from '../listeners/pop3/server.js';
 import { type Clock, systemClock } from '../shared/clock.js';
 import { sleep } from '../shared/sleep.js';
 import type { IdleState } from '../upstream/imap/idle.js';
+import type { FetchProgress } from '../upstream/types.js';
 import type { Component } from './lifecycle.js';
 import type { AccountSyncState, SyncService } from './sync.js';
 
@@ -100,7 +104,17 @@ export function pullOnLogin(deps: Pop3ComponentDeps): (accountId: string) => Pro
     const pull = sync.autoSync(accountId, 'login')?.catch(() => undefined);
     if (!pull || decision === 'background') return;
     const pulled = new AbortController();
-    await Promise.race([pull, sleep(wait, pulled.signal).catch(() => undefined)]);
+    let unwatch = (): void => undefined;
+    // the login needs the pull only for new INBOX mail: once its listing found none, serve at once
+    const nothingNew = new Promise<void>((resolve) => {
+      const check = (p: FetchProgress | undefined): void => {
+        if (p && p.folder.toUpperCase() === INBOX && p.total === 0) resolve();
+      };
+      unwatch = sync.watchProgress(accountId, check);
+      check(sync.state(accountId)?.progress); // a joined pull may have listed already
+    });
+    await Promise.race([pull, nothingNew, sleep(wait, pulled.signal).catch(() => undefined)]);
+    unwatch();
     pulled.abort(); // clears the timer
   };
 }

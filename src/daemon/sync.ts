@@ -67,6 +67,8 @@ export interface SyncServiceOptions {
 export class SyncService {
   private readonly running = new Map<string, Promise<SyncRecord>>();
   private readonly states = new Map<string, AccountSyncState>();
+  /** Who follows an account's pull progress (`watchProgress`). */
+  private readonly watchers = new Map<string, Set<(p: FetchProgress) => void>>();
   private readonly abort = new AbortController();
   private accounts: Map<string, AccountConfig>;
   private readonly clock: Clock;
@@ -108,6 +110,17 @@ export class SyncService {
         if (st.last?.backoff) st.last = { ...st.last, backoff: undefined };
       }
     }
+  }
+
+  /** Calls `fn` with each progress report of the account's pulls until the returned function is called. */
+  watchProgress(id: string, fn: (p: FetchProgress) => void): () => void {
+    const set = this.watchers.get(id) ?? new Set();
+    this.watchers.set(id, set);
+    set.add(fn);
+    return () => {
+      set.delete(fn);
+      if (!set.size) this.watchers.delete(id);
+    };
   }
 
   /** State of one account. */
@@ -289,6 +302,7 @@ export class SyncService {
         onProgress: (p) => {
           state.progress = p;
           this.opts.onProgress?.(acc.id, p);
+          for (const fn of this.watchers.get(acc.id) ?? []) fn(p);
         },
         onLogin: () => {
           state.upstreamLogins++;

@@ -61,7 +61,7 @@ async function put(cache: Cache, key: string, uidl?: string, folder = INBOX): Pr
 
 /** The UIDL lines the POP3 listener would answer for the account's INBOX. */
 async function served(cache: Cache): Promise<string[]> {
-  return new Maildrop('a', await cache.account('a').index(INBOX), false).uidlLines();
+  return Maildrop.lines(new Maildrop('a', await cache.account('a').snapshot(INBOX), false).uidlChunks());
 }
 
 describe('the UIDL rule', () => {
@@ -289,7 +289,7 @@ describe('the POP3 fetcher', () => {
     const result = await pullFrom(fake.port, cache);
     assert.equal(result.newMessages, 3);
     assert.deepEqual(await served(cache), ['1 AAA-1', '2 twice', '3 00000003']);
-    const found = new Maildrop('a', await cache.account('a').index(INBOX), false).lookup('2');
+    const found = new Maildrop('a', await cache.account('a').snapshot(INBOX), false).lookup('2');
     assert.equal(typeof found === 'object' && found.uidl, 'twice', 'UIDL n');
     assert.equal(existsSync(path.join(dataDir, 'accounts/a', UIDL_MODE_FILE)), true);
   });

@@ -18,15 +18,16 @@ import { readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { AccountStoreImpl } from '../../cache/account-store.js';
-import { INBOX, type IndexEntry } from '../../cache/message-store.js';
+import type { FolderSnapshot } from '../../cache/folder-snapshot.js';
+import { INBOX } from '../../cache/message-store.js';
 import { errorMessage } from '../../shared/errors.js';
 
 /** What the POP3 server needs from the cache and the daemon. */
 export interface Pop3Backend {
   /** Called after a successful login, before the snapshot (pull on login). */
   beforeSnapshot(accountId: string): Promise<void>;
-  /** The maildrop: INBOX in UID order, `hasEoh` filled in. */
-  snapshot(accountId: string): Promise<IndexEntry[]>;
+  /** The maildrop: INBOX in UID order, header ends known; shared, never modified by the caller. */
+  snapshot(accountId: string): Promise<FolderSnapshot>;
   /** The stored bytes of one message, by local UID. */
   open(accountId: string, uid: number): Promise<AsyncIterable<Buffer> | Iterable<Buffer>>;
   /** Apply the UPDATE state's deletions durably (RFC 1939 §6). */
@@ -75,8 +76,8 @@ export class CacheBackend implements Pop3Backend {
     }
   }
 
-  snapshot(accountId: string): Promise<IndexEntry[]> {
-    return this.o.stores.account(accountId).index(INBOX);
+  snapshot(accountId: string): Promise<FolderSnapshot> {
+    return this.o.stores.account(accountId).snapshot(INBOX);
   }
 
   async open(accountId: string, uid: number): Promise<AsyncIterable<Buffer> | Iterable<Buffer>> {

@@ -174,11 +174,11 @@ export class Pop3Session implements SessionContext {
     try {
       await this.deps.backend.beforeSnapshot(accountId);
       if (this.gone) return 'unavailable';
-      const messages = await this.deps.backend.snapshot(accountId);
-      this.maildrop = new Maildrop(accountId, messages, this.deps.workarounds.oeNsEoh);
+      const snapshot = await this.deps.backend.snapshot(accountId);
+      this.maildrop = new Maildrop(accountId, snapshot, this.deps.workarounds.oeNsEoh);
       this.state = 'TRANSACTION';
       this.onLoggedIn?.();
-      this.log.info({ account: accountId, messages: messages.length }, 'logged in');
+      this.log.info({ account: accountId, messages: snapshot.length }, 'logged in');
       return 'ok';
     } catch (err) {
       this.log.error({ account: accountId, err }, 'could not open the maildrop');

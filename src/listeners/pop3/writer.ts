@@ -49,12 +49,33 @@ export class ReplyWriter {
   }
 
   /** `+OK text`, then `lines` as a dot-stuffed multi-line body and its terminator. */
-  async list(text: string, lines: readonly string[]): Promise<void> {
+  list(text: string, lines: readonly string[]): Promise<void> {
+    return this.listChunks(text, lines.length ? [`${lines.join('\r\n')}\r\n`] : []);
+  }
+
+  /**
+   * `+OK text`, then `chunks` (each whole CRLF-terminated lines) as a dot-stuffed multi-line
+   * body and its terminator. Chunks go out in writes of about COALESCE bytes with backpressure,
+   * so a 1,000,000-line UIDL never sits whole in memory.
+   */
+  async listChunks(text: string, chunks: Iterable<string>): Promise<void> {
     const head = formatStatusLine(true, text);
-    this.trace?.(`S: ${head.trimEnd()} (${lines.length} lines)`);
+    this.trace?.(`S: ${head.trimEnd()} (multi-line)`);
     const stuffer = new DotStuffer();
-    const body = lines.length ? stuffer.push(Buffer.from(`${lines.join('\r\n')}\r\n`, 'latin1')) : Buffer.alloc(0);
-    await this.write(Buffer.concat([Buffer.from(head, 'latin1'), body, stuffer.end()]));
+    let first: Buffer | undefined = Buffer.from(head, 'latin1');
+    let pending = '';
+    this.inBody = true;
+    for (const chunk of chunks) {
+      pending += chunk;
+      if (pending.length < COALESCE) continue;
+      const body = stuffer.push(Buffer.from(pending, 'latin1'));
+      await this.write(first ? Buffer.concat([first, body]) : body);
+      first = undefined;
+      pending = '';
+    }
+    const tail = pending ? stuffer.push(Buffer.from(pending, 'latin1')) : Buffer.alloc(0);
+    await this.write(Buffer.concat([first ?? Buffer.alloc(0), tail, stuffer.end()]));
+    this.inBody = false;
   }
 
   /**

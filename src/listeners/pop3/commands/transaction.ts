@@ -29,7 +29,7 @@ export async function STAT(s: SessionContext): Promise<void> {
 export async function LIST(s: SessionContext, [n]: string[]): Promise<void> {
   const m = maildropOf(s);
   if (n === undefined) {
-    await s.reply.list(`${m.count} messages (${m.octets} octets)`, m.listLines());
+    await s.reply.listChunks(`${m.count} messages (${m.octets} octets)`, m.listChunks());
     return;
   }
   const r = await resolve(s, n);
@@ -40,7 +40,7 @@ export async function LIST(s: SessionContext, [n]: string[]): Promise<void> {
 export async function UIDL(s: SessionContext, [n]: string[]): Promise<void> {
   const m = maildropOf(s);
   if (n === undefined) {
-    await s.reply.list('unique-id listing follows', m.uidlLines());
+    await s.reply.listChunks('unique-id listing follows', m.uidlChunks());
     return;
   }
   const r = await resolve(s, n);
