@@ -286,15 +286,18 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
       if (!rows.length) return 0;
       const trashDir = await this.folderReady(TRASH);
       const moves: Array<{ row: MessageRow; from: string; to: string; file: string; flags: string }> = [];
+      const located: Array<string | undefined> = [];
       for (const row of rows) {
-        const file = (await locateFile(this.d.maildir, row)) ?? row.file;
+        const found = await locateFile(this.d.maildir, row);
+        located.push(found);
+        const file = found ?? row.file;
         const { base, flags } = splitInfo(path.basename(file));
         const newFlags = [...new Set(`${flags}S`)].sort().join('');
         const rel = `cur/${base}:2,${newFlags}`;
         const from = path.join(folderDir(this.d.maildir, row.folder), file);
         moves.push({ row, from, to: path.join(trashDir, rel), file: rel, flags: newFlags });
       }
-      const idents = await identitiesOf(this.d.maildir, rows);
+      const idents = await identitiesOf(this.d.maildir, rows, located);
       const now = clock.now();
       const upstream = opts.deleteUpstream ? 'pending' : null;
       ledger.transaction(() => {

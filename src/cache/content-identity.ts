@@ -10,7 +10,7 @@
  * received.
  */
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { digestFile } from './maildir.js';
 
 /** How much of a message is read to find its Message-ID. */
@@ -35,18 +35,21 @@ export function identityOfBytes(bytes: Buffer): string {
   );
 }
 
-/** The identity of a stored message file (reads the header, and the whole file only without a Message-ID). */
+/**
+ * The identity of a stored message file (reads the header, and the whole file only without a
+ * Message-ID). The header is read synchronously: three system calls, no thread-pool round trips,
+ * which dominated deleting thousands of small messages at a POP3 QUIT.
+ */
 export async function identityOfFile(file: string): Promise<string> {
-  const fh = await open(file, 'r');
+  const fd = openSync(file, 'r');
   let head: Buffer;
   let size: number;
   try {
-    size = (await fh.stat()).size;
-    const buf = Buffer.alloc(Math.min(HEADER_READ, size));
-    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-    head = buf.subarray(0, bytesRead);
+    size = fstatSync(fd).size;
+    const buf = Buffer.allocUnsafe(Math.min(HEADER_READ, size));
+    head = buf.subarray(0, readSync(fd, buf, 0, buf.length, 0));
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
   return identityOf(messageIdOfHeader(head), size) ?? identityOfDigest((await digestFile(file)).sha256);
 }

@@ -81,11 +81,19 @@ export function matchByIdentity(
   return moves;
 }
 
-/** Content identities of rows about to be deleted, for their tombstones (undefined where the file is gone). */
-export async function identitiesOf(maildir: string, rows: readonly MessageRow[]): Promise<Array<string | undefined>> {
+/**
+ * Content identities of rows about to be deleted, for their tombstones (undefined where the file
+ * is gone). `located[i]`, when given, is row i's file as the caller already found it (a path
+ * relative to its folder), so it is not looked up twice.
+ */
+export async function identitiesOf(
+  maildir: string,
+  rows: readonly MessageRow[],
+  located: ReadonlyArray<string | undefined> = [],
+): Promise<Array<string | undefined>> {
   const out: Array<string | undefined> = [];
-  for (const r of rows) {
-    const file = r.ident ? undefined : await locateFile(maildir, r);
+  for (const [i, r] of rows.entries()) {
+    const file = r.ident ? undefined : (located[i] ?? (await locateFile(maildir, r)));
     const full = file && path.join(folderDir(maildir, r.folder), file);
     out.push(r.ident ?? (full ? await identityOfFile(full).catch(() => undefined) : undefined));
   }

@@ -14,7 +14,7 @@
  *   INBOX (in the local Trash) and tombstoned, so they are never fetched again.
  * - `beforeSnapshot()` never rejects and returns within its own time limit.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { AccountStoreImpl } from '../../cache/account-store.js';
@@ -88,8 +88,8 @@ export class CacheBackend implements Pop3Backend {
     for (let attempt = 0; msg && file && attempt < 2; attempt++) {
       try {
         if (msg.size <= READ_WHOLE_MAX) {
-          const whole = readFileSync(file);
-          if (whole.length !== msg.size) this.damaged(accountId, uid, file, whole.length, msg.size);
+          const whole = readExact(file, msg.size);
+          if (typeof whole === 'number') this.damaged(accountId, uid, file, whole, msg.size);
           return [whole];
         }
         const fh = await open(file, 'r');
@@ -131,5 +131,21 @@ export class CacheBackend implements Pop3Backend {
     } catch (err) {
       this.o.log.error({ account: accountId, err: errorMessage(err) }, 'could not purge Trash');
     }
+  }
+}
+
+/**
+ * The file's bytes when it holds exactly `size` of them, else its real length. One read of
+ * `size + 1` bytes tells both (a regular file reads short only at its end): open, read, close,
+ * without the fstat a plain whole-file read makes.
+ */
+function readExact(file: string, size: number): Buffer | number {
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(size + 1);
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    return n === size ? buf.subarray(0, n) : fstatSync(fd).size;
+  } finally {
+    closeSync(fd);
   }
 }
