@@ -24,7 +24,7 @@ import { fsyncDir, renameDurable, writeFileDurable } from '../shared/durable-fs.
 import { Serial } from '../shared/serial.js';
 import { AccountReader, type AccountStoreDeps } from './account-reader.js';
 import { KeyChanges } from './key-changes.js';
-import { type AccountKeys, KeySet, loadAccountKeys } from './key-set.js';
+import { type AccountKeys, type KeySet, keySetOf, loadAccountKeys } from './key-set.js';
 import { identitiesOf, knownMessages } from './known-messages.js';
 import type { MessageRow } from './ledger.js';
 import {
@@ -48,7 +48,7 @@ import {
   type PendingMessage,
   TRASH,
 } from './message-store.js';
-import { type PendingOwner, PendingWrite } from './pending-write.js';
+import { type PendingOwner, PendingWrite, rowOf } from './pending-write.js';
 import { UID_FLOOR_FILE } from './recovery.js';
 import { TmpPool } from './tmp-pool.js';
 import { isServableUidl } from './uidl-mode.js';
@@ -155,7 +155,7 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
       try {
         await Promise.all([...new Set(batch.map((b) => b.newDir))].map((dir) => fsyncDir(dir)));
         ledger.transaction(() => {
-          for (const { msg } of batch) ledger.insertMessage(toRow(accountId, msg));
+          for (const { msg } of batch) ledger.insertMessage(rowOf(accountId, msg));
           ledger.raiseNextUid(accountId, this.nextUid);
           inTransaction?.();
         });
@@ -165,7 +165,7 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
       }
       for (const { msg } of batch) {
         this.open.delete(`${msg.folder}\0${msg.key}`);
-        setOf(this.cached, msg.folder).add(msg.key);
+        keySetOf(this.cached, msg.folder).add(msg.key);
       }
       return batch.map((b) => b.msg);
     });
@@ -199,7 +199,7 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
           if (t && !this.has(TRASH, to)) await this.rekeyRow(t, to);
           ledger.rekeyTombstone(accountId, f, from, to);
           this.tombs.get(f)?.delete(from);
-          setOf(this.tombs, f).add(to);
+          keySetOf(this.tombs, f).add(to);
         } else continue;
         moved++;
       }
@@ -230,7 +230,7 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
     await renameDurable(path.join(dir, file), path.join(dir, newFile));
     this.d.ledger.setFileKey(this.accountId, row.uid, newFile, newKey);
     this.cached.get(row.folder)?.delete(row.key);
-    setOf(this.cached, row.folder).add(newKey);
+    keySetOf(this.cached, row.folder).add(newKey);
   }
 
   /**
@@ -256,7 +256,7 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
       const dirs = new Set<string>();
       for (const r of rows) {
         this.cached.get(r.folder)?.delete(r.key);
-        setOf(this.tombs, r.folder).add(r.key);
+        keySetOf(this.tombs, r.folder).add(r.key);
         const file = await locateFile(this.d.maildir, r);
         if (!file) continue;
         const full = path.join(folderDir(this.d.maildir, r.folder), file);
@@ -309,8 +309,8 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
       const dirs = new Set<string>([path.join(trashDir, 'cur')]);
       for (const m of moves) {
         this.cached.get(m.row.folder)?.delete(m.row.key);
-        setOf(this.tombs, m.row.folder).add(m.row.key);
-        setOf(this.cached, TRASH).add(m.row.key);
+        keySetOf(this.tombs, m.row.folder).add(m.row.key);
+        keySetOf(this.cached, TRASH).add(m.row.key);
         try {
           await rename(m.from, m.to);
           dirs.add(path.dirname(m.from));
@@ -363,7 +363,7 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
   tombstone(folder: string, key: string): void {
     const f = normalizeFolder(folder);
     this.d.ledger.addTombstone(this.accountId, f, key, this.d.clock.now());
-    setOf(this.tombs, f).add(key);
+    keySetOf(this.tombs, f).add(key);
   }
 
   /** @internal Called by PendingWrite once its file is in `new/`. */
@@ -386,30 +386,4 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
     }
     return p;
   }
-}
-
-function setOf(m: Map<string, KeySet>, folder: string): KeySet {
-  let s = m.get(folder);
-  if (!s) {
-    s = new KeySet();
-    m.set(folder, s);
-  }
-  return s;
-}
-
-function toRow(account: string, m: CachedMessage): MessageRow {
-  return {
-    account,
-    uid: m.uid,
-    folder: m.folder,
-    file: `new/${path.basename(m.path)}`,
-    size: m.size,
-    wsize: m.wsize,
-    key: m.key,
-    flags: m.flags,
-    storedAt: m.storedAt,
-    eoh: m.hasEoh === undefined ? null : m.hasEoh ? 1 : 0,
-    // a servable upstream UIDL never looks like a local one (uidl-mode.ts)
-    uidl: m.uidl === uidl(m.uid) ? null : m.uidl,
-  };
 }

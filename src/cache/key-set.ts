@@ -116,3 +116,13 @@ export function loadAccountKeys(ledger: Ledger, account: string, uidlMode: UidlM
     served: new KeySet(uidlMode === 'upstream' ? ledger.servedUidls(account) : []),
   };
 }
+
+/** The set of `folder` in `m`, created empty when missing. */
+export function keySetOf(m: Map<string, KeySet>, folder: string): KeySet {
+  let s = m.get(folder);
+  if (!s) {
+    s = new KeySet();
+    m.set(folder, s);
+  }
+  return s;
+}

@@ -19,6 +19,7 @@ import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import type { Clock } from '../shared/clock.js';
 import { closeFd, fsyncFd } from '../shared/durable-fs.js';
+import type { MessageRow } from './ledger.js';
 import { formatName, MessageFileWriter, uidl } from './maildir.js';
 import type { CachedMessage, PendingMessage } from './message-store.js';
 import { discardTmp, type TmpFile } from './tmp-pool.js';
@@ -134,4 +135,22 @@ export class PendingWrite implements PendingMessage {
     } else await rm(this.p.tmp.path, { force: true }).catch(() => undefined);
     this.owner.release(this.p.folder, this.p.key, this.p.uidl);
   }
+}
+
+/** The ledger row of a finished message (its file still in `new/`). */
+export function rowOf(account: string, m: CachedMessage): MessageRow {
+  return {
+    account,
+    uid: m.uid,
+    folder: m.folder,
+    file: `new/${path.basename(m.path)}`,
+    size: m.size,
+    wsize: m.wsize,
+    key: m.key,
+    flags: m.flags,
+    storedAt: m.storedAt,
+    eoh: m.hasEoh === undefined ? null : m.hasEoh ? 1 : 0,
+    // a servable upstream UIDL never looks like a local one (uidl-mode.ts)
+    uidl: m.uidl === uidl(m.uid) ? null : m.uidl,
+  };
 }

@@ -12,10 +12,9 @@
  *   slow sink, `timeoutMs` without a byte rejects with `ETIMEDOUT` and destroys the socket.
  * - Once the connection breaks (socket error, timeout, close, protocol violation), every pending
  *   and later call rejects at once; nothing hangs.
- * - Memory is bounded: a status line is capped at 64 KiB; a UIDL/LIST/CAPA reply by `LIST_LIMITS`
- *   (RFC 1939 §7: a UIDL is 1-70 octets), past which the connection fails with a protocol error
- *   (docs/guarantees.md#hostile-upstream-servers); a body goes on chunk by chunk and a slow sink
- *   pauses the socket.
+ * - Memory is bounded: a status line is capped at 64 KiB, a UIDL/LIST/CAPA reply by `LIST_LIMITS`
+ *   (past which the connection fails: docs/guarantees.md#hostile-upstream-servers); a body goes
+ *   on chunk by chunk and a slow sink pauses the socket.
  * - Credentials never reach the log: callers pass a masked form of every secret line.
  */
 import net from 'node:net';
@@ -231,10 +230,7 @@ export class Pop3Connection {
     return replies;
   }
 
-  /**
-   * Writes command bytes; those written in one tick (pipelined RETRs sent ahead) leave in one
-   * packet, not one syscall each.
-   */
+  /** Writes command bytes; those of one tick (pipelined RETRs) leave in one packet, not one syscall each. */
   private send(data: string): void {
     const sock = this.socket;
     if (!this.corked) {
