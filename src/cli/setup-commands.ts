@@ -24,7 +24,7 @@ const modules = {
 };
 
 /** The help text listing flags by purpose (appended to commander's). */
-export const INIT_HELP = `
+const INIT_HELP = `
 Without flags on a terminal, init asks. With --non-interactive (or no terminal), flags answer
 and defaults fill the rest; --email is required, and --provider generic also needs --host and
 --smtp-host (or --no-smtp to only receive). The account id (--id) defaults to the provider's

@@ -57,7 +57,7 @@ function refuseRemote(l: { hosts?: unknown; allowRemote?: unknown }, ctx: z.Refi
 }
 
 /** The TLS modes of a listener that need no certificate file in the config. */
-export const LISTEN_TLS_MODES = ['auto', 'off'] as const;
+const LISTEN_TLS_MODES = ['auto', 'off'] as const;
 
 /**
  * `auto`, `off`, or the block of the user's own certificate. A string is checked as a mode and a

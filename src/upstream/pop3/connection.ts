@@ -38,7 +38,7 @@ import type { TlsMode } from '../types.js';
 /** Longest status line accepted from a server, in octets. */
 const MAX_LINE = 64 * 1024;
 /** Caps of one UIDL/LIST/CAPA reply (RFC 1939 allows 512 octets a line). */
-export const LIST_LIMITS: ListReplyLimits = { maxLine: 1024, maxLines: 1_000_000, maxBytes: 64 * 1024 * 1024 };
+const LIST_LIMITS: ListReplyLimits = { maxLine: 1024, maxLines: 1_000_000, maxBytes: 64 * 1024 * 1024 };
 
 /** How to reach one upstream POP3 server. */
 export interface Pop3ClientOptions {
