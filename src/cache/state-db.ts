@@ -195,6 +195,42 @@ const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    // The local IMAP server (cache/mailboxes.ts, docs/imap-server.md): flags beyond the Maildir
+    // letters, CONDSTORE MODSEQs, INTERNALDATE of appended messages, the folder list with each
+    // folder's UIDVALIDITY/UIDNEXT, and the change journal that carries local changes upstream.
+    version: 9,
+    sql: `
+      ALTER TABLE messages ADD COLUMN keywords TEXT NOT NULL DEFAULT '';   -- space-separated IMAP keywords
+      ALTER TABLE messages ADD COLUMN modseq INTEGER NOT NULL DEFAULT 0;   -- 0: never changed (reads as 1)
+      ALTER TABLE messages ADD COLUMN internal_date INTEGER;               -- ms; NULL: stored_at
+      ALTER TABLE accounts ADD COLUMN modseq INTEGER NOT NULL DEFAULT 1;   -- the last MODSEQ given out
+      CREATE TABLE folders (
+        account        TEXT NOT NULL,
+        folder         TEXT NOT NULL,
+        uidvalidity    INTEGER NOT NULL,
+        uid_next       INTEGER NOT NULL,
+        highest_modseq INTEGER NOT NULL DEFAULT 1,
+        special_use    TEXT,             -- Sent | Drafts | Trash | ...
+        subscribed     INTEGER NOT NULL DEFAULT 1,
+        created_at     INTEGER NOT NULL, -- ms since epoch
+        PRIMARY KEY (account, folder)
+      ) WITHOUT ROWID;
+      CREATE TABLE journal (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        account       TEXT NOT NULL,
+        change        TEXT NOT NULL,     -- JSON JournalChange
+        state         TEXT NOT NULL,     -- queued | inflight | failed | done | dropped
+        created_at    INTEGER NOT NULL,
+        tries         INTEGER NOT NULL DEFAULT 0,
+        next_attempt  INTEGER,
+        last_error    TEXT,
+        inflight_note TEXT,
+        done_at       INTEGER
+      );
+      CREATE INDEX journal_account ON journal (account, state, id);
+    `,
+  },
 ];
 
 /** Raised when state.db comes from a newer localpost; we refuse to touch it. */
