@@ -54,6 +54,9 @@ test('LOGIN, SELECT/EXAMINE with CONDSTORE, LIST, STATUS', () => {
     condstore: true,
   });
   assert.equal(parseSelect(args('A1 SELECT INBOX (QRESYNC)')).ok, false);
+  assert.equal(value(parseSelect(args('A1 SELECT [Gmail]/Drafts'))).mailbox, '[Gmail]/Drafts');
+  assert.equal(value(parseCopyMove(args('A1 COPY 1 "[Gmail]/Sent Mail"'))).mailbox, '[Gmail]/Sent Mail');
+  assert.equal(parseSelect(args('A1 SELECT [Sent Mail]')).ok, false);
   assert.deepEqual(value(parseList(args('A101 LIST "" ""'))), { reference: '', pattern: '' });
   assert.deepEqual(value(parseList(args('A102 LIST #news.comp.mail.misc ""'))), {
     reference: '#news.comp.mail.misc',

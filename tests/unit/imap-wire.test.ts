@@ -215,6 +215,21 @@ test('raw-line mode delivers IDLE DONE and AUTHENTICATE continuations unparsed',
   assert.equal(run(r, ['A2 NOOP\r\n'])[0]?.kind, 'command');
 });
 
+test('one-byte chunks: 104,000 queued before the session reads still frame exactly', () => {
+  const r = new CommandReader();
+  const text = Buffer.from('A1 LOGIN {5+}\r\nab\x00cd "x"\r\n'.repeat(4000), 'latin1');
+  for (const b of text) r.push(Buffer.of(b));
+  assert.equal(r.buffered, 104_000);
+  let n = 0;
+  for (let ev = r.next(); ev; ev = r.next()) {
+    assert.ok(ev.kind === 'command');
+    assert.deepEqual(plain(ev.command.args), [{ lit: 'ab\x00cd' }, { q: 'x' }]);
+    n++;
+  }
+  assert.equal(n, 4000);
+  assert.equal(r.buffered, 0);
+});
+
 test('a 10 MB line without CRLF is fatal and never buffers past the line cap', () => {
   const r = new CommandReader({ maxLineLength: 64 * 1024 });
   const chunk = Buffer.alloc(64 * 1024, 0x61);

@@ -75,7 +75,7 @@ export type ReaderEvent =
 
 type State =
   | { readonly s: 'line' }
-  | { readonly s: 'literal'; remaining: number; readonly parts: Buffer[] }
+  | { readonly s: 'literal'; readonly size: number; remaining: number; readonly parts: Buffer[] }
   | { readonly s: 'await'; readonly size: number }
   | { readonly s: 'skipLine' }
   | { readonly s: 'skipLiteral'; remaining: number; readonly finally?: ReaderEvent }
@@ -99,7 +99,9 @@ export class CommandReader {
   readonly limits: ReaderLimits;
   /** When set, each line is delivered as a `line` event, unparsed. */
   rawLines = false;
+  /** Queued input; `chunks[first]` is the head, read from `pos`. */
   private chunks: Buffer[] = [];
+  private first = 0;
   private pos = 0;
   private queued = 0;
   private partial: Buffer[] = [];
@@ -122,7 +124,7 @@ export class CommandReader {
 
   /** Bytes held: unread input, a partial line, the command so far and a literal in progress. */
   get buffered(): number {
-    const lit = this.state.s === 'literal' ? this.state.parts.reduce((n, b) => n + b.length, 0) : 0;
+    const lit = this.state.s === 'literal' ? this.state.size - this.state.remaining : 0;
     return this.queued - this.pos + this.partialLength + (this.cmd?.bytes ?? 0) + lit;
   }
 
@@ -134,7 +136,7 @@ export class CommandReader {
   /** The session wrote `+ Ready for literal data`: read the announced bytes. */
   acceptLiteral(): void {
     if (this.state.s !== 'await') throw new Error('no literal awaits a decision');
-    this.state = { s: 'literal', remaining: this.state.size, parts: [] };
+    this.state = { s: 'literal', size: this.state.size, remaining: this.state.size, parts: [] };
   }
 
   /** The session refused the literal: the client sends nothing more for this command. */
@@ -237,7 +239,7 @@ export class CommandReader {
       return { kind: 'continue', tag: cmd.tag as string, name: cmd.name as string, size: end.size };
     }
     if (fits) {
-      this.state = { s: 'literal', remaining: end.size, parts: [] };
+      this.state = { s: 'literal', size: end.size, remaining: end.size, parts: [] };
       return undefined;
     }
     const error: ReaderEvent = { kind: 'error', tag: cmd.tag, error: 'literal too large', fatal: true, tooBig: true };
@@ -283,6 +285,7 @@ export class CommandReader {
     this.reset();
     this.state = { s: 'dead' };
     this.chunks = [];
+    this.first = 0;
     this.pos = 0;
     this.queued = 0;
   }
@@ -297,7 +300,7 @@ export class CommandReader {
   /** Next complete line without CRLF / LF, undefined if incomplete, 'long' past the limit. */
   private takeLine(): Buffer | undefined | 'long' {
     for (;;) {
-      const head = this.chunks[0];
+      const head = this.chunks[this.first];
       if (!head) return undefined;
       const lf = head.indexOf(LF, this.pos);
       if (lf < 0) {
@@ -326,7 +329,7 @@ export class CommandReader {
   /** Discards through the next LF, keeping the last bytes in `skipTail`; false if incomplete. */
   private skipLine(): boolean {
     for (;;) {
-      const head = this.chunks[0];
+      const head = this.chunks[this.first];
       if (!head) return false;
       const lf = head.indexOf(LF, this.pos);
       const stop = lf < 0 ? head.length : lf;
@@ -347,7 +350,7 @@ export class CommandReader {
   private take(n: number, into?: Buffer[]): number {
     let got = 0;
     while (got < n) {
-      const head = this.chunks[0];
+      const head = this.chunks[this.first];
       if (!head) break;
       const k = Math.min(n - got, head.length - this.pos);
       into?.push(head.subarray(this.pos, this.pos + k));
@@ -358,9 +361,14 @@ export class CommandReader {
     return got;
   }
 
+  /** Drops the head chunk in O(1) amortised, however many tiny chunks are queued. */
   private shift(): void {
-    const head = this.chunks.shift();
-    this.queued -= head?.length ?? 0;
+    this.queued -= this.chunks[this.first]?.length ?? 0;
+    this.first++;
     this.pos = 0;
+    if (this.first >= 64 && this.first * 2 >= this.chunks.length) {
+      this.chunks = this.chunks.slice(this.first);
+      this.first = 0;
+    }
   }
 }
