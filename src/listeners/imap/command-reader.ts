@@ -167,9 +167,15 @@ export class CommandReader {
           st.remaining -= got;
           if (st.remaining > 0) return undefined;
           const bytes = st.parts.length === 1 ? (st.parts[0] as Buffer) : Buffer.concat(st.parts);
-          (this.cmd as Pending).lexer.addLiteral(bytes);
-          (this.cmd as Pending).bytes += bytes.length;
+          const cmd = this.cmd as Pending;
+          const error = cmd.lexer.addLiteral(bytes);
+          cmd.bytes += bytes.length;
           this.state = { s: 'line' };
+          if (error) {
+            this.reset();
+            this.state = { s: 'skipLine' };
+            return { kind: 'error', tag: cmd.tag, error, fatal: false };
+          }
           break;
         }
         case 'skipLine': {
