@@ -69,8 +69,11 @@ test('bare LF ends a line; quoted strings unescape; lists nest; sections stay on
 });
 
 test('UID prefix: name is the subcommand and uid is set; UID alone is BAD', () => {
-  const evs = run(new CommandReader(), ['A1 UID fetch 1:2 FLAGS\r\nA2 UID\r\nA3 uid expunge 3:5\r\n']);
-  const [a, b, c] = evs;
+  const evs = run(new CommandReader(), [
+    'A1 UID fetch 1:2 FLAGS\r\nA2 UID\r\nA3 uid expunge 3:5\r\nA4 UID LOGIN x y\r\n',
+  ]);
+  const [a, b, c, d] = evs;
+  assert.ok(d?.kind === 'error' && d.tag === 'A4');
   assert.ok(a?.kind === 'command' && a.command.name === 'FETCH' && a.command.uid);
   assert.deepEqual(plain(a.command.args), ['1:2', 'FLAGS']);
   assert.ok(b?.kind === 'error' && b.tag === 'A2' && !b.fatal);
@@ -256,6 +259,7 @@ test('one-byte chunks: 104,000 queued before the session reads still frame exact
 test('a 10 MB line without CRLF is fatal and never buffers past the line cap', () => {
   const r = new CommandReader({ maxLineLength: 64 * 1024 });
   const chunk = Buffer.alloc(64 * 1024, 0x61);
+  r.push(Buffer.from('T9 APPEND '));
   let maxBuffered = 0;
   const evs: ReaderEvent[] = [];
   for (let sent = 0; sent < 10 * 1024 * 1024; sent += chunk.length) {
@@ -264,7 +268,7 @@ test('a 10 MB line without CRLF is fatal and never buffers past the line cap', (
     maxBuffered = Math.max(maxBuffered, r.buffered);
   }
   assert.equal(evs.length, 1);
-  assert.ok(evs[0]?.kind === 'error' && evs[0].fatal);
+  assert.ok(evs[0]?.kind === 'error' && evs[0].fatal && evs[0].tag === 'T9');
   assert.ok(maxBuffered <= 64 * 1024 + 1, `buffered ${maxBuffered}`);
   assert.equal(r.buffered, 0);
 });

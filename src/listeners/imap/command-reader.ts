@@ -94,6 +94,8 @@ const CR = 0x0d;
 const TAG = /^[^\x00-\x20(){%*"\\+\x7f-\xff]+$/;
 const NAME = /^[A-Za-z][A-Za-z0-9-]*$/;
 const TAIL = 32;
+/** Commands a `UID` prefix may carry (RFC 3501 §6.4.8, UIDPLUS RFC 4315, MOVE RFC 6851). */
+export const UID_COMMANDS: ReadonlySet<string> = new Set(['FETCH', 'STORE', 'COPY', 'MOVE', 'SEARCH', 'EXPUNGE']);
 
 export class CommandReader {
   readonly limits: ReaderLimits;
@@ -156,7 +158,8 @@ export class CommandReader {
         case 'line': {
           const line = this.takeLine();
           if (line === undefined) return undefined;
-          if (line === 'long') return this.die(this.cmd?.tag, `line longer than ${this.limits.maxLineLength} octets`);
+          if (line === 'long')
+            return this.die(this.tooLongTag(), `line longer than ${this.limits.maxLineLength} octets`);
           if (this.rawLines && !this.cmd) return { kind: 'line', line };
           const ev = this.onFragment(line);
           if (ev) return ev;
@@ -262,8 +265,9 @@ export class CommandReader {
     if (name?.kind !== 'atom' || !NAME.test(name.value)) return 'missing or invalid command name';
     cmd.name = name.value.toUpperCase();
     if (cmd.name === 'UID') {
-      if (sub?.kind !== 'atom' || !NAME.test(sub.value)) return 'UID needs a command';
-      cmd.name = sub.value.toUpperCase();
+      const subName = sub?.kind === 'atom' ? sub.value.toUpperCase() : '';
+      if (!UID_COMMANDS.has(subName)) return 'UID needs FETCH, STORE, COPY, MOVE, SEARCH or EXPUNGE';
+      cmd.name = subName;
       cmd.uid = true;
     }
     return undefined;
@@ -279,6 +283,15 @@ export class CommandReader {
       this.state = { s: 'skipLiteral', remaining: lit.size };
     }
     return tooBig ? { kind: 'error', tag, error, fatal: false, tooBig } : { kind: 'error', tag, error, fatal: false };
+  }
+
+  /** The tag of the command whose line is too long, if its start shows one. */
+  private tooLongTag(): string | undefined {
+    if (this.cmd) return this.cmd.tag;
+    const start = this.partial[0]?.toString('latin1', 0, 64) ?? '';
+    const sp = start.indexOf(' ');
+    const tag = sp < 0 ? '' : start.slice(0, sp);
+    return TAG.test(tag) ? tag : undefined;
   }
 
   private die(tag: string | undefined, error: string, tooBig = false): ReaderEvent {
