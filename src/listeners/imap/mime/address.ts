@@ -58,6 +58,14 @@ function domain(lx: Lexer): string {
   return lx.peek() === '[' ? lx.domainLiteral() : lx.dotAtom();
 }
 
+/** `@domain` after a local part, or '' when there is none. */
+function atDomain(lx: Lexer): string {
+  if (lx.peek() !== '@') return '';
+  lx.pos++;
+  lx.skipCfws();
+  return domain(lx);
+}
+
 /** `<[route:]local@domain>` at pos (which is '<'). */
 function angleAddr(lx: Lexer, name: string | null): Address {
   lx.pos++;
@@ -81,12 +89,7 @@ function angleAddr(lx: Lexer, name: string | null): Address {
     }
   }
   const mailbox = localPart(lx);
-  let host = '';
-  if (lx.peek() === '@') {
-    lx.pos++;
-    lx.skipCfws();
-    host = domain(lx);
-  }
+  const host = atDomain(lx);
   while (!lx.done && lx.peek() !== '>' && lx.peek() !== ',') lx.pos++;
   if (lx.peek() === '>') {
     lx.pos++;
@@ -106,12 +109,7 @@ function mailbox(lx: Lexer): Address | null {
   lx.pos = start;
   lx.lastComment = null;
   const local = localPart(lx);
-  let host = '';
-  if (lx.peek() === '@') {
-    lx.pos++;
-    lx.skipCfws();
-    host = domain(lx);
-  }
+  const host = atDomain(lx);
   if (!local && !host) return null;
   return { name: lx.lastComment, route: null, mailbox: local || MISSING_MAILBOX, host: host || MISSING_DOMAIN };
 }
