@@ -74,6 +74,11 @@ export function fetchItems(raw: Buffer): string[] {
     'BODY.PEEK[]<5.20>',
     'BODY.PEEK[1]<2.3>',
     'BODY.PEEK[9]',
+    'BODY.PEEK[1.HEADER]',
+    'BODY.PEEK[1.TEXT]',
+    'BODY.PEEK[1.1]',
+    'BODY.PEEK[1.1.MIME]',
+    'BODY.PEEK[HEADER.FIELDS (subject Date)]<0.30>',
   ];
   for (const { path, message } of partPaths(parseMessage(raw))) {
     items.push(`BODY.PEEK[${path}]`, `BODY.PEEK[${path}.MIME]`);
