@@ -104,12 +104,18 @@ function mailbox(lx: Lexer): Address | null {
   lx.lastComment = null;
   if (lx.peek() === '<') return angleAddr(lx, null);
   const name = phrase(lx);
+  const phraseEnd = lx.pos;
   if (lx.peek() === '<') return angleAddr(lx, name || null);
   // addr-spec: re-read from the start as local@domain
   lx.pos = start;
   lx.lastComment = null;
   const local = localPart(lx);
   const host = atDomain(lx);
+  if (!host && name && lx.pos < phraseEnd) {
+    // words that are no address: a display name with no mailbox (as Dovecot)
+    lx.pos = phraseEnd;
+    return { name, route: null, mailbox: MISSING_MAILBOX, host: MISSING_DOMAIN };
+  }
   if (!local && !host) return null;
   return { name: lx.lastComment, route: null, mailbox: local || MISSING_MAILBOX, host: host || MISSING_DOMAIN };
 }
@@ -149,7 +155,11 @@ export function parseAddresses(value: string): Address[] {
       continue;
     }
     const a = mailbox(lx);
-    if (a) out.push(a);
+    if (a) {
+      out.push(a);
+      // Junk after an address ends the list (as Dovecot); it also keeps parsing linear.
+      if (!lx.done && lx.peek() !== ',' && !(inGroup && lx.peek() === ';')) break;
+    }
     if (lx.pos === before) {
       lx.pos++;
       lx.skipCfws();
