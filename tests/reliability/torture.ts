@@ -531,18 +531,15 @@ export async function tortureDeliver(o: TortureOptions): Promise<TortureFigures>
     const sent = await delivered(fake, acked);
     const seen = new Set(sent);
     const twice = duplicates(sent);
+    // each extra copy is a message on the wire at one kill (docs/guarantees.md): at most one per
+    // connection per kill; a message on the wire at two kills in a row goes out once more per kill
+    const extra = sent.length - seen.size;
     record(f, 0, [
       ...[...acked.keys()].filter((id) => !seen.has(id)).map((id) => `${id} acknowledged but never delivered`),
       ...sent.filter((id) => !acked.has(id)).map((id) => `${id} delivered without a submission`),
-      ...(twice.length > f.kills * RELAY_CONNECTIONS
-        ? [
-            `${twice.length} messages delivered twice, more than one per connection per kill (${f.kills} × ${RELAY_CONNECTIONS})`,
-          ]
+      ...(extra > f.kills * RELAY_CONNECTIONS
+        ? [`${extra} extra copies delivered, more than one per connection per kill (${f.kills} × ${RELAY_CONNECTIONS})`]
         : []),
-      ...sent
-        .filter((id) => sent.filter((x) => x === id).length > 2)
-        .slice(0, 1)
-        .map((id) => `${id} delivered three times or more`),
     ]);
     await daemon.stop();
     daemon = undefined;
