@@ -143,6 +143,7 @@ export class MailboxAccountStore extends AccountStoreImpl {
 
   /** Add the `folders` row of `folder` unless it exists (UIDNEXT above the rows it holds). */
   ensureFolderRow(folder: string, use?: string): boolean {
+    if (this.rows.folder(this.accountId, folder)) return false; // a key lookup: the pull's commits call this
     const st = this.rows.folderStats(this.accountId, folder);
     return this.rows.insertFolder({
       account: this.accountId,
@@ -159,10 +160,13 @@ export class MailboxAccountStore extends AccountStoreImpl {
     const modseq = this.rows.nextModseq(this.accountId);
     this.commitModseq = modseq;
     const top = new Map<string, number>();
+    let low = Number.MAX_SAFE_INTEGER;
     for (const m of msgs) {
-      this.rows.setModseq(this.accountId, m.uid, modseq);
+      low = Math.min(low, m.uid);
       top.set(m.folder, Math.max(top.get(m.folder) ?? 0, m.uid));
     }
+    // one range update: every row of the range with MODSEQ 0 is of this batch (UIDs only grow)
+    this.rows.setBatchModseq(this.accountId, low, Math.max(...top.values()), modseq);
     for (const [folder, uid] of top) {
       this.ensureFolderRow(folder);
       this.rows.raiseFolder(this.accountId, folder, uid + 1, modseq);
