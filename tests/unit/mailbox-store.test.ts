@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rename, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -256,6 +256,29 @@ describe('MailboxStore', () => {
       [m1!.uid],
     );
     assert.deepEqual(cacheFaults(dataDir, 'a'), []);
+    again.close();
+  });
+});
+
+describe('recovery and the IMAP columns', () => {
+  it('a row rebuilt at start-up keeps its keywords, MODSEQ and INTERNALDATE; flags from state.db unless a reader renamed the file', async () => {
+    const dataDir = await fresh();
+    const cache = await open(dataDir);
+    const mb = cache.mailboxes('a', POP3);
+    const a = await mb.append('INBOX', body('a'), { flags: ['Work'], internalDate: 1_600_000_000_000 });
+    const b = await mb.append('INBOX', body('b'), { flags: ['\\Flagged'] });
+    await mb.setFlags('INBOX', [b.uid], { op: 'remove', flags: ['\\Flagged'] });
+    const before = mb.select('INBOX').messages;
+    cache.close(); // no clean-shutdown record: a full recovery reads every name
+    // another Maildir reader marks `a` seen, moving it to cur/
+    const md = maildirPath(dataDir, 'a');
+    const name = (await readdir(path.join(md, 'new'))).find((n) => parseName(n)?.uid === a.uid)!;
+    await rename(path.join(md, 'new', name), path.join(md, 'cur', `${name}:2,S`));
+    const again = await open(dataDir);
+    assert.ok(again.recovery.get('a')!.rebuilt >= 1);
+    const after = again.mailboxes('a', POP3).select('INBOX').messages;
+    assert.deepEqual(after[0], { ...before[0], flags: ['Work', '\\Seen'] });
+    assert.deepEqual(after[1], before[1], 'no flag comes back from the file name');
     again.close();
   });
 });
