@@ -341,6 +341,44 @@ describe('ChangeJournal', () => {
   });
 });
 
+describe('ChangeJournal after a crash inside complete()', () => {
+  it('a file re-keyed before the crash gives its row the upstream key; complete() again finishes the entry', async () => {
+    const dataDir = await fresh();
+    const c2 = await open(dataDir);
+    const m2 = c2.mailboxes('a', IMAP);
+    const a2 = await m2.append('INBOX', body('w'));
+    await m2.setFlags('INBOX', [a2.uid], { op: 'add', flags: ['\\Seen'] });
+    await m2.copy('INBOX', [a2.uid], 'INBOX');
+    const [e1, , e3] = c2.journal.pending('a');
+    c2.journal.markInflight(e1!.id, 'UIDNEXT 8');
+    // the crash: the file has its new K=, the transaction rolls back
+    const db = c2.account('a').deps.ledger.db;
+    const real = db.transaction.bind(db);
+    db.transaction = ((fn: () => unknown) =>
+      real(() => {
+        fn();
+        throw new Error('killed after the rename, before the commit');
+      })) as unknown as typeof db.transaction;
+    assert.throws(() => c2.journal.complete(e1!.id, [{ uid: a2.uid, key: 'i5_8' }]), /killed/);
+    db.transaction = real;
+    assert.equal(c2.journal.pending('a')[0]?.state, 'inflight', 'not done');
+    c2.close();
+    const c3 = await open(dataDir);
+    assert.equal(c3.account('a').message(a2.uid)?.key, 'i5_8', 'recovery took the key from the file name');
+    assert.deepEqual(c3.mailboxes('a', IMAP).select('INBOX').messages[0]?.flags, ['\\Seen']);
+    c3.journal.complete(e1!.id, [{ uid: a2.uid, key: 'i5_8' }]);
+    const left = c3.journal.pending('a');
+    assert.deepEqual(
+      left.map((e) => e.change.kind),
+      ['flags', 'copy'],
+    );
+    assert.equal(left[1]?.id, e3!.id);
+    assert.deepEqual(left[1]?.change.kind === 'copy' && left[1].change.keys, ['i5_8']);
+    assert.deepEqual(cacheFaults(dataDir, 'a'), []);
+    c3.close();
+  });
+});
+
 describe('UpstreamMirror', () => {
   it('merges upstream flags (a pending local change wins for its flags) and applies upstream expunges', async () => {
     const dataDir = await fresh();
