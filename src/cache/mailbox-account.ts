@@ -19,6 +19,7 @@ import { AccountStoreImpl } from './account-store.js';
 import { keySetOf } from './key-set.js';
 import type { MessageRow } from './ledger.js';
 import { imapFlags } from './mailbox-flags.js';
+import { settleIntent } from './mailbox-intent.js';
 import type { ImapRow, MailboxRows } from './mailbox-rows.js';
 import type { JournalChange, MailboxEvent, MailboxInfo, MailboxMessage } from './mailboxes.js';
 import { folderDir, isValidKey, parseName, replaceKey } from './maildir.js';
@@ -91,9 +92,23 @@ export class MailboxAccountStore extends AccountStoreImpl {
     }
   }
 
-  /** Run `task` in the account's serial queue (one change at a time, commits included). */
+  /**
+   * Run `task` in the account's serial queue (one change at a time, commits included). A task
+   * that fails midway has its intent settled at once (`mailbox-intent.ts`: undone before its
+   * transaction, finished after), as start-up recovery would, so the next change starts clean.
+   */
   exclusive<T>(task: () => Promise<T>): Promise<T> {
-    return this.serial.run(task);
+    return this.serial.run(async () => {
+      try {
+        return await task();
+      } catch (err) {
+        const { dataDir, ledger, maildir, log } = this.d;
+        await settleIntent(dataDir, this.accountId, ledger, maildir).catch((e: unknown) =>
+          log.error({ account: this.accountId, err: e }, 'cannot settle a failed local IMAP change; start-up will'),
+        );
+        throw err;
+      }
+    });
   }
 
   /** A new local UID (written to state.db by the transaction that uses it: `raiseNextUid`). */

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -236,6 +236,25 @@ describe('MailboxStore', () => {
     );
     assert.deepEqual(cacheFaults(dataDir, 'a'), []);
     again.close();
+  });
+
+  it('a change that fails midway is undone at once: a rename onto a directory in the way renames nothing', async () => {
+    const dataDir = await fresh();
+    const cache = await open(dataDir);
+    const mb = cache.mailboxes('a', IMAP);
+    await mb.createFolder('A/B');
+    const ap = await mb.append('A/B', body('ab'));
+    const md = maildirPath(dataDir, 'a');
+    // a non-empty directory where the child would go: the second rename fails
+    await mkdir(path.join(md, '.Z.B', 'cur'), { recursive: true });
+    await writeFile(path.join(md, '.Z.B', 'cur', 'x'), 'x');
+    await assert.rejects(mb.renameFolder('A', 'Z'));
+    assert.ok(existsSync(path.join(md, '.A')) && existsSync(path.join(md, '.A.B')), 'renamed back');
+    assert.equal(existsSync(path.join(md, '.Z')), false);
+    assert.equal(existsSync(path.join(dataDir, 'accounts', 'a', 'mailbox-intent')), false);
+    assert.deepEqual(await mb.read('A/B', ap.uid), body('ab'));
+    assert.equal(mb.folder('Z'), undefined);
+    cache.close();
   });
 
   it('renaming INBOX moves its messages to the new folder and leaves INBOX empty', async () => {
