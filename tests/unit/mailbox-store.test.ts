@@ -439,7 +439,9 @@ describe('events from the POP3 side', () => {
     const seen = events(cache, POP3);
     const [m1] = await pull(cache, 'INBOX', ['p1']);
     seen.length = 0;
+    const hm = cache.mailboxes('a').folder('Trash')!.highestModseq;
     await cache.account('a').trash([m1!.uid], { deleteUpstream: false });
+    assert.ok(cache.mailboxes('a').folder('Trash')!.highestModseq > hm, 'an addition to Trash takes a MODSEQ');
     assert.deepEqual(
       seen.map((e) => [e.kind, 'folder' in e ? e.folder : '']),
       [
