@@ -204,6 +204,20 @@ describe('MailboxStore', () => {
     again.close();
   });
 
+  it('an INBOX expunge of a POP3 account honours onLocalDelete: delete-upstream', async () => {
+    const dataDir = await fresh();
+    const cache = await open(dataDir);
+    const mb = cache.mailboxes('a', { protocol: 'pop3', onLocalDelete: 'delete-upstream' });
+    const [m1, m2] = await pull(cache, 'INBOX', ['p1', 'p2']);
+    await mb.expunge('INBOX', [m1!.uid]);
+    assert.deepEqual(cache.account('a').pendingUpstreamDeletes('INBOX'), ['p1']);
+    cache.mailboxes('a', { protocol: 'pop3', onLocalDelete: 'keep-upstream' });
+    await mb.expunge('INBOX', [m2!.uid]);
+    assert.deepEqual(cache.account('a').pendingUpstreamDeletes('INBOX'), ['p1']);
+    assert.ok(cache.account('a').has('INBOX', 'p2'));
+    cache.close();
+  });
+
   it('creates, renames (children follow, UIDVALIDITY kept) and deletes folders; a new one after delete gets a greater UIDVALIDITY', async () => {
     const dataDir = await fresh();
     const cache = await open(dataDir);
