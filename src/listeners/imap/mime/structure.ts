@@ -68,9 +68,10 @@ export function structureString(buf: Buffer, part: MimePart, extended: boolean):
       continue;
     }
     const message = p.kind === 'message' && p.message !== null;
-    const text = !message && (ct.rawType === null ? !ct.digestDefault : ct.type === 'text');
+    const text = !message && !p.capped && (ct.rawType === null ? !ct.digestDefault : ct.type === 'text');
     let head = '(';
     if (message) head += '"message" "rfc822"';
+    else if (p.capped) head += '"application" "octet-stream"';
     else if (ct.rawType === null) head += ct.digestDefault ? '"message" "rfc822"' : '"text" "plain"';
     else head += `${imapString(ct.rawType)} ${imapString(ct.rawSubtype ?? '')}`;
     const cte = firstField(buf, p, 'content-transfer-encoding');

@@ -15,7 +15,7 @@
  */
 import { type ContentType, parseContentType } from './fields.js';
 
-/** Dovecot's message_max_nested_mime_parts default. */
+/** Dovecot's message_max_nested_mime_parts default: parts in one chain, the root included. */
 export const MAX_DEPTH = 100;
 /** Dovecot's message_max_mime_parts default. */
 export const MAX_PARTS = 10_000;
@@ -44,6 +44,8 @@ export interface MimePart {
   /** The embedded message of a message/rfc822 part. */
   message: MimePart | null;
   kind: 'leaf' | 'multipart' | 'message';
+  /** A multipart or message/rfc822 past the limits, kept as a leaf: shown as application/octet-stream. */
+  capped: boolean;
 }
 
 interface Boundary {
@@ -83,6 +85,7 @@ export function parseMessage(buf: Buffer): MimePart {
       children: [],
       message: null,
       kind: 'leaf',
+      capped: false,
     };
     open.push(p);
     return p;
@@ -189,7 +192,8 @@ export function parseMessage(buf: Buffer): MimePart {
         const ctField = part.fields.find((f) => f.name === 'content-type');
         part.contentType = parseContentType(ctField ? fieldValue(buf, ctField) : null, parentDigest);
         const ct = part.contentType;
-        const room = part.depth < MAX_DEPTH && count < MAX_PARTS;
+        const room = part.depth + 1 < MAX_DEPTH && count < MAX_PARTS;
+        part.capped = !room && (ct.type === 'multipart' || (ct.type === 'message' && ct.subtype === 'rfc822'));
         if (room && ct.type === 'multipart') {
           // Without a boundary Dovecot still calls it a multipart, one with no parts.
           part.kind = 'multipart';
@@ -226,6 +230,10 @@ export function parseMessage(buf: Buffer): MimePart {
       const h: Hit | null = findFrom(hit.next);
       hit = h;
       continue;
+    }
+    if (count >= MAX_PARTS) {
+      // Too many parts: the rest of the message belongs to the open parts (bounded memory).
+      break;
     }
     const child = newPart(hit.next, owner.depth + 1);
     owner.children.push(child);
