@@ -14,12 +14,11 @@
  * running commands finish within `closeTimeoutMs` (every change is durable before its OK, so
  * what was not answered was not promised), then destroys what is left.
  */
-import net from 'node:net';
+import type net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
-import { sleep } from '../../shared/sleep.js';
 import { ConnectionSlots } from '../connection-slots.js';
-import { listenOn } from '../listen.js';
+import { type BoundAddress, listenOnHosts, stopListening } from '../listen.js';
 import type { LocalAuth } from '../local-auth.js';
 import { type ListenerTlsFiles, loadListenerTls } from '../tls-options.js';
 import type { ReaderLimits } from './command-reader.js';
@@ -62,11 +61,7 @@ export interface ImapServerOptions {
   implementation?: string;
 }
 
-export interface ImapAddress {
-  host: string;
-  port: number;
-  tls: boolean;
-}
+export type ImapAddress = BoundAddress;
 
 export class ImapServer {
   private readonly servers: Array<{ server: net.Server; address: ImapAddress }> = [];
@@ -122,49 +117,18 @@ export class ImapServer {
 
   /** Stop accepting; let running commands finish (bounded), then close every session. */
   async stop(): Promise<void> {
-    const closing = this.servers.splice(0).map(({ server }) => new Promise<void>((r) => server.close(() => r())));
-    for (const s of this.sessions) s.shutdown();
-    const all = Promise.all([...this.sessions].map((s) => s.closed));
-    const finished = new AbortController();
-    const timeout = sleep(this.o.closeTimeoutMs ?? 5000, finished.signal).then(
-      () => 'timeout' as const,
-      () => undefined,
-    );
-    if ((await Promise.race([all, timeout])) === 'timeout') {
-      this.o.log.warn({ sessions: this.sessions.size }, 'IMAP sessions did not finish in time: closing them');
-      for (const s of this.sessions) s.destroy();
-    }
-    finished.abort();
-    await Promise.all(closing);
+    const servers = this.servers.splice(0).map((s) => s.server);
+    await stopListening(servers, this.sessions, {
+      closeTimeoutMs: this.o.closeTimeoutMs ?? 5000,
+      log: this.o.log,
+      label: 'IMAP',
+    });
   }
 
   private async listenAll(port: number, deps: SessionDeps, tlsOptions?: tls.SecureContextOptions): Promise<void> {
-    const implicitTls = tlsOptions !== undefined;
-    let chosen = port;
-    let bound = 0;
-    let lastError: unknown;
-    for (const host of this.o.hosts) {
-      const server = tlsOptions
-        ? tls.createServer(tlsOptions, (s) => this.accept(s, deps, true))
-        : net.createServer((s) => this.accept(s, deps, false));
-      if (implicitTls)
-        server.on('tlsClientError', (err) => this.o.log.debug({ err: err.message }, 'TLS handshake failed'));
-      try {
-        chosen = await listenOn(server, host, chosen);
-        server.on('error', (err) => this.o.log.error({ err }, 'IMAP listener error'));
-        this.servers.push({ server, address: { host, port: chosen, tls: implicitTls } });
-        bound++;
-      } catch (err) {
-        lastError = err;
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'EADDRNOTAVAIL' || code === 'EAFNOSUPPORT') {
-          this.o.log.warn({ host, err: (err as Error).message }, 'cannot listen on this address; skipped');
-          continue;
-        }
-        throw err;
-      }
-    }
-    if (!bound) throw lastError ?? new Error('no address to listen on');
+    const accept = (s: net.Socket, secure: boolean): void => this.accept(s, deps, secure);
+    const o = { log: this.o.log, label: 'IMAP', tls: tlsOptions };
+    this.servers.push(...(await listenOnHosts(this.o.hosts, port, accept, o)));
   }
 
   private accept(socket: net.Socket, deps: SessionDeps, secure: boolean): void {

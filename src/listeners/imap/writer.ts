@@ -3,33 +3,16 @@
  * until 'drain'), nothing after the socket closed.
  */
 import type { Socket } from 'node:net';
+import { writeWithBackpressure } from '../socket-writer.js';
 
-/** Raised when the peer is gone while a response is being written. */
-export class ConnectionClosedError extends Error {
-  override name = 'ConnectionClosedError';
-}
+export { ConnectionClosedError } from '../socket-writer.js';
 
 /** Writes responses on one connection (re-pointed after STARTTLS). */
 export class ResponseWriter {
   constructor(public socket: Socket) {}
 
-  /** Write and, when the socket buffer is full, wait for it to drain or close. */
   write(buf: Buffer | string): Promise<void> {
-    const s = this.socket;
-    if (s.destroyed || !s.writable) return Promise.reject(new ConnectionClosedError('connection closed'));
-    if (s.write(buf)) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const done = (err?: Error): void => {
-        s.off('drain', onDrain);
-        s.off('close', onClose);
-        if (err) reject(err);
-        else resolve();
-      };
-      const onDrain = (): void => done();
-      const onClose = (): void => done(new ConnectionClosedError('connection closed while writing'));
-      s.on('drain', onDrain);
-      s.on('close', onClose);
-    });
+    return writeWithBackpressure(this.socket, buf);
   }
 }
 
