@@ -17,15 +17,18 @@ after(async () => {
   for (const f of fixtures) await f.close();
 });
 
-describe('IMAP transcripts', () => {
-  for (const file of readdirSync(DIR)
-    .filter((f) => f.endsWith('.txt'))
-    .sort()) {
-    test(file, async () => {
-      const t = parseTranscript(path.join(DIR, file), file);
-      const fx = await startImap({ messages: Array.from({ length: t.messages }, (_, i) => sampleMessage(i + 1)) });
-      fixtures.push(fx);
-      await runTranscript(t, fx.port);
-    });
-  }
-});
+for (const realCache of [false, true]) {
+  describe(`IMAP transcripts (${realCache ? 'real cache' : 'in-memory store'})`, () => {
+    for (const file of readdirSync(DIR)
+      .filter((f) => f.endsWith('.txt'))
+      .sort()) {
+      test(file, async () => {
+        const t = parseTranscript(path.join(DIR, file), file);
+        const messages = Array.from({ length: t.messages }, (_, i) => sampleMessage(i + 1));
+        const fx = await startImap({ messages, realCache });
+        fixtures.push(fx);
+        await runTranscript(t, fx.port);
+      });
+    }
+  });
+}
