@@ -4,8 +4,9 @@
  * entry says in which states it is valid: the state is checked here, once.
  *
  * Invariants:
- * - Commands run one at a time, in order, however they arrive; reading pauses while more than
- *   INPUT_HIGH_WATER bytes wait (memory stays bounded by the reader's limits plus that).
+ * - Commands run one at a time, in order, however they arrive; reading pauses while a command
+ *   runs and more than INPUT_HIGH_WATER bytes wait (memory stays bounded by the reader's limits
+ *   plus that).
  * - Untagged updates of the selected mailbox (changes by any writer) go out before a tagged
  *   reply, and at once while IDLE; EXPUNGE never after FETCH, STORE or SEARCH, nor while a
  *   further command is already buffered (its sequence numbers were chosen before it).
@@ -275,7 +276,8 @@ export class ImapSession implements SessionContext {
   private received(chunk: Buffer): void {
     if (this.ending) return;
     this.reader.push(chunk);
-    if (this.reader.buffered > INPUT_HIGH_WATER) this.socket.pause();
+    // Only while a command runs: otherwise the reader takes in what arrives (within its limits).
+    if (this.busy && this.reader.buffered > INPUT_HIGH_WATER) this.socket.pause();
     void this.pump();
   }
 
@@ -306,7 +308,7 @@ export class ImapSession implements SessionContext {
     }
     if (this.ending && !this.gone && this.state === 'LOGOUT') this.close();
     else if (this.ending && !this.gone) this.bye('server shutting down');
-    else if (this.socket.isPaused() && this.reader.buffered <= INPUT_HIGH_WATER) this.socket.resume();
+    else if (this.socket.isPaused()) this.socket.resume();
   }
 
   /** A synchronizing literal: go on (`+`) only for a command valid now, else refuse it at once. */
