@@ -22,6 +22,7 @@ import type { Logger } from 'pino';
 import type { MailboxEvent, MailboxStore } from '../../cache/mailboxes.js';
 import { isLoopbackHost } from '../../shared/loopback.js';
 import type { LocalAuth } from '../local-auth.js';
+import { SocketEvents } from '../socket-events.js';
 import { type Command, CommandReader, type ReaderLimits } from './command-reader.js';
 import { lookupCommand } from './commands/index.js';
 import { dispatchError } from './errors.js';
@@ -70,19 +71,21 @@ export class ImapSession implements SessionContext {
   private saidBye = false;
   private flushing: Promise<void> = Promise.resolve();
   private markClosed!: () => void;
-  private readonly onData = (chunk: Buffer): void => this.received(chunk);
-  private readonly onEnd = (): void => this.close();
-  private readonly onError = (err: Error): void => {
-    this.log.debug({ err: err.message }, 'connection error');
-    this.close();
-  };
-  private readonly onTimeout = (): void => {
-    this.log.info('idle timeout: closing');
-    this.ending = true;
-    this.send('* BYE autologout: idle for too long')
-      .catch(() => undefined)
-      .finally(() => this.close());
-  };
+  private readonly events = new SocketEvents({
+    data: (chunk) => this.received(chunk),
+    gone: () => this.close(),
+    error: (err) => {
+      this.log.debug({ err: err.message }, 'connection error');
+      this.close();
+    },
+    timeout: () => {
+      this.log.info('idle timeout: closing');
+      this.ending = true;
+      this.send('* BYE autologout: idle for too long')
+        .catch(() => undefined)
+        .finally(() => this.close());
+    },
+  });
 
   constructor(
     socket: Socket,
@@ -253,24 +256,12 @@ export class ImapSession implements SessionContext {
     }
   }
 
-  private listeners(): Array<[string, ((chunk: Buffer) => void) | ((err: Error) => void) | (() => void)]> {
-    return [
-      ['data', this.onData],
-      ['end', this.onEnd],
-      ['close', this.onEnd],
-      ['error', this.onError],
-      ['timeout', this.onTimeout],
-    ];
-  }
-
   private attach(s: Socket): void {
-    for (const [event, fn] of this.listeners()) s.on(event, fn);
-    s.setTimeout(this.state === 'NOT_AUTHENTICATED' ? this.deps.preLoginIdleMs : this.deps.idleTimeoutMs);
+    this.events.attach(s, this.state === 'NOT_AUTHENTICATED' ? this.deps.preLoginIdleMs : this.deps.idleTimeoutMs);
   }
 
   private detach(s: Socket): void {
-    for (const [event, fn] of this.listeners()) s.off(event, fn);
-    s.setTimeout(0);
+    this.events.detach(s);
   }
 
   private received(chunk: Buffer): void {
