@@ -15,6 +15,7 @@
 import type { Clock } from '../shared/clock.js';
 import type { MailboxAccountStore } from './mailbox-account.js';
 import type { ChangeJournal, JournalChange, JournalEntry, JournalState, KeyAssignment } from './mailboxes.js';
+import { localKey } from './maildir.js';
 import type { StateDb } from './state-db.js';
 
 interface Row {
@@ -48,7 +49,8 @@ function prepare(db: StateDb) {
        WHERE ${NOT_DONE} GROUP BY account`,
     ),
     inflight: db.prepare<[string | null, number]>(
-      `UPDATE journal SET state = 'inflight', tries = tries + 1, inflight_note = ? WHERE id = ? AND ${OPEN}`,
+      `UPDATE journal SET state = 'inflight', tries = tries + 1, inflight_note = coalesce(?, inflight_note)
+       WHERE id = ? AND ${OPEN}`,
     ),
     done: db.prepare<[number, number]>(`UPDATE journal SET state = 'done', done_at = ? WHERE id = ? AND ${NOT_DONE}`),
     fail: db.prepare<[string, string, number | null, number]>(
@@ -156,18 +158,28 @@ export class ChangeJournalImpl implements ChangeJournal {
     const store = this.storeOf(row.account);
     const renames: Array<{ apply: () => void; after: () => void }> = [];
     const rekeyed = new Map<string, string>();
+    const change = JSON.parse(row.change) as JournalChange;
+    const target = change.kind === 'append' ? change.folder : 'to' in change ? change.to : undefined;
+    const gone: string[] = [];
     for (const k of keys) {
       const old = store?.deps.ledger.message(row.account, k.uid)?.key;
       const r = store?.rekeyLocal(k.uid, k.key);
       if (r) renames.push(r);
-      if (old && old !== k.key) rekeyed.set(old, k.key);
+      else if (old === undefined && target) gone.push(k.key);
+      // later entries may name the local key, or the row's key if a crash left it re-keyed already
+      rekeyed.set(localKey(k.uid), k.key);
+      if (old !== undefined) rekeyed.set(old, k.key);
     }
+    const now = this.clock.now();
     this.db.transaction(() => {
       for (const r of renames) r.apply();
-      this.s.done.run(this.clock.now(), id);
+      // expunged locally before its upstream key was known: the pull must not bring it back
+      for (const key of gone) store?.deps.ledger.addTombstone(row.account, target as string, key, now);
+      this.s.done.run(now, id);
       if (rekeyed.size) this.rewriteLaterKeys(row.account, id, rekeyed);
     })();
     for (const r of renames) r.after();
+    if (gone.length && target) store?.noteKeys(target, { tombed: gone });
   }
 
   /** Later entries naming a key that just changed name the new one. */
