@@ -155,3 +155,23 @@ describe('IMAP SEARCH on decoded text', () => {
     assert.equal((await c.run('SEARCH SENTBEFORE 1-Jan-2000'))[0], '* SEARCH 2');
   });
 });
+
+describe('IMAP FETCH backpressure', () => {
+  test('a client that stops reading stops the file reads; all arrive once it reads again', async () => {
+    const { store, c } = await setup(0);
+    const body = `Subject: big\r\n\r\n${`${'y'.repeat(1022)}\r\n`.repeat(512)}`; // 512 KiB
+    for (let i = 0; i < 64; i++) store.deliver('INBOX', body);
+    await c.run('SELECT INBOX');
+    const reads = store.reads;
+    c.conn.socket.pause();
+    c.conn.cmd('f1 FETCH 1:* BODY.PEEK[]');
+    await new Promise((r) => setTimeout(r, 400));
+    // Socket buffers hold a few MiB at most: far from the 32 MiB asked for.
+    assert.ok(store.reads - reads < 32, `read ${store.reads - reads} files while the client was not reading`);
+    c.conn.socket.resume();
+    let line = '';
+    while (!line.startsWith('f1 ')) line = await c.conn.line();
+    assert.equal(line, 'f1 OK FETCH completed');
+    assert.equal(store.reads - reads, 64);
+  });
+});
