@@ -18,13 +18,11 @@
  * destroys what is left — a session that did not QUIT commits nothing.
  */
 
-import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
-import { sleep } from '../../shared/sleep.js';
-import { ConnectionSlots } from '../connection-slots.js';
-import { listenOn } from '../listen.js';
+import type { BoundAddress } from '../listen.js';
 import type { LocalAuth } from '../local-auth.js';
+import { LocalListener } from '../local-listener.js';
 import { type ListenerTlsFiles, loadListenerTls } from '../tls-options.js';
 import type { Pop3Backend } from './backend.js';
 import { Pop3Session, type SessionDeps } from './session.js';
@@ -70,50 +68,22 @@ export interface Pop3ServerOptions {
 }
 
 /** One bound address. */
-export interface Pop3Address {
-  host: string;
-  port: number;
-  /** True for the implicit-TLS listener. */
-  tls: boolean;
-}
+export type Pop3Address = BoundAddress;
 
 /** The local POP3 server. */
-export class Pop3Server {
-  private readonly servers: Array<{ server: net.Server; address: Pop3Address }> = [];
-  private readonly sessions = new Set<Pop3Session>();
+export class Pop3Server extends LocalListener<Pop3Session> {
   private readonly locks = new Set<string>();
-  private readonly slots: ConnectionSlots;
-  private nextCid = 1;
-  /** Connections refused since the limit was last reached (for one log line per burst). */
-  private refused = 0;
 
   constructor(private readonly o: Pop3ServerOptions) {
-    this.slots = new ConnectionSlots({
-      max: o.maxConnections,
-      maxPerAddress: o.maxConnectionsPerAddress,
-      loginTimeoutMs: o.loginTimeoutMs,
-      busyLoginTimeoutMs: o.busyLoginTimeoutMs,
-    });
-  }
-
-  /** Addresses actually bound. */
-  get addresses(): Pop3Address[] {
-    return this.servers.map((s) => s.address);
-  }
-
-  /** The plain port (useful with port 0). */
-  get port(): number {
-    return this.addresses.find((a) => !a.tls)?.port ?? 0;
-  }
-
-  /** The implicit-TLS port, if any. */
-  get tlsPort(): number | undefined {
-    return this.addresses.find((a) => a.tls)?.port;
-  }
-
-  /** Number of open sessions. */
-  get sessionCount(): number {
-    return this.sessions.size;
+    super(
+      { ...o, tlsPort: o.tls?.port },
+      {
+        label: 'POP3',
+        cidPrefix: 'p',
+        refusal: (why) =>
+          `-ERR [SYS/TEMP] too many connections${why === 'address' ? ' from your address' : ''}, try again later\r\n`,
+      },
+    );
   }
 
   async start(): Promise<void> {
@@ -133,94 +103,6 @@ export class Pop3Server {
       commandTimeoutMs: o.commandTimeoutMs ?? 60_000,
       maxLineLength: o.maxLineLength ?? 2048,
     };
-    try {
-      await this.listenAll(o.port, deps);
-      if (o.tls?.port !== undefined && tlsOptions) await this.listenAll(o.tls.port, deps, tlsOptions);
-    } catch (err) {
-      await this.stop();
-      throw err;
-    }
-    o.log.info({ addresses: this.addresses }, 'POP3 listener ready');
-  }
-
-  /** Stop accepting; let running commands finish (bounded), then close every session. */
-  async stop(): Promise<void> {
-    // server.close() calls back only once every connection is gone: close the sessions first.
-    const closing = this.servers.splice(0).map(({ server }) => new Promise<void>((r) => server.close(() => r())));
-    for (const s of this.sessions) s.shutdown();
-    const all = Promise.all([...this.sessions].map((s) => s.closed));
-    const finished = new AbortController();
-    const timeout = sleep(this.o.closeTimeoutMs ?? 5000, finished.signal).then(
-      () => 'timeout' as const,
-      () => undefined,
-    );
-    if ((await Promise.race([all, timeout])) === 'timeout') {
-      this.o.log.warn({ sessions: this.sessions.size }, 'POP3 sessions did not finish in time: closing them');
-      for (const s of this.sessions) s.destroy();
-    }
-    finished.abort(); // clears the timer
-    await Promise.all(closing);
-  }
-
-  /** Listen on every host; implicit TLS when `tlsOptions` are given. */
-  private async listenAll(port: number, deps: SessionDeps, tlsOptions?: tls.SecureContextOptions): Promise<void> {
-    const implicitTls = tlsOptions !== undefined;
-    let chosen = port;
-    let bound = 0;
-    let lastError: unknown;
-    for (const host of this.o.hosts) {
-      const server = tlsOptions
-        ? tls.createServer(tlsOptions, (s) => this.accept(s, deps, true))
-        : net.createServer((s) => this.accept(s, deps, false));
-      if (implicitTls)
-        server.on('tlsClientError', (err) => this.o.log.debug({ err: err.message }, 'TLS handshake failed'));
-      try {
-        chosen = await listenOn(server, host, chosen);
-        // after the bind: a bind error is the caller's to report, in one line
-        server.on('error', (err) => this.o.log.error({ err }, 'POP3 listener error'));
-        this.servers.push({ server, address: { host, port: chosen, tls: implicitTls } });
-        bound++;
-      } catch (err) {
-        lastError = err;
-        const code = (err as NodeJS.ErrnoException).code;
-        // ::1 (or 127.0.0.1) missing on this machine: serve the other loopback rather than nothing.
-        if (code === 'EADDRNOTAVAIL' || code === 'EAFNOSUPPORT') {
-          this.o.log.warn({ host, err: (err as Error).message }, 'cannot listen on this address; skipped');
-          continue;
-        }
-        throw err;
-      }
-    }
-    if (!bound) throw lastError ?? new Error('no address to listen on');
-  }
-
-  private accept(socket: net.Socket, deps: SessionDeps, secure: boolean): void {
-    socket.on('error', () => undefined); // reported through the session
-    const slot = this.slots.admit(socket.remoteAddress);
-    if (typeof slot === 'string') {
-      // Refused before any session exists: answer, and never hold the descriptor for long.
-      if (this.refused++ === 0)
-        this.o.log.warn({ ...this.slots.policy, why: slot }, 'POP3 connection limit reached: refusing new connections');
-      const from = slot === 'address' ? ' from your address' : '';
-      socket.end(`-ERR [SYS/TEMP] too many connections${from}, try again later\r\n`);
-      socket.setTimeout(2000, () => socket.destroy());
-      return;
-    }
-    if (this.refused) {
-      this.o.log.info({ refused: this.refused }, 'POP3 connections accepted again');
-      this.refused = 0;
-    }
-    const cid = `p${this.nextCid++}`;
-    const log = this.o.log.child({ cid });
-    socket.setNoDelay(true); // replies are written whole; never wait for a delayed ACK
-    const session = new Pop3Session(socket, deps, secure, log);
-    session.onLoggedIn = () => slot.loggedIn();
-    slot.bind(session);
-    this.sessions.add(session);
-    void session.closed.then(() => {
-      slot.release();
-      this.sessions.delete(session);
-    });
-    void session.start();
+    await this.listen((socket, secure, log) => new Pop3Session(socket, deps, secure, log), tlsOptions);
   }
 }
