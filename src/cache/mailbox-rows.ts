@@ -10,6 +10,9 @@
  */
 import type { StateDb } from './state-db.js';
 
+/** What SELECT reads of a row: uid, wsize, flag letters, keywords, MODSEQ, INTERNALDATE. */
+export type SelectRow = [number, number, string, string, number, number];
+
 /** A `folders` row. */
 export interface FolderRow {
   folder: string;
@@ -82,6 +85,13 @@ function prepare(db: StateDb) {
       `SELECT ${IMAP_COLS} FROM messages WHERE account = ? AND folder = ? ORDER BY uid`,
     ),
     message: db.prepare<[string, number], ImapRow>(`SELECT ${IMAP_COLS} FROM messages WHERE account = ? AND uid = ?`),
+    // SELECT of a huge folder: arrays, not objects, and only what a session keeps
+    selectRows: db
+      .prepare<[string, string], SelectRow>(
+        `SELECT uid, wsize, flags, keywords, max(modseq, 1), coalesce(internal_date, stored_at)
+           FROM messages WHERE account = ? AND folder = ? ORDER BY uid`,
+      )
+      .raw(true),
     nextModseq: db.prepare<[string], { m: number }>(
       `INSERT INTO accounts (account, next_uid, modseq) VALUES (?, 1, 2)
        ON CONFLICT (account) DO UPDATE SET modseq = modseq + 1 RETURNING modseq AS m`,
@@ -169,6 +179,11 @@ export class MailboxRows {
 
   messages(account: string, folder: string): ImapRow[] {
     return this.s.messages.all(account, folder);
+  }
+
+  /** The rows SELECT needs, as arrays, in UID order. */
+  selectRows(account: string, folder: string): SelectRow[] {
+    return this.s.selectRows.all(account, folder);
   }
 
   message(account: string, uid: number): ImapRow | undefined {

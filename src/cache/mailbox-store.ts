@@ -20,7 +20,7 @@ import path from 'node:path';
 import { writeFileDurable } from '../shared/durable-fs.js';
 import { addJournalEntry } from './change-journal.js';
 import { type MailboxAccountStore, type MailboxView, mailboxMessage } from './mailbox-account.js';
-import { applyFlagChange, sameFlags } from './mailbox-flags.js';
+import { applyFlagChange, imapFlags, sameFlags } from './mailbox-flags.js';
 import { FolderOps } from './mailbox-folders.js';
 import { clearIntent, removePaths, writeIntent } from './mailbox-intent.js';
 import type { FolderRow, FolderStats, ImapRow } from './mailbox-rows.js';
@@ -154,9 +154,31 @@ export class MailboxStoreImpl implements MailboxStore, MailboxView {
     return i;
   }
 
+  /**
+   * One pass over lean rows: the folder's counts come from the same rows, and messages with the
+   * same flags share one (read-only) flag list (100,000 messages: a few distinct lists).
+   */
   select(name: string): MailboxSnapshot {
-    const info = this.existing(name);
-    return { info, messages: this.s.rows.messages(this.accountId, info.name).map(mailboxMessage) };
+    const f = normalizeFolder(name);
+    const row = this.s.rows.folder(this.accountId, f);
+    if (!row) throw new NoSuchFolderError(name);
+    const shared = new Map<string, readonly string[]>();
+    let unseen = 0;
+    let maxModseq = 1;
+    const messages = this.s.rows.selectRows(this.accountId, f).map(([uid, size, letters, keywords, modseq, date]) => {
+      const k = `${letters}\0${keywords}`;
+      let flags = shared.get(k);
+      if (!flags) {
+        flags = imapFlags(letters, keywords);
+        shared.set(k, flags);
+      }
+      if (!letters.includes('S')) unseen++;
+      if (modseq > maxModseq) maxModseq = modseq;
+      return { uid, size, flags, modseq, internalDate: date };
+    });
+    const count = messages.length;
+    const stats = count ? { folder: f, count, unseen, maxUid: messages[count - 1]?.uid ?? 0, maxModseq } : undefined;
+    return { info: this.info(row, stats), messages };
   }
 
   async read(folder: string, uid: number): Promise<Buffer> {
