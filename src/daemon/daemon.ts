@@ -24,6 +24,7 @@ import { cacheAccounts, incomingEndpoint } from './accounts.js';
 import { controlComponent } from './control-api.js';
 import type { InstanceLock } from './instance-lock.js';
 import { acquireLock } from './instance-lock.js';
+import { JournalRows, type JournalView } from './journal-report.js';
 import type { Component } from './lifecycle.js';
 import { ComponentGroup } from './lifecycle.js';
 import { Outgoing } from './outgoing.js';
@@ -41,6 +42,7 @@ export class Daemon {
   private scheduler?: Scheduler;
   private idle = new Map<string, IdleWatcher>();
   private pop3?: { server?: Pop3Server };
+  private journalRows?: JournalRows;
   /** Outbox, delivery loop, connectivity monitor and the local SMTP listener. */
   readonly outgoing: Outgoing;
   /** systemd readiness, stop and watchdog messages (no-op without NOTIFY_SOCKET). */
@@ -82,6 +84,18 @@ export class Daemon {
   /** Current configuration. */
   get currentConfig(): Config {
     return this.config;
+  }
+
+  /** The change journal of the open cache (`localpost journal` through the control API). */
+  journal(): JournalView | undefined {
+    if (!this.cache) return undefined;
+    this.journalRows ??= new JournalRows(this.cache.stateDb);
+    return this.journalRows;
+  }
+
+  /** The local IMAP listener's bound addresses, once started (for `status`). */
+  imapAddresses(): ReadonlyArray<{ host: string; port: number; tls: boolean }> {
+    return [];
   }
 
   /** The local POP3 listener, once started (its bound addresses, for `status`). */
