@@ -1,0 +1,115 @@
+/**
+ * FETCH, STORE and SEARCH of the local IMAP server, counting work: which commands read message
+ * files (none for FLAGS/UID/SIZE/MODSEQ keys, one read per message otherwise), \Seen made
+ * durable by BODY[] but not by PEEK or EXAMINE, bare-LF files served with CRLF, partials.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { ImapTestClient } from '../support/imap-client.js';
+import { type ImapFixture, startImap } from '../support/imap-server.js';
+import type { MemoryMailboxes } from '../support/memory-mailboxes.js';
+import { sampleMessage } from '../support/pop3-server.js';
+
+const fixtures: ImapFixture[] = [];
+const clients: ImapTestClient[] = [];
+after(async () => {
+  for (const c of clients) c.close();
+  for (const f of fixtures) await f.close();
+});
+
+async function setup(count: number): Promise<{ fx: ImapFixture; store: MemoryMailboxes; c: ImapTestClient }> {
+  const fx = await startImap({ messages: Array.from({ length: count }, (_, i) => sampleMessage(i + 1)) });
+  fixtures.push(fx);
+  const c = await ImapTestClient.open(fx.port, ['alice', 'localpw']);
+  clients.push(c);
+  return { fx, store: fx.stores.get('alice') as MemoryMailboxes, c };
+}
+
+describe('IMAP FETCH and SEARCH work', () => {
+  test('UID FETCH 1:* (FLAGS) and flag/size searches read no message file', async () => {
+    const { store, c } = await setup(500);
+    await c.run('SELECT INBOX');
+    const r = await c.run('UID FETCH 1:* (FLAGS RFC822.SIZE INTERNALDATE MODSEQ)');
+    assert.equal(r.length, 501);
+    assert.match(
+      r[0] as string,
+      /^\* 1 FETCH \(UID 1 FLAGS \(\) RFC822\.SIZE 7\d INTERNALDATE "[^"]+" MODSEQ \(\d+\)\)$/,
+    );
+    const s = await c.run('SEARCH UNSEEN LARGER 10 UID 1:* SINCE 1-Jan-2024 NOT DELETED');
+    assert.equal(s[0]?.split(' ').length, 2 + 500);
+    assert.equal(store.reads, 0);
+  });
+
+  test('bodies, envelopes and structures read each file once per command', async () => {
+    const { store, c } = await setup(20);
+    await c.run('SELECT INBOX');
+    const r = await c.run(
+      'FETCH 1:* (BODY.PEEK[] ENVELOPE BODYSTRUCTURE BODY.PEEK[HEADER.FIELDS (Subject)] RFC822.SIZE)',
+    );
+    assert.equal(store.reads, 20);
+    assert.equal(r.filter((l) => l.startsWith('* ')).length, 20);
+    const s = await c.run('SEARCH SUBJECT "test 7"');
+    assert.deepEqual(s[0], '* SEARCH 7');
+    assert.equal(store.reads, 40);
+    const b = await c.run('SEARCH BODY "BODY 3 LINE"');
+    assert.deepEqual(b[0], '* SEARCH 3');
+  });
+
+  test('BODY[] sets \\Seen durably, PEEK and EXAMINE do not', async () => {
+    const { store, c } = await setup(3);
+    await c.run('EXAMINE INBOX');
+    await c.run('FETCH 1 BODY[]');
+    await c.run('SELECT INBOX');
+    await c.run('FETCH 2 BODY.PEEK[]');
+    const r = await c.run('FETCH 3 BODY[TEXT]<5.6>');
+    assert.deepEqual(r.slice(0, 3), [
+      '* 3 FETCH (FLAGS (\\Seen) BODY[TEXT]<5> {6}',
+      '3 line)',
+      't6 OK FETCH completed',
+    ]);
+    assert.deepEqual(
+      store.select('INBOX').messages.map((m) => m.flags.join(' ')),
+      ['', '', '\\Seen'],
+    );
+  });
+
+  test('a file with bare LFs is served with CRLF, matching RFC822.SIZE', async () => {
+    const { store, c } = await setup(0);
+    store.deliver('INBOX', 'Subject: lf\n\nline one\nline two\n');
+    await c.run('SELECT INBOX');
+    const r = await c.run('FETCH 1 (RFC822.SIZE BODY.PEEK[])');
+    assert.deepEqual(r.slice(0, 5), [
+      '* 1 FETCH (RFC822.SIZE 35 BODY[] {35}',
+      'Subject: lf',
+      '',
+      'line one',
+      'line two',
+    ]);
+  });
+
+  test('a flag change by another session reaches this one as FETCH FLAGS, own changes do not repeat', async () => {
+    const { fx, c } = await setup(2);
+    const other = await ImapTestClient.open(fx.port, ['alice', 'localpw']);
+    clients.push(other);
+    await c.run('SELECT INBOX');
+    await other.run('SELECT INBOX');
+    assert.deepEqual(await c.run('STORE 1 +FLAGS (\\Flagged)'), [
+      '* 1 FETCH (FLAGS (\\Flagged))',
+      't3 OK STORE completed',
+    ]);
+    assert.deepEqual(await c.run('NOOP'), ['t4 OK NOOP completed']);
+    await other.run('STORE 2 +FLAGS.SILENT (\\Answered)');
+    assert.deepEqual(await c.run('NOOP'), ['* 2 FETCH (UID 2 FLAGS (\\Answered))', 't5 OK NOOP completed']);
+    // EXPUNGE by the other session: not reported after FETCH (RFC 3501 §7.4.1), then after NOOP.
+    await other.run('STORE 1 +FLAGS.SILENT (\\Deleted)');
+    await other.run('EXPUNGE');
+    const f = await c.run('FETCH 2 (FLAGS)');
+    // (the other session's flag change comes after the FETCH's own response, before the OK)
+    assert.deepEqual(f, [
+      '* 2 FETCH (FLAGS (\\Answered))',
+      '* 1 FETCH (UID 1 FLAGS (\\Deleted \\Flagged))',
+      't6 OK FETCH completed',
+    ]);
+    assert.deepEqual(await c.run('NOOP'), ['* 1 EXPUNGE', 't7 OK NOOP completed']);
+  });
+});
