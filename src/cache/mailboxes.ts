@@ -156,12 +156,24 @@ export interface MailboxStore {
   onChange(listener: (event: MailboxEvent) => void): () => void;
 }
 
-/** Kinds of journaled change, each replayed upstream once, in order. */
+/**
+ * Kinds of journaled change, each replayed upstream once, in order. `keys` (same order as `uids`,
+ * or as `pairs` for their sources) are the upstream keys the messages had when the change was
+ * made (`l<uid hex>` for one still local only): the replay needs them once the rows are gone
+ * (expunged, moved out); for rows still there it prefers their current key.
+ */
 export type JournalChange =
-  | { kind: 'flags'; folder: string; uids: number[]; op: 'add' | 'remove' | 'replace'; flags: string[] }
-  | { kind: 'expunge'; folder: string; uids: number[] }
-  | { kind: 'copy'; folder: string; to: string; pairs: UidPair[] }
-  | { kind: 'move'; folder: string; to: string; pairs: UidPair[] }
+  | {
+      kind: 'flags';
+      folder: string;
+      uids: number[];
+      op: 'add' | 'remove' | 'replace';
+      flags: string[];
+      keys?: string[];
+    }
+  | { kind: 'expunge'; folder: string; uids: number[]; keys?: string[] }
+  | { kind: 'copy'; folder: string; to: string; pairs: UidPair[]; keys?: string[] }
+  | { kind: 'move'; folder: string; to: string; pairs: UidPair[]; keys?: string[] }
   | { kind: 'append'; folder: string; uid: number }
   | { kind: 'create'; folder: string }
   | { kind: 'rename'; folder: string; to: string }
