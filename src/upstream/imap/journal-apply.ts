@@ -25,6 +25,7 @@ import type { JournalChange, JournalEntry, KeyAssignment, MailboxSnapshot } from
 import type { ImapCursor } from '../../cache/message-store.js';
 import { TemporaryError } from '../../shared/errors.js';
 import { findLanded, type LandingNote, parseNote, targetStatus, toCrlf } from './journal-landed.js';
+import { isMissingFolder, uidSet, upstreamPath } from './names.js';
 import { digests, imapKey } from './rekey.js';
 
 /** What the replay needs of the account's cache (the MailboxStore and AccountStore of imapstore). */
@@ -62,38 +63,11 @@ export interface Applier<C extends JournalChange> {
   run(ctx: ApplyContext, change: C, mark: (note?: string) => void): Promise<KeyAssignment[]>;
 }
 
-/** The upstream name of a local folder (local names use `/`). */
-export function upstreamPath(client: ImapFlow, name: string): string {
-  const delimiter = client.namespace?.delimiter;
-  return delimiter && delimiter !== '/' && name.includes('/') ? name.split('/').join(delimiter) : name;
-}
-
-/** A UID set in ranges (`1:4,7`). */
-export function uidSet(uids: readonly number[]): string {
-  const s = [...new Set(uids)].sort((a, b) => a - b);
-  const out: string[] = [];
-  for (let i = 0; i < s.length; ) {
-    let j = i;
-    while (j + 1 < s.length && s[j + 1] === (s[j] as number) + 1) j++;
-    out.push(i === j ? String(s[i]) : `${s[i]}:${s[j]}`);
-    i = j + 1;
-  }
-  return out.join(',');
-}
-
 /** A server refusal or a lost connection, as an error the replay classifies. */
 function refused(client: ImapFlow, what: string): Error {
   return client.usable
     ? new Error(`IMAP server refused ${what}`)
     : new TemporaryError(`connection lost during ${what}`);
-}
-
-/** Whether an imapflow error says the folder does not exist upstream. */
-export function isMissingFolder(err: unknown): boolean {
-  const e = err as { serverResponseCode?: unknown; responseText?: unknown; message?: unknown };
-  if (e?.serverResponseCode === 'NONEXISTENT' || e?.serverResponseCode === 'TRYCREATE') return true;
-  const text = `${String(e?.responseText ?? '')} ${String(e?.message ?? '')}`;
-  return /does ?n.t exist|not exist|no such (mailbox|folder)|unknown mailbox/i.test(text);
 }
 
 /** Run `fn` with `path` selected read-write; a folder missing upstream is a permanent failure. */

@@ -29,6 +29,7 @@ import { withTlsHint } from '../tls-hint.js';
 import type { UpstreamEndpoint } from '../types.js';
 import { classifyImapError, createImapClient } from './connect.js';
 import { type ApplyContext, applierOf, PermanentChangeError, type ReplayStore, targetFolder } from './journal-apply.js';
+import type { MirrorStore } from './mirror.js';
 
 export type { ReplayStore } from './journal-apply.js';
 
@@ -37,6 +38,12 @@ export const MAX_TRIES = 8;
 /** First retry delay after a temporary failure; doubles per try, up to RETRY_MAX_MS. */
 const RETRY_BASE_MS = 30_000;
 const RETRY_MAX_MS = 60 * 60_000;
+
+/** What the pull of an account served by the local IMAP server uses to carry changes both ways. */
+export interface ImapChanges {
+  journal: ChangeJournal;
+  store: ReplayStore & MirrorStore;
+}
 
 /** What the replay needs besides the connection. */
 export interface ReplayDeps {
