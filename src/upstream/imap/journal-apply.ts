@@ -183,6 +183,16 @@ const expunge: Applier<Of<'expunge'>> = {
   },
 };
 
+/** The target's UIDVALIDITY and UIDNEXT; a target missing upstream is a permanent failure. */
+async function statusOf(client: ImapFlow, path: string): Promise<{ uv: string; next: number }> {
+  try {
+    return await targetStatus(client, path);
+  } catch (err) {
+    if (isMissingFolder(err)) throw new PermanentChangeError(`folder ${path} does not exist upstream`, { cause: err });
+    throw err;
+  }
+}
+
 /** Keys of the found messages: `found` maps the note's numbers (local UIDs) to upstream UIDs. */
 function keysOf(uv: string, found: Map<string, number>): KeyAssignment[] {
   return [...found].map(([local, uid]) => ({ uid: Number(local), key: imapKey(uv, uid) }));
@@ -206,14 +216,7 @@ const append: Applier<Of<'append'>> = {
     }
     const msg = store.select(c.folder).messages.find((m) => m.uid === c.uid);
     const path = upstreamPath(client, c.folder);
-    let st: { uv: string; next: number };
-    try {
-      st = await targetStatus(client, path);
-    } catch (err) {
-      if (isMissingFolder(err))
-        throw new PermanentChangeError(`folder ${path} does not exist upstream`, { cause: err });
-      throw err;
-    }
+    const st = await statusOf(client, path);
     const note: LandingNote = { ...st, ids: { [c.uid]: identityOfBytes(bytes) } };
     mark(JSON.stringify(note));
     const flagList = (msg?.flags ?? []).filter((f) => f !== '\\Recent');
@@ -279,14 +282,7 @@ const transfer: Applier<Transfer> = {
       );
       const present = pairs.filter((p) => ids.has(p.up));
       if (!present.length) throw new PermanentChangeError(`the messages to ${c.kind} are gone from ${src} upstream`);
-      let st: { uv: string; next: number };
-      try {
-        st = await targetStatus(client, dst);
-      } catch (err) {
-        if (isMissingFolder(err))
-          throw new PermanentChangeError(`folder ${dst} does not exist upstream`, { cause: err });
-        throw err;
-      }
+      const st = await statusOf(client, dst);
       const note: LandingNote = {
         ...st,
         ids: Object.fromEntries(present.map((p) => [p.to, ids.get(p.up) as string])),
