@@ -1,0 +1,217 @@
+/**
+ * The change journal replayed upstream against the real Dovecot, checked straight on Dovecot
+ * with Python's imaplib: flags, expunge, copy, move, append, create, rename, delete reach the
+ * upstream once, local messages get their upstream keys (APPENDUID/COPYUID); with the upstream
+ * unreachable the changes wait and drain once it answers; and the pull brings upstream changes
+ * (flags, expunges, folders) back. The journal and the account views are the durable stand-in of
+ * tests/support/journal-fake.ts.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import pino from 'pino';
+import { Cache } from '../../src/cache/cache.js';
+import { ImapFetcher } from '../../src/upstream/imap/fetcher.js';
+import { replayAccount } from '../../src/upstream/imap/journal-replay.js';
+import type { UpstreamEndpoint } from '../../src/upstream/types.js';
+import { FakeJournalStore } from '../support/journal-fake.js';
+import { imaplibState, PYTHON } from '../support/python.js';
+import { freePort } from '../support/smtp.js';
+import type { Testbed } from '../support/testbed.js';
+import { startTestbed } from '../support/testbed.js';
+
+let tb: Testbed;
+const dirs: string[] = [];
+const log = pino({ level: process.env.LP_TEST_LOG ?? 'silent' });
+
+before(async () => {
+  tb = await startTestbed({ postfix: false, env: { EXTRA_USERS: 'carol:carolpw dave:davepw' } });
+});
+after(async () => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  await tb?.stop();
+});
+
+function tmp(): string {
+  const d = mkdtempSync(path.join(tmpdir(), 'lp-journal-'));
+  dirs.push(d);
+  return d;
+}
+
+function endpoint(user: string, port = tb.imapPort): UpstreamEndpoint {
+  return { host: '127.0.0.1', port, tls: 'none', username: user, password: `${user}pw`, connectTimeoutMs: 3000 };
+}
+
+function message(mid: string, body = 'hello'): Buffer {
+  return Buffer.from(`From: a@example.test\r\nSubject: ${mid}\r\nMessage-ID: <${mid}>\r\n\r\n${body}\r\n`);
+}
+
+/** Upstream messages by Message-ID in one folder (absent folder: empty). */
+async function upstream(user: string) {
+  const st = await imaplibState(tb.imapPort, user, `${user}pw`);
+  const count = (folder: string, mid: string) => (st[folder]?.messages ?? []).filter((m) => m.mid === mid).length;
+  const flags = (folder: string, mid: string) => st[folder]?.messages.find((m) => m.mid === mid)?.flags ?? [];
+  return { st, count, flags };
+}
+
+/** Rows of the fake for messages already upstream in INBOX, keyed like the pull keys them. */
+async function adoptUpstream(fake: FakeJournalStore, user: string, mids: string[]) {
+  const { st } = await upstream(user);
+  const inbox = st.INBOX;
+  assert.ok(inbox);
+  return mids.map((mid) => {
+    const m = inbox.messages.find((x) => x.mid === mid);
+    assert.ok(m, mid);
+    return fake.addRow('INBOX', undefined, { key: `i${inbox.uidValidity}_${m.uid}` });
+  });
+}
+
+/** imaplib, as another device would: STORE and EXPUNGE upstream. */
+function pythonImap(user: string, code: string): void {
+  const script = `import imaplib\nm = imaplib.IMAP4('127.0.0.1', ${tb.imapPort})\nm.login('${user}', '${user}pw')\n${code}\nm.logout()\n`;
+  execFileSync(PYTHON, ['-c', script]);
+}
+
+describe('journal replay against Dovecot', () => {
+  test('flags, append, copy, move, expunge, create, rename, delete reach the upstream exactly once', async () => {
+    for (const mid of ['m1@t', 'm2@t', 'm3@t']) await tb.appendMessage('carol', message(mid));
+    const fake = new FakeJournalStore(path.join(tmp(), 'state.json'));
+    const [m1, m2, m3] = await adoptUpstream(fake, 'carol', ['m1@t', 'm2@t', 'm3@t']);
+    assert.ok(m1 && m2 && m3);
+    fake.add({ kind: 'create', folder: 'Work' });
+    fake.add({ kind: 'flags', folder: 'INBOX', uids: [m2.uid], op: 'add', flags: ['\\Flagged', '$Label1'] });
+    const a = fake.addRow('INBOX', message('new@t', 'appended locally'), { flags: ['\\Seen'] });
+    fake.add({ kind: 'append', folder: 'INBOX', uid: a.uid });
+    fake.add({ kind: 'flags', folder: 'INBOX', uids: [a.uid], op: 'add', flags: ['\\Answered'], keys: [a.key] });
+    const c2 = fake.addRow('Work', undefined);
+    fake.add({ kind: 'copy', folder: 'INBOX', to: 'Work', pairs: [{ from: m2.uid, to: c2.uid }], keys: [m2.key] });
+    const c3 = fake.addRow('Work', undefined);
+    fake.removeRows('INBOX', [m3.uid]);
+    fake.add({ kind: 'move', folder: 'INBOX', to: 'Work', pairs: [{ from: m3.uid, to: c3.uid }], keys: [m3.key] });
+    fake.removeRows('INBOX', [m1.uid]);
+    fake.add({ kind: 'expunge', folder: 'INBOX', uids: [m1.uid], keys: [m1.key] });
+    fake.add({ kind: 'create', folder: 'Tmp' });
+    fake.add({ kind: 'delete', folder: 'Tmp' });
+    fake.add({ kind: 'rename', folder: 'Work', to: 'Projects' });
+
+    const r = await replayAccount(endpoint('carol'), {
+      ...fake.changes(),
+      cursors: { getCursor: () => undefined },
+      log,
+    });
+    assert.deepEqual({ applied: r.applied, failed: r.failed, left: r.left }, { applied: 10, failed: 0, left: 0 });
+    const up = await upstream('carol');
+    assert.equal(up.count('INBOX', 'm1@t'), 0, 'expunged upstream');
+    assert.equal(up.count('INBOX', 'm2@t'), 1);
+    assert.equal(up.count('INBOX', 'm3@t'), 0, 'moved out');
+    assert.equal(up.count('INBOX', 'new@t'), 1, 'appended once');
+    assert.deepEqual(up.flags('INBOX', 'm2@t'), ['$Label1', '\\Flagged']);
+    assert.deepEqual(up.flags('INBOX', 'new@t'), ['\\Answered', '\\Seen']);
+    assert.equal(up.count('Projects', 'm2@t'), 1, 'copied once');
+    assert.equal(up.count('Projects', 'm3@t'), 1, 'moved once');
+    assert.equal(up.st.Work, undefined, 'renamed');
+    assert.equal(up.st.Tmp, undefined, 'created then deleted');
+    // the local messages have their upstream keys now (APPENDUID, COPYUID)
+    const keyOf = (uid: number) => fake.state.rows.find((x) => x.uid === uid)?.key ?? '';
+    const newUid = up.st.INBOX?.messages.find((m) => m.mid === 'new@t')?.uid;
+    assert.equal(keyOf(a.uid), `i${up.st.INBOX?.uidValidity}_${newUid}`);
+    for (const u of [c2.uid, c3.uid]) assert.match(keyOf(u), /^i\d+_\d+$/);
+    // a second drain has nothing to do
+    const again = await replayAccount(endpoint('carol'), {
+      ...fake.changes(),
+      cursors: { getCursor: () => undefined },
+      log,
+    });
+    assert.equal(again.applied, 0);
+  });
+
+  test('with the upstream unreachable the changes wait in the journal, then drain in order', async () => {
+    const fake = new FakeJournalStore(path.join(tmp(), 'state.json'));
+    const rows = [1, 2, 3].map((i) => fake.addRow('INBOX', message(`q${i}@t`)));
+    for (const r of rows) fake.add({ kind: 'append', folder: 'INBOX', uid: r.uid });
+    const down = endpoint('dave', await freePort());
+    const deps = { ...fake.changes(), cursors: { getCursor: () => undefined }, log };
+    await assert.rejects(replayAccount(down, deps), (err: Error & { code?: string }) => err.code === 'ECONNREFUSED');
+    assert.deepEqual(
+      fake.state.entries.map((e) => [e.state, e.tries]),
+      [
+        ['queued', 0],
+        ['queued', 0],
+        ['queued', 0],
+      ],
+    );
+    const r = await replayAccount(endpoint('dave'), deps);
+    assert.equal(r.applied, 3);
+    const up = await upstream('dave');
+    assert.deepEqual(
+      up.st.INBOX?.messages.map((m) => m.mid),
+      ['q1@t', 'q2@t', 'q3@t'],
+    );
+  });
+
+  test('a folder missing upstream fails its entry permanently and the drain goes on', async () => {
+    const fake = new FakeJournalStore(path.join(tmp(), 'state.json'));
+    const x = fake.addRow('Nowhere', message('x@t'));
+    const y = fake.addRow('INBOX', message('y@t'));
+    const bad = fake.add({ kind: 'append', folder: 'Nowhere', uid: x.uid });
+    const good = fake.add({ kind: 'append', folder: 'INBOX', uid: y.uid });
+    const r = await replayAccount(endpoint('dave'), {
+      ...fake.changes(),
+      cursors: { getCursor: () => undefined },
+      log,
+    });
+    assert.deepEqual({ applied: r.applied, failed: r.failed }, { applied: 1, failed: 1 });
+    assert.equal(fake.entry(bad)?.state, 'failed');
+    assert.match(fake.entry(bad)?.lastError ?? '', /Nowhere/);
+    assert.equal(fake.entry(good)?.state, 'done');
+  });
+
+  test('the pull replays first, then brings upstream flags, expunges and folders back', async () => {
+    for (const mid of ['p1@t', 'p2@t', 'p3@t']) await tb.appendMessage('alice', message(mid));
+    const dataDir = tmp();
+    const cache = await Cache.open({ dataDir, accounts: ['acct'], log });
+    try {
+      const fake = new FakeJournalStore(path.join(dataDir, 'fake.json'));
+      const fetcher = new ImapFetcher({
+        endpoint: endpoint('alice'),
+        store: cache.account('acct'),
+        cursors: cache,
+        log,
+        folders: ['INBOX'],
+        maxMessageSize: 10_000_000,
+        changes: fake.changes(),
+      });
+      await fetcher.pull(); // first pull: the cursor, nothing to mirror yet
+      const [p1, p2, p3] = await adoptUpstream(fake, 'alice', ['p1@t', 'p2@t', 'p3@t']);
+      assert.ok(p1 && p2 && p3);
+      const local = fake.addRow('INBOX', message('local@t'));
+      fake.add({ kind: 'append', folder: 'INBOX', uid: local.uid });
+      // another device: p1 flagged, p2 expunged, a folder created
+      pythonImap(
+        'alice',
+        `m.select('INBOX')\ntyp, d = m.uid('SEARCH', 'HEADER', 'Message-ID', 'p1@t')\nm.uid('STORE', d[0], '+FLAGS', '(\\\\Flagged)')\n` +
+          `typ, d = m.uid('SEARCH', 'HEADER', 'Message-ID', 'p2@t')\nm.uid('STORE', d[0], '+FLAGS', '(\\\\Deleted)')\nm.expunge()\nm.create('Elsewhere')`,
+      );
+      const r = await fetcher.pull();
+      assert.equal(r.replayed, 1);
+      assert.equal(r.upstreamExpunges, 1);
+      assert.ok((r.upstreamFlags ?? 0) >= 1);
+      const rows = fake.state.rows;
+      assert.equal(
+        rows.find((x) => x.uid === p2.uid),
+        undefined,
+        'expunged upstream: gone locally',
+      );
+      assert.deepEqual(rows.find((x) => x.uid === p1.uid)?.flags, ['\\Flagged']);
+      assert.ok(fake.state.upstreamFolders.some((f) => f.name === 'Elsewhere'));
+      assert.match(rows.find((x) => x.uid === local.uid)?.key ?? '', /^i\d+_\d+$/);
+      const up = await upstream('alice');
+      assert.equal(up.count('INBOX', 'local@t'), 1);
+    } finally {
+      cache.close();
+    }
+  });
+});
