@@ -72,13 +72,13 @@ async function listEntries(cfg: Config): Promise<JournalEntry[]> {
   }
   const file = path.join(cfg.dataDir, 'state.db');
   if (!existsSync(file)) return [];
-  const [{ default: Database }, { JournalRows }] = await Promise.all([
+  const [{ default: Database }, { journalOf }] = await Promise.all([
     import('better-sqlite3'),
     import('../daemon/journal-report.js'),
   ]);
   const db = new Database(file, { readonly: true, fileMustExist: true });
   try {
-    return new JournalRows(db).list();
+    return journalOf(db)?.list() ?? [];
   } finally {
     db.close();
   }
@@ -109,14 +109,14 @@ export async function journalCommand(
   if ('pid' in held) return throughDaemon(cfg.dataDir, held.pid, action, id, io);
   const { lock, log } = held;
   try {
-    const [{ openStateDb }, { JournalRows }] = await Promise.all([
+    const [{ openStateDb }, { journalOf }] = await Promise.all([
       import('../cache/state-db.js'),
       import('../daemon/journal-report.js'),
     ]);
     const db = await openStateDb({ file: path.join(cfg.dataDir, 'state.db'), log });
     try {
-      const journal = new JournalRows(db);
-      if (!(action === 'retry' ? journal.retry(id) : journal.drop(id))) return notFound(action, id, io);
+      const journal = journalOf(db);
+      if (!journal || !(action === 'retry' ? journal.retry(id) : journal.drop(id))) return notFound(action, id, io);
     } finally {
       db.close();
     }

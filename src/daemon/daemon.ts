@@ -1,6 +1,6 @@
 /**
  * The daemon: wires config, cache, pulls, schedules and IDLE watchers, in dependency order
- * (cache → outbox → sync → scheduler → idle → delivery → connectivity → POP3 and SMTP
+ * (cache → outbox → sync → scheduler → idle → delivery → connectivity → POP3, IMAP and SMTP
  * listeners → control socket; the outgoing ones are built in outgoing.ts, the control API in
  * control/), and stops them in reverse. On start every account is pulled once; after that the
  * schedule, IDLE and (later) POP3 logins trigger pulls. An IDLE watcher resolves its account's
@@ -13,8 +13,10 @@
  */
 import type { Logger } from 'pino';
 import { Cache } from '../cache/cache.js';
+import type { ChangeJournal } from '../cache/mailboxes.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import type { ImapServer } from '../listeners/imap/server.js';
 import { LocalAuth } from '../listeners/local-auth.js';
 import type { Pop3Server } from '../listeners/pop3/server.js';
 import { AuthError, errorMessage } from '../shared/errors.js';
@@ -22,9 +24,9 @@ import { ensureDataDir } from '../shared/trust.js';
 import type { IdleState, IdleWatcher } from '../upstream/imap/idle.js';
 import { cacheAccounts, incomingEndpoint } from './accounts.js';
 import { controlComponent } from './control-api.js';
+import { imapChangesOf, imapComponent } from './imap-listener.js';
 import type { InstanceLock } from './instance-lock.js';
 import { acquireLock } from './instance-lock.js';
-import { JournalRows, type JournalView } from './journal-report.js';
 import type { Component } from './lifecycle.js';
 import { ComponentGroup } from './lifecycle.js';
 import { Outgoing } from './outgoing.js';
@@ -42,12 +44,12 @@ export class Daemon {
   private scheduler?: Scheduler;
   private idle = new Map<string, IdleWatcher>();
   private pop3?: { server?: Pop3Server };
-  private journalRows?: JournalRows;
+  private imap?: { server?: ImapServer };
   /** Outbox, delivery loop, connectivity monitor and the local SMTP listener. */
   readonly outgoing: Outgoing;
   /** systemd readiness, stop and watchdog messages (no-op without NOTIFY_SOCKET). */
   private readonly notify: SdNotify;
-  /** Local logins of both listeners: failed attempts slow down POP3 and SMTP alike. */
+  /** Local logins of every listener: failed attempts slow down POP3, IMAP and SMTP alike. */
   private readonly localAuth = new LocalAuth(() => localUsers(this.config), {
     // derivations, delays and refusals, no secret: how a flood or a guesser was handled
     onWork: (step) => this.log.trace({ component: 'local-auth', step }, 'local login work'),
@@ -87,15 +89,13 @@ export class Daemon {
   }
 
   /** The change journal of the open cache (`localpost journal` through the control API). */
-  journal(): JournalView | undefined {
-    if (!this.cache) return undefined;
-    this.journalRows ??= new JournalRows(this.cache.stateDb);
-    return this.journalRows;
+  journal(): ChangeJournal | undefined {
+    return this.cache?.journal;
   }
 
   /** The local IMAP listener's bound addresses, once started (for `status`). */
   imapAddresses(): ReadonlyArray<{ host: string; port: number; tls: boolean }> {
-    return [];
+    return this.imap?.server?.addresses ?? [];
   }
 
   /** The local POP3 listener, once started (its bound addresses, for `status`). */
@@ -128,6 +128,12 @@ export class Daemon {
             accounts: cfg.accounts,
             cache: this.openCache(),
             log: this.log.child({ component: 'sync' }),
+            // IMAP accounts: the journal replay before each pull, the upstream's changes mirrored back
+            changes: (id) =>
+              imapChangesOf(
+                this.openCache(),
+                this.config.accounts.find((a) => a.id === id),
+              ),
           });
         },
         stop: async () => {
@@ -162,6 +168,15 @@ export class Daemon {
         idleState: (id) => this.idleState(id),
       });
       this.pop3 = pop3;
+      const imap = imapComponent({
+        config: () => this.config,
+        cache: () => this.openCache(),
+        sync: () => this.syncService(),
+        log: this.log.child({ component: 'imap' }),
+        auth: this.localAuth,
+        idleState: (id) => this.idleState(id),
+      });
+      this.imap = imap;
       const [outbox, delivery, connectivity, smtp] = this.outgoing.components();
       const control = controlComponent(this, this.log.child({ component: 'control' }));
       // Stopped before the listeners: ends login delays and waiting key derivations at once.
@@ -179,6 +194,7 @@ export class Daemon {
         delivery,
         connectivity,
         pop3,
+        imap,
         smtp,
         logins,
         control,

@@ -15,7 +15,7 @@ import { accountOAuth2, type Config } from '../config/schema.js';
 import { formatAddress, type OnlineState, type StatusReport } from '../control/protocol.js';
 import { readAuthStatus } from '../upstream/oauth/token-store.js';
 import { lockHolder } from './instance-lock.js';
-import { JournalRows } from './journal-report.js';
+import { journalOf } from './journal-report.js';
 
 /** What the last pull says about reachability. */
 function onlineFromPull(p: SyncRecord | undefined): OnlineState {
@@ -82,7 +82,7 @@ export async function readStatus(cfg: Config): Promise<StatusReport> {
         if (keyChange) a.keyChange = keyChange;
       }
     }
-    const journal = new JournalRows(db).counts();
+    const journal = journalOf(db)?.counts() ?? new Map<string, { pending: number; failed: number }>();
     for (const a of report.accounts) {
       const imapAccount = cfg.accounts.find((c) => c.id === a.id)?.incoming.protocol === 'imap';
       const counts = journal.get(a.id);
