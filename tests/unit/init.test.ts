@@ -45,8 +45,8 @@ describe('presets', () => {
         const text = renderConfig(answers);
         const cfg = parseConfigText(text, 'rendered');
         const acc = cfg.accounts[0]!;
-        // the local IMAP listener is on, and the file says so
-        assert.match(text, /^ {2}imap: \{ enabled: true, port: 1143 \}$/m);
+        // the local IMAP listener is on, and the file says where
+        assert.match(text, /^# {3}imap: \{ port: 1143 \}$/m);
         assert.deepEqual([cfg.listen.imap.enabled, cfg.listen.imap.port], [true, 1143]);
         const expected = preset.servers(email)[protocol]!;
         assert.equal(acc.incoming.protocol, protocol);
