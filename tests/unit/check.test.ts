@@ -150,6 +150,28 @@ describe('check: configuration problems exit 78, naming the key', () => {
 });
 
 describe('start on a taken port', () => {
+  test('the IMAP port taken: check exits 78 naming listen.imap.port; with enabled: false it is not probed', async () => {
+    const held = await holdPort();
+    try {
+      const port = (held.address() as net.AddressInfo).port;
+      const listen = (imap: string) =>
+        `listen:\n  pop3: { port: 0, hosts: ["127.0.0.1"] }\n  smtp: { port: 0, hosts: ["127.0.0.1"] }\n  imap: ${imap}`;
+      const acc = `    incoming: { protocol: pop3, host: 127.0.0.1, port: ${await closedPort()}, tls: none, username: a, password: p }`;
+      const t = config(acc, { listen: listen(`{ port: ${port}, hosts: ["127.0.0.1"] }`) });
+      const r = await runCli(['--config', t.configFile, 'check']);
+      assert.equal(r.code, 78, r.stdout + r.stderr);
+      assert.match(
+        r.stdout,
+        new RegExp(`^FAIL listen\\.imap\\.port: 127\\.0\\.0\\.1:${port} is already in use by pid ${process.pid}`, 'm'),
+      );
+      const off = config(acc, { listen: listen(`{ enabled: false, port: ${port}, hosts: ["127.0.0.1"] }`) });
+      const r2 = await runCli(['--config', off.configFile, 'check']);
+      assert.doesNotMatch(r2.stdout, /listen\.imap/, r2.stdout);
+    } finally {
+      held.close();
+    }
+  });
+
   for (const pretty of [false, true]) {
     test(`exits 78 with one line naming listen.pop3.port and the holder${pretty ? ' (--pretty)' : ''}`, async () => {
       const held = await holdPort();
