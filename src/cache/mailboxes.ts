@@ -158,8 +158,8 @@ export interface MailboxStore {
 
 /**
  * Kinds of journaled change, each replayed upstream once, in order. `keys` (parallel to `uids`
- * or `pairs`, source side) are the messages' keys when the change was made, since an expunged
- * source row is gone by replay time; a local key (`l<hex>`) is replaced by the upstream one when
+ * or `pairs`, source side) are the messages' keys when the change was made, since a row may be
+ * gone (expunged, moved out) by replay time; a local key (`l<hex>`) is replaced by the upstream one when
  * an earlier entry completes (`ChangeJournal.complete`).
  */
 export type JournalChange =
