@@ -157,20 +157,13 @@ export interface MailboxStore {
 }
 
 /**
- * Kinds of journaled change, each replayed upstream once, in order. `keys` (same order as `uids`,
- * or as `pairs` for their sources) are the upstream keys the messages had when the change was
- * made (`l<uid hex>` for one still local only): the replay needs them once the rows are gone
- * (expunged, moved out); for rows still there it prefers their current key.
+ * Kinds of journaled change, each replayed upstream once, in order. `keys` (parallel to `uids`
+ * or `pairs`, source side) are the messages' keys when the change was made, since an expunged
+ * source row is gone by replay time; a local key (`l<hex>`) is replaced by the upstream one when
+ * an earlier entry completes (`ChangeJournal.complete`).
  */
 export type JournalChange =
-  | {
-      kind: 'flags';
-      folder: string;
-      uids: number[];
-      op: 'add' | 'remove' | 'replace';
-      flags: string[];
-      keys?: string[];
-    }
+  | { kind: 'flags'; folder: string; uids: number[]; op: 'add' | 'remove' | 'replace'; flags: string[] }
   | { kind: 'expunge'; folder: string; uids: number[]; keys?: string[] }
   | { kind: 'copy'; folder: string; to: string; pairs: UidPair[]; keys?: string[] }
   | { kind: 'move'; folder: string; to: string; pairs: UidPair[]; keys?: string[] }

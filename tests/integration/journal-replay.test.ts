@@ -85,7 +85,7 @@ describe('journal replay against Dovecot', () => {
     fake.add({ kind: 'flags', folder: 'INBOX', uids: [m2.uid], op: 'add', flags: ['\\Flagged', '$Label1'] });
     const a = fake.addRow('INBOX', message('new@t', 'appended locally'), { flags: ['\\Seen'] });
     fake.add({ kind: 'append', folder: 'INBOX', uid: a.uid });
-    fake.add({ kind: 'flags', folder: 'INBOX', uids: [a.uid], op: 'add', flags: ['\\Answered'], keys: [a.key] });
+    fake.add({ kind: 'flags', folder: 'INBOX', uids: [a.uid], op: 'add', flags: ['\\Answered'] });
     const c2 = fake.addRow('Work', undefined);
     fake.add({ kind: 'copy', folder: 'INBOX', to: 'Work', pairs: [{ from: m2.uid, to: c2.uid }], keys: [m2.key] });
     const c3 = fake.addRow('Work', undefined);
