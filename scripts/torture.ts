@@ -42,7 +42,8 @@ async function main(): Promise<number> {
     await run('update', () => tortureUpdate(tb!, { rounds, log }));
     await run('accept', () => tortureAccept({ rounds, log }));
     await run('deliver', () => tortureDeliver({ rounds, log }));
-    await run('journal', () => tortureJournal(tb!, { rounds, log }));
+    await run('journal', () => tortureJournal(tb!, { rounds, log }, 'store'));
+    await run('journal', () => tortureJournal(tb!, { rounds, log }, 'fake'));
   } finally {
     await tb?.stop();
   }

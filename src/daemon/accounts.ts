@@ -122,6 +122,32 @@ export async function createFetcher(
   });
 }
 
+/**
+ * What the replay and the mirror use of an IMAP account's cache (`Cache.journal`, its local IMAP
+ * view and upstream mirror); undefined for a POP3 account (nothing upstream to replay to).
+ * The daemon passes this as `SyncService`'s `changes` when the local IMAP server is on.
+ */
+export function imapChangesOf(cache: Cache, acc: AccountConfig): ImapChanges | undefined {
+  if (acc.incoming.protocol !== 'imap') return undefined;
+  const id = acc.id;
+  const rows = cache.account(id);
+  const view = cache.mailboxes(id, { protocol: 'imap', onLocalDelete: acc.incoming.onLocalDelete });
+  const mirror = cache.mirror(id);
+  return {
+    journal: cache.journal,
+    store: {
+      accountId: id,
+      list: (folder) => rows.list(folder),
+      select: (folder) => view.select(folder),
+      read: (folder, uid) => view.read(folder, uid),
+      applyUpstreamFlags: (folder, flags) => mirror.applyUpstreamFlags(folder, flags),
+      applyUpstreamExpunges: (folder, keys) => mirror.applyUpstreamExpunges(folder, keys),
+      noteUpstreamFolders: (folders) => mirror.noteUpstreamFolders(folders),
+      unresolvedChanges: (folder) => mirror.unresolvedChanges(folder),
+    },
+  };
+}
+
 /** Drain an IMAP account's change journal upstream on a connection of its own (no pull). */
 export async function replayJournalOf(
   acc: AccountConfig,

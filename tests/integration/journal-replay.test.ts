@@ -3,17 +3,20 @@
  * with Python's imaplib: flags, expunge, copy, move, append, create, rename, delete reach the
  * upstream once, local messages get their upstream keys (APPENDUID/COPYUID); with the upstream
  * unreachable the changes wait and drain once it answers; and the pull brings upstream changes
- * (flags, expunges, folders) back. The journal and the account views are the durable stand-in of
- * tests/support/journal-fake.ts.
+ * (flags, expunges, folders) back. First with the durable stand-in of tests/support/journal-fake.ts,
+ * then through the cache's real MailboxStore, journal and mirror (`imapChangesOf`), where the
+ * appended message, once keyed, is never downloaded a second time.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { Cache } from '../../src/cache/cache.js';
+import type { AccountConfig } from '../../src/config/schema.js';
+import { imapChangesOf } from '../../src/daemon/accounts.js';
 import { ImapFetcher } from '../../src/upstream/imap/fetcher.js';
 import { replayAccount } from '../../src/upstream/imap/journal-replay.js';
 import type { UpstreamEndpoint } from '../../src/upstream/types.js';
@@ -28,7 +31,10 @@ const dirs: string[] = [];
 const log = pino({ level: process.env.LP_TEST_LOG ?? 'silent' });
 
 before(async () => {
-  tb = await startTestbed({ postfix: false, env: { EXTRA_USERS: 'carol:carolpw dave:davepw' } });
+  tb = await startTestbed({
+    postfix: false,
+    env: { EXTRA_USERS: 'carol:carolpw dave:davepw erin:erinpw frank:frankpw' },
+  });
 });
 after(async () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
@@ -85,7 +91,7 @@ describe('journal replay against Dovecot', () => {
     fake.add({ kind: 'flags', folder: 'INBOX', uids: [m2.uid], op: 'add', flags: ['\\Flagged', '$Label1'] });
     const a = fake.addRow('INBOX', message('new@t', 'appended locally'), { flags: ['\\Seen'] });
     fake.add({ kind: 'append', folder: 'INBOX', uid: a.uid });
-    fake.add({ kind: 'flags', folder: 'INBOX', uids: [a.uid], op: 'add', flags: ['\\Answered'], keys: [a.key] });
+    fake.add({ kind: 'flags', folder: 'INBOX', uids: [a.uid], op: 'add', flags: ['\\Answered'] });
     const c2 = fake.addRow('Work', undefined);
     fake.add({ kind: 'copy', folder: 'INBOX', to: 'Work', pairs: [{ from: m2.uid, to: c2.uid }], keys: [m2.key] });
     const c3 = fake.addRow('Work', undefined);
@@ -210,6 +216,117 @@ describe('journal replay against Dovecot', () => {
       assert.match(rows.find((x) => x.uid === local.uid)?.key ?? '', /^i\d+_\d+$/);
       const up = await upstream('alice');
       assert.equal(up.count('INBOX', 'local@t'), 1);
+    } finally {
+      cache.close();
+    }
+  });
+});
+
+/** A cache with one IMAP account and a pull of its INBOX that carries changes both ways. */
+async function setup(user: string) {
+  const dataDir = tmp();
+  const cache = await Cache.open({ dataDir, accounts: ['acct'], log });
+  const acc = {
+    id: 'acct',
+    incoming: { protocol: 'imap', onLocalDelete: 'keep-upstream' },
+  } as unknown as AccountConfig;
+  const changes = imapChangesOf(cache, acc);
+  assert.ok(changes);
+  const pull = (port = tb.imapPort) =>
+    new ImapFetcher({
+      endpoint: { host: '127.0.0.1', port, tls: 'none', username: user, password: `${user}pw`, connectTimeoutMs: 3000 },
+      store: cache.account('acct'),
+      cursors: cache,
+      log,
+      folders: ['INBOX'],
+      maxMessageSize: 10_000_000,
+      changes,
+    }).pull();
+  const view = cache.mailboxes('acct');
+  const uidOf = (folder: string, mid: string) => {
+    const rows = cache.account('acct').list(folder);
+    const row = rows.find((r) => readFileSync(r.path, 'latin1').includes(`<${mid}>`));
+    assert.ok(row, `${mid} in ${folder} locally`);
+    return row.uid;
+  };
+  return { cache, pull, view, uidOf, journal: cache.journal };
+}
+
+describe('local IMAP changes through the MailboxStore, replayed to Dovecot', () => {
+  test('flags, expunge, copy, move, append, create, rename, delete appear upstream after the next pull', async () => {
+    for (const mid of ['m1@s', 'm2@s', 'm3@s']) await tb.appendMessage('erin', message(mid));
+    const { cache, pull, view, uidOf, journal } = await setup('erin');
+    try {
+      assert.equal((await pull()).newMessages, 3);
+      const [u1, u2, u3] = ['m1@s', 'm2@s', 'm3@s'].map((m) => uidOf('INBOX', m)) as [number, number, number];
+      await view.setFlags('INBOX', [u2], { op: 'add', flags: ['\\Flagged', '$Work'] });
+      await view.createFolder('Work');
+      await view.copy('INBOX', [u2], 'Work');
+      await view.move('INBOX', [u3], 'Work');
+      await view.append('INBOX', message('new@s', 'appended locally'), { flags: ['\\Seen'] });
+      await view.expunge('INBOX', [u1]);
+      await view.renameFolder('Work', 'Projects');
+      await view.createFolder('Tmp');
+      await view.deleteFolder('Tmp');
+      const queued = journal.pending('acct').length;
+      assert.ok(queued >= 8, `journaled: ${queued}`);
+
+      const r = await pull();
+      assert.equal(r.replayed, queued);
+      assert.equal(r.newMessages, 0, 'the appended message is keyed: not downloaded again');
+      assert.deepEqual(journal.counts().get('acct') ?? { pending: 0, failed: 0 }, { pending: 0, failed: 0 });
+      const up = await upstream('erin');
+      assert.equal(up.count('INBOX', 'm1@s'), 0);
+      assert.equal(up.count('INBOX', 'm2@s'), 1);
+      assert.deepEqual(up.flags('INBOX', 'm2@s'), ['$Work', '\\Flagged']);
+      assert.equal(up.count('INBOX', 'm3@s'), 0);
+      assert.equal(up.count('INBOX', 'new@s'), 1);
+      assert.deepEqual(up.flags('INBOX', 'new@s'), ['\\Seen']);
+      assert.equal(up.count('Projects', 'm2@s'), 1);
+      assert.equal(up.count('Projects', 'm3@s'), 1);
+      assert.equal(up.st.Work, undefined);
+      assert.equal(up.st.Tmp, undefined);
+      assert.equal((await pull()).newMessages, 0, 'a third pull downloads nothing either');
+    } finally {
+      cache.close();
+    }
+  });
+
+  test('changes made upstream come back at the pull; changes made offline drain when the upstream answers', async () => {
+    for (const mid of ['o1@s', 'o2@s', 'o3@s']) await tb.appendMessage('frank', message(mid));
+    const { cache, pull, view, uidOf, journal } = await setup('frank');
+    try {
+      await pull();
+      // another device flags o1 and expunges o2
+      const script =
+        `import imaplib\nm = imaplib.IMAP4('127.0.0.1', ${tb.imapPort})\nm.login('frank', 'frankpw')\nm.select('INBOX')\n` +
+        `typ, d = m.uid('SEARCH', 'HEADER', 'Message-ID', 'o1@s')\nm.uid('STORE', d[0], '+FLAGS', '(\\\\Answered)')\n` +
+        `typ, d = m.uid('SEARCH', 'HEADER', 'Message-ID', 'o2@s')\nm.uid('STORE', d[0], '+FLAGS', '(\\\\Deleted)')\nm.expunge()\nm.logout()\n`;
+      const o1 = uidOf('INBOX', 'o1@s');
+      const o2 = uidOf('INBOX', 'o2@s');
+      execFileSync(PYTHON, ['-c', script]);
+      const r = await pull();
+      assert.equal(r.upstreamExpunges, 1);
+      const inbox = view.select('INBOX').messages;
+      assert.equal(
+        inbox.find((m) => m.uid === o2),
+        undefined,
+        'expunged upstream: gone locally',
+      );
+      assert.deepEqual(inbox.find((m) => m.uid === o1)?.flags, ['\\Answered']);
+
+      // offline: the changes queue
+      const o3 = uidOf('INBOX', 'o3@s');
+      await view.setFlags('INBOX', [o3], { op: 'add', flags: ['\\Seen'] });
+      await view.append('INBOX', message('off@s'));
+      await assert.rejects(pull(await freePort()), (err: Error & { code?: string }) => err.code === 'ECONNREFUSED');
+      assert.equal(journal.pending('acct').length, 2);
+      const back = await pull();
+      assert.equal(back.replayed, 2);
+      const up = await upstream('frank');
+      assert.deepEqual(up.flags('INBOX', 'o3@s'), ['\\Seen']);
+      assert.equal(up.count('INBOX', 'off@s'), 1);
+      assert.equal(back.newMessages, 0);
     } finally {
       cache.close();
     }

@@ -37,8 +37,6 @@ interface FakeState {
 
 export class FakeJournalStore {
   private s: FakeState;
-  /** Called after each durable change of the journal (the kill test's child reports them). */
-  onDurable?: (what: string, id: number) => void;
 
   constructor(
     readonly file: string,
@@ -127,7 +125,6 @@ export class FakeJournalStore {
       if (note === undefined) delete e.inflightNote;
       else e.inflightNote = note;
       this.save();
-      this.onDurable?.('mark', id);
     },
     complete: (id, keys = []) => {
       const e = this.must(id);
@@ -135,7 +132,6 @@ export class FakeJournalStore {
       const folder = e.change.kind === 'copy' || e.change.kind === 'move' ? e.change.to : e.change.folder;
       for (const k of keys) this.rekey(folder, k);
       this.save();
-      this.onDurable?.('complete', id);
     },
     fail: (id, error, opts) => {
       const e = this.must(id);
@@ -143,7 +139,6 @@ export class FakeJournalStore {
       e.lastError = error;
       if (opts.nextAttempt !== undefined) e.nextAttempt = opts.nextAttempt;
       this.save();
-      this.onDurable?.('fail', id);
     },
     retry: (id) => {
       const e = this.must(id);
