@@ -8,12 +8,15 @@ import { test } from 'node:test';
 import * as commandArgs from '../../src/listeners/imap/command-args.js';
 import {
   parseAppend,
+  parseAuthenticate,
   parseCopyMove,
   parseEnable,
   parseId,
   parseList,
   parseLogin,
+  parseMailboxArg,
   parseNoArgs,
+  parseRename,
   parseSelect,
   parseStatus,
   parseStore,
@@ -54,6 +57,9 @@ test('LOGIN, SELECT/EXAMINE with CONDSTORE, LIST, STATUS', () => {
     condstore: true,
   });
   assert.equal(parseSelect(args('A1 SELECT INBOX (QRESYNC)')).ok, false);
+  assert.equal(value(parseSelect(args('A1 SELECT [Gmail]/Drafts'))).mailbox, '[Gmail]/Drafts');
+  assert.equal(value(parseCopyMove(args('A1 COPY 1 "[Gmail]/Sent Mail"'))).mailbox, '[Gmail]/Sent Mail');
+  assert.equal(parseSelect(args('A1 SELECT [Sent Mail]')).ok, false);
   assert.deepEqual(value(parseList(args('A101 LIST "" ""'))), { reference: '', pattern: '' });
   assert.deepEqual(value(parseList(args('A102 LIST #news.comp.mail.misc ""'))), {
     reference: '#news.comp.mail.misc',
@@ -71,6 +77,15 @@ test('LOGIN, SELECT/EXAMINE with CONDSTORE, LIST, STATUS', () => {
   assert.equal(parseStatus(args('A1 STATUS x ()')).ok, false);
   assert.equal(parseStatus(args('A1 STATUS x (SIZE)')).ok, false);
   assert.equal(value(parseNoArgs(args('A1 NOOP'))), null);
+  assert.deepEqual(value(parseRename(args('A683 RENAME blurdybloop sarasoop'))), {
+    from: 'blurdybloop',
+    to: 'sarasoop',
+  });
+  assert.equal(value(parseMailboxArg(args('A003 CREATE owatagusiam/'))), 'owatagusiam/');
+  assert.deepEqual(value(parseAuthenticate(args('a AUTHENTICATE plain AGZyZWQAc2VjcmV0'))), {
+    mechanism: 'PLAIN',
+    initial: 'AGZyZWQAc2VjcmV0',
+  });
   assert.equal(parseNoArgs(args('A1 NOOP x')).ok, false);
 });
 

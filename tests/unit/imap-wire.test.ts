@@ -69,8 +69,11 @@ test('bare LF ends a line; quoted strings unescape; lists nest; sections stay on
 });
 
 test('UID prefix: name is the subcommand and uid is set; UID alone is BAD', () => {
-  const evs = run(new CommandReader(), ['A1 UID fetch 1:2 FLAGS\r\nA2 UID\r\nA3 uid expunge 3:5\r\n']);
-  const [a, b, c] = evs;
+  const evs = run(new CommandReader(), [
+    'A1 UID fetch 1:2 FLAGS\r\nA2 UID\r\nA3 uid expunge 3:5\r\nA4 UID LOGIN x y\r\n',
+  ]);
+  const [a, b, c, d] = evs;
+  assert.ok(d?.kind === 'error' && d.tag === 'A4');
   assert.ok(a?.kind === 'command' && a.command.name === 'FETCH' && a.command.uid);
   assert.deepEqual(plain(a.command.args), ['1:2', 'FLAGS']);
   assert.ok(b?.kind === 'error' && b.tag === 'A2' && !b.fatal);
@@ -197,6 +200,29 @@ test('too many arguments and too long commands are refused', () => {
   );
 });
 
+test('too many arguments counted across literals; the rest of the command is skipped', () => {
+  const r = new CommandReader({ maxArgs: 4 });
+  const evs = run(r, ['A1 X a {1+}\r\nb {1+}\r\nc {1+}\r\nd e\r\nA2 NOOP\r\n']);
+  assert.deepEqual(
+    evs.map((e) => (e.kind === 'error' ? `${e.tag} ${e.error}` : e.kind)),
+    ['A1 too many arguments', 'command'],
+  );
+});
+
+test('RFC 7888 example, two sync literals in one command, and a {0} literal', () => {
+  const [a] = commands('A001 LOGIN {11+}\r\nFRED FOOBAR {7+}\r\nfat man\r\n');
+  assert.deepEqual(plain(a!.args), [{ lit: 'FRED FOOBAR' }, { lit: 'fat man' }]);
+  const r = new CommandReader();
+  const evs = run(r, ['A1 LOGIN {4}\r\n', 'fred {0}\r\n', '\r\n']);
+  assert.deepEqual(
+    evs.map((e) => e.kind),
+    ['continue', 'continue', 'command'],
+  );
+  const last = evs[2];
+  assert.ok(last?.kind === 'command');
+  assert.deepEqual(plain(last.command.args), [{ lit: 'fred' }, { lit: '' }]);
+});
+
 test('raw-line mode delivers IDLE DONE and AUTHENTICATE continuations unparsed', () => {
   const r = new CommandReader();
   r.push(Buffer.from('A1 IDLE\r\nDONE\r\n(((\r\n'));
@@ -215,9 +241,25 @@ test('raw-line mode delivers IDLE DONE and AUTHENTICATE continuations unparsed',
   assert.equal(run(r, ['A2 NOOP\r\n'])[0]?.kind, 'command');
 });
 
+test('one-byte chunks: 104,000 queued before the session reads still frame exactly', () => {
+  const r = new CommandReader();
+  const text = Buffer.from('A1 LOGIN {5+}\r\nab\x00cd "x"\r\n'.repeat(4000), 'latin1');
+  for (const b of text) r.push(Buffer.of(b));
+  assert.equal(r.buffered, 104_000);
+  let n = 0;
+  for (let ev = r.next(); ev; ev = r.next()) {
+    assert.ok(ev.kind === 'command');
+    assert.deepEqual(plain(ev.command.args), [{ lit: 'ab\x00cd' }, { q: 'x' }]);
+    n++;
+  }
+  assert.equal(n, 4000);
+  assert.equal(r.buffered, 0);
+});
+
 test('a 10 MB line without CRLF is fatal and never buffers past the line cap', () => {
   const r = new CommandReader({ maxLineLength: 64 * 1024 });
   const chunk = Buffer.alloc(64 * 1024, 0x61);
+  r.push(Buffer.from('T9 APPEND '));
   let maxBuffered = 0;
   const evs: ReaderEvent[] = [];
   for (let sent = 0; sent < 10 * 1024 * 1024; sent += chunk.length) {
@@ -226,7 +268,7 @@ test('a 10 MB line without CRLF is fatal and never buffers past the line cap', (
     maxBuffered = Math.max(maxBuffered, r.buffered);
   }
   assert.equal(evs.length, 1);
-  assert.ok(evs[0]?.kind === 'error' && evs[0].fatal);
+  assert.ok(evs[0]?.kind === 'error' && evs[0].fatal && evs[0].tag === 'T9');
   assert.ok(maxBuffered <= 64 * 1024 + 1, `buffered ${maxBuffered}`);
   assert.equal(r.buffered, 0);
 });
@@ -241,17 +283,33 @@ test('fuzz: 20,000 seeded random inputs give events, never a throw, with bounded
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
   const alphabet = Buffer.from('a1 ()"\\{}+*%[]<>.:\r\n\x00\xffNILUID05');
-  const limits = { maxLineLength: 200, maxLiteralSize: 300, maxOtherLiteralSize: 100, maxCommandBytes: 500 };
+  const pieces = ['A1 ', 'X ', 'APPEND ', 'UID ', 'a ', '(', ')', '"q" ', '{1+}\r\nz', '{2}\r\nzz', '{3}\r\n', '\r\n'];
+  pieces.push('{200+}\r\n', '{999+}\r\n', 'BODY[1 (a)]<1.2> ', '\n', '\xff ', '"\xc3\xa9" ');
+  const limits = {
+    maxLineLength: 200,
+    maxLiteralSize: 300,
+    maxOtherLiteralSize: 100,
+    maxCommandBytes: 500,
+    maxArgs: 8,
+    maxDepth: 3,
+  };
   const bound = limits.maxLineLength + limits.maxCommandBytes + 64;
   let commandsSeen = 0;
   let errorsSeen = 0;
   for (let n = 0; n < 20_000; n++) {
     const r = new CommandReader(limits);
-    const len = Math.floor(rand() * 120);
-    const bytes = Buffer.alloc(len);
-    for (let i = 0; i < len; i++) {
-      bytes[i] = rand() < 0.8 ? (alphabet[Math.floor(rand() * alphabet.length)] as number) : Math.floor(rand() * 256);
+    let bytes: Buffer;
+    if (n % 2) {
+      // Half the inputs are made of grammar pieces so literals, lists and limits are reached.
+      const parts = Array.from({ length: Math.floor(rand() * 24) }, () => pieces[Math.floor(rand() * pieces.length)]);
+      bytes = Buffer.from(parts.join(''), 'latin1');
+    } else {
+      bytes = Buffer.alloc(Math.floor(rand() * 120));
+      for (let i = 0; i < bytes.length; i++) {
+        bytes[i] = rand() < 0.8 ? (alphabet[Math.floor(rand() * alphabet.length)] as number) : Math.floor(rand() * 256);
+      }
     }
+    const len = bytes.length;
     for (let i = 0; i < len; ) {
       const k = 1 + Math.floor(rand() * 16);
       r.push(bytes.subarray(i, i + k));

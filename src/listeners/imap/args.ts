@@ -87,7 +87,8 @@ export class Args {
   astring(what = 'string'): string {
     const t = this.next(what);
     if (t.kind === 'list') throw new ArgError(`${what} must be a string`);
-    if (t.kind === 'atom' && t.value.includes('[')) throw new ArgError(`invalid ${what}`);
+    // A bracketed atom may hold what only a FETCH section allows (`[Gmail]/Sent` is fine).
+    if (t.kind === 'atom' && /[ ()"]/.test(t.value)) throw new ArgError(`invalid ${what}`);
     return t.kind === 'literal' ? decode(t.value) : t.value;
   }
 

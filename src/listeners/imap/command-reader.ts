@@ -75,7 +75,7 @@ export type ReaderEvent =
 
 type State =
   | { readonly s: 'line' }
-  | { readonly s: 'literal'; remaining: number; readonly parts: Buffer[] }
+  | { readonly s: 'literal'; readonly size: number; remaining: number; readonly parts: Buffer[] }
   | { readonly s: 'await'; readonly size: number }
   | { readonly s: 'skipLine' }
   | { readonly s: 'skipLiteral'; remaining: number; readonly finally?: ReaderEvent }
@@ -94,12 +94,16 @@ const CR = 0x0d;
 const TAG = /^[^\x00-\x20(){%*"\\+\x7f-\xff]+$/;
 const NAME = /^[A-Za-z][A-Za-z0-9-]*$/;
 const TAIL = 32;
+/** Commands a `UID` prefix may carry (RFC 3501 §6.4.8, UIDPLUS RFC 4315, MOVE RFC 6851). */
+export const UID_COMMANDS: ReadonlySet<string> = new Set(['FETCH', 'STORE', 'COPY', 'MOVE', 'SEARCH', 'EXPUNGE']);
 
 export class CommandReader {
   readonly limits: ReaderLimits;
   /** When set, each line is delivered as a `line` event, unparsed. */
   rawLines = false;
+  /** Queued input; `chunks[first]` is the head, read from `pos`. */
   private chunks: Buffer[] = [];
+  private first = 0;
   private pos = 0;
   private queued = 0;
   private partial: Buffer[] = [];
@@ -122,7 +126,7 @@ export class CommandReader {
 
   /** Bytes held: unread input, a partial line, the command so far and a literal in progress. */
   get buffered(): number {
-    const lit = this.state.s === 'literal' ? this.state.parts.reduce((n, b) => n + b.length, 0) : 0;
+    const lit = this.state.s === 'literal' ? this.state.size - this.state.remaining : 0;
     return this.queued - this.pos + this.partialLength + (this.cmd?.bytes ?? 0) + lit;
   }
 
@@ -134,7 +138,7 @@ export class CommandReader {
   /** The session wrote `+ Ready for literal data`: read the announced bytes. */
   acceptLiteral(): void {
     if (this.state.s !== 'await') throw new Error('no literal awaits a decision');
-    this.state = { s: 'literal', remaining: this.state.size, parts: [] };
+    this.state = { s: 'literal', size: this.state.size, remaining: this.state.size, parts: [] };
   }
 
   /** The session refused the literal: the client sends nothing more for this command. */
@@ -154,7 +158,8 @@ export class CommandReader {
         case 'line': {
           const line = this.takeLine();
           if (line === undefined) return undefined;
-          if (line === 'long') return this.die(this.cmd?.tag, `line longer than ${this.limits.maxLineLength} octets`);
+          if (line === 'long')
+            return this.die(this.tooLongTag(), `line longer than ${this.limits.maxLineLength} octets`);
           if (this.rawLines && !this.cmd) return { kind: 'line', line };
           const ev = this.onFragment(line);
           if (ev) return ev;
@@ -165,9 +170,15 @@ export class CommandReader {
           st.remaining -= got;
           if (st.remaining > 0) return undefined;
           const bytes = st.parts.length === 1 ? (st.parts[0] as Buffer) : Buffer.concat(st.parts);
-          (this.cmd as Pending).lexer.addLiteral(bytes);
-          (this.cmd as Pending).bytes += bytes.length;
+          const cmd = this.cmd as Pending;
+          const error = cmd.lexer.addLiteral(bytes);
+          cmd.bytes += bytes.length;
           this.state = { s: 'line' };
+          if (error) {
+            this.reset();
+            this.state = { s: 'skipLine' };
+            return { kind: 'error', tag: cmd.tag, error, fatal: false };
+          }
           break;
         }
         case 'skipLine': {
@@ -237,7 +248,7 @@ export class CommandReader {
       return { kind: 'continue', tag: cmd.tag as string, name: cmd.name as string, size: end.size };
     }
     if (fits) {
-      this.state = { s: 'literal', remaining: end.size, parts: [] };
+      this.state = { s: 'literal', size: end.size, remaining: end.size, parts: [] };
       return undefined;
     }
     const error: ReaderEvent = { kind: 'error', tag: cmd.tag, error: 'literal too large', fatal: true, tooBig: true };
@@ -254,8 +265,9 @@ export class CommandReader {
     if (name?.kind !== 'atom' || !NAME.test(name.value)) return 'missing or invalid command name';
     cmd.name = name.value.toUpperCase();
     if (cmd.name === 'UID') {
-      if (sub?.kind !== 'atom' || !NAME.test(sub.value)) return 'UID needs a command';
-      cmd.name = sub.value.toUpperCase();
+      const subName = sub?.kind === 'atom' ? sub.value.toUpperCase() : '';
+      if (!UID_COMMANDS.has(subName)) return 'UID needs FETCH, STORE, COPY, MOVE, SEARCH or EXPUNGE';
+      cmd.name = subName;
       cmd.uid = true;
     }
     return undefined;
@@ -273,6 +285,15 @@ export class CommandReader {
     return tooBig ? { kind: 'error', tag, error, fatal: false, tooBig } : { kind: 'error', tag, error, fatal: false };
   }
 
+  /** The tag of the command whose line is too long, if its start shows one. */
+  private tooLongTag(): string | undefined {
+    if (this.cmd) return this.cmd.tag;
+    const start = this.partial[0]?.toString('latin1', 0, 64) ?? '';
+    const sp = start.indexOf(' ');
+    const tag = sp < 0 ? '' : start.slice(0, sp);
+    return TAG.test(tag) ? tag : undefined;
+  }
+
   private die(tag: string | undefined, error: string, tooBig = false): ReaderEvent {
     this.drop();
     return tooBig ? { kind: 'error', tag, error, fatal: true, tooBig } : { kind: 'error', tag, error, fatal: true };
@@ -283,6 +304,7 @@ export class CommandReader {
     this.reset();
     this.state = { s: 'dead' };
     this.chunks = [];
+    this.first = 0;
     this.pos = 0;
     this.queued = 0;
   }
@@ -297,7 +319,7 @@ export class CommandReader {
   /** Next complete line without CRLF / LF, undefined if incomplete, 'long' past the limit. */
   private takeLine(): Buffer | undefined | 'long' {
     for (;;) {
-      const head = this.chunks[0];
+      const head = this.chunks[this.first];
       if (!head) return undefined;
       const lf = head.indexOf(LF, this.pos);
       if (lf < 0) {
@@ -326,7 +348,7 @@ export class CommandReader {
   /** Discards through the next LF, keeping the last bytes in `skipTail`; false if incomplete. */
   private skipLine(): boolean {
     for (;;) {
-      const head = this.chunks[0];
+      const head = this.chunks[this.first];
       if (!head) return false;
       const lf = head.indexOf(LF, this.pos);
       const stop = lf < 0 ? head.length : lf;
@@ -347,7 +369,7 @@ export class CommandReader {
   private take(n: number, into?: Buffer[]): number {
     let got = 0;
     while (got < n) {
-      const head = this.chunks[0];
+      const head = this.chunks[this.first];
       if (!head) break;
       const k = Math.min(n - got, head.length - this.pos);
       into?.push(head.subarray(this.pos, this.pos + k));
@@ -358,9 +380,14 @@ export class CommandReader {
     return got;
   }
 
+  /** Drops the head chunk in O(1) amortised, however many tiny chunks are queued. */
   private shift(): void {
-    const head = this.chunks.shift();
-    this.queued -= head?.length ?? 0;
+    this.queued -= this.chunks[this.first]?.length ?? 0;
+    this.first++;
     this.pos = 0;
+    if (this.first >= 64 && this.first * 2 >= this.chunks.length) {
+      this.chunks = this.chunks.slice(this.first);
+      this.first = 0;
+    }
   }
 }

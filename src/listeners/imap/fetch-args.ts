@@ -104,7 +104,7 @@ function fetchAtt(a: Args): FetchAtt {
 }
 
 /** Parses the text between the brackets of a section. */
-export function parseSection(text: string, peek: boolean): Section {
+function parseSection(text: string, peek: boolean): Section {
   const lexer = new CommandLexer(1, 1000);
   const end = lexer.lex(Buffer.from(text, 'latin1'));
   if (end.kind !== 'end' || !lexer.balanced) throw new ArgError('invalid section');

@@ -3,7 +3,7 @@
  *
  * Invariants:
  * - Times are epoch milliseconds; a zone is an offset in minutes east of UTC, as in the
- *   `+hhmm` of the wire form. Nothing here reads the process's local time zone.
+ *   `+hhmm` of the wire form. Only `hostOffsetMinutes` reads the host's time zone.
  * - SEARCH compares dates without time (RFC 3501 §6.4.4): both sides become day numbers
  *   (days since 1970-01-01) in one zone, so SINCE/ON/BEFORE are integer comparisons.
  * - Parsers check ranges (day of month, hour 0..23, zone ±2359) and never throw.

@@ -69,10 +69,12 @@ export class CommandLexer {
     return this.stack.length === 1;
   }
 
-  /** Appends literal bytes announced by the previous fragment as one token. */
-  addLiteral(bytes: Buffer): void {
+  /** Appends literal bytes announced by the previous fragment as one token; returns an error text. */
+  addLiteral(bytes: Buffer): string | undefined {
+    if (this.tokens >= this.maxTokens) return 'too many arguments';
     this.push({ kind: 'literal', value: bytes });
     this.needSep = true;
+    return undefined;
   }
 
   /** Lexes one fragment; never throws. */
