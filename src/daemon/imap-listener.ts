@@ -70,16 +70,22 @@ function pullInBackground(acc: AccountConfig, sync: SyncService, clock: Clock, i
 /** The IMAP listener component (started after cache, sync, scheduler and IDLE, beside POP3). */
 export function imapComponent(deps: ImapComponentDeps): Component & { server?: ImapServer } {
   const clock = deps.clock ?? systemClock;
-  const unsubscribe: Array<() => void> = [];
+  const unsubscribe = new Map<string, () => void>();
+  /** The account's view, its changes prompting a replay (accounts a reload added included). */
+  const view = (acc: AccountConfig): MailboxStore => {
+    const store = mailboxesOf(deps.cache(), acc);
+    if (acc.incoming.protocol === 'imap' && !unsubscribe.has(acc.id))
+      unsubscribe.set(
+        acc.id,
+        store.onChange(() => deps.sync().localChange(acc.id)),
+      );
+    return store;
+  };
   const component: Component & { server?: ImapServer } = {
     name: 'imap-listener',
     start: async () => {
       const cfg = deps.config();
-      const cache = deps.cache();
-      for (const acc of cfg.accounts) {
-        if (acc.incoming.protocol !== 'imap') continue;
-        unsubscribe.push(mailboxesOf(cache, acc).onChange(() => deps.sync().localChange(acc.id)));
-      }
+      for (const acc of cfg.accounts) if (acc.incoming.protocol === 'imap') view(acc);
       const l = cfg.listen.imap;
       if (!l.enabled) return;
       const server = new ImapServer({
@@ -95,7 +101,7 @@ export function imapComponent(deps: ImapComponentDeps): Component & { server?: I
             const acc = deps.config().accounts.find((a) => a.id === id);
             if (!acc) throw new Error(`unknown account ${JSON.stringify(id)}`);
             pullInBackground(acc, deps.sync(), clock, deps.idleState?.(id) === 'connected');
-            return mailboxesOf(deps.cache(), acc);
+            return view(acc);
           },
         },
       });
@@ -104,7 +110,8 @@ export function imapComponent(deps: ImapComponentDeps): Component & { server?: I
     },
     stop: async () => {
       await component.server?.stop();
-      for (const u of unsubscribe.splice(0)) u();
+      for (const u of unsubscribe.values()) u();
+      unsubscribe.clear();
     },
   };
   return component;

@@ -57,6 +57,8 @@ describe('localpost start serves the cache over IMAP', () => {
       const status = await statusJson(c.configFile);
       assert.deepEqual(status.listeners.imap, [`127.0.0.1:${port}`]);
       assert.deepEqual(status.accounts[0]?.journal, { pending: 0, failed: 0 });
+      const human = await runCli(['--config', c.configFile, 'status']);
+      assert.match(human.stdout, new RegExp(`^ {2}imap {2}127\\.0\\.0\\.1:${port}$`, 'm'));
 
       assert.equal((await runPython(FLAG_SCRIPT, ['127.0.0.1', String(port), 'ivy', 'localpw'])).trim(), '6');
       // the prompt replay carries the flag to Dovecot; then nothing waits in the journal
