@@ -22,9 +22,9 @@ import type { Pop3Server } from '../listeners/pop3/server.js';
 import { AuthError, errorMessage } from '../shared/errors.js';
 import { ensureDataDir } from '../shared/trust.js';
 import type { IdleState, IdleWatcher } from '../upstream/imap/idle.js';
-import { cacheAccounts, incomingEndpoint } from './accounts.js';
+import { cacheAccounts, imapChangesOf, incomingEndpoint } from './accounts.js';
 import { controlComponent } from './control-api.js';
-import { imapChangesOf, imapComponent } from './imap-listener.js';
+import { imapComponent } from './imap-listener.js';
 import type { InstanceLock } from './instance-lock.js';
 import { acquireLock } from './instance-lock.js';
 import type { Component } from './lifecycle.js';
@@ -128,12 +128,14 @@ export class Daemon {
             accounts: cfg.accounts,
             cache: this.openCache(),
             log: this.log.child({ component: 'sync' }),
-            // IMAP accounts: the journal replay before each pull, the upstream's changes mirrored back
-            changes: (id) =>
-              imapChangesOf(
-                this.openCache(),
-                this.config.accounts.find((a) => a.id === id),
-              ),
+            // IMAP accounts served locally: the journal replay before each pull, the upstream's
+            // changes mirrored back; with the listener off, only to drain what still waits
+            changes: (id) => {
+              const acc = this.config.accounts.find((a) => a.id === id);
+              const cache = this.openCache();
+              if (!acc || (!this.config.listen.imap.enabled && !cache.journal.pending(id).length)) return undefined;
+              return imapChangesOf(cache, acc);
+            },
           });
         },
         stop: async () => {

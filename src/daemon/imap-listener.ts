@@ -20,7 +20,6 @@ import type { AccountConfig } from '../config/schema.js';
 import { ImapServer } from '../listeners/imap/server.js';
 import type { LocalAuth } from '../listeners/local-auth.js';
 import { type Clock, systemClock } from '../shared/clock.js';
-import type { ImapChanges } from '../upstream/imap/journal-replay.js';
 import type { Component } from './lifecycle.js';
 import { loginPull, type Pop3ComponentDeps } from './pop3-listener.js';
 import type { SyncService } from './sync.js';
@@ -31,27 +30,6 @@ export type ImapComponentDeps = Omit<Pop3ComponentDeps, 'auth'> & { auth: LocalA
 /** The account's local IMAP view, with the options of its current config. */
 export function mailboxesOf(cache: Cache, acc: AccountConfig): MailboxStore {
   return cache.mailboxes(acc.id, { protocol: acc.incoming.protocol, onLocalDelete: acc.incoming.onLocalDelete });
-}
-
-/** What the pull and the replay of an IMAP account need of the cache (`SyncServiceOptions.changes`). */
-export function imapChangesOf(cache: Cache, acc: AccountConfig | undefined): ImapChanges | undefined {
-  if (acc?.incoming.protocol !== 'imap') return undefined;
-  const view = cache.mailboxes(acc.id, { protocol: 'imap', onLocalDelete: acc.incoming.onLocalDelete });
-  const mirror = cache.mirror(acc.id);
-  const account = cache.account(acc.id);
-  return {
-    journal: cache.journal,
-    store: {
-      accountId: acc.id,
-      list: (folder) => account.list(folder),
-      select: (folder) => view.select(folder),
-      read: (folder, uid) => view.read(folder, uid),
-      applyUpstreamFlags: (folder, flags) => mirror.applyUpstreamFlags(folder, flags),
-      applyUpstreamExpunges: (folder, keys) => mirror.applyUpstreamExpunges(folder, keys),
-      noteUpstreamFolders: (folders) => mirror.noteUpstreamFolders(folders),
-      unresolvedChanges: (folder) => mirror.unresolvedChanges(folder),
-    },
-  };
 }
 
 /** Starts a pull in the background when POP3's login rule would pull (never waits for it). */
