@@ -113,3 +113,25 @@ describe('IMAP FETCH and SEARCH work', () => {
     assert.deepEqual(await c.run('NOOP'), ['* 1 EXPUNGE', 't7 OK NOOP completed']);
   });
 });
+
+describe('IMAP APPEND of large messages', () => {
+  test('a 3 MB synchronizing literal and a 2 MB LITERAL+ are stored whole, then fetched in parts', async () => {
+    const { store, c } = await setup(0);
+    const line = `${'x'.repeat(98)}\r\n`;
+    const big = Buffer.from(`Subject: big\r\n\r\n${line.repeat(30_000)}`);
+    c.conn.cmd(`a1 APPEND INBOX {${big.length}}`);
+    assert.equal(await c.conn.line(), '+ Ready for literal data');
+    c.conn.send(Buffer.concat([big, Buffer.from('\r\n')]));
+    assert.match(await c.conn.line(), /^a1 OK \[APPENDUID \d+ 1\] APPEND completed$/);
+    const plus = big.subarray(0, 2_000_016);
+    c.conn.send(Buffer.concat([Buffer.from(`a2 APPEND INBOX {${plus.length}+}\r\n`), plus, Buffer.from('\r\n')]));
+    assert.match(await c.conn.line(), /^a2 OK \[APPENDUID \d+ 2\] APPEND completed$/);
+    assert.deepEqual(
+      store.select('INBOX').messages.map((m) => m.size),
+      [big.length, plus.length],
+    );
+    await c.run('SELECT INBOX');
+    const r = await c.run('FETCH 1 (BODY.PEEK[]<2999990.100>)');
+    assert.equal(r[0], '* 1 FETCH (BODY[]<2999990> {26}');
+  });
+});
