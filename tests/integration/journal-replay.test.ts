@@ -15,12 +15,15 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { Cache } from '../../src/cache/cache.js';
+import { parseConfigText } from '../../src/config/load.js';
 import type { AccountConfig } from '../../src/config/schema.js';
 import { imapChangesOf } from '../../src/daemon/accounts.js';
+import { SyncService } from '../../src/daemon/sync.js';
 import { ImapFetcher } from '../../src/upstream/imap/fetcher.js';
 import { replayAccount } from '../../src/upstream/imap/journal-replay.js';
 import type { UpstreamEndpoint } from '../../src/upstream/types.js';
 import { FakeJournalStore } from '../support/journal-fake.js';
+import { makeConfig, waitFor } from '../support/localpost.js';
 import { imaplibState, PYTHON } from '../support/python.js';
 import { freePort } from '../support/smtp.js';
 import type { Testbed } from '../support/testbed.js';
@@ -33,7 +36,7 @@ const log = pino({ level: process.env.LP_TEST_LOG ?? 'silent' });
 before(async () => {
   tb = await startTestbed({
     postfix: false,
-    env: { EXTRA_USERS: 'carol:carolpw dave:davepw erin:erinpw frank:frankpw' },
+    env: { EXTRA_USERS: 'carol:carolpw dave:davepw erin:erinpw frank:frankpw gina:ginapw' },
   });
 });
 after(async () => {
@@ -328,6 +331,34 @@ describe('local IMAP changes through the MailboxStore, replayed to Dovecot', () 
       assert.equal(up.count('INBOX', 'off@s'), 1);
       assert.equal(back.newMessages, 0);
     } finally {
+      cache.close();
+    }
+  });
+});
+
+describe("the daemon's prompt replay", () => {
+  test('a local change is carried upstream by SyncService.localChange, without a pull', async () => {
+    await tb.appendMessage('gina', message('g1@s'));
+    const c = makeConfig([{ id: 'acct', protocol: 'imap', port: tb.imapPort, username: 'gina', password: 'ginapw' }]);
+    dirs.push(c.dir);
+    const accounts = parseConfigText(readFileSync(c.configFile, 'utf8')).accounts;
+    const cache = await Cache.open({ dataDir: c.dataDir, accounts: ['acct'], log });
+    const acc = accounts[0] as AccountConfig;
+    const sync = new SyncService({ accounts, cache, log, changes: () => imapChangesOf(cache, acc) });
+    try {
+      await sync.sync('acct');
+      const pulls = cache.lastSync('acct')?.startedAt;
+      const view = cache.mailboxes('acct');
+      await view.append('INBOX', message('prompt@s'));
+      assert.equal(cache.journal.pending('acct').length, 1);
+      sync.localChange('acct');
+      sync.localChange('acct'); // debounced: one replay
+      await waitFor(() => cache.journal.pending('acct').length === 0, 20_000);
+      const up = await upstream('gina');
+      assert.equal(up.count('INBOX', 'prompt@s'), 1);
+      assert.equal(cache.lastSync('acct')?.startedAt, pulls, 'no pull ran');
+    } finally {
+      await sync.stop();
       cache.close();
     }
   });
