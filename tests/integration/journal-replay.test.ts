@@ -36,7 +36,7 @@ const log = pino({ level: process.env.LP_TEST_LOG ?? 'silent' });
 before(async () => {
   tb = await startTestbed({
     postfix: false,
-    env: { EXTRA_USERS: 'carol:carolpw dave:davepw erin:erinpw frank:frankpw gina:ginapw' },
+    env: { EXTRA_USERS: 'carol:carolpw dave:davepw erin:erinpw frank:frankpw gina:ginapw hank:hankpw' },
   });
 });
 after(async () => {
@@ -330,6 +330,41 @@ describe('local IMAP changes through the MailboxStore, replayed to Dovecot', () 
       assert.deepEqual(up.flags('INBOX', 'o3@s'), ['\\Seen']);
       assert.equal(up.count('INBOX', 'off@s'), 1);
       assert.equal(back.newMessages, 0);
+    } finally {
+      cache.close();
+    }
+  });
+});
+
+describe('a UIDVALIDITY change with changes pending', () => {
+  test('flags wait for the pull to re-key and then apply; an expunge of a key gone stale fails loudly', async () => {
+    for (const mid of ['v1@s', 'v2@s']) await tb.appendMessage('hank', message(mid));
+    const { cache, pull, view, uidOf, journal } = await setup('hank');
+    try {
+      await pull();
+      const v1 = uidOf('INBOX', 'v1@s');
+      const v2 = uidOf('INBOX', 'v2@s');
+      await view.setFlags('INBOX', [v1], { op: 'add', flags: ['\\Flagged'] });
+      await view.expunge('INBOX', [v2]);
+      tb.forgetUids('hank');
+      const first = await pull(); // the replay waits; the pull re-keys by content
+      assert.equal(first.replayed, 0);
+      assert.equal(journal.pending('acct').length, 2);
+      assert.deepEqual(
+        view.select('INBOX').messages.find((m) => m.uid === v1)?.flags,
+        ['\\Flagged'],
+        'the pending local flag wins over the upstream flags',
+      );
+      const second = await pull();
+      assert.equal(second.replayed, 1);
+      const up = await upstream('hank');
+      assert.deepEqual(up.flags('INBOX', 'v1@s'), ['\\Flagged']);
+      const failed = journal.list('acct');
+      assert.deepEqual(
+        failed.map((e) => [e.change.kind, e.state]),
+        [['expunge', 'failed']],
+      );
+      assert.match(failed[0]?.lastError ?? '', /UIDVALIDITY/);
     } finally {
       cache.close();
     }
