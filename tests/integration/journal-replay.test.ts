@@ -22,6 +22,7 @@ import { SyncService } from '../../src/daemon/sync.js';
 import { ImapFetcher } from '../../src/upstream/imap/fetcher.js';
 import { replayAccount } from '../../src/upstream/imap/journal-replay.js';
 import type { UpstreamEndpoint } from '../../src/upstream/types.js';
+import { startImapTap } from '../support/imap-tap.js';
 import { FakeJournalStore } from '../support/journal-fake.js';
 import { makeConfig, waitFor } from '../support/localpost.js';
 import { imaplibState, PYTHON } from '../support/python.js';
@@ -36,7 +37,7 @@ const log = pino({ level: process.env.LP_TEST_LOG ?? 'silent' });
 before(async () => {
   tb = await startTestbed({
     postfix: false,
-    env: { EXTRA_USERS: 'carol:carolpw dave:davepw erin:erinpw frank:frankpw gina:ginapw hank:hankpw' },
+    env: { EXTRA_USERS: 'carol:carolpw dave:davepw erin:erinpw frank:frankpw gina:ginapw hank:hankpw ivan:ivanpw' },
   });
 });
 after(async () => {
@@ -332,6 +333,37 @@ describe('local IMAP changes through the MailboxStore, replayed to Dovecot', () 
       assert.equal(back.newMessages, 0);
     } finally {
       cache.close();
+    }
+  });
+});
+
+describe('the mirror on the wire', () => {
+  test('an unchanged folder costs no mirror command; a flag changed upstream one FETCH CHANGEDSINCE', async () => {
+    for (const mid of ['w1@s', 'w2@s']) await tb.appendMessage('ivan', message(mid));
+    const tap = await startImapTap(tb.imapPort);
+    const { cache, pull, view, uidOf } = await setup('ivan');
+    try {
+      await pull(tap.port);
+      await pull(tap.port);
+      tap.reset();
+      await pull(tap.port);
+      const mirrorCommands = (c: string) => /^UID (SEARCH|FETCH)/.test(c);
+      assert.deepEqual(tap.commands.filter(mirrorCommands), [], 'HIGHESTMODSEQ unchanged: nothing asked');
+      pythonImap(
+        'ivan',
+        `m.select('INBOX')\ntyp, d = m.uid('SEARCH', 'HEADER', 'Message-ID', 'w2@s')\nm.uid('STORE', d[0], '+FLAGS', '(\\\\Seen)')`,
+      );
+      tap.reset();
+      const r = await pull(tap.port);
+      assert.equal(r.upstreamFlags, 1);
+      const fetches = tap.commands.filter((c) => c.startsWith('UID FETCH'));
+      assert.equal(fetches.length, 1, fetches.join(' | '));
+      assert.match(fetches[0] ?? '', /FLAGS.*CHANGEDSINCE \d+/);
+      assert.equal(tap.commands.filter((c) => c.startsWith('UID SEARCH')).length, 2, "the pull's and the mirror's");
+      assert.deepEqual(view.select('INBOX').messages.find((m) => m.uid === uidOf('INBOX', 'w2@s'))?.flags, ['\\Seen']);
+    } finally {
+      cache.close();
+      await tap.close();
     }
   });
 });
