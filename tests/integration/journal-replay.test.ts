@@ -19,8 +19,9 @@ import { parseConfigText } from '../../src/config/load.js';
 import type { AccountConfig } from '../../src/config/schema.js';
 import { imapChangesOf } from '../../src/daemon/accounts.js';
 import { SyncService } from '../../src/daemon/sync.js';
+import { createImapClient } from '../../src/upstream/imap/connect.js';
 import { ImapFetcher } from '../../src/upstream/imap/fetcher.js';
-import { replayAccount } from '../../src/upstream/imap/journal-replay.js';
+import { replayAccount, replayJournal } from '../../src/upstream/imap/journal-replay.js';
 import type { UpstreamEndpoint } from '../../src/upstream/types.js';
 import { startImapTap } from '../support/imap-tap.js';
 import { FakeJournalStore } from '../support/journal-fake.js';
@@ -37,7 +38,10 @@ const log = pino({ level: process.env.LP_TEST_LOG ?? 'silent' });
 before(async () => {
   tb = await startTestbed({
     postfix: false,
-    env: { EXTRA_USERS: 'carol:carolpw dave:davepw erin:erinpw frank:frankpw gina:ginapw hank:hankpw ivan:ivanpw' },
+    env: {
+      EXTRA_USERS:
+        'carol:carolpw dave:davepw erin:erinpw frank:frankpw gina:ginapw hank:hankpw ivan:ivanpw judy:judypw',
+    },
   });
 });
 after(async () => {
@@ -160,6 +164,48 @@ describe('journal replay against Dovecot', () => {
       up.st.INBOX?.messages.map((m) => m.mid),
       ['q1@t', 'q2@t', 'q3@t'],
     );
+  });
+
+  test("without UIDPLUS and MOVE: keys found by identity, MOVE as COPY + expunge, another client's \\Deleted kept", async () => {
+    for (const mid of ['k1@t', 'k2@t', 'k3@t']) await tb.appendMessage('judy', message(mid));
+    pythonImap(
+      'judy',
+      `m.select('INBOX')\ntyp, d = m.uid('SEARCH', 'HEADER', 'Message-ID', 'k3@t')\nm.uid('STORE', d[0], '+FLAGS', '(\\\\Deleted)')`,
+    );
+    const fake = new FakeJournalStore(path.join(tmp(), 'state.json'));
+    const [k1, k2] = await adoptUpstream(fake, 'judy', ['k1@t', 'k2@t']);
+    assert.ok(k1 && k2);
+    fake.add({ kind: 'create', folder: 'Box' });
+    const k4 = fake.addRow('INBOX', message('k4@t'));
+    fake.add({ kind: 'append', folder: 'INBOX', uid: k4.uid });
+    const c1 = fake.addRow('Box', undefined);
+    fake.add({ kind: 'copy', folder: 'INBOX', to: 'Box', pairs: [{ from: k1.uid, to: c1.uid }], keys: [k1.key] });
+    const c2 = fake.addRow('Box', undefined);
+    fake.removeRows('INBOX', [k2.uid]);
+    fake.add({ kind: 'move', folder: 'INBOX', to: 'Box', pairs: [{ from: k2.uid, to: c2.uid }], keys: [k2.key] });
+    fake.removeRows('INBOX', [k1.uid]);
+    fake.add({ kind: 'expunge', folder: 'INBOX', uids: [k1.uid], keys: [k1.key] });
+    const client = createImapClient(endpoint('judy'), log);
+    await client.connect();
+    try {
+      for (const cap of ['UIDPLUS', 'MOVE']) client.capabilities.delete(cap);
+      const r = await replayJournal(client, { ...fake.changes(), cursors: { getCursor: () => undefined }, log });
+      assert.deepEqual({ applied: r.applied, failed: r.failed }, { applied: 5, failed: 0 });
+    } finally {
+      await client.logout();
+    }
+    const up = await upstream('judy');
+    assert.deepEqual(
+      ['k1@t', 'k2@t', 'k3@t', 'k4@t'].map((m) => up.count('INBOX', m)),
+      [0, 0, 1, 1],
+    );
+    assert.deepEqual(up.flags('INBOX', 'k3@t'), ['\\Deleted'], "the other client's \\Deleted message is still there");
+    assert.deepEqual([up.count('Box', 'k1@t'), up.count('Box', 'k2@t')], [1, 1]);
+    const keyOf = (uid: number) => fake.state.rows.find((x) => x.uid === uid)?.key ?? '';
+    const uidIn = (folder: string, mid: string) => up.st[folder]?.messages.find((m) => m.mid === mid)?.uid;
+    assert.equal(keyOf(k4.uid), `i${up.st.INBOX?.uidValidity}_${uidIn('INBOX', 'k4@t')}`);
+    assert.equal(keyOf(c1.uid), `i${up.st.Box?.uidValidity}_${uidIn('Box', 'k1@t')}`);
+    assert.equal(keyOf(c2.uid), `i${up.st.Box?.uidValidity}_${uidIn('Box', 'k2@t')}`);
   });
 
   test('a folder missing upstream fails its entry permanently and the drain goes on', async () => {
