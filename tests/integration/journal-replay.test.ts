@@ -15,12 +15,17 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
 import { Cache } from '../../src/cache/cache.js';
+import { parseConfigText } from '../../src/config/load.js';
 import type { AccountConfig } from '../../src/config/schema.js';
 import { imapChangesOf } from '../../src/daemon/accounts.js';
+import { SyncService } from '../../src/daemon/sync.js';
+import { createImapClient } from '../../src/upstream/imap/connect.js';
 import { ImapFetcher } from '../../src/upstream/imap/fetcher.js';
-import { replayAccount } from '../../src/upstream/imap/journal-replay.js';
+import { replayAccount, replayJournal } from '../../src/upstream/imap/journal-replay.js';
 import type { UpstreamEndpoint } from '../../src/upstream/types.js';
+import { startImapTap } from '../support/imap-tap.js';
 import { FakeJournalStore } from '../support/journal-fake.js';
+import { makeConfig, waitFor } from '../support/localpost.js';
 import { imaplibState, PYTHON } from '../support/python.js';
 import { freePort } from '../support/smtp.js';
 import type { Testbed } from '../support/testbed.js';
@@ -33,7 +38,10 @@ const log = pino({ level: process.env.LP_TEST_LOG ?? 'silent' });
 before(async () => {
   tb = await startTestbed({
     postfix: false,
-    env: { EXTRA_USERS: 'carol:carolpw dave:davepw erin:erinpw frank:frankpw' },
+    env: {
+      EXTRA_USERS:
+        'carol:carolpw dave:davepw erin:erinpw frank:frankpw gina:ginapw hank:hankpw ivan:ivanpw judy:judypw',
+    },
   });
 });
 after(async () => {
@@ -156,6 +164,48 @@ describe('journal replay against Dovecot', () => {
       up.st.INBOX?.messages.map((m) => m.mid),
       ['q1@t', 'q2@t', 'q3@t'],
     );
+  });
+
+  test("without UIDPLUS and MOVE: keys found by identity, MOVE as COPY + expunge, another client's \\Deleted kept", async () => {
+    for (const mid of ['k1@t', 'k2@t', 'k3@t']) await tb.appendMessage('judy', message(mid));
+    pythonImap(
+      'judy',
+      `m.select('INBOX')\ntyp, d = m.uid('SEARCH', 'HEADER', 'Message-ID', 'k3@t')\nm.uid('STORE', d[0], '+FLAGS', '(\\\\Deleted)')`,
+    );
+    const fake = new FakeJournalStore(path.join(tmp(), 'state.json'));
+    const [k1, k2] = await adoptUpstream(fake, 'judy', ['k1@t', 'k2@t']);
+    assert.ok(k1 && k2);
+    fake.add({ kind: 'create', folder: 'Box' });
+    const k4 = fake.addRow('INBOX', message('k4@t'));
+    fake.add({ kind: 'append', folder: 'INBOX', uid: k4.uid });
+    const c1 = fake.addRow('Box', undefined);
+    fake.add({ kind: 'copy', folder: 'INBOX', to: 'Box', pairs: [{ from: k1.uid, to: c1.uid }], keys: [k1.key] });
+    const c2 = fake.addRow('Box', undefined);
+    fake.removeRows('INBOX', [k2.uid]);
+    fake.add({ kind: 'move', folder: 'INBOX', to: 'Box', pairs: [{ from: k2.uid, to: c2.uid }], keys: [k2.key] });
+    fake.removeRows('INBOX', [k1.uid]);
+    fake.add({ kind: 'expunge', folder: 'INBOX', uids: [k1.uid], keys: [k1.key] });
+    const client = createImapClient(endpoint('judy'), log);
+    await client.connect();
+    try {
+      for (const cap of ['UIDPLUS', 'MOVE']) client.capabilities.delete(cap);
+      const r = await replayJournal(client, { ...fake.changes(), cursors: { getCursor: () => undefined }, log });
+      assert.deepEqual({ applied: r.applied, failed: r.failed }, { applied: 5, failed: 0 });
+    } finally {
+      await client.logout();
+    }
+    const up = await upstream('judy');
+    assert.deepEqual(
+      ['k1@t', 'k2@t', 'k3@t', 'k4@t'].map((m) => up.count('INBOX', m)),
+      [0, 0, 1, 1],
+    );
+    assert.deepEqual(up.flags('INBOX', 'k3@t'), ['\\Deleted'], "the other client's \\Deleted message is still there");
+    assert.deepEqual([up.count('Box', 'k1@t'), up.count('Box', 'k2@t')], [1, 1]);
+    const keyOf = (uid: number) => fake.state.rows.find((x) => x.uid === uid)?.key ?? '';
+    const uidIn = (folder: string, mid: string) => up.st[folder]?.messages.find((m) => m.mid === mid)?.uid;
+    assert.equal(keyOf(k4.uid), `i${up.st.INBOX?.uidValidity}_${uidIn('INBOX', 'k4@t')}`);
+    assert.equal(keyOf(c1.uid), `i${up.st.Box?.uidValidity}_${uidIn('Box', 'k1@t')}`);
+    assert.equal(keyOf(c2.uid), `i${up.st.Box?.uidValidity}_${uidIn('Box', 'k2@t')}`);
   });
 
   test('a folder missing upstream fails its entry permanently and the drain goes on', async () => {
@@ -328,6 +378,100 @@ describe('local IMAP changes through the MailboxStore, replayed to Dovecot', () 
       assert.equal(up.count('INBOX', 'off@s'), 1);
       assert.equal(back.newMessages, 0);
     } finally {
+      cache.close();
+    }
+  });
+});
+
+describe('the mirror on the wire', () => {
+  test('an unchanged folder costs no mirror command; a flag changed upstream one FETCH CHANGEDSINCE', async () => {
+    for (const mid of ['w1@s', 'w2@s']) await tb.appendMessage('ivan', message(mid));
+    const tap = await startImapTap(tb.imapPort);
+    const { cache, pull, view, uidOf } = await setup('ivan');
+    try {
+      await pull(tap.port);
+      await pull(tap.port);
+      tap.reset();
+      await pull(tap.port);
+      const mirrorCommands = (c: string) => /^UID (SEARCH|FETCH)/.test(c);
+      assert.deepEqual(tap.commands.filter(mirrorCommands), [], 'HIGHESTMODSEQ unchanged: nothing asked');
+      pythonImap(
+        'ivan',
+        `m.select('INBOX')\ntyp, d = m.uid('SEARCH', 'HEADER', 'Message-ID', 'w2@s')\nm.uid('STORE', d[0], '+FLAGS', '(\\\\Seen)')`,
+      );
+      tap.reset();
+      const r = await pull(tap.port);
+      assert.equal(r.upstreamFlags, 1);
+      const fetches = tap.commands.filter((c) => c.startsWith('UID FETCH'));
+      assert.equal(fetches.length, 1, fetches.join(' | '));
+      assert.match(fetches[0] ?? '', /FLAGS.*CHANGEDSINCE \d+/);
+      assert.equal(tap.commands.filter((c) => c.startsWith('UID SEARCH')).length, 2, "the pull's and the mirror's");
+      assert.deepEqual(view.select('INBOX').messages.find((m) => m.uid === uidOf('INBOX', 'w2@s'))?.flags, ['\\Seen']);
+    } finally {
+      cache.close();
+      await tap.close();
+    }
+  });
+});
+
+describe('a UIDVALIDITY change with changes pending', () => {
+  test('flags wait for the pull to re-key and then apply; an expunge of a key gone stale fails loudly', async () => {
+    for (const mid of ['v1@s', 'v2@s']) await tb.appendMessage('hank', message(mid));
+    const { cache, pull, view, uidOf, journal } = await setup('hank');
+    try {
+      await pull();
+      const v1 = uidOf('INBOX', 'v1@s');
+      const v2 = uidOf('INBOX', 'v2@s');
+      await view.setFlags('INBOX', [v1], { op: 'add', flags: ['\\Flagged'] });
+      await view.expunge('INBOX', [v2]);
+      tb.forgetUids('hank');
+      const first = await pull(); // the replay waits; the pull re-keys by content
+      assert.equal(first.replayed, 0);
+      assert.equal(journal.pending('acct').length, 2);
+      assert.deepEqual(
+        view.select('INBOX').messages.find((m) => m.uid === v1)?.flags,
+        ['\\Flagged'],
+        'the pending local flag wins over the upstream flags',
+      );
+      const second = await pull();
+      assert.equal(second.replayed, 1);
+      const up = await upstream('hank');
+      assert.deepEqual(up.flags('INBOX', 'v1@s'), ['\\Flagged']);
+      const failed = journal.list('acct');
+      assert.deepEqual(
+        failed.map((e) => [e.change.kind, e.state]),
+        [['expunge', 'failed']],
+      );
+      assert.match(failed[0]?.lastError ?? '', /UIDVALIDITY/);
+    } finally {
+      cache.close();
+    }
+  });
+});
+
+describe("the daemon's prompt replay", () => {
+  test('a local change is carried upstream by SyncService.localChange, without a pull', async () => {
+    await tb.appendMessage('gina', message('g1@s'));
+    const c = makeConfig([{ id: 'acct', protocol: 'imap', port: tb.imapPort, username: 'gina', password: 'ginapw' }]);
+    dirs.push(c.dir);
+    const accounts = parseConfigText(readFileSync(c.configFile, 'utf8')).accounts;
+    const cache = await Cache.open({ dataDir: c.dataDir, accounts: ['acct'], log });
+    const acc = accounts[0] as AccountConfig;
+    const sync = new SyncService({ accounts, cache, log, changes: () => imapChangesOf(cache, acc) });
+    try {
+      await sync.sync('acct');
+      const pulls = cache.lastSync('acct')?.startedAt;
+      const view = cache.mailboxes('acct');
+      await view.append('INBOX', message('prompt@s'));
+      assert.equal(cache.journal.pending('acct').length, 1);
+      sync.localChange('acct');
+      sync.localChange('acct'); // debounced: one replay
+      await waitFor(() => cache.journal.pending('acct').length === 0, 20_000);
+      const up = await upstream('gina');
+      assert.equal(up.count('INBOX', 'prompt@s'), 1);
+      assert.equal(cache.lastSync('acct')?.startedAt, pulls, 'no pull ran');
+    } finally {
+      await sync.stop();
       cache.close();
     }
   });

@@ -151,7 +151,8 @@ const flags: Applier<Of<'flags'>> = {
 
 /**
  * UID STORE +FLAGS \Deleted and UID EXPUNGE. Without UIDPLUS a plain EXPUNGE would also remove
- * messages another client marked \Deleted: their flag is taken off for the EXPUNGE and put back.
+ * messages another client marked \Deleted: their flag is taken off for the EXPUNGE and put back
+ * (a crash in between leaves them without it: the lesser harm).
  */
 async function expungeUids(client: ImapFlow, path: string, uids: number[]): Promise<void> {
   const set = uidSet(uids);
@@ -291,11 +292,18 @@ const transfer: Applier<Transfer> = {
       };
       mark(JSON.stringify(note));
       const set = uidSet(present.map((p) => p.up));
-      const res =
-        c.kind === 'copy'
-          ? await client.messageCopy(set, dst, { uid: true })
-          : await client.messageMove(set, dst, { uid: true });
+      // without MOVE: COPY, then our careful expunge of the sources (not imapflow's plain EXPUNGE)
+      const viaCopy = c.kind === 'copy' || !client.capabilities.has('MOVE');
+      const res = viaCopy
+        ? await client.messageCopy(set, dst, { uid: true })
+        : await client.messageMove(set, dst, { uid: true });
       if (!res) throw refused(client, `${c.kind.toUpperCase()} to ${dst}`);
+      if (c.kind === 'move' && viaCopy)
+        await expungeUids(
+          client,
+          src,
+          present.map((p) => p.up),
+        );
       const { uidMap, uidValidity } = res;
       if (!uidMap || uidValidity === undefined) return { note };
       const found = new Map<string, number>();
