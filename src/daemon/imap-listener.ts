@@ -10,8 +10,8 @@
  * The component also connects each IMAP account's local changes to the journal replay: any
  * change event asks the sync service for a prompt replay (`SyncService.localChange`, debounced,
  * a no-op when nothing waits), so a flag set offline goes upstream at the next pull and one set
- * online within seconds. This holds with the listener off too (a POP3 deletion of an IMAP
- * account's INBOX message is journaled as well).
+ * online within seconds. With `listen.imap.enabled: false` the component does nothing: no
+ * local IMAP view is opened, and the accounts behave as before the IMAP server existed.
  */
 import type { Cache } from '../cache/cache.js';
 import type { MailboxStore } from '../cache/mailboxes.js';
@@ -63,9 +63,9 @@ export function imapComponent(deps: ImapComponentDeps): Component & { server?: I
     name: 'imap-listener',
     start: async () => {
       const cfg = deps.config();
-      for (const acc of cfg.accounts) if (acc.incoming.protocol === 'imap') view(acc);
       const l = cfg.listen.imap;
       if (!l.enabled) return;
+      for (const acc of cfg.accounts) if (acc.incoming.protocol === 'imap') view(acc);
       const server = new ImapServer({
         hosts: l.hosts,
         port: l.port,
