@@ -3,8 +3,11 @@
  * account from the real Dovecot; imaplib logs in to localpost (LOGIN, SELECT INBOX, FETCH) and
  * reads the same bytes as from Dovecot; `status --json` names the IMAP listener's bound port; a
  * flag set through localpost reaches Dovecot through the journal (and the journal is empty after).
+ * With the upstream cut off (a relay closed), a change waits: `status` and `journal` show it, and
+ * the next `sync` once the upstream is back carries it.
  */
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { makeConfig, runCli, spawnDaemon, statusJson, waitFor } from '../support/localpost.js';
 import { imaplibFetchAll, imaplibState, runPython } from '../support/python.js';
@@ -33,6 +36,33 @@ assert typ == 'OK', r
 m.logout()
 print(int(data[0]))
 `;
+
+/** A TCP relay to `port` on 127.0.0.1 that can be cut (every connection destroyed) and opened again. */
+async function relay(port: number) {
+  const sockets = new Set<net.Socket>();
+  let server: net.Server | undefined;
+  const listenPort = await freePort();
+  const open = () =>
+    new Promise<void>((resolve) => {
+      server = net.createServer((c) => {
+        const up = net.connect(port, '127.0.0.1');
+        for (const s of [c, up]) {
+          sockets.add(s);
+          s.on('error', () => undefined);
+          s.on('close', () => sockets.delete(s));
+        }
+        c.pipe(up).pipe(c);
+      });
+      server.listen(listenPort, '127.0.0.1', () => resolve());
+    });
+  const cut = () =>
+    new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy();
+      server?.close(() => resolve());
+    });
+  await open();
+  return { port: listenPort, open, cut };
+}
 
 describe('localpost start serves the cache over IMAP', () => {
   test('imaplib LOGIN + SELECT INBOX + FETCH reads what Dovecot has; a flag goes upstream', async () => {
@@ -78,6 +108,39 @@ describe('localpost start serves the cache over IMAP', () => {
       const code = await d.exited;
       c.cleanup();
       assert.equal(code, 0, d.out().slice(-3000));
+    }
+  });
+
+  test('offline: a change waits in the journal, status and journal show it, sync carries it when back', async () => {
+    await tb.seed('ivy', 3, undefined, { reset: true });
+    const up = await relay(tb.imapPort);
+    const port = await freePort();
+    const c = makeConfig(
+      [{ id: 'ivy', protocol: 'imap', port: up.port, username: 'ivy', password: 'ivypw' }],
+      `listen:\n  pop3: { port: 0, hosts: ["127.0.0.1"] }\n  smtp: { port: 0, hosts: ["127.0.0.1"] }\n  imap: { port: ${port}, hosts: ["127.0.0.1"] }\n`,
+    );
+    const d = spawnDaemon(c.configFile);
+    try {
+      await waitFor(() => d.out().includes('pull done'), 60_000, `first pull:\n${d.out()}`);
+      await up.cut();
+      assert.equal((await runPython(FLAG_SCRIPT, ['127.0.0.1', String(port), 'ivy', 'localpw'])).trim(), '3');
+      const status = await statusJson(c.configFile);
+      assert.equal(status.accounts[0]?.journal?.pending, 1, JSON.stringify(status.accounts[0]));
+      const human = await runCli(['--config', c.configFile, 'status']);
+      assert.match(human.stdout, /ivy: 1 IMAP change waiting to go upstream \(localpost journal\)/);
+      const list = await runCli(['--config', c.configFile, 'journal', 'list']);
+      assert.match(list.stdout, /^\d+ {2}ivy {2}\S+ {2}flags \+\(\\Flagged\) INBOX, 1 message/m);
+      await up.open();
+      const sync = await runCli(['--config', c.configFile, 'sync']);
+      assert.equal(sync.code, 0, sync.stdout + sync.stderr);
+      const upstream = await imaplibState(tb.imapPort, 'ivy', 'ivypw');
+      assert.equal(upstream.INBOX?.messages.filter((m) => m.flags.includes('\\Flagged')).length, 1);
+      assert.match((await runCli(['--config', c.configFile, 'journal'])).stdout, /journal is empty/);
+    } finally {
+      d.proc.kill('SIGTERM');
+      await d.exited;
+      await up.cut();
+      c.cleanup();
     }
   });
 });
