@@ -135,3 +135,43 @@ describe('IMAP APPEND of large messages', () => {
     assert.equal(r[0], '* 1 FETCH (BODY[]<2999990> {26}');
   });
 });
+
+describe('IMAP SEARCH on decoded text', () => {
+  test('RFC 2047 subjects, base64 bodies, addresses and sent dates', async () => {
+    const { store, c } = await setup(0);
+    store.deliver(
+      'INBOX',
+      'From: =?utf-8?q?Z=C3=BCrich_Team?= <team@example.test>\r\nDate: Tue, 5 Mar 2024 23:30:00 -0800\r\n' +
+        'Subject: =?utf-8?b?R3LDvGV6aQ==?=\r\nContent-Type: text/plain; charset=utf-8\r\n' +
+        'Content-Transfer-Encoding: base64\r\n\r\nU2Now7ZuZW4gR3LDvMOfZQ==\r\n',
+    );
+    store.deliver('INBOX', 'Subject: plain\r\n\r\nnothing here\r\n');
+    await c.run('SELECT INBOX');
+    assert.equal((await c.run('SEARCH CHARSET UTF-8 SUBJECT {6+}\r\ngrüez'))[0], '* SEARCH 1');
+    assert.equal((await c.run('SEARCH BODY "schönen"'))[0], '* SEARCH 1');
+    assert.equal((await c.run('SEARCH FROM "zürich team"'))[0], '* SEARCH 1');
+    assert.equal((await c.run('SEARCH TEXT "nothing"'))[0], '* SEARCH 2');
+    assert.equal((await c.run('SEARCH SENTON 5-Mar-2024'))[0], '* SEARCH 1');
+    assert.equal((await c.run('SEARCH SENTBEFORE 1-Jan-2000'))[0], '* SEARCH 2');
+  });
+});
+
+describe('IMAP FETCH backpressure', () => {
+  test('a client that stops reading stops the file reads; all arrive once it reads again', async () => {
+    const { store, c } = await setup(0);
+    const body = `Subject: big\r\n\r\n${`${'y'.repeat(1022)}\r\n`.repeat(512)}`; // 512 KiB
+    for (let i = 0; i < 64; i++) store.deliver('INBOX', body);
+    await c.run('SELECT INBOX');
+    const reads = store.reads;
+    c.conn.socket.pause();
+    c.conn.cmd('f1 FETCH 1:* BODY.PEEK[]');
+    await new Promise((r) => setTimeout(r, 400));
+    // Socket buffers hold a few MiB at most: far from the 32 MiB asked for.
+    assert.ok(store.reads - reads < 32, `read ${store.reads - reads} files while the client was not reading`);
+    c.conn.socket.resume();
+    let line = '';
+    while (!line.startsWith('f1 ')) line = await c.conn.line();
+    assert.equal(line, 'f1 OK FETCH completed');
+    assert.equal(store.reads - reads, 64);
+  });
+});

@@ -99,3 +99,29 @@ describe('IMAP over TLS', () => {
     assert.equal(await read(), 'a2 NO [PRIVACYREQUIRED] use STARTTLS first');
   });
 });
+
+describe('IMAP credentials in the log', () => {
+  test('LOGIN, AUTHENTICATE and SASL continuations never log the password', async () => {
+    const logLines: string[] = [];
+    const fx = await startImap({ logLines });
+    fixtures.push(fx);
+    const s = net.connect(fx.port, '127.0.0.1');
+    sockets.push(s);
+    const read = lines(s);
+    await read();
+    s.write('a1 LOGIN alice s3cretPW\r\na2 AUTHENTICATE PLAIN\r\n');
+    assert.match(await read(), /^a1 NO /);
+    assert.equal(await read(), '+ ');
+    const b64 = Buffer.from('\0alice\0s3cretPW2').toString('base64');
+    s.write(`${b64}\r\n`);
+    assert.match(await read(), /^a2 NO /);
+    s.write('a3 LOGIN alice {8}\r\n');
+    assert.equal(await read(), '+ Ready for literal data');
+    s.write('s3cretPW\r\n');
+    assert.match(await read(), /^a3 NO /);
+    const all = logLines.join('\n');
+    assert.match(all, /LOGIN \[redacted\]/);
+    assert.doesNotMatch(all, /s3cretPW/);
+    assert.ok(!all.includes(b64));
+  });
+});
