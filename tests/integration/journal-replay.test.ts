@@ -44,13 +44,9 @@ describe('journal replay against Dovecot', () => {
     const a = fake.addRow('INBOX', message('new@t', 'appended locally'), { flags: ['\\Seen'] });
     fake.add({ kind: 'append', folder: 'INBOX', uid: a.uid });
     fake.add({ kind: 'flags', folder: 'INBOX', uids: [a.uid], op: 'add', flags: ['\\Answered'] });
-    const c2 = fake.addRow('Work', undefined);
-    fake.add({ kind: 'copy', folder: 'INBOX', to: 'Work', pairs: [{ from: m2.uid, to: c2.uid }], keys: [m2.key] });
-    const c3 = fake.addRow('Work', undefined);
-    fake.removeRows('INBOX', [m3.uid]);
-    fake.add({ kind: 'move', folder: 'INBOX', to: 'Work', pairs: [{ from: m3.uid, to: c3.uid }], keys: [m3.key] });
-    fake.removeRows('INBOX', [m1.uid]);
-    fake.add({ kind: 'expunge', folder: 'INBOX', uids: [m1.uid], keys: [m1.key] });
+    const c2 = fake.transfer('copy', m2, 'Work');
+    const c3 = fake.transfer('move', m3, 'Work');
+    fake.expunge(m1);
     fake.add({ kind: 'create', folder: 'Tmp' });
     fake.add({ kind: 'delete', folder: 'Tmp' });
     fake.add({ kind: 'rename', folder: 'Work', to: 'Projects' });
@@ -122,13 +118,9 @@ describe('journal replay against Dovecot', () => {
     fake.add({ kind: 'create', folder: 'Box' });
     const k4 = fake.addRow('INBOX', message('k4@t'));
     fake.add({ kind: 'append', folder: 'INBOX', uid: k4.uid });
-    const c1 = fake.addRow('Box', undefined);
-    fake.add({ kind: 'copy', folder: 'INBOX', to: 'Box', pairs: [{ from: k1.uid, to: c1.uid }], keys: [k1.key] });
-    const c2 = fake.addRow('Box', undefined);
-    fake.removeRows('INBOX', [k2.uid]);
-    fake.add({ kind: 'move', folder: 'INBOX', to: 'Box', pairs: [{ from: k2.uid, to: c2.uid }], keys: [k2.key] });
-    fake.removeRows('INBOX', [k1.uid]);
-    fake.add({ kind: 'expunge', folder: 'INBOX', uids: [k1.uid], keys: [k1.key] });
+    const c1 = fake.transfer('copy', k1, 'Box');
+    const c2 = fake.transfer('move', k2, 'Box');
+    fake.expunge(k1);
     const client = createImapClient(endpoint('judy'), log);
     await client.connect();
     try {
