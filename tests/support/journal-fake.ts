@@ -136,8 +136,7 @@ export class FakeJournalStore {
       const e = this.must(id);
       e.state = 'inflight';
       e.tries++;
-      if (note === undefined) delete e.inflightNote;
-      else e.inflightNote = note;
+      if (note !== undefined) e.inflightNote = note; // an earlier note stays, as in the cache
       this.save();
     },
     complete: (id, keys = []) => {

@@ -132,7 +132,7 @@ const flags: Applier<Of<'flags'>> = {
     const { client } = ctx;
     const path = upstreamPath(client, c.folder);
     await withFolder(ctx, path, async (uv) => {
-      const uids = upstreamUids(ctx, c.folder, c.uids, undefined, uv).filter(defined);
+      const uids = upstreamUids(ctx, c.folder, c.uids, c.keys, uv).filter(defined);
       if (!uids.length || (c.op !== 'replace' && !c.flags.length)) return;
       const set = uidSet(uids);
       const list = c.flags.filter((f) => f !== '\\Recent');
