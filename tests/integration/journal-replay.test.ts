@@ -161,6 +161,29 @@ describe('journal replay against Dovecot', () => {
     assert.equal(fake.entry(good)?.state, 'done');
   });
 
+  test('a folder with an unresolved inflight change is not pulled', async () => {
+    await bed().appendMessage('carol', message('held@t'));
+    const dataDir = tmp();
+    const cache = await Cache.open({ dataDir, accounts: ['acct'], log });
+    try {
+      const changes = new FakeJournalStore(path.join(dataDir, 'fake.json')).changes();
+      const pull = (unresolved: boolean) =>
+        new ImapFetcher({
+          endpoint: endpoint('carol'),
+          store: cache.account('acct'),
+          cursors: cache,
+          log,
+          folders: ['INBOX'],
+          maxMessageSize: 10_000_000,
+          changes: { ...changes, store: { ...changes.store, unresolvedChanges: () => unresolved } },
+        }).pull();
+      assert.equal((await pull(true)).newMessages, 0);
+      assert.ok((await pull(false)).newMessages > 0);
+    } finally {
+      cache.close();
+    }
+  });
+
   test('the pull replays first, then brings upstream flags, expunges and folders back', async () => {
     for (const mid of ['p1@t', 'p2@t', 'p3@t']) await bed().appendMessage('alice', message(mid));
     const dataDir = tmp();
