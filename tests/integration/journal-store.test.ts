@@ -66,7 +66,10 @@ describe('local IMAP changes through the MailboxStore, replayed to Dovecot', () 
       await view.move('INBOX', [u3], 'Work');
       await view.append('INBOX', message('new@s', 'appended locally'), { flags: ['\\Seen'] });
       await view.expunge('INBOX', [u1]);
+      await view.createFolder('Notes');
+      await view.append('Notes', message('note@s'));
       await view.renameFolder('Work', 'Projects');
+      await view.renameFolder('Notes', 'Notes2');
       await view.createFolder('Tmp');
       await view.deleteFolder('Tmp');
       const queued = journal.pending('acct').length;
@@ -86,6 +89,7 @@ describe('local IMAP changes through the MailboxStore, replayed to Dovecot', () 
       assert.equal(up.count('Projects', 'm2@s'), 1);
       assert.equal(up.count('Projects', 'm3@s'), 1);
       assert.equal(up.st.Work, undefined);
+      assert.equal(up.count('Notes2', 'note@s'), 1, 'appended, then its folder renamed');
       assert.equal(up.st.Tmp, undefined);
       assert.equal((await pull()).newMessages, 0, 'a third pull downloads nothing either');
     } finally {
