@@ -103,14 +103,10 @@ async function fakeRound(tb: Testbed, user: string, file: string, mids: RoundMid
     fake.add({ kind: 'append', folder: 'INBOX', uid: row.uid });
     return row;
   });
-  const c1 = fake.addRow('Archive', undefined);
-  fake.add({ kind: 'copy', folder: 'INBOX', to: 'Archive', pairs: [{ from: s1.uid, to: c1.uid }], keys: [s1.key] });
-  const c2 = fake.addRow('Archive', undefined);
-  fake.removeRows('INBOX', [s2.uid]);
-  fake.add({ kind: 'move', folder: 'INBOX', to: 'Archive', pairs: [{ from: s2.uid, to: c2.uid }], keys: [s2.key] });
+  const c1 = fake.transfer('copy', s1, 'Archive');
+  const c2 = fake.transfer('move', s2, 'Archive');
   fake.add({ kind: 'flags', folder: 'INBOX', uids: [s3.uid], op: 'add', flags: ['\\Flagged'] });
-  fake.removeRows('INBOX', [s3.uid]);
-  fake.add({ kind: 'expunge', folder: 'INBOX', uids: [s3.uid], keys: [s3.key] });
+  fake.expunge(s3);
   const locals = [
     ...appended.map((r, i) => ({ uid: r.uid, folder: 'INBOX', mid: mids.appended[i] as string })),
     { uid: c1.uid, folder: 'Archive', mid: mids.sources[0] },

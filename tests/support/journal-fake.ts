@@ -85,6 +85,20 @@ export class FakeJournalStore {
     this.save();
   }
 
+  /** A local COPY/MOVE of `from` into `to` (the new row, the source row gone for a move) and its entry. */
+  transfer(kind: 'copy' | 'move', from: FakeRow, to: string): FakeRow {
+    const row = this.addRow(to, undefined);
+    if (kind === 'move') this.removeRows(from.folder, [from.uid]);
+    this.add({ kind, folder: from.folder, to, pairs: [{ from: from.uid, to: row.uid }], keys: [from.key] });
+    return row;
+  }
+
+  /** A local EXPUNGE of `row` (its row gone) and its entry. */
+  expunge(row: FakeRow): void {
+    this.removeRows(row.folder, [row.uid]);
+    this.add({ kind: 'expunge', folder: row.folder, uids: [row.uid], keys: [row.key] });
+  }
+
   /** Journal a change (queued). */
   add(change: JournalChange): number {
     const id = this.s.nextId++;
@@ -122,8 +136,7 @@ export class FakeJournalStore {
       const e = this.must(id);
       e.state = 'inflight';
       e.tries++;
-      if (note === undefined) delete e.inflightNote;
-      else e.inflightNote = note;
+      if (note !== undefined) e.inflightNote = note; // an earlier note stays, as in the cache
       this.save();
     },
     complete: (id, keys = []) => {

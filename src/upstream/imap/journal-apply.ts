@@ -47,6 +47,20 @@ export interface ApplyContext {
   log: Logger;
   /** Upstream keys given to local messages earlier in this drain, by `folder\0uid`. */
   assigned: Map<string, string>;
+  /** The local name of a folder now, after the renames journaled after the entry in hand. */
+  localName(folder: string): string;
+}
+
+/** `localName` for an entry: follows the later renames of the pending entries (children included). */
+export function laterRenames(entries: readonly JournalEntry[], after: number): (folder: string) => string {
+  const renames = entries.flatMap((e) => (e.id > after && e.change.kind === 'rename' ? [e.change] : []));
+  return (folder) => {
+    let name = folder;
+    for (const r of renames)
+      if (name === r.folder) name = r.to;
+      else if (name.startsWith(`${r.folder}/`)) name = r.to + name.slice(r.folder.length);
+    return name;
+  };
 }
 
 /** The change cannot be applied, now or later (a folder or message gone upstream): fail it and go on. */
@@ -132,7 +146,7 @@ const flags: Applier<Of<'flags'>> = {
     const { client } = ctx;
     const path = upstreamPath(client, c.folder);
     await withFolder(ctx, path, async (uv) => {
-      const uids = upstreamUids(ctx, c.folder, c.uids, undefined, uv).filter(defined);
+      const uids = upstreamUids(ctx, c.folder, c.uids, c.keys, uv).filter(defined);
       if (!uids.length || (c.op !== 'replace' && !c.flags.length)) return;
       const set = uidSet(uids);
       const list = c.flags.filter((f) => f !== '\\Recent');
@@ -208,14 +222,15 @@ const append: Applier<Of<'append'>> = {
   },
   async run(ctx, c, mark) {
     const { client, store } = ctx;
+    const here = ctx.localName(c.folder); // the folder may have been renamed locally since
     let bytes: Buffer;
     try {
-      bytes = toCrlf(await store.read(c.folder, c.uid));
+      bytes = toCrlf(await store.read(here, c.uid));
     } catch {
-      ctx.log.info({ folder: c.folder, uid: c.uid }, 'journal replay: appended message removed locally since');
+      ctx.log.info({ folder: here, uid: c.uid }, 'journal replay: appended message removed locally since');
       return [];
     }
-    const msg = store.select(c.folder).messages.find((m) => m.uid === c.uid);
+    const msg = store.select(here).messages.find((m) => m.uid === c.uid);
     const path = upstreamPath(client, c.folder);
     const st = await statusOf(client, path);
     const note: LandingNote = { ...st, ids: { [c.uid]: identityOfBytes(bytes) } };

@@ -28,7 +28,14 @@ import { errorMessage, isOfflineError, TemporaryError } from '../../shared/error
 import { withTlsHint } from '../tls-hint.js';
 import type { UpstreamEndpoint } from '../types.js';
 import { classifyImapError, createImapClient } from './connect.js';
-import { type ApplyContext, applierOf, PermanentChangeError, type ReplayStore, targetFolder } from './journal-apply.js';
+import {
+  type ApplyContext,
+  applierOf,
+  laterRenames,
+  PermanentChangeError,
+  type ReplayStore,
+  targetFolder,
+} from './journal-apply.js';
 import type { MirrorStore } from './mirror.js';
 
 export type { ReplayStore } from './journal-apply.js';
@@ -77,7 +84,7 @@ export async function replayJournal(client: ImapFlow, deps: ReplayDeps): Promise
   const { journal, store, log } = deps;
   const now = deps.now ?? Date.now;
   const account = store.accountId;
-  const ctx: ApplyContext = { client, store, cursors: deps.cursors, log, assigned: new Map() };
+  const ctx: ApplyContext = { client, store, cursors: deps.cursors, log, assigned: new Map(), localName: (f) => f };
   const result: ReplayResult = { applied: 0, recovered: 0, failed: 0, left: 0 };
   const entries = journal.pending(account);
   let i = 0;
@@ -89,6 +96,7 @@ export async function replayJournal(client: ImapFlow, deps: ReplayDeps): Promise
       break;
     }
     let marked = false;
+    ctx.localName = laterRenames(entries, entry.id);
     try {
       const keys = await applyOne(ctx, entry, (note) => {
         journal.markInflight(entry.id, note);
