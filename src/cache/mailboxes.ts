@@ -163,7 +163,14 @@ export interface MailboxStore {
  * an earlier entry completes (`ChangeJournal.complete`).
  */
 export type JournalChange =
-  | { kind: 'flags'; folder: string; uids: number[]; op: 'add' | 'remove' | 'replace'; flags: string[] }
+  | {
+      kind: 'flags';
+      folder: string;
+      uids: number[];
+      op: 'add' | 'remove' | 'replace';
+      flags: string[];
+      keys?: string[];
+    }
   | { kind: 'expunge'; folder: string; uids: number[]; keys?: string[] }
   | { kind: 'copy'; folder: string; to: string; pairs: UidPair[]; keys?: string[] }
   | { kind: 'move'; folder: string; to: string; pairs: UidPair[]; keys?: string[] }
