@@ -50,6 +50,7 @@ export function daemonConfig(dataDir: string, pop3Port: number, accounts: BenchA
     'log: { level: warn }',
     'listen:',
     `  pop3: { port: ${pop3Port}, hosts: ["127.0.0.1"] }`,
+    '  imap: { port: 0, hosts: ["127.0.0.1"] }',
     '  smtp: { port: 0, hosts: ["127.0.0.1"] }',
     'accounts:',
   ];

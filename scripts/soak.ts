@@ -53,6 +53,7 @@ async function main(): Promise<number> {
       'log: { level: info }',
       'listen:',
       '  pop3: { port: 0, hosts: ["127.0.0.1"] }',
+      '  imap: { port: 0, hosts: ["127.0.0.1"] }',
       '  smtp: { port: 0, hosts: ["127.0.0.1"] }',
       'outbox: { retry: { initial: 5s, max: 30s } }',
       'accounts:',

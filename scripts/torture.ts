@@ -1,7 +1,7 @@
 /**
- * `npm run torture -- [--rounds N] [--only pull,update,accept,deliver]`: kill -9 of the real
- * localpost at random moments of a pull (delete mode), a POP3 QUIT/UPDATE, SMTP acceptance and
- * SMTP delivery, N rounds each (default 100), with the on-disk invariants (docs/architecture.md) checked after
+ * `npm run torture -- [--rounds N] [--only pull,update,accept,deliver,journal]`: kill -9 of the real
+ * localpost at random moments of a pull (delete mode), a POP3 QUIT/UPDATE, SMTP acceptance,
+ * SMTP delivery and the IMAP change journal's replay upstream, N rounds each (default 100), with the on-disk invariants (docs/architecture.md) checked after
  * every round (tests/reliability/torture.ts). Prints the figures; exits 1 on any violation.
  */
 import { parseArgs } from 'node:util';
@@ -14,13 +14,14 @@ import {
   tortureTestbed,
   tortureUpdate,
 } from '../tests/reliability/torture.js';
+import { tortureJournal } from '../tests/reliability/torture-journal.js';
 import type { Testbed } from '../tests/support/testbed.js';
 
 const { values } = parseArgs({
   options: { rounds: { type: 'string', default: '100' }, only: { type: 'string' }, verbose: { type: 'boolean' } },
 });
 const rounds = Number(values.rounds);
-const only = new Set((values.only ?? 'pull,update,accept,deliver').split(','));
+const only = new Set((values.only ?? 'pull,update,accept,deliver,journal').split(','));
 const log = values.verbose ? (l: string) => process.stdout.write(`  ${l}\n`) : undefined;
 
 async function main(): Promise<number> {
@@ -28,7 +29,7 @@ async function main(): Promise<number> {
   let tb: Testbed | undefined;
   const t0 = Date.now();
   try {
-    if (only.has('pull') || only.has('update')) tb = await tortureTestbed();
+    if (only.has('pull') || only.has('update') || only.has('journal')) tb = await tortureTestbed();
     const run = async (name: string, fn: () => Promise<TortureFigures>) => {
       if (!only.has(name)) return;
       process.stdout.write(`torture: ${name}, ${rounds} rounds...\n`);
@@ -41,6 +42,8 @@ async function main(): Promise<number> {
     await run('update', () => tortureUpdate(tb!, { rounds, log }));
     await run('accept', () => tortureAccept({ rounds, log }));
     await run('deliver', () => tortureDeliver({ rounds, log }));
+    await run('journal', () => tortureJournal(tb!, { rounds, log }, 'store'));
+    await run('journal', () => tortureJournal(tb!, { rounds, log }, 'fake'));
   } finally {
     await tb?.stop();
   }

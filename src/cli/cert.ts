@@ -58,7 +58,7 @@ export async function createLocalCert(dataDir: string, openssl = 'openssl'): Pro
     if (r.error?.code === 'ENOENT')
       throw new CertError(
         `the openssl program is not installed (it makes the certificate): install it (Debian: apt install openssl), ` +
-          'or give listen.pop3.tls and listen.smtp.tls a certificate of your own',
+          'or give listen.pop3.tls, listen.imap.tls and listen.smtp.tls a certificate of your own',
       );
     if (r.code !== 0) {
       const why = r.error?.message ?? (r.stderr.trim().split('\n').at(-1) || `exit ${r.code ?? r.signal}`);
@@ -85,14 +85,21 @@ function describe(info: CertInfo, dataDir: string): string[] {
 
 /** What the listeners do with the certificate under this config. */
 function usage(cfg: Config): string[] {
-  const auto = [cfg.listen.pop3.tls === 'auto' && 'POP3 (STLS)', cfg.listen.smtp.tls === 'auto' && 'SMTP (STARTTLS)'];
-  const on = auto.filter((x): x is string => typeof x === 'string');
+  const l = cfg.listen;
+  const listeners = [
+    { key: 'pop3', text: 'POP3 (STLS)', auto: l.pop3.tls === 'auto' },
+    ...(l.imap.enabled ? [{ key: 'imap', text: 'IMAP (STARTTLS)', auto: l.imap.tls === 'auto' }] : []),
+    { key: 'smtp', text: 'SMTP (STARTTLS)', auto: l.smtp.tls === 'auto' },
+  ];
+  const on = listeners.filter((x) => x.auto).map((x) => x.text);
+  const off = listeners.filter((x) => !x.auto).map((x) => `listen.${x.key}.tls`);
+  const and = (xs: string[]) => (xs.length > 1 ? `${xs.slice(0, -1).join(', ')} and ${xs.at(-1)}` : (xs[0] ?? ''));
   const lines = on.length
-    ? [`${on.join(' and ')} offer it from the next start of localpost (restart it); plain logins keep working.`]
+    ? [`${and(on)} offer it from the next start of localpost (restart it); plain logins keep working.`]
     : [];
-  if (on.length < 2)
+  if (off.length)
     lines.push(
-      `listen.${cfg.listen.pop3.tls === 'auto' ? 'smtp' : 'pop3'}.tls is not auto in the config, so that listener does not use it.`,
+      `${and(off)} ${off.length === 1 ? 'is' : 'are'} not auto in the config, so ${off.length === 1 ? 'that listener does' : 'those listeners do'} not use it.`,
     );
   lines.push(
     'Client settings that trust and pin it: localpost client-setup fetchmail (or msmtp, mutt, thunderbird ...).',

@@ -27,6 +27,8 @@ export interface FileGuide {
   lines(i: SetupInfo): string[];
   /** The client's "leave a copy" setting and how it passes deletions on; undefined for a client that only sends. */
   leaveCopy?: { setting: string; deletions: string };
+  /** Speaks IMAP too: its file reads over IMAP while the IMAP listener is on. */
+  imap?: boolean;
 }
 
 /** What stands in the file for an account's local password. */
@@ -143,21 +145,55 @@ const msmtp: FileGuide = {
   },
 };
 
+/** The line naming the other accounts of the config, when there are some. */
+function muttOtherAccounts(i: SetupInfo, a: SetupAccount): string[] {
+  if (i.accounts.length < 2) return [];
+  const ids = i.accounts.map((x) => x.id).join(', ');
+  return [`# For account ${a.username}; another: localpost client-setup mutt --account ID (ids: ${ids}).`];
+}
+
+/** Mutt reading every folder over IMAP (the default while the IMAP listener is on). */
+function muttImap(i: SetupInfo, a: SetupAccount): string[] {
+  const out = [
+    '# Mutt through localpost over IMAP: every folder, flags and deletions shared with your other clients.',
+    '# Save this output as ~/.muttrc (or a file it sources); keep it mode 0600 if you uncomment the',
+    '# passwords (mutt asks for them otherwise). POP3 instead: localpost client-setup mutt --pop3.',
+  ];
+  out.push(...muttOtherAccounts(i, a));
+  out.push(
+    '# record = "": localpost files what you send in the account\'s Sent folder itself.',
+    '',
+    `set from          = ${quoted(a.email)}`,
+    `set folder        = ${quoted(`imap://${a.username}@localhost:${i.imapPort}/`)}`,
+    'set spoolfile     = "+INBOX"',
+    'set postponed     = "+Drafts"',
+    'set trash         = "+Trash"',
+    'set record        = ""',
+    `set smtp_url      = ${quoted(`smtp://${a.username}@localhost:${i.smtpPort}/`)}`,
+    `# set imap_pass   = ${quoted(passwordPlaceholder(i, a))}`,
+    `# set smtp_pass   = ${quoted(passwordPlaceholder(i, a))}`,
+    'set imap_check_subscribed = yes',
+    'set ssl_starttls  = no',
+    'set ssl_force_tls = no',
+  );
+  if (!a.sends) out.push(`# ${a.username} has no outgoing server in the config: mail sent as it is refused.`);
+  return out;
+}
+
 const mutt: FileGuide = {
   title: 'Mutt (and NeoMutt)',
   path: '~/.muttrc',
+  imap: true,
   lines: (i) => {
     const [a] = i.accounts;
     if (!a) return [];
+    if (i.imapPort !== undefined) return muttImap(i, a);
     const pop = `pop://${a.username}@localhost:${i.pop3Port}`;
     const out = [
       '# Mutt through localpost. Save this output as ~/.muttrc (or a file it sources); keep it mode 0600',
       '# if you uncomment the passwords (mutt asks for them otherwise).',
     ];
-    if (i.accounts.length > 1)
-      out.push(
-        `# For account ${a.username}; another: localpost client-setup mutt --account ID (ids: ${i.accounts.map((x) => x.id).join(', ')}).`,
-      );
+    out.push(...muttOtherAccounts(i, a));
     out.push(
       '# No TLS on loopback: ssl_starttls = no, since mutt would otherwise upgrade and ask about the certificate.',
       '',

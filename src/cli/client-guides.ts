@@ -13,6 +13,8 @@ export interface DialogGuide {
   steps(i: SetupInfo, user: string): string[];
   /** The client's "leave a copy" setting and how it passes deletions on to localpost. */
   leaveCopy: { setting: string; deletions: string };
+  /** Set up from another machine (a phone): TLS, never the loopback advice. */
+  remote?: boolean;
 }
 
 /** The local password, as the steps name it (never its value). */
@@ -57,7 +59,7 @@ export const DIALOG_GUIDES: Record<string, DialogGuide> = {
     },
   },
   outlook: {
-    title: 'Outlook 2016, 2019, 2021 and Microsoft 365 (classic Outlook, POP3)',
+    title: 'Outlook 2010 to 2021 and Microsoft 365 (classic Outlook)',
     steps: (i, user) => [
       'Close Outlook. Control Panel > Mail (Microsoft Outlook) > Email Accounts > New > "Manual setup or ' +
         'additional server types" > "POP or IMAP". (File > Add Account logs in with your address as the user name, ' +

@@ -26,8 +26,12 @@ export interface SetupInfo {
   smtpPort: number;
   /** The implicit-TLS POP3 port, when `listen.pop3.tls` names a certificate. */
   pop3TlsPort?: number;
+  /** The local IMAP port; undefined when `listen.imap.enabled` is false (clients get POP3 then). */
+  imapPort?: number;
+  /** The implicit-TLS IMAP port, when `listen.imap.tls` names a certificate. */
+  imapTlsPort?: number;
   /** localpost's own certificate, and which listeners offer it (`tls: auto`). */
-  localCert?: { info: CertInfo; pop3: boolean; smtp: boolean };
+  localCert?: { info: CertInfo; pop3: boolean; imap: boolean; smtp: boolean };
   accounts: SetupAccount[];
 }
 
@@ -37,6 +41,7 @@ export function setupInfo(cfg?: Config, cert?: CertInfo): SetupInfo {
     return {
       configured: false,
       pop3Port: 1110,
+      imapPort: 1143,
       smtpPort: 1025,
       accounts: [
         {
@@ -52,14 +57,16 @@ export function setupInfo(cfg?: Config, cert?: CertInfo): SetupInfo {
       ],
     };
   }
-  const { pop3, smtp } = cfg.listen;
-  const offered = { pop3: pop3.tls === 'auto', smtp: smtp.tls === 'auto' };
+  const { pop3, imap, smtp } = cfg.listen;
+  const offered = { pop3: pop3.tls === 'auto', imap: imap.enabled && imap.tls === 'auto', smtp: smtp.tls === 'auto' };
   return {
     configured: true,
     pop3Port: pop3.port,
     smtpPort: smtp.port,
     pop3TlsPort: typeof pop3.tls === 'object' ? pop3.tls.port : undefined,
-    localCert: cert && (offered.pop3 || offered.smtp) ? { info: cert, ...offered } : undefined,
+    imapPort: imap.enabled ? imap.port : undefined,
+    imapTlsPort: imap.enabled && typeof imap.tls === 'object' ? imap.tls.port : undefined,
+    localCert: cert && (offered.pop3 || offered.imap || offered.smtp) ? { info: cert, ...offered } : undefined,
     accounts: cfg.accounts.map((a) => ({
       id: a.id,
       username: a.login.username,

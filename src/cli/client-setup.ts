@@ -1,6 +1,8 @@
 /**
- * `localpost client-setup [CLIENT] [--account ID]`: what to type into a mail client, with the
- * ports and user names of the config (defaults 1110 and 1025 when there is none yet).
+ * `localpost client-setup [CLIENT] [--account ID] [--pop3]`: what to type into a mail client, with
+ * the ports and user names of the config (defaults 1143, 1110 and 1025 when there is none yet).
+ * Clients that speak IMAP well get IMAP (client-imap.ts) while the IMAP listener is on; the legacy
+ * ones, and every client with `--pop3`, get POP3.
  *
  * Clients set up through dialogs get numbered steps (client-guides.ts); clients set up by a text
  * file (fetchmail, msmtp, mutt) get the whole file and nothing else (client-files.ts), so the
@@ -17,6 +19,7 @@
 import type { CertInfo } from '../config/local-cert.js';
 import { FILE_GUIDES, type FileGuide } from './client-files.js';
 import { DIALOG_GUIDES, type DialogGuide } from './client-guides.js';
+import { IMAP_GUIDES, IMAP_STEPS, type ImapSteps, imapAdvice } from './client-imap.js';
 import type { SetupInfo } from './client-info.js';
 
 /** The client names `client-setup` knows, in display order. */
@@ -27,12 +30,15 @@ export const CLIENT_NAMES = [
   'thunderbird',
   'apple-mail',
   'eudora',
+  'k9',
+  'generic',
   'mutt',
   'fetchmail',
   'msmtp',
 ];
 
-const guideOf = (client: string): DialogGuide | FileGuide | undefined => DIALOG_GUIDES[client] ?? FILE_GUIDES[client];
+const guideOf = (client: string): DialogGuide | FileGuide | undefined =>
+  DIALOG_GUIDES[client] ?? IMAP_GUIDES[client] ?? FILE_GUIDES[client];
 
 /** What "leave a copy on the server" does when the server is localpost. */
 function leaveCopyAdvice(i: SetupInfo, leaveCopy: { setting: string; deletions: string }): string[] {
@@ -70,7 +76,10 @@ function expiryWarning(cert: CertInfo, now: Date): string[] {
 function certNote(i: SetupInfo, now: Date): string[] {
   const c = i.localCert;
   if (!c) return [];
-  const where = c.pop3 && c.smtp ? 'POP3 (STLS) and SMTP (STARTTLS)' : c.pop3 ? 'POP3 (STLS)' : 'SMTP (STARTTLS)';
+  const on = [c.pop3 && 'POP3 (STLS)', c.imap && 'IMAP (STARTTLS)', c.smtp && 'SMTP (STARTTLS)'].filter(
+    (x): x is string => typeof x === 'string',
+  );
+  const where = on.length > 1 ? `${on.slice(0, -1).join(', ')} and ${on.at(-1)}` : on.join('');
   return [
     '',
     `localpost also offers TLS on the same ports, ${where}, with its own certificate for localhost`,
@@ -82,16 +91,20 @@ function certNote(i: SetupInfo, now: Date): string[] {
   ];
 }
 
-/** A dialog guide: summary, numbered steps, advice. */
-function dialogText(guide: DialogGuide, i: SetupInfo, now: Date): string {
+/** A dialog guide: summary, numbered steps, advice; `imap`: the client's IMAP steps, used instead of POP3. */
+function dialogText(client: string, guide: DialogGuide, i: SetupInfo, now: Date, imap?: ImapSteps): string {
   const [only] = i.accounts.length === 1 ? i.accounts : [];
   const user = only ? only.username : '<user name from the list above>';
   const out = [`${guide.title}: reading and sending mail through localpost`, ''];
   if (!i.configured)
     out.push('(No config file yet: defaults are shown. Run `localpost init` first for your user name.)', '');
+  // a phone reaches this machine over the LAN, with TLS (plaintext logins from the network are refused)
+  const [host, tls] = guide.remote ? ["this computer's LAN address", 'STARTTLS'] : ['localhost', 'no SSL/TLS'];
   out.push(
-    `  Incoming (POP3)   localhost, port ${i.pop3Port}, no SSL/TLS`,
-    `  Outgoing (SMTP)   localhost, port ${i.smtpPort}, no SSL/TLS, authentication ON with the same name and password`,
+    imap
+      ? `  Incoming (IMAP)   ${host}, port ${i.imapPort}, ${tls}`
+      : `  Incoming (POP3)   ${host}, port ${i.pop3Port}, ${tls}`,
+    `  Outgoing (SMTP)   ${host}, port ${i.smtpPort}, ${tls}, authentication ON with the same name and password`,
     '  Password          plain (never SPA/NTLM/"secure password")',
   );
   if (only) out.push(`  User name         ${user}  (${only.email})`);
@@ -99,9 +112,15 @@ function dialogText(guide: DialogGuide, i: SetupInfo, now: Date): string {
     out.push('  User names, one account each:');
     for (const a of i.accounts) out.push(`    ${a.username.padEnd(16)} ${a.email}${a.sends ? '' : '  (receive only)'}`);
   }
-  out.push('', ...guide.steps(i, user).map((s, n) => `${n + 1}. ${s}`), '', ...leaveCopyAdvice(i, guide.leaveCopy), '');
-  out.push('No SSL on purpose: loopback connections never leave this machine, and old clients (Outlook Express)');
-  out.push('cannot speak the TLS versions Node accepts.');
+  const steps = (imap ?? guide.steps)(i, user);
+  const advice = imap ? imapAdvice(i) : leaveCopyAdvice(i, guide.leaveCopy);
+  out.push('', ...steps.map((s, n) => `${n + 1}. ${s}`), '', ...advice, '');
+  if (imap && !IMAP_GUIDES[client])
+    out.push(`POP3 instead (port ${i.pop3Port}, same name and password): localpost client-setup ${client} --pop3`, '');
+  if (!guide.remote) {
+    out.push('No SSL on purpose: loopback connections never leave this machine, and old clients (Outlook Express)');
+    out.push('cannot speak the TLS versions Node accepts.');
+  }
   if (i.pop3TlsPort !== undefined) {
     out.push(
       `For another machine on your network, the POP3 listener also offers TLS on port ${i.pop3TlsPort} (listen.pop3.tls).`,
@@ -123,8 +142,10 @@ function fileText(guide: FileGuide, i: SetupInfo, now: Date): string {
   out.push(...guide.lines(i));
   const cert = i.localCert?.info;
   const warn = cert ? expiryWarning(cert, now) : [];
-  if (guide.leaveCopy || warn.length) out.push('');
-  if (guide.leaveCopy) out.push(...leaveCopyAdvice(i, guide.leaveCopy).map((l) => `# ${l}`));
+  const advice =
+    guide.imap && i.imapPort !== undefined ? imapAdvice(i) : guide.leaveCopy ? leaveCopyAdvice(i, guide.leaveCopy) : [];
+  if (advice.length || warn.length) out.push('');
+  out.push(...advice.map((l) => `# ${l}`));
   out.push(...warn.map((l) => `# ${l}`));
   return `${out.join('\n')}\n`;
 }
@@ -133,17 +154,24 @@ function fileText(guide: FileGuide, i: SetupInfo, now: Date): string {
 export function clientSetupText(client: string, i: SetupInfo, now = new Date()): string {
   const guide = guideOf(client);
   if (!guide) throw new Error(`unknown client ${client}`);
-  return 'steps' in guide ? dialogText(guide, i, now) : fileText(guide, i, now);
+  if (!('steps' in guide)) return fileText(guide, i, now);
+  if (IMAP_GUIDES[client]) {
+    if (i.imapPort === undefined)
+      return `${guide.title}: the local IMAP listener is off (listen.imap.enabled: false in the config).\n`;
+    return dialogText(client, guide, i, now, guide.steps);
+  }
+  return dialogText(client, guide, i, now, i.imapPort === undefined ? undefined : IMAP_STEPS[client]);
 }
 
 /** The list printed without an argument. */
 export function clientListText(): string {
   return `${[
     'localpost client-setup CLIENT prints what to type into a mail client (fetchmail, msmtp and mutt: the',
-    'whole configuration file, to save as it is). --account ID picks one account of several. Clients:',
+    'whole configuration file, to save as it is). --account ID picks one account of several; --pop3 gives',
+    'POP3 settings to a client that would get IMAP. Clients:',
     ...CLIENT_NAMES.map((n) => `  ${n.padEnd(16)} ${guideOf(n)?.title ?? n}`),
     '',
-    'Any other POP3/SMTP client: server localhost, POP3 and SMTP ports from the config (1110 and 1025 by',
+    'Any other client: server localhost, IMAP, POP3 and SMTP ports from the config (1143, 1110 and 1025 by',
     'default), no SSL, plain password, SMTP authentication with the same user name and password.',
   ].join('\n')}\n`;
 }

@@ -57,6 +57,7 @@ function demoConfig(dir: string, up: DemoUpstream, pop3Port: number, smtpPort: n
     'listen:',
     `  pop3: { port: ${pop3Port}, hosts: ["127.0.0.1", "::1"] }`,
     `  smtp: { port: ${smtpPort}, hosts: ["127.0.0.1", "::1"] }`,
+    '  imap: { enabled: false } # the demo shows POP3 and SMTP; its upstream is a POP3 server',
     'outbox: { retry: { initial: 10s, max: 1m } }',
     'accounts:',
     `  - id: ${DEMO_USER}`,

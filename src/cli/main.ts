@@ -26,6 +26,7 @@ const commands = {
   check: () => import('./check.js'),
   status: () => import('./status.js'),
   outbox: () => import('./outbox.js'),
+  journal: () => import('./journal.js'),
   demo: () => import('./demo.js'),
 };
 
@@ -43,12 +44,13 @@ async function cmdStatus(o: { json?: boolean }, opts: GlobalOpts): Promise<numbe
   return EXIT_OK;
 }
 
-async function cmdOutbox(action: string, id: string | undefined, opts: GlobalOpts): Promise<number> {
+/** `outbox` and `journal`: the list needs no logger; the changes log warnings to stderr. */
+async function cmdQueue(which: 'outbox' | 'journal', action: string, id: string | undefined, opts: GlobalOpts) {
   const { cfg } = await configOrExit(opts);
-  const { outboxCommand } = await commands.outbox();
   const logger = async () =>
     (await import('./command-log.js')).loggerFor(cfg, opts, 2, cfg.log.level === 'info' ? 'warn' : cfg.log.level);
-  return outboxCommand(cfg, logger, action, id); // `list` needs no logger
+  if (which === 'journal') return (await commands.journal()).journalCommand(cfg, logger, action, id);
+  return (await commands.outbox()).outboxCommand(cfg, logger, action, id);
 }
 
 /** Build the commander program. */
@@ -105,7 +107,15 @@ function buildProgram(): Command {
     .description(
       'show the outbox, queue a failed entry again (retry), delete one (drop), or send everything now (flush)',
     )
-    .action(run(async (action: string, id: string | undefined) => cmdOutbox(action, id, program.opts())));
+    .action(run(async (action: string, id: string | undefined) => cmdQueue('outbox', action, id, program.opts())));
+  program
+    .command('journal')
+    .argument('[action]', 'list | retry | drop', 'list')
+    .argument('[id]', 'entry number (retry, drop)')
+    .description(
+      'show local IMAP changes not yet carried upstream, queue a failed one again (retry), or never carry one (drop)',
+    )
+    .action(run(async (action: string, id: string | undefined) => cmdQueue('journal', action, id, program.opts())));
   program
     .command('sync')
     .argument('[account...]', 'accounts to pull (default: all)')

@@ -30,7 +30,7 @@ export interface CliOut {
   err(line: string): void;
 }
 
-const stdio: CliOut = { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) };
+export const stdio: CliOut = { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) };
 
 /** An action that changes the outbox: retry or drop with the entry's id, or flush. */
 type OutboxChange = { action: 'flush' } | { action: 'retry' | 'drop'; id: string };
@@ -47,6 +47,24 @@ function changeOf(action: string, id: string | undefined, io: CliOut): OutboxCha
     return undefined;
   }
   return { action, id };
+}
+
+/**
+ * For a change made in-process: the instance lock (and the logger), or the pid of the daemon
+ * that holds it, through whose control socket the change must go instead.
+ */
+export async function lockOrDaemon(
+  cfg: Config,
+  logger: () => Promise<Logger>,
+): Promise<{ lock: InstanceLock; log: Logger } | { pid: number }> {
+  const log = await logger();
+  await ensureDataDir(cfg.dataDir, log);
+  try {
+    return { lock: await acquireLock(cfg.dataDir), log };
+  } catch (err) {
+    if (!(err instanceof LockedError)) throw err;
+    return { pid: err.pid };
+  }
 }
 
 /** Run one `outbox` subcommand; returns the exit code. */
@@ -66,15 +84,9 @@ export async function outboxCommand(
   }
   const change = changeOf(action, id, io);
   if (!change) return FAILURE;
-  const log = await logger();
-  await ensureDataDir(cfg.dataDir, log);
-  let lock: InstanceLock;
-  try {
-    lock = await acquireLock(cfg.dataDir);
-  } catch (err) {
-    if (!(err instanceof LockedError)) throw err;
-    return throughDaemon(cfg.dataDir, err.pid, change, io);
-  }
+  const held = await lockOrDaemon(cfg, logger);
+  if ('pid' in held) return throughDaemon(cfg.dataDir, held.pid, change, io);
+  const { lock, log } = held;
   const [{ Cache }, { cacheAccounts }, { Outgoing }] = await Promise.all([
     import('../cache/cache.js'),
     import('../daemon/accounts.js'),

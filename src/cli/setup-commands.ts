@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ConfigError } from '../shared/errors.js';
+import { forPop3 } from './client-imap.js';
 import { forAccount, loadSetupInfo, setupInfo } from './client-info.js';
 import { CLIENT_NAMES, clientListText, clientSetupText } from './client-setup.js';
 import type { InitIo } from './init.js';
@@ -53,6 +54,7 @@ async function cmdClientSetup(
   client: string | undefined,
   account: string | undefined,
   configFlag: string | undefined,
+  pop3 = false,
 ): Promise<number> {
   if (!client) {
     process.stdout.write(clientListText());
@@ -84,7 +86,7 @@ async function cmdClientSetup(
     }
     info = one;
   }
-  process.stdout.write(clientSetupText(name, info));
+  process.stdout.write(clientSetupText(name, pop3 ? forPop3(info) : info));
   return 0;
 }
 
@@ -222,12 +224,13 @@ export function addSetupCommands(program: Command, run: RunAction): void {
     .command('client-setup')
     .argument('[client]', CLIENT_NAMES.join(' | '))
     .option('--account <id>', 'the account to set up, when the config has several')
+    .option('--pop3', 'POP3 settings, for a client that would otherwise get IMAP')
     .description(
       'print what to type into a mail client, or the whole config file of fetchmail, msmtp or mutt (without CLIENT: the list)',
     )
     .action(
-      run(async (client: string | undefined, o: { account?: string }) =>
-        cmdClientSetup(client, o.account, globalConfig()),
+      run(async (client: string | undefined, o: { account?: string; pop3?: boolean }) =>
+        cmdClientSetup(client, o.account, globalConfig(), o.pop3),
       ),
     );
 

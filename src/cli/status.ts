@@ -25,7 +25,7 @@ export async function currentStatus(cfg: Config): Promise<StatusReport> {
 }
 
 /** "in 4m", "3h ago", for a time relative to now. */
-function relative(at: number, now = Date.now()): string {
+export function relative(at: number, now = Date.now()): string {
   const d = Math.round((at - now) / 1000);
   const abs = Math.abs(d);
   const text =
@@ -110,6 +110,12 @@ export function keyChangeText(c: KeyChange): string {
   return `provider renumbered its UIDLs${where} on ${day}: ${what}${n(c.matched)} matched, ${n(c.fresh)} new`;
 }
 
+/** `2 IMAP changes waiting to go upstream, 1 failed (localpost journal)`. */
+function journalText(j: { pending: number; failed: number }): string {
+  const waiting = `${j.pending} IMAP change${j.pending === 1 ? '' : 's'} waiting to go upstream`;
+  return `${waiting}${j.failed ? `, ${j.failed} failed` : ''} (localpost journal)`;
+}
+
 /** The IDLE column of `status`. */
 const IDLE_TEXT: Record<NonNullable<AccountStatus['idle']>, string> = {
   connected: 'watching',
@@ -163,6 +169,7 @@ export function formatStatus(s: StatusReport, now = Date.now()): string {
         `  ${a.id}: ${a.upstreamLogins} upstream login${a.upstreamLogins === 1 ? '' : 's'} since the daemon started`,
       );
     if (a.keyChange) lines.push(`  ${a.id}: ${keyChangeText(a.keyChange)}`);
+    if (a.journal && (a.journal.pending || a.journal.failed)) lines.push(`  ${a.id}: ${journalText(a.journal)}`);
     if (a.auth && a.auth.state !== 'signed-in') {
       lines.push(
         `  ${a.id}: localpost needs you to sign in${a.auth.state === 'sign-in-required' ? ' again' : ''}: run \`localpost auth ${a.id}\`${a.auth.reason ? ` (${a.auth.reason})` : ''}`,
@@ -184,6 +191,9 @@ export function formatStatus(s: StatusReport, now = Date.now()): string {
   lines.push('', `listeners${configured}:`);
   const l = [['', 'pop3', s.listeners.pop3.join(' ')]];
   if (s.listeners.pop3Tls.length) l.push(['', 'pop3s', s.listeners.pop3Tls.join(' ')]);
+  // absent in a report from a daemon older than the IMAP listener
+  if (s.listeners.imap?.length) l.push(['', 'imap', s.listeners.imap.join(' ')]);
+  if (s.listeners.imapTls?.length) l.push(['', 'imaps', s.listeners.imapTls.join(' ')]);
   l.push(['', 'smtp', s.listeners.smtp.join(' ')]);
   lines.push(...alignColumns(l));
   return lines.join('\n');

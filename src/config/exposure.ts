@@ -14,7 +14,7 @@ import { type Config, oauth2Of } from './schema.js';
 
 /** The warning for listeners with the legacy TLS profile on, or undefined when none has it. */
 export function legacyTlsWarning(cfg: Config): string | undefined {
-  const keys = (['pop3', 'smtp'] as const).flatMap((l) => {
+  const keys = (['pop3', 'imap', 'smtp'] as const).flatMap((l) => {
     const t = cfg.listen[l].tls;
     return typeof t === 'object' && t.legacy ? [`listen.${l}.tls.legacy`] : [];
   });

@@ -1,7 +1,7 @@
 /**
- * The `listen` part of the configuration schema: the local POP3 and SMTP listeners the mail
- * client talks to. They listen on loopback only, unless `allowRemote: true` stands beside a host
- * that is not loopback. TLS (`tls`) is `auto` (STLS/STARTTLS with the private certificate for
+ * The `listen` part of the configuration schema: the local POP3, IMAP and SMTP listeners the
+ * mail client talks to (IMAP has the same keys as POP3, plus `enabled`; docs/imap-server.md).
+ * They listen on loopback only, unless `allowRemote: true` stands beside a host that is not loopback. TLS (`tls`) is `auto` (STLS/STARTTLS with the private certificate for
  * localhost that `localpost cert` writes into the data directory, once it exists), `off`, or a
  * block naming the user's own certificate; never a built-in certificate whose key is public.
  * Such a block may set `legacy` to accept TLS 1.0 from old clients on a trusted LAN (off by default).
@@ -95,19 +95,23 @@ const legacyTls = z
     'Also accept TLS 1.0/1.1 and weak ciphers (OpenSSL security level 0), for old clients without TLS 1.2; only on a trusted network (docs/clients.md).',
   );
 
+/** The TLS block of a reading listener (POP3, IMAP): the user's certificate and the implicit-TLS port. */
+function ownCertificate(tlsPort: number, portText: string) {
+  return z.strictObject({
+    cert: path.meta({ example: '/path/cert.pem' }).describe('PEM certificate (chain) of the listener.'),
+    key: path.meta({ example: '/path/key.pem' }).describe('PEM private key of the certificate.'),
+    port: listenPort.default(tlsPort).describe(portText),
+    legacy: legacyTls,
+  });
+}
+
 /** The local POP3 listener's own keys: TLS and the repairs for old clients. */
 const pop3Extra = {
   tls: modeOrBlock(
-    z.strictObject({
-      cert: path.meta({ example: '/path/cert.pem' }).describe('PEM certificate (chain) of the listener.'),
-      key: path.meta({ example: '/path/key.pem' }).describe('PEM private key of the certificate.'),
-      port: listenPort
-        .default(1995)
-        .describe(
-          'Port of the implicit-TLS listener (what Outlook Express calls SSL); STLS is offered on the plain port.',
-        ),
-      legacy: legacyTls,
-    }),
+    ownCertificate(
+      1995,
+      'Port of the implicit-TLS listener (what Outlook Express calls SSL); STLS is offered on the plain port.',
+    ),
   ).describe(
     "auto: offer STLS with localpost's own certificate for localhost once `localpost cert` made one (plaintext until then); off: plaintext only; or a block with your own certificate, which also opens an implicit-TLS port. Plaintext logins from this machine keep working in every case; from another machine (allowRemote) they are refused until STLS.",
   ),
@@ -117,6 +121,19 @@ const pop3Extra = {
     .describe(
       'Repairs for old clients: outlook-no-nuls sends NUL bytes as 0x80; oe-ns-eoh adds a missing empty line after the header.',
     ),
+};
+
+/** The local IMAP listener's own keys: STARTTLS or implicit TLS, and whether it runs at all. */
+const imapExtra = {
+  enabled: z
+    .boolean(expect('expected true or false'))
+    .default(true)
+    .describe('false: no local IMAP listener (POP3 and SMTP only).'),
+  tls: modeOrBlock(
+    ownCertificate(1993, 'Port of the implicit-TLS (IMAPS) listener; STARTTLS is offered on the plain port.'),
+  ).describe(
+    "auto: offer STARTTLS with localpost's own certificate for localhost once `localpost cert` made one (plaintext until then); off: plaintext only; or a block with your own certificate, which also opens an implicit-TLS port. Plaintext logins from this machine keep working in every case; from another machine (allowRemote) they are refused until STARTTLS.",
+  ),
 };
 
 /** The local SMTP listener's own keys: STARTTLS (and its legacy profile). */
@@ -132,7 +149,7 @@ const smtpExtra = {
   ),
 };
 
-/** `listen`: both local listeners. */
+/** `listen`: the local listeners. */
 export const listen = z
   .strictObject({
     pop3: z
@@ -140,6 +157,11 @@ export const listen = z
       .superRefine(refuseRemote, always)
       .prefault({})
       .describe('The local POP3 listener your mail client reads from.'),
+    imap: z
+      .strictObject({ ...listenerShape(1143, 'IMAP'), ...imapExtra })
+      .superRefine(refuseRemote, always)
+      .prefault({})
+      .describe('The local IMAP listener: every cached folder of each account, changes carried upstream.'),
     smtp: z
       .strictObject({ ...listenerShape(1025, 'SMTP'), ...smtpExtra })
       .superRefine(refuseRemote, always)

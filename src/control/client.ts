@@ -7,11 +7,13 @@
  * checks it before binding: a missing one means no daemon, an unsafe one is an error.
  */
 import http from 'node:http';
+import type { JournalEntry } from '../cache/mailboxes.js';
 import type { OutboxRow } from '../cache/outbox/rows.js';
 
 import {
   controlSocketLocation,
   type FlushResponse,
+  type JournalListResponse,
   type OutboxListResponse,
   type StatusReport,
   type SyncOutcome,
@@ -129,6 +131,15 @@ export const control = {
     controlRequest<{ id: string; dropped: true }>(dataDir, 'POST', `/outbox/drop/${encodeURIComponent(id)}`),
   /** `POST /outbox/flush`: resolves once the delivery pass finished. */
   flush: (dataDir: string) => controlRequest<FlushResponse>(dataDir, 'POST', '/outbox/flush', { timeoutMs: 0 }),
+  /** `GET /journal`. */
+  journal: async (dataDir: string): Promise<JournalEntry[]> =>
+    (await controlRequest<JournalListResponse>(dataDir, 'GET', '/journal')).entries,
+  /** `POST /journal/retry/:id`. */
+  journalRetry: (dataDir: string, id: number) =>
+    controlRequest<{ id: number; queued: true }>(dataDir, 'POST', `/journal/retry/${id}`),
+  /** `POST /journal/drop/:id`. */
+  journalDrop: (dataDir: string, id: number) =>
+    controlRequest<{ id: number; dropped: true }>(dataDir, 'POST', `/journal/drop/${id}`),
   /** `POST /reload`. */
   reload: (dataDir: string) => controlRequest<{ reloaded: boolean }>(dataDir, 'POST', '/reload'),
 };

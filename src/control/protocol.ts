@@ -12,13 +12,17 @@
  * | POST   | /outbox/retry/:id     | —                         | `{ id, queued: true }`      |
  * | POST   | /outbox/drop/:id      | —                         | `{ id, dropped: true }`     |
  * | POST   | /outbox/flush         | —                         | `FlushResponse`             |
+ * | GET    | /journal              | —                         | `JournalListResponse`       |
+ * | POST   | /journal/retry/:id    | —                         | `{ id, queued: true }`      |
+ * | POST   | /journal/drop/:id     | —                         | `{ id, dropped: true }`     |
  * | POST   | /reload               | —                         | `{ reloaded: boolean }`     |
  * | POST   | /accounts/:id/signed-in | —                       | `SignedInResponse` (handlers.ts: IDLE woken, then a pull) |
  *
  * Every failure is a non-2xx status with `{ error: "a sentence for the user" }`: 400 a bad
- * request (malformed JSON, a wrong field), 404 no such path, account or outbox entry, 405 a
+ * request (malformed JSON, a wrong field), 404 no such path, account, outbox or journal entry, 405 a
  * known path with the wrong method, 413 a body over `MAX_BODY`, 500 the daemon failed.
  */
+import type { JournalEntry } from '../cache/mailboxes.js';
 import type { KeyChange, SyncRecord } from '../cache/message-store.js';
 import type { OutboxRow, OutboxSummary } from '../cache/outbox/rows.js';
 import type { PullBackoff } from '../cache/pull-backoff.js';
@@ -51,9 +55,11 @@ export const MAX_BODY = 64 * 1024;
  *   `keyChange`, once the provider changed every upstream key of a folder and localpost matched
  *   the messages by content: `{ folder, kind: "uidl", detectedAt, finishedAt?, matched, fresh }`
  *   (the latest; `finishedAt` absent while the adoption is under way, `fresh` the new messages);
+ *   `journal`, for IMAP accounts and any account with entries: `{ pending, failed }`, local IMAP
+ *   changes waiting to be carried upstream (queued or being applied) and given up on (`localpost journal`);
  * - `outbox`: `{ accounts: [{ account, queued, nextAttempt, lastError, failed }], entries: [...] }`
  *   (`entries` as `outbox list` shows them);
- * - `listeners`: `{ pop3, pop3Tls, smtp }`, each a list of `host:port` (`[::1]:port`): the
+ * - `listeners`: `{ pop3, pop3Tls, imap, imapTls, smtp }` (`imap` empty when `listen.imap.enabled` is false), each a list of `host:port` (`[::1]:port`): the
  *   bound ports when a daemon runs, the configured ones (maybe 0: "any free port") otherwise.
  */
 
@@ -84,6 +90,8 @@ export interface AccountStatus {
   upstreamLogins?: number;
   /** The latest change of every upstream key of a folder, matched by content (a POP3 UIDL renumbering). */
   keyChange?: KeyChange;
+  /** Local IMAP changes not yet carried upstream: waiting (queued or inflight) and failed. */
+  journal?: { pending: number; failed: number };
 }
 
 /** Everything `status` reports (see the module comment for the JSON contract). */
@@ -94,7 +102,7 @@ export interface StatusReport {
   daemon: { running: boolean; pid?: number };
   accounts: AccountStatus[];
   outbox: { accounts: OutboxSummary[]; entries: OutboxRow[] };
-  listeners: { pop3: string[]; pop3Tls: string[]; smtp: string[] };
+  listeners: { pop3: string[]; pop3Tls: string[]; imap: string[]; imapTls: string[]; smtp: string[] };
 }
 
 /** `127.0.0.1:1110`, `[::1]:1110`. */
@@ -116,6 +124,11 @@ export interface SyncResponse {
 /** `GET /outbox` response. */
 export interface OutboxListResponse {
   entries: OutboxRow[];
+}
+
+/** `GET /journal` response: entries not carried upstream yet (queued, inflight, failed), oldest first. */
+export interface JournalListResponse {
+  entries: JournalEntry[];
 }
 
 /** `POST /outbox/flush` response: how many were queued before, and what is still queued. */

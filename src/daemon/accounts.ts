@@ -8,12 +8,14 @@
  * (`EndpointContext`). Given a cache, a sign-in that the provider revoked also puts the
  * "sign in again" message into the account's local INBOX (once per revocation).
  */
+
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Cache, CacheAccount } from '../cache/cache.js';
 import { type AccountConfig, oauth2Of, type Secret } from '../config/schema.js';
 import { resolveOAuth2, resolveSecret, type SecretContext } from '../config/secrets.js';
 import { ConfigError } from '../shared/errors.js';
+import type { ImapChanges } from '../upstream/imap/journal-replay.js';
 import { oauthTokens } from '../upstream/oauth/tokens.js';
 import type { Fetcher, UpstreamEndpoint } from '../upstream/types.js';
 
@@ -88,7 +90,12 @@ export async function outgoingEndpoint(
 }
 
 /** A fetcher for one pull of the account. */
-export async function createFetcher(acc: AccountConfig, cache: Cache, log: Logger): Promise<Fetcher> {
+export async function createFetcher(
+  acc: AccountConfig,
+  cache: Cache,
+  log: Logger,
+  changes?: ImapChanges,
+): Promise<Fetcher> {
   const endpoint = await incomingEndpoint(acc, { dataDir: cache.dataDir, log, cache });
   const store = cache.account(acc.id);
   const inc = acc.incoming;
@@ -111,7 +118,47 @@ export async function createFetcher(acc: AccountConfig, cache: Cache, log: Logge
     log,
     folders: inc.folders,
     maxMessageSize: inc.maxMessageSize,
+    ...(changes ? { changes } : {}),
   });
+}
+
+/**
+ * What the replay and the mirror use of an IMAP account's cache (`Cache.journal`, its local IMAP
+ * view and upstream mirror); undefined for a POP3 account (nothing upstream to replay to).
+ * The daemon passes this as `SyncService`'s `changes` when the local IMAP server is on.
+ */
+export function imapChangesOf(cache: Cache, acc: AccountConfig): ImapChanges | undefined {
+  if (acc.incoming.protocol !== 'imap') return undefined;
+  const id = acc.id;
+  const rows = cache.account(id);
+  const view = cache.mailboxes(id, { protocol: 'imap', onLocalDelete: acc.incoming.onLocalDelete });
+  const mirror = cache.mirror(id);
+  return {
+    journal: cache.journal,
+    store: {
+      accountId: id,
+      list: (folder) => rows.list(folder),
+      select: (folder) => view.select(folder),
+      read: (folder, uid) => view.read(folder, uid),
+      applyUpstreamFlags: (folder, flags) => mirror.applyUpstreamFlags(folder, flags),
+      applyUpstreamExpunges: (folder, keys) => mirror.applyUpstreamExpunges(folder, keys),
+      noteUpstreamFolders: (folders) => mirror.noteUpstreamFolders(folders),
+      unresolvedChanges: (folder) => mirror.unresolvedChanges(folder),
+    },
+  };
+}
+
+/** Drain an IMAP account's change journal upstream on a connection of its own (no pull). */
+export async function replayJournalOf(
+  acc: AccountConfig,
+  cache: Cache,
+  log: Logger,
+  changes: ImapChanges,
+  signal?: AbortSignal,
+): Promise<void> {
+  const { replayAccount } = await import('../upstream/imap/journal-replay.js');
+  const endpoint = await incomingEndpoint(acc, { dataDir: cache.dataDir, log, cache });
+  await replayAccount(endpoint, { ...changes, cursors: cache, log, ...(signal ? { signal } : {}) });
 }
 
 /** The accounts as the cache opens them: id and the UIDL mode asked for (IMAP accounts: local). */

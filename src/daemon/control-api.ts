@@ -7,7 +7,8 @@
  * else its last pull), a pull in progress with its progress, and the ports actually bound.
  * `POST /sync` joins pulls already running (the SyncService never runs two of one account) and
  * answers once they all finished; outbox changes go through the daemon's own `Outbox`, so the
- * delivery loop sees them at once.
+ * delivery loop sees them at once. `POST /journal/retry/:id` puts a failed IMAP change back in the
+ * queue and starts a pull of its account, whose replay carries it upstream first.
  *
  * `POST /accounts/:id/signed-in` is what `localpost auth` sends after saving a sign-in: the
  * account's IDLE watcher (if any) connects at once instead of at its next retry, and then the
@@ -22,6 +23,7 @@ import {
   ControlError,
   type FlushResponse,
   formatAddress,
+  type JournalListResponse,
   type OnlineState,
   type StatusReport,
   type SyncOutcome,
@@ -30,6 +32,7 @@ import { type ControlRoute, ControlServer } from '../control/server.js';
 import type { Pop3Server } from '../listeners/pop3/server.js';
 import type { IdleState } from '../upstream/imap/idle.js';
 import type { AccountDeliveryState } from './delivery.js';
+import type { JournalView } from './journal-report.js';
 import type { Component } from './lifecycle.js';
 import type { Outgoing } from './outgoing.js';
 import { readStatus } from './status-report.js';
@@ -42,6 +45,10 @@ export interface DaemonView {
   readonly sync?: SyncService;
   readonly outgoing: Outgoing;
   pop3Server(): Pop3Server | undefined;
+  /** The IMAP listener's bound addresses (empty when it is off or not started). */
+  imapAddresses(): ReadonlyArray<{ host: string; port: number; tls: boolean }>;
+  /** The change journal of the open cache. */
+  journal(): JournalView | undefined;
   reload(): Promise<boolean>;
   /** The account's IDLE watcher state; undefined when it has none. */
   idleState(id: string): IdleState | undefined;
@@ -90,10 +97,14 @@ async function liveStatus(d: DaemonView): Promise<StatusReport> {
     if (idle) a.idle = idle;
   }
   const pop3 = d.pop3Server()?.addresses ?? [];
+  const imap = d.imapAddresses();
+  const bound = (xs: ReadonlyArray<{ host: string; port: number }>) => xs.map((x) => formatAddress(x.host, x.port));
   report.listeners = {
-    pop3: pop3.filter((x) => !x.tls).map((x) => formatAddress(x.host, x.port)),
-    pop3Tls: pop3.filter((x) => x.tls).map((x) => formatAddress(x.host, x.port)),
-    smtp: (d.outgoing.smtp?.addresses ?? []).map((x) => formatAddress(x.host, x.port)),
+    pop3: bound(pop3.filter((x) => !x.tls)),
+    pop3Tls: bound(pop3.filter((x) => x.tls)),
+    imap: bound(imap.filter((x) => !x.tls)),
+    imapTls: bound(imap.filter((x) => x.tls)),
+    smtp: bound(d.outgoing.smtp?.addresses ?? []),
   };
   return report;
 }
@@ -117,6 +128,52 @@ function pathParam(params: Record<string, string>, name: string): string {
   const value = params[name];
   if (value === undefined) throw new ControlError(500, `the route has no :${name} parameter`);
   return value;
+}
+
+/** The numeric id of a journal entry in the path. */
+function journalId(params: Record<string, string>): number {
+  const id = Number(pathParam(params, 'id'));
+  if (!Number.isSafeInteger(id) || id <= 0) throw new ControlError(400, `"${params.id}" is not a journal entry id`);
+  return id;
+}
+
+/** The journal routes: list, retry (then a pull of its account, whose replay goes first), drop. */
+function journalRoutes(d: DaemonView): ControlRoute[] {
+  const journal = () => {
+    const j = d.journal();
+    if (!j) throw new ControlError(500, 'the cache is not open');
+    return j;
+  };
+  return [
+    {
+      method: 'GET',
+      path: '/journal',
+      handle: async (): Promise<JournalListResponse> => ({ entries: journal().list() }),
+    },
+    {
+      method: 'POST',
+      path: '/journal/retry/:id',
+      handle: async ({ params }) => {
+        const id = journalId(params);
+        const entry = journal()
+          .list()
+          .find((e) => e.id === id);
+        if (!entry || !journal().retry(id)) throw new ControlError(404, `no failed journal entry ${id}`);
+        if (d.currentConfig.accounts.some((a) => a.id === entry.account))
+          void d.sync?.sync(entry.account).catch(() => {});
+        return { id, queued: true };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/journal/drop/:id',
+      handle: async ({ params }) => {
+        const id = journalId(params);
+        if (!journal().drop(id)) throw new ControlError(404, `no pending or failed journal entry ${id}`);
+        return { id, dropped: true };
+      },
+    },
+  ];
 }
 
 /** Pulls `ids` (joining running pulls), each record with what it deleted upstream. */
@@ -188,6 +245,7 @@ function daemonRoutes(d: DaemonView): ControlRoute[] {
         return { before, left };
       },
     },
+    ...journalRoutes(d),
     { method: 'POST', path: '/reload', handle: async () => ({ reloaded: await d.reload() }) },
   ];
 }

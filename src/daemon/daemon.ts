@@ -1,6 +1,6 @@
 /**
  * The daemon: wires config, cache, pulls, schedules and IDLE watchers, in dependency order
- * (cache → outbox → sync → scheduler → idle → delivery → connectivity → POP3 and SMTP
+ * (cache → outbox → sync → scheduler → idle → delivery → connectivity → POP3, IMAP and SMTP
  * listeners → control socket; the outgoing ones are built in outgoing.ts, the control API in
  * control/), and stops them in reverse. On start every account is pulled once; after that the
  * schedule, IDLE and (later) POP3 logins trigger pulls. An IDLE watcher resolves its account's
@@ -13,15 +13,18 @@
  */
 import type { Logger } from 'pino';
 import { Cache } from '../cache/cache.js';
+import type { ChangeJournal } from '../cache/mailboxes.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import type { ImapServer } from '../listeners/imap/server.js';
 import { LocalAuth } from '../listeners/local-auth.js';
 import type { Pop3Server } from '../listeners/pop3/server.js';
 import { AuthError, errorMessage } from '../shared/errors.js';
 import { ensureDataDir } from '../shared/trust.js';
 import type { IdleState, IdleWatcher } from '../upstream/imap/idle.js';
-import { cacheAccounts, incomingEndpoint } from './accounts.js';
+import { cacheAccounts, imapChangesOf, incomingEndpoint } from './accounts.js';
 import { controlComponent } from './control-api.js';
+import { imapComponent } from './imap-listener.js';
 import type { InstanceLock } from './instance-lock.js';
 import { acquireLock } from './instance-lock.js';
 import type { Component } from './lifecycle.js';
@@ -41,11 +44,12 @@ export class Daemon {
   private scheduler?: Scheduler;
   private idle = new Map<string, IdleWatcher>();
   private pop3?: { server?: Pop3Server };
+  private imap?: { server?: ImapServer };
   /** Outbox, delivery loop, connectivity monitor and the local SMTP listener. */
   readonly outgoing: Outgoing;
   /** systemd readiness, stop and watchdog messages (no-op without NOTIFY_SOCKET). */
   private readonly notify: SdNotify;
-  /** Local logins of both listeners: failed attempts slow down POP3 and SMTP alike. */
+  /** Local logins of every listener: failed attempts slow down POP3, IMAP and SMTP alike. */
   private readonly localAuth = new LocalAuth(() => localUsers(this.config), {
     // derivations, delays and refusals, no secret: how a flood or a guesser was handled
     onWork: (step) => this.log.trace({ component: 'local-auth', step }, 'local login work'),
@@ -84,6 +88,16 @@ export class Daemon {
     return this.config;
   }
 
+  /** The change journal of the open cache (`localpost journal` through the control API). */
+  journal(): ChangeJournal | undefined {
+    return this.cache?.journal;
+  }
+
+  /** The local IMAP listener's bound addresses, once started (for `status`). */
+  imapAddresses(): ReadonlyArray<{ host: string; port: number; tls: boolean }> {
+    return this.imap?.server?.addresses ?? [];
+  }
+
   /** The local POP3 listener, once started (its bound addresses, for `status`). */
   pop3Server(): Pop3Server | undefined {
     return this.pop3?.server;
@@ -114,6 +128,14 @@ export class Daemon {
             accounts: cfg.accounts,
             cache: this.openCache(),
             log: this.log.child({ component: 'sync' }),
+            // IMAP accounts served locally: the journal replay before each pull, the upstream's
+            // changes mirrored back; with the listener off, only to drain what still waits
+            changes: (id) => {
+              const acc = this.config.accounts.find((a) => a.id === id);
+              const cache = this.openCache();
+              if (!acc || (!this.config.listen.imap.enabled && !cache.journal.pending(id).length)) return undefined;
+              return imapChangesOf(cache, acc);
+            },
           });
         },
         stop: async () => {
@@ -148,6 +170,15 @@ export class Daemon {
         idleState: (id) => this.idleState(id),
       });
       this.pop3 = pop3;
+      const imap = imapComponent({
+        config: () => this.config,
+        cache: () => this.openCache(),
+        sync: () => this.syncService(),
+        log: this.log.child({ component: 'imap' }),
+        auth: this.localAuth,
+        idleState: (id) => this.idleState(id),
+      });
+      this.imap = imap;
       const [outbox, delivery, connectivity, smtp] = this.outgoing.components();
       const control = controlComponent(this, this.log.child({ component: 'control' }));
       // Stopped before the listeners: ends login delays and waiting key derivations at once.
@@ -165,6 +196,7 @@ export class Daemon {
         delivery,
         connectivity,
         pop3,
+        imap,
         smtp,
         logins,
         control,

@@ -21,12 +21,16 @@ interface ListenPort {
 
 /** Every configured listener port with its config key. */
 function listenPorts(cfg: Config): ListenPort[] {
-  const { pop3, smtp } = cfg.listen;
+  const { pop3, imap, smtp } = cfg.listen;
   const out: ListenPort[] = [
     { key: 'listen.pop3.port', hosts: pop3.hosts, port: pop3.port },
     { key: 'listen.smtp.port', hosts: smtp.hosts, port: smtp.port },
   ];
   if (typeof pop3.tls === 'object') out.push({ key: 'listen.pop3.tls.port', hosts: pop3.hosts, port: pop3.tls.port });
+  if (imap.enabled) {
+    out.push({ key: 'listen.imap.port', hosts: imap.hosts, port: imap.port });
+    if (typeof imap.tls === 'object') out.push({ key: 'listen.imap.tls.port', hosts: imap.hosts, port: imap.tls.port });
+  }
   return out;
 }
 

@@ -15,6 +15,7 @@ import { accountOAuth2, type Config } from '../config/schema.js';
 import { formatAddress, type OnlineState, type StatusReport } from '../control/protocol.js';
 import { readAuthStatus } from '../upstream/oauth/token-store.js';
 import { lockHolder } from './instance-lock.js';
+import { journalOf } from './journal-report.js';
 
 /** What the last pull says about reachability. */
 function onlineFromPull(p: SyncRecord | undefined): OnlineState {
@@ -28,8 +29,10 @@ export async function readStatus(cfg: Config): Promise<StatusReport> {
   const pid = await lockHolder(cfg.dataDir);
   const file = path.join(cfg.dataDir, 'state.db');
   const addr = (l: { hosts: string[]; port: number }) => l.hosts.map((h) => formatAddress(h, l.port));
-  const tls = cfg.listen.pop3.tls;
-  const pop3Tls = typeof tls === 'object' ? tls.port : undefined;
+  // the implicit-TLS port of a listener with its own certificate
+  const tlsAddr = (l: { hosts: string[]; tls: string | { port: number } }) =>
+    typeof l.tls === 'object' ? addr({ hosts: l.hosts, port: l.tls.port }) : [];
+  const { imap } = cfg.listen;
   const report: StatusReport = {
     version: 1,
     source: 'state.db',
@@ -47,7 +50,9 @@ export async function readStatus(cfg: Config): Promise<StatusReport> {
     outbox: { accounts: [], entries: [] },
     listeners: {
       pop3: addr(cfg.listen.pop3),
-      pop3Tls: pop3Tls === undefined ? [] : addr({ hosts: cfg.listen.pop3.hosts, port: pop3Tls }),
+      pop3Tls: tlsAddr(cfg.listen.pop3),
+      imap: imap.enabled ? addr(imap) : [],
+      imapTls: imap.enabled ? tlsAddr(imap) : [],
       smtp: addr(cfg.listen.smtp),
     },
   };
@@ -76,6 +81,12 @@ export async function readStatus(cfg: Config): Promise<StatusReport> {
         const keyChange = changes.latest(a.id);
         if (keyChange) a.keyChange = keyChange;
       }
+    }
+    const journal = journalOf(db)?.counts() ?? new Map<string, { pending: number; failed: number }>();
+    for (const a of report.accounts) {
+      const imapAccount = cfg.accounts.find((c) => c.id === a.id)?.incoming.protocol === 'imap';
+      const counts = journal.get(a.id);
+      if (counts || imapAccount) a.journal = counts ?? { pending: 0, failed: 0 };
     }
     if (has('outbox')) {
       const index = new OutboxIndex(db);

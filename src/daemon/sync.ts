@@ -14,6 +14,11 @@
  * shown by `status` through the pull record (`LivePullRecord`). It is kept in state.db, so a
  * daemon restarted during a backoff keeps waiting and the count keeps doubling.
  *
+ * IMAP accounts served by the local IMAP server (`changes`): each pull first replays the change
+ * journal upstream (upstream/imap/journal-replay.ts), so "back online" drains it too;
+ * `localChange()` asks for a prompt replay without a pull (debounced). One drain of a journal at
+ * a time: a prompt replay and a pull of the same account wait for each other.
+ *
  * Revoked OAuth tokens: when the upstream refuses an access token that localpost
  * still believes valid (revoked, or rotated by the provider), the pull forces one token refresh
  * and tries once more, instead of failing until the cached token expires. A refresh answered
@@ -27,8 +32,12 @@ import { type AccountConfig, oauth2Of } from '../config/schema.js';
 import type { Clock } from '../shared/clock.js';
 import { systemClock } from '../shared/clock.js';
 import { AuthError, ConfigError, errorMessage, isOfflineError, ThrottledError } from '../shared/errors.js';
+import type { ImapChanges } from '../upstream/imap/journal-replay.js';
 import type { FetchProgress, FetchResult } from '../upstream/types.js';
-import { createFetcher, incomingEndpoint } from './accounts.js';
+import { createFetcher, incomingEndpoint, replayJournalOf } from './accounts.js';
+
+/** How long after a local change the prompt replay starts (changes made meanwhile go with it). */
+export const REPLAY_DEBOUNCE_MS = 2000;
 
 /** A pull record as the daemon holds it: with the backoff that this pull's failure started. */
 export interface LivePullRecord extends SyncRecord {
@@ -61,6 +70,8 @@ export interface SyncServiceOptions {
   onProgress?: (account: string, p: FetchProgress) => void;
   /** Randomness of the backoff jitter (tests). */
   random?: () => number;
+  /** The change journal and cache views of an IMAP account served locally; undefined: no journal. */
+  changes?: (account: string) => ImapChanges | undefined;
 }
 
 /** Runs pulls; never two of one account at once. */
@@ -72,6 +83,9 @@ export class SyncService {
   private readonly abort = new AbortController();
   private accounts: Map<string, AccountConfig>;
   private readonly clock: Clock;
+  /** Prompt replays waiting for their debounce, and running ones (never two drains of a journal at once). */
+  private readonly replayTimers = new Map<string, NodeJS.Timeout>();
+  private readonly replaying = new Map<string, Promise<void>>();
 
   constructor(private readonly opts: SyncServiceOptions) {
     this.accounts = new Map(opts.accounts.map((a) => [a.id, a]));
@@ -180,7 +194,43 @@ export class SyncService {
   /** Ask running pulls to stop after the message in hand, and wait for them. */
   async stop(): Promise<void> {
     this.abort.abort();
-    await Promise.allSettled([...this.running.values()]);
+    for (const t of this.replayTimers.values()) clearTimeout(t);
+    this.replayTimers.clear();
+    await Promise.allSettled([...this.running.values(), ...this.replaying.values()]);
+  }
+
+  /**
+   * A local change of the account was journaled (the daemon wiring calls this from the store's
+   * change events): replay the journal upstream in REPLAY_DEBOUNCE_MS, unless the account is
+   * offline or backing off (the next pull drains it then).
+   */
+  localChange(id: string): void {
+    if (this.replayTimers.has(id) || this.abort.signal.aborted) return;
+    const t = setTimeout(() => {
+      this.replayTimers.delete(id);
+      void this.replayNow(id);
+    }, REPLAY_DEBOUNCE_MS);
+    t.unref?.();
+    this.replayTimers.set(id, t);
+  }
+
+  /** Replay the account's journal now, on a connection of its own, after any pull or replay of it in hand. */
+  async replayNow(id: string): Promise<void> {
+    const acc = this.accounts.get(id);
+    const changes = acc?.incoming.protocol === 'imap' ? this.opts.changes?.(id) : undefined;
+    if (!acc || !changes) return;
+    const busy = () => this.running.get(id) ?? this.replaying.get(id);
+    for (let b = busy(); b; b = busy()) await b.catch(() => undefined);
+    if (this.state(id)?.online === false || this.backoff(id) || this.abort.signal.aborted) return;
+    if (!changes.journal.pending(id).length) return;
+    const log = this.opts.log.child({ account: id });
+    const p = replayJournalOf(acc, this.opts.cache, log, changes, this.abort.signal)
+      .catch((err: unknown) =>
+        log.info({ err: errorMessage(err) }, 'journal replay could not reach the upstream; the next pull retries'),
+      )
+      .finally(() => this.replaying.delete(id));
+    this.replaying.set(id, p);
+    await p;
   }
 
   private async run(acc: AccountConfig): Promise<SyncRecord> {
@@ -295,8 +345,10 @@ export class SyncService {
    * try's endpoint resolution, which puts the "sign in again" notice into the INBOX and throws.
    */
   private async pullWithTokenRetry(acc: AccountConfig, state: AccountSyncState, log: Logger): Promise<FetchResult> {
+    await this.replaying.get(acc.id); // one drain of the journal at a time
+    const changes = acc.incoming.protocol === 'imap' ? this.opts.changes?.(acc.id) : undefined;
     const once = async (): Promise<FetchResult> => {
-      const fetcher = await createFetcher(acc, this.opts.cache, log);
+      const fetcher = await createFetcher(acc, this.opts.cache, log, changes);
       return fetcher.pull({
         signal: this.abort.signal,
         onProgress: (p) => {

@@ -68,6 +68,11 @@ export interface FetchResult {
   deletedUpstream: number;
   /** Upstream sessions used (POP3 loops sessions until nothing new is offered). */
   sessions: number;
+  /** IMAP with a change journal: local changes applied upstream before the pull. */
+  replayed?: number;
+  /** IMAP: cached messages whose flags changed upstream, and messages expunged upstream, applied locally. */
+  upstreamFlags?: number;
+  upstreamExpunges?: number;
 }
 
 /** Options common to every pull. */

@@ -39,7 +39,7 @@ async function daemon(legacy: boolean): Promise<Ports> {
   const smtpBlock = `{ cert: ${cert.cert}, key: ${cert.key}${on} }`;
   const t = makeConfig(
     [{ protocol: 'pop3', port: await freePort() }],
-    `listen:\n  pop3: { port: 0, hosts: ["127.0.0.1"], tls: ${block} }\n  smtp: { port: 0, hosts: ["127.0.0.1"], tls: ${smtpBlock} }\n`,
+    `listen:\n  pop3: { port: 0, hosts: ["127.0.0.1"], tls: ${block} }\n  smtp: { port: 0, hosts: ["127.0.0.1"], tls: ${smtpBlock} }\n  imap: { port: 0, hosts: ["127.0.0.1"] }\n`,
   );
   temps.push(t);
   const d = await startDaemon(t.configFile);

@@ -58,6 +58,7 @@ async function traceDaemon(
       'listen:',
       '  pop3: { port: 0, hosts: ["127.0.0.1"] }',
       '  smtp: { port: 0, hosts: ["127.0.0.1"] }',
+      '  imap: { port: 0, hosts: ["127.0.0.1"] }',
       'connectivity: { probeInterval: 300ms, probeTimeout: 1s }',
       'accounts:',
       '  - id: alice',

@@ -54,7 +54,7 @@ describe('pull on login with a floor', () => {
         { id: 'mona', protocol: 'pop3', port: tb.pop3Port, username: 'mona', password: 'monapw' },
         { id: 'nina', protocol: 'imap', port: tb.imapPort, username: 'nina', password: 'ninapw', idle: true },
       ],
-      `listen:\n  pop3: { port: ${port}, hosts: ["127.0.0.1"], workarounds: [] }\n  smtp: { port: 0, hosts: ["127.0.0.1"] }\n`,
+      `listen:\n  pop3: { port: ${port}, hosts: ["127.0.0.1"], workarounds: [] }\n  smtp: { port: 0, hosts: ["127.0.0.1"] }\n  imap: { port: 0, hosts: ["127.0.0.1"] }\n`,
     );
     cleanups.push(() => c.cleanup());
     // lena keeps the default floor (30 s); mona's is 1 s; nina's 0 s, but her IDLE makes logins skip the pull

@@ -44,7 +44,7 @@ async function startDaemon(spec: AccountSpec, incomingExtra = ''): Promise<Runni
   const port = await freePort();
   const c = makeConfig(
     [spec],
-    `listen:\n  pop3: { port: ${port}, hosts: ["127.0.0.1"], workarounds: [] }\n  smtp: { port: 0, hosts: ["127.0.0.1"] }\n`,
+    `listen:\n  pop3: { port: ${port}, hosts: ["127.0.0.1"], workarounds: [] }\n  smtp: { port: 0, hosts: ["127.0.0.1"] }\n  imap: { port: 0, hosts: ["127.0.0.1"] }\n`,
   );
   if (incomingExtra) {
     const { readFileSync, writeFileSync } = await import('node:fs');

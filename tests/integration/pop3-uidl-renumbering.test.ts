@@ -99,7 +99,7 @@ describe('a POP3 provider that renumbers every UIDL', () => {
     const port = await freePort();
     const c = makeConfig(
       [{ protocol: 'pop3', port: tb.pop3Port }],
-      `listen:\n  pop3: { port: ${port}, hosts: ["127.0.0.1"], workarounds: [] }\n  smtp: { port: 0, hosts: ["127.0.0.1"] }\n`,
+      `listen:\n  pop3: { port: ${port}, hosts: ["127.0.0.1"], workarounds: [] }\n  smtp: { port: 0, hosts: ["127.0.0.1"] }\n  imap: { port: 0, hosts: ["127.0.0.1"] }\n`,
     );
     writeFileSync(
       c.configFile,

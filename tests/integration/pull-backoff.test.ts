@@ -74,7 +74,7 @@ describe('backoff of a failing account', () => {
           schedule: '*/2 * * * * *',
         },
       ],
-      `listen:\n  pop3: { port: ${port}, hosts: ["127.0.0.1"], workarounds: [] }\n  smtp: { port: 0, hosts: ["127.0.0.1"] }\n`,
+      `listen:\n  pop3: { port: ${port}, hosts: ["127.0.0.1"], workarounds: [] }\n  smtp: { port: 0, hosts: ["127.0.0.1"] }\n  imap: { port: 0, hosts: ["127.0.0.1"] }\n`,
     );
     cleanups.push(() => c.cleanup());
     writeFileSync(

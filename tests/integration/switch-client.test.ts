@@ -34,7 +34,7 @@ async function startDaemon(specs: AccountSpec[]): Promise<{ port: number; config
   const port = await freePort();
   const c = makeConfig(
     specs,
-    `listen:\n  pop3: { port: ${port}, hosts: ["127.0.0.1"] }\n  smtp: { port: 0, hosts: ["127.0.0.1"] }\n`,
+    `listen:\n  pop3: { port: ${port}, hosts: ["127.0.0.1"] }\n  smtp: { port: 0, hosts: ["127.0.0.1"] }\n  imap: { port: 0, hosts: ["127.0.0.1"] }\n`,
   );
   const d = spawnDaemon(c.configFile);
   cleanups.push(async () => {

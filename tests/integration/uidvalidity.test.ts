@@ -35,7 +35,7 @@ const log = pino({ level: 'silent' });
 function config(user: string, pop3Port: number, incomingExtra = '') {
   const c = makeConfig(
     [{ id: user, protocol: 'imap', port: tb.imapPort, username: user, password: `${user}pw` }],
-    `listen:\n  pop3: { port: ${pop3Port}, hosts: ["127.0.0.1"], workarounds: [] }\n  smtp: { port: 0, hosts: ["127.0.0.1"] }\n`,
+    `listen:\n  pop3: { port: ${pop3Port}, hosts: ["127.0.0.1"], workarounds: [] }\n  smtp: { port: 0, hosts: ["127.0.0.1"] }\n  imap: { port: 0, hosts: ["127.0.0.1"] }\n`,
   );
   if (incomingExtra)
     writeFileSync(c.configFile, readFileSync(c.configFile, 'utf8').replace(/(\n {6}idle: .*\n)/, `$1${incomingExtra}`));

@@ -109,6 +109,7 @@ function config(accounts: Acc[]): string {
     'listen:',
     '  pop3: { port: 0, hosts: ["127.0.0.1"] }',
     '  smtp: { port: 0, hosts: ["127.0.0.1"] }',
+    '  imap: { port: 0, hosts: ["127.0.0.1"] }',
     'accounts:',
   ];
   for (const a of accounts) {

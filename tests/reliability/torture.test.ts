@@ -1,6 +1,6 @@
 /**
  * Crash torture, short run: a few kill -9 rounds of each durable operation — a pull
- * in delete mode, a POP3 QUIT/UPDATE, SMTP acceptance, SMTP delivery — with the on-disk
+ * in delete mode, a POP3 QUIT/UPDATE, SMTP acceptance, SMTP delivery, the journal replay — with the on-disk
  * invariants checked after every round (tests/reliability/torture.ts). `npm run torture` runs 100
  * rounds of each.
  */
@@ -16,6 +16,7 @@ import {
   tortureTestbed,
   tortureUpdate,
 } from './torture.js';
+import { tortureJournal } from './torture-journal.js';
 
 const ROUNDS = Number(process.env.TORTURE_ROUNDS ?? 2);
 let tb: Testbed;
@@ -38,4 +39,5 @@ describe('kill -9 torture (short)', () => {
   test('during POP3 QUIT/UPDATE', async () => check(await tortureUpdate(tb, { rounds: ROUNDS })));
   test('during SMTP acceptance', async () => check(await tortureAccept({ rounds: ROUNDS })));
   test('during SMTP delivery', async () => check(await tortureDeliver({ rounds: ROUNDS })));
+  test('during the IMAP change journal replay', async () => check(await tortureJournal(tb, { rounds: ROUNDS })));
 });

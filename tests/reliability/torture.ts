@@ -18,6 +18,8 @@
  *   acknowledged message is delivered; a message is delivered twice at most once per kill (the
  *   one in flight: SMTP's own window), never otherwise.
  *
+ * - `journal`: the IMAP change journal's replay upstream, in tests/reliability/torture-journal.ts.
+ *
  * Kill -9 loses no page cache, so these rounds prove crash safety of the process, not of the
  * disk: fsync ordering (power loss) is argued in the cache modules and checked by their tests.
  */

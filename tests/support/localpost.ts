@@ -40,11 +40,11 @@ export interface TempConfig {
 }
 
 /**
- * The `listen:` section with both listeners on loopback port 0: never the real default ports,
+ * The `listen:` section with every listener on loopback port 0: never the real default ports,
  * since test files run in parallel, each with its own daemons.
  */
 export const LOOPBACK_LISTEN =
-  'listen:\n  pop3: { port: 0, hosts: ["127.0.0.1"] }\n  smtp: { port: 0, hosts: ["127.0.0.1"] }\n';
+  'listen:\n  pop3: { port: 0, hosts: ["127.0.0.1"] }\n  imap: { port: 0, hosts: ["127.0.0.1"] }\n  smtp: { port: 0, hosts: ["127.0.0.1"] }\n';
 
 /** A temp directory (`prefix` + random) whose `config.yaml` is `text(dataDir)`. */
 export function tempConfig(prefix: string, text: (dataDir: string) => string): TempConfig {

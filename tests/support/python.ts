@@ -65,6 +65,53 @@ m.logout()
 print(count)
 `;
 
+const IMAP_STATE_SCRIPT = String.raw`
+import imaplib, sys, json, re
+host, port, user, pw = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+m = imaplib.IMAP4(host, port)
+m.login(user, pw)
+out = {}
+typ, lines = m.list()
+for line in lines:
+    name = re.search(rb'"([^"]*)"$|(\S+)$', line)
+    name = (name.group(1) or name.group(2)).decode()
+    if b'\Noselect' in line: continue
+    typ, cnt = m.select('"%s"' % name, readonly=True)
+    uv = int(re.search(rb'UIDVALIDITY (\d+)', m.status('"%s"' % name, '(UIDVALIDITY)')[1][0]).group(1))
+    msgs = []
+    data = []
+    if int(cnt[0]) > 0:
+        typ, data = m.uid('FETCH', '1:*', '(UID FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])')
+    for item in data:
+        if not isinstance(item, tuple): continue
+        uid = int(re.search(rb'UID (\d+)', item[0]).group(1))
+        flags = re.search(rb'FLAGS \(([^)]*)\)', item[0]).group(1).decode().split()
+        mid = re.search(rb'<([^>]*)>', item[1])
+        msgs.append({'uid': uid, 'flags': sorted(flags), 'mid': mid.group(1).decode() if mid else None})
+    out[name] = {'uidValidity': uv, 'messages': msgs}
+m.logout()
+print(json.dumps(out))
+`;
+
+/** One folder upstream as imaplib sees it: UIDVALIDITY and each message's UID, flags and Message-ID (no brackets). */
+export interface ImapFolderState {
+  uidValidity: number;
+  messages: Array<{ uid: number; flags: string[]; mid: string | null }>;
+}
+
+/** Every selectable folder of an IMAP account, straight from the server with imaplib. */
+export async function imaplibState(
+  port: number,
+  user: string,
+  pass: string,
+  host = '127.0.0.1',
+): Promise<Record<string, ImapFolderState>> {
+  return JSON.parse(await runPython(IMAP_STATE_SCRIPT, [host, String(port), user, pass])) as Record<
+    string,
+    ImapFolderState
+  >;
+}
+
 /** Runs a Python script with arguments; resolves with its stdout. */
 export function runPython(script: string, args: string[]): Promise<string> {
   return new Promise((res, rej) => {

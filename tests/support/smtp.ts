@@ -271,6 +271,7 @@ export function daemonConfig(
     'listen:',
     `  pop3: { port: ${o.ports?.pop3 ?? 0} }`,
     `  smtp: { port: ${o.ports?.smtp ?? 0} }`,
+    '  imap: { port: 0 }',
     'outbox:',
     `  retry: { initial: ${o.retry ?? '1h'}, max: ${o.retry ?? '1h'} }`,
     'connectivity:',

@@ -50,7 +50,8 @@ function config(account: string, o: { listen?: string; mode?: number } = {}): Te
   const t = tempConfig('lp-check-', (dataDir) =>
     [
       `dataDir: ${dataDir}`,
-      o.listen ?? 'listen:\n  pop3: { port: 0, hosts: ["127.0.0.1"] }\n  smtp: { port: 0, hosts: ["127.0.0.1"] }',
+      o.listen ??
+        'listen:\n  pop3: { port: 0, hosts: ["127.0.0.1"] }\n  smtp: { port: 0, hosts: ["127.0.0.1"] }\n  imap: { port: 0, hosts: ["127.0.0.1"] }',
       'accounts:',
       '  - id: a',
       '    email: a@example.test',
@@ -117,7 +118,9 @@ describe('check: configuration problems exit 78, naming the key', () => {
   });
 
   test('a listener port out of range says so, exit 78', async () => {
-    const t = config(incoming(), { listen: 'listen:\n  pop3: { port: 99999 }\n  smtp: { port: 0 }' });
+    const t = config(incoming(), {
+      listen: 'listen:\n  pop3: { port: 99999 }\n  smtp: { port: 0 }\n  imap: { port: 0 }',
+    });
     const r = await runCli(['--config', t.configFile, 'check']);
     assert.equal(r.code, 78);
     assert.match(r.stderr, /listen\.pop3\.port: must be a port number from 1 to 65535, or 0 for any free port/);
@@ -129,7 +132,7 @@ describe('check: configuration problems exit 78, naming the key', () => {
     try {
       const port = (held.address() as net.AddressInfo).port;
       const t = config(incoming(), {
-        listen: `listen:\n  pop3: { port: ${port}, hosts: ["127.0.0.1"] }\n  smtp: { port: 0, hosts: ["127.0.0.1"] }`,
+        listen: `listen:\n  pop3: { port: ${port}, hosts: ["127.0.0.1"] }\n  smtp: { port: 0, hosts: ["127.0.0.1"] }\n  imap: { port: 0, hosts: ["127.0.0.1"] }`,
       });
       const r = await runCli(['--config', t.configFile, 'check']);
       assert.equal(r.code, 78, r.stdout + r.stderr);
@@ -147,6 +150,28 @@ describe('check: configuration problems exit 78, naming the key', () => {
 });
 
 describe('start on a taken port', () => {
+  test('the IMAP port taken: check exits 78 naming listen.imap.port; with enabled: false it is not probed', async () => {
+    const held = await holdPort();
+    try {
+      const port = (held.address() as net.AddressInfo).port;
+      const listen = (imap: string) =>
+        `listen:\n  pop3: { port: 0, hosts: ["127.0.0.1"] }\n  smtp: { port: 0, hosts: ["127.0.0.1"] }\n  imap: ${imap}`;
+      const acc = `    incoming: { protocol: pop3, host: 127.0.0.1, port: ${await closedPort()}, tls: none, username: a, password: p }`;
+      const t = config(acc, { listen: listen(`{ port: ${port}, hosts: ["127.0.0.1"] }`) });
+      const r = await runCli(['--config', t.configFile, 'check']);
+      assert.equal(r.code, 78, r.stdout + r.stderr);
+      assert.match(
+        r.stdout,
+        new RegExp(`^FAIL listen\\.imap\\.port: 127\\.0\\.0\\.1:${port} is already in use by pid ${process.pid}`, 'm'),
+      );
+      const off = config(acc, { listen: listen(`{ enabled: false, port: ${port}, hosts: ["127.0.0.1"] }`) });
+      const r2 = await runCli(['--config', off.configFile, 'check']);
+      assert.doesNotMatch(r2.stdout, /listen\.imap/, r2.stdout);
+    } finally {
+      held.close();
+    }
+  });
+
   for (const pretty of [false, true]) {
     test(`exits 78 with one line naming listen.pop3.port and the holder${pretty ? ' (--pretty)' : ''}`, async () => {
       const held = await holdPort();
@@ -155,7 +180,7 @@ describe('start on a taken port', () => {
         const t = config(
           `    incoming: { protocol: pop3, host: 127.0.0.1, port: ${await closedPort()}, tls: none, username: a, password: { env: LP_CHECK_UNSET_PW } }`,
           {
-            listen: `listen:\n  pop3: { port: ${port}, hosts: ["127.0.0.1"] }\n  smtp: { port: 0, hosts: ["127.0.0.1"] }`,
+            listen: `listen:\n  pop3: { port: ${port}, hosts: ["127.0.0.1"] }\n  smtp: { port: 0, hosts: ["127.0.0.1"] }\n  imap: { port: 0, hosts: ["127.0.0.1"] }`,
           },
         );
         const r = await runCli(['--config', t.configFile, ...(pretty ? ['--pretty'] : []), 'start']);
@@ -337,7 +362,7 @@ describe('a config file readable by others that holds a password', () => {
         `    incoming: { protocol: pop3, host: 127.0.0.1, port: ${await closedPort()}, tls: none, username: a, password: literal-pw }`,
         {
           mode: 0o644,
-          listen: `listen:\n  pop3: { port: ${port}, hosts: ["127.0.0.1"] }\n  smtp: { port: 0, hosts: ["127.0.0.1"] }`,
+          listen: `listen:\n  pop3: { port: ${port}, hosts: ["127.0.0.1"] }\n  smtp: { port: 0, hosts: ["127.0.0.1"] }\n  imap: { port: 0, hosts: ["127.0.0.1"] }`,
         },
       );
       const warning = `${t.configFile} holds a password in clear (accounts[0].incoming.password) and is readable by group and others (mode 0644): chmod 600 ${t.configFile}`;
@@ -360,7 +385,7 @@ describe('listeners with the legacy TLS profile', () => {
   const block = (legacy: boolean) => `{ cert: ${cert.cert}, key: ${cert.key}, legacy: ${legacy} }`;
   const listen = (pop3Port: number, pop3: boolean, smtp: boolean) =>
     `listen:\n  pop3: { port: ${pop3Port}, hosts: ["127.0.0.1"], tls: ${block(pop3)} }\n` +
-    `  smtp: { port: 0, hosts: ["127.0.0.1"], tls: ${block(smtp)} }`;
+    `  smtp: { port: 0, hosts: ["127.0.0.1"], tls: ${block(smtp)} }\n  imap: { port: 0, hosts: ["127.0.0.1"] }`;
   const account = async () =>
     `    incoming: { protocol: pop3, host: 127.0.0.1, port: ${await closedPort()}, tls: none, username: a, password: { env: PW } }`;
 

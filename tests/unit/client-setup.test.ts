@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
+import { forPop3 } from '../../src/cli/client-imap.js';
 import { forAccount, type SetupInfo, setupInfo } from '../../src/cli/client-info.js';
 import { CLIENT_NAMES, clientSetupText } from '../../src/cli/client-setup.js';
 import { parseConfigText } from '../../src/config/load.js';
@@ -38,12 +39,16 @@ const ALL = [
   'thunderbird',
   'apple-mail',
   'eudora',
+  'k9',
+  'generic',
   'mutt',
   'fetchmail',
   'msmtp',
 ];
+/** Clients set up only for IMAP. */
+const IMAP_ONLY = ['k9', 'generic'];
 const FILES = ['fetchmail', 'msmtp', 'mutt'];
-const DIALOGS = ALL.filter((c) => !FILES.includes(c));
+const DIALOGS = ALL.filter((c) => !FILES.includes(c) && !IMAP_ONLY.includes(c));
 
 const CERT: CertInfo = {
   file: '/data/tls/localhost-cert.pem',
@@ -53,8 +58,8 @@ const CERT: CertInfo = {
   altNames: 'DNS:localhost, IP Address:127.0.0.1',
 };
 
-/** A config with one account that sends, as `setupInfo` reads it. */
-function sender(listen = 'listen: {}\n', cert?: CertInfo): SetupInfo {
+/** A config with one account that sends, as `setupInfo` reads it; `--pop3` unless `imap`. */
+function sender(listen = 'listen: {}\n', cert?: CertInfo, imap = false): SetupInfo {
   const text = `${listen}accounts:
   - id: solo
     email: solo@example.test
@@ -62,7 +67,8 @@ function sender(listen = 'listen: {}\n', cert?: CertInfo): SetupInfo {
     incoming: { protocol: pop3, host: pop.example.test, username: u, password: p }
     outgoing: { host: smtp.example.test, username: u, password: p }
 `;
-  return setupInfo(parseConfigText(text), cert);
+  const info = setupInfo(parseConfigText(text), cert);
+  return imap ? info : forPop3(info);
 }
 
 /** The lines of a file that are not comments or blank. */
@@ -74,7 +80,7 @@ describe('localpost client-setup', () => {
     assert.equal(r.code, 0, r.stderr);
     for (const c of ALL) assert.match(r.stdout, new RegExp(`^  ${c} `, 'm'));
     assert.deepEqual(CLIENT_NAMES, ALL);
-    assert.match(r.stdout, /^ {2}outlook +Outlook 2016, 2019, 2021 and Microsoft 365/m);
+    assert.match(r.stdout, /^ {2}outlook +Outlook 2010 to 2021 and Microsoft 365/m);
     assert.match(r.stdout, /^ {2}eudora +Eudora/m);
   });
 
@@ -99,8 +105,8 @@ describe('localpost client-setup', () => {
   });
 
   test("every client, several accounts: each user name, the configured ports, each account's settings", () => {
-    const info = setupInfo(parseConfigText(readFileSync(two.configFile, 'utf8')));
-    for (const client of CLIENT_NAMES) {
+    const info = forPop3(setupInfo(parseConfigText(readFileSync(two.configFile, 'utf8'))));
+    for (const client of CLIENT_NAMES.filter((c) => !IMAP_ONLY.includes(c))) {
       const t = clientSetupText(client, info);
       assert.match(t, /localhost/, client);
       if (client !== 'msmtp') assert.match(t, /2110/, client);
@@ -212,14 +218,48 @@ describe('localpost client-setup', () => {
       assert.ok(active(msmtp).includes(l), l);
     assert.match(msmtp, new RegExp(`^# tls_fingerprint ${CERT.sha256}$`, 'm'));
     const tb = clientSetupText('thunderbird', info);
-    assert.match(tb, /POP3 \(STLS\) and SMTP \(STARTTLS\)/);
+    assert.match(tb, /POP3 \(STLS\), IMAP \(STARTTLS\) and SMTP \(STARTTLS\)/);
     assert.ok(tb.includes(CERT.sha256));
     assert.match(tb, /Connection security None/, 'the plaintext settings stay');
     // a listener with tls: off does not offer it
     const off = sender('listen: { pop3: { tls: off } }\n', CERT);
     assert.ok(active(clientSetupText('fetchmail', off)).includes("        sslproto ''"));
     assert.ok(active(clientSetupText('msmtp', off)).includes(`tls_trust_file ${CERT.file}`));
-    assert.match(clientSetupText('thunderbird', off), /on the same ports, SMTP \(STARTTLS\), with/);
+    assert.match(
+      clientSetupText('thunderbird', off),
+      /on the same ports, IMAP \(STARTTLS\) and SMTP \(STARTTLS\), with/,
+    );
+  });
+
+  test('IMAP for the clients that speak it: Thunderbird, Apple Mail, Outlook, Live Mail, mutt, K-9, any other', () => {
+    const info = sender('listen: { imap: { port: 2143 } }\n', undefined, true);
+    const tb = clientSetupText('thunderbird', info);
+    assert.match(tb, /^ {2}Incoming \(IMAP\) {3}localhost, port 2143, no SSL\/TLS$/m);
+    assert.match(
+      tb,
+      /Incoming: IMAP, hostname localhost, port 2143, Connection security None, Authentication "Normal password", username solo-user\./,
+    );
+    assert.match(tb, /Outgoing: SMTP, hostname localhost, port 1025/);
+    assert.match(tb, /untick "Place a copy in"/);
+    assert.match(tb, /localpost journal/);
+    assert.match(tb, /POP3 instead \(port 1110, same name and password\): localpost client-setup thunderbird --pop3/);
+    assert.doesNotMatch(tb, /Leave messages on server/);
+    assert.match(clientSetupText('apple-mail', info), /Account Type: IMAP\. User name: solo-user/);
+    assert.match(clientSetupText('outlook', info), /Incoming server \(IMAP\) 2143, encrypted connection None/);
+    assert.match(clientSetupText('windows-mail', info), /Incoming server type: IMAP, server localhost, port 2143/);
+    // legacy clients keep POP3
+    assert.match(clientSetupText('outlook-express', info), /Incoming \(POP3\)\s+localhost, port 1110/);
+    assert.match(clientSetupText('eudora', info), /POP 1110/);
+    const mutt = clientSetupText('mutt', info);
+    for (const l of active(mutt)) assert.match(l, /^set [a-z_]+ += /, l);
+    assert.match(mutt, /^set folder += "imap:\/\/solo-user@localhost:2143\/"$/m);
+    assert.match(mutt, /^set record += ""$/m);
+    assert.match(mutt, /^# set imap_pass += "YOUR-LOCAL-PASSWORD"$/m);
+    assert.match(clientSetupText('k9', info), /Security: STARTTLS, port 2143/);
+    assert.match(clientSetupText('generic', info), /IMAP, server localhost, port 2143/);
+    const off = sender('listen: { imap: { enabled: false } }\n', undefined, true);
+    assert.match(clientSetupText('thunderbird', off), /Incoming: POP3, hostname localhost, port 1110/);
+    assert.match(clientSetupText('k9', off), /the local IMAP listener is off/);
   });
 
   test('an expiring certificate is pointed out', () => {
@@ -254,7 +294,9 @@ describe('localpost client-setup', () => {
     const r = await runCli(['--config', path.join(one.dir, 'missing.yaml'), 'client-setup', 'thunderbird']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /No config file yet/);
-    assert.match(r.stdout, /port 1110, Connection security None, Authentication "Normal password"/);
+    assert.match(r.stdout, /Incoming: IMAP, hostname localhost, port 1143, Connection security None/);
+    const pop = await runCli(['--config', path.join(one.dir, 'missing.yaml'), 'client-setup', 'thunderbird', '--pop3']);
+    assert.match(pop.stdout, /port 1110, Connection security None, Authentication "Normal password"/);
     assert.match(r.stdout, /port 1025/);
     const f = await runCli(['--config', path.join(one.dir, 'missing.yaml'), 'client-setup', 'fetchmail']);
     assert.equal(f.code, 0, f.stderr);

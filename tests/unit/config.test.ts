@@ -128,6 +128,7 @@ describe('config schema', () => {
       const listener = { hosts: ['127.0.0.1', '::1'], maxConnections: 50, maxConnectionsPerAddress: 10, tls: 'auto' };
       assert.deepEqual(c.listen.pop3, { port: 1110, ...listener, workarounds: ['outlook-no-nuls', 'oe-ns-eoh'] });
       assert.deepEqual(c.listen.smtp, { port: 1025, ...listener });
+      assert.deepEqual(c.listen.imap, { port: 1143, ...listener, enabled: true });
       assert.deepEqual(c.outbox, { maxAge: 5 * 86_400_000, retry: { initial: 60_000, max: 3_600_000 } });
       const a = c.accounts[0]!;
       assert.equal(a.login.username, 'home');
@@ -202,6 +203,36 @@ accounts:
       );
     assert.equal(problems.length, expected.length, problems.join('\n'));
     assert.ok(problems.find((p) => p.startsWith('accounts[0].incoming.port'))!.endsWith('(line 11)'));
+  });
+
+  it('reads listen.imap with the keys of listen.pop3: TLS block with its IMAPS port, limits, enabled', () => {
+    const c = parseConfigText(
+      `listen:\n  imap: { port: 2143, hosts: ["127.0.0.1"], maxConnections: 5, tls: { cert: /c, key: /k } }\n${MINIMAL}`,
+    );
+    assert.deepEqual(c.listen.imap, {
+      port: 2143,
+      hosts: ['127.0.0.1'],
+      maxConnections: 5,
+      maxConnectionsPerAddress: 10,
+      enabled: true,
+      tls: { cert: '/c', key: '/k', port: 1993, legacy: false },
+    });
+    assert.equal(parseConfigText(`listen:\n  imap: { enabled: false }\n${MINIMAL}`).listen.imap.enabled, false);
+    const problems = problemsOf(() =>
+      parseConfigText(`listen:\n  imap: { hosts: ["0.0.0.0"], tls: sometimes, workarounds: [] }\n${MINIMAL}`),
+    );
+    assert.ok(
+      problems.some((p) => /^listen\.imap\.hosts\[0\]: 0\.0\.0\.0 is not a loopback/.test(p)),
+      problems.join('\n'),
+    );
+    assert.ok(
+      problems.some((p) => /^listen\.imap\.tls: expected auto, off/.test(p)),
+      problems.join('\n'),
+    );
+    assert.ok(
+      problems.some((p) => /^listen\.imap.*workarounds/.test(p)),
+      problems.join('\n'),
+    );
   });
 
   it('says a port out of range is out of range, not "expected a number"', () => {

@@ -42,8 +42,12 @@ describe('presets', () => {
         if (preset.name === 'generic') Object.assign(flags, { host: 'mail.example.org', smtpHost: 'mail.example.org' });
         if (preset.oauth?.only) flags.clientId = 'my-client-id';
         const { answers } = await collectAnswers(flags);
-        const cfg = parseConfigText(renderConfig(answers), 'rendered');
+        const text = renderConfig(answers);
+        const cfg = parseConfigText(text, 'rendered');
         const acc = cfg.accounts[0]!;
+        // the local IMAP listener is on, and the file says where
+        assert.match(text, /^# {3}imap: \{ port: 1143 \}$/m);
+        assert.deepEqual([cfg.listen.imap.enabled, cfg.listen.imap.port], [true, 1143]);
         const expected = preset.servers(email)[protocol]!;
         assert.equal(acc.incoming.protocol, protocol);
         // a new POP3 account serves the provider's UIDLs (docs/clients.md)

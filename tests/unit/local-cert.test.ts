@@ -133,7 +133,10 @@ describe('localpost cert', () => {
     const second = await localCertInfo(dataDir);
     assert.notEqual(second?.sha256, first.sha256);
     assert.match(renewed.text, /wrote a new private certificate for localhost/);
-    assert.match(renewed.text, /POP3 \(STLS\) and SMTP \(STARTTLS\) offer it from the next start of localpost/);
+    assert.match(
+      renewed.text,
+      /POP3 \(STLS\), IMAP \(STARTTLS\) and SMTP \(STARTTLS\) offer it from the next start of localpost/,
+    );
     assert.match(renewed.text, /key {10}.+localhost-key\.pem \(mode 0600\)/);
   });
 
@@ -142,7 +145,7 @@ describe('localpost cert', () => {
     const cfg = parseConfigText(`dataDir: ${dir}\nlisten: { smtp: { tls: off } }\n${ACCOUNT}`);
     const out = sink();
     assert.equal(await runCert(cfg, {}, { stdout: out, stderr: sink() }), 0);
-    assert.match(out.text, /^POP3 \(STLS\) offer it/m);
+    assert.match(out.text, /^POP3 \(STLS\) and IMAP \(STARTTLS\) offer it/m);
     assert.match(out.text, /listen\.smtp\.tls is not auto in the config/);
   });
 

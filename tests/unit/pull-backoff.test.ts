@@ -268,7 +268,7 @@ async function service(f: FakePop3, password = 'pw') {
       },
     ],
     outbox: { accounts: [], entries: [] },
-    listeners: { pop3: [], pop3Tls: [], smtp: [] },
+    listeners: { pop3: [], pop3Tls: [], imap: [], imapTls: [], smtp: [] },
   });
   return {
     svc,

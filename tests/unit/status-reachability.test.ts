@@ -37,7 +37,7 @@ test('the text form has a column for each server; receive-only accounts show -',
       { id: 'list', email: 'l@x', sends: false, messages: 0, bytes: 0, online: 'unknown' },
     ],
     outbox: { accounts: [], entries: [] },
-    listeners: { pop3: [], pop3Tls: [], smtp: [] },
+    listeners: { pop3: [], pop3Tls: [], imap: [], imapTls: [], smtp: [] },
   };
   const lines = formatStatus(report).split('\n');
   assert.match(lines.find((l) => l.includes('ACCOUNT')) ?? '', /ACCOUNT +INCOMING +OUTGOING +MESSAGES/);

@@ -15,6 +15,11 @@
  * the folder is reopened read-write only then, and the tombstones are marked done after the
  * server confirmed the EXPUNGE.
  *
+ * IMAP accounts with a local IMAP server (`changes`): the change journal is replayed upstream
+ * first, on the same connection (journal-replay.ts); the upstream's folders, and after each
+ * folder's pull its flags and expunges, come back into the cache (mirror.ts). A folder with a
+ * journal entry still inflight (applied upstream or not: unknown) is not pulled.
+ *
  * imapflow rules: no IMAP command inside a fetch() loop (it deadlocks). Memory stays bounded
  * without knowing sizes beforehand: the bulk FETCH asks for at most INLINE_MAX bytes of each body;
  * a message that fills that window is streamed with download() after the loop (its first
@@ -33,6 +38,8 @@ import { withTlsHint } from '../tls-hint.js';
 import type { Fetcher, FetchResult, PullOptions, UpstreamEndpoint } from '../types.js';
 import { emptyResult } from '../types.js';
 import { bufferLimits, createImapClient } from './connect.js';
+import { type ImapChanges, replayJournal } from './journal-replay.js';
+import { mirrorFolder, mirrorFolders } from './mirror.js';
 import { INLINE_MAX, imapKey, rekeyFolder } from './rekey.js';
 
 /** imapflow's codes for a response past `bufferLimits()` (connect.ts); the connection is gone then. */
@@ -54,6 +61,8 @@ export interface ImapFetcherOptions {
   log: Logger;
   folders: string[];
   maxMessageSize: number;
+  /** The account's change journal and cache views: replay before the pull, upstream changes back after. */
+  changes?: ImapChanges;
 }
 
 /** Pulls one IMAP account. */
@@ -80,9 +89,36 @@ export class ImapFetcher implements Fetcher {
     pullOpts.onLogin?.();
     result.sessions = 1;
     try {
+      const changes = this.opts.changes;
+      if (changes) {
+        const r = await replayJournal(client, {
+          ...changes,
+          cursors: this.opts.cursors,
+          log: this.opts.log,
+          signal: pullOpts.signal,
+        });
+        result.replayed = r.applied;
+        if (!client.usable) throw new TemporaryError(`connection lost during the journal replay: ${r.stopped ?? ''}`);
+        await mirrorFolders(client, changes.store);
+      }
       for (const folder of this.opts.folders) {
         if (pullOpts.signal?.aborted) break;
+        if (changes?.store.unresolvedChanges(folder)) {
+          this.opts.log.info(
+            { folder },
+            'folder not pulled: a local change to it may or may not have reached the upstream',
+          );
+          continue;
+        }
+        const before = this.opts.cursors.getCursor(this.opts.store.accountId, folder);
         await this.pullFolder(client, folder, result, pullOpts);
+        if (changes && before) {
+          const after = this.opts.cursors.getCursor(this.opts.store.accountId, folder);
+          const since = after?.uidValidity === before.uidValidity ? before.highestModseq : undefined;
+          const c = await mirrorFolder(client, changes.store, this.opts.log, folder, since);
+          result.upstreamFlags = (result.upstreamFlags ?? 0) + c.flags;
+          result.upstreamExpunges = (result.upstreamExpunges ?? 0) + c.expunged;
+        }
         await this.deleteUpstream(client, folder, result);
       }
       await client.logout();

@@ -74,7 +74,7 @@ export async function rekeyFolder(
 }
 
 /** The digest identity of each message in `list` (vanished ones are left out). */
-async function digests(
+export async function digests(
   client: ImapFlow,
   list: ReadonlyArray<{ uid: number; size: number }>,
 ): Promise<Array<{ uid: number; ident: string }>> {

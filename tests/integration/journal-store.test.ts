@@ -1,0 +1,235 @@
+/**
+ * Local IMAP changes made through the cache's real MailboxStore reach Dovecot at the next pull
+ * (the replay runs first, on the pull's connection) or at once through SyncService.localChange,
+ * checked with Python's imaplib; changes made upstream come back at a pull (and what that costs on
+ * the wire); offline changes drain when the upstream answers; the appended message, once keyed,
+ * is never downloaded again; a UIDVALIDITY change with changes pending.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, test } from 'node:test';
+import { Cache } from '../../src/cache/cache.js';
+import { parseConfigText } from '../../src/config/load.js';
+import type { AccountConfig } from '../../src/config/schema.js';
+import { imapChangesOf } from '../../src/daemon/accounts.js';
+import { SyncService } from '../../src/daemon/sync.js';
+import { ImapFetcher } from '../../src/upstream/imap/fetcher.js';
+import { startImapTap } from '../support/imap-tap.js';
+import { journalTestbed, message } from '../support/journal-testbed.js';
+import { makeConfig, waitFor } from '../support/localpost.js';
+import { freePort } from '../support/smtp.js';
+
+const USERS = ['erin', 'frank', 'gina', 'hank', 'ivan'];
+
+const { bed, log, tmp, endpoint, upstream, pythonImap } = journalTestbed(USERS);
+
+/** A cache with one IMAP account and a pull of its INBOX that carries changes both ways. */
+async function setup(user: string) {
+  const dataDir = tmp();
+  const cache = await Cache.open({ dataDir, accounts: ['acct'], log });
+  const acc = {
+    id: 'acct',
+    incoming: { protocol: 'imap', onLocalDelete: 'keep-upstream' },
+  } as unknown as AccountConfig;
+  const changes = imapChangesOf(cache, acc);
+  assert.ok(changes);
+  const pull = (port = bed().imapPort) =>
+    new ImapFetcher({
+      endpoint: endpoint(user, port),
+      store: cache.account('acct'),
+      cursors: cache,
+      log,
+      folders: ['INBOX'],
+      maxMessageSize: 10_000_000,
+      changes,
+    }).pull();
+  const view = cache.mailboxes('acct');
+  const uidOf = (folder: string, mid: string) => {
+    const rows = cache.account('acct').list(folder);
+    const row = rows.find((r) => readFileSync(r.path, 'latin1').includes(`<${mid}>`));
+    assert.ok(row, `${mid} in ${folder} locally`);
+    return row.uid;
+  };
+  return { cache, pull, view, uidOf, journal: cache.journal };
+}
+
+describe('local IMAP changes through the MailboxStore, replayed to Dovecot', () => {
+  test('flags, expunge, copy, move, append, create, rename, delete appear upstream after the next pull', async () => {
+    for (const mid of ['m1@s', 'm2@s', 'm3@s']) await bed().appendMessage('erin', message(mid));
+    const { cache, pull, view, uidOf, journal } = await setup('erin');
+    try {
+      assert.equal((await pull()).newMessages, 3);
+      const [u1, u2, u3] = ['m1@s', 'm2@s', 'm3@s'].map((m) => uidOf('INBOX', m)) as [number, number, number];
+      await view.setFlags('INBOX', [u2], { op: 'add', flags: ['\\Flagged', '$Work'] });
+      await view.createFolder('Work');
+      await view.copy('INBOX', [u2], 'Work');
+      await view.move('INBOX', [u3], 'Work');
+      await view.append('INBOX', message('new@s', 'appended locally'), { flags: ['\\Seen'] });
+      await view.expunge('INBOX', [u1]);
+      await view.createFolder('Notes');
+      await view.append('Notes', message('note@s'));
+      await view.renameFolder('Work', 'Projects');
+      await view.renameFolder('Notes', 'Notes2');
+      await view.createFolder('Tmp');
+      await view.deleteFolder('Tmp');
+      const queued = journal.pending('acct').length;
+      assert.ok(queued >= 8, `journaled: ${queued}`);
+
+      const r = await pull();
+      assert.equal(r.replayed, queued);
+      assert.equal(r.newMessages, 0, 'the appended message is keyed: not downloaded again');
+      assert.deepEqual(journal.counts().get('acct') ?? { pending: 0, failed: 0 }, { pending: 0, failed: 0 });
+      const up = await upstream('erin');
+      assert.equal(up.count('INBOX', 'm1@s'), 0);
+      assert.equal(up.count('INBOX', 'm2@s'), 1);
+      assert.deepEqual(up.flags('INBOX', 'm2@s'), ['$Work', '\\Flagged']);
+      assert.equal(up.count('INBOX', 'm3@s'), 0);
+      assert.equal(up.count('INBOX', 'new@s'), 1);
+      assert.deepEqual(up.flags('INBOX', 'new@s'), ['\\Seen']);
+      assert.equal(up.count('Projects', 'm2@s'), 1);
+      assert.equal(up.count('Projects', 'm3@s'), 1);
+      assert.equal(up.st.Work, undefined);
+      assert.equal(up.count('Notes2', 'note@s'), 1, 'appended, then its folder renamed');
+      assert.equal(up.st.Tmp, undefined);
+      assert.equal((await pull()).newMessages, 0, 'a third pull downloads nothing either');
+    } finally {
+      cache.close();
+    }
+  });
+
+  test('changes made upstream come back at the pull; changes made offline drain when the upstream answers', async () => {
+    for (const mid of ['o1@s', 'o2@s', 'o3@s']) await bed().appendMessage('frank', message(mid));
+    const { cache, pull, view, uidOf, journal } = await setup('frank');
+    try {
+      await pull();
+      // another device flags o1 and expunges o2
+      const o1 = uidOf('INBOX', 'o1@s');
+      const o2 = uidOf('INBOX', 'o2@s');
+      pythonImap(
+        'frank',
+        `m.select('INBOX')\ntyp, d = m.uid('SEARCH', 'HEADER', 'Message-ID', 'o1@s')\nm.uid('STORE', d[0], '+FLAGS', '(\\\\Answered)')\n` +
+          `typ, d = m.uid('SEARCH', 'HEADER', 'Message-ID', 'o2@s')\nm.uid('STORE', d[0], '+FLAGS', '(\\\\Deleted)')\nm.expunge()`,
+      );
+      const r = await pull();
+      assert.equal(r.upstreamExpunges, 1);
+      const inbox = view.select('INBOX').messages;
+      assert.equal(
+        inbox.find((m) => m.uid === o2),
+        undefined,
+        'expunged upstream: gone locally',
+      );
+      assert.deepEqual(inbox.find((m) => m.uid === o1)?.flags, ['\\Answered']);
+
+      // offline: the changes queue
+      const o3 = uidOf('INBOX', 'o3@s');
+      await view.setFlags('INBOX', [o3], { op: 'add', flags: ['\\Seen'] });
+      await view.append('INBOX', message('off@s'));
+      await assert.rejects(pull(await freePort()), (err: Error & { code?: string }) => err.code === 'ECONNREFUSED');
+      assert.equal(journal.pending('acct').length, 2);
+      const back = await pull();
+      assert.equal(back.replayed, 2);
+      const up = await upstream('frank');
+      assert.deepEqual(up.flags('INBOX', 'o3@s'), ['\\Seen']);
+      assert.equal(up.count('INBOX', 'off@s'), 1);
+      assert.equal(back.newMessages, 0);
+    } finally {
+      cache.close();
+    }
+  });
+});
+
+describe('the mirror on the wire', () => {
+  test('an unchanged folder costs no mirror command; a flag changed upstream one FETCH CHANGEDSINCE', async () => {
+    for (const mid of ['w1@s', 'w2@s']) await bed().appendMessage('ivan', message(mid));
+    const tap = await startImapTap(bed().imapPort);
+    const { cache, pull, view, uidOf } = await setup('ivan');
+    try {
+      await pull(tap.port);
+      await pull(tap.port);
+      tap.reset();
+      await pull(tap.port);
+      const mirrorCommands = (c: string) => /^UID (SEARCH|FETCH)/.test(c);
+      assert.deepEqual(tap.commands.filter(mirrorCommands), [], 'HIGHESTMODSEQ unchanged: nothing asked');
+      pythonImap(
+        'ivan',
+        `m.select('INBOX')\ntyp, d = m.uid('SEARCH', 'HEADER', 'Message-ID', 'w2@s')\nm.uid('STORE', d[0], '+FLAGS', '(\\\\Seen)')`,
+      );
+      tap.reset();
+      const r = await pull(tap.port);
+      assert.equal(r.upstreamFlags, 1);
+      const fetches = tap.commands.filter((c) => c.startsWith('UID FETCH'));
+      assert.equal(fetches.length, 1, fetches.join(' | '));
+      assert.match(fetches[0] ?? '', /FLAGS.*CHANGEDSINCE \d+/);
+      assert.equal(tap.commands.filter((c) => c.startsWith('UID SEARCH')).length, 2, "the pull's and the mirror's");
+      assert.deepEqual(view.select('INBOX').messages.find((m) => m.uid === uidOf('INBOX', 'w2@s'))?.flags, ['\\Seen']);
+    } finally {
+      cache.close();
+      await tap.close();
+    }
+  });
+});
+
+describe('a UIDVALIDITY change with changes pending', () => {
+  test('flags wait for the pull to re-key and then apply; an expunge of a key gone stale fails loudly', async () => {
+    for (const mid of ['v1@s', 'v2@s']) await bed().appendMessage('hank', message(mid));
+    const { cache, pull, view, uidOf, journal } = await setup('hank');
+    try {
+      await pull();
+      const v1 = uidOf('INBOX', 'v1@s');
+      const v2 = uidOf('INBOX', 'v2@s');
+      await view.setFlags('INBOX', [v1], { op: 'add', flags: ['\\Flagged'] });
+      await view.expunge('INBOX', [v2]);
+      bed().forgetUids('hank');
+      const first = await pull(); // the replay waits; the pull re-keys by content
+      assert.equal(first.replayed, 0);
+      assert.equal(journal.pending('acct').length, 2);
+      assert.deepEqual(
+        view.select('INBOX').messages.find((m) => m.uid === v1)?.flags,
+        ['\\Flagged'],
+        'the pending local flag wins over the upstream flags',
+      );
+      const second = await pull();
+      assert.equal(second.replayed, 1);
+      const up = await upstream('hank');
+      assert.deepEqual(up.flags('INBOX', 'v1@s'), ['\\Flagged']);
+      const failed = journal.list('acct');
+      assert.deepEqual(
+        failed.map((e) => [e.change.kind, e.state]),
+        [['expunge', 'failed']],
+      );
+      assert.match(failed[0]?.lastError ?? '', /UIDVALIDITY/);
+    } finally {
+      cache.close();
+    }
+  });
+});
+
+describe("the daemon's prompt replay", () => {
+  test('a local change is carried upstream by SyncService.localChange, without a pull', async () => {
+    await bed().appendMessage('gina', message('g1@s'));
+    const c = makeConfig([
+      { id: 'acct', protocol: 'imap', port: bed().imapPort, username: 'gina', password: 'ginapw' },
+    ]);
+    const accounts = parseConfigText(readFileSync(c.configFile, 'utf8')).accounts;
+    const cache = await Cache.open({ dataDir: c.dataDir, accounts: ['acct'], log });
+    const acc = accounts[0] as AccountConfig;
+    const sync = new SyncService({ accounts, cache, log, changes: () => imapChangesOf(cache, acc) });
+    try {
+      await sync.sync('acct');
+      const pulls = cache.lastSync('acct')?.startedAt;
+      const view = cache.mailboxes('acct');
+      await view.append('INBOX', message('prompt@s'));
+      assert.equal(cache.journal.pending('acct').length, 1);
+      sync.localChange('acct');
+      sync.localChange('acct'); // debounced: one replay
+      await waitFor(() => cache.journal.pending('acct').length === 0, 20_000);
+      const up = await upstream('gina');
+      assert.equal(up.count('INBOX', 'prompt@s'), 1);
+      assert.equal(cache.lastSync('acct')?.startedAt, pulls, 'no pull ran');
+    } finally {
+      await sync.stop();
+      cache.close();
+      c.cleanup();
+    }
+  });
+});
