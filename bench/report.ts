@@ -36,6 +36,8 @@ const METHOD: Record<number, string> = {
   8: 'SMTP (`bench/smtp.ts`): 1,000 messages of 2 KB from 8 parallel clients into the SMTP listener, each fsynced before its 250; then the outbox drained to the testbed Postfix over `outgoing.maxConnections` (4, the default) connections.',
   9: 'CLI cold start (`bench/cli-startup.ts`): `bin/localpost` commands (no daemon running) interleaved with `node -e 0`, median of 10 each.',
   10: 'Idle daemon (`bench/idle.ts`): 3 accounts, 10,000 cached messages, pulls scheduled once a year; wake-ups are returns from `epoll_wait` under `strace -f` over one minute, the connects in that minute are the connectivity probes.',
+  11: 'Local IMAP server, huge folder (`bench/imap-serve.ts`): a 100,000-message INBOX written straight into a cache on tmpfs, served by `localpost start`; one Python imaplib session times SELECT INBOX and `UID FETCH 1:* (FLAGS)`, best of 3.',
+  12: 'Local IMAP server vs Dovecot (`bench/imap-serve.ts`): localpost pulls 3,000 messages (+5 in Archive) from a fresh Dovecot over IMAP and serves its cache with `localpost start`; mbsync (Sync Pull, default fsync, fresh Maildir) mirrors both folders from it and from Dovecot, alternating, best of 2.',
 };
 
 const cell = (s: string): string => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');

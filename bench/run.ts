@@ -5,7 +5,7 @@
  * the table (goal, figure, met/missed), writes bench/results/latest.json and regenerates
  * docs/benchmarks.md from it (bench/report.ts).
  *
- * Options: --only a,b (sections: cli, pull, pull-rss, maildrop, rabid, smtp, idle; the figures of
+ * Options: --only a,b (sections: cli, pull, pull-rss, maildrop, rabid, smtp, idle, imap; the figures of
  * the other sections are kept from the previous latest.json), --quick (smaller sizes, shorter
  * waits, one round: for development; the doc says so), --no-build.
  */
@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { cliSection } from './cli-startup.js';
 import { type Figure, textTable } from './figures.js';
 import { idleSection } from './idle.js';
+import { imapServeSection } from './imap-serve.js';
 import { maildropSection } from './maildrop.js';
 import { pullSection } from './pull.js';
 import { pullRssSection } from './pull-rss.js';
@@ -33,6 +34,7 @@ const SECTIONS: Record<string, (o: SectionOptions) => Promise<Figure[]>> = {
   rabid: rabidSection,
   smtp: smtpSection,
   idle: idleSection,
+  imap: imapServeSection,
 };
 
 async function tools(): Promise<Record<string, string>> {

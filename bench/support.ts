@@ -44,7 +44,12 @@ export interface BenchAccount {
 }
 
 /** Config text: POP3 listener on `pop3Port`, SMTP on a free port, pulls once a year (never during a run). */
-export function daemonConfig(dataDir: string, pop3Port: number, accounts: BenchAccount[]): string {
+export function daemonConfig(
+  dataDir: string,
+  pop3Port: number,
+  accounts: BenchAccount[],
+  opts: { imapPort?: number } = {},
+): string {
   const lines = [
     `dataDir: ${dataDir}`,
     'log: { level: warn }',
@@ -52,6 +57,7 @@ export function daemonConfig(dataDir: string, pop3Port: number, accounts: BenchA
     `  pop3: { port: ${pop3Port}, hosts: ["127.0.0.1"] }`,
     '  imap: { port: 0, hosts: ["127.0.0.1"] }',
     '  smtp: { port: 0, hosts: ["127.0.0.1"] }',
+    `  imap: { port: ${opts.imapPort ?? 0}, hosts: ["127.0.0.1"] }`,
     'accounts:',
   ];
   for (const a of accounts)
@@ -144,9 +150,15 @@ export async function startDaemon(
 }
 
 /** Write a daemon config for `accounts` into `dir/config.yaml`; returns its path. */
-export function writeDaemonConfig(dir: string, dataDir: string, pop3Port: number, accounts: BenchAccount[]): string {
+export function writeDaemonConfig(
+  dir: string,
+  dataDir: string,
+  pop3Port: number,
+  accounts: BenchAccount[],
+  opts: { imapPort?: number } = {},
+): string {
   const file = join(dir, 'config.yaml');
-  writeFileSync(file, daemonConfig(dataDir, pop3Port, accounts), { mode: 0o600 });
+  writeFileSync(file, daemonConfig(dataDir, pop3Port, accounts, opts), { mode: 0o600 });
   return file;
 }
 
