@@ -55,7 +55,6 @@ export function daemonConfig(
     'log: { level: warn }',
     'listen:',
     `  pop3: { port: ${pop3Port}, hosts: ["127.0.0.1"] }`,
-    '  imap: { port: 0, hosts: ["127.0.0.1"] }',
     '  smtp: { port: 0, hosts: ["127.0.0.1"] }',
     `  imap: { port: ${opts.imapPort ?? 0}, hosts: ["127.0.0.1"] }`,
     'accounts:',
