@@ -40,12 +40,12 @@ import {
   type UidPair,
 } from './mailboxes.js';
 import { accountDir, decodeFolder, folderDir, isLocalKey, locateFile, normalizeFolder } from './maildir.js';
-import { INBOX } from './message-store.js';
+import { INBOX, SENT } from './message-store.js';
 import { UID_FLOOR_FILE } from './recovery.js';
 
 /** Local folders of a POP3 account besides INBOX, with their special use. */
 const POP3_FOLDERS: ReadonlyArray<[string, string]> = [
-  ['Sent', 'Sent'],
+  [SENT, 'Sent'],
   ['Drafts', 'Drafts'],
   ['Trash', 'Trash'],
 ];

@@ -17,6 +17,8 @@ import type { Writable } from 'node:stream';
 export const INBOX = 'INBOX';
 /** The local folder (Maildir++ `.Trash`) that messages deleted through a local listener go to. */
 export const TRASH = 'Trash';
+/** The local folder a POP3 account's sent mail is filed in (`daemon/outgoing.ts`). */
+export const SENT = 'Sent';
 
 /** One cached message as the index knows it. */
 export interface CachedMessage {

@@ -288,7 +288,7 @@ export class DeliveryService {
       try {
         if (saved && copy && copyFile && sent.sent.length) {
           await copy(copyFile, e).catch((err: unknown) =>
-            log.warn({ err: errorMessage(err) }, 'could not save a copy in the upstream Sent folder'),
+            log.warn({ err: errorMessage(err) }, 'could not file a copy in the Sent folder'),
           );
         }
       } finally {

@@ -10,8 +10,10 @@
  *   account that is not backing off after failed pulls (sync.ts); the delivery loop's own
  *   failures are fed back to the monitor as hints.
  */
+import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Cache } from '../cache/cache.js';
+import { SENT } from '../cache/message-store.js';
 import { Outbox } from '../cache/outbox/outbox.js';
 import type { RetryPolicy } from '../cache/retry-policy.js';
 import { UpstreamLimits } from '../cache/upstream-limits.js';
@@ -23,9 +25,10 @@ import type { SubmissionAccount } from '../listeners/smtp/submission.js';
 import type { Clock } from '../shared/clock.js';
 import { errorMessage } from '../shared/errors.js';
 import type { Sender } from '../upstream/smtp/sender.js';
-import { incomingEndpoint, outgoingEndpoint } from './accounts.js';
+import { outgoingEndpoint } from './accounts.js';
 import { ConnectivityMonitor, endpointsOf } from './connectivity.js';
 import { DeliveryService, type SentCopy } from './delivery.js';
+import { mailboxesOf } from './imap-listener.js';
 import type { Component } from './lifecycle.js';
 import { localUsers } from './pop3-listener.js';
 import type { SyncService } from './sync.js';
@@ -123,20 +126,25 @@ export class Outgoing {
     return s;
   }
 
-  /** The Sent-folder upload of an account, when `outgoing.saveSent` is set. */
+  /**
+   * Where a sent message is filed: a copy in the account's local Sent folder, which every client
+   * of the local IMAP server sees. POP3 account: the local `Sent`. IMAP account with
+   * `outgoing.saveSent`: that folder, through the change journal (`cache/mailboxes.ts`), so the
+   * upload happens once, in order with the other changes, and the next pull recognises the copy
+   * instead of downloading it again. IMAP account without it: the provider files its own copy
+   * (Gmail, Microsoft 365), which a pull of its Sent folder brings.
+   */
   sentCopy(account: string): SentCopy | undefined {
     const acc = this.d.config().accounts.find((a) => a.id === account);
-    const folder = acc?.outgoing?.saveSent;
-    if (!acc || !folder) return undefined;
+    if (!acc) return undefined;
+    const imap = acc.incoming.protocol === 'imap';
+    const folder = imap ? acc.outgoing?.saveSent : SENT;
+    if (!folder) return undefined;
     return async (file) => {
-      // imapflow is imported at the first upload, as for a pull (accounts.ts)
-      const { appendToSent } = await import('../upstream/imap/append-sent.js');
-      return appendToSent({
-        endpoint: await incomingEndpoint(acc, { dataDir: this.d.config().dataDir, log: this.d.log }),
-        folder,
-        file,
-        log: this.d.log.child({ component: 'save-sent', account }),
-      });
+      const store = mailboxesOf(this.d.cache(), acc);
+      if (!store.folder(folder)) await store.createFolder(folder);
+      await store.append(folder, await readFile(file), { flags: ['\\Seen'] });
+      if (imap) this.d.sync()?.localChange(acc.id);
     };
   }
 

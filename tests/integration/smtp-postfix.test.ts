@@ -3,8 +3,8 @@
  * to the local listener with smtplib is queued, relayed with STARTTLS + AUTH, delivered by
  * Postfix into Dovecot, and read back over IMAP with imaplib: every envelope recipient (the Bcc
  * one included) has exactly one copy, no copy has a Bcc header, and the body is byte-exact
- * (a bare-LF message arrives with CRLF, the normalisation nodemailer does). Also: the
- * optional copy in the upstream Sent folder (`outgoing.saveSent`).
+ * (a bare-LF message arrives with CRLF, the normalisation nodemailer does). The Sent copy is
+ * tests/integration/sent-folder.test.ts.
  */
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,7 +12,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { DeliveryService } from '../../src/daemon/delivery.js';
-import { appendToSent } from '../../src/upstream/imap/append-sent.js';
 import { NodemailerSender } from '../../src/upstream/smtp/sender.js';
 import { waitFor } from '../support/localpost.js';
 import { chunks, silentLog } from '../support/outbox.js';
@@ -43,10 +42,6 @@ before(async () => {
     log: silentLog,
     clock: s.fx.clock,
     policy: () => ({ initial: 1000, max: 5000, maxAge: 3_600_000 }),
-    sentCopy: (account) =>
-      account === 'alice'
-        ? (file) => appendToSent({ endpoint: { ...endpoint, port: tb.imapPort }, folder: 'Sent', file, log: silentLog })
-        : undefined,
   });
 });
 after(async () => {
@@ -67,7 +62,7 @@ function split(b: Buffer): { header: string; body: Buffer } {
   return { header: b.subarray(0, i + 2).toString('latin1'), body: b.subarray(i + 4) };
 }
 
-test('delivered into Dovecot for every envelope recipient, Bcc stripped, body byte-exact; a copy in Sent', async () => {
+test('delivered into Dovecot for every envelope recipient, Bcc stripped, body byte-exact', async () => {
   const header =
     'From: Alice <alice@example.test>\r\nTo: Bob <bob@example.test>\r\nCc: carol@example.test\r\n' +
     'Bcc: dave@example.test\r\nDate: Thu, 01 Jan 2026 10:00:00 +0000\r\nSubject: via postfix\r\nMessage-ID: <postfix-1@example.test>\r\n' +
@@ -95,17 +90,6 @@ test('delivered into Dovecot for every envelope recipient, Bcc stripped, body by
       m.header,
     );
   }
-  await waitFor(
-    async () => (await imaplibFetchAll(tb.imapPort, 'alice', 'alicepw', 'Sent')).length === 1,
-    15_000,
-    'the Sent copy',
-  );
-  const sent = (await imaplibFetchAll(tb.imapPort, 'alice', 'alicepw', 'Sent'))[0]!.body;
-  assert.match(
-    sent.toString('latin1'),
-    /^Bcc: dave@example.test\r\n/m,
-    "the Sent copy keeps Bcc, like a client's own copy",
-  );
 });
 
 test('bare LF and no final newline: delivered with CRLF (nodemailer normalises)', async () => {

@@ -245,7 +245,14 @@ export function smtplibSend(o: {
 /** An account for `daemonConfig`. */
 export interface DaemonAccount {
   id: string;
-  incoming: { protocol: 'pop3' | 'imap'; port: number; username: string; password: string; host?: string };
+  incoming: {
+    protocol: 'pop3' | 'imap';
+    port: number;
+    username: string;
+    password: string;
+    host?: string;
+    folders?: string[];
+  };
   outgoing?: {
     port: number;
     username: string;
@@ -262,7 +269,7 @@ export interface DaemonAccount {
 export function daemonConfig(
   dir: string,
   accounts: DaemonAccount[],
-  o: { retry?: string; probe?: string; extra?: string; ports?: { pop3: number; smtp: number } } = {},
+  o: { retry?: string; probe?: string; extra?: string; ports?: { pop3: number; smtp: number; imap?: number } } = {},
 ): string {
   const lines = [
     `dataDir: ${path.join(dir, 'data')}`,
@@ -271,7 +278,7 @@ export function daemonConfig(
     'listen:',
     `  pop3: { port: ${o.ports?.pop3 ?? 0} }`,
     `  smtp: { port: ${o.ports?.smtp ?? 0} }`,
-    '  imap: { port: 0 }',
+    `  imap: { port: ${o.ports?.imap ?? 0} }`,
     'outbox:',
     `  retry: { initial: ${o.retry ?? '1h'}, max: ${o.retry ?? '1h'} }`,
     'connectivity:',
@@ -293,6 +300,7 @@ export function daemonConfig(
       `      password: ${JSON.stringify(a.incoming.password)}`,
       '      schedule: "0 0 1 1 *"',
       '      idle: false',
+      ...(a.incoming.folders ? [`      folders: [${a.incoming.folders.join(', ')}]`] : []),
     );
     if (a.outgoing) {
       const g = a.outgoing;
