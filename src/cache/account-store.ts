@@ -63,16 +63,16 @@ interface Finished {
 
 /** The per-account implementation of `AccountStore`, plus `remove()` and `tombstone()`. */
 export class AccountStoreImpl extends AccountReader implements AccountStore, PendingOwner {
-  private nextUid: number;
+  protected nextUid: number;
   private batch: Finished[] = [];
   /** Keys cached and tombstoned, by folder, and the served UIDLs: loaded on first use. */
-  private keys?: AccountKeys;
+  protected keys?: AccountKeys;
   /** `folder\0key` of messages begun, finished or pending in the batch. */
   private readonly open = new Set<string>();
-  private readonly folders = new Map<string, Promise<string>>();
-  private readonly pools = new Map<string, TmpPool>();
+  protected readonly folders = new Map<string, Promise<string>>();
+  protected readonly pools = new Map<string, TmpPool>();
   /** Commits, key adoptions, removals and moves to Trash, one at a time. */
-  private readonly serial = new Serial();
+  protected readonly serial = new Serial();
   private changes?: KeyChanges;
 
   constructor(d: AccountStoreDeps) {
@@ -80,15 +80,15 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
     this.nextUid = d.ledger.nextUid(d.accountId);
   }
 
-  private get cached(): Map<string, KeySet> {
+  protected get cached(): Map<string, KeySet> {
     return this.loadKeys().cached;
   }
-  private get tombs(): Map<string, KeySet> {
+  protected get tombs(): Map<string, KeySet> {
     return this.loadKeys().tombs;
   }
 
   /** Upstream UIDLs served by live rows of any folder or taken by messages begun. */
-  private get served(): KeySet {
+  protected get served(): KeySet {
     return this.loadKeys().served;
   }
 
@@ -157,6 +157,7 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
         ledger.transaction(() => {
           for (const { msg } of batch) ledger.insertMessage(rowOf(accountId, msg));
           ledger.raiseNextUid(accountId, this.nextUid);
+          this.committing(batch.map((b) => b.msg));
           inTransaction?.();
         });
       } catch (err) {
@@ -170,6 +171,9 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
       return batch.map((b) => b.msg);
     });
   }
+
+  /** Runs inside a commit's transaction, after its rows are inserted (`mailbox-account.ts`). */
+  protected committing(_msgs: readonly CachedMessage[]): void {}
 
   known(folder: string, keep?: (key: string) => boolean): Promise<KnownMessage[]> {
     const { ledger, accountId, maildir } = this.d;
@@ -377,7 +381,7 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
     if (servedUidl !== undefined) this.served.delete(servedUidl);
   }
 
-  private folderReady(folder: string): Promise<string> {
+  protected folderReady(folder: string): Promise<string> {
     let p = this.folders.get(folder);
     if (!p) {
       p = ensureFolder(this.d.maildir, folder);

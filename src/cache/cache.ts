@@ -19,9 +19,13 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { type Clock, systemClock } from '../shared/clock.js';
 import { mkdirDurable } from '../shared/durable-fs.js';
-import { AccountStoreImpl } from './account-store.js';
+import { ChangeJournalImpl, pendingFlagTouches } from './change-journal.js';
 import { type AccountPart, accountPart, stateDbStamp, writeCleanRecord } from './clean-shutdown.js';
 import { Ledger } from './ledger.js';
+import { MailboxAccountStore, type MailboxOptions } from './mailbox-account.js';
+import { MailboxRows } from './mailbox-rows.js';
+import { MailboxStoreImpl } from './mailbox-store.js';
+import type { ChangeJournal, UpstreamMirror } from './mailboxes.js';
 import { maildirPath, normalizeFolder } from './maildir.js';
 import type { ImapCursor, SyncRecord } from './message-store.js';
 import type { PullBackoff } from './pull-backoff.js';
@@ -29,6 +33,7 @@ import { listFolders, type RecoveryReport, recoverAccount } from './recovery.js'
 import { openStateDb, type StateDb } from './state-db.js';
 import { SyncHistory } from './sync-history.js';
 import { fixUidlMode, type UidlMode, uidlModeWarning } from './uidl-mode.js';
+import { UpstreamMirrorImpl } from './upstream-mirror.js';
 
 /** An account to open: its id, or its id and the UIDL mode its config asks for (default `local`). */
 export type CacheAccount = string | { id: string; uidls: UidlMode };
@@ -46,15 +51,20 @@ export class Cache {
   private closed = false;
   /** The UIDL mode each account's config asked for last. */
   private readonly askedUidls = new Map<string, UidlMode>();
+  private readonly views = new Map<string, MailboxStoreImpl>();
+  private readonly rows: MailboxRows;
+  private changeJournal?: ChangeJournalImpl;
 
   private constructor(
     private readonly ledger: Ledger,
     private readonly history: SyncHistory,
-    private readonly stores: Map<string, AccountStoreImpl>,
+    private readonly stores: Map<string, MailboxAccountStore>,
     /** What start-up recovery did, per account (addition: for logs and tests). */
     readonly recovery: Map<string, RecoveryReport>,
     private readonly ctx: { dataDir: string; log: Logger; clock: Clock },
-  ) {}
+  ) {
+    this.rows = new MailboxRows(ledger.db);
+  }
 
   /**
    * Open the stores of accounts not open yet (start-up, or a config reload that added
@@ -94,7 +104,7 @@ export class Cache {
       const maildir = maildirPath(dataDir, accountId);
       this.stores.set(
         accountId,
-        new AccountStoreImpl({ accountId, dataDir, maildir, ledger: this.ledger, log, clock, uidlMode }),
+        new MailboxAccountStore({ accountId, dataDir, maildir, ledger: this.ledger, log, clock, uidlMode }, this.rows),
       );
     }
   }
@@ -132,10 +142,37 @@ export class Cache {
   }
 
   /** The store of one configured account (an `AccountStore` plus `remove()` and `tombstone()`). */
-  account(id: string): AccountStoreImpl {
+  account(id: string): MailboxAccountStore {
     const s = this.stores.get(id);
     if (!s) throw new Error(`unknown account ${JSON.stringify(id)}`);
     return s;
+  }
+
+  /**
+   * The local IMAP view of an account (docs/imap-server.md). `opts` (the account's protocol and
+   * onLocalDelete) must be given at the first call and may change at a config reload.
+   */
+  mailboxes(id: string, opts?: MailboxOptions): MailboxStoreImpl {
+    const store = this.account(id);
+    if (opts) store.options = opts;
+    if (!store.options) throw new Error(`mailboxes(${JSON.stringify(id)}) needs the account's protocol first`);
+    let view = this.views.get(id);
+    if (!view) {
+      view = new MailboxStoreImpl(store);
+      this.views.set(id, view);
+    }
+    return view;
+  }
+
+  /** What a pull of an IMAP account tells the local view (after `mailboxes(id, opts)`). */
+  mirror(id: string): UpstreamMirror {
+    return new UpstreamMirrorImpl(this.account(id), this.mailboxes(id), (a) => pendingFlagTouches(this.ledger.db, a));
+  }
+
+  /** The change journal of every account (written by the local IMAP view, drained by the replay). */
+  get journal(): ChangeJournal {
+    this.changeJournal ??= new ChangeJournalImpl(this.ledger.db, (a) => this.stores.get(a), this.ctx.clock);
+    return this.changeJournal;
   }
 
   /** IMAP cursor of (account, folder). */

@@ -156,12 +156,17 @@ export interface MailboxStore {
   onChange(listener: (event: MailboxEvent) => void): () => void;
 }
 
-/** Kinds of journaled change, each replayed upstream once, in order. */
+/**
+ * Kinds of journaled change, each replayed upstream once, in order. `keys` (parallel to `uids`
+ * or `pairs`, source side) are the messages' keys when the change was made, since an expunged
+ * source row is gone by replay time; a local key (`l<hex>`) is replaced by the upstream one when
+ * an earlier entry completes (`ChangeJournal.complete`).
+ */
 export type JournalChange =
   | { kind: 'flags'; folder: string; uids: number[]; op: 'add' | 'remove' | 'replace'; flags: string[] }
-  | { kind: 'expunge'; folder: string; uids: number[] }
-  | { kind: 'copy'; folder: string; to: string; pairs: UidPair[] }
-  | { kind: 'move'; folder: string; to: string; pairs: UidPair[] }
+  | { kind: 'expunge'; folder: string; uids: number[]; keys?: string[] }
+  | { kind: 'copy'; folder: string; to: string; pairs: UidPair[]; keys?: string[] }
+  | { kind: 'move'; folder: string; to: string; pairs: UidPair[]; keys?: string[] }
   | { kind: 'append'; folder: string; uid: number }
   | { kind: 'create'; folder: string }
   | { kind: 'rename'; folder: string; to: string }

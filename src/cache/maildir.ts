@@ -26,8 +26,18 @@ import { INBOX } from './message-store.js';
 /** The three Maildir subdirectories. */
 const SUBDIRS = ['tmp', 'new', 'cur'] as const;
 
-/** Upstream keys: `p<hex>` (POP3), `i<uidvalidity>_<uid>` (IMAP), `x<sha256 prefix>` (adopted). */
+/** Upstream keys: `p<hex>` (POP3), `i<uidvalidity>_<uid>` (IMAP), `x<sha256 prefix>` (adopted); `l<hex>` local (`localKey`). */
 const KEY_RE = /^[A-Za-z0-9_]+$/;
+
+/** The key of a message created locally (APPEND, COPY, MOVE) until the upstream gives it one: `l<UID hex>`. */
+export function localKey(uid: number): string {
+  return `l${uid.toString(16)}`;
+}
+
+/** True for a local key (`localKey`): never an upstream identity, so never matched against an upstream listing. */
+export function isLocalKey(key: string): boolean {
+  return /^l[0-9a-f]+$/.test(key);
+}
 
 /** True when `key` may appear in a file name as `K=`. */
 export function isValidKey(key: string): boolean {

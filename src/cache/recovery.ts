@@ -20,6 +20,9 @@
  *    fsynced first: a file renamed into `new/` by a process killed before its commit's
  *    directory fsync gets a row (and may then be deleted upstream) only once its name is durable.
  *
+ * Before step 2, a local IMAP change a crash cut short is finished or undone (`mailbox-intent.ts`);
+ * rebuilt rows keep the flags, keywords, MODSEQ and INTERNALDATE state.db had for their UID.
+ *
  * Steps 2 to 6 are skipped when the account's clean-shutdown record (`clean-shutdown.ts`) shows
  * that nothing changed since a clean stop: then state.db already agrees with the Maildir, and
  * start-up does not read a million names. The record is removed before anything is written, so
@@ -34,6 +37,8 @@ import type { Clock } from '../shared/clock.js';
 import { fsyncDir, mkdirDurable, renameDurable } from '../shared/durable-fs.js';
 import { stillClean, takeCleanRecord } from './clean-shutdown.js';
 import type { Ledger, MessageRow } from './ledger.js';
+import { settleIntent } from './mailbox-intent.js';
+import { type ImapRow, MailboxRows } from './mailbox-rows.js';
 import {
   accountDir,
   decodeFolder,
@@ -46,6 +51,7 @@ import {
   type ParsedName,
   parseName,
   quarantinePath,
+  replaceKey,
   splitInfo,
   uidl,
 } from './maildir.js';
@@ -124,6 +130,8 @@ export async function recoverAccount(o: RecoveryOptions): Promise<RecoveryReport
   const maildir = maildirPath(o.dataDir, account);
   await ensureFolder(maildir, INBOX);
   const record = await takeCleanRecord(o.dataDir, account); // gone before any write: a crash means full recovery
+  const settled = await settleIntent(o.dataDir, account, ledger, maildir); // an IMAP change cut short
+  if (settled) log.info({ account, settled }, 'finished or undid a local IMAP change interrupted by a crash');
   const report: RecoveryReport = {
     account,
     folders: 0,
@@ -278,7 +286,8 @@ export async function recoverAccount(o: RecoveryOptions): Promise<RecoveryReport
       size: p.size,
       wsize: p.wsize,
       key: p.key,
-      flags: p.flags,
+      // state.db is the truth for flags (docs/imap-server.md), unless another reader renamed the file
+      flags: old && replaceKey(old.file, p.key) === `${f.sub}/${f.name}` ? old.flags : p.flags,
       storedAt: old?.storedAt ?? p.storedSec * 1000,
       uidl: u,
     });
@@ -289,6 +298,12 @@ export async function recoverAccount(o: RecoveryOptions): Promise<RecoveryReport
     if (!old || !sameRow(old, row)) rebuiltDirs.add(path.join(folderDir(maildir, row.folder), path.dirname(row.file)));
   }
   for (const dir of rebuiltDirs) await fsyncDir(dir);
+  const imap = new MailboxRows(ledger.db);
+  const imapOf = new Map<number, ImapRow | undefined>();
+  for (const [uid, row] of onDisk) {
+    const old = rowsByUid.get(uid);
+    if (old && !sameRow(old, row)) imapOf.set(uid, imap.message(account, uid));
+  }
   ledger.transaction(() => {
     for (const [uid, row] of rowsByUid) {
       const disk = onDisk.get(uid);
@@ -300,6 +315,8 @@ export async function recoverAccount(o: RecoveryOptions): Promise<RecoveryReport
       const old = rowsByUid.get(uid);
       if (old && sameRow(old, row)) continue;
       ledger.insertMessage(row);
+      const m = imapOf.get(uid); // a row rebuilt keeps its keywords, MODSEQ and INTERNALDATE
+      if (m) imap.setImap(account, uid, m.keywords, m.modseq, m.internalDate);
       report.rebuilt++;
     }
     ledger.raiseNextUid(account, next);
@@ -314,7 +331,6 @@ function sameRow(a: MessageRow, b: MessageRow): boolean {
     a.size === b.size &&
     a.wsize === b.wsize &&
     a.key === b.key &&
-    a.flags === b.flags &&
     (a.uidl ?? null) === (b.uidl ?? null)
   );
 }

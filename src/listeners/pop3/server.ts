@@ -18,12 +18,11 @@
  * destroys what is left — a session that did not QUIT commits nothing.
  */
 
-import net from 'node:net';
+import type net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
-import { sleep } from '../../shared/sleep.js';
 import { ConnectionSlots } from '../connection-slots.js';
-import { listenOn } from '../listen.js';
+import { type BoundAddress, listenOnHosts, stopListening } from '../listen.js';
 import type { LocalAuth } from '../local-auth.js';
 import { type ListenerTlsFiles, loadListenerTls } from '../tls-options.js';
 import type { Pop3Backend } from './backend.js';
@@ -70,12 +69,7 @@ export interface Pop3ServerOptions {
 }
 
 /** One bound address. */
-export interface Pop3Address {
-  host: string;
-  port: number;
-  /** True for the implicit-TLS listener. */
-  tls: boolean;
-}
+export type Pop3Address = BoundAddress;
 
 /** The local POP3 server. */
 export class Pop3Server {
@@ -145,53 +139,19 @@ export class Pop3Server {
 
   /** Stop accepting; let running commands finish (bounded), then close every session. */
   async stop(): Promise<void> {
-    // server.close() calls back only once every connection is gone: close the sessions first.
-    const closing = this.servers.splice(0).map(({ server }) => new Promise<void>((r) => server.close(() => r())));
-    for (const s of this.sessions) s.shutdown();
-    const all = Promise.all([...this.sessions].map((s) => s.closed));
-    const finished = new AbortController();
-    const timeout = sleep(this.o.closeTimeoutMs ?? 5000, finished.signal).then(
-      () => 'timeout' as const,
-      () => undefined,
-    );
-    if ((await Promise.race([all, timeout])) === 'timeout') {
-      this.o.log.warn({ sessions: this.sessions.size }, 'POP3 sessions did not finish in time: closing them');
-      for (const s of this.sessions) s.destroy();
-    }
-    finished.abort(); // clears the timer
-    await Promise.all(closing);
+    const servers = this.servers.splice(0).map((s) => s.server);
+    await stopListening(servers, this.sessions, {
+      closeTimeoutMs: this.o.closeTimeoutMs ?? 5000,
+      log: this.o.log,
+      label: 'POP3',
+    });
   }
 
   /** Listen on every host; implicit TLS when `tlsOptions` are given. */
   private async listenAll(port: number, deps: SessionDeps, tlsOptions?: tls.SecureContextOptions): Promise<void> {
-    const implicitTls = tlsOptions !== undefined;
-    let chosen = port;
-    let bound = 0;
-    let lastError: unknown;
-    for (const host of this.o.hosts) {
-      const server = tlsOptions
-        ? tls.createServer(tlsOptions, (s) => this.accept(s, deps, true))
-        : net.createServer((s) => this.accept(s, deps, false));
-      if (implicitTls)
-        server.on('tlsClientError', (err) => this.o.log.debug({ err: err.message }, 'TLS handshake failed'));
-      try {
-        chosen = await listenOn(server, host, chosen);
-        // after the bind: a bind error is the caller's to report, in one line
-        server.on('error', (err) => this.o.log.error({ err }, 'POP3 listener error'));
-        this.servers.push({ server, address: { host, port: chosen, tls: implicitTls } });
-        bound++;
-      } catch (err) {
-        lastError = err;
-        const code = (err as NodeJS.ErrnoException).code;
-        // ::1 (or 127.0.0.1) missing on this machine: serve the other loopback rather than nothing.
-        if (code === 'EADDRNOTAVAIL' || code === 'EAFNOSUPPORT') {
-          this.o.log.warn({ host, err: (err as Error).message }, 'cannot listen on this address; skipped');
-          continue;
-        }
-        throw err;
-      }
-    }
-    if (!bound) throw lastError ?? new Error('no address to listen on');
+    const accept = (s: net.Socket, secure: boolean): void => this.accept(s, deps, secure);
+    const o = { log: this.o.log, label: 'POP3', tls: tlsOptions };
+    this.servers.push(...(await listenOnHosts(this.o.hosts, port, accept, o)));
   }
 
   private accept(socket: net.Socket, deps: SessionDeps, secure: boolean): void {

@@ -9,14 +9,12 @@
  */
 import type { Socket } from 'node:net';
 import { DotStuffer, formatContinuation, formatStatusLine } from '../../shared/pop3-wire/index.js';
+import { writeWithBackpressure } from '../socket-writer.js';
+
+export { ConnectionClosedError } from '../socket-writer.js';
 
 /** Message bodies go out in writes of at least this many bytes (except the last). */
 const COALESCE = 64 * 1024;
-
-/** Raised when the peer is gone while a reply is being written. */
-export class ConnectionClosedError extends Error {
-  override name = 'ConnectionClosedError';
-}
 
 /** Writes POP3 replies on one connection. */
 export class ReplyWriter {
@@ -115,20 +113,6 @@ export class ReplyWriter {
 
   /** Write and, when the socket buffer is full, wait for it to drain or close. */
   write(buf: Buffer): Promise<void> {
-    const s = this.socket;
-    if (s.destroyed || !s.writable) return Promise.reject(new ConnectionClosedError('connection closed'));
-    if (s.write(buf)) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const done = (err?: Error): void => {
-        s.off('drain', onDrain);
-        s.off('close', onClose);
-        if (err) reject(err);
-        else resolve();
-      };
-      const onDrain = (): void => done();
-      const onClose = (): void => done(new ConnectionClosedError('connection closed while writing'));
-      s.on('drain', onDrain);
-      s.on('close', onClose);
-    });
+    return writeWithBackpressure(this.socket, buf);
   }
 }

@@ -23,6 +23,7 @@ import { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { identityOf, identityOfBytes, messageIdOfHeader } from '../../cache/content-identity.js';
 import { matchByIdentity } from '../../cache/known-messages.js';
+import { isLocalKey } from '../../cache/maildir.js';
 import type { AccountStore, KeyChange } from '../../cache/message-store.js';
 import { INBOX } from '../../cache/message-store.js';
 import type { Clock } from '../../shared/clock.js';
@@ -97,7 +98,7 @@ export interface AdoptResult {
 export async function adoptRenumbered(ctx: AdoptContext, unknown: readonly UnknownListed[]): Promise<AdoptResult> {
   const { store, clock, listedKeys } = ctx;
   const kept = new Map<number, Buffer>();
-  const known = await store.known(INBOX, (k) => !listedKeys.has(k));
+  const known = await store.known(INBOX, (k) => !listedKeys.has(k) && !isLocalKey(k)); // local keys were never listed
   if (!known.length || !unknown.length) return finish(ctx, 0, unknown.length, kept);
   const idents = new Set(known.map((k) => k.ident));
   const midPrefixes = new Set(known.map((k) => k.ident.slice(0, k.ident.lastIndexOf(':') + 1)));

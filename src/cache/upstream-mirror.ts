@@ -1,0 +1,95 @@
+/**
+ * `UpstreamMirror` (mailboxes.ts) of one IMAP account: what a pull learned of changes made
+ * upstream by other devices, applied to the local view (docs/imap-server.md).
+ *
+ * Invariants:
+ * - An upstream expunge wins: the rows and files go (durably, as a local expunge does, without a
+ *   journal entry) and the keys are tombstoned, so a listing that still shows them for a moment
+ *   does not download them again.
+ * - Flags merge per flag: a flag touched by a journal entry still to replay keeps its local
+ *   state (the local change is the later one); every other flag takes the upstream state.
+ *   Letters this view does not know are kept.
+ * - Changes are announced like local ones (`flags`, `expunged`, `folders` events).
+ */
+import { inflightFolders } from './change-journal.js';
+import { type MailboxAccountStore, type MailboxView, mailboxMessage } from './mailbox-account.js';
+import { imapFlags, sameFlags, sortLetters, storedFlags } from './mailbox-flags.js';
+import type { MailboxMessage, SpecialUse, UpstreamMirror } from './mailboxes.js';
+import { normalizeFolder } from './maildir.js';
+
+const KNOWN_LETTERS = new Set('SRFTDP');
+
+/** The mirror of one account. */
+export class UpstreamMirrorImpl implements UpstreamMirror {
+  constructor(
+    private readonly s: MailboxAccountStore,
+    private readonly view: MailboxView,
+    private readonly pendingFlags: (account: string) => Map<number, Set<string> | 'all'>,
+  ) {}
+
+  applyUpstreamFlags(folder: string, flags: ReadonlyArray<{ key: string; flags: readonly string[] }>): Promise<number> {
+    const f = normalizeFolder(folder);
+    return this.s.exclusive(async () => {
+      const rows = new Map(this.s.rows.messages(this.s.accountId, f).map((r) => [r.key, r]));
+      const touched = this.pendingFlags(this.s.accountId);
+      const changed: MailboxMessage[] = [];
+      this.s.deps.ledger.transaction(() => {
+        let modseq = 0;
+        for (const u of flags) {
+          const r = rows.get(u.key);
+          if (!r) continue;
+          const mine = touched.get(r.uid);
+          if (mine === 'all') continue;
+          const local = new Set(imapFlags(r.flags, r.keywords));
+          const up = new Set(imapFlags(storedFlags(u.flags).letters, storedFlags(u.flags).keywords));
+          const merged = [...new Set([...local, ...up])].filter((fl) =>
+            mine?.has(fl.toLowerCase()) ? local.has(fl) : up.has(fl),
+          );
+          const next = storedFlags(merged);
+          next.letters = sortLetters(next.letters + [...r.flags].filter((l) => !KNOWN_LETTERS.has(l)).join(''));
+          if (sameFlags(next, { letters: r.flags, keywords: r.keywords })) continue;
+          modseq ||= this.s.rows.nextModseq(this.s.accountId);
+          this.s.rows.setFlags(this.s.accountId, r.uid, next.letters, next.keywords, modseq);
+          changed.push(mailboxMessage({ ...r, flags: next.letters, keywords: next.keywords, modseq }));
+        }
+        if (modseq) this.s.rows.raiseFolder(this.s.accountId, f, 0, modseq);
+      });
+      if (changed.length) this.s.emit({ kind: 'flags', folder: f, messages: changed });
+      return changed.length;
+    });
+  }
+
+  applyUpstreamExpunges(folder: string, keys: readonly string[]): Promise<number> {
+    const f = normalizeFolder(folder);
+    return this.s.exclusive(async () => {
+      const wanted = new Set(keys);
+      const rows = this.s.rows.messages(this.s.accountId, f).filter((r) => wanted.has(r.key));
+      if (!rows.length) return 0;
+      await this.view.removeRows(f, rows, () => undefined);
+      this.s.emit({ kind: 'expunged', folder: f, uids: rows.map((r) => r.uid) });
+      return rows.length;
+    });
+  }
+
+  noteUpstreamFolders(folders: ReadonlyArray<{ name: string; specialUse?: SpecialUse }>): Promise<void> {
+    return this.s.exclusive(async () => {
+      let changed = false;
+      this.s.deps.ledger.transaction(() => {
+        for (const u of folders) {
+          const name = normalizeFolder(u.name);
+          if (this.s.ensureFolderRow(name)) changed = true;
+          const use = u.specialUse ? u.specialUse.slice(1) : null;
+          if (use && this.s.rows.folder(this.s.accountId, name)?.specialUse !== use) {
+            this.s.rows.setSpecialUse(this.s.accountId, name, use);
+            changed = true;
+          }
+        }
+      });
+      if (changed) this.s.emit({ kind: 'folders' });
+    });
+  }
+
+  unresolvedChanges(folder: string): boolean {
+    return inflightFolders(this.s.deps.ledger.db, this.s.accountId).has(normalizeFolder(folder));
+  }
+}

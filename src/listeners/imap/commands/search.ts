@@ -1,0 +1,163 @@
+/**
+ * SEARCH and UID SEARCH (RFC 3501 §6.4.4; CONDSTORE MODSEQ, RFC 7162 §3.1.5): the parsed key
+ * tree evaluated over the session's view of the mailbox.
+ *
+ * Invariants:
+ * - Keys on flags, size, dates of arrival, sequence numbers, UIDs and MODSEQ cost no file
+ *   read; a message's file is read (once) only when a header, body, text or sent-date key
+ *   has to be looked at for it, and `and`/`or` stop as soon as the answer is known.
+ * - String keys match case-insensitively as substrings (RFC 3501 §6.4.4) on the raw header
+ *   values and body octets; transfer encodings are not decoded (documented approximation).
+ * - `\Recent` is never set (see `../selected.ts`): RECENT and NEW match nothing, OLD everything.
+ */
+import type { MailboxMessage } from '../../../cache/mailboxes.js';
+import type { Command } from '../command-reader.js';
+import { dayNumber, hostOffsetMinutes } from '../imap-date.js';
+import { fieldValue, type MimePart, parseMessage } from '../mime/index.js';
+import { parseSearch, type SearchKey, usesModseq } from '../search-args.js';
+import type { RangeList } from '../sequence-set.js';
+import { ok, parsed, type Reply, type SessionContext } from '../types.js';
+import { storeOf } from './folders.js';
+import { selectedOf } from './messages.js';
+
+/** One message under evaluation; its bytes are loaded on first need. */
+interface Candidate {
+  seq: number;
+  m: MailboxMessage;
+  load(): Promise<{ bytes: Buffer; root: MimePart } | undefined>;
+}
+
+/** Sequence and UID sets resolved once per command, not once per message. */
+type Resolved = Map<SearchKey, RangeList>;
+
+const lower = (s: string): string => s.toLowerCase();
+
+/** The day of a Date: header in its own zone (RFC 3501 §6.4.4 SENT*), or undefined. */
+function sentDay(value: string): number | undefined {
+  const ms = Date.parse(value.replace(/\([^)]*\)/g, ' '));
+  if (Number.isNaN(ms)) return undefined;
+  const zone = /([+-])(\d\d)(\d\d)\s*$/.exec(value.trim());
+  const offset = zone ? (zone[1] === '-' ? -1 : 1) * (Number(zone[2]) * 60 + Number(zone[3])) : 0;
+  return dayNumber(ms, offset);
+}
+
+function compareDay(day: number | undefined, op: 'before' | 'on' | 'since', want: number): boolean {
+  if (day === undefined) return false;
+  return op === 'before' ? day < want : op === 'on' ? day === want : day >= want;
+}
+
+async function matches(k: SearchKey, c: Candidate, sets: Resolved): Promise<boolean> {
+  const { m } = c;
+  switch (k.kind) {
+    case 'and':
+      for (const x of k.keys) if (!(await matches(x, c, sets))) return false;
+      return true;
+    case 'or':
+      return (await matches(k.a, c, sets)) || (await matches(k.b, c, sets));
+    case 'not':
+      return !(await matches(k.key, c, sets));
+    case 'all':
+    case 'old':
+      return true;
+    case 'recent':
+    case 'new':
+      return false;
+    case 'flag': {
+      const want = k.flag.startsWith('\\') ? k.flag : lower(k.flag);
+      const has = m.flags.some((f) => (f.startsWith('\\') ? f : lower(f)) === want);
+      return has === k.has;
+    }
+    case 'size':
+      return k.op === 'larger' ? m.size > k.n : m.size < k.n;
+    case 'seq':
+      return (sets.get(k) as RangeList).has(c.seq);
+    case 'uid':
+      return (sets.get(k) as RangeList).has(m.uid);
+    case 'modseq':
+      return BigInt(m.modseq || 1) >= k.modseq;
+    case 'date':
+      if (k.of === 'internal')
+        return compareDay(dayNumber(m.internalDate, hostOffsetMinutes(m.internalDate)), k.op, k.day);
+      break;
+    default:
+      break;
+  }
+  const msg = await c.load();
+  if (!msg) return false;
+  const { bytes, root } = msg;
+  if (k.kind === 'date') {
+    const f = root.fields.find((x) => x.name === 'date');
+    return compareDay(f ? sentDay(fieldValue(bytes, f)) : undefined, k.op, k.day);
+  }
+  if (k.kind === 'header') {
+    const name = lower(k.field);
+    const want = lower(k.value);
+    return root.fields.some((f) => f.name === name && lower(fieldValue(bytes, f)).includes(want));
+  }
+  if (k.kind === 'body' || k.kind === 'text') {
+    const from = k.kind === 'body' ? root.bodyStart : 0;
+    const want = Buffer.from(lower(k.value), 'utf8');
+    return want.length === 0 || lowerBytes(bytes.subarray(from)).includes(want);
+  }
+  return false;
+}
+
+/** ASCII lower-casing of octets (8-bit bytes kept), for case-insensitive substring search. */
+function lowerBytes(b: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(b.length);
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i] as number;
+    out[i] = c >= 0x41 && c <= 0x5a ? c + 32 : c;
+  }
+  return out;
+}
+
+/** Resolves every `seq`/`uid` set of the tree against the view. */
+function resolveSets(k: SearchKey, count: number, maxUid: number, into: Resolved): void {
+  if (k.kind === 'seq') into.set(k, k.set.resolve(count));
+  else if (k.kind === 'uid') into.set(k, k.set.resolve(maxUid));
+  else if (k.kind === 'and') for (const x of k.keys) resolveSets(x, count, maxUid, into);
+  else if (k.kind === 'or') {
+    resolveSets(k.a, count, maxUid, into);
+    resolveSets(k.b, count, maxUid, into);
+  } else if (k.kind === 'not') resolveSets(k.key, count, maxUid, into);
+}
+
+export async function search(s: SessionContext, cmd: Command): Promise<Reply> {
+  const { key } = parsed(parseSearch(cmd.args));
+  const box = selectedOf(s);
+  const st = storeOf(s);
+  const withModseq = usesModseq(key);
+  if (withModseq) s.condstore = true;
+  const sets: Resolved = new Map();
+  resolveSets(key, box.exists, box.uids.at(-1) ?? 0, sets);
+  const hits: number[] = [];
+  let highest = 0;
+  const { msgs } = box;
+  for (let i = 0; i < msgs.length; i++) {
+    const m = msgs[i] as MailboxMessage;
+    let loaded: { bytes: Buffer; root: MimePart } | undefined | null = null;
+    const c: Candidate = {
+      seq: i + 1,
+      m,
+      load: async () => {
+        if (loaded === null) {
+          try {
+            const bytes = await st.read(box.name, m.uid);
+            loaded = { bytes, root: parseMessage(bytes) };
+          } catch {
+            loaded = undefined; // expunged meanwhile: matches no content key
+          }
+        }
+        return loaded;
+      },
+    };
+    if (await matches(key, c, sets)) {
+      hits.push(cmd.uid ? m.uid : i + 1);
+      highest = Math.max(highest, m.modseq || 1);
+    }
+  }
+  const tail = withModseq && hits.length ? ` (MODSEQ ${highest})` : '';
+  await s.write(`* SEARCH${hits.length ? ` ${hits.join(' ')}` : ''}${tail}\r\n`);
+  return ok(`${cmd.uid ? 'UID ' : ''}SEARCH completed`);
+}

@@ -1,0 +1,381 @@
+/**
+ * The local IMAP view of the cache (src/cache/mailbox-store.ts and its parts, docs/imap-server.md)
+ * against a real Cache in a temp dir: folders, flags and MODSEQ, UIDNEXT/UIDVALIDITY rules,
+ * append/copy/move/expunge durable across a reopen, folder changes, the change journal and its
+ * re-keying, the upstream mirror, and the events every writer sends.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { Cache } from '../../src/cache/cache.js';
+import type { MailboxOptions } from '../../src/cache/mailbox-account.js';
+import type { MailboxEvent } from '../../src/cache/mailboxes.js';
+import { isValidKey, maildirPath, parseName } from '../../src/cache/maildir.js';
+import { cacheFaults } from '../reliability/invariants.js';
+
+const log = pino({ level: 'silent' });
+const dirs: string[] = [];
+after(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+const IMAP: MailboxOptions = { protocol: 'imap' };
+const POP3: MailboxOptions = { protocol: 'pop3', onLocalDelete: 'keep-upstream' };
+
+async function fresh(): Promise<string> {
+  const d = await mkdtemp(path.join(os.tmpdir(), 'localpost-mbx-'));
+  dirs.push(d);
+  return d;
+}
+
+function open(dataDir: string): Promise<Cache> {
+  return Cache.open({ dataDir, accounts: ['a'], log });
+}
+
+const body = (n: string) => Buffer.from(`Message-ID: <${n}@x>\r\nSubject: ${n}\r\n\r\nbody of ${n}\r\n`);
+
+/** Pull-style writes of `keys` into `folder`, committed. */
+async function pull(cache: Cache, folder: string, keys: string[]) {
+  const store = cache.account('a');
+  for (const k of keys) {
+    const p = await store.begin(folder, k);
+    p.stream.write(body(k));
+    await p.finish();
+  }
+  return store.commit();
+}
+
+function events(cache: Cache, opts = IMAP): MailboxEvent[] {
+  const out: MailboxEvent[] = [];
+  cache.mailboxes('a', opts).onChange((e) => out.push(e));
+  return out;
+}
+
+describe('MailboxStore', () => {
+  it('lists INBOX, folders with rows, POP3 local folders with special use, parents as non-selectable', async () => {
+    const dataDir = await fresh();
+    const cache = await open(dataDir);
+    await pull(cache, 'Lists/node', ['i1_1']);
+    const mb = cache.mailboxes('a', POP3);
+    const list = mb.folders().map((f) => [f.name, f.specialUse ?? '', f.selectable]);
+    assert.deepEqual(list, [
+      ['INBOX', '', true],
+      ['Drafts', '\\Drafts', true],
+      ['Lists', '', false],
+      ['Lists/node', '', true],
+      ['Sent', '\\Sent', true],
+      ['Trash', '\\Trash', true],
+    ]);
+    assert.equal(mb.folder('inbox')?.name, 'INBOX');
+    cache.close();
+  });
+
+  it('announces pull commits, moves UIDNEXT only on additions, grows MODSEQ with flag changes', async () => {
+    const dataDir = await fresh();
+    const cache = await open(dataDir);
+    const seen = events(cache);
+    const mb = cache.mailboxes('a');
+    const before = mb.select('INBOX').info;
+    const [m1, m2] = await pull(cache, 'INBOX', ['i1_1', 'i1_2']);
+    assert.deepEqual(
+      seen.map((e) => e.kind === 'added' && [e.folder, e.messages.map((m) => m.uid)]),
+      [['INBOX', [m1?.uid, m2?.uid]]],
+    );
+    const s1 = mb.select('INBOX');
+    assert.equal(s1.info.uidNext, (m2?.uid ?? 0) + 1);
+    assert.ok(s1.info.highestModseq > before.highestModseq);
+    assert.equal(s1.info.uidValidity, before.uidValidity);
+    assert.equal(s1.info.unseen, 2);
+
+    const r = await mb.setFlags('INBOX', [m1!.uid, 999], { op: 'add', flags: ['\\Seen', 'Junk', '$Forwarded'] });
+    assert.deepEqual(r.modified, []);
+    assert.deepEqual(r.changed[0]?.flags, ['$Forwarded', 'Junk', '\\Seen']);
+    const s2 = mb.select('INBOX');
+    assert.equal(s2.info.uidNext, s1.info.uidNext, 'no UIDNEXT move for a flag change');
+    assert.ok(s2.info.highestModseq > s1.info.highestModseq);
+    assert.equal(s2.info.unseen, 1);
+    const mod1 = s2.messages[0]!.modseq;
+    assert.equal(mod1, s2.info.highestModseq);
+    // UNCHANGEDSINCE below the message's MODSEQ: refused and reported
+    const r2 = await mb.setFlags('INBOX', [m1!.uid, m2!.uid], {
+      op: 'remove',
+      flags: ['junk'],
+      unchangedSince: mod1 - 1,
+    });
+    assert.deepEqual(r2.modified, [m1!.uid]);
+    assert.deepEqual(r2.changed, []);
+    const r3 = await mb.setFlags('INBOX', [m1!.uid], { op: 'replace', flags: ['\\Flagged'] });
+    assert.deepEqual(r3.changed[0]?.flags, ['\\Flagged']);
+    assert.ok(r3.changed[0]!.modseq > mod1);
+    assert.deepEqual(
+      seen.filter((e) => e.kind === 'flags').map((e) => e.kind === 'flags' && e.messages.map((m) => m.flags)),
+      [[['$Forwarded', 'Junk', '\\Seen']], [['\\Flagged']]],
+    );
+    cache.close();
+    // flags and keywords are state.db's, kept across a reopen (files are not renamed)
+    const again = await open(dataDir);
+    const s3 = again.mailboxes('a', IMAP).select('INBOX');
+    assert.deepEqual(s3.messages[0]?.flags, ['\\Flagged']);
+    assert.equal(s3.info.uidValidity, before.uidValidity);
+    again.close();
+  });
+
+  it('appends, copies and moves durably with new UIDs and local keys, visible after a reopen', async () => {
+    const dataDir = await fresh();
+    const cache = await open(dataDir);
+    const mb = cache.mailboxes('a', IMAP);
+    await mb.createFolder('Archive');
+    const [m1, m2] = await pull(cache, 'INBOX', ['i1_1', 'i1_2']);
+    const archNext = mb.folder('Archive')!.uidNext;
+    const ap = await mb.append('Archive', body('app'), { flags: ['\\Seen', 'Work'], internalDate: 1_700_000_000_000 });
+    assert.equal(ap.uidValidity, mb.folder('Archive')!.uidValidity);
+    assert.ok(ap.uid >= archNext);
+    const copied = await mb.copy('INBOX', [m1!.uid], 'Archive');
+    const moved = await mb.move('INBOX', [m2!.uid], 'Archive');
+    assert.ok(copied[0]!.to > ap.uid && moved[0]!.to > copied[0]!.to);
+    // the moved-out upstream key is tombstoned: the pull will not fetch it again
+    assert.ok(cache.account('a').has('INBOX', 'i1_2'));
+    cache.close();
+
+    const again = await open(dataDir);
+    const mb2 = again.mailboxes('a', IMAP);
+    assert.deepEqual(
+      mb2.select('INBOX').messages.map((m) => m.uid),
+      [m1!.uid],
+    );
+    const arch = mb2.select('Archive');
+    assert.deepEqual(
+      arch.messages.map((m) => m.uid),
+      [ap.uid, copied[0]!.to, moved[0]!.to],
+    );
+    assert.deepEqual(arch.messages[0]?.flags, ['Work', '\\Seen']);
+    assert.equal(arch.messages[0]?.internalDate, 1_700_000_000_000);
+    assert.equal(arch.info.uidNext, moved[0]!.to + 1);
+    assert.deepEqual(await mb2.read('Archive', ap.uid), body('app'));
+    assert.deepEqual(await mb2.read('Archive', copied[0]!.to), body('i1_1'));
+    assert.deepEqual(await mb2.read('Archive', moved[0]!.to), body('i1_2'));
+    await assert.rejects(mb2.read('INBOX', m2!.uid));
+    for (const m of again.account('a').list('Archive')) assert.match(m.key, /^l[0-9a-f]+$/);
+    assert.ok(
+      again
+        .account('a')
+        .list('Archive')
+        .every((m) => isValidKey(m.key)),
+    );
+    // journal: create, append, copy, move in order, with the source keys
+    const kinds = again.journal.pending('a').map((e) => e.change);
+    assert.deepEqual(
+      kinds.map((c) => c.kind),
+      ['create', 'append', 'copy', 'move'],
+    );
+    assert.deepEqual(kinds[3], { kind: 'move', folder: 'INBOX', to: 'Archive', pairs: moved, keys: ['i1_2'] });
+    assert.deepEqual(cacheFaults(dataDir, 'a'), []);
+    again.close();
+  });
+
+  it('expunges durably and announces it; a POP3 account writes no journal', async () => {
+    const dataDir = await fresh();
+    const cache = await open(dataDir);
+    const seen = events(cache, POP3);
+    const mb = cache.mailboxes('a');
+    const [m1, m2] = await pull(cache, 'INBOX', ['p1', 'p2']);
+    const hm = mb.folder('INBOX')!.highestModseq;
+    assert.deepEqual(await mb.expunge('INBOX', [m2!.uid, 12345]), [m2!.uid]);
+    assert.ok(mb.folder('INBOX')!.highestModseq > hm, 'an expunge bumps HIGHESTMODSEQ');
+    assert.ok(cache.account('a').has('INBOX', 'p2'), 'tombstoned, not downloaded again');
+    await mb.append('Sent', body('sent'));
+    await mb.setFlags('INBOX', [m1!.uid], { op: 'add', flags: ['\\Seen'] });
+    assert.deepEqual(cache.journal.list('a'), []);
+    assert.ok(seen.some((e) => e.kind === 'expunged' && e.uids[0] === m2!.uid));
+    cache.close();
+    const again = await open(dataDir);
+    assert.deepEqual(
+      again
+        .mailboxes('a', POP3)
+        .select('INBOX')
+        .messages.map((m) => m.uid),
+      [m1!.uid],
+    );
+    assert.deepEqual(cacheFaults(dataDir, 'a'), []);
+    again.close();
+  });
+
+  it('creates, renames (children follow, UIDVALIDITY kept) and deletes folders; a new one after delete gets a greater UIDVALIDITY', async () => {
+    const dataDir = await fresh();
+    const cache = await open(dataDir);
+    const mb = cache.mailboxes('a', IMAP);
+    await mb.createFolder('Work/2024/');
+    assert.ok(mb.folder('Work') && mb.folder('Work/2024'));
+    await assert.rejects(mb.createFolder('Work'), { code: 'ALREADYEXISTS' });
+    const ap = await mb.append('Work/2024', body('w'));
+    const uv = mb.folder('Work')!.uidValidity;
+    const uv2 = mb.folder('Work/2024')!.uidValidity;
+    await mb.renameFolder('Work', 'Old/Work');
+    assert.equal(mb.folder('Work'), undefined);
+    assert.equal(mb.folder('Old/Work')!.uidValidity, uv);
+    assert.equal(mb.folder('Old/Work/2024')!.uidValidity, uv2);
+    assert.deepEqual(await mb.read('Old/Work/2024', ap.uid), body('w'));
+    await assert.rejects(mb.deleteFolder('INBOX'), { code: 'CANNOT' });
+    await mb.deleteFolder('Old/Work/2024');
+    assert.equal(mb.folder('Old/Work/2024'), undefined);
+    await mb.createFolder('Old/Work/2024');
+    assert.ok(mb.folder('Old/Work/2024')!.uidValidity > uv2);
+    assert.equal(mb.select('Old/Work/2024').messages.length, 0);
+    cache.close();
+    const again = await open(dataDir);
+    const mb2 = again.mailboxes('a', IMAP);
+    assert.equal(mb2.folder('Old/Work')!.uidValidity, uv);
+    assert.equal(existsSync(path.join(maildirPath(dataDir, 'a'), '.Work')), false);
+    assert.deepEqual(
+      again.journal.pending('a').map((e) => e.change.kind),
+      ['create', 'create', 'append', 'rename', 'delete', 'create'],
+    );
+    assert.deepEqual(cacheFaults(dataDir, 'a'), []);
+    again.close();
+  });
+
+  it('renaming INBOX moves its messages to the new folder and leaves INBOX empty', async () => {
+    const dataDir = await fresh();
+    const cache = await open(dataDir);
+    const mb = cache.mailboxes('a', POP3);
+    const [m1] = await pull(cache, 'INBOX', ['p1']);
+    await mb.renameFolder('INBOX', 'Saved');
+    assert.equal(mb.select('INBOX').messages.length, 0);
+    assert.deepEqual(await mb.read('Saved', m1!.uid), body('p1'));
+    cache.close();
+    const again = await open(dataDir);
+    assert.deepEqual(
+      again
+        .mailboxes('a', POP3)
+        .select('Saved')
+        .messages.map((m) => m.uid),
+      [m1!.uid],
+    );
+    assert.deepEqual(cacheFaults(dataDir, 'a'), []);
+    again.close();
+  });
+});
+
+describe('ChangeJournal', () => {
+  it('complete() gives local messages their upstream keys in rows and file names', async () => {
+    const dataDir = await fresh();
+    const cache = await open(dataDir);
+    const mb = cache.mailboxes('a', IMAP);
+    const [m1] = await pull(cache, 'INBOX', ['i7_1']);
+    await mb.createFolder('Archive');
+    const [pair] = await mb.copy('INBOX', [m1!.uid], 'Archive');
+    await mb.expunge('Archive', [pair!.to]);
+    const [create, copy, expunge] = cache.journal.pending('a');
+    assert.deepEqual(expunge?.change, {
+      kind: 'expunge',
+      folder: 'Archive',
+      uids: [pair!.to],
+      keys: [`l${pair!.to.toString(16)}`],
+    });
+    const [ap] = [await mb.append('Archive', body('x'))];
+    cache.journal.markInflight(create!.id);
+    assert.equal(cache.mirror('a').unresolvedChanges('Archive'), true);
+    cache.journal.complete(create!.id);
+    cache.journal.markInflight(copy!.id, 'UIDNEXT 5');
+    assert.equal(cache.journal.list('a').find((e) => e.id === copy!.id)?.inflightNote, 'UIDNEXT 5');
+    // the copy landed upstream as UID 5 of Archive (UIDVALIDITY 9)
+    cache.journal.complete(copy!.id, [{ uid: pair!.to, key: 'i9_5' }]);
+    assert.ok(cache.account('a').has('Archive', 'i9_5'), 'expunged before its key was known: tombstoned');
+    assert.deepEqual(cache.journal.pending('a')[0]?.change, { ...expunge!.change, keys: ['i9_5'] });
+    const append = cache.journal.pending('a')[1]!;
+    cache.journal.fail(append.id, 'NO [OVERQUOTA]', { permanent: true });
+    assert.deepEqual(cache.journal.counts().get('a'), { pending: 1, failed: 1 });
+    assert.equal(cache.journal.retry(append.id), true);
+    assert.equal(cache.journal.drop(append.id), true);
+    cache.journal.complete(cache.journal.pending('a')[0]!.id, []);
+    assert.deepEqual(cache.journal.list('a'), []);
+    assert.ok(ap.uid > 0);
+    cache.close();
+
+    // a rebuild from the Maildir alone keeps the upstream key of the appended-then-rekeyed message
+    const dataDir2 = await fresh();
+    const c2 = await open(dataDir2);
+    const mb2 = c2.mailboxes('a', IMAP);
+    const a2 = await mb2.append('INBOX', body('y'));
+    const entry = c2.journal.pending('a')[0]!;
+    c2.journal.markInflight(entry.id);
+    c2.journal.complete(entry.id, [{ uid: a2.uid, key: 'i3_40' }]);
+    assert.ok(c2.account('a').has('INBOX', 'i3_40'));
+    c2.close();
+    for (const f of ['state.db', 'state.db-wal', 'state.db-shm']) await rm(path.join(dataDir2, f), { force: true });
+    const c3 = await open(dataDir2);
+    assert.ok(c3.account('a').has('INBOX', 'i3_40'), 'a fresh has() sees the upstream key');
+    const names = await readdir(path.join(maildirPath(dataDir2, 'a'), 'new'));
+    assert.deepEqual(
+      names.map((n) => parseName(n)?.key),
+      ['i3_40'],
+    );
+    c3.close();
+  });
+});
+
+describe('UpstreamMirror', () => {
+  it('merges upstream flags (a pending local change wins for its flags) and applies upstream expunges', async () => {
+    const dataDir = await fresh();
+    const cache = await open(dataDir);
+    const mb = cache.mailboxes('a', IMAP);
+    const seen = events(cache);
+    const [m1, m2] = await pull(cache, 'INBOX', ['i1_1', 'i1_2']);
+    await mb.setFlags('INBOX', [m1!.uid], { op: 'add', flags: ['\\Flagged'] }); // still queued
+    const mirror = cache.mirror('a');
+    const n = await mirror.applyUpstreamFlags('INBOX', [
+      { key: 'i1_1', flags: ['\\Seen'] }, // \Flagged is pending locally: kept
+      { key: 'i1_2', flags: ['\\Answered', 'Later'] },
+      { key: 'i1_99', flags: ['\\Seen'] },
+    ]);
+    assert.equal(n, 2);
+    const msgs = mb.select('INBOX').messages;
+    assert.deepEqual(msgs[0]?.flags, ['\\Flagged', '\\Seen']);
+    assert.deepEqual(msgs[1]?.flags, ['Later', '\\Answered']);
+    assert.equal(await mirror.applyUpstreamExpunges('INBOX', ['i1_2']), 1);
+    assert.deepEqual(
+      mb.select('INBOX').messages.map((m) => m.uid),
+      [m1!.uid],
+    );
+    assert.ok(cache.account('a').has('INBOX', 'i1_2'), 'a removed key is not fetched again');
+    assert.ok(seen.some((e) => e.kind === 'expunged' && e.uids[0] === m2!.uid));
+    await mirror.noteUpstreamFolders([{ name: 'Sent Items', specialUse: '\\Sent' }]);
+    assert.equal(mb.folder('Sent Items')?.specialUse, '\\Sent');
+    assert.equal(mirror.unresolvedChanges('INBOX'), false);
+    await cache.account('a').releaseSpares();
+    assert.deepEqual(cacheFaults(dataDir, 'a'), []);
+    cache.close();
+  });
+});
+
+describe('events from the POP3 side', () => {
+  it('trash() announces expunged in the folder and added in Trash', async () => {
+    const dataDir = await fresh();
+    const cache = await open(dataDir);
+    const seen = events(cache, POP3);
+    const [m1] = await pull(cache, 'INBOX', ['p1']);
+    seen.length = 0;
+    await cache.account('a').trash([m1!.uid], { deleteUpstream: false });
+    assert.deepEqual(
+      seen.map((e) => [e.kind, 'folder' in e ? e.folder : '']),
+      [
+        ['expunged', 'INBOX'],
+        ['added', 'Trash'],
+      ],
+    );
+    const trash = cache.mailboxes('a').select('Trash');
+    assert.deepEqual(
+      trash.messages.map((m) => [m.uid, m.flags]),
+      [[m1!.uid, ['\\Seen']]],
+    );
+    assert.ok(trash.info.uidNext > m1!.uid);
+    seen.length = 0;
+    await cache.account('a').remove([m1!.uid]);
+    assert.deepEqual(seen, [{ kind: 'expunged', folder: 'Trash', uids: [m1!.uid] }]);
+    cache.close();
+  });
+});
