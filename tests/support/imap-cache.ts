@@ -5,7 +5,7 @@
  * reads a cached folder's files by local UID (the `L<hex>` of their names), to compare what a
  * client got with the files themselves.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pino } from 'pino';
 import { Cache } from '../../src/cache/cache.js';
@@ -14,6 +14,7 @@ import { ImapServer } from '../../src/listeners/imap/server.js';
 import { LocalAuth } from '../../src/listeners/local-auth.js';
 import { CacheBackend } from '../../src/listeners/pop3/backend.js';
 import { Pop3Server } from '../../src/listeners/pop3/server.js';
+import { maildirFiles } from './localpost.js';
 
 export interface CacheServers {
   cache: Cache;
@@ -75,17 +76,9 @@ export async function serveCache(
 /** A cached folder's message files by local UID (`dir` is the folder's Maildir directory). */
 export function cachedByUid(dir: string): Map<number, Buffer> {
   const out = new Map<number, Buffer>();
-  for (const sub of ['cur', 'new']) {
-    let names: string[] = [];
-    try {
-      names = readdirSync(path.join(dir, sub));
-    } catch {
-      continue;
-    }
-    for (const n of names) {
-      const m = /\.L([0-9A-F]+)\.localpost,/.exec(n);
-      if (m) out.set(Number.parseInt(m[1]!, 16), readFileSync(path.join(dir, sub, n)));
-    }
+  for (const f of maildirFiles(dir)) {
+    const m = /\.L([0-9A-F]+)\.localpost,/.exec(path.basename(f));
+    if (m) out.set(Number.parseInt(m[1]!, 16), readFileSync(f));
   }
   return out;
 }
