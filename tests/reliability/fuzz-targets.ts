@@ -89,7 +89,7 @@ export interface FuzzStats {
 /** One failed check, with what reproduces it. */
 export interface FuzzFailure {
   what: string;
-  protocol?: FuzzProtocol;
+  protocol?: FuzzProtocol | 'imap';
   /** The session's seed: `npm run fuzz -- --replay <protocol>:<seed>`. */
   seed?: number;
   detail?: string;
@@ -98,9 +98,9 @@ export interface FuzzFailure {
 const SESSION_TIMEOUT_MS = 5000;
 
 /** A client that writes a case's segments and collects everything the server sends. */
-async function drive(
+export async function drive(
   port: number,
-  c: FuzzCase,
+  c: Pick<FuzzCase, 'segments'>,
   greeting: RegExp,
   epilogue: string[],
 ): Promise<{ received: string; closed: boolean }> {
@@ -169,7 +169,7 @@ async function smtpSession(port: number, c: FuzzCase): Promise<{ errors: number;
 }
 
 /** JS heap plus Buffer memory in use after a full GC, in MB. */
-function heapAfterGc(): number {
+export function heapAfterGc(): number {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
   gc();
@@ -179,7 +179,7 @@ function heapAfterGc(): number {
 }
 
 /** Log lines at error level or above (an internal error on hostile input is a failure). */
-function captureLog(sink: Array<Record<string, unknown>>) {
+export function captureLog(sink: Array<Record<string, unknown>>) {
   return pino(
     { level: 'warn' },
     new Writable({

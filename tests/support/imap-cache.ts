@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import { Cache } from '../../src/cache/cache.js';
 import type { MailboxStore } from '../../src/cache/mailboxes.js';
 import { ImapServer } from '../../src/listeners/imap/server.js';
@@ -32,9 +32,9 @@ const USERS = [
 /** Serve the cache of `dataDir` over IMAP (and POP3 with `pop3`); accounts of the given upstream protocol. */
 export async function serveCache(
   dataDir: string,
-  o: { protocol: 'imap' | 'pop3'; accounts?: string[]; pop3?: boolean },
+  o: { protocol: 'imap' | 'pop3'; accounts?: string[]; pop3?: boolean; log?: Logger },
 ): Promise<CacheServers> {
-  const log = pino({ level: 'silent' });
+  const log = o.log ?? pino({ level: 'silent' });
   const accounts = o.accounts ?? ['alice'];
   const cache = await Cache.open({ dataDir, accounts, log });
   const store = (a = 'alice'): MailboxStore => cache.mailboxes(a, { protocol: o.protocol });
