@@ -49,7 +49,8 @@ function prepare(db: StateDb) {
        WHERE ${NOT_DONE} GROUP BY account`,
     ),
     inflight: db.prepare<[string | null, number]>(
-      `UPDATE journal SET state = 'inflight', tries = tries + 1, inflight_note = ? WHERE id = ? AND ${OPEN}`,
+      `UPDATE journal SET state = 'inflight', tries = tries + 1, inflight_note = coalesce(?, inflight_note)
+       WHERE id = ? AND ${OPEN}`,
     ),
     done: db.prepare<[number, number]>(`UPDATE journal SET state = 'done', done_at = ? WHERE id = ? AND ${NOT_DONE}`),
     fail: db.prepare<[string, string, number | null, number]>(
@@ -165,7 +166,9 @@ export class ChangeJournalImpl implements ChangeJournal {
       const r = store?.rekeyLocal(k.uid, k.key);
       if (r) renames.push(r);
       else if (old === undefined && target) gone.push(k.key);
-      rekeyed.set(old ?? localKey(k.uid), k.key);
+      // later entries may name the local key, or the row's key if a crash left it re-keyed already
+      rekeyed.set(localKey(k.uid), k.key);
+      if (old !== undefined) rekeyed.set(old, k.key);
     }
     const now = this.clock.now();
     this.db.transaction(() => {

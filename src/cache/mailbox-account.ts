@@ -19,6 +19,7 @@ import { AccountStoreImpl } from './account-store.js';
 import { keySetOf } from './key-set.js';
 import type { MessageRow } from './ledger.js';
 import { imapFlags } from './mailbox-flags.js';
+import { settleIntent } from './mailbox-intent.js';
 import type { ImapRow, MailboxRows } from './mailbox-rows.js';
 import type { JournalChange, MailboxEvent, MailboxInfo, MailboxMessage } from './mailboxes.js';
 import { folderDir, isValidKey, parseName, replaceKey } from './maildir.js';
@@ -91,9 +92,23 @@ export class MailboxAccountStore extends AccountStoreImpl {
     }
   }
 
-  /** Run `task` in the account's serial queue (one change at a time, commits included). */
+  /**
+   * Run `task` in the account's serial queue (one change at a time, commits included). A task
+   * that fails midway has its intent settled at once (`mailbox-intent.ts`: undone before its
+   * transaction, finished after), as start-up recovery would, so the next change starts clean.
+   */
   exclusive<T>(task: () => Promise<T>): Promise<T> {
-    return this.serial.run(task);
+    return this.serial.run(async () => {
+      try {
+        return await task();
+      } catch (err) {
+        const { dataDir, ledger, maildir, log } = this.d;
+        await settleIntent(dataDir, this.accountId, ledger, maildir).catch((e: unknown) =>
+          log.error({ account: this.accountId, err: e }, 'cannot settle a failed local IMAP change; start-up will'),
+        );
+        throw err;
+      }
+    });
   }
 
   /** A new local UID (written to state.db by the transaction that uses it: `raiseNextUid`). */
@@ -143,6 +158,7 @@ export class MailboxAccountStore extends AccountStoreImpl {
 
   /** Add the `folders` row of `folder` unless it exists (UIDNEXT above the rows it holds). */
   ensureFolderRow(folder: string, use?: string): boolean {
+    if (this.rows.folder(this.accountId, folder)) return false; // a key lookup: the pull's commits call this
     const st = this.rows.folderStats(this.accountId, folder);
     return this.rows.insertFolder({
       account: this.accountId,
@@ -159,10 +175,13 @@ export class MailboxAccountStore extends AccountStoreImpl {
     const modseq = this.rows.nextModseq(this.accountId);
     this.commitModseq = modseq;
     const top = new Map<string, number>();
+    let low = Number.MAX_SAFE_INTEGER;
     for (const m of msgs) {
-      this.rows.setModseq(this.accountId, m.uid, modseq);
+      low = Math.min(low, m.uid);
       top.set(m.folder, Math.max(top.get(m.folder) ?? 0, m.uid));
     }
+    // one range update: every row of the range with MODSEQ 0 is of this batch (UIDs only grow)
+    this.rows.setBatchModseq(this.accountId, low, Math.max(...top.values()), modseq);
     for (const [folder, uid] of top) {
       this.ensureFolderRow(folder);
       this.rows.raiseFolder(this.accountId, folder, uid + 1, modseq);
@@ -197,17 +216,19 @@ export class MailboxAccountStore extends AccountStoreImpl {
   override async trash(uids: readonly number[], opts: { deleteUpstream: boolean }): Promise<number> {
     const before = this.rowsOf(uids);
     const n = await super.trash(uids, opts);
-    const moved = this.announceGone(
-      before,
-      (r) => r.folder !== TRASH && this.rows.message(r.account, r.uid)?.folder === TRASH,
-    );
-    if (moved.length) {
-      const messages = moved.map((r) => this.rows.message(this.accountId, r.uid)).filter((r): r is ImapRow => !!r);
+    const inTrash = (r: MessageRow) => r.folder !== TRASH && this.rows.message(r.account, r.uid)?.folder === TRASH;
+    let added: ImapRow[] = [];
+    this.announceGone(before, inTrash, (moved, modseq) => {
+      if (!moved.length) return;
       this.ensureFolderRow(TRASH);
-      const top = Math.max(...messages.map((m) => m.uid));
-      this.rows.raiseFolder(this.accountId, TRASH, top + 1, 0);
-      this.emit({ kind: 'added', folder: TRASH, messages: messages.map(mailboxMessage) });
-    }
+      for (const r of moved) {
+        const m = this.rows.message(this.accountId, r.uid);
+        if (m) this.rows.setFlags(this.accountId, r.uid, m.flags, m.keywords, modseq); // an addition takes a MODSEQ
+      }
+      added = moved.map((r) => this.rows.message(this.accountId, r.uid)).filter((r): r is ImapRow => !!r);
+      this.rows.raiseFolder(this.accountId, TRASH, Math.max(...moved.map((r) => r.uid)) + 1, modseq);
+    });
+    if (added.length) this.emit({ kind: 'added', folder: TRASH, messages: added.map(mailboxMessage) });
     return n;
   }
 
@@ -215,22 +236,28 @@ export class MailboxAccountStore extends AccountStoreImpl {
     return uids.map((u) => this.d.ledger.message(this.accountId, u)).filter((r): r is MessageRow => !!r);
   }
 
-  /** Announce the rows of `before` that left their folder (and pass `left`); bumps HIGHESTMODSEQ. */
-  private announceGone(before: MessageRow[], left: (r: MessageRow) => boolean): MessageRow[] {
+  /**
+   * Announce the rows of `before` that left their folder (and pass `left`), after ONE
+   * transaction bumps their folders' HIGHESTMODSEQ and runs `inTx` with them.
+   */
+  private announceGone(
+    before: MessageRow[],
+    left: (r: MessageRow) => boolean,
+    inTx?: (gone: MessageRow[], modseq: number) => void,
+  ): void {
     const gone = before.filter((r) => {
       const now = this.d.ledger.message(this.accountId, r.uid);
       return (!now || now.folder !== r.folder) && left(r);
     });
     const byFolder = new Map<string, number[]>();
     for (const r of gone) byFolder.set(r.folder, [...(byFolder.get(r.folder) ?? []), r.uid]);
-    if (byFolder.size) {
-      this.d.ledger.transaction(() => {
-        const modseq = this.rows.nextModseq(this.accountId);
-        for (const f of byFolder.keys()) this.rows.raiseFolder(this.accountId, f, 0, modseq);
-      });
-    }
+    if (!gone.length) return;
+    this.d.ledger.transaction(() => {
+      const modseq = this.rows.nextModseq(this.accountId);
+      for (const f of byFolder.keys()) this.rows.raiseFolder(this.accountId, f, 0, modseq);
+      inTx?.(gone, modseq);
+    });
     for (const [folder, list] of byFolder) this.emit({ kind: 'expunged', folder, uids: list.sort((a, b) => a - b) });
-    return gone;
   }
 
   /**

@@ -89,7 +89,9 @@ function prepare(db: StateDb) {
     setFlags: db.prepare<[string, string, number, string, number]>(
       'UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE account = ? AND uid = ?',
     ),
-    setModseq: db.prepare<[number, string, number]>('UPDATE messages SET modseq = ? WHERE account = ? AND uid = ?'),
+    setBatchModseq: db.prepare<[number, string, number, number]>(
+      'UPDATE messages SET modseq = ? WHERE account = ? AND uid BETWEEN ? AND ? AND modseq = 0',
+    ),
     setImap: db.prepare<[string, number, number | null, string, number]>(
       'UPDATE messages SET keywords = ?, modseq = ?, internal_date = ? WHERE account = ? AND uid = ?',
     ),
@@ -184,8 +186,9 @@ export class MailboxRows {
     this.s.setFlags.run(letters, keywords, modseq, account, uid);
   }
 
-  setModseq(account: string, uid: number, modseq: number): void {
-    this.s.setModseq.run(modseq, account, uid);
+  /** MODSEQ of the rows a commit just inserted (UIDs `low`..`high`, MODSEQ still 0). */
+  setBatchModseq(account: string, low: number, high: number, modseq: number): void {
+    this.s.setBatchModseq.run(modseq, account, low, high);
   }
 
   /** Keywords, MODSEQ and INTERNALDATE of a row just inserted. */

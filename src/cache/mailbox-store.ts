@@ -190,7 +190,7 @@ export class MailboxStoreImpl implements MailboxStore, MailboxView {
       const { ledger } = this.s.deps;
       const changed: MailboxMessage[] = [];
       const modified: number[] = [];
-      const applied: number[] = [];
+      const applied: ImapRow[] = [];
       ledger.transaction(() => {
         let modseq = 0;
         for (const r of this.rowsIn(f, uids)) {
@@ -198,7 +198,7 @@ export class MailboxStoreImpl implements MailboxStore, MailboxView {
             modified.push(r.uid);
             continue;
           }
-          applied.push(r.uid);
+          applied.push(r);
           const cur = { letters: r.flags, keywords: r.keywords };
           const next = applyFlagChange(cur, change);
           if (sameFlags(cur, next)) continue;
@@ -208,7 +208,8 @@ export class MailboxStoreImpl implements MailboxStore, MailboxView {
         }
         if (!modseq) return;
         this.s.rows.raiseFolder(this.accountId, f, 0, modseq);
-        this.journal({ kind: 'flags', folder: f, uids: applied, op: change.op, flags: [...change.flags] });
+        const done = { uids: applied.map((r) => r.uid), keys: applied.map((r) => r.key) };
+        this.journal({ kind: 'flags', folder: f, op: change.op, flags: [...change.flags], ...done });
       });
       if (changed.length) this.s.emit({ kind: 'flags', folder: f, messages: changed });
       return { changed, modified };

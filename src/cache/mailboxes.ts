@@ -158,12 +158,19 @@ export interface MailboxStore {
 
 /**
  * Kinds of journaled change, each replayed upstream once, in order. `keys` (parallel to `uids`
- * or `pairs`, source side) are the messages' keys when the change was made, since an expunged
- * source row is gone by replay time; a local key (`l<hex>`) is replaced by the upstream one when
+ * or `pairs`, source side) are the messages' keys when the change was made, since a row may be
+ * gone (expunged, moved out) by replay time; a local key (`l<hex>`) is replaced by the upstream one when
  * an earlier entry completes (`ChangeJournal.complete`).
  */
 export type JournalChange =
-  | { kind: 'flags'; folder: string; uids: number[]; op: 'add' | 'remove' | 'replace'; flags: string[] }
+  | {
+      kind: 'flags';
+      folder: string;
+      uids: number[];
+      op: 'add' | 'remove' | 'replace';
+      flags: string[];
+      keys?: string[];
+    }
   | { kind: 'expunge'; folder: string; uids: number[]; keys?: string[] }
   | { kind: 'copy'; folder: string; to: string; pairs: UidPair[]; keys?: string[] }
   | { kind: 'move'; folder: string; to: string; pairs: UidPair[]; keys?: string[] }

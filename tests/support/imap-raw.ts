@@ -10,6 +10,8 @@ export interface RawImap {
   append(raw: Buffer): Promise<number>;
   /** `UID FETCH uid (item)`: the value of the one item in the response, or null if none came. */
   fetch(uid: number, item: string): Promise<Buffer | null>;
+  /** `UID SEARCH CHARSET UTF-8 <criterion> <value as a literal>`: the UIDs found. */
+  search(criterion: string, value: string): Promise<number[]>;
   close(): void;
 }
 
@@ -91,6 +93,11 @@ export async function rawImap(port: number, user: string, password: string): Pro
         return l.subarray(i + 1, l.length - 1);
       }
       return null;
+    },
+    async search(criterion, value) {
+      const r = await command(`UID SEARCH CHARSET UTF-8 ${criterion}`, Buffer.from(value));
+      const line = r.find((l) => l.subarray(0, 9).toString() === '* SEARCH ' || l.toString() === '* SEARCH');
+      return (line?.toString().slice(9) ?? '').split(' ').filter(Boolean).map(Number);
     },
     close() {
       sock.end();

@@ -29,10 +29,15 @@ export interface StartImapOptions {
   /** Serve a real Cache in a temp dir (POP3-protocol accounts: INBOX, Sent, Drafts, Trash) instead of memory. */
   realCache?: boolean;
   logLevel?: string;
+  /** Log lines (JSON) go here instead of nowhere. */
+  logLines?: string[];
 }
 
 export async function startImap(o: StartImapOptions = {}): Promise<ImapFixture> {
-  const log = pino({ level: o.logLevel ?? 'silent' });
+  const lines = o.logLines;
+  const log = lines
+    ? pino({ level: o.logLevel ?? 'trace' }, { write: (l: string) => void lines.push(l) })
+    : pino({ level: o.logLevel ?? 'silent' });
   const stores = new Map<string, MailboxStore>();
   let cache: Cache | undefined;
   let dataDir: string | undefined;

@@ -75,7 +75,8 @@ m.logout()
 print(count)
 `;
 
-function runPython(script: string, args: string[]): Promise<string> {
+/** Runs a Python script with arguments; resolves with its stdout. */
+export function runPython(script: string, args: string[]): Promise<string> {
   return new Promise((res, rej) => {
     execFile(
       PYTHON,

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -204,6 +204,20 @@ describe('MailboxStore', () => {
     again.close();
   });
 
+  it('an INBOX expunge of a POP3 account honours onLocalDelete: delete-upstream', async () => {
+    const dataDir = await fresh();
+    const cache = await open(dataDir);
+    const mb = cache.mailboxes('a', { protocol: 'pop3', onLocalDelete: 'delete-upstream' });
+    const [m1, m2] = await pull(cache, 'INBOX', ['p1', 'p2']);
+    await mb.expunge('INBOX', [m1!.uid]);
+    assert.deepEqual(cache.account('a').pendingUpstreamDeletes('INBOX'), ['p1']);
+    cache.mailboxes('a', { protocol: 'pop3', onLocalDelete: 'keep-upstream' });
+    await mb.expunge('INBOX', [m2!.uid]);
+    assert.deepEqual(cache.account('a').pendingUpstreamDeletes('INBOX'), ['p1']);
+    assert.ok(cache.account('a').has('INBOX', 'p2'));
+    cache.close();
+  });
+
   it('creates, renames (children follow, UIDVALIDITY kept) and deletes folders; a new one after delete gets a greater UIDVALIDITY', async () => {
     const dataDir = await fresh();
     const cache = await open(dataDir);
@@ -238,6 +252,25 @@ describe('MailboxStore', () => {
     again.close();
   });
 
+  it('a change that fails midway is undone at once: a rename onto a directory in the way renames nothing', async () => {
+    const dataDir = await fresh();
+    const cache = await open(dataDir);
+    const mb = cache.mailboxes('a', IMAP);
+    await mb.createFolder('A/B');
+    const ap = await mb.append('A/B', body('ab'));
+    const md = maildirPath(dataDir, 'a');
+    // a non-empty directory where the child would go: the second rename fails
+    await mkdir(path.join(md, '.Z.B', 'cur'), { recursive: true });
+    await writeFile(path.join(md, '.Z.B', 'cur', 'x'), 'x');
+    await assert.rejects(mb.renameFolder('A', 'Z'));
+    assert.ok(existsSync(path.join(md, '.A')) && existsSync(path.join(md, '.A.B')), 'renamed back');
+    assert.equal(existsSync(path.join(md, '.Z')), false);
+    assert.equal(existsSync(path.join(dataDir, 'accounts', 'a', 'mailbox-intent')), false);
+    assert.deepEqual(await mb.read('A/B', ap.uid), body('ab'));
+    assert.equal(mb.folder('Z'), undefined);
+    cache.close();
+  });
+
   it('renaming INBOX moves its messages to the new folder and leaves INBOX empty', async () => {
     const dataDir = await fresh();
     const cache = await open(dataDir);
@@ -256,6 +289,29 @@ describe('MailboxStore', () => {
       [m1!.uid],
     );
     assert.deepEqual(cacheFaults(dataDir, 'a'), []);
+    again.close();
+  });
+});
+
+describe('recovery and the IMAP columns', () => {
+  it('a row rebuilt at start-up keeps its keywords, MODSEQ and INTERNALDATE; flags from state.db unless a reader renamed the file', async () => {
+    const dataDir = await fresh();
+    const cache = await open(dataDir);
+    const mb = cache.mailboxes('a', POP3);
+    const a = await mb.append('INBOX', body('a'), { flags: ['Work'], internalDate: 1_600_000_000_000 });
+    const b = await mb.append('INBOX', body('b'), { flags: ['\\Flagged'] });
+    await mb.setFlags('INBOX', [b.uid], { op: 'remove', flags: ['\\Flagged'] });
+    const before = mb.select('INBOX').messages;
+    cache.close(); // no clean-shutdown record: a full recovery reads every name
+    // another Maildir reader marks `a` seen, moving it to cur/
+    const md = maildirPath(dataDir, 'a');
+    const name = (await readdir(path.join(md, 'new'))).find((n) => parseName(n)?.uid === a.uid)!;
+    await rename(path.join(md, 'new', name), path.join(md, 'cur', `${name}:2,S`));
+    const again = await open(dataDir);
+    assert.ok(again.recovery.get('a')!.rebuilt >= 1);
+    const after = again.mailboxes('a', POP3).select('INBOX').messages;
+    assert.deepEqual(after[0], { ...before[0], flags: ['Work', '\\Seen'] });
+    assert.deepEqual(after[1], before[1], 'no flag comes back from the file name');
     again.close();
   });
 });
@@ -318,6 +374,44 @@ describe('ChangeJournal', () => {
   });
 });
 
+describe('ChangeJournal after a crash inside complete()', () => {
+  it('a file re-keyed before the crash gives its row the upstream key; complete() again finishes the entry', async () => {
+    const dataDir = await fresh();
+    const c2 = await open(dataDir);
+    const m2 = c2.mailboxes('a', IMAP);
+    const a2 = await m2.append('INBOX', body('w'));
+    await m2.setFlags('INBOX', [a2.uid], { op: 'add', flags: ['\\Seen'] });
+    await m2.copy('INBOX', [a2.uid], 'INBOX');
+    const [e1, , e3] = c2.journal.pending('a');
+    c2.journal.markInflight(e1!.id, 'UIDNEXT 8');
+    // the crash: the file has its new K=, the transaction rolls back
+    const db = c2.account('a').deps.ledger.db;
+    const real = db.transaction.bind(db);
+    db.transaction = ((fn: () => unknown) =>
+      real(() => {
+        fn();
+        throw new Error('killed after the rename, before the commit');
+      })) as unknown as typeof db.transaction;
+    assert.throws(() => c2.journal.complete(e1!.id, [{ uid: a2.uid, key: 'i5_8' }]), /killed/);
+    db.transaction = real;
+    assert.equal(c2.journal.pending('a')[0]?.state, 'inflight', 'not done');
+    c2.close();
+    const c3 = await open(dataDir);
+    assert.equal(c3.account('a').message(a2.uid)?.key, 'i5_8', 'recovery took the key from the file name');
+    assert.deepEqual(c3.mailboxes('a', IMAP).select('INBOX').messages[0]?.flags, ['\\Seen']);
+    c3.journal.complete(e1!.id, [{ uid: a2.uid, key: 'i5_8' }]);
+    const left = c3.journal.pending('a');
+    assert.deepEqual(
+      left.map((e) => e.change.kind),
+      ['flags', 'copy'],
+    );
+    assert.equal(left[1]?.id, e3!.id);
+    assert.deepEqual(left[1]?.change.kind === 'copy' && left[1].change.keys, ['i5_8']);
+    assert.deepEqual(cacheFaults(dataDir, 'a'), []);
+    c3.close();
+  });
+});
+
 describe('UpstreamMirror', () => {
   it('merges upstream flags (a pending local change wins for its flags) and applies upstream expunges', async () => {
     const dataDir = await fresh();
@@ -359,7 +453,9 @@ describe('events from the POP3 side', () => {
     const seen = events(cache, POP3);
     const [m1] = await pull(cache, 'INBOX', ['p1']);
     seen.length = 0;
+    const hm = cache.mailboxes('a').folder('Trash')!.highestModseq;
     await cache.account('a').trash([m1!.uid], { deleteUpstream: false });
+    assert.ok(cache.mailboxes('a').folder('Trash')!.highestModseq > hm, 'an addition to Trash takes a MODSEQ');
     assert.deepEqual(
       seen.map((e) => [e.kind, 'folder' in e ? e.folder : '']),
       [

@@ -14,12 +14,11 @@
  * running commands finish within `closeTimeoutMs` (every change is durable before its OK, so
  * what was not answered was not promised), then destroys what is left.
  */
-import type net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
-import { ConnectionSlots } from '../connection-slots.js';
-import { type BoundAddress, listenOnHosts, stopListening } from '../listen.js';
+import type { BoundAddress } from '../listen.js';
 import type { LocalAuth } from '../local-auth.js';
+import { LocalListener } from '../local-listener.js';
 import { type ListenerTlsFiles, loadListenerTls } from '../tls-options.js';
 import type { ReaderLimits } from './command-reader.js';
 import { type ImapHooks, ImapSession, type SessionDeps } from './session.js';
@@ -63,33 +62,17 @@ export interface ImapServerOptions {
 
 export type ImapAddress = BoundAddress;
 
-export class ImapServer {
-  private readonly servers: Array<{ server: net.Server; address: ImapAddress }> = [];
-  private readonly sessions = new Set<ImapSession>();
-  private readonly slots: ConnectionSlots;
-  private nextCid = 1;
-  private refused = 0;
-
+export class ImapServer extends LocalListener<ImapSession> {
   constructor(private readonly o: ImapServerOptions) {
-    this.slots = new ConnectionSlots({
-      max: o.maxConnections,
-      maxPerAddress: o.maxConnectionsPerAddress,
-      loginTimeoutMs: o.loginTimeoutMs,
-      busyLoginTimeoutMs: o.busyLoginTimeoutMs,
-    });
-  }
-
-  get addresses(): ImapAddress[] {
-    return this.servers.map((s) => s.address);
-  }
-  get port(): number {
-    return this.addresses.find((a) => !a.tls)?.port ?? 0;
-  }
-  get tlsPort(): number | undefined {
-    return this.addresses.find((a) => a.tls)?.port;
-  }
-  get sessionCount(): number {
-    return this.sessions.size;
+    super(
+      { ...o, tlsPort: o.tls?.port },
+      {
+        label: 'IMAP',
+        cidPrefix: 'i',
+        refusal: (why) =>
+          `* BYE [UNAVAILABLE] too many connections${why === 'address' ? ' from your address' : ''}\r\n`,
+      },
+    );
   }
 
   async start(): Promise<void> {
@@ -105,56 +88,6 @@ export class ImapServer {
       preLoginIdleMs: o.preLoginIdleMs ?? 2 * 60_000,
       limits: o.limits ?? {},
     };
-    try {
-      await this.listenAll(o.port, deps);
-      if (o.tls?.port !== undefined && tlsOptions) await this.listenAll(o.tls.port, deps, tlsOptions);
-    } catch (err) {
-      await this.stop();
-      throw err;
-    }
-    o.log.info({ addresses: this.addresses }, 'IMAP listener ready');
-  }
-
-  /** Stop accepting; let running commands finish (bounded), then close every session. */
-  async stop(): Promise<void> {
-    const servers = this.servers.splice(0).map((s) => s.server);
-    await stopListening(servers, this.sessions, {
-      closeTimeoutMs: this.o.closeTimeoutMs ?? 5000,
-      log: this.o.log,
-      label: 'IMAP',
-    });
-  }
-
-  private async listenAll(port: number, deps: SessionDeps, tlsOptions?: tls.SecureContextOptions): Promise<void> {
-    const accept = (s: net.Socket, secure: boolean): void => this.accept(s, deps, secure);
-    const o = { log: this.o.log, label: 'IMAP', tls: tlsOptions };
-    this.servers.push(...(await listenOnHosts(this.o.hosts, port, accept, o)));
-  }
-
-  private accept(socket: net.Socket, deps: SessionDeps, secure: boolean): void {
-    socket.on('error', () => undefined); // reported through the session
-    const slot = this.slots.admit(socket.remoteAddress);
-    if (typeof slot === 'string') {
-      if (this.refused++ === 0)
-        this.o.log.warn({ ...this.slots.policy, why: slot }, 'IMAP connection limit reached: refusing new connections');
-      socket.end(`* BYE [UNAVAILABLE] too many connections${slot === 'address' ? ' from your address' : ''}\r\n`);
-      socket.setTimeout(2000, () => socket.destroy());
-      return;
-    }
-    if (this.refused) {
-      this.o.log.info({ refused: this.refused }, 'IMAP connections accepted again');
-      this.refused = 0;
-    }
-    const log = this.o.log.child({ cid: `i${this.nextCid++}` });
-    socket.setNoDelay(true);
-    const session = new ImapSession(socket, deps, secure, log);
-    session.onLoggedIn = () => slot.loggedIn();
-    slot.bind(session);
-    this.sessions.add(session);
-    void session.closed.then(() => {
-      slot.release();
-      this.sessions.delete(session);
-    });
-    void session.start();
+    await this.listen((socket, secure, log) => new ImapSession(socket, deps, secure, log), tlsOptions);
   }
 }

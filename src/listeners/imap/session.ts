@@ -4,8 +4,9 @@
  * entry says in which states it is valid: the state is checked here, once.
  *
  * Invariants:
- * - Commands run one at a time, in order, however they arrive; reading pauses while more than
- *   INPUT_HIGH_WATER bytes wait (memory stays bounded by the reader's limits plus that).
+ * - Commands run one at a time, in order, however they arrive; reading pauses while a command
+ *   runs and more than INPUT_HIGH_WATER bytes wait (memory stays bounded by the reader's limits
+ *   plus that).
  * - Untagged updates of the selected mailbox (changes by any writer) go out before a tagged
  *   reply, and at once while IDLE; EXPUNGE never after FETCH, STORE or SEARCH, nor while a
  *   further command is already buffered (its sequence numbers were chosen before it).
@@ -21,6 +22,7 @@ import type { Logger } from 'pino';
 import type { MailboxEvent, MailboxStore } from '../../cache/mailboxes.js';
 import { isLoopbackHost } from '../../shared/loopback.js';
 import type { LocalAuth } from '../local-auth.js';
+import { SocketEvents } from '../socket-events.js';
 import { type Command, CommandReader, type ReaderLimits } from './command-reader.js';
 import { lookupCommand } from './commands/index.js';
 import { dispatchError } from './errors.js';
@@ -69,19 +71,21 @@ export class ImapSession implements SessionContext {
   private saidBye = false;
   private flushing: Promise<void> = Promise.resolve();
   private markClosed!: () => void;
-  private readonly onData = (chunk: Buffer): void => this.received(chunk);
-  private readonly onEnd = (): void => this.close();
-  private readonly onError = (err: Error): void => {
-    this.log.debug({ err: err.message }, 'connection error');
-    this.close();
-  };
-  private readonly onTimeout = (): void => {
-    this.log.info('idle timeout: closing');
-    this.ending = true;
-    this.send('* BYE autologout: idle for too long')
-      .catch(() => undefined)
-      .finally(() => this.close());
-  };
+  private readonly events = new SocketEvents({
+    data: (chunk) => this.received(chunk),
+    gone: () => this.close(),
+    error: (err) => {
+      this.log.debug({ err: err.message }, 'connection error');
+      this.close();
+    },
+    timeout: () => {
+      this.log.info('idle timeout: closing');
+      this.ending = true;
+      this.send('* BYE autologout: idle for too long')
+        .catch(() => undefined)
+        .finally(() => this.close());
+    },
+  });
 
   constructor(
     socket: Socket,
@@ -252,30 +256,19 @@ export class ImapSession implements SessionContext {
     }
   }
 
-  private listeners(): Array<[string, ((chunk: Buffer) => void) | ((err: Error) => void) | (() => void)]> {
-    return [
-      ['data', this.onData],
-      ['end', this.onEnd],
-      ['close', this.onEnd],
-      ['error', this.onError],
-      ['timeout', this.onTimeout],
-    ];
-  }
-
   private attach(s: Socket): void {
-    for (const [event, fn] of this.listeners()) s.on(event, fn);
-    s.setTimeout(this.state === 'NOT_AUTHENTICATED' ? this.deps.preLoginIdleMs : this.deps.idleTimeoutMs);
+    this.events.attach(s, this.state === 'NOT_AUTHENTICATED' ? this.deps.preLoginIdleMs : this.deps.idleTimeoutMs);
   }
 
   private detach(s: Socket): void {
-    for (const [event, fn] of this.listeners()) s.off(event, fn);
-    s.setTimeout(0);
+    this.events.detach(s);
   }
 
   private received(chunk: Buffer): void {
     if (this.ending) return;
     this.reader.push(chunk);
-    if (this.reader.buffered > INPUT_HIGH_WATER) this.socket.pause();
+    // Only while a command runs: otherwise the reader takes in what arrives (within its limits).
+    if (this.busy && this.reader.buffered > INPUT_HIGH_WATER) this.socket.pause();
     void this.pump();
   }
 
@@ -306,7 +299,7 @@ export class ImapSession implements SessionContext {
     }
     if (this.ending && !this.gone && this.state === 'LOGOUT') this.close();
     else if (this.ending && !this.gone) this.bye('server shutting down');
-    else if (this.socket.isPaused() && this.reader.buffered <= INPUT_HIGH_WATER) this.socket.resume();
+    else if (this.socket.isPaused()) this.socket.resume();
   }
 
   /** A synchronizing literal: go on (`+`) only for a command valid now, else refuse it at once. */

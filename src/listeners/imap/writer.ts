@@ -26,16 +26,18 @@ export class Coalescer {
     private readonly size = 64 * 1024,
   ) {}
 
-  /** Queue text or bytes; resolves after a write when the batch is full (backpressure). */
-  async add(chunk: Buffer | string): Promise<void> {
+  /**
+   * Queue text or bytes. Returns a promise only when it wrote (the batch was full): the caller
+   * awaits that one (backpressure) and pays nothing per small piece otherwise.
+   */
+  add(chunk: Buffer | string): Promise<void> | undefined {
     if (typeof chunk !== 'string' && chunk.length >= this.size) {
       // A large body goes out as it is, never copied into a batch.
-      await this.flush();
-      return this.out.write(chunk);
+      return this.flush().then(() => this.out.write(chunk));
     }
     this.parts.push(chunk);
     this.bytes += chunk.length;
-    if (this.bytes >= this.size) await this.flush();
+    return this.bytes >= this.size ? this.flush() : undefined;
   }
 
   async flush(): Promise<void> {

@@ -18,12 +18,11 @@
  * destroys what is left — a session that did not QUIT commits nothing.
  */
 
-import type net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from 'pino';
-import { ConnectionSlots } from '../connection-slots.js';
-import { type BoundAddress, listenOnHosts, stopListening } from '../listen.js';
+import type { BoundAddress } from '../listen.js';
 import type { LocalAuth } from '../local-auth.js';
+import { LocalListener } from '../local-listener.js';
 import { type ListenerTlsFiles, loadListenerTls } from '../tls-options.js';
 import type { Pop3Backend } from './backend.js';
 import { Pop3Session, type SessionDeps } from './session.js';
@@ -72,42 +71,19 @@ export interface Pop3ServerOptions {
 export type Pop3Address = BoundAddress;
 
 /** The local POP3 server. */
-export class Pop3Server {
-  private readonly servers: Array<{ server: net.Server; address: Pop3Address }> = [];
-  private readonly sessions = new Set<Pop3Session>();
+export class Pop3Server extends LocalListener<Pop3Session> {
   private readonly locks = new Set<string>();
-  private readonly slots: ConnectionSlots;
-  private nextCid = 1;
-  /** Connections refused since the limit was last reached (for one log line per burst). */
-  private refused = 0;
 
   constructor(private readonly o: Pop3ServerOptions) {
-    this.slots = new ConnectionSlots({
-      max: o.maxConnections,
-      maxPerAddress: o.maxConnectionsPerAddress,
-      loginTimeoutMs: o.loginTimeoutMs,
-      busyLoginTimeoutMs: o.busyLoginTimeoutMs,
-    });
-  }
-
-  /** Addresses actually bound. */
-  get addresses(): Pop3Address[] {
-    return this.servers.map((s) => s.address);
-  }
-
-  /** The plain port (useful with port 0). */
-  get port(): number {
-    return this.addresses.find((a) => !a.tls)?.port ?? 0;
-  }
-
-  /** The implicit-TLS port, if any. */
-  get tlsPort(): number | undefined {
-    return this.addresses.find((a) => a.tls)?.port;
-  }
-
-  /** Number of open sessions. */
-  get sessionCount(): number {
-    return this.sessions.size;
+    super(
+      { ...o, tlsPort: o.tls?.port },
+      {
+        label: 'POP3',
+        cidPrefix: 'p',
+        refusal: (why) =>
+          `-ERR [SYS/TEMP] too many connections${why === 'address' ? ' from your address' : ''}, try again later\r\n`,
+      },
+    );
   }
 
   async start(): Promise<void> {
@@ -127,60 +103,6 @@ export class Pop3Server {
       commandTimeoutMs: o.commandTimeoutMs ?? 60_000,
       maxLineLength: o.maxLineLength ?? 2048,
     };
-    try {
-      await this.listenAll(o.port, deps);
-      if (o.tls?.port !== undefined && tlsOptions) await this.listenAll(o.tls.port, deps, tlsOptions);
-    } catch (err) {
-      await this.stop();
-      throw err;
-    }
-    o.log.info({ addresses: this.addresses }, 'POP3 listener ready');
-  }
-
-  /** Stop accepting; let running commands finish (bounded), then close every session. */
-  async stop(): Promise<void> {
-    const servers = this.servers.splice(0).map((s) => s.server);
-    await stopListening(servers, this.sessions, {
-      closeTimeoutMs: this.o.closeTimeoutMs ?? 5000,
-      log: this.o.log,
-      label: 'POP3',
-    });
-  }
-
-  /** Listen on every host; implicit TLS when `tlsOptions` are given. */
-  private async listenAll(port: number, deps: SessionDeps, tlsOptions?: tls.SecureContextOptions): Promise<void> {
-    const accept = (s: net.Socket, secure: boolean): void => this.accept(s, deps, secure);
-    const o = { log: this.o.log, label: 'POP3', tls: tlsOptions };
-    this.servers.push(...(await listenOnHosts(this.o.hosts, port, accept, o)));
-  }
-
-  private accept(socket: net.Socket, deps: SessionDeps, secure: boolean): void {
-    socket.on('error', () => undefined); // reported through the session
-    const slot = this.slots.admit(socket.remoteAddress);
-    if (typeof slot === 'string') {
-      // Refused before any session exists: answer, and never hold the descriptor for long.
-      if (this.refused++ === 0)
-        this.o.log.warn({ ...this.slots.policy, why: slot }, 'POP3 connection limit reached: refusing new connections');
-      const from = slot === 'address' ? ' from your address' : '';
-      socket.end(`-ERR [SYS/TEMP] too many connections${from}, try again later\r\n`);
-      socket.setTimeout(2000, () => socket.destroy());
-      return;
-    }
-    if (this.refused) {
-      this.o.log.info({ refused: this.refused }, 'POP3 connections accepted again');
-      this.refused = 0;
-    }
-    const cid = `p${this.nextCid++}`;
-    const log = this.o.log.child({ cid });
-    socket.setNoDelay(true); // replies are written whole; never wait for a delayed ACK
-    const session = new Pop3Session(socket, deps, secure, log);
-    session.onLoggedIn = () => slot.loggedIn();
-    slot.bind(session);
-    this.sessions.add(session);
-    void session.closed.then(() => {
-      slot.release();
-      this.sessions.delete(session);
-    });
-    void session.start();
+    await this.listen((socket, secure, log) => new Pop3Session(socket, deps, secure, log), tlsOptions);
   }
 }

@@ -29,6 +29,7 @@ import { redactString } from '../../shared/log.js';
 import { isLoopbackHost } from '../../shared/loopback.js';
 import { LineReader, LineTooLongError } from '../../shared/pop3-wire/index.js';
 import type { LocalAuth } from '../local-auth.js';
+import { SocketEvents } from '../socket-events.js';
 import type { Pop3Backend } from './backend.js';
 import { lookupCommand } from './commands/index.js';
 import { Maildrop } from './maildrop.js';
@@ -77,20 +78,22 @@ export class Pop3Session implements SessionContext {
   /** Lines read so far; the command deadline is re-armed while lines keep completing. */
   private linesRead = 0;
   private markClosed!: () => void;
-  private readonly onData = (chunk: Buffer): void => this.received(chunk);
-  private readonly onEnd = (): void => this.close();
-  private readonly onError = (err: Error): void => {
-    this.log.debug({ err: err.message }, 'connection error');
-    this.close();
-  };
-  private readonly onTimeout = (): void => {
-    // RFC 1939 §3 autologout: no UPDATE state, nothing is deleted.
-    this.log.info('idle timeout: closing without applying deletions');
-    this.reply
-      .err('autologout: idle for too long')
-      .catch(() => undefined)
-      .finally(() => this.close());
-  };
+  private readonly events = new SocketEvents({
+    data: (chunk) => this.received(chunk),
+    gone: () => this.close(),
+    error: (err) => {
+      this.log.debug({ err: err.message }, 'connection error');
+      this.close();
+    },
+    timeout: () => {
+      // RFC 1939 §3 autologout: no UPDATE state, nothing is deleted.
+      this.log.info('idle timeout: closing without applying deletions');
+      this.reply
+        .err('autologout: idle for too long')
+        .catch(() => undefined)
+        .finally(() => this.close());
+    },
+  });
 
   constructor(
     socket: Socket,
@@ -240,24 +243,12 @@ export class Pop3Session implements SessionContext {
   // ---- input -------------------------------------------------------------------------------
 
   /** The socket events the session listens to. */
-  private listeners(): Array<[string, ((chunk: Buffer) => void) | ((err: Error) => void) | (() => void)]> {
-    return [
-      ['data', this.onData],
-      ['end', this.onEnd],
-      ['close', this.onEnd],
-      ['error', this.onError],
-      ['timeout', this.onTimeout],
-    ];
-  }
-
   private attach(s: Socket): void {
-    for (const [event, fn] of this.listeners()) s.on(event, fn);
-    s.setTimeout(this.deps.idleTimeoutMs);
+    this.events.attach(s, this.deps.idleTimeoutMs);
   }
 
   private detach(s: Socket): void {
-    for (const [event, fn] of this.listeners()) s.off(event, fn);
-    s.setTimeout(0);
+    this.events.detach(s);
   }
 
   private received(chunk: Buffer): void {

@@ -143,11 +143,12 @@ export async function fetch(s: SessionContext, cmd: Command): Promise<HandlerRes
           break;
       }
     }
-    if (items.every((p) => typeof p === 'string')) await out.add(`* ${i + 1} FETCH (${items.join('')})\r\n`);
-    else {
-      await out.add(`* ${i + 1} FETCH (`);
-      for (const piece of items) await out.add(piece);
-      await out.add(')\r\n');
+    const pieces = needsBytes
+      ? [`* ${i + 1} FETCH (`, ...items, ')\r\n']
+      : [`* ${i + 1} FETCH (${items.join('')})\r\n`];
+    for (const piece of pieces) {
+      const wrote = out.add(piece);
+      if (wrote) await wrote;
     }
   }
   await out.flush();

@@ -6,14 +6,14 @@
  * - Keys on flags, size, dates of arrival, sequence numbers, UIDs and MODSEQ cost no file
  *   read; a message's file is read (once) only when a header, body, text or sent-date key
  *   has to be looked at for it, and `and`/`or` stop as soon as the answer is known.
- * - String keys match case-insensitively as substrings (RFC 3501 §6.4.4) on the raw header
- *   values and body octets; transfer encodings are not decoded (documented approximation).
+ * - String keys match case-insensitively as substrings (RFC 3501 §6.4.4) on the decoded text
+ *   the MIME module gives (RFC 2047 words, transfer encodings and charsets of text parts).
  * - `\Recent` is never set (see `../selected.ts`): RECENT and NEW match nothing, OLD everything.
  */
 import type { MailboxMessage } from '../../../cache/mailboxes.js';
 import type { Command } from '../command-reader.js';
 import { dayNumber, hostOffsetMinutes } from '../imap-date.js';
-import { fieldValue, type MimePart, parseMessage } from '../mime/index.js';
+import { addressText, bodyText, headerText, type MimePart, parseMessage, sentDate } from '../mime/index.js';
 import { parseSearch, type SearchKey, usesModseq } from '../search-args.js';
 import type { RangeList } from '../sequence-set.js';
 import { ok, parsed, type Reply, type SessionContext } from '../types.js';
@@ -31,15 +31,6 @@ interface Candidate {
 type Resolved = Map<SearchKey, RangeList>;
 
 const lower = (s: string): string => s.toLowerCase();
-
-/** The day of a Date: header in its own zone (RFC 3501 §6.4.4 SENT*), or undefined. */
-function sentDay(value: string): number | undefined {
-  const ms = Date.parse(value.replace(/\([^)]*\)/g, ' '));
-  if (Number.isNaN(ms)) return undefined;
-  const zone = /([+-])(\d\d)(\d\d)\s*$/.exec(value.trim());
-  const offset = zone ? (zone[1] === '-' ? -1 : 1) * (Number(zone[2]) * 60 + Number(zone[3])) : 0;
-  return dayNumber(ms, offset);
-}
 
 function compareDay(day: number | undefined, op: 'before' | 'on' | 'since', want: number): boolean {
   if (day === undefined) return false;
@@ -86,31 +77,26 @@ async function matches(k: SearchKey, c: Candidate, sets: Resolved): Promise<bool
   if (!msg) return false;
   const { bytes, root } = msg;
   if (k.kind === 'date') {
-    const f = root.fields.find((x) => x.name === 'date');
-    return compareDay(f ? sentDay(fieldValue(bytes, f)) : undefined, k.op, k.day);
+    // No or an unparsable Date: compares as sent on day 0 (as Dovecot).
+    const sent = sentDate(bytes, root);
+    return compareDay(sent ? Math.floor(sent.day / 86_400_000) : 0, k.op, k.day);
   }
   if (k.kind === 'header') {
     const name = lower(k.field);
     const want = lower(k.value);
-    return root.fields.some((f) => f.name === name && lower(fieldValue(bytes, f)).includes(want));
+    const values = ADDRESS_FIELDS.has(name) ? addressText(bytes, name, root) : headerText(bytes, name, root);
+    return values.some((v) => lower(v).includes(want));
   }
   if (k.kind === 'body' || k.kind === 'text') {
-    const from = k.kind === 'body' ? root.bodyStart : 0;
-    const want = Buffer.from(lower(k.value), 'utf8');
-    return want.length === 0 || lowerBytes(bytes.subarray(from)).includes(want);
+    const want = lower(k.value);
+    if (lower(bodyText(bytes, root)).includes(want)) return true;
+    return k.kind === 'text' && lower(bytes.toString('utf8', 0, root.bodyStart)).includes(want);
   }
   return false;
 }
 
-/** ASCII lower-casing of octets (8-bit bytes kept), for case-insensitive substring search. */
-function lowerBytes(b: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(b.length);
-  for (let i = 0; i < b.length; i++) {
-    const c = b[i] as number;
-    out[i] = c >= 0x41 && c <= 0x5a ? c + 32 : c;
-  }
-  return out;
-}
+/** Searched as "Name <local@domain>" strings. */
+const ADDRESS_FIELDS = new Set(['from', 'to', 'cc', 'bcc']);
 
 /** Resolves every `seq`/`uid` set of the tree against the view. */
 function resolveSets(k: SearchKey, count: number, maxUid: number, into: Resolved): void {

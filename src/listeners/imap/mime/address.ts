@@ -58,6 +58,14 @@ function domain(lx: Lexer): string {
   return lx.peek() === '[' ? lx.domainLiteral() : lx.dotAtom();
 }
 
+/** `@domain` after a local part, or '' when there is none. */
+function atDomain(lx: Lexer): string {
+  if (lx.peek() !== '@') return '';
+  lx.pos++;
+  lx.skipCfws();
+  return domain(lx);
+}
+
 /** `<[route:]local@domain>` at pos (which is '<'). */
 function angleAddr(lx: Lexer, name: string | null): Address {
   lx.pos++;
@@ -81,12 +89,7 @@ function angleAddr(lx: Lexer, name: string | null): Address {
     }
   }
   const mailbox = localPart(lx);
-  let host = '';
-  if (lx.peek() === '@') {
-    lx.pos++;
-    lx.skipCfws();
-    host = domain(lx);
-  }
+  const host = atDomain(lx);
   while (!lx.done && lx.peek() !== '>' && lx.peek() !== ',') lx.pos++;
   if (lx.peek() === '>') {
     lx.pos++;
@@ -101,16 +104,17 @@ function mailbox(lx: Lexer): Address | null {
   lx.lastComment = null;
   if (lx.peek() === '<') return angleAddr(lx, null);
   const name = phrase(lx);
+  const phraseEnd = lx.pos;
   if (lx.peek() === '<') return angleAddr(lx, name || null);
   // addr-spec: re-read from the start as local@domain
   lx.pos = start;
   lx.lastComment = null;
   const local = localPart(lx);
-  let host = '';
-  if (lx.peek() === '@') {
-    lx.pos++;
-    lx.skipCfws();
-    host = domain(lx);
+  const host = atDomain(lx);
+  if (!host && name && lx.pos < phraseEnd) {
+    // words that are no address: a display name with no mailbox (as Dovecot)
+    lx.pos = phraseEnd;
+    return { name, route: null, mailbox: MISSING_MAILBOX, host: MISSING_DOMAIN };
   }
   if (!local && !host) return null;
   return { name: lx.lastComment, route: null, mailbox: local || MISSING_MAILBOX, host: host || MISSING_DOMAIN };
@@ -151,7 +155,11 @@ export function parseAddresses(value: string): Address[] {
       continue;
     }
     const a = mailbox(lx);
-    if (a) out.push(a);
+    if (a) {
+      out.push(a);
+      // Junk after an address ends the list (as Dovecot); it also keeps parsing linear.
+      if (!lx.done && lx.peek() !== ',' && !(inGroup && lx.peek() === ';')) break;
+    }
     if (lx.pos === before) {
       lx.pos++;
       lx.skipCfws();

@@ -6,13 +6,22 @@
  */
 import { parseAddresses } from './address.js';
 import { decodeCharset, decodeTransfer, decodeWords } from './decode.js';
-import { fieldValue, firstField, type MimePart, parseMessage } from './tree.js';
+import { fieldValue, firstField, type MimePart, parseMessage, rawFieldValue } from './tree.js';
 
-/** Every `name:` field of the message header, unfolded and decoded. */
+/** Every `name:` field of the message header, unfolded (a fold is one blank, as Dovecot searches) and decoded. */
 export function headerText(buf: Buffer, name: string, root: MimePart = parseMessage(buf)): string[] {
   const want = name.toLowerCase();
   const out: string[] = [];
-  for (const f of root.fields) if (f.name === want) out.push(decodeWords(fieldValue(buf, f).trim()));
+  for (const f of root.fields) {
+    if (f.name === want)
+      out.push(
+        decodeWords(
+          rawFieldValue(buf, f)
+            .replace(/\r?\n[ \t]/g, ' ')
+            .trim(),
+        ),
+      );
+  }
   return out;
 }
 
@@ -62,7 +71,10 @@ export interface SentDate {
   day: number;
 }
 
-/** The first Date: header (RFC 5322 §3.3, obsolete forms tolerated), or null when absent/unparsable. */
+/**
+ * The first Date: header (RFC 5322 §3.3, obsolete forms tolerated), or null when absent or
+ * unparsable — Dovecot then compares as if sent at 0 (1970): SENTBEFORE matches such messages.
+ */
 export function sentDate(buf: Buffer, root: MimePart = parseMessage(buf)): SentDate | null {
   const v = firstField(buf, root, 'date');
   if (v === null) return null;

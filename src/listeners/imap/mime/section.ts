@@ -41,17 +41,21 @@ export function parseSection(text: string): SectionSpec | null {
   return fields.length ? { path, kind, fields } : null;
 }
 
-/** The part a path names, or null. The root is the message; part 1 of a non-multipart is itself. */
+/**
+ * The part a path names, or null. The root is the message; part 1 of a non-multipart message
+ * (the root or an embedded one) is that message's body part.
+ */
 export function resolvePart(root: MimePart, path: number[]): MimePart | null {
   let cur: MimePart = root;
   for (let i = 0; i < path.length; i++) {
     const n = path[i] as number;
     if (i > 0 && cur.kind === 'message' && cur.message) cur = cur.message;
+    else if (i > 0 && cur === root) return null; // BODY[1.1] of a single-part message is empty (as Dovecot)
     if (cur.kind === 'multipart') {
       const c = cur.children[n - 1];
       if (!c) return null;
       cur = c;
-    } else if (n !== 1) return null;
+    } else if (n !== 1) return null; // a leaf's part 1 is itself (as Dovecot)
   }
   return cur;
 }
@@ -76,7 +80,9 @@ export function section(buf: Buffer, root: MimePart, spec: SectionSpec): Buffer 
   if (spec.kind === '') return spec.path.length === 0 ? buf : buf.subarray(part.bodyStart, part.end);
   if (spec.kind === 'MIME') return buf.subarray(part.start, part.bodyStart);
   // HEADER / TEXT / HEADER.FIELDS: of the message itself or of an embedded message/rfc822.
-  const msg = spec.path.length === 0 ? root : part.kind === 'message' && part.message ? part.message : part;
+  // (of any other part they are empty, as Dovecot answers)
+  const msg = spec.path.length === 0 ? root : part.kind === 'message' ? part.message : null;
+  if (!msg) return Buffer.alloc(0);
   if (spec.kind === 'HEADER') return buf.subarray(msg.start, msg.bodyStart);
   if (spec.kind === 'TEXT') return buf.subarray(msg.bodyStart, msg.end);
   return headerFields(buf, msg, spec.fields ?? [], spec.kind === 'HEADER.FIELDS.NOT');

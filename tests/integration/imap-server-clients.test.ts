@@ -1,0 +1,81 @@
+/**
+ * The local IMAP server over the real cache, driven by Python's imaplib (a client we did not
+ * write): every command a typical client issues, answers parsed by imaplib itself, and the
+ * bytes of every message compared with what was stored.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { type ImapFixture, startImap } from '../support/imap-server.js';
+import { sampleMessage } from '../support/pop3-server.js';
+import { imaplibFetchAll, runPython } from '../support/python.js';
+
+const fixtures: ImapFixture[] = [];
+after(async () => {
+  for (const f of fixtures) await f.close();
+});
+
+const SESSION = String.raw`
+import imaplib, sys, json, re
+host, port = sys.argv[1], int(sys.argv[2])
+out = {}
+m = imaplib.IMAP4(host, port, timeout=30)
+out['caps'] = sorted(m.capabilities)
+m.login('alice', 'localpw')
+out['list'] = [x.decode() for x in m.list()[1]]
+typ, data = m.select('INBOX')
+out['exists'] = int(data[0])
+out['search_all'] = m.search(None, 'ALL')[1][0].decode()
+out['search_subject'] = m.search(None, 'SUBJECT', '"test 2"')[1][0].decode()
+typ, data = m.fetch('2', '(FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)])')
+out['fetch2'] = [d.decode() if isinstance(d, bytes) else [x.decode() for x in d] for d in data]
+out['store'] = [x.decode() for x in m.store('1', '+FLAGS', '(\\Deleted \\Seen)')[1]]
+out['copy'] = [m.copy('2:3', 'Trash')[0], m.untagged_responses.get('COPYUID')]
+typ, data = m.append('Drafts', '(\\Draft)', imaplib.Time2Internaldate(1700000000), b'Subject: draft\r\n\r\nhello\r\n')
+out['append'] = [typ, data[0].decode()]
+out['expunge'] = [x.decode() for x in m.expunge()[1] if x]
+out['status'] = m.status('Trash', '(MESSAGES UIDNEXT UNSEEN)')[1][0].decode()
+out['create'] = m.create('Archive/2024')[0]
+out['rename'] = m.rename('Archive/2024', 'Archive/Old')[0]
+out['list_archive'] = [x.decode() for x in m.list('Archive')[1]]
+out['delete'] = m.delete('Archive/Old')[0]
+out['uid_search'] = m.uid('SEARCH', None, 'ALL')[1][0].decode()
+out['close'] = m.close()[0]
+out['logout'] = m.logout()[0]
+print(json.dumps(out, default=lambda b: b.decode() if isinstance(b, bytes) else repr(b)))
+`;
+
+describe('IMAP server with Python imaplib (real cache)', () => {
+  test('a typical client session', async () => {
+    const messages = [1, 2, 3].map((n) => sampleMessage(n));
+    const fx = await startImap({ messages, realCache: true });
+    fixtures.push(fx);
+    const out = JSON.parse(await runPython(SESSION, ['127.0.0.1', String(fx.port)])) as Record<string, unknown>;
+    assert.ok((out.caps as string[]).includes('UIDPLUS'));
+    assert.deepEqual(out.list, [
+      '(\\HasNoChildren) "/" INBOX',
+      '(\\HasNoChildren \\Drafts) "/" Drafts',
+      '(\\HasNoChildren \\Sent) "/" Sent',
+      '(\\HasNoChildren \\Trash) "/" Trash',
+    ]);
+    assert.equal(out.exists, 3);
+    assert.equal(out.search_all, '1 2 3');
+    assert.equal(out.search_subject, '2');
+    assert.deepEqual(out.fetch2, [
+      ['2 (FLAGS () RFC822.SIZE 77 BODY[HEADER.FIELDS (SUBJECT)] {19}', 'Subject: test 2\r\n\r\n'],
+      ')',
+    ]);
+    assert.deepEqual(out.store, ['1 (FLAGS (\\Deleted \\Seen))']);
+    assert.equal((out.copy as unknown[])[0], 'OK');
+    assert.match(String((out.append as string[])[1]), /^\[APPENDUID \d+ \d+\] APPEND completed$/);
+    assert.deepEqual(out.expunge, ['1']);
+    assert.match(String(out.status), /^Trash \(MESSAGES 2 UIDNEXT \d+ UNSEEN 2\)$/);
+    assert.deepEqual([out.create, out.rename, out.delete, out.close, out.logout], ['OK', 'OK', 'OK', 'OK', 'BYE']);
+    assert.deepEqual(out.list_archive, ['(\\HasNoChildren) "/" Archive/Old']);
+    assert.equal(out.uid_search, '2 3');
+    const bodies = await imaplibFetchAll(fx.port, 'alice', 'localpw', 'Trash');
+    assert.deepEqual(
+      bodies.map((b) => b.body.toString('latin1')),
+      [sampleMessage(2), sampleMessage(3)],
+    );
+  });
+});

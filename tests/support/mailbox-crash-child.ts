@@ -1,0 +1,44 @@
+/**
+ * Child process for the local IMAP kill test (tests/reliability/mailbox-kill.test.ts): opens the
+ * cache, runs ONE change of the local IMAP view and SIGKILLs itself right before or right after
+ * the change's SQLite transaction (its files durable, its rows not / its rows written, the old
+ * files not removed yet). Exits 0 if it was never killed.
+ *
+ * Usage: node --import tsx tests/support/mailbox-crash-child.ts <dataDir> <op> <before|after|never>
+ */
+import { pathToFileURL } from 'node:url';
+import { pino } from 'pino';
+import { Cache } from '../../src/cache/cache.js';
+
+/** The changes the test runs, on INBOX (3 messages) and Archive (1 message). */
+export const CRASH_OPS = ['append', 'copy', 'move', 'expunge', 'rename', 'delete', 'flags'] as const;
+
+async function main(dataDir: string, op: string, point: string): Promise<void> {
+  const cache = await Cache.open({ dataDir, accounts: ['a'], log: pino({ level: 'silent' }) });
+  const mb = cache.mailboxes('a', { protocol: 'imap' });
+  const ledger = cache.account('a').deps.ledger;
+  const transaction = ledger.transaction.bind(ledger);
+  ledger.transaction = <T>(fn: () => T): T => {
+    if (point === 'before') process.kill(process.pid, 'SIGKILL');
+    const r = transaction(fn);
+    if (point === 'after') process.kill(process.pid, 'SIGKILL');
+    return r;
+  };
+  const inbox = mb.select('INBOX').messages.map((m) => m.uid);
+  const first = inbox[0] as number;
+  if (op === 'append') await mb.append('Archive', Buffer.from('Message-ID: <new@x>\r\n\r\nappended\r\n'));
+  else if (op === 'copy') await mb.copy('INBOX', [first], 'Archive');
+  else if (op === 'move') await mb.move('INBOX', [first], 'Archive');
+  else if (op === 'expunge') await mb.expunge('INBOX', [first]);
+  else if (op === 'rename') await mb.renameFolder('Archive', 'Old/Archive');
+  else if (op === 'delete') await mb.deleteFolder('Archive');
+  else if (op === 'flags') await mb.setFlags('INBOX', [first], { op: 'add', flags: ['\\Seen', 'Done'] });
+  cache.close();
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv[2] ?? '', process.argv[3] ?? '', process.argv[4] ?? '').catch((err) => {
+    process.stderr.write(`${String(err?.stack ?? err)}\n`);
+    process.exit(1);
+  });
+}
