@@ -20,7 +20,7 @@ import path from 'node:path';
 import { serveCache } from '../support/imap-cache.js';
 import { sampleMessage } from '../support/pop3-server.js';
 import { generateImapCase, type ImapCase } from './fuzz-imap-cases.js';
-import { captureLog, drive, type FuzzFailure, heapAfterGc, sessionSeed } from './fuzz-targets.js';
+import { captureLog, drive, type FuzzFailure, heapAfterGc, sessionSeed, watchCrashes } from './fuzz-targets.js';
 import { cacheFaults, localIds } from './invariants.js';
 
 /** Figures of a run. */
@@ -87,10 +87,7 @@ export async function runImapFuzz(o: {
     maxRssMb: 0,
     seconds: 0,
   };
-  const crashes: unknown[] = [];
-  const onCrash = (err: unknown): void => void crashes.push(err);
-  process.on('uncaughtException', onCrash);
-  process.on('unhandledRejection', onCrash);
+  const crashWatch = watchCrashes();
   const logged: Array<Record<string, unknown>> = [];
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'lp-fuzz-imap-'));
   const srv = await serveCache(dataDir, { protocol: 'pop3', accounts: ['alice', 'bob'], log: captureLog(logged) });
@@ -177,12 +174,8 @@ export async function runImapFuzz(o: {
   } finally {
     await srv.close();
     rmSync(dataDir, { recursive: true, force: true });
-    await new Promise((r) => setTimeout(r, 50));
-    process.off('uncaughtException', onCrash);
-    process.off('unhandledRejection', onCrash);
+    await crashWatch.stop(fail);
   }
-  for (const err of crashes)
-    fail({ what: 'crash (uncaught exception or unhandled rejection)', detail: (err as Error)?.stack ?? String(err) });
   stats.seconds = (Date.now() - t0) / 1000;
   return { stats, failures };
 }

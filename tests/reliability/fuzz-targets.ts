@@ -198,6 +198,26 @@ export function captureLog(sink: Array<Record<string, unknown>>) {
   );
 }
 
+/** Records uncaught exceptions and unhandled rejections until `stop()`, which reports each as a failure. */
+export function watchCrashes(): { stop(fail: (f: FuzzFailure) => void): Promise<void> } {
+  const crashes: unknown[] = [];
+  const onCrash = (err: unknown): void => void crashes.push(err);
+  process.on('uncaughtException', onCrash);
+  process.on('unhandledRejection', onCrash);
+  return {
+    async stop(fail) {
+      await new Promise((r) => setTimeout(r, 50)); // late rejections of closed sessions
+      process.off('uncaughtException', onCrash);
+      process.off('unhandledRejection', onCrash);
+      for (const err of crashes)
+        fail({
+          what: 'crash (uncaught exception or unhandled rejection)',
+          detail: (err as Error)?.stack ?? String(err),
+        });
+    },
+  };
+}
+
 /** A session seed derived from the run's seed and the session number. */
 export function sessionSeed(seed: number, n: number): number {
   return new Rng((seed ^ Math.imul(n + 1, 0x9e3779b1)) >>> 0).next();
@@ -257,12 +277,7 @@ export async function runFuzz(o: FuzzRunOptions): Promise<{ stats: FuzzStats; fa
     maxRssMb: 0,
     seconds: 0,
   };
-  const crashes: unknown[] = [];
-  const onCrash = (err: unknown): void => {
-    crashes.push(err);
-  };
-  process.on('uncaughtException', onCrash);
-  process.on('unhandledRejection', onCrash);
+  const crashWatch = watchCrashes();
 
   const logged: Array<Record<string, unknown>> = [];
   const log = captureLog(logged);
@@ -358,12 +373,8 @@ export async function runFuzz(o: FuzzRunOptions): Promise<{ stats: FuzzStats; fa
   } finally {
     await pop3?.close();
     await smtp?.close();
-    await new Promise((r) => setTimeout(r, 50));
-    process.off('uncaughtException', onCrash);
-    process.off('unhandledRejection', onCrash);
+    await crashWatch.stop(fail);
   }
-  for (const err of crashes)
-    fail({ what: 'crash (uncaught exception or unhandled rejection)', detail: (err as Error)?.stack ?? String(err) });
   stats.seconds = (Date.now() - t0) / 1000;
   return { stats, failures };
 }
