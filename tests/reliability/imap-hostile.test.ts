@@ -3,7 +3,7 @@
  * deterministically: a session closed on a fatal protocol error while its socket was paused
  * (input over the high-water mark behind a running command) must not leave the connection
  * open (a leak, and `stop()` waiting forever); an empty mailbox name is refused, not a server
- * bug.
+ * bug; a RENAME whose children collide with existing directories is no server bug either.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -69,4 +69,22 @@ test('an empty mailbox name is refused with NO, never an internal error', async 
   for (const tag of ['b1', 'b2', 'b3', 'b4', 'b5', 'b6', 'b7', 'b9', 'b10'])
     assert.match(r.received, new RegExp(`\\r\\n${tag} (NO|BAD) (?!\\[SERVERBUG\\])`), `${tag}: ${r.received}`);
   assert.equal(srv.store().folder('INBOX')?.messages, 3, 'nothing moved or lost');
+});
+
+test('RENAME onto a name whose child folder exists is refused, not a server bug', async () => {
+  // fuzz session imap:4141379521 and others: the children's directories collide (ENOTEMPTY)
+  const r = await drive(
+    srv.imap.port,
+    {
+      segments: [
+        Buffer.from(
+          'a LOGIN alice localpw\r\nb1 CREATE b/sub\r\nb2 DELETE b\r\nb3 CREATE a/sub\r\nb4 RENAME a b\r\nb5 LIST "" *\r\n',
+        ),
+      ],
+    },
+    /^\* OK[^\r\n]*\r\n/,
+    ['z LOGOUT\r\n'],
+  );
+  assert.match(r.received, /\r\nb4 (OK|NO) (?!\[SERVERBUG\])/, r.received);
+  assert.match(r.received, /\r\n\* LIST [^\r\n]* "?b\/sub"?\r\n/, r.received);
 });
