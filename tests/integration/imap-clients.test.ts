@@ -205,8 +205,11 @@ describe('mbsync against the local IMAP server', () => {
       inbox.messages.filter((m) => m.uid !== target.uid && m.flags.includes('\\Seen')).map((m) => m.uid),
       'no other flag changed',
     );
-    const journal = srv.cache.journal.pending('alice').map((e) => e.change);
-    assert.deepEqual(journal, [{ kind: 'flags', folder: 'INBOX', uids: [target.uid], op: 'add', flags: ['\\Seen'] }]);
+    // one journaled change for the upstream (`keys`, when given, are the messages' upstream keys)
+    const journal = srv.cache.journal.pending('alice').map((e) => ({ ...e.change, keys: undefined }));
+    assert.deepEqual(journal, [
+      { kind: 'flags', folder: 'INBOX', uids: [target.uid], op: 'add', flags: ['\\Seen'], keys: undefined },
+    ]);
   });
 });
 
