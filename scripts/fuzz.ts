@@ -1,15 +1,18 @@
 /**
- * `npm run fuzz -- [--seconds N] [--seed S] [--concurrency C] [--protocol pop3|smtp]`: the long
- * fuzzing run of the local POP3 and SMTP listeners and the POP3 wire codec (the short
- * run is tests/reliability/fuzz.test.ts). Prints progress and the figures; exits 1 on any finding.
+ * `npm run fuzz -- [--seconds N] [--seed S] [--concurrency C] [--protocol pop3|smtp|imap]`: the
+ * long fuzzing run of the local POP3 and SMTP listeners and the POP3 wire codec, or with
+ * `--protocol imap` of the local IMAP listener over a real cache (tests/reliability/fuzz-imap.ts)
+ * (the short runs are in tests/reliability/fuzz.test.ts). Prints progress and the figures; exits
+ * 1 on any finding.
  * `--mode upstream`: hostile upstream POP3/IMAP servers against the fetchers instead
  * (tests/reliability/fuzz-upstream.ts).
  *
- * `npm run fuzz -- --replay pop3:<seed>` replays one session with the server's trace log on
+ * `npm run fuzz -- --replay pop3:<seed>` (or `imap:<seed>`) replays one session with the server's trace log on
  * stderr and prints the stream sent and the replies.
  */
 import { parseArgs } from 'node:util';
 import type { FuzzProtocol } from '../tests/reliability/fuzz.js';
+import { replayImap, runImapFuzz } from '../tests/reliability/fuzz-imap.js';
 import { replay, runFuzz } from '../tests/reliability/fuzz-targets.js';
 import { runUpstreamFuzz } from '../tests/reliability/fuzz-upstream.js';
 
@@ -43,7 +46,41 @@ async function upstream(seed: number, seconds: number): Promise<number> {
   return failures.length ? 1 : 0;
 }
 
+/** `--protocol imap`: the IMAP listener over a real cache. */
+async function imap(seed: number, seconds: number): Promise<number> {
+  process.stdout.write(`fuzz imap: seed ${seed}, ${seconds} s, ${values.concurrency} sessions at a time\n`);
+  const { stats, failures } = await runImapFuzz({
+    seed,
+    seconds,
+    concurrency: Number(values.concurrency),
+    probeEvery: 500,
+    onProgress: (s) =>
+      process.stdout.write(
+        `  ${s.seconds.toFixed(0)} s: ${s.sessions} sessions, ${s.badSessions} bad, ${s.aborted} aborted, rss ${s.maxRssMb.toFixed(0)} MB\n`,
+      ),
+  });
+  process.stdout.write(
+    `fuzz imap: ${stats.sessions} sessions in ${stats.seconds.toFixed(0)} s; ${stats.badSessions} bad, ${stats.aborted} aborted, ` +
+      `${stats.protocolErrors} protocol errors answered, ${(stats.bytes / 1e6).toFixed(1)} MB sent; ${stats.probes} probes; ` +
+      `heap +${stats.heapGrowthMb.toFixed(1)} MB after warm-up, max RSS ${stats.maxRssMb.toFixed(0)} MB\n`,
+  );
+  for (const f of failures)
+    process.stdout.write(
+      `FAIL ${f.what}${f.seed !== undefined ? ` (replay: --replay imap:${f.seed})` : ''}\n  ${f.detail?.slice(0, 600) ?? ''}\n`,
+    );
+  process.stdout.write(failures.length ? `fuzz: ${failures.length} findings\n` : 'fuzz: no findings\n');
+  return failures.length ? 1 : 0;
+}
+
 async function main(): Promise<number> {
+  if (values.replay?.startsWith('imap:')) {
+    const { c, received } = await replayImap(Number(values.replay.slice(5)));
+    process.stdout.write(
+      `imap session, expectError=${c.expectError}, owed=${c.owed}, abort=${c.abort}, ${c.bytes.length} bytes in ${c.segments.length} writes\n` +
+        `--- sent:\n${JSON.stringify(c.bytes.toString('latin1'))}\n--- received:\n${JSON.stringify(received)}\n`,
+    );
+    return 0;
+  }
   if (values.replay) {
     const [protocol, seed] = values.replay.split(':') as [FuzzProtocol, string];
     const { c, received } = await replay(protocol, Number(seed));
@@ -58,6 +95,7 @@ async function main(): Promise<number> {
   const seed = values.seed !== undefined ? Number(values.seed) : Math.floor(Math.random() * 2 ** 32);
   const seconds = Number(values.seconds);
   if (values.mode === 'upstream') return upstream(seed, seconds);
+  if (values.protocol === 'imap') return imap(seed, seconds);
   process.stdout.write(`fuzz: seed ${seed}, ${seconds} s, ${values.concurrency} sessions at a time\n`);
   const { stats, failures } = await runFuzz({
     seed,

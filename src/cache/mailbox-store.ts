@@ -142,6 +142,7 @@ export class MailboxStoreImpl implements MailboxStore, MailboxView {
   }
 
   folder(name: string): MailboxInfo | undefined {
+    if (name === '' || name.includes('\0')) return undefined; // no folder has such a name (normalizeFolder throws)
     const f = normalizeFolder(name);
     const row = this.s.rows.folder(this.accountId, f);
     return row && this.info(row, this.s.rows.folderStats(this.accountId, f));

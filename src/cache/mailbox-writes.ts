@@ -23,7 +23,7 @@ import { type MailboxAccountStore, type MailboxView, mailboxMessage } from './ma
 import { storedFlags } from './mailbox-flags.js';
 import { clearIntent, removePaths, writeIntent } from './mailbox-intent.js';
 import type { ImapRow } from './mailbox-rows.js';
-import type { UidPair } from './mailboxes.js';
+import { NoSuchFolderError, type UidPair } from './mailboxes.js';
 import { folderDir, formatName, isLocalKey, localKey, locateFile, normalizeFolder, tmpName } from './maildir.js';
 
 /** One message to copy: its source row and file, and its new UID, key and name. */
@@ -127,6 +127,7 @@ export class MailboxWrites {
     bytes: Buffer,
     opts: { flags?: readonly string[]; internalDate?: number },
   ): Promise<{ uid: number; uidValidity: number }> {
+    if (folder === '' || folder.includes('\0')) return Promise.reject(new NoSuchFolderError(folder)); // normalizeFolder throws
     const f = normalizeFolder(folder);
     return this.s.exclusive(async () => {
       const info = this.view.existing(f);

@@ -89,7 +89,7 @@ export interface FuzzStats {
 /** One failed check, with what reproduces it. */
 export interface FuzzFailure {
   what: string;
-  protocol?: FuzzProtocol;
+  protocol?: FuzzProtocol | 'imap';
   /** The session's seed: `npm run fuzz -- --replay <protocol>:<seed>`. */
   seed?: number;
   detail?: string;
@@ -98,9 +98,9 @@ export interface FuzzFailure {
 const SESSION_TIMEOUT_MS = 5000;
 
 /** A client that writes a case's segments and collects everything the server sends. */
-async function drive(
+export async function drive(
   port: number,
-  c: FuzzCase,
+  c: Pick<FuzzCase, 'segments'>,
   greeting: RegExp,
   epilogue: string[],
 ): Promise<{ received: string; closed: boolean }> {
@@ -169,7 +169,7 @@ async function smtpSession(port: number, c: FuzzCase): Promise<{ errors: number;
 }
 
 /** JS heap plus Buffer memory in use after a full GC, in MB. */
-function heapAfterGc(): number {
+export function heapAfterGc(): number {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
   gc();
@@ -179,7 +179,7 @@ function heapAfterGc(): number {
 }
 
 /** Log lines at error level or above (an internal error on hostile input is a failure). */
-function captureLog(sink: Array<Record<string, unknown>>) {
+export function captureLog(sink: Array<Record<string, unknown>>) {
   return pino(
     { level: 'warn' },
     new Writable({
@@ -196,6 +196,26 @@ function captureLog(sink: Array<Record<string, unknown>>) {
       },
     }),
   );
+}
+
+/** Records uncaught exceptions and unhandled rejections until `stop()`, which reports each as a failure. */
+export function watchCrashes(): { stop(fail: (f: FuzzFailure) => void): Promise<void> } {
+  const crashes: unknown[] = [];
+  const onCrash = (err: unknown): void => void crashes.push(err);
+  process.on('uncaughtException', onCrash);
+  process.on('unhandledRejection', onCrash);
+  return {
+    async stop(fail) {
+      await new Promise((r) => setTimeout(r, 50)); // late rejections of closed sessions
+      process.off('uncaughtException', onCrash);
+      process.off('unhandledRejection', onCrash);
+      for (const err of crashes)
+        fail({
+          what: 'crash (uncaught exception or unhandled rejection)',
+          detail: (err as Error)?.stack ?? String(err),
+        });
+    },
+  };
 }
 
 /** A session seed derived from the run's seed and the session number. */
@@ -257,12 +277,7 @@ export async function runFuzz(o: FuzzRunOptions): Promise<{ stats: FuzzStats; fa
     maxRssMb: 0,
     seconds: 0,
   };
-  const crashes: unknown[] = [];
-  const onCrash = (err: unknown): void => {
-    crashes.push(err);
-  };
-  process.on('uncaughtException', onCrash);
-  process.on('unhandledRejection', onCrash);
+  const crashWatch = watchCrashes();
 
   const logged: Array<Record<string, unknown>> = [];
   const log = captureLog(logged);
@@ -358,12 +373,8 @@ export async function runFuzz(o: FuzzRunOptions): Promise<{ stats: FuzzStats; fa
   } finally {
     await pop3?.close();
     await smtp?.close();
-    await new Promise((r) => setTimeout(r, 50));
-    process.off('uncaughtException', onCrash);
-    process.off('unhandledRejection', onCrash);
+    await crashWatch.stop(fail);
   }
-  for (const err of crashes)
-    fail({ what: 'crash (uncaught exception or unhandled rejection)', detail: (err as Error)?.stack ?? String(err) });
   stats.seconds = (Date.now() - t0) / 1000;
   return { stats, failures };
 }

@@ -43,6 +43,16 @@ for line in p.uidl()[1]:
 p.quit()
 `;
 
+const DELE_SCRIPT = `
+import poplib, sys
+host, port, user, pw = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+p = poplib.POP3(host, port, timeout=120)
+p.user(user); p.pass_(pw)
+for n in sys.argv[5:]:
+    p.dele(int(n))
+p.quit()
+`;
+
 const IMAP_SCRIPT = String.raw`
 import imaplib, sys, os, re
 imaplib._MAXLINE = 100 * 1024 * 1024
@@ -149,6 +159,11 @@ export function poplibFetchAll(port: number, user: string, pass: string, host = 
 /** The UIDL listing of a POP3 maildrop with poplib, in message-number order. */
 export async function poplibUidls(port: number, user: string, pass: string, host = '127.0.0.1'): Promise<string[]> {
   return (await runPython(UIDL_SCRIPT, [host, String(port), user, pass])).split('\n').filter(Boolean);
+}
+
+/** DELE these message numbers with poplib, then QUIT (the deletions commit). */
+export async function poplibDele(port: number, user: string, pass: string, numbers: number[]): Promise<void> {
+  await runPython(DELE_SCRIPT, ['127.0.0.1', String(port), user, pass, ...numbers.map(String)]);
 }
 
 /** `UID FETCH 1:* BODY.PEEK[]` of one folder with imaplib; each literal exactly as sent, in UID order. */

@@ -362,6 +362,7 @@ export class ImapSession implements SessionContext {
       this.gone = true;
       this.ending = true;
       this.socket.end();
+      this.socket.resume(); // a paused socket never reads the peer's FIN: it would stay open
     }
     this.unlisten?.();
     this.unlisten = undefined;
