@@ -102,6 +102,12 @@ export class FolderOps {
       ...this.s.rows.folders(this.s.accountId).map((r) => r.folder),
       ...this.s.rows.usedFolders(this.s.accountId),
     ]);
+    // a child of `t` may exist without `t` (DELETE keeps a deleted folder's children)
+    const clash = [...names]
+      .filter(below)
+      .map((n) => t + n.slice(f.length))
+      .find((n) => this.exists(n) || existsSync(path.join(maildir, encodeFolder(n))));
+    if (clash) throw new FolderOperationError(`${clash} already exists`, 'ALREADYEXISTS');
     const renamed: Array<[string, string]> = [...names]
       .filter(below)
       .map((n): [string, string] => [encodeFolder(n), encodeFolder(t + n.slice(f.length))])

@@ -160,6 +160,7 @@ export class MailboxStoreImpl implements MailboxStore, MailboxView {
    * same flags share one (read-only) flag list (100,000 messages: a few distinct lists).
    */
   select(name: string): MailboxSnapshot {
+    if (name === '' || name.includes('\0')) throw new NoSuchFolderError(name);
     const f = normalizeFolder(name);
     const row = this.s.rows.folder(this.accountId, f);
     if (!row) throw new NoSuchFolderError(name);
