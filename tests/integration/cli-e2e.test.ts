@@ -258,13 +258,13 @@ describe('localpost CLI end to end', () => {
       });
       assert.match(sent.stdout, /DATA 250/);
       // pulled back by this `sync` or by the demo's own pull, whichever comes first: count the
-      // cached messages rather than expect "1 new" from the sync
+      // cached messages rather than expect "1 new" from the sync (4 in INBOX, and the copy in Sent)
       await waitFor(
         async () => {
           await runCli(['--config', configFile!, 'sync']);
           const st = await runCli(['--config', configFile!, 'status', '--json']);
           const accounts = (JSON.parse(st.stdout) as { accounts: Array<{ id: string; messages: number }> }).accounts;
-          return accounts.find((a) => a.id === 'demo')?.messages === 4;
+          return accounts.find((a) => a.id === 'demo')?.messages === 5;
         },
         20_000,
         'the sent message pulled back',

@@ -66,8 +66,12 @@ const idOf = (data: Buffer) => /^Subject: (\S+)/m.exec(data.toString())![1]!;
 
 /** Wait until the outbox holds nothing queued. */
 function emptyOutbox(data: string): Promise<void> {
+  const outbox = path.join(data, 'outbox');
   return waitFor(
-    () => readdirSync(path.join(data, 'outbox')).every((n) => n === 'tmp' || n === 'failed'),
+    // the Sent copy (a link in tmp/) is filed just after the send is recorded
+    () =>
+      readdirSync(outbox).every((n) => n === 'tmp' || n === 'failed') &&
+      !readdirSync(path.join(outbox, 'tmp')).some((n) => n.endsWith('.sent-copy.eml')),
     10_000,
     'an empty outbox',
   );
