@@ -174,7 +174,10 @@ function journalRoutes(d: DaemonView): ControlRoute[] {
           .list()
           .find((e) => e.id === id);
         if (entry?.state === 'inflight')
-          throw new ControlError(409, `journal entry ${id} is being applied upstream now: see "localpost journal list"`);
+          throw new ControlError(
+            409,
+            `journal entry ${id} is being applied upstream now: see "localpost journal list"`,
+          );
         if (!journal().drop(id)) throw new ControlError(404, `no pending or failed journal entry ${id}`);
         return { id, dropped: true };
       },
