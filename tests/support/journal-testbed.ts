@@ -1,14 +1,20 @@
 /**
  * What the journal tests against Dovecot share (tests/integration/journal-*.test.ts): a testbed
  * with their users, temp directories, the endpoint of a user, messages with a Message-ID, the
- * upstream state read with Python's imaplib, and imaplib changes made as another device would.
+ * upstream state read with Python's imaplib, imaplib changes made as another device would, and a
+ * cache with one IMAP account whose pull carries changes both ways.
  */
+import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before } from 'node:test';
 import pino from 'pino';
+import { Cache } from '../../src/cache/cache.js';
+import type { AccountConfig } from '../../src/config/schema.js';
+import { imapChangesOf } from '../../src/daemon/accounts.js';
+import { ImapFetcher } from '../../src/upstream/imap/fetcher.js';
 import type { UpstreamEndpoint } from '../../src/upstream/types.js';
 import { imaplibState, PYTHON } from './python.js';
 import { startTestbed, type Testbed } from './testbed.js';
@@ -18,12 +24,18 @@ export function message(mid: string, body = 'hello'): Buffer {
   return Buffer.from(`From: a@example.test\r\nSubject: ${mid}\r\nMessage-ID: <${mid}>\r\n\r\n${body}\r\n`);
 }
 
-/** Start Dovecot with these users (`name` / `namepw`) for the file's tests, stopped after them. */
-export function journalTestbed(users: string[]) {
+/**
+ * Start Dovecot with these users (`name` / `namepw`) for the file's tests, stopped after them;
+ * `env`: more testbed knobs (tests/testbed/README.md).
+ */
+export function journalTestbed(users: string[], env: Record<string, string> = {}) {
   let tb: Testbed | undefined;
   const dirs: string[] = [];
   before(async () => {
-    tb = await startTestbed({ postfix: false, env: { EXTRA_USERS: users.map((u) => `${u}:${u}pw`).join(' ') } });
+    tb = await startTestbed({
+      postfix: false,
+      env: { ...env, EXTRA_USERS: users.map((u) => `${u}:${u}pw`).join(' ') },
+    });
   });
   after(async () => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
@@ -51,6 +63,38 @@ export function journalTestbed(users: string[]) {
       const count = (folder: string, mid: string) => (st[folder]?.messages ?? []).filter((m) => m.mid === mid).length;
       const flags = (folder: string, mid: string) => st[folder]?.messages.find((m) => m.mid === mid)?.flags ?? [];
       return { st, count, flags };
+    },
+    /**
+     * A cache with one IMAP account (`acct`, the user's upstream) and a pull of its INBOX that
+     * carries changes both ways (through `port`: a tap, or another upstream).
+     */
+    async imapAccount(user: string) {
+      const dataDir = this.tmp();
+      const cache = await Cache.open({ dataDir, accounts: ['acct'], log: this.log });
+      const acc = {
+        id: 'acct',
+        incoming: { protocol: 'imap', onLocalDelete: 'keep-upstream' },
+      } as unknown as AccountConfig;
+      const changes = imapChangesOf(cache, acc);
+      assert.ok(changes);
+      const pull = (port = bed().imapPort) =>
+        new ImapFetcher({
+          endpoint: this.endpoint(user, port),
+          store: cache.account('acct'),
+          cursors: cache,
+          log: this.log,
+          folders: ['INBOX'],
+          maxMessageSize: 10_000_000,
+          changes,
+        }).pull();
+      const view = cache.mailboxes('acct');
+      const uidOf = (folder: string, mid: string) => {
+        const rows = cache.account('acct').list(folder);
+        const row = rows.find((r) => readFileSync(r.path, 'latin1').includes(`<${mid}>`));
+        assert.ok(row, `${mid} in ${folder} locally`);
+        return row.uid;
+      };
+      return { cache, changes, pull, view, uidOf, journal: cache.journal };
     },
     /** imaplib, as another device would (`m` is the logged-in IMAP4). */
     pythonImap(user: string, code: string): void {
