@@ -6,14 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { startImapTap } from '../support/imap-tap.js';
-import { journalTestbed } from '../support/journal-testbed.js';
-
-/** Dovecot 2.3's capabilities after login, without QRESYNC (CONDSTORE stays). */
-const NO_QRESYNC =
-  'IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY THREAD=REFERENCES THREAD=REFS ' +
-  'THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL CATENATE UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED ' +
-  'I18NLEVEL=1 CONDSTORE ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE SNIPPET=FUZZY ' +
-  'PREVIEW=FUZZY PREVIEW STATUS=SIZE SAVEDATE LITERAL+ NOTIFY SPECIAL-USE';
+import { journalTestbed, NO_QRESYNC } from '../support/journal-testbed.js';
 
 const qresync = journalTestbed(['quinn', 'rita', 'sam']);
 const plain = journalTestbed(['nora'], { IMAP_CAPABILITY: NO_QRESYNC });

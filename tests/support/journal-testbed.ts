@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before } from 'node:test';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { Cache } from '../../src/cache/cache.js';
 import type { AccountConfig } from '../../src/config/schema.js';
 import { imapChangesOf } from '../../src/daemon/accounts.js';
@@ -18,6 +18,13 @@ import { ImapFetcher } from '../../src/upstream/imap/fetcher.js';
 import type { UpstreamEndpoint } from '../../src/upstream/types.js';
 import { imaplibState, PYTHON } from './python.js';
 import { startTestbed, type Testbed } from './testbed.js';
+
+/** Dovecot 2.3's capabilities after login without QRESYNC (CONDSTORE stays): `IMAP_CAPABILITY` for an upstream without it. */
+export const NO_QRESYNC =
+  'IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY THREAD=REFERENCES THREAD=REFS ' +
+  'THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL CATENATE UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED ' +
+  'I18NLEVEL=1 CONDSTORE ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE SNIPPET=FUZZY ' +
+  'PREVIEW=FUZZY PREVIEW STATUS=SIZE SAVEDATE LITERAL+ NOTIFY SPECIAL-USE';
 
 /** A message with a Message-ID (and CRLF lines, as an upstream stores it). */
 export function message(mid: string, body = 'hello'): Buffer {
@@ -64,37 +71,9 @@ export function journalTestbed(users: string[], env: Record<string, string> = {}
       const flags = (folder: string, mid: string) => st[folder]?.messages.find((m) => m.mid === mid)?.flags ?? [];
       return { st, count, flags };
     },
-    /**
-     * A cache with one IMAP account (`acct`, the user's upstream) and a pull of its INBOX that
-     * carries changes both ways (through `port`: a tap, or another upstream).
-     */
-    async imapAccount(user: string) {
-      const dataDir = this.tmp();
-      const cache = await Cache.open({ dataDir, accounts: ['acct'], log: this.log });
-      const acc = {
-        id: 'acct',
-        incoming: { protocol: 'imap', onLocalDelete: 'keep-upstream' },
-      } as unknown as AccountConfig;
-      const changes = imapChangesOf(cache, acc);
-      assert.ok(changes);
-      const pull = (port = bed().imapPort) =>
-        new ImapFetcher({
-          endpoint: this.endpoint(user, port),
-          store: cache.account('acct'),
-          cursors: cache,
-          log: this.log,
-          folders: ['INBOX'],
-          maxMessageSize: 10_000_000,
-          changes,
-        }).pull();
-      const view = cache.mailboxes('acct');
-      const uidOf = (folder: string, mid: string) => {
-        const rows = cache.account('acct').list(folder);
-        const row = rows.find((r) => readFileSync(r.path, 'latin1').includes(`<${mid}>`));
-        assert.ok(row, `${mid} in ${folder} locally`);
-        return row.uid;
-      };
-      return { cache, changes, pull, view, uidOf, journal: cache.journal };
+    /** `imapAccount` for a user of this testbed, its data directory removed after the tests. */
+    imapAccount(user: string) {
+      return imapAccount(this.tmp(), this.endpoint(user), this.log);
     },
     /** imaplib, as another device would (`m` is the logged-in IMAP4). */
     pythonImap(user: string, code: string): void {
@@ -102,4 +81,36 @@ export function journalTestbed(users: string[], env: Record<string, string> = {}
       execFileSync(PYTHON, ['-c', script]);
     },
   };
+}
+
+/**
+ * A cache in `dataDir` with one IMAP account (`acct`, pulling `endpoint`) and a pull of its INBOX
+ * that carries changes both ways (through `port` when given: a tap in front of the upstream).
+ */
+export async function imapAccount(dataDir: string, endpoint: UpstreamEndpoint, log: Logger) {
+  const cache = await Cache.open({ dataDir, accounts: ['acct'], log });
+  const acc = {
+    id: 'acct',
+    incoming: { protocol: 'imap', onLocalDelete: 'keep-upstream' },
+  } as unknown as AccountConfig;
+  const changes = imapChangesOf(cache, acc);
+  assert.ok(changes);
+  const pull = (port = endpoint.port) =>
+    new ImapFetcher({
+      endpoint: { ...endpoint, port },
+      store: cache.account('acct'),
+      cursors: cache,
+      log,
+      folders: ['INBOX'],
+      maxMessageSize: 10_000_000,
+      changes,
+    }).pull();
+  const view = cache.mailboxes('acct');
+  const uidOf = (folder: string, mid: string) => {
+    const rows = cache.account('acct').list(folder);
+    const row = rows.find((r) => readFileSync(r.path, 'latin1').includes(`<${mid}>`));
+    assert.ok(row, `${mid} in ${folder} locally`);
+    return row.uid;
+  };
+  return { cache, changes, pull, view, uidOf, journal: cache.journal };
 }
