@@ -15,10 +15,14 @@
  *   UID), flags by `UID FETCH 1:* (FLAGS) (CHANGEDSINCE <stored>)` with CONDSTORE, else
  *   `UID FETCH <ranges> (FLAGS)` over the cached UIDs in chunks of FLAG_CHUNK.
  *
- * VANISHED comes from the FETCH, not from EXAMINE's `QRESYNC` parameter: the folder is already
- * open from the pull (one EXAMINE per folder per pull, under imapflow's mailbox lock), imapflow's
- * EXAMINE cannot send known UIDs, and the FETCH replaces the flags FETCH, so the mirror of a
- * changed folder is one round trip either way.
+ * VANISHED comes from the FETCH, not from EXAMINE's `QRESYNC` parameter: the FETCH replaces the
+ * flags FETCH (a changed folder costs one round trip, was two), its UID set restricts the answer
+ * to cached UIDs (imapflow's EXAMINE cannot send known UIDs), and it runs under the mirror's lock
+ * on the folder the pull already opened (one EXAMINE per folder per pull), after the download, so
+ * nothing has to be held from the EXAMINE across it.
+ *
+ * Invariant: VANISHED since m misses nothing only when every expunge up to m was applied, so the
+ * fetcher stores a folder's HIGHESTMODSEQ only after its mirror completed (fetcher.ts).
  *
  * imapflow rule: no IMAP command inside a fetch() loop — each chunk is collected, then applied.
  */
