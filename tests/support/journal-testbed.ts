@@ -52,7 +52,7 @@ export function journalTestbed(users: string[], env: Record<string, string> = {}
     if (!tb) throw new Error('testbed not started');
     return tb;
   };
-  return {
+  const helpers = {
     bed,
     log: pino({ level: process.env.LP_TEST_LOG ?? 'silent' }),
     /** A temp directory removed after the tests. */
@@ -73,7 +73,7 @@ export function journalTestbed(users: string[], env: Record<string, string> = {}
     },
     /** `imapAccount` for a user of this testbed, its data directory removed after the tests. */
     imapAccount(user: string) {
-      return imapAccount(this.tmp(), this.endpoint(user), this.log);
+      return imapAccount(helpers.tmp(), helpers.endpoint(user), helpers.log);
     },
     /** imaplib, as another device would (`m` is the logged-in IMAP4). */
     pythonImap(user: string, code: string): void {
@@ -81,6 +81,7 @@ export function journalTestbed(users: string[], env: Record<string, string> = {}
       execFileSync(PYTHON, ['-c', script]);
     },
   };
+  return helpers;
 }
 
 /**
