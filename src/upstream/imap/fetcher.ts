@@ -17,7 +17,9 @@
  *
  * IMAP accounts with a local IMAP server (`changes`): the change journal is replayed upstream
  * first, on the same connection (journal-replay.ts); the upstream's folders, and after each
- * folder's pull its flags and expunges, come back into the cache (mirror.ts). A folder with a
+ * folder's pull its flags and expunges, come back into the cache (mirror.ts; QRESYNC is enabled
+ * when offered, for its VANISHED). The folder's HIGHESTMODSEQ is stored only after its mirror
+ * applied them, since the next mirror asks only for what changed after it. A folder with a
  * journal entry still inflight (applied upstream or not: unknown) is not pulled.
  *
  * imapflow rules: no IMAP command inside a fetch() loop (it deadlocks). Memory stays bounded
@@ -40,6 +42,7 @@ import { emptyResult } from '../types.js';
 import { bufferLimits, createImapClient } from './connect.js';
 import { type ImapChanges, replayJournal } from './journal-replay.js';
 import { mirrorFolder, mirrorFolders } from './mirror.js';
+import { fetchChunks } from './names.js';
 import { INLINE_MAX, imapKey, rekeyFolder } from './rekey.js';
 
 /** imapflow's codes for a response past `bufferLimits()` (connect.ts); the connection is gone then. */
@@ -72,11 +75,11 @@ export class ImapFetcher implements Fetcher {
   async pull(pullOpts: PullOptions = {}): Promise<FetchResult> {
     const result = emptyResult();
     // a literal past twice maxMessageSize fails the connection; below that, it is counted and skipped
-    const client = createImapClient(
-      this.opts.endpoint,
-      this.opts.log,
-      bufferLimits(2 * this.opts.maxMessageSize + DECLARED_SLACK),
-    );
+    // QRESYNC (when offered) is what lets the mirror learn expunges without listing every UID
+    const client = createImapClient(this.opts.endpoint, this.opts.log, {
+      ...bufferLimits(2 * this.opts.maxMessageSize + DECLARED_SLACK),
+      qresync: true,
+    });
     let overLimit: Error | undefined; // why imapflow dropped the connection, when a response was too large
     client.on('error', (err: Error & { code?: unknown }) => {
       if (typeof err.code === 'string' && OVER_LIMIT_CODES.has(err.code)) overLimit ??= err;
@@ -110,14 +113,19 @@ export class ImapFetcher implements Fetcher {
           );
           continue;
         }
-        const before = this.opts.cursors.getCursor(this.opts.store.accountId, folder);
-        await this.pullFolder(client, folder, result, pullOpts);
+        const account = this.opts.store.accountId;
+        const before = this.opts.cursors.getCursor(account, folder);
+        const mirrored = !!changes && !!before;
+        const settled = await this.pullFolder(client, folder, result, pullOpts, mirrored);
         if (changes && before) {
-          const after = this.opts.cursors.getCursor(this.opts.store.accountId, folder);
+          const after = this.opts.cursors.getCursor(account, folder);
           const since = after?.uidValidity === before.uidValidity ? before.highestModseq : undefined;
           const c = await mirrorFolder(client, changes.store, this.opts.log, folder, since);
           result.upstreamFlags = (result.upstreamFlags ?? 0) + c.flags;
           result.upstreamExpunges = (result.upstreamExpunges ?? 0) + c.expunged;
+          // only now: the next mirror asks for what changed since this HIGHESTMODSEQ
+          if (after && settled !== undefined)
+            this.opts.cursors.setCursor(account, folder, { ...after, highestModseq: settled });
         }
         await this.deleteUpstream(client, folder, result);
       }
@@ -131,12 +139,18 @@ export class ImapFetcher implements Fetcher {
     return result;
   }
 
+  /**
+   * Pulls one folder. `mirrored`: the mirror follows, so the cursor keeps its HIGHESTMODSEQ (what
+   * the mirror asks changes since) and the new one is returned, to be stored once the mirror
+   * applied them; a pull or mirror cut short asks again since the old one.
+   */
   private async pullFolder(
     client: ImapFlow,
     folder: string,
     result: FetchResult,
     pullOpts: PullOptions,
-  ): Promise<void> {
+    mirrored: boolean,
+  ): Promise<string | undefined> {
     const { store, cursors, log, maxMessageSize } = this.opts;
     const account = store.accountId;
     const lock = await client.getMailboxLock(folder, { readOnly: true });
@@ -158,6 +172,7 @@ export class ImapFetcher implements Fetcher {
         return;
       }
       if (cursor && mb.exists === 0) {
+        if (mirrored) return modseq;
         cursors.setCursor(account, folder, { ...cursor, highestModseq: modseq });
         return;
       }
@@ -180,15 +195,17 @@ export class ImapFetcher implements Fetcher {
         for (let next = listed[donePrefix]; next !== undefined && done.has(next); next = listed[donePrefix])
           donePrefix++;
       };
+      let settled: string | undefined; // the HIGHESTMODSEQ to store after the mirror
       const batch = new BatchWriter(store, {
         inTransaction: () => {
           const lastDone = listed[donePrefix - 1]; // undefined while donePrefix is 0
           if (lastDone !== undefined) cursorUid = Math.max(cursorUid, lastDone);
           const complete = cursorUid >= maxListed;
+          if (complete && mirrored) settled = modseq;
           cursors.setCursor(account, folder, {
             uidValidity,
             lastUid: cursorUid,
-            highestModseq: complete ? modseq : cursor?.highestModseq,
+            highestModseq: complete && !mirrored ? modseq : cursor?.highestModseq,
           });
         },
       });
@@ -285,6 +302,7 @@ export class ImapFetcher implements Fetcher {
         result.newMessages += batch.committedCount;
         result.bytes += batch.committedBytes;
       }
+      return settled;
     } finally {
       lock.release();
     }
@@ -332,46 +350,6 @@ async function searchUids(client: ImapFlow, folder: string, lastUid: number): Pr
   if (!Array.isArray(found)) throw new TemporaryError(`IMAP UID SEARCH in ${folder} failed`);
   const uids = found.filter((u) => u > lastUid).sort((a, b) => a - b);
   return uids.filter((u, i) => i === 0 || u !== uids[i - 1]);
-}
-
-/**
- * `wanted` (a subset of the ascending `listed`) in chunks of at most `max` messages, each with
- * a UID set of ranges: `a:b` covers a run of listed UIDs that are all wanted (UIDs between them
- * that were not listed do not exist, and none can appear below the highest UID), so a chunk of
- * consecutive new messages is one short `a:b`, never a comma list of hundreds of UIDs.
- */
-export function fetchChunks(
-  listed: readonly number[],
-  wanted: ReadonlySet<number>,
-  max: number,
-): Array<{ set: string; uids: number[] }> {
-  const chunks: Array<{ set: string; uids: number[] }> = [];
-  let uids: number[] = [];
-  let ranges: string[] = [];
-  let runStart: number | undefined;
-  let runEnd = 0;
-  const closeRun = () => {
-    if (runStart !== undefined) ranges.push(runStart === runEnd ? String(runStart) : `${runStart}:${runEnd}`);
-    runStart = undefined;
-  };
-  const closeChunk = () => {
-    closeRun();
-    if (uids.length) chunks.push({ set: ranges.join(','), uids });
-    uids = [];
-    ranges = [];
-  };
-  for (const uid of listed) {
-    if (!wanted.has(uid)) {
-      closeRun();
-      continue;
-    }
-    runStart ??= uid;
-    runEnd = uid;
-    uids.push(uid);
-    if (uids.length >= max) closeChunk();
-  }
-  closeChunk();
-  return chunks;
 }
 
 /** Write a buffer honouring backpressure; returns its length. */

@@ -1,6 +1,6 @@
 /**
- * Small shared pieces of the IMAP upstream code: folder names (local names use `/`), UID sets,
- * and what an imapflow error says about a folder.
+ * Small shared pieces of the IMAP upstream code: folder names (local names use `/`), UID sets
+ * and their chunks per command, and what an imapflow error says about a folder.
  */
 import type { ImapFlow } from 'imapflow';
 
@@ -12,6 +12,11 @@ export function upstreamPath(client: ImapFlow, name: string): string {
 
 /** A UID set in ranges (`1:4,7`). */
 export function uidSet(uids: readonly number[]): string {
+  return uidRanges(uids).join(',');
+}
+
+/** The ranges of a UID set (`1:4`, `7`), ascending. */
+function uidRanges(uids: readonly number[]): string[] {
   const s = [...new Set(uids)].sort((a, b) => a - b);
   const out: string[] = [];
   for (let i = 0; i < s.length; ) {
@@ -20,7 +25,66 @@ export function uidSet(uids: readonly number[]): string {
     out.push(i === j ? String(s[i]) : `${s[i]}:${s[j]}`);
     i = j + 1;
   }
-  return out.join(',');
+  return out;
+}
+
+/**
+ * `uidSet(uids)` cut into sets of at most `maxChars` characters each (a range is never cut), so
+ * a command naming a scattered set of UIDs stays under a server's line limit: one set for a
+ * folder whose UIDs run in long ranges, a few for one full of holes.
+ */
+export function uidSetChunks(uids: readonly number[], maxChars: number): string[] {
+  const out: string[] = [];
+  let cur = '';
+  for (const r of uidRanges(uids)) {
+    if (cur && cur.length + 1 + r.length > maxChars) {
+      out.push(cur);
+      cur = '';
+    }
+    cur = cur ? `${cur},${r}` : r;
+  }
+  if (cur) out.push(cur);
+  return out;
+}
+
+/**
+ * `wanted` (a subset of the ascending `listed`) in chunks of at most `max` messages, each with
+ * a UID set of ranges: `a:b` covers a run of listed UIDs that are all wanted (UIDs between them
+ * that were not listed do not exist, and none can appear below the highest UID), so a chunk of
+ * consecutive new messages is one short `a:b`, never a comma list of hundreds of UIDs.
+ */
+export function fetchChunks(
+  listed: readonly number[],
+  wanted: ReadonlySet<number>,
+  max: number,
+): Array<{ set: string; uids: number[] }> {
+  const chunks: Array<{ set: string; uids: number[] }> = [];
+  let uids: number[] = [];
+  let ranges: string[] = [];
+  let runStart: number | undefined;
+  let runEnd = 0;
+  const closeRun = () => {
+    if (runStart !== undefined) ranges.push(runStart === runEnd ? String(runStart) : `${runStart}:${runEnd}`);
+    runStart = undefined;
+  };
+  const closeChunk = () => {
+    closeRun();
+    if (uids.length) chunks.push({ set: ranges.join(','), uids });
+    uids = [];
+    ranges = [];
+  };
+  for (const uid of listed) {
+    if (!wanted.has(uid)) {
+      closeRun();
+      continue;
+    }
+    runStart ??= uid;
+    runEnd = uid;
+    uids.push(uid);
+    if (uids.length >= max) closeChunk();
+  }
+  closeChunk();
+  return chunks;
 }
 
 /** Whether an imapflow error says the folder does not exist upstream. */
