@@ -1,7 +1,7 @@
 /** The UID sets of the bulk FETCH (src/upstream/imap/fetcher.ts): ranges of wanted runs, chunked. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fetchChunks } from '../../src/upstream/imap/fetcher.js';
+import { fetchChunks } from '../../src/upstream/imap/fetch-chunks.js';
 
 test('consecutive new messages are one range per chunk; a cached UID splits a run', () => {
   const listed = [3, 4, 5, 9, 10, 11, 12, 20];

@@ -13,7 +13,7 @@ import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { Cache } from '../../src/cache/cache.js';
 import type { MailboxOptions } from '../../src/cache/mailbox-account.js';
-import type { MailboxEvent } from '../../src/cache/mailboxes.js';
+import { type MailboxEvent, NoSuchFolderError } from '../../src/cache/mailboxes.js';
 import { isValidKey, maildirPath, parseName } from '../../src/cache/maildir.js';
 import { cacheFaults } from '../reliability/invariants.js';
 
@@ -437,8 +437,25 @@ describe('UpstreamMirror', () => {
     );
     assert.ok(cache.account('a').has('INBOX', 'i1_2'), 'a removed key is not fetched again');
     assert.ok(seen.some((e) => e.kind === 'expunged' && e.uids[0] === m2!.uid));
-    await mirror.noteUpstreamFolders([{ name: 'Sent Items', specialUse: '\\Sent' }]);
+    await mirror.noteUpstreamFolders([{ name: 'Sent Items', specialUse: '\\Sent', pulled: true }]);
     assert.equal(mb.folder('Sent Items')?.specialUse, '\\Sent');
+    // an upstream folder outside the pulled set is hidden, its mail kept; a local CREATE brings it back
+    await mirror.noteUpstreamFolders([
+      { name: 'INBOX', pulled: false },
+      { name: 'Sent Items', pulled: false },
+    ]);
+    assert.equal(mb.folder('Sent Items'), undefined);
+    assert.deepEqual(
+      mb.folders().map((f) => f.name),
+      ['INBOX'],
+      'INBOX is always shown',
+    );
+    assert.throws(() => mb.select('Sent Items'), NoSuchFolderError);
+    await mb.createFolder('Sent Items');
+    assert.equal(mb.folder('Sent Items')?.specialUse, '\\Sent', 'the same folder, back');
+    assert.deepEqual(mirror.localFolders(), ['Sent Items']);
+    await mirror.noteUpstreamFolders([{ name: 'Sent Items', pulled: false }]);
+    assert.ok(mb.folder('Sent Items'), 'a folder created locally stays shown');
     assert.equal(mirror.unresolvedChanges('INBOX'), false);
     await cache.account('a').releaseSpares();
     assert.deepEqual(cacheFaults(dataDir, 'a'), []);

@@ -1,5 +1,7 @@
 /**
- * IMAP pull (RFC 3501, RFC 7162) through imapflow. Per configured folder: EXAMINE it
+ * IMAP pull (RFC 3501, RFC 7162) through imapflow. One LIST gives the folders to pull
+ * (folder-set.ts: `incoming.folders` names and patterns, the special-use Sent/Drafts/Trash/Junk,
+ * folders created locally; a configured name the upstream lacks is reported, not fatal). Per folder: EXAMINE it
  * (read-only, so nothing is marked \Seen upstream), compare UIDVALIDITY with the stored cursor,
  * skip the folder at once when CONDSTORE's HIGHESTMODSEQ or UIDNEXT says nothing changed,
  * list the UIDs above the cursor with one UID SEARCH, then download the new ones in UID order
@@ -38,8 +40,11 @@ import { withTlsHint } from '../tls-hint.js';
 import type { Fetcher, FetchResult, PullOptions, UpstreamEndpoint } from '../types.js';
 import { emptyResult } from '../types.js';
 import { bufferLimits, createImapClient } from './connect.js';
+import { fetchChunks, writeAll } from './fetch-chunks.js';
+import { folderSet } from './folder-set.js';
 import { type ImapChanges, replayJournal } from './journal-replay.js';
-import { mirrorFolder, mirrorFolders } from './mirror.js';
+import { listUpstream, mirrorFolder } from './mirror.js';
+import { isMissingFolder, upstreamPath } from './names.js';
 import { INLINE_MAX, imapKey, rekeyFolder } from './rekey.js';
 
 /** imapflow's codes for a response past `bufferLimits()` (connect.ts); the connection is gone then. */
@@ -99,9 +104,8 @@ export class ImapFetcher implements Fetcher {
         });
         result.replayed = r.applied;
         if (!client.usable) throw new TemporaryError(`connection lost during the journal replay: ${r.stopped ?? ''}`);
-        await mirrorFolders(client, changes.store);
       }
-      for (const folder of this.opts.folders) {
+      for (const folder of await this.folderSet(client, result)) {
         if (pullOpts.signal?.aborted) break;
         if (changes?.store.unresolvedChanges(folder)) {
           this.opts.log.info(
@@ -111,7 +115,7 @@ export class ImapFetcher implements Fetcher {
           continue;
         }
         const before = this.opts.cursors.getCursor(this.opts.store.accountId, folder);
-        await this.pullFolder(client, folder, result, pullOpts);
+        if (!(await this.pullFolder(client, folder, result, pullOpts))) continue;
         if (changes && before) {
           const after = this.opts.cursors.getCursor(this.opts.store.accountId, folder);
           const since = after?.uidValidity === before.uidValidity ? before.highestModseq : undefined;
@@ -131,15 +135,51 @@ export class ImapFetcher implements Fetcher {
     return result;
   }
 
+  /**
+   * The folders this pull downloads (folder-set.ts), from the one LIST of the pull; an IMAP
+   * account served locally shows exactly these. Configured names the upstream lacks are logged
+   * once and reported in the result.
+   */
+  private async folderSet(client: ImapFlow, result: FetchResult): Promise<string[]> {
+    const { changes, log } = this.opts;
+    const upstream = await listUpstream(client);
+    const set = folderSet(upstream, this.opts.folders, changes?.store.localFolders() ?? []);
+    const pulled = new Set(set.pull.map((f) => f.name));
+    if (changes)
+      await changes.store.noteUpstreamFolders(
+        upstream.map((f) => ({
+          name: f.name,
+          pulled: pulled.has(f.name),
+          ...(f.specialUse ? { specialUse: f.specialUse } : {}),
+        })),
+      );
+    if (set.missing.length) {
+      result.missingFolders = set.missing;
+      log.warn(
+        { folders: set.missing },
+        'configured folders not found upstream, not pulled (incoming.folders); the others are',
+      );
+    }
+    return [...pulled];
+  }
+
+  /** One folder's new messages; false when the folder went away upstream since the LIST. */
   private async pullFolder(
     client: ImapFlow,
     folder: string,
     result: FetchResult,
     pullOpts: PullOptions,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const { store, cursors, log, maxMessageSize } = this.opts;
     const account = store.accountId;
-    const lock = await client.getMailboxLock(folder, { readOnly: true });
+    let lock: Awaited<ReturnType<ImapFlow['getMailboxLock']>>;
+    try {
+      lock = await client.getMailboxLock(upstreamPath(client, folder), { readOnly: true });
+    } catch (err) {
+      if (!isMissingFolder(err)) throw err;
+      log.warn({ folder }, 'folder deleted upstream since the listing: not pulled');
+      return false;
+    }
     try {
       const mb = client.mailbox;
       if (!mb) throw new Error(`could not open folder ${folder}`);
@@ -155,13 +195,13 @@ export class ImapFetcher implements Fetcher {
       const lastUid = cursor?.lastUid ?? 0;
       if (cursor && modseq !== undefined && cursor.highestModseq === modseq) {
         log.debug({ folder, modseq }, 'imap folder unchanged (HIGHESTMODSEQ)');
-        return;
+        return true;
       }
       if (cursor && mb.exists === 0) {
         cursors.setCursor(account, folder, { ...cursor, highestModseq: modseq });
-        return;
+        return true;
       }
-      if (cursor && mb.uidNext !== undefined && mb.uidNext <= lastUid + 1 && modseq === undefined) return;
+      if (cursor && mb.uidNext !== undefined && mb.uidNext <= lastUid + 1 && modseq === undefined) return true;
 
       // 1. The UIDs above the cursor: one UID SEARCH, not a FETCH response per message. Sizes
       //    come with the bodies (step 2).
@@ -288,6 +328,7 @@ export class ImapFetcher implements Fetcher {
     } finally {
       lock.release();
     }
+    return true;
   }
 
   /**
@@ -300,7 +341,7 @@ export class ImapFetcher implements Fetcher {
     const { store, log } = this.opts;
     const pending = store.pendingUpstreamDeletes(folder);
     if (!pending.length) return;
-    const lock = await client.getMailboxLock(folder);
+    const lock = await client.getMailboxLock(upstreamPath(client, folder));
     try {
       const prefix = `i${String(client.mailbox ? client.mailbox.uidValidity : '')}_`;
       const current = pending.filter((k) => k.startsWith(prefix));
@@ -332,62 +373,4 @@ async function searchUids(client: ImapFlow, folder: string, lastUid: number): Pr
   if (!Array.isArray(found)) throw new TemporaryError(`IMAP UID SEARCH in ${folder} failed`);
   const uids = found.filter((u) => u > lastUid).sort((a, b) => a - b);
   return uids.filter((u, i) => i === 0 || u !== uids[i - 1]);
-}
-
-/**
- * `wanted` (a subset of the ascending `listed`) in chunks of at most `max` messages, each with
- * a UID set of ranges: `a:b` covers a run of listed UIDs that are all wanted (UIDs between them
- * that were not listed do not exist, and none can appear below the highest UID), so a chunk of
- * consecutive new messages is one short `a:b`, never a comma list of hundreds of UIDs.
- */
-export function fetchChunks(
-  listed: readonly number[],
-  wanted: ReadonlySet<number>,
-  max: number,
-): Array<{ set: string; uids: number[] }> {
-  const chunks: Array<{ set: string; uids: number[] }> = [];
-  let uids: number[] = [];
-  let ranges: string[] = [];
-  let runStart: number | undefined;
-  let runEnd = 0;
-  const closeRun = () => {
-    if (runStart !== undefined) ranges.push(runStart === runEnd ? String(runStart) : `${runStart}:${runEnd}`);
-    runStart = undefined;
-  };
-  const closeChunk = () => {
-    closeRun();
-    if (uids.length) chunks.push({ set: ranges.join(','), uids });
-    uids = [];
-    ranges = [];
-  };
-  for (const uid of listed) {
-    if (!wanted.has(uid)) {
-      closeRun();
-      continue;
-    }
-    runStart ??= uid;
-    runEnd = uid;
-    uids.push(uid);
-    if (uids.length >= max) closeChunk();
-  }
-  closeChunk();
-  return chunks;
-}
-
-/** Write a buffer honouring backpressure; returns its length. */
-async function writeAll(sink: Writable, buf: Buffer): Promise<number> {
-  if (!sink.write(buf))
-    await new Promise<void>((resolve, reject) => {
-      const onDrain = () => {
-        sink.off('error', onError);
-        resolve();
-      };
-      const onError = (e: Error) => {
-        sink.off('drain', onDrain);
-        reject(e);
-      };
-      sink.once('drain', onDrain);
-      sink.once('error', onError);
-    });
-  return buf.length;
 }
