@@ -19,14 +19,13 @@ import { readStatus } from '../../src/daemon/status-report.js';
 import { SyncService } from '../../src/daemon/sync.js';
 import { ImapServer } from '../../src/listeners/imap/server.js';
 import { LocalAuth } from '../../src/listeners/local-auth.js';
-import { ImapFetcher } from '../../src/upstream/imap/fetcher.js';
 import { type ImapTap, startImapTap } from '../support/imap-tap.js';
 import { journalTestbed, message } from '../support/journal-testbed.js';
 import { makeConfig } from '../support/localpost.js';
 import { imaplibState } from '../support/python.js';
 
 const USERS = ['fsa', 'fsb', 'fsc', 'fsd'];
-const { bed, log, tmp, endpoint, pythonImap } = journalTestbed(USERS);
+const { bed, log, pythonImap, imapAccount } = journalTestbed(USERS);
 
 const closers: Array<() => Promise<void> | void> = [];
 after(async () => {
@@ -43,25 +42,9 @@ function upstreamFolder(user: string, folder: string, mids: string[]): void {
 
 /** A cache with one IMAP account pulled through a counting tap, served by a local IMAP server. */
 async function setup(user: string) {
-  const dataDir = tmp();
-  const cache = await Cache.open({ dataDir, accounts: ['acct'], log });
-  const acc = {
-    id: 'acct',
-    incoming: { protocol: 'imap', onLocalDelete: 'keep-upstream' },
-  } as unknown as AccountConfig;
-  const changes = imapChangesOf(cache, acc);
-  assert.ok(changes);
+  const { cache, pull: pullFrom } = await imapAccount(user);
   const tap: ImapTap = await startImapTap(bed().imapPort);
-  const pull = (folders: string[]) =>
-    new ImapFetcher({
-      endpoint: endpoint(user, tap.port),
-      store: cache.account('acct'),
-      cursors: cache,
-      log,
-      folders,
-      maxMessageSize: 10_000_000,
-      changes,
-    }).pull();
+  const pull = (folders: string[]) => pullFrom({ port: tap.port, folders });
   const view = cache.mailboxes('acct');
   const server = new ImapServer({
     hosts: ['127.0.0.1'],

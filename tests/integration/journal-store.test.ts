@@ -13,7 +13,6 @@ import { parseConfigText } from '../../src/config/load.js';
 import type { AccountConfig } from '../../src/config/schema.js';
 import { imapChangesOf } from '../../src/daemon/accounts.js';
 import { SyncService } from '../../src/daemon/sync.js';
-import { ImapFetcher } from '../../src/upstream/imap/fetcher.js';
 import { startImapTap } from '../support/imap-tap.js';
 import { journalTestbed, message } from '../support/journal-testbed.js';
 import { makeConfig, waitFor } from '../support/localpost.js';
@@ -21,28 +20,12 @@ import { freePort } from '../support/smtp.js';
 
 const USERS = ['erin', 'frank', 'gina', 'hank', 'ivan'];
 
-const { bed, log, tmp, endpoint, upstream, pythonImap } = journalTestbed(USERS);
+const { bed, log, upstream, pythonImap, imapAccount } = journalTestbed(USERS);
 
 /** A cache with one IMAP account and a pull of its INBOX that carries changes both ways. */
 async function setup(user: string) {
-  const dataDir = tmp();
-  const cache = await Cache.open({ dataDir, accounts: ['acct'], log });
-  const acc = {
-    id: 'acct',
-    incoming: { protocol: 'imap', onLocalDelete: 'keep-upstream' },
-  } as unknown as AccountConfig;
-  const changes = imapChangesOf(cache, acc);
-  assert.ok(changes);
-  const pull = (port = bed().imapPort) =>
-    new ImapFetcher({
-      endpoint: endpoint(user, port),
-      store: cache.account('acct'),
-      cursors: cache,
-      log,
-      folders: ['INBOX'],
-      maxMessageSize: 10_000_000,
-      changes,
-    }).pull();
+  const { cache, pull: pullFrom } = await imapAccount(user);
+  const pull = (port = bed().imapPort) => pullFrom({ port });
   const view = cache.mailboxes('acct');
   const uidOf = (folder: string, mid: string) => {
     const rows = cache.account('acct').list(folder);

@@ -9,6 +9,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before } from 'node:test';
 import pino from 'pino';
+import { Cache } from '../../src/cache/cache.js';
+import type { AccountConfig } from '../../src/config/schema.js';
+import { imapChangesOf } from '../../src/daemon/accounts.js';
+import { ImapFetcher } from '../../src/upstream/imap/fetcher.js';
 import type { UpstreamEndpoint } from '../../src/upstream/types.js';
 import { imaplibState, PYTHON } from './python.js';
 import { startTestbed, type Testbed } from './testbed.js';
@@ -33,17 +37,41 @@ export function journalTestbed(users: string[]) {
     if (!tb) throw new Error('testbed not started');
     return tb;
   };
+  const log = pino({ level: process.env.LP_TEST_LOG ?? 'silent' });
+  /** A temp directory removed after the tests. */
+  const tmp = (): string => {
+    const d = mkdtempSync(path.join(tmpdir(), 'lp-journal-'));
+    dirs.push(d);
+    return d;
+  };
+  const endpoint = (user: string, port = bed().imapPort): UpstreamEndpoint => {
+    return { host: '127.0.0.1', port, tls: 'none', username: user, password: `${user}pw`, connectTimeoutMs: 3000 };
+  };
   return {
     bed,
-    log: pino({ level: process.env.LP_TEST_LOG ?? 'silent' }),
-    /** A temp directory removed after the tests. */
-    tmp(): string {
-      const d = mkdtempSync(path.join(tmpdir(), 'lp-journal-'));
-      dirs.push(d);
-      return d;
-    },
-    endpoint(user: string, port = bed().imapPort): UpstreamEndpoint {
-      return { host: '127.0.0.1', port, tls: 'none', username: user, password: `${user}pw`, connectTimeoutMs: 3000 };
+    log,
+    tmp,
+    endpoint,
+    /**
+     * A cache (in a temp directory) with one IMAP account `acct` pulling as `user`, its changes
+     * carried both ways: `pull()` of `folders` (default INBOX) through `port` (default Dovecot's).
+     */
+    async imapAccount(user: string) {
+      const cache = await Cache.open({ dataDir: tmp(), accounts: ['acct'], log });
+      const acc = { id: 'acct', incoming: { protocol: 'imap', onLocalDelete: 'keep-upstream' } };
+      const changes = imapChangesOf(cache, acc as unknown as AccountConfig);
+      if (!changes) throw new Error('no IMAP changes for an IMAP account');
+      const pull = (o: { port?: number; folders?: string[] } = {}) =>
+        new ImapFetcher({
+          endpoint: endpoint(user, o.port),
+          store: cache.account('acct'),
+          cursors: cache,
+          log,
+          folders: o.folders ?? ['INBOX'],
+          maxMessageSize: 10_000_000,
+          changes,
+        }).pull();
+      return { cache, changes, pull };
     },
     /** The user's folders upstream; count and flags of a message by Message-ID in a folder. */
     async upstream(user: string) {
