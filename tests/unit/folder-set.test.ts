@@ -55,7 +55,8 @@ describe('folderSet', () => {
     { name: '[Gmail]/All Mail', path: '[Gmail].All Mail', specialUse: '\\All' },
     { name: 'Work', path: 'Work' },
   ];
-  const names = (patterns: string[], local: string[] = []) => folderSet(up, patterns, local).pull.map((f) => f.name);
+  const names = (patterns: string[], localFolders: string[] = []) =>
+    folderSet(up, patterns, { localFolders }).pull.map((f) => f.name);
 
   it('the default [INBOX]: INBOX and the special-use Sent, Drafts, Trash, Junk', () => {
     assert.deepEqual(names(['INBOX']), ['INBOX', 'Deleted', 'Drafts', 'Sent Items', 'Spam']);
@@ -84,8 +85,14 @@ describe('folderSet', () => {
   it('folders created locally are always in the set', () => {
     assert.ok(names(['INBOX'], ['Work']).includes('Work'));
   });
+  it('without the local IMAP server only `folders` is pulled', () => {
+    assert.deepEqual(
+      folderSet(up, ['INBOX', 'Arch%'], undefined).pull.map((f) => f.name),
+      ['INBOX', 'Archive'],
+    );
+  });
   it('exact names the upstream lacks are missing; patterns never are', () => {
-    const s = folderSet(up, ['INBOX', 'Nope', 'Work', 'Gone/*'], []);
+    const s = folderSet(up, ['INBOX', 'Nope', 'Work', 'Gone/*'], { localFolders: [] });
     assert.deepEqual(s.missing, ['Nope']);
     assert.ok(s.pull.some((f) => f.name === 'Work'));
   });

@@ -143,7 +143,7 @@ export class ImapFetcher implements Fetcher {
   private async folderSet(client: ImapFlow, result: FetchResult): Promise<string[]> {
     const { changes, log } = this.opts;
     const upstream = await listUpstream(client);
-    const set = folderSet(upstream, this.opts.folders, changes?.store.localFolders() ?? []);
+    const set = folderSet(upstream, this.opts.folders, changes && { localFolders: changes.store.localFolders() });
     const pulled = new Set(set.pull.map((f) => f.name));
     if (changes)
       await changes.store.noteUpstreamFolders(

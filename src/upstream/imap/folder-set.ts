@@ -12,6 +12,7 @@
  * - it has the special use \Sent, \Drafts, \Trash or \Junk: clients file into these, and without
  *   the provider's Junk Thunderbird creates a second one (see ALWAYS_PULLED);
  * - it was created (or renamed to) through the local IMAP server.
+ * The last two only for an account the local IMAP server serves.
  * An exact name the upstream does not list is `missing`: reported, the others still pulled.
  */
 import type { SpecialUse } from '../../cache/mailboxes.js';
@@ -40,21 +41,26 @@ export interface FolderSet {
   missing: string[];
 }
 
-/** The folder set of one pull (see the module comment). */
+/**
+ * The folder set of one pull (see the module comment). `served`: the account is served by the
+ * local IMAP server; without it nothing shows the special-use or local folders, so only
+ * `patterns` are pulled (as before the local server existed).
+ */
 export function folderSet(
   upstream: readonly UpstreamFolder[],
   patterns: readonly string[],
-  localFolders: Iterable<string>,
+  served: { localFolders: Iterable<string> } | undefined,
 ): FolderSet {
   const exact = patterns.filter((p) => !hasWildcard(p)).map(normaliseInbox);
   const wild = patterns.filter(hasWildcard).map((p) => listMatcher(p));
-  const local = new Set(localFolders);
+  const local = new Set(served?.localFolders ?? []);
+  const always = served ? ALWAYS_PULLED : new Set<SpecialUse>();
   const named = new Set(exact);
   const wanted = (f: UpstreamFolder): boolean =>
     named.has(f.name) ||
     named.has(f.path) ||
     local.has(f.name) ||
-    (f.specialUse !== undefined && ALWAYS_PULLED.has(f.specialUse)) ||
+    (f.specialUse !== undefined && always.has(f.specialUse)) ||
     (!(f.specialUse && VIRTUAL.has(f.specialUse)) && wild.some((m) => m(f.name)));
   const pull = upstream.filter(wanted).sort(inboxFirst);
   const found = new Set(upstream.flatMap((f) => [f.name, f.path]));
