@@ -10,6 +10,7 @@ import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { Cache } from '../../src/cache/cache.js';
 import type { MailboxOptions } from '../../src/cache/mailbox-account.js';
@@ -459,6 +460,31 @@ describe('UpstreamMirror', () => {
     assert.equal(mirror.unresolvedChanges('INBOX'), false);
     await cache.account('a').releaseSpares();
     assert.deepEqual(cacheFaults(dataDir, 'a'), []);
+    cache.close();
+  });
+});
+
+describe('state.db schema 10 (the folder set)', () => {
+  it('folders created locally before the upgrade are found in the journal', async () => {
+    const dataDir = await fresh();
+    let cache = await open(dataDir);
+    const mb = cache.mailboxes('a', IMAP);
+    await mb.createFolder('Mine');
+    await mb.createFolder('Old');
+    await mb.renameFolder('Old', 'Renamed');
+    cache.close();
+    // the database as schema 9 left it
+    const db = new Database(path.join(dataDir, 'state.db'));
+    db.exec(`ALTER TABLE folders DROP COLUMN local; ALTER TABLE folders DROP COLUMN shown;
+      ALTER TABLE sync_history DROP COLUMN missing_folders; PRAGMA user_version = 9;`);
+    db.close();
+    cache = await open(dataDir);
+    const names = cache
+      .mailboxes('a', IMAP)
+      .folders()
+      .map((f) => f.name);
+    assert.deepEqual(names, ['INBOX', 'Mine', 'Renamed']);
+    assert.deepEqual(cache.mirror('a').localFolders(), ['Mine', 'Renamed']);
     cache.close();
   });
 });
