@@ -1,13 +1,13 @@
 /**
  * IMAP pull (RFC 3501, RFC 7162) through imapflow. One LIST gives the folders to pull
  * (folder-set.ts: `incoming.folders` names and patterns, the special-use Sent/Drafts/Trash/Junk,
- * folders created locally; a configured name the upstream lacks is reported, not fatal). Per folder: EXAMINE it
- * (read-only, so nothing is marked \Seen upstream), compare UIDVALIDITY with the stored cursor,
- * skip the folder at once when CONDSTORE's HIGHESTMODSEQ or UIDNEXT says nothing changed,
- * list the UIDs above the cursor with one UID SEARCH, then download the new ones in UID order
- * into the Maildir (INBOX) or the Maildir++ folder with one `UID FETCH a:b (UID RFC822.SIZE
- * BODY.PEEK[]<0.INLINE_MAX>)` per chunk of messages, committing in durable batches that advance
- * the cursor in the same transaction. The wire and CPU budget is in docs/benchmarks.md.
+ * folders created locally; a configured name the upstream lacks is reported, not fatal). Per
+ * folder: EXAMINE it (read-only, so nothing is marked \Seen upstream), compare UIDVALIDITY with
+ * the stored cursor, skip the folder at once when CONDSTORE's HIGHESTMODSEQ or UIDNEXT says
+ * nothing changed, list the UIDs above the cursor with one UID SEARCH, then download the new
+ * ones in UID order into the Maildir (INBOX) or the Maildir++ folder with one `UID FETCH a:b
+ * (UID RFC822.SIZE BODY.PEEK[]<0.INLINE_MAX>)` per chunk of messages, committing in durable
+ * batches that advance the cursor in the same transaction. The wire and CPU budget is in docs/benchmarks.md.
  *
  * Keys: `i<UIDVALIDITY>_<UID>` within the folder. A UIDVALIDITY change (a server move) is not a deletion:
  * cached and locally deleted messages are matched to the new UIDs by content identity and
