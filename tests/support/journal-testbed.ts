@@ -85,8 +85,9 @@ export function journalTestbed(users: string[], env: Record<string, string> = {}
 }
 
 /**
- * A cache in `dataDir` with one IMAP account (`acct`, pulling `endpoint`) and a pull of its INBOX
- * that carries changes both ways (through `port` when given: a tap in front of the upstream).
+ * A cache in `dataDir` with one IMAP account (`acct`, pulling `endpoint`) and a pull of `folders`
+ * (default INBOX) that carries changes both ways (through `port` when given: a tap in front of
+ * the upstream).
  */
 export async function imapAccount(dataDir: string, endpoint: UpstreamEndpoint, log: Logger) {
   const cache = await Cache.open({ dataDir, accounts: ['acct'], log });
@@ -96,13 +97,13 @@ export async function imapAccount(dataDir: string, endpoint: UpstreamEndpoint, l
   } as unknown as AccountConfig;
   const changes = imapChangesOf(cache, acc);
   assert.ok(changes);
-  const pull = (port = endpoint.port) =>
+  const pull = (port = endpoint.port, folders: string[] = ['INBOX']) =>
     new ImapFetcher({
       endpoint: { ...endpoint, port },
       store: cache.account('acct'),
       cursors: cache,
       log,
-      folders: ['INBOX'],
+      folders,
       maxMessageSize: 10_000_000,
       changes,
     }).pull();

@@ -1,10 +1,11 @@
 /**
- * UID sets (src/upstream/imap/names.ts): the bulk FETCH's ranges of wanted runs, chunked; the
+ * UID sets (src/upstream/imap/fetch-chunks.ts, names.ts): the bulk FETCH's ranges of wanted runs, chunked; the
  * mirror's cached UIDs as ranges, cut under a line limit.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fetchChunks, uidSetChunks } from '../../src/upstream/imap/names.js';
+import { fetchChunks } from '../../src/upstream/imap/fetch-chunks.js';
+import { uidSetChunks } from '../../src/upstream/imap/names.js';
 
 test('consecutive new messages are one range per chunk; a cached UID splits a run', () => {
   const listed = [3, 4, 5, 9, 10, 11, 12, 20];

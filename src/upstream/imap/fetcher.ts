@@ -1,11 +1,13 @@
 /**
- * IMAP pull (RFC 3501, RFC 7162) through imapflow. Per configured folder: EXAMINE it
- * (read-only, so nothing is marked \Seen upstream), compare UIDVALIDITY with the stored cursor,
- * skip the folder at once when CONDSTORE's HIGHESTMODSEQ or UIDNEXT says nothing changed,
- * list the UIDs above the cursor with one UID SEARCH, then download the new ones in UID order
- * into the Maildir (INBOX) or the Maildir++ folder with one `UID FETCH a:b (UID RFC822.SIZE
- * BODY.PEEK[]<0.INLINE_MAX>)` per chunk of messages, committing in durable batches that advance
- * the cursor in the same transaction. The wire and CPU budget is in docs/benchmarks.md.
+ * IMAP pull (RFC 3501, RFC 7162) through imapflow. One LIST gives the folders to pull
+ * (folder-set.ts: `incoming.folders` names and patterns, the special-use Sent/Drafts/Trash/Junk,
+ * folders created locally; a configured name the upstream lacks is reported, not fatal). Per
+ * folder: EXAMINE it (read-only, so nothing is marked \Seen upstream), compare UIDVALIDITY with
+ * the stored cursor, skip the folder at once when CONDSTORE's HIGHESTMODSEQ or UIDNEXT says
+ * nothing changed, list the UIDs above the cursor with one UID SEARCH, then download the new
+ * ones in UID order into the Maildir (INBOX) or the Maildir++ folder with one `UID FETCH a:b
+ * (UID RFC822.SIZE BODY.PEEK[]<0.INLINE_MAX>)` per chunk of messages, committing in durable
+ * batches that advance the cursor in the same transaction. The wire and CPU budget is in docs/benchmarks.md.
  *
  * Keys: `i<UIDVALIDITY>_<UID>` within the folder. A UIDVALIDITY change (a server move) is not a deletion:
  * cached and locally deleted messages are matched to the new UIDs by content identity and
@@ -40,9 +42,11 @@ import { withTlsHint } from '../tls-hint.js';
 import type { Fetcher, FetchResult, PullOptions, UpstreamEndpoint } from '../types.js';
 import { emptyResult } from '../types.js';
 import { bufferLimits, createImapClient } from './connect.js';
+import { fetchChunks, writeAll } from './fetch-chunks.js';
+import { folderSet } from './folder-set.js';
 import { type ImapChanges, replayJournal } from './journal-replay.js';
-import { mirrorFolder, mirrorFolders } from './mirror.js';
-import { fetchChunks } from './names.js';
+import { listUpstream, mirrorFolder } from './mirror.js';
+import { isMissingFolder, upstreamPath } from './names.js';
 import { INLINE_MAX, imapKey, rekeyFolder } from './rekey.js';
 
 /** imapflow's codes for a response past `bufferLimits()` (connect.ts); the connection is gone then. */
@@ -102,9 +106,8 @@ export class ImapFetcher implements Fetcher {
         });
         result.replayed = r.applied;
         if (!client.usable) throw new TemporaryError(`connection lost during the journal replay: ${r.stopped ?? ''}`);
-        await mirrorFolders(client, changes.store);
       }
-      for (const folder of this.opts.folders) {
+      for (const folder of await this.folderSet(client, result)) {
         if (pullOpts.signal?.aborted) break;
         if (changes?.store.unresolvedChanges(folder)) {
           this.opts.log.info(
@@ -117,6 +120,7 @@ export class ImapFetcher implements Fetcher {
         const before = this.opts.cursors.getCursor(account, folder);
         const mirrored = !!changes && !!before;
         const settled = await this.pullFolder(client, folder, result, pullOpts, mirrored);
+        if (settled === false) continue;
         if (changes && before) {
           const after = this.opts.cursors.getCursor(account, folder);
           const since = after?.uidValidity === before.uidValidity ? before.highestModseq : undefined;
@@ -140,9 +144,38 @@ export class ImapFetcher implements Fetcher {
   }
 
   /**
-   * Pulls one folder. `mirrored`: the mirror follows, so the cursor keeps its HIGHESTMODSEQ (what
-   * the mirror asks changes since) and the new one is returned, to be stored once the mirror
-   * applied them; a pull or mirror cut short asks again since the old one.
+   * The folders this pull downloads (folder-set.ts), from the one LIST of the pull; an IMAP
+   * account served locally shows exactly these. Configured names the upstream lacks are logged
+   * once and reported in the result.
+   */
+  private async folderSet(client: ImapFlow, result: FetchResult): Promise<string[]> {
+    const { changes, log } = this.opts;
+    const upstream = await listUpstream(client);
+    const set = folderSet(upstream, this.opts.folders, changes && { localFolders: changes.store.localFolders() });
+    const pulled = new Set(set.pull.map((f) => f.name));
+    if (changes)
+      await changes.store.noteUpstreamFolders(
+        upstream.map((f) => ({
+          name: f.name,
+          pulled: pulled.has(f.name),
+          ...(f.specialUse ? { specialUse: f.specialUse } : {}),
+        })),
+      );
+    if (set.missing.length) {
+      result.missingFolders = set.missing;
+      log.warn(
+        { folders: set.missing },
+        'configured folders not found upstream, not pulled (incoming.folders); the others are',
+      );
+    }
+    return [...pulled];
+  }
+
+  /**
+   * Pulls one folder; false when it went away upstream since the LIST. `mirrored`: the mirror
+   * follows, so the cursor keeps its HIGHESTMODSEQ (what the mirror asks changes since) and the
+   * new one is returned, to be stored once the mirror applied them; a pull or mirror cut short
+   * asks again since the old one.
    */
   private async pullFolder(
     client: ImapFlow,
@@ -150,10 +183,17 @@ export class ImapFetcher implements Fetcher {
     result: FetchResult,
     pullOpts: PullOptions,
     mirrored: boolean,
-  ): Promise<string | undefined> {
+  ): Promise<string | undefined | false> {
     const { store, cursors, log, maxMessageSize } = this.opts;
     const account = store.accountId;
-    const lock = await client.getMailboxLock(folder, { readOnly: true });
+    let lock: Awaited<ReturnType<ImapFlow['getMailboxLock']>>;
+    try {
+      lock = await client.getMailboxLock(upstreamPath(client, folder), { readOnly: true });
+    } catch (err) {
+      if (!isMissingFolder(err)) throw err;
+      log.warn({ folder }, 'folder deleted upstream since the listing: not pulled');
+      return false;
+    }
     try {
       const mb = client.mailbox;
       if (!mb) throw new Error(`could not open folder ${folder}`);
@@ -318,7 +358,7 @@ export class ImapFetcher implements Fetcher {
     const { store, log } = this.opts;
     const pending = store.pendingUpstreamDeletes(folder);
     if (!pending.length) return;
-    const lock = await client.getMailboxLock(folder);
+    const lock = await client.getMailboxLock(upstreamPath(client, folder));
     try {
       const prefix = `i${String(client.mailbox ? client.mailbox.uidValidity : '')}_`;
       const current = pending.filter((k) => k.startsWith(prefix));
@@ -350,22 +390,4 @@ async function searchUids(client: ImapFlow, folder: string, lastUid: number): Pr
   if (!Array.isArray(found)) throw new TemporaryError(`IMAP UID SEARCH in ${folder} failed`);
   const uids = found.filter((u) => u > lastUid).sort((a, b) => a - b);
   return uids.filter((u, i) => i === 0 || u !== uids[i - 1]);
-}
-
-/** Write a buffer honouring backpressure; returns its length. */
-async function writeAll(sink: Writable, buf: Buffer): Promise<number> {
-  if (!sink.write(buf))
-    await new Promise<void>((resolve, reject) => {
-      const onDrain = () => {
-        sink.off('error', onError);
-        resolve();
-      };
-      const onError = (e: Error) => {
-        sink.off('drain', onDrain);
-        reject(e);
-      };
-      sink.once('drain', onDrain);
-      sink.once('error', onError);
-    });
-  return buf.length;
 }

@@ -1,7 +1,8 @@
 /**
  * Upstream changes back into the cache, for IMAP accounts (they keep their mail upstream, and
  * other devices change it): after the pull of a folder, the flags of cached messages and the
- * messages expunged upstream; once per pull, the upstream's folders with their special use.
+ * messages expunged upstream; once per pull, the upstream's folders with their special use
+ * (`listUpstream`; which of them are shown and pulled: folder-set.ts).
  * The cache applies them (`cache/mailboxes.ts` UpstreamMirror: an upstream expunge wins, flags
  * merge per flag with a still pending local change winning).
  *
@@ -30,7 +31,9 @@ import type { ImapFlow } from 'imapflow';
 import type { Logger } from 'pino';
 import type { SpecialUse, UpstreamMirror } from '../../cache/mailboxes.js';
 import { TemporaryError } from '../../shared/errors.js';
-import { uidSet, uidSetChunks } from './names.js';
+import { normaliseInbox } from '../../shared/list-pattern.js';
+import type { UpstreamFolder } from './folder-set.js';
+import { uidSet, uidSetChunks, upstreamPath } from './names.js';
 
 /** Cached UIDs per FETCH FLAGS without CONDSTORE. */
 const FLAG_CHUNK = 2000;
@@ -52,17 +55,19 @@ export interface MirrorCounts {
   expunged: number;
 }
 
-/** The upstream's folders (LIST), names with `/` as delimiter, `\Noselect` ones left out. */
-export async function mirrorFolders(client: ImapFlow, store: MirrorStore): Promise<void> {
+/**
+ * The upstream's selectable folders (one LIST per pull): cache names with `/` as delimiter,
+ * `\Noselect` ones left out. The pull's folder set comes from it (folder-set.ts).
+ */
+export async function listUpstream(client: ImapFlow): Promise<UpstreamFolder[]> {
   const list = await client.list();
-  const folders = list
+  return list
     .filter((f) => !f.flags.has('\\Noselect') && !f.flags.has('\\NonExistent'))
     .map((f) => {
-      const name = f.delimiter && f.delimiter !== '/' ? f.path.split(f.delimiter).join('/') : f.path;
+      const name = normaliseInbox(f.delimiter && f.delimiter !== '/' ? f.path.split(f.delimiter).join('/') : f.path);
       const use = f.specialUse && SPECIAL_USES.has(f.specialUse) ? (f.specialUse as SpecialUse) : undefined;
-      return use ? { name, specialUse: use } : { name };
+      return use ? { name, path: f.path, specialUse: use } : { name, path: f.path };
     });
-  await store.noteUpstreamFolders(folders);
 }
 
 /**
@@ -78,7 +83,7 @@ export async function mirrorFolder(
   sinceModseq: string | undefined,
 ): Promise<MirrorCounts> {
   const counts: MirrorCounts = { flags: 0, expunged: 0 };
-  const lock = await client.getMailboxLock(folder, { readOnly: true });
+  const lock = await client.getMailboxLock(upstreamPath(client, folder), { readOnly: true });
   try {
     const mb = client.mailbox;
     if (!mb) throw new Error(`could not open folder ${folder}`);

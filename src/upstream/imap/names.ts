@@ -1,6 +1,7 @@
 /**
  * Small shared pieces of the IMAP upstream code: folder names (local names use `/`), UID sets
- * and their chunks per command, and what an imapflow error says about a folder.
+ * and their chunks per command (the pull's FETCH chunks: fetch-chunks.ts), and what an imapflow
+ * error says about a folder.
  */
 import type { ImapFlow } from 'imapflow';
 
@@ -45,46 +46,6 @@ export function uidSetChunks(uids: readonly number[], maxChars: number): string[
   }
   if (cur) out.push(cur);
   return out;
-}
-
-/**
- * `wanted` (a subset of the ascending `listed`) in chunks of at most `max` messages, each with
- * a UID set of ranges: `a:b` covers a run of listed UIDs that are all wanted (UIDs between them
- * that were not listed do not exist, and none can appear below the highest UID), so a chunk of
- * consecutive new messages is one short `a:b`, never a comma list of hundreds of UIDs.
- */
-export function fetchChunks(
-  listed: readonly number[],
-  wanted: ReadonlySet<number>,
-  max: number,
-): Array<{ set: string; uids: number[] }> {
-  const chunks: Array<{ set: string; uids: number[] }> = [];
-  let uids: number[] = [];
-  let ranges: string[] = [];
-  let runStart: number | undefined;
-  let runEnd = 0;
-  const closeRun = () => {
-    if (runStart !== undefined) ranges.push(runStart === runEnd ? String(runStart) : `${runStart}:${runEnd}`);
-    runStart = undefined;
-  };
-  const closeChunk = () => {
-    closeRun();
-    if (uids.length) chunks.push({ set: ranges.join(','), uids });
-    uids = [];
-    ranges = [];
-  };
-  for (const uid of listed) {
-    if (!wanted.has(uid)) {
-      closeRun();
-      continue;
-    }
-    runStart ??= uid;
-    runEnd = uid;
-    uids.push(uid);
-    if (uids.length >= max) closeChunk();
-  }
-  closeChunk();
-  return chunks;
 }
 
 /** Whether an imapflow error says the folder does not exist upstream. */
