@@ -166,7 +166,12 @@ export class Cache {
 
   /** What a pull of an IMAP account tells the local view (after `mailboxes(id, opts)`). */
   mirror(id: string): UpstreamMirror {
-    return new UpstreamMirrorImpl(this.account(id), this.mailboxes(id), (a) => pendingFlagTouches(this.ledger.db, a));
+    return new UpstreamMirrorImpl(
+      this.account(id),
+      this.mailboxes(id),
+      (a) => pendingFlagTouches(this.ledger.db, a),
+      (a) => this.journal.list(a),
+    );
   }
 
   /** The change journal of every account (written by the local IMAP view, drained by the replay). */

@@ -14,7 +14,7 @@
  * - Each change records its intent first (`mailbox-intent.ts`): a crash before its transaction
  *   renames back and removes the directories it created; after it, the change stands.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncDir } from '../shared/durable-fs.js';
@@ -117,8 +117,12 @@ export class FolderOps {
     });
   }
 
-  /** `f` and every folder below it move under `t`. */
-  private async renameTree(f: string, t: string): Promise<void> {
+  /**
+   * `f` and every folder below it move under `t` (pull cursors too). `local`: a client's RENAME
+   * (parents created, `t` marked local, journaled); otherwise an upstream folder's new local
+   * name (`adopt`): nothing else, and the empty row `t` may have is replaced.
+   */
+  private async renameTree(f: string, t: string, local = true): Promise<void> {
     const { maildir, dataDir, ledger } = this.s.deps;
     const below = (n: string) => n === f || n.startsWith(`${f}${IMAP_DELIMITER}`);
     const names = new Set([
@@ -129,17 +133,18 @@ export class FolderOps {
     const clash = [...names]
       .filter(below)
       .map((n) => t + n.slice(f.length))
-      .find((n) => this.known(n) || existsSync(path.join(maildir, encodeFolder(n))));
+      .find((n) => (this.known(n) && (local || n !== t)) || existsSync(path.join(maildir, encodeFolder(n))));
     if (clash) throw new FolderOperationError(`${clash} already exists`, 'ALREADYEXISTS');
     const renamed: Array<[string, string]> = [...names]
       .filter(below)
       .map((n): [string, string] => [encodeFolder(n), encodeFolder(t + n.slice(f.length))])
       .filter(([a]) => existsSync(path.join(maildir, a)));
-    const parents = this.missing(t);
+    const parents = local ? this.missing(t) : { names: [t], dirs: [] };
     parents.names.pop(); // `t` itself arrives by the rename
     parents.dirs = parents.dirs.filter((d) => d !== encodeFolder(t));
     await writeIntent(dataDir, this.s.accountId, {
-      check: { folder: t, exists: true },
+      // `t` may have a row already when not local: then `f`'s row is the one that goes
+      check: local ? { folder: t, exists: true } : { folder: f, exists: false },
       renamed,
       created: parents.dirs,
     });
@@ -151,9 +156,43 @@ export class FolderOps {
         this.s.ensureFolderRow(n);
         this.s.rows.markLocal(this.s.accountId, n);
       }
+      if (!local) this.s.rows.deleteFolder(this.s.accountId, t);
       this.s.rows.renameFolder(this.s.accountId, f, t);
+      if (!local) return;
       this.s.rows.markLocal(this.s.accountId, t);
       this.view.journal({ kind: 'rename', folder: f, to: t });
+    });
+  }
+
+  /**
+   * An upstream folder cached under another local name (`f`: an older localpost named nested
+   * folders with the upstream's delimiter) takes its name `t`, locally only (no journal entry):
+   * files, rows, folder row, tombstones and pull cursor, crash-safe like RENAME. Not when `keep`
+   * (run in the queue) names a reason to wait (`wait`), nor when `t` holds something already:
+   * rows, a cursor or a directory with mail (`skip`); undefined when done.
+   */
+  adopt(from: string, to: string, keep: () => string | undefined): Promise<{ wait?: string; skip?: string } | undefined> {
+    const f = normalizeFolder(from);
+    const t = normalizeFolder(to);
+    return this.s.exclusive(async () => {
+      const wait = keep();
+      if (wait) return { wait };
+      const { maildir, dataDir } = this.s.deps;
+      const tdir = folderDir(maildir, t);
+      const mail = ['new', 'cur'].some((d) => existsSync(path.join(tdir, d)) && readdirSync(path.join(tdir, d)).length);
+      const account = this.s.accountId;
+      if (f === INBOX || t === INBOX || mail || this.s.rows.folderStats(account, t))
+        return { skip: `${t} holds mail already` };
+      if (this.s.rows.cursorFolders(account).includes(t)) return { skip: `${t} is pulled already` };
+      // a folder with a cursor but never any mail has no row yet: the intent's check needs one
+      this.s.ensureFolderRow(f);
+      await this.s.forgetFolderDirs();
+      await removePaths(maildir, existsSync(tdir) ? [encodeFolder(t)] : []); // an empty directory
+      await this.renameTree(f, t, false);
+      this.s.forgetFolderKeys();
+      await clearIntent(dataDir, account);
+      this.s.emit({ kind: 'folders' });
+      return undefined;
     });
   }
 
@@ -198,20 +237,42 @@ export class FolderOps {
     return this.s.exclusive(async () => {
       if (f === INBOX) throw new FolderOperationError('INBOX cannot be deleted', 'CANNOT');
       if (!this.exists(f)) throw new NoSuchFolderError(name);
-      await this.s.forgetFolderDirs();
-      const rows = this.s.rows.messages(this.s.accountId, f);
-      const drop = () => {
-        this.s.rows.deleteFolder(this.s.accountId, f);
-        this.view.journal({ kind: 'delete', folder: f });
-      };
-      if (rows.length) await this.view.removeRows(f, rows, drop);
-      else this.s.deps.ledger.transaction(drop);
-      // a directory left by a crash here holds no message and no row names it: harmless
-      await removePaths(this.s.deps.maildir, [encodeFolder(f)]);
-      this.s.forgetFolderKeys();
-      if (rows.length) this.s.emit({ kind: 'expunged', folder: f, uids: rows.map((r) => r.uid) });
-      this.s.emit({ kind: 'folders' });
+      await this.drop(f, () => this.view.journal({ kind: 'delete', folder: f }));
     });
+  }
+
+  /**
+   * A folder the upstream no longer has (deleted or renamed by another device; an upstream
+   * expunge wins): removed as DELETE removes it, shown or hidden, but without a journal entry,
+   * and its pull cursor and tombstones go too. Unless `keep` (run in the queue, so no local
+   * change slips in between) names a reason, which is returned.
+   */
+  dropGone(name: string, keep: () => string | undefined): Promise<string | undefined> {
+    const f = normalizeFolder(name);
+    return this.s.exclusive(async () => {
+      const why = f === INBOX ? 'INBOX is never removed' : keep();
+      if (why) return why;
+      await this.drop(f, () => this.s.rows.forgetUpstream(this.s.accountId, f));
+      return undefined;
+    });
+  }
+
+  /** Rows, files and folder row of `f` (not its children) go, with `inTransaction` in their transaction. */
+  private async drop(f: string, inTransaction: () => void): Promise<void> {
+    const known = this.known(f);
+    await this.s.forgetFolderDirs();
+    const rows = this.s.rows.messages(this.s.accountId, f);
+    const drop = () => {
+      this.s.rows.deleteFolder(this.s.accountId, f);
+      inTransaction();
+    };
+    if (rows.length) await this.view.removeRows(f, rows, drop);
+    else this.s.deps.ledger.transaction(drop);
+    // a directory left by a crash here holds no message and no row names it: harmless
+    await removePaths(this.s.deps.maildir, [encodeFolder(f)]);
+    this.s.forgetFolderKeys();
+    if (rows.length) this.s.emit({ kind: 'expunged', folder: f, uids: rows.map((r) => r.uid) });
+    if (known || rows.length) this.s.emit({ kind: 'folders' });
   }
 
   async subscribe(name: string, subscribed: boolean): Promise<void> {

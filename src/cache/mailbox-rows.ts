@@ -123,7 +123,13 @@ function prepare(db: StateDb) {
     renameTombs: db.prepare<{ account: string; from: string; to: string }>(
       `UPDATE OR IGNORE tombstones SET folder = ${MOVED} WHERE account = @account AND ${UNDER}`,
     ),
+    renameCursors: db.prepare<{ account: string; from: string; to: string }>(
+      `UPDATE OR REPLACE imap_cursors SET folder = ${MOVED} WHERE account = @account AND ${UNDER}`,
+    ),
     usedFolders: db.prepare<[string], { folder: string }>('SELECT DISTINCT folder FROM messages WHERE account = ?'),
+    cursorFolders: db.prepare<[string], { folder: string }>('SELECT folder FROM imap_cursors WHERE account = ?'),
+    dropCursor: db.prepare<[string, string]>('DELETE FROM imap_cursors WHERE account = ? AND folder = ?'),
+    dropTombs: db.prepare<[string, string]>('DELETE FROM tombstones WHERE account = ? AND folder = ?'),
   };
 }
 
@@ -235,12 +241,24 @@ export class MailboxRows {
     this.s.setImap.run(keywords, modseq, internalDate, account, uid);
   }
 
-  /** Move rows, folder rows and tombstones of `from` and its children under `to`. */
+  /** Move rows, folder rows, tombstones and pull cursors of `from` and its children under `to`. */
   renameFolder(account: string, from: string, to: string): void {
     const p = { account, from, to };
     this.s.renameMessages.run(p);
     this.s.renameFolders.run(p);
     this.s.renameTombs.run(p);
+    this.s.renameCursors.run(p);
+  }
+
+  /** Folders with a pull cursor: the upstream folders the account pulled. */
+  cursorFolders(account: string): string[] {
+    return this.s.cursorFolders.all(account).map((r) => r.folder);
+  }
+
+  /** A folder gone upstream: its pull cursor and tombstones go (a folder of that name later is another one). */
+  forgetUpstream(account: string, folder: string): void {
+    this.s.dropCursor.run(account, folder);
+    this.s.dropTombs.run(account, folder);
   }
 
   /** Folders that hold at least one row. */

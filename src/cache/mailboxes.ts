@@ -232,6 +232,18 @@ export interface ChangeJournal {
   drop(id: number): boolean;
 }
 
+/** What `reconcileUpstreamFolders` did. */
+export interface FolderReconcile {
+  /** Folders that took their name (from the upstream spelling). */
+  adopted: Array<{ from: string; to: string }>;
+  /** Folders removed locally: gone upstream. */
+  removed: string[];
+  /** Folders gone upstream but kept locally, and why. */
+  kept: Array<{ folder: string; why: string }>;
+  /** Names not to pull in this pull (their mail is still cached under the old spelling), and why. */
+  waiting: Array<{ folder: string; why: string }>;
+}
+
 /**
  * What a pull of an IMAP account tells the cache about changes made upstream by other devices
  * (implemented by the account's store; called by the IMAP fetcher after its listing of a folder).
@@ -253,6 +265,18 @@ export interface UpstreamMirror {
   noteUpstreamFolders(
     folders: ReadonlyArray<{ name: string; specialUse?: SpecialUse; pulled: boolean }>,
   ): Promise<void>;
+  /**
+   * The upstream's selectable folders as this pull's LIST has them (`name` local, `path`
+   * upstream), before `noteUpstreamFolders` (docs/imap-server.md "Which folders"):
+   * - a folder cached under its upstream spelling `path` (an older localpost's name for a nested
+   *   folder) takes its name, locally only; while a journal entry not done names it, the name is
+   *   `waiting`: not to be pulled yet (its mail would come twice);
+   * - a folder the account pulled (it has a pull cursor) that the LIST lacks is removed locally
+   *   with its mail, without a journal entry (an upstream expunge wins), unless a journal entry
+   *   not done names it or it holds messages not upstream yet (`kept`, with why).
+   * `listed` must be a complete LIST: removals are skipped when INBOX is not in it.
+   */
+  reconcileUpstreamFolders(listed: ReadonlyArray<{ name: string; path: string }>): Promise<FolderReconcile>;
   /** Folders created or renamed through the local IMAP server: always in the account's folder set. */
   localFolders(): string[];
   /** True while a journal entry of `folder` is inflight (applied upstream or not: unknown): the pull must not download from it then. */

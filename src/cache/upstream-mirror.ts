@@ -11,24 +11,37 @@
  *   Letters this view does not know are kept.
  * - Folders: only those the pull downloads are shown (shown = pulled); a folder that leaves the
  *   set is hidden, never deleted: its rows, files and cursor stay, so it returns as it was.
+ * - A folder the upstream no longer has (deleted, or renamed: IMAP has no stable folder ids) is
+ *   removed with its mail, without a journal entry, unless a local change to it still has to be
+ *   carried (a journal entry not done names it, or it holds messages not upstream yet): the replay
+ *   then fails it visibly, and once it is dropped the next pull removes the folder.
+ * - A folder an older localpost cached under its upstream spelling (`INBOX.Sent`) moves to its
+ *   name (`INBOX/Sent`) before it is pulled, so its mail is never downloaded a second time.
  * - Changes are announced like local ones (`flags`, `expunged`, `folders` events).
  */
 import { inflightFolders } from './change-journal.js';
 import { type MailboxAccountStore, type MailboxView, mailboxMessage } from './mailbox-account.js';
 import { imapFlags, sameFlags, sortLetters, storedFlags } from './mailbox-flags.js';
-import type { MailboxMessage, SpecialUse, UpstreamMirror } from './mailboxes.js';
-import { normalizeFolder } from './maildir.js';
+import { FolderOps } from './mailbox-folders.js';
+import type { FolderReconcile, JournalEntry, MailboxMessage, SpecialUse, UpstreamMirror } from './mailboxes.js';
+import { isLocalKey, normalizeFolder } from './maildir.js';
 import { INBOX } from './message-store.js';
 
 const KNOWN_LETTERS = new Set('SRFTDP');
 
 /** The mirror of one account. */
 export class UpstreamMirrorImpl implements UpstreamMirror {
+  private readonly ops: FolderOps;
+
   constructor(
     private readonly s: MailboxAccountStore,
     private readonly view: MailboxView,
     private readonly pendingFlags: (account: string) => Map<number, Set<string> | 'all'>,
-  ) {}
+    /** The account's journal entries not done (queued, inflight, failed). */
+    private readonly openEntries: (account: string) => JournalEntry[],
+  ) {
+    this.ops = new FolderOps(s, view);
+  }
 
   applyUpstreamFlags(folder: string, flags: ReadonlyArray<{ key: string; flags: readonly string[] }>): Promise<number> {
     const f = normalizeFolder(folder);
@@ -108,6 +121,42 @@ export class UpstreamMirrorImpl implements UpstreamMirror {
     });
   }
 
+  async reconcileUpstreamFolders(listed: ReadonlyArray<{ name: string; path: string }>): Promise<FolderReconcile> {
+    const out: FolderReconcile = { adopted: [], removed: [], kept: [], waiting: [] };
+    const account = this.s.accountId;
+    const names = new Set(listed.map((u) => normalizeFolder(u.name)));
+    for (const u of listed) {
+      const from = normalizeFolder(u.path);
+      const to = normalizeFolder(u.name);
+      const pulled = new Set(this.s.rows.cursorFolders(account));
+      if (from === to || names.has(from) || !pulled.has(from) || pulled.has(to)) continue;
+      const r = await this.ops.adopt(from, to, () => this.journalNames([from, to]));
+      if (!r) out.adopted.push({ from, to });
+      else if (r.wait) out.waiting.push({ folder: to, why: r.wait });
+    }
+    if (!names.has(INBOX)) return out; // not a complete listing: nothing is taken for gone
+    for (const folder of this.s.rows.cursorFolders(account)) {
+      if (names.has(folder) || folder === INBOX) continue;
+      const why = await this.ops.dropGone(folder, () => this.journalNames([folder]) ?? this.notUpstream(folder));
+      if (why) out.kept.push({ folder, why });
+      else out.removed.push(folder);
+    }
+    return out;
+  }
+
+  /** Why to wait: a journal entry not done names one of `folders` (or a folder below one). */
+  private journalNames(folders: readonly string[]): string | undefined {
+    const hit = (n: string | undefined) => n !== undefined && folders.some((f) => n === f || n.startsWith(`${f}/`));
+    const e = this.openEntries(this.s.accountId).find((x) => hit(x.change.folder) || hit(targetOf(x)));
+    return e && `journal entry ${e.id} (${e.change.kind}, ${e.state}) is not done`;
+  }
+
+  /** Why to keep: messages created in `folder` locally that are not upstream yet. */
+  private notUpstream(folder: string): string | undefined {
+    const n = this.s.rows.messages(this.s.accountId, folder).filter((r) => isLocalKey(r.key)).length;
+    return n ? `${n} message(s) created locally are not upstream yet` : undefined;
+  }
+
   localFolders(): string[] {
     return this.s.rows.localFolders(this.s.accountId);
   }
@@ -115,4 +164,9 @@ export class UpstreamMirrorImpl implements UpstreamMirror {
   unresolvedChanges(folder: string): boolean {
     return inflightFolders(this.s.deps.ledger.db, this.s.accountId).has(normalizeFolder(folder));
   }
+}
+
+/** The second folder of a change (copy, move, rename), if any. */
+function targetOf(e: JournalEntry): string | undefined {
+  return 'to' in e.change ? e.change.to : undefined;
 }

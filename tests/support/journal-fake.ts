@@ -233,6 +233,7 @@ export class FakeJournalStore {
           s().upstreamFolders = [...folders];
           this.save();
         },
+        reconcileUpstreamFolders: async () => ({ adopted: [], removed: [], kept: [], waiting: [] }),
         localFolders: () => [],
         unresolvedChanges: (folder) =>
           s().entries.some(

@@ -45,7 +45,7 @@ import { bufferLimits, createImapClient } from './connect.js';
 import { fetchChunks, writeAll } from './fetch-chunks.js';
 import { folderSet } from './folder-set.js';
 import { type ImapChanges, replayJournal } from './journal-replay.js';
-import { listUpstream, mirrorFolder } from './mirror.js';
+import { listUpstream, mirrorFolder, reconcileFolders } from './mirror.js';
 import { isMissingFolder, upstreamPath } from './names.js';
 import { INLINE_MAX, imapKey, rekeyFolder } from './rekey.js';
 
@@ -145,14 +145,16 @@ export class ImapFetcher implements Fetcher {
 
   /**
    * The folders this pull downloads (folder-set.ts), from the one LIST of the pull; an IMAP
-   * account served locally shows exactly these. Configured names the upstream lacks are logged
+   * account served locally shows exactly these, after the cache followed the LIST (folders gone
+   * upstream removed, old spellings renamed: `reconcileFolders`). Configured names the upstream lacks are logged
    * once and reported in the result.
    */
   private async folderSet(client: ImapFlow, result: FetchResult): Promise<string[]> {
     const { changes, log } = this.opts;
     const upstream = await listUpstream(client);
+    const waiting = changes ? await reconcileFolders(changes.store, upstream, log) : new Set<string>();
     const set = folderSet(upstream, this.opts.folders, changes && { localFolders: changes.store.localFolders() });
-    const pulled = new Set(set.pull.map((f) => f.name));
+    const pulled = new Set(set.pull.map((f) => f.name).filter((n) => !waiting.has(n)));
     if (changes)
       await changes.store.noteUpstreamFolders(
         upstream.map((f) => ({

@@ -5,7 +5,8 @@
  * - Each applier calls `mark(note)` (durable `markInflight`) before its first upstream change,
  *   and returns the upstream keys of the local messages it added (APPENDUID / COPYUID, or a
  *   search by identity after a crash or without UIDPLUS: journal-landed.ts).
- * - flags, expunge, create, rename and delete are idempotent: after a crash they are applied again.
+ * - flags, expunge, create, rename and delete are idempotent: after a crash they are applied again;
+ *   a rename or delete of a folder no longer upstream is done (another device deleted it).
  *   append, copy and move are not: an entry found inflight is first looked for in its target.
  * - Message keys: a row still local gives its current key (re-keyed by the pull after a
  *   UIDVALIDITY change); a row gone (expunged, moved out) gives the key the entry recorded; a key
@@ -356,8 +357,9 @@ const rename: Applier<Of<'rename'>> = {
     mark();
     const have = await upstreamFolders(client);
     if (!have.has(from)) {
-      if (have.has(to)) return []; // renamed already (before a crash)
-      throw new PermanentChangeError(`folder ${from} does not exist upstream`);
+      // renamed already (before a crash), or deleted upstream: the pull removes it locally too
+      if (!have.has(to)) ctx.log.info({ folder: c.folder }, 'journal replay: folder to rename is gone upstream');
+      return [];
     }
     await client.mailboxRename(from, to);
     return [];

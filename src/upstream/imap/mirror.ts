@@ -2,7 +2,8 @@
  * Upstream changes back into the cache, for IMAP accounts (they keep their mail upstream, and
  * other devices change it): after the pull of a folder, the flags of cached messages and the
  * messages expunged upstream; once per pull, the upstream's folders with their special use
- * (`listUpstream`; which of them are shown and pulled: folder-set.ts).
+ * (`listUpstream`; which of them are shown and pulled: folder-set.ts) and the folders gone from
+ * them (`reconcileFolders`).
  * The cache applies them (`cache/mailboxes.ts` UpstreamMirror: an upstream expunge wins, flags
  * merge per flag with a still pending local change winning).
  *
@@ -68,6 +69,26 @@ export async function listUpstream(client: ImapFlow): Promise<UpstreamFolder[]> 
       const use = f.specialUse && SPECIAL_USES.has(f.specialUse) ? (f.specialUse as SpecialUse) : undefined;
       return use ? { name, path: f.path, specialUse: use } : { name, path: f.path };
     });
+}
+
+/**
+ * The cache follows the upstream's folders (`UpstreamMirror.reconcileUpstreamFolders`): folders
+ * pulled before and gone from this LIST are removed locally (an upstream expunge wins), unless a
+ * local change must still be carried; a folder cached under its upstream spelling by an older
+ * localpost takes its name. Returns the names not to pull in this pull (their mail still waits
+ * under the old spelling: pulling them would download it twice).
+ */
+export async function reconcileFolders(
+  store: UpstreamMirror,
+  upstream: readonly UpstreamFolder[],
+  log: Logger,
+): Promise<Set<string>> {
+  const r = await store.reconcileUpstreamFolders(upstream);
+  for (const a of r.adopted) log.info(a, 'folder cached under its upstream spelling renamed locally (not downloaded again)');
+  if (r.removed.length) log.info({ folders: r.removed }, 'folders deleted or renamed upstream: removed locally');
+  for (const k of r.kept) log.warn(k, 'folder gone upstream kept locally: a local change to it is not upstream yet');
+  for (const w of r.waiting) log.warn(w, 'folder not pulled yet: its cached mail waits under the old name for a local change');
+  return new Set(r.waiting.map((w) => w.folder));
 }
 
 /**
