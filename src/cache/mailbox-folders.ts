@@ -171,7 +171,11 @@ export class FolderOps {
    * (run in the queue) names a reason to wait (`wait`), nor when `t` holds something already:
    * rows, a cursor or a directory with mail (`skip`); undefined when done.
    */
-  adopt(from: string, to: string, keep: () => string | undefined): Promise<{ wait?: string; skip?: string } | undefined> {
+  adopt(
+    from: string,
+    to: string,
+    keep: () => string | undefined,
+  ): Promise<{ wait?: string; skip?: string } | undefined> {
     const f = normalizeFolder(from);
     const t = normalizeFolder(to);
     return this.s.exclusive(async () => {
