@@ -10,8 +10,12 @@ import { pathToFileURL } from 'node:url';
 import { pino } from 'pino';
 import { Cache } from '../../src/cache/cache.js';
 
-/** The changes the test runs, on INBOX (3 messages) and Archive (1 message). */
-export const CRASH_OPS = ['append', 'copy', 'move', 'expunge', 'rename', 'delete', 'flags'] as const;
+/**
+ * The changes the test runs, on INBOX (3 messages) and Archive (1 message). `gone`: the pull's
+ * LIST no longer has Archive (deleted upstream); `adopt`: Archive is the old local spelling of
+ * the upstream folder the LIST names `Old/Archive` (both local only, no journal entry).
+ */
+export const CRASH_OPS = ['append', 'copy', 'move', 'expunge', 'rename', 'delete', 'flags', 'gone', 'adopt'] as const;
 
 async function main(dataDir: string, op: string, point: string): Promise<void> {
   const cache = await Cache.open({ dataDir, accounts: ['a'], log: pino({ level: 'silent' }) });
@@ -24,6 +28,12 @@ async function main(dataDir: string, op: string, point: string): Promise<void> {
     if (point === 'after') process.kill(process.pid, 'SIGKILL');
     return r;
   };
+  if (op === 'gone' || op === 'adopt') cache.setCursor('a', 'Archive', { uidValidity: '2', lastUid: 1 });
+  if (op === 'adopt') {
+    // the new name's empty row an older listing left (hidden, so "before" lists the same folders)
+    cache.account('a').ensureFolderRow('Old/Archive');
+    cache.account('a').rows.setShown('a', 'Old/Archive', false);
+  }
   const inbox = mb.select('INBOX').messages.map((m) => m.uid);
   const first = inbox[0] as number;
   if (op === 'append') await mb.append('Archive', Buffer.from('Message-ID: <new@x>\r\n\r\nappended\r\n'));
@@ -32,6 +42,12 @@ async function main(dataDir: string, op: string, point: string): Promise<void> {
   else if (op === 'expunge') await mb.expunge('INBOX', [first]);
   else if (op === 'rename') await mb.renameFolder('Archive', 'Old/Archive');
   else if (op === 'delete') await mb.deleteFolder('Archive');
+  else if (op === 'gone') await cache.mirror('a').reconcileUpstreamFolders([{ name: 'INBOX', path: 'INBOX' }]);
+  else if (op === 'adopt')
+    await cache.mirror('a').reconcileUpstreamFolders([
+      { name: 'INBOX', path: 'INBOX' },
+      { name: 'Old/Archive', path: 'Archive' },
+    ]);
   else if (op === 'flags') await mb.setFlags('INBOX', [first], { op: 'add', flags: ['\\Seen', 'Done'] });
   cache.close();
 }
