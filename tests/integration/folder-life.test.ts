@@ -12,27 +12,20 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { ImapFlow } from 'imapflow';
+import type { Cache } from '../../src/cache/cache.js';
 import { folderDir } from '../../src/cache/maildir.js';
 import { ImapServer } from '../../src/listeners/imap/server.js';
 import { LocalAuth } from '../../src/listeners/local-auth.js';
 import { journalTestbed, message } from '../support/journal-testbed.js';
 import { imaplibState, runPython } from '../support/python.js';
 
-const USERS = ['fla', 'flb', 'flc', 'fld', 'fle'];
-const { bed, log, pythonImap, imapAccount } = journalTestbed(USERS);
+const USERS = ['fla', 'flb', 'flc', 'fld', 'fle', 'flf'];
+const { bed, log, pythonImap, imapAccount, upstreamFolder } = journalTestbed(USERS);
 
 const closers: Array<() => Promise<void> | void> = [];
 after(async () => {
   for (const c of closers.reverse()) await c();
 });
-
-/** Create `folder` upstream (as another device) with messages of these Message-IDs. */
-function upstreamFolder(user: string, folder: string, mids: string[]): void {
-  const appends = mids
-    .map((mid) => `m.append('"${folder}"', None, None, ${JSON.stringify(message(mid).toString('latin1'))}.encode())`)
-    .join('\n');
-  pythonImap(user, `m.create('"${folder}"')\n${appends}`);
-}
 
 /** An IMAP account pulling `user`, served by a local IMAP server. */
 async function setup(user: string) {
@@ -148,32 +141,12 @@ describe('upstream folder changes in the cache', () => {
   test('upgrade: a folder cached as INBOX.Sent by an older localpost becomes INBOX/Sent, nothing downloaded again', async () => {
     const user = 'fle';
     upstreamFolder(user, 'INBOX.Sent', ['s1@fl', 's2@fl']);
-    const { pull, local, cache, dir } = await setup(user);
+    const acct = await setup(user);
+    const { pull, local, cache, dir } = acct;
     // the older localpost's state: the folder's mail and cursor under `INBOX.Sent`, and the
     // empty `INBOX/Sent` row its folder listing added
-    const client = new ImapFlow({
-      host: '127.0.0.1',
-      port: bed().imapPort,
-      secure: false,
-      doSTARTTLS: false,
-      auth: { user, pass: `${user}pw` },
-      logger: false,
-    });
-    await client.connect();
-    const mb = await client.mailboxOpen('INBOX.Sent', { readOnly: true });
-    const store = cache.account('acct');
-    let last = 0;
-    for await (const m of client.fetch('1:*', { uid: true, source: true })) {
-      const p = await store.begin('INBOX.Sent', `i${mb.uidValidity}_${m.uid}`);
-      p.stream.write(m.source);
-      await p.finish();
-      last = Math.max(last, m.uid);
-    }
-    await client.logout();
-    await store.commit(() =>
-      cache.setCursor('acct', 'INBOX.Sent', { uidValidity: String(mb.uidValidity), lastUid: last }),
-    );
-    store.ensureFolderRow('INBOX/Sent');
+    const last = await cachedAs(acct, user, 'INBOX.Sent');
+    cache.account('acct').ensureFolderRow('INBOX/Sent');
     assert.ok(existsSync(dir('INBOX.Sent')));
 
     const r = await pull(['INBOX.Sent']);
@@ -188,4 +161,41 @@ describe('upstream folder changes in the cache', () => {
     // and later pulls stay at zero
     assert.equal((await pull(['INBOX.Sent'])).newMessages, 0);
   });
+
+  test('upgrade: a second copy a version in between downloaded is removed under the old spelling', async () => {
+    const user = 'flf';
+    upstreamFolder(user, 'INBOX.Sent', ['d1@fl']);
+    const acct = await setup(user);
+    await cachedAs(acct, user, 'INBOX.Sent');
+    await cachedAs(acct, user, 'INBOX/Sent');
+    assert.deepEqual(Object.keys(await acct.local()).sort(), ['INBOX', 'INBOX.Sent', 'INBOX/Sent']);
+    assert.equal((await acct.pull(['INBOX.Sent'])).newMessages, 0);
+    assert.deepEqual(await acct.local(), { INBOX: [], 'INBOX/Sent': ['d1@fl'] });
+  });
 });
+
+/** Cache the upstream `INBOX.Sent` of `user` under the local name `as`, with its cursor, as an older localpost did; returns the cursor's UID. */
+async function cachedAs(acct: { cache: Cache }, user: string, as: string): Promise<number> {
+  const { cache } = acct;
+  const client = new ImapFlow({
+    host: '127.0.0.1',
+    port: bed().imapPort,
+    secure: false,
+    doSTARTTLS: false,
+    auth: { user, pass: `${user}pw` },
+    logger: false,
+  });
+  await client.connect();
+  const mb = await client.mailboxOpen('INBOX.Sent', { readOnly: true });
+  const store = cache.account('acct');
+  let last = 0;
+  for await (const m of client.fetch('1:*', { uid: true, source: true })) {
+    const p = await store.begin(as, `i${mb.uidValidity}_${m.uid}`);
+    p.stream.write(m.source);
+    await p.finish();
+    last = Math.max(last, m.uid);
+  }
+  await client.logout();
+  await store.commit(() => cache.setCursor('acct', as, { uidValidity: String(mb.uidValidity), lastUid: last }));
+  return last;
+}

@@ -25,20 +25,12 @@ import { makeConfig } from '../support/localpost.js';
 import { imaplibState } from '../support/python.js';
 
 const USERS = ['fsa', 'fsb', 'fsc', 'fsd'];
-const { bed, log, pythonImap, imapAccount } = journalTestbed(USERS);
+const { bed, log, pythonImap, imapAccount, upstreamFolder } = journalTestbed(USERS);
 
 const closers: Array<() => Promise<void> | void> = [];
 after(async () => {
   for (const c of closers.reverse()) await c();
 });
-
-/** Create `folder` upstream (as another device) and append messages with these Message-IDs. */
-function upstreamFolder(user: string, folder: string, mids: string[]): void {
-  const appends = mids
-    .map((mid) => `m.append('"${folder}"', None, None, ${JSON.stringify(message(mid).toString('latin1'))}.encode())`)
-    .join('\n');
-  pythonImap(user, `m.create('"${folder}"')\n${appends}`);
-}
 
 /** A cache with one IMAP account pulled through a counting tap, served by a local IMAP server. */
 async function setup(user: string) {

@@ -80,6 +80,15 @@ export function journalTestbed(users: string[], env: Record<string, string> = {}
       const script = `import imaplib\nm = imaplib.IMAP4('127.0.0.1', ${bed().imapPort})\nm.login('${user}', '${user}pw')\n${code}\nm.logout()\n`;
       execFileSync(PYTHON, ['-c', script]);
     },
+    /** Create `folder` upstream (as another device) with messages of these Message-IDs. */
+    upstreamFolder(user: string, folder: string, mids: string[]): void {
+      const appends = mids
+        .map(
+          (mid) => `m.append('"${folder}"', None, None, ${JSON.stringify(message(mid).toString('latin1'))}.encode())`,
+        )
+        .join('\n');
+      helpers.pythonImap(user, `m.create('"${folder}"')\n${appends}`);
+    },
   };
   return helpers;
 }
