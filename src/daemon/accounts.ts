@@ -12,6 +12,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Cache, CacheAccount } from '../cache/cache.js';
+import type { MailboxOptions } from '../cache/mailbox-account.js';
 import { type AccountConfig, oauth2Of, type Secret } from '../config/schema.js';
 import { resolveOAuth2, resolveSecret, type SecretContext } from '../config/secrets.js';
 import { ConfigError } from '../shared/errors.js';
@@ -111,6 +112,9 @@ export async function createFetcher(
     });
   }
   const { ImapFetcher } = await import('../upstream/imap/fetcher.js');
+  // without the local IMAP server too, cached folders follow the upstream's (never mail twice)
+  if (!changes) cache.mailboxes(acc.id, viewOptions(acc));
+  const follow = changes ? {} : { folderLife: cache.mirror(acc.id) };
   return new ImapFetcher({
     endpoint,
     store,
@@ -118,7 +122,7 @@ export async function createFetcher(
     log,
     folders: inc.folders,
     maxMessageSize: inc.maxMessageSize,
-    ...(changes ? { changes } : {}),
+    ...(changes ? { changes } : follow),
   });
 }
 
@@ -131,7 +135,7 @@ export function imapChangesOf(cache: Cache, acc: AccountConfig): ImapChanges | u
   if (acc.incoming.protocol !== 'imap') return undefined;
   const id = acc.id;
   const rows = cache.account(id);
-  const view = cache.mailboxes(id, { protocol: 'imap', onLocalDelete: acc.incoming.onLocalDelete });
+  const view = cache.mailboxes(id, viewOptions(acc));
   const mirror = cache.mirror(id);
   return {
     journal: cache.journal,
@@ -148,6 +152,11 @@ export function imapChangesOf(cache: Cache, acc: AccountConfig): ImapChanges | u
       unresolvedChanges: (folder) => mirror.unresolvedChanges(folder),
     },
   };
+}
+
+/** The local IMAP view's options of an IMAP account. */
+function viewOptions(acc: AccountConfig): MailboxOptions {
+  return { protocol: 'imap', onLocalDelete: acc.incoming.onLocalDelete };
 }
 
 /** Drain an IMAP account's change journal upstream on a connection of its own (no pull). */

@@ -34,6 +34,7 @@ import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ImapFlow } from 'imapflow';
 import type { Logger } from 'pino';
+import type { UpstreamMirror } from '../../cache/mailboxes.js';
 import type { AccountStore, ImapCursor } from '../../cache/message-store.js';
 import { AuthError, TemporaryError, ThrottledError } from '../../shared/errors.js';
 import { BatchWriter } from '../batch.js';
@@ -70,6 +71,8 @@ export interface ImapFetcherOptions {
   maxMessageSize: number;
   /** The account's change journal and cache views: replay before the pull, upstream changes back after. */
   changes?: ImapChanges;
+  /** Without `changes`: cached folders still follow the upstream's (mirror.ts `reconcileFolders`). */
+  folderLife?: UpstreamMirror;
 }
 
 /** Pulls one IMAP account. */
@@ -152,7 +155,8 @@ export class ImapFetcher implements Fetcher {
   private async folderSet(client: ImapFlow, result: FetchResult): Promise<string[]> {
     const { changes, log } = this.opts;
     const upstream = await listUpstream(client);
-    const waiting = changes ? await reconcileFolders(changes.store, upstream, log) : new Set<string>();
+    const life = changes?.store ?? this.opts.folderLife;
+    const waiting = life ? await reconcileFolders(life, upstream, log) : new Set<string>();
     const set = folderSet(upstream, this.opts.folders, changes && { localFolders: changes.store.localFolders() });
     const pulled = new Set(set.pull.map((f) => f.name).filter((n) => !waiting.has(n)));
     if (changes)
