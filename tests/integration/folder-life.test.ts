@@ -8,23 +8,20 @@
  * without downloading anything again.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { ImapFlow } from 'imapflow';
 import { Cache } from '../../src/cache/cache.js';
 import { folderDir } from '../../src/cache/maildir.js';
-import { parseConfigText } from '../../src/config/load.js';
-import type { AccountConfig } from '../../src/config/schema.js';
 import { createFetcher } from '../../src/daemon/accounts.js';
 import { ImapServer } from '../../src/listeners/imap/server.js';
 import { LocalAuth } from '../../src/listeners/local-auth.js';
 import { journalTestbed, message } from '../support/journal-testbed.js';
-import { makeConfig } from '../support/localpost.js';
 import { imaplibState, runPython } from '../support/python.js';
 
 const USERS = ['fla', 'flb', 'flc', 'fld', 'fle', 'flf', 'flg'];
-const { bed, log, pythonImap, imapAccount, upstreamFolder } = journalTestbed(USERS);
+const { bed, log, pythonImap, imapAccount, upstreamFolder, accountConfig } = journalTestbed(USERS);
 
 const closers: Array<() => Promise<void> | void> = [];
 after(async () => {
@@ -180,19 +177,8 @@ describe('upstream folder changes in the cache', () => {
   test('upgrade with the local IMAP server off: the pull of createFetcher downloads nothing again either', async () => {
     const user = 'flg';
     upstreamFolder(user, 'INBOX.Sent', ['g1@fl', 'g2@fl']);
-    const c = makeConfig([
-      {
-        id: 'acct',
-        protocol: 'imap',
-        port: bed().imapPort,
-        username: user,
-        password: `${user}pw`,
-        folders: ['INBOX.Sent'],
-      },
-    ]);
-    closers.push(() => c.cleanup());
-    const acc = parseConfigText(readFileSync(c.configFile, 'utf8')).accounts[0] as AccountConfig;
-    const cache = await Cache.open({ dataDir: c.dataDir, accounts: ['acct'], log });
+    const { cfg, acc } = accountConfig(user, ['INBOX.Sent']);
+    const cache = await Cache.open({ dataDir: cfg.dataDir, accounts: ['acct'], log });
     closers.push(() => cache.close());
     await cachedAs({ cache }, user, 'INBOX.Sent');
     const r = await (await createFetcher(acc, cache, log)).pull(); // no `changes`: the listener is off

@@ -8,12 +8,9 @@
  * pulled, does not block the journal, and shows in `status`. One LIST per pull (commands counted).
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { Cache } from '../../src/cache/cache.js';
 import { formatStatus } from '../../src/cli/status.js';
-import { parseConfigText } from '../../src/config/load.js';
-import type { AccountConfig } from '../../src/config/schema.js';
 import { imapChangesOf } from '../../src/daemon/accounts.js';
 import { readStatus } from '../../src/daemon/status-report.js';
 import { SyncService } from '../../src/daemon/sync.js';
@@ -21,11 +18,10 @@ import { ImapServer } from '../../src/listeners/imap/server.js';
 import { LocalAuth } from '../../src/listeners/local-auth.js';
 import { type ImapTap, startImapTap } from '../support/imap-tap.js';
 import { journalTestbed, message } from '../support/journal-testbed.js';
-import { makeConfig } from '../support/localpost.js';
 import { imaplibState } from '../support/python.js';
 
 const USERS = ['fsa', 'fsb', 'fsc', 'fsd'];
-const { bed, log, pythonImap, imapAccount, upstreamFolder } = journalTestbed(USERS);
+const { bed, log, pythonImap, imapAccount, upstreamFolder, accountConfig } = journalTestbed(USERS);
 
 const closers: Array<() => Promise<void> | void> = [];
 after(async () => {
@@ -147,19 +143,7 @@ describe('the folder set of an IMAP account', () => {
     const user = 'fsd';
     await bed().appendMessage(user, message('d1@fs'));
     upstreamFolder(user, 'Work', ['w1@fs']);
-    const c = makeConfig([
-      {
-        id: 'acct',
-        protocol: 'imap',
-        port: bed().imapPort,
-        username: user,
-        password: `${user}pw`,
-        folders: ['INBOX', 'Nope', 'Work'],
-      },
-    ]);
-    closers.push(() => c.cleanup());
-    const cfg = parseConfigText(readFileSync(c.configFile, 'utf8'));
-    const acc = cfg.accounts[0] as AccountConfig;
+    const { cfg, acc } = accountConfig(user, ['INBOX', 'Nope', 'Work']);
     const cache = await Cache.open({ dataDir: cfg.dataDir, accounts: ['acct'], log });
     closers.push(() => cache.close());
     const sync = new SyncService({ accounts: cfg.accounts, cache, log, changes: () => imapChangesOf(cache, acc) });

@@ -12,10 +12,12 @@ import path from 'node:path';
 import { after, before } from 'node:test';
 import pino, { type Logger } from 'pino';
 import { Cache } from '../../src/cache/cache.js';
+import { parseConfigText } from '../../src/config/load.js';
 import type { AccountConfig } from '../../src/config/schema.js';
 import { imapChangesOf } from '../../src/daemon/accounts.js';
 import { ImapFetcher } from '../../src/upstream/imap/fetcher.js';
 import type { UpstreamEndpoint } from '../../src/upstream/types.js';
+import { makeConfig } from './localpost.js';
 import { imaplibState, PYTHON } from './python.js';
 import { startTestbed, type Testbed } from './testbed.js';
 
@@ -38,6 +40,7 @@ export function message(mid: string, body = 'hello'): Buffer {
 export function journalTestbed(users: string[], env: Record<string, string> = {}) {
   let tb: Testbed | undefined;
   const dirs: string[] = [];
+  const cleanups: Array<() => void> = [];
   before(async () => {
     tb = await startTestbed({
       postfix: false,
@@ -46,6 +49,7 @@ export function journalTestbed(users: string[], env: Record<string, string> = {}
   });
   after(async () => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    for (const c of cleanups) c();
     await tb?.stop();
   });
   const bed = (): Testbed => {
@@ -74,6 +78,15 @@ export function journalTestbed(users: string[], env: Record<string, string> = {}
     /** `imapAccount` for a user of this testbed, its data directory removed after the tests. */
     imapAccount(user: string) {
       return imapAccount(helpers.tmp(), helpers.endpoint(user), helpers.log);
+    },
+    /** A config file (removed after the tests) with one IMAP account `acct` of `user` pulling `folders`. */
+    accountConfig(user: string, folders: string[]) {
+      const c = makeConfig([
+        { id: 'acct', protocol: 'imap', port: bed().imapPort, username: user, password: `${user}pw`, folders },
+      ]);
+      cleanups.push(() => c.cleanup());
+      const cfg = parseConfigText(readFileSync(c.configFile, 'utf8'));
+      return { cfg, acc: cfg.accounts[0] as AccountConfig };
     },
     /** imaplib, as another device would (`m` is the logged-in IMAP4). */
     pythonImap(user: string, code: string): void {
