@@ -192,7 +192,12 @@ export class FolderOps {
       this.s.ensureFolderRow(f);
       await this.s.forgetFolderDirs();
       await removePaths(maildir, existsSync(tdir) ? [encodeFolder(t)] : []); // an empty directory
-      await this.renameTree(f, t, false);
+      try {
+        await this.renameTree(f, t, false);
+      } catch (err) {
+        if (!(err instanceof FolderOperationError)) throw err;
+        return { skip: err.message }; // a child's new name is taken (nothing was changed)
+      }
       this.s.forgetFolderKeys();
       await clearIntent(dataDir, account);
       this.s.emit({ kind: 'folders' });

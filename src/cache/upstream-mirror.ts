@@ -125,14 +125,17 @@ export class UpstreamMirrorImpl implements UpstreamMirror {
     const out: FolderReconcile = { adopted: [], removed: [], kept: [], waiting: [] };
     const account = this.s.accountId;
     const names = new Set(listed.map((u) => normalizeFolder(u.name)));
+    const pulled = new Set(this.s.rows.cursorFolders(account));
     for (const u of listed) {
       const from = normalizeFolder(u.path);
       const to = normalizeFolder(u.name);
-      const pulled = new Set(this.s.rows.cursorFolders(account));
       if (from === to || names.has(from) || !pulled.has(from) || pulled.has(to)) continue;
       const r = await this.ops.adopt(from, to, () => this.journalNames([from, to]));
-      if (!r) out.adopted.push({ from, to });
-      else if (r.wait) out.waiting.push({ folder: to, why: r.wait });
+      if (r?.wait) out.waiting.push({ folder: to, why: r.wait });
+      if (r) continue; // skipped: a copy under `to` exists, the old one goes below as gone
+      out.adopted.push({ from, to });
+      pulled.delete(from);
+      pulled.add(to);
     }
     if (!names.has(INBOX)) return out; // not a complete listing: nothing is taken for gone
     for (const folder of this.s.rows.cursorFolders(account)) {

@@ -464,6 +464,40 @@ describe('UpstreamMirror', () => {
   });
 });
 
+describe('UpstreamMirror: folders gone upstream', () => {
+  it('kept while they hold mail not upstream or the listing lacks INBOX, else removed with cursor and tombstones', async () => {
+    const dataDir = await fresh();
+    const cache = await open(dataDir);
+    const mb = cache.mailboxes('a', IMAP);
+    await pull(cache, 'Work', ['i3_1', 'i3_2']);
+    cache.setCursor('a', 'Work', { uidValidity: '3', lastUid: 2 });
+    await mb.expunge('Work', [mb.select('Work').messages[0]!.uid]); // a tombstone
+    const { uid } = await mb.append('Work', body('local'));
+    for (const e of cache.journal.pending('a')) cache.journal.drop(e.id); // no entry names it now
+    const mirror = cache.mirror('a');
+    assert.deepEqual(await mirror.reconcileUpstreamFolders([]), { adopted: [], removed: [], kept: [], waiting: [] });
+    const inbox = [{ name: 'INBOX', path: 'INBOX' }];
+    const kept = await mirror.reconcileUpstreamFolders(inbox);
+    assert.deepEqual(kept.kept, [{ folder: 'Work', why: '1 message(s) created locally are not upstream yet' }]);
+    assert.equal(mb.select('Work').messages.length, 2);
+    await mb.expunge('Work', [uid]);
+    for (const e of cache.journal.pending('a')) cache.journal.drop(e.id);
+    const seen = events(cache);
+    assert.deepEqual((await mirror.reconcileUpstreamFolders(inbox)).removed, ['Work']);
+    assert.equal(mb.folder('Work'), undefined);
+    assert.equal(cache.getCursor('a', 'Work'), undefined);
+    assert.equal(cache.account('a').has('Work', 'i3_1'), false, 'a folder of that name later is another one');
+    assert.deepEqual(
+      seen.map((e) => e.kind),
+      ['expunged', 'folders'],
+    );
+    assert.equal(cache.journal.pending('a').length, 0, 'no journal entry');
+    await cache.account('a').releaseSpares();
+    assert.deepEqual(cacheFaults(dataDir, 'a'), []);
+    cache.close();
+  });
+});
+
 describe('state.db schema 10 (the folder set)', () => {
   it('folders created locally before the upgrade are found in the journal', async () => {
     const dataDir = await fresh();
