@@ -498,6 +498,46 @@ describe('UpstreamMirror: folders gone upstream', () => {
   });
 });
 
+describe('UpstreamMirror: a folder cached under its upstream spelling', () => {
+  it('takes its name once no journal entry names it; until then the new name waits and the old one stays', async () => {
+    const dataDir = await fresh();
+    const cache = await open(dataDir);
+    const mb = cache.mailboxes('a', IMAP);
+    const [m] = await pull(cache, 'INBOX.Sent', ['i7_1']);
+    cache.setCursor('a', 'INBOX.Sent', { uidValidity: '7', lastUid: 1 });
+    await mb.setFlags('INBOX.Sent', [m!.uid], { op: 'add', flags: ['\\Seen'] }); // still queued
+    const mirror = cache.mirror('a');
+    const listed = [
+      { name: 'INBOX', path: 'INBOX' },
+      { name: 'INBOX/Sent', path: 'INBOX.Sent' },
+    ];
+    const r = await mirror.reconcileUpstreamFolders(listed);
+    assert.deepEqual(
+      r.waiting.map((w) => w.folder),
+      ['INBOX/Sent'],
+    );
+    assert.deepEqual(
+      r.kept.map((k) => k.folder),
+      ['INBOX.Sent'],
+    );
+    assert.equal(mb.select('INBOX.Sent').messages.length, 1);
+    for (const e of cache.journal.pending('a')) cache.journal.complete(e.id);
+    const r2 = await mirror.reconcileUpstreamFolders(listed);
+    assert.deepEqual(r2.adopted, [{ from: 'INBOX.Sent', to: 'INBOX/Sent' }]);
+    assert.deepEqual(r2.removed, []);
+    assert.deepEqual(
+      mb.select('INBOX/Sent').messages.map((x) => x.flags),
+      [['\\Seen']],
+    );
+    assert.equal(mb.folder('INBOX.Sent'), undefined);
+    assert.equal(cache.getCursor('a', 'INBOX/Sent')?.lastUid, 1);
+    assert.ok(cache.account('a').has('INBOX/Sent', 'i7_1'));
+    await cache.account('a').releaseSpares();
+    assert.deepEqual(cacheFaults(dataDir, 'a'), []);
+    cache.close();
+  });
+});
+
 describe('state.db schema 10 (the folder set)', () => {
   it('folders created locally before the upgrade are found in the journal', async () => {
     const dataDir = await fresh();
