@@ -128,7 +128,7 @@ export class MemoryMailboxes implements MailboxStore {
         const parent = parts.slice(0, i).join('/');
         if (!seen.has(parent)) {
           seen.add(parent);
-          out.push({ ...this.info(this.addFolder(parent), false) });
+          out.push({ ...this.info(this.addFolder(parent), false), subscribed: false });
           this.boxes.delete(parent);
         }
       }

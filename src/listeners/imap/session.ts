@@ -126,7 +126,7 @@ export class ImapSession implements SessionContext {
 
   capabilities(): string {
     const caps = ['IMAP4rev1', 'LITERAL+', 'ID', 'ENABLE', 'IDLE', 'NAMESPACE', 'UIDPLUS', 'MOVE', 'UNSELECT'];
-    caps.push('CONDSTORE', 'SPECIAL-USE');
+    caps.push('CONDSTORE', 'SPECIAL-USE', 'LIST-EXTENDED', 'LIST-STATUS');
     if (this.state === 'NOT_AUTHENTICATED') {
       if (this.canStartTls) caps.push('STARTTLS');
       caps.push(...(this.loginDisabled ? ['LOGINDISABLED'] : ['SASL-IR', 'AUTH=PLAIN']));
