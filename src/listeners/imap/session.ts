@@ -26,6 +26,7 @@ import { SocketEvents } from '../socket-events.js';
 import { type Command, CommandReader, type ReaderLimits } from './command-reader.js';
 import { lookupCommand } from './commands/index.js';
 import { dispatchError } from './errors.js';
+import { recentFloors } from './recent.js';
 import type { SelectedMailbox } from './selected.js';
 import type { HandlerResult, ImapState, Reply, SessionContext } from './types.js';
 import { ConnectionClosedError, ResponseWriter } from './writer.js';
@@ -182,6 +183,7 @@ export class ImapSession implements SessionContext {
     }
     if (this.gone) return { status: 'NO', text: 'connection closed' };
     this.store = store;
+    recentFloors(store); // from the account's first login on, new mail is \Recent
     this.state = 'AUTHENTICATED';
     this.unlisten = store.onChange((ev) => this.onStoreEvent(ev));
     this.socket.setTimeout(this.deps.idleTimeoutMs);

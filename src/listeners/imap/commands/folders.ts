@@ -7,6 +7,7 @@
 import type { MailboxStore } from '../../../cache/mailboxes.js';
 import { parseMailboxArg, parseRename, parseSelect } from '../command-args.js';
 import type { Command } from '../command-reader.js';
+import { recentFloors } from '../recent.js';
 import { flagList } from '../response.js';
 import { BASE_FLAGS } from '../responses.js';
 import { SelectedMailbox } from '../selected.js';
@@ -25,7 +26,7 @@ export async function select(s: SessionContext, cmd: Command): Promise<Reply> {
   const snapshot = storeOf(s).select(args.mailbox);
   if (!snapshot.info.selectable) return no('not a selectable mailbox', 'NONEXISTENT');
   if (args.condstore) s.condstore = true;
-  const box = new SelectedMailbox(snapshot, readOnly);
+  const box = new SelectedMailbox(snapshot, readOnly, recentFloors(storeOf(s)));
   const keywords = new Set<string>();
   let firstUnseen = 0;
   const { msgs } = box;
@@ -44,7 +45,7 @@ export async function select(s: SessionContext, cmd: Command): Promise<Reply> {
     `* FLAGS ${flagList(all)}`,
     `* OK [PERMANENTFLAGS ${readOnly ? '()' : flagList([...all, '\\*'])}] flags permitted`,
     `* ${box.exists} EXISTS`,
-    '* 0 RECENT',
+    `* ${box.recentCount} RECENT`,
   ];
   if (firstUnseen) lines.push(`* OK [UNSEEN ${firstUnseen}] first unseen`);
   lines.push(`* OK [UIDVALIDITY ${info.uidValidity}] UIDs valid`, `* OK [UIDNEXT ${info.uidNext}] next UID`);

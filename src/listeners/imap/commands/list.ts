@@ -16,6 +16,7 @@ import type { MailboxInfo } from '../../../cache/mailboxes.js';
 import { type ListExtended, parseList, parseListExtended, parseStatus, type StatusItem } from '../command-args.js';
 import type { Command } from '../command-reader.js';
 import { DELIMITER, listPattern, patternMatcher } from '../mailbox-name.js';
+import { recentFloors } from '../recent.js';
 import { flagList, mailboxName, toBuffer } from '../response.js';
 import { no, ok, parsed, type Reply, type SessionContext } from '../types.js';
 import { storeOf } from './folders.js';
@@ -46,11 +47,20 @@ async function writeAll(s: SessionContext, out: Buffer[]): Promise<void> {
   if (out.length) await s.write(Buffer.concat(out));
 }
 
+/** Messages of `f` no session has claimed as `\Recent` (`../recent.ts`); reads the list only when some may be. */
+function unclaimed(s: SessionContext, f: MailboxInfo): number {
+  const floor = recentFloors(storeOf(s)).floor(f.uidValidity);
+  if (floor >= f.uidNext || f.messages === 0) return 0;
+  return storeOf(s)
+    .select(f.name)
+    .messages.filter((m) => m.uid >= floor).length;
+}
+
 /** `* STATUS name (items)` of a selectable folder. */
 export function statusLine(s: SessionContext, f: MailboxInfo, items: readonly StatusItem[]): Buffer {
   const value: Record<StatusItem, number> = {
     MESSAGES: f.messages,
-    RECENT: 0,
+    RECENT: items.includes('RECENT') ? unclaimed(s, f) : 0,
     UIDNEXT: f.uidNext,
     UIDVALIDITY: f.uidValidity,
     UNSEEN: f.unseen,
