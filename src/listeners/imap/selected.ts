@@ -13,7 +13,7 @@
  *   each message as it is announced (first listener first); a read-only one only looks. `recent`
  *   holds the UIDs recent in this session; `* n RECENT` follows each EXISTS.
  */
-import type { MailboxEvent, MailboxMessage, MailboxSnapshot } from '../../cache/mailboxes.js';
+import type { MailboxEvent, MailboxMessage, MailboxSnapshot, MailboxStore } from '../../cache/mailboxes.js';
 import type { RecentFloors } from './recent.js';
 import { flagsFetchLine } from './responses.js';
 import type { RangeList, SequenceSet } from './sequence-set.js';
@@ -95,6 +95,19 @@ export class SelectedMailbox {
     if (this.uids.length === 0 && set.usesStar) return false; // `1:*` of an empty mailbox: nothing, as mox and Dovecot
     const r = set.resolve(this.uids.length);
     return r.length > 0 && (r.ends[r.length - 1] as number) > this.uids.length;
+  }
+
+  /**
+   * The BYE text when this folder is no longer there under its name and UIDVALIDITY, else undefined.
+   * A RENAME ends the session too, as Dovecot does at its next sync (RFC 3501 allows either): the
+   * view, its sequence numbers and the name its changes are stored under never silently point at
+   * another folder. UIDVALIDITY follows a renamed folder (src/cache/mailboxes.ts): rename or delete.
+   */
+  gone(store: MailboxStore): string | undefined {
+    const now = store.folder(this.name);
+    if (now?.selectable && now.uidValidity === this.uidValidity) return undefined;
+    const renamed = store.folders().some((f) => f.selectable && f.uidValidity === this.uidValidity);
+    return `Selected mailbox was ${renamed ? 'renamed' : 'deleted'}, have to disconnect.`;
   }
 
   /** Queues a change of this folder announced by the store. */

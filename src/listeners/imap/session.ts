@@ -70,6 +70,8 @@ export class ImapSession implements SessionContext {
   private gone = false;
   private bad = 0;
   private saidBye = false;
+  /** The selected folder was deleted or renamed while a command ran: BYE with this after its reply. */
+  private folderGone?: string;
   private flushing: Promise<void> = Promise.resolve();
   private markClosed!: () => void;
   private readonly events = new SocketEvents({
@@ -239,23 +241,34 @@ export class ImapSession implements SessionContext {
   }
 
   async finish(tag: string, reply: Reply, holdExpunges = false): Promise<void> {
-    if (this.selected && this.state === 'SELECTED') {
+    if (this.selected && this.state === 'SELECTED' && !this.folderGone) {
       await this.flushUpdates(!holdExpunges && this.reader.buffered === 0);
     }
     this.bad = reply.status === 'BAD' ? this.bad + 1 : 0;
     await this.send(`${tag} ${reply.status}${reply.code ? ` [${reply.code}]` : ''} ${reply.text}`);
     await reply.after?.();
-    if (this.bad >= MAX_BAD) this.bye('too many invalid commands');
+    if (this.folderGone) this.bye(this.folderGone);
+    else if (this.bad >= MAX_BAD) this.bye('too many invalid commands');
   }
 
   // ---- input -------------------------------------------------------------------------------
 
   private onStoreEvent(ev: MailboxEvent): void {
     if (!this.selected) return;
-    this.selected.note(ev);
+    if (ev.kind === 'folders') this.checkSelectedFolder();
+    else this.selected.note(ev);
     if (this.idleTag !== undefined && !this.busy && this.selected.hasPending) {
       void this.flushUpdates(true).catch(() => this.close());
     }
+  }
+
+  /** After a folder change: the selected folder deleted or renamed means BYE (`SelectedMailbox.gone`). */
+  private checkSelectedFolder(): void {
+    const gone = this.store && !this.folderGone ? this.selected?.gone(this.store) : undefined;
+    if (!gone) return;
+    this.folderGone = gone;
+    this.log.info({ folder: this.selected?.name, reason: gone }, 'selected folder gone: closing');
+    if (!this.busy) this.bye(gone); // else after the running command's reply
   }
 
   private attach(s: Socket): void {
