@@ -8,6 +8,9 @@
  *   RENAME (its row is renamed); a folder created again after a DELETE gets a greater one.
  * - RENAME moves the folder's and its children's directories, rows, folder rows and tombstones;
  *   renaming INBOX moves its messages (same UIDs) into the new folder and leaves INBOX empty.
+ * - A folder created or renamed here is marked local: it stays in an IMAP account's pulled set
+ *   whatever `incoming.folders` says (docs/imap-server.md "Which folders"); CREATE of a hidden
+ *   upstream folder brings it back into the set.
  * - Each change records its intent first (`mailbox-intent.ts`): a crash before its transaction
  *   renames back and removes the directories it created; after it, the change stands.
  */
@@ -42,13 +45,19 @@ export class FolderOps {
     private readonly view: MailboxView,
   ) {}
 
+  /** A folder a client sees (a hidden row is none: upstream-mirror.ts). */
   private exists(folder: string): boolean {
+    return Boolean(this.s.rows.folder(this.s.accountId, folder)?.shown);
+  }
+
+  /** A row of that name, shown or hidden. */
+  private known(folder: string): boolean {
     return this.s.rows.folder(this.s.accountId, folder) !== undefined;
   }
 
   /** `folder` and its missing ancestors, parents first; the directories among them not on disk yet. */
   private missing(folder: string): { names: string[]; dirs: string[] } {
-    const names = [...ancestors(folder), folder].filter((n) => n !== INBOX && !this.exists(n));
+    const names = [...ancestors(folder), folder].filter((n) => n !== INBOX && !this.known(n));
     const dirs = names.filter((n) => !existsSync(folderDir(this.s.deps.maildir, n))).map(encodeFolder);
     return { names, dirs };
   }
@@ -62,6 +71,7 @@ export class FolderOps {
     const f = folderName(name);
     return this.s.exclusive(async () => {
       if (this.exists(f)) throw new FolderOperationError(`${f} already exists`, 'ALREADYEXISTS');
+      if (this.known(f)) return this.unhide(f);
       const { names, dirs } = this.missing(f);
       const { dataDir, ledger } = this.s.deps;
       await writeIntent(dataDir, this.s.accountId, { check: { folder: f, exists: true }, created: dirs });
@@ -69,6 +79,7 @@ export class FolderOps {
       ledger.transaction(() => {
         for (const n of names) {
           this.s.ensureFolderRow(n);
+          this.s.rows.markLocal(this.s.accountId, n);
           this.view.journal({ kind: 'create', folder: n });
         }
       });
@@ -77,12 +88,24 @@ export class FolderOps {
     });
   }
 
+  /**
+   * CREATE of an upstream folder outside the pulled set: it joins the set (shown, pulled from
+   * the next pull on, its cached mail back); the journaled create is a no-op upstream.
+   */
+  private unhide(f: string): void {
+    this.s.deps.ledger.transaction(() => {
+      this.s.rows.markLocal(this.s.accountId, f);
+      this.view.journal({ kind: 'create', folder: f });
+    });
+    this.s.emit({ kind: 'folders' });
+  }
+
   rename(fromName: string, toName: string): Promise<void> {
     const f = normalizeFolder(fromName);
     const t = folderName(toName);
     return this.s.exclusive(async () => {
       if (!this.exists(f)) throw new NoSuchFolderError(fromName);
-      if (this.exists(t)) throw new FolderOperationError(`${t} already exists`, 'ALREADYEXISTS');
+      if (this.known(t)) throw new FolderOperationError(`${t} already exists`, 'ALREADYEXISTS');
       if (t === INBOX || t.startsWith(`${f}${IMAP_DELIMITER}`))
         throw new FolderOperationError(`cannot rename ${f} to ${t}`, 'CANNOT');
       await this.s.forgetFolderDirs();
@@ -106,7 +129,7 @@ export class FolderOps {
     const clash = [...names]
       .filter(below)
       .map((n) => t + n.slice(f.length))
-      .find((n) => this.exists(n) || existsSync(path.join(maildir, encodeFolder(n))));
+      .find((n) => this.known(n) || existsSync(path.join(maildir, encodeFolder(n))));
     if (clash) throw new FolderOperationError(`${clash} already exists`, 'ALREADYEXISTS');
     const renamed: Array<[string, string]> = [...names]
       .filter(below)
@@ -124,8 +147,12 @@ export class FolderOps {
     for (const [a, b] of renamed) await rename(path.join(maildir, a), path.join(maildir, b));
     await fsyncDir(maildir);
     ledger.transaction(() => {
-      for (const n of parents.names) this.s.ensureFolderRow(n);
+      for (const n of parents.names) {
+        this.s.ensureFolderRow(n);
+        this.s.rows.markLocal(this.s.accountId, n);
+      }
       this.s.rows.renameFolder(this.s.accountId, f, t);
+      this.s.rows.markLocal(this.s.accountId, t);
       this.view.journal({ kind: 'rename', folder: f, to: t });
     });
   }
@@ -152,7 +179,10 @@ export class FolderOps {
       await fsyncDir(path.join(maildir, tdir, sub));
     }
     ledger.transaction(() => {
-      for (const n of names) this.s.ensureFolderRow(n);
+      for (const n of names) {
+        this.s.ensureFolderRow(n);
+        this.s.rows.markLocal(this.s.accountId, n);
+      }
       const modseq = this.s.rows.nextModseq(this.s.accountId);
       for (const m of moves) ledger.moveMessage(this.s.accountId, m.uid, t, m.file, m.flags);
       const top = moves.reduce((a, m) => Math.max(a, m.uid), 0);

@@ -1,5 +1,5 @@
 /**
- * The state.db statements of the local IMAP view (migration 9, docs/imap-server.md): the
+ * The state.db statements of the local IMAP view (migrations 9 and 10, docs/imap-server.md): the
  * `folders` table, the account's MODSEQ counter, and the IMAP columns of `messages` (keywords,
  * modseq, internal_date). Prepared once per database; nothing here touches files (callers write
  * rows only after the files they describe are durable, as `ledger.ts` does).
@@ -21,6 +21,10 @@ export interface FolderRow {
   highestModseq: number;
   specialUse: string | null;
   subscribed: number;
+  /** 1: created or renamed through the local IMAP server (always in the account's folder set). */
+  local: number;
+  /** 0: an upstream folder outside the pulled set: not shown, its cached mail kept. */
+  shown: number;
 }
 
 /** Per folder: messages, unseen, highest UID and MODSEQ of its rows. */
@@ -46,7 +50,7 @@ export interface ImapRow {
 }
 
 const FOLDER_COLS = `folder, uidvalidity AS uidValidity, uid_next AS uidNext, highest_modseq AS highestModseq,
-  special_use AS specialUse, subscribed`;
+  special_use AS specialUse, subscribed, local, shown`;
 const IMAP_COLS = `uid, folder, file, key, wsize, flags, keywords, max(modseq, 1) AS modseq,
   coalesce(internal_date, stored_at) AS internalDate`;
 const STATS = `SELECT folder, count(*) AS count, sum(instr(flags, 'S') = 0) AS unseen, max(uid) AS maxUid,
@@ -72,6 +76,11 @@ function prepare(db: StateDb) {
     ),
     subscribe: db.prepare<[number, string, string]>(
       'UPDATE folders SET subscribed = ? WHERE account = ? AND folder = ?',
+    ),
+    setShown: db.prepare<[number, string, string]>('UPDATE folders SET shown = ? WHERE account = ? AND folder = ?'),
+    markLocal: db.prepare<[string, string]>('UPDATE folders SET local = 1, shown = 1 WHERE account = ? AND folder = ?'),
+    localFolders: db.prepare<[string], { folder: string }>(
+      'SELECT folder FROM folders WHERE account = ? AND local = 1 ORDER BY folder',
     ),
     specialUse: db.prepare<[string | null, string, string]>(
       'UPDATE folders SET special_use = ? WHERE account = ? AND folder = ?',
@@ -157,6 +166,21 @@ export class MailboxRows {
 
   subscribe(account: string, folder: string, on: boolean): void {
     this.s.subscribe.run(on ? 1 : 0, account, folder);
+  }
+
+  /** Show or hide an upstream folder (it enters or leaves the pulled set). */
+  setShown(account: string, folder: string, shown: boolean): void {
+    this.s.setShown.run(shown ? 1 : 0, account, folder);
+  }
+
+  /** A folder created or renamed through the local IMAP server: shown and pulled from now on. */
+  markLocal(account: string, folder: string): void {
+    this.s.markLocal.run(account, folder);
+  }
+
+  /** Folders created or renamed through the local IMAP server. */
+  localFolders(account: string): string[] {
+    return this.s.localFolders.all(account).map((r) => r.folder);
   }
 
   setSpecialUse(account: string, folder: string, use: string | null): void {

@@ -13,6 +13,8 @@
  * - Flag changes never rename files (readers keep their paths); state.db is the truth for flags.
  * - Every folder has a `folders` row once this store exists: INBOX, each folder with rows, and
  *   for a POP3 account Sent, Drafts and Trash (special use).
+ * - A hidden row (`shown = 0`: an upstream folder outside the IMAP account's pulled set,
+ *   upstream-mirror.ts) is no folder to a client: not listed, not selectable; its mail is kept.
  */
 import { readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -118,7 +120,10 @@ export class MailboxStoreImpl implements MailboxStore, MailboxView {
 
   folders(): MailboxInfo[] {
     const stats = new Map(this.s.rows.stats(this.accountId).map((st) => [st.folder, st]));
-    const out = this.s.rows.folders(this.accountId).map((r) => this.info(r, stats.get(r.folder)));
+    const out = this.s.rows
+      .folders(this.accountId)
+      .filter((r) => r.shown)
+      .map((r) => this.info(r, stats.get(r.folder)));
     const names = new Set(out.map((i) => i.name));
     for (const i of [...out]) {
       const parts = i.name.split(IMAP_DELIMITER);
@@ -145,7 +150,7 @@ export class MailboxStoreImpl implements MailboxStore, MailboxView {
     if (name === '' || name.includes('\0')) return undefined; // no folder has such a name (normalizeFolder throws)
     const f = normalizeFolder(name);
     const row = this.s.rows.folder(this.accountId, f);
-    return row && this.info(row, this.s.rows.folderStats(this.accountId, f));
+    return row?.shown ? this.info(row, this.s.rows.folderStats(this.accountId, f)) : undefined;
   }
 
   /** The folder's info, or NoSuchFolderError. */
@@ -163,7 +168,7 @@ export class MailboxStoreImpl implements MailboxStore, MailboxView {
     if (name === '' || name.includes('\0')) throw new NoSuchFolderError(name);
     const f = normalizeFolder(name);
     const row = this.s.rows.folder(this.accountId, f);
-    if (!row) throw new NoSuchFolderError(name);
+    if (!row?.shown) throw new NoSuchFolderError(name);
     const shared = new Map<string, readonly string[]>();
     let unseen = 0;
     let maxModseq = 1;

@@ -245,8 +245,18 @@ export interface UpstreamMirror {
   applyUpstreamFlags(folder: string, flags: ReadonlyArray<{ key: string; flags: readonly string[] }>): Promise<number>;
   /** Cached keys of `folder` that the upstream no longer lists: removed locally; returns how many. */
   applyUpstreamExpunges(folder: string, keys: readonly string[]): Promise<number>;
-  /** The upstream's folders with their special-use attributes: new ones appear locally, special use is recorded. */
-  noteUpstreamFolders(folders: ReadonlyArray<{ name: string; specialUse?: SpecialUse }>): Promise<void>;
+  /**
+   * The upstream's folders with their special use, and whether this pull downloads each (the
+   * account's folder set, docs/imap-server.md "Which folders"): a pulled folder is shown (its row
+   * created, its special use recorded), one outside the set is hidden (its row and cached mail
+   * kept; INBOX and folders created locally always shown). Folders the upstream does not list are
+   * left as they are.
+   */
+  noteUpstreamFolders(
+    folders: ReadonlyArray<{ name: string; specialUse?: SpecialUse; pulled: boolean }>,
+  ): Promise<void>;
+  /** Folders created or renamed through the local IMAP server: always in the account's folder set. */
+  localFolders(): string[];
   /** True while a journal entry of `folder` is inflight (applied upstream or not: unknown): the pull must not download from it then. */
   unresolvedChanges(folder: string): boolean;
 }

@@ -190,6 +190,8 @@ export interface SyncRecord {
   bytes: number;
   skipped: number;
   error?: string;
+  /** IMAP: configured folders the upstream does not have (the pull went on without them). */
+  missingFolders?: string[];
 }
 
 /** Write one whole message (already in memory) into `folder` and commit it: durable on return. */

@@ -231,6 +231,23 @@ const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX journal_account ON journal (account, state, id);
     `,
   },
+  {
+    // Which folders an IMAP account shows and pulls (docs/imap-server.md "Which folders"): a
+    // folder created or renamed through the local IMAP server stays in the set; an upstream
+    // folder outside the set keeps its row and cached mail but is not shown. Folders created
+    // locally before this version are found in the journal. A pull records the configured
+    // folders the upstream lacked.
+    version: 10,
+    sql: `
+      ALTER TABLE folders ADD COLUMN local INTEGER NOT NULL DEFAULT 0;  -- 1: created or renamed through the local IMAP server
+      ALTER TABLE folders ADD COLUMN shown INTEGER NOT NULL DEFAULT 1;  -- 0: an upstream folder outside the pulled set
+      UPDATE folders SET local = 1 WHERE EXISTS (
+        SELECT 1 FROM journal j WHERE j.account = folders.account AND j.state <> 'dropped' AND (
+          (json_extract(j.change, '$.kind') = 'create' AND json_extract(j.change, '$.folder') = folders.folder) OR
+          (json_extract(j.change, '$.kind') = 'rename' AND json_extract(j.change, '$.to') = folders.folder)));
+      ALTER TABLE sync_history ADD COLUMN missing_folders TEXT;        -- JSON list of configured folders not found upstream
+    `,
+  },
 ];
 
 /** Raised when state.db comes from a newer localpost; we refuse to touch it. */

@@ -13,14 +13,20 @@ import type { StateDb } from './state-db.js';
 /** Sync records kept per account. */
 const HISTORY_KEEP = 100;
 
-type SyncRow = Omit<SyncRecord, 'error'> & { error: string | null };
+type SyncRow = Omit<SyncRecord, 'error' | 'missingFolders'> & { error: string | null; missing: string | null };
 type BackoffRow = Omit<PullBackoff, 'error'> & { error: string | null };
 
 function prepareHistory(db: StateDb) {
+  // `missing_folders` since migration 10: an older state.db (read-only status) reads NULL instead
+  const hasMissing = Boolean(
+    db.prepare("SELECT 1 FROM pragma_table_info('sync_history') WHERE name = 'missing_folders'").get(),
+  );
+  const missing = hasMissing ? 'missing_folders' : 'NULL';
+  const [col, val] = hasMissing ? [', missing_folders', ', @missing'] : ['', ''];
   return {
     addSync: db.prepare<SyncRow>(
-      `INSERT INTO sync_history (account, started_at, finished_at, result, new_messages, bytes, skipped, error)
-                  VALUES (@account, @startedAt, @finishedAt, @result, @newMessages, @bytes, @skipped, @error)`,
+      `INSERT INTO sync_history (account, started_at, finished_at, result, new_messages, bytes, skipped, error${col})
+                  VALUES (@account, @startedAt, @finishedAt, @result, @newMessages, @bytes, @skipped, @error${val})`,
     ),
     pruneSync: db.prepare<{
       account: string;
@@ -28,7 +34,7 @@ function prepareHistory(db: StateDb) {
     }>(`DELETE FROM sync_history WHERE account = @account AND id <= coalesce(
                       (SELECT id FROM sync_history WHERE account = @account ORDER BY id DESC LIMIT 1 OFFSET @keep), -1)`),
     lastSync: db.prepare<[string], SyncRow>(`SELECT account, started_at AS startedAt, finished_at AS finishedAt, result,
-                     new_messages AS newMessages, bytes, skipped, error
+                     new_messages AS newMessages, bytes, skipped, error, ${missing} AS missing
                    FROM sync_history WHERE account = ? ORDER BY id DESC LIMIT 1`),
     stats: db.prepare<[string], { messages: number; bytes: number }>(
       'SELECT count(*) AS messages, coalesce(sum(size), 0) AS bytes FROM messages WHERE account = ?',
@@ -62,7 +68,12 @@ export class SyncHistory {
   recordSync(r: SyncRecord): void {
     const s = this.historySql();
     this.db.transaction(() => {
-      s.addSync.run({ ...r, error: r.error ?? null });
+      const { missingFolders, ...rest } = r;
+      s.addSync.run({
+        ...rest,
+        error: r.error ?? null,
+        missing: missingFolders ? JSON.stringify(missingFolders) : null,
+      });
       s.pruneSync.run({ account: r.account, keep: HISTORY_KEEP });
     })();
   }
@@ -71,8 +82,12 @@ export class SyncHistory {
   lastSync(account: string): SyncRecord | undefined {
     const r = this.historySql().lastSync.get(account);
     if (!r) return undefined;
-    const { error, ...rest } = r;
-    return error === null ? rest : { ...rest, error };
+    const { error, missing, ...rest } = r;
+    return {
+      ...rest,
+      ...(error === null ? {} : { error }),
+      ...(missing === null ? {} : { missingFolders: JSON.parse(missing) as string[] }),
+    };
   }
 
   /** Count and total bytes of an account's cached messages. */

@@ -9,6 +9,8 @@
  * - Flags merge per flag: a flag touched by a journal entry still to replay keeps its local
  *   state (the local change is the later one); every other flag takes the upstream state.
  *   Letters this view does not know are kept.
+ * - Folders: only those the pull downloads are shown (shown = pulled); a folder that leaves the
+ *   set is hidden, never deleted: its rows, files and cursor stay, so it returns as it was.
  * - Changes are announced like local ones (`flags`, `expunged`, `folders` events).
  */
 import { inflightFolders } from './change-journal.js';
@@ -16,6 +18,7 @@ import { type MailboxAccountStore, type MailboxView, mailboxMessage } from './ma
 import { imapFlags, sameFlags, sortLetters, storedFlags } from './mailbox-flags.js';
 import type { MailboxMessage, SpecialUse, UpstreamMirror } from './mailboxes.js';
 import { normalizeFolder } from './maildir.js';
+import { INBOX } from './message-store.js';
 
 const KNOWN_LETTERS = new Set('SRFTDP');
 
@@ -71,22 +74,42 @@ export class UpstreamMirrorImpl implements UpstreamMirror {
     });
   }
 
-  noteUpstreamFolders(folders: ReadonlyArray<{ name: string; specialUse?: SpecialUse }>): Promise<void> {
+  noteUpstreamFolders(
+    folders: ReadonlyArray<{ name: string; specialUse?: SpecialUse; pulled: boolean }>,
+  ): Promise<void> {
+    const account = this.s.accountId;
     return this.s.exclusive(async () => {
       let changed = false;
       this.s.deps.ledger.transaction(() => {
         for (const u of folders) {
           const name = normalizeFolder(u.name);
+          const row = this.s.rows.folder(account, name);
+          if (!u.pulled) {
+            // out of the set: hidden, mail kept (it shows again when the folder comes back)
+            if (row?.shown && !row.local && name !== INBOX) {
+              this.s.rows.setShown(account, name, false);
+              changed = true;
+            }
+            continue;
+          }
           if (this.s.ensureFolderRow(name)) changed = true;
+          else if (row && !row.shown) {
+            this.s.rows.setShown(account, name, true);
+            changed = true;
+          }
           const use = u.specialUse ? u.specialUse.slice(1) : null;
-          if (use && this.s.rows.folder(this.s.accountId, name)?.specialUse !== use) {
-            this.s.rows.setSpecialUse(this.s.accountId, name, use);
+          if (use && this.s.rows.folder(account, name)?.specialUse !== use) {
+            this.s.rows.setSpecialUse(account, name, use);
             changed = true;
           }
         }
       });
       if (changed) this.s.emit({ kind: 'folders' });
     });
+  }
+
+  localFolders(): string[] {
+    return this.s.rows.localFolders(this.s.accountId);
   }
 
   unresolvedChanges(folder: string): boolean {

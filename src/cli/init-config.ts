@@ -138,7 +138,13 @@ export function renderConfig(a: InitAnswers, now = new Date()): string {
       '      uidls: upstream',
     );
   } else {
-    lines.push('      folders: [INBOX]', '      idle: true', '      onLocalDelete: keep-upstream');
+    lines.push(
+      '      # Folders to cache and show in your mail client: names or IMAP patterns (* any depth, % one level).',
+      '      # Sent, Drafts, Trash and Junk always come; [INBOX] caches only those and INBOX.',
+      '      folders: ["*"]',
+      '      idle: true',
+      '      onLocalDelete: keep-upstream',
+    );
   }
   if (a.outgoing) {
     lines.push(

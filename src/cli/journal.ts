@@ -6,7 +6,8 @@
  * `POST /journal/retry|drop/:id`): a retried entry is replayed at once by a pull of its account.
  * Without a daemon, `list` reads state.db read-only, and `retry`/`drop` change the row in-process
  * under the instance lock (the next start replays it). Dropping an entry never undoes the local
- * change: it only stops localpost from carrying it upstream. `list` loads neither the cache nor
+ * change: it only stops localpost from carrying it upstream; a running daemon refuses an entry in
+ * flight (its completion re-keys what it created upstream). `list` loads neither the cache nor
  * the logger.
  */
 import { existsSync } from 'node:fs';

@@ -169,6 +169,11 @@ export function formatStatus(s: StatusReport, now = Date.now()): string {
         `  ${a.id}: ${a.upstreamLogins} upstream login${a.upstreamLogins === 1 ? '' : 's'} since the daemon started`,
       );
     if (a.keyChange) lines.push(`  ${a.id}: ${keyChangeText(a.keyChange)}`);
+    const missing = a.lastPull?.missingFolders;
+    if (missing?.length)
+      lines.push(
+        `  ${a.id}: configured folder${missing.length === 1 ? '' : 's'} not found upstream, not pulled: ${missing.join(', ')} (incoming.folders)`,
+      );
     if (a.journal && (a.journal.pending || a.journal.failed)) lines.push(`  ${a.id}: ${journalText(a.journal)}`);
     if (a.auth && a.auth.state !== 'signed-in') {
       lines.push(

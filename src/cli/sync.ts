@@ -17,7 +17,8 @@ export function formatSyncSummary(records: SyncOutcome[], ms: number): string {
     const what =
       r.result === 'ok'
         ? `ok, ${r.newMessages} new (${formatBytes(r.bytes)})${r.skipped ? `, ${r.skipped} skipped (too large)` : ''}` +
-          `${r.deletedUpstream ? `, ${r.deletedUpstream} deleted upstream` : ''}`
+          `${r.deletedUpstream ? `, ${r.deletedUpstream} deleted upstream` : ''}` +
+          `${r.missingFolders?.length ? `, not found upstream: ${r.missingFolders.join(', ')}` : ''}`
         : `${r.result}: ${r.error ?? ''}`;
     return `${r.account} ${what}`;
   });

@@ -83,7 +83,9 @@ const incoming = z
       .array(z.string().min(1, 'must not be empty'))
       .min(1, 'needs at least one folder')
       .default(['INBOX'])
-      .describe('imap: which folders to cache.'),
+      .describe(
+        'imap: the folders to cache, which are the folders the local IMAP server shows: names or LIST patterns (* any depth, % one level, / between levels). The provider\'s Sent, Drafts, Trash and Junk and folders created through the local IMAP server always come too. `localpost init` writes ["*"].',
+      ),
     idle: z.boolean(expect('expected true or false')).default(true).describe('imap: push new INBOX mail with IDLE.'),
     maxMessageSize: size
       .prefault('50MB')

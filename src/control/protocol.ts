@@ -43,8 +43,9 @@ export const MAX_BODY = 64 * 1024;
  *   `online` is `"online" | "offline" | "unknown"` (without a daemon: from the last pull),
  *   accounts that send also have `outgoing`, the same for the outgoing (SMTP) server (live: the
  *   connectivity probes and the last delivery attempt; without a daemon `"unknown"`),
- *   `lastPull` is `{ startedAt, finishedAt, result, newMessages, bytes, skipped, error?, backoff? }`
- *   (times in ms since the epoch; `result` ok | offline | auth | throttled | error; `backoff`,
+ *   `lastPull` is `{ startedAt, finishedAt, result, newMessages, bytes, skipped, error?, missingFolders?, backoff? }`
+ *   (times in ms since the epoch; `result` ok | offline | auth | throttled | error; `missingFolders`:
+ *   IMAP folders named in `incoming.folders` that the upstream lacks (the others were pulled); `backoff`,
  *   while a failed pull holds automatic pulls: `{ failures, until, reason: "auth" | "throttled" | "error", error? }`,
  *   no automatic pull before `until`), and `pull` is present
  *   only while a pull runs: `{ folder, done, total, bytes }`; OAuth accounts have `auth`:

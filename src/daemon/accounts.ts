@@ -143,6 +143,7 @@ export function imapChangesOf(cache: Cache, acc: AccountConfig): ImapChanges | u
       applyUpstreamFlags: (folder, flags) => mirror.applyUpstreamFlags(folder, flags),
       applyUpstreamExpunges: (folder, keys) => mirror.applyUpstreamExpunges(folder, keys),
       noteUpstreamFolders: (folders) => mirror.noteUpstreamFolders(folders),
+      localFolders: () => mirror.localFolders(),
       unresolvedChanges: (folder) => mirror.unresolvedChanges(folder),
     },
   };

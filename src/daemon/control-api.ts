@@ -169,6 +169,15 @@ function journalRoutes(d: DaemonView): ControlRoute[] {
       path: '/journal/drop/:id',
       handle: async ({ params }) => {
         const id = journalId(params);
+        // an entry in flight may land upstream any moment: its completion re-keys what it created
+        const entry = journal()
+          .list()
+          .find((e) => e.id === id);
+        if (entry?.state === 'inflight')
+          throw new ControlError(
+            409,
+            `journal entry ${id} is being applied upstream now: see "localpost journal list"`,
+          );
         if (!journal().drop(id)) throw new ControlError(404, `no pending or failed journal entry ${id}`);
         return { id, dropped: true };
       },

@@ -254,6 +254,7 @@ export class SyncService {
       const result = await this.pullWithTokenRetry(acc, state, log);
       state.lastResult = result;
       Object.assign(record, { newMessages: result.newMessages, bytes: result.bytes, skipped: result.skipped.length });
+      if (result.missingFolders?.length) record.missingFolders = result.missingFolders; // shown by `status`
       if (state.online === false) log.info('upstream reachable again');
       state.online = true;
       if (state.backoff && state.backoff.failures > 0)

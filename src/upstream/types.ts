@@ -73,6 +73,8 @@ export interface FetchResult {
   /** IMAP: cached messages whose flags changed upstream, and messages expunged upstream, applied locally. */
   upstreamFlags?: number;
   upstreamExpunges?: number;
+  /** IMAP: configured folders (names without wildcards) the upstream does not have; the others were pulled. */
+  missingFolders?: string[];
 }
 
 /** Options common to every pull. */

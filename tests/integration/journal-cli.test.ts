@@ -104,7 +104,8 @@ describe('localpost journal', () => {
   });
 
   test('through a running daemon: list, retry, drop, status --json', async () => {
-    const { t } = await withJournal(ROWS.map((r) => ({ ...r, change: r.change as JournalChange })));
+    const inflight = { change: { kind: 'expunge', folder: 'INBOX', uids: [6] } as JournalChange, state: 'inflight' };
+    const { t } = await withJournal([...ROWS.map((r) => ({ ...r, change: r.change as JournalChange })), inflight]);
     const d = spawnDaemon(t.configFile);
     try {
       await waitFor(async () => (await statusJson(t.configFile)).source === 'daemon', 60_000, 'the daemon answers');
@@ -125,6 +126,11 @@ describe('localpost journal', () => {
       assert.equal(states(t.dataDir)[4], 'dropped');
       assert.notEqual(states(t.dataDir)[2], 'failed');
       assert.doesNotMatch((await cli('list')).stdout, /^4 /m);
+      // the upstream is unreachable, so entry 5 stays in flight: the daemon refuses to drop it
+      const busy = await cli('drop', '5');
+      assert.equal(busy.code, 1);
+      assert.match(busy.stderr, /journal entry 5 is being applied upstream now/);
+      assert.equal(states(t.dataDir)[5], 'inflight');
     } finally {
       d.proc.kill('SIGTERM');
       await d.exited;

@@ -1,8 +1,8 @@
 /**
  * A counting TCP proxy in front of an IMAP server: records every command line the client sends
  * (tag removed) and counts the untagged FETCH responses the server sends back, skipping the
- * bytes of literals so a message body never counts as a response. Tests assert on these counts
- * (the work done on the wire), never on time.
+ * bytes of literals so a message body never counts as a response, and the bytes each way. Tests
+ * and benchmarks assert on these counts (the work done on the wire), never on time.
  */
 import net from 'node:net';
 
@@ -12,6 +12,9 @@ export interface ImapTap {
   commands: string[];
   /** Untagged `* n FETCH` responses received from the server. */
   fetchResponses: number;
+  /** Bytes the client sent and the server sent back. */
+  bytesSent: number;
+  bytesReceived: number;
   /** Forget what was counted so far. */
   reset(): void;
   close(): Promise<void>;
@@ -49,9 +52,13 @@ export async function startImapTap(upstreamPort: number): Promise<ImapTap> {
     port: 0,
     commands: [],
     fetchResponses: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
     reset() {
       tap.commands = [];
       tap.fetchResponses = 0;
+      tap.bytesSent = 0;
+      tap.bytesReceived = 0;
     },
     close: async () => {
       for (const s of sockets) s.destroy();
@@ -75,8 +82,14 @@ export async function startImapTap(upstreamPort: number): Promise<ImapTap> {
     const fromServer = lineScanner((line) => {
       if (/^\* \d+ FETCH /i.test(line)) tap.fetchResponses++;
     });
-    client.on('data', (b: Buffer) => fromClient(b));
-    upstream.on('data', (b: Buffer) => fromServer(b));
+    client.on('data', (b: Buffer) => {
+      tap.bytesSent += b.length;
+      fromClient(b);
+    });
+    upstream.on('data', (b: Buffer) => {
+      tap.bytesReceived += b.length;
+      fromServer(b);
+    });
     client.pipe(upstream);
     upstream.pipe(client);
   });

@@ -233,6 +233,7 @@ export class FakeJournalStore {
           s().upstreamFolders = [...folders];
           this.save();
         },
+        localFolders: () => [],
         unresolvedChanges: (folder) =>
           s().entries.some(
             (e) =>

@@ -52,6 +52,8 @@ describe('presets', () => {
         assert.equal(acc.incoming.protocol, protocol);
         // a new POP3 account serves the provider's UIDLs (docs/clients.md)
         assert.equal(acc.incoming.uidls, protocol === 'pop3' ? 'upstream' : 'local');
+        // a new IMAP account caches and shows every folder (docs/imap-server.md "Which folders")
+        assert.deepEqual(acc.incoming.folders, protocol === 'imap' ? ['*'] : ['INBOX']);
         if (preset.name !== 'generic') {
           assert.deepEqual(
             [acc.incoming.host, acc.incoming.port, acc.incoming.tls],

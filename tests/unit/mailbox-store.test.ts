@@ -10,10 +10,11 @@ import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { Cache } from '../../src/cache/cache.js';
 import type { MailboxOptions } from '../../src/cache/mailbox-account.js';
-import type { MailboxEvent } from '../../src/cache/mailboxes.js';
+import { type MailboxEvent, NoSuchFolderError } from '../../src/cache/mailboxes.js';
 import { isValidKey, maildirPath, parseName } from '../../src/cache/maildir.js';
 import { cacheFaults } from '../reliability/invariants.js';
 
@@ -437,11 +438,53 @@ describe('UpstreamMirror', () => {
     );
     assert.ok(cache.account('a').has('INBOX', 'i1_2'), 'a removed key is not fetched again');
     assert.ok(seen.some((e) => e.kind === 'expunged' && e.uids[0] === m2!.uid));
-    await mirror.noteUpstreamFolders([{ name: 'Sent Items', specialUse: '\\Sent' }]);
+    await mirror.noteUpstreamFolders([{ name: 'Sent Items', specialUse: '\\Sent', pulled: true }]);
     assert.equal(mb.folder('Sent Items')?.specialUse, '\\Sent');
+    // an upstream folder outside the pulled set is hidden, its mail kept; a local CREATE brings it back
+    await mirror.noteUpstreamFolders([
+      { name: 'INBOX', pulled: false },
+      { name: 'Sent Items', pulled: false },
+    ]);
+    assert.equal(mb.folder('Sent Items'), undefined);
+    assert.deepEqual(
+      mb.folders().map((f) => f.name),
+      ['INBOX'],
+      'INBOX is always shown',
+    );
+    assert.throws(() => mb.select('Sent Items'), NoSuchFolderError);
+    await mb.createFolder('Sent Items');
+    assert.equal(mb.folder('Sent Items')?.specialUse, '\\Sent', 'the same folder, back');
+    assert.deepEqual(mirror.localFolders(), ['Sent Items']);
+    await mirror.noteUpstreamFolders([{ name: 'Sent Items', pulled: false }]);
+    assert.ok(mb.folder('Sent Items'), 'a folder created locally stays shown');
     assert.equal(mirror.unresolvedChanges('INBOX'), false);
     await cache.account('a').releaseSpares();
     assert.deepEqual(cacheFaults(dataDir, 'a'), []);
+    cache.close();
+  });
+});
+
+describe('state.db schema 10 (the folder set)', () => {
+  it('folders created locally before the upgrade are found in the journal', async () => {
+    const dataDir = await fresh();
+    let cache = await open(dataDir);
+    const mb = cache.mailboxes('a', IMAP);
+    await mb.createFolder('Mine');
+    await mb.createFolder('Old');
+    await mb.renameFolder('Old', 'Renamed');
+    cache.close();
+    // the database as schema 9 left it
+    const db = new Database(path.join(dataDir, 'state.db'));
+    db.exec(`ALTER TABLE folders DROP COLUMN local; ALTER TABLE folders DROP COLUMN shown;
+      ALTER TABLE sync_history DROP COLUMN missing_folders; PRAGMA user_version = 9;`);
+    db.close();
+    cache = await open(dataDir);
+    const names = cache
+      .mailboxes('a', IMAP)
+      .folders()
+      .map((f) => f.name);
+    assert.deepEqual(names, ['INBOX', 'Mine', 'Renamed']);
+    assert.deepEqual(cache.mirror('a').localFolders(), ['Mine', 'Renamed']);
     cache.close();
   });
 });

@@ -7,9 +7,9 @@
  * - Decoding refuses malformed shifts (bad base64, stray bits, lone surrogates, a control
  *   character) so one name has one wire form; raw UTF-8 (UTF8=ACCEPT clients) passes through.
  * - Only `INBOX` itself is case-insensitive (RFC 3501 §5.1); `inbox/x` is not rewritten.
- * - Matching is a set-of-positions automaton, O(name × pattern), never a backtracking regex, so a
- *   pattern like `*a*a*a*b` cannot blow up.
+ * - Matching is `shared/list-pattern.ts`'s (also used for the folders an IMAP account pulls).
  */
+import { listMatcher, normaliseInbox } from '../../shared/list-pattern.js';
 import { err, ok, type Result } from './result.js';
 
 export const DELIMITER = '/';
@@ -94,11 +94,6 @@ export function decodeMailboxName(wire: string): Result<string> {
   return ok(normaliseInbox(out));
 }
 
-/** `INBOX` in any case becomes `INBOX`. */
-export function normaliseInbox(name: string): string {
-  return name.length === 5 && name.toUpperCase() === 'INBOX' ? 'INBOX' : name;
-}
-
 /** The pattern LIST/LSUB match: the reference joined to the pattern (RFC 3501 §6.3.8). */
 export function listPattern(reference: string, pattern: string): string {
   if (!reference || pattern.startsWith(DELIMITER)) return pattern;
@@ -108,43 +103,5 @@ export function listPattern(reference: string, pattern: string): string {
 /** A predicate over decoded mailbox names for a LIST pattern; an error if the pattern is too long. */
 export function patternMatcher(pattern: string, delimiter = DELIMITER): Result<(name: string) => boolean> {
   if (pattern.length > MAX_PATTERN) return err('pattern too long');
-  // Runs of wildcards collapse: `**` = `*`, `%*` = `*`, `%%` = `%`.
-  const toks: string[] = [];
-  for (const ch of pattern) {
-    const last = toks[toks.length - 1];
-    if ((ch === '*' || ch === '%') && (last === '*' || last === '%')) {
-      if (ch === '*') toks[toks.length - 1] = '*';
-      continue;
-    }
-    toks.push(ch);
-  }
-  const inboxToks = normaliseInbox(toks.slice(0, 5).join('')) === 'INBOX' ? ['INBOX', ...toks.slice(5)] : undefined;
-  const run = (t: readonly string[], name: readonly string[]): boolean => {
-    let states = closure(t, new Set([0]));
-    for (const ch of name) {
-      const next = new Set<number>();
-      for (const p of states) {
-        const tok = t[p];
-        if (tok === '*' || (tok === '%' && ch !== delimiter)) next.add(p);
-        else if (tok === ch) next.add(p + 1);
-      }
-      if (!next.size) return false;
-      states = closure(t, next);
-    }
-    return states.has(t.length);
-  };
-  return ok((name: string) => {
-    if (inboxToks && (name === 'INBOX' || name.startsWith(`INBOX${delimiter}`))) {
-      return run(inboxToks, ['INBOX', ...name.slice(5)]);
-    }
-    return run(toks, [...name]);
-  });
-}
-
-/** Adds the positions after wildcards, which may match nothing. */
-function closure(toks: readonly string[], states: Set<number>): Set<number> {
-  for (const p of states) {
-    if (toks[p] === '*' || toks[p] === '%') states.add(p + 1);
-  }
-  return states;
+  return ok(listMatcher(pattern, delimiter));
 }

@@ -1,11 +1,13 @@
 /**
- * IMAP pull (RFC 3501, RFC 7162) through imapflow. Per configured folder: EXAMINE it
- * (read-only, so nothing is marked \Seen upstream), compare UIDVALIDITY with the stored cursor,
- * skip the folder at once when CONDSTORE's HIGHESTMODSEQ or UIDNEXT says nothing changed,
- * list the UIDs above the cursor with one UID SEARCH, then download the new ones in UID order
- * into the Maildir (INBOX) or the Maildir++ folder with one `UID FETCH a:b (UID RFC822.SIZE
- * BODY.PEEK[]<0.INLINE_MAX>)` per chunk of messages, committing in durable batches that advance
- * the cursor in the same transaction. The wire and CPU budget is in docs/benchmarks.md.
+ * IMAP pull (RFC 3501, RFC 7162) through imapflow. One LIST gives the folders to pull
+ * (folder-set.ts: `incoming.folders` names and patterns, the special-use Sent/Drafts/Trash/Junk,
+ * folders created locally; a configured name the upstream lacks is reported, not fatal). Per
+ * folder: EXAMINE it (read-only, so nothing is marked \Seen upstream), compare UIDVALIDITY with
+ * the stored cursor, skip the folder at once when CONDSTORE's HIGHESTMODSEQ or UIDNEXT says
+ * nothing changed, list the UIDs above the cursor with one UID SEARCH, then download the new
+ * ones in UID order into the Maildir (INBOX) or the Maildir++ folder with one `UID FETCH a:b
+ * (UID RFC822.SIZE BODY.PEEK[]<0.INLINE_MAX>)` per chunk of messages, committing in durable
+ * batches that advance the cursor in the same transaction. The wire and CPU budget is in docs/benchmarks.md.
  *
  * Keys: `i<UIDVALIDITY>_<UID>` within the folder. A UIDVALIDITY change (a server move) is not a deletion:
  * cached and locally deleted messages are matched to the new UIDs by content identity and
@@ -17,7 +19,9 @@
  *
  * IMAP accounts with a local IMAP server (`changes`): the change journal is replayed upstream
  * first, on the same connection (journal-replay.ts); the upstream's folders, and after each
- * folder's pull its flags and expunges, come back into the cache (mirror.ts). A folder with a
+ * folder's pull its flags and expunges, come back into the cache (mirror.ts; QRESYNC is enabled
+ * when offered, for its VANISHED). The folder's HIGHESTMODSEQ is stored only after its mirror
+ * applied them, since the next mirror asks only for what changed after it. A folder with a
  * journal entry still inflight (applied upstream or not: unknown) is not pulled.
  *
  * imapflow rules: no IMAP command inside a fetch() loop (it deadlocks). Memory stays bounded
@@ -38,8 +42,11 @@ import { withTlsHint } from '../tls-hint.js';
 import type { Fetcher, FetchResult, PullOptions, UpstreamEndpoint } from '../types.js';
 import { emptyResult } from '../types.js';
 import { bufferLimits, createImapClient } from './connect.js';
+import { fetchChunks, writeAll } from './fetch-chunks.js';
+import { folderSet } from './folder-set.js';
 import { type ImapChanges, replayJournal } from './journal-replay.js';
-import { mirrorFolder, mirrorFolders } from './mirror.js';
+import { listUpstream, mirrorFolder } from './mirror.js';
+import { isMissingFolder, upstreamPath } from './names.js';
 import { INLINE_MAX, imapKey, rekeyFolder } from './rekey.js';
 
 /** imapflow's codes for a response past `bufferLimits()` (connect.ts); the connection is gone then. */
@@ -72,11 +79,11 @@ export class ImapFetcher implements Fetcher {
   async pull(pullOpts: PullOptions = {}): Promise<FetchResult> {
     const result = emptyResult();
     // a literal past twice maxMessageSize fails the connection; below that, it is counted and skipped
-    const client = createImapClient(
-      this.opts.endpoint,
-      this.opts.log,
-      bufferLimits(2 * this.opts.maxMessageSize + DECLARED_SLACK),
-    );
+    // QRESYNC (when offered) is what lets the mirror learn expunges without listing every UID
+    const client = createImapClient(this.opts.endpoint, this.opts.log, {
+      ...bufferLimits(2 * this.opts.maxMessageSize + DECLARED_SLACK),
+      qresync: true,
+    });
     let overLimit: Error | undefined; // why imapflow dropped the connection, when a response was too large
     client.on('error', (err: Error & { code?: unknown }) => {
       if (typeof err.code === 'string' && OVER_LIMIT_CODES.has(err.code)) overLimit ??= err;
@@ -99,9 +106,8 @@ export class ImapFetcher implements Fetcher {
         });
         result.replayed = r.applied;
         if (!client.usable) throw new TemporaryError(`connection lost during the journal replay: ${r.stopped ?? ''}`);
-        await mirrorFolders(client, changes.store);
       }
-      for (const folder of this.opts.folders) {
+      for (const folder of await this.folderSet(client, result)) {
         if (pullOpts.signal?.aborted) break;
         if (changes?.store.unresolvedChanges(folder)) {
           this.opts.log.info(
@@ -110,14 +116,20 @@ export class ImapFetcher implements Fetcher {
           );
           continue;
         }
-        const before = this.opts.cursors.getCursor(this.opts.store.accountId, folder);
-        await this.pullFolder(client, folder, result, pullOpts);
+        const account = this.opts.store.accountId;
+        const before = this.opts.cursors.getCursor(account, folder);
+        const mirrored = !!changes && !!before;
+        const settled = await this.pullFolder(client, folder, result, pullOpts, mirrored);
+        if (settled === false) continue;
         if (changes && before) {
-          const after = this.opts.cursors.getCursor(this.opts.store.accountId, folder);
+          const after = this.opts.cursors.getCursor(account, folder);
           const since = after?.uidValidity === before.uidValidity ? before.highestModseq : undefined;
           const c = await mirrorFolder(client, changes.store, this.opts.log, folder, since);
           result.upstreamFlags = (result.upstreamFlags ?? 0) + c.flags;
           result.upstreamExpunges = (result.upstreamExpunges ?? 0) + c.expunged;
+          // only now: the next mirror asks for what changed since this HIGHESTMODSEQ
+          if (after && settled !== undefined)
+            this.opts.cursors.setCursor(account, folder, { ...after, highestModseq: settled });
         }
         await this.deleteUpstream(client, folder, result);
       }
@@ -131,15 +143,57 @@ export class ImapFetcher implements Fetcher {
     return result;
   }
 
+  /**
+   * The folders this pull downloads (folder-set.ts), from the one LIST of the pull; an IMAP
+   * account served locally shows exactly these. Configured names the upstream lacks are logged
+   * once and reported in the result.
+   */
+  private async folderSet(client: ImapFlow, result: FetchResult): Promise<string[]> {
+    const { changes, log } = this.opts;
+    const upstream = await listUpstream(client);
+    const set = folderSet(upstream, this.opts.folders, changes && { localFolders: changes.store.localFolders() });
+    const pulled = new Set(set.pull.map((f) => f.name));
+    if (changes)
+      await changes.store.noteUpstreamFolders(
+        upstream.map((f) => ({
+          name: f.name,
+          pulled: pulled.has(f.name),
+          ...(f.specialUse ? { specialUse: f.specialUse } : {}),
+        })),
+      );
+    if (set.missing.length) {
+      result.missingFolders = set.missing;
+      log.warn(
+        { folders: set.missing },
+        'configured folders not found upstream, not pulled (incoming.folders); the others are',
+      );
+    }
+    return [...pulled];
+  }
+
+  /**
+   * Pulls one folder; false when it went away upstream since the LIST. `mirrored`: the mirror
+   * follows, so the cursor keeps its HIGHESTMODSEQ (what the mirror asks changes since) and the
+   * new one is returned, to be stored once the mirror applied them; a pull or mirror cut short
+   * asks again since the old one.
+   */
   private async pullFolder(
     client: ImapFlow,
     folder: string,
     result: FetchResult,
     pullOpts: PullOptions,
-  ): Promise<void> {
+    mirrored: boolean,
+  ): Promise<string | undefined | false> {
     const { store, cursors, log, maxMessageSize } = this.opts;
     const account = store.accountId;
-    const lock = await client.getMailboxLock(folder, { readOnly: true });
+    let lock: Awaited<ReturnType<ImapFlow['getMailboxLock']>>;
+    try {
+      lock = await client.getMailboxLock(upstreamPath(client, folder), { readOnly: true });
+    } catch (err) {
+      if (!isMissingFolder(err)) throw err;
+      log.warn({ folder }, 'folder deleted upstream since the listing: not pulled');
+      return false;
+    }
     try {
       const mb = client.mailbox;
       if (!mb) throw new Error(`could not open folder ${folder}`);
@@ -158,6 +212,7 @@ export class ImapFetcher implements Fetcher {
         return;
       }
       if (cursor && mb.exists === 0) {
+        if (mirrored) return modseq;
         cursors.setCursor(account, folder, { ...cursor, highestModseq: modseq });
         return;
       }
@@ -180,15 +235,17 @@ export class ImapFetcher implements Fetcher {
         for (let next = listed[donePrefix]; next !== undefined && done.has(next); next = listed[donePrefix])
           donePrefix++;
       };
+      let settled: string | undefined; // the HIGHESTMODSEQ to store after the mirror
       const batch = new BatchWriter(store, {
         inTransaction: () => {
           const lastDone = listed[donePrefix - 1]; // undefined while donePrefix is 0
           if (lastDone !== undefined) cursorUid = Math.max(cursorUid, lastDone);
           const complete = cursorUid >= maxListed;
+          if (complete && mirrored) settled = modseq;
           cursors.setCursor(account, folder, {
             uidValidity,
             lastUid: cursorUid,
-            highestModseq: complete ? modseq : cursor?.highestModseq,
+            highestModseq: complete && !mirrored ? modseq : cursor?.highestModseq,
           });
         },
       });
@@ -285,6 +342,7 @@ export class ImapFetcher implements Fetcher {
         result.newMessages += batch.committedCount;
         result.bytes += batch.committedBytes;
       }
+      return settled;
     } finally {
       lock.release();
     }
@@ -300,7 +358,7 @@ export class ImapFetcher implements Fetcher {
     const { store, log } = this.opts;
     const pending = store.pendingUpstreamDeletes(folder);
     if (!pending.length) return;
-    const lock = await client.getMailboxLock(folder);
+    const lock = await client.getMailboxLock(upstreamPath(client, folder));
     try {
       const prefix = `i${String(client.mailbox ? client.mailbox.uidValidity : '')}_`;
       const current = pending.filter((k) => k.startsWith(prefix));
@@ -332,62 +390,4 @@ async function searchUids(client: ImapFlow, folder: string, lastUid: number): Pr
   if (!Array.isArray(found)) throw new TemporaryError(`IMAP UID SEARCH in ${folder} failed`);
   const uids = found.filter((u) => u > lastUid).sort((a, b) => a - b);
   return uids.filter((u, i) => i === 0 || u !== uids[i - 1]);
-}
-
-/**
- * `wanted` (a subset of the ascending `listed`) in chunks of at most `max` messages, each with
- * a UID set of ranges: `a:b` covers a run of listed UIDs that are all wanted (UIDs between them
- * that were not listed do not exist, and none can appear below the highest UID), so a chunk of
- * consecutive new messages is one short `a:b`, never a comma list of hundreds of UIDs.
- */
-export function fetchChunks(
-  listed: readonly number[],
-  wanted: ReadonlySet<number>,
-  max: number,
-): Array<{ set: string; uids: number[] }> {
-  const chunks: Array<{ set: string; uids: number[] }> = [];
-  let uids: number[] = [];
-  let ranges: string[] = [];
-  let runStart: number | undefined;
-  let runEnd = 0;
-  const closeRun = () => {
-    if (runStart !== undefined) ranges.push(runStart === runEnd ? String(runStart) : `${runStart}:${runEnd}`);
-    runStart = undefined;
-  };
-  const closeChunk = () => {
-    closeRun();
-    if (uids.length) chunks.push({ set: ranges.join(','), uids });
-    uids = [];
-    ranges = [];
-  };
-  for (const uid of listed) {
-    if (!wanted.has(uid)) {
-      closeRun();
-      continue;
-    }
-    runStart ??= uid;
-    runEnd = uid;
-    uids.push(uid);
-    if (uids.length >= max) closeChunk();
-  }
-  closeChunk();
-  return chunks;
-}
-
-/** Write a buffer honouring backpressure; returns its length. */
-async function writeAll(sink: Writable, buf: Buffer): Promise<number> {
-  if (!sink.write(buf))
-    await new Promise<void>((resolve, reject) => {
-      const onDrain = () => {
-        sink.off('error', onError);
-        resolve();
-      };
-      const onError = (e: Error) => {
-        sink.off('drain', onDrain);
-        reject(e);
-      };
-      sink.once('drain', onDrain);
-      sink.once('error', onError);
-    });
-  return buf.length;
 }
