@@ -44,7 +44,8 @@ export class SelectedMailbox {
   /** Marks the UIDs still unclaimed as recent here; a read-write view claims them (below `uidNext`). */
   private takeRecent(uids: readonly number[], uidNext: number): void {
     const from = this.readOnly ? this.floors.floor(this.uidValidity) : this.floors.claim(this.uidValidity, uidNext);
-    for (const uid of uids) if (uid >= from) this.recent.add(uid);
+    // ascending: only the tail can be recent
+    for (let i = uids.length - 1; i >= 0 && (uids[i] as number) >= from; i--) this.recent.add(uids[i] as number);
   }
 
   isRecent(uid: number): boolean {
@@ -115,12 +116,16 @@ export class SelectedMailbox {
     if (ev.kind === 'folders' || ev.folder !== this.name) return;
     if (ev.kind === 'added') {
       const last = this.addedPending.at(-1)?.uid ?? this.uids.at(-1) ?? 0;
-      const fresh = ev.messages.filter((m) => m.uid > last);
-      this.addedPending.push(...fresh);
+      const fresh: number[] = [];
+      for (const m of ev.messages) {
+        if (m.uid <= last) continue;
+        this.addedPending.push(m);
+        fresh.push(m.uid);
+      }
       this.addedPending.sort((a, b) => a.uid - b.uid);
       // Claimed now, on arrival: the first session told of a message is the one it is recent to.
-      const uids = fresh.map((m) => m.uid);
-      if (uids.length) this.takeRecent(uids, Math.max(...uids) + 1);
+      fresh.sort((a, b) => a - b);
+      if (fresh.length) this.takeRecent(fresh, (fresh.at(-1) as number) + 1);
     } else if (ev.kind === 'flags') {
       for (const m of ev.messages) this.flagsPending.set(m.uid, m);
     } else {
