@@ -13,7 +13,7 @@
  * after it, the unlinks are finished.
  */
 import { constants } from 'node:fs';
-import { copyFile, link, open, rename } from 'node:fs/promises';
+import { open, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncDir, fsyncFd } from '../shared/durable-fs.js';
 import { CrlfSizer } from '../shared/pop3-wire/dot-stuffing.js';
@@ -21,7 +21,7 @@ import { HeaderEndFinder } from '../shared/pop3-wire/header-end.js';
 import type { MessageRow } from './ledger.js';
 import { type MailboxAccountStore, type MailboxView, mailboxMessage } from './mailbox-account.js';
 import { storedFlags } from './mailbox-flags.js';
-import { clearIntent, removePaths, writeIntent } from './mailbox-intent.js';
+import { clearIntent, linkOrCopy, removePaths, writeIntent } from './mailbox-intent.js';
 import type { ImapRow } from './mailbox-rows.js';
 import { NoSuchFolderError, type UidPair } from './mailboxes.js';
 import { folderDir, formatName, isLocalKey, localKey, locateFile, normalizeFolder, tmpName } from './maildir.js';
@@ -190,22 +190,5 @@ export class MailboxWrites {
       this.s.emit({ kind: 'added', folder: f, messages: [msg] });
       return { uid, uidValidity: info.uidValidity };
     });
-  }
-}
-
-/** A hard link of an immutable message file, or a fsynced copy where links are refused. */
-async function linkOrCopy(src: string, dst: string): Promise<void> {
-  try {
-    await link(src, dst);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK' && code !== 'ENOTSUP') throw err;
-    await copyFile(src, dst, constants.COPYFILE_EXCL);
-    const fh = await open(dst, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
   }
 }
