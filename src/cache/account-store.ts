@@ -23,6 +23,7 @@ import path from 'node:path';
 import { fsyncDir, renameDurable, writeFileDurable } from '../shared/durable-fs.js';
 import { Serial } from '../shared/serial.js';
 import { AccountReader, type AccountStoreDeps } from './account-reader.js';
+import { JournalKeys } from './journal-keys.js';
 import { KeyChanges } from './key-changes.js';
 import { type AccountKeys, type KeySet, keySetOf, loadAccountKeys } from './key-set.js';
 import { identitiesOf, knownMessages } from './known-messages.js';
@@ -173,9 +174,10 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
   /**
    * Move records of `folder` to the keys their messages have upstream now (matched by content
    * identity, see known-messages.ts): a live row and its file take the new key; a tombstone moves,
-   * and the Trash row of the same key (the deleted message itself) is re-keyed first. Each move
-   * is durable on its own; after a crash the rest is matched again at the next pull. Returns the
-   * number of records moved.
+   * and the Trash row of the same key (the deleted message itself) is re-keyed first. Journal
+   * entries of the folder not done yet name the new key from the same transaction on
+   * (`journal-keys.ts`). Each move is durable on its own; after a crash the rest is matched again
+   * at the next pull. Returns the number of records moved.
    */
   adoptKeys(folder: string, moves: ReadonlyArray<{ from: string; to: string }>): Promise<number> {
     return this.serial.run(async () => {
@@ -183,15 +185,20 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
       const { ledger, accountId } = this.d;
       const live = new Map(ledger.folderMessages(accountId, f).map((r) => [r.key, r]));
       const trashed = new Map(ledger.folderMessages(accountId, TRASH).map((r) => [r.key, r]));
+      const journal = new JournalKeys(ledger.db, accountId, { folder: f });
       let moved = 0;
       for (const { from, to } of moves) {
         if (this.has(f, to)) continue;
         const row = live.get(from);
-        if (row) await this.rekeyRow(row, to);
+        const follow = () => journal.rename(new Map([[from, to]]));
+        if (row) await this.rekeyRow(row, to, follow);
         else if (this.tombs.get(f)?.has(from)) {
           const t = trashed.get(from);
           if (t && !this.has(TRASH, to)) await this.rekeyRow(t, to);
-          ledger.rekeyTombstone(accountId, f, from, to);
+          ledger.transaction(() => {
+            ledger.rekeyTombstone(accountId, f, from, to);
+            follow();
+          });
           this.tombs.get(f)?.delete(from);
           keySetOf(this.tombs, f).add(to);
         } else continue;
@@ -214,7 +221,7 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
     return this.changes;
   }
 
-  private async rekeyRow(row: MessageRow, newKey: string): Promise<void> {
+  private async rekeyRow(row: MessageRow, newKey: string, inTransaction?: () => void): Promise<void> {
     if (!isValidKey(newKey)) throw new Error(`invalid message key ${JSON.stringify(newKey)}`);
     if (row.key === newKey) return;
     if (this.has(row.folder, newKey)) throw new Error(`key ${newKey} already present in ${row.folder}`);
@@ -222,7 +229,10 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
     const file = (await locateFile(this.d.maildir, row)) ?? row.file;
     const newFile = `${path.dirname(file)}/${replaceKey(path.basename(file), newKey)}`;
     await renameDurable(path.join(dir, file), path.join(dir, newFile));
-    this.d.ledger.setFileKey(this.accountId, row.uid, newFile, newKey);
+    this.d.ledger.transaction(() => {
+      this.d.ledger.setFileKey(this.accountId, row.uid, newFile, newKey);
+      inTransaction?.();
+    });
     this.cached.get(row.folder)?.delete(row.key);
     keySetOf(this.cached, row.folder).add(newKey);
   }

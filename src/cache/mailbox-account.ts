@@ -43,10 +43,12 @@ export interface MailboxView {
   existing(name: string): MailboxInfo;
   /** Rows of `folder` with these UIDs, ascending (others ignored). */
   rowsIn(folder: string, uids: readonly number[]): ImapRow[];
+  /** True when changes are journaled for the upstream replay. */
+  readonly journaled: boolean;
   /** Queue a journal entry when the account is journaled (inside the change's transaction). */
   journal(change: JournalChange): void;
-  /** Remove rows of `folder` and their files, durably, with `inTransaction` in their transaction (in the serial queue). */
-  removeRows(folder: string, rows: readonly ImapRow[], inTransaction: () => void): Promise<void>;
+  /** Remove rows of `folder` and their files, durably, with `inTransaction` in their transaction (in the serial queue); `identify`: tombstones with content identities. */
+  removeRows(folder: string, rows: readonly ImapRow[], inTransaction: () => void, identify?: boolean): Promise<void>;
 }
 
 /** The MailboxMessage of a row. */

@@ -13,6 +13,8 @@ import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { Cache } from '../../src/cache/cache.js';
+import { identityOfBytes } from '../../src/cache/content-identity.js';
+import { matchByIdentity } from '../../src/cache/known-messages.js';
 import type { MailboxOptions } from '../../src/cache/mailbox-account.js';
 import { type MailboxEvent, NoSuchFolderError } from '../../src/cache/mailboxes.js';
 import { isValidKey, maildirPath, parseName } from '../../src/cache/maildir.js';
@@ -372,6 +374,41 @@ describe('ChangeJournal', () => {
       ['i3_40'],
     );
     c3.close();
+  });
+});
+
+describe('ChangeJournal and a UIDVALIDITY re-key', () => {
+  it("adoptKeys() moves the keys of the folder's entries not done (expunged and moved-out messages too)", async () => {
+    const dataDir = await fresh();
+    const cache = await open(dataDir);
+    const mb = cache.mailboxes('a', IMAP);
+    const [m1, m2, m3] = await pull(cache, 'INBOX', ['i1_1', 'i1_2', 'i1_3']);
+    const [a1] = await pull(cache, 'Archive', ['i8_1']);
+    await mb.setFlags('INBOX', [m3!.uid], { op: 'add', flags: ['\\Flagged'] });
+    await mb.expunge('INBOX', [m1!.uid]);
+    await mb.move('INBOX', [m2!.uid], 'Archive');
+    await mb.expunge('Archive', [a1!.uid]); // another folder: untouched
+    const failed = cache.journal.pending('a')[1]!;
+    cache.journal.fail(failed.id, 'UIDVALIDITY of INBOX changed upstream', { permanent: true });
+    const store = cache.account('a');
+    const known = await store.known('INBOX', (k) => k.startsWith('i1_'));
+    assert.deepEqual(known.map((k) => [k.key, k.kind]).sort(), [
+      ['i1_1', 'deleted'],
+      ['i1_2', 'deleted'],
+      ['i1_3', 'live'],
+    ]);
+    const listed = ['i1_3', 'i1_1', 'i1_2'].map((k, i) => ({ key: `i2_${i + 1}`, ident: identityOfBytes(body(k)) }));
+    assert.equal(await store.adoptKeys('INBOX', matchByIdentity(known, listed)), 3);
+    assert.deepEqual(
+      cache.journal.list('a').map((e) => [e.change.kind, e.change.folder, 'keys' in e.change ? e.change.keys : []]),
+      [
+        ['flags', 'INBOX', ['i2_1']],
+        ['expunge', 'INBOX', ['i2_2']],
+        ['move', 'INBOX', ['i2_3']],
+        ['expunge', 'Archive', ['i8_1']],
+      ],
+    );
+    cache.close();
   });
 });
 
