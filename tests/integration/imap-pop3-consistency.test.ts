@@ -1,8 +1,9 @@
 /**
  * The local IMAP and POP3 servers over one cache stay consistent both ways: a message deleted
  * over POP3 (poplib DELE + QUIT) leaves the IMAP session that has INBOX selected (untagged
- * EXPUNGE at its next NOOP) and shows in Trash; a message expunged over IMAP is gone from the
- * next POP3 session.
+ * EXPUNGE at its next NOOP) and shows in Trash, under a new UID at or above Trash's UIDNEXT (a
+ * session with Trash selected gets EXISTS, `UID FETCH UIDNEXT:*` finds it); a message expunged
+ * over IMAP is gone from the next POP3 session.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -80,6 +81,47 @@ test('POP3 DELE leaves the selected IMAP INBOX and lands in Trash; an IMAP EXPUN
       imap.close();
     }
     // the temp pool's files made ahead of need (UID 0) may wait in tmp/ while the cache is open
+    assert.deepEqual(cacheFaults(dataDir, 'alice', { tmpMayHoldFiles: true }), []);
+  } finally {
+    await srv.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('a POP3 deletion lands in Trash at or above its UIDNEXT: a session with Trash selected and a UIDNEXT:* fetch see it', async () => {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'lp-imappop-'));
+  const srv = await serveCache(dataDir, { protocol: 'pop3', pop3: true });
+  try {
+    const account = srv.cache.account('alice');
+    for (let i = 1; i <= 3; i++) {
+      const p = await account.begin(INBOX, `k${i}`);
+      p.stream.end(Buffer.from(sampleMessage(i)));
+      await p.finish();
+    }
+    await account.commit();
+    const pop3Port = srv.pop3!.port;
+    await poplibDele(pop3Port, 'alice', 'localpw', [3]); // the highest INBOX UID goes first
+    const imap = await Pop3Conn.open(srv.imap.port);
+    try {
+      assert.match(await imap.line(), /^\* OK/);
+      await ask(imap, 'b1', 'LOGIN alice localpw');
+      const sel = await ask(imap, 'b2', 'SELECT Trash');
+      assert.ok(sel.includes('* 1 EXISTS'), sel.join('\n'));
+      const uidNext = Number(/UIDNEXT (\d+)/.exec(sel.join('\n'))?.[1]);
+      await poplibDele(pop3Port, 'alice', 'localpw', [1]); // a lower INBOX UID
+      const noop = await ask(imap, 'b3', 'NOOP');
+      assert.ok(noop.includes('* 2 EXISTS'), `the selected session is told: ${noop.join(' | ')}`);
+      const fetched = (await ask(imap, 'b4', `UID FETCH ${uidNext}:* (UID)`)).map((l) =>
+        Number(/UID (\d+)/.exec(l)?.[1]),
+      );
+      assert.equal(fetched.length, 1);
+      assert.ok(fetched[0]! >= uidNext, `UID ${fetched[0]} at or above UIDNEXT ${uidNext}`);
+      const body = await srv.store().read('Trash', fetched[0]!);
+      assert.ok(body.equals(Buffer.from(sampleMessage(1))), 'the message deleted second');
+      await ask(imap, 'b5', 'LOGOUT');
+    } finally {
+      imap.close();
+    }
     assert.deepEqual(cacheFaults(dataDir, 'alice', { tmpMayHoldFiles: true }), []);
   } finally {
     await srv.close();
