@@ -52,6 +52,7 @@ interface Planned {
   uid: number;
   file: string;
   flags: string;
+  ident: string | null;
 }
 
 /** Move the messages with these UIDs (not already in Trash) into Trash; see the module comment. */
@@ -83,7 +84,7 @@ export async function moveToTrash(
     const uid = s.allocUid();
     const flags = [...new Set(`${row.flags}S`)].sort().join('');
     const file = `cur/${replaceUid(splitInfo(path.basename(found)).base, uid)}:2,${flags}`;
-    plan.push({ row, imap, srcRel: mailRel(row.folder, found), uid, file, flags });
+    plan.push({ row, imap, srcRel: mailRel(row.folder, found), uid, file, flags, ident: idents[i] ?? null });
   }
   if (plan.length) {
     await writeIntent(dataDir, account, {
@@ -103,8 +104,7 @@ export async function moveToTrash(
     const modseq = s.rows.nextModseq(account);
     if (plan.length) s.ensureFolderRow(TRASH);
     for (const p of plan) {
-      const ident = idents[rows.indexOf(p.row)] ?? null;
-      ledger.insertMessage({ ...p.row, uid: p.uid, folder: TRASH, file: p.file, flags: p.flags, ident });
+      ledger.insertMessage({ ...p.row, uid: p.uid, folder: TRASH, file: p.file, flags: p.flags, ident: p.ident });
       s.rows.setImap(account, p.uid, p.imap.keywords, modseq, p.imap.internalDate);
       added.push({ ...p.imap, uid: p.uid, folder: TRASH, file: p.file, flags: p.flags, modseq });
     }
