@@ -18,26 +18,17 @@
  * never changes.
  */
 
-import { rename, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncDir, renameDurable, writeFileDurable } from '../shared/durable-fs.js';
 import { Serial } from '../shared/serial.js';
 import { AccountReader, type AccountStoreDeps } from './account-reader.js';
+import { JournalKeys } from './journal-keys.js';
 import { KeyChanges } from './key-changes.js';
 import { type AccountKeys, type KeySet, keySetOf, loadAccountKeys } from './key-set.js';
 import { identitiesOf, knownMessages } from './known-messages.js';
 import type { MessageRow } from './ledger.js';
-import {
-  accountDir,
-  ensureFolder,
-  folderDir,
-  isValidKey,
-  locateFile,
-  normalizeFolder,
-  replaceKey,
-  splitInfo,
-  uidl,
-} from './maildir.js';
+import { accountDir, ensureFolder, folderDir, isValidKey, locateFile, normalizeFolder, replaceKey } from './maildir.js';
 import {
   type AccountStore,
   type BeginOptions,
@@ -71,7 +62,7 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
   private readonly open = new Set<string>();
   protected readonly folders = new Map<string, Promise<string>>();
   protected readonly pools = new Map<string, TmpPool>();
-  /** Commits, key adoptions, removals and moves to Trash, one at a time. */
+  /** Commits, key adoptions, removals and moves to Trash (`mailbox-trash.ts`), one at a time. */
   protected readonly serial = new Serial();
   private changes?: KeyChanges;
 
@@ -183,9 +174,10 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
   /**
    * Move records of `folder` to the keys their messages have upstream now (matched by content
    * identity, see known-messages.ts): a live row and its file take the new key; a tombstone moves,
-   * and the Trash row of the same key (the deleted message itself) is re-keyed first. Each move
-   * is durable on its own; after a crash the rest is matched again at the next pull. Returns the
-   * number of records moved.
+   * and the Trash row of the same key (the deleted message itself) is re-keyed first. Journal
+   * entries of the folder not done yet name the new key from the same transaction on
+   * (`journal-keys.ts`). Each move is durable on its own; after a crash the rest is matched again
+   * at the next pull. Returns the number of records moved.
    */
   adoptKeys(folder: string, moves: ReadonlyArray<{ from: string; to: string }>): Promise<number> {
     return this.serial.run(async () => {
@@ -193,15 +185,20 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
       const { ledger, accountId } = this.d;
       const live = new Map(ledger.folderMessages(accountId, f).map((r) => [r.key, r]));
       const trashed = new Map(ledger.folderMessages(accountId, TRASH).map((r) => [r.key, r]));
+      const journal = new JournalKeys(ledger.db, accountId, { folder: f });
       let moved = 0;
       for (const { from, to } of moves) {
         if (this.has(f, to)) continue;
         const row = live.get(from);
-        if (row) await this.rekeyRow(row, to);
+        const follow = () => journal.rename(new Map([[from, to]]));
+        if (row) await this.rekeyRow(row, to, follow);
         else if (this.tombs.get(f)?.has(from)) {
           const t = trashed.get(from);
           if (t && !this.has(TRASH, to)) await this.rekeyRow(t, to);
-          ledger.rekeyTombstone(accountId, f, from, to);
+          ledger.transaction(() => {
+            ledger.rekeyTombstone(accountId, f, from, to);
+            follow();
+          });
           this.tombs.get(f)?.delete(from);
           keySetOf(this.tombs, f).add(to);
         } else continue;
@@ -224,7 +221,7 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
     return this.changes;
   }
 
-  private async rekeyRow(row: MessageRow, newKey: string): Promise<void> {
+  private async rekeyRow(row: MessageRow, newKey: string, inTransaction?: () => void): Promise<void> {
     if (!isValidKey(newKey)) throw new Error(`invalid message key ${JSON.stringify(newKey)}`);
     if (row.key === newKey) return;
     if (this.has(row.folder, newKey)) throw new Error(`key ${newKey} already present in ${row.folder}`);
@@ -232,7 +229,10 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
     const file = (await locateFile(this.d.maildir, row)) ?? row.file;
     const newFile = `${path.dirname(file)}/${replaceKey(path.basename(file), newKey)}`;
     await renameDurable(path.join(dir, file), path.join(dir, newFile));
-    this.d.ledger.setFileKey(this.accountId, row.uid, newFile, newKey);
+    this.d.ledger.transaction(() => {
+      this.d.ledger.setFileKey(this.accountId, row.uid, newFile, newKey);
+      inTransaction?.();
+    });
     this.cached.get(row.folder)?.delete(row.key);
     keySetOf(this.cached, row.folder).add(newKey);
   }
@@ -269,65 +269,6 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
       }
       for (const dir of dirs) await fsyncDir(dir);
       return rows.length;
-    });
-  }
-
-  /**
-   * Move cached messages into the local Trash folder (Maildir++ `.Trash/cur/`, flag S added)
-   * and tombstone their keys in their old folder, so they are never fetched again; with
-   * `deleteUpstream` the tombstones also ask the fetcher to delete the upstream copies.
-   * ONE transaction moves the rows and writes the tombstones, then the files are renamed and
-   * the directories fsynced. After a crash in between, recovery puts the row back where the
-   * file still is (the message reappears once; the tombstone keeps it from being refetched).
-   * Messages already in Trash are skipped. Returns how many moved.
-   */
-  trash(uids: readonly number[], opts: { deleteUpstream: boolean }): Promise<number> {
-    return this.serial.run(async () => {
-      const { ledger, accountId, clock } = this.d;
-      const rows = uids
-        .map((u) => ledger.message(accountId, u))
-        .filter((r): r is MessageRow => !!r && r.folder !== TRASH);
-      if (!rows.length) return 0;
-      const trashDir = await this.folderReady(TRASH);
-      const moves: Array<{ row: MessageRow; from: string; to: string; file: string; flags: string }> = [];
-      const located: Array<string | undefined> = [];
-      for (const row of rows) {
-        const found = await locateFile(this.d.maildir, row);
-        located.push(found);
-        const file = found ?? row.file;
-        const { base, flags } = splitInfo(path.basename(file));
-        const newFlags = [...new Set(`${flags}S`)].sort().join('');
-        const rel = `cur/${base}:2,${newFlags}`;
-        const from = path.join(folderDir(this.d.maildir, row.folder), file);
-        moves.push({ row, from, to: path.join(trashDir, rel), file: rel, flags: newFlags });
-      }
-      const idents = await identitiesOf(this.d.maildir, rows, located);
-      const now = clock.now();
-      const upstream = opts.deleteUpstream ? 'pending' : null;
-      ledger.transaction(() => {
-        for (const [i, m] of moves.entries()) {
-          ledger.moveMessage(accountId, m.row.uid, TRASH, m.file, m.flags);
-          ledger.addTombstoneUpstream(accountId, m.row.folder, m.row.key, now, upstream, idents[i]);
-        }
-      });
-      const dirs = new Set<string>([path.join(trashDir, 'cur')]);
-      for (const m of moves) {
-        this.cached.get(m.row.folder)?.delete(m.row.key);
-        keySetOf(this.tombs, m.row.folder).add(m.row.key);
-        keySetOf(this.cached, TRASH).add(m.row.key);
-        try {
-          await rename(m.from, m.to);
-          dirs.add(path.dirname(m.from));
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-          this.d.log.warn(
-            { account: accountId, uid: uidl(m.row.uid), file: m.from },
-            'message file vanished before it could be moved to Trash',
-          );
-        }
-      }
-      for (const dir of dirs) await fsyncDir(dir);
-      return moves.length;
     });
   }
 

@@ -10,9 +10,11 @@
  *   `done`: the file is renamed to the new `K=` first (durably), so a crash in between leaves a
  *   file whose name already has the upstream key (recovery re-keys the row from it) and an
  *   entry still inflight (the replay finds the change landed and completes it again).
- *   Later entries of the account that name the old local key get the upstream one.
+ *   Later entries of the account that name the old local key get the upstream one
+ *   (`journal-keys.ts`, which also follows the keys a UIDVALIDITY re-key moves).
  */
 import type { Clock } from '../shared/clock.js';
+import { JournalKeys } from './journal-keys.js';
 import type { MailboxAccountStore } from './mailbox-account.js';
 import type { ChangeJournal, JournalChange, JournalEntry, JournalState, KeyAssignment } from './mailboxes.js';
 import { localKey } from './maildir.js';
@@ -60,7 +62,6 @@ function prepare(db: StateDb) {
       `UPDATE journal SET state = 'queued', next_attempt = NULL WHERE id = ? AND state = 'failed'`,
     ),
     drop: db.prepare<[number]>(`UPDATE journal SET state = 'dropped' WHERE id = ? AND ${NOT_DONE}`),
-    setChange: db.prepare<[string, number]>('UPDATE journal SET change = ? WHERE id = ?'),
     inflightOf: db.prepare<[string], { change: string }>(
       `SELECT change FROM journal WHERE account = ? AND state = 'inflight'`,
     ),
@@ -176,21 +177,10 @@ export class ChangeJournalImpl implements ChangeJournal {
       // expunged locally before its upstream key was known: the pull must not bring it back
       for (const key of gone) store?.deps.ledger.addTombstone(row.account, target as string, key, now);
       this.s.done.run(now, id);
-      if (rekeyed.size) this.rewriteLaterKeys(row.account, id, rekeyed);
+      if (rekeyed.size) new JournalKeys(this.db, row.account, { after: id }).rename(rekeyed);
     })();
     for (const r of renames) r.after();
     if (gone.length && target) store?.noteKeys(target, { tombed: gone });
-  }
-
-  /** Later entries naming a key that just changed name the new one. */
-  private rewriteLaterKeys(account: string, after: number, keys: Map<string, string>): void {
-    for (const r of this.s.listOne.all(account)) {
-      if (r.id <= after) continue;
-      const c = JSON.parse(r.change) as JournalChange;
-      if (!('keys' in c) || !c.keys) continue;
-      const next = c.keys.map((k) => keys.get(k) ?? k);
-      if (next.some((k, i) => k !== c.keys?.[i])) this.s.setChange.run(JSON.stringify({ ...c, keys: next }), r.id);
-    }
   }
 
   fail(id: number, error: string, opts: { permanent: boolean; nextAttempt?: number }): void {

@@ -88,7 +88,7 @@ export function matchByIdentity(
  */
 export async function identitiesOf(
   maildir: string,
-  rows: readonly MessageRow[],
+  rows: ReadonlyArray<Pick<MessageRow, 'uid' | 'folder' | 'file' | 'ident'>>,
   located: ReadonlyArray<string | undefined> = [],
 ): Promise<Array<string | undefined>> {
   const out: Array<string | undefined> = [];

@@ -7,6 +7,8 @@
  * Invariants:
  * - Events are sent only after the change is durable (after the commit, removal or move to
  *   Trash resolved), in the order the changes were made; a listener that throws is ignored.
+ *   A move to Trash (`mailbox-trash.ts`) is announced as expunged in its folder (old UID) and
+ *   added in Trash (new UID).
  * - A pull's commit takes ONE new MODSEQ for its whole batch and raises each touched folder's
  *   UIDNEXT and HIGHESTMODSEQ in the same transaction as the rows (a folder first seen gets its
  *   `folders` row there too, with a fresh UIDVALIDITY).
@@ -21,6 +23,7 @@ import type { MessageRow } from './ledger.js';
 import { imapFlags } from './mailbox-flags.js';
 import { settleIntent } from './mailbox-intent.js';
 import type { ImapRow, MailboxRows } from './mailbox-rows.js';
+import { moveToTrash } from './mailbox-trash.js';
 import type { JournalChange, MailboxEvent, MailboxInfo, MailboxMessage } from './mailboxes.js';
 import { folderDir, isValidKey, parseName, replaceKey } from './maildir.js';
 import type { CachedMessage } from './message-store.js';
@@ -40,10 +43,12 @@ export interface MailboxView {
   existing(name: string): MailboxInfo;
   /** Rows of `folder` with these UIDs, ascending (others ignored). */
   rowsIn(folder: string, uids: readonly number[]): ImapRow[];
+  /** True when changes are journaled for the upstream replay. */
+  readonly journaled: boolean;
   /** Queue a journal entry when the account is journaled (inside the change's transaction). */
   journal(change: JournalChange): void;
-  /** Remove rows of `folder` and their files, durably, with `inTransaction` in their transaction (in the serial queue). */
-  removeRows(folder: string, rows: readonly ImapRow[], inTransaction: () => void): Promise<void>;
+  /** Remove rows of `folder` and their files, durably, with `inTransaction` in their transaction (in the serial queue); `identify`: tombstones with content identities. */
+  removeRows(folder: string, rows: readonly ImapRow[], inTransaction: () => void, identify?: boolean): Promise<void>;
 }
 
 /** The MailboxMessage of a row. */
@@ -209,53 +214,33 @@ export class MailboxAccountStore extends AccountStoreImpl {
   override async remove(uids: readonly number[]): Promise<number> {
     const before = this.rowsOf(uids);
     const n = await super.remove(uids);
-    this.announceGone(before, () => true);
+    this.announceGone(before);
     return n;
   }
 
-  override async trash(uids: readonly number[], opts: { deleteUpstream: boolean }): Promise<number> {
-    const before = this.rowsOf(uids);
-    const n = await super.trash(uids, opts);
-    const inTrash = (r: MessageRow) => r.folder !== TRASH && this.rows.message(r.account, r.uid)?.folder === TRASH;
-    let added: ImapRow[] = [];
-    this.announceGone(before, inTrash, (moved, modseq) => {
-      if (!moved.length) return;
-      this.ensureFolderRow(TRASH);
-      for (const r of moved) {
-        const m = this.rows.message(this.accountId, r.uid);
-        if (m) this.rows.setFlags(this.accountId, r.uid, m.flags, m.keywords, modseq); // an addition takes a MODSEQ
-      }
-      added = moved.map((r) => this.rows.message(this.accountId, r.uid)).filter((r): r is ImapRow => !!r);
-      this.rows.raiseFolder(this.accountId, TRASH, Math.max(...moved.map((r) => r.uid)) + 1, modseq);
+  /** Move messages into the local Trash folder, each under a new UID (`mailbox-trash.ts`); returns how many moved. */
+  trash(uids: readonly number[], opts: { deleteUpstream: boolean }): Promise<number> {
+    return this.exclusive(async () => {
+      const done = await moveToTrash(this, uids, opts);
+      for (const [folder, list] of done.expunged) this.emit({ kind: 'expunged', folder, uids: list });
+      if (done.added.length) this.emit({ kind: 'added', folder: TRASH, messages: done.added.map(mailboxMessage) });
+      return [...done.expunged.values()].reduce((n, l) => n + l.length, 0);
     });
-    if (added.length) this.emit({ kind: 'added', folder: TRASH, messages: added.map(mailboxMessage) });
-    return n;
   }
 
   private rowsOf(uids: readonly number[]): MessageRow[] {
     return uids.map((u) => this.d.ledger.message(this.accountId, u)).filter((r): r is MessageRow => !!r);
   }
 
-  /**
-   * Announce the rows of `before` that left their folder (and pass `left`), after ONE
-   * transaction bumps their folders' HIGHESTMODSEQ and runs `inTx` with them.
-   */
-  private announceGone(
-    before: MessageRow[],
-    left: (r: MessageRow) => boolean,
-    inTx?: (gone: MessageRow[], modseq: number) => void,
-  ): void {
-    const gone = before.filter((r) => {
-      const now = this.d.ledger.message(this.accountId, r.uid);
-      return (!now || now.folder !== r.folder) && left(r);
-    });
+  /** Announce the rows of `before` that are gone, after ONE transaction bumps their folders' HIGHESTMODSEQ. */
+  private announceGone(before: MessageRow[]): void {
+    const gone = before.filter((r) => !this.d.ledger.message(this.accountId, r.uid));
     const byFolder = new Map<string, number[]>();
     for (const r of gone) byFolder.set(r.folder, [...(byFolder.get(r.folder) ?? []), r.uid]);
     if (!gone.length) return;
     this.d.ledger.transaction(() => {
       const modseq = this.rows.nextModseq(this.accountId);
       for (const f of byFolder.keys()) this.rows.raiseFolder(this.accountId, f, 0, modseq);
-      inTx?.(gone, modseq);
     });
     for (const [folder, list] of byFolder) this.emit({ kind: 'expunged', folder, uids: list.sort((a, b) => a - b) });
   }

@@ -12,8 +12,8 @@
  * are finished; not committed → what was created is removed and what was renamed is renamed
  * back. Both are idempotent, so a crash during recovery is recovered the same way.
  */
-import { existsSync } from 'node:fs';
-import { readFile, rename, rm } from 'node:fs/promises';
+import { constants, existsSync } from 'node:fs';
+import { copyFile, link, open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncDir, writeFileDurable } from '../shared/durable-fs.js';
 import type { Ledger } from './ledger.js';
@@ -64,6 +64,23 @@ export async function removePaths(maildir: string, rels: readonly string[]): Pro
     parents.add(path.dirname(full));
   }
   for (const dir of parents) if (existsSync(dir)) await fsyncDir(dir);
+}
+
+/** A hard link of an immutable message file, or a fsynced copy where links are refused. */
+export async function linkOrCopy(src: string, dst: string): Promise<void> {
+  try {
+    await link(src, dst);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK' && code !== 'ENOTSUP') throw err;
+    await copyFile(src, dst, constants.COPYFILE_EXCL);
+    const fh = await open(dst, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  }
 }
 
 function committed(ledger: Ledger, account: string, c: IntentCheck): boolean {

@@ -21,6 +21,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileDurable } from '../shared/durable-fs.js';
 import { addJournalEntry } from './change-journal.js';
+import { identitiesOf } from './known-messages.js';
 import { type MailboxAccountStore, type MailboxView, mailboxMessage } from './mailbox-account.js';
 import { applyFlagChange, imapFlags, sameFlags } from './mailbox-flags.js';
 import { FolderOps } from './mailbox-folders.js';
@@ -251,8 +252,11 @@ export class MailboxStoreImpl implements MailboxStore, MailboxView {
       this.existing(f);
       const rows = this.rowsIn(f, uids);
       if (!rows.length) return [];
-      await this.removeRows(f, rows, () =>
-        this.journal({ kind: 'expunge', folder: f, uids: rows.map((r) => r.uid), keys: rows.map((r) => r.key) }),
+      await this.removeRows(
+        f,
+        rows,
+        () => this.journal({ kind: 'expunge', folder: f, uids: rows.map((r) => r.uid), keys: rows.map((r) => r.key) }),
+        this.journaled,
       );
       this.s.emit({ kind: 'expunged', folder: f, uids: rows.map((r) => r.uid) });
       return rows.map((r) => r.uid);
@@ -262,23 +266,41 @@ export class MailboxStoreImpl implements MailboxStore, MailboxView {
   /**
    * Remove rows of `folder` and their files (in the serial queue): intent, UID floor, ONE
    * transaction (rows deleted, upstream keys tombstoned, MODSEQ, `inTransaction`), unlinks.
+   * `identify`: the tombstones carry the content identity, so that a queued expunge can follow
+   * its messages through a UIDVALIDITY re-key (known-messages.ts, journal-keys.ts).
    */
-  async removeRows(folder: string, rows: readonly ImapRow[], inTransaction: () => void): Promise<void> {
+  async removeRows(
+    folder: string,
+    rows: readonly ImapRow[],
+    inTransaction: () => void,
+    identify = false,
+  ): Promise<void> {
     const { ledger, maildir, dataDir, clock } = this.s.deps;
     const enc = path.relative(maildir, folderDir(maildir, folder));
     const obsolete: string[] = [];
+    const located: Array<string | undefined> = [];
     for (const r of rows) {
       const file = await locateFile(maildir, r);
+      located.push(file);
       if (file) obsolete.push(path.join(enc, file));
     }
+    const upstreamKeyed = (r: ImapRow) => !isLocalKey(r.key);
+    const idents = identify
+      ? await identitiesOf(
+          maildir,
+          rows.filter(upstreamKeyed),
+          located.filter((_, i) => upstreamKeyed(rows[i] as ImapRow)),
+        )
+      : [];
     await writeIntent(dataDir, this.accountId, { check: { gone: rows.map((r) => r.uid) }, obsolete });
     await writeFileDurable(path.join(accountDir(dataDir, this.accountId), UID_FLOOR_FILE), `${this.s.uidFloor}\n`);
     const upstream = this.upstreamOnDelete(folder);
-    const tombed = rows.filter((r) => !isLocalKey(r.key)).map((r) => r.key);
+    const tombed = rows.filter(upstreamKeyed).map((r) => r.key);
     const now = clock.now();
     ledger.transaction(() => {
       for (const r of rows) ledger.deleteMessage(this.accountId, r.uid);
-      for (const k of tombed) ledger.addTombstoneUpstream(this.accountId, folder, k, now, upstream);
+      for (const [i, k] of tombed.entries())
+        ledger.addTombstoneUpstream(this.accountId, folder, k, now, upstream, idents[i]);
       this.s.rows.raiseFolder(this.accountId, folder, 0, this.s.rows.nextModseq(this.accountId));
       inTransaction();
     });

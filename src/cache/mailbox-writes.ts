@@ -13,15 +13,16 @@
  * after it, the unlinks are finished.
  */
 import { constants } from 'node:fs';
-import { copyFile, link, open, rename } from 'node:fs/promises';
+import { open, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncDir, fsyncFd } from '../shared/durable-fs.js';
 import { CrlfSizer } from '../shared/pop3-wire/dot-stuffing.js';
 import { HeaderEndFinder } from '../shared/pop3-wire/header-end.js';
+import { identitiesOf } from './known-messages.js';
 import type { MessageRow } from './ledger.js';
 import { type MailboxAccountStore, type MailboxView, mailboxMessage } from './mailbox-account.js';
 import { storedFlags } from './mailbox-flags.js';
-import { clearIntent, removePaths, writeIntent } from './mailbox-intent.js';
+import { clearIntent, linkOrCopy, removePaths, writeIntent } from './mailbox-intent.js';
 import type { ImapRow } from './mailbox-rows.js';
 import { NoSuchFolderError, type UidPair } from './mailboxes.js';
 import { folderDir, formatName, isLocalKey, localKey, locateFile, normalizeFolder, tmpName } from './maildir.js';
@@ -30,6 +31,8 @@ import { folderDir, formatName, isLocalKey, localKey, locateFile, normalizeFolde
 interface Planned {
   r: ImapRow;
   full: MessageRow;
+  /** The source file, relative to its folder. */
+  file: string;
   src: string;
   srcRel: string;
   uid: number;
@@ -69,7 +72,16 @@ export class MailboxWrites {
         const uid = this.s.allocUid();
         const key = localKey(uid);
         const name = formatName({ storedSec: Math.floor(now / 1000), uid, size: full.size, wsize: full.wsize, key });
-        plan.push({ r, full, src: path.join(folderDir(maildir, f), file), srcRel: this.rel(f, file), uid, key, name });
+        plan.push({
+          r,
+          full,
+          file,
+          src: path.join(folderDir(maildir, f), file),
+          srcRel: this.rel(f, file),
+          uid,
+          key,
+          name,
+        });
       }
       if (!plan.length) return [];
       await writeIntent(dataDir, this.s.accountId, {
@@ -80,7 +92,15 @@ export class MailboxWrites {
       for (const p of plan) await linkOrCopy(p.src, path.join(tdir, 'new', p.name));
       await fsyncDir(path.join(tdir, 'new'));
       const pairs = plan.map((p) => ({ from: p.r.uid, to: p.uid }));
-      const tombed = move ? plan.map((p) => p.r.key).filter((k) => !isLocalKey(k)) : [];
+      const out = move ? plan.filter((p) => !isLocalKey(p.r.key)) : [];
+      const tombed = out.map((p) => p.r.key);
+      // with its identity, a tombstone follows a UIDVALIDITY re-key (known-messages.ts, journal-keys.ts)
+      const idents = this.view.journaled
+        ? await identitiesOf(
+            maildir,
+            out.map((p) => ({ ...p.full, file: p.file })),
+          )
+        : [];
       let modseq = 0;
       ledger.transaction(() => {
         modseq = this.s.rows.nextModseq(this.s.accountId);
@@ -97,7 +117,7 @@ export class MailboxWrites {
           this.s.rows.setImap(this.s.accountId, p.uid, p.r.keywords, modseq, p.r.internalDate);
           if (move) ledger.deleteMessage(this.s.accountId, p.r.uid);
         }
-        for (const k of tombed) ledger.addTombstone(this.s.accountId, f, k, now);
+        for (const [i, k] of tombed.entries()) ledger.addTombstone(this.s.accountId, f, k, now, idents[i]);
         ledger.raiseNextUid(this.s.accountId, this.s.uidFloor);
         this.s.rows.raiseFolder(this.s.accountId, t, (plan.at(-1)?.uid ?? 0) + 1, modseq);
         if (move) this.s.rows.raiseFolder(this.s.accountId, f, 0, modseq);
@@ -190,22 +210,5 @@ export class MailboxWrites {
       this.s.emit({ kind: 'added', folder: f, messages: [msg] });
       return { uid, uidValidity: info.uidValidity };
     });
-  }
-}
-
-/** A hard link of an immutable message file, or a fsynced copy where links are refused. */
-async function linkOrCopy(src: string, dst: string): Promise<void> {
-  try {
-    await link(src, dst);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EXDEV' && code !== 'EPERM' && code !== 'EMLINK' && code !== 'ENOTSUP') throw err;
-    await copyFile(src, dst, constants.COPYFILE_EXCL);
-    const fh = await open(dst, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
   }
 }

@@ -6,7 +6,9 @@
  * Model (docs/imap-server.md):
  * - A folder's IMAP UIDs are the account's local UIDs (never reused, invariant 5), so they only
  *   grow within a folder and UIDVALIDITY never has to change; a folder's UIDVALIDITY is chosen when
- *   the folder is first known (and a new one if a folder of that name is deleted and created again).
+ *   the folder is first known (and a new one if a folder of that name is deleted and created again);
+ *   UIDVALIDITY values are unique within an account and a RENAME keeps the folder's (the IMAP
+ *   session tells a rename of its selected folder from a delete by it).
  *   A copied, moved or appended message gets a new local UID in its target folder (IMAP semantics);
  *   a message keeps its UID, and so its POP3 UIDL, as long as it stays in its folder.
  * - Flags and keywords live in state.db; the Maildir name keeps the flags it was written with.

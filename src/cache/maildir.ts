@@ -177,6 +177,13 @@ export function replaceKey(name: string, newKey: string): string {
   return base.replace(/,K=[A-Za-z0-9_]+/, `,K=${newKey}`) + rest;
 }
 
+/** The same base name (no `:2,` info) under another local UID: S=, W=, K=, U= and any extra fields kept. */
+export function replaceUid(base: string, uid: number): string {
+  const out = base.replace(/^(\d{1,12})\.L[0-9A-Fa-f]{1,13}\.localpost(?=,|$)/, `$1.L${uidl(uid)}.localpost`);
+  if (out === base || splitInfo(base).base !== base) throw new Error(`not a base name of ours: ${base}`);
+  return out;
+}
+
 let tmpCounter = 0;
 /** A temp file name for `tmp/`: `<uid>.<pid>.<n>`. */
 export function tmpName(uid: number): string {

@@ -62,23 +62,38 @@ async function setup(user: string) {
       )
     ).trim();
   const dir = (folder: string) => folderDir(cache.account('acct').deps.maildir, folder);
-  return { ...acct, pull, local, select, dir };
+  return { ...acct, pull, local, select, dir, port: () => server.port };
 }
 
 describe('upstream folder changes in the cache', () => {
-  test('a folder deleted upstream goes locally, with its files; sessions are told; SELECT answers NONEXISTENT', async () => {
+  test('a folder deleted upstream goes locally, with its files; a session with it selected gets BYE; SELECT answers NONEXISTENT', {
+    timeout: 60_000,
+  }, async () => {
     const user = 'fla';
     await bed().appendMessage(user, message('a1@fl'));
     upstreamFolder(user, 'Projects', ['p1@fl', 'p2@fl']);
-    const { pull, local, select, view, dir, cache } = await setup(user);
+    const { pull, local, select, view, dir, cache, port } = await setup(user);
     assert.equal((await pull()).newMessages, 3);
     assert.deepEqual((await local()).Projects, ['p1@fl', 'p2@fl']);
     assert.ok(existsSync(dir('Projects')));
     const events: string[] = [];
     view.onChange((e) => events.push(e.kind === 'folders' ? 'folders' : `${e.kind} ${e.folder}`));
+    // a client with it selected is told: BYE (as Dovecot does for a folder deleted elsewhere)
+    const client = new ImapFlow({
+      host: '127.0.0.1',
+      port: port(),
+      secure: false,
+      doSTARTTLS: false,
+      auth: { user: 'acct', pass: 'localpw' },
+      logger: false,
+    });
+    await client.connect();
+    await client.mailboxOpen('Projects');
+    const closed = new Promise((resolve) => client.once('close', resolve));
 
     pythonImap(user, `m.delete('Projects')`);
     const r = await pull();
+    await closed;
     assert.equal(r.newMessages, 0);
     assert.deepEqual(Object.keys(await local()).sort(), ['Archive', 'INBOX'], 'the testbed has an empty Archive');
     assert.match(await select('Projects'), /^NO \[NONEXISTENT\]/);

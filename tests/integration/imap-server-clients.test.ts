@@ -79,3 +79,71 @@ describe('IMAP server with Python imaplib (real cache)', () => {
     );
   });
 });
+
+/** LIST-EXTENDED and LIST-STATUS as imaplib sends them (`_simple_command`, its untagged responses). */
+const LIST_EXTENDED = `
+import imaplib, sys, json
+host, port = sys.argv[1], int(sys.argv[2])
+imaplib.Commands['LIST'] = ('AUTH', 'SELECTED')
+m = imaplib.IMAP4(host, port, timeout=30)
+out = {'caps': sorted(m.capabilities)}
+m.login('alice', 'localpw')
+m.create('Work/Projects')
+m.unsubscribe('Work')
+def run(*args):
+    typ, data = m._simple_command('LIST', *args)
+    lists = [x.decode() for x in m._untagged_response(typ, data, 'LIST')[1] if x]
+    status = [x.decode() for x in m.untagged_responses.pop('STATUS', []) if x]
+    return {'typ': typ, 'list': lists, 'status': status}
+out['special'] = run('(SPECIAL-USE)', '""', '"*"')
+out['subscribed'] = run('(SUBSCRIBED RECURSIVEMATCH)', '""', '"%"', 'RETURN', '(CHILDREN)')
+out['patterns'] = run('""', '("INBOX" "Work/*")', 'RETURN', '(STATUS (MESSAGES UNSEEN UIDNEXT))')
+try:
+    m._simple_command('LIST', '(RECURSIVEMATCH)', '""', '"*"')
+    out['bad'] = 'accepted'
+except imaplib.IMAP4.error as e:
+    out['bad'] = str(e)
+out['plain'] = [x.decode() for x in m.list()[1]]
+m.logout()
+print(json.dumps(out))
+`;
+
+describe('LIST-EXTENDED / LIST-STATUS with Python imaplib (real cache)', () => {
+  test('selection options, several patterns, STATUS after LIST, BAD for RECURSIVEMATCH alone', async () => {
+    const fx = await startImap({ messages: [sampleMessage(1), sampleMessage(2)], realCache: true });
+    fixtures.push(fx);
+    const out = JSON.parse(await runPython(LIST_EXTENDED, ['127.0.0.1', String(fx.port)])) as Record<string, unknown>;
+    assert.ok((out.caps as string[]).includes('LIST-EXTENDED'));
+    assert.ok((out.caps as string[]).includes('LIST-STATUS'));
+    assert.deepEqual(out.special, {
+      typ: 'OK',
+      list: ['(\\Drafts) "/" Drafts', '(\\Sent) "/" Sent', '(\\Trash) "/" Trash'],
+      status: [],
+    });
+    assert.deepEqual(out.subscribed, {
+      typ: 'OK',
+      list: [
+        '(\\Subscribed \\HasNoChildren) "/" INBOX',
+        '(\\Subscribed \\HasNoChildren) "/" Drafts',
+        '(\\Subscribed \\HasNoChildren) "/" Sent',
+        '(\\Subscribed \\HasNoChildren) "/" Trash',
+        '(\\HasChildren) "/" Work (CHILDINFO ("SUBSCRIBED"))',
+      ],
+      status: [],
+    });
+    const patterns = out.patterns as { list: string[]; status: string[] };
+    assert.deepEqual(patterns.list, ['() "/" INBOX', '() "/" Work/Projects']);
+    assert.equal(patterns.status.length, 2);
+    assert.match(patterns.status[0] as string, /^INBOX \(MESSAGES 2 UNSEEN 2 UIDNEXT \d+\)$/);
+    assert.match(patterns.status[1] as string, /^Work\/Projects \(MESSAGES 0 UNSEEN 0 UIDNEXT \d+\)$/);
+    assert.match(String(out.bad), /RECURSIVEMATCH/);
+    assert.deepEqual(out.plain, [
+      '(\\HasNoChildren) "/" INBOX',
+      '(\\HasNoChildren \\Drafts) "/" Drafts',
+      '(\\HasNoChildren \\Sent) "/" Sent',
+      '(\\HasNoChildren \\Trash) "/" Trash',
+      '(\\HasChildren) "/" Work',
+      '(\\HasNoChildren) "/" Work/Projects',
+    ]);
+  });
+});

@@ -83,7 +83,8 @@ describe('IMAP UIDVALIDITY change', () => {
       const seeded = inbox.filter((m) => m !== noIdRow);
       const trashed = [noIdRow, seeded[0], seeded[1], seeded[2]].map((m) => m!.uid);
       assert.equal(await s.trash(trashed, { deleteUpstream: false }), 4);
-      assert.equal(await s.remove(trashed.slice(2)), 2); // purged from Trash
+      const purged = [seeded[1], seeded[2]].map((m) => s.list(TRASH).find((t) => t.key === m!.key)!.uid); // new UIDs in Trash
+      assert.equal(await s.remove(purged), 2); // purged from Trash
       return {
         live: new Map(s.list('INBOX').map((m) => [idOf(readFileSync(m.path)), m.uid])),
         trash: s.list(TRASH).map((m) => m.uid),
@@ -160,7 +161,8 @@ describe('IMAP UIDVALIDITY change', () => {
         gone.map((m) => m.uid),
         { deleteUpstream: false },
       );
-      await s.remove(gone.slice(0, 15).map((m) => m.uid)); // half purged from Trash
+      const inTrash = new Map(s.list(TRASH).map((m) => [m.key, m.uid])); // new UIDs in Trash
+      await s.remove(gone.slice(0, 15).map((m) => inTrash.get(m.key) as number)); // half purged from Trash
       return ids;
     });
     const oldUv = readdirSync(path.join(inboxDir(c.dataDir, 'gil'), 'new'))

@@ -48,6 +48,35 @@ const SEARCH = [
   'LARGER 10',
 ];
 
+/** LIST-EXTENDED / LIST-STATUS (RFC 5258, 5819): options well-formed or not, nested, repeated. */
+function listExtended(rng: Rng): string {
+  const opt = (pool: string[]): string => `(${Array.from({ length: rng.int(4) }, () => rng.pick(pool)).join(' ')})`;
+  const select = opt([
+    'SUBSCRIBED',
+    'REMOTE',
+    'RECURSIVEMATCH',
+    'SPECIAL-USE',
+    'X-NEW',
+    '(SUBSCRIBED)',
+    '"SUBSCRIBED"',
+    'NIL',
+  ]);
+  const status = `STATUS ${opt(['MESSAGES', 'UNSEEN', 'RECENT', 'UIDNEXT', 'HIGHESTMODSEQ', 'SIZE', '()'])}`;
+  const ret = opt(['SUBSCRIBED', 'CHILDREN', 'SPECIAL-USE', status, 'STATUS', 'X-NEW', '(CHILDREN)']);
+  const patterns = rng.chance(0.5)
+    ? rng.pick(['*', '%', '""', 'fz/%'])
+    : `(${Array.from({ length: rng.int(4) }, () => rng.pick(['*', '%', '"INBOX"', '""', '"fz/*"', '()', 'NIL'])).join(' ')})`;
+  return [
+    'LIST',
+    rng.chance(0.7) ? select : '',
+    rng.pick(['""', 'fz', '()']),
+    patterns,
+    rng.chance(0.7) ? `${rng.pick(['RETURN', 'RETURN', 'return', 'BACK'])} ${rng.chance(0.9) ? ret : 'CHILDREN'}` : '',
+  ]
+    .filter((x) => x)
+    .join(' ');
+}
+
 /** Commands valid in some state (the session may still refuse them in the state it is in). */
 function command(rng: Rng, tag: string): string {
   const f = () => rng.pick(FOLDERS);
@@ -64,6 +93,7 @@ function command(rng: Rng, tag: string): string {
     () => `SUBSCRIBE ${f()}`,
     () => `LIST "" ${rng.pick(['*', '%', 'fz/%', '""', '*/*/*/*'])}`,
     () => 'LSUB "" *',
+    () => listExtended(rng),
     () => `STATUS ${f()} (MESSAGES UIDNEXT UNSEEN HIGHESTMODSEQ)`,
     () => 'NAMESPACE',
     () => 'ENABLE CONDSTORE',
@@ -93,6 +123,8 @@ const CERTAINLY_BAD = [
   'FETCH 1:* (BODY[HEADER.FIELDS (From)]',
   'FETCH 1.5 FLAGS',
   'SEARCH CHARSET',
+  'LIST (RECURSIVEMATCH) "" *',
+  'LIST "" * RETURN (STATUS ())',
 ];
 
 /** Hostile pieces; each returns the text and the literal octets it leaves owed. */

@@ -15,7 +15,7 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { Cache } from '../../src/cache/cache.js';
-import { CRASH_OPS } from '../support/mailbox-crash-child.js';
+import { CRASH_OPS, TRASH_POINTS } from '../support/mailbox-crash-child.js';
 import { cacheFaults } from './invariants.js';
 
 const child = fileURLToPath(new URL('../support/mailbox-crash-child.ts', import.meta.url));
@@ -53,7 +53,15 @@ async function state(dataDir: string) {
         folders[f.name]?.push((await mb.read(f.name, m.uid)).toString().split('\r\n')[0] ?? '');
     }
     const flags = mb.select('INBOX').messages[0]?.flags ?? [];
-    return { folders, journal: cache.journal.pending('a').map((e) => e.change.kind), flags };
+    const store = cache.account('a');
+    return {
+      folders,
+      journal: cache.journal.pending('a').map((e) => e.change.kind),
+      flags,
+      // every INBOX key stays known (cached or tombstoned): never downloaded again
+      known: ['i1_1', 'i1_2', 'i1_3'].every((k) => store.has('INBOX', k)),
+      deleteUpstream: store.pendingUpstreamDeletes('INBOX'),
+    };
   } finally {
     cache.close();
   }
@@ -100,4 +108,25 @@ describe('local IMAP changes under kill -9', () => {
       }
     });
   }
+});
+
+describe('the POP3 move to Trash under kill -9', () => {
+  it('killed at each step: the message is in INBOX or in Trash (new UID) exactly once, never fetched again', async () => {
+    const base = await seeded();
+    const before = await state(base);
+    const done = await seeded();
+    assert.equal(await run(done, 'trash', 'never'), false);
+    const afterState = await state(done);
+    assert.deepEqual(afterState.folders.Trash, ['Message-ID: <i1_1@x>']);
+    assert.deepEqual(afterState.deleteUpstream, ['i1_1']);
+    assert.equal(afterState.folders.INBOX?.length, 2);
+    for (const point of TRASH_POINTS) {
+      const dataDir = await seeded();
+      assert.equal(await run(dataDir, 'trash', point), true, `the child was killed at ${point}`);
+      const got = await state(dataDir);
+      assert.deepEqual(cacheFaults(dataDir, 'a'), [], point);
+      assert.deepEqual(got, point === 'link' || point === 'before' ? before : afterState, point);
+      assert.ok(got.known, point);
+    }
+  });
 });

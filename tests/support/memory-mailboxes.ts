@@ -128,7 +128,7 @@ export class MemoryMailboxes implements MailboxStore {
         const parent = parts.slice(0, i).join('/');
         if (!seen.has(parent)) {
           seen.add(parent);
-          out.push({ ...this.info(this.addFolder(parent), false) });
+          out.push({ ...this.info(this.addFolder(parent), false), subscribed: false });
           this.boxes.delete(parent);
         }
       }
@@ -246,13 +246,15 @@ export class MemoryMailboxes implements MailboxStore {
       const n = this.addFolder(to);
       n.messages = f.messages;
       n.uidNext = f.uidNext;
+      const moved = [...f.messages.keys()];
       f.messages = new Map();
+      if (moved.length) this.emit({ kind: 'expunged', folder: 'INBOX', uids: moved });
     } else {
+      const from = f.name; // f.name changes in the loop: children compare with the old name
       for (const [name, box] of [...this.boxes]) {
-        if (name !== f.name && !name.startsWith(`${f.name}/`)) continue;
+        if (name !== from && !name.startsWith(`${from}/`)) continue;
         this.boxes.delete(name);
-        box.name = to + name.slice(f.name.length);
-        box.uidValidity = this.validity++;
+        box.name = to + name.slice(from.length);
         this.boxes.set(box.name, box);
       }
     }

@@ -13,6 +13,7 @@ import {
   parseEnable,
   parseId,
   parseList,
+  parseListExtended,
   parseLogin,
   parseMailboxArg,
   parseNoArgs,
@@ -70,6 +71,40 @@ test('LOGIN, SELECT/EXAMINE with CONDSTORE, LIST, STATUS', () => {
     reference: '#news.',
     pattern: 'comp.mail.%',
   });
+  // RFC 5258 §6 examples, RFC 6154 §3, RFC 5819.
+  const ext = value(
+    parseListExtended(
+      args('A1 LIST (subscribed RECURSIVEMATCH) "" ("%" "Foo/*") RETURN (children STATUS (messages unseen))'),
+    ),
+  );
+  assert.deepEqual(
+    { ...ext, select: [...ext.select], returns: [...ext.returns] },
+    {
+      reference: '',
+      patterns: ['%', 'Foo/*'],
+      extended: true,
+      select: ['SUBSCRIBED', 'RECURSIVEMATCH'],
+      returns: ['CHILDREN', 'SUBSCRIBED'],
+      status: ['MESSAGES', 'UNSEEN'],
+    },
+  );
+  assert.equal(value(parseListExtended(args('A1 LIST "" *'))).extended, false);
+  assert.equal(value(parseListExtended(args('A1 LIST "" * RETURN ()'))).extended, true);
+  assert.deepEqual([...value(parseListExtended(args('A1 LIST (SPECIAL-USE) "" *'))).returns], ['SPECIAL-USE']);
+  for (const b of [
+    'A1 LIST (RECURSIVEMATCH) "" *',
+    'A1 LIST (REMOTE RECURSIVEMATCH) "" *',
+    'A1 LIST (X-FOO) "" *',
+    'A1 LIST "" () ',
+    'A1 LIST "" * RETURN',
+    'A1 LIST "" * RETURN (STATUS ())',
+    'A1 LIST "" * RETURN (STATUS (MESSAGES) STATUS (UNSEEN))',
+    'A1 LIST "" * RETURN (X-FOO)',
+    'A1 LIST "" * BACK ()',
+    'A1 LIST "" ("a" ("b"))',
+  ]) {
+    assert.equal(parseListExtended(args(b)).ok, false, b);
+  }
   assert.deepEqual(value(parseStatus(args('A042 STATUS blurdybloop (UIDNEXT MESSAGES highestmodseq)'))), {
     mailbox: 'blurdybloop',
     items: ['UIDNEXT', 'MESSAGES', 'HIGHESTMODSEQ'],
@@ -274,7 +309,7 @@ test('random token soup never throws from any parser', () => {
     parseFetch,
     parseSearch,
   ];
-  assert.equal(parsers.length, 16);
+  assert.equal(parsers.length, 17);
   const words = [
     'NIL',
     '1:*',

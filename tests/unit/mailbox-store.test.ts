@@ -13,6 +13,8 @@ import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { pino } from 'pino';
 import { Cache } from '../../src/cache/cache.js';
+import { identityOfBytes } from '../../src/cache/content-identity.js';
+import { matchByIdentity } from '../../src/cache/known-messages.js';
 import type { MailboxOptions } from '../../src/cache/mailbox-account.js';
 import { type MailboxEvent, NoSuchFolderError } from '../../src/cache/mailboxes.js';
 import { isValidKey, maildirPath, parseName } from '../../src/cache/maildir.js';
@@ -375,6 +377,41 @@ describe('ChangeJournal', () => {
   });
 });
 
+describe('ChangeJournal and a UIDVALIDITY re-key', () => {
+  it("adoptKeys() moves the keys of the folder's entries not done (expunged and moved-out messages too)", async () => {
+    const dataDir = await fresh();
+    const cache = await open(dataDir);
+    const mb = cache.mailboxes('a', IMAP);
+    const [m1, m2, m3] = await pull(cache, 'INBOX', ['i1_1', 'i1_2', 'i1_3']);
+    const [a1] = await pull(cache, 'Archive', ['i8_1']);
+    await mb.setFlags('INBOX', [m3!.uid], { op: 'add', flags: ['\\Flagged'] });
+    await mb.expunge('INBOX', [m1!.uid]);
+    await mb.move('INBOX', [m2!.uid], 'Archive');
+    await mb.expunge('Archive', [a1!.uid]); // another folder: untouched
+    const failed = cache.journal.pending('a')[1]!;
+    cache.journal.fail(failed.id, 'UIDVALIDITY of INBOX changed upstream', { permanent: true });
+    const store = cache.account('a');
+    const known = await store.known('INBOX', (k) => k.startsWith('i1_'));
+    assert.deepEqual(known.map((k) => [k.key, k.kind]).sort(), [
+      ['i1_1', 'deleted'],
+      ['i1_2', 'deleted'],
+      ['i1_3', 'live'],
+    ]);
+    const listed = ['i1_3', 'i1_1', 'i1_2'].map((k, i) => ({ key: `i2_${i + 1}`, ident: identityOfBytes(body(k)) }));
+    assert.equal(await store.adoptKeys('INBOX', matchByIdentity(known, listed)), 3);
+    assert.deepEqual(
+      cache.journal.list('a').map((e) => [e.change.kind, e.change.folder, 'keys' in e.change ? e.change.keys : []]),
+      [
+        ['flags', 'INBOX', ['i2_1']],
+        ['expunge', 'INBOX', ['i2_2']],
+        ['move', 'INBOX', ['i2_3']],
+        ['expunge', 'Archive', ['i8_1']],
+      ],
+    );
+    cache.close();
+  });
+});
+
 describe('ChangeJournal after a crash inside complete()', () => {
   it('a file re-keyed before the crash gives its row the upstream key; complete() again finishes the entry', async () => {
     const dataDir = await fresh();
@@ -564,7 +601,7 @@ describe('state.db schema 10 (the folder set)', () => {
 });
 
 describe('events from the POP3 side', () => {
-  it('trash() announces expunged in the folder and added in Trash', async () => {
+  it('trash() announces expunged in the folder (old UID) and added in Trash (new UID)', async () => {
     const dataDir = await fresh();
     const cache = await open(dataDir);
     const seen = events(cache, POP3);
@@ -573,22 +610,65 @@ describe('events from the POP3 side', () => {
     const hm = cache.mailboxes('a').folder('Trash')!.highestModseq;
     await cache.account('a').trash([m1!.uid], { deleteUpstream: false });
     assert.ok(cache.mailboxes('a').folder('Trash')!.highestModseq > hm, 'an addition to Trash takes a MODSEQ');
-    assert.deepEqual(
-      seen.map((e) => [e.kind, 'folder' in e ? e.folder : '']),
-      [
-        ['expunged', 'INBOX'],
-        ['added', 'Trash'],
-      ],
-    );
     const trash = cache.mailboxes('a').select('Trash');
+    const t1 = trash.messages[0]?.uid as number;
+    assert.ok(t1 > m1!.uid, 'a new UID in Trash');
+    assert.deepEqual(seen, [
+      { kind: 'expunged', folder: 'INBOX', uids: [m1!.uid] },
+      { kind: 'added', folder: 'Trash', messages: trash.messages },
+    ]);
     assert.deepEqual(
       trash.messages.map((m) => [m.uid, m.flags]),
-      [[m1!.uid, ['\\Seen']]],
+      [[t1, ['\\Seen']]],
     );
-    assert.ok(trash.info.uidNext > m1!.uid);
+    assert.ok(trash.info.uidNext > t1);
     seen.length = 0;
-    await cache.account('a').remove([m1!.uid]);
-    assert.deepEqual(seen, [{ kind: 'expunged', folder: 'Trash', uids: [m1!.uid] }]);
+    await cache.account('a').remove([t1]);
+    assert.deepEqual(seen, [{ kind: 'expunged', folder: 'Trash', uids: [t1] }]);
+    cache.close();
+  });
+
+  it('a message moved to Trash gets a UID at or above its UIDNEXT; name, key, flags, keywords and date follow', async () => {
+    const dataDir = await fresh();
+    let cache = await open(dataDir);
+    const mb = cache.mailboxes('a', POP3);
+    const [m1, m2] = await pull(cache, 'INBOX', ['p1', 'p2']);
+    await mb.setFlags('INBOX', [m1!.uid], { op: 'add', flags: ['\\Flagged', 'Work'] });
+    const date1 = mb.select('INBOX').messages[0]?.internalDate;
+    await cache.account('a').trash([m2!.uid], { deleteUpstream: true });
+    const next = mb.folder('Trash')!.uidNext;
+    await cache.account('a').trash([m1!.uid], { deleteUpstream: true });
+    const trash = mb.select('Trash').messages;
+    assert.equal(trash.length, 2);
+    const t1 = trash[1]!;
+    assert.ok(t1.uid >= next, `UID ${t1.uid} at or above the UIDNEXT ${next} a client saw`);
+    assert.deepEqual([...t1.flags].sort(), ['Work', '\\Flagged', '\\Seen']);
+    assert.equal(t1.internalDate, date1);
+    assert.ok(mb.folder('Trash')!.uidNext > t1.uid);
+    const names = await readdir(path.join(maildirPath(dataDir, 'a'), '.Trash', 'cur'));
+    const parsed = names.map((n) => parseName(n)!).sort((a, b) => a.uid - b.uid);
+    assert.deepEqual(
+      parsed.map((p) => [p.uid, p.key, p.flags]),
+      [
+        [trash[0]!.uid, 'p2', 'S'],
+        [t1.uid, 'p1', 'FS'],
+      ],
+    );
+    assert.deepEqual(await readdir(path.join(maildirPath(dataDir, 'a'), 'new')), [], 'the INBOX files are gone');
+    const store = cache.account('a');
+    assert.ok(store.has('INBOX', 'p1') && store.has('INBOX', 'p2'), 'tombstoned: never fetched again');
+    assert.deepEqual(store.pendingUpstreamDeletes('INBOX'), ['p1', 'p2']);
+    await store.releaseSpares();
+    assert.deepEqual(cacheFaults(dataDir, 'a'), []);
+    cache.close();
+    cache = await open(dataDir); // a full recovery agrees with the names
+    assert.deepEqual(
+      cache
+        .mailboxes('a', POP3)
+        .select('Trash')
+        .messages.map((m) => m.uid),
+      trash.map((m) => m.uid),
+    );
     cache.close();
   });
 });

@@ -201,7 +201,8 @@ describe('UPDATE semantics (RFC 1939 §6)', () => {
     );
     assert.deepEqual(
       store.list(TRASH).map((m) => m.uidl),
-      ['00000001', '00000003'],
+      ['00000004', '00000005'],
+      'new messages in Trash, under new UIDs (POP3 serves INBOX only)',
     );
     assert.ok(store.has(INBOX, 't1') && store.has(INBOX, 't3'), 'tombstoned: never fetched again');
     assert.deepEqual(store.pendingUpstreamDeletes(INBOX), [], 'keep-upstream asks for no upstream deletion');

@@ -170,10 +170,10 @@ describe('uniqueness', () => {
     assert.equal(await put(cache, 'k1', 'dup'), 'dup');
     assert.equal(await put(cache, 'k2', 'dup'), '00000002', 'served in the folder');
     assert.equal(await put(cache, 'k3', 'in-trash'), 'in-trash');
-    assert.equal(await store.trash([3], { deleteUpstream: false }), 1);
-    assert.equal(await put(cache, 'k4', 'in-trash'), '00000004', 'served in Trash still');
-    assert.equal(await put(cache, 'k5', '0000000A'), '00000005', 'looks like a local UIDL');
-    assert.equal(await put(cache, 'k6', 'bad uidl'), '00000006', 'not RFC 1939');
+    assert.equal(await store.trash([3], { deleteUpstream: false }), 1); // in Trash under UID 4
+    assert.equal(await put(cache, 'k4', 'in-trash'), '00000005', 'served in Trash still');
+    assert.equal(await put(cache, 'k5', '0000000A'), '00000006', 'looks like a local UIDL');
+    assert.equal(await put(cache, 'k6', 'bad uidl'), '00000007', 'not RFC 1939');
 
     const p1 = await store.begin(INBOX, 'k7', { uidl: 'pending' });
     const p2 = await store.begin(INBOX, 'k8', { uidl: 'pending' });
@@ -186,7 +186,7 @@ describe('uniqueness', () => {
     await store.commit();
     assert.deepEqual(
       store.list(INBOX).map((m) => m.uidl),
-      ['dup', '00000002', '00000004', '00000005', '00000006', '00000008', 'pending'],
+      ['dup', '00000002', '00000005', '00000006', '00000007', '00000009', 'pending'],
     );
     assert.deepEqual(
       store.list(TRASH).map((m) => m.uidl),
@@ -241,7 +241,7 @@ describe('durability', () => {
       ['first'],
     );
     assert.equal(await put(cache, 'k4', 'fourth'), 'fourth', 'the mode file survives the database');
-    assert.equal(await put(cache, 'k5', 'first'), '00000005', 'served UIDLs are known again');
+    assert.equal(await put(cache, 'k5', 'first'), '00000006', 'served UIDLs are known again');
   });
 
   it('recovery serves a UIDL once per account and ignores one that is not servable', async () => {

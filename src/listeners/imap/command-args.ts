@@ -85,12 +85,86 @@ export interface ListArgs {
   readonly pattern: string;
 }
 
-/** LIST and LSUB (basic forms; LIST-EXTENDED selection options are not accepted). */
+/** LSUB, and LIST in its RFC 3501 form (see `parseListExtended`). */
 export function parseList(args: readonly Token[]): Parsed<ListArgs> {
   return parseWith(args, (a) => {
     const reference = a.mailbox('reference name');
     const pattern = a.mailbox('mailbox pattern');
     return { reference, pattern };
+  });
+}
+
+export const LIST_SELECT = ['SUBSCRIBED', 'REMOTE', 'RECURSIVEMATCH', 'SPECIAL-USE'] as const;
+export const LIST_RETURN = ['SUBSCRIBED', 'CHILDREN', 'SPECIAL-USE'] as const;
+export type ListSelect = (typeof LIST_SELECT)[number];
+export type ListReturn = (typeof LIST_RETURN)[number];
+
+export interface ListExtended {
+  readonly reference: string;
+  /** Decoded patterns (one in the basic form). */
+  readonly patterns: string[];
+  /** The RFC 5258 form: selection options, a pattern list or RETURN was given. */
+  readonly extended: boolean;
+  readonly select: ReadonlySet<ListSelect>;
+  /** Return options, implied ones included (SUBSCRIBED and SPECIAL-USE selection imply theirs). */
+  readonly returns: ReadonlySet<ListReturn>;
+  /** LIST-STATUS (RFC 5819): `RETURN (STATUS (...))`. */
+  readonly status?: StatusItem[];
+}
+
+const oneOf = <T extends string>(all: readonly T[], k: string): T | undefined => all.find((x) => x === k);
+
+/**
+ * LIST with LIST-EXTENDED (RFC 5258 §6): `LIST [(selection options)] reference (pattern | (patterns))
+ * [RETURN (return options)]`, SPECIAL-USE options (RFC 6154 §3) and LIST-STATUS (RFC 5819).
+ * Unknown options, RECURSIVEMATCH without a base option and an empty STATUS list are errors (BAD).
+ */
+export function parseListExtended(args: readonly Token[]): Parsed<ListExtended> {
+  return parseWith(args, (a) => {
+    const select = new Set<ListSelect>();
+    const returns = new Set<ListReturn>();
+    let extended = false;
+    if (a.atList) {
+      extended = true;
+      const l = a.list('selection options');
+      while (!l.done) {
+        const k = l.keyword('selection option');
+        const o = oneOf(LIST_SELECT, k);
+        if (!o) throw new ArgError(`unknown selection option ${k}`);
+        select.add(o);
+      }
+      if (select.has('RECURSIVEMATCH') && !select.has('SUBSCRIBED') && !select.has('SPECIAL-USE'))
+        throw new ArgError('RECURSIVEMATCH needs SUBSCRIBED or SPECIAL-USE');
+    }
+    const reference = a.mailbox('reference name');
+    const patterns: string[] = [];
+    if (a.atList) {
+      extended = true;
+      const l = a.list('mailbox patterns');
+      do patterns.push(l.mailbox('mailbox pattern'));
+      while (!l.done);
+    } else patterns.push(a.mailbox('mailbox pattern'));
+    let status: StatusItem[] | undefined;
+    if (!a.done) {
+      extended = true;
+      if (a.keyword('RETURN') !== 'RETURN') throw new ArgError('expected RETURN');
+      const l = a.list('return options');
+      while (!l.done) {
+        const k = l.keyword('return option');
+        if (k === 'STATUS') {
+          if (status) throw new ArgError('STATUS given twice');
+          status = statusItems(l.list('status items'));
+          continue;
+        }
+        const o = oneOf(LIST_RETURN, k);
+        if (!o) throw new ArgError(`unknown return option ${k}`);
+        returns.add(o);
+      }
+    }
+    if (select.has('SUBSCRIBED')) returns.add('SUBSCRIBED');
+    if (select.has('SPECIAL-USE')) returns.add('SPECIAL-USE');
+    const base = { reference, patterns, extended, select, returns };
+    return status ? { ...base, status } : base;
   });
 }
 
@@ -102,18 +176,22 @@ export interface Status {
   readonly items: StatusItem[];
 }
 
+/** `(item ...)`, at least one, duplicates dropped. */
+function statusItems(l: Args): StatusItem[] {
+  const items: StatusItem[] = [];
+  do {
+    const k = l.keyword('status item');
+    const item = oneOf(STATUS_ITEMS, k);
+    if (!item) throw new ArgError(`unknown status item ${k}`);
+    if (!items.includes(item)) items.push(item);
+  } while (!l.done);
+  return items;
+}
+
 export function parseStatus(args: readonly Token[]): Parsed<Status> {
   return parseWith(args, (a) => {
     const mailbox = a.mailbox();
-    const l = a.list('status items');
-    const items: StatusItem[] = [];
-    do {
-      const k = l.keyword('status item');
-      const item = STATUS_ITEMS.find((s) => s === k);
-      if (!item) throw new ArgError(`unknown status item ${k}`);
-      if (!items.includes(item)) items.push(item);
-    } while (!l.done);
-    return { mailbox, items };
+    return { mailbox, items: statusItems(a.list('status items')) };
   });
 }
 

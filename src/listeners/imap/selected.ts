@@ -9,9 +9,12 @@
  *   two responses).
  * - Changes from `onChange` (any writer) are queued, never sent from here; the session decides
  *   when (RFC 3501 §7: EXPUNGE not during FETCH, STORE, SEARCH; everything at once during IDLE).
- * - `\Recent` is approximated as none: each client sees `* 0 RECENT` (docs/imap-server.md).
+ * - `\Recent` (`recent.ts`): a read-write view claims what is unclaimed when it is created and
+ *   each message as it is announced (first listener first); a read-only one only looks. `recent`
+ *   holds the UIDs recent in this session; `* n RECENT` follows each EXISTS.
  */
-import type { MailboxEvent, MailboxMessage, MailboxSnapshot } from '../../cache/mailboxes.js';
+import type { MailboxEvent, MailboxMessage, MailboxSnapshot, MailboxStore } from '../../cache/mailboxes.js';
+import type { RecentFloors } from './recent.js';
 import { flagsFetchLine } from './responses.js';
 import type { RangeList, SequenceSet } from './sequence-set.js';
 
@@ -23,15 +26,35 @@ export class SelectedMailbox {
   private addedPending: MailboxMessage[] = [];
   private flagsPending = new Map<number, MailboxMessage>();
   private expungedPending = new Set<number>();
+  /** UIDs that are `\Recent` in this session. */
+  private readonly recent = new Set<number>();
 
   constructor(
     snapshot: MailboxSnapshot,
     readonly readOnly: boolean,
+    private readonly floors: RecentFloors,
   ) {
     this.name = snapshot.info.name;
     this.uidValidity = snapshot.info.uidValidity;
     this.msgs = snapshot.messages;
     this.uids = snapshot.messages.map((m) => m.uid);
+    this.takeRecent(this.uids, snapshot.info.uidNext);
+  }
+
+  /** Marks the UIDs still unclaimed as recent here; a read-write view claims them (below `uidNext`). */
+  private takeRecent(uids: readonly number[], uidNext: number): void {
+    const from = this.readOnly ? this.floors.floor(this.uidValidity) : this.floors.claim(this.uidValidity, uidNext);
+    // ascending: only the tail can be recent
+    for (let i = uids.length - 1; i >= 0 && (uids[i] as number) >= from; i--) this.recent.add(uids[i] as number);
+  }
+
+  isRecent(uid: number): boolean {
+    return this.recent.has(uid);
+  }
+
+  /** Messages of the view that are recent in this session. */
+  get recentCount(): number {
+    return this.recent.size;
   }
 
   get exists(): number {
@@ -75,13 +98,34 @@ export class SelectedMailbox {
     return r.length > 0 && (r.ends[r.length - 1] as number) > this.uids.length;
   }
 
+  /**
+   * The BYE text when this folder is no longer there under its name and UIDVALIDITY, else undefined.
+   * A RENAME ends the session too, as Dovecot does at its next sync (RFC 3501 allows either): the
+   * view, its sequence numbers and the name its changes are stored under never silently point at
+   * another folder. UIDVALIDITY follows a renamed folder (src/cache/mailboxes.ts): rename or delete.
+   */
+  gone(store: MailboxStore): string | undefined {
+    const now = store.folder(this.name);
+    if (now?.selectable && now.uidValidity === this.uidValidity) return undefined;
+    const renamed = store.folders().some((f) => f.selectable && f.uidValidity === this.uidValidity);
+    return `Selected mailbox was ${renamed ? 'renamed' : 'deleted'}, have to disconnect.`;
+  }
+
   /** Queues a change of this folder announced by the store. */
   note(ev: MailboxEvent): void {
     if (ev.kind === 'folders' || ev.folder !== this.name) return;
     if (ev.kind === 'added') {
       const last = this.addedPending.at(-1)?.uid ?? this.uids.at(-1) ?? 0;
-      for (const m of ev.messages) if (m.uid > last) this.addedPending.push(m);
+      const fresh: number[] = [];
+      for (const m of ev.messages) {
+        if (m.uid <= last) continue;
+        this.addedPending.push(m);
+        fresh.push(m.uid);
+      }
       this.addedPending.sort((a, b) => a.uid - b.uid);
+      // Claimed now, on arrival: the first session told of a message is the one it is recent to.
+      fresh.sort((a, b) => a - b);
+      if (fresh.length) this.takeRecent(fresh, (fresh.at(-1) as number) + 1);
     } else if (ev.kind === 'flags') {
       for (const m of ev.messages) this.flagsPending.set(m.uid, m);
     } else {
@@ -133,7 +177,10 @@ export class SelectedMailbox {
         this.msgs = this.msgs.filter(keep);
         this.uids = this.uids.filter(keep);
       }
-      for (const uid of gone) this.flagsPending.delete(uid);
+      for (const uid of gone) {
+        this.flagsPending.delete(uid);
+        this.recent.delete(uid);
+      }
       this.addedPending = this.addedPending.filter((m) => !gone.has(m.uid));
     }
     if (this.addedPending.length) {
@@ -142,7 +189,7 @@ export class SelectedMailbox {
         this.uids.push(m.uid);
       }
       this.addedPending = [];
-      out += `* ${this.uids.length} EXISTS\r\n`;
+      out += `* ${this.uids.length} EXISTS\r\n* ${this.recent.size} RECENT\r\n`;
     }
     if (this.flagsPending.size) {
       const changes = [...this.flagsPending.values()].sort((a, b) => a.uid - b.uid);
@@ -152,7 +199,7 @@ export class SelectedMailbox {
         const known = this.msgs[i];
         if (!known || known.modseq >= m.modseq) continue;
         this.msgs[i] = m;
-        out += flagsFetchLine(i + 1, m, true, condstore);
+        out += flagsFetchLine(i + 1, m, true, condstore, this.recent.has(m.uid));
       }
     }
     return out;

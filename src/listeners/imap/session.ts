@@ -26,6 +26,7 @@ import { SocketEvents } from '../socket-events.js';
 import { type Command, CommandReader, type ReaderLimits } from './command-reader.js';
 import { lookupCommand } from './commands/index.js';
 import { dispatchError } from './errors.js';
+import { recentFloors } from './recent.js';
 import type { SelectedMailbox } from './selected.js';
 import type { HandlerResult, ImapState, Reply, SessionContext } from './types.js';
 import { ConnectionClosedError, ResponseWriter } from './writer.js';
@@ -69,6 +70,8 @@ export class ImapSession implements SessionContext {
   private gone = false;
   private bad = 0;
   private saidBye = false;
+  /** The selected folder was deleted or renamed while a command ran: BYE with this after its reply. */
+  private folderGone?: string;
   private flushing: Promise<void> = Promise.resolve();
   private markClosed!: () => void;
   private readonly events = new SocketEvents({
@@ -126,7 +129,7 @@ export class ImapSession implements SessionContext {
 
   capabilities(): string {
     const caps = ['IMAP4rev1', 'LITERAL+', 'ID', 'ENABLE', 'IDLE', 'NAMESPACE', 'UIDPLUS', 'MOVE', 'UNSELECT'];
-    caps.push('CONDSTORE', 'SPECIAL-USE');
+    caps.push('CONDSTORE', 'SPECIAL-USE', 'LIST-EXTENDED', 'LIST-STATUS');
     if (this.state === 'NOT_AUTHENTICATED') {
       if (this.canStartTls) caps.push('STARTTLS');
       caps.push(...(this.loginDisabled ? ['LOGINDISABLED'] : ['SASL-IR', 'AUTH=PLAIN']));
@@ -182,6 +185,7 @@ export class ImapSession implements SessionContext {
     }
     if (this.gone) return { status: 'NO', text: 'connection closed' };
     this.store = store;
+    recentFloors(store); // from the account's first login on, new mail is \Recent
     this.state = 'AUTHENTICATED';
     this.unlisten = store.onChange((ev) => this.onStoreEvent(ev));
     this.socket.setTimeout(this.deps.idleTimeoutMs);
@@ -237,23 +241,34 @@ export class ImapSession implements SessionContext {
   }
 
   async finish(tag: string, reply: Reply, holdExpunges = false): Promise<void> {
-    if (this.selected && this.state === 'SELECTED') {
+    if (this.selected && this.state === 'SELECTED' && !this.folderGone) {
       await this.flushUpdates(!holdExpunges && this.reader.buffered === 0);
     }
     this.bad = reply.status === 'BAD' ? this.bad + 1 : 0;
     await this.send(`${tag} ${reply.status}${reply.code ? ` [${reply.code}]` : ''} ${reply.text}`);
     await reply.after?.();
-    if (this.bad >= MAX_BAD) this.bye('too many invalid commands');
+    if (this.folderGone) this.bye(this.folderGone);
+    else if (this.bad >= MAX_BAD) this.bye('too many invalid commands');
   }
 
   // ---- input -------------------------------------------------------------------------------
 
   private onStoreEvent(ev: MailboxEvent): void {
     if (!this.selected) return;
-    this.selected.note(ev);
+    if (ev.kind === 'folders') this.checkSelectedFolder();
+    else this.selected.note(ev);
     if (this.idleTag !== undefined && !this.busy && this.selected.hasPending) {
       void this.flushUpdates(true).catch(() => this.close());
     }
+  }
+
+  /** After a folder change: the selected folder deleted or renamed means BYE (`SelectedMailbox.gone`). */
+  private checkSelectedFolder(): void {
+    const gone = this.store && !this.folderGone ? this.selected?.gone(this.store) : undefined;
+    if (!gone) return;
+    this.folderGone = gone;
+    this.log.info({ folder: this.selected?.name, reason: gone }, 'selected folder gone: closing');
+    if (!this.busy) this.bye(gone); // else after the running command's reply
   }
 
   private attach(s: Socket): void {

@@ -17,8 +17,8 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { AccountStoreImpl } from '../../cache/account-store.js';
 import type { FolderSnapshot } from '../../cache/folder-snapshot.js';
+import type { MailboxAccountStore } from '../../cache/mailbox-account.js';
 import { INBOX } from '../../cache/message-store.js';
 import { errorMessage } from '../../shared/errors.js';
 
@@ -54,7 +54,7 @@ const TRASH_RETENTION_MS = 30 * 24 * 3600 * 1000;
 /** Options of `CacheBackend`. */
 export interface CacheBackendOptions {
   /** The cache (or anything handing out account stores). */
-  stores: { account(id: string): AccountStoreImpl };
+  stores: { account(id: string): MailboxAccountStore };
   /** The account's `incoming.onLocalDelete` at the time of the deletion. */
   onLocalDelete(accountId: string): LocalDeletePolicy;
   /** Pull on login; must resolve within its own time limit. Default: nothing. */

@@ -13,9 +13,10 @@
  *   still local (`l…`) was given its upstream key by an earlier entry of this drain, or never
  *   reached the upstream (then there is nothing to change there).
  * - A key of an older UIDVALIDITY: while the folder's cursor still has the old one, the pull has
- *   not re-keyed yet (rekey.ts matches by content) — the entry waits for it (temporary failure);
- *   once the cursor moved on, a key still stale names a message no longer local: it is left out,
- *   and an entry with nothing else fails permanently, loudly.
+ *   not re-keyed yet (rekey.ts matches by content and moves the keys of pending entries with the
+ *   records, cache/journal-keys.ts) — the entry waits for it (temporary failure); once the cursor
+ *   moved on, a key still stale names a message the re-key found no match for (gone upstream): it
+ *   is left out, and an entry with nothing else fails permanently, loudly.
  *
  * imapflow rules: no command inside a fetch() loop; never wait for a mailbox lock while holding one.
  */

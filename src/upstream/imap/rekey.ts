@@ -4,7 +4,9 @@
  * (live rows, tombstones, and the Trash rows of deleted messages: `cache/known-messages.ts`) is
  * matched by content identity (`cache/content-identity.ts`: Message-ID + size, else a digest of
  * the bytes; never the UID) to the new listing and moved to the new keys (`adoptKeys`), so
- * nothing is downloaded twice and nothing deleted comes back.
+ * nothing is downloaded twice and nothing deleted comes back. The folder's journal entries still
+ * to replay follow in the same transactions (`cache/journal-keys.ts`): a queued expunge or
+ * move-out of a message that is only a tombstone now names its new upstream UID.
  *
  * Resumable: each move is durable on its own and the caller advances the folder's cursor to the
  * new UIDVALIDITY only after this returns, so after a crash the records still under old keys are

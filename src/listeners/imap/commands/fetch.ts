@@ -17,6 +17,7 @@ import { type FetchAtt, parseFetch, sectionLabel } from '../fetch-args.js';
 import { hostOffsetMinutes } from '../imap-date.js';
 import { bodyStructure, envelope, type MimePart, parseMessage, partial, section } from '../mime/index.js';
 import { internalDate } from '../response.js';
+import { flagsItem } from '../responses.js';
 import { type HandlerResult, ok, parsed, type SessionContext } from '../types.js';
 import { Coalescer } from '../writer.js';
 import { storeOf } from './folders.js';
@@ -94,14 +95,14 @@ export async function fetch(s: SessionContext, cmd: Command): Promise<HandlerRes
     if (wantUid) items.push(`UID ${m.uid}`);
     if (!wantFlags && seenNow.has(m.uid)) {
       sep();
-      items.push(`FLAGS (${m.flags.join(' ')})`);
+      items.push(flagsItem(m, box.isRecent(m.uid)));
     }
     for (const a of atts) {
       sep();
       const b = bytes as Buffer;
       switch (a.kind) {
         case 'FLAGS':
-          items.push(`FLAGS (${m.flags.join(' ')})`);
+          items.push(flagsItem(m, box.isRecent(m.uid)));
           break;
         case 'MODSEQ':
           items.push(`MODSEQ (${m.modseq || 1})`);

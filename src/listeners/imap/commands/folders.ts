@@ -1,14 +1,14 @@
 /**
  * AUTHENTICATED-state commands on folders (RFC 3501 §6.3): SELECT, EXAMINE (with CONDSTORE,
- * RFC 7162 §3.1.8), CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE, LIST (SPECIAL-USE
- * attributes, RFC 6154), LSUB, STATUS. Folder names are decoded from modified UTF-7 by the
- * parsers and encoded again on the way out (`mailboxOut`).
+ * RFC 7162 §3.1.8), CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE (LIST, LSUB and STATUS are in
+ * `list.ts`). Folder names are decoded from modified UTF-7 by the parsers and encoded again on
+ * the way out.
  */
-import type { MailboxInfo, MailboxStore } from '../../../cache/mailboxes.js';
-import { parseList, parseMailboxArg, parseRename, parseSelect, parseStatus } from '../command-args.js';
+import type { MailboxStore } from '../../../cache/mailboxes.js';
+import { parseMailboxArg, parseRename, parseSelect } from '../command-args.js';
 import type { Command } from '../command-reader.js';
-import { listPattern, patternMatcher } from '../mailbox-name.js';
-import { flagList, mailboxName, toBuffer } from '../response.js';
+import { recentFloors } from '../recent.js';
+import { flagList } from '../response.js';
 import { BASE_FLAGS } from '../responses.js';
 import { SelectedMailbox } from '../selected.js';
 import { NoReply, no, ok, parsed, type Reply, type SessionContext } from '../types.js';
@@ -26,7 +26,7 @@ export async function select(s: SessionContext, cmd: Command): Promise<Reply> {
   const snapshot = storeOf(s).select(args.mailbox);
   if (!snapshot.info.selectable) return no('not a selectable mailbox', 'NONEXISTENT');
   if (args.condstore) s.condstore = true;
-  const box = new SelectedMailbox(snapshot, readOnly);
+  const box = new SelectedMailbox(snapshot, readOnly, recentFloors(storeOf(s)));
   const keywords = new Set<string>();
   let firstUnseen = 0;
   const { msgs } = box;
@@ -45,7 +45,7 @@ export async function select(s: SessionContext, cmd: Command): Promise<Reply> {
     `* FLAGS ${flagList(all)}`,
     `* OK [PERMANENTFLAGS ${readOnly ? '()' : flagList([...all, '\\*'])}] flags permitted`,
     `* ${box.exists} EXISTS`,
-    '* 0 RECENT',
+    `* ${box.recentCount} RECENT`,
   ];
   if (firstUnseen) lines.push(`* OK [UNSEEN ${firstUnseen}] first unseen`);
   lines.push(`* OK [UIDVALIDITY ${info.uidValidity}] UIDs valid`, `* OK [UIDNEXT ${info.uidNext}] next UID`);
@@ -84,57 +84,4 @@ export async function subscribe(s: SessionContext, cmd: Command): Promise<Reply>
   if (on && !storeOf(s).folder(name)) return no('no such mailbox', 'NONEXISTENT');
   await storeOf(s).subscribe(name, on);
   return ok(`${cmd.name} completed`);
-}
-
-/** LIST attributes: selectability, children (RFC 3348), special use (RFC 6154). */
-function attributes(f: MailboxInfo, parents: ReadonlySet<string>): string[] {
-  const attrs: string[] = [];
-  if (!f.selectable) attrs.push('\\Noselect');
-  attrs.push(parents.has(f.name) ? '\\HasChildren' : '\\HasNoChildren');
-  if (f.specialUse) attrs.push(f.specialUse);
-  return attrs;
-}
-
-export async function list(s: SessionContext, cmd: Command): Promise<Reply> {
-  const { reference, pattern } = parsed(parseList(cmd.args));
-  const lsub = cmd.name === 'LSUB';
-  if (pattern === '' && !lsub) {
-    // RFC 3501 §6.3.8: the delimiter and the root of the reference.
-    await s.send('* LIST (\\Noselect) "/" ""');
-    return ok('LIST completed');
-  }
-  const match = parsed(patternMatcher(listPattern(reference, pattern)));
-  const folders = storeOf(s).folders();
-  const parents = new Set<string>();
-  for (const f of folders) {
-    const i = f.name.lastIndexOf('/');
-    if (i > 0) parents.add(f.name.slice(0, i));
-  }
-  const out: Array<string | Buffer> = [];
-  for (const f of folders) {
-    if (lsub ? !f.subscribed : false) continue;
-    if (!match(f.name)) continue;
-    const attrs = lsub ? (f.selectable ? [] : ['\\Noselect']) : attributes(f, parents);
-    out.push(toBuffer([`* ${cmd.name} ${flagList(attrs)} "/" `, mailboxName(f.name), '\r\n']));
-  }
-  if (out.length) await s.write(Buffer.concat(out.map((x) => (typeof x === 'string' ? Buffer.from(x) : x))));
-  return ok(`${cmd.name} completed`);
-}
-
-export async function status(s: SessionContext, cmd: Command): Promise<Reply> {
-  const { mailbox, items } = parsed(parseStatus(cmd.args));
-  const f = storeOf(s).folder(mailbox);
-  if (!f?.selectable) return no('no such mailbox', 'NONEXISTENT');
-  const value: Record<(typeof items)[number], number> = {
-    MESSAGES: f.messages,
-    RECENT: 0,
-    UIDNEXT: f.uidNext,
-    UIDVALIDITY: f.uidValidity,
-    UNSEEN: f.unseen,
-    HIGHESTMODSEQ: Math.max(1, f.highestModseq),
-  };
-  if (items.includes('HIGHESTMODSEQ')) s.condstore = true;
-  const counts = items.map((i) => `${i} ${value[i]}`).join(' ');
-  await s.write(toBuffer(['* STATUS ', mailboxName(f.name), ` (${counts})\r\n`]));
-  return ok('STATUS completed');
 }

@@ -6,7 +6,8 @@ import type { CommandSpec, ImapState } from '../types.js';
 import { capability, enable, id, idle, logout, namespace, noop } from './any-state.js';
 import { authenticate, login, starttls } from './auth.js';
 import { fetch } from './fetch.js';
-import { create, del, list, rename, select, status, subscribe } from './folders.js';
+import { create, del, rename, select, subscribe } from './folders.js';
+import { list, status } from './list.js';
 import { append, close, copy, expunge, store } from './messages.js';
 import { search } from './search.js';
 

@@ -91,7 +91,7 @@ export async function store(s: SessionContext, cmd: Command): Promise<Reply> {
     const m = box.msgs[i];
     if (!m || refused.has(m.uid)) continue;
     // .SILENT: nothing, except the new MODSEQ under CONDSTORE (RFC 7162 §3.1.3).
-    if (!a.silent) out += flagsFetchLine(i + 1, m, cmd.uid, s.condstore);
+    if (!a.silent) out += flagsFetchLine(i + 1, m, cmd.uid, s.condstore, box.isRecent(m.uid));
     else if (s.condstore && changed.has(m.uid))
       out += `* ${i + 1} FETCH (${cmd.uid ? `UID ${m.uid} ` : ''}MODSEQ (${m.modseq || 1}))\r\n`;
   }

@@ -8,7 +8,7 @@
  *   has to be looked at for it, and `and`/`or` stop as soon as the answer is known.
  * - String keys match case-insensitively as substrings (RFC 3501 §6.4.4) on the decoded text
  *   the MIME module gives (RFC 2047 words, transfer encodings and charsets of text parts).
- * - `\Recent` is never set (see `../selected.ts`): RECENT and NEW match nothing, OLD everything.
+ * - RECENT, NEW and OLD use the session's own `\Recent` set (`../recent.ts`).
  */
 import type { MailboxMessage } from '../../../cache/mailboxes.js';
 import type { Command } from '../command-reader.js';
@@ -24,6 +24,8 @@ import { selectedOf } from './messages.js';
 interface Candidate {
   seq: number;
   m: MailboxMessage;
+  /** `\Recent` in this session. */
+  recent: boolean;
   load(): Promise<{ bytes: Buffer; root: MimePart } | undefined>;
 }
 
@@ -38,7 +40,7 @@ function compareDay(day: number | undefined, op: 'before' | 'on' | 'since', want
 }
 
 async function matches(k: SearchKey, c: Candidate, sets: Resolved): Promise<boolean> {
-  const { m } = c;
+  const { m, recent } = c;
   switch (k.kind) {
     case 'and':
       for (const x of k.keys) if (!(await matches(x, c, sets))) return false;
@@ -48,11 +50,13 @@ async function matches(k: SearchKey, c: Candidate, sets: Resolved): Promise<bool
     case 'not':
       return !(await matches(k.key, c, sets));
     case 'all':
-    case 'old':
       return true;
+    case 'old':
+      return !recent;
     case 'recent':
+      return recent;
     case 'new':
-      return false;
+      return recent && !m.flags.includes('\\Seen');
     case 'flag': {
       const want = k.flag.startsWith('\\') ? k.flag : lower(k.flag);
       const has = m.flags.some((f) => (f.startsWith('\\') ? f : lower(f)) === want);
@@ -126,6 +130,7 @@ export async function search(s: SessionContext, cmd: Command): Promise<Reply> {
     const c: Candidate = {
       seq: i + 1,
       m,
+      recent: box.isRecent(m.uid),
       load: async () => {
         if (loaded === null) {
           try {
