@@ -242,7 +242,7 @@ export interface FolderReconcile {
   removed: string[];
   /** Folders gone upstream but kept locally, and why. */
   kept: Array<{ folder: string; why: string }>;
-  /** Names not to pull in this pull (their mail is still cached under the old spelling), and why. */
+  /** Names not to pull in this pull (their mail is cached under another name, or they go locally), and why. */
   waiting: Array<{ folder: string; why: string }>;
 }
 
@@ -275,7 +275,8 @@ export interface UpstreamMirror {
    *   `waiting`: not to be pulled yet (its mail would come twice);
    * - a folder the account pulled (it has a pull cursor) that the LIST lacks is removed locally
    *   with its mail, without a journal entry (an upstream expunge wins), unless a journal entry
-   *   not done names it or it holds messages not upstream yet (`kept`, with why).
+   *   not done names it or it holds messages not upstream yet (`kept`, with why);
+   * - a folder renamed or deleted locally by a journal entry not done yet is `waiting` too.
    * `listed` must be a complete LIST: removals are skipped when INBOX is not in it.
    */
   reconcileUpstreamFolders(listed: ReadonlyArray<{ name: string; path: string }>): Promise<FolderReconcile>;

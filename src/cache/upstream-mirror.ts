@@ -137,6 +137,14 @@ export class UpstreamMirrorImpl implements UpstreamMirror {
       pulled.delete(from);
       pulled.add(to);
     }
+    // renamed or deleted locally, not yet upstream: pulling it would bring its mail back
+    for (const e of this.openEntries(account)) {
+      const c = e.change;
+      if ((c.kind !== 'rename' && c.kind !== 'delete') || c.folder === INBOX) continue; // INBOX keeps its cursor
+      for (const n of names)
+        if (n === c.folder || n.startsWith(`${c.folder}/`))
+          out.waiting.push({ folder: n, why: `journal entry ${e.id} (${c.kind}, ${e.state}) is not done` });
+    }
     if (!names.has(INBOX)) return out; // not a complete listing: nothing is taken for gone
     for (const folder of this.s.rows.cursorFolders(account)) {
       if (names.has(folder) || folder === INBOX) continue;

@@ -20,7 +20,7 @@ import { LocalAuth } from '../../src/listeners/local-auth.js';
 import { journalTestbed, message } from '../support/journal-testbed.js';
 import { imaplibState, runPython } from '../support/python.js';
 
-const USERS = ['fla', 'flb', 'flc', 'fld', 'fle', 'flf', 'flg'];
+const USERS = ['fla', 'flb', 'flc', 'fld', 'fle', 'flf', 'flg', 'flh'];
 const { bed, log, pythonImap, imapAccount, upstreamFolder, accountConfig } = journalTestbed(USERS);
 
 const closers: Array<() => Promise<void> | void> = [];
@@ -152,6 +152,21 @@ describe('upstream folder changes in the cache', () => {
     assert.deepEqual(journal.list('acct'), [], 'both done, none failed');
     // the renamed folder's upstream copy is gone: an upstream expunge wins
     assert.deepEqual(Object.keys(await local()).sort(), ['Archive', 'INBOX']);
+  });
+
+  test('a folder renamed locally whose RENAME the upstream refuses is not pulled again under its old name', async () => {
+    const user = 'flh';
+    upstreamFolder(user, 'Work', ['w1@fl', 'w2@fl']);
+    const { pull, local, view, journal } = await setup(user);
+    await pull();
+    upstreamFolder(user, 'Done', []); // another device takes the name first: the RENAME is refused
+    await view.renameFolder('Work', 'Done');
+    const r = await pull();
+    assert.equal(journal.pending('acct').length, 1, 'the rename still waits');
+    assert.equal(r.newMessages, 0, 'the old name is not downloaded again');
+    const seen = await local();
+    assert.equal(seen.Work, undefined);
+    assert.deepEqual(seen.Done, ['w1@fl', 'w2@fl']);
   });
 
   test('upgrade: a folder cached as INBOX.Sent by an older localpost becomes INBOX/Sent, nothing downloaded again', async () => {

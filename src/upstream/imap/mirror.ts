@@ -88,8 +88,7 @@ export async function reconcileFolders(
     log.info(a, 'folder cached under its upstream spelling renamed locally (not downloaded again)');
   if (r.removed.length) log.info({ folders: r.removed }, 'folders deleted or renamed upstream: removed locally');
   for (const k of r.kept) log.warn(k, 'folder gone upstream kept locally: a local change to it is not upstream yet');
-  for (const w of r.waiting)
-    log.warn(w, 'folder not pulled yet: its cached mail waits under the old name for a local change');
+  for (const w of r.waiting) log.warn(w, 'folder not pulled yet: a local change to it waits to be carried upstream');
   return new Set(r.waiting.map((w) => w.folder));
 }
 
