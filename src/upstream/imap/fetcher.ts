@@ -1,7 +1,7 @@
 /**
- * IMAP pull (RFC 3501, RFC 7162) through imapflow. One LIST gives the folders to pull
- * (folder-set.ts: `incoming.folders` names and patterns, the special-use Sent/Drafts/Trash/Junk,
- * folders created locally; a configured name the upstream lacks is reported, not fatal). Per
+ * IMAP pull (RFC 3501, RFC 7162) through imapflow. One LIST gives the folders to pull (folder-set.ts;
+ * a configured name the upstream lacks is reported, not fatal), and the cached folders follow it
+ * first (mirror.ts `reconcileFolders`: those gone upstream removed, older spellings renamed). Per
  * folder: EXAMINE it (read-only, so nothing is marked \Seen upstream), compare UIDVALIDITY with
  * the stored cursor, skip the folder at once when CONDSTORE's HIGHESTMODSEQ or UIDNEXT says
  * nothing changed, list the UIDs above the cursor with one UID SEARCH, then download the new
@@ -149,8 +149,8 @@ export class ImapFetcher implements Fetcher {
   /**
    * The folders this pull downloads (folder-set.ts), from the one LIST of the pull; an IMAP
    * account served locally shows exactly these, after the cache followed the LIST (folders gone
-   * upstream removed, old spellings renamed: `reconcileFolders`). Configured names the upstream lacks are logged
-   * once and reported in the result.
+   * upstream removed, old spellings renamed: `reconcileFolders`). Configured names the upstream
+   * lacks are logged once and reported in the result.
    */
   private async folderSet(client: ImapFlow, result: FetchResult): Promise<string[]> {
     const { changes, log } = this.opts;
