@@ -277,9 +277,13 @@ export interface UpstreamMirror {
    *   with its mail, without a journal entry (an upstream expunge wins), unless a journal entry
    *   not done names it or it holds messages not upstream yet (`kept`, with why);
    * - a folder renamed or deleted locally by a journal entry not done yet is `waiting` too.
-   * `listed` must be a complete LIST: removals are skipped when INBOX is not in it.
+   * `listed` must be a complete LIST: removals are skipped when INBOX is not in it; `gone`, when
+   * given, confirms each removal (a folder a LIST does not show may still exist upstream).
    */
-  reconcileUpstreamFolders(listed: ReadonlyArray<{ name: string; path: string }>): Promise<FolderReconcile>;
+  reconcileUpstreamFolders(
+    listed: ReadonlyArray<{ name: string; path: string }>,
+    gone?: (folder: string) => Promise<boolean>,
+  ): Promise<FolderReconcile>;
   /** Folders created or renamed through the local IMAP server: always in the account's folder set. */
   localFolders(): string[];
   /** True while a journal entry of `folder` is inflight (applied upstream or not: unknown): the pull must not download from it then. */

@@ -121,7 +121,10 @@ export class UpstreamMirrorImpl implements UpstreamMirror {
     });
   }
 
-  async reconcileUpstreamFolders(listed: ReadonlyArray<{ name: string; path: string }>): Promise<FolderReconcile> {
+  async reconcileUpstreamFolders(
+    listed: ReadonlyArray<{ name: string; path: string }>,
+    gone?: (folder: string) => Promise<boolean>,
+  ): Promise<FolderReconcile> {
     const out: FolderReconcile = { adopted: [], removed: [], kept: [], waiting: [] };
     const account = this.s.accountId;
     const names = new Set(listed.map((u) => normalizeFolder(u.name)));
@@ -148,6 +151,10 @@ export class UpstreamMirrorImpl implements UpstreamMirror {
     if (!names.has(INBOX)) return out; // not a complete listing: nothing is taken for gone
     for (const folder of this.s.rows.cursorFolders(account)) {
       if (names.has(folder) || folder === INBOX) continue;
+      if (gone && !(await gone(folder))) {
+        out.kept.push({ folder, why: 'not in the LIST but still there upstream (STATUS answered)' });
+        continue;
+      }
       const why = await this.ops.dropGone(folder, () => this.journalNames([folder]) ?? this.notUpstream(folder));
       if (why) out.kept.push({ folder, why });
       else out.removed.push(folder);

@@ -519,8 +519,13 @@ describe('UpstreamMirror: folders gone upstream', () => {
     assert.equal(mb.select('Work').messages.length, 2);
     await mb.expunge('Work', [uid]);
     for (const e of cache.journal.pending('a')) cache.journal.drop(e.id);
+    const stillThere = await mirror.reconcileUpstreamFolders(inbox, async () => false); // STATUS answered
+    assert.deepEqual(stillThere.kept, [
+      { folder: 'Work', why: 'not in the LIST but still there upstream (STATUS answered)' },
+    ]);
+    assert.equal(mb.select('Work').messages.length, 1);
     const seen = events(cache);
-    assert.deepEqual((await mirror.reconcileUpstreamFolders(inbox)).removed, ['Work']);
+    assert.deepEqual((await mirror.reconcileUpstreamFolders(inbox, async () => true)).removed, ['Work']);
     assert.equal(mb.folder('Work'), undefined);
     assert.equal(cache.getCursor('a', 'Work'), undefined);
     assert.equal(cache.account('a').has('Work', 'i3_1'), false, 'a folder of that name later is another one');

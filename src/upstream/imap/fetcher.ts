@@ -156,7 +156,7 @@ export class ImapFetcher implements Fetcher {
     const { changes, log } = this.opts;
     const upstream = await listUpstream(client);
     const life = changes?.store ?? this.opts.folderLife;
-    const waiting = life ? await reconcileFolders(life, upstream, log) : new Set<string>();
+    const waiting = life ? await reconcileFolders(client, life, upstream, log) : new Set<string>();
     const set = folderSet(upstream, this.opts.folders, changes && { localFolders: changes.store.localFolders() });
     const pulled = new Set(set.pull.map((f) => f.name).filter((n) => !waiting.has(n)));
     if (changes)

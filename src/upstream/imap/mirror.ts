@@ -34,7 +34,7 @@ import type { SpecialUse, UpstreamMirror } from '../../cache/mailboxes.js';
 import { TemporaryError } from '../../shared/errors.js';
 import { normaliseInbox } from '../../shared/list-pattern.js';
 import type { UpstreamFolder } from './folder-set.js';
-import { uidSet, uidSetChunks, upstreamPath } from './names.js';
+import { isMissingFolder, uidSet, uidSetChunks, upstreamPath } from './names.js';
 
 /** Cached UIDs per FETCH FLAGS without CONDSTORE. */
 const FLAG_CHUNK = 2000;
@@ -73,21 +73,32 @@ export async function listUpstream(client: ImapFlow): Promise<UpstreamFolder[]> 
 
 /**
  * The cache follows the upstream's folders (`UpstreamMirror.reconcileUpstreamFolders`): folders
- * pulled before and gone from this LIST are removed locally (an upstream expunge wins), unless a
- * local change must still be carried; a folder cached under its upstream spelling by an older
+ * pulled before and gone from this LIST (confirmed by a STATUS answered NONEXISTENT) are removed
+ * locally (an upstream expunge wins), unless a local change must still be carried; a folder cached under its upstream spelling by an older
  * localpost takes its name. Returns the names not to pull in this pull (their mail still waits
  * under the old spelling: pulling them would download it twice).
  */
 export async function reconcileFolders(
+  client: ImapFlow,
   store: UpstreamMirror,
   upstream: readonly UpstreamFolder[],
   log: Logger,
 ): Promise<Set<string>> {
-  const r = await store.reconcileUpstreamFolders(upstream);
+  // confirmed before its cached mail goes: a LIST may leave out a folder that still exists
+  const gone = async (folder: string): Promise<boolean> => {
+    try {
+      await client.status(upstreamPath(client, folder), { messages: true });
+      return false;
+    } catch (err) {
+      if (isMissingFolder(err)) return true;
+      throw err;
+    }
+  };
+  const r = await store.reconcileUpstreamFolders(upstream, gone);
   for (const a of r.adopted)
     log.info(a, 'folder cached under its upstream spelling renamed locally (not downloaded again)');
   if (r.removed.length) log.info({ folders: r.removed }, 'folders deleted or renamed upstream: removed locally');
-  for (const k of r.kept) log.warn(k, 'folder gone upstream kept locally: a local change to it is not upstream yet');
+  for (const k of r.kept) log.warn(k, 'folder missing from the upstream LIST kept locally');
   for (const w of r.waiting) log.warn(w, 'folder not pulled yet: a local change to it waits to be carried upstream');
   return new Set(r.waiting.map((w) => w.folder));
 }
