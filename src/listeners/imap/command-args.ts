@@ -59,6 +59,38 @@ export interface Select {
   readonly mailbox: string;
   /** `(CONDSTORE)` select parameter (RFC 7162 §3.1.8). */
   readonly condstore: boolean;
+  /** `(QRESYNC (...))` select parameter (RFC 7162 §3.2.5). */
+  readonly qresync?: QresyncParam;
+}
+
+/** `QRESYNC (uidvalidity modseq [known-uids [(known-seqs known-uid-set)]])`; no set may use `*`. */
+export interface QresyncParam {
+  readonly uidValidity: number;
+  readonly modseq: bigint;
+  readonly knownUids?: SequenceSet;
+  /** Message sequence match data: sequence numbers and the UIDs the client had at them. */
+  readonly seqMatch?: { readonly seqs: SequenceSet; readonly uids: SequenceSet };
+}
+
+/** A sequence set of known numbers: `*` has no meaning there (RFC 7162 §7 `known-uids`). */
+function knownSet(a: Args): SequenceSet {
+  const set = a.sequenceSet();
+  if (set.usesStar) throw new ArgError('* is not allowed in QRESYNC sets');
+  return set;
+}
+
+function parseQresync(a: Args): QresyncParam {
+  const l = a.list('QRESYNC parameters');
+  const uidValidity = l.nzNumber('UIDVALIDITY');
+  const modseq = l.modseq();
+  if (l.done) return { uidValidity, modseq };
+  const knownUids = knownSet(l);
+  if (l.done) return { uidValidity, modseq, knownUids };
+  const m = l.list('sequence match data');
+  const seqs = knownSet(m);
+  const uids = knownSet(m);
+  if (!m.done || seqs.count() !== uids.count()) throw new ArgError('invalid QRESYNC sequence match data');
+  return { uidValidity, modseq, knownUids, seqMatch: { seqs, uids } };
 }
 
 /** SELECT and EXAMINE. */
@@ -66,15 +98,17 @@ export function parseSelect(args: readonly Token[]): Parsed<Select> {
   return parseWith(args, (a) => {
     const mailbox = a.mailbox();
     let condstore = false;
+    let qresync: QresyncParam | undefined;
     if (!a.done) {
       const l = a.list('select parameters');
       while (!l.done) {
         const p = l.keyword('select parameter');
-        if (p !== 'CONDSTORE') throw new ArgError(`unknown select parameter ${p}`);
-        condstore = true;
+        if (p === 'CONDSTORE' && !condstore) condstore = true;
+        else if (p === 'QRESYNC' && !qresync) qresync = parseQresync(l);
+        else throw new ArgError(`unknown or repeated select parameter ${p}`);
       }
     }
-    return { mailbox, condstore };
+    return qresync ? { mailbox, condstore, qresync } : { mailbox, condstore };
   });
 }
 

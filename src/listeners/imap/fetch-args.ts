@@ -1,6 +1,7 @@
 /**
  * FETCH arguments (RFC 3501 §6.4.5, §9 `fetch-att`; CONDSTORE RFC 7162 §3.1.4): the sequence
- * set, the attributes (macros expanded) and the `(CHANGEDSINCE n)` modifier.
+ * set, the attributes (macros expanded) and the `(CHANGEDSINCE n [VANISHED])` modifiers (QRESYNC
+ * RFC 7162 §3.2.6).
  *
  * Invariants:
  * - A section atom (`BODY.PEEK[1.2.HEADER.FIELDS (From To)]<0.100>`) is re-lexed from the text
@@ -49,6 +50,8 @@ export interface Fetch {
   readonly set: SequenceSet;
   readonly atts: FetchAtt[];
   readonly changedSince?: bigint;
+  /** QRESYNC `VANISHED` modifier (RFC 7162 §3.2.6): only with CHANGEDSINCE. */
+  readonly vanished?: boolean;
 }
 
 const MACROS: Record<string, SimpleFetchAtt[]> = {
@@ -74,16 +77,20 @@ export function parseFetch(args: readonly Token[]): Result<Fetch, ArgErrorCode> 
       while (!l.done);
     } else atts.push(fetchAtt(a));
     let changedSince: bigint | undefined;
+    let vanished = false;
     if (!a.done) {
       const l = a.list('fetch modifiers');
       while (!l.done) {
         const m = l.keyword('fetch modifier');
-        if (m !== 'CHANGEDSINCE' || changedSince !== undefined) throw new ArgError(`invalid fetch modifier ${m}`);
-        changedSince = l.modseq();
+        if (m === 'CHANGEDSINCE' && changedSince === undefined) changedSince = l.modseq();
+        else if (m === 'VANISHED' && !vanished) vanished = true;
+        else throw new ArgError(`invalid fetch modifier ${m}`);
       }
+      if (vanished && changedSince === undefined) throw new ArgError('VANISHED needs CHANGEDSINCE');
       if (!atts.some((x) => x.kind === 'MODSEQ')) atts.push({ kind: 'MODSEQ' });
     }
-    return changedSince === undefined ? { set, atts } : { set, atts, changedSince };
+    if (changedSince === undefined) return { set, atts };
+    return vanished ? { set, atts, changedSince, vanished } : { set, atts, changedSince };
   });
 }
 

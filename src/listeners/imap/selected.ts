@@ -16,7 +16,7 @@
 import type { MailboxEvent, MailboxMessage, MailboxSnapshot, MailboxStore } from '../../cache/mailboxes.js';
 import type { RecentFloors } from './recent.js';
 import { flagsFetchLine } from './responses.js';
-import type { RangeList, SequenceSet } from './sequence-set.js';
+import { formatNumbers, type RangeList, type SequenceSet } from './sequence-set.js';
 
 export class SelectedMailbox {
   readonly name: string;
@@ -156,23 +156,25 @@ export class SelectedMailbox {
   }
 
   /**
-   * The untagged responses due now, the view updated to match: EXPUNGEs (when allowed), then
-   * EXISTS, then FETCH FLAGS of changes by others (with UID and, under CONDSTORE, MODSEQ).
+   * The untagged responses due now, the view updated to match: EXPUNGEs (when allowed; one
+   * `VANISHED` of their UIDs under QRESYNC, RFC 7162 §3.2.10), then EXISTS, then FETCH FLAGS of
+   * changes by others (with UID and, under CONDSTORE, MODSEQ).
    */
-  drain(expunges: boolean, condstore: boolean): string {
+  drain(expunges: boolean, condstore: boolean, qresync = false): string {
     let out = '';
     if (expunges && this.expungedPending.size) {
       const gone = this.expungedPending;
       this.expungedPending = new Set();
       // Highest first: each EXPUNGE then leaves the numbers of the ones still to send unchanged.
-      let removed = 0;
+      const removed: number[] = [];
       for (let i = this.uids.length - 1; i >= 0; i--) {
-        if (gone.has(this.uids[i] as number)) {
-          out += `* ${i + 1} EXPUNGE\r\n`;
-          removed++;
-        }
+        const uid = this.uids[i] as number;
+        if (!gone.has(uid)) continue;
+        if (!qresync) out += `* ${i + 1} EXPUNGE\r\n`;
+        removed.push(uid);
       }
-      if (removed) {
+      if (qresync && removed.length) out += `* VANISHED ${formatNumbers(removed.reverse())}\r\n`;
+      if (removed.length) {
         const keep = (_: unknown, i: number): boolean => !gone.has(this.uids[i] as number);
         this.msgs = this.msgs.filter(keep);
         this.uids = this.uids.filter(keep);

@@ -17,6 +17,18 @@ const STAR = 0;
 const MAX = 4294967295;
 export const DEFAULT_MAX_RANGES = 10_000;
 
+/** First index of `sorted` (ascending) from `from` on whose value is ≥ `v` (binary search). */
+export function lowerBound(sorted: ArrayLike<number>, v: number, from = 0): number {
+  let lo = from;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((sorted[mid] as number) < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /** Sorted, disjoint, non-adjacent inclusive ranges. */
 export class RangeList {
   constructor(
@@ -26,6 +38,13 @@ export class RangeList {
 
   get length(): number {
     return this.starts.length;
+  }
+
+  /** How many numbers the ranges hold (arithmetic, nothing expanded). */
+  get size(): number {
+    let n = 0;
+    for (let r = 0; r < this.starts.length; r++) n += (this.ends[r] as number) - (this.starts[r] as number) + 1;
+    return n;
   }
 
   /** True when `n` lies in one of the ranges. */
@@ -50,14 +69,7 @@ export class RangeList {
     for (let r = 0; r < this.starts.length; r++) {
       const start = this.starts[r] as number;
       const end = this.ends[r] as number;
-      let lo = from;
-      let hi = sorted.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if ((sorted[mid] as number) < start) lo = mid + 1;
-        else hi = mid;
-      }
-      let i = lo;
+      let i = lowerBound(sorted, start, from);
       for (; i < sorted.length && (sorted[i] as number) <= end; i++) yield i;
       from = i;
     }
@@ -118,6 +130,11 @@ export class SequenceSet {
   /** True when the set names `*`. */
   get usesStar(): boolean {
     return this.pairs.includes(STAR);
+  }
+
+  /** How many distinct numbers a set without `*` names. */
+  count(): number {
+    return this.resolve(0).size;
   }
 
   /** Ranges with `*` = `max` (the largest UID, or the message count), sorted and merged. */

@@ -57,6 +57,7 @@ export class ImapSession implements SessionContext {
   store: MailboxStore | undefined;
   selected: SelectedMailbox | undefined;
   condstore = false;
+  qresync = false;
   readonly closed: Promise<void>;
   onLoggedIn?: () => void;
   private reader: CommandReader;
@@ -129,7 +130,7 @@ export class ImapSession implements SessionContext {
 
   capabilities(): string {
     const caps = ['IMAP4rev1', 'LITERAL+', 'ID', 'ENABLE', 'IDLE', 'NAMESPACE', 'UIDPLUS', 'MOVE', 'UNSELECT'];
-    caps.push('CONDSTORE', 'SPECIAL-USE', 'LIST-EXTENDED', 'LIST-STATUS');
+    caps.push('CONDSTORE', 'QRESYNC', 'SPECIAL-USE', 'LIST-EXTENDED', 'LIST-STATUS');
     if (this.state === 'NOT_AUTHENTICATED') {
       if (this.canStartTls) caps.push('STARTTLS');
       caps.push(...(this.loginDisabled ? ['LOGINDISABLED'] : ['SASL-IR', 'AUTH=PLAIN']));
@@ -215,7 +216,7 @@ export class ImapSession implements SessionContext {
 
   flushUpdates(expunges: boolean): Promise<void> {
     const run = async (): Promise<void> => {
-      const text = this.selected?.drain(expunges, this.condstore);
+      const text = this.selected?.drain(expunges, this.condstore, this.qresync);
       if (text) {
         this.log.trace(`S: ${text.trimEnd()}`);
         await this.out.write(text);

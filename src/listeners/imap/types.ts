@@ -48,6 +48,8 @@ export interface SessionContext {
   readonly canStartTls: boolean;
   /** CONDSTORE enabled (RFC 7162 §3.1): untagged FETCH carries MODSEQ. */
   condstore: boolean;
+  /** QRESYNC enabled (RFC 7162 §3.2.3, implies CONDSTORE): expunges are reported as VANISHED. */
+  qresync: boolean;
   /** Server identity for ID. */
   readonly implementation: string;
   capabilities(): string;

@@ -1,6 +1,6 @@
 /**
  * Commands valid in every state (RFC 3501 §6.1) and the session-level extensions: CAPABILITY,
- * NOOP, LOGOUT, ID (RFC 2971), ENABLE (RFC 5161), NAMESPACE (RFC 2342), IDLE (RFC 2177).
+ * NOOP, LOGOUT, ID (RFC 2971), ENABLE (RFC 5161; CONDSTORE and QRESYNC, RFC 7162), NAMESPACE (RFC 2342), IDLE (RFC 2177).
  */
 
 import { parseEnable, parseId, parseNoArgs } from '../command-args.js';
@@ -36,10 +36,13 @@ export async function id(s: SessionContext, cmd: Command): Promise<Reply> {
 export async function enable(s: SessionContext, cmd: Command): Promise<Reply> {
   const caps = parsed(parseEnable(cmd.args));
   const enabled: string[] = [];
-  if (caps.includes('CONDSTORE') && !s.condstore) {
-    s.condstore = true;
-    enabled.push('CONDSTORE');
+  // QRESYNC implies CONDSTORE (RFC 7162 §3.2.3); each is listed when this command enabled it.
+  if (caps.includes('QRESYNC') && !s.qresync) {
+    s.qresync = true;
+    enabled.push('QRESYNC');
   }
+  if (caps.includes('CONDSTORE') && !s.condstore) enabled.push('CONDSTORE');
+  if (enabled.length) s.condstore = true;
   await s.send(`* ENABLED${enabled.map((c) => ` ${c}`).join('')}`);
   return ok('ENABLE completed');
 }

@@ -1,6 +1,6 @@
 /**
  * FETCH and UID FETCH (RFC 3501 §6.4.5, §7.4.2; CONDSTORE MODSEQ and CHANGEDSINCE, RFC 7162
- * §3.1.4). Responses are written message by message through a coalescing writer that waits
+ * §3.1.4; QRESYNC VANISHED, §3.2.6). Responses are written message by message through a coalescing writer that waits
  * for the socket (backpressure): `1:* BODY[]` never builds one giant string.
  *
  * Invariants:
@@ -16,9 +16,10 @@ import type { Command } from '../command-reader.js';
 import { type FetchAtt, parseFetch, sectionLabel } from '../fetch-args.js';
 import { hostOffsetMinutes } from '../imap-date.js';
 import { bodyStructure, envelope, type MimePart, parseMessage, partial, section } from '../mime/index.js';
+import { vanishedEarlier } from '../qresync.js';
 import { internalDate } from '../response.js';
 import { flagsItem } from '../responses.js';
-import { type HandlerResult, ok, parsed, type SessionContext } from '../types.js';
+import { BadCommand, type HandlerResult, ok, parsed, type SessionContext } from '../types.js';
 import { Coalescer } from '../writer.js';
 import { storeOf } from './folders.js';
 import { indexes, selectedOf } from './messages.js';
@@ -51,6 +52,11 @@ export async function fetch(s: SessionContext, cmd: Command): Promise<HandlerRes
   const needsBytes = atts.some((a) => BYTES_ATTS.has(a.kind));
   const since = f.changedSince === undefined ? undefined : Number(f.changedSince);
   const st = storeOf(s);
+  if (f.vanished) {
+    // RFC 7162 §3.2.6: UID FETCH only, once QRESYNC is enabled.
+    if (!cmd.uid) throw new BadCommand('VANISHED is a UID FETCH modifier');
+    if (!s.qresync) throw new BadCommand('QRESYNC not enabled');
+  }
 
   // \Seen first, durably, in one step for the whole command.
   const seenNow = new Set<number>();
@@ -70,6 +76,11 @@ export async function fetch(s: SessionContext, cmd: Command): Promise<HandlerRes
   }
 
   const out = new Coalescer(s);
+  const folder = f.vanished ? st.folder(box.name) : undefined;
+  if (folder && f.changedSince !== undefined) {
+    const vanished = vanishedEarlier(box, f.set.resolve(box.uids.at(-1) ?? 0), f.changedSince, folder);
+    if (vanished) out.add(vanished);
+  }
   let vanished = 0;
   for (const i of idx) {
     const m = box.msgs[i];

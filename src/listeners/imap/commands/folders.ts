@@ -1,17 +1,18 @@
 /**
- * AUTHENTICATED-state commands on folders (RFC 3501 §6.3): SELECT, EXAMINE (with CONDSTORE,
- * RFC 7162 §3.1.8), CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE (LIST, LSUB and STATUS are in
- * `list.ts`). Folder names are decoded from modified UTF-7 by the parsers and encoded again on
+ * AUTHENTICATED-state commands on folders (RFC 3501 §6.3): SELECT, EXAMINE (with CONDSTORE and
+ * QRESYNC, RFC 7162 §3.1.8, §3.2.5), CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE (LIST, LSUB
+ * and STATUS are in `list.ts`). Folder names are decoded from modified UTF-7 by the parsers and encoded again on
  * the way out.
  */
 import type { MailboxStore } from '../../../cache/mailboxes.js';
 import { parseMailboxArg, parseRename, parseSelect } from '../command-args.js';
 import type { Command } from '../command-reader.js';
+import { writeResync } from '../qresync.js';
 import { recentFloors } from '../recent.js';
 import { flagList } from '../response.js';
 import { BASE_FLAGS } from '../responses.js';
 import { SelectedMailbox } from '../selected.js';
-import { NoReply, no, ok, parsed, type Reply, type SessionContext } from '../types.js';
+import { BadCommand, NoReply, no, ok, parsed, type Reply, type SessionContext } from '../types.js';
 
 /** The account's store: the table lets these run only once logged in. */
 export function storeOf(s: SessionContext): MailboxStore {
@@ -22,11 +23,15 @@ export function storeOf(s: SessionContext): MailboxStore {
 export async function select(s: SessionContext, cmd: Command): Promise<Reply> {
   const args = parsed(parseSelect(cmd.args));
   const readOnly = cmd.name === 'EXAMINE';
+  if (args.qresync && !s.qresync) throw new BadCommand('QRESYNC not enabled');
+  // RFC 7162 §3.2.11: the boundary between the closed mailbox's responses and the new one's.
+  if (s.selected) await s.send('* OK [CLOSED] Previous mailbox closed.');
   s.setSelected(undefined); // RFC 3501 §6.3.1: a failed SELECT leaves no mailbox selected
   const snapshot = storeOf(s).select(args.mailbox);
   if (!snapshot.info.selectable) return no('not a selectable mailbox', 'NONEXISTENT');
   if (args.condstore) s.condstore = true;
   const box = new SelectedMailbox(snapshot, readOnly, recentFloors(storeOf(s)));
+  s.setSelected(box); // from now on changes queue in the view: none is lost while the responses go out
   const keywords = new Set<string>();
   let firstUnseen = 0;
   const { msgs } = box;
@@ -51,7 +56,7 @@ export async function select(s: SessionContext, cmd: Command): Promise<Reply> {
   lines.push(`* OK [UIDVALIDITY ${info.uidValidity}] UIDs valid`, `* OK [UIDNEXT ${info.uidNext}] next UID`);
   lines.push(`* OK [HIGHESTMODSEQ ${Math.max(1, info.highestModseq)}] highest`);
   await s.write(`${lines.join('\r\n')}\r\n`);
-  s.setSelected(box);
+  if (args.qresync) await writeResync(s, box, args.qresync, info);
   return ok(`${cmd.name} completed`, readOnly ? 'READ-ONLY' : 'READ-WRITE');
 }
 

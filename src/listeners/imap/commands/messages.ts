@@ -2,7 +2,8 @@
  * Commands that change messages (RFC 3501 §6.3.11, §6.4; UIDPLUS RFC 4315; MOVE RFC 6851;
  * CONDSTORE STORE UNCHANGEDSINCE RFC 7162 §3.1.3): APPEND, CLOSE, UNSELECT, EXPUNGE and
  * UID EXPUNGE, STORE, COPY, MOVE. Every change is durable in the store before the OK; this
- * session's own expunges are reported through the same queue as anyone else's.
+ * session's own expunges are reported through the same queue as anyone else's (as VANISHED once
+ * QRESYNC is enabled, RFC 7162 §3.2.10).
  */
 import { NoSuchFolderError, type UidPair } from '../../../cache/mailboxes.js';
 import { parseAppend, parseCopyMove, parseNoArgs, parseStore, parseUidExpunge } from '../command-args.js';
@@ -61,7 +62,13 @@ export async function expunge(s: SessionContext, cmd: Command): Promise<Reply> {
   });
   if (uids.length) box.noteExpunged(await storeOf(s).expunge(box.name, uids));
   await s.flushUpdates(true);
-  return ok(`${cmd.uid ? 'UID ' : ''}EXPUNGE completed`);
+  return ok(`${cmd.uid ? 'UID ' : ''}EXPUNGE completed`, highestModseqCode(s, box));
+}
+
+/** Under QRESYNC the OK of EXPUNGE and MOVE carries the folder's new HIGHESTMODSEQ (as Dovecot). */
+function highestModseqCode(s: SessionContext, box: SelectedMailbox): string | undefined {
+  const highest = s.qresync ? storeOf(s).folder(box.name)?.highestModseq : undefined;
+  return highest ? `HIGHESTMODSEQ ${highest}` : undefined;
 }
 
 /** Sequence-number sets past the last message are BAD (RFC 3501 §9 seq-number); UID sets are not. */
@@ -131,5 +138,5 @@ export async function copy(s: SessionContext, cmd: Command): Promise<Reply> {
   if (code) await s.send(`* OK [${code}] moved`);
   box.noteExpunged(pairs.map((p) => p.from));
   await s.flushUpdates(true);
-  return ok('MOVE completed');
+  return ok('MOVE completed', highestModseqCode(s, box));
 }
