@@ -182,11 +182,12 @@ export class MemoryMailboxes implements MailboxStore {
     return { changed, modified };
   }
 
-  async expunge(folder: string, uids: readonly number[]): Promise<number[]> {
+  /** `sameModseq`: MOVE's expunge shares the MODSEQ of its copies, as in the real store. */
+  async expunge(folder: string, uids: readonly number[], sameModseq = false): Promise<number[]> {
     const f = this.get(folder);
     const gone = [...new Set(uids)].filter((u) => f.messages.delete(u)).sort((a, b) => a - b);
     if (gone.length) {
-      f.highestModseq = ++this.modseq;
+      f.highestModseq = sameModseq ? this.modseq : ++this.modseq;
       this.emit({ kind: 'expunged', folder: f.name, uids: gone });
     }
     return gone;
@@ -213,6 +214,7 @@ export class MemoryMailboxes implements MailboxStore {
     await this.expunge(
       from,
       pairs.map((p) => p.from),
+      true,
     );
     return pairs;
   }

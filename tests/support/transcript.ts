@@ -8,7 +8,8 @@
  * - `C: line`: send the line (with CRLF) in its own write. `<x*3000>` expands to 3000 `x`.
  * - `P: line`: queue the line; all queued lines go out in ONE write with the next `C:` line
  *   (pipelining in one packet).
- * - `S: pattern`: the next server line must match; `*` matches any run of characters, `?` one.
+ * - `S: pattern`: the next server line must match; `*` matches any run of characters, `?` one,
+ *   `<=name>` a run of digits remembered as `name`, written back as `<name>` in later lines.
  * - `CLOSED`: the server must close the connection.
  * - A digit before the letter (`2C:`, `2S:`, `2CLOSED`) addresses a second connection, opened
  *   (and its greeting expected through `2S:`) at first use.
@@ -55,22 +56,36 @@ export function parseTranscript(file: string, name = file): Transcript {
 
 /** True when `line` matches the glob `pattern` (`*`, `?`). */
 export function globMatch(pattern: string, line: string): boolean {
-  const re = new RegExp(
-    '^' +
-      pattern
+  return captures(pattern, line) !== undefined;
+}
+
+/** The `<=name>` values when `line` matches `pattern`, else undefined. */
+function captures(pattern: string, line: string): Record<string, string> | undefined {
+  const names: string[] = [];
+  const source = pattern
+    .split(/<=(\w+)>/)
+    .map((piece, i) => {
+      if (i % 2) {
+        names.push(piece);
+        return '(\\d+)';
+      }
+      return piece
         .replace(/[.+^${}()|[\]\\]/g, '\\$&')
         .replace(/\*/g, '.*')
-        .replace(/\?/g, '.') +
-      '$',
-    's',
-  );
-  return re.test(line);
+        .replace(/\?/g, '.');
+    })
+    .join('');
+  const m = new RegExp(`^${source}$`, 's').exec(line);
+  if (!m) return undefined;
+  return Object.fromEntries(names.map((n, i) => [n, m[i + 1] as string]));
 }
 
 /** Replays a transcript against the server on `port`; throws on the first mismatch. */
 export async function runTranscript(t: Transcript, port: number): Promise<void> {
   const conns = new Map<number, Pop3Conn>();
   const queued = new Map<number, string[]>();
+  const vars = new Map<string, string>();
+  const fill = (line: string): string => line.replace(/<(\w+)>/g, (all, n: string) => vars.get(n) ?? all);
   const conn = async (n: number): Promise<Pop3Conn> => {
     let c = conns.get(n);
     if (!c) {
@@ -84,7 +99,7 @@ export async function runTranscript(t: Transcript, port: number): Promise<void> 
       const c = await conn(step.conn);
       if (step.kind === 'send') {
         const q = queued.get(step.conn) ?? [];
-        q.push(`${step.line}\r\n`);
+        q.push(`${fill(step.line)}\r\n`);
         if (step.pipelined) queued.set(step.conn, q);
         else {
           queued.delete(step.conn);
@@ -99,11 +114,13 @@ export async function runTranscript(t: Transcript, port: number): Promise<void> 
             `${t.name}:${step.lineNo}: expected ${JSON.stringify(step.pattern)}: ${(err as Error).message}`,
           );
         }
-        if (!globMatch(step.pattern, got)) {
+        const found = captures(fill(step.pattern), got);
+        if (!found) {
           throw new Error(
             `${t.name}:${step.lineNo}: expected ${JSON.stringify(step.pattern)}, got ${JSON.stringify(got)}`,
           );
         }
+        for (const [k, v] of Object.entries(found)) vars.set(k, v);
       } else {
         try {
           await c.waitClosed();

@@ -43,6 +43,11 @@ function literalItem(name: string, bytes: Buffer): Array<string | Buffer> {
 
 export async function fetch(s: SessionContext, cmd: Command): Promise<HandlerResult> {
   const f = parsed(parseFetch(cmd.args));
+  if (f.vanished) {
+    // RFC 7162 §3.2.6: UID FETCH only, once QRESYNC is enabled.
+    if (!cmd.uid) throw new BadCommand('VANISHED is a UID FETCH modifier');
+    if (!s.qresync) throw new BadCommand('QRESYNC not enabled');
+  }
   const box = selectedOf(s);
   const idx = indexes(box, cmd, f.set);
   const atts = f.atts.filter((a) => a.kind !== 'UID');
@@ -52,11 +57,6 @@ export async function fetch(s: SessionContext, cmd: Command): Promise<HandlerRes
   const needsBytes = atts.some((a) => BYTES_ATTS.has(a.kind));
   const since = f.changedSince === undefined ? undefined : Number(f.changedSince);
   const st = storeOf(s);
-  if (f.vanished) {
-    // RFC 7162 §3.2.6: UID FETCH only, once QRESYNC is enabled.
-    if (!cmd.uid) throw new BadCommand('VANISHED is a UID FETCH modifier');
-    if (!s.qresync) throw new BadCommand('QRESYNC not enabled');
-  }
 
   // \Seen first, durably, in one step for the whole command.
   const seenNow = new Set<number>();
