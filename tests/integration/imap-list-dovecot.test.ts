@@ -6,21 +6,11 @@
  * parents (`\NonExistent`) are left out: Dovecot's Maildir++ keeps a deleted parent listed.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { ImapTestClient } from '../support/imap-client.js';
-import { type ImapFixture, startImap } from '../support/imap-server.js';
-import { startTestbed, type Testbed } from '../support/testbed.js';
+import { dovecotAndLocal } from '../support/imap-dovecot-pair.js';
 
-let tb: Testbed;
-let fx: ImapFixture;
-before(async () => {
-  tb = await startTestbed({ postfix: false });
-  fx = await startImap({ realCache: true });
-});
-after(async () => {
-  await fx?.close();
-  await tb?.stop();
-});
+const ports = dovecotAndLocal();
 
 const TREE = ['Cmp', 'Cmp/Foo', 'Cmp/Foo/Bar', 'Cmp/Foo/Bar/Baz', 'Cmp/Solo', 'Cmp/Work', 'Cmp/Work/Projects'];
 const SUBSCRIBED = ['Cmp/Foo/Bar/Baz', 'Cmp/Solo', 'Cmp/Work'];
@@ -69,8 +59,8 @@ async function build(c: ImapTestClient, dot: boolean): Promise<void> {
 }
 
 test('extended LIST answers equal Dovecot', async () => {
-  const theirs = await ImapTestClient.open(tb.imapPort, ['alice', 'alicepw']);
-  const ours = await ImapTestClient.open(fx.port, ['alice', 'localpw']);
+  const theirs = await ImapTestClient.open(ports.theirs, ['alice', 'alicepw']);
+  const ours = await ImapTestClient.open(ports.ours, ['alice', 'localpw']);
   await build(theirs, true);
   await build(ours, false);
   for (const cmd of COMMANDS) {

@@ -74,6 +74,8 @@ export class ImapSession implements SessionContext {
   /** The selected folder was deleted or renamed while a command ran: BYE with this after its reply. */
   private folderGone?: string;
   private flushing: Promise<void> = Promise.resolve();
+  /** A `* VANISHED` went out since the last tagged reply: that reply carries HIGHESTMODSEQ. */
+  private vanishedSent = false;
   private markClosed!: () => void;
   private readonly events = new SocketEvents({
     data: (chunk) => this.received(chunk),
@@ -218,6 +220,7 @@ export class ImapSession implements SessionContext {
     const run = async (): Promise<void> => {
       const text = this.selected?.drain(expunges, this.condstore, this.qresync);
       if (text) {
+        if (this.qresync && text.includes('* VANISHED ')) this.vanishedSent = true;
         this.log.trace(`S: ${text.trimEnd()}`);
         await this.out.write(text);
       }
@@ -246,10 +249,22 @@ export class ImapSession implements SessionContext {
       await this.flushUpdates(!holdExpunges && this.reader.buffered === 0);
     }
     this.bad = reply.status === 'BAD' ? this.bad + 1 : 0;
+    if (this.vanishedSent) reply = this.withHighestModseq(reply);
     await this.send(`${tag} ${reply.status}${reply.code ? ` [${reply.code}]` : ''} ${reply.text}`);
     await reply.after?.();
     if (this.folderGone) this.bye(this.folderGone);
     else if (this.bad >= MAX_BAD) this.bye('too many invalid commands');
+  }
+
+  /**
+   * RFC 7162 §3.2 (and Dovecot): after expunges reported as VANISHED, the tagged OK names the new
+   * HIGHESTMODSEQ, so a client that stores it resumes after them.
+   */
+  private withHighestModseq(reply: Reply): Reply {
+    this.vanishedSent = false;
+    const highest = this.selected && this.store?.folder(this.selected.name)?.highestModseq;
+    if (reply.status !== 'OK' || reply.code || !highest) return reply;
+    return { ...reply, code: `HIGHESTMODSEQ ${highest}` };
   }
 
   // ---- input -------------------------------------------------------------------------------

@@ -62,13 +62,7 @@ export async function expunge(s: SessionContext, cmd: Command): Promise<Reply> {
   });
   if (uids.length) box.noteExpunged(await storeOf(s).expunge(box.name, uids));
   await s.flushUpdates(true);
-  return ok(`${cmd.uid ? 'UID ' : ''}EXPUNGE completed`, highestModseqCode(s, box));
-}
-
-/** Under QRESYNC the OK of EXPUNGE and MOVE carries the folder's new HIGHESTMODSEQ (as Dovecot). */
-function highestModseqCode(s: SessionContext, box: SelectedMailbox): string | undefined {
-  const highest = s.qresync ? storeOf(s).folder(box.name)?.highestModseq : undefined;
-  return highest ? `HIGHESTMODSEQ ${highest}` : undefined;
+  return ok(`${cmd.uid ? 'UID ' : ''}EXPUNGE completed`);
 }
 
 /** Sequence-number sets past the last message are BAD (RFC 3501 §9 seq-number); UID sets are not. */
@@ -138,5 +132,5 @@ export async function copy(s: SessionContext, cmd: Command): Promise<Reply> {
   if (code) await s.send(`* OK [${code}] moved`);
   box.noteExpunged(pairs.map((p) => p.from));
   await s.flushUpdates(true);
-  return ok('MOVE completed', highestModseqCode(s, box));
+  return ok('MOVE completed');
 }
