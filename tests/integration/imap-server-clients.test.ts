@@ -147,3 +147,69 @@ describe('LIST-EXTENDED / LIST-STATUS with Python imaplib (real cache)', () => {
     ]);
   });
 });
+
+/**
+ * A QRESYNC resync as a client that went offline does it (RFC 7162 §3.2.5): remember UIDVALIDITY
+ * and HIGHESTMODSEQ, another client expunges and flags meanwhile, then one SELECT (QRESYNC ...)
+ * brings the expunged UIDs and the changed flags; own expunges come as VANISHED.
+ */
+const QRESYNC = String.raw`
+import imaplib, sys, json
+host, port = sys.argv[1], int(sys.argv[2])
+imaplib.Commands['ENABLE'] = ('AUTH', 'SELECTED')
+out = {}
+def login():
+    m = imaplib.IMAP4(host, port, timeout=30)
+    m.login('alice', 'localpw')
+    return m
+a = login()
+out['caps'] = 'QRESYNC' in a.capabilities
+a.enable('QRESYNC')
+out['enable'] = [x.decode() for x in a.untagged_responses.pop('ENABLED', [])]
+a.select('INBOX')
+uv = a.untagged_responses['UIDVALIDITY'][0].decode()
+modseq = a.untagged_responses['HIGHESTMODSEQ'][0].decode()
+a.logout()
+b = login()
+b.select('INBOX')
+b.uid('STORE', '2', '+FLAGS', '(\\Deleted)')
+b.expunge()
+b.uid('STORE', '3', '+FLAGS', '(\\Flagged)')
+b.logout()
+a = login()
+a.enable('QRESYNC')
+typ, data = a._simple_command('SELECT', 'INBOX', '(QRESYNC (%s %s 1:3))' % (uv, modseq))
+a.state = 'SELECTED'
+out['select'] = typ
+out['vanished'] = [x.decode() for x in a.untagged_responses.pop('VANISHED', [])]
+out['fetch'] = [x.decode() for x in a.untagged_responses.pop('FETCH', [])]
+typ, data = a.uid('FETCH', '1:3', '(FLAGS)', '(CHANGEDSINCE %s VANISHED)' % modseq)
+out['uid_fetch'] = [x.decode() for x in data if x]
+out['uid_fetch_vanished'] = [x.decode() for x in a.untagged_responses.pop('VANISHED', [])]
+a.uid('STORE', '1', '+FLAGS.SILENT', '(\\Deleted)')
+a.untagged_responses.pop('FETCH', None)
+typ, data = a.expunge()
+out['expunge'] = [typ, [x.decode() for x in a.untagged_responses.pop('VANISHED', [])]]
+out['expunge_code'] = 'HIGHESTMODSEQ' in a.untagged_responses
+a.logout()
+print(json.dumps(out))
+`;
+
+describe('QRESYNC with Python imaplib (real cache)', () => {
+  test('an offline client resynchronises INBOX in one SELECT', async () => {
+    const fx = await startImap({ messages: [1, 2, 3].map((n) => sampleMessage(n)), realCache: true });
+    fixtures.push(fx);
+    const out = JSON.parse(await runPython(QRESYNC, ['127.0.0.1', String(fx.port)])) as Record<string, unknown>;
+    assert.equal(out.caps, true);
+    assert.deepEqual(out.enable, ['QRESYNC']);
+    assert.equal(out.select, 'OK');
+    assert.deepEqual(out.vanished, ['(EARLIER) 2']);
+    assert.equal((out.fetch as string[]).length, 1);
+    assert.match((out.fetch as string[])[0] as string, /^2 \(UID 3 FLAGS \(\\Flagged\) MODSEQ \(\d+\)\)$/);
+    assert.equal((out.uid_fetch as string[]).length, 1);
+    assert.match((out.uid_fetch as string[])[0] as string, /^2 \(UID 3 FLAGS \(\\Flagged\) MODSEQ \(\d+\)\)$/);
+    assert.deepEqual(out.uid_fetch_vanished, ['(EARLIER) 2']);
+    assert.deepEqual(out.expunge, ['OK', ['1']]);
+    assert.equal(out.expunge_code, true);
+  });
+});
