@@ -3,7 +3,7 @@
  * every state (a login and a SELECT usually first, so the later states are reached) mixed with
  * hostile pieces: literals that announce more than they carry, huge literals (synchronizing and
  * LITERAL+), unbalanced or too deep parentheses, 8-bit bytes in atoms, endless sequence sets,
- * random verbs and arguments, IDLE without DONE, over-long lines, pipelined garbage; some streams
+ * random verbs and arguments, QRESYNC parameters and modifiers, IDLE without DONE, over-long lines, pipelined garbage; some streams
  * get bit flips or are cut (then the client disconnects, in a literal or not); every stream is
  * cut into random segments. `owed` is the model's count of literal octets still wanted at the
  * end (a literal inside a literal or a flipped size can make it wrong: the runner copes).
@@ -36,7 +36,25 @@ const FETCH_ATTS = [
   'BODY.PEEK[]<0.10>',
   'BINARY.PEEK[1]',
   '(FLAGS) (CHANGEDSINCE 1)',
+  '(FLAGS) (CHANGEDSINCE 1 VANISHED)',
+  '(FLAGS) (VANISHED CHANGEDSINCE 0)',
+  '(FLAGS) (VANISHED)',
+  '(FLAGS) (CHANGEDSINCE 9223372036854775808 VANISHED)',
   'RFC822',
+];
+/** QRESYNC select parameters (RFC 7162 §3.2.5), well-formed or not: `*`, unequal match sets, huge sets. */
+const QRESYNC = [
+  '(QRESYNC (1 1))',
+  '(QRESYNC (1700000000 2 1:*))',
+  '(QRESYNC (1 0 1:4294967295 (1:4294967295 1:4294967295)))',
+  '(QRESYNC (1 5 1,3,5 (1:2 1,3)))',
+  '(QRESYNC (1 5 1:9 (1:3 1:2)))',
+  '(QRESYNC (0 1))',
+  '(QRESYNC (1))',
+  '(QRESYNC 1 1)',
+  '(CONDSTORE QRESYNC (1 1))',
+  '(QRESYNC (1 1) QRESYNC (1 1))',
+  '(QRESYNC (4294967296 1))',
 ];
 const SEARCH = [
   'ALL',
@@ -87,6 +105,7 @@ function command(rng: Rng, tag: string): string {
     () => 'LOGIN alice localpw',
     () => `SELECT ${f()}`,
     () => `EXAMINE ${f()}`,
+    () => `${rng.pick(['SELECT', 'EXAMINE'])} ${f()} ${rng.pick(QRESYNC)}`,
     () => `CREATE ${f()}`,
     () => `DELETE ${f()}`,
     () => `RENAME ${f()} ${f()}`,
@@ -96,7 +115,7 @@ function command(rng: Rng, tag: string): string {
     () => listExtended(rng),
     () => `STATUS ${f()} (MESSAGES UIDNEXT UNSEEN HIGHESTMODSEQ)`,
     () => 'NAMESPACE',
-    () => 'ENABLE CONDSTORE',
+    () => rng.pick(['ENABLE CONDSTORE', 'ENABLE QRESYNC', 'ENABLE QRESYNC CONDSTORE X-NONE']),
     () => 'CHECK',
     () => `${rng.chance(0.5) ? 'UID ' : ''}FETCH ${rng.pick(SETS)} ${rng.pick(FETCH_ATTS)}`,
     () =>
