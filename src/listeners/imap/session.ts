@@ -256,10 +256,7 @@ export class ImapSession implements SessionContext {
     else if (this.bad >= MAX_BAD) this.bye('too many invalid commands');
   }
 
-  /**
-   * RFC 7162 §3.2 (and Dovecot): after expunges reported as VANISHED, the tagged OK names the new
-   * HIGHESTMODSEQ, so a client that stores it resumes after them.
-   */
+  /** After a VANISHED the tagged OK names the new HIGHESTMODSEQ (as Dovecot): a client resumes from it. */
   private withHighestModseq(reply: Reply): Reply {
     this.vanishedSent = false;
     const highest = this.selected && this.store?.folder(this.selected.name)?.highestModseq;
