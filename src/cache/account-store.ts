@@ -241,8 +241,9 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
    * Delete cached messages locally (addition to the interface; the POP3 UPDATE state uses it):
    * write the next-UID floor, then ONE transaction deletes the rows and tombstones their keys,
    * then the files are unlinked. Recovery finishes the unlinks after a crash. Returns the count.
+   * `inTransaction` runs inside that transaction with the rows deleted (the IMAP view's MODSEQ).
    */
-  remove(uids: readonly number[]): Promise<number> {
+  remove(uids: readonly number[], inTransaction?: (rows: readonly MessageRow[]) => void): Promise<number> {
     return this.serial.run(async () => {
       const { ledger, accountId, clock } = this.d;
       const rows = uids.map((u) => ledger.message(accountId, u)).filter((r): r is MessageRow => !!r);
@@ -255,6 +256,7 @@ export class AccountStoreImpl extends AccountReader implements AccountStore, Pen
           ledger.deleteMessage(accountId, r.uid);
           ledger.addTombstone(accountId, r.folder, r.key, now, idents[i]);
         }
+        inTransaction?.(rows);
       });
       for (const r of rows) if (r.uidl) this.served.delete(r.uidl);
       const dirs = new Set<string>();

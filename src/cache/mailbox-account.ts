@@ -213,7 +213,7 @@ export class MailboxAccountStore extends AccountStoreImpl {
 
   override async remove(uids: readonly number[]): Promise<number> {
     const before = this.rowsOf(uids);
-    const n = await super.remove(uids);
+    const n = await super.remove(uids, (rows) => this.raiseGone(rows));
     this.announceGone(before);
     return n;
   }
@@ -232,16 +232,21 @@ export class MailboxAccountStore extends AccountStoreImpl {
     return uids.map((u) => this.d.ledger.message(this.accountId, u)).filter((r): r is MessageRow => !!r);
   }
 
-  /** Announce the rows of `before` that are gone, after ONE transaction bumps their folders' HIGHESTMODSEQ. */
+  /**
+   * In the transaction that deletes the rows: their folders take the next MODSEQ, so HIGHESTMODSEQ
+   * moves with the expunge, never after it (a QRESYNC client that sees it unchanged has missed no
+   * expunge, even across a crash; src/listeners/imap/qresync.ts).
+   */
+  private raiseGone(rows: readonly MessageRow[]): void {
+    const modseq = this.rows.nextModseq(this.accountId);
+    for (const f of new Set(rows.map((r) => r.folder))) this.rows.raiseFolder(this.accountId, f, 0, modseq);
+  }
+
+  /** Announce the rows of `before` that are gone (their folders' HIGHESTMODSEQ moved with them). */
   private announceGone(before: MessageRow[]): void {
     const gone = before.filter((r) => !this.d.ledger.message(this.accountId, r.uid));
     const byFolder = new Map<string, number[]>();
     for (const r of gone) byFolder.set(r.folder, [...(byFolder.get(r.folder) ?? []), r.uid]);
-    if (!gone.length) return;
-    this.d.ledger.transaction(() => {
-      const modseq = this.rows.nextModseq(this.accountId);
-      for (const f of byFolder.keys()) this.rows.raiseFolder(this.accountId, f, 0, modseq);
-    });
     for (const [folder, list] of byFolder) this.emit({ kind: 'expunged', folder, uids: list.sort((a, b) => a - b) });
   }
 

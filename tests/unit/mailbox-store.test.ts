@@ -207,6 +207,33 @@ describe('MailboxStore', () => {
     again.close();
   });
 
+  it('a POP3 or pull removal moves HIGHESTMODSEQ in the transaction that deletes the rows, never after', async () => {
+    const dataDir = await fresh();
+    const cache = await open(dataDir);
+    const mb = cache.mailboxes('a', POP3);
+    const [m1] = await pull(cache, 'INBOX', ['p1', 'p2']);
+    const hm = mb.folder('INBOX')!.highestModseq;
+    // Watch every turn of the event loop while the removal unlinks and fsyncs: a QRESYNC client
+    // that sees the message gone must see HIGHESTMODSEQ moved (src/listeners/imap/qresync.ts).
+    const states = new Set<string>();
+    let done = false;
+    const removing = cache
+      .account('a')
+      .remove([m1!.uid])
+      .finally(() => {
+        done = true;
+      });
+    while (!done) {
+      const f = mb.folder('INBOX')!;
+      states.add(`${f.messages} messages, ${f.highestModseq > hm ? 'raised' : 'not raised'}`);
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.equal(await removing, 1);
+    assert.ok(!states.has('1 messages, not raised'), [...states].join('; '));
+    assert.ok(mb.folder('INBOX')!.highestModseq > hm);
+    cache.close();
+  });
+
   it('an INBOX expunge of a POP3 account honours onLocalDelete: delete-upstream', async () => {
     const dataDir = await fresh();
     const cache = await open(dataDir);
