@@ -84,6 +84,7 @@ async function scenario(s: Side): Promise<Array<[string, string[]]>> {
   await run(s.a, 'UID FETCH 3:4 (FLAGS) (CHANGEDSINCE $M0 VANISHED)');
   await run(s.a, 'SELECT Q (QRESYNC ($UV $M0))');
   await run(s.a, 'EXAMINE Q (QRESYNC ($UV $M0 1:4))');
+  await run(s.a, 'EXAMINE Q (QRESYNC ($UV $M0 1:3))');
   await run(s.a, 'SELECT Q (QRESYNC ($UV $M0 1:6 (1:6 1:6)))');
   await run(s.a, 'SELECT Q (QRESYNC (4294967295 $M0))');
   await run(s.a, 'SELECT Q (QRESYNC ($UV $M0 1:*))');

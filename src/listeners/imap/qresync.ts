@@ -86,8 +86,9 @@ export function vanishedEarlier(
 
 /**
  * After the SELECT/EXAMINE responses (RFC 7162 §3.2.5): VANISHED (EARLIER) of the known UIDs, then
- * `FETCH (UID FLAGS MODSEQ)` of every message changed since the client's MODSEQ. Nothing when
- * the UIDVALIDITY is not the folder's (the client must resynchronise in full).
+ * `FETCH (UID FLAGS MODSEQ)` of every message changed since the client's MODSEQ, only the known
+ * UIDs when the client named them (as Dovecot). Nothing when the UIDVALIDITY is not the folder's
+ * (the client must resynchronise in full).
  */
 export async function writeResync(
   s: SessionContext,
@@ -104,7 +105,7 @@ export async function writeResync(
   const { msgs } = box;
   for (let i = 0; i < msgs.length; i++) {
     const m = msgs[i] as (typeof msgs)[number];
-    if (BigInt(m.modseq || 1) <= q.modseq) continue;
+    if (BigInt(m.modseq || 1) <= q.modseq || (q.knownUids && !within.has(m.uid))) continue;
     const wrote = out.add(flagsFetchLine(i + 1, m, true, true, box.isRecent(m.uid)));
     if (wrote) await wrote;
   }
